@@ -1,0 +1,45 @@
+// GET /account/whoami, POST /account/password, POST /account/deactivate
+// Spec: client-server-api, "Current account information", "Account management"
+import { Type } from '@sinclair/typebox'
+import { defineRoute } from '../route.ts'
+import { cs } from '../paths.ts'
+import { AuthDict } from '../schemas.ts'
+
+export const whoami = defineRoute({
+  method: 'GET',
+  url: cs('/account/whoami'),
+  auth: 'user',
+  async handler(_ctx, { requester }) {
+    return { user_id: requester.userId, device_id: requester.deviceId, is_guest: false }
+  },
+})
+
+export const changePassword = defineRoute({
+  method: 'POST',
+  url: cs('/account/password'),
+  auth: 'user',
+  body: Type.Object({
+    new_password: Type.String({ minLength: 1, maxLength: 512 }),
+    logout_devices: Type.Optional(Type.Boolean()),
+    auth: AuthDict,
+  }),
+  async handler(ctx, { requester, body }) {
+    await ctx.accounts.changePassword(requester, body.new_password, body.logout_devices ?? true, body.auth)
+    return {}
+  },
+})
+
+export const deactivate = defineRoute({
+  method: 'POST',
+  url: cs('/account/deactivate'),
+  auth: 'user',
+  body: Type.Object({
+    auth: AuthDict,
+    erase: Type.Optional(Type.Boolean()),
+    id_server: Type.Optional(Type.String()),
+  }),
+  async handler(ctx, { requester, body }) {
+    await ctx.accounts.deactivate(requester, body.auth, body.erase ?? false)
+    return { id_server_unbind_result: 'no-support' }
+  },
+})

@@ -1,0 +1,22 @@
+// GET /_matrix/client/v3/capabilities
+// Spec: client-server-api, "Capabilities negotiation"
+import { defineRoute } from '../route.ts'
+import { cs } from '../paths.ts'
+
+export const capabilities = defineRoute({
+  method: 'GET',
+  url: cs('/capabilities'),
+  auth: 'user',
+  async handler() {
+    return {
+      capabilities: {
+        'm.change_password': { enabled: true },
+        'm.set_displayname': { enabled: true },
+        'm.set_avatar_url': { enabled: true },
+        'm.profile_fields': { enabled: true },
+        'm.3pid_changes': { enabled: false },
+        'm.get_login_token': { enabled: false },
+      },
+    }
+  },
+})

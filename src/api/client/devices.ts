@@ -1,0 +1,61 @@
+// GET /devices, GET/PUT/DELETE /devices/{deviceId}, POST /delete_devices
+// Spec: client-server-api, "Device Management"
+import { Type } from '@sinclair/typebox'
+import { defineRoute } from '../route.ts'
+import { cs } from '../paths.ts'
+import { AuthDict, DeviceId } from '../schemas.ts'
+
+export const listDevices = defineRoute({
+  method: 'GET',
+  url: cs('/devices'),
+  auth: 'user',
+  async handler(ctx, { requester }) {
+    return { devices: await ctx.devices.list(requester.userId) }
+  },
+})
+
+export const getDevice = defineRoute({
+  method: 'GET',
+  url: cs('/devices/:deviceId'),
+  auth: 'user',
+  params: Type.Object({ deviceId: DeviceId }),
+  async handler(ctx, { requester, params }) {
+    return ctx.devices.get(requester.userId, params.deviceId)
+  },
+})
+
+export const updateDevice = defineRoute({
+  method: 'PUT',
+  url: cs('/devices/:deviceId'),
+  auth: 'user',
+  params: Type.Object({ deviceId: DeviceId }),
+  body: Type.Object({ display_name: Type.Optional(Type.Union([Type.String({ maxLength: 512 }), Type.Null()])) }),
+  async handler(ctx, { requester, params, body }) {
+    if (body.display_name !== undefined) await ctx.devices.setDisplayName(requester.userId, params.deviceId, body.display_name)
+    else await ctx.devices.get(requester.userId, params.deviceId)
+    return {}
+  },
+})
+
+export const deleteDevice = defineRoute({
+  method: 'DELETE',
+  url: cs('/devices/:deviceId'),
+  auth: 'user',
+  params: Type.Object({ deviceId: DeviceId }),
+  body: Type.Object({ auth: AuthDict }),
+  async handler(ctx, { requester, params, body }) {
+    await ctx.accounts.deleteDevices(requester, [params.deviceId], body.auth, { mustExist: true })
+    return {}
+  },
+})
+
+export const deleteDevices = defineRoute({
+  method: 'POST',
+  url: cs('/delete_devices'),
+  auth: 'user',
+  body: Type.Object({ devices: Type.Array(DeviceId, { maxItems: 1000 }), auth: AuthDict }),
+  async handler(ctx, { requester, body }) {
+    await ctx.accounts.deleteDevices(requester, body.devices, body.auth, { mustExist: false })
+    return {}
+  },
+})

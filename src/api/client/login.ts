@@ -1,0 +1,52 @@
+// GET/POST /_matrix/client/v3/login, POST /_matrix/client/v3/refresh
+// Spec: client-server-api, "Login" and "Refreshing access tokens"
+import { Type } from '@sinclair/typebox'
+import { defineRoute } from '../route.ts'
+import { cs } from '../paths.ts'
+
+export const loginFlows = defineRoute({
+  method: 'GET',
+  url: cs('/login'),
+  auth: 'none',
+  async handler() {
+    return { flows: [{ type: 'm.login.password' }] }
+  },
+})
+
+export const login = defineRoute({
+  method: 'POST',
+  url: cs('/login'),
+  auth: 'none',
+  body: Type.Object({
+    type: Type.String(),
+    identifier: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    user: Type.Optional(Type.String()),
+    password: Type.Optional(Type.String()),
+    device_id: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+    initial_device_display_name: Type.Optional(Type.String({ maxLength: 512 })),
+    refresh_token: Type.Optional(Type.Boolean()),
+  }),
+  async handler(ctx, { body, ip }) {
+    const session = await ctx.accounts.login({
+      type: body.type,
+      identifier: body.identifier,
+      user: body.user,
+      password: body.password,
+      deviceId: body.device_id,
+      initialDeviceDisplayName: body.initial_device_display_name,
+      refreshToken: body.refresh_token,
+      ip,
+    })
+    return { ...session, well_known: { 'm.homeserver': { base_url: ctx.config.public_baseurl.replace(/\/$/, '') } } }
+  },
+})
+
+export const refresh = defineRoute({
+  method: 'POST',
+  url: ['/_matrix/client/v3/refresh', '/_matrix/client/v1/refresh'],
+  auth: 'none',
+  body: Type.Object({ refresh_token: Type.String() }),
+  async handler(ctx, { body }) {
+    return ctx.sessions.refresh(body.refresh_token)
+  },
+})

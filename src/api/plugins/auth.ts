@@ -1,0 +1,31 @@
+// Access-token authentication: Authorization: Bearer, or the deprecated access_token query parameter.
+import type { FastifyRequest } from 'fastify'
+import type { AppContext } from '../../context.ts'
+import { MatrixError } from '../../shared/errors.ts'
+import type { Requester } from '../../users/index.ts'
+
+export function accessTokenOf(request: FastifyRequest): string | null {
+  const header = request.headers.authorization
+  if (header !== undefined) {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
+    if (!match) throw new MatrixError('M_MISSING_TOKEN', 'Invalid Authorization header', 401)
+    return match[1] as string
+  }
+  const query = request.query as Record<string, unknown> | undefined
+  const fromQuery = query?.access_token
+  if (typeof fromQuery === 'string' && fromQuery !== '') return fromQuery
+  return null
+}
+
+export async function authenticateRequest(ctx: AppContext, request: FastifyRequest, mode: 'user' | 'optional' | 'admin'): Promise<Requester | null> {
+  const token = accessTokenOf(request)
+  if (token === null) {
+    if (mode === 'optional') return null
+    throw new MatrixError('M_MISSING_TOKEN', 'Missing access token', 401)
+  }
+  const userAgent = request.headers['user-agent'] ?? null
+  const requester = await ctx.sessions.authenticate(token, { ip: request.ip, userAgent })
+  if (mode === 'admin' && !requester.isAdmin) throw new MatrixError('M_FORBIDDEN', 'You are not a server admin', 403)
+  ;(request as FastifyRequest & { requester?: Requester }).requester = requester
+  return requester
+}

@@ -1,0 +1,43 @@
+// Error rendering: MatrixError → {errcode, error, ...}; Fastify's own errors mapped to their Matrix codes;
+// anything else is a 500 M_UNKNOWN, logged with the request id. Unknown paths: 404, known path with the
+// wrong method: 405, both M_UNRECOGNIZED.
+import type { FastifyError, FastifyInstance } from 'fastify'
+import { MatrixError } from '../../shared/errors.ts'
+import type { RouteTable } from '../route.ts'
+
+function fromFastify(err: FastifyError): MatrixError | null {
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new MatrixError('M_TOO_LARGE', 'Request body too large', 413)
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new MatrixError('M_UNKNOWN', 'Invalid Content-Length', 400)
+    case 'FST_ERR_BAD_URL':
+    case 'FST_ERR_ASYNC_CONSTRAINT':
+      return new MatrixError('M_UNRECOGNIZED', 'Unrecognized request', 400)
+    default:
+      if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return new MatrixError('M_UNKNOWN', err.message, err.statusCode)
+      return null
+  }
+}
+
+export function installErrorHandling(app: FastifyInstance, table: RouteTable): void {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const matrixError = err instanceof MatrixError ? err : fromFastify(err)
+    if (matrixError) {
+      if (matrixError.status === 429 && typeof matrixError.extra.retry_after_ms === 'number') {
+        void reply.header('Retry-After', Math.ceil(matrixError.extra.retry_after_ms / 1000))
+      }
+      return reply.code(matrixError.status).send(matrixError.toJSON())
+    }
+    request.log.error({ err }, 'unhandled error')
+    return reply.code(500).send({ errcode: 'M_UNKNOWN', error: 'Internal server error' })
+  })
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? ''
+    const known = table.patterns.some((p) => p.test(path))
+    return reply
+      .code(known ? 405 : 404)
+      .send({ errcode: 'M_UNRECOGNIZED', error: known ? 'Unsupported method' : 'Unrecognized request' })
+  })
+}

@@ -1,0 +1,116 @@
+// defineRoute: one endpoint = method, path(s), auth, schemas and a handler that calls one domain method.
+// Validation is TypeBox, compiled once per route; errors become the spec's M_NOT_JSON / M_BAD_JSON /
+// M_MISSING_PARAM / M_INVALID_PARAM before the handler runs.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Static, TSchema } from '@sinclair/typebox'
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
+import { Value } from '@sinclair/typebox/value'
+import type { AppContext } from '../context.ts'
+import { MatrixError } from '../shared/errors.ts'
+import type { Requester } from '../users/index.ts'
+import { authenticateRequest } from './plugins/auth.ts'
+
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE'
+type Auth = 'none' | 'user' | 'optional' | 'admin'
+
+type Infer<S> = S extends TSchema ? Static<S> : undefined
+type RequesterFor<A extends Auth> = A extends 'none' ? null : A extends 'optional' ? Requester | null : Requester
+
+export interface RouteInput<A extends Auth, P, Q, B> {
+  requester: RequesterFor<A>
+  params: Infer<P>
+  query: Infer<Q>
+  body: Infer<B>
+  ip: string
+  request: FastifyRequest
+  reply: FastifyReply
+}
+
+export interface RouteDefinition<A extends Auth = Auth, P = unknown, Q = unknown, B = unknown> {
+  method: Method
+  /** One path, or several aliases (e.g. r0 and v3) served by the same handler. */
+  url: string | string[]
+  auth: A
+  params?: P
+  query?: Q
+  body?: B
+  handler: (ctx: AppContext, input: RouteInput<A, P, Q, B>) => Promise<unknown>
+}
+
+export function defineRoute<A extends Auth, P extends TSchema | undefined = undefined, Q extends TSchema | undefined = undefined, B extends TSchema | undefined = undefined>(
+  route: RouteDefinition<A, P, Q, B>,
+): RouteDefinition<A, P, Q, B> {
+  return route
+}
+
+/** Describes the first validation failure in the words a client developer would want. */
+function describe(check: TypeCheck<TSchema>, value: unknown, part: 'body' | 'query' | 'path'): MatrixError {
+  const first = check.Errors(value).First()
+  const field = first?.path.replace(/^\//, '').replaceAll('/', '.') ?? ''
+  if (first && first.value === undefined && field) {
+    return new MatrixError('M_MISSING_PARAM', `Missing ${part === 'body' ? '' : `${part} parameter `}'${field}'`)
+  }
+  const where = field ? `'${field}'` : part === 'body' ? 'The body' : `The ${part}`
+  const message = `${where}: ${first?.message ?? 'is invalid'}`
+  return new MatrixError(part === 'body' ? 'M_BAD_JSON' : 'M_INVALID_PARAM', message)
+}
+
+function parseJsonBody(raw: unknown): unknown {
+  if (raw === undefined || raw === null) return {}
+  const buffer = raw as Buffer
+  if (buffer.length === 0) return {}
+  try {
+    return JSON.parse(buffer.toString('utf8'))
+  } catch {
+    throw new MatrixError('M_NOT_JSON', 'Content not JSON.')
+  }
+}
+
+export interface RouteTable {
+  /** Path patterns served, to tell 405 (known path) from 404. */
+  patterns: RegExp[]
+}
+
+export function registerRoutes(app: FastifyInstance, ctx: AppContext, routes: RouteDefinition<any, any, any, any>[], table: RouteTable): void {
+  for (const route of routes) {
+    const params = route.params ? TypeCompiler.Compile(route.params as TSchema) : null
+    const query = route.query ? TypeCompiler.Compile(route.query as TSchema) : null
+    const body = route.body ? TypeCompiler.Compile(route.body as TSchema) : null
+    const urls = Array.isArray(route.url) ? route.url : [route.url]
+    for (const url of urls) {
+      table.patterns.push(new RegExp(`^${url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z]+/g, '[^/]+')}$`))
+      app.route({
+        method: route.method,
+        url,
+        handler: async (request, reply) => {
+          const requester = route.auth === 'none' ? null : await authenticateRequest(ctx, request, route.auth)
+          let paramsValue: unknown = request.params
+          if (params) {
+            if (!params.Check(paramsValue)) throw describe(params, paramsValue, 'path')
+          }
+          let queryValue: unknown
+          if (query) {
+            queryValue = Value.Convert(route.query as TSchema, { ...(request.query as object) })
+            if (!query.Check(queryValue)) throw describe(query, queryValue, 'query')
+          }
+          let bodyValue: unknown
+          if (body) {
+            bodyValue = parseJsonBody(request.body)
+            if (!body.Check(bodyValue)) throw describe(body, bodyValue, 'body')
+          }
+          const result = await route.handler(ctx, {
+            requester,
+            params: paramsValue,
+            query: queryValue,
+            body: bodyValue,
+            ip: request.ip,
+            request,
+            reply,
+          })
+          if (reply.sent) return reply
+          return reply.send(result ?? {})
+        },
+      })
+    }
+  }
+}

@@ -1,0 +1,35 @@
+// Every route served, in one list.
+import type { RouteDefinition } from './route.ts'
+import * as account from './client/account.ts'
+import * as accountData from './client/account-data.ts'
+import * as capabilities from './client/capabilities.ts'
+import * as devices from './client/devices.ts'
+import * as login from './client/login.ts'
+import * as logout from './client/logout.ts'
+import * as profile from './client/profile.ts'
+import * as register from './client/register.ts'
+import * as versions from './client/versions.ts'
+import * as wellKnown from './client/well-known.ts'
+import * as adminRegister from './admin/register.ts'
+import * as adminRegistrationTokens from './admin/registration-tokens.ts'
+import * as keys from './keys/server.ts'
+import * as health from './health.ts'
+
+const modules = [
+  versions,
+  wellKnown,
+  login,
+  logout,
+  register,
+  account,
+  devices,
+  profile,
+  accountData,
+  capabilities,
+  keys,
+  adminRegister,
+  adminRegistrationTokens,
+  health,
+]
+
+export const routes = modules.flatMap((m) => Object.values(m) as RouteDefinition<any, any, any, any>[]).filter((r) => r && typeof r === 'object' && 'handler' in r)

@@ -1,0 +1,47 @@
+// buildApp(ctx): the Fastify instance with plugins and every route; shared by main.ts and the tests.
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import { randomString } from './shared/random.ts'
+import { redactUrl } from './shared/logger.ts'
+import type { AppContext } from './context.ts'
+import { registerRoutes, type RouteTable } from './api/route.ts'
+import { installCors } from './api/plugins/cors.ts'
+import { installErrorHandling } from './api/plugins/errors.ts'
+import { routes } from './api/routes.ts'
+
+export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: ctx.logger as FastifyBaseLogger,
+    // One log line per request is written by the onResponse hook below, with the URL's token redacted.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
+    bodyLimit: ctx.config.http.max_body_bytes,
+    trustProxy: ctx.config.http.trust_proxy,
+    genReqId: () => randomString(12),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 1000 },
+  })
+
+  // Bodies are read raw and parsed per route, so a wrong Content-Type never hides a JSON body and a body
+  // that is not JSON gets M_NOT_JSON.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body))
+
+  const table: RouteTable = { patterns: [] }
+  installCors(app)
+  installErrorHandling(app, table)
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched'
+    const elapsed = reply.elapsedTime
+    ctx.metrics.httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, elapsed / 1000)
+    const requester = (request as { requester?: { userId: string } }).requester
+    request.log.info(
+      { method: request.method, url: redactUrl(request.url), status: reply.statusCode, ms: Math.round(elapsed * 10) / 10, user: requester?.userId },
+      'request',
+    )
+  })
+
+  registerRoutes(app, ctx, routes, table)
+  await app.ready()
+  return app
+}

@@ -1,0 +1,182 @@
+// Loading: defaults < YAML file < HOMESTEAD_* environment variables, validated once, then frozen.
+// This is the only module that reads process.env for configuration.
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import { Value } from '@sinclair/typebox/value'
+import type { TSchema } from '@sinclair/typebox'
+import { ConfigSchema, type Config, type ConfigInput } from './schema.ts'
+
+export class ConfigError extends Error {}
+
+/** Environment variables operators and scripts rely on, and the key each sets. */
+export const ENV_ALIASES: Record<string, string> = {
+  HOMESTEAD_SERVER_NAME: 'server_name',
+  HOMESTEAD_PUBLIC_BASEURL: 'public_baseurl',
+  HOMESTEAD_HOST: 'listen.host',
+  HOMESTEAD_PORT: 'listen.port',
+  HOMESTEAD_DATA_DIR: 'data_dir',
+  HOMESTEAD_WORKERS: 'workers',
+  HOMESTEAD_DATABASE_URL: 'database.url',
+  HOMESTEAD_DATABASE_SSL: 'database.ssl',
+  HOMESTEAD_ENABLE_REGISTRATION: 'registration.enabled',
+  HOMESTEAD_REGISTRATION_REQUIRES_TOKEN: 'registration.requires_token',
+  HOMESTEAD_REGISTRATION_SHARED_SECRET: 'registration.shared_secret',
+  HOMESTEAD_RATE_LIMITS: 'rate_limits.enabled',
+  HOMESTEAD_LOG_LEVEL: 'log.level',
+  HOMESTEAD_METRICS_PORT: 'metrics.port',
+  HOMESTEAD_TRUST_PROXY: 'http.trust_proxy',
+}
+/** Any other key: HOMESTEAD__SECTION__KEY=value (double underscores), e.g. HOMESTEAD__DATABASE__POOL_SIZE=40. */
+const GENERIC_PREFIX = 'HOMESTEAD__'
+
+type Json = Record<string, unknown>
+
+function schemaAt(path: string[]): TSchema | undefined {
+  let schema: TSchema | undefined = ConfigSchema
+  for (const part of path) {
+    const properties: Record<string, TSchema> | undefined = (schema as { properties?: Record<string, TSchema> })?.properties
+    schema = properties?.[part]
+    if (!schema) return undefined
+  }
+  return schema
+}
+
+function typesOf(schema: TSchema): Set<string> {
+  const types = new Set<string>()
+  const visit = (s: TSchema) => {
+    if (Array.isArray(s.anyOf)) s.anyOf.forEach(visit)
+    else if (typeof s.type === 'string') types.add(s.type)
+    else if (s.const !== undefined) types.add(typeof s.const)
+  }
+  visit(schema)
+  return types
+}
+
+const TRUE_WORDS = new Set(['true', 'on', 'yes', '1'])
+const FALSE_WORDS = new Set(['false', 'off', 'no', '0'])
+
+/** Turns an environment string into the type the schema expects at `path`. */
+function parseEnvValue(path: string[], raw: string, variable: string): unknown {
+  const schema = schemaAt(path)
+  if (!schema) throw new ConfigError(`${variable}: there is no configuration key ${path.join('.')}`)
+  const types = typesOf(schema)
+  const text = raw.trim()
+  if (text === '' && types.has('null')) return null
+  if (types.has('boolean')) {
+    const word = text.toLowerCase()
+    if (TRUE_WORDS.has(word)) return true
+    if (FALSE_WORDS.has(word)) return false
+    throw new ConfigError(`${path.join('.')}: ${variable} must be true/false or on/off, not "${raw}"`)
+  }
+  if (types.has('integer') || types.has('number')) {
+    const n = Number(text)
+    if (text === '' || !Number.isFinite(n)) throw new ConfigError(`${path.join('.')}: ${variable} must be a number, not "${raw}"`)
+    return n
+  }
+  if (types.has('object') || types.has('array')) {
+    try {
+      return JSON.parse(text)
+    } catch {
+      throw new ConfigError(`${path.join('.')}: ${variable} must be JSON`)
+    }
+  }
+  return raw
+}
+
+function setPath(target: Json, path: string[], value: unknown): void {
+  let node = target
+  for (const part of path.slice(0, -1)) {
+    const next = node[part]
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[part] = {}
+    node = node[part] as Json
+  }
+  node[path[path.length - 1] as string] = value
+}
+
+function envOverrides(env: NodeJS.ProcessEnv): Array<[string[], unknown]> {
+  const out: Array<[string[], unknown]> = []
+  for (const [variable, raw] of Object.entries(env)) {
+    if (raw === undefined) continue
+    const alias = ENV_ALIASES[variable]
+    if (alias) out.push([alias.split('.'), parseEnvValue(alias.split('.'), raw, variable)])
+    else if (variable.startsWith(GENERIC_PREFIX)) {
+      const path = variable.slice(GENERIC_PREFIX.length).toLowerCase().split('__')
+      out.push([path, parseEnvValue(path, raw, variable)])
+    }
+  }
+  return out
+}
+
+function readYaml(file: string): Json {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`)
+  }
+  let parsed: unknown
+  try {
+    parsed = parseYaml(text)
+  } catch (err) {
+    throw new ConfigError(`config file ${file} is not valid YAML: ${(err as Error).message}`)
+  }
+  if (parsed === null || parsed === undefined) return {}
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`config file ${file} must hold a mapping of keys`)
+  return parsed as Json
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v)
+    Object.freeze(value)
+  }
+  return value
+}
+
+export interface LoadOptions {
+  file?: string | undefined
+  env?: NodeJS.ProcessEnv
+  /** Applied last; used by tests and benchmarks. */
+  overrides?: Record<string, unknown>
+  cwd?: string
+}
+
+/** Builds the configuration; throws ConfigError naming the offending key. */
+export function loadConfig(options: LoadOptions = {}): Config {
+  const env = options.env ?? process.env
+  const merged: Json = options.file ? structuredClone(readYaml(options.file)) : {}
+  for (const [path, value] of envOverrides(env)) setPath(merged, path, value)
+  for (const [key, value] of Object.entries(options.overrides ?? {})) setPath(merged, key.split('.'), value)
+
+  const withDefaults = Value.Default(ConfigSchema, merged) as Json
+  const firstError = Value.Errors(ConfigSchema, withDefaults).First()
+  if (firstError) {
+    const key = firstError.path.replace(/^\//, '').replaceAll('/', '.') || '(top level)'
+    const schema = schemaAt(key.split('.'))
+    const choices = (schema?.anyOf as TSchema[] | undefined)?.filter((s) => s.const !== undefined).map((s) => s.const)
+    const detail = !schema
+      ? 'unknown key'
+      : choices?.length
+        ? `must be one of ${choices.join(', ')} (got ${JSON.stringify(firstError.value)})`
+        : `${firstError.message} (got ${JSON.stringify(firstError.value)})`
+    throw new ConfigError(`invalid configuration: ${key}: ${detail}`)
+  }
+  const input = withDefaults as ConfigInput
+  const config: Config = {
+    ...input,
+    data_dir: resolve(options.cwd ?? process.cwd(), input.data_dir),
+    public_baseurl: normaliseBaseUrl(input.public_baseurl ?? defaultBaseUrl(input)),
+  }
+  return deepFreeze(config)
+}
+
+function defaultBaseUrl(input: ConfigInput): string {
+  const host = input.server_name.replace(/:\d+$/, '')
+  if (host === 'localhost' || host === '127.0.0.1' || host === '[::1]') return `http://${host}:${input.listen.port}/`
+  return `https://${input.server_name}/`
+}
+
+function normaliseBaseUrl(url: string): string {
+  return url.endsWith('/') ? url : `${url}/`
+}

@@ -1,0 +1,136 @@
+// The configuration schema: the single source of truth for every key, its type and its default.
+// `homestead generate-config` writes a commented YAML file from the same descriptions.
+import { Type, type Static } from '@sinclair/typebox'
+
+const RateLimit = (perSecond: number, burst: number, description: string) =>
+  Type.Object(
+    {
+      per_second: Type.Number({ exclusiveMinimum: 0, default: perSecond, description: 'tokens refilled per second' }),
+      burst: Type.Integer({ minimum: 1, default: burst, description: 'requests allowed at once' }),
+    },
+    { additionalProperties: false, default: {}, description },
+  )
+
+export const ConfigSchema = Type.Object(
+  {
+    server_name: Type.String({
+      minLength: 1,
+      pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$',
+      default: 'localhost',
+      description: 'The domain in your user IDs (@alice:server_name). It cannot change once users exist.',
+    }),
+    public_baseurl: Type.Union([Type.String({ pattern: '^https?://' }), Type.Null()], {
+      default: null,
+      description: 'The URL clients use to reach this server. Default: http://localhost:<port>/ for localhost, otherwise https://<server_name>/.',
+    }),
+    listen: Type.Object(
+      {
+        host: Type.String({ default: '0.0.0.0', description: 'Address the Client-Server API listens on.' }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 8008, description: 'Port of the Client-Server API.' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    data_dir: Type.String({
+      minLength: 1,
+      default: './data',
+      description: 'Where Homestead keeps its files: the embedded PostgreSQL cluster (data_dir/postgres) and, later, media.',
+    }),
+    workers: Type.Integer({ minimum: 1, maximum: 256, default: 1, description: 'Processes serving the same port.' }),
+    database: Type.Object(
+      {
+        url: Type.Union([Type.String({ pattern: '^postgres(ql)?://' }), Type.Null()], {
+          default: null,
+          description: 'postgres://user:password@host:5432/db of an external PostgreSQL (Aurora). Empty: Homestead runs its own embedded PostgreSQL in data_dir.',
+        }),
+        pool_size: Type.Integer({ minimum: 1, maximum: 1000, default: 20, description: 'Connections per process.' }),
+        ssl: Type.Union([Type.Literal('disable'), Type.Literal('require'), Type.Literal('verify-full')], {
+          default: 'disable',
+          description: 'TLS to an external server: disable, require (encrypted, certificate not checked) or verify-full (checked against ssl_ca_file or the system CAs). Aurora: verify-full with the RDS CA bundle.',
+        }),
+        ssl_ca_file: Type.Union([Type.String(), Type.Null()], { default: null, description: 'PEM file of CA certificates for verify-full.' }),
+        statement_timeout_ms: Type.Integer({ minimum: 0, default: 60000, description: 'Server-side limit on one statement (0: none).' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    registration: Type.Object(
+      {
+        enabled: Type.Boolean({ default: false, description: 'Open sign-up through the Client-Server API.' }),
+        requires_token: Type.Boolean({ default: false, description: 'Sign-up needs a registration token (m.login.registration_token).' }),
+        shared_secret: Type.Union([Type.String({ minLength: 16 }), Type.Null()], {
+          default: null,
+          description: 'Enables /_synapse/admin/v1/register (nonce + HMAC-SHA1), as used by register_new_matrix_user.',
+        }),
+        password_min_length: Type.Integer({ minimum: 0, default: 8, description: 'Shortest accepted new password.' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    auth: Type.Object(
+      {
+        refreshable_access_token_lifetime_ms: Type.Integer({
+          minimum: 1000,
+          default: 300000,
+          description: 'Lifetime of access tokens issued with a refresh token.',
+        }),
+        refresh_token_lifetime_ms: Type.Union([Type.Integer({ minimum: 1000 }), Type.Null()], {
+          default: null,
+          description: 'Lifetime of refresh tokens (null: until used or logged out).',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    well_known: Type.Object(
+      {
+        server: Type.Union([Type.String({ pattern: '^[^/]+$' }), Type.Null()], {
+          default: null,
+          description: 'Delegation served at /.well-known/matrix/server, e.g. "matrix.example.com:443". Null: not served.',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    rate_limits: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'Rate limiting of login and registration.' }),
+        login_address: RateLimit(0.003, 5, 'Logins per client IP address.'),
+        login_account: RateLimit(0.003, 5, 'Logins per account.'),
+        login_failed_attempts: RateLimit(0.17, 3, 'Failed logins per account.'),
+        registration: RateLimit(0.17, 3, 'Registration requests per client IP address.'),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    http: Type.Object(
+      {
+        max_body_bytes: Type.Integer({ minimum: 1024, default: 10 * 1024 * 1024, description: 'Largest JSON request body.' }),
+        trust_proxy: Type.Boolean({ default: false, description: 'Take client IPs from X-Forwarded-For (behind a load balancer).' }),
+        shutdown_grace_ms: Type.Integer({ minimum: 0, default: 10000, description: 'How long SIGTERM waits for requests in flight.' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    log: Type.Object(
+      {
+        level: Type.Union(
+          ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+          { default: 'info', description: 'fatal, error, warn, info, debug, trace or silent.' },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    metrics: Type.Object(
+      {
+        enabled: Type.Boolean({ default: false, description: 'Serve Prometheus metrics on a separate listener.' }),
+        host: Type.String({ default: '127.0.0.1', description: 'Address of the metrics listener.' }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 9009, description: 'Port of the metrics listener.' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false },
+)
+
+export type ConfigInput = Static<typeof ConfigSchema>
+
+/** The validated configuration, with derived values filled in. */
+export interface Config extends ConfigInput {
+  readonly public_baseurl: string
+  /** data_dir resolved to an absolute path. */
+  readonly data_dir: string
+}

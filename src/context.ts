@@ -1,0 +1,70 @@
+// The dependency graph, built once per process and passed down explicitly.
+import type { Config } from './config/schema.ts'
+import { ServerKeys } from './keys/server-keys.ts'
+import { RateLimiter } from './ratelimit/index.ts'
+import { systemClock, type Clock } from './shared/clock.ts'
+import type { Logger } from './shared/logger.ts'
+import { Storage, type Database } from './storage/index.ts'
+import { AccountData, Accounts, Devices, Profiles, RegistrationTokens, Sessions, Uia } from './users/index.ts'
+import type { Metrics } from './metrics.ts'
+
+export interface AppContext {
+  config: Config
+  clock: Clock
+  logger: Logger
+  metrics: Metrics
+  storage: Storage
+  serverKeys: ServerKeys
+  rateLimiter: RateLimiter
+  sessions: Sessions
+  uia: Uia
+  devices: Devices
+  accounts: Accounts
+  profiles: Profiles
+  accountData: AccountData
+  registrationTokens: RegistrationTokens
+}
+
+export interface ContextOptions {
+  config: Config
+  db: Database
+  logger: Logger
+  metrics: Metrics
+  clock?: Clock
+}
+
+/** Builds every service over one database; call `ready()` before serving. */
+export async function createContext(options: ContextOptions): Promise<AppContext> {
+  const { config, db, logger, metrics } = options
+  const clock = options.clock ?? systemClock
+  const storage = new Storage(db)
+  const serverKeys = new ServerKeys(config.server_name, clock)
+  await serverKeys.load(storage)
+  const rateLimiter = new RateLimiter(config.rate_limits, storage.repos, clock)
+  const sessions = new Sessions(storage, clock, config.auth, (err) => logger.warn({ err }, 'background write failed'))
+  const uia = new Uia(storage, clock)
+  const devices = new Devices(storage)
+  const registrationTokens = new RegistrationTokens(storage, clock)
+  const accounts = new Accounts({ config, storage, clock, sessions, devices, uia, registrationTokens, rateLimiter })
+
+  uia.registerStage('m.login.dummy', async () => ({}))
+  uia.registerStage('m.login.registration_token', registrationTokens.stage, registrationTokens.release)
+  uia.registerStage('m.login.password', ({ auth, session }) => accounts.passwordStage(auth, session.user_id))
+
+  return {
+    config,
+    clock,
+    logger,
+    metrics,
+    storage,
+    serverKeys,
+    rateLimiter,
+    sessions,
+    uia,
+    devices,
+    accounts,
+    profiles: new Profiles(storage),
+    accountData: new AccountData(storage, clock),
+    registrationTokens,
+  }
+}

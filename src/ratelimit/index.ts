@@ -1,0 +1,36 @@
+// Rate limiting with token buckets stored in PostgreSQL, so limits hold across every instance.
+import type { Config } from '../config/schema.ts'
+import { limitExceeded } from '../shared/errors.ts'
+import type { Clock } from '../shared/clock.ts'
+import type { Repositories } from '../storage/index.ts'
+
+export type LimitName = 'login_address' | 'login_account' | 'login_failed_attempts' | 'registration'
+
+export class RateLimiter {
+  private readonly config: Config['rate_limits']
+  private readonly repos: Repositories
+  private readonly clock: Clock
+
+  constructor(config: Config['rate_limits'], repos: Repositories, clock: Clock) {
+    this.config = config
+    this.repos = repos
+    this.clock = clock
+  }
+
+  get enabled(): boolean {
+    return this.config.enabled
+  }
+
+  /** Takes one request from the bucket (name, key); throws M_LIMIT_EXCEEDED with retry_after_ms when empty. */
+  async take(name: LimitName, key: string, cost = 1): Promise<void> {
+    if (!this.config.enabled) return
+    const { per_second: perSecond, burst } = this.config[name]
+    const result = await this.repos.rateLimits.take(`${name}:${key}`, perSecond, burst, cost, this.clock.now())
+    if (!result.allowed) throw limitExceeded(((cost - result.tokens) / perSecond) * 1000)
+  }
+
+  /** Refuses when the bucket is empty without taking anything (used to check failed-attempt budgets). */
+  async check(name: LimitName, key: string): Promise<void> {
+    await this.take(name, key, 0.000001)
+  }
+}

@@ -1,0 +1,111 @@
+// One Homestead process: database (embedded or external) → migrations → context → HTTP listener.
+// Used by main.ts and by the tests, so both exercise the same start-up path.
+import type { FastifyInstance } from 'fastify'
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { Config } from './config/schema.ts'
+import { createContext, type AppContext } from './context.ts'
+import { buildApp } from './app.ts'
+import { createMetrics, serveMetrics } from './metrics.ts'
+import { createLogger, type Logger } from './shared/logger.ts'
+import { Database, EmbeddedPostgres, connectionConfig, migrate, type EmbeddedConnection } from './storage/index.ts'
+
+export const EMBEDDED_DATABASE = 'homestead'
+
+export interface DatabaseHandle {
+  db: Database
+  embedded: EmbeddedPostgres | null
+  /** Closes the pool; stops the embedded server when `stopEmbedded` (the server process owns it). */
+  close(stopEmbedded: boolean): Promise<void>
+}
+
+/** Opens the configured database: starts (or reuses) the embedded server unless database.url is set, then migrates. */
+export async function openDatabase(config: Config, logger: Logger, options: { embedded?: EmbeddedConnection | null; migrate?: boolean } = {}): Promise<DatabaseHandle> {
+  let embedded: EmbeddedPostgres | null = null
+  let connection = options.embedded ?? null
+  if (!config.database.url && !connection) {
+    embedded = new EmbeddedPostgres(config.data_dir, {
+      info: (msg) => logger.info(msg),
+      warn: (msg) => logger.warn(msg),
+    })
+    connection = await embedded.start()
+    await embedded.ensureDatabase(EMBEDDED_DATABASE)
+  }
+  const db = new Database(connectionConfig(config, connection, EMBEDDED_DATABASE), {
+    poolSize: config.database.pool_size,
+    statementTimeoutMs: config.database.statement_timeout_ms,
+    onError: (err) => logger.warn({ err: err.message }, 'database connection lost'),
+  })
+  try {
+    if (options.migrate !== false) {
+      const result = await migrate(db)
+      if (result.applied.length > 0) logger.info({ applied: result.applied }, 'database migrations applied')
+    }
+  } catch (err) {
+    await db.close()
+    if (embedded?.ownsServer) await embedded.stop()
+    throw err
+  }
+  return {
+    db,
+    embedded,
+    async close(stopEmbedded: boolean) {
+      await db.close()
+      if (embedded && (stopEmbedded || embedded.ownsServer)) await embedded.stop()
+    },
+  }
+}
+
+export interface RunningServer {
+  app: FastifyInstance
+  ctx: AppContext
+  /** The port actually bound (useful with port 0). */
+  port: number
+  url: string
+  /** Stops accepting, finishes requests in flight, closes the database (and the embedded server if ours). */
+  close(): Promise<void>
+}
+
+export interface StartOptions {
+  logger?: Logger
+  /** Connection to an embedded server started by a parent process (workers). */
+  embedded?: EmbeddedConnection | null
+  /** Whether this process owns the embedded server and stops it on close (default true). */
+  ownsEmbedded?: boolean
+  /** Serve metrics from this process (false in workers: the primary aggregates them). */
+  metricsListener?: boolean
+}
+
+export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
+  const logger = options.logger ?? createLogger(config.log.level)
+  const database = await openDatabase(config, logger, { embedded: options.embedded })
+  let metricsServer: Server | null = null
+  try {
+    const metrics = createMetrics()
+    const ctx = await createContext({ config, db: database.db, logger, metrics })
+    const app = await buildApp(ctx)
+    await app.listen({ host: config.listen.host, port: config.listen.port })
+    const port = (app.server.address() as AddressInfo).port
+    if (config.metrics.enabled && options.metricsListener !== false) {
+      metricsServer = await serveMetrics(config.metrics.host, config.metrics.port, async () => ({
+        body: await metrics.registry.metrics(),
+        contentType: metrics.registry.contentType,
+      }))
+    }
+    logger.info({ port, server_name: config.server_name }, 'Homestead is listening')
+    return {
+      app,
+      ctx,
+      port,
+      url: `http://127.0.0.1:${port}`,
+      async close() {
+        await app.close()
+        if (metricsServer) await new Promise((resolve) => metricsServer?.close(resolve))
+        await database.close(options.ownsEmbedded !== false)
+      },
+    }
+  } catch (err) {
+    await database.close(options.ownsEmbedded !== false)
+    throw err
+  }
+}

@@ -1,0 +1,115 @@
+// One database layer for both the embedded server and an external PostgreSQL (Aurora): a pg Pool,
+// a transaction helper with retry on serialization failures, and health checks.
+import { readFileSync } from 'node:fs'
+import pg from 'pg'
+import type { Config } from '../config/schema.ts'
+import type { EmbeddedConnection } from './embedded-postgres.ts'
+
+/** Anything that runs a query: the pool or a client inside a transaction. */
+export interface Queryable {
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>
+}
+
+// int8 (bigint) columns hold timestamps and stream positions, all below 2^53: read them as numbers.
+const INT8_OID = 20
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID && format !== 'binary' ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+}
+
+const RETRYABLE = new Set(['40001', '40P01']) // serialization_failure, deadlock_detected
+
+export interface DatabaseOptions {
+  poolSize: number
+  statementTimeoutMs: number
+  applicationName?: string
+  onError?: (err: Error) => void
+}
+
+export class Database implements Queryable {
+  readonly pool: pg.Pool
+
+  constructor(connection: pg.PoolConfig, options: DatabaseOptions) {
+    this.pool = new pg.Pool({
+      ...connection,
+      max: options.poolSize,
+      types,
+      application_name: options.applicationName ?? 'homestead',
+      statement_timeout: options.statementTimeoutMs || undefined,
+      connectionTimeoutMillis: 10000,
+      idleTimeoutMillis: 30000,
+      keepAlive: true,
+    })
+    // An idle client losing its connection (server restart, failover) must not crash the process;
+    // the pool drops it and the next query opens a fresh one.
+    this.pool.on('error', (err) => options.onError?.(err))
+  }
+
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    return this.pool.query<R>(text, values)
+  }
+
+  /** Runs fn in one transaction; retried from the start on serialization failures and deadlocks. */
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>, attempts = 5): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const client = await this.pool.connect()
+      let broken = false
+      try {
+        await client.query('BEGIN')
+        const result = await fn(client)
+        await client.query('COMMIT')
+        return result
+      } catch (err) {
+        try {
+          await client.query('ROLLBACK')
+        } catch {
+          broken = true
+        }
+        const code = (err as { code?: string }).code
+        if (code && RETRYABLE.has(code) && attempt < attempts) continue
+        throw err
+      } finally {
+        client.release(broken)
+      }
+    }
+  }
+
+  /** A client of its own for work that must hold a session (advisory locks, LISTEN). */
+  connect(): Promise<pg.PoolClient> {
+    return this.pool.connect()
+  }
+
+  async healthy(): Promise<boolean> {
+    try {
+      await this.pool.query('SELECT 1')
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end()
+  }
+}
+
+/** Connection settings for database.url (external) or for the embedded server. */
+export function connectionConfig(config: Config, embedded: EmbeddedConnection | null, database = 'homestead'): pg.PoolConfig {
+  if (embedded) return { host: embedded.host, port: embedded.port, user: embedded.user, database }
+  if (!config.database.url) throw new Error('database.url is not set and no embedded server is running')
+  const connection: pg.PoolConfig = { connectionString: config.database.url }
+  switch (config.database.ssl) {
+    case 'require':
+      connection.ssl = { rejectUnauthorized: false }
+      break
+    case 'verify-full':
+      connection.ssl = {
+        rejectUnauthorized: true,
+        ...(config.database.ssl_ca_file ? { ca: readFileSync(config.database.ssl_ca_file, 'utf8') } : {}),
+      }
+      break
+    default:
+      break
+  }
+  return connection
+}

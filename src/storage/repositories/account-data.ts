@@ -1,0 +1,24 @@
+import type { Queryable } from '../db.ts'
+
+export class AccountDataRepository {
+  private readonly db: Queryable
+  constructor(db: Queryable) {
+    this.db = db
+  }
+
+  async get(userId: string, roomId: string, type: string): Promise<Record<string, unknown> | null> {
+    const { rows } = await this.db.query<{ content: Record<string, unknown> }>(
+      'SELECT content FROM account_data WHERE user_id = $1 AND room_id = $2 AND type = $3',
+      [userId, roomId, type],
+    )
+    return rows[0]?.content ?? null
+  }
+
+  async put(userId: string, roomId: string, type: string, content: Record<string, unknown>, now: number): Promise<void> {
+    await this.db.query(
+      `INSERT INTO account_data (user_id, room_id, type, content, updated_ts) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (user_id, room_id, type) DO UPDATE SET content = EXCLUDED.content, updated_ts = EXCLUDED.updated_ts`,
+      [userId, roomId, type, content, now],
+    )
+  }
+}

@@ -1,0 +1,57 @@
+import type { Queryable } from '../db.ts'
+
+export interface UiaSessionRow {
+  session_id: string
+  purpose: string
+  user_id: string | null
+  completed: string[]
+  data: Record<string, unknown>
+  created_ts: number
+}
+
+export class UiaSessionsRepository {
+  private readonly db: Queryable
+  constructor(db: Queryable) {
+    this.db = db
+  }
+
+  async create(row: Omit<UiaSessionRow, 'completed' | 'data'>): Promise<void> {
+    await this.db.query('INSERT INTO uia_sessions (session_id, purpose, user_id, created_ts) VALUES ($1, $2, $3, $4)', [
+      row.session_id,
+      row.purpose,
+      row.user_id,
+      row.created_ts,
+    ])
+  }
+
+  /** Reads a session created at or after notBefore. */
+  async getLive(sessionId: string, notBefore: number): Promise<UiaSessionRow | null> {
+    const { rows } = await this.db.query<UiaSessionRow>(
+      'SELECT * FROM uia_sessions WHERE session_id = $1 AND created_ts >= $2',
+      [sessionId, notBefore],
+    )
+    return rows[0] ?? null
+  }
+
+  async complete(sessionId: string, stage: string, data: Record<string, unknown>): Promise<void> {
+    await this.db.query(
+      `UPDATE uia_sessions SET completed = array_append(array_remove(completed, $2::text), $2::text), data = data || $3::jsonb
+        WHERE session_id = $1`,
+      [sessionId, stage, data],
+    )
+  }
+
+  async mergeData(sessionId: string, data: Record<string, unknown>): Promise<void> {
+    await this.db.query('UPDATE uia_sessions SET data = data || $2::jsonb WHERE session_id = $1', [sessionId, data])
+  }
+
+  async delete(sessionId: string): Promise<void> {
+    await this.db.query('DELETE FROM uia_sessions WHERE session_id = $1', [sessionId])
+  }
+
+  /** Removes expired sessions; returns their rows so stages can release what they held (e.g. token uses). */
+  async deleteExpired(before: number): Promise<UiaSessionRow[]> {
+    const { rows } = await this.db.query<UiaSessionRow>('DELETE FROM uia_sessions WHERE created_ts < $1 RETURNING *', [before])
+    return rows
+  }
+}

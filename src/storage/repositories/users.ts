@@ -1,0 +1,58 @@
+import type { Queryable } from '../db.ts'
+
+export interface UserRow {
+  user_id: string
+  localpart: string
+  password_hash: string | null
+  admin: boolean
+  deactivated: boolean
+  user_type: string | null
+  created_ts: number
+}
+
+export class UsersRepository {
+  private readonly db: Queryable
+  constructor(db: Queryable) {
+    this.db = db
+  }
+
+  /** Inserts a user; false when the localpart is taken. */
+  async insert(user: Omit<UserRow, 'deactivated'>): Promise<boolean> {
+    const result = await this.db.query(
+      `INSERT INTO users (user_id, localpart, password_hash, admin, user_type, created_ts)
+       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
+      [user.user_id, user.localpart, user.password_hash, user.admin, user.user_type, user.created_ts],
+    )
+    return result.rowCount === 1
+  }
+
+  async get(userId: string): Promise<UserRow | null> {
+    const { rows } = await this.db.query<UserRow>('SELECT * FROM users WHERE user_id = $1', [userId])
+    return rows[0] ?? null
+  }
+
+  async exists(userId: string): Promise<boolean> {
+    const { rowCount } = await this.db.query('SELECT 1 FROM users WHERE user_id = $1', [userId])
+    return rowCount === 1
+  }
+
+  async setPasswordHash(userId: string, hash: string | null): Promise<void> {
+    await this.db.query('UPDATE users SET password_hash = $2 WHERE user_id = $1', [userId, hash])
+  }
+
+  async setAdmin(userId: string, admin: boolean): Promise<void> {
+    await this.db.query('UPDATE users SET admin = $2 WHERE user_id = $1', [userId, admin])
+  }
+
+  async markDeactivated(userId: string): Promise<void> {
+    await this.db.query('UPDATE users SET deactivated = true, password_hash = NULL WHERE user_id = $1', [userId])
+  }
+
+  /** The highest numeric localpart, for generating user IDs when a client registers without a username. */
+  async maxNumericLocalpart(): Promise<number> {
+    const { rows } = await this.db.query<{ n: string | null }>(
+      `SELECT max(localpart::numeric)::text AS n FROM users WHERE localpart ~ '^[0-9]{1,15}$'`,
+    )
+    return Number(rows[0]?.n ?? 0)
+  }
+}

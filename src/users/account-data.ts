@@ -1,0 +1,31 @@
+// Account data (client-server API, "Client Config"): global and per-room JSON objects of a user.
+import { MatrixError, forbidden, notFound } from '../shared/errors.ts'
+import type { Clock } from '../shared/clock.ts'
+import type { Storage } from '../storage/index.ts'
+import type { Requester } from './requester.ts'
+
+/** Types the server manages itself; clients use their own endpoints for them. */
+const SERVER_MANAGED = new Set(['m.fully_read', 'm.push_rules'])
+
+export class AccountData {
+  private readonly storage: Storage
+  private readonly clock: Clock
+
+  constructor(storage: Storage, clock: Clock) {
+    this.storage = storage
+    this.clock = clock
+  }
+
+  async get(requester: Requester, userId: string, roomId: string, type: string): Promise<Record<string, unknown>> {
+    if (requester.userId !== userId) throw forbidden("Cannot read another user's account data")
+    const content = await this.storage.repos.accountData.get(userId, roomId, type)
+    if (!content) throw notFound('Account data not found')
+    return content
+  }
+
+  async put(requester: Requester, userId: string, roomId: string, type: string, content: Record<string, unknown>): Promise<void> {
+    if (requester.userId !== userId) throw forbidden("Cannot set another user's account data")
+    if (SERVER_MANAGED.has(type)) throw new MatrixError('M_BAD_JSON', `Cannot set ${type} through this API.`, 405)
+    await this.storage.repos.accountData.put(userId, roomId, type, content, this.clock.now())
+  }
+}

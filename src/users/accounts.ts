@@ -1,0 +1,347 @@
+// Accounts: registration (open, token-gated, shared-secret, CLI), login, password changes and deactivation.
+import { createHmac, timingSafeEqual } from 'node:crypto'
+import type { Config } from '../config/schema.ts'
+import type { RateLimiter } from '../ratelimit/index.ts'
+import type { Clock } from '../shared/clock.ts'
+import { MatrixError, forbidden } from '../shared/errors.ts'
+import { isValidLocalpart, makeUserId, parseUserId, type UserId } from '../shared/ids.ts'
+import { randomString } from '../shared/random.ts'
+import type { Repositories, Storage } from '../storage/index.ts'
+import type { Devices } from './devices.ts'
+import { dummyPasswordHash, hashPassword, verifyPassword } from './passwords.ts'
+import type { Requester } from './requester.ts'
+import type { IssuedSession, Sessions } from './sessions.ts'
+import type { RegistrationTokens } from './registration-tokens.ts'
+import { UiaChallenge, type Flow, type Uia, type UiaSession } from './uia.ts'
+
+const NONCE_LIFETIME_MS = 60_000
+
+export interface RegisterRequest {
+  username?: string | undefined
+  password?: string | undefined
+  deviceId?: string | undefined
+  initialDeviceDisplayName?: string | undefined
+  inhibitLogin?: boolean | undefined
+  refreshToken?: boolean | undefined
+  auth?: unknown
+  ip: string
+}
+
+export interface RegisterResult extends Partial<IssuedSession> {
+  user_id: UserId
+  home_server: string
+}
+
+export interface LoginRequest {
+  type: string
+  identifier?: Record<string, unknown> | undefined
+  user?: string | undefined
+  password?: string | undefined
+  deviceId?: string | undefined
+  initialDeviceDisplayName?: string | undefined
+  refreshToken?: boolean | undefined
+  ip: string
+}
+
+export interface SharedSecretRegistration {
+  nonce: string
+  username: string
+  password: string
+  displayname?: string | undefined
+  admin?: boolean | undefined
+  user_type?: string | null | undefined
+  mac: string
+}
+
+export class Accounts {
+  private readonly config: Config
+  private readonly storage: Storage
+  private readonly clock: Clock
+  private readonly sessions: Sessions
+  private readonly devices: Devices
+  private readonly uia: Uia
+  private readonly tokens: RegistrationTokens
+  private readonly limiter: RateLimiter
+
+  constructor(deps: {
+    config: Config
+    storage: Storage
+    clock: Clock
+    sessions: Sessions
+    devices: Devices
+    uia: Uia
+    registrationTokens: RegistrationTokens
+    rateLimiter: RateLimiter
+  }) {
+    this.config = deps.config
+    this.storage = deps.storage
+    this.clock = deps.clock
+    this.sessions = deps.sessions
+    this.devices = deps.devices
+    this.uia = deps.uia
+    this.tokens = deps.registrationTokens
+    this.limiter = deps.rateLimiter
+  }
+
+  get serverName(): string {
+    return this.config.server_name
+  }
+
+  /** The user ID for a login identifier: a full user ID of this server or a bare localpart. */
+  resolveUserId(user: string): UserId {
+    if (user.startsWith('@')) {
+      const parsed = parseUserId(user)
+      if (!parsed) throw new MatrixError('M_INVALID_PARAM', 'Invalid user ID')
+      if (parsed.serverName !== this.serverName) throw forbidden('That user is not on this server')
+      return makeUserId(parsed.localpart.toLowerCase(), this.serverName)
+    }
+    return makeUserId(user.toLowerCase(), this.serverName)
+  }
+
+  /** Throws M_INVALID_USERNAME / M_USER_IN_USE unless `username` can be registered. */
+  async checkUsername(username: string): Promise<UserId> {
+    if (!isValidLocalpart(username)) {
+      throw new MatrixError('M_INVALID_USERNAME', 'User IDs may only contain a-z, 0-9 and the characters ._=-/+')
+    }
+    const userId = makeUserId(username, this.serverName)
+    if (Buffer.byteLength(userId) > 255) throw new MatrixError('M_INVALID_USERNAME', 'User ID is too long')
+    if (await this.storage.repos.users.exists(userId)) throw new MatrixError('M_USER_IN_USE', 'User ID already taken')
+    return userId
+  }
+
+  checkPassword(password: string): void {
+    if (password.length < this.config.registration.password_min_length) {
+      throw new MatrixError('M_WEAK_PASSWORD', `Passwords must be at least ${this.config.registration.password_min_length} characters`)
+    }
+  }
+
+  registrationFlows(): Flow[] {
+    return this.config.registration.requires_token ? [['m.login.registration_token']] : [['m.login.dummy']]
+  }
+
+  /** POST /register: open or token-gated sign-up behind user-interactive auth. */
+  async register(request: RegisterRequest): Promise<RegisterResult> {
+    if (!this.config.registration.enabled) throw forbidden('Registration has been disabled')
+    await this.limiter.take('registration', request.ip)
+    if (request.username !== undefined) await this.checkUsername(request.username)
+    if (request.password !== undefined) this.checkPassword(request.password)
+
+    let session: UiaSession
+    try {
+      session = await this.uia.authenticate({ purpose: 'register', userId: null, flows: this.registrationFlows(), auth: request.auth })
+    } catch (err) {
+      if (err instanceof UiaChallenge) await this.rememberRegistration(err.sessionId, request.username, request.password)
+      throw err
+    }
+    // Clients may send username and password only on the first request of the session.
+    const username = request.username ?? (session.data.username as string | undefined)
+    const passwordHash = request.password !== undefined
+      ? await hashPassword(request.password)
+      : ((session.data.password_hash as string | undefined) ?? null)
+
+    return this.storage.transaction(async (repos) => {
+      const userId = await this.createUser(repos, username, passwordHash, { admin: false, userType: null })
+      const token = session.data.registration_token
+      if (typeof token === 'string') await this.tokens.consume(repos, token)
+      await this.uia.finish(repos, session.sessionId)
+      return this.afterRegistration(repos, userId, request)
+    })
+  }
+
+  /** Remembers the username and password sent so far, so later stages need not repeat them. */
+  private async rememberRegistration(sessionId: string, username: string | undefined, password: string | undefined): Promise<void> {
+    const data: Record<string, unknown> = {}
+    if (username !== undefined) data.username = username
+    if (password !== undefined) data.password_hash = await hashPassword(password)
+    if (Object.keys(data).length > 0) await this.uia.remember(sessionId, data)
+  }
+
+  private async afterRegistration(repos: Repositories, userId: UserId, request: RegisterRequest): Promise<RegisterResult> {
+    const result: RegisterResult = { user_id: userId, home_server: this.serverName }
+    if (request.inhibitLogin) return result
+    const session = await this.sessions.issue(repos, userId, {
+      deviceId: request.deviceId,
+      displayName: request.initialDeviceDisplayName,
+      refreshable: request.refreshToken,
+    })
+    return { ...result, ...session }
+  }
+
+  /** Inserts the user and their profile; with no username, the next free numeric localpart. */
+  private async createUser(
+    repos: Repositories,
+    username: string | undefined,
+    passwordHash: string | null,
+    options: { admin: boolean; userType: string | null; displayName?: string | undefined },
+  ): Promise<UserId> {
+    const now = this.clock.now()
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const localpart = username ?? String((await repos.users.maxNumericLocalpart()) + 1 + attempt)
+      const userId = makeUserId(localpart, this.serverName)
+      const inserted = await repos.users.insert({
+        user_id: userId,
+        localpart,
+        password_hash: passwordHash,
+        admin: options.admin,
+        user_type: options.userType,
+        created_ts: now,
+      })
+      if (inserted) {
+        await repos.profiles.create(userId, { displayname: options.displayName ?? localpart })
+        return userId
+      }
+      if (username !== undefined) throw new MatrixError('M_USER_IN_USE', 'User ID already taken')
+    }
+    throw new MatrixError('M_UNKNOWN', 'Could not allocate a user ID, try again', 503)
+  }
+
+  /** Registration outside the client API (CLI and shared secret): no UIA, no open-registration check. */
+  async createAccount(options: {
+    username: string
+    password: string | null
+    admin: boolean
+    displayName?: string | undefined
+    userType?: string | null | undefined
+    login?: { deviceId?: string } | undefined
+  }): Promise<RegisterResult> {
+    await this.checkUsername(options.username)
+    if (options.password !== null) this.checkPassword(options.password)
+    const passwordHash = options.password === null ? null : await hashPassword(options.password)
+    return this.storage.transaction(async (repos) => {
+      const userId = await this.createUser(repos, options.username, passwordHash, {
+        admin: options.admin,
+        userType: options.userType ?? null,
+        displayName: options.displayName,
+      })
+      if (!options.login) return { user_id: userId, home_server: this.serverName }
+      return this.afterRegistration(repos, userId, { ip: '', deviceId: options.login.deviceId })
+    })
+  }
+
+  /** GET /_synapse/admin/v1/register: a single-use nonce for shared-secret registration. */
+  async sharedSecretNonce(): Promise<string> {
+    if (!this.config.registration.shared_secret) throw new MatrixError('M_UNKNOWN', 'Shared secret registration is not enabled', 400)
+    const nonce = randomString(32)
+    await this.storage.repos.nonces.insert(nonce, this.clock.now())
+    return nonce
+  }
+
+  /** POST /_synapse/admin/v1/register: HMAC-SHA1 over nonce, username, password, admin flag (and user type). */
+  async registerWithSharedSecret(request: SharedSecretRegistration, ip: string): Promise<RegisterResult> {
+    const secret = this.config.registration.shared_secret
+    if (!secret) throw new MatrixError('M_UNKNOWN', 'Shared secret registration is not enabled', 400)
+    await this.limiter.take('registration', ip)
+    if (!(await this.storage.repos.nonces.consume(request.nonce, this.clock.now() - NONCE_LIFETIME_MS))) {
+      throw new MatrixError('M_UNKNOWN', 'Unrecognised nonce', 400)
+    }
+    const hmac = createHmac('sha1', secret)
+    hmac.update(request.nonce).update('\x00').update(request.username).update('\x00').update(request.password).update('\x00')
+    hmac.update(request.admin ? 'admin' : 'notadmin')
+    if (request.user_type) hmac.update('\x00').update(request.user_type)
+    const expected = hmac.digest()
+    const given = /^[0-9a-f]{40}$/i.test(request.mac) ? Buffer.from(request.mac, 'hex') : Buffer.alloc(0)
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw forbidden('HMAC incorrect')
+    return this.createAccount({
+      username: request.username.toLowerCase(),
+      password: request.password,
+      admin: request.admin ?? false,
+      displayName: request.displayname,
+      userType: request.user_type ?? null,
+      login: {},
+    })
+  }
+
+  /** POST /login with m.login.password. */
+  async login(request: LoginRequest): Promise<IssuedSession & { home_server: string }> {
+    if (request.type !== 'm.login.password') throw new MatrixError('M_UNKNOWN', `Unknown login type ${request.type}`, 400)
+    const user = this.loginIdentifier(request)
+    await this.limiter.take('login_address', request.ip)
+    const userId = this.resolveUserId(user)
+    await this.limiter.take('login_account', userId)
+    await this.limiter.check('login_failed_attempts', userId)
+    if (typeof request.password !== 'string') throw new MatrixError('M_BAD_JSON', '"password" must be a string')
+
+    const row = await this.storage.repos.users.get(userId)
+    if (row?.deactivated) throw new MatrixError('M_USER_DEACTIVATED', 'This account has been deactivated')
+    const ok = await verifyPassword(row ? row.password_hash : await dummyPasswordHash(), request.password)
+    if (!row || !ok) {
+      await this.limiter.take('login_failed_attempts', userId)
+      throw forbidden('Invalid username or password')
+    }
+    const session = await this.storage.transaction((repos) =>
+      this.sessions.issue(repos, userId, {
+        deviceId: request.deviceId,
+        displayName: request.initialDeviceDisplayName,
+        refreshable: request.refreshToken,
+      }),
+    )
+    return { ...session, home_server: this.serverName }
+  }
+
+  private loginIdentifier(request: LoginRequest): string {
+    const identifier = request.identifier
+    if (identifier !== undefined) {
+      if (identifier.type !== 'm.id.user') {
+        throw new MatrixError('M_UNKNOWN', `Login with identifier type ${String(identifier.type)} is not supported`, 400)
+      }
+      if (typeof identifier.user !== 'string' || identifier.user === '') throw new MatrixError('M_BAD_JSON', '"identifier.user" must be a string')
+      return identifier.user
+    }
+    if (typeof request.user === 'string' && request.user !== '') return request.user
+    throw new MatrixError('M_MISSING_PARAM', 'Missing "identifier"')
+  }
+
+  /** The m.login.password UIA stage: the session's user proves they know their password. */
+  async passwordStage(auth: Record<string, unknown>, expectedUser: string | null): Promise<Record<string, unknown>> {
+    const identifier = auth.identifier as Record<string, unknown> | undefined
+    const user = identifier?.type === 'm.id.user' && typeof identifier.user === 'string' ? identifier.user : auth.user
+    if (typeof user !== 'string') throw new MatrixError('M_MISSING_PARAM', 'Missing "identifier"')
+    if (typeof auth.password !== 'string') throw new MatrixError('M_MISSING_PARAM', 'Missing "password"')
+    const userId = this.resolveUserId(user)
+    if (userId !== expectedUser) throw forbidden('Authenticating as another user is not allowed')
+    await this.limiter.check('login_failed_attempts', userId)
+    const row = await this.storage.repos.users.get(userId)
+    if (!row || !(await verifyPassword(row.password_hash, auth.password))) {
+      await this.limiter.take('login_failed_attempts', userId)
+      throw forbidden('Invalid password')
+    }
+    return {}
+  }
+
+  /** POST /account/password. */
+  async changePassword(requester: Requester, newPassword: string, logoutDevices: boolean, auth: unknown): Promise<void> {
+    this.checkPassword(newPassword)
+    const session = await this.uia.authenticate({ purpose: 'password', userId: requester.userId, flows: [['m.login.password']], auth })
+    const hash = await hashPassword(newPassword)
+    await this.storage.transaction(async (repos) => {
+      await repos.users.setPasswordHash(requester.userId, hash)
+      if (logoutDevices) await this.devices.deleteAllExcept(repos, requester.userId, requester.deviceId)
+      await this.uia.finish(repos, session.sessionId)
+    })
+  }
+
+  /** POST /account/deactivate: the account can no longer log in and every device is logged out. */
+  async deactivate(requester: Requester, auth: unknown, erase: boolean): Promise<void> {
+    const session = await this.uia.authenticate({ purpose: 'deactivate', userId: requester.userId, flows: [['m.login.password']], auth })
+    await this.deactivateUser(requester.userId, erase, session.sessionId)
+  }
+
+  async deactivateUser(userId: UserId, _erase: boolean, uiaSession: string | null = null): Promise<void> {
+    await this.storage.transaction(async (repos) => {
+      await repos.users.markDeactivated(userId)
+      await this.devices.deleteAllExcept(repos, userId, null)
+      await repos.profiles.clear(userId)
+      if (uiaSession) await this.uia.finish(repos, uiaSession)
+    })
+  }
+
+  /** DELETE /devices/{id} and POST /delete_devices: re-authentication, then the devices and their tokens go. */
+  async deleteDevices(requester: Requester, deviceIds: string[], auth: unknown, options: { mustExist: boolean }): Promise<void> {
+    if (options.mustExist) for (const id of deviceIds) await this.devices.get(requester.userId, id)
+    const session = await this.uia.authenticate({ purpose: 'delete_devices', userId: requester.userId, flows: [['m.login.password']], auth })
+    await this.storage.transaction(async (repos) => {
+      await this.devices.deleteIn(repos, requester.userId, deviceIds)
+      await this.uia.finish(repos, session.sessionId)
+    })
+  }
+}

@@ -1,0 +1,59 @@
+// A user's devices. Deleting a device is the one way its tokens (and, with E2EE, its keys) go away.
+import { notFound } from '../shared/errors.ts'
+import type { DeviceRow, Repositories, Storage } from '../storage/index.ts'
+
+export interface DeviceInfo {
+  device_id: string
+  display_name?: string
+  last_seen_ip?: string
+  last_seen_ts?: number
+}
+
+function toInfo(row: DeviceRow): DeviceInfo {
+  const info: DeviceInfo = { device_id: row.device_id }
+  if (row.display_name !== null) info.display_name = row.display_name
+  if (row.last_seen_ip !== null) info.last_seen_ip = row.last_seen_ip
+  if (row.last_seen_ts !== null) info.last_seen_ts = row.last_seen_ts
+  return info
+}
+
+export class Devices {
+  private readonly storage: Storage
+
+  constructor(storage: Storage) {
+    this.storage = storage
+  }
+
+  async list(userId: string): Promise<DeviceInfo[]> {
+    return (await this.storage.repos.devices.list(userId)).map(toInfo)
+  }
+
+  async get(userId: string, deviceId: string): Promise<DeviceInfo> {
+    const row = await this.storage.repos.devices.get(userId, deviceId)
+    if (!row) throw notFound('Unknown device')
+    return toInfo(row)
+  }
+
+  async setDisplayName(userId: string, deviceId: string, displayName: string | null): Promise<void> {
+    if (!(await this.storage.repos.devices.setDisplayName(userId, deviceId, displayName))) throw notFound('Unknown device')
+  }
+
+  /** Deletes devices with their tokens inside the caller's transaction; returns those that existed. */
+  deleteIn(repos: Repositories, userId: string, deviceIds: string[]): Promise<string[]> {
+    return repos.devices.delete(userId, deviceIds)
+  }
+
+  delete(userId: string, deviceIds: string[]): Promise<string[]> {
+    return this.storage.transaction((repos) => this.deleteIn(repos, userId, deviceIds))
+  }
+
+  /** Logs out everywhere: every device and token of the user. */
+  deleteAll(userId: string): Promise<string[]> {
+    return this.storage.transaction((repos) => this.deleteAllExcept(repos, userId, null))
+  }
+
+  /** Deletes every device of the user except `keep` (null: all of them). */
+  deleteAllExcept(repos: Repositories, userId: string, keep: string | null): Promise<string[]> {
+    return repos.devices.deleteAllExcept(userId, keep)
+  }
+}

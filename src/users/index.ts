@@ -1,0 +1,8 @@
+export { Accounts, type RegisterResult } from './accounts.ts'
+export { AccountData } from './account-data.ts'
+export { Devices, type DeviceInfo } from './devices.ts'
+export { Profiles, PROFILE_KEY } from './profiles.ts'
+export { RegistrationTokens, TOKEN_PATTERN } from './registration-tokens.ts'
+export type { Requester } from './requester.ts'
+export { Sessions, hashToken, type IssuedSession } from './sessions.ts'
+export { Uia, UiaChallenge } from './uia.ts'

@@ -1,0 +1,58 @@
+// Profiles (client-server API, "Profiles"): displayname, avatar_url, m.tz and custom namespaced fields.
+import { MatrixError, forbidden, notFound } from '../shared/errors.ts'
+import type { UserId } from '../shared/ids.ts'
+import type { Storage } from '../storage/index.ts'
+import type { Requester } from './requester.ts'
+
+export const PROFILE_KEY = /^(avatar_url|displayname|m\.tz|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+)$/
+const MAX_PROFILE_BYTES = 64 * 1024
+const MAX_KEY_BYTES = 255
+const MXC_URI = /^mxc:\/\/[A-Za-z0-9.:[\]-]+\/[A-Za-z0-9_-]+$/
+
+export class Profiles {
+  private readonly storage: Storage
+
+  constructor(storage: Storage) {
+    this.storage = storage
+  }
+
+  /** The whole profile; M_NOT_FOUND for users that do not exist here. */
+  async get(userId: string): Promise<Record<string, unknown>> {
+    const fields = await this.storage.repos.profiles.get(userId)
+    if (!fields) throw notFound('Profile not found')
+    return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== null))
+  }
+
+  async getField(userId: string, key: string): Promise<Record<string, unknown>> {
+    const profile = await this.get(userId)
+    if (!(key in profile)) throw notFound('Profile field not found')
+    return { [key]: profile[key] }
+  }
+
+  async setField(requester: Requester, userId: string, key: string, value: unknown): Promise<void> {
+    this.checkOwn(requester, userId)
+    if (!PROFILE_KEY.test(key) || Buffer.byteLength(key) > MAX_KEY_BYTES) {
+      throw new MatrixError(Buffer.byteLength(key) > MAX_KEY_BYTES ? 'M_KEY_TOO_LARGE' : 'M_INVALID_PARAM', 'Invalid profile key')
+    }
+    if (key === 'displayname' && value !== null && typeof value !== 'string') throw new MatrixError('M_BAD_JSON', '"displayname" must be a string')
+    if (key === 'displayname' && typeof value === 'string' && value.length > 256) throw new MatrixError('M_INVALID_PARAM', '"displayname" is too long')
+    if (key === 'avatar_url' && value !== null && (typeof value !== 'string' || (value !== '' && !MXC_URI.test(value)))) {
+      throw new MatrixError('M_BAD_JSON', '"avatar_url" must be an mxc:// URI')
+    }
+    if (key === 'm.tz' && typeof value !== 'string') throw new MatrixError('M_BAD_JSON', '"m.tz" must be a string')
+    await this.storage.transaction(async (repos) => {
+      const size = await repos.profiles.setField(userId, key, value)
+      if (size > MAX_PROFILE_BYTES) throw new MatrixError('M_PROFILE_TOO_LARGE', 'The profile would exceed 64 KiB')
+    })
+  }
+
+  async deleteField(requester: Requester, userId: string, key: string): Promise<void> {
+    this.checkOwn(requester, userId)
+    if (!PROFILE_KEY.test(key)) throw new MatrixError('M_INVALID_PARAM', 'Invalid profile key')
+    await this.storage.repos.profiles.deleteField(userId, key)
+  }
+
+  private checkOwn(requester: Requester, userId: string): asserts userId is UserId {
+    if (requester.userId !== userId) throw forbidden("Cannot change another user's profile")
+  }
+}

@@ -1,0 +1,10 @@
+import type { UserId } from '../shared/ids.ts'
+
+/** Who is making an authenticated request. */
+export interface Requester {
+  userId: UserId
+  deviceId: string
+  isAdmin: boolean
+  /** SHA-256 of the access token presented (never the token itself). */
+  tokenHash: Buffer
+}

@@ -1,0 +1,129 @@
+// Access and refresh tokens: 256 random bits each, only their SHA-256 stored. Issuing, checking,
+// refreshing and revoking them.
+import { createHash } from 'node:crypto'
+import type { Config } from '../config/schema.ts'
+import type { Clock } from '../shared/clock.ts'
+import { MatrixError } from '../shared/errors.ts'
+import type { UserId } from '../shared/ids.ts'
+import { randomString, randomToken } from '../shared/random.ts'
+import type { Repositories, Storage } from '../storage/index.ts'
+import type { Requester } from './requester.ts'
+
+/** Devices' last-seen information is written at most this often per device. */
+const LAST_SEEN_INTERVAL_MS = 60_000
+
+export interface IssuedSession {
+  user_id: UserId
+  device_id: string
+  access_token: string
+  refresh_token?: string
+  expires_in_ms?: number
+}
+
+export interface ClientInfo {
+  ip: string
+  userAgent: string | null
+}
+
+export function hashToken(token: string): Buffer {
+  return createHash('sha256').update(token).digest()
+}
+
+export function generateDeviceId(): string {
+  return randomString(10, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ')
+}
+
+const unknownToken = (message: string, softLogout = false) =>
+  new MatrixError('M_UNKNOWN_TOKEN', message, 401, { soft_logout: softLogout })
+
+export class Sessions {
+  private readonly storage: Storage
+  private readonly clock: Clock
+  private readonly auth: Config['auth']
+  private readonly onError: (err: unknown) => void
+
+  constructor(storage: Storage, clock: Clock, auth: Config['auth'], onError: (err: unknown) => void) {
+    this.storage = storage
+    this.clock = clock
+    this.auth = auth
+    this.onError = onError
+  }
+
+  /** Creates (or reuses) a device and issues its tokens; runs inside the caller's transaction. */
+  async issue(
+    repos: Repositories,
+    userId: UserId,
+    options: { deviceId?: string | undefined; displayName?: string | undefined; refreshable?: boolean | undefined },
+  ): Promise<IssuedSession> {
+    const now = this.clock.now()
+    const deviceId = options.deviceId ?? generateDeviceId()
+    await repos.devices.upsert(userId, deviceId, options.displayName ?? null, now)
+    const accessToken = randomToken('hs_')
+    const session: IssuedSession = { user_id: userId, device_id: deviceId, access_token: accessToken }
+    let refreshTokenId: number | null = null
+    let expiresTs: number | null = null
+    if (options.refreshable) {
+      const refreshToken = randomToken('hsr_')
+      refreshTokenId = await this.insertRefreshToken(repos, userId, deviceId, refreshToken, now)
+      expiresTs = now + this.auth.refreshable_access_token_lifetime_ms
+      session.refresh_token = refreshToken
+      session.expires_in_ms = this.auth.refreshable_access_token_lifetime_ms
+    }
+    await repos.tokens.insertAccessToken({ hash: hashToken(accessToken), userId, deviceId, refreshTokenId, expiresTs, now })
+    return session
+  }
+
+  private insertRefreshToken(repos: Repositories, userId: string, deviceId: string, token: string, now: number): Promise<number> {
+    const expiresTs = this.auth.refresh_token_lifetime_ms === null ? null : now + this.auth.refresh_token_lifetime_ms
+    return repos.tokens.insertRefreshToken({ hash: hashToken(token), userId, deviceId, expiresTs, now })
+  }
+
+  /** Turns an access token into a Requester, or throws M_UNKNOWN_TOKEN (soft_logout when merely expired). */
+  async authenticate(token: string, client: ClientInfo): Promise<Requester> {
+    const hash = hashToken(token)
+    const row = await this.storage.repos.tokens.lookupAccessToken(hash)
+    if (!row) throw unknownToken('Unknown access token')
+    if (row.deactivated) throw unknownToken('This account has been deactivated')
+    const now = this.clock.now()
+    if (row.expires_ts !== null && row.expires_ts <= now) throw unknownToken('Access token has expired', true)
+    if (!row.used && row.refresh_token_id !== null) {
+      // First use of a refreshed token: the refresh token it replaced is now revoked.
+      await this.storage.transaction((repos) => repos.tokens.markUsedAndRevokePredecessor(hash, row.refresh_token_id as number))
+    }
+    if (row.last_seen_ts === null || now - row.last_seen_ts > LAST_SEEN_INTERVAL_MS) {
+      this.storage.repos.devices.touch(row.user_id, row.device_id, now, client.ip, client.userAgent).catch(this.onError)
+    }
+    return { userId: row.user_id as UserId, deviceId: row.device_id, isAdmin: row.admin, tokenHash: hash }
+  }
+
+  /** POST /refresh: exchanges a refresh token for a new access token and refresh token. */
+  async refresh(refreshToken: string): Promise<Required<Pick<IssuedSession, 'access_token' | 'refresh_token' | 'expires_in_ms'>>> {
+    return this.storage.transaction(async (repos) => {
+      const row = await repos.tokens.lockRefreshToken(hashToken(refreshToken))
+      if (!row) throw unknownToken('Unknown refresh token')
+      const now = this.clock.now()
+      if (row.expires_ts !== null && row.expires_ts <= now) {
+        await repos.tokens.deleteRefreshToken(row.id)
+        throw unknownToken('Refresh token has expired')
+      }
+      // The predecessor of this token is revoked now that this one is used; an unused successor from an
+      // earlier exchange is replaced by the new one.
+      await repos.tokens.revokePredecessor(row.id)
+      if (row.next_token_id !== null) await repos.tokens.deleteRefreshToken(row.next_token_id)
+      const newRefresh = randomToken('hsr_')
+      const newId = await this.insertRefreshToken(repos, row.user_id, row.device_id, newRefresh, now)
+      await repos.tokens.setNextRefreshToken(row.id, newId)
+      const accessToken = randomToken('hs_')
+      const lifetime = this.auth.refreshable_access_token_lifetime_ms
+      await repos.tokens.insertAccessToken({
+        hash: hashToken(accessToken),
+        userId: row.user_id,
+        deviceId: row.device_id,
+        refreshTokenId: newId,
+        expiresTs: now + lifetime,
+        now,
+      })
+      return { access_token: accessToken, refresh_token: newRefresh, expires_in_ms: lifetime }
+    })
+  }
+}

@@ -1,0 +1,162 @@
+// User-interactive authentication (client-server API, "User-Interactive Authentication API").
+// Sessions live in PostgreSQL so each stage may reach a different instance.
+import type { Clock } from '../shared/clock.ts'
+import { MatrixError } from '../shared/errors.ts'
+import type { UserId } from '../shared/ids.ts'
+import { randomString } from '../shared/random.ts'
+import type { Repositories, Storage, UiaSessionRow } from '../storage/index.ts'
+
+const SESSION_LIFETIME_MS = 60 * 60 * 1000
+
+export type Flow = string[]
+
+export interface UiaRequest {
+  /** What the session authorises; a session cannot be carried over to another purpose or user. */
+  purpose: string
+  userId: UserId | null
+  flows: Flow[]
+  params?: Record<string, unknown>
+  /** The request body's `auth` member, as sent. */
+  auth: unknown
+}
+
+export interface UiaSession {
+  sessionId: string
+  data: Record<string, unknown>
+}
+
+export interface StageContext {
+  auth: Record<string, unknown>
+  session: UiaSessionRow
+}
+
+/** Runs one stage: returns data to keep in the session, or throws a MatrixError saying why it failed. */
+export type StageHandler = (stage: StageContext) => Promise<Record<string, unknown>>
+
+/** Releases what a stage held when its session expires unused (e.g. a reserved registration token use). */
+export type StageRelease = (repos: Repositories, session: UiaSessionRow) => Promise<void>
+
+/** The 401 answer that tells the client which stages remain. */
+export class UiaChallenge extends MatrixError {
+  readonly body: Record<string, unknown>
+  readonly sessionId: string
+
+  constructor(sessionId: string, body: Record<string, unknown>, cause?: MatrixError) {
+    super(cause?.errcode ?? 'M_UNAUTHORIZED', cause?.message ?? 'Additional authentication required', 401)
+    this.sessionId = sessionId
+    this.body = cause ? { errcode: cause.errcode, error: cause.message, ...body } : body
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return this.body
+  }
+}
+
+export class Uia {
+  private readonly storage: Storage
+  private readonly clock: Clock
+  private readonly stages = new Map<string, StageHandler>()
+  private readonly releases: StageRelease[] = []
+
+  constructor(storage: Storage, clock: Clock) {
+    this.storage = storage
+    this.clock = clock
+  }
+
+  registerStage(type: string, handler: StageHandler, release?: StageRelease): void {
+    this.stages.set(type, handler)
+    if (release) this.releases.push(release)
+  }
+
+  /** Returns the completed session, or throws a UiaChallenge (401) describing what is still needed. */
+  async authenticate(request: UiaRequest): Promise<UiaSession> {
+    const auth = request.auth
+    if (auth !== undefined && auth !== null && (typeof auth !== 'object' || Array.isArray(auth))) {
+      throw new MatrixError('M_BAD_JSON', '"auth" must be an object')
+    }
+    const authDict = (auth ?? null) as Record<string, unknown> | null
+    const sessionId = authDict?.session
+    if (sessionId !== undefined && typeof sessionId !== 'string') throw new MatrixError('M_BAD_JSON', '"auth.session" must be a string')
+
+    let session: UiaSessionRow
+    if (sessionId === undefined) {
+      session = await this.createSession(request)
+    } else {
+      const found = await this.storage.repos.uiaSessions.getLive(sessionId, this.clock.now() - SESSION_LIFETIME_MS)
+      if (!found) throw new MatrixError('M_UNKNOWN', 'Unknown or expired authentication session', 400)
+      if (found.purpose !== request.purpose || found.user_id !== request.userId) {
+        throw new MatrixError('M_FORBIDDEN', 'This authentication session was started for another request')
+      }
+      session = found
+    }
+    if (!authDict || authDict.type === undefined) {
+      if (this.completedFlow(request.flows, session.completed)) return { sessionId: session.session_id, data: session.data }
+      throw this.challenge(request, session)
+    }
+
+    const type = authDict.type
+    if (typeof type !== 'string' || !request.flows.some((flow) => flow.includes(type))) {
+      throw this.challenge(request, session, new MatrixError('M_UNRECOGNIZED', `Authentication type ${String(type)} is not offered here`, 400))
+    }
+    const handler = this.stages.get(type)
+    if (!handler) throw this.challenge(request, session, new MatrixError('M_UNRECOGNIZED', `Unsupported authentication type ${type}`, 400))
+    let data: Record<string, unknown>
+    try {
+      data = await handler({ auth: authDict, session })
+    } catch (err) {
+      if (err instanceof MatrixError && err.status !== 429) throw this.challenge(request, session, err)
+      throw err
+    }
+    await this.storage.repos.uiaSessions.complete(session.session_id, type, data)
+    const completed = [...session.completed.filter((s) => s !== type), type]
+    const merged = { ...session.data, ...data }
+    if (this.completedFlow(request.flows, completed)) return { sessionId: session.session_id, data: merged }
+    throw this.challenge(request, { ...session, completed, data: merged })
+  }
+
+  /** Ends a completed session inside the transaction that performs the authorised operation. */
+  finish(repos: Repositories, sessionId: string): Promise<void> {
+    return repos.uiaSessions.delete(sessionId)
+  }
+
+  /** Keeps data in a session between requests (e.g. the username chosen on the first /register). */
+  async remember(sessionId: string, data: Record<string, unknown>): Promise<void> {
+    await this.storage.repos.uiaSessions.mergeData(sessionId, data)
+  }
+
+  private completedFlow(flows: Flow[], completed: string[]): boolean {
+    return flows.some((flow) => flow.every((stage) => completed.includes(stage)))
+  }
+
+  private async createSession(request: UiaRequest): Promise<UiaSessionRow> {
+    const now = this.clock.now()
+    const row: UiaSessionRow = {
+      session_id: randomString(24),
+      purpose: request.purpose,
+      user_id: request.userId,
+      completed: [],
+      data: {},
+      created_ts: now,
+    }
+    await this.storage.transaction(async (repos) => {
+      for (const expired of await repos.uiaSessions.deleteExpired(now - SESSION_LIFETIME_MS)) {
+        for (const release of this.releases) await release(repos, expired)
+      }
+      await repos.uiaSessions.create(row)
+    })
+    return row
+  }
+
+  private challenge(request: UiaRequest, session: UiaSessionRow, cause?: MatrixError): UiaChallenge {
+    return new UiaChallenge(
+      session.session_id,
+      {
+        flows: request.flows.map((stages) => ({ stages })),
+        params: request.params ?? {},
+        session: session.session_id,
+        completed: session.completed,
+      },
+      cause,
+    )
+  }
+}
