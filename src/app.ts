@@ -1,10 +1,10 @@
 // buildApp(ctx): the Fastify instance with plugins and every route; shared by main.ts and the tests.
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify'
 import { randomString } from './shared/random.ts'
 import { redactUrl } from './shared/logger.ts'
 import type { AppContext } from './context.ts'
 import { registerRoutes, type RouteTable } from './api/route.ts'
-import { installCors } from './api/plugins/cors.ts'
+import { CORS_HEADERS, installCors } from './api/plugins/cors.ts'
 import { installErrorHandling } from './api/plugins/errors.ts'
 import { routes } from './api/routes.ts'
 
@@ -18,6 +18,10 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     genReqId: () => randomString(12),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // Malformed URLs (bad percent-encoding) are refused before routing; answer them in Matrix form too.
+    frameworkErrors: (err, _request, reply) => {
+      void (reply as FastifyReply).code(400).headers(CORS_HEADERS).send({ errcode: 'M_UNRECOGNIZED', error: err.message })
+    },
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 1000 },
   })
 

@@ -35,7 +35,7 @@ function configFrom(file: string | undefined): Config {
 
 /** Runs fn with a context over the configured database, then closes it (stopping the embedded server only if we started it). */
 async function withContext<T>(config: Config, fn: (ctx: AppContext) => Promise<T>): Promise<T> {
-  const logger = createLogger(process.env.HOMESTEAD_LOG_LEVEL ?? 'warn')
+  const logger = createLogger(config.log.level, {}, true)
   const database = await openDatabase(config, logger)
   try {
     const ctx = await createContext({ config, db: database.db, logger, metrics: createMetrics() })
@@ -193,7 +193,7 @@ async function main(argv: string[]): Promise<void> {
     case 'migrate': {
       const { values } = parseArgs({ args, options: { config: { type: 'string' } } })
       const config = configFrom(values.config)
-      const logger = createLogger('info')
+      const logger = createLogger(config.log.level, {}, true)
       const database = await openDatabase(config, logger)
       await database.close(false)
       console.log('Database schema is up to date')

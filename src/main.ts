@@ -10,8 +10,17 @@ import type { EmbeddedConnection } from './storage/index.ts'
 
 const EMBEDDED_ENV = 'HOMESTEAD_INTERNAL_EMBEDDED'
 
+/** Calls handler on the first SIGTERM/SIGINT; later ones (a supervisor and a shell both signalling) are ignored
+ * rather than left to the default action, which would kill the process halfway through draining. */
 function onShutdownSignal(handler: (signal: string) => void): void {
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => handler(signal))
+  let received = false
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (received) return
+      received = true
+      handler(signal)
+    })
+  }
 }
 
 /** Runs until SIGTERM/SIGINT, then drains: stop accepting, finish requests in flight, close the database. */
@@ -23,7 +32,12 @@ export async function runServerProcess(config: Config, options: { embedded?: Emb
     ownsEmbedded: !options.worker,
     metricsListener: !options.worker,
   })
-  if (options.worker) client.AggregatorRegistry.setRegistries([server.ctx.metrics.registry])
+  if (options.worker) {
+    client.AggregatorRegistry.setRegistries([server.ctx.metrics.registry])
+    // prom-client installs a worker's answer to the primary's metrics requests only when an
+    // AggregatorRegistry is constructed in that worker; without it /metrics times out.
+    new client.AggregatorRegistry()
+  }
   onShutdownSignal((signal) => {
     logger.info({ signal }, 'shutting down: finishing requests in flight')
     const force = setTimeout(() => {
@@ -68,7 +82,17 @@ async function runPrimary(config: Config, workers: number, logger: Logger): Prom
   }
   logger.info({ workers, port: config.listen.port }, 'Homestead primary started')
 
-  onShutdownSignal(async (signal) => {
+  onShutdownSignal((signal) => {
+    stopWorkers(signal).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'error during shutdown')
+        process.exit(1)
+      },
+    )
+  })
+
+  async function stopWorkers(signal: string): Promise<void> {
     stopping = true
     logger.info({ signal }, 'shutting down workers')
     const alive = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined)
@@ -82,10 +106,10 @@ async function runPrimary(config: Config, workers: number, logger: Logger): Prom
       ),
     )
     metricsServer?.close()
-    await database.close(true)
+    // The pool was already closed after migrating; only the embedded server is left to stop.
+    await database.embedded?.stop()
     logger.info('stopped')
-    process.exit(0)
-  })
+  }
 }
 
 export async function start(config: Config, workers: number): Promise<void> {

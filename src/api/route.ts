@@ -55,10 +55,13 @@ function describe(check: TypeCheck<TSchema>, value: unknown, part: 'body' | 'que
   return new MatrixError(part === 'body' ? 'M_BAD_JSON' : 'M_INVALID_PARAM', message)
 }
 
-function parseJsonBody(raw: unknown): unknown {
-  if (raw === undefined || raw === null) return {}
-  const buffer = raw as Buffer
-  if (buffer.length === 0) return {}
+/** An empty body reads as {} for POST and DELETE (logout, a first UIA attempt); a PUT must send its JSON. */
+function parseJsonBody(raw: unknown, method: Method): unknown {
+  const buffer = raw as Buffer | undefined | null
+  if (!buffer || buffer.length === 0) {
+    if (method === 'PUT') throw new MatrixError('M_NOT_JSON', 'Content not JSON.')
+    return {}
+  }
   try {
     return JSON.parse(buffer.toString('utf8'))
   } catch {
@@ -95,7 +98,7 @@ export function registerRoutes(app: FastifyInstance, ctx: AppContext, routes: Ro
           }
           let bodyValue: unknown
           if (body) {
-            bodyValue = parseJsonBody(request.body)
+            bodyValue = parseJsonBody(request.body, route.method)
             if (!body.Check(bodyValue)) throw describe(body, bodyValue, 'body')
           }
           const result = await route.handler(ctx, {

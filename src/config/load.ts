@@ -29,6 +29,8 @@ export const ENV_ALIASES: Record<string, string> = {
 }
 /** Any other key: HOMESTEAD__SECTION__KEY=value (double underscores), e.g. HOMESTEAD__DATABASE__POOL_SIZE=40. */
 const GENERIC_PREFIX = 'HOMESTEAD__'
+/** HOMESTEAD_* variables that are not settings: the config file path, and those of the tests and worker processes. */
+const NOT_SETTINGS = /^HOMESTEAD_(CONFIG|TEST_.*|INTERNAL_.*)$/
 
 type Json = Record<string, unknown>
 
@@ -103,6 +105,9 @@ function envOverrides(env: NodeJS.ProcessEnv): Array<[string[], unknown]> {
     else if (variable.startsWith(GENERIC_PREFIX)) {
       const path = variable.slice(GENERIC_PREFIX.length).toLowerCase().split('__')
       out.push([path, parseEnvValue(path, raw, variable)])
+    } else if (variable.startsWith('HOMESTEAD_') && !NOT_SETTINGS.test(variable)) {
+      // A misspelt variable would otherwise be ignored without a word.
+      throw new ConfigError(`unknown environment variable ${variable}; settings are ${Object.keys(ENV_ALIASES).join(', ')} or HOMESTEAD__SECTION__KEY`)
     }
   }
   return out
@@ -126,6 +131,18 @@ function readYaml(file: string): Json {
   return parsed as Json
 }
 
+/** A section left empty in YAML (`registration:` with nothing under it) reads as null: treat it as absent. */
+function dropEmptySections(yaml: Json, schema: TSchema = ConfigSchema): Json {
+  const properties = (schema as { properties?: Record<string, TSchema> }).properties ?? {}
+  for (const [key, value] of Object.entries(yaml)) {
+    const prop = properties[key]
+    if (prop?.type !== 'object') continue
+    if (value === null) delete yaml[key]
+    else if (typeof value === 'object' && !Array.isArray(value)) dropEmptySections(value as Json, prop)
+  }
+  return yaml
+}
+
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {
     for (const v of Object.values(value)) deepFreeze(v)
@@ -145,7 +162,7 @@ export interface LoadOptions {
 /** Builds the configuration; throws ConfigError naming the offending key. */
 export function loadConfig(options: LoadOptions = {}): Config {
   const env = options.env ?? process.env
-  const merged: Json = options.file ? structuredClone(readYaml(options.file)) : {}
+  const merged: Json = options.file ? dropEmptySections(structuredClone(readYaml(options.file))) : {}
   for (const [path, value] of envOverrides(env)) setPath(merged, path, value)
   for (const [key, value] of Object.entries(options.overrides ?? {})) setPath(merged, key.split('.'), value)
 
@@ -154,12 +171,17 @@ export function loadConfig(options: LoadOptions = {}): Config {
   if (firstError) {
     const key = firstError.path.replace(/^\//, '').replaceAll('/', '.') || '(top level)'
     const schema = schemaAt(key.split('.'))
-    const choices = (schema?.anyOf as TSchema[] | undefined)?.filter((s) => s.const !== undefined).map((s) => s.const)
+    const alternatives = (schema?.anyOf as TSchema[] | undefined) ?? []
+    const choices = alternatives.filter((s) => s.const !== undefined).map((s) => s.const)
+    const pattern = alternatives.find((s) => typeof s.pattern === 'string')?.pattern
+    const got = `(got ${JSON.stringify(firstError.value)})`
     const detail = !schema
       ? 'unknown key'
-      : choices?.length
-        ? `must be one of ${choices.join(', ')} (got ${JSON.stringify(firstError.value)})`
-        : `${firstError.message} (got ${JSON.stringify(firstError.value)})`
+      : choices.length > 0
+        ? `must be one of ${choices.join(', ')} ${got}`
+        : pattern
+          ? `must be ${alternatives.some((s) => s.type === 'null') ? 'null or ' : ''}a string matching ${pattern} ${got}`
+          : `${firstError.message} ${got}`
     throw new ConfigError(`invalid configuration: ${key}: ${detail}`)
   }
   const input = withDefaults as ConfigInput

@@ -40,9 +40,11 @@ function withoutSignaturesAndUnsigned(object: JsonObject): JsonObject {
 }
 
 /** Returns a copy of `object` with this entity's signature added under `signatures[entity][keyId]`. */
-export function signJson<T extends JsonObject>(object: T, entity: string, key: SigningKey): T {
+export type Signatures = Record<string, Record<string, string>>
+
+export function signJson<T extends JsonObject>(object: T, entity: string, key: SigningKey): T & { signatures: Signatures } {
   const signature = cryptoSign(null, canonicalJsonBytes(withoutSignaturesAndUnsigned(object)), key.privateKey)
-  const existing = (object.signatures ?? {}) as Record<string, Record<string, string>>
+  const existing = (object.signatures ?? {}) as Signatures
   return {
     ...object,
     signatures: { ...existing, [entity]: { ...existing[entity], [key.keyId]: encodeBase64(signature) } },

@@ -29,8 +29,13 @@ export class RateLimiter {
     if (!result.allowed) throw limitExceeded(((cost - result.tokens) / perSecond) * 1000)
   }
 
-  /** Refuses when the bucket is empty without taking anything (used to check failed-attempt budgets). */
+  /** Refuses, without taking anything, unless the bucket holds one whole token (used to check failed-attempt budgets). */
   async check(name: LimitName, key: string): Promise<void> {
-    await this.take(name, key, 0.000001)
+    if (!this.config.enabled) return
+    const { per_second: perSecond, burst } = this.config[name]
+    // A cost of 0 only brings the bucket up to date. Testing with a tiny cost instead would pass on the fraction
+    // refilled since the last failure, so a spent budget would still let every password guess be checked.
+    const result = await this.repos.rateLimits.take(`${name}:${key}`, perSecond, burst, 0, this.clock.now())
+    if (result.tokens < 1) throw limitExceeded(((1 - result.tokens) / perSecond) * 1000)
   }
 }

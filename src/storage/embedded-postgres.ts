@@ -259,8 +259,9 @@ export class EmbeddedPostgres {
     }
     const pid = Number(text.split('\n')[0])
     if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
+      // pg_ctl starts the server as `postgres -D <cluster dir>`; anything else now holding that pid is not ours.
       const command = processCommand(pid)
-      if (command === null || command.includes('postgres')) return pid
+      if (command === null || (command.includes('postgres') && command.includes(this.clusterDir))) return pid
     }
     // The server that wrote this file is gone (or its pid now belongs to another program): PostgreSQL
     // would refuse to start while the file names a live process, so remove it.

@@ -336,8 +336,7 @@ export class Accounts {
   }
 
   /** DELETE /devices/{id} and POST /delete_devices: re-authentication, then the devices and their tokens go. */
-  async deleteDevices(requester: Requester, deviceIds: string[], auth: unknown, options: { mustExist: boolean }): Promise<void> {
-    if (options.mustExist) for (const id of deviceIds) await this.devices.get(requester.userId, id)
+  async deleteDevices(requester: Requester, deviceIds: string[], auth: unknown): Promise<void> {
     const session = await this.uia.authenticate({ purpose: 'delete_devices', userId: requester.userId, flows: [['m.login.password']], auth })
     await this.storage.transaction(async (repos) => {
       await this.devices.deleteIn(repos, requester.userId, deviceIds)

@@ -20,7 +20,9 @@ export class Profiles {
   async get(userId: string): Promise<Record<string, unknown>> {
     const fields = await this.storage.repos.profiles.get(userId)
     if (!fields) throw notFound('Profile not found')
-    return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== null))
+    // A null displayname or avatar_url means none is set; other fields keep a stored null (the spec: servers
+    // that accept null SHOULD store it rather than treat it as a deletion).
+    return Object.fromEntries(Object.entries(fields).filter(([k, v]) => v !== null || (k !== 'displayname' && k !== 'avatar_url')))
   }
 
   async getField(userId: string, key: string): Promise<Record<string, unknown>> {

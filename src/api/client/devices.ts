@@ -43,8 +43,9 @@ export const deleteDevice = defineRoute({
   auth: 'user',
   params: Type.Object({ deviceId: DeviceId }),
   body: Type.Object({ auth: AuthDict }),
+  // Spec: 200 when the device "was successfully removed, or had been removed previously", so no 404.
   async handler(ctx, { requester, params, body }) {
-    await ctx.accounts.deleteDevices(requester, [params.deviceId], body.auth, { mustExist: true })
+    await ctx.accounts.deleteDevices(requester, [params.deviceId], body.auth)
     return {}
   },
 })
@@ -55,7 +56,7 @@ export const deleteDevices = defineRoute({
   auth: 'user',
   body: Type.Object({ devices: Type.Array(DeviceId, { maxItems: 1000 }), auth: AuthDict }),
   async handler(ctx, { requester, body }) {
-    await ctx.accounts.deleteDevices(requester, body.devices, body.auth, { mustExist: false })
+    await ctx.accounts.deleteDevices(requester, body.devices, body.auth)
     return {}
   },
 })

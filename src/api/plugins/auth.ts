@@ -6,12 +6,15 @@ import type { Requester } from '../../users/index.ts'
 
 export function accessTokenOf(request: FastifyRequest): string | null {
   const header = request.headers.authorization
+  const query = request.query as Record<string, unknown> | undefined
+  if (header !== undefined && query?.access_token !== undefined) {
+    throw new MatrixError('M_MISSING_TOKEN', 'Mixing the Authorization header and the access_token query parameter', 401)
+  }
   if (header !== undefined) {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
     if (!match) throw new MatrixError('M_MISSING_TOKEN', 'Invalid Authorization header', 401)
     return match[1] as string
   }
-  const query = request.query as Record<string, unknown> | undefined
   const fromQuery = query?.access_token
   if (typeof fromQuery === 'string' && fromQuery !== '') return fromQuery
   return null

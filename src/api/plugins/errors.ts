@@ -5,7 +5,14 @@ import type { FastifyError, FastifyInstance } from 'fastify'
 import { MatrixError } from '../../shared/errors.ts'
 import type { RouteTable } from '../route.ts'
 
+/** PostgreSQL's data exceptions (SQLSTATE class 22) come from values a client sent, e.g. a NUL character. */
+function isDataException(err: unknown): boolean {
+  const e = err as { code?: unknown; severity?: unknown }
+  return typeof e.code === 'string' && e.code.startsWith('22') && typeof e.severity === 'string'
+}
+
 function fromFastify(err: FastifyError): MatrixError | null {
+  if (isDataException(err)) return new MatrixError('M_INVALID_PARAM', 'The request holds a value that cannot be stored (such as a NUL character)', 400)
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new MatrixError('M_TOO_LARGE', 'Request body too large', 413)
@@ -34,7 +41,8 @@ export function installErrorHandling(app: FastifyInstance, table: RouteTable): v
   })
 
   app.setNotFoundHandler((request, reply) => {
-    const path = request.url.split('?')[0] ?? ''
+    // Normalised as the router does (ignoreTrailingSlash, ignoreDuplicateSlashes), so /versions/ is known too.
+    const path = (request.url.split('?')[0] ?? '').replace(/\/{2,}/g, '/').replace(/(.)\/$/, '$1')
     const known = table.patterns.some((p) => p.test(path))
     return reply
       .code(known ? 405 : 404)

@@ -23,7 +23,8 @@ export class RateLimitsRepository {
        VALUES ($1, greatest($3::float8 - $4::float8, $3::float8 * (($3::float8 < $4::float8)::int)), $5, $3::float8 < $4::float8)
        ON CONFLICT (key) DO UPDATE SET
          tokens = CASE WHEN ${refilled} >= $4::float8 THEN ${refilled} - $4::float8 ELSE ${refilled} END,
-         updated_ms = $5,
+         -- Never moved backwards by an instance whose clock is behind: the refill would be counted twice.
+         updated_ms = greatest(r.updated_ms, $5),
          refused = ${refilled} < $4::float8
        RETURNING tokens, refused`,
       [key, perSecond, burst, cost, nowMs],
