@@ -79,6 +79,8 @@ export const TEST_DEFAULTS: Record<string, unknown> = {
   'database.pool_size': 5,
 }
 
+let openServers = 0
+
 /**
  * Starts a server for this test file; it is closed (and its database dropped) when the file's tests end.
  * Call it at the top level of the test file (top-level await), so the clean-up attaches to the file.
@@ -101,9 +103,11 @@ export async function startTestServer(overrides: Record<string, unknown> = {}): 
     await database.drop()
     await rm(dataDir, { recursive: true, force: true })
   }
+  openServers++
   after(async () => {
     await close()
-    await cleanupTestDatabases()
+    // A file may start several servers; the embedded PostgreSQL they share stops after the last one.
+    if (--openServers === 0) await cleanupTestDatabases()
   })
   return { server, config, database, url: server.url, api: new Api(server.url), close }
 }

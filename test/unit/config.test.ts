@@ -1,0 +1,283 @@
+// loadConfig (defaults < YAML file < HOMESTEAD_* environment) and generateConfig, on real temp files.
+import { after, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { ConfigError, loadConfig } from '../../src/config/load.ts'
+import { generateConfig } from '../../src/config/generate.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'hs-config-'))
+after(() => rmSync(dir, { recursive: true, force: true }))
+
+let fileCounter = 0
+function yamlFile(text: string): string {
+  const file = join(dir, `config-${++fileCounter}.yaml`)
+  writeFileSync(file, text)
+  return file
+}
+
+/** Asserts that loading throws a ConfigError whose message matches every pattern. */
+function assertConfigError(load: () => unknown, ...patterns: RegExp[]): void {
+  assert.throws(load, (err: unknown) => {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`)
+    for (const pattern of patterns) assert.match(err.message, pattern)
+    return true
+  })
+}
+
+describe('loadConfig defaults', () => {
+  it('runs on defaults when given no file and an empty environment', () => {
+    const config = loadConfig({ env: {} })
+    assert.equal(config.server_name, 'localhost')
+    assert.equal(config.listen.port, 8008)
+    assert.equal(config.listen.host, '0.0.0.0')
+    assert.equal(config.data_dir, resolve(process.cwd(), 'data'))
+    assert.equal(config.public_baseurl, 'http://localhost:8008/')
+    assert.equal(config.database.url, null)
+    assert.equal(config.registration.enabled, false)
+    assert.equal(config.rate_limits.enabled, true)
+  })
+
+  it('resolves data_dir against the given cwd', () => {
+    const config = loadConfig({ env: {}, cwd: '/srv/homestead' })
+    assert.equal(config.data_dir, '/srv/homestead/data')
+  })
+
+  it('treats an empty YAML file as all defaults', () => {
+    assert.equal(loadConfig({ env: {}, file: yamlFile('') }).server_name, 'localhost')
+  })
+
+  it('defaults public_baseurl to https://<server_name>/ for a non-localhost name', () => {
+    assert.equal(loadConfig({ env: { HOMESTEAD_SERVER_NAME: 'example.org' } }).public_baseurl, 'https://example.org/')
+    assert.equal(loadConfig({ env: { HOMESTEAD_SERVER_NAME: 'example.org:8448' } }).public_baseurl, 'https://example.org:8448/')
+  })
+
+  it('uses the listen port in the default localhost public_baseurl', () => {
+    assert.equal(loadConfig({ env: { HOMESTEAD_PORT: '9000' } }).public_baseurl, 'http://localhost:9000/')
+  })
+
+  it('returns a deeply frozen config', () => {
+    const config = loadConfig({ env: {} })
+    assert.ok(Object.isFrozen(config))
+    assert.ok(Object.isFrozen(config.listen))
+    assert.ok(Object.isFrozen(config.rate_limits.login_address))
+    assert.throws(() => {
+      ;(config as { server_name: string }).server_name = 'other'
+    }, TypeError)
+    assert.throws(() => {
+      ;(config.listen as { port: number }).port = 1
+    }, TypeError)
+  })
+})
+
+describe('loadConfig YAML file', () => {
+  it('overrides defaults and keeps defaults for keys it does not set', () => {
+    const file = yamlFile(
+      [
+        'server_name: example.com',
+        'listen:',
+        '  port: 8448',
+        'data_dir: /var/lib/homestead',
+        'database:',
+        '  url: postgres://u:p@db:5432/hs',
+        '  pool_size: 7',
+        'registration:',
+        '  enabled: true',
+        'log:',
+        '  level: warn',
+      ].join('\n'),
+    )
+    const config = loadConfig({ env: {}, file })
+    assert.equal(config.server_name, 'example.com')
+    assert.equal(config.listen.port, 8448)
+    assert.equal(config.listen.host, '0.0.0.0')
+    assert.equal(config.data_dir, '/var/lib/homestead')
+    assert.equal(config.database.url, 'postgres://u:p@db:5432/hs')
+    assert.equal(config.database.pool_size, 7)
+    assert.equal(config.database.ssl, 'disable')
+    assert.equal(config.registration.enabled, true)
+    assert.equal(config.log.level, 'warn')
+    assert.equal(config.public_baseurl, 'https://example.com/')
+  })
+
+  it('adds the trailing slash to an explicit public_baseurl', () => {
+    const config = loadConfig({ env: {}, file: yamlFile('public_baseurl: https://matrix.example.com') })
+    assert.equal(config.public_baseurl, 'https://matrix.example.com/')
+  })
+})
+
+describe('loadConfig environment', () => {
+  const file = yamlFile(
+    [
+      'server_name: from-yaml.example',
+      'public_baseurl: https://yaml.example/',
+      'listen: { port: 1111 }',
+      'data_dir: /yaml/data',
+      'database: { url: "postgres://yaml/db", pool_size: 3 }',
+      'registration: { enabled: true, shared_secret: yaml-secret-yaml-secret }',
+      'rate_limits: { enabled: true }',
+    ].join('\n'),
+  )
+
+  it('lets each HOMESTEAD_* alias override the YAML file', () => {
+    const config = loadConfig({
+      file,
+      env: {
+        HOMESTEAD_SERVER_NAME: 'from-env.example',
+        HOMESTEAD_PORT: '2222',
+        HOMESTEAD_DATA_DIR: '/env/data',
+        HOMESTEAD_DATABASE_URL: 'postgresql://env/db',
+        HOMESTEAD_REGISTRATION_SHARED_SECRET: 'env-secret-env-secret',
+        HOMESTEAD_ENABLE_REGISTRATION: 'false',
+        HOMESTEAD_RATE_LIMITS: 'off',
+        HOMESTEAD_PUBLIC_BASEURL: 'https://env.example',
+      },
+    })
+    assert.equal(config.server_name, 'from-env.example')
+    assert.equal(config.listen.port, 2222)
+    assert.equal(config.data_dir, '/env/data')
+    assert.equal(config.database.url, 'postgresql://env/db')
+    assert.equal(config.database.pool_size, 3)
+    assert.equal(config.registration.shared_secret, 'env-secret-env-secret')
+    assert.equal(config.registration.enabled, false)
+    assert.equal(config.rate_limits.enabled, false)
+    assert.equal(config.public_baseurl, 'https://env.example/')
+  })
+
+  it('leaves YAML values alone when no variable is set', () => {
+    const config = loadConfig({ file, env: {} })
+    assert.equal(config.server_name, 'from-yaml.example')
+    assert.equal(config.listen.port, 1111)
+    assert.equal(config.registration.enabled, true)
+  })
+
+  it('reads true/false and on/off for booleans', () => {
+    assert.equal(loadConfig({ env: { HOMESTEAD_ENABLE_REGISTRATION: 'true' } }).registration.enabled, true)
+    assert.equal(loadConfig({ env: { HOMESTEAD_ENABLE_REGISTRATION: 'FALSE' } }).registration.enabled, false)
+    assert.equal(loadConfig({ env: { HOMESTEAD_RATE_LIMITS: 'on' } }).rate_limits.enabled, true)
+    assert.equal(loadConfig({ env: { HOMESTEAD_RATE_LIMITS: 'off' } }).rate_limits.enabled, false)
+  })
+
+  it('clears a nullable key with an empty variable', () => {
+    assert.equal(loadConfig({ file, env: { HOMESTEAD_DATABASE_URL: '' } }).database.url, null)
+  })
+
+  it('sets any key with HOMESTEAD__SECTION__KEY, overriding the YAML file', () => {
+    const config = loadConfig({
+      file,
+      env: {
+        HOMESTEAD__DATABASE__POOL_SIZE: '40',
+        HOMESTEAD__RATE_LIMITS__LOGIN_ADDRESS__BURST: '9',
+        HOMESTEAD__LOG__LEVEL: 'debug',
+        HOMESTEAD__WELL_KNOWN__SERVER: 'matrix.example.com:443',
+      },
+    })
+    assert.equal(config.database.pool_size, 40)
+    assert.equal(config.rate_limits.login_address.burst, 9)
+    assert.equal(config.rate_limits.login_address.per_second, 0.003)
+    assert.equal(config.log.level, 'debug')
+    assert.equal(config.well_known.server, 'matrix.example.com:443')
+  })
+
+  it('ignores HOMESTEAD_ variables that are neither aliases nor the generic form', () => {
+    assert.equal(loadConfig({ env: { HOMESTEAD_TEST_TARGET: 'external', PATH: '/bin' } }).server_name, 'localhost')
+  })
+})
+
+describe('loadConfig empty sections', () => {
+  it('treats a section left empty in YAML as its defaults', () => {
+    const config = loadConfig({ env: {}, file: yamlFile('registration:\nrate_limits:\n  login_address:\n') })
+    assert.equal(config.registration.enabled, false)
+    assert.equal(config.rate_limits.login_address.burst, 5)
+  })
+})
+
+describe('loadConfig errors', () => {
+  it('names an unknown YAML key', () => {
+    assertConfigError(() => loadConfig({ env: {}, file: yamlFile('bogus: 1') }), /bogus/, /unknown key/)
+    assertConfigError(() => loadConfig({ env: {}, file: yamlFile('listen:\n  bogus: 1') }), /listen\.bogus/, /unknown key/)
+  })
+
+  it('names a key of the wrong type', () => {
+    assertConfigError(() => loadConfig({ env: {}, file: yamlFile('listen:\n  port: "eighty"') }), /listen\.port/, /eighty/)
+    assertConfigError(() => loadConfig({ env: {}, file: yamlFile('registration:\n  enabled: "maybe"') }), /registration\.enabled/)
+    assertConfigError(() => loadConfig({ env: {}, file: yamlFile('listen: 5') }), /listen/)
+  })
+
+  it('lists the choices of an enum key', () => {
+    assertConfigError(
+      () => loadConfig({ env: {}, file: yamlFile('log:\n  level: loud') }),
+      /log\.level/,
+      /fatal, error, warn, info, debug, trace, silent/,
+      /loud/,
+    )
+    assertConfigError(() => loadConfig({ env: { HOMESTEAD_DATABASE_SSL: 'maybe' } }), /database\.ssl/, /disable, require, verify-full/)
+  })
+
+  it('refuses values outside the schema limits', () => {
+    assertConfigError(() => loadConfig({ env: { HOMESTEAD_PORT: '70000' } }), /listen\.port/)
+    assertConfigError(() => loadConfig({ env: { HOMESTEAD_REGISTRATION_SHARED_SECRET: 'short' } }), /registration\.shared_secret/)
+    assertConfigError(() => loadConfig({ env: { HOMESTEAD_SERVER_NAME: 'bad name!' } }), /server_name/)
+  })
+
+  it('names the variable and key of a non-numeric HOMESTEAD_PORT', () => {
+    assertConfigError(() => loadConfig({ env: { HOMESTEAD_PORT: 'abc' } }), /HOMESTEAD_PORT/, /listen\.port/, /abc/)
+  })
+
+  it('names a boolean variable that is not a boolean word', () => {
+    assertConfigError(() => loadConfig({ env: { HOMESTEAD_RATE_LIMITS: 'sometimes' } }), /HOMESTEAD_RATE_LIMITS/, /rate_limits\.enabled/)
+  })
+
+  it('names an unknown HOMESTEAD__ key', () => {
+    assertConfigError(() => loadConfig({ env: { HOMESTEAD__DATABASE__POOLSIZE: '4' } }), /HOMESTEAD__DATABASE__POOLSIZE/, /database\.poolsize/)
+    assertConfigError(() => loadConfig({ env: { HOMESTEAD__NOPE: '1' } }), /HOMESTEAD__NOPE/)
+  })
+
+  it('names a misspelt HOMESTEAD_ variable instead of ignoring it', () => {
+    assertConfigError(() => loadConfig({ env: { HOMESTEAD_PROT: '8080' } }), /HOMESTEAD_PROT/, /HOMESTEAD_PORT/)
+    // Variables of the tests and of worker processes are not settings.
+    assert.equal(loadConfig({ env: { HOMESTEAD_TEST_POSTGRES_URL: 'x', HOMESTEAD_CONFIG: 'y' } }).listen.port, 8008)
+  })
+
+  it('says what a URL key must look like', () => {
+    assertConfigError(() => loadConfig({ env: { HOMESTEAD_PUBLIC_BASEURL: 'ftp://x' } }), /public_baseurl/, /null or a string matching \^https\?:\/\//)
+  })
+
+  it('names a file that is not valid YAML', () => {
+    const file = yamlFile('listen: [\n')
+    assertConfigError(() => loadConfig({ env: {}, file }), /not valid YAML/, new RegExp(file.replaceAll('.', '\\.')))
+  })
+
+  it('refuses a YAML file that is a list', () => {
+    assertConfigError(() => loadConfig({ env: {}, file: yamlFile('- server_name\n- localhost\n') }), /must hold a mapping/)
+  })
+
+  it('names a config file that cannot be read', () => {
+    assertConfigError(() => loadConfig({ env: {}, file: join(dir, 'missing.yaml') }), /cannot read config file/, /missing\.yaml/)
+  })
+})
+
+describe('generateConfig', () => {
+  it('writes YAML that loads back to the given server_name', () => {
+    const config = loadConfig({ env: {}, file: yamlFile(generateConfig('example.org')) })
+    assert.equal(config.server_name, 'example.org')
+    assert.equal(config.public_baseurl, 'https://example.org/')
+    assert.equal(config.listen.port, 8008)
+    assert.equal(config.database.url, null)
+  })
+
+  it('includes a random shared secret that differs between calls', () => {
+    const first = loadConfig({ env: {}, file: yamlFile(generateConfig('example.org')) }).registration.shared_secret
+    const second = loadConfig({ env: {}, file: yamlFile(generateConfig('example.org')) }).registration.shared_secret
+    assert.ok(first && second)
+    assert.match(first, /^[A-Za-z0-9]{32,}$/)
+    assert.notEqual(first, second)
+  })
+
+  it('comments every key with its description', () => {
+    const text = generateConfig('example.org')
+    assert.match(text, /^# The domain in your user IDs/m)
+    assert.match(text, /^server_name: example\.org$/m)
+  })
+})
