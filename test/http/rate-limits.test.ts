@@ -1,0 +1,185 @@
+// Rate limits of login and registration (M_LIMIT_EXCEEDED, retry_after_ms, Retry-After) over real HTTP.
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { startTestServer, type ApiResponse, type TestServer } from '../support/server.ts'
+
+// Refill is slow (one token every ~17 minutes) so no bucket refills during a test. The server trusts
+// X-Forwarded-For, as behind a load balancer, so each test can speak from its own client address and
+// spend its own per-address buckets.
+const limited: TestServer = await startTestServer({
+  'rate_limits.enabled': true,
+  'http.trust_proxy': true,
+  'rate_limits.login_address.burst': 2,
+  'rate_limits.login_address.per_second': 0.001,
+  'rate_limits.login_account.burst': 3,
+  'rate_limits.login_account.per_second': 0.001,
+  'rate_limits.login_failed_attempts.burst': 2,
+  'rate_limits.login_failed_attempts.per_second': 0.001,
+  'rate_limits.registration.burst': 2,
+  'rate_limits.registration.per_second': 0.001,
+})
+// The same tiny bursts, but rate limiting switched off.
+const unlimited: TestServer = await startTestServer({
+  'rate_limits.enabled': false,
+  'rate_limits.login_address.burst': 1,
+  'rate_limits.login_account.burst': 1,
+  'rate_limits.login_failed_attempts.burst': 1,
+  'rate_limits.registration.burst': 1,
+})
+
+const PASSWORD = 'correct horse battery staple'
+let counter = 0
+const uniqueName = (prefix: string) => `${prefix}${process.pid}x${++counter}`
+let addressCounter = 0
+/** A client address of its own for each caller (documentation range 198.51.100.0/24 and beyond). */
+const newAddress = () => `198.51.${100 + Math.floor(++addressCounter / 250)}.${addressCounter % 250}`
+
+/** Makes an account directly through the accounts service, so the registration limit is not spent. */
+async function createAccount(server: TestServer): Promise<string> {
+  const username = uniqueName('rl')
+  await server.server.ctx.accounts.createAccount({ username, password: PASSWORD, admin: false })
+  return username
+}
+
+function login(server: TestServer, user: string, password: string, address: string) {
+  return server.api.request('POST', '/_matrix/client/v3/login', {
+    body: { type: 'm.login.password', identifier: { type: 'm.id.user', user }, password },
+    headers: { 'X-Forwarded-For': address },
+  })
+}
+
+function register(server: TestServer, address: string, username = uniqueName('reg')) {
+  return server.api.request('POST', '/_matrix/client/v3/register', {
+    body: { username, password: PASSWORD, auth: { type: 'm.login.dummy' } },
+    headers: { 'X-Forwarded-For': address },
+  })
+}
+
+function assertLimited(res: ApiResponse): void {
+  assert.equal(res.status, 429, JSON.stringify(res.body))
+  assert.equal(res.body.errcode, 'M_LIMIT_EXCEEDED')
+  assert.equal(typeof res.body.retry_after_ms, 'number')
+  assert.ok(Number.isInteger(res.body.retry_after_ms) && res.body.retry_after_ms > 0, String(res.body.retry_after_ms))
+  const header = res.headers.get('retry-after')
+  assert.ok(header !== null, 'Retry-After header missing')
+  assert.match(header, /^[0-9]+$/)
+  assert.ok(Number(header) > 0)
+  // The header is in seconds, the body in milliseconds: both say the same wait.
+  assert.equal(Number(header), Math.ceil(res.body.retry_after_ms / 1000))
+}
+
+describe('POST /login with rate limits', () => {
+  it('answers 429 M_LIMIT_EXCEEDED with retry_after_ms and Retry-After once an address spends its burst', async () => {
+    const address = newAddress()
+    for (let i = 0; i < 2; i++) {
+      const res = await login(limited, await createAccount(limited), PASSWORD, address)
+      assert.equal(res.status, 200, JSON.stringify(res.body))
+    }
+    assertLimited(await login(limited, await createAccount(limited), PASSWORD, address))
+  })
+
+  it('limits each address separately', async () => {
+    const spent = newAddress()
+    for (let i = 0; i < 2; i++) await login(limited, await createAccount(limited), PASSWORD, spent)
+    assertLimited(await login(limited, await createAccount(limited), PASSWORD, spent))
+    const res = await login(limited, await createAccount(limited), PASSWORD, newAddress())
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+  })
+
+  it('limits logins to one account whichever addresses they come from', async () => {
+    const username = await createAccount(limited)
+    for (let i = 0; i < 3; i++) {
+      const res = await login(limited, username, PASSWORD, newAddress())
+      assert.equal(res.status, 200, JSON.stringify(res.body))
+    }
+    assertLimited(await login(limited, username, PASSWORD, newAddress()))
+    const other = await login(limited, await createAccount(limited), PASSWORD, newAddress())
+    assert.equal(other.status, 200, JSON.stringify(other.body))
+  })
+
+  it('refuses even the right password with 429 once an account has spent its failed-attempt budget', async () => {
+    const username = await createAccount(limited)
+    for (let i = 0; i < 2; i++) {
+      const res = await login(limited, username, 'wrong password', newAddress())
+      assert.equal(res.status, 403, JSON.stringify(res.body))
+      assert.equal(res.body.errcode, 'M_FORBIDDEN')
+    }
+    assertLimited(await login(limited, username, PASSWORD, newAddress()))
+  })
+
+  it('counts failed attempts per account: another account still logs in', async () => {
+    const victim = await createAccount(limited)
+    for (let i = 0; i < 2; i++) await login(limited, victim, 'wrong password', newAddress())
+    assertLimited(await login(limited, victim, 'wrong password', newAddress()))
+    const bystander = await createAccount(limited)
+    const res = await login(limited, bystander, PASSWORD, newAddress())
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+  })
+
+  it('counts failed UIA password checks against the same per-account budget', async () => {
+    const username = await createAccount(limited)
+    const session = await login(limited, username, PASSWORD, newAddress())
+    assert.equal(session.status, 200)
+    const token = session.body.access_token
+    const first = await limited.api.post('/_matrix/client/v3/account/password', { new_password: 'another long password' }, token)
+    assert.equal(first.status, 401)
+    const auth = { type: 'm.login.password', identifier: { type: 'm.id.user', user: username }, password: 'wrong password', session: first.body.session }
+    for (let i = 0; i < 2; i++) {
+      const res = await limited.api.post('/_matrix/client/v3/account/password', { new_password: 'another long password', auth }, token)
+      assert.equal(res.status, 401, JSON.stringify(res.body))
+      assert.equal(res.body.errcode, 'M_FORBIDDEN')
+    }
+    const right = { ...auth, password: PASSWORD }
+    assertLimited(await limited.api.post('/_matrix/client/v3/account/password', { new_password: 'another long password', auth: right }, token))
+  })
+})
+
+describe('POST /register with rate limits', () => {
+  it('answers 429 M_LIMIT_EXCEEDED with retry_after_ms and Retry-After once an address spends its burst', async () => {
+    const address = newAddress()
+    for (let i = 0; i < 2; i++) {
+      const res = await register(limited, address)
+      assert.equal(res.status, 200, JSON.stringify(res.body))
+    }
+    const username = uniqueName('refused')
+    assertLimited(await register(limited, address, username))
+    assert.equal(await limited.server.ctx.storage.repos.users.exists(`@${username}:test.localhost`), false)
+  })
+
+  it('limits each address separately', async () => {
+    const spent = newAddress()
+    for (let i = 0; i < 2; i++) await register(limited, spent)
+    assertLimited(await register(limited, spent))
+    const res = await register(limited, newAddress())
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+  })
+
+  it('counts availability checks against the registration limit', async () => {
+    const address = newAddress()
+    const check = () =>
+      limited.api.request('GET', `/_matrix/client/v3/register/available?username=${uniqueName('avail')}`, {
+        headers: { 'X-Forwarded-For': address },
+      })
+    for (let i = 0; i < 2; i++) assert.equal((await check()).status, 200)
+    assertLimited(await check())
+  })
+})
+
+describe('rate limits disabled', () => {
+  it('never answers 429 to logins, failed logins or registrations', async () => {
+    const username = uniqueName('free')
+    await unlimited.server.ctx.accounts.createAccount({ username, password: PASSWORD, admin: false })
+    for (let i = 0; i < 5; i++) {
+      const wrong = await login(unlimited, username, 'wrong password', '127.0.0.1')
+      assert.equal(wrong.status, 403, JSON.stringify(wrong.body))
+    }
+    for (let i = 0; i < 5; i++) {
+      const right = await login(unlimited, username, PASSWORD, '127.0.0.1')
+      assert.equal(right.status, 200, JSON.stringify(right.body))
+    }
+    for (let i = 0; i < 5; i++) {
+      const res = await register(unlimited, '127.0.0.1')
+      assert.equal(res.status, 200, JSON.stringify(res.body))
+    }
+  })
+})
