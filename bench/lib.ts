@@ -1,0 +1,152 @@
+// Small helpers shared by the benchmarks: a keep-alive HTTP client, latency statistics and load loops.
+import { Agent, request } from 'node:http'
+import { performance } from 'node:perf_hooks'
+
+/** Progress goes to stderr so stdout holds only the JSON document. */
+export function progress(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`)
+}
+
+export function envInt(name: string, fallback: number, min = 1): number {
+  const raw = process.env[name]
+  if (raw === undefined || raw.trim() === '') return fallback
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, not "${raw}"`)
+  return n
+}
+
+/** Linear interpolation between closest ranks; `sorted` must be ascending. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN
+  const rank = (p / 100) * (sorted.length - 1)
+  const lo = Math.floor(rank)
+  const hi = Math.ceil(rank)
+  const a = sorted[lo] as number
+  const b = sorted[hi] as number
+  return a + (b - a) * (rank - lo)
+}
+
+const round = (n: number, digits = 3) => Number(n.toFixed(digits))
+
+export interface LatencySummary {
+  p50_ms: number
+  p90_ms: number
+  p99_ms: number
+  mean_ms: number
+}
+
+export function summarize(samples: readonly number[]): LatencySummary {
+  const sorted = [...samples].sort((a, b) => a - b)
+  const mean = sorted.reduce((sum, x) => sum + x, 0) / (sorted.length || 1)
+  return {
+    p50_ms: round(percentile(sorted, 50)),
+    p90_ms: round(percentile(sorted, 90)),
+    p99_ms: round(percentile(sorted, 99)),
+    mean_ms: round(mean),
+  }
+}
+
+export interface HttpResponse {
+  status: number
+  body: any
+}
+
+/** A JSON client over node:http with a keep-alive agent (one socket per concurrent caller). */
+export class HttpClient {
+  private readonly agent: Agent
+  private readonly host: string
+  private readonly port: number
+
+  constructor(baseUrl: string, maxSockets: number) {
+    const url = new URL(baseUrl)
+    this.host = url.hostname
+    this.port = Number(url.port)
+    this.agent = new Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets })
+  }
+
+  request(method: string, path: string, body?: unknown, token?: string): Promise<HttpResponse> {
+    const payload = body === undefined ? undefined : JSON.stringify(body)
+    const headers: Record<string, string | number> = {}
+    if (payload !== undefined) {
+      headers['content-type'] = 'application/json'
+      headers['content-length'] = Buffer.byteLength(payload)
+    }
+    if (token) headers.authorization = `Bearer ${token}`
+    return new Promise((resolve, reject) => {
+      const req = request({ host: this.host, port: this.port, method, path, headers, agent: this.agent }, (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (chunk: Buffer) => chunks.push(chunk))
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8')
+          let parsed: unknown = text
+          try {
+            parsed = text === '' ? undefined : JSON.parse(text)
+          } catch {}
+          resolve({ status: res.statusCode ?? 0, body: parsed })
+        })
+        res.on('error', reject)
+      })
+      req.on('error', reject)
+      req.end(payload)
+    })
+  }
+
+  close(): void {
+    this.agent.destroy()
+  }
+}
+
+/** Throws unless the response is a 200: numbers for failing requests would be meaningless. */
+export function expectOk(what: string, res: HttpResponse): any {
+  if (res.status !== 200) throw new Error(`${what} answered ${res.status}: ${JSON.stringify(res.body)}`)
+  return res.body
+}
+
+/** Runs `fn` n times one after another; returns each call's latency in ms. */
+export async function sequential(n: number, fn: (i: number) => Promise<unknown>): Promise<number[]> {
+  const latencies: number[] = []
+  for (let i = 0; i < n; i++) {
+    const start = performance.now()
+    await fn(i)
+    latencies.push(performance.now() - start)
+  }
+  return latencies
+}
+
+export interface ThroughputResult {
+  requests: number
+  elapsed_ms: number
+  rps: number
+  latencies: number[]
+}
+
+/**
+ * `concurrency` callers loop on `fn` until `durationMs` has passed (a call started before the deadline
+ * finishes and counts). `fn` receives the caller's index and a global sequence number.
+ */
+export async function closedLoop(
+  concurrency: number,
+  durationMs: number,
+  fn: (worker: number, seq: number) => Promise<unknown>,
+): Promise<ThroughputResult> {
+  const latencies: number[] = []
+  let seq = 0
+  let failed = false
+  const start = performance.now()
+  const deadline = start + durationMs
+  const workers = Array.from({ length: concurrency }, async (_, worker) => {
+    while (!failed && performance.now() < deadline) {
+      const t0 = performance.now()
+      try {
+        await fn(worker, seq++)
+      } catch (err) {
+        failed = true // the other callers stop too
+        throw err
+      }
+      latencies.push(performance.now() - t0)
+    }
+  })
+  await Promise.all(workers)
+  const elapsed = performance.now() - start
+  return { requests: latencies.length, elapsed_ms: round(elapsed, 1), rps: round((latencies.length / elapsed) * 1000, 1), latencies }
+}

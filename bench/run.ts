@@ -1,0 +1,318 @@
+// `npm run bench`: starts a real Homestead (startServer, in a child process) over a fresh PostgreSQL and
+// measures registration, login and whoami over loopback HTTP. Prints one JSON document on stdout.
+//
+//   BENCH_ITERATIONS          sequential requests for register and login (default 200)
+//   BENCH_WHOAMI_ITERATIONS   sequential whoami requests (default 20 × BENCH_ITERATIONS)
+//   BENCH_CONCURRENCY         concurrent clients in the throughput runs (default 16)
+//   BENCH_DURATION_MS         length of each throughput run (default 10000)
+//   BENCH_DATABASE_URL        an external PostgreSQL: a fresh database is created on it and dropped after
+import { fork, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { chmod, mkdtemp, rm } from 'node:fs/promises'
+import { arch, cpus, platform, release, tmpdir, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import pg from 'pg'
+import { EmbeddedPostgres } from '../src/storage/index.ts'
+import { HttpClient, closedLoop, envInt, expectOk, progress, sequential, summarize, type ThroughputResult } from './lib.ts'
+import type { ChildMessage, ParentMessage } from './server-process.ts'
+
+const ITERATIONS = envInt('BENCH_ITERATIONS', 200)
+const WHOAMI_ITERATIONS = envInt('BENCH_WHOAMI_ITERATIONS', ITERATIONS * 20)
+const CONCURRENCY = envInt('BENCH_CONCURRENCY', 16)
+const DURATION_MS = envInt('BENCH_DURATION_MS', 10000, 100)
+const EXTERNAL_URL = process.env.BENCH_DATABASE_URL?.trim() || null
+const PASSWORD = 'correct horse battery staple'
+const CS = '/_matrix/client/v3'
+
+// ---- the server process -------------------------------------------------------------------------
+
+class ServerProcess {
+  private readonly child: ChildProcess
+  private exited = false
+
+  constructor() {
+    // The child's stdout goes to our stderr: stdout carries only the JSON document.
+    this.child = fork(new URL('./server-process.ts', import.meta.url), [], { stdio: ['ignore', 2, 2, 'ipc'] })
+    this.child.once('exit', () => (this.exited = true))
+  }
+
+  /** Sends a message and waits for the reply of the expected type (one request in flight at a time). */
+  call<T extends ChildMessage['type']>(message: ParentMessage, reply: T): Promise<Extract<ChildMessage, { type: T }>> {
+    return new Promise((resolve, reject) => {
+      const onMessage = (m: ChildMessage) => {
+        if (m.type !== reply && m.type !== 'error') return
+        cleanup()
+        if (m.type === 'error') reject(new Error(`server process: ${m.message}`))
+        else resolve(m as Extract<ChildMessage, { type: T }>)
+      }
+      const onExit = (code: number | null) => {
+        cleanup()
+        reject(new Error(`server process exited (code ${code}) before answering ${message.type}`))
+      }
+      const cleanup = () => {
+        this.child.off('message', onMessage)
+        this.child.off('exit', onExit)
+      }
+      if (this.exited) return reject(new Error('server process is not running'))
+      this.child.on('message', onMessage)
+      this.child.once('exit', onExit)
+      this.child.send(message)
+    })
+  }
+
+  async cpuMs(): Promise<number> {
+    return (await this.call({ type: 'usage' }, 'usage')).cpu_ms
+  }
+
+  /** Asks the server to close (it stops its embedded PostgreSQL), then waits for the process to exit. */
+  async stop(): Promise<void> {
+    if (this.exited) return
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()))
+    try {
+      await this.call({ type: 'stop' }, 'stopped')
+    } catch (err) {
+      progress(`server did not stop cleanly: ${(err as Error).message}`)
+      if (!this.exited) this.child.kill('SIGTERM')
+    }
+    await exited
+  }
+}
+
+// ---- the database -------------------------------------------------------------------------------
+
+interface BenchDatabase {
+  overrides: Record<string, unknown>
+  info: Record<string, unknown>
+  drop(): Promise<void>
+}
+
+async function externalDatabase(adminUrl: string): Promise<BenchDatabase> {
+  const name = `homestead_bench_${randomBytes(6).toString('hex')}`
+  const admin = new pg.Client({ connectionString: adminUrl })
+  await admin.connect()
+  try {
+    await admin.query(`CREATE DATABASE ${name}`)
+  } finally {
+    await admin.end()
+  }
+  const url = new URL(adminUrl)
+  url.pathname = `/${name}`
+  progress(`created database ${name} on ${url.host}`)
+  return {
+    overrides: { 'database.url': url.toString() },
+    info: { kind: 'external', host: url.host, name },
+    async drop() {
+      const client = new pg.Client({ connectionString: adminUrl })
+      await client.connect()
+      try {
+        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+        progress(`dropped database ${name}`)
+      } finally {
+        await client.end()
+      }
+    },
+  }
+}
+
+/** If the server process died without stopping its embedded PostgreSQL, stop it through the same class. */
+async function stopLeftoverEmbedded(dataDir: string): Promise<void> {
+  if (!existsSync(join(dataDir, 'postgres', 'postmaster.pid'))) return
+  progress('stopping an embedded PostgreSQL left running by the server process')
+  const embedded = new EmbeddedPostgres(dataDir, { info: () => {}, warn: (m) => progress(m) })
+  await embedded.start() // reuses the running server, which lets stop() find it
+  await embedded.stop()
+}
+
+// ---- the benchmarks -----------------------------------------------------------------------------
+
+interface Session {
+  username: string
+  user_id: string
+  access_token: string
+}
+
+interface BenchResult {
+  iterations: number
+  concurrency: number
+  p50_ms: number
+  p90_ms: number
+  p99_ms: number
+  mean_ms: number
+  throughput_rps: number
+  throughput_requests: number
+  throughput_duration_ms: number
+  /** Latency seen by each of the concurrent clients during the throughput run. */
+  loaded_p50_ms: number
+  loaded_p99_ms: number
+  /** CPU of the Homestead process (all its threads, argon2 included; not PostgreSQL's) per request. */
+  server_cpu_ms_per_request: number
+}
+
+async function bench(
+  name: string,
+  server: ServerProcess,
+  iterations: number,
+  sequentialCall: (i: number) => Promise<unknown>,
+  concurrentCall: (worker: number, seq: number) => Promise<unknown>,
+): Promise<BenchResult> {
+  const warmup = Math.min(20, Math.ceil(iterations / 10))
+  progress(`${name}: ${warmup} warm-up, ${iterations} sequential`)
+  for (let i = 0; i < warmup; i++) await sequentialCall(-1 - i)
+  const latencies = await sequential(iterations, sequentialCall)
+  progress(`${name}: ${CONCURRENCY} concurrent clients for ${DURATION_MS} ms`)
+  const cpuBefore = await server.cpuMs()
+  const load: ThroughputResult = await closedLoop(CONCURRENCY, DURATION_MS, concurrentCall)
+  const cpuAfter = await server.cpuMs()
+  const loaded = summarize(load.latencies)
+  const result: BenchResult = {
+    iterations,
+    concurrency: CONCURRENCY,
+    ...summarize(latencies),
+    throughput_rps: load.rps,
+    throughput_requests: load.requests,
+    throughput_duration_ms: load.elapsed_ms,
+    loaded_p50_ms: loaded.p50_ms,
+    loaded_p99_ms: loaded.p99_ms,
+    server_cpu_ms_per_request: Number(((cpuAfter - cpuBefore) / (load.requests || 1)).toFixed(3)),
+  }
+  progress(`${name}: p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms, ${result.throughput_rps} req/s`)
+  return result
+}
+
+async function runBenchmarks(http: HttpClient, server: ServerProcess): Promise<Record<string, BenchResult>> {
+  const runId = randomBytes(3).toString('hex')
+  let counter = 0
+  const sessions: Session[] = []
+
+  const register = async (): Promise<Session> => {
+    const username = `bench_${runId}_${++counter}`
+    const res = await http.request('POST', `${CS}/register`, { username, password: PASSWORD, auth: { type: 'm.login.dummy' } })
+    const body = expectOk('register', res)
+    const session = { username, user_id: body.user_id, access_token: body.access_token }
+    sessions.push(session)
+    return session
+  }
+  const login = async (i: number) => {
+    const user = sessions[Math.abs(i) % sessions.length] as Session
+    const res = await http.request('POST', `${CS}/login`, {
+      type: 'm.login.password',
+      identifier: { type: 'm.id.user', user: user.username },
+      password: PASSWORD,
+    })
+    expectOk('login', res)
+  }
+  const whoami = (token: string) => async () => {
+    expectOk('whoami', await http.request('GET', `${CS}/account/whoami`, undefined, token))
+  }
+
+  const results: Record<string, BenchResult> = {}
+  results.register = await bench('register', server, ITERATIONS, register, register)
+  results.login = await bench('login', server, ITERATIONS, login, (_w, seq) => login(seq))
+  // Each concurrent client uses a session of its own, as real clients do.
+  const tokens = sessions.slice(0, Math.max(CONCURRENCY, 1)).map((s) => s.access_token)
+  results.whoami = await bench('whoami', server, WHOAMI_ITERATIONS, whoami(tokens[0] as string), (worker) =>
+    whoami(tokens[worker % tokens.length] as string)(),
+  )
+  return results
+}
+
+// ---- main ---------------------------------------------------------------------------------------
+
+let interrupted = false
+
+async function main(): Promise<Record<string, unknown>> {
+  const began = performance.now()
+  const cleanups: Array<() => Promise<void>> = []
+  const cleanup = async () => {
+    while (cleanups.length > 0) {
+      try {
+        await cleanups.pop()?.()
+      } catch (err) {
+        progress(`clean-up step failed: ${(err as Error).message}`)
+      }
+    }
+  }
+  const onSignal = () => {
+    if (interrupted) return
+    interrupted = true
+    progress('interrupted: cleaning up')
+    cleanup().finally(() => process.exit(130))
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+
+  try {
+    const dataDir = await mkdtemp(join(tmpdir(), 'hs-bench-'))
+    await chmod(dataDir, 0o755) // as root, the embedded PostgreSQL runs as the postgres user
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }))
+
+    let database: BenchDatabase | null = null
+    if (EXTERNAL_URL) {
+      database = await externalDatabase(EXTERNAL_URL)
+      cleanups.push(() => (database as BenchDatabase).drop())
+    } else {
+      cleanups.push(() => stopLeftoverEmbedded(dataDir))
+    }
+
+    progress(`starting Homestead on ${database ? 'the external PostgreSQL' : `an embedded PostgreSQL in ${dataDir}`}`)
+    const server = new ServerProcess()
+    cleanups.push(() => server.stop())
+    const ready = await server.call(
+      {
+        type: 'start',
+        overrides: {
+          server_name: 'bench.localhost',
+          data_dir: dataDir,
+          'listen.host': '127.0.0.1',
+          'listen.port': 0,
+          'registration.enabled': true,
+          'rate_limits.enabled': false,
+          'log.level': 'silent',
+          ...database?.overrides,
+        },
+      },
+      'ready',
+    )
+    progress(`Homestead ready at ${ready.url} in ${ready.startup_ms} ms (PostgreSQL ${ready.postgres_version})`)
+
+    const http = new HttpClient(ready.url, CONCURRENCY)
+    cleanups.push(async () => http.close())
+    const results = await runBenchmarks(http, server)
+    const usage = await server.call({ type: 'usage' }, 'usage')
+
+    const cpuList = cpus()
+    return {
+      benchmark: 'homestead-http',
+      timestamp: new Date().toISOString(),
+      node: process.version,
+      platform: `${platform()} ${release()} ${arch()}`,
+      cpu: { model: cpuList[0]?.model.trim() ?? 'unknown', count: cpuList.length },
+      memory_total_mb: Math.round(totalmem() / 2 ** 20),
+      database: { ...(database?.info ?? { kind: 'embedded' }), postgres_version: ready.postgres_version },
+      server: {
+        process: 'child process (startServer), load generator in the parent; same machine, loopback HTTP keep-alive',
+        startup_ms: ready.startup_ms,
+        rss_mb_at_end: usage.rss_mb,
+      },
+      settings: { iterations: ITERATIONS, whoami_iterations: WHOAMI_ITERATIONS, concurrency: CONCURRENCY, duration_ms: DURATION_MS },
+      notes: 'register and login hash/verify an argon2id password (m=19 MiB, t=2, p=1): they are CPU-bound by design.',
+      benchmarks: results,
+      total_duration_ms: Math.round(performance.now() - began),
+    }
+  } finally {
+    if (!interrupted) await cleanup()
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+}
+
+try {
+  const report = await main()
+  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
+} catch (err) {
+  // After Ctrl-C, requests in flight fail as the server stops: that is not worth reporting.
+  if (!interrupted) progress(`failed: ${(err as Error).stack ?? String(err)}`)
+  process.exitCode = 1
+}

@@ -1,0 +1,63 @@
+// The benchmarked Homestead, in a process of its own so the load generator does not share its event loop.
+// bench/run.ts forks this file and drives it over IPC: start → (usage)* → stop.
+import { performance } from 'node:perf_hooks'
+import { loadConfig } from '../src/config/load.ts'
+import { startServer, type RunningServer } from '../src/server.ts'
+import { createLogger } from '../src/shared/logger.ts'
+
+export type ParentMessage = { type: 'start'; overrides: Record<string, unknown> } | { type: 'usage' } | { type: 'stop' }
+export type ChildMessage =
+  | { type: 'ready'; url: string; startup_ms: number; postgres_version: string }
+  | { type: 'usage'; cpu_ms: number; rss_mb: number }
+  | { type: 'stopped' }
+  | { type: 'error'; message: string }
+
+let server: RunningServer | null = null
+let stopping: Promise<void> | null = null
+
+function send(message: ChildMessage): void {
+  process.send?.(message)
+}
+
+function stop(): Promise<void> {
+  stopping ??= (async () => {
+    const running = server
+    server = null
+    await running?.close()
+  })()
+  return stopping
+}
+
+// Ctrl-C reaches the whole process group: the parent decides when to stop, so the embedded PostgreSQL
+// is always shut down through server.close().
+process.on('SIGINT', () => {})
+// The parent died without saying stop: clean up and leave.
+process.on('disconnect', () => {
+  stop().finally(() => process.exit(0))
+})
+
+process.on('message', async (message: ParentMessage) => {
+  try {
+    if (message.type === 'start') {
+      const started = performance.now()
+      const config = loadConfig({ env: {}, overrides: message.overrides })
+      server = await startServer(config, { logger: createLogger(config.log.level) })
+      const version = await server.ctx.storage.db.query<{ server_version: string }>('SHOW server_version')
+      send({
+        type: 'ready',
+        url: server.url,
+        startup_ms: Math.round(performance.now() - started),
+        postgres_version: version.rows[0]?.server_version ?? 'unknown',
+      })
+    } else if (message.type === 'usage') {
+      const cpu = process.cpuUsage()
+      send({ type: 'usage', cpu_ms: (cpu.user + cpu.system) / 1000, rss_mb: Math.round(process.memoryUsage.rss() / 2 ** 20) })
+    } else if (message.type === 'stop') {
+      await stop()
+      send({ type: 'stopped' })
+      process.disconnect()
+    }
+  } catch (err) {
+    send({ type: 'error', message: (err as Error).stack ?? String(err) })
+  }
+})
