@@ -1,0 +1,13 @@
+// Rooms v1–v12 event formats, redactions and event IDs; server-server API "Signing Events" (public surface).
+export type { JsonObject, Pdu, RoomEvent, StateKey } from './types.ts'
+export { isState, splitStateKey, stateKey } from './types.ts'
+export { eventJsonBytes } from './event-json.ts'
+export { redact, redactContent } from './redaction.ts'
+export { checkContentHash, contentHash, contentHashBytes, referenceHash } from './hashes.ts'
+export { createEventIdFromRoomId, eventIdFromReferenceHash, eventIdOf, isCreateEvent, roomIdFromCreateEventId } from './event-id.ts'
+export { requiredSignatureServers, serverNameOf, signEvent, verifyEventSignature } from './signatures.ts'
+export type { RequiredSignatures, SignedEventFields } from './signatures.ts'
+export { buildEvent, hashAndSignEvent } from './build.ts'
+export type { BuildEventOptions, BuiltEvent, EventRef, EventTemplate } from './build.ts'
+export { MAX_AUTH_EVENTS, MAX_FIELD_BYTES, MAX_PDU_BYTES, MAX_PREV_EVENTS, parsePdu } from './validate.ts'
+export type { ParsePduResult } from './validate.ts'
