@@ -7,6 +7,11 @@ import type { Logger } from './shared/logger.ts'
 import { Storage, type Database } from './storage/index.ts'
 import { AccountData, Accounts, Devices, Profiles, RegistrationTokens, Sessions, Uia } from './users/index.ts'
 import type { Metrics } from './metrics.ts'
+import { RoomReader } from './rooms/read.ts'
+import { Rooms } from './rooms/rooms.ts'
+import { RoomWriter } from './rooms/writer.ts'
+import { StreamNotifier } from './sync/notifier.ts'
+import { SyncService } from './sync/sync.ts'
 
 export interface AppContext {
   config: Config
@@ -23,6 +28,10 @@ export interface AppContext {
   profiles: Profiles
   accountData: AccountData
   registrationTokens: RegistrationTokens
+  rooms: Rooms
+  roomReader: RoomReader
+  notifier: StreamNotifier
+  sync: SyncService
 }
 
 export interface ContextOptions {
@@ -51,6 +60,10 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   uia.registerStage('m.login.registration_token', registrationTokens.stage, registrationTokens.release)
   uia.registerStage('m.login.password', ({ auth, session }) => accounts.passwordStage(auth, session.user_id))
 
+  const writer = new RoomWriter(config.server_name, clock, () => serverKeys.signingKey)
+  const rooms = new Rooms({ storage, writer, clock, serverName: config.server_name })
+  const notifier = new StreamNotifier(storage, db.connection, logger)
+
   return {
     config,
     clock,
@@ -66,5 +79,9 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     profiles: new Profiles(storage),
     accountData: new AccountData(storage, clock),
     registrationTokens,
+    rooms,
+    roomReader: new RoomReader(storage, clock),
+    notifier,
+    sync: new SyncService(storage, notifier, clock),
   }
 }

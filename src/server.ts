@@ -83,6 +83,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   try {
     const metrics = createMetrics()
     const ctx = await createContext({ config, db: database.db, logger, metrics })
+    await ctx.notifier.start()
     const app = await buildApp(ctx)
     await app.listen({ host: config.listen.host, port: config.listen.port })
     const port = (app.server.address() as AddressInfo).port
@@ -99,7 +100,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       port,
       url: `http://127.0.0.1:${port}`,
       async close() {
+        // Long-polls answer now rather than at their timeout, so closing waits only for real work.
+        ctx.sync.drain()
         await app.close()
+        await ctx.notifier.stop()
         if (metricsServer) await new Promise((resolve) => metricsServer?.close(resolve))
         await database.close(options.ownsEmbedded !== false)
       },

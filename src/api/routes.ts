@@ -14,6 +14,11 @@ import * as adminRegister from './admin/register.ts'
 import * as adminRegistrationTokens from './admin/registration-tokens.ts'
 import * as keys from './keys/server.ts'
 import * as health from './health.ts'
+import * as createRoom from './client/rooms/create.ts'
+import * as roomSend from './client/rooms/send.ts'
+import * as roomRead from './client/rooms/read.ts'
+import * as roomMembership from './client/rooms/membership.ts'
+import * as sync from './client/sync.ts'
 
 const modules = [
   versions,
@@ -30,6 +35,11 @@ const modules = [
   adminRegister,
   adminRegistrationTokens,
   health,
+  createRoom,
+  roomSend,
+  roomRead,
+  roomMembership,
+  sync,
 ]
 
 export const routes = modules.flatMap((m) => Object.values(m) as RouteDefinition<any, any, any, any>[]).filter((r) => r && typeof r === 'object' && 'handler' in r)

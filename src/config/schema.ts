@@ -89,11 +89,12 @@ export const ConfigSchema = Type.Object(
     ),
     rate_limits: Type.Object(
       {
-        enabled: Type.Boolean({ default: true, description: 'Rate limiting of login and registration.' }),
+        enabled: Type.Boolean({ default: true, description: 'Rate limiting of login, registration and sending.' }),
         login_address: RateLimit(0.003, 5, 'Logins per client IP address.'),
         login_account: RateLimit(0.003, 5, 'Logins per account.'),
         login_failed_attempts: RateLimit(0.17, 3, 'Failed logins per account.'),
         registration: RateLimit(0.17, 3, 'Registration requests per client IP address.'),
+        message: RateLimit(0.2, 10, 'Messages and redactions sent per user.'),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -4,7 +4,7 @@ import { limitExceeded } from '../shared/errors.ts'
 import type { Clock } from '../shared/clock.ts'
 import type { Repositories } from '../storage/index.ts'
 
-export type LimitName = 'login_address' | 'login_account' | 'login_failed_attempts' | 'registration'
+export type LimitName = 'login_address' | 'login_account' | 'login_failed_attempts' | 'registration' | 'message'
 
 export class RateLimiter {
   private readonly config: Config['rate_limits']

@@ -28,8 +28,11 @@ export interface DatabaseOptions {
 
 export class Database implements Queryable {
   readonly pool: pg.Pool
+  /** How to open a connection of one's own (e.g. for LISTEN), outside the pool. */
+  readonly connection: pg.ClientConfig
 
   constructor(connection: pg.PoolConfig, options: DatabaseOptions) {
+    this.connection = { ...connection, types, application_name: `${options.applicationName ?? 'homestead'}-listener` }
     this.pool = new pg.Pool({
       ...connection,
       max: options.poolSize,

@@ -11,6 +11,15 @@ import { ServerKeysRepository } from './repositories/server-keys.ts'
 import { TokensRepository } from './repositories/tokens.ts'
 import { UiaSessionsRepository } from './repositories/uia-sessions.ts'
 import { UsersRepository } from './repositories/users.ts'
+import { AliasesRepository } from './repositories/aliases.ts'
+import { EventsRepository } from './repositories/events.ts'
+import { FiltersRepository } from './repositories/filters.ts'
+import { SyncQueriesRepository } from './repositories/sync-queries.ts'
+import { MembershipsRepository } from './repositories/memberships.ts'
+import { RoomsRepository } from './repositories/rooms.ts'
+import { StateRepository } from './repositories/state.ts'
+import { StreamRepository } from './repositories/stream.ts'
+import { TimelineRepository } from './repositories/timeline.ts'
 
 export { Database, connectionConfig, type Queryable } from './db.ts'
 export { EmbeddedPostgres, type EmbeddedConnection } from './embedded-postgres.ts'
@@ -20,6 +29,12 @@ export type { DeviceRow } from './repositories/devices.ts'
 export type { RegistrationTokenRow } from './repositories/registration-tokens.ts'
 export type { UiaSessionRow } from './repositories/uia-sessions.ts'
 export type { ProfileFields } from './repositories/profiles.ts'
+export type { RoomRow, ExtremityRow } from './repositories/rooms.ts'
+export type { EventInsert, EventRow } from './repositories/events.ts'
+export type { StateEntry, StateEventRow } from './repositories/state.ts'
+export type { MembershipRow } from './repositories/memberships.ts'
+export { STREAM_CHANNEL, type StreamChange } from './repositories/stream.ts'
+export type { EventFilter, TimelineToken } from './repositories/timeline.ts'
 
 /** Every repository, bound to one Queryable (the pool, or a transaction's client). */
 export interface Repositories {
@@ -33,6 +48,15 @@ export interface Repositories {
   serverKeys: ServerKeysRepository
   rateLimits: RateLimitsRepository
   nonces: NoncesRepository
+  rooms: RoomsRepository
+  events: EventsRepository
+  state: StateRepository
+  memberships: MembershipsRepository
+  stream: StreamRepository
+  aliases: AliasesRepository
+  timeline: TimelineRepository
+  filters: FiltersRepository
+  sync: SyncQueriesRepository
 }
 
 export function repositories(db: Queryable): Repositories {
@@ -47,6 +71,15 @@ export function repositories(db: Queryable): Repositories {
     serverKeys: new ServerKeysRepository(db),
     rateLimits: new RateLimitsRepository(db),
     nonces: new NoncesRepository(db),
+    rooms: new RoomsRepository(db),
+    events: new EventsRepository(db),
+    state: new StateRepository(db),
+    memberships: new MembershipsRepository(db),
+    stream: new StreamRepository(db),
+    aliases: new AliasesRepository(db),
+    timeline: new TimelineRepository(db),
+    filters: new FiltersRepository(db),
+    sync: new SyncQueriesRepository(db),
   }
 }
 
@@ -62,5 +95,20 @@ export class Storage {
 
   transaction<T>(fn: (repos: Repositories) => Promise<T>): Promise<T> {
     return this.db.transaction((tx) => fn(repositories(tx)))
+  }
+
+  /**
+   * A transaction that takes stream positions. It joins the stream fence before anything else, so no
+   * reader can see a later position while one of its positions is uncommitted, and so the fence is never
+   * waited for while a row lock is held (which could deadlock).
+   */
+  streamTransaction<T>(fn: (repos: Repositories) => Promise<T>): Promise<T> {
+    return this.db.transaction(async (tx) => {
+      const repos = repositories(tx)
+      await repos.stream.enterFence()
+      const result = await fn(repos)
+      if (repos.stream.tookPosition) await repos.stream.notify()
+      return result
+    })
   }
 }

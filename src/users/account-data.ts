@@ -26,6 +26,15 @@ export class AccountData {
   async put(requester: Requester, userId: string, roomId: string, type: string, content: Record<string, unknown>): Promise<void> {
     if (requester.userId !== userId) throw forbidden("Cannot set another user's account data")
     if (SERVER_MANAGED.has(type)) throw new MatrixError('M_BAD_JSON', `Cannot set ${type} through this API.`, 405)
-    await this.storage.repos.accountData.put(userId, roomId, type, content, this.clock.now())
+    await this.putInternal(userId, roomId, type, content)
+  }
+
+  /** Writes account data and takes a stream position, so /sync delivers it (also used for server-managed types). */
+  putInternal(userId: string, roomId: string, type: string, content: Record<string, unknown>): Promise<void> {
+    return this.storage.streamTransaction(async (repos) => {
+      // Only the user cares about their account data, so the change is logged against the user alone.
+      const position = await repos.stream.next('account_data', null, userId)
+      await repos.accountData.put(userId, roomId, type, content, this.clock.now(), position)
+    })
   }
 }

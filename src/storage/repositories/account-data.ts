@@ -14,11 +14,22 @@ export class AccountDataRepository {
     return rows[0]?.content ?? null
   }
 
-  async put(userId: string, roomId: string, type: string, content: Record<string, unknown>, now: number): Promise<void> {
+  async put(userId: string, roomId: string, type: string, content: Record<string, unknown>, now: number, position: number): Promise<void> {
     await this.db.query(
-      `INSERT INTO account_data (user_id, room_id, type, content, updated_ts) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (user_id, room_id, type) DO UPDATE SET content = EXCLUDED.content, updated_ts = EXCLUDED.updated_ts`,
-      [userId, roomId, type, content, now],
+      `INSERT INTO account_data (user_id, room_id, type, content, updated_ts, stream_position) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (user_id, room_id, type) DO UPDATE SET content = EXCLUDED.content, updated_ts = EXCLUDED.updated_ts,
+         stream_position = EXCLUDED.stream_position`,
+      [userId, roomId, type, content, now, position],
     )
+  }
+
+  /** Account data changed in the stream range (after, upTo] ('' room_id: global). */
+  async changed(userId: string, after: number, upTo: number): Promise<Array<{ room_id: string; type: string; content: Record<string, unknown> }>> {
+    const { rows } = await this.db.query<{ room_id: string; type: string; content: Record<string, unknown> }>(
+      `SELECT room_id, type, content FROM account_data
+        WHERE user_id = $1 AND stream_position > $2 AND stream_position <= $3 ORDER BY stream_position`,
+      [userId, after, upTo],
+    )
+    return rows
   }
 }

@@ -1,0 +1,31 @@
+// POST /_matrix/client/v3/createRoom
+// Spec: client-server-api, "Creation"
+import { Type } from '@sinclair/typebox'
+import { defineRoute } from '../../route.ts'
+import { cs } from '../../paths.ts'
+import { JsonObject } from '../../schemas.ts'
+
+export const createRoom = defineRoute({
+  method: 'POST',
+  url: cs('/createRoom'),
+  auth: 'user',
+  body: Type.Object({
+    visibility: Type.Optional(Type.Union([Type.Literal('public'), Type.Literal('private')])),
+    room_alias_name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    name: Type.Optional(Type.String()),
+    topic: Type.Optional(Type.String()),
+    invite: Type.Optional(Type.Array(Type.String(), { maxItems: 1000 })),
+    invite_3pid: Type.Optional(Type.Array(Type.Unknown(), { maxItems: 0 })),
+    room_version: Type.Optional(Type.String()),
+    creation_content: Type.Optional(JsonObject),
+    initial_state: Type.Optional(
+      Type.Array(Type.Object({ type: Type.String({ minLength: 1 }), state_key: Type.Optional(Type.String()), content: JsonObject }), { maxItems: 100 }),
+    ),
+    preset: Type.Optional(Type.Union([Type.Literal('private_chat'), Type.Literal('public_chat'), Type.Literal('trusted_private_chat')])),
+    is_direct: Type.Optional(Type.Boolean()),
+    power_level_content_override: Type.Optional(JsonObject),
+  }),
+  async handler(ctx, { requester, body }) {
+    return { room_id: await ctx.rooms.createRoom(requester, body) }
+  },
+})

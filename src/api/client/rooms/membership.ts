@@ -1,0 +1,115 @@
+// POST /join/{roomIdOrAlias}, /knock/{roomIdOrAlias}, /rooms/{roomId}/{join,leave,invite,kick,ban,unban,forget}
+// Spec: client-server-api, "Room membership"
+import { Type } from '@sinclair/typebox'
+import { defineRoute } from '../../route.ts'
+import { cs } from '../../paths.ts'
+import { RoomIdParam, UserIdParam } from '../../schemas.ts'
+
+const Reason = Type.Optional(Type.String({ maxLength: 4096 }))
+const Room = Type.Object({ roomId: RoomIdParam })
+const Target = Type.Object({ user_id: UserIdParam, reason: Reason })
+
+export const joinByIdOrAlias = defineRoute({
+  method: 'POST',
+  url: cs('/join/:roomIdOrAlias'),
+  auth: 'user',
+  params: Type.Object({ roomIdOrAlias: Type.String({ pattern: '^[!#]', maxLength: 255 }) }),
+  query: Type.Object({ via: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])), server_name: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])) }),
+  body: Type.Object({ reason: Reason }),
+  async handler(ctx, { requester, params, body }) {
+    return { room_id: await ctx.rooms.join(requester, params.roomIdOrAlias, body.reason) }
+  },
+})
+
+export const joinRoom = defineRoute({
+  method: 'POST',
+  url: cs('/rooms/:roomId/join'),
+  auth: 'user',
+  params: Room,
+  body: Type.Object({ reason: Reason }),
+  async handler(ctx, { requester, params, body }) {
+    return { room_id: await ctx.rooms.join(requester, params.roomId, body.reason) }
+  },
+})
+
+export const knock = defineRoute({
+  method: 'POST',
+  url: cs('/knock/:roomIdOrAlias'),
+  auth: 'user',
+  params: Type.Object({ roomIdOrAlias: Type.String({ pattern: '^[!#]', maxLength: 255 }) }),
+  body: Type.Object({ reason: Reason }),
+  async handler(ctx, { requester, params, body }) {
+    return { room_id: await ctx.rooms.knock(requester, params.roomIdOrAlias, body.reason) }
+  },
+})
+
+export const leave = defineRoute({
+  method: 'POST',
+  url: cs('/rooms/:roomId/leave'),
+  auth: 'user',
+  params: Room,
+  body: Type.Object({ reason: Reason }),
+  async handler(ctx, { requester, params, body }) {
+    await ctx.rooms.leave(requester, params.roomId, body.reason)
+    return {}
+  },
+})
+
+export const forget = defineRoute({
+  method: 'POST',
+  url: cs('/rooms/:roomId/forget'),
+  auth: 'user',
+  params: Room,
+  async handler(ctx, { requester, params }) {
+    await ctx.rooms.forget(requester, params.roomId)
+    return {}
+  },
+})
+
+export const invite = defineRoute({
+  method: 'POST',
+  url: cs('/rooms/:roomId/invite'),
+  auth: 'user',
+  params: Room,
+  body: Target,
+  async handler(ctx, { requester, params, body }) {
+    await ctx.rooms.invite(requester, params.roomId, body.user_id, body.reason)
+    return {}
+  },
+})
+
+export const kick = defineRoute({
+  method: 'POST',
+  url: cs('/rooms/:roomId/kick'),
+  auth: 'user',
+  params: Room,
+  body: Target,
+  async handler(ctx, { requester, params, body }) {
+    await ctx.rooms.kick(requester, params.roomId, body.user_id, body.reason)
+    return {}
+  },
+})
+
+export const ban = defineRoute({
+  method: 'POST',
+  url: cs('/rooms/:roomId/ban'),
+  auth: 'user',
+  params: Room,
+  body: Target,
+  async handler(ctx, { requester, params, body }) {
+    await ctx.rooms.ban(requester, params.roomId, body.user_id, body.reason)
+    return {}
+  },
+})
+
+export const unban = defineRoute({
+  method: 'POST',
+  url: cs('/rooms/:roomId/unban'),
+  auth: 'user',
+  params: Room,
+  body: Target,
+  async handler(ctx, { requester, params, body }) {
+    await ctx.rooms.unban(requester, params.roomId, body.user_id, body.reason)
+    return {}
+  },
+})

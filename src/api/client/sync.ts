@@ -1,0 +1,54 @@
+// GET /_matrix/client/v3/sync; POST/GET /user/{userId}/filter[/{filterId}]
+// Spec: client-server-api, "Syncing" and "Filtering"
+import { Type } from '@sinclair/typebox'
+import { defineRoute } from '../route.ts'
+import { cs } from '../paths.ts'
+import { UserIdParam } from '../schemas.ts'
+
+/** Long-polls are capped so load balancers' idle timeouts never cut one off. */
+const MAX_TIMEOUT_MS = 60_000
+
+export const sync = defineRoute({
+  method: 'GET',
+  url: cs('/sync'),
+  auth: 'user',
+  query: Type.Object({
+    since: Type.Optional(Type.String()),
+    timeout: Type.Optional(Type.Integer({ minimum: 0 })),
+    full_state: Type.Optional(Type.Boolean()),
+    set_presence: Type.Optional(Type.Union([Type.Literal('online'), Type.Literal('offline'), Type.Literal('unavailable')])),
+    filter: Type.Optional(Type.String()),
+    use_state_after: Type.Optional(Type.Boolean()),
+  }),
+  async handler(ctx, { requester, query }) {
+    return ctx.sync.sync(requester, {
+      since: query.since,
+      timeoutMs: Math.min(query.timeout ?? 0, MAX_TIMEOUT_MS),
+      fullState: query.full_state ?? false,
+      useStateAfter: query.use_state_after ?? false,
+      filter: query.filter,
+    })
+  },
+})
+
+export const createFilter = defineRoute({
+  method: 'POST',
+  url: cs('/user/:userId/filter'),
+  auth: 'user',
+  params: Type.Object({ userId: UserIdParam }),
+  body: Type.Record(Type.String(), Type.Unknown()),
+  async handler(ctx, { requester, params, body }) {
+    return { filter_id: await ctx.sync.createFilter(requester, params.userId, body) }
+  },
+})
+
+export const getFilter = defineRoute({
+  method: 'GET',
+  url: cs('/user/:userId/filter/:filterId'),
+  auth: 'user',
+  params: Type.Object({ userId: UserIdParam, filterId: Type.String() }),
+  async handler(ctx, { requester, params }) {
+    return ctx.sync.getFilter(requester, params.userId, params.filterId)
+  },
+})
+

@@ -1,0 +1,85 @@
+// Events as clients see them (client-server API, "Room Event Format"): the wire form reduced to the
+// client fields, with unsigned data: age, transaction_id for the sending device, prev_content of
+// replaced state, redacted_because.
+import type { JsonObject } from '../protocol/events/types.ts'
+import type { EventRow, Repositories } from '../storage/index.ts'
+import { addBundledAggregations } from './relations.ts'
+
+export interface ClientEvent {
+  content: JsonObject
+  event_id: string
+  origin_server_ts: number
+  room_id: string
+  sender: string
+  type: string
+  state_key?: string
+  redacts?: string
+  unsigned?: JsonObject
+}
+
+export interface Viewer {
+  userId: string
+  deviceId: string | null
+}
+
+function baseEvent(row: EventRow): ClientEvent {
+  const pdu = JSON.parse(row.json) as JsonObject
+  const content = (pdu.content ?? {}) as JsonObject
+  const event: ClientEvent = {
+    content,
+    event_id: row.event_id,
+    origin_server_ts: Number(pdu.origin_server_ts),
+    room_id: row.room_id,
+    sender: row.sender,
+    type: row.type,
+  }
+  if (row.state_key !== null) event.state_key = row.state_key
+  // Redaction events carry `redacts` at the top level before room version 11 and in content from 11 on;
+  // clients find it in both places.
+  const redacts = typeof pdu.redacts === 'string' ? pdu.redacts : typeof content.redacts === 'string' ? content.redacts : undefined
+  if (row.type === 'm.room.redaction' && redacts) event.redacts = redacts
+  return event
+}
+
+/** Formats rows for a viewer, fetching what their unsigned data refers to in three batched queries. */
+export async function toClientEvents(repos: Repositories, rows: EventRow[], viewer: Viewer, now: number): Promise<ClientEvent[]> {
+  if (rows.length === 0) return []
+  const replaced = rows.map((r) => r.replaces_state).filter((id): id is string => id !== null)
+  const redactions = rows.map((r) => r.redacted_by).filter((id): id is string => id !== null)
+  const own = rows.filter((r) => r.sender === viewer.userId).map((r) => r.event_id)
+  const [referenced, txns] = await Promise.all([
+    repos.events.getByIds([...new Set([...replaced, ...redactions])]),
+    viewer.deviceId ? repos.events.txnIds(viewer.userId, viewer.deviceId, own) : Promise.resolve(new Map<string, string>()),
+  ])
+  const byId = new Map(referenced.map((r) => [r.event_id, r]))
+  const events = rows.map((row) => {
+    const event = baseEvent(row)
+    const pdu = JSON.parse(row.json) as JsonObject
+    const unsigned: JsonObject = { age: Math.max(0, now - Number(pdu.origin_server_ts)) }
+    const txn = txns.get(row.event_id)
+    if (txn !== undefined) unsigned.transaction_id = txn
+    if (row.replaces_state) {
+      const prev = byId.get(row.replaces_state)
+      unsigned.replaces_state = row.replaces_state
+      if (prev) {
+        const prevEvent = baseEvent(prev)
+        unsigned.prev_content = prevEvent.content
+        unsigned.prev_sender = prevEvent.sender
+      }
+    }
+    if (row.redacted_by) {
+      const redaction = byId.get(row.redacted_by)
+      if (redaction) unsigned.redacted_because = baseEvent(redaction)
+    }
+    event.unsigned = unsigned
+    return event
+  })
+  await addBundledAggregations(repos, rows, events, viewer)
+  return events
+}
+
+/** The stripped form of state events shared with invitees and knockers. */
+export function strippedState(row: EventRow): JsonObject {
+  const e = baseEvent(row)
+  return { type: e.type, state_key: e.state_key ?? '', sender: e.sender, content: e.content }
+}

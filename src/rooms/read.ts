@@ -1,0 +1,205 @@
+// Reading rooms for local users: events, state, members, /messages and /context, always through history
+// visibility.
+import type { JsonObject } from '../protocol/events/types.ts'
+import type { Clock } from '../shared/clock.ts'
+import { MatrixError, forbidden, notFound } from '../shared/errors.ts'
+import type { EventFilter, EventRow, Repositories, Storage, TimelineToken } from '../storage/index.ts'
+import type { Requester } from '../users/index.ts'
+import { toClientEvents, type ClientEvent, type Viewer } from './client-events.ts'
+import { filterVisible } from './visibility.ts'
+
+export function formatToken(token: TimelineToken): string {
+  return token.kind === 's' ? `s${token.stream}` : `t${token.depth}_${token.stream}`
+}
+
+export function parseToken(text: string): TimelineToken {
+  let m = /^s(\d{1,15})$/.exec(text)
+  if (m) return { kind: 's', stream: Number(m[1]) }
+  m = /^t(-?\d{1,15})_(\d{1,15})$/.exec(text)
+  if (m) return { kind: 't', depth: Number(m[1]), stream: Number(m[2]) }
+  throw new MatrixError('M_INVALID_PARAM', `Invalid pagination token: ${text}`)
+}
+
+export function tokenOf(row: EventRow): TimelineToken {
+  return { kind: 't', depth: row.depth, stream: row.stream_ordering }
+}
+
+export interface MessagesRequest {
+  from?: string | undefined
+  to?: string | undefined
+  dir: 'b' | 'f'
+  limit: number
+  filter?: (EventFilter & { lazyLoadMembers?: boolean | undefined }) | undefined
+}
+
+export class RoomReader {
+  private readonly storage: Storage
+  private readonly clock: Clock
+
+  constructor(storage: Storage, clock: Clock) {
+    this.storage = storage
+    this.clock = clock
+  }
+
+  private viewer(requester: Requester): Viewer {
+    return { userId: requester.userId, deviceId: requester.deviceId }
+  }
+
+  format(repos: Repositories, rows: EventRow[], requester: Requester): Promise<ClientEvent[]> {
+    return toClientEvents(repos, rows, this.viewer(requester), this.clock.now())
+  }
+
+  /** The requester's membership, or M_FORBIDDEN when they have never been in the room. */
+  private async membershipOf(roomId: string, userId: string) {
+    const membership = await this.storage.repos.memberships.get(roomId, userId)
+    if (!membership) {
+      if (!(await this.storage.repos.rooms.get(roomId))) throw forbidden('You are not in this room (or it does not exist)')
+      throw forbidden('You are not in this room')
+    }
+    return membership
+  }
+
+  async event(requester: Requester, roomId: string, eventId: string): Promise<ClientEvent> {
+    const repos = this.storage.repos
+    const row = await repos.events.get(roomId, eventId)
+    const visible = row ? await filterVisible(repos, roomId, requester.userId, [row]) : []
+    if (!row || visible.length === 0) throw notFound('Event not found')
+    return (await this.format(repos, [row], requester))[0] as ClientEvent
+  }
+
+  /** The state a member sees: current while joined, otherwise as it was when they left. */
+  private async stateRows(requester: Requester, roomId: string, types: string[] | null): Promise<EventRow[]> {
+    const repos = this.storage.repos
+    const membership = await this.membershipOf(roomId, requester.userId)
+    if (membership.membership === 'join') {
+      const current = await repos.state.currentStateEvents(roomId, types)
+      return repos.events.getMany(roomId, current.map((c) => c.event_id))
+    }
+    if (membership.membership !== 'leave' && membership.membership !== 'ban') throw forbidden('You are not joined to this room')
+    const leave = await repos.events.get(roomId, membership.event_id)
+    const group = leave ? await repos.events.stateGroupAt(roomId, leave.stream_ordering) : null
+    if (group === null) return []
+    const entries = await repos.state.groupState(roomId, group, types)
+    return repos.events.getMany(roomId, entries.map((e) => e.event_id))
+  }
+
+  async state(requester: Requester, roomId: string): Promise<ClientEvent[]> {
+    return this.format(this.storage.repos, await this.stateRows(requester, roomId, null), requester)
+  }
+
+  async stateEvent(requester: Requester, roomId: string, type: string, key: string): Promise<ClientEvent> {
+    const rows = await this.stateRows(requester, roomId, [type])
+    const row = rows.find((r) => r.state_key === key)
+    if (!row) throw notFound('Event not found')
+    return (await this.format(this.storage.repos, [row], requester))[0] as ClientEvent
+  }
+
+  /** GET /members: member events, optionally as of a token and filtered by membership. */
+  async members(requester: Requester, roomId: string, options: { membership?: string; notMembership?: string; at?: string }): Promise<ClientEvent[]> {
+    const repos = this.storage.repos
+    let rows = await this.stateRows(requester, roomId, ['m.room.member'])
+    if (options.at !== undefined) {
+      const at = parseToken(options.at)
+      const stream = at.stream
+      const group = await repos.events.stateGroupAt(roomId, stream)
+      if (group !== null) {
+        const entries = await repos.state.groupState(roomId, group, ['m.room.member'])
+        rows = await repos.events.getMany(roomId, entries.map((e) => e.event_id))
+      }
+    }
+    const content = (r: EventRow) => (JSON.parse(r.json) as { content?: JsonObject }).content ?? {}
+    if (options.membership) rows = rows.filter((r) => content(r).membership === options.membership)
+    if (options.notMembership) rows = rows.filter((r) => content(r).membership !== options.notMembership)
+    rows.sort((a, b) => (a.state_key ?? '').localeCompare(b.state_key ?? ''))
+    return this.format(repos, rows, requester)
+  }
+
+  /** GET /joined_members: display names and avatars of joined members (members only). */
+  async joinedMembers(requester: Requester, roomId: string): Promise<Record<string, { display_name?: string; avatar_url?: string }>> {
+    const membership = await this.membershipOf(roomId, requester.userId)
+    if (membership.membership !== 'join') throw forbidden('You are not joined to this room')
+    const rows = await this.storage.repos.state.currentStateEvents(roomId, ['m.room.member'])
+    const joined: Record<string, { display_name?: string; avatar_url?: string }> = {}
+    for (const r of rows) {
+      const c = (JSON.parse(r.json) as { content?: JsonObject }).content ?? {}
+      if (c.membership !== 'join') continue
+      const entry: { display_name?: string; avatar_url?: string } = {}
+      if (typeof c.displayname === 'string') entry.display_name = c.displayname
+      if (typeof c.avatar_url === 'string') entry.avatar_url = c.avatar_url
+      joined[r.state_key] = entry
+    }
+    return joined
+  }
+
+  async joinedRooms(userId: string): Promise<string[]> {
+    return (await this.storage.repos.memberships.roomsOf(userId, ['join'])).map((m) => m.room_id)
+  }
+
+  /** GET /messages. Visibility may hide events, so pages are refilled until `limit` or the end of history. */
+  async messages(requester: Requester, roomId: string, request: MessagesRequest) {
+    const repos = this.storage.repos
+    await this.membershipOf(roomId, requester.userId)
+    const dir = request.dir
+    let from: TimelineToken = request.from !== undefined ? parseToken(request.from) : dir === 'b' ? { kind: 's', stream: Number.MAX_SAFE_INTEGER } : { kind: 's', stream: 0 }
+    const to = request.to !== undefined ? parseToken(request.to) : null
+    const chunk: EventRow[] = []
+    let exhausted = false
+    for (let round = 0; round < 5 && chunk.length < request.limit && !exhausted; round++) {
+      const want = request.limit - chunk.length
+      const page = await repos.timeline.page(roomId, from, to, dir, want, request.filter)
+      if (page.length < want) exhausted = true
+      if (page.length === 0) break
+      from = tokenOf(page[page.length - 1] as EventRow)
+      chunk.push(...(await filterVisible(repos, roomId, requester.userId, page)))
+    }
+    const events = await this.format(repos, chunk, requester)
+    const result: { chunk: ClientEvent[]; start: string; end?: string; state?: ClientEvent[] } = {
+      chunk: events,
+      // Without `from`, the start is the end of the timeline the page was read from.
+      start: request.from ?? (dir === 'b' ? `s${Number.MAX_SAFE_INTEGER}` : 's0'),
+    }
+    if (!exhausted) result.end = formatToken(from)
+    if (request.filter?.lazyLoadMembers) result.state = await this.memberStateFor(repos, roomId, chunk, requester)
+    return result
+  }
+
+  /** Lazy-loading members: the current member events of the chunk's senders. */
+  private async memberStateFor(repos: Repositories, roomId: string, rows: EventRow[], requester: Requester): Promise<ClientEvent[]> {
+    const senders = [...new Set(rows.map((r) => r.sender))]
+    const current = await repos.state.currentEvents(roomId, senders.map((s) => ['m.room.member', s] as [string, string]))
+    return this.format(repos, await repos.events.getMany(roomId, current.map((c) => c.event_id)), requester)
+  }
+
+  /** GET /context/{eventId}. */
+  async context(requester: Requester, roomId: string, eventId: string, limit: number, filter?: EventFilter & { lazyLoadMembers?: boolean | undefined }) {
+    const repos = this.storage.repos
+    const row = await repos.events.get(roomId, eventId)
+    if (!row || (await filterVisible(repos, roomId, requester.userId, [row])).length === 0) throw notFound('Event not found')
+    const before = Math.floor(limit / 2)
+    const after = limit - before
+    const token = tokenOf(row)
+    const [b, a] = await Promise.all([
+      repos.timeline.page(roomId, token, null, 'b', before, filter),
+      repos.timeline.page(roomId, token, null, 'f', after, filter),
+    ])
+    const visibleBefore = await filterVisible(repos, roomId, requester.userId, b)
+    const visibleAfter = await filterVisible(repos, roomId, requester.userId, a)
+    const [event, eventsBefore, eventsAfter] = await Promise.all([
+      this.format(repos, [row], requester),
+      this.format(repos, visibleBefore, requester),
+      this.format(repos, visibleAfter, requester),
+    ])
+    const state = await this.stateRows(requester, roomId, filter?.lazyLoadMembers ? ['m.room.member'] : null).catch(() => [])
+    const stateRows = filter?.lazyLoadMembers
+      ? state.filter((s) => [row, ...visibleBefore, ...visibleAfter].some((e) => e.sender === s.state_key))
+      : state
+    return {
+      event: event[0],
+      events_before: eventsBefore,
+      events_after: eventsAfter,
+      start: formatToken(b.length > 0 ? tokenOf(b[b.length - 1] as EventRow) : token),
+      end: formatToken(a.length > 0 ? tokenOf(a[a.length - 1] as EventRow) : token),
+      state: await this.format(repos, stateRows, requester),
+    }
+  }
+}

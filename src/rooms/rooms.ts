@@ -1,0 +1,217 @@
+// Writing to rooms on behalf of local users: create, send, state, redact and membership changes.
+// Each operation is one stream transaction through the RoomWriter.
+import { canonicalJson } from '../protocol/canonical-json.ts'
+import { userPowerLevel, redactLevel } from '../protocol/auth/index.ts'
+import { redact as redactPdu } from '../protocol/events/index.ts'
+import { stateKey, type JsonObject, type Pdu } from '../protocol/events/types.ts'
+import type { Clock } from '../shared/clock.ts'
+import { MatrixError, forbidden, invalidParam, notFound } from '../shared/errors.ts'
+import { isRoomId, isUserId, parseUserId } from '../shared/ids.ts'
+import type { EventRow, Repositories, Storage } from '../storage/index.ts'
+import type { Requester } from '../users/index.ts'
+import { planRoom, type CreateRoomRequest } from './create.ts'
+import { parseStored, type EventTemplate, type RoomWriteState, type RoomWriter } from './writer.ts'
+
+/** Thrown inside a transaction when a concurrent request recorded the same txnId first. */
+class TxnRace extends Error {}
+
+export class Rooms {
+  private readonly storage: Storage
+  private readonly writer: RoomWriter
+  private readonly clock: Clock
+  private readonly serverName: string
+
+  constructor(deps: { storage: Storage; writer: RoomWriter; clock: Clock; serverName: string }) {
+    this.storage = deps.storage
+    this.writer = deps.writer
+    this.clock = deps.clock
+    this.serverName = deps.serverName
+  }
+
+  /** The displayname and avatar_url a local user's membership events carry. */
+  private async memberProfile(repos: Repositories, userId: string): Promise<JsonObject> {
+    const fields = (await repos.profiles.get(userId)) ?? {}
+    const content: JsonObject = {}
+    if (typeof fields.displayname === 'string') content.displayname = fields.displayname
+    if (typeof fields.avatar_url === 'string' && fields.avatar_url !== '') content.avatar_url = fields.avatar_url
+    return content
+  }
+
+  async createRoom(requester: Requester, request: CreateRoomRequest): Promise<string> {
+    for (const invitee of request.invite ?? []) {
+      if (parseUserId(invitee)?.serverName === this.serverName && !(await this.storage.repos.users.exists(invitee))) {
+        throw notFound(`Unknown user ${invitee}`)
+      }
+    }
+    return this.storage.streamTransaction(async (repos) => {
+      const plan = planRoom(request, requester.userId, this.serverName, await this.memberProfile(repos, requester.userId))
+      const room = { roomId: plan.roomId ?? '', version: plan.version, prev: [], stateGroup: null, state: new Map() }
+      for (const template of plan.templates) await this.writer.append(repos, room, template)
+      if (plan.alias) {
+        if (!(await repos.aliases.insert(plan.alias, room.roomId, requester.userId, this.clock.now()))) {
+          throw new MatrixError('M_ROOM_IN_USE', `The alias ${plan.alias} is already in use`)
+        }
+      }
+      if (plan.isPublic) await repos.rooms.setPublic(room.roomId, true)
+      return room.roomId
+    })
+  }
+
+  /** PUT /rooms/{roomId}/send/{type}/{txnId}: the same txnId from the same device always yields the same event. */
+  async send(requester: Requester, roomId: string, type: string, content: JsonObject, txnId: string): Promise<string> {
+    const known = await this.storage.repos.events.findTxn(roomId, requester.userId, requester.deviceId, txnId)
+    if (known) return known
+    try {
+      return await this.storage.streamTransaction(async (repos) => {
+        const template: EventTemplate = { type, sender: requester.userId, content }
+        let original: EventRow | null = null
+        if (type === 'm.room.redaction') {
+          if (typeof content.redacts !== 'string') throw new MatrixError('M_BAD_JSON', 'A redaction needs "redacts"')
+          // Room versions before 11 read redacts at the top level, 11+ in content: send both.
+          template.redacts = content.redacts
+        }
+        const room = await this.writer.open(repos, roomId, [template])
+        if (template.redacts !== undefined) {
+          original = await repos.events.get(roomId, template.redacts)
+          this.checkRedaction(room, requester.userId, original)
+        }
+        const { event } = await this.writer.append(repos, room, template)
+        if (original && !original.redacted_by) {
+          const redacted = redactPdu(JSON.parse(original.json) as Pdu, room.version)
+          await repos.events.redact(roomId, original.event_id, event.event_id, JSON.stringify(redacted))
+        }
+        if (!(await repos.events.insertTxn(roomId, requester.userId, requester.deviceId, txnId, event.event_id, this.clock.now()))) {
+          throw new TxnRace()
+        }
+        return event.event_id
+      })
+    } catch (err) {
+      if (!(err instanceof TxnRace)) throw err
+      return (await this.storage.repos.events.findTxn(roomId, requester.userId, requester.deviceId, txnId)) as string
+    }
+  }
+
+  /** PUT /rooms/{roomId}/redact/{eventId}/{txnId}. */
+  redact(requester: Requester, roomId: string, eventId: string, reason: string | undefined, txnId: string): Promise<string> {
+    const content: JsonObject = { redacts: eventId }
+    if (reason !== undefined) content.reason = reason
+    return this.send(requester, roomId, 'm.room.redaction', content, txnId)
+  }
+
+  /** Handling redactions: the sender may redact their own events, or any event with the redact level. */
+  private checkRedaction(room: RoomWriteState, sender: string, original: EventRow | null): void {
+    if (!original || original.sender === sender) return
+    const levels = room.state.get(stateKey('m.room.power_levels', ''))?.content
+    if (!(userPowerLevel(sender, room.state, room.version) >= redactLevel(levels, room.version))) {
+      throw forbidden('You may only redact your own events')
+    }
+  }
+
+  /** PUT /rooms/{roomId}/state/{type}/{stateKey}; identical content to the current state returns the current event. */
+  async sendState(requester: Requester, roomId: string, type: string, key: string, content: JsonObject): Promise<string> {
+    if (type === 'm.room.member') {
+      if (!isUserId(key)) throw invalidParam('The state key of m.room.member must be a user ID')
+      return this.changeMembership(requester, roomId, key, content)
+    }
+    return this.storage.streamTransaction(async (repos) => {
+      const template: EventTemplate = { type, state_key: key, sender: requester.userId, content }
+      const room = await this.writer.open(repos, roomId, [template])
+      const [current] = await repos.state.currentEvents(roomId, [[type, key]])
+      if (current) {
+        const existing = parseStored(current.json, room.version)
+        if (existing.sender === requester.userId && canonicalJson(existing.content) === canonicalJson(content)) return existing.event_id
+      }
+      const { event } = await this.writer.append(repos, room, template)
+      return event.event_id
+    })
+  }
+
+  /** Appends one membership event for `target`, with the target's profile filled in for joins by local users. */
+  private changeMembership(requester: Requester, roomId: string, target: string, content: JsonObject): Promise<string> {
+    return this.storage.streamTransaction(async (repos) => {
+      const full: JsonObject = { ...content }
+      if (full.membership === 'join' && target === requester.userId) {
+        const profile = await this.memberProfile(repos, target)
+        for (const [k, v] of Object.entries(profile)) if (!(k in full)) full[k] = v
+      }
+      const template: EventTemplate = { type: 'm.room.member', state_key: target, sender: requester.userId, content: full }
+      const room = await this.writer.open(repos, roomId, [template])
+      const { event } = await this.writer.append(repos, room, template)
+      return event.event_id
+    })
+  }
+
+  /** Resolves a room ID or alias to a room this server has. */
+  async resolveRoom(roomIdOrAlias: string): Promise<string> {
+    if (roomIdOrAlias.startsWith('#')) {
+      const roomId = await this.storage.repos.aliases.resolve(roomIdOrAlias)
+      if (!roomId) throw notFound(`Room alias ${roomIdOrAlias} not found`)
+      return roomId
+    }
+    if (!isRoomId(roomIdOrAlias)) throw invalidParam(`${roomIdOrAlias} is not a room ID or alias`)
+    return roomIdOrAlias
+  }
+
+  async join(requester: Requester, roomIdOrAlias: string, reason?: string): Promise<string> {
+    const roomId = await this.resolveRoom(roomIdOrAlias)
+    const room = await this.storage.repos.rooms.get(roomId)
+    if (!room) throw notFound('No known servers for this room (joining rooms on other servers needs federation)')
+    await this.changeMembership(requester, roomId, requester.userId, withReason({ membership: 'join' }, reason))
+    return roomId
+  }
+
+  async knock(requester: Requester, roomIdOrAlias: string, reason?: string): Promise<string> {
+    const roomId = await this.resolveRoom(roomIdOrAlias)
+    if (!(await this.storage.repos.rooms.get(roomId))) throw notFound('Unknown room')
+    await this.changeMembership(requester, roomId, requester.userId, withReason({ membership: 'knock' }, reason))
+    return roomId
+  }
+
+  async leave(requester: Requester, roomId: string, reason?: string): Promise<void> {
+    await this.changeMembership(requester, roomId, requester.userId, withReason({ membership: 'leave' }, reason))
+  }
+
+  async invite(requester: Requester, roomId: string, target: string, reason?: string): Promise<void> {
+    if (!isUserId(target)) throw invalidParam('Invalid user ID')
+    if (parseUserId(target)?.serverName !== this.serverName) {
+      throw new MatrixError('M_UNKNOWN', 'Inviting users of other servers needs federation, which is not available yet', 400)
+    }
+    if (!(await this.storage.repos.users.exists(target))) throw notFound(`Unknown user ${target}`)
+    await this.changeMembership(requester, roomId, target, withReason({ membership: 'invite' }, reason))
+  }
+
+  async kick(requester: Requester, roomId: string, target: string, reason?: string): Promise<void> {
+    if (!isUserId(target)) throw invalidParam('Invalid user ID')
+    const current = await this.storage.repos.memberships.get(roomId, target)
+    if (!current || (current.membership !== 'join' && current.membership !== 'invite' && current.membership !== 'knock')) {
+      throw forbidden(`${target} is not in the room`)
+    }
+    await this.changeMembership(requester, roomId, target, withReason({ membership: 'leave' }, reason))
+  }
+
+  async ban(requester: Requester, roomId: string, target: string, reason?: string): Promise<void> {
+    if (!isUserId(target)) throw invalidParam('Invalid user ID')
+    await this.changeMembership(requester, roomId, target, withReason({ membership: 'ban' }, reason))
+  }
+
+  async unban(requester: Requester, roomId: string, target: string, reason?: string): Promise<void> {
+    if (!isUserId(target)) throw invalidParam('Invalid user ID')
+    const current = await this.storage.repos.memberships.get(roomId, target)
+    if (current?.membership !== 'ban') throw forbidden(`${target} is not banned`)
+    await this.changeMembership(requester, roomId, target, withReason({ membership: 'leave' }, reason))
+  }
+
+  /** POST /rooms/{roomId}/forget: only once the user has left. */
+  async forget(requester: Requester, roomId: string): Promise<void> {
+    const current = await this.storage.repos.memberships.get(roomId, requester.userId)
+    if (current && (current.membership === 'join' || current.membership === 'invite' || current.membership === 'knock')) {
+      throw new MatrixError('M_UNKNOWN', 'You must leave the room before forgetting it', 400)
+    }
+    if (current) await this.storage.repos.memberships.forget(roomId, requester.userId)
+  }
+}
+
+function withReason(content: JsonObject, reason: string | undefined): JsonObject {
+  if (reason !== undefined) content.reason = reason
+  return content
+}

@@ -1,0 +1,175 @@
+// The only writer of room DAGs: build → authorize → persist → advance state, inside a stream
+// transaction that holds the room's row lock, so a room's events are appended one at a time.
+import type { SigningKey } from '../protocol/signing.ts'
+import { checkEventAuth, authEventKeys } from '../protocol/auth/index.ts'
+import { buildEvent, parsePdu, referenceHash } from '../protocol/events/index.ts'
+import { stateKey, type JsonObject, type RoomEvent, type StateKey } from '../protocol/events/types.ts'
+import { roomVersion, type RoomVersion } from '../protocol/room-versions.ts'
+import type { Clock } from '../shared/clock.ts'
+import { MatrixError, notFound } from '../shared/errors.ts'
+import type { Repositories, StateEventRow } from '../storage/index.ts'
+
+/** What a new event needs to know of its room; kept up to date as events are appended. */
+export interface RoomWriteState {
+  roomId: string
+  version: RoomVersion
+  /** Forward extremities: the new event's prev_events. */
+  prev: RoomEvent[]
+  stateGroup: number | null
+  /** The state loaded so far (all of it while creating a room, the auth-relevant part otherwise). */
+  state: Map<StateKey, RoomEvent>
+}
+
+export interface EventTemplate {
+  type: string
+  state_key?: string
+  sender: string
+  content: JsonObject
+  redacts?: string
+}
+
+export interface AppendedEvent {
+  event: RoomEvent
+  streamOrdering: number
+}
+
+/** At most this many prev_events per event, as Synapse does, so a wide DAG converges. */
+const MAX_PREV_EVENTS = 10
+
+export function parseStored(json: string, version: RoomVersion): RoomEvent {
+  const parsed = parsePdu(JSON.parse(json), version)
+  if (!parsed.ok) throw new Error(`stored event does not parse: ${parsed.reason}`)
+  return parsed.event
+}
+
+function stateMap(rows: StateEventRow[], version: RoomVersion): Map<StateKey, RoomEvent> {
+  return new Map(rows.map((r) => [stateKey(r.type, r.state_key), parseStored(r.json, version)]))
+}
+
+/** The state keys the auth rules read for an event: its auth events plus the create event. */
+function keysFor(template: EventTemplate, version: RoomVersion): Array<[string, string]> {
+  const keys = new Set<StateKey>(authEventKeys(template, version))
+  keys.add(stateKey('m.room.create', ''))
+  keys.add(stateKey('m.room.power_levels', ''))
+  keys.add(stateKey('m.room.join_rules', ''))
+  return [...keys].map((k) => {
+    const i = k.indexOf('\u0000')
+    return [k.slice(0, i), k.slice(i + 1)]
+  })
+}
+
+export class RoomWriter {
+  private readonly serverName: string
+  private readonly clock: Clock
+  private readonly signingKey: () => SigningKey
+
+  constructor(serverName: string, clock: Clock, signingKey: () => SigningKey) {
+    this.serverName = serverName
+    this.clock = clock
+    this.signingKey = signingKey
+  }
+
+  /** Locks the room and loads what appending `templates` needs. M_NOT_FOUND for rooms this server does not have. */
+  async open(repos: Repositories, roomId: string, templates: EventTemplate[]): Promise<RoomWriteState> {
+    const room = await repos.rooms.lock(roomId)
+    if (!room) throw notFound('Unknown room')
+    const version = roomVersion(room.room_version)
+    if (!version) throw new MatrixError('M_UNSUPPORTED_ROOM_VERSION', `Room version ${room.room_version} is not supported`, 500)
+    const keys = new Map<string, [string, string]>()
+    for (const t of templates) for (const k of keysFor(t, version)) keys.set(k.join('\u0000'), k)
+    const [stateRows, extremities] = await Promise.all([
+      repos.state.currentEvents(roomId, [...keys.values()]),
+      repos.rooms.extremities(roomId),
+    ])
+    return {
+      roomId,
+      version,
+      prev: extremities.slice(0, MAX_PREV_EVENTS).map((x) => parseStored(x.json, version)),
+      stateGroup: room.state_group,
+      state: stateMap(stateRows, version),
+    }
+  }
+
+  /** Builds, signs, authorizes and persists one event; M_FORBIDDEN when the auth rules refuse it. */
+  async append(repos: Repositories, room: RoomWriteState, template: EventTemplate): Promise<AppendedEvent> {
+    const { version } = room
+    const authKeys = template.type === 'm.room.create' ? [] : authEventKeys(template, version)
+    const authEvents = authKeys.map((k) => room.state.get(k)).filter((e): e is RoomEvent => e !== undefined)
+    const depth = room.prev.reduce((max, e) => Math.max(max, e.depth), 0) + 1
+    const ref = (e: RoomEvent) => ({ event_id: e.event_id, referenceHash: version.eventFormat === 1 ? referenceHash(e.pdu, version) : undefined })
+    const built = buildEvent(
+      {
+        type: template.type,
+        ...(template.state_key !== undefined ? { state_key: template.state_key } : {}),
+        sender: template.sender,
+        content: template.content,
+        ...(template.type === 'm.room.create' && version.roomIdFromCreateEvent ? {} : { room_id: room.roomId }),
+        origin_server_ts: this.clock.now(),
+        depth,
+        ...(template.redacts !== undefined ? { redacts: template.redacts } : {}),
+      },
+      {
+        version,
+        serverName: this.serverName,
+        signingKey: this.signingKey(),
+        prevEventRefs: room.prev.map(ref),
+        authEventRefs: authEvents.map(ref),
+      },
+    )
+    const parsed = parsePdu(built.pdu, version)
+    if (!parsed.ok) throw new MatrixError('M_BAD_JSON', `Event is not valid: ${parsed.reason}`)
+    const event = parsed.event
+    if (room.roomId === '') room.roomId = event.room_id
+
+    const verdict = checkEventAuth(event, room.state, version)
+    if (!verdict.allowed) throw new MatrixError('M_FORBIDDEN', verdict.reason)
+
+    const isMember = event.type === 'm.room.member' && event.state_key !== undefined
+    const position = await repos.stream.next('event', event.room_id, isMember ? (event.state_key as string) : null)
+    if (event.type === 'm.room.create') {
+      await repos.rooms.insert({ room_id: event.room_id, room_version: version.id, creator: event.sender, created_ts: event.origin_server_ts })
+    }
+    let stateGroup = room.stateGroup
+    let replaces: string | null = null
+    if (event.state_key !== undefined) {
+      stateGroup = await repos.state.createGroup(event.room_id, room.stateGroup, [
+        { type: event.type, state_key: event.state_key, event_id: event.event_id },
+      ])
+      const membership = isMember ? String(event.content.membership) : null
+      replaces = await repos.state.setCurrent(event.room_id, event.type, event.state_key, event.event_id, membership)
+      if (isMember) {
+        await repos.memberships.set({
+          room_id: event.room_id,
+          user_id: event.state_key,
+          membership: membership as string,
+          event_id: event.event_id,
+          stream_ordering: position,
+          sender: event.sender,
+        })
+      }
+      await repos.rooms.setStateGroup(event.room_id, stateGroup)
+    }
+    const relation = event.content['m.relates_to'] as { event_id?: unknown; rel_type?: unknown } | undefined
+    await repos.events.insert({
+      room_id: event.room_id,
+      event_id: event.event_id,
+      stream_ordering: position,
+      depth: event.depth,
+      type: event.type,
+      state_key: event.state_key ?? null,
+      sender: event.sender,
+      origin_server_ts: event.origin_server_ts,
+      json: JSON.stringify(built.pdu),
+      relates_to: typeof relation?.event_id === 'string' ? relation.event_id : null,
+      rel_type: typeof relation?.rel_type === 'string' ? relation.rel_type : null,
+      state_group: stateGroup,
+      replaces_state: replaces,
+    })
+    await repos.rooms.advanceExtremities(event.room_id, room.prev.map((e) => e.event_id), event.event_id)
+
+    room.prev = [event]
+    room.stateGroup = stateGroup
+    if (event.state_key !== undefined) room.state.set(stateKey(event.type, event.state_key), event)
+    return { event, streamOrdering: position }
+  }
+}

@@ -1,0 +1,37 @@
+import type { Queryable } from '../db.ts'
+
+export class AliasesRepository {
+  private readonly db: Queryable
+  constructor(db: Queryable) {
+    this.db = db
+  }
+
+  /** False when the alias is taken. */
+  async insert(alias: string, roomId: string, creator: string, now: number): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      'INSERT INTO room_aliases (alias, room_id, creator, created_ts) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
+      [alias, roomId, creator, now],
+    )
+    return rowCount === 1
+  }
+
+  async resolve(alias: string): Promise<string | null> {
+    const { rows } = await this.db.query<{ room_id: string }>('SELECT room_id FROM room_aliases WHERE alias = $1', [alias])
+    return rows[0]?.room_id ?? null
+  }
+
+  async get(alias: string): Promise<{ room_id: string; creator: string } | null> {
+    const { rows } = await this.db.query<{ room_id: string; creator: string }>('SELECT room_id, creator FROM room_aliases WHERE alias = $1', [alias])
+    return rows[0] ?? null
+  }
+
+  async forRoom(roomId: string): Promise<string[]> {
+    const { rows } = await this.db.query<{ alias: string }>('SELECT alias FROM room_aliases WHERE room_id = $1 ORDER BY alias', [roomId])
+    return rows.map((r) => r.alias)
+  }
+
+  async delete(alias: string): Promise<boolean> {
+    const { rowCount } = await this.db.query('DELETE FROM room_aliases WHERE alias = $1', [alias])
+    return rowCount === 1
+  }
+}

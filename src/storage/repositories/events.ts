@@ -1,0 +1,143 @@
+import type { Queryable } from '../db.ts'
+
+export interface EventInsert {
+  room_id: string
+  event_id: string
+  stream_ordering: number
+  depth: number
+  type: string
+  state_key: string | null
+  sender: string
+  origin_server_ts: number
+  json: string
+  relates_to: string | null
+  rel_type: string | null
+  state_group: number | null
+  replaces_state: string | null
+}
+
+export interface EventRow {
+  room_id: string
+  event_id: string
+  stream_ordering: number
+  depth: number
+  type: string
+  state_key: string | null
+  sender: string
+  json: string
+  replaces_state: string | null
+  /** The redaction applied to this event, if any. */
+  redacted_by: string | null
+}
+
+export const EVENT_COLUMNS = `e.room_id, e.event_id, e.stream_ordering, e.depth, e.type, e.state_key, e.sender, e.json, e.replaces_state,
+  (SELECT r.redacted_by FROM redactions r WHERE r.room_id = e.room_id AND r.event_id = e.event_id LIMIT 1) AS redacted_by`
+const SELECT_EVENT = `SELECT ${EVENT_COLUMNS} FROM events e`
+
+export class EventsRepository {
+  private readonly db: Queryable
+  constructor(db: Queryable) {
+    this.db = db
+  }
+
+  async insert(row: EventInsert): Promise<void> {
+    await this.db.query(
+      `INSERT INTO events (room_id, event_id, stream_ordering, depth, type, state_key, sender, origin_server_ts, json,
+                           relates_to, rel_type, state_group, replaces_state)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+      [
+        row.room_id,
+        row.event_id,
+        row.stream_ordering,
+        row.depth,
+        row.type,
+        row.state_key,
+        row.sender,
+        row.origin_server_ts,
+        row.json,
+        row.relates_to,
+        row.rel_type,
+        row.state_group,
+        row.replaces_state,
+      ],
+    )
+  }
+
+  async get(roomId: string, eventId: string): Promise<EventRow | null> {
+    const { rows } = await this.db.query<EventRow>(`${SELECT_EVENT} WHERE e.room_id = $1 AND e.event_id = $2`, [roomId, eventId])
+    return rows[0] ?? null
+  }
+
+  async getMany(roomId: string, eventIds: string[]): Promise<EventRow[]> {
+    if (eventIds.length === 0) return []
+    const { rows } = await this.db.query<EventRow>(`${SELECT_EVENT} WHERE e.room_id = $1 AND e.event_id = ANY($2::text[])`, [roomId, eventIds])
+    return rows
+  }
+
+  /** Events by ID in any room (for references such as prev_content and redacted_because). */
+  async getByIds(eventIds: string[]): Promise<EventRow[]> {
+    if (eventIds.length === 0) return []
+    const { rows } = await this.db.query<EventRow>(`${SELECT_EVENT} WHERE e.event_id = ANY($1::text[])`, [eventIds])
+    return rows
+  }
+
+  /** The transaction IDs a device used for some of its events. */
+  async txnIds(userId: string, deviceId: string, eventIds: string[]): Promise<Map<string, string>> {
+    if (eventIds.length === 0) return new Map()
+    const { rows } = await this.db.query<{ event_id: string; txn_id: string }>(
+      `SELECT event_id, txn_id FROM event_txns t
+        WHERE t.user_id = $1 AND t.device_id = $2 AND t.event_id = ANY($3::text[])`,
+      [userId, deviceId, eventIds],
+    )
+    return new Map(rows.map((r) => [r.event_id, r.txn_id]))
+  }
+
+  /** A room's events of one state type (and optionally key) in stream order: the history of that state. */
+  async stateHistory(roomId: string, type: string, stateKey: string | null): Promise<Array<{ stream_ordering: number; state_key: string; json: string }>> {
+    const { rows } = await this.db.query<{ stream_ordering: number; state_key: string; json: string }>(
+      `SELECT stream_ordering, state_key, json FROM events
+        WHERE room_id = $1 AND type = $2 AND state_key IS NOT NULL AND ($3::text IS NULL OR state_key = $3)
+        ORDER BY stream_ordering`,
+      [roomId, type, stateKey],
+    )
+    return rows
+  }
+
+  /** The state group after the room's last event at or before a stream position. */
+  async stateGroupAt(roomId: string, stream: number): Promise<number | null> {
+    const { rows } = await this.db.query<{ state_group: number | null }>(
+      `SELECT state_group FROM events WHERE room_id = $1 AND stream_ordering <= $2 AND state_group IS NOT NULL
+        ORDER BY stream_ordering DESC LIMIT 1`,
+      [roomId, stream],
+    )
+    return rows[0]?.state_group ?? null
+  }
+
+  /** Replaces an event's stored JSON (with its redacted form) and records the redaction. */
+  async redact(roomId: string, eventId: string, redactedBy: string, redactedJson: string): Promise<void> {
+    await this.db.query('INSERT INTO redactions (room_id, event_id, redacted_by) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [
+      roomId,
+      eventId,
+      redactedBy,
+    ])
+    await this.db.query('UPDATE events SET json = $3 WHERE room_id = $1 AND event_id = $2', [roomId, eventId, redactedJson])
+  }
+
+  async findTxn(roomId: string, userId: string, deviceId: string, txnId: string): Promise<string | null> {
+    const { rows } = await this.db.query<{ event_id: string }>(
+      'SELECT event_id FROM event_txns WHERE room_id = $1 AND user_id = $2 AND device_id = $3 AND txn_id = $4',
+      [roomId, userId, deviceId, txnId],
+    )
+    return rows[0]?.event_id ?? null
+  }
+
+  /** Records a transaction ID; false when another request recorded it first (the caller then rolls back). */
+  async insertTxn(roomId: string, userId: string, deviceId: string, txnId: string, eventId: string, now: number): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `INSERT INTO event_txns (room_id, user_id, device_id, txn_id, event_id, created_ts) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT DO NOTHING`,
+      [roomId, userId, deviceId, txnId, eventId, now],
+    )
+    return rowCount === 1
+  }
+}

@@ -1,0 +1,62 @@
+import type { Queryable } from '../db.ts'
+
+export interface MembershipRow {
+  room_id: string
+  user_id: string
+  membership: string
+  event_id: string
+  stream_ordering: number
+  sender: string
+  forgotten: boolean
+}
+
+export class MembershipsRepository {
+  private readonly db: Queryable
+  constructor(db: Queryable) {
+    this.db = db
+  }
+
+  async set(row: Omit<MembershipRow, 'forgotten'>): Promise<void> {
+    await this.db.query(
+      `INSERT INTO room_memberships (room_id, user_id, membership, event_id, stream_ordering, sender) VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (room_id, user_id) DO UPDATE SET membership = EXCLUDED.membership, event_id = EXCLUDED.event_id,
+         stream_ordering = EXCLUDED.stream_ordering, sender = EXCLUDED.sender, forgotten = false`,
+      [row.room_id, row.user_id, row.membership, row.event_id, row.stream_ordering, row.sender],
+    )
+  }
+
+  async get(roomId: string, userId: string): Promise<MembershipRow | null> {
+    const { rows } = await this.db.query<MembershipRow>('SELECT * FROM room_memberships WHERE room_id = $1 AND user_id = $2', [roomId, userId])
+    return rows[0] ?? null
+  }
+
+  /** The user's rooms with one of the given memberships (forgotten rooms left out). */
+  async roomsOf(userId: string, memberships: string[]): Promise<MembershipRow[]> {
+    const { rows } = await this.db.query<MembershipRow>(
+      'SELECT * FROM room_memberships WHERE user_id = $1 AND membership = ANY($2::text[]) AND NOT forgotten',
+      [userId, memberships],
+    )
+    return rows
+  }
+
+  /** Every membership row of the user whose stream position is in (after, upTo]. */
+  async changedFor(userId: string, after: number, upTo: number): Promise<MembershipRow[]> {
+    const { rows } = await this.db.query<MembershipRow>(
+      'SELECT * FROM room_memberships WHERE user_id = $1 AND stream_ordering > $2 AND stream_ordering <= $3',
+      [userId, after, upTo],
+    )
+    return rows
+  }
+
+  async members(roomId: string, memberships: string[]): Promise<MembershipRow[]> {
+    const { rows } = await this.db.query<MembershipRow>(
+      'SELECT * FROM room_memberships WHERE room_id = $1 AND membership = ANY($2::text[]) ORDER BY user_id',
+      [roomId, memberships],
+    )
+    return rows
+  }
+
+  async forget(roomId: string, userId: string): Promise<void> {
+    await this.db.query('UPDATE room_memberships SET forgotten = true WHERE room_id = $1 AND user_id = $2', [roomId, userId])
+  }
+}

@@ -1,0 +1,113 @@
+import type { Queryable } from '../db.ts'
+
+export interface StateEntry {
+  type: string
+  state_key: string
+  event_id: string
+}
+
+export interface StateEventRow extends StateEntry {
+  json: string
+}
+
+/** Delta chains longer than this are cut with a full snapshot, bounding the cost of reading a group. */
+const MAX_CHAIN = 50
+
+export class StateRepository {
+  private readonly db: Queryable
+  constructor(db: Queryable) {
+    this.db = db
+  }
+
+  /** Current state rows of the given (type, state_key) pairs with their events' JSON. */
+  async currentEvents(roomId: string, keys: Array<[string, string]>): Promise<StateEventRow[]> {
+    if (keys.length === 0) return []
+    const { rows } = await this.db.query<StateEventRow>(
+      `SELECT c.type, c.state_key, c.event_id, e.json FROM current_state c
+         JOIN events e ON e.room_id = c.room_id AND e.event_id = c.event_id
+        WHERE c.room_id = $1 AND (c.type, c.state_key) IN (SELECT * FROM unnest($2::text[], $3::text[]))`,
+      [roomId, keys.map((k) => k[0]), keys.map((k) => k[1])],
+    )
+    return rows
+  }
+
+  /** The whole current state with the events' JSON (optionally only some types). */
+  async currentStateEvents(roomId: string, types: string[] | null = null): Promise<StateEventRow[]> {
+    const { rows } = await this.db.query<StateEventRow>(
+      `SELECT c.type, c.state_key, c.event_id, e.json FROM current_state c
+         JOIN events e ON e.room_id = c.room_id AND e.event_id = c.event_id
+        WHERE c.room_id = $1 AND ($2::text[] IS NULL OR c.type = ANY($2::text[]))`,
+      [roomId, types],
+    )
+    return rows
+  }
+
+  /** Sets one current state entry; returns the event it replaced, if any. */
+  async setCurrent(roomId: string, type: string, stateKey: string, eventId: string, membership: string | null): Promise<string | null> {
+    const { rows } = await this.db.query<{ replaced: string | null }>(
+      `WITH old AS (
+         SELECT event_id FROM current_state WHERE room_id = $1 AND type = $2 AND state_key = $3
+       )
+       INSERT INTO current_state (room_id, type, state_key, event_id, membership) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = EXCLUDED.event_id, membership = EXCLUDED.membership
+       RETURNING (SELECT event_id FROM old) AS replaced`,
+      [roomId, type, stateKey, eventId, membership],
+    )
+    return rows[0]?.replaced ?? null
+  }
+
+  /** A new state group: `changes` applied on top of `prev` (or a full snapshot when the chain gets long). */
+  async createGroup(roomId: string, prev: number | null, changes: StateEntry[]): Promise<number> {
+    let chain = 0
+    if (prev !== null) {
+      const { rows } = await this.db.query<{ chain_length: number }>('SELECT chain_length FROM state_groups WHERE room_id = $1 AND id = $2', [
+        roomId,
+        prev,
+      ])
+      chain = (rows[0]?.chain_length ?? 0) + 1
+    }
+    const snapshot = prev !== null && chain > MAX_CHAIN
+    const { rows } = await this.db.query<{ id: number }>(
+      `INSERT INTO state_groups (room_id, id, prev_group, chain_length) VALUES ($1, nextval('state_group_seq'), $2, $3) RETURNING id`,
+      [roomId, snapshot ? null : prev, snapshot ? 0 : chain],
+    )
+    const id = (rows[0] as { id: number }).id
+    if (snapshot) {
+      await this.db.query(
+        `INSERT INTO state_group_entries (room_id, group_id, type, state_key, event_id)
+         SELECT $1, $2, type, state_key, event_id FROM (${GROUP_STATE}) s
+         ON CONFLICT DO NOTHING`,
+        [roomId, prev, id],
+      )
+    }
+    if (changes.length > 0) {
+      await this.db.query(
+        `INSERT INTO state_group_entries (room_id, group_id, type, state_key, event_id)
+         SELECT $1, $2, * FROM unnest($3::text[], $4::text[], $5::text[])
+         ON CONFLICT (room_id, group_id, type, state_key) DO UPDATE SET event_id = EXCLUDED.event_id`,
+        [roomId, id, changes.map((c) => c.type), changes.map((c) => c.state_key), changes.map((c) => c.event_id)],
+      )
+    }
+    return id
+  }
+
+  /** The full state of a group: the newest entry of each (type, state_key) along its delta chain. */
+  async groupState(roomId: string, group: number, types: string[] | null = null): Promise<StateEntry[]> {
+    const { rows } = await this.db.query<StateEntry>(
+      `SELECT type, state_key, event_id FROM (${GROUP_STATE}) s WHERE $3::text[] IS NULL OR type = ANY($3::text[])`,
+      [roomId, group, types],
+    )
+    return rows
+  }
+}
+
+/** $1 room, $2 group: the group's resolved entries. */
+const GROUP_STATE = `
+  WITH RECURSIVE chain(id, prev_group, n) AS (
+    SELECT id, prev_group, 0 FROM state_groups WHERE room_id = $1 AND id = $2
+    UNION ALL
+    SELECT g.id, g.prev_group, chain.n + 1 FROM state_groups g JOIN chain ON g.room_id = $1 AND g.id = chain.prev_group
+  )
+  SELECT DISTINCT ON (x.type, x.state_key) x.type, x.state_key, x.event_id
+    FROM state_group_entries x JOIN chain ON x.room_id = $1 AND x.group_id = chain.id
+   ORDER BY x.type, x.state_key, chain.n`

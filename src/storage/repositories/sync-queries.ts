@@ -1,0 +1,91 @@
+import type { Queryable } from '../db.ts'
+import { EVENT_COLUMNS, type EventRow } from './events.ts'
+
+export interface MemberCount {
+  room_id: string
+  joined: number
+  invited: number
+}
+
+/** Batched reads /sync needs across many rooms at once (one query per kind, never one per room). */
+export class SyncQueriesRepository {
+  private readonly db: Queryable
+  constructor(db: Queryable) {
+    this.db = db
+  }
+
+  /** Current state of several rooms with the events (optionally only some types). */
+  async currentState(roomIds: string[], types: string[] | null = null): Promise<EventRow[]> {
+    if (roomIds.length === 0) return []
+    const { rows } = await this.db.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM current_state c
+         JOIN events e ON e.room_id = c.room_id AND e.event_id = c.event_id
+        WHERE c.room_id = ANY($1::text[]) AND ($2::text[] IS NULL OR c.type = ANY($2::text[]))`,
+      [roomIds, types],
+    )
+    return rows
+  }
+
+  /** Current member events of given users in given rooms (lazy-loaded members). */
+  async memberEvents(pairs: Array<[roomId: string, userId: string]>): Promise<EventRow[]> {
+    if (pairs.length === 0) return []
+    const { rows } = await this.db.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM current_state c
+         JOIN events e ON e.room_id = c.room_id AND e.event_id = c.event_id
+        WHERE c.type = 'm.room.member' AND (c.room_id, c.state_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+      [pairs.map((p) => p[0]), pairs.map((p) => p[1])],
+    )
+    return rows
+  }
+
+  async memberCounts(roomIds: string[]): Promise<MemberCount[]> {
+    if (roomIds.length === 0) return []
+    const { rows } = await this.db.query<MemberCount>(
+      `SELECT room_id, count(*) FILTER (WHERE membership = 'join')::int AS joined,
+              count(*) FILTER (WHERE membership = 'invite')::int AS invited
+         FROM room_memberships WHERE room_id = ANY($1::text[]) GROUP BY room_id`,
+      [roomIds],
+    )
+    return rows
+  }
+
+  /** Up to `n` members per room other than `userId`, joined or invited first, in stream order (m.heroes). */
+  async heroes(roomIds: string[], userId: string, n: number): Promise<Array<{ room_id: string; user_id: string }>> {
+    if (roomIds.length === 0) return []
+    const { rows } = await this.db.query<{ room_id: string; user_id: string }>(
+      `SELECT room_id, user_id FROM (
+         SELECT room_id, user_id, row_number() OVER (
+           PARTITION BY room_id ORDER BY (membership IN ('join', 'invite')) DESC, stream_ordering) AS n
+           FROM room_memberships WHERE room_id = ANY($1::text[]) AND user_id <> $2
+       ) m WHERE n <= $3 ORDER BY room_id, n`,
+      [roomIds, userId, n],
+    )
+    return rows
+  }
+
+  /** The user's membership in each room as of a stream position (the newest member event at or before it). */
+  async membershipsAt(userId: string, roomIds: string[], at: number): Promise<Map<string, string>> {
+    if (roomIds.length === 0) return new Map()
+    const { rows } = await this.db.query<{ room_id: string; membership: string }>(
+      `SELECT DISTINCT ON (room_id) room_id, (json::jsonb -> 'content' ->> 'membership') AS membership
+         FROM events
+        WHERE room_id = ANY($1::text[]) AND type = 'm.room.member' AND state_key = $2 AND stream_ordering <= $3
+        ORDER BY room_id, stream_ordering DESC`,
+      [roomIds, userId, at],
+    )
+    return new Map(rows.map((r) => [r.room_id, r.membership]))
+  }
+
+  /** Events of one room in the stream range (after, upTo], oldest first, at most `limit` (the newest ones). */
+  async rangeInRoom(roomId: string, after: number, upTo: number, limit: number): Promise<EventRow[]> {
+    const { rows } = await this.db.query<EventRow>(
+      `SELECT * FROM (
+         SELECT ${EVENT_COLUMNS} FROM events e
+          WHERE e.room_id = $1 AND e.stream_ordering > $2 AND e.stream_ordering <= $3 AND e.rejected_reason IS NULL
+          ORDER BY e.stream_ordering DESC LIMIT $4
+       ) x ORDER BY stream_ordering`,
+      [roomId, after, upTo, limit],
+    )
+    return rows
+  }
+}

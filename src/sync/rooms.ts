@@ -1,0 +1,267 @@
+// The rooms section of /sync: joined rooms (timeline, state, summary), invites, knocks and left rooms.
+// Every read is batched across rooms; only rooms whose history might be hidden get per-room checks.
+import type { JsonObject } from '../protocol/events/types.ts'
+import { strippedState, toClientEvents, type ClientEvent, type Viewer } from '../rooms/client-events.ts'
+import { formatToken, tokenOf } from '../rooms/read.ts'
+import { filterVisible } from '../rooms/visibility.ts'
+import type { EventRow, MembershipRow, Repositories } from '../storage/index.ts'
+import { roomAllowed, toEventFilter, typeAllowed, type FilterDefinition } from './filter.ts'
+
+export interface JoinedRoomSync {
+  timeline: { events: ClientEvent[]; limited: boolean; prev_batch?: string }
+  state: { events: ClientEvent[] }
+  state_after?: { events: ClientEvent[] }
+  ephemeral: { events: JsonObject[] }
+  account_data: { events: JsonObject[] }
+  summary: JsonObject
+  unread_notifications: { notification_count: number; highlight_count: number }
+  unread_thread_notifications?: Record<string, { notification_count: number; highlight_count: number }>
+}
+
+export interface RoomsSync {
+  join: Record<string, JoinedRoomSync>
+  invite: Record<string, { invite_state: { events: JsonObject[] } }>
+  knock: Record<string, { knock_state: { events: JsonObject[] } }>
+  leave: Record<string, { timeline: { events: ClientEvent[]; limited: boolean; prev_batch?: string }; state: { events: ClientEvent[] }; account_data: { events: JsonObject[] } }>
+}
+
+export interface RoomsSyncInput {
+  repos: Repositories
+  viewer: Viewer
+  since: number | null
+  upTo: number
+  fullState: boolean
+  useStateAfter: boolean
+  filter: FilterDefinition
+  now: number
+  /** Per-room account data changed in range, by room. */
+  roomAccountData: Map<string, JsonObject[]>
+  /** Ephemeral events (typing, receipts) for the range, by room. */
+  ephemeral: Map<string, JsonObject[]>
+  /** Unread notification counts by room (push rule evaluation), for every joined room in the response. */
+  unreadCounts: (roomIds: string[]) => Promise<Map<string, UnreadCounts>>
+}
+
+export interface UnreadCounts {
+  notification_count: number
+  highlight_count: number
+  /** Per-thread counts (only with unread_thread_notifications). */
+  threads?: Record<string, { notification_count: number; highlight_count: number }>
+}
+
+/** State types shared with invitees and knockers (client-server API, "Stripped state"). */
+const STRIPPED_TYPES = ['m.room.create', 'm.room.join_rules', 'm.room.name', 'm.room.avatar', 'm.room.canonical_alias', 'm.room.encryption', 'm.room.topic']
+const DEFAULT_TIMELINE_LIMIT = 10
+const HEROES = 5
+
+interface RoomPlan {
+  roomId: string
+  /** Send the state from scratch (initial sync, newly joined, full_state). */
+  full: boolean
+  /** Timeline bounds: events in (after, upTo]. */
+  after: number
+  upTo: number
+}
+
+function byRoom(rows: EventRow[]): Map<string, EventRow[]> {
+  const map = new Map<string, EventRow[]>()
+  for (const r of rows) {
+    const list = map.get(r.room_id)
+    if (list) list.push(r)
+    else map.set(r.room_id, [r])
+  }
+  return map
+}
+
+const stateKeyOf = (r: EventRow) => `${r.type}\u0000${r.state_key}`
+
+/**
+ * The state at the start of a timeline, from the current state and the timeline's own state events:
+ * a key the timeline changes goes back to the event its first change replaced (exact for a linear history).
+ */
+function stateBeforeTimeline(current: EventRow[], timeline: EventRow[], replacedRows: Map<string, EventRow>): EventRow[] {
+  const firstChange = new Map<string, EventRow>()
+  for (const e of timeline) if (e.state_key !== null && !firstChange.has(stateKeyOf(e))) firstChange.set(stateKeyOf(e), e)
+  const out: EventRow[] = []
+  for (const c of current) {
+    const change = firstChange.get(stateKeyOf(c))
+    if (!change) out.push(c)
+    else if (change.replaces_state) {
+      const before = replacedRows.get(change.replaces_state)
+      if (before) out.push(before)
+    }
+  }
+  return out
+}
+
+export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
+  const { repos, viewer, since, upTo, filter } = input
+  const roomFilter = filter.room
+  const timelineFilter = roomFilter?.timeline
+  const limit = timelineFilter?.limit ?? DEFAULT_TIMELINE_LIMIT
+  const lazyMembers = roomFilter?.state?.lazy_load_members === true
+  const result: RoomsSync = { join: {}, invite: {}, knock: {}, leave: {} }
+
+  const memberships = (await repos.memberships.roomsOf(viewer.userId, ['join', 'invite', 'knock', 'leave', 'ban'])).filter((m) =>
+    roomAllowed(m.room_id, roomFilter),
+  )
+  const changed = (m: MembershipRow) => since === null || m.stream_ordering > since
+  const joined = memberships.filter((m) => m.membership === 'join')
+  const joinedIds = joined.map((m) => m.room_id)
+
+  // Which joined rooms were already joined at `since` (the others are new to the client: full state).
+  const before = since === null ? new Map<string, string>() : await repos.sync.membershipsAt(viewer.userId, joined.filter(changed).map((m) => m.room_id), since)
+  const withEvents = since === null ? new Set(joinedIds) : await repos.timeline.roomsWithEvents(joinedIds, since, upTo)
+  const plans: RoomPlan[] = []
+  for (const m of joined) {
+    const isNew = since === null || (changed(m) && before.get(m.room_id) !== 'join')
+    const full = isNew || input.fullState
+    if (!full && !withEvents.has(m.room_id) && !input.roomAccountData.has(m.room_id) && !input.ephemeral.has(m.room_id)) continue
+    plans.push({ roomId: m.room_id, full, after: isNew ? 0 : (since as number), upTo })
+  }
+
+  // Timelines: one query for all rooms sharing the same range, newest `limit + 1` each (the extra tells `limited`).
+  const timelines = new Map<string, EventRow[]>()
+  const ranges = new Map<number, string[]>()
+  for (const p of plans) ranges.set(p.after, [...(ranges.get(p.after) ?? []), p.roomId])
+  for (const [after, rooms] of ranges) {
+    const rows = await repos.timeline.recentInRooms(rooms, after, upTo, limit + 1, toEventFilter(timelineFilter))
+    for (const [roomId, list] of byRoom(rows)) timelines.set(roomId, list.reverse())
+  }
+  const limitedRooms = new Set<string>()
+  for (const [roomId, list] of timelines) {
+    if (list.length > limit) {
+      list.splice(0, list.length - limit)
+      limitedRooms.add(roomId)
+    }
+  }
+  // History visibility can only hide events older than the viewer's latest membership change.
+  for (const m of joined) {
+    const list = timelines.get(m.room_id)
+    if (list && list.length > 0 && (list[0] as EventRow).stream_ordering < m.stream_ordering) {
+      timelines.set(m.room_id, await filterVisible(repos, m.room_id, viewer.userId, list))
+    }
+  }
+
+  // State: from scratch for full plans; for limited incremental ones, what changed between since and the timeline.
+  const fullRooms = plans.filter((p) => p.full).map((p) => p.roomId)
+  const current = byRoom(await repos.sync.currentState(fullRooms))
+  const replacedIds = [...timelines.values()].flat().map((e) => e.replaces_state).filter((id): id is string => id !== null)
+  const replacedRows = new Map((await repos.events.getByIds(replacedIds)).map((r) => [r.event_id, r]))
+  const incrementalLimited = plans.filter((p) => !p.full && limitedRooms.has(p.roomId))
+  const deltas = new Map<string, EventRow[]>()
+  for (const p of incrementalLimited) {
+    const first = timelines.get(p.roomId)?.[0]
+    const end = first ? first.stream_ordering - 1 : upTo
+    const changes = await repos.timeline.stateChanges([p.roomId], p.after, end)
+    const latest = new Map<string, EventRow>()
+    for (const c of changes) latest.set(stateKeyOf(c), c)
+    deltas.set(p.roomId, [...latest.values()])
+  }
+
+  const stateRows = new Map<string, EventRow[]>()
+  for (const p of plans) {
+    const timeline = timelines.get(p.roomId) ?? []
+    let rows = p.full ? stateBeforeTimeline(current.get(p.roomId) ?? [], timeline, replacedRows) : (deltas.get(p.roomId) ?? [])
+    if (roomFilter?.state) rows = rows.filter((r) => typeAllowed(r.type, roomFilter.state))
+    stateRows.set(p.roomId, rows)
+  }
+
+  // Summaries and heroes for every room in the response.
+  const planIds = plans.map((p) => p.roomId)
+  const [counts, heroes] = await Promise.all([repos.sync.memberCounts(planIds), repos.sync.heroes(planIds, viewer.userId, HEROES)])
+  const heroesByRoom = new Map<string, string[]>()
+  for (const h of heroes) heroesByRoom.set(h.room_id, [...(heroesByRoom.get(h.room_id) ?? []), h.user_id])
+
+  // Lazy-loaded members: only senders of the timeline (and the heroes), from the current state.
+  if (lazyMembers) {
+    const pairs: Array<[string, string]> = []
+    for (const p of plans) {
+      const rows = (stateRows.get(p.roomId) ?? []).filter((r) => r.type !== 'm.room.member')
+      stateRows.set(p.roomId, rows)
+      const wanted = new Set([...(timelines.get(p.roomId) ?? []).map((e) => e.sender), ...(heroesByRoom.get(p.roomId) ?? []), viewer.userId])
+      for (const u of wanted) pairs.push([p.roomId, u])
+    }
+    const timelineIds = new Set([...timelines.values()].flat().map((e) => e.event_id))
+    for (const r of await repos.sync.memberEvents(pairs)) {
+      if (!timelineIds.has(r.event_id)) stateRows.get(r.room_id)?.push(r)
+    }
+  }
+
+  // Format everything in one batch, then distribute.
+  const allRows = [...[...timelines.values()].flat(), ...[...stateRows.values()].flat()]
+  const formatted = await toClientEvents(repos, allRows, viewer, input.now)
+  const formattedById = new Map(allRows.map((r, i) => [r.event_id, formatted[i] as ClientEvent]))
+  const fmt = (rows: EventRow[]) => rows.map((r) => formattedById.get(r.event_id) as ClientEvent)
+  const countsByRoom = new Map(counts.map((c) => [c.room_id, c]))
+  const unread = await input.unreadCounts(planIds)
+  const threadCounts = timelineFilter?.unread_thread_notifications === true
+
+  for (const p of plans) {
+    const timeline = timelines.get(p.roomId) ?? []
+    const limited = limitedRooms.has(p.roomId)
+    const room: JoinedRoomSync = {
+      timeline: { events: fmt(timeline), limited },
+      state: { events: fmt(stateRows.get(p.roomId) ?? []) },
+      ephemeral: { events: (input.ephemeral.get(p.roomId) ?? []).filter((e) => typeAllowed(String(e.type), roomFilter?.ephemeral)) },
+      account_data: { events: (input.roomAccountData.get(p.roomId) ?? []).filter((e) => typeAllowed(String(e.type), roomFilter?.account_data)) },
+      summary: {
+        'm.heroes': heroesByRoom.get(p.roomId) ?? [],
+        'm.joined_member_count': countsByRoom.get(p.roomId)?.joined ?? 0,
+        'm.invited_member_count': countsByRoom.get(p.roomId)?.invited ?? 0,
+      },
+      unread_notifications: { notification_count: 0, highlight_count: 0 },
+    }
+    const counts = unread.get(p.roomId)
+    if (counts) {
+      room.unread_notifications = { notification_count: counts.notification_count, highlight_count: counts.highlight_count }
+      if (threadCounts && counts.threads) room.unread_thread_notifications = counts.threads
+    }
+    const first = timeline[0]
+    if (first) room.timeline.prev_batch = formatToken(tokenOf(first))
+    else room.timeline.prev_batch = `s${p.upTo}`
+    if (input.useStateAfter) {
+      // state_after: the state at the end of the timeline = the state before it plus the timeline's changes.
+      const after = new Map<string, ClientEvent>()
+      for (const e of [...room.state.events, ...room.timeline.events]) if (e.state_key !== undefined) after.set(`${e.type}\u0000${e.state_key}`, e)
+      const changedKeys = p.full ? null : new Set(room.timeline.events.concat(room.state.events).filter((e) => e.state_key !== undefined).map((e) => `${e.type}\u0000${e.state_key}`))
+      room.state_after = { events: [...after.entries()].filter(([k]) => changedKeys === null || changedKeys.has(k)).map(([, e]) => e) }
+      delete (room as Partial<JoinedRoomSync>).state
+    }
+    result.join[p.roomId] = room
+  }
+
+  await addInvitesKnocksLeaves(input, memberships.filter(changed), result)
+  return result
+}
+
+async function addInvitesKnocksLeaves(input: RoomsSyncInput, changedMemberships: MembershipRow[], result: RoomsSync): Promise<void> {
+  const { repos, viewer, since, filter } = input
+  const invites = changedMemberships.filter((m) => m.membership === 'invite' || m.membership === 'knock')
+  if (invites.length > 0) {
+    const stripped = byRoom(await repos.sync.currentState(invites.map((m) => m.room_id), STRIPPED_TYPES))
+    const own = await repos.events.getByIds(invites.map((m) => m.event_id))
+    for (const m of invites) {
+      const events = (stripped.get(m.room_id) ?? []).map(strippedState)
+      const mine = own.find((e) => e.event_id === m.event_id)
+      if (mine) events.push(strippedState(mine))
+      if (m.membership === 'invite') result.invite[m.room_id] = { invite_state: { events } }
+      else result.knock[m.room_id] = { knock_state: { events } }
+    }
+  }
+  // Left rooms: after a leave or ban in range (and on an initial sync only with include_leave).
+  const includeLeave = since !== null || filter.room?.include_leave === true
+  const leaves = includeLeave ? changedMemberships.filter((m) => m.membership === 'leave' || m.membership === 'ban') : []
+  for (const m of leaves) {
+    const limit = filter.room?.timeline?.limit ?? DEFAULT_TIMELINE_LIMIT
+    const rows = await repos.sync.rangeInRoom(m.room_id, since ?? 0, m.stream_ordering, limit)
+    const visible = await filterVisible(repos, m.room_id, viewer.userId, rows)
+    const events = await toClientEvents(repos, visible, viewer, input.now)
+    const first = rows[0]
+    result.leave[m.room_id] = {
+      timeline: { events, limited: false, ...(first ? { prev_batch: formatToken(tokenOf(first)) } : {}) },
+      state: { events: [] },
+      account_data: { events: input.roomAccountData.get(m.room_id) ?? [] },
+    }
+  }
+}

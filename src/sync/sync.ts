@@ -1,0 +1,187 @@
+// GET /_matrix/client/v3/sync (client-server API, "Syncing"): initial and incremental sync with long-poll.
+// A response covers the stream range (since, upTo], where upTo is a position every lower write has
+// committed below (the notifier's fence), so no event is ever skipped or delivered twice.
+import type { JsonObject } from '../protocol/events/types.ts'
+import type { Clock } from '../shared/clock.ts'
+import { MatrixError } from '../shared/errors.ts'
+import type { Storage } from '../storage/index.ts'
+import type { Requester } from '../users/index.ts'
+import { typeAllowed, validateFilter, type FilterDefinition } from './filter.ts'
+import type { StreamNotifier } from './notifier.ts'
+import { syncRooms, type RoomsSync, type UnreadCounts } from './rooms.ts'
+
+/** What other modules contribute to /sync: ephemeral events and notification counts. */
+export interface SyncSources {
+  /** Typing and receipts for the user's rooms in (since, upTo], by room. */
+  ephemeral(requester: Requester, since: number | null, upTo: number): Promise<Map<string, JsonObject[]>>
+  unreadCounts(userId: string, roomIds: string[]): Promise<Map<string, UnreadCounts>>
+}
+
+/** Sources with nothing to contribute (until typing, receipts and push rules are wired in). */
+export const NO_SOURCES: SyncSources = {
+  ephemeral: async () => new Map(),
+  unreadCounts: async () => new Map(),
+}
+
+export interface SyncRequest {
+  since?: string | undefined
+  timeoutMs: number
+  fullState: boolean
+  useStateAfter: boolean
+  /** A filter ID or inline JSON. */
+  filter?: string | undefined
+}
+
+export interface SyncResponse {
+  next_batch: string
+  rooms: RoomsSync
+  account_data: { events: JsonObject[] }
+  presence: { events: JsonObject[] }
+  to_device: { events: JsonObject[] }
+}
+
+export function parseSince(token: string): number {
+  const m = /^s(\d{1,15})$/.exec(token)
+  if (!m) throw new MatrixError('M_INVALID_PARAM', 'Invalid since token')
+  return Number(m[1])
+}
+
+function isEmpty(r: SyncResponse): boolean {
+  const { join, invite, knock, leave } = r.rooms
+  return (
+    Object.keys(join).length === 0 &&
+    Object.keys(invite).length === 0 &&
+    Object.keys(knock).length === 0 &&
+    Object.keys(leave).length === 0 &&
+    r.account_data.events.length === 0 &&
+    r.to_device.events.length === 0
+  )
+}
+
+export class SyncService {
+  private readonly storage: Storage
+  private readonly notifier: StreamNotifier
+  private readonly clock: Clock
+  private readonly sources: SyncSources
+  private closing = false
+  private readonly closeWaiters = new Set<() => void>()
+
+  constructor(storage: Storage, notifier: StreamNotifier, clock: Clock, sources: SyncSources = NO_SOURCES) {
+    this.storage = storage
+    this.notifier = notifier
+    this.clock = clock
+    this.sources = sources
+  }
+
+  /** Answers every waiting long-poll now (graceful shutdown). */
+  drain(): void {
+    this.closing = true
+    for (const wake of this.closeWaiters) wake()
+  }
+
+  async createFilter(requester: Requester, userId: string, body: unknown): Promise<string> {
+    if (userId !== requester.userId) throw new MatrixError('M_FORBIDDEN', 'Cannot create filters for other users')
+    return this.storage.repos.filters.insert(userId, validateFilter(body) as JsonObject)
+  }
+
+  async getFilter(requester: Requester, userId: string, filterId: string): Promise<JsonObject> {
+    if (userId !== requester.userId) throw new MatrixError('M_FORBIDDEN', "Cannot read other users' filters")
+    const filter = await this.storage.repos.filters.get(userId, filterId)
+    if (!filter) throw new MatrixError('M_NOT_FOUND', 'Unknown filter')
+    return filter
+  }
+
+  async resolveFilter(userId: string, filter: string | undefined): Promise<FilterDefinition> {
+    if (filter === undefined || filter === '') return {}
+    if (filter.trimStart().startsWith('{')) {
+      let value: unknown
+      try {
+        value = JSON.parse(filter)
+      } catch {
+        throw new MatrixError('M_BAD_JSON', 'The filter is not valid JSON')
+      }
+      return validateFilter(value)
+    }
+    const stored = await this.storage.repos.filters.get(userId, filter)
+    if (!stored) throw new MatrixError('M_INVALID_PARAM', `Unknown filter ${filter}`)
+    return stored as FilterDefinition
+  }
+
+  async sync(requester: Requester, request: SyncRequest): Promise<SyncResponse> {
+    const filter = await this.resolveFilter(requester.userId, request.filter)
+    let since = request.since !== undefined ? parseSince(request.since) : null
+    if (since !== null && since > this.notifier.current) {
+      // The token came from an instance that is ahead of this one: catch up before answering.
+      await this.notifier.refresh()
+      if (since > this.notifier.current) since = this.notifier.current
+    }
+    const deadline = this.clock.now() + Math.max(0, request.timeoutMs)
+    for (;;) {
+      const joined = await this.storage.repos.memberships.roomsOf(requester.userId, ['join'])
+      // Watch before reading, so a change landing while we build the response still wakes us.
+      const watch = this.notifier.watch({ userId: requester.userId, rooms: new Set(joined.map((m) => m.room_id)) })
+      const upTo = Math.max(this.notifier.current, since ?? 0)
+      let response: SyncResponse
+      try {
+        response = await this.build(requester, since, upTo, filter, request)
+      } catch (err) {
+        watch.cancel()
+        throw err
+      }
+      const remaining = deadline - this.clock.now()
+      if (since === null || request.fullState || !isEmpty(response) || remaining <= 0 || this.closing) {
+        watch.cancel()
+        return response
+      }
+      let timer: NodeJS.Timeout | undefined
+      let wakeOnClose: (() => void) | undefined
+      await Promise.race([
+        watch.promise,
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, remaining)
+        }),
+        new Promise<void>((resolve) => {
+          wakeOnClose = resolve
+          this.closeWaiters.add(resolve)
+        }),
+      ])
+      clearTimeout(timer)
+      if (wakeOnClose) this.closeWaiters.delete(wakeOnClose)
+      watch.cancel()
+      since = upTo
+    }
+  }
+
+  private async build(requester: Requester, since: number | null, upTo: number, filter: FilterDefinition, request: SyncRequest): Promise<SyncResponse> {
+    const repos = this.storage.repos
+    const accountData = await repos.accountData.changed(requester.userId, since ?? 0, upTo)
+    const global: JsonObject[] = []
+    const perRoom = new Map<string, JsonObject[]>()
+    for (const a of accountData) {
+      const event = { type: a.type, content: a.content }
+      if (a.room_id === '') {
+        if (typeAllowed(a.type, filter.account_data)) global.push(event)
+      } else perRoom.set(a.room_id, [...(perRoom.get(a.room_id) ?? []), event])
+    }
+    const rooms = await syncRooms({
+      repos,
+      viewer: { userId: requester.userId, deviceId: requester.deviceId },
+      since,
+      upTo,
+      fullState: request.fullState,
+      useStateAfter: request.useStateAfter,
+      filter,
+      now: this.clock.now(),
+      roomAccountData: perRoom,
+      ephemeral: await this.sources.ephemeral(requester, since, upTo),
+      unreadCounts: (roomIds) => this.sources.unreadCounts(requester.userId, roomIds),
+    })
+    return {
+      next_batch: `s${upTo}`,
+      rooms,
+      account_data: { events: global },
+      presence: { events: [] },
+      to_device: { events: [] },
+    }
+  }
+}

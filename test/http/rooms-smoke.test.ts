@@ -1,0 +1,59 @@
+// The room engine end to end over HTTP: create, invite, join, send, /sync (initial and long-poll) and /messages.
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { registerUser, startTestServer, type TestServer } from '../support/server.ts'
+
+const t: TestServer = await startTestServer()
+
+describe('rooms and /sync', () => {
+  it('delivers a message from one member to another through initial and long-poll /sync', async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const created = await t.api.post('/_matrix/client/v3/createRoom', { name: 'Smoke', invite: [bob.user_id] }, alice.access_token)
+    assert.equal(created.status, 200)
+    const roomId: string = created.body.room_id
+    assert.match(roomId, /^![A-Za-z0-9_-]{43}$/, 'a v12 room ID is the create event hash')
+
+    const joined = await t.api.post(`/_matrix/client/v3/join/${encodeURIComponent(roomId)}`, {}, bob.access_token)
+    assert.equal(joined.status, 200)
+    const initial = await t.api.get('/_matrix/client/v3/sync', bob.access_token)
+    assert.equal(initial.status, 200)
+    const room = initial.body.rooms.join[roomId]
+    assert.ok(room, 'the joined room is in the initial sync')
+    const types = [...room.state.events, ...room.timeline.events].map((e: { type: string }) => e.type)
+    for (const type of ['m.room.create', 'm.room.power_levels', 'm.room.join_rules', 'm.room.name']) assert.ok(types.includes(type), type)
+    assert.equal(room.summary['m.joined_member_count'], 2)
+
+    const poll = t.api.get(`/_matrix/client/v3/sync?since=${initial.body.next_batch}&timeout=20000`, bob.access_token)
+    const sent = await t.api.put(`/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/txn1`, { msgtype: 'm.text', body: 'hello' }, alice.access_token)
+    assert.equal(sent.status, 200)
+    const woken = await poll
+    const timeline = woken.body.rooms.join[roomId].timeline.events
+    assert.deepEqual(timeline.map((e: { event_id: string }) => e.event_id), [sent.body.event_id])
+    assert.equal(timeline[0].content.body, 'hello')
+
+    const messages = await t.api.get(`/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=2`, bob.access_token)
+    assert.equal(messages.status, 200)
+    assert.equal(messages.body.chunk[0].event_id, sent.body.event_id)
+    assert.equal(messages.body.chunk.length, 2)
+    assert.ok(messages.body.end)
+  })
+
+  it('returns the first event_id when a txnId is reused', async () => {
+    const alice = await registerUser(t.api)
+    const { body } = await t.api.post('/_matrix/client/v3/createRoom', {}, alice.access_token)
+    const path = `/_matrix/client/v3/rooms/${encodeURIComponent(body.room_id)}/send/m.room.message/same`
+    const first = await t.api.put(path, { msgtype: 'm.text', body: 'once' }, alice.access_token)
+    const again = await t.api.put(path, { msgtype: 'm.text', body: 'once' }, alice.access_token)
+    assert.equal(again.body.event_id, first.body.event_id)
+  })
+
+  it('refuses a message from a user who is not in the room with 403 M_FORBIDDEN', async () => {
+    const alice = await registerUser(t.api)
+    const eve = await registerUser(t.api)
+    const { body } = await t.api.post('/_matrix/client/v3/createRoom', {}, alice.access_token)
+    const res = await t.api.put(`/_matrix/client/v3/rooms/${encodeURIComponent(body.room_id)}/send/m.room.message/x`, { msgtype: 'm.text', body: 'hi' }, eve.access_token)
+    assert.equal(res.status, 403)
+    assert.equal(res.body.errcode, 'M_FORBIDDEN')
+  })
+})
