@@ -12,6 +12,8 @@ import { Rooms } from './rooms/rooms.ts'
 import { RoomWriter } from './rooms/writer.ts'
 import { StreamNotifier } from './sync/notifier.ts'
 import { SyncService } from './sync/sync.ts'
+import { Ephemeral } from './ephemeral/index.ts'
+import { Push } from './push/index.ts'
 
 export interface AppContext {
   config: Config
@@ -32,6 +34,8 @@ export interface AppContext {
   roomReader: RoomReader
   notifier: StreamNotifier
   sync: SyncService
+  ephemeral: Ephemeral
+  push: Push
 }
 
 export interface ContextOptions {
@@ -63,6 +67,8 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   const writer = new RoomWriter(config.server_name, clock, () => serverKeys.signingKey)
   const rooms = new Rooms({ storage, writer, clock, serverName: config.server_name })
   const notifier = new StreamNotifier(storage, db.connection, logger)
+  const ephemeral = new Ephemeral()
+  const push = new Push()
 
   return {
     config,
@@ -82,6 +88,11 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     rooms,
     roomReader: new RoomReader(storage, clock),
     notifier,
-    sync: new SyncService(storage, notifier, clock),
+    sync: new SyncService(storage, notifier, clock, {
+      ephemeral: (requester, since, upTo) => ephemeral.forSync(requester, since, upTo),
+      unreadCounts: (userId, roomIds) => push.unreadCounts(userId, roomIds),
+    }),
+    ephemeral,
+    push,
   }
 }

@@ -58,15 +58,23 @@ function keysFor(template: EventTemplate, version: RoomVersion): Array<[string, 
   })
 }
 
+/** Called inside the writing transaction after each event is persisted (e.g. push rule evaluation). */
+export type AppendHook = (repos: Repositories, appended: AppendedEvent, room: RoomWriteState) => Promise<void>
+
 export class RoomWriter {
   private readonly serverName: string
   private readonly clock: Clock
   private readonly signingKey: () => SigningKey
+  private readonly hooks: AppendHook[] = []
 
   constructor(serverName: string, clock: Clock, signingKey: () => SigningKey) {
     this.serverName = serverName
     this.clock = clock
     this.signingKey = signingKey
+  }
+
+  onAppend(hook: AppendHook): void {
+    this.hooks.push(hook)
   }
 
   /** Locks the room and loads what appending `templates` needs. M_NOT_FOUND for rooms this server does not have. */
@@ -170,6 +178,8 @@ export class RoomWriter {
     room.prev = [event]
     room.stateGroup = stateGroup
     if (event.state_key !== undefined) room.state.set(stateKey(event.type, event.state_key), event)
-    return { event, streamOrdering: position }
+    const appended = { event, streamOrdering: position }
+    for (const hook of this.hooks) await hook(repos, appended, room)
+    return appended
   }
 }

@@ -1,0 +1,2 @@
+-- relations: schema of the relations work (filled in by that work).
+SELECT 1;

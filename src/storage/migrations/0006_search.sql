@@ -1,0 +1,2 @@
+-- search: schema of the search work (filled in by that work).
+SELECT 1;

@@ -1,0 +1,2 @@
+-- directory: schema of the directory work (filled in by that work).
+SELECT 1;
