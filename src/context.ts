@@ -9,8 +9,13 @@ import { AccountData, Accounts, Devices, Profiles, RegistrationTokens, Sessions,
 import type { Metrics } from './metrics.ts'
 import { RoomReader } from './rooms/read.ts'
 import { Rooms } from './rooms/rooms.ts'
+import { Directory, summaryHook } from './directory/index.ts'
 import { RoomWriter } from './rooms/writer.ts'
+import { RelationsReader } from './rooms/relations-read.ts'
+import { relationsOnAppend } from './rooms/relations-write.ts'
 import { StreamNotifier } from './sync/notifier.ts'
+import { Search, UserDirectory, indexAppended } from './search/index.ts'
+import { Presence } from './presence/index.ts'
 import { SyncService } from './sync/sync.ts'
 import { Ephemeral } from './ephemeral/index.ts'
 import { Push } from './push/index.ts'
@@ -32,7 +37,12 @@ export interface AppContext {
   registrationTokens: RegistrationTokens
   rooms: Rooms
   roomReader: RoomReader
+  directory: Directory
+  relations: RelationsReader
   notifier: StreamNotifier
+  search: Search
+  userDirectory: UserDirectory
+  presence: Presence
   sync: SyncService
   ephemeral: Ephemeral
   push: Push
@@ -65,10 +75,16 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   uia.registerStage('m.login.password', ({ auth, session }) => accounts.passwordStage(auth, session.user_id))
 
   const writer = new RoomWriter(config.server_name, clock, () => serverKeys.signingKey)
+  writer.onAppend(relationsOnAppend)
   const rooms = new Rooms({ storage, writer, clock, serverName: config.server_name })
+  writer.onAppend((repos, appended) => indexAppended(repos, appended))
+  writer.onAppend(summaryHook)
   const notifier = new StreamNotifier(storage, db.connection, logger)
-  const ephemeral = new Ephemeral()
-  const push = new Push()
+  const presence = new Presence(storage, clock, logger)
+  const accountData = new AccountData(storage, clock)
+  const ephemeral = new Ephemeral({ storage, clock, logger, accountData, writer })
+  const push = new Push({ storage, clock, serverName: config.server_name })
+  writer.onAppend((repos, appended, room) => push.onEventAppended(repos, appended, room))
 
   return {
     config,
@@ -83,14 +99,21 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     devices,
     accounts,
     profiles: new Profiles(storage),
-    accountData: new AccountData(storage, clock),
+    accountData,
     registrationTokens,
     rooms,
     roomReader: new RoomReader(storage, clock),
+    directory: new Directory({ storage, rooms, clock, serverName: config.server_name }),
+    relations: new RelationsReader(storage, clock),
     notifier,
+    search: new Search(storage, clock),
+    userDirectory: new UserDirectory(storage),
+    presence,
     sync: new SyncService(storage, notifier, clock, {
       ephemeral: (requester, since, upTo) => ephemeral.forSync(requester, since, upTo),
       unreadCounts: (userId, roomIds) => push.unreadCounts(userId, roomIds),
+      presence: (requester, since, upTo, filter) => presence.forSync(requester.userId, since, upTo, filter),
+      pushRules: async (userId) => (await push.ruleset(userId)) as unknown as Record<string, unknown>,
     }),
     ephemeral,
     push,

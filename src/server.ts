@@ -93,6 +93,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         contentType: metrics.registry.contentType,
       }))
     }
+    ctx.ephemeral.start()
+    ctx.presence.start()
     logger.info({ port, server_name: config.server_name }, 'Homestead is listening')
     return {
       app,
@@ -103,6 +105,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         // Long-polls answer now rather than at their timeout, so closing waits only for real work.
         ctx.sync.drain()
         await app.close()
+        await ctx.ephemeral.stop()
+        await ctx.presence.stop()
         await ctx.notifier.stop()
         if (metricsServer) await new Promise((resolve) => metricsServer?.close(resolve))
         await database.close(options.ownsEmbedded !== false)

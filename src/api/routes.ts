@@ -19,6 +19,18 @@ import * as roomSend from './client/rooms/send.ts'
 import * as roomRead from './client/rooms/read.ts'
 import * as roomMembership from './client/rooms/membership.ts'
 import * as sync from './client/sync.ts'
+import * as directory from './client/directory.ts'
+import * as upgrade from './client/upgrade.ts'
+import * as hierarchy from './client/hierarchy.ts'
+import * as report from './client/report.ts'
+import * as tags from './client/tags.ts'
+import * as search from './client/search.ts'
+import * as userDirectory from './client/user-directory.ts'
+import * as presence from './client/presence.ts'
+import * as pushRules from './client/pushrules.ts'
+import * as roomRelations from './client/rooms/relations.ts'
+import * as roomTyping from './client/rooms/typing.ts'
+import * as roomReceipts from './client/rooms/receipts.ts'
 
 const modules = [
   versions,
@@ -40,6 +52,18 @@ const modules = [
   roomRead,
   roomMembership,
   sync,
+  directory,
+  upgrade,
+  hierarchy,
+  report,
+  tags,
+  search,
+  userDirectory,
+  presence,
+  pushRules,
+  roomRelations,
+  roomTyping,
+  roomReceipts,
 ]
 
 export const routes = modules.flatMap((m) => Object.values(m) as RouteDefinition<any, any, any, any>[]).filter((r) => r && typeof r === 'object' && 'handler' in r)

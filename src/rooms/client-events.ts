@@ -3,7 +3,7 @@
 // replaced state, redacted_because.
 import type { JsonObject } from '../protocol/events/types.ts'
 import type { EventRow, Repositories } from '../storage/index.ts'
-import { addBundledAggregations } from './relations.ts'
+import { addBundledAggregations, type BundleOptions } from './relations.ts'
 
 export interface ClientEvent {
   content: JsonObject
@@ -20,6 +20,11 @@ export interface ClientEvent {
 export interface Viewer {
   userId: string
   deviceId: string | null
+}
+
+/** The viewer an authenticated request formats events for. */
+export function viewerOf(requester: { userId: string; deviceId: string }): Viewer {
+  return { userId: requester.userId, deviceId: requester.deviceId }
 }
 
 function baseEvent(row: EventRow): ClientEvent {
@@ -42,7 +47,7 @@ function baseEvent(row: EventRow): ClientEvent {
 }
 
 /** Formats rows for a viewer, fetching what their unsigned data refers to in three batched queries. */
-export async function toClientEvents(repos: Repositories, rows: EventRow[], viewer: Viewer, now: number): Promise<ClientEvent[]> {
+export async function toClientEvents(repos: Repositories, rows: EventRow[], viewer: Viewer, now: number, bundle?: BundleOptions): Promise<ClientEvent[]> {
   if (rows.length === 0) return []
   const replaced = rows.map((r) => r.replaces_state).filter((id): id is string => id !== null)
   const redactions = rows.map((r) => r.redacted_by).filter((id): id is string => id !== null)
@@ -74,7 +79,7 @@ export async function toClientEvents(repos: Repositories, rows: EventRow[], view
     event.unsigned = unsigned
     return event
   })
-  await addBundledAggregations(repos, rows, events, viewer)
+  await addBundledAggregations(repos, rows, events, viewer, now, bundle)
   return events
 }
 

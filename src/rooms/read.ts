@@ -5,8 +5,9 @@ import type { Clock } from '../shared/clock.ts'
 import { MatrixError, forbidden, notFound } from '../shared/errors.ts'
 import type { EventFilter, EventRow, Repositories, Storage, TimelineToken } from '../storage/index.ts'
 import type { Requester } from '../users/index.ts'
-import { toClientEvents, type ClientEvent, type Viewer } from './client-events.ts'
+import { toClientEvents, viewerOf, type ClientEvent } from './client-events.ts'
 import { filterVisible } from './visibility.ts'
+import { ignoredUsers, withoutIgnored } from '../directory/index.ts'
 
 export function formatToken(token: TimelineToken): string {
   return token.kind === 's' ? `s${token.stream}` : `t${token.depth}_${token.stream}`
@@ -41,12 +42,8 @@ export class RoomReader {
     this.clock = clock
   }
 
-  private viewer(requester: Requester): Viewer {
-    return { userId: requester.userId, deviceId: requester.deviceId }
-  }
-
   format(repos: Repositories, rows: EventRow[], requester: Requester): Promise<ClientEvent[]> {
-    return toClientEvents(repos, rows, this.viewer(requester), this.clock.now())
+    return toClientEvents(repos, rows, viewerOf(requester), this.clock.now())
   }
 
   /** The requester's membership, or M_FORBIDDEN when they have never been in the room. */
@@ -99,8 +96,9 @@ export class RoomReader {
     const repos = this.storage.repos
     let rows = await this.stateRows(requester, roomId, ['m.room.member'])
     if (options.at !== undefined) {
-      const at = parseToken(options.at)
-      const stream = at.stream
+      // A former member sees the members as of their leave, never later ones.
+      const own = await this.membershipOf(roomId, requester.userId)
+      const stream = own.membership === 'join' ? parseToken(options.at).stream : Math.min(parseToken(options.at).stream, own.stream_ordering)
       const group = await repos.events.stateGroupAt(roomId, stream)
       if (group !== null) {
         const entries = await repos.state.groupState(roomId, group, ['m.room.member'])
@@ -108,8 +106,14 @@ export class RoomReader {
       }
     }
     const content = (r: EventRow) => (JSON.parse(r.json) as { content?: JsonObject }).content ?? {}
-    if (options.membership) rows = rows.filter((r) => content(r).membership === options.membership)
-    if (options.notMembership) rows = rows.filter((r) => content(r).membership !== options.notMembership)
+    // Given together, the two are an 'or': the membership is `membership` or is not `notMembership`.
+    const { membership, notMembership } = options
+    if (membership || notMembership) {
+      rows = rows.filter((r) => {
+        const m = content(r).membership
+        return (membership !== undefined && m === membership) || (notMembership !== undefined && m !== notMembership)
+      })
+    }
     rows.sort((a, b) => (a.state_key ?? '').localeCompare(b.state_key ?? ''))
     return this.format(repos, rows, requester)
   }
@@ -139,6 +143,7 @@ export class RoomReader {
   async messages(requester: Requester, roomId: string, request: MessagesRequest) {
     const repos = this.storage.repos
     await this.membershipOf(roomId, requester.userId)
+    const ignored = await ignoredUsers(repos, requester.userId)
     const dir = request.dir
     let from: TimelineToken = request.from !== undefined ? parseToken(request.from) : dir === 'b' ? { kind: 's', stream: Number.MAX_SAFE_INTEGER } : { kind: 's', stream: 0 }
     const to = request.to !== undefined ? parseToken(request.to) : null
@@ -150,7 +155,7 @@ export class RoomReader {
       if (page.length < want) exhausted = true
       if (page.length === 0) break
       from = tokenOf(page[page.length - 1] as EventRow)
-      chunk.push(...(await filterVisible(repos, roomId, requester.userId, page)))
+      chunk.push(...withoutIgnored(await filterVisible(repos, roomId, requester.userId, page), ignored))
     }
     const events = await this.format(repos, chunk, requester)
     const result: { chunk: ClientEvent[]; start: string; end?: string; state?: ClientEvent[] } = {

@@ -9,6 +9,7 @@ import { MatrixError, forbidden, invalidParam, notFound } from '../shared/errors
 import { isRoomId, isUserId, parseUserId } from '../shared/ids.ts'
 import type { EventRow, Repositories, Storage } from '../storage/index.ts'
 import type { Requester } from '../users/index.ts'
+import type { RoomVersion } from '../protocol/room-versions.ts'
 import { planRoom, type CreateRoomRequest } from './create.ts'
 import { parseStored, type EventTemplate, type RoomWriteState, type RoomWriter } from './writer.ts'
 
@@ -46,7 +47,15 @@ export class Rooms {
     return this.storage.streamTransaction(async (repos) => {
       const plan = planRoom(request, requester.userId, this.serverName, await this.memberProfile(repos, requester.userId))
       const room = { roomId: plan.roomId ?? '', version: plan.version, prev: [], stateGroup: null, state: new Map() }
-      for (const template of plan.templates) await this.writer.append(repos, room, template)
+      for (const template of plan.templates) {
+        try {
+          await this.writer.append(repos, room, template)
+        } catch (err) {
+          // createRoom answers 400 M_INVALID_ROOM_STATE when the request implies events the auth rules refuse.
+          if (err instanceof MatrixError && err.errcode === 'M_FORBIDDEN') throw new MatrixError('M_INVALID_ROOM_STATE', `Invalid initial state: ${err.message}`)
+          throw err
+        }
+      }
       if (plan.alias) {
         if (!(await repos.aliases.insert(plan.alias, room.roomId, requester.userId, this.clock.now()))) {
           throw new MatrixError('M_ROOM_IN_USE', `The alias ${plan.alias} is already in use`)
@@ -141,6 +150,30 @@ export class Rooms {
     })
   }
 
+  /**
+   * Writes to several rooms in one stream transaction, for operations that must commit together (a room
+   * upgrade creates one room and tombstones another). `create` builds a new room from templates, the first
+   * being its m.room.create (pre-v12 rooms take `roomId`); `append` adds one event to an existing room and
+   * refuses it with M_FORBIDDEN, before anything is written, when the auth rules do.
+   */
+  writeRooms<T>(fn: (batch: RoomBatch) => Promise<T>): Promise<T> {
+    return this.storage.streamTransaction((repos) =>
+      fn({
+        repos,
+        create: async (version, templates, roomId) => {
+          const room: RoomWriteState = { roomId: version.roomIdFromCreateEvent ? '' : roomId, version, prev: [], stateGroup: null, state: new Map() }
+          const eventIds: string[] = []
+          for (const template of templates) eventIds.push((await this.writer.append(repos, room, template)).event.event_id)
+          return { roomId: room.roomId, eventIds }
+        },
+        append: async (roomId, template) => {
+          const room = await this.writer.open(repos, roomId, [template])
+          return (await this.writer.append(repos, room, template)).event.event_id
+        },
+      }),
+    )
+  }
+
   /** Resolves a room ID or alias to a room this server has. */
   async resolveRoom(roomIdOrAlias: string): Promise<string> {
     if (roomIdOrAlias.startsWith('#')) {
@@ -209,6 +242,13 @@ export class Rooms {
     }
     if (current) await this.storage.repos.memberships.forget(roomId, requester.userId)
   }
+}
+
+/** Writing to several rooms in one transaction (see Rooms.writeRooms). */
+export interface RoomBatch {
+  repos: Repositories
+  create(version: RoomVersion, templates: EventTemplate[], roomId: string): Promise<{ roomId: string; eventIds: string[] }>
+  append(roomId: string, template: EventTemplate): Promise<string>
 }
 
 function withReason(content: JsonObject, reason: string | undefined): JsonObject {

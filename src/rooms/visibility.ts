@@ -2,6 +2,8 @@
 // the room's history_visibility and the user's membership at each event (taken in stream order).
 import type { EventRow, Repositories } from '../storage/index.ts'
 
+const KNOWN = new Set(['world_readable', 'shared', 'invited', 'joined'])
+
 interface Change {
   stream: number
   value: string
@@ -16,31 +18,38 @@ function valueAt(changes: Change[], stream: number, fallback: string): string {
   return value
 }
 
-/** Keeps the events `userId` may see; rows must all belong to `roomId`. Two small queries per call. */
+/** Keeps the events `userId` may see (the spec's rules, at each event); rows must all belong to `roomId`. Two small queries per call. */
 export async function filterVisible(repos: Repositories, roomId: string, userId: string, rows: EventRow[]): Promise<EventRow[]> {
   if (rows.length === 0) return rows
-  const [visibility, membership, current] = await Promise.all([
+  const [visibility, membership] = await Promise.all([
     repos.events.stateHistory(roomId, 'm.room.history_visibility', ''),
     repos.events.stateHistory(roomId, 'm.room.member', userId),
-    repos.memberships.get(roomId, userId),
   ])
   const parse = (list: Array<{ stream_ordering: number; json: string }>, key: string): Change[] =>
     list.map((r) => {
       const content = (JSON.parse(r.json) as { content?: Record<string, unknown> }).content ?? {}
       return { stream: r.stream_ordering, value: typeof content[key] === 'string' ? (content[key] as string) : '' }
     })
-  const visibilityChanges = parse(visibility, 'history_visibility')
+  const visibilityChanges = parse(visibility, 'history_visibility').map((c) => (KNOWN.has(c.value) ? c : { ...c, value: 'shared' }))
   const membershipChanges = parse(membership, 'membership')
-  const joinedNow = current?.membership === 'join'
+  // "shared" history is visible to a user who joined at any point after the event was sent.
+  const lastJoin = membershipChanges.reduce((max, c) => (c.value === 'join' ? Math.max(max, c.stream) : max), -1)
+  const allowed = (visibilityAt: string, membershipAt: string, stream: number): boolean => {
+    if (visibilityAt === 'world_readable') return true
+    if (membershipAt === 'join') return true
+    if (visibilityAt === 'shared' && lastJoin > stream) return true
+    if (visibilityAt === 'invited' && membershipAt === 'invite') return true
+    return false
+  }
   return rows.filter((row) => {
     // One's own membership events are always visible (e.g. the leave that ends a membership).
     if (row.type === 'm.room.member' && row.state_key === userId) return true
-    const visibilityAt = valueAt(visibilityChanges, row.stream_ordering, 'shared')
     const membershipAt = valueAt(membershipChanges, row.stream_ordering, 'leave')
-    if (visibilityAt === 'world_readable') return true
-    if (membershipAt === 'join') return true
-    if (visibilityAt === 'shared' && joinedNow) return true
-    if (visibilityAt === 'invited' && membershipAt === 'invite') return true
+    if (allowed(valueAt(visibilityChanges, row.stream_ordering, 'shared'), membershipAt, row.stream_ordering)) return true
+    // A history_visibility event is visible if the visibility before or after it allows it.
+    if (row.type === 'm.room.history_visibility' && row.state_key === '') {
+      return allowed(valueAt(visibilityChanges, row.stream_ordering - 1, 'shared'), membershipAt, row.stream_ordering)
+    }
     return false
   })
 }

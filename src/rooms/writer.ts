@@ -101,6 +101,11 @@ export class RoomWriter {
   /** Builds, signs, authorizes and persists one event; M_FORBIDDEN when the auth rules refuse it. */
   async append(repos: Repositories, room: RoomWriteState, template: EventTemplate): Promise<AppendedEvent> {
     const { version } = room
+    // PostgreSQL cannot read a JSON string holding U+0000 (its JSON operators refuse the whole document),
+    // and every query over event content would fail for such an event: refuse it up front.
+    if (JSON.stringify(template.content).includes('\\u0000') || template.state_key?.includes('\u0000')) {
+      throw new MatrixError('M_BAD_JSON', 'Event content may not contain the NUL character (U+0000)')
+    }
     const authKeys = template.type === 'm.room.create' ? [] : authEventKeys(template, version)
     const authEvents = authKeys.map((k) => room.state.get(k)).filter((e): e is RoomEvent => e !== undefined)
     const depth = room.prev.reduce((max, e) => Math.max(max, e.depth), 0) + 1

@@ -20,6 +20,14 @@ import { RoomsRepository } from './repositories/rooms.ts'
 import { StateRepository } from './repositories/state.ts'
 import { StreamRepository } from './repositories/stream.ts'
 import { TimelineRepository } from './repositories/timeline.ts'
+import { SearchRepository } from './repositories/search.ts'
+import { UserDirectoryRepository } from './repositories/user-directory.ts'
+import { PresenceRepository } from './repositories/presence.ts'
+import { PushRepository } from './repositories/push.ts'
+import { DirectoryRepository } from './repositories/directory.ts'
+import { TypingRepository } from './repositories/typing.ts'
+import { ReceiptsRepository } from './repositories/receipts.ts'
+import { RelationsRepository } from './repositories/relations.ts'
 
 export { Database, connectionConfig, type Queryable } from './db.ts'
 export { EmbeddedPostgres, type EmbeddedConnection } from './embedded-postgres.ts'
@@ -35,6 +43,14 @@ export type { StateEntry, StateEventRow } from './repositories/state.ts'
 export type { MembershipRow } from './repositories/memberships.ts'
 export { STREAM_CHANNEL, type StreamChange } from './repositories/stream.ts'
 export type { EventFilter, TimelineToken } from './repositories/timeline.ts'
+export type { SearchHit, SearchableRoom, EventSearchQuery, ContextAnchor } from './repositories/search.ts'
+export type { DirectoryUser } from './repositories/user-directory.ts'
+export type { PresenceRow } from './repositories/presence.ts'
+export type { PushRuleRow, PushActionInsert, UnreadRow } from './repositories/push.ts'
+export type { RoomSummaryRow, SummaryFields, HierarchySessionRow } from './repositories/directory.ts'
+export type { TypingRow } from './repositories/typing.ts'
+export type { ReceiptRow, ReceiptWrite, EventThread } from './repositories/receipts.ts'
+export type { ChildRow, ParentRef, EditableRef, ThreadSummaryRow, ChildrenQuery } from './repositories/relations.ts'
 
 /** Every repository, bound to one Queryable (the pool, or a transaction's client). */
 export interface Repositories {
@@ -57,6 +73,14 @@ export interface Repositories {
   timeline: TimelineRepository
   filters: FiltersRepository
   sync: SyncQueriesRepository
+  search: SearchRepository
+  userDirectory: UserDirectoryRepository
+  presence: PresenceRepository
+  push: PushRepository
+  directory: DirectoryRepository
+  typing: TypingRepository
+  receipts: ReceiptsRepository
+  relations: RelationsRepository
 }
 
 export function repositories(db: Queryable): Repositories {
@@ -80,6 +104,14 @@ export function repositories(db: Queryable): Repositories {
     timeline: new TimelineRepository(db),
     filters: new FiltersRepository(db),
     sync: new SyncQueriesRepository(db),
+    search: new SearchRepository(db),
+    userDirectory: new UserDirectoryRepository(db),
+    presence: new PresenceRepository(db),
+    push: new PushRepository(db),
+    directory: new DirectoryRepository(db),
+    typing: new TypingRepository(db),
+    receipts: new ReceiptsRepository(db),
+    relations: new RelationsRepository(db),
   }
 }
 

@@ -4,6 +4,7 @@ import type { JsonObject } from '../protocol/events/types.ts'
 import { strippedState, toClientEvents, type ClientEvent, type Viewer } from '../rooms/client-events.ts'
 import { formatToken, tokenOf } from '../rooms/read.ts'
 import { filterVisible } from '../rooms/visibility.ts'
+import { ignoredUsers, withoutIgnored, withoutIgnoredInvites } from '../directory/index.ts'
 import type { EventRow, MembershipRow, Repositories } from '../storage/index.ts'
 import { roomAllowed, toEventFilter, typeAllowed, type FilterDefinition } from './filter.ts'
 
@@ -22,7 +23,15 @@ export interface RoomsSync {
   join: Record<string, JoinedRoomSync>
   invite: Record<string, { invite_state: { events: JsonObject[] } }>
   knock: Record<string, { knock_state: { events: JsonObject[] } }>
-  leave: Record<string, { timeline: { events: ClientEvent[]; limited: boolean; prev_batch?: string }; state: { events: ClientEvent[] }; account_data: { events: JsonObject[] } }>
+  leave: Record<string, LeftRoomSync>
+}
+
+export interface LeftRoomSync {
+  timeline: { events: ClientEvent[]; limited: boolean; prev_batch?: string }
+  /** Omitted with use_state_after, which sends state_after instead. */
+  state?: { events: ClientEvent[] }
+  state_after?: { events: ClientEvent[] }
+  account_data: { events: JsonObject[] }
 }
 
 export interface RoomsSyncInput {
@@ -45,7 +54,7 @@ export interface RoomsSyncInput {
 export interface UnreadCounts {
   notification_count: number
   highlight_count: number
-  /** Per-thread counts (only with unread_thread_notifications). */
+  /** The threads' share of the counts above, by thread root (sent with unread_thread_notifications). */
   threads?: Record<string, { notification_count: number; highlight_count: number }>
 }
 
@@ -101,6 +110,7 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
   const limit = timelineFilter?.limit ?? DEFAULT_TIMELINE_LIMIT
   const lazyMembers = roomFilter?.state?.lazy_load_members === true
   const result: RoomsSync = { join: {}, invite: {}, knock: {}, leave: {} }
+  const ignored = await ignoredUsers(repos, viewer.userId)
 
   const memberships = (await repos.memberships.roomsOf(viewer.userId, ['join', 'invite', 'knock', 'leave', 'ban'])).filter((m) =>
     roomAllowed(m.room_id, roomFilter),
@@ -142,6 +152,7 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
       timelines.set(m.room_id, await filterVisible(repos, m.room_id, viewer.userId, list))
     }
   }
+  if (ignored.size > 0) for (const [roomId, list] of timelines) timelines.set(roomId, withoutIgnored(list, ignored))
 
   // State: from scratch for full plans; for limited incremental ones, what changed between since and the timeline.
   const fullRooms = plans.filter((p) => p.full).map((p) => p.roomId)
@@ -215,7 +226,14 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
     const counts = unread.get(p.roomId)
     if (counts) {
       room.unread_notifications = { notification_count: counts.notification_count, highlight_count: counts.highlight_count }
-      if (threadCounts && counts.threads) room.unread_thread_notifications = counts.threads
+      if (threadCounts && counts.threads) {
+        room.unread_thread_notifications = counts.threads
+        // With thread counts requested, unread_notifications covers the main timeline only.
+        for (const t of Object.values(counts.threads)) {
+          room.unread_notifications.notification_count -= t.notification_count
+          room.unread_notifications.highlight_count -= t.highlight_count
+        }
+      }
     }
     const first = timeline[0]
     if (first) room.timeline.prev_batch = formatToken(tokenOf(first))
@@ -231,11 +249,11 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
     result.join[p.roomId] = room
   }
 
-  await addInvitesKnocksLeaves(input, memberships.filter(changed), result)
+  await addInvitesKnocksLeaves(input, withoutIgnoredInvites(memberships.filter(changed), ignored), ignored, result)
   return result
 }
 
-async function addInvitesKnocksLeaves(input: RoomsSyncInput, changedMemberships: MembershipRow[], result: RoomsSync): Promise<void> {
+async function addInvitesKnocksLeaves(input: RoomsSyncInput, changedMemberships: MembershipRow[], ignored: Set<string>, result: RoomsSync): Promise<void> {
   const { repos, viewer, since, filter } = input
   const invites = changedMemberships.filter((m) => m.membership === 'invite' || m.membership === 'knock')
   if (invites.length > 0) {
@@ -254,14 +272,25 @@ async function addInvitesKnocksLeaves(input: RoomsSyncInput, changedMemberships:
   const leaves = includeLeave ? changedMemberships.filter((m) => m.membership === 'leave' || m.membership === 'ban') : []
   for (const m of leaves) {
     const limit = filter.room?.timeline?.limit ?? DEFAULT_TIMELINE_LIMIT
-    const rows = await repos.sync.rangeInRoom(m.room_id, since ?? 0, m.stream_ordering, limit)
-    const visible = await filterVisible(repos, m.room_id, viewer.userId, rows)
+    // One more than the limit tells whether the timeline is limited.
+    const rows = await repos.sync.rangeInRoom(m.room_id, since ?? 0, m.stream_ordering, limit + 1)
+    const limited = rows.length > limit
+    if (limited) rows.splice(0, rows.length - limit)
+    const visible = withoutIgnored(await filterVisible(repos, m.room_id, viewer.userId, rows), ignored)
     const events = await toClientEvents(repos, visible, viewer, input.now)
     const first = rows[0]
-    result.leave[m.room_id] = {
-      timeline: { events, limited: false, ...(first ? { prev_batch: formatToken(tokenOf(first)) } : {}) },
-      state: { events: [] },
+    const left: LeftRoomSync = {
+      timeline: { events, limited, ...(first ? { prev_batch: formatToken(tokenOf(first)) } : {}) },
       account_data: { events: input.roomAccountData.get(m.room_id) ?? [] },
     }
+    if (input.useStateAfter) {
+      // The state updates up to the end of the timeline: the latest event of each state key in it.
+      const after = new Map<string, ClientEvent>()
+      for (const e of events) if (e.state_key !== undefined) after.set(`${e.type}\u0000${e.state_key}`, e)
+      left.state_after = { events: [...after.values()] }
+    } else {
+      left.state = { events: [] }
+    }
+    result.leave[m.room_id] = left
   }
 }

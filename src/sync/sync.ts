@@ -15,6 +15,10 @@ export interface SyncSources {
   /** Typing and receipts for the user's rooms in (since, upTo], by room. */
   ephemeral(requester: Requester, since: number | null, upTo: number): Promise<Map<string, JsonObject[]>>
   unreadCounts(userId: string, roomIds: string[]): Promise<Map<string, UnreadCounts>>
+  /** Presence of users sharing a room with the requester, changed in (since, upTo]. */
+  presence?(requester: Requester, since: number | null, upTo: number, filter: FilterDefinition['presence']): Promise<JsonObject[]>
+  /** The user's push rules ({global: …}), sent on an initial sync when no m.push_rules account data exists yet. */
+  pushRules?(userId: string): Promise<JsonObject>
 }
 
 /** Sources with nothing to contribute (until typing, receipts and push rules are wired in). */
@@ -54,6 +58,7 @@ function isEmpty(r: SyncResponse): boolean {
     Object.keys(knock).length === 0 &&
     Object.keys(leave).length === 0 &&
     r.account_data.events.length === 0 &&
+    r.presence.events.length === 0 &&
     r.to_device.events.length === 0
   )
 }
@@ -110,10 +115,12 @@ export class SyncService {
   async sync(requester: Requester, request: SyncRequest): Promise<SyncResponse> {
     const filter = await this.resolveFilter(requester.userId, request.filter)
     let since = request.since !== undefined ? parseSince(request.since) : null
-    if (since !== null && since > this.notifier.current) {
-      // The token came from an instance that is ahead of this one: catch up before answering.
+    // A sync that will not wait reads the fence first, so it includes every write that completed before it
+    // was made (a client that sends and then syncs sees its own event); long-polls need not, as a write the
+    // notifier has not reached yet wakes them. A token from an instance that is ahead of this one: catch up.
+    if (since === null || request.timeoutMs <= 0 || since > this.notifier.current) {
       await this.notifier.refresh()
-      if (since > this.notifier.current) since = this.notifier.current
+      if (since !== null && since > this.notifier.current) since = this.notifier.current
     }
     const deadline = this.clock.now() + Math.max(0, request.timeoutMs)
     for (;;) {
@@ -163,6 +170,9 @@ export class SyncService {
         if (typeAllowed(a.type, filter.account_data)) global.push(event)
       } else perRoom.set(a.room_id, [...(perRoom.get(a.room_id) ?? []), event])
     }
+    if (since === null && this.sources.pushRules && typeAllowed('m.push_rules', filter.account_data) && !global.some((e) => e.type === 'm.push_rules')) {
+      global.push({ type: 'm.push_rules', content: { global: await this.sources.pushRules(requester.userId) } })
+    }
     const rooms = await syncRooms({
       repos,
       viewer: { userId: requester.userId, deviceId: requester.deviceId },
@@ -180,7 +190,7 @@ export class SyncService {
       next_batch: `s${upTo}`,
       rooms,
       account_data: { events: global },
-      presence: { events: [] },
+      presence: { events: this.sources.presence ? await this.sources.presence(requester, since, upTo, filter.presence) : [] },
       to_device: { events: [] },
     }
   }

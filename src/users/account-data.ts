@@ -3,6 +3,7 @@ import { MatrixError, forbidden, notFound } from '../shared/errors.ts'
 import type { Clock } from '../shared/clock.ts'
 import type { Storage } from '../storage/index.ts'
 import type { Requester } from './requester.ts'
+import { IGNORED_USER_LIST, validateIgnoredUserList } from '../directory/index.ts'
 
 /** Types the server manages itself; clients use their own endpoints for them. */
 const SERVER_MANAGED = new Set(['m.fully_read', 'm.push_rules'])
@@ -26,6 +27,7 @@ export class AccountData {
   async put(requester: Requester, userId: string, roomId: string, type: string, content: Record<string, unknown>): Promise<void> {
     if (requester.userId !== userId) throw forbidden("Cannot set another user's account data")
     if (SERVER_MANAGED.has(type)) throw new MatrixError('M_BAD_JSON', `Cannot set ${type} through this API.`, 405)
+    if (type === IGNORED_USER_LIST && roomId === '') validateIgnoredUserList(userId, content)
     await this.putInternal(userId, roomId, type, content)
   }
 

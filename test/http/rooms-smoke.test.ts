@@ -57,3 +57,17 @@ describe('rooms and /sync', () => {
     assert.equal(res.body.errcode, 'M_FORBIDDEN')
   })
 })
+
+describe('event content the database cannot process', () => {
+  it('refuses a NUL character in content with 400 M_BAD_JSON and stores nothing', async () => {
+    const alice = await registerUser(t.api)
+    const { body } = await t.api.post('/_matrix/client/v3/createRoom', {}, alice.access_token)
+    const room = encodeURIComponent(body.room_id)
+    const res = await t.api.put(`/_matrix/client/v3/rooms/${room}/send/m.room.message/nul`, { msgtype: 'm.text', body: 'a\u0000b', url: 'mxc://x/y' }, alice.access_token)
+    assert.equal(res.status, 400)
+    assert.equal(res.body.errcode, 'M_BAD_JSON')
+    const filtered = await t.api.get(`/_matrix/client/v3/rooms/${room}/messages?dir=b&filter=${encodeURIComponent('{"contains_url":true}')}`, alice.access_token)
+    assert.equal(filtered.status, 200)
+    assert.equal(filtered.body.chunk.length, 0)
+  })
+})

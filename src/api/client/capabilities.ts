@@ -2,6 +2,7 @@
 // Spec: client-server-api, "Capabilities negotiation"
 import { defineRoute } from '../route.ts'
 import { cs } from '../paths.ts'
+import { DEFAULT_ROOM_VERSION, ROOM_VERSIONS } from '../../protocol/room-versions.ts'
 
 export const capabilities = defineRoute({
   method: 'GET',
@@ -16,6 +17,7 @@ export const capabilities = defineRoute({
         'm.profile_fields': { enabled: true },
         'm.3pid_changes': { enabled: false },
         'm.get_login_token': { enabled: false },
+        'm.room_versions': { default: DEFAULT_ROOM_VERSION, available: Object.fromEntries([...ROOM_VERSIONS.keys()].map((v) => [v, 'stable'])) },
       },
     }
   },

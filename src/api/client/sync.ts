@@ -21,6 +21,7 @@ export const sync = defineRoute({
     use_state_after: Type.Optional(Type.Boolean()),
   }),
   async handler(ctx, { requester, query }) {
+    await ctx.presence.syncing(requester.userId, query.set_presence)
     return ctx.sync.sync(requester, {
       since: query.since,
       timeoutMs: Math.min(query.timeout ?? 0, MAX_TIMEOUT_MS),

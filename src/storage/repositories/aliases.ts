@@ -30,6 +30,15 @@ export class AliasesRepository {
     return rows.map((r) => r.alias)
   }
 
+  /** Points every alias of one room at another (room upgrades); returns the aliases moved. */
+  async moveRoom(fromRoomId: string, toRoomId: string): Promise<string[]> {
+    const { rows } = await this.db.query<{ alias: string }>('UPDATE room_aliases SET room_id = $2 WHERE room_id = $1 RETURNING alias', [
+      fromRoomId,
+      toRoomId,
+    ])
+    return rows.map((r) => r.alias)
+  }
+
   async delete(alias: string): Promise<boolean> {
     const { rowCount } = await this.db.query('DELETE FROM room_aliases WHERE alias = $1', [alias])
     return rowCount === 1

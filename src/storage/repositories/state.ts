@@ -75,7 +75,7 @@ export class StateRepository {
     if (snapshot) {
       await this.db.query(
         `INSERT INTO state_group_entries (room_id, group_id, type, state_key, event_id)
-         SELECT $1, $2, type, state_key, event_id FROM (${GROUP_STATE}) s
+         SELECT $1, $3::bigint, type, state_key, event_id FROM (${GROUP_STATE}) s
          ON CONFLICT DO NOTHING`,
         [roomId, prev, id],
       )

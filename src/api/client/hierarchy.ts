@@ -1,0 +1,26 @@
+// GET /_matrix/client/v1/rooms/{roomId}/hierarchy
+// Spec: client-server-api, "Spaces", "Discovering rooms within spaces"
+import { Type } from '@sinclair/typebox'
+import { defineRoute } from '../route.ts'
+import { RoomIdParam } from '../schemas.ts'
+
+export const getSpaceHierarchy = defineRoute({
+  method: 'GET',
+  url: '/_matrix/client/v1/rooms/:roomId/hierarchy',
+  auth: 'user',
+  params: Type.Object({ roomId: RoomIdParam }),
+  query: Type.Object({
+    suggested_only: Type.Optional(Type.Boolean()),
+    limit: Type.Optional(Type.Integer({ minimum: 1 })),
+    max_depth: Type.Optional(Type.Integer({ minimum: 0 })),
+    from: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  }),
+  async handler(ctx, { requester, params, query }) {
+    return ctx.directory.hierarchy.hierarchy(requester, params.roomId, {
+      from: query.from,
+      limit: query.limit,
+      maxDepth: query.max_depth,
+      suggestedOnly: query.suggested_only,
+    })
+  },
+})

@@ -1,0 +1,33 @@
+// Room directory and room administration: aliases, the published room directory, room upgrades, the space
+// hierarchy, content reports, room tags and ignored users.
+import type { Rooms } from '../rooms/rooms.ts'
+import type { Clock } from '../shared/clock.ts'
+import type { Storage } from '../storage/index.ts'
+import { Aliases } from './aliases.ts'
+import { SpaceHierarchy } from './hierarchy.ts'
+import { PublishedRooms } from './published.ts'
+import { Reports } from './reports.ts'
+import { RoomTags } from './tags.ts'
+import { RoomUpgrades } from './upgrade.ts'
+
+export { summaryHook, refreshRoomSummaries } from './summaries.ts'
+export { ignoredUsers, validateIgnoredUserList, withoutIgnored, withoutIgnoredInvites, IGNORED_USER_LIST } from './ignored.ts'
+export type { Aliases, PublishedRooms, RoomUpgrades, SpaceHierarchy, Reports, RoomTags }
+
+export class Directory {
+  readonly aliases: Aliases
+  readonly published: PublishedRooms
+  readonly upgrades: RoomUpgrades
+  readonly hierarchy: SpaceHierarchy
+  readonly reports: Reports
+  readonly tags: RoomTags
+
+  constructor(deps: { storage: Storage; rooms: Rooms; clock: Clock; serverName: string }) {
+    this.aliases = new Aliases(deps)
+    this.published = new PublishedRooms(deps)
+    this.upgrades = new RoomUpgrades(deps)
+    this.hierarchy = new SpaceHierarchy(deps)
+    this.reports = new Reports(deps)
+    this.tags = new RoomTags(deps)
+  }
+}

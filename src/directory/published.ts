@@ -1,0 +1,117 @@
+// The published room directory (client-server API, "Published room directory"): which rooms are listed,
+// and GET/POST /publicRooms over them, largest rooms first, paginated by keyset tokens.
+import type { JsonObject } from '../protocol/events/types.ts'
+import { forbidden, invalidParam, notFound } from '../shared/errors.ts'
+import type { Storage } from '../storage/index.ts'
+import type { Requester } from '../users/index.ts'
+import { authView, canSendState } from './power.ts'
+import { publicChunk } from './summaries.ts'
+
+export const PUBLIC_ROOMS_DEFAULT_LIMIT = 100
+export const PUBLIC_ROOMS_MAX_LIMIT = 500
+
+export interface PublicRoomsRequest {
+  limit?: number | undefined
+  since?: string | undefined
+  server?: string | undefined
+  genericSearchTerm?: string | undefined
+  roomTypes?: Array<string | null> | undefined
+  thirdPartyInstanceId?: string | undefined
+}
+
+export interface PublicRoomsResponse {
+  chunk: JsonObject[]
+  next_batch?: string
+  prev_batch?: string
+  total_room_count_estimate: number
+}
+
+interface Position {
+  joined: number
+  roomId: string
+  forward: boolean
+}
+
+/** Tokens name the room a page ends at, and the direction to go from it. */
+function formatToken(p: Position): string {
+  return Buffer.from(JSON.stringify([p.forward ? 'n' : 'p', p.joined, p.roomId])).toString('base64url')
+}
+
+function parseToken(token: string): Position {
+  try {
+    const [dir, joined, roomId] = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown[]
+    if ((dir === 'n' || dir === 'p') && Number.isSafeInteger(joined) && typeof roomId === 'string') {
+      return { forward: dir === 'n', joined: joined as number, roomId }
+    }
+  } catch {}
+  throw invalidParam('Invalid pagination token')
+}
+
+/** A case-insensitive LIKE pattern matching the term anywhere (its wildcards taken literally). */
+function containsPattern(term: string): string {
+  return `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+}
+
+export class PublishedRooms {
+  private readonly storage: Storage
+  private readonly serverName: string
+
+  constructor(deps: { storage: Storage; serverName: string }) {
+    this.storage = deps.storage
+    this.serverName = deps.serverName
+  }
+
+  async visibility(roomId: string): Promise<{ visibility: 'public' | 'private' }> {
+    const room = await this.storage.repos.rooms.get(roomId)
+    if (!room) throw notFound('Room not found')
+    return { visibility: room.is_public ? 'public' : 'private' }
+  }
+
+  /**
+   * PUT /directory/list/room/{roomId}: like Synapse, publishing or unpublishing takes a member with the power
+   * to send m.room.canonical_alias (creators of v12 rooms always have it), or a server admin.
+   */
+  async setVisibility(requester: Requester, roomId: string, visibility: 'public' | 'private'): Promise<void> {
+    const repos = this.storage.repos
+    const view = await authView(repos, roomId, requester.userId)
+    if (!view) throw notFound('Room not found')
+    if (!requester.isAdmin) {
+      if (view.membership !== 'join') throw forbidden('You are not in the room')
+      if (!canSendState(view, requester.userId, 'm.room.canonical_alias')) {
+        throw forbidden('You need the power to change the canonical alias to change the room directory')
+      }
+    }
+    await repos.rooms.setPublic(roomId, visibility === 'public')
+  }
+
+  /** GET and POST /publicRooms. Directories of other servers need federation, which is not available yet. */
+  async list(request: PublicRoomsRequest): Promise<PublicRoomsResponse> {
+    if (request.server !== undefined && request.server !== this.serverName) {
+      throw notFound(`The room directory of ${request.server} cannot be fetched (federation is not available)`)
+    }
+    const limit = Math.min(request.limit ?? PUBLIC_ROOMS_DEFAULT_LIMIT, PUBLIC_ROOMS_MAX_LIMIT)
+    const after = request.since !== undefined && request.since !== '' ? parseToken(request.since) : undefined
+    // No application service networks exist here, so a third-party network lists nothing.
+    if (request.thirdPartyInstanceId !== undefined) return { chunk: [], total_room_count_estimate: 0 }
+    const term = request.genericSearchTerm?.trim()
+    const filter = {
+      pattern: term ? containsPattern(term) : undefined,
+      roomTypes: request.roomTypes && request.roomTypes.length > 0 ? request.roomTypes : undefined,
+    }
+    const repos = this.storage.repos
+    const [rows, total] = await Promise.all([repos.directory.publicRooms({ ...filter, limit: limit + 1, after }), repos.directory.countPublicRooms(filter)])
+
+    // One row more than asked for tells whether another page follows in the direction read.
+    const more = rows.length > limit
+    const forward = after?.forward ?? true
+    const page = more ? (forward ? rows.slice(0, limit) : rows.slice(rows.length - limit)) : rows
+    const response: PublicRoomsResponse = { chunk: page.map(publicChunk), total_room_count_estimate: total }
+    const first = page[0]
+    const last = page[page.length - 1]
+    const hasNext = forward ? more : true
+    const hasPrev = forward ? after !== undefined : more
+    if (last && hasNext) response.next_batch = formatToken({ forward: true, joined: last.joined_members, roomId: last.room_id })
+    if (first && hasPrev) response.prev_batch = formatToken({ forward: false, joined: first.joined_members, roomId: first.room_id })
+    return response
+  }
+}

@@ -1,0 +1,123 @@
+// Receipts and read markers (client-server API, "Receipts", "Read and unread markers"): m.read and
+// m.read.private receipts, unthreaded or threaded, and the m.fully_read marker kept in room account data.
+// Receipts and markers only move forward: one for an older event than the current one is ignored (Synapse).
+import { filterVisible } from '../rooms/visibility.ts'
+import type { Clock } from '../shared/clock.ts'
+import { forbidden, invalidParam, notFound } from '../shared/errors.ts'
+import type { EventRow, Storage } from '../storage/index.ts'
+import type { AccountData, Requester } from '../users/index.ts'
+
+export const RECEIPT_TYPES = ['m.read', 'm.read.private'] as const
+export type ReceiptType = (typeof RECEIPT_TYPES)[number]
+export const FULLY_READ = 'm.fully_read'
+
+const isReceiptType = (t: string): t is ReceiptType => (RECEIPT_TYPES as readonly string[]).includes(t)
+
+export interface ReadMarkers {
+  'm.fully_read'?: string | undefined
+  'm.read'?: string | undefined
+  'm.read.private'?: string | undefined
+}
+
+export interface ReceiptsOptions {
+  storage: Storage
+  clock: Clock
+  accountData: AccountData
+}
+
+export class Receipts {
+  private readonly storage: Storage
+  private readonly clock: Clock
+  private readonly accountData: AccountData
+
+  constructor(options: ReceiptsOptions) {
+    this.storage = options.storage
+    this.clock = options.clock
+    this.accountData = options.accountData
+  }
+
+  /** POST /rooms/{roomId}/receipt/{receiptType}/{eventId}; `body` is the request body (its thread_id). */
+  async send(requester: Requester, roomId: string, receiptType: string, eventId: string, body: Record<string, unknown>): Promise<void> {
+    if (receiptType !== FULLY_READ && !isReceiptType(receiptType)) {
+      throw invalidParam(`Receipt type must be one of ${[...RECEIPT_TYPES, FULLY_READ].join(', ')}`)
+    }
+    let threadId: string | null = null
+    if ('thread_id' in body) {
+      const value = body.thread_id
+      if (typeof value !== 'string' || value === '') throw invalidParam('thread_id field must be a non-empty string')
+      if (receiptType === FULLY_READ) throw invalidParam(`thread_id is not compatible with ${FULLY_READ} receipts`)
+      threadId = value
+    }
+    await this.requireJoined(requester, roomId)
+    const event = await this.visibleEvent(requester, roomId, eventId)
+    if (threadId !== null) await this.checkThread(roomId, eventId, threadId)
+    if (receiptType === FULLY_READ) await this.setFullyRead(requester, roomId, event)
+    else await this.store(requester, roomId, receiptType as ReceiptType, event, threadId)
+  }
+
+  /** POST /rooms/{roomId}/read_markers: every event is checked before anything is written. */
+  async setReadMarkers(requester: Requester, roomId: string, markers: ReadMarkers): Promise<void> {
+    await this.requireJoined(requester, roomId)
+    const wanted = [markers[FULLY_READ], ...RECEIPT_TYPES.map((t) => markers[t])].filter((id): id is string => typeof id === 'string')
+    const events = new Map<string, EventRow>()
+    for (const id of new Set(wanted)) events.set(id, await this.visibleEvent(requester, roomId, id))
+    const fullyRead = markers[FULLY_READ]
+    if (fullyRead !== undefined) await this.setFullyRead(requester, roomId, events.get(fullyRead) as EventRow)
+    for (const type of RECEIPT_TYPES) {
+      const id = markers[type]
+      if (id !== undefined) await this.store(requester, roomId, type, events.get(id) as EventRow, null)
+    }
+  }
+
+  private async requireJoined(requester: Requester, roomId: string): Promise<void> {
+    const membership = await this.storage.repos.memberships.get(roomId, requester.userId)
+    if (membership?.membership !== 'join') throw forbidden('You are not in this room')
+  }
+
+  /** The event, when it is in the room and the requester may see it (M_NOT_FOUND otherwise, as /event does). */
+  private async visibleEvent(requester: Requester, roomId: string, eventId: string): Promise<EventRow> {
+    const repos = this.storage.repos
+    const row = await repos.events.get(roomId, eventId)
+    const visible = row ? await filterVisible(repos, roomId, requester.userId, [row]) : []
+    if (!row || visible.length === 0) throw notFound(`Event ${eventId} not found in this room`)
+    return row
+  }
+
+  /** The event must be "roughly related" to the thread (Synapse's rule, spec: 400 when it is not). */
+  private async checkThread(roomId: string, eventId: string, threadId: string): Promise<void> {
+    const { thread, receiptThread } = await this.storage.repos.receipts.threadOf(roomId, eventId)
+    const ok = threadId === 'main' ? thread === 'main' : receiptThread === threadId
+    if (!ok) throw invalidParam(`event_id ${eventId} is not related to thread ${threadId}`)
+  }
+
+  private async store(requester: Requester, roomId: string, receiptType: ReceiptType, event: EventRow, threadId: string | null): Promise<void> {
+    const userId = requester.userId
+    await this.storage.streamTransaction(async (repos) => {
+      const locked = await repos.receipts.lockCurrent(roomId, receiptType, userId, threadId)
+      if (locked !== null && locked >= event.stream_ordering) return
+      // A private receipt concerns its owner alone: wake only them, not the whole room.
+      const position = receiptType === 'm.read.private' ? await repos.stream.next('receipt', null, userId) : await repos.stream.next('receipt', roomId, null)
+      await repos.receipts.upsert({
+        room_id: roomId,
+        receipt_type: receiptType,
+        user_id: userId,
+        thread_id: threadId,
+        event_id: event.event_id,
+        event_stream_ordering: event.stream_ordering,
+        ts: this.clock.now(),
+        stream_position: position,
+      })
+    })
+  }
+
+  /** Moves the m.fully_read marker forward (topological order, as Synapse compares it). */
+  private async setFullyRead(requester: Requester, roomId: string, event: EventRow): Promise<void> {
+    const repos = this.storage.repos
+    const current = await repos.accountData.get(requester.userId, roomId, FULLY_READ)
+    const currentId = typeof current?.event_id === 'string' ? current.event_id : null
+    if (currentId === event.event_id) return
+    const previous = currentId ? await repos.events.get(roomId, currentId) : null
+    if (previous && (previous.depth > event.depth || (previous.depth === event.depth && previous.stream_ordering > event.stream_ordering))) return
+    await this.accountData.putInternal(requester.userId, roomId, FULLY_READ, { event_id: event.event_id })
+  }
+}

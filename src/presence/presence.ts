@@ -1,0 +1,199 @@
+// Presence (client-server API, "Presence"): online / unavailable / offline and a status message per user,
+// in PostgreSQL so any instance serves any request. Every visible change takes a stream position, so
+// /sync sends the changes of its range to the user and everyone sharing a room with them. Being seen (a
+// /sync or a PUT) only refreshes last_seen_ts in place; a sweeper, on every instance, turns users not seen
+// for OFFLINE_AFTER_MS offline (SKIP LOCKED: each user once).
+import type { JsonObject } from '../protocol/events/types.ts'
+import type { Clock } from '../shared/clock.ts'
+import { forbidden } from '../shared/errors.ts'
+import type { Logger } from '../shared/logger.ts'
+import type { PresenceRow, Repositories, Storage } from '../storage/index.ts'
+import { typeAllowed } from '../sync/filter.ts'
+import type { Requester } from '../users/index.ts'
+
+export type PresenceState = 'online' | 'unavailable' | 'offline'
+
+/** A syncing client starts its next /sync within the long-poll cap (60 s); this leaves room for retries. */
+export const OFFLINE_AFTER_MS = 3 * 60_000
+/** last_seen_ts / last_active_ts / last_online_ts of an unchanged state are written at most this often. */
+const SEEN_GRANULARITY_MS = 30_000
+/** Longer than a long-poll plus SEEN_GRANULARITY_MS, so a device syncing online keeps renewing it in time. */
+const ONLINE_HOLD_MS = 2 * 60_000
+const SWEEP_INTERVAL_MS = 30_000
+const SWEEP_BATCH = 100
+
+/** The presence filter of /sync (an EventFilter). */
+export interface PresenceFilter {
+  limit?: number | undefined
+  types?: string[] | undefined
+  not_types?: string[] | undefined
+  senders?: string[] | undefined
+  not_senders?: string[] | undefined
+}
+
+export class Presence {
+  private readonly storage: Storage
+  private readonly clock: Clock
+  private readonly logger: Logger
+  private sweeper: NodeJS.Timeout | null = null
+  private sweeping: Promise<unknown> | null = null
+  private stopped = false
+
+  constructor(storage: Storage, clock: Clock, logger: Logger) {
+    this.storage = storage
+    this.clock = clock
+    this.logger = logger
+  }
+
+  start(): void {
+    this.stopped = false
+    if (this.sweeper) return
+    this.sweeper = setInterval(() => {
+      if (!this.sweeping) this.sweeping = this.sweep().finally(() => (this.sweeping = null))
+    }, SWEEP_INTERVAL_MS)
+    this.sweeper.unref()
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    if (this.sweeper) clearInterval(this.sweeper)
+    this.sweeper = null
+    await this.sweeping
+  }
+
+  /** GET /presence/{userId}/status: one's own, or that of a user sharing a room with the requester. */
+  async get(requester: Requester, userId: string): Promise<JsonObject> {
+    const repos = this.storage.repos
+    if (userId !== requester.userId && !(await repos.presence.shareRoom(requester.userId, userId))) {
+      throw forbidden('You are not allowed to see their presence')
+    }
+    const row = await repos.presence.get(userId)
+    if (!row) return { presence: 'offline' }
+    const out = this.content(row)
+    // The endpoint always has status_msg (null when none), unlike the m.presence event.
+    out.status_msg = row.status_msg
+    return out
+  }
+
+  /** PUT /presence/{userId}/status: only one's own. A missing status_msg clears it (as Synapse does). */
+  async set(requester: Requester, userId: string, state: PresenceState, statusMsg: string | null | undefined): Promise<void> {
+    if (userId !== requester.userId) throw forbidden("You cannot set another user's presence")
+    const now = this.clock.now()
+    await this.storage.streamTransaction(async (repos) => {
+      const current = await repos.presence.lock(userId)
+      const status = statusMsg ?? null
+      if (current && current.state === state && current.status_msg === status) {
+        await repos.presence.touch(userId, now, state === 'online')
+        return
+      }
+      await repos.presence.put({
+        user_id: userId,
+        state,
+        status_msg: status,
+        last_active_ts: now,
+        last_seen_ts: now,
+        last_online_ts: state === 'online' ? now : current?.last_online_ts ?? 0,
+        stream_position: await repos.stream.next('presence', null, userId),
+      })
+    })
+  }
+
+  /**
+   * The /sync `set_presence` parameter (absent means online): marks the user online or unavailable, or,
+   * with offline, leaves their presence alone. An unchanged state costs one read, and a write at most
+   * every SEEN_GRANULARITY_MS.
+   */
+  async syncing(userId: string, setPresence: PresenceState | undefined): Promise<void> {
+    const state = setPresence ?? 'online'
+    if (state === 'offline') return
+    // Presence is a side effect of syncing: failing to record it must not fail the sync.
+    await this.markSyncing(userId, state).catch((err: Error) => this.logger.warn({ err: err.message }, 'recording presence failed'))
+  }
+
+  private async markSyncing(userId: string, state: 'online' | 'unavailable'): Promise<void> {
+    const now = this.clock.now()
+    const current = await this.storage.repos.presence.get(userId)
+    if (current && keeps(current, state, now)) {
+      const last = state === 'online' ? current.last_online_ts : current.last_seen_ts
+      if (now - last >= SEEN_GRANULARITY_MS) await this.storage.repos.presence.touch(userId, now, state === 'online')
+      return
+    }
+    await this.storage.streamTransaction(async (repos) => {
+      const locked = await repos.presence.lock(userId)
+      if (locked && keeps(locked, state, now)) return
+      await repos.presence.put({
+        user_id: userId,
+        state,
+        status_msg: locked?.status_msg ?? null,
+        last_active_ts: state === 'online' ? now : (locked?.last_active_ts ?? now),
+        last_seen_ts: now,
+        last_online_ts: state === 'online' ? now : (locked?.last_online_ts ?? 0),
+        stream_position: await repos.stream.next('presence', null, userId),
+      })
+    })
+  }
+
+  /**
+   * The presence section of /sync for (since, upTo]: m.presence events of the user and of users sharing a
+   * joined room with them. An initial sync (since null) gets everyone's current presence except offline;
+   * an incremental one gets the changes in the range, plus the current presence of users who became
+   * room-mates in it.
+   */
+  async forSync(userId: string, since: number | null, upTo: number, filter?: PresenceFilter): Promise<JsonObject[]> {
+    if (filter?.limit === 0) return []
+    const repos = this.storage.repos
+    const rows = since === null ? await repos.presence.current(userId) : await repos.presence.changed(userId, since, upTo)
+    if (!typeAllowed('m.presence', filter)) return []
+    const events = rows
+      .filter((r) => (!filter?.senders || filter.senders.includes(r.user_id)) && !filter?.not_senders?.includes(r.user_id))
+      .sort((a, b) => a.stream_position - b.stream_position)
+      .map((r) => ({ type: 'm.presence', sender: r.user_id, content: this.content(r) }))
+    return filter?.limit !== undefined ? events.slice(-filter.limit) : events
+  }
+
+  /** Turns users not seen for OFFLINE_AFTER_MS offline, a batch at a time; returns how many. */
+  async sweep(now = this.clock.now()): Promise<number> {
+    let total = 0
+    try {
+      for (;;) {
+        if (this.stopped) return total
+        const claimed = await this.storage.streamTransaction(async (repos) => {
+          const rows = await repos.presence.claimUnseen(now - OFFLINE_AFTER_MS, SWEEP_BATCH)
+          await setOffline(repos, rows)
+          return rows.length
+        })
+        total += claimed
+        if (claimed < SWEEP_BATCH) return total
+      }
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'presence sweep failed')
+      return total
+    }
+  }
+
+  private content(row: PresenceRow): JsonObject {
+    const content: JsonObject = { presence: row.state, last_active_ago: Math.max(0, this.clock.now() - row.last_active_ts) }
+    if (row.status_msg !== null) content.status_msg = row.status_msg
+    // Online users are by definition active: anyone idle is set unavailable (by their client) or offline
+    // (by the sweeper), and either change is sent, so clients may trust this until told otherwise.
+    if (row.state === 'online') content.currently_active = true
+    return content
+  }
+}
+
+/**
+ * Whether a sync asking for `state` leaves the row as it is. Online wins over unavailable while any
+ * client asked for online within ONLINE_HOLD_MS, so one idle device does not flip a user whose other
+ * device is in use (each flip would wake both devices' long-polls, which would flip it back).
+ */
+function keeps(row: PresenceRow, state: 'online' | 'unavailable', now: number): boolean {
+  if (row.state === state) return true
+  return state === 'unavailable' && row.state === 'online' && now - row.last_online_ts < ONLINE_HOLD_MS
+}
+
+/** One stream position per user, so the notifier learns whose room-mates to wake. */
+async function setOffline(repos: Repositories, rows: PresenceRow[]): Promise<void> {
+  const positions: number[] = []
+  for (const row of rows) positions.push(await repos.stream.next('presence', null, row.user_id))
+  await repos.presence.setOffline(rows.map((r) => r.user_id), positions)
+}

@@ -1,0 +1,130 @@
+import type { Queryable } from '../db.ts'
+
+export interface PresenceRow {
+  user_id: string
+  state: string
+  status_msg: string | null
+  last_active_ts: number
+  last_seen_ts: number
+  /** The last time a client asked for online (sync or PUT). */
+  last_online_ts: number
+  stream_position: number
+}
+
+/** `b` shares a joined room with `$1` (through the (user_id, membership) and primary key indexes). */
+const SHARES_ROOM = (b: string) => `EXISTS (
+  SELECT 1 FROM room_memberships mine JOIN room_memberships theirs ON theirs.room_id = mine.room_id
+   WHERE mine.user_id = $1 AND mine.membership = 'join' AND theirs.user_id = ${b} AND theirs.membership = 'join')`
+
+/** Owns `presence` (migration 0006). */
+export class PresenceRepository {
+  private readonly db: Queryable
+  constructor(db: Queryable) {
+    this.db = db
+  }
+
+  async get(userId: string): Promise<PresenceRow | null> {
+    const { rows } = await this.db.query<PresenceRow>('SELECT * FROM presence WHERE user_id = $1', [userId])
+    return rows[0] ?? null
+  }
+
+  /** The row, locked for the rest of the transaction. */
+  async lock(userId: string): Promise<PresenceRow | null> {
+    const { rows } = await this.db.query<PresenceRow>('SELECT * FROM presence WHERE user_id = $1 FOR UPDATE', [userId])
+    return rows[0] ?? null
+  }
+
+  async put(row: PresenceRow): Promise<void> {
+    await this.db.query(
+      `INSERT INTO presence (user_id, state, status_msg, last_active_ts, last_seen_ts, last_online_ts, stream_position)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (user_id) DO UPDATE SET state = EXCLUDED.state, status_msg = EXCLUDED.status_msg, last_active_ts = EXCLUDED.last_active_ts,
+         last_seen_ts = EXCLUDED.last_seen_ts, last_online_ts = EXCLUDED.last_online_ts, stream_position = EXCLUDED.stream_position`,
+      [row.user_id, row.state, row.status_msg, row.last_active_ts, row.last_seen_ts, row.last_online_ts, row.stream_position],
+    )
+  }
+
+  /** Records that the user was seen (and, when `online`, active and asking for online) without a visible change. */
+  async touch(userId: string, now: number, online: boolean): Promise<void> {
+    await this.db.query(
+      `UPDATE presence SET last_seen_ts = GREATEST(last_seen_ts, $2),
+              last_active_ts = CASE WHEN $3 THEN GREATEST(last_active_ts, $2) ELSE last_active_ts END,
+              last_online_ts = CASE WHEN $3 THEN GREATEST(last_online_ts, $2) ELSE last_online_ts END
+        WHERE user_id = $1`,
+      [userId, now, online],
+    )
+  }
+
+  /** Claims users who are not offline and were last seen before `before` (SKIP LOCKED: one sweeper each). */
+  async claimUnseen(before: number, limit: number): Promise<PresenceRow[]> {
+    const { rows } = await this.db.query<PresenceRow>(
+      `SELECT * FROM presence WHERE state <> 'offline' AND last_seen_ts < $1
+        ORDER BY last_seen_ts LIMIT $2 FOR UPDATE SKIP LOCKED`,
+      [before, limit],
+    )
+    return rows
+  }
+
+  async setOffline(userIds: string[], positions: number[]): Promise<void> {
+    if (userIds.length === 0) return
+    await this.db.query(
+      `UPDATE presence p SET state = 'offline', stream_position = x.position
+         FROM unnest($1::text[], $2::bigint[]) AS x(user_id, position) WHERE p.user_id = x.user_id`,
+      [userIds, positions],
+    )
+  }
+
+  /** Whether two users share a joined room. */
+  async shareRoom(userId: string, other: string): Promise<boolean> {
+    const { rows } = await this.db.query(`SELECT ${SHARES_ROOM('$2')} AS shared`, [userId, other])
+    return rows[0]?.shared === true
+  }
+
+  /** Initial sync: the presence of the user and of everyone sharing a joined room with them, offline left out. */
+  async current(userId: string): Promise<PresenceRow[]> {
+    const { rows } = await this.db.query<PresenceRow>(
+      `SELECT p.* FROM presence p
+        WHERE p.state <> 'offline' AND p.user_id IN (
+          SELECT $1::text
+          UNION
+          SELECT theirs.user_id FROM room_memberships mine JOIN room_memberships theirs ON theirs.room_id = mine.room_id AND theirs.membership = 'join'
+           WHERE mine.user_id = $1 AND mine.membership = 'join')`,
+      [userId],
+    )
+    return rows
+  }
+
+  /**
+   * Incremental sync over (after, upTo]: presence changed in the range of the user and of room-mates, plus
+   * the (not offline) presence of users who became room-mates in the range — members of rooms the user
+   * joined, or whose member event in one of the user's rooms is in the range — whose presence is older.
+   */
+  async changed(userId: string, after: number, upTo: number): Promise<PresenceRow[]> {
+    const { rows } = await this.db.query<PresenceRow>(
+      `SELECT p.* FROM presence p
+        WHERE p.stream_position > $2 AND p.stream_position <= $3 AND (p.user_id = $1 OR ${SHARES_ROOM('p.user_id')})
+       UNION
+       SELECT p.* FROM presence p
+        WHERE p.state <> 'offline' AND p.user_id <> $1 AND p.user_id IN (
+          SELECT e.state_key FROM room_memberships mine
+            JOIN events e ON e.room_id = mine.room_id AND e.stream_ordering > $2 AND e.stream_ordering <= $3 AND e.type = 'm.room.member'
+           WHERE mine.user_id = $1 AND mine.membership = 'join'
+          UNION
+          SELECT theirs.user_id FROM room_memberships mine JOIN room_memberships theirs ON theirs.room_id = mine.room_id AND theirs.membership = 'join'
+           WHERE mine.user_id = $1 AND mine.membership = 'join' AND mine.stream_ordering > $2 AND mine.stream_ordering <= $3)
+          AND ${SHARES_ROOM('p.user_id')}`,
+      [userId, after, upTo],
+    )
+    return rows
+  }
+
+  /** The rooms any of these users is joined to (whose members a presence change of theirs concerns). */
+  async joinedRooms(userIds: string[]): Promise<string[]> {
+    if (userIds.length === 0) return []
+    const { rows } = await this.db.query<{ room_id: string }>(
+      `SELECT DISTINCT room_id FROM room_memberships WHERE user_id = ANY($1::text[]) AND membership = 'join'`,
+      [userIds],
+    )
+    return rows.map((r) => r.room_id)
+  }
+}

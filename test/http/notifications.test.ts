@@ -1,0 +1,265 @@
+// Notification counts in /sync (client-server API, "Receiving notifications", "Marking notifications as
+// read" and threaded read receipts): push rules run for each local member when an event is sent, and the
+// counts are the notifying events after the member's latest read receipt.
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { registerUser, startTestServer, type TestServer } from '../support/server.ts'
+
+const t: TestServer = await startTestServer()
+const CS = '/_matrix/client/v3'
+const enc = encodeURIComponent
+const THREAD_FILTER = enc(JSON.stringify({ room: { timeline: { unread_thread_notifications: true } } }))
+
+type Session = Awaited<ReturnType<typeof registerUser>>
+interface Counts {
+  notification_count: number
+  highlight_count: number
+}
+
+/** A room created by the first user with the others joined. */
+async function roomWith(creator: Session, ...others: Session[]): Promise<string> {
+  const created = await t.api.post(`${CS}/createRoom`, { preset: 'private_chat', invite: others.map((o) => o.user_id) }, creator.access_token)
+  assert.equal(created.status, 200, JSON.stringify(created.body))
+  for (const o of others) assert.equal((await t.api.post(`${CS}/join/${enc(created.body.room_id)}`, {}, o.access_token)).status, 200)
+  return created.body.room_id
+}
+
+let txn = 0
+async function send(user: Session, roomId: string, content: Record<string, unknown>, type = 'm.room.message'): Promise<string> {
+  const res = await t.api.put(`${CS}/rooms/${enc(roomId)}/send/${type}/t${++txn}`, content, user.access_token)
+  assert.equal(res.status, 200, JSON.stringify(res.body))
+  return res.body.event_id
+}
+
+const text = (body: string, more: Record<string, unknown> = {}) => ({ msgtype: 'm.text', body, ...more })
+
+async function receipt(user: Session, roomId: string, eventId: string, body: Record<string, unknown> = {}, type = 'm.read') {
+  const res = await t.api.post(`${CS}/rooms/${enc(roomId)}/receipt/${type}/${enc(eventId)}`, body, user.access_token)
+  assert.equal(res.status, 200, JSON.stringify(res.body))
+}
+
+/** The room's entry in an initial /sync of the user. */
+async function synced(user: Session, roomId: string, filter = ''): Promise<{ unread_notifications: Counts; unread_thread_notifications?: Record<string, Counts> }> {
+  const res = await t.api.get(`${CS}/sync${filter ? `?filter=${filter}` : ''}`, user.access_token)
+  assert.equal(res.status, 200)
+  const room = res.body.rooms.join[roomId]
+  assert.ok(room, 'the room is in the sync response')
+  return room
+}
+
+async function counts(user: Session, roomId: string): Promise<Counts> {
+  return (await synced(user, roomId)).unread_notifications
+}
+
+async function pushRule(user: Session, path: string, body: unknown) {
+  const res = await t.api.put(`${CS}/pushrules/global/${path}`, body, user.access_token)
+  assert.equal(res.status, 200, JSON.stringify(res.body))
+}
+
+describe('unread_notifications in /sync', () => {
+  it("counts another member's messages, not the sender's own", async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const room = await roomWith(alice, bob)
+    await send(alice, room, text('one'))
+    await send(alice, room, text('two'))
+    assert.deepEqual(await counts(bob, room), { notification_count: 2, highlight_count: 0 })
+    assert.deepEqual(await counts(alice, room), { notification_count: 0, highlight_count: 0 })
+  })
+
+  it('delivers the new count in the same incremental sync as the event', async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const room = await roomWith(alice, bob)
+    const initial = await t.api.get(`${CS}/sync`, bob.access_token)
+    const poll = t.api.get(`${CS}/sync?since=${initial.body.next_batch}&timeout=20000`, bob.access_token)
+    const eventId = await send(alice, room, text('wake up'))
+    const woken = (await poll).body.rooms.join[room]
+    assert.ok(woken.timeline.events.some((e: { event_id: string }) => e.event_id === eventId))
+    assert.deepEqual(woken.unread_notifications, { notification_count: 1, highlight_count: 0 })
+  })
+
+  it('highlights a mention of the user ID in m.mentions, and @room from a sender allowed to notify the room', async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const carol = await registerUser(t.api)
+    const room = await roomWith(alice, bob, carol)
+    await send(alice, room, text(`hey ${bob.username}`, { 'm.mentions': { user_ids: [bob.user_id] } }))
+    assert.deepEqual(await counts(bob, room), { notification_count: 1, highlight_count: 1 })
+    assert.deepEqual(await counts(carol, room), { notification_count: 1, highlight_count: 0 })
+    // Alice created the room (power level 100 ≥ notifications.room 50); bob has 0.
+    await send(alice, room, text('@room lunch', { 'm.mentions': { room: true } }))
+    assert.deepEqual(await counts(carol, room), { notification_count: 2, highlight_count: 1 })
+    await send(bob, room, text('@room me too', { 'm.mentions': { room: true } }))
+    assert.deepEqual(await counts(carol, room), { notification_count: 3, highlight_count: 1 })
+  })
+
+  it('highlights a body naming the display name with a contains_display_name rule', async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const room = await roomWith(alice, bob)
+    await pushRule(bob, 'override/my-name', { conditions: [{ kind: 'contains_display_name' }], actions: ['notify', { set_tweak: 'highlight' }] })
+    // The display name is the localpart by default, as carried by bob's join event.
+    await send(alice, room, text(`${bob.username.toUpperCase()}: are you there?`))
+    await send(alice, room, text(`${bob.username}xyz is not you`))
+    assert.deepEqual(await counts(bob, room), { notification_count: 2, highlight_count: 1 })
+  })
+
+  it('does not count notices, reactions, edits or member events', async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const room = await roomWith(alice, bob)
+    const first = await send(alice, room, text('counted'))
+    await send(alice, room, { msgtype: 'm.notice', body: 'bot' })
+    await send(alice, room, { 'm.relates_to': { rel_type: 'm.annotation', event_id: first, key: '👍' } }, 'm.reaction')
+    await send(alice, room, text('* counted!', { 'm.new_content': text('counted!'), 'm.relates_to': { rel_type: 'm.replace', event_id: first } }))
+    const carol = await registerUser(t.api)
+    assert.equal((await t.api.post(`${CS}/rooms/${enc(room)}/invite`, { user_id: carol.user_id }, alice.access_token)).status, 200)
+    assert.deepEqual(await counts(bob, room), { notification_count: 1, highlight_count: 0 })
+  })
+
+  it("does not count messages from a user the member ignores", async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const room = await roomWith(alice, bob)
+    const ignore = await t.api.put(`${CS}/user/${enc(bob.user_id)}/account_data/m.ignored_user_list`, { ignored_users: { [alice.user_id]: {} } }, bob.access_token)
+    assert.equal(ignore.status, 200)
+    await send(alice, room, text('you cannot hear me'))
+    assert.deepEqual(await counts(bob, room), { notification_count: 0, highlight_count: 0 })
+  })
+})
+
+describe('push rules change the counts', () => {
+  it('a disabled default rule stops its events from counting', async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const room = await roomWith(alice, bob)
+    await pushRule(bob, 'underride/.m.rule.room_one_to_one/enabled', { enabled: false })
+    await pushRule(bob, 'underride/.m.rule.message/enabled', { enabled: false })
+    await send(alice, room, text('quiet'))
+    assert.deepEqual(await counts(bob, room), { notification_count: 0, highlight_count: 0 })
+    await pushRule(bob, 'underride/.m.rule.message/enabled', { enabled: true })
+    await send(alice, room, text('loud'))
+    assert.deepEqual(await counts(bob, room), { notification_count: 1, highlight_count: 0 })
+  })
+
+  it('a dont_notify override for the room silences it; a room rule with highlight makes every message a highlight', async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const room = await roomWith(alice, bob)
+    await pushRule(bob, 'override/mute', { conditions: [{ kind: 'event_match', key: 'room_id', pattern: room }], actions: ['dont_notify'] })
+    await send(alice, room, text('muted'))
+    assert.deepEqual(await counts(bob, room), { notification_count: 0, highlight_count: 0 })
+    assert.equal((await t.api.delete(`${CS}/pushrules/global/override/mute`, undefined, bob.access_token)).status, 200)
+    await pushRule(bob, `room/${enc(room)}`, { actions: ['notify', { set_tweak: 'highlight' }] })
+    await send(alice, room, text('important'))
+    assert.deepEqual(await counts(bob, room), { notification_count: 1, highlight_count: 1 })
+  })
+
+  it('.m.rule.master silences everything once enabled', async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const room = await roomWith(alice, bob)
+    await pushRule(bob, 'override/.m.rule.master/enabled', { enabled: true })
+    await send(alice, room, text('hi', { 'm.mentions': { user_ids: [bob.user_id] } }))
+    assert.deepEqual(await counts(bob, room), { notification_count: 0, highlight_count: 0 })
+  })
+
+  it('a content rule with a highlight counts a matching word as a highlight', async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const room = await roomWith(alice, bob)
+    await pushRule(bob, 'content/cake', { pattern: 'cake', actions: ['notify', { set_tweak: 'highlight' }] })
+    await send(alice, room, text('Cake time!'))
+    await send(alice, room, text('pancakes'))
+    assert.deepEqual(await counts(bob, room), { notification_count: 2, highlight_count: 1 })
+  })
+})
+
+describe('reading resets the counts', () => {
+  it('an m.read receipt clears the events up to it; later events count again', async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const room = await roomWith(alice, bob)
+    const first = await send(alice, room, text('1', { 'm.mentions': { user_ids: [bob.user_id] } }))
+    const second = await send(alice, room, text('2'))
+    await send(alice, room, text('3'))
+    await receipt(bob, room, first)
+    assert.deepEqual(await counts(bob, room), { notification_count: 2, highlight_count: 0 })
+    await receipt(bob, room, second)
+    assert.deepEqual(await counts(bob, room), { notification_count: 1, highlight_count: 0 })
+    await send(alice, room, text('4'))
+    assert.deepEqual(await counts(bob, room), { notification_count: 2, highlight_count: 0 })
+  })
+
+  it('an m.read.private receipt clears too, and the more recent of the two receipts counts', async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const room = await roomWith(alice, bob)
+    const a = await send(alice, room, text('a'))
+    await send(alice, room, text('b'))
+    const c = await send(alice, room, text('c'))
+    await receipt(bob, room, c, {}, 'm.read.private')
+    await receipt(bob, room, a, {}, 'm.read')
+    assert.deepEqual(await counts(bob, room), { notification_count: 0, highlight_count: 0 })
+  })
+
+  it("sending a message clears the sender's earlier notifications in the room", async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const room = await roomWith(alice, bob)
+    await send(alice, room, text('question?'))
+    assert.equal((await counts(bob, room)).notification_count, 1)
+    await send(bob, room, text('answer'))
+    assert.deepEqual(await counts(bob, room), { notification_count: 0, highlight_count: 0 })
+    assert.deepEqual(await counts(alice, room), { notification_count: 1, highlight_count: 0 })
+  })
+})
+
+describe('unread_thread_notifications', () => {
+  it('splits counts by thread when the filter asks, and threaded receipts clear only their thread', async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const room = await roomWith(alice, bob)
+    const root = await send(alice, room, text('root'))
+    const inThread = (body: string, more: Record<string, unknown> = {}) => text(body, { 'm.relates_to': { rel_type: 'm.thread', event_id: root }, ...more })
+    const t1 = await send(alice, room, inThread('first reply'))
+    await send(alice, room, inThread('ping', { 'm.mentions': { user_ids: [bob.user_id] } }))
+    // A message referencing a thread message belongs to the thread (relations are followed up to 3 hops).
+    await send(alice, room, text('see above', { 'm.relates_to': { rel_type: 'm.reference', event_id: t1 } }))
+    const main = await send(alice, room, text('main timeline'))
+
+    const plain = await synced(bob, room)
+    assert.deepEqual(plain.unread_notifications, { notification_count: 5, highlight_count: 1 })
+    assert.equal(plain.unread_thread_notifications, undefined, 'no thread counts without the filter')
+
+    const split = await synced(bob, room, THREAD_FILTER)
+    assert.deepEqual(split.unread_notifications, { notification_count: 2, highlight_count: 0 }, 'main timeline only')
+    assert.deepEqual(split.unread_thread_notifications, { [root]: { notification_count: 3, highlight_count: 1 } })
+
+    await receipt(bob, room, t1, { thread_id: root })
+    assert.deepEqual((await synced(bob, room, THREAD_FILTER)).unread_thread_notifications, { [root]: { notification_count: 2, highlight_count: 1 } })
+    assert.deepEqual((await synced(bob, room, THREAD_FILTER)).unread_notifications, { notification_count: 2, highlight_count: 0 })
+
+    await receipt(bob, room, root, { thread_id: 'main' })
+    assert.deepEqual((await synced(bob, room, THREAD_FILTER)).unread_notifications, { notification_count: 1, highlight_count: 0 })
+
+    // An unthreaded receipt covers every thread up to its event.
+    await receipt(bob, room, main)
+    const cleared = await synced(bob, room, THREAD_FILTER)
+    assert.deepEqual(cleared.unread_notifications, { notification_count: 0, highlight_count: 0 })
+    assert.equal(cleared.unread_thread_notifications, undefined, 'threads without notifications are left out')
+  })
+
+  it("replying in a thread clears the sender's notifications of that thread only", async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const room = await roomWith(alice, bob)
+    const root = await send(alice, room, text('root'))
+    await send(alice, room, text('in thread', { 'm.relates_to': { rel_type: 'm.thread', event_id: root } }))
+    await send(bob, room, text('my reply', { 'm.relates_to': { rel_type: 'm.thread', event_id: root } }))
+    const split = await synced(bob, room, THREAD_FILTER)
+    assert.deepEqual(split.unread_notifications, { notification_count: 1, highlight_count: 0 })
+    assert.equal(split.unread_thread_notifications, undefined)
+  })
+})
