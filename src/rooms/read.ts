@@ -175,6 +175,17 @@ export class RoomReader {
     return this.format(repos, await repos.events.getMany(roomId, current.map((c) => c.event_id)), requester)
   }
 
+  /** GET /timestamp_to_event: the visible event closest to `ts` in direction `dir`. */
+  async eventAt(requester: Requester, roomId: string, ts: number, dir: 'b' | 'f'): Promise<{ event_id: string; origin_server_ts: number }> {
+    const repos = this.storage.repos
+    await this.membershipOf(roomId, requester.userId)
+    // Visibility can hide the nearest events; look a little further before giving up.
+    const candidates = await repos.timeline.nearTimestamp(roomId, ts, dir, 50)
+    const [found] = await filterVisible(repos, roomId, requester.userId, candidates)
+    if (!found) throw notFound(`Unable to find event from ${ts} in ${dir === 'f' ? 'forward' : 'backward'} direction`)
+    return { event_id: found.event_id, origin_server_ts: Number((JSON.parse(found.json) as { origin_server_ts: number }).origin_server_ts) }
+  }
+
   /** GET /context/{eventId}. */
   async context(requester: Requester, roomId: string, eventId: string, limit: number, filter?: EventFilter & { lazyLoadMembers?: boolean | undefined }) {
     const repos = this.storage.repos

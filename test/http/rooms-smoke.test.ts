@@ -71,3 +71,27 @@ describe('event content the database cannot process', () => {
     assert.equal(filtered.body.chunk.length, 0)
   })
 })
+
+describe('GET /rooms/:roomId/timestamp_to_event', () => {
+  it('finds the nearest event forwards and backwards, 404 past either end, 403 for non-members', async () => {
+    const alice = await registerUser(t.api)
+    const eve = await registerUser(t.api)
+    const { body } = await t.api.post('/_matrix/client/v3/createRoom', {}, alice.access_token)
+    const room = encodeURIComponent(body.room_id)
+    const first = await t.api.put(`/_matrix/client/v3/rooms/${room}/send/m.room.message/a`, { msgtype: 'm.text', body: 'one' }, alice.access_token)
+    const firstEvent = await t.api.get(`/_matrix/client/v3/rooms/${room}/event/${encodeURIComponent(first.body.event_id)}`, alice.access_token)
+    const ts: number = firstEvent.body.origin_server_ts
+    const path = (q: string) => `/_matrix/client/v1/rooms/${room}/timestamp_to_event?${q}`
+    const forward = await t.api.get(path(`ts=${ts}&dir=f`), alice.access_token)
+    assert.equal(forward.status, 200)
+    assert.equal(forward.body.event_id, first.body.event_id)
+    assert.equal(forward.body.origin_server_ts, ts)
+    const backward = await t.api.get(path(`ts=${ts + 10_000_000}&dir=b`), alice.access_token)
+    assert.equal(backward.body.event_id, first.body.event_id)
+    const none = await t.api.get(path(`ts=${ts + 10_000_000}&dir=f`), alice.access_token)
+    assert.equal(none.status, 404)
+    assert.equal(none.body.errcode, 'M_NOT_FOUND')
+    assert.equal((await t.api.get(path(`ts=${ts}&dir=x`), alice.access_token)).status, 400)
+    assert.equal((await t.api.get(path(`ts=${ts}&dir=f`), eve.access_token)).status, 403)
+  })
+})

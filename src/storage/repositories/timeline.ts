@@ -79,6 +79,17 @@ export class TimelineRepository {
     return rows
   }
 
+  /** The events nearest a timestamp in one direction ('f': at or after it, 'b': at or before), nearest first. */
+  async nearTimestamp(roomId: string, ts: number, dir: 'b' | 'f', limit: number): Promise<EventRow[]> {
+    const { rows } = await this.db.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM events e
+        WHERE e.room_id = $1 AND e.rejected_reason IS NULL AND e.origin_server_ts ${dir === 'f' ? '>=' : '<='} $2
+        ORDER BY e.origin_server_ts ${dir === 'f' ? 'ASC' : 'DESC'}, e.stream_ordering ${dir === 'f' ? 'ASC' : 'DESC'} LIMIT $3`,
+      [roomId, ts, limit],
+    )
+    return rows
+  }
+
   /** Events of several rooms in the stream range (after, upTo], newest first, at most `limit` per room. */
   async recentInRooms(roomIds: string[], after: number, upTo: number, limit: number, filter?: EventFilter): Promise<EventRow[]> {
     if (roomIds.length === 0) return []

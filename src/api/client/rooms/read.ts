@@ -1,5 +1,5 @@
 // GET /rooms/{roomId}/event/{eventId}, /state, /state/{type}/{stateKey}, /members, /joined_members,
-// /messages, /context/{eventId}; GET /joined_rooms
+// /messages, /context/{eventId}; GET /joined_rooms; GET /_matrix/client/v1/rooms/{roomId}/timestamp_to_event
 // Spec: client-server-api, "Getting events for a room", "Room membership"
 import { Type } from '@sinclair/typebox'
 import { MatrixError } from '../../../shared/errors.ts'
@@ -117,5 +117,16 @@ export const getContext = defineRoute({
     const limit = Math.min(query.limit ?? 10, 100)
     if (limit < 0) throw new MatrixError('M_INVALID_PARAM', 'limit must not be negative')
     return ctx.roomReader.context(requester, params.roomId, params.eventId, limit, filter ? { ...toEventFilter(filter), lazyLoadMembers: filter.lazy_load_members } : undefined)
+  },
+})
+
+export const timestampToEvent = defineRoute({
+  method: 'GET',
+  url: '/_matrix/client/v1/rooms/:roomId/timestamp_to_event',
+  auth: 'user',
+  params: Room,
+  query: Type.Object({ ts: Type.Integer({ minimum: 0 }), dir: Type.Union([Type.Literal('b'), Type.Literal('f')]) }),
+  async handler(ctx, { requester, params, query }) {
+    return ctx.roomReader.eventAt(requester, params.roomId, query.ts, query.dir)
   },
 })
