@@ -112,7 +112,13 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
   const result: RoomsSync = { join: {}, invite: {}, knock: {}, leave: {} }
   const ignored = await ignoredUsers(repos, viewer.userId)
 
-  const memberships = (await repos.memberships.roomsOf(viewer.userId, ['join', 'invite', 'knock', 'leave', 'ban'])).filter((m) =>
+  const wanted = ['join', 'invite', 'knock', 'leave', 'ban']
+  const currentRows = await repos.memberships.roomsOf(viewer.userId, wanted)
+  // A membership that committed after upTo (this instance's safe position has not reached it yet) is taken
+  // as it was at upTo; otherwise the room would be sent as newly joined now and again once upTo passes it.
+  const ahead = currentRows.filter((m) => m.stream_ordering > upTo).map((m) => m.room_id)
+  const asOfUpTo = ahead.length === 0 ? [] : await repos.sync.membershipRowsAt(viewer.userId, ahead, upTo)
+  const memberships = [...currentRows.filter((m) => m.stream_ordering <= upTo), ...asOfUpTo.filter((m) => wanted.includes(m.membership))].filter((m) =>
     roomAllowed(m.room_id, roomFilter),
   )
   const changed = (m: MembershipRow) => since === null || m.stream_ordering > since

@@ -1,5 +1,6 @@
 import type { Queryable } from '../db.ts'
 import { EVENT_COLUMNS, type EventRow } from './events.ts'
+import type { MembershipRow } from './memberships.ts'
 
 export interface MemberCount {
   room_id: string
@@ -74,6 +75,20 @@ export class SyncQueriesRepository {
       [roomIds, userId, at],
     )
     return new Map(rows.map((r) => [r.room_id, r.membership]))
+  }
+
+  /** The user's membership rows as of a stream position (from the newest member event at or before it). */
+  async membershipRowsAt(userId: string, roomIds: string[], at: number): Promise<MembershipRow[]> {
+    if (roomIds.length === 0) return []
+    const { rows } = await this.db.query<MembershipRow>(
+      `SELECT DISTINCT ON (room_id) room_id, state_key AS user_id, (json::jsonb -> 'content' ->> 'membership') AS membership,
+              event_id, stream_ordering, sender, false AS forgotten
+         FROM events
+        WHERE room_id = ANY($1::text[]) AND type = 'm.room.member' AND state_key = $2 AND stream_ordering <= $3
+        ORDER BY room_id, stream_ordering DESC`,
+      [roomIds, userId, at],
+    )
+    return rows
   }
 
   /** Events of one room in the stream range (after, upTo], oldest first, at most `limit` (the newest ones). */
