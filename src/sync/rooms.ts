@@ -3,7 +3,7 @@
 import type { JsonObject } from '../protocol/events/types.ts'
 import { strippedState, toClientEvents, type ClientEvent, type Viewer } from '../rooms/client-events.ts'
 import { formatToken, tokenOf } from '../rooms/read.ts'
-import { filterVisible } from '../rooms/visibility.ts'
+import { filterVisibleByRoom } from '../rooms/visibility.ts'
 import { ignoredUsers, withoutIgnored, withoutIgnoredInvites } from '../directory/index.ts'
 import type { EventRow, MembershipRow, Repositories } from '../storage/index.ts'
 import { roomAllowed, toEventFilter, typeAllowed, type FilterDefinition } from './filter.ts'
@@ -152,12 +152,12 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
     }
   }
   // History visibility can only hide events older than the viewer's latest membership change.
+  const toCheck = new Map<string, EventRow[]>()
   for (const m of joined) {
     const list = timelines.get(m.room_id)
-    if (list && list.length > 0 && (list[0] as EventRow).stream_ordering < m.stream_ordering) {
-      timelines.set(m.room_id, await filterVisible(repos, m.room_id, viewer.userId, list))
-    }
+    if (list && list.length > 0 && (list[0] as EventRow).stream_ordering < m.stream_ordering) toCheck.set(m.room_id, list)
   }
+  for (const [roomId, list] of await filterVisibleByRoom(repos, viewer.userId, toCheck)) timelines.set(roomId, list)
   if (ignored.size > 0) for (const [roomId, list] of timelines) timelines.set(roomId, withoutIgnored(list, ignored))
 
   // State: from scratch for full plans; for limited incremental ones, what changed between since and the timeline.
@@ -166,13 +166,14 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
   const replacedIds = [...timelines.values()].flat().map((e) => e.replaces_state).filter((id): id is string => id !== null)
   const replacedRows = new Map((await repos.events.getByIds(replacedIds)).map((r) => [r.event_id, r]))
   const incrementalLimited = plans.filter((p) => !p.full && limitedRooms.has(p.roomId))
+  // One query for all of them; each room keeps what changed before its own timeline began, latest per key.
   const deltas = new Map<string, EventRow[]>()
+  const changes = byRoom(await repos.timeline.stateChanges(incrementalLimited.map((p) => p.roomId), since ?? 0, upTo))
   for (const p of incrementalLimited) {
     const first = timelines.get(p.roomId)?.[0]
     const end = first ? first.stream_ordering - 1 : upTo
-    const changes = await repos.timeline.stateChanges([p.roomId], p.after, end)
     const latest = new Map<string, EventRow>()
-    for (const c of changes) latest.set(stateKeyOf(c), c)
+    for (const c of changes.get(p.roomId) ?? []) if (c.stream_ordering <= end) latest.set(stateKeyOf(c), c)
     deltas.set(p.roomId, [...latest.values()])
   }
 
@@ -276,14 +277,23 @@ async function addInvitesKnocksLeaves(input: RoomsSyncInput, changedMemberships:
   // Left rooms: after a leave or ban in range (and on an initial sync only with include_leave).
   const includeLeave = since !== null || filter.room?.include_leave === true
   const leaves = includeLeave ? changedMemberships.filter((m) => m.membership === 'leave' || m.membership === 'ban') : []
+  const limit = filter.room?.timeline?.limit ?? DEFAULT_TIMELINE_LIMIT
+  // One more than the limit tells whether a timeline is limited; all left rooms in one query.
+  const fetched = byRoom(await repos.sync.rangesInRooms(leaves.map((m) => ({ roomId: m.room_id, after: since ?? 0, upTo: m.stream_ordering })), limit + 1))
+  const limitedLeaves = new Set<string>()
+  for (const [roomId, rows] of fetched) {
+    if (rows.length > limit) {
+      rows.splice(0, rows.length - limit)
+      limitedLeaves.add(roomId)
+    }
+  }
+  const visibleLeaves = await filterVisibleByRoom(repos, viewer.userId, fetched)
+  const leaveEvents = await toClientEvents(repos, withoutIgnored([...visibleLeaves.values()].flat(), ignored), viewer, input.now)
+  const leaveById = new Map(leaveEvents.map((e) => [e.event_id, e]))
   for (const m of leaves) {
-    const limit = filter.room?.timeline?.limit ?? DEFAULT_TIMELINE_LIMIT
-    // One more than the limit tells whether the timeline is limited.
-    const rows = await repos.sync.rangeInRoom(m.room_id, since ?? 0, m.stream_ordering, limit + 1)
-    const limited = rows.length > limit
-    if (limited) rows.splice(0, rows.length - limit)
-    const visible = withoutIgnored(await filterVisible(repos, m.room_id, viewer.userId, rows), ignored)
-    const events = await toClientEvents(repos, visible, viewer, input.now)
+    const rows = fetched.get(m.room_id) ?? []
+    const limited = limitedLeaves.has(m.room_id)
+    const events = (visibleLeaves.get(m.room_id) ?? []).map((r) => leaveById.get(r.event_id)).filter((e): e is ClientEvent => e !== undefined)
     const first = rows[0]
     const left: LeftRoomSync = {
       timeline: { events, limited, ...(first ? { prev_batch: formatToken(tokenOf(first)) } : {}) },

@@ -103,6 +103,18 @@ export class EventsRepository {
     return rows
   }
 
+  /** The same history for several rooms in one query (state_key fixed), with each row's room. */
+  async stateHistoryInRooms(roomIds: string[], type: string, stateKey: string): Promise<Array<{ room_id: string; stream_ordering: number; json: string }>> {
+    if (roomIds.length === 0) return []
+    const { rows } = await this.db.query<{ room_id: string; stream_ordering: number; json: string }>(
+      `SELECT room_id, stream_ordering, json FROM events
+        WHERE room_id = ANY($1::text[]) AND type = $2 AND state_key = $3
+        ORDER BY room_id, stream_ordering`,
+      [roomIds, type, stateKey],
+    )
+    return rows
+  }
+
   /** The state group after the room's last event at or before a stream position. */
   async stateGroupAt(roomId: string, stream: number): Promise<number | null> {
     const { rows } = await this.db.query<{ state_group: number | null }>(

@@ -91,6 +91,22 @@ export class SyncQueriesRepository {
     return rows
   }
 
+  /** Events of each room in its own stream range (after, upTo], oldest first, at most `limit` per room (the newest). */
+  async rangesInRooms(ranges: Array<{ roomId: string; after: number; upTo: number }>, limit: number): Promise<EventRow[]> {
+    if (ranges.length === 0) return []
+    const { rows } = await this.db.query<EventRow>(
+      `SELECT x.* FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS r(room_id, after, up_to)
+         CROSS JOIN LATERAL (
+           SELECT ${EVENT_COLUMNS} FROM events e
+            WHERE e.room_id = r.room_id AND e.stream_ordering > r.after AND e.stream_ordering <= r.up_to AND e.rejected_reason IS NULL
+            ORDER BY e.stream_ordering DESC LIMIT $4
+         ) x
+        ORDER BY x.stream_ordering`,
+      [ranges.map((r) => r.roomId), ranges.map((r) => r.after), ranges.map((r) => r.upTo), limit],
+    )
+    return rows
+  }
+
   /** Events of one room in the stream range (after, upTo], oldest first, at most `limit` (the newest ones). */
   async rangeInRoom(roomId: string, after: number, upTo: number, limit: number): Promise<EventRow[]> {
     const { rows } = await this.db.query<EventRow>(
