@@ -98,7 +98,9 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     uia,
     devices,
     accounts,
-    profiles: new Profiles(storage),
+    profiles: new Profiles(storage, (userId) =>
+      rooms.propagateProfile(userId, (roomId, err) => logger.warn({ err, room_id: roomId }, 'profile change not sent to room')),
+    ),
     accountData,
     registrationTokens,
     rooms,

@@ -174,6 +174,27 @@ export class Rooms {
     )
   }
 
+  /**
+   * Sends a fresh join event carrying the user's current displayname and avatar_url to every room they are
+   * joined to (client-server API, "Events on Change of Profile Information"). One room failing does not stop
+   * the others; a few rooms are written at a time.
+   */
+  async propagateProfile(userId: string, onError: (roomId: string, err: unknown) => void): Promise<void> {
+    const rooms = (await this.storage.repos.memberships.roomsOf(userId, ['join'])).map((m) => m.room_id)
+    const requester = { userId, deviceId: '', isAdmin: false, tokenHash: Buffer.alloc(0) } as Requester
+    const queue = [...rooms]
+    const worker = async () => {
+      for (let roomId = queue.shift(); roomId !== undefined; roomId = queue.shift()) {
+        try {
+          await this.changeMembership(requester, roomId, userId, { membership: 'join' })
+        } catch (err) {
+          onError(roomId, err)
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(4, rooms.length) }, worker))
+  }
+
   /** Resolves a room ID or alias to a room this server has. */
   async resolveRoom(roomIdOrAlias: string): Promise<string> {
     if (roomIdOrAlias.startsWith('#')) {

@@ -9,11 +9,16 @@ const MAX_PROFILE_BYTES = 64 * 1024
 const MAX_KEY_BYTES = 255
 const MXC_URI = /^mxc:\/\/[A-Za-z0-9.:[\]-]+\/[A-Za-z0-9_-]+$/
 
+/** Fields that room member events carry: a change to one is sent to the user's rooms. */
+const MEMBER_FIELDS = new Set(['displayname', 'avatar_url'])
+
 export class Profiles {
   private readonly storage: Storage
+  private readonly onMemberFieldChange: (userId: string) => Promise<void>
 
-  constructor(storage: Storage) {
+  constructor(storage: Storage, onMemberFieldChange: (userId: string) => Promise<void> = async () => {}) {
     this.storage = storage
+    this.onMemberFieldChange = onMemberFieldChange
   }
 
   /** The whole profile; M_NOT_FOUND for users that do not exist here. */
@@ -46,12 +51,14 @@ export class Profiles {
       const size = await repos.profiles.setField(userId, key, value)
       if (size > MAX_PROFILE_BYTES) throw new MatrixError('M_PROFILE_TOO_LARGE', 'The profile would exceed 64 KiB')
     })
+    if (MEMBER_FIELDS.has(key)) await this.onMemberFieldChange(userId)
   }
 
   async deleteField(requester: Requester, userId: string, key: string): Promise<void> {
     this.checkOwn(requester, userId)
     if (!PROFILE_KEY.test(key)) throw new MatrixError('M_INVALID_PARAM', 'Invalid profile key')
     await this.storage.repos.profiles.deleteField(userId, key)
+    if (MEMBER_FIELDS.has(key)) await this.onMemberFieldChange(userId)
   }
 
   private checkOwn(requester: Requester, userId: string): asserts userId is UserId {

@@ -95,3 +95,28 @@ describe('GET /rooms/:roomId/timestamp_to_event', () => {
     assert.equal((await t.api.get(path(`ts=${ts}&dir=f`), eve.access_token)).status, 403)
   })
 })
+
+describe('PUT /profile/:userId/displayname in rooms', () => {
+  it('sends a new member event with the new name to every joined room, and nothing for other fields', async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const rooms: string[] = []
+    for (let i = 0; i < 3; i++) {
+      const { body } = await t.api.post('/_matrix/client/v3/createRoom', { invite: [bob.user_id] }, alice.access_token)
+      await t.api.post(`/_matrix/client/v3/join/${encodeURIComponent(body.room_id)}`, {}, bob.access_token)
+      rooms.push(body.room_id)
+    }
+    const start = await t.api.get('/_matrix/client/v3/sync', bob.access_token)
+    const res = await t.api.put(`/_matrix/client/v3/profile/${encodeURIComponent(alice.user_id)}/displayname`, { displayname: 'Alice A.' }, alice.access_token)
+    assert.equal(res.status, 200)
+    await t.api.put(`/_matrix/client/v3/profile/${encodeURIComponent(alice.user_id)}/m.tz`, { 'm.tz': 'Europe/Paris' }, alice.access_token)
+    const next = await t.api.get(`/_matrix/client/v3/sync?since=${start.body.next_batch}`, bob.access_token)
+    for (const roomId of rooms) {
+      const members = next.body.rooms.join[roomId].timeline.events.filter((e: { type: string; state_key?: string }) => e.type === 'm.room.member' && e.state_key === alice.user_id)
+      assert.equal(members.length, 1, `one member event in ${roomId}`)
+      assert.equal(members[0].content.membership, 'join')
+      assert.equal(members[0].content.displayname, 'Alice A.')
+      assert.equal(members[0].unsigned.prev_content.displayname, alice.username)
+    }
+  })
+})
