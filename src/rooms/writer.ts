@@ -110,28 +110,43 @@ export class RoomWriter {
     const authEvents = authKeys.map((k) => room.state.get(k)).filter((e): e is RoomEvent => e !== undefined)
     const depth = room.prev.reduce((max, e) => Math.max(max, e.depth), 0) + 1
     const ref = (e: RoomEvent) => ({ event_id: e.event_id, referenceHash: version.eventFormat === 1 ? referenceHash(e.pdu, version) : undefined })
-    const built = buildEvent(
-      {
-        type: template.type,
-        ...(template.state_key !== undefined ? { state_key: template.state_key } : {}),
-        sender: template.sender,
-        content: template.content,
-        ...(template.type === 'm.room.create' && version.roomIdFromCreateEvent ? {} : { room_id: room.roomId }),
-        origin_server_ts: this.clock.now(),
-        depth,
-        ...(template.redacts !== undefined ? { redacts: template.redacts } : {}),
-      },
-      {
-        version,
-        serverName: this.serverName,
-        signingKey: this.signingKey(),
-        prevEventRefs: room.prev.map(ref),
-        authEventRefs: authEvents.map(ref),
-      },
-    )
-    const parsed = parsePdu(built.pdu, version)
-    if (!parsed.ok) throw new MatrixError('M_BAD_JSON', `Event is not valid: ${parsed.reason}`)
-    const event = parsed.event
+    const build = (ts: number) => {
+      const built = buildEvent(
+        {
+          type: template.type,
+          ...(template.state_key !== undefined ? { state_key: template.state_key } : {}),
+          sender: template.sender,
+          content: template.content,
+          ...(template.type === 'm.room.create' && version.roomIdFromCreateEvent ? {} : { room_id: room.roomId }),
+          origin_server_ts: ts,
+          depth,
+          ...(template.redacts !== undefined ? { redacts: template.redacts } : {}),
+        },
+        {
+          version,
+          serverName: this.serverName,
+          signingKey: this.signingKey(),
+          prevEventRefs: room.prev.map(ref),
+          authEventRefs: authEvents.map(ref),
+        },
+      )
+      const parsed = parsePdu(built.pdu, version)
+      if (!parsed.ok) throw new MatrixError('M_BAD_JSON', `Event is not valid: ${parsed.reason}`)
+      return { pdu: built.pdu, event: parsed.event }
+    }
+    let ts = this.clock.now()
+    let built = build(ts)
+    if (template.type === 'm.room.create') {
+      // In room version 12 the room ID is the create event's hash: two identical requests in the same
+      // millisecond would build the same room. The next millisecond gives a different one.
+      for (let attempt = 0; ; attempt++) {
+        const e = built.event
+        if (await repos.rooms.insert({ room_id: e.room_id, room_version: version.id, creator: e.sender, created_ts: e.origin_server_ts })) break
+        if (!version.roomIdFromCreateEvent || attempt >= 100) throw new MatrixError('M_UNKNOWN', 'Could not allocate a room ID, try again', 503)
+        built = build(++ts)
+      }
+    }
+    const event = built.event
     if (room.roomId === '') room.roomId = event.room_id
 
     const verdict = checkEventAuth(event, room.state, version)
@@ -139,9 +154,6 @@ export class RoomWriter {
 
     const isMember = event.type === 'm.room.member' && event.state_key !== undefined
     const position = await repos.stream.next('event', event.room_id, isMember ? (event.state_key as string) : null)
-    if (event.type === 'm.room.create') {
-      await repos.rooms.insert({ room_id: event.room_id, room_version: version.id, creator: event.sender, created_ts: event.origin_server_ts })
-    }
     let stateGroup = room.stateGroup
     let replaces: string | null = null
     if (event.state_key !== undefined) {

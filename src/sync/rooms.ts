@@ -162,7 +162,8 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
 
   // State: from scratch for full plans; for limited incremental ones, what changed between since and the timeline.
   const fullRooms = plans.filter((p) => p.full).map((p) => p.roomId)
-  const current = byRoom(await repos.sync.currentState(fullRooms))
+  // With lazy-loaded members, member events are fetched below only for the senders that need them.
+  const current = byRoom(await repos.sync.currentState(fullRooms, null, lazyMembers))
   const replacedIds = [...timelines.values()].flat().map((e) => e.replaces_state).filter((id): id is string => id !== null)
   const replacedRows = new Map((await repos.events.getByIds(replacedIds)).map((r) => [r.event_id, r]))
   const incrementalLimited = plans.filter((p) => !p.full && limitedRooms.has(p.roomId))

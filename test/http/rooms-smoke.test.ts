@@ -120,3 +120,16 @@ describe('PUT /profile/:userId/displayname in rooms', () => {
     }
   })
 })
+
+describe('POST /createRoom concurrency', () => {
+  it('gives 20 identical requests sent at once 20 distinct rooms (v12 IDs are create-event hashes)', async () => {
+    const alice = await registerUser(t.api)
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => t.api.post('/_matrix/client/v3/createRoom', { preset: 'public_chat' }, alice.access_token)),
+    )
+    assert.deepEqual(results.map((r) => r.status), Array(20).fill(200))
+    assert.equal(new Set(results.map((r) => r.body.room_id)).size, 20)
+    const joined = await t.api.get('/_matrix/client/v3/joined_rooms', alice.access_token)
+    for (const r of results) assert.ok(joined.body.joined_rooms.includes(r.body.room_id))
+  })
+})

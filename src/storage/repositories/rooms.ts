@@ -21,13 +21,13 @@ export class RoomsRepository {
     this.db = db
   }
 
-  async insert(row: Omit<RoomRow, 'state_group' | 'is_public'>): Promise<void> {
-    await this.db.query('INSERT INTO rooms (room_id, room_version, creator, created_ts) VALUES ($1, $2, $3, $4)', [
-      row.room_id,
-      row.room_version,
-      row.creator,
-      row.created_ts,
-    ])
+  /** False when a room with this ID exists already (or is being created by a transaction that then commits). */
+  async insert(row: Omit<RoomRow, 'state_group' | 'is_public'>): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      'INSERT INTO rooms (room_id, room_version, creator, created_ts) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING',
+      [row.room_id, row.room_version, row.creator, row.created_ts],
+    )
+    return rowCount === 1
   }
 
   async get(roomId: string): Promise<RoomRow | null> {

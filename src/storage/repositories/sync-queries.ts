@@ -15,14 +15,15 @@ export class SyncQueriesRepository {
     this.db = db
   }
 
-  /** Current state of several rooms with the events (optionally only some types). */
-  async currentState(roomIds: string[], types: string[] | null = null): Promise<EventRow[]> {
+  /** Current state of several rooms with the events (optionally only some types, or without member events). */
+  async currentState(roomIds: string[], types: string[] | null = null, withoutMembers = false): Promise<EventRow[]> {
     if (roomIds.length === 0) return []
     const { rows } = await this.db.query<EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM current_state c
          JOIN events e ON e.room_id = c.room_id AND e.event_id = c.event_id
-        WHERE c.room_id = ANY($1::text[]) AND ($2::text[] IS NULL OR c.type = ANY($2::text[]))`,
-      [roomIds, types],
+        WHERE c.room_id = ANY($1::text[]) AND ($2::text[] IS NULL OR c.type = ANY($2::text[]))
+          AND NOT ($3 AND c.type = 'm.room.member')`,
+      [roomIds, types, withoutMembers],
     )
     return rows
   }
