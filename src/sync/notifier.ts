@@ -21,6 +21,9 @@ const RECONNECT_MIN_MS = 100
 const RECONNECT_MAX_MS = 5000
 /** While requests wait, the fence is also read this often, in case a notification was lost. */
 const SAFETY_POLL_MS = 5000
+/** The stream log keeps this many positions (it only serves wake-ups and "what kinds changed" checks). */
+const LOG_KEEP_POSITIONS = 1_000_000
+const PRUNE_EVERY_MS = 10 * 60 * 1000
 
 export class StreamNotifier {
   private readonly storage: Storage
@@ -34,6 +37,7 @@ export class StreamNotifier {
   private stopped = false
   private reconnectDelay = RECONNECT_MIN_MS
   private poll: NodeJS.Timeout | null = null
+  private pruner: NodeJS.Timeout | null = null
   private readonly positionListeners = new Set<(position: number) => void>()
   private readonly reconnecting = new WeakSet<pg.Client>()
 
@@ -55,11 +59,18 @@ export class StreamNotifier {
       if (this.waiters.size > 0) void this.refresh()
     }, SAFETY_POLL_MS)
     this.poll.unref()
+    this.pruner = setInterval(() => {
+      if (this.position > LOG_KEEP_POSITIONS) {
+        this.storage.repos.stream.prune(this.position - LOG_KEEP_POSITIONS).catch((err: Error) => this.logger.warn({ err: err.message }, 'pruning the stream log failed'))
+      }
+    }, PRUNE_EVERY_MS)
+    this.pruner.unref()
   }
 
   async stop(): Promise<void> {
     this.stopped = true
     if (this.poll) clearInterval(this.poll)
+    if (this.pruner) clearInterval(this.pruner)
     for (const waiter of this.waiters) waiter.resolve()
     this.waiters.clear()
     const client = this.client

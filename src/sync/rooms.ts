@@ -45,6 +45,8 @@ export interface RoomsSyncInput {
   now: number
   /** Per-room account data changed in range, by room. */
   roomAccountData: Map<string, JsonObject[]>
+  /** False when no room event at all was written in the range (the timeline queries are skipped). */
+  eventsChanged: boolean
   /** Ephemeral events (typing, receipts) for the range, by room. */
   ephemeral: Map<string, JsonObject[]>
   /** Unread notification counts by room (push rule evaluation), for every joined room in the response. */
@@ -127,7 +129,7 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
 
   // Which joined rooms were already joined at `since` (the others are new to the client: full state).
   const before = since === null ? new Map<string, string>() : await repos.sync.membershipsAt(viewer.userId, joined.filter(changed).map((m) => m.room_id), since)
-  const withEvents = since === null ? new Set(joinedIds) : await repos.timeline.roomsWithEvents(joinedIds, since, upTo)
+  const withEvents = since === null ? new Set(joinedIds) : input.eventsChanged ? await repos.timeline.roomsWithEvents(joinedIds, since, upTo) : new Set<string>()
   const plans: RoomPlan[] = []
   for (const m of joined) {
     const isNew = since === null || (changed(m) && before.get(m.room_id) !== 'join')

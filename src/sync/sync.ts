@@ -44,6 +44,9 @@ export interface SyncResponse {
   to_device: { events: JsonObject[] }
 }
 
+/** Beyond this many positions, checking which kinds changed costs more than it saves. */
+const MAX_KIND_CHECK_RANGE = 10_000
+
 export function parseSince(token: string): number {
   const m = /^s(\d{1,15})$/.exec(token)
   if (!m) throw new MatrixError('M_INVALID_PARAM', 'Invalid since token')
@@ -161,7 +164,15 @@ export class SyncService {
 
   private async build(requester: Requester, since: number | null, upTo: number, filter: FilterDefinition, request: SyncRequest): Promise<SyncResponse> {
     const repos = this.storage.repos
-    const accountData = await repos.accountData.changed(requester.userId, since ?? 0, upTo)
+    // On an incremental sync, the stream log says which kinds of change happened at all: the queries for
+    // kinds that did not are skipped (most long-poll wake-ups carry one new message and nothing else).
+    let kinds: Set<string> | null = null
+    if (since !== null && upTo - since <= MAX_KIND_CHECK_RANGE) {
+      const inRange = await repos.stream.kindsInRange(since, upTo)
+      if (inRange.complete) kinds = inRange.kinds
+    }
+    const changed = (kind: string) => kinds === null || kinds.has(kind)
+    const accountData = changed('account_data') ? await repos.accountData.changed(requester.userId, since ?? 0, upTo) : []
     const global: JsonObject[] = []
     const perRoom = new Map<string, JsonObject[]>()
     for (const a of accountData) {
@@ -173,6 +184,7 @@ export class SyncService {
     if (since === null && this.sources.pushRules && typeAllowed('m.push_rules', filter.account_data) && !global.some((e) => e.type === 'm.push_rules')) {
       global.push({ type: 'm.push_rules', content: { global: await this.sources.pushRules(requester.userId) } })
     }
+    const ephemeral = changed('typing') || changed('receipt') ? await this.sources.ephemeral(requester, since, upTo) : new Map<string, JsonObject[]>()
     const rooms = await syncRooms({
       repos,
       viewer: { userId: requester.userId, deviceId: requester.deviceId },
@@ -183,14 +195,15 @@ export class SyncService {
       filter,
       now: this.clock.now(),
       roomAccountData: perRoom,
-      ephemeral: await this.sources.ephemeral(requester, since, upTo),
+      eventsChanged: changed('event'),
+      ephemeral,
       unreadCounts: (roomIds) => this.sources.unreadCounts(requester.userId, roomIds),
     })
     return {
       next_batch: `s${upTo}`,
       rooms,
       account_data: { events: global },
-      presence: { events: this.sources.presence ? await this.sources.presence(requester, since, upTo, filter.presence) : [] },
+      presence: { events: this.sources.presence && changed('presence') ? await this.sources.presence(requester, since, upTo, filter.presence) : [] },
       to_device: { events: [] },
     }
   }

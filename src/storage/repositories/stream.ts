@@ -55,7 +55,33 @@ export class StreamRepository {
     return rows
   }
 
-  async prune(below: number): Promise<void> {
-    await this.db.query('DELETE FROM stream_log WHERE position < $1', [below])
+  /**
+   * The kinds of change in (after, upTo], and whether the log still covers that whole range (it is pruned
+   * from below): with complete false, callers must assume anything may have changed.
+   */
+  async kindsInRange(after: number, upTo: number): Promise<{ kinds: Set<string>; complete: boolean }> {
+    const { rows } = await this.db.query<{ kind: string | null; oldest: number | null }>(
+      `SELECT k.kind, (SELECT min(position) FROM stream_log) AS oldest
+         FROM (SELECT DISTINCT kind FROM stream_log WHERE position > $1 AND position <= $2) k
+        RIGHT JOIN (SELECT 1) one ON true`,
+      [after, upTo],
+    )
+    const oldest = rows[0]?.oldest ?? null
+    return {
+      kinds: new Set(rows.map((r) => r.kind).filter((k): k is string => k !== null)),
+      // Positions are taken from 1 up; an empty log or one whose oldest row is after `after + 1` may miss some.
+      complete: oldest === null ? after >= upTo : oldest <= after + 1,
+    }
+  }
+
+  /** Removes log rows below a position, if this instance wins the advisory lock (one pruner at a time). */
+  async prune(below: number): Promise<number> {
+    const { rows } = await this.db.query<{ deleted: number }>(
+      `WITH locked AS (SELECT pg_try_advisory_xact_lock(7386051114) AS ok),
+            gone AS (DELETE FROM stream_log WHERE position < $1 AND (SELECT ok FROM locked) RETURNING 1)
+       SELECT count(*)::int AS deleted FROM gone`,
+      [below],
+    )
+    return rows[0]?.deleted ?? 0
   }
 }

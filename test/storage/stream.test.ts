@@ -1,0 +1,78 @@
+// The stream: positions taken inside stream transactions, the fence, the log of what each position touched,
+// its pruning, and the "which kinds changed" check /sync relies on to skip work.
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { Database, Storage, migrate } from '../../src/storage/index.ts'
+import { cleanupTestDatabases, createTestDatabase, targetName, type TestDatabase } from '../support/database.ts'
+
+let database: TestDatabase
+let db: Database
+let storage: Storage
+
+before(async () => {
+  database = await createTestDatabase()
+  db = new Database({ connectionString: database.url }, { poolSize: 10, statementTimeoutMs: 30000 })
+  await migrate(db)
+  storage = new Storage(db)
+})
+
+after(async () => {
+  await db?.close()
+  await database?.drop()
+  await cleanupTestDatabases()
+})
+
+const take = (kind: string, room: string | null, user: string | null) => storage.streamTransaction((repos) => repos.stream.next(kind, room, user))
+
+describe(`the stream on the ${targetName()}`, () => {
+  it('hands out increasing positions and the fence reaches the last committed one', async () => {
+    const a = await take('event', '!r:x', null)
+    const b = await take('typing', '!r:x', null)
+    assert.ok(b > a)
+    assert.equal(await storage.repos.stream.fence(), b)
+  })
+
+  it('keeps the fence below a position whose transaction has not committed', async () => {
+    const before = await storage.repos.stream.fence()
+    let release!: () => void
+    const held = new Promise<void>((r) => (release = r))
+    let taken = 0
+    const slow = storage.streamTransaction(async (repos) => {
+      taken = await repos.stream.next('event', '!slow:x', null)
+      await held
+    })
+    while (taken === 0) await new Promise((r) => setImmediate(r))
+    const later = await take('event', '!fast:x', null)
+    assert.ok(later > taken)
+    // The fence waits for the slow writer, so read it concurrently and let the writer finish afterwards.
+    const fence = storage.repos.stream.fence()
+    let settled = false
+    void fence.then(() => (settled = true))
+    await new Promise((r) => setTimeout(r, 50))
+    assert.equal(settled, false, 'the fence does not answer while a lower position is uncommitted')
+    release()
+    await slow
+    assert.ok((await fence) >= later)
+    assert.ok(before < taken)
+  })
+
+  it('reports the kinds of change in a range, and says when pruning made the range incomplete', async () => {
+    const start = await storage.repos.stream.fence()
+    await take('receipt', '!k:x', null)
+    await take('presence', null, '@u:x')
+    const end = await storage.repos.stream.fence()
+    const inRange = await storage.repos.stream.kindsInRange(start, end)
+    assert.deepEqual([...inRange.kinds].sort(), ['presence', 'receipt'])
+    assert.equal(inRange.complete, true)
+    assert.deepEqual([...(await storage.repos.stream.kindsInRange(end, end)).kinds], [])
+
+    const deleted = await storage.repos.stream.prune(end)
+    assert.ok(deleted > 0)
+    const pruned = await storage.repos.stream.kindsInRange(start, end)
+    assert.equal(pruned.complete, false, 'rows below the range end were pruned')
+    const after = await take('event', '!k:x', null)
+    const fresh = await storage.repos.stream.kindsInRange(end, after)
+    assert.equal(fresh.complete, true)
+    assert.deepEqual([...fresh.kinds], ['event'])
+  })
+})
