@@ -188,9 +188,13 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
     stateRows.set(p.roomId, rows)
   }
 
-  // Summaries and heroes for every room in the response.
+  // Summaries and heroes: for new rooms and rooms whose membership changed in range (the spec lets an
+  // unchanged summary be omitted, and most incremental syncs carry messages only).
   const planIds = plans.map((p) => p.roomId)
-  const [counts, heroes] = await Promise.all([repos.sync.memberCounts(planIds), repos.sync.heroes(planIds, viewer.userId, HEROES)])
+  const touchesMembers = (rows: EventRow[] | undefined) => (rows ?? []).some((r) => r.type === 'm.room.member')
+  const summaryIds = plans.filter((p) => p.full || touchesMembers(timelines.get(p.roomId)) || touchesMembers(deltas.get(p.roomId))).map((p) => p.roomId)
+  const [counts, heroes] = await Promise.all([repos.sync.memberCounts(summaryIds), repos.sync.heroes(summaryIds, viewer.userId, HEROES)])
+  const withSummary = new Set(summaryIds)
   const heroesByRoom = new Map<string, string[]>()
   for (const h of heroes) heroesByRoom.set(h.room_id, [...(heroesByRoom.get(h.room_id) ?? []), h.user_id])
 
@@ -226,11 +230,13 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
       state: { events: fmt(stateRows.get(p.roomId) ?? []) },
       ephemeral: { events: (input.ephemeral.get(p.roomId) ?? []).filter((e) => typeAllowed(String(e.type), roomFilter?.ephemeral)) },
       account_data: { events: (input.roomAccountData.get(p.roomId) ?? []).filter((e) => typeAllowed(String(e.type), roomFilter?.account_data)) },
-      summary: {
-        'm.heroes': heroesByRoom.get(p.roomId) ?? [],
-        'm.joined_member_count': countsByRoom.get(p.roomId)?.joined ?? 0,
-        'm.invited_member_count': countsByRoom.get(p.roomId)?.invited ?? 0,
-      },
+      summary: withSummary.has(p.roomId)
+        ? {
+            'm.heroes': heroesByRoom.get(p.roomId) ?? [],
+            'm.joined_member_count': countsByRoom.get(p.roomId)?.joined ?? 0,
+            'm.invited_member_count': countsByRoom.get(p.roomId)?.invited ?? 0,
+          }
+        : {},
       unread_notifications: { notification_count: 0, highlight_count: 0 },
     }
     const counts = unread.get(p.roomId)

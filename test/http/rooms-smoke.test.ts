@@ -133,3 +133,21 @@ describe('POST /createRoom concurrency', () => {
     for (const r of results) assert.ok(joined.body.joined_rooms.includes(r.body.room_id))
   })
 })
+
+describe('GET /sync room summary', () => {
+  it('is sent for a new room and when membership changes, and omitted when only messages arrived', async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const { body } = await t.api.post('/_matrix/client/v3/createRoom', { invite: [bob.user_id] }, alice.access_token)
+    const room = body.room_id
+    const first = await t.api.get('/_matrix/client/v3/sync', alice.access_token)
+    assert.equal(first.body.rooms.join[room].summary['m.invited_member_count'], 1)
+    await t.api.put(`/_matrix/client/v3/rooms/${encodeURIComponent(room)}/send/m.room.message/s1`, { msgtype: 'm.text', body: 'hi' }, alice.access_token)
+    const messageOnly = await t.api.get(`/_matrix/client/v3/sync?since=${first.body.next_batch}`, alice.access_token)
+    assert.deepEqual(messageOnly.body.rooms.join[room].summary, {})
+    await t.api.post(`/_matrix/client/v3/join/${encodeURIComponent(room)}`, {}, bob.access_token)
+    const joined = await t.api.get(`/_matrix/client/v3/sync?since=${messageOnly.body.next_batch}`, alice.access_token)
+    assert.equal(joined.body.rooms.join[room].summary['m.joined_member_count'], 2)
+    assert.equal(joined.body.rooms.join[room].summary['m.invited_member_count'], 0)
+  })
+})
