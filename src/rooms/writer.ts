@@ -33,6 +33,12 @@ export interface AppendedEvent {
   streamOrdering: number
 }
 
+/**
+ * Auth event selection reads only the room version's restricted-join flag (for join_authorised_via_users_server);
+ * the newest version has every flag, so its selection is a superset of any version's: load with it.
+ */
+const ANY_VERSION = roomVersion('12') as RoomVersion
+
 /** At most this many prev_events per event, as Synapse does, so a wide DAG converges. */
 const MAX_PREV_EVENTS = 10
 
@@ -42,7 +48,7 @@ export function parseStored(json: string, version: RoomVersion): RoomEvent {
   return parsed.event
 }
 
-function stateMap(rows: StateEventRow[], version: RoomVersion): Map<StateKey, RoomEvent> {
+function stateMap(rows: Array<Pick<StateEventRow, 'type' | 'state_key' | 'json'>>, version: RoomVersion): Map<StateKey, RoomEvent> {
   return new Map(rows.map((r) => [stateKey(r.type, r.state_key), parseStored(r.json, version)]))
 }
 
@@ -79,22 +85,20 @@ export class RoomWriter {
 
   /** Locks the room and loads what appending `templates` needs. M_NOT_FOUND for rooms this server does not have. */
   async open(repos: Repositories, roomId: string, templates: EventTemplate[]): Promise<RoomWriteState> {
-    const room = await repos.rooms.lock(roomId)
-    if (!room) throw notFound('Unknown room')
-    const version = roomVersion(room.room_version)
-    if (!version) throw new MatrixError('M_UNSUPPORTED_ROOM_VERSION', `Room version ${room.room_version} is not supported`, 500)
+    // The keys depend on the room version only through flags that do not change these kinds of key,
+    // so they can be listed before the room (and its version) is read.
     const keys = new Map<string, [string, string]>()
-    for (const t of templates) for (const k of keysFor(t, version)) keys.set(k.join('\u0000'), k)
-    const [stateRows, extremities] = await Promise.all([
-      repos.state.currentEvents(roomId, [...keys.values()]),
-      repos.rooms.extremities(roomId),
-    ])
+    for (const t of templates) for (const k of keysFor(t, ANY_VERSION)) keys.set(k.join('\u0000'), k)
+    const loaded = await repos.rooms.lockForWrite(roomId, [...keys.values()])
+    if (!loaded) throw notFound('Unknown room')
+    const version = roomVersion(loaded.room.room_version)
+    if (!version) throw new MatrixError('M_UNSUPPORTED_ROOM_VERSION', `Room version ${loaded.room.room_version} is not supported`, 500)
     return {
       roomId,
       version,
-      prev: extremities.slice(0, MAX_PREV_EVENTS).map((x) => parseStored(x.json, version)),
-      stateGroup: room.state_group,
-      state: stateMap(stateRows, version),
+      prev: loaded.extremities.slice(0, MAX_PREV_EVENTS).map((x) => parseStored(x.json, version)),
+      stateGroup: loaded.room.state_group,
+      state: stateMap(loaded.state, version),
     }
   }
 

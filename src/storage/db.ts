@@ -40,6 +40,15 @@ function preparing(client: pg.PoolClient): Queryable {
   }
 }
 
+export interface TransactionOptions {
+  /** Tries in all when the transaction hits a serialization failure or a deadlock (default 5). */
+  attempts?: number
+  /** A parameterless statement run right after BEGIN, in the same round trip. */
+  begin?: string
+  /** A parameterless statement to run right before COMMIT, in the same round trip (null: none). */
+  beforeCommit?: () => string | null
+}
+
 export interface DatabaseOptions {
   poolSize: number
   statementTimeoutMs: number
@@ -74,14 +83,17 @@ export class Database implements Queryable {
   }
 
   /** Runs fn in one transaction; retried from the start on serialization failures and deadlocks. */
-  async transaction<T>(fn: (tx: Queryable) => Promise<T>, attempts = 5): Promise<T> {
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    const attempts = options.attempts ?? 5
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect()
       let broken = false
       try {
-        await client.query('BEGIN')
+        // Statements without parameters ride along with BEGIN and COMMIT in one round trip each.
+        await client.query(options.begin ? `BEGIN; ${options.begin}` : 'BEGIN')
         const result = await fn(preparing(client))
-        await client.query('COMMIT')
+        const last = options.beforeCommit?.()
+        await client.query(last ? `${last}; COMMIT` : 'COMMIT')
         return result
       } catch (err) {
         try {

@@ -42,6 +42,7 @@ export type { EventInsert, EventRow } from './repositories/events.ts'
 export type { StateEntry, StateEventRow } from './repositories/state.ts'
 export type { MembershipRow } from './repositories/memberships.ts'
 export { STREAM_CHANNEL, type StreamChange } from './repositories/stream.ts'
+import { ENTER_STREAM_FENCE, NOTIFY_STREAM } from './repositories/stream.ts'
 export type { EventFilter, TimelineToken } from './repositories/timeline.ts'
 export type { SearchHit, SearchableRoom, EventSearchQuery, ContextAnchor } from './repositories/search.ts'
 export type { DirectoryUser } from './repositories/user-directory.ts'
@@ -135,12 +136,13 @@ export class Storage {
    * waited for while a row lock is held (which could deadlock).
    */
   streamTransaction<T>(fn: (repos: Repositories) => Promise<T>): Promise<T> {
-    return this.db.transaction(async (tx) => {
-      const repos = repositories(tx)
-      await repos.stream.enterFence()
-      const result = await fn(repos)
-      if (repos.stream.tookPosition) await repos.stream.notify()
-      return result
-    })
+    let repos: Repositories | null = null
+    return this.db.transaction(
+      async (tx) => {
+        repos = repositories(tx)
+        return fn(repos)
+      },
+      { begin: ENTER_STREAM_FENCE, beforeCommit: () => (repos?.stream.tookPosition ? NOTIFY_STREAM : null) },
+    )
   }
 }

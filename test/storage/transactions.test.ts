@@ -132,7 +132,7 @@ describe(`Database.transaction on the ${targetName()}`, () => {
           await tx.query('SELECT value FROM counters WHERE id = 4')
           await bothRead()
           await tx.query('UPDATE counters SET value = value + 1 WHERE id = 4')
-        }, 1),
+        }, { attempts: 1 }),
       ),
     )
     const failures = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected')

@@ -41,6 +41,29 @@ export class RoomsRepository {
     return rows[0] ?? null
   }
 
+  /**
+   * Everything appending to a room needs: locks the room row (every write to a room's DAG holds it, so a
+   * room's events are built one at a time), then reads its forward extremities and the current state events
+   * of the given (type, state_key) pairs. Two statements, on purpose: a statement that waited for the lock
+   * still reads with the snapshot it started with, so extremities read in the locking statement could be
+   * those from before the previous writer committed.
+   */
+  async lockForWrite(roomId: string, keys: Array<[string, string]>): Promise<{ room: RoomRow; extremities: ExtremityRow[]; state: Array<{ type: string; state_key: string; json: string }> } | null> {
+    const room = await this.lock(roomId)
+    if (!room) return null
+    const { rows } = await this.db.query<{ extremities: ExtremityRow[] | null; state: Array<{ type: string; state_key: string; json: string }> | null }>(
+      `SELECT
+         (SELECT json_agg(json_build_object('event_id', e.event_id, 'depth', e.depth, 'json', e.json) ORDER BY e.depth DESC, e.stream_ordering DESC)
+            FROM room_extremities x JOIN events e ON e.room_id = x.room_id AND e.event_id = x.event_id
+           WHERE x.room_id = $1) AS extremities,
+         (SELECT json_agg(json_build_object('type', c.type, 'state_key', c.state_key, 'json', e.json))
+            FROM current_state c JOIN events e ON e.room_id = c.room_id AND e.event_id = c.event_id
+           WHERE c.room_id = $1 AND (c.type, c.state_key) IN (SELECT * FROM unnest($2::text[], $3::text[]))) AS state`,
+      [roomId, keys.map((k) => k[0]), keys.map((k) => k[1])],
+    )
+    return { room, extremities: rows[0]?.extremities ?? [], state: rows[0]?.state ?? [] }
+  }
+
   async setStateGroup(roomId: string, group: number): Promise<void> {
     await this.db.query('UPDATE rooms SET state_group = $2 WHERE room_id = $1', [roomId, group])
   }
@@ -60,9 +83,12 @@ export class RoomsRepository {
     return rows
   }
 
-  /** Replaces the extremities the new event references with the new event itself. */
+  /** Replaces the extremities the new event references with the new event itself (one statement). */
   async advanceExtremities(roomId: string, replaced: string[], eventId: string): Promise<void> {
-    await this.db.query('DELETE FROM room_extremities WHERE room_id = $1 AND event_id = ANY($2::text[])', [roomId, replaced])
-    await this.db.query('INSERT INTO room_extremities (room_id, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [roomId, eventId])
+    await this.db.query(
+      `WITH gone AS (DELETE FROM room_extremities WHERE room_id = $1 AND event_id = ANY($2::text[]))
+       INSERT INTO room_extremities (room_id, event_id) VALUES ($1, $3) ON CONFLICT DO NOTHING`,
+      [roomId, replaced, eventId],
+    )
   }
 }

@@ -13,17 +13,17 @@ export interface StreamChange {
 /** The channel instances LISTEN on; writers NOTIFY it in the transaction, so it is delivered on commit. */
 export const STREAM_CHANNEL = 'homestead_stream'
 
+/** Joins the fence as a writer: the first statement of every transaction that takes positions. */
+export const ENTER_STREAM_FENCE = `SELECT pg_advisory_xact_lock_shared(${STREAM_FENCE_KEY})`
+/** Wakes every instance's listener once the transaction commits (PostgreSQL folds repeats into one). */
+export const NOTIFY_STREAM = `SELECT pg_notify('${STREAM_CHANNEL}', '')`
+
 export class StreamRepository {
   private readonly db: Queryable
   /** Whether this transaction has taken a position (and so must notify). */
   tookPosition = false
   constructor(db: Queryable) {
     this.db = db
-  }
-
-  /** Joins the fence as a writer; must be the first statement of a transaction that takes positions. */
-  async enterFence(): Promise<void> {
-    await this.db.query('SELECT pg_advisory_xact_lock_shared($1)', [STREAM_FENCE_KEY])
   }
 
   /** Takes the next stream position and records what it touches (same transaction). */
