@@ -1,6 +1,7 @@
 // Test databases: each test file gets a fresh database on the target server and drops it afterwards.
 // Target: HOMESTEAD_TEST_TARGET=external uses HOMESTEAD_TEST_POSTGRES_URL; otherwise the embedded server
 // that scripts/test.ts started (HOMESTEAD_TEST_EMBEDDED_SOCKET), or one this process starts itself.
+import { readFileSync } from 'node:fs'
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -22,7 +23,17 @@ async function startOwnEmbedded(): Promise<{ adminUrl: (db: string) => string }>
   await chmod(dir, 0o755) // as root, PostgreSQL runs as the postgres user, which must reach the cluster
   const server = new EmbeddedPostgres(dir, { info: () => {}, warn: () => {} })
   const connection = await server.start()
+  // If the test process ends without its clean-up (a crash, a failed hook), still stop the server: a fast
+  // shutdown request is a signal, which is all an 'exit' handler can still send.
+  const pid = Number(readFileSync(join(server.clusterDir, 'postmaster.pid'), 'utf8').split('\n')[0])
+  const stopOnExit = () => {
+    try {
+      process.kill(pid, 'SIGINT')
+    } catch {}
+  }
+  process.once('exit', stopOnExit)
   testCleanups.push(async () => {
+    process.off('exit', stopOnExit)
     await server.stop()
     await rm(dir, { recursive: true, force: true })
   })
