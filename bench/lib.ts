@@ -150,3 +150,24 @@ export async function closedLoop(
   const elapsed = performance.now() - start
   return { requests: latencies.length, elapsed_ms: round(elapsed, 1), rps: round((latencies.length / elapsed) * 1000, 1), latencies }
 }
+
+/** Runs `fn` over `items` with at most `concurrency` calls in flight; results keep the items' order. */
+export async function pool<T, R>(items: readonly T[], concurrency: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length)
+  let next = 0
+  const workers = Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++
+      try {
+        results[i] = await fn(items[i] as T, i)
+      } catch (err) {
+        next = items.length // the other workers stop too
+        throw err
+      }
+    }
+  })
+  await Promise.all(workers)
+  return results
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))

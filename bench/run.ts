@@ -6,23 +6,37 @@
 //   BENCH_CONCURRENCY         concurrent clients in the throughput runs (default 16)
 //   BENCH_DURATION_MS         length of each throughput run (default 10000)
 //   BENCH_DATABASE_URL        an external PostgreSQL: a fresh database is created on it and dropped after
+//   BENCH_AUTH                0 skips register/login/whoami (default on, off with BENCH_COMPARE=1)
+//   BENCH_ROOMS               0 skips the room benchmarks (bench/rooms.ts: createRoom, send, delivery, initial sync)
+//   BENCH_SCALE               0 skips the scale cases (bench/scale.ts: a user in 1,000 rooms, a room of 10,000)
+//   BENCH_COMPARE             1 also runs the room benchmarks on the Synapse anchor, pgbench, and the target
+//                             ratios (bench/compare.ts); Homestead then defaults to the machine's PostgreSQL 15
+// See docs/benchmarks.md for results and the commands to reproduce them.
 import { fork, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
-import { arch, cpus, platform, release, tmpdir, totalmem } from 'node:os'
+import { arch, cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import pg from 'pg'
 import { EmbeddedPostgres } from '../src/storage/index.ts'
 import { HttpClient, closedLoop, envInt, expectOk, progress, sequential, summarize, type ThroughputResult } from './lib.ts'
 import type { ChildMessage, ParentMessage } from './server-process.ts'
+import { COMPARE_DATABASE_URL, compareSettings, runComparison } from './compare.ts'
+import { roomSettings, runRoomBenchmarks } from './rooms.ts'
+import { runScaleBenchmarks, scaleSettings } from './scale.ts'
+import { backendCpu, synapseTarget, type Target } from './targets.ts'
 
 const ITERATIONS = envInt('BENCH_ITERATIONS', 200)
 const WHOAMI_ITERATIONS = envInt('BENCH_WHOAMI_ITERATIONS', ITERATIONS * 20)
 const CONCURRENCY = envInt('BENCH_CONCURRENCY', 16)
 const DURATION_MS = envInt('BENCH_DURATION_MS', 10000, 100)
-const EXTERNAL_URL = process.env.BENCH_DATABASE_URL?.trim() || null
+const EXTERNAL_URL = process.env.BENCH_DATABASE_URL?.trim() || (compareSettings.enabled ? COMPARE_DATABASE_URL : null)
+const AUTH = process.env.BENCH_AUTH ? process.env.BENCH_AUTH !== '0' : !compareSettings.enabled
+const ROOMS = process.env.BENCH_ROOMS !== '0' || compareSettings.enabled
+/** Sockets for the room benchmarks: the concurrent senders plus long-polls. */
+const ROOM_SOCKETS = roomSettings.sendConcurrency + 8
 const PASSWORD = 'correct horse battery staple'
 const CS = '/_matrix/client/v3'
 
@@ -259,27 +273,43 @@ async function main(): Promise<Record<string, unknown>> {
     progress(`starting Homestead on ${database ? 'the external PostgreSQL' : `an embedded PostgreSQL in ${dataDir}`}`)
     const server = new ServerProcess()
     cleanups.push(() => server.stop())
-    const ready = await server.call(
-      {
-        type: 'start',
-        overrides: {
-          server_name: 'bench.localhost',
-          data_dir: dataDir,
-          'listen.host': '127.0.0.1',
-          'listen.port': 0,
-          'registration.enabled': true,
-          'rate_limits.enabled': false,
-          'log.level': 'silent',
-          ...database?.overrides,
-        },
-      },
-      'ready',
-    )
+    const overrides = {
+      server_name: 'bench.localhost',
+      data_dir: dataDir,
+      'listen.host': '127.0.0.1',
+      'listen.port': 0,
+      'registration.enabled': true,
+      'rate_limits.enabled': false,
+      'log.level': 'silent',
+      ...database?.overrides,
+    }
+    const ready = await server.call({ type: 'start', overrides }, 'ready')
     progress(`Homestead ready at ${ready.url} in ${ready.startup_ms} ms (PostgreSQL ${ready.postgres_version})`)
 
     const http = new HttpClient(ready.url, CONCURRENCY)
     cleanups.push(async () => http.close())
-    const results = await runBenchmarks(http, server)
+    const load1mStart = loadavg()[0]
+    if ((load1mStart ?? 0) > cpus().length / 2) progress(`warning: the machine is busy (load average ${load1mStart?.toFixed(2)}): expect noisy numbers`)
+    const results = AUTH ? await runBenchmarks(http, server) : {}
+    const homestead: Target = {
+      name: 'homestead',
+      url: ready.url,
+      http: new HttpClient(ready.url, ROOM_SOCKETS),
+      cpuMs: () => server.cpuMs(),
+      ...(database && EXTERNAL_URL ? { dbCpuMs: backendCpu(EXTERNAL_URL, String(database.info.name)) } : {}),
+      info: { url: ready.url },
+    }
+    cleanups.push(async () => homestead.http.close())
+    const targets = [homestead]
+    if (compareSettings.enabled) {
+      const synapse = await synapseTarget(compareSettings.synapseUrl, ROOM_SOCKETS, compareSettings.synapsePgUrl)
+      cleanups.push(async () => synapse.http.close())
+      targets.push(synapse)
+    }
+    const [rooms, synapseRooms] = ROOMS ? await runRoomBenchmarks(targets) : []
+    const scale = scaleSettings.enabled ? await runScaleBenchmarks(homestead, overrides) : undefined
+    const comparison =
+      rooms && synapseRooms ? await runComparison(rooms, synapseRooms, (targets[1] as Target).info, EXTERNAL_URL as string) : undefined
     const usage = await server.call({ type: 'usage' }, 'usage')
 
     const cpuList = cpus()
@@ -290,15 +320,28 @@ async function main(): Promise<Record<string, unknown>> {
       platform: `${platform()} ${release()} ${arch()}`,
       cpu: { model: cpuList[0]?.model.trim() ?? 'unknown', count: cpuList.length },
       memory_total_mb: Math.round(totalmem() / 2 ** 20),
+      // Other work on the machine skews every number: the 1-minute load average before and after the measurements.
+      load_average_1m: { start: Number(load1mStart?.toFixed(2)), end: Number(loadavg()[0]?.toFixed(2)) },
       database: { ...(database?.info ?? { kind: 'embedded' }), postgres_version: ready.postgres_version },
       server: {
         process: 'child process (startServer), load generator in the parent; same machine, loopback HTTP keep-alive',
         startup_ms: ready.startup_ms,
         rss_mb_at_end: usage.rss_mb,
       },
-      settings: { iterations: ITERATIONS, whoami_iterations: WHOAMI_ITERATIONS, concurrency: CONCURRENCY, duration_ms: DURATION_MS },
+      settings: {
+        iterations: ITERATIONS,
+        whoami_iterations: WHOAMI_ITERATIONS,
+        concurrency: CONCURRENCY,
+        duration_ms: DURATION_MS,
+        rooms: ROOMS ? roomSettings : null,
+        scale: scaleSettings.enabled ? scaleSettings : null,
+        compare: compareSettings.enabled ? compareSettings : null,
+      },
       notes: 'register and login hash/verify an argon2id password (m=19 MiB, t=2, p=1): they are CPU-bound by design.',
       benchmarks: results,
+      ...(rooms ? { rooms } : {}),
+      ...(scale ? { scale } : {}),
+      ...(comparison ? { compare: comparison } : {}),
       total_duration_ms: Math.round(performance.now() - began),
     }
   } finally {

@@ -31,6 +31,8 @@ function stop(): Promise<void> {
 // Ctrl-C reaches the whole process group: the parent decides when to stop, so the embedded PostgreSQL
 // is always shut down through server.close().
 process.on('SIGINT', () => {})
+// Likewise for a SIGTERM sent to the whole group (e.g. by `timeout`): the parent stops us, then drops its database.
+process.on('SIGTERM', () => {})
 // The parent died without saying stop: clean up and leave.
 process.on('disconnect', () => {
   stop().finally(() => process.exit(0))

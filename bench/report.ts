@@ -1,0 +1,76 @@
+// Renders the JSON of `npm run bench` / `npm run bench:compare` as the Markdown tables of docs/benchmarks.md.
+//   node bench/report.ts result.json
+import { readFileSync } from 'node:fs'
+
+const file = process.argv[2]
+if (!file) {
+  process.stderr.write('usage: node bench/report.ts result.json\n')
+  process.exit(2)
+}
+const d = JSON.parse(readFileSync(file, 'utf8'))
+const out: string[] = []
+const row = (cells: unknown[]) => out.push(`| ${cells.join(' | ')} |`)
+const ms = (n: number | undefined) => (n === undefined ? '–' : `${n.toFixed(n < 10 ? 1 : 0)} ms`)
+const x = (n: number) => `${n.toFixed(n >= 10 ? 0 : 1)}×`
+
+out.push(`Run ${d.timestamp}, ${d.cpu.count} × ${d.cpu.model}, ${d.platform}, Node ${d.node}, ` +
+  `Homestead on PostgreSQL ${d.database.postgres_version} (${d.database.kind}); load average ${d.load_average_1m?.start} → ${d.load_average_1m?.end}.`, '')
+
+if (d.compare) {
+  const syn = d.compare.synapse
+  out.push(`Synapse: ${syn.info.version}, room version ${syn.rooms.room_version}; Homestead room version ${d.rooms.room_version}.`, '')
+  row(['metric', 'Homestead', 'Synapse', 'Homestead ÷ Synapse', 'target', 'met?', 'Homestead / PG ceiling', 'Synapse / PG ceiling'])
+  row(['---', '---:', '---:', '---:', '---', '---', '---:', '---:'])
+  for (const t of d.compare.targets) {
+    const fmt = (v: number) => (t.unit === 'ms' ? ms(v) : `${v} ${t.unit}`)
+    row([t.metric, fmt(t.homestead), fmt(t.synapse), t.ratio, t.target, t.met ? 'yes' : '**no**', `${(t.homestead_fraction_of_pg * 100).toFixed(1)} %`, `${(t.synapse_fraction_of_pg * 100).toFixed(1)} %`])
+  }
+  out.push('')
+  row(['pgbench, one-row INSERT per transaction', '1 client', '20 clients'])
+  row(['---', '---:', '---:'])
+  for (const [name, results] of Object.entries(d.compare.pgbench) as Array<[string, Array<{ clients: number; inserts_per_s: number }>]>) {
+    const at = (c: number) => `${results.find((r) => r.clients === c)?.inserts_per_s ?? '–'}/s`
+    row([name.replace('_', ' '), at(1), at(20)])
+  }
+  out.push('')
+  row(['detail', 'Homestead', 'Synapse'])
+  row(['---', '---:', '---:'])
+  const a = d.rooms
+  const b = syn.rooms
+  const both = (label: string, f: (r: any) => string) => row([label, f(a), f(b)])
+  both('createRoom p50 / p99', (r) => `${ms(r.create_room.p50_ms)} / ${ms(r.create_room.p99_ms)}`)
+  both('sequential send p50 / p99', (r) => `${ms(r.send_sequential.p50_ms)} / ${ms(r.send_sequential.p99_ms)}`)
+  both('delivery p50 / p99 (send p50 meanwhile)', (r) => `${ms(r.delivery.p50_ms)} / ${ms(r.delivery.p99_ms)} (${ms(r.delivery.send_p50_ms)})`)
+  both('20 senders: events/s (latency p50 / p99)', (r) => `${r.send_concurrent.events_per_s} (${ms(r.send_concurrent.loaded_p50_ms)} / ${ms(r.send_concurrent.loaded_p99_ms)})`)
+  both('CPU per event: server / PostgreSQL / load generator', (r) =>
+    [r.send_concurrent.server_cpu_ms_per_event, r.send_concurrent.postgres_cpu_ms_per_event, r.send_concurrent.client_cpu_ms_per_event].map((v) => (v === null ? '–' : `${v}`)).join(' / ') + ' ms')
+  both('initial /sync p50 / p99, full state', (r) => `${ms(r.initial_sync.full.p50_ms)} / ${ms(r.initial_sync.full.p99_ms)} (${r.initial_sync.full.response_kb} KB)`)
+  both('initial /sync p50 / p99, lazy members', (r) => `${ms(r.initial_sync.lazy_load_members.p50_ms)} / ${ms(r.initial_sync.lazy_load_members.p99_ms)} (${r.initial_sync.lazy_load_members.response_kb} KB)`)
+  out.push('')
+} else if (d.rooms) {
+  const r = d.rooms
+  row(['metric (Homestead)', 'p50', 'p99'])
+  row(['---', '---:', '---:'])
+  row(['createRoom', ms(r.create_room.p50_ms), ms(r.create_room.p99_ms)])
+  row(['sequential send', ms(r.send_sequential.p50_ms), ms(r.send_sequential.p99_ms)])
+  row(['delivery to a long-poll', ms(r.delivery.p50_ms), ms(r.delivery.p99_ms)])
+  row(['initial /sync, full state', ms(r.initial_sync.full.p50_ms), ms(r.initial_sync.full.p99_ms)])
+  row(['initial /sync, lazy members', ms(r.initial_sync.lazy_load_members.p50_ms), ms(r.initial_sync.lazy_load_members.p99_ms)])
+  out.push('', `20 concurrent senders: ${r.send_concurrent.events_per_s} events/s.`, '')
+}
+
+if (d.scale) {
+  const s = d.scale
+  const base = s.baseline
+  const vs = (v: number, b: number) => `${ms(v)} (${x(v / b)})`
+  row(['p50 (× baseline)', 'baseline: 1 room, 2 members', `user in ${s.many_rooms.rooms} rooms`, `room of ${s.big_room.members} members`])
+  row(['---', '---:', '---:', '---:'])
+  row(['send', ms(base.send.p50_ms), vs(s.many_rooms.send.p50_ms, base.send.p50_ms), vs(s.big_room.send.p50_ms, base.send.p50_ms)])
+  row(['delivery to a long-poll', ms(base.delivery.p50_ms), vs(s.many_rooms.delivery.p50_ms, base.delivery.p50_ms), vs(s.big_room.delivery.p50_ms, base.delivery.p50_ms)])
+  row(['incremental /sync after 1 message', ms(base.incremental_sync.p50_ms), vs(s.many_rooms.incremental_sync.p50_ms, base.incremental_sync.p50_ms), vs(s.big_room.incremental_sync.p50_ms, base.incremental_sync.p50_ms)])
+  const init = (c: any, v: 'full' | 'lazy_load_members') => (c.initial_sync ? `${ms(c.initial_sync[v].p50_ms)} (${c.initial_sync[v].response_kb} KB)` : '–')
+  row(['initial /sync, full state', '–', init(s.many_rooms, 'full'), init(s.big_room, 'full')])
+  row(['initial /sync, lazy members', '–', init(s.many_rooms, 'lazy_load_members'), init(s.big_room, 'lazy_load_members')])
+  out.push('', `Set-up: ${Math.round(s.many_rooms.setup_ms / 1000)} s for the rooms, ${Math.round(s.big_room.setup_ms / 1000)} s for the members.`)
+}
+process.stdout.write(`${out.join('\n')}\n`)
