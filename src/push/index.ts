@@ -7,8 +7,9 @@ import type { Clock } from '../shared/clock.ts'
 import { MatrixError, notFound } from '../shared/errors.ts'
 import type { PushRuleRow, Repositories, Storage } from '../storage/index.ts'
 import type { UnreadCounts } from '../sync/rooms.ts'
-import { evaluate, needsDisplayName, type PushEvent, type RoomFacts } from './evaluate.ts'
-import { buildRuleset, isDefaultRule, isRuleKind, type DefaultOverride, type PushAction, type PushRule, type RuleKind, type Ruleset, type StoredRule } from './rules.ts'
+import { needsDisplayName, type PushEvent, type RoomFacts } from './evaluate.ts'
+import { namedLocalUsers, planEvent } from './fanout.ts'
+import { buildRuleset, defaultRuleset, isDefaultRule, isRuleKind, type DefaultOverride, type PushAction, type PushRule, type RuleKind, type Ruleset, type StoredRule } from './rules.ts'
 import { validateActions, validateConditions, validateNewRuleId, validatePattern } from './validate.ts'
 
 export { RULE_KINDS, type RuleKind, type Ruleset, type PushRule } from './rules.ts'
@@ -140,6 +141,7 @@ export class Push {
       await repos.push.lockUser(userId)
       const current = splitRows(await repos.push.rulesOf([userId])).get(userId) ?? { rules: [], overrides: [] }
       await fn(repos, current)
+      await repos.push.syncCustomMember(userId)
       const global = await this.ruleset(userId, repos)
       const position = await repos.stream.next('account_data', null, userId)
       await repos.accountData.put(userId, '', 'm.push_rules', { global }, this.clock.now(), position)
@@ -149,46 +151,63 @@ export class Push {
   // ---- Evaluation (called by the room writer inside the event's transaction) ----
 
   /**
-   * Runs the push rules of the room's local members for an appended event and stores who it notifies. The
-   * sender's own notifications in that thread up to the event count as read (they have seen it).
+   * Decides who an appended event notifies and stores it, at a cost that does not grow with the room: the
+   * default rules run once for all the members who keep them (fanout.ts), and one by one only for the members
+   * the event names and those with rules of their own. The sender's own notifications in that thread up to
+   * the event count as read (they have seen it).
    */
   async onEventAppended(repos: Repositories, appended: AppendedEvent, room: RoomWriteState): Promise<void> {
     const { event, streamOrdering } = appended
-    const senderIsLocal = event.sender.endsWith(`:${this.serverName}`)
-    const { userIds, memberCount } = await repos.push.recipients(event.room_id, event.sender, this.serverName)
-    const rows: Array<{ user_id: string; notify: boolean; highlight: boolean }> = []
-    if (userIds.length > 0) {
-      const byUser = splitRows(await repos.push.rulesOf(userIds))
-      const rulesets = new Map(userIds.map((u) => [u, buildRuleset(u, byUser.get(u)?.rules ?? [], byUser.get(u)?.overrides ?? [])]))
-      const wantNames = userIds.filter((u) => needsDisplayName(rulesets.get(u) as Ruleset))
-      const names = await repos.push.displayNames(event.room_id, wantNames)
-      const plContent = powerLevelsContent(room.state)
-      const facts: RoomFacts = {
-        memberCount,
-        senderPowerLevel: userPowerLevel(event.sender, room.state, room.version),
-        notificationLevel: (key) => notificationPowerLevel(key, plContent, room.version) ?? ROOM_NOTIFICATION_DEFAULT,
-      }
-      const pushEvent: PushEvent = {
-        event_id: event.event_id,
-        room_id: event.room_id,
-        type: event.type,
-        sender: event.sender,
-        content: event.content,
-        origin_server_ts: event.origin_server_ts,
-        ...(event.state_key !== undefined ? { state_key: event.state_key } : {}),
-        ...(event.redacts !== undefined ? { redacts: event.redacts } : {}),
-      }
-      for (const userId of userIds) {
-        const outcome = evaluate(rulesets.get(userId) as Ruleset, pushEvent, facts, { userId, displayName: names.get(userId) ?? null })
-        if (outcome.notify || outcome.highlight) rows.push({ user_id: userId, notify: outcome.notify, highlight: outcome.highlight })
-      }
+    const suffix = `:${this.serverName}`
+    const senderIsLocal = event.sender.endsWith(suffix)
+    const memberUser = event.type === 'm.room.member' && event.state_key?.endsWith(suffix) ? event.state_key : null
+    const joined = memberUser !== null && event.content.membership === 'join'
+    // A join lists the user in push_custom_members if they have rules: serialised with their rule changes,
+    // which list them in the rooms they are joined to, so that neither misses the other.
+    if (joined) await repos.push.lockUser(memberUser)
+    const pushEvent: PushEvent = {
+      event_id: event.event_id,
+      room_id: event.room_id,
+      type: event.type,
+      sender: event.sender,
+      content: event.content,
+      origin_server_ts: event.origin_server_ts,
+      ...(event.state_key !== undefined ? { state_key: event.state_key } : {}),
+      ...(event.redacts !== undefined ? { redacts: event.redacts } : {}),
     }
-    if (rows.length === 0 && !senderIsLocal) return
+    const named = namedLocalUsers(pushEvent, this.serverName).filter((u) => u !== event.sender)
+    const context = await repos.push.eventContext(event.room_id, event.sender, named)
+    const byUser = splitRows(context.customRules)
+    const custom = new Set(context.custom)
+    const rulesets = new Map<string, Ruleset>()
+    for (const userId of context.custom) rulesets.set(userId, buildRuleset(userId, byUser.get(userId)?.rules ?? [], byUser.get(userId)?.overrides ?? []))
+    for (const userId of context.named) if (!custom.has(userId)) rulesets.set(userId, defaultRuleset(userId))
+    const wantNames = [...rulesets].filter(([, ruleset]) => needsDisplayName(ruleset)).map(([userId]) => userId)
+    const names = await repos.push.displayNames(event.room_id, wantNames)
+    const plContent = powerLevelsContent(room.state)
+    const facts: RoomFacts = {
+      memberCount: context.memberCount,
+      senderPowerLevel: userPowerLevel(event.sender, room.state, room.version),
+      notificationLevel: (key) => notificationPowerLevel(key, plContent, room.version) ?? ROOM_NOTIFICATION_DEFAULT,
+    }
+    const individuals = [...rulesets].map(([userId, ruleset]) => ({ userId, ruleset, displayName: names.get(userId) ?? null }))
+    const plan = planEvent(pushEvent, facts, individuals)
+    const notifies = plan.room.notify || plan.room.highlight || plan.exceptions.length > 0
+    if (!notifies && !senderIsLocal && memberUser === null) return
     const relation = event.content['m.relates_to']
     const related = typeof relation === 'object' && relation !== null && typeof (relation as { event_id?: unknown }).event_id === 'string'
-    const threadId = related ? ((await repos.push.threadRoot(event.room_id, event.event_id)) ?? 'main') : 'main'
-    await repos.push.insertActions(event.room_id, event.event_id, streamOrdering, threadId, rows)
-    if (senderIsLocal) await repos.push.clearBefore(event.room_id, event.sender, threadId, streamOrdering)
+    const threadId = related && (notifies || senderIsLocal) ? ((await repos.push.threadRoot(event.room_id, event.event_id)) ?? 'main') : 'main'
+    await repos.push.recordEvent({
+      roomId: event.room_id,
+      eventId: event.event_id,
+      streamOrdering,
+      sender: event.sender,
+      senderIsLocal,
+      threadId,
+      room: plan.room,
+      exceptions: plan.exceptions,
+      member: memberUser === null ? null : { userId: memberUser, joined },
+    })
   }
 
   // ---- Counts for /sync ----

@@ -19,6 +19,36 @@ export interface PushActionInsert {
   highlight: boolean
 }
 
+/** The join floor of a member who left: nothing counts for them until they join again. */
+const NOT_JOINED = '9223372036854775807'
+
+/** See PushRepository.eventContext. */
+export interface EventContext {
+  memberCount: number
+  /** Those of the named users who are joined members. */
+  named: string[]
+  /** Joined members (not the sender) with a push configuration of their own. */
+  custom: string[]
+  /** Their rules, as rulesOf returns them. */
+  customRules: PushRuleRow[]
+}
+
+/** See PushRepository.recordEvent. */
+export interface EventRecord {
+  roomId: string
+  eventId: string
+  streamOrdering: number
+  sender: string
+  senderIsLocal: boolean
+  /** 'main' or the thread root. */
+  threadId: string
+  /** The outcome for default members. */
+  room: { notify: boolean; highlight: boolean }
+  exceptions: PushActionInsert[]
+  /** A local user's member event: whether it leaves them joined. */
+  member: { userId: string; joined: boolean } | null
+}
+
 export interface UnreadRow {
   room_id: string
   thread_id: string
@@ -26,7 +56,10 @@ export interface UnreadRow {
   highlights: number
 }
 
-/** Owns push_rules, push_rule_defaults and event_push_actions (migration 0004). */
+/**
+ * Owns push_rules, push_rule_defaults, event_push_actions (migration 0004), event_push_summary, push_read_floors
+ * and push_custom_members (migration 0009).
+ */
 export class PushRepository {
   private readonly db: Queryable
   constructor(db: Queryable) {
@@ -101,24 +134,51 @@ export class PushRepository {
   }
 
   /**
-   * Who push rules run for when an event is appended: the room's joined members on this server except the
-   * sender and those ignoring the sender (m.ignored_user_list), plus the joined member count. One query.
+   * What evaluating an event in a room needs, in one query whatever the room's size: the joined member count
+   * (room_summaries, kept by the summary hook that runs before push), which of `named` are joined members, and
+   * the rules of the joined members with a push configuration of their own (push_custom_members), sender
+   * excluded, most important first as rulesOf lists them.
    */
-  async recipients(roomId: string, sender: string, serverName: string): Promise<{ userIds: string[]; memberCount: number }> {
-    const suffix = `:${serverName}`
-    const { rows } = await this.db.query<{ member_count: number; user_ids: string[] }>(
-      `SELECT (SELECT count(*)::int FROM room_memberships WHERE room_id = $1 AND membership = 'join') AS member_count,
-              ARRAY(
-                SELECT m.user_id FROM room_memberships m
-                 WHERE m.room_id = $1 AND m.membership = 'join' AND m.user_id <> $2 AND right(m.user_id, $4) = $3
-                   AND NOT EXISTS (
-                     SELECT 1 FROM account_data a
-                      WHERE a.user_id = m.user_id AND a.room_id = '' AND a.type = 'm.ignored_user_list'
-                        AND jsonb_typeof(a.content->'ignored_users') = 'object' AND a.content->'ignored_users' ? $2)
-              ) AS user_ids`,
-      [roomId, sender, suffix, suffix.length],
+  async eventContext(roomId: string, sender: string, named: string[]): Promise<EventContext> {
+    const { rows } = await this.db.query<{ member_count: number; named: string[]; custom: string[]; rules: PushRuleRow[] | null }>(
+      `WITH custom AS (
+         SELECT c.user_id FROM push_custom_members c
+           JOIN room_memberships m ON m.room_id = c.room_id AND m.user_id = c.user_id AND m.membership = 'join'
+          WHERE c.room_id = $1 AND c.user_id <> $2
+       )
+       SELECT COALESCE((SELECT joined_members FROM room_summaries WHERE room_id = $1),
+                       (SELECT count(*) FROM room_memberships WHERE room_id = $1 AND membership = 'join'))::int AS member_count,
+              ARRAY(SELECT user_id FROM room_memberships WHERE room_id = $1 AND user_id = ANY($3::text[]) AND membership = 'join') AS named,
+              ARRAY(SELECT user_id FROM custom) AS custom,
+              (SELECT json_agg(r ORDER BY r.user_id, r.kind, r.priority DESC, r.rule_id) FROM (
+                 SELECT user_id, kind, rule_id, false AS is_default, priority, conditions, pattern, actions, enabled
+                   FROM push_rules WHERE user_id IN (SELECT user_id FROM custom)
+                 UNION ALL
+                 SELECT user_id, kind, rule_id, true, 0, NULL, NULL, actions, enabled
+                   FROM push_rule_defaults WHERE user_id IN (SELECT user_id FROM custom)
+              ) r) AS rules`,
+      [roomId, sender, named],
     )
-    return { userIds: rows[0]?.user_ids ?? [], memberCount: rows[0]?.member_count ?? 0 }
+    const row = rows[0]
+    return { memberCount: row?.member_count ?? 0, named: row?.named ?? [], custom: row?.custom ?? [], customRules: row?.rules ?? [] }
+  }
+
+  /**
+   * Keeps push_custom_members right for one user after a change to their rules (call under lockUser): a row
+   * for each joined room while they have any rule or default-rule change, none otherwise.
+   */
+  async syncCustomMember(userId: string): Promise<void> {
+    await this.db.query(
+      `WITH custom AS (
+         SELECT EXISTS (SELECT 1 FROM push_rules WHERE user_id = $1) OR EXISTS (SELECT 1 FROM push_rule_defaults WHERE user_id = $1) AS yes
+       ), added AS (
+         INSERT INTO push_custom_members (room_id, user_id)
+         SELECT m.room_id, m.user_id FROM room_memberships m, custom WHERE custom.yes AND m.user_id = $1 AND m.membership = 'join'
+         ON CONFLICT DO NOTHING
+       )
+       DELETE FROM push_custom_members p USING custom WHERE NOT custom.yes AND p.user_id = $1`,
+      [userId],
+    )
   }
 
   /** Display names of members from the room's current m.room.member state. */
@@ -151,49 +211,104 @@ export class PushRepository {
     return rows[0]?.root ?? null
   }
 
-  /** One event's outcomes for all its recipients, in one statement. */
-  async insertActions(roomId: string, eventId: string, streamOrdering: number, threadId: string, rows: PushActionInsert[]): Promise<void> {
-    if (rows.length === 0) return
+  /**
+   * Everything an appended event changes for notification counts, in one statement: the room's outcome for
+   * default members (written when it notifies, or when someone has an exception), the exceptions, the local
+   * sender's own position in the thread (their earlier notifications there count as read), and a local
+   * user's member event: a join starts their counts (kept through later joins such as profile changes) and,
+   * with rules of their own, lists them in push_custom_members (call under lockUser); leaving stops both.
+   */
+  async recordEvent(r: EventRecord): Promise<void> {
+    const member = r.member === null ? null : r.member.joined ? 'join' : 'leave'
     await this.db.query(
-      `INSERT INTO event_push_actions (room_id, user_id, stream_ordering, event_id, thread_id, notify, highlight)
-       SELECT $1, u.user_id, $2, $3, $4, u.notify, u.highlight FROM unnest($5::text[], $6::bool[], $7::bool[]) AS u(user_id, notify, highlight)
-       ON CONFLICT DO NOTHING`,
-      [roomId, streamOrdering, eventId, threadId, rows.map((r) => r.user_id), rows.map((r) => r.notify), rows.map((r) => r.highlight)],
+      `WITH summary AS (
+         INSERT INTO event_push_summary (room_id, stream_ordering, event_id, sender, thread_id, notify, highlight)
+         SELECT $1::text, $2::bigint, $3::text, $4::text, $5::text, $6::bool, $7::bool WHERE $6::bool OR $7::bool OR cardinality($8::text[]) > 0
+         ON CONFLICT DO NOTHING
+       ), exceptions AS (
+         INSERT INTO event_push_actions (room_id, user_id, stream_ordering, event_id, thread_id, notify, highlight)
+         SELECT $1, u.user_id, $2, $3, $5, u.notify, u.highlight FROM unnest($8::text[], $9::bool[], $10::bool[]) AS u(user_id, notify, highlight)
+         ON CONFLICT DO NOTHING
+       ), seen AS (
+         INSERT INTO push_read_floors (room_id, user_id, thread_id, stream_ordering) SELECT $1, $4, $5, $2 WHERE $11::bool
+         ON CONFLICT (room_id, user_id, thread_id) DO UPDATE SET stream_ordering = GREATEST(push_read_floors.stream_ordering, EXCLUDED.stream_ordering)
+       ), joined AS (
+         INSERT INTO push_read_floors (room_id, user_id, thread_id, stream_ordering) SELECT $1, $12, '', $2 WHERE $13::text = 'join'
+         ON CONFLICT (room_id, user_id, thread_id) DO UPDATE SET stream_ordering = EXCLUDED.stream_ordering
+          WHERE push_read_floors.stream_ordering = ${NOT_JOINED}
+       ), left_room AS (
+         INSERT INTO push_read_floors (room_id, user_id, thread_id, stream_ordering) SELECT $1, $12, '', ${NOT_JOINED} WHERE $13::text = 'leave'
+         ON CONFLICT (room_id, user_id, thread_id) DO UPDATE SET stream_ordering = EXCLUDED.stream_ordering
+       ), custom AS (
+         INSERT INTO push_custom_members (room_id, user_id) SELECT $1, $12 WHERE $13::text = 'join'
+            AND (EXISTS (SELECT 1 FROM push_rules WHERE user_id = $12) OR EXISTS (SELECT 1 FROM push_rule_defaults WHERE user_id = $12))
+         ON CONFLICT DO NOTHING
+       )
+       DELETE FROM push_custom_members WHERE $13::text = 'leave' AND room_id = $1 AND user_id = $12`,
+      [
+        r.roomId,
+        r.streamOrdering,
+        r.eventId,
+        r.sender,
+        r.threadId,
+        r.room.notify,
+        r.room.highlight,
+        r.exceptions.map((e) => e.user_id),
+        r.exceptions.map((e) => e.notify),
+        r.exceptions.map((e) => e.highlight),
+        r.senderIsLocal,
+        r.member?.userId ?? null,
+        member,
+      ],
     )
-  }
-
-  /** The user has seen a thread up to this position (they sent an event there): its earlier notifications go. */
-  async clearBefore(roomId: string, userId: string, threadId: string, streamOrdering: number): Promise<void> {
-    await this.db.query('DELETE FROM event_push_actions WHERE room_id = $1 AND user_id = $2 AND stream_ordering < $3 AND thread_id = $4', [
-      roomId,
-      userId,
-      streamOrdering,
-      threadId,
-    ])
   }
 
   /**
    * Unread notification and highlight counts per room and thread for one user across many rooms, in one
-   * query: the events after the user's latest m.read / m.read.private receipt (reads `receipts`, migration
-   * 0003). An unthreaded receipt covers every thread; a threaded one ('main' or a root) only its thread.
+   * query. An event counts if it is after the user's read position in its thread and not sent by the user
+   * or by someone they ignore (m.ignored_user_list, as it is now); it counts as the user's exception row says,
+   * else as the room's outcome for default members (summed as the room's outcome plus, per exception, the
+   * difference it makes). The read position is the latest of: the user's join
+   * and latest unthreaded m.read / m.read.private receipt (every thread), and the threaded receipt and the
+   * user's own latest event in that thread ('main' or a root).
    */
   async unreadCounts(userId: string, roomIds: string[]): Promise<UnreadRow[]> {
     if (roomIds.length === 0) return []
     const { rows } = await this.db.query<UnreadRow>(
-      `WITH reads AS (
-         SELECT room_id, COALESCE(thread_id, '') AS thread_id, max(event_stream_ordering) AS pos
+      `WITH marks AS (
+         SELECT room_id, COALESCE(thread_id, '') AS thread_id, event_stream_ordering AS pos
            FROM receipts
           WHERE user_id = $1 AND room_id = ANY($2::text[]) AND receipt_type IN ('m.read', 'm.read.private')
-          GROUP BY 1, 2
+         UNION ALL
+         SELECT room_id, thread_id, stream_ordering FROM push_read_floors WHERE room_id = ANY($2::text[]) AND user_id = $1
+       ), floors AS (
+         SELECT room_id, thread_id, max(pos) AS pos FROM marks GROUP BY 1, 2
+       ), ignored AS (
+         SELECT COALESCE((SELECT content->'ignored_users' FROM account_data
+                           WHERE user_id = $1 AND room_id = '' AND type = 'm.ignored_user_list'
+                             AND jsonb_typeof(content->'ignored_users') = 'object'), '{}'::jsonb) AS users
+       ), starts AS (
+         SELECT r.room_id, COALESCE(u.pos, 0) AS pos
+           FROM unnest($2::text[]) AS r(room_id) LEFT JOIN floors u ON u.room_id = r.room_id AND u.thread_id = ''
+       ), counted AS (
+         -- Each room's events for default members, then each exception as the difference it makes; both
+         -- are index ranges per room, whatever plan a prepared statement settles on (OFFSET 0 keeps them lateral).
+         SELECT s.room_id, s.thread_id, s.stream_ordering, s.sender, s.notify::int AS n, s.highlight::int AS h
+           FROM starts b CROSS JOIN LATERAL (
+             SELECT * FROM event_push_summary x WHERE x.room_id = b.room_id AND x.stream_ordering > b.pos OFFSET 0) s
+         UNION ALL
+         SELECT s.room_id, s.thread_id, s.stream_ordering, s.sender, a.notify::int - s.notify::int, a.highlight::int - s.highlight::int
+           FROM starts b CROSS JOIN LATERAL (
+             SELECT * FROM event_push_actions x WHERE x.room_id = b.room_id AND x.user_id = $1 AND x.stream_ordering > b.pos OFFSET 0) a
+           JOIN event_push_summary s ON s.room_id = a.room_id AND s.stream_ordering = a.stream_ordering
        )
-       SELECT r.room_id, a.thread_id,
-              count(*) FILTER (WHERE a.notify)::int AS notifications, count(*) FILTER (WHERE a.highlight)::int AS highlights
-         FROM unnest($2::text[]) AS r(room_id)
-         LEFT JOIN reads u ON u.room_id = r.room_id AND u.thread_id = ''
-         JOIN event_push_actions a ON a.room_id = r.room_id AND a.user_id = $1 AND a.stream_ordering > COALESCE(u.pos, 0)
-         LEFT JOIN reads t ON t.room_id = a.room_id AND t.thread_id = a.thread_id
-        WHERE a.stream_ordering > COALESCE(t.pos, 0)
-        GROUP BY r.room_id, a.thread_id`,
+       SELECT c.room_id, c.thread_id, sum(c.n)::int AS notifications, sum(c.h)::int AS highlights
+         FROM counted c
+         LEFT JOIN floors t ON t.room_id = c.room_id AND t.thread_id = c.thread_id
+         CROSS JOIN ignored i
+        WHERE c.stream_ordering > COALESCE(t.pos, 0) AND c.sender <> $1 AND NOT (i.users ? c.sender)
+        GROUP BY c.room_id, c.thread_id
+       HAVING sum(c.n) > 0 OR sum(c.h) > 0`,
       [userId, roomIds],
     )
     return rows

@@ -57,8 +57,9 @@ export class RoomsRepository {
             FROM room_extremities x JOIN events e ON e.room_id = x.room_id AND e.event_id = x.event_id
            WHERE x.room_id = $1) AS extremities,
          (SELECT json_agg(json_build_object('type', c.type, 'state_key', c.state_key, 'json', e.json))
-            FROM current_state c JOIN events e ON e.room_id = c.room_id AND e.event_id = c.event_id
-           WHERE c.room_id = $1 AND (c.type, c.state_key) IN (SELECT * FROM unnest($2::text[], $3::text[]))) AS state`,
+            FROM unnest($2::text[], $3::text[]) AS k(type, state_key)
+            JOIN current_state c ON c.room_id = $1 AND c.type = k.type AND c.state_key = k.state_key
+            JOIN events e ON e.room_id = c.room_id AND e.event_id = c.event_id) AS state`,
       [roomId, keys.map((k) => k[0]), keys.map((k) => k[1])],
     )
     return { room, extremities: rows[0]?.extremities ?? [], state: rows[0]?.state ?? [] }

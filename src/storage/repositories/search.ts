@@ -148,8 +148,9 @@ export class SearchRepository {
   async stateGroupsOf(events: Array<{ room_id: string; event_id: string }>): Promise<Map<string, number>> {
     if (events.length === 0) return new Map()
     const { rows } = await this.db.query<{ event_id: string; state_group: number }>(
-      `SELECT e.event_id, e.state_group FROM events e
-        WHERE (e.room_id, e.event_id) IN (SELECT * FROM unnest($1::text[], $2::text[])) AND e.state_group IS NOT NULL`,
+      `SELECT e.event_id, e.state_group FROM unnest($1::text[], $2::text[]) AS k(room_id, event_id)
+         JOIN events e ON e.room_id = k.room_id AND e.event_id = k.event_id
+        WHERE e.state_group IS NOT NULL`,
       [events.map((e) => e.room_id), events.map((e) => e.event_id)],
     )
     return new Map(rows.map((r) => [r.event_id, r.state_group]))

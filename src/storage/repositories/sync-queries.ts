@@ -32,9 +32,9 @@ export class SyncQueriesRepository {
   async memberEvents(pairs: Array<[roomId: string, userId: string]>): Promise<EventRow[]> {
     if (pairs.length === 0) return []
     const { rows } = await this.db.query<EventRow>(
-      `SELECT ${EVENT_COLUMNS} FROM current_state c
-         JOIN events e ON e.room_id = c.room_id AND e.event_id = c.event_id
-        WHERE c.type = 'm.room.member' AND (c.room_id, c.state_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+      `SELECT ${EVENT_COLUMNS} FROM unnest($1::text[], $2::text[]) AS k(room_id, user_id)
+         JOIN current_state c ON c.room_id = k.room_id AND c.type = 'm.room.member' AND c.state_key = k.user_id
+         JOIN events e ON e.room_id = c.room_id AND e.event_id = c.event_id`,
       [pairs.map((p) => p[0]), pairs.map((p) => p[1])],
     )
     return rows

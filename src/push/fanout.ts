@@ -1,0 +1,80 @@
+// Who an event notifies, without running the rules once per member. Pure.
+//
+// The server-default rules read the recipient in two places only: .m.rule.invite_for_me (the member event's
+// state_key against the user ID) and .m.rule.is_user_mention (the user ID in content.m.mentions.user_ids).
+// Everything else they read (the event, the joined member count, the sender's power) is the same for every
+// member. So the rules run once for a "generic" member that no event can name, and that outcome holds for
+// every member who runs the default rules unchanged, except the few the event names, whose outcome is
+// computed on its own; members with rules of their own are evaluated in full. Only outcomes that differ from
+// the generic one are stored per user.
+import { evaluate, propertyAt, type PushEvent, type RoomFacts } from './evaluate.ts'
+import { defaultRuleset, type Ruleset } from './rules.ts'
+
+/** Whether an event notifies and highlights someone. */
+export interface Decision {
+  notify: boolean
+  highlight: boolean
+}
+
+/** A member whose outcome is computed on its own: named by the event, or with rules of their own. */
+export interface Individual {
+  userId: string
+  ruleset: Ruleset
+  displayName: string | null
+}
+
+export interface Plan {
+  /** The outcome for every member who runs the default rules and is not named by the event. */
+  room: Decision
+  /** The members whose outcome differs from `room`. */
+  exceptions: Array<Decision & { user_id: string }>
+}
+
+/**
+ * A user ID no event can name: stored events cannot hold U+0000 (the room writer refuses it and PostgreSQL
+ * cannot store it), so it is never in m.mentions.user_ids and never matches a state_key.
+ */
+export const GENERIC_MEMBER = '\u0000generic'
+
+const genericRuleset = defaultRuleset(GENERIC_MEMBER)
+
+/**
+ * The local users whose server-default outcome may differ from the generic one: those in
+ * content.m.mentions.user_ids, and a member event's target (also in the form a local user ID takes when it
+ * matches the state_key case-insensitively, as .m.rule.invite_for_me compares: local user IDs have lower-case
+ * localparts without glob characters, so that is the only other ID the pattern can match).
+ */
+export function namedLocalUsers(event: PushEvent, serverName: string): string[] {
+  const suffix = `:${serverName}`
+  const named = new Set<string>()
+  const mentioned = propertyAt(event, 'content.m\\.mentions.user_ids')
+  if (Array.isArray(mentioned)) for (const u of mentioned) if (typeof u === 'string' && u.endsWith(suffix)) named.add(u)
+  if (event.type === 'm.room.member' && typeof event.state_key === 'string') {
+    const target = event.state_key
+    if (target.endsWith(suffix)) named.add(target)
+    const colon = target.indexOf(':')
+    if (target.startsWith('@') && colon > 1 && target.slice(colon + 1).toLowerCase() === serverName.toLowerCase()) {
+      named.add(`${target.slice(0, colon).toLowerCase()}${suffix}`)
+    }
+  }
+  return [...named]
+}
+
+function decide(ruleset: Ruleset, event: PushEvent, facts: RoomFacts, userId: string, displayName: string | null): Decision {
+  const { notify, highlight } = evaluate(ruleset, event, facts, { userId, displayName })
+  return { notify, highlight }
+}
+
+/**
+ * The room's outcome for default members and the exceptions among `individuals` (the named default members
+ * with their default ruleset, and the members with rules of their own; never the sender).
+ */
+export function planEvent(event: PushEvent, facts: RoomFacts, individuals: Individual[]): Plan {
+  const room = decide(genericRuleset, event, facts, GENERIC_MEMBER, null)
+  const exceptions: Plan['exceptions'] = []
+  for (const member of individuals) {
+    const own = decide(member.ruleset, event, facts, member.userId, member.displayName)
+    if (own.notify !== room.notify || own.highlight !== room.highlight) exceptions.push({ user_id: member.userId, ...own })
+  }
+  return { room, exceptions }
+}
