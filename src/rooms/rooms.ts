@@ -84,16 +84,15 @@ export class Rooms {
           original = await repos.events.get(roomId, template.redacts)
           this.checkRedaction(room, requester.userId, original)
         }
-        const { event } = await this.writer.append(repos, room, template)
+        const txn = { userId: requester.userId, deviceId: requester.deviceId, txnId, now: this.clock.now() }
+        const { event, txnRecorded } = await this.writer.append(repos, room, template, { txn })
+        if (!txnRecorded) throw new TxnRace()
         if (original && !original.redacted_by) {
           const redacted = redactPdu(JSON.parse(original.json) as Pdu, room.version)
           await repos.events.redact(roomId, original.event_id, event.event_id, JSON.stringify(redacted))
         }
-        if (!(await repos.events.insertTxn(roomId, requester.userId, requester.deviceId, txnId, event.event_id, this.clock.now()))) {
-          throw new TxnRace()
-        }
         return event.event_id
-      })
+      }, { lockRoom: roomId })
     } catch (err) {
       if (!(err instanceof TxnRace)) throw err
       return (await this.storage.repos.events.findTxn(roomId, requester.userId, requester.deviceId, txnId)) as string
@@ -132,7 +131,7 @@ export class Rooms {
       }
       const { event } = await this.writer.append(repos, room, template)
       return event.event_id
-    })
+    }, { lockRoom: roomId })
   }
 
   /** Appends one membership event for `target`, with the target's profile filled in for joins by local users. */
@@ -147,7 +146,7 @@ export class Rooms {
       const room = await this.writer.open(repos, roomId, [template])
       const { event } = await this.writer.append(repos, room, template)
       return event.event_id
-    })
+    }, { lockRoom: roomId })
   }
 
   /**

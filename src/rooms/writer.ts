@@ -31,6 +31,13 @@ export interface EventTemplate {
 export interface AppendedEvent {
   event: RoomEvent
   streamOrdering: number
+  /** With options.txn: false when another request recorded that transaction ID first (roll back and answer with its event). */
+  txnRecorded: boolean
+}
+
+export interface AppendOptions {
+  /** The sending device's transaction ID, recorded with the event. */
+  txn?: { userId: string; deviceId: string; txnId: string; now: number }
 }
 
 /**
@@ -103,7 +110,7 @@ export class RoomWriter {
   }
 
   /** Builds, signs, authorizes and persists one event; M_FORBIDDEN when the auth rules refuse it. */
-  async append(repos: Repositories, room: RoomWriteState, template: EventTemplate): Promise<AppendedEvent> {
+  async append(repos: Repositories, room: RoomWriteState, template: EventTemplate, options: AppendOptions = {}): Promise<AppendedEvent> {
     const { version } = room
     // PostgreSQL cannot read a JSON string holding U+0000 (its JSON operators refuse the whole document),
     // and every query over event content would fail for such an event: refuse it up front.
@@ -157,15 +164,36 @@ export class RoomWriter {
     if (!verdict.allowed) throw new MatrixError('M_FORBIDDEN', verdict.reason)
 
     const isMember = event.type === 'm.room.member' && event.state_key !== undefined
-    const position = await repos.stream.next('event', event.room_id, isMember ? (event.state_key as string) : null)
     let stateGroup = room.stateGroup
     let replaces: string | null = null
+    const membership = isMember ? String(event.content.membership) : null
     if (event.state_key !== undefined) {
       stateGroup = await repos.state.createGroup(event.room_id, room.stateGroup, [
         { type: event.type, state_key: event.state_key, event_id: event.event_id },
       ])
-      const membership = isMember ? String(event.content.membership) : null
       replaces = await repos.state.setCurrent(event.room_id, event.type, event.state_key, event.event_id, membership)
+    }
+    const relation = event.content['m.relates_to'] as { event_id?: unknown; rel_type?: unknown } | undefined
+    // The stream position, the event, the new extremities (and the sender's transaction ID) in one statement.
+    const { position, txnRecorded } = await repos.events.append(
+      {
+        room_id: event.room_id,
+        event_id: event.event_id,
+        depth: event.depth,
+        type: event.type,
+        state_key: event.state_key ?? null,
+        sender: event.sender,
+        origin_server_ts: event.origin_server_ts,
+        json: JSON.stringify(built.pdu),
+        relates_to: typeof relation?.event_id === 'string' ? relation.event_id : null,
+        rel_type: typeof relation?.rel_type === 'string' ? relation.rel_type : null,
+        state_group: stateGroup,
+        replaces_state: replaces,
+      },
+      { memberTarget: isMember ? (event.state_key as string) : null, replacedExtremities: room.prev.map((e) => e.event_id), txn: options.txn ?? null },
+    )
+    repos.stream.tookPosition = true
+    if (event.state_key !== undefined) {
       if (isMember) {
         await repos.memberships.set({
           room_id: event.room_id,
@@ -176,30 +204,13 @@ export class RoomWriter {
           sender: event.sender,
         })
       }
-      await repos.rooms.setStateGroup(event.room_id, stateGroup)
+      await repos.rooms.setStateGroup(event.room_id, stateGroup as number)
     }
-    const relation = event.content['m.relates_to'] as { event_id?: unknown; rel_type?: unknown } | undefined
-    await repos.events.insert({
-      room_id: event.room_id,
-      event_id: event.event_id,
-      stream_ordering: position,
-      depth: event.depth,
-      type: event.type,
-      state_key: event.state_key ?? null,
-      sender: event.sender,
-      origin_server_ts: event.origin_server_ts,
-      json: JSON.stringify(built.pdu),
-      relates_to: typeof relation?.event_id === 'string' ? relation.event_id : null,
-      rel_type: typeof relation?.rel_type === 'string' ? relation.rel_type : null,
-      state_group: stateGroup,
-      replaces_state: replaces,
-    })
-    await repos.rooms.advanceExtremities(event.room_id, room.prev.map((e) => e.event_id), event.event_id)
 
     room.prev = [event]
     room.stateGroup = stateGroup
     if (event.state_key !== undefined) room.state.set(stateKey(event.type, event.state_key), event)
-    const appended = { event, streamOrdering: position }
+    const appended: AppendedEvent = { event, streamOrdering: position, txnRecorded }
     for (const hook of this.hooks) await hook(repos, appended, room)
     return appended
   }

@@ -16,7 +16,7 @@ import { EventsRepository } from './repositories/events.ts'
 import { FiltersRepository } from './repositories/filters.ts'
 import { SyncQueriesRepository } from './repositories/sync-queries.ts'
 import { MembershipsRepository } from './repositories/memberships.ts'
-import { RoomsRepository } from './repositories/rooms.ts'
+import { RoomsRepository, roomLockSql } from './repositories/rooms.ts'
 import { StateRepository } from './repositories/state.ts'
 import { StreamRepository } from './repositories/stream.ts'
 import { TimelineRepository } from './repositories/timeline.ts'
@@ -135,14 +135,17 @@ export class Storage {
    * reader can see a later position while one of its positions is uncommitted, and so the fence is never
    * waited for while a row lock is held (which could deadlock).
    */
-  streamTransaction<T>(fn: (repos: Repositories) => Promise<T>): Promise<T> {
+  streamTransaction<T>(fn: (repos: Repositories) => Promise<T>, options: { lockRoom?: string } = {}): Promise<T> {
     let repos: Repositories | null = null
+    const begin = options.lockRoom === undefined ? ENTER_STREAM_FENCE : `${ENTER_STREAM_FENCE}; ${roomLockSql(options.lockRoom)}`
     return this.db.transaction(
       async (tx) => {
         repos = repositories(tx)
+        // The room's write lock came with BEGIN (after the fence, as the order above requires).
+        if (options.lockRoom !== undefined) repos.rooms.preLocked = options.lockRoom
         return fn(repos)
       },
-      { begin: ENTER_STREAM_FENCE, beforeCommit: () => (repos?.stream.tookPosition ? NOTIFY_STREAM : null) },
+      { begin, beforeCommit: () => (repos?.stream.tookPosition ? NOTIFY_STREAM : null) },
     )
   }
 }

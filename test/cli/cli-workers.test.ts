@@ -122,7 +122,8 @@ describe('homestead start --workers 2', () => {
       30_000,
       () => `no replacement worker: ${workerPids()}\n${primary.output}`,
     )
-    assert.ok(primary.hasLog('worker exited; starting a replacement'), primary.output)
+    // The primary forks the replacement before its log line reaches our pipe.
+    await waitFor(() => primary.hasLog('worker exited; starting a replacement'), 10_000, () => primary.output)
     await waitFor(() => listeningWorkers().size === 3, 30_000, () => `the replacement did not listen\n${primary.output}`)
     assert.equal((await freshGet('/health')).status, 200)
   })

@@ -40,15 +40,36 @@ export class EventsRepository {
     this.db = db
   }
 
-  async insert(row: EventInsert): Promise<void> {
-    await this.db.query(
-      `INSERT INTO events (room_id, event_id, stream_ordering, depth, type, state_key, sender, origin_server_ts, json,
-                           relates_to, rel_type, state_group, replaces_state)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+  /**
+   * Appends an event at the next stream position in one statement: the stream log row (what the position
+   * touched), the event, the room's new forward extremities and, for a send with a transaction ID, the txn
+   * row (txnRecorded false when a concurrent request recorded that ID first).
+   */
+  async append(
+    row: Omit<EventInsert, 'stream_ordering'>,
+    options: { memberTarget: string | null; replacedExtremities: string[]; txn: { userId: string; deviceId: string; txnId: string; now: number } | null },
+  ): Promise<{ position: number; txnRecorded: boolean }> {
+    const txn = options.txn
+    const { rows } = await this.db.query<{ position: number; txn_recorded: boolean }>(
+      `WITH pos AS (
+         INSERT INTO stream_log (position, kind, room_id, user_id) VALUES (nextval('stream_seq'), 'event', $1, $14) RETURNING position
+       ), ev AS (
+         INSERT INTO events (room_id, event_id, stream_ordering, depth, type, state_key, sender, origin_server_ts, json,
+                             relates_to, rel_type, state_group, replaces_state)
+         SELECT $1, $2, pos.position, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM pos
+       ), gone AS (
+         DELETE FROM room_extremities WHERE room_id = $1 AND event_id = ANY($13::text[])
+       ), ext AS (
+         INSERT INTO room_extremities (room_id, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING
+       ), txn AS (
+         INSERT INTO event_txns (room_id, user_id, device_id, txn_id, event_id, created_ts)
+         SELECT $1, $15, $16, $17, $2, $18 WHERE $17::text IS NOT NULL
+         ON CONFLICT DO NOTHING RETURNING 1
+       )
+       SELECT pos.position, EXISTS (SELECT 1 FROM txn) AS txn_recorded FROM pos`,
       [
         row.room_id,
         row.event_id,
-        row.stream_ordering,
         row.depth,
         row.type,
         row.state_key,
@@ -59,8 +80,16 @@ export class EventsRepository {
         row.rel_type,
         row.state_group,
         row.replaces_state,
+        options.replacedExtremities,
+        options.memberTarget,
+        txn?.userId ?? null,
+        txn?.deviceId ?? null,
+        txn?.txnId ?? null,
+        txn?.now ?? null,
       ],
     )
+    const result = rows[0] as { position: number; txn_recorded: boolean }
+    return { position: result.position, txnRecorded: txn === null ? true : result.txn_recorded }
   }
 
   async get(roomId: string, eventId: string): Promise<EventRow | null> {
@@ -141,15 +170,5 @@ export class EventsRepository {
       [roomId, userId, deviceId, txnId],
     )
     return rows[0]?.event_id ?? null
-  }
-
-  /** Records a transaction ID; false when another request recorded it first (the caller then rolls back). */
-  async insertTxn(roomId: string, userId: string, deviceId: string, txnId: string, eventId: string, now: number): Promise<boolean> {
-    const { rowCount } = await this.db.query(
-      `INSERT INTO event_txns (room_id, user_id, device_id, txn_id, event_id, created_ts) VALUES ($1, $2, $3, $4, $5, $6)
-       ON CONFLICT DO NOTHING`,
-      [roomId, userId, deviceId, txnId, eventId, now],
-    )
-    return rowCount === 1
   }
 }

@@ -1,3 +1,4 @@
+import pg from 'pg'
 import type { Queryable } from '../db.ts'
 
 export interface RoomRow {
@@ -13,6 +14,11 @@ export interface ExtremityRow {
   event_id: string
   depth: number
   json: string
+}
+
+/** The statement taking a room's write lock, to run with BEGIN in the transaction's first round trip. */
+export function roomLockSql(roomId: string): string {
+  return `SELECT pg_advisory_xact_lock(1, hashtext(${pg.escapeLiteral(roomId)}))`
 }
 
 export class RoomsRepository {
@@ -35,10 +41,17 @@ export class RoomsRepository {
     return rows[0] ?? null
   }
 
-  /** Locks the room row: every write to a room's DAG holds it, so a room's events are built one at a time. */
+  /** Set when the transaction took the room's write lock together with BEGIN (see roomLockSql). */
+  preLocked: string | null = null
+
+  /**
+   * Takes the room's write lock (every write to a room's DAG holds it, so a room's events are built one at a
+   * time) and reads the room. The lock is an advisory lock on the room ID's hash, so it can also be taken in
+   * the transaction's first round trip (roomLockSql); reads made after it see every earlier writer's commit.
+   */
   async lock(roomId: string): Promise<RoomRow | null> {
-    const { rows } = await this.db.query<RoomRow>('SELECT * FROM rooms WHERE room_id = $1 FOR UPDATE', [roomId])
-    return rows[0] ?? null
+    if (this.preLocked !== roomId) await this.db.query('SELECT pg_advisory_xact_lock(1, hashtext($1))', [roomId])
+    return this.get(roomId)
   }
 
   /**
@@ -49,20 +62,23 @@ export class RoomsRepository {
    * those from before the previous writer committed.
    */
   async lockForWrite(roomId: string, keys: Array<[string, string]>): Promise<{ room: RoomRow; extremities: ExtremityRow[]; state: Array<{ type: string; state_key: string; json: string }> } | null> {
-    const room = await this.lock(roomId)
-    if (!room) return null
-    const { rows } = await this.db.query<{ extremities: ExtremityRow[] | null; state: Array<{ type: string; state_key: string; json: string }> | null }>(
-      `SELECT
+    if (this.preLocked !== roomId) await this.db.query('SELECT pg_advisory_xact_lock(1, hashtext($1))', [roomId])
+    const { rows } = await this.db.query<RoomRow & { extremities: ExtremityRow[] | null; state: Array<{ type: string; state_key: string; json: string }> | null }>(
+      `SELECT r.*,
          (SELECT json_agg(json_build_object('event_id', e.event_id, 'depth', e.depth, 'json', e.json) ORDER BY e.depth DESC, e.stream_ordering DESC)
             FROM room_extremities x JOIN events e ON e.room_id = x.room_id AND e.event_id = x.event_id
            WHERE x.room_id = $1) AS extremities,
          (SELECT json_agg(json_build_object('type', c.type, 'state_key', c.state_key, 'json', e.json))
             FROM unnest($2::text[], $3::text[]) AS k(type, state_key)
             JOIN current_state c ON c.room_id = $1 AND c.type = k.type AND c.state_key = k.state_key
-            JOIN events e ON e.room_id = c.room_id AND e.event_id = c.event_id) AS state`,
+            JOIN events e ON e.room_id = c.room_id AND e.event_id = c.event_id) AS state
+         FROM rooms r WHERE r.room_id = $1`,
       [roomId, keys.map((k) => k[0]), keys.map((k) => k[1])],
     )
-    return { room, extremities: rows[0]?.extremities ?? [], state: rows[0]?.state ?? [] }
+    const row = rows[0]
+    if (!row) return null
+    const { extremities, state, ...room } = row
+    return { room, extremities: extremities ?? [], state: state ?? [] }
   }
 
   async setStateGroup(roomId: string, group: number): Promise<void> {
