@@ -19,6 +19,7 @@ import { Presence } from './presence/index.ts'
 import { SyncService } from './sync/sync.ts'
 import { Ephemeral } from './ephemeral/index.ts'
 import { Push } from './push/index.ts'
+import { CrossSigning, DehydratedDevices, DeviceLists, E2eKeys, KeyBackup, ToDevice, markDeviceListsChanged } from './e2ee/index.ts'
 
 export interface AppContext {
   config: Config
@@ -46,6 +47,12 @@ export interface AppContext {
   sync: SyncService
   ephemeral: Ephemeral
   push: Push
+  keyBackup: KeyBackup
+  e2eKeys: E2eKeys
+  crossSigning: CrossSigning
+  deviceLists: DeviceLists
+  toDevice: ToDevice
+  dehydratedDevices: DehydratedDevices
 }
 
 export interface ContextOptions {
@@ -66,7 +73,8 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   const rateLimiter = new RateLimiter(config.rate_limits, storage.repos, clock)
   const sessions = new Sessions(storage, clock, config.auth, (err) => logger.warn({ err }, 'background write failed'))
   const uia = new Uia(storage, clock)
-  const devices = new Devices(storage)
+  // A removed device's keys go with it; users sharing a room with its owner must hear of it.
+  const devices = new Devices(storage, (repos, userId) => markDeviceListsChanged(repos, [userId]))
   const registrationTokens = new RegistrationTokens(storage, clock)
   const accounts = new Accounts({ config, storage, clock, sessions, devices, uia, registrationTokens, rateLimiter })
 
@@ -85,6 +93,12 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   const ephemeral = new Ephemeral({ storage, clock, logger, accountData, writer })
   const push = new Push({ storage, clock, serverName: config.server_name })
   writer.onAppend((repos, appended, room) => push.onEventAppended(repos, appended, room))
+  const e2eKeys = new E2eKeys({ storage, serverName: config.server_name })
+  const deviceLists = new DeviceLists(storage)
+  const toDevice = new ToDevice({ storage, clock, serverName: config.server_name, onError: (err) => logger.warn({ err }, 'pruning to-device transaction IDs failed') })
+  const keyBackup = new KeyBackup({ storage })
+  accounts.onDeactivate((repos, userId) => e2eKeys.deleteAllForUser(repos, userId))
+  accounts.onDeactivate((repos, userId) => keyBackup.deleteAllForUser(repos, userId))
 
   return {
     config,
@@ -116,8 +130,19 @@ export async function createContext(options: ContextOptions): Promise<AppContext
       unreadCounts: (userId, roomIds) => push.unreadCounts(userId, roomIds),
       presence: (requester, since, upTo, filter) => presence.forSync(requester.userId, since, upTo, filter),
       pushRules: async (userId) => (await push.ruleset(userId)) as unknown as Record<string, unknown>,
+      e2ee: {
+        toDevice: (requester, since, upTo, changed) => toDevice.forSync(requester, since, upTo, changed),
+        deviceLists: (userId, since, upTo, keysChanged) => deviceLists.forSync(userId, since, upTo, keysChanged),
+        keyCounts: (userId, deviceId) => e2eKeys.counts(userId, deviceId),
+      },
     }),
     ephemeral,
     push,
+    keyBackup,
+    e2eKeys,
+    crossSigning: new CrossSigning({ storage, uia }),
+    deviceLists,
+    toDevice,
+    dehydratedDevices: new DehydratedDevices({ storage, clock, keys: e2eKeys }),
   }
 }

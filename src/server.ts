@@ -95,6 +95,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     }
     ctx.ephemeral.start()
     ctx.presence.start()
+    ctx.toDevice.start()
     logger.info({ port, server_name: config.server_name }, 'Homestead is listening')
     return {
       app,
@@ -107,6 +108,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         await app.close()
         await ctx.ephemeral.stop()
         await ctx.presence.stop()
+        ctx.toDevice.stop()
         await ctx.notifier.stop()
         if (metricsServer) await new Promise((resolve) => metricsServer?.close(resolve))
         await database.close(options.ownsEmbedded !== false)

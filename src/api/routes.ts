@@ -31,6 +31,10 @@ import * as pushRules from './client/pushrules.ts'
 import * as roomRelations from './client/rooms/relations.ts'
 import * as roomTyping from './client/rooms/typing.ts'
 import * as roomReceipts from './client/rooms/receipts.ts'
+import * as e2eKeys from './client/keys.ts'
+import * as toDevice from './client/to-device.ts'
+import * as dehydratedDevice from './client/dehydrated-device.ts'
+import * as roomKeys from './client/room-keys.ts'
 
 const modules = [
   versions,
@@ -64,6 +68,10 @@ const modules = [
   roomRelations,
   roomTyping,
   roomReceipts,
+  e2eKeys,
+  toDevice,
+  dehydratedDevice,
+  roomKeys,
 ]
 
 export const routes = modules.flatMap((m) => Object.values(m) as RouteDefinition<any, any, any, any>[]).filter((r) => r && typeof r === 'object' && 'handler' in r)

@@ -8,15 +8,16 @@ import type { Requester } from '../users/index.ts'
 import { toClientEvents, viewerOf, type ClientEvent } from './client-events.ts'
 import { filterVisible } from './visibility.ts'
 import { ignoredUsers, withoutIgnored } from '../directory/index.ts'
+import { parseSyncToken } from '../shared/sync-token.ts'
 
 export function formatToken(token: TimelineToken): string {
   return token.kind === 's' ? `s${token.stream}` : `t${token.depth}_${token.stream}`
 }
 
 export function parseToken(text: string): TimelineToken {
-  let m = /^s(\d{1,15})$/.exec(text)
-  if (m) return { kind: 's', stream: Number(m[1]) }
-  m = /^t(-?\d{1,15})_(\d{1,15})$/.exec(text)
+  const sync = parseSyncToken(text)
+  if (sync) return { kind: 's', stream: sync.position }
+  const m = /^t(-?\d{1,15})_(\d{1,15})$/.exec(text)
   if (m) return { kind: 't', depth: Number(m[1]), stream: Number(m[2]) }
   throw new MatrixError('M_INVALID_PARAM', `Invalid pagination token: ${text}`)
 }

@@ -28,6 +28,10 @@ import { DirectoryRepository } from './repositories/directory.ts'
 import { TypingRepository } from './repositories/typing.ts'
 import { ReceiptsRepository } from './repositories/receipts.ts'
 import { RelationsRepository } from './repositories/relations.ts'
+import { KeyBackupRepository } from './repositories/key-backup.ts'
+import { E2eKeysRepository } from './repositories/e2e-keys.ts'
+import { DeviceListsRepository } from './repositories/device-lists.ts'
+import { ToDeviceRepository } from './repositories/to-device.ts'
 
 export { Database, connectionConfig, type Queryable } from './db.ts'
 export { EmbeddedPostgres, type EmbeddedConnection } from './embedded-postgres.ts'
@@ -51,6 +55,10 @@ export type { PushRuleRow, PushActionInsert, UnreadRow, EventContext, EventRecor
 export type { RoomSummaryRow, SummaryFields, HierarchySessionRow } from './repositories/directory.ts'
 export type { TypingRow } from './repositories/typing.ts'
 export type { ReceiptRow, ReceiptWrite, EventThread } from './repositories/receipts.ts'
+export type { BackedUpSession, BackupTally, BackupVersionRow } from './repositories/key-backup.ts'
+export type { DeviceKeysRow, OneTimeKeyInsert, ClaimTarget, ClaimedKey, CrossSigningKeyRow, KeySignature } from './repositories/e2e-keys.ts'
+export type { SharingChanges } from './repositories/device-lists.ts'
+export type { ToDeviceInsert, ToDeviceRow } from './repositories/to-device.ts'
 export type { ChildRow, ParentRef, EditableRef, ThreadSummaryRow, ChildrenQuery } from './repositories/relations.ts'
 
 /** Every repository, bound to one Queryable (the pool, or a transaction's client). */
@@ -82,6 +90,10 @@ export interface Repositories {
   typing: TypingRepository
   receipts: ReceiptsRepository
   relations: RelationsRepository
+  keyBackup: KeyBackupRepository
+  e2eKeys: E2eKeysRepository
+  deviceLists: DeviceListsRepository
+  toDevice: ToDeviceRepository
 }
 
 export function repositories(db: Queryable): Repositories {
@@ -113,6 +125,10 @@ export function repositories(db: Queryable): Repositories {
     typing: new TypingRepository(db),
     receipts: new ReceiptsRepository(db),
     relations: new RelationsRepository(db),
+    keyBackup: new KeyBackupRepository(db),
+    e2eKeys: new E2eKeysRepository(db),
+    deviceLists: new DeviceListsRepository(db),
+    toDevice: new ToDeviceRepository(db),
   }
 }
 

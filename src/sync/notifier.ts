@@ -136,8 +136,9 @@ export class StreamNotifier {
       if (c.room_id) rooms.add(c.room_id)
       if (c.user_id) users.add(c.user_id)
     }
-    // A presence change concerns everyone sharing a room with that user: one indexed query per wake-up.
-    const presenceUsers = changes.filter((c) => c.kind === 'presence' && c.user_id !== null).map((c) => c.user_id as string)
+    // A presence or device-list change concerns everyone sharing a room with that user: one indexed
+    // query per wake-up.
+    const presenceUsers = changes.filter((c) => (c.kind === 'presence' || c.kind === 'device_list') && c.user_id !== null).map((c) => c.user_id as string)
     if (presenceUsers.length > 0) for (const room of await this.storage.repos.presence.joinedRooms(presenceUsers)) rooms.add(room)
     for (const waiter of this.waiters) {
       const { userId, rooms: interested } = waiter.interest

@@ -4,7 +4,8 @@
 import type { JsonObject } from '../protocol/events/types.ts'
 import type { Clock } from '../shared/clock.ts'
 import { MatrixError } from '../shared/errors.ts'
-import type { Storage } from '../storage/index.ts'
+import { formatSyncToken, parseSyncTokenOrThrow, type SyncToken } from '../shared/sync-token.ts'
+import type { SharingChanges, Storage } from '../storage/index.ts'
 import type { Requester } from '../users/index.ts'
 import { typeAllowed, validateFilter, type FilterDefinition } from './filter.ts'
 import type { StreamNotifier } from './notifier.ts'
@@ -19,6 +20,14 @@ export interface SyncSources {
   presence?(requester: Requester, since: number | null, upTo: number, filter: FilterDefinition['presence']): Promise<JsonObject[]>
   /** The user's push rules ({global: …}), sent on an initial sync when no m.push_rules account data exists yet. */
   pushRules?(userId: string): Promise<JsonObject>
+  /** End-to-end encryption: to-device messages, device list changes and key counts for the device. */
+  e2ee?: E2eeSyncSource
+}
+
+export interface E2eeSyncSource {
+  toDevice(requester: Requester, since: SyncToken | null, upTo: number, changed: boolean): Promise<{ events: object[]; lastPosition: number | undefined }>
+  deviceLists(userId: string, since: number, upTo: number, keysChanged: boolean): Promise<SharingChanges>
+  keyCounts(userId: string, deviceId: string): Promise<{ device_one_time_keys_count: Record<string, number>; device_unused_fallback_key_types: string[] }>
 }
 
 /** Sources with nothing to contribute (until typing, receipts and push rules are wired in). */
@@ -41,17 +50,17 @@ export interface SyncResponse {
   rooms: RoomsSync
   account_data: { events: JsonObject[] }
   presence: { events: JsonObject[] }
-  to_device: { events: JsonObject[] }
+  to_device: { events: object[] }
+  device_lists: SharingChanges
+  device_one_time_keys_count: Record<string, number>
+  device_unused_fallback_key_types: string[]
 }
+
+const NO_DEVICE_LISTS: SharingChanges = { changed: [], left: [] }
 
 /** Beyond this many positions, checking which kinds changed costs more than it saves. */
 const MAX_KIND_CHECK_RANGE = 10_000
 
-export function parseSince(token: string): number {
-  const m = /^s(\d{1,15})$/.exec(token)
-  if (!m) throw new MatrixError('M_INVALID_PARAM', 'Invalid since token')
-  return Number(m[1])
-}
 
 function isEmpty(r: SyncResponse): boolean {
   const { join, invite, knock, leave } = r.rooms
@@ -62,7 +71,9 @@ function isEmpty(r: SyncResponse): boolean {
     Object.keys(leave).length === 0 &&
     r.account_data.events.length === 0 &&
     r.presence.events.length === 0 &&
-    r.to_device.events.length === 0
+    r.to_device.events.length === 0 &&
+    r.device_lists.changed.length === 0 &&
+    r.device_lists.left.length === 0
   )
 }
 
@@ -117,20 +128,20 @@ export class SyncService {
 
   async sync(requester: Requester, request: SyncRequest): Promise<SyncResponse> {
     const filter = await this.resolveFilter(requester.userId, request.filter)
-    let since = request.since !== undefined ? parseSince(request.since) : null
+    let since = request.since !== undefined ? parseSyncTokenOrThrow(request.since) : null
     // A sync that will not wait reads the fence first, so it includes every write that completed before it
     // was made (a client that sends and then syncs sees its own event); long-polls need not, as a write the
     // notifier has not reached yet wakes them. A token from an instance that is ahead of this one: catch up.
-    if (since === null || request.timeoutMs <= 0 || since > this.notifier.current) {
+    if (since === null || request.timeoutMs <= 0 || since.position > this.notifier.current) {
       await this.notifier.refresh()
-      if (since !== null && since > this.notifier.current) since = this.notifier.current
+      if (since !== null && since.position > this.notifier.current) since = { ...since, position: this.notifier.current }
     }
     const deadline = this.clock.now() + Math.max(0, request.timeoutMs)
     for (;;) {
       const joined = await this.storage.repos.memberships.roomsOf(requester.userId, ['join'])
       // Watch before reading, so a change landing while we build the response still wakes us.
       const watch = this.notifier.watch({ userId: requester.userId, rooms: new Set(joined.map((m) => m.room_id)) })
-      const upTo = Math.max(this.notifier.current, since ?? 0)
+      const upTo = Math.max(this.notifier.current, since?.position ?? 0)
       let response: SyncResponse
       try {
         response = await this.build(requester, since, upTo, filter, request)
@@ -158,12 +169,14 @@ export class SyncService {
       clearTimeout(timer)
       if (wakeOnClose) this.closeWaiters.delete(wakeOnClose)
       watch.cancel()
-      since = upTo
+      // This empty round consumed every to-device message up to upTo: the next one starts there.
+      since = { position: upTo }
     }
   }
 
-  private async build(requester: Requester, since: number | null, upTo: number, filter: FilterDefinition, request: SyncRequest): Promise<SyncResponse> {
+  private async build(requester: Requester, sinceToken: SyncToken | null, upTo: number, filter: FilterDefinition, request: SyncRequest): Promise<SyncResponse> {
     const repos = this.storage.repos
+    const since = sinceToken?.position ?? null
     // On an incremental sync, the stream log says which kinds of change happened at all: the queries for
     // kinds that did not are skipped (most long-poll wake-ups carry one new message and nothing else).
     let kinds: Set<string> | null = null
@@ -185,6 +198,18 @@ export class SyncService {
       global.push({ type: 'm.push_rules', content: { global: await this.sources.pushRules(requester.userId) } })
     }
     const ephemeral = changed('typing') || changed('receipt') ? await this.sources.ephemeral(requester, since, upTo) : new Map<string, JsonObject[]>()
+    // The E2EE sections are independent of the rooms: they run alongside on other pool connections.
+    const e2ee = this.sources.e2ee
+    type E2eeParts = [Awaited<ReturnType<E2eeSyncSource['toDevice']>>, SharingChanges, Awaited<ReturnType<E2eeSyncSource['keyCounts']>>]
+    const e2eePart: Promise<E2eeParts> = e2ee
+      ? Promise.all([
+          e2ee.toDevice(requester, sinceToken, upTo, changed('to_device')),
+          since === null || (!changed('device_list') && !changed('event')) ? NO_DEVICE_LISTS : e2ee.deviceLists(requester.userId, since, upTo, changed('device_list')),
+          e2ee.keyCounts(requester.userId, requester.deviceId),
+        ])
+      : Promise.resolve([{ events: [], lastPosition: undefined }, NO_DEVICE_LISTS, { device_one_time_keys_count: {}, device_unused_fallback_key_types: [] }])
+    // A failure in one part must not leave the other's rejection unobserved.
+    e2eePart.catch(() => {})
     const rooms = await syncRooms({
       repos,
       viewer: { userId: requester.userId, deviceId: requester.deviceId },
@@ -199,12 +224,15 @@ export class SyncService {
       ephemeral,
       unreadCounts: (roomIds) => this.sources.unreadCounts(requester.userId, roomIds),
     })
+    const [toDevice, deviceLists, keyCounts] = await e2eePart
     return {
-      next_batch: `s${upTo}`,
+      next_batch: formatSyncToken({ position: upTo, ...(toDevice.lastPosition !== undefined ? { toDevice: toDevice.lastPosition } : {}) }),
       rooms,
       account_data: { events: global },
       presence: { events: this.sources.presence && changed('presence') ? await this.sources.presence(requester, since, upTo, filter.presence) : [] },
-      to_device: { events: [] },
+      to_device: { events: toDevice.events },
+      device_lists: deviceLists,
+      ...keyCounts,
     }
   }
 }

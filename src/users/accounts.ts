@@ -62,6 +62,7 @@ export class Accounts {
   private readonly uia: Uia
   private readonly tokens: RegistrationTokens
   private readonly limiter: RateLimiter
+  private readonly deactivationHooks: Array<(repos: Repositories, userId: string) => Promise<void>> = []
 
   constructor(deps: {
     config: Config
@@ -81,6 +82,11 @@ export class Accounts {
     this.uia = deps.uia
     this.tokens = deps.registrationTokens
     this.limiter = deps.rateLimiter
+  }
+
+  /** Work other modules do, in the same transaction, when an account is deactivated (E2EE keys, backups). */
+  onDeactivate(hook: (repos: Repositories, userId: string) => Promise<void>): void {
+    this.deactivationHooks.push(hook)
   }
 
   get serverName(): string {
@@ -313,7 +319,7 @@ export class Accounts {
     this.checkPassword(newPassword)
     const session = await this.uia.authenticate({ purpose: 'password', userId: requester.userId, flows: [['m.login.password']], auth })
     const hash = await hashPassword(newPassword)
-    await this.storage.transaction(async (repos) => {
+    await this.storage.streamTransaction(async (repos) => {
       await repos.users.setPasswordHash(requester.userId, hash)
       if (logoutDevices) await this.devices.deleteAllExcept(repos, requester.userId, requester.deviceId)
       await this.uia.finish(repos, session.sessionId)
@@ -327,10 +333,11 @@ export class Accounts {
   }
 
   async deactivateUser(userId: UserId, _erase: boolean, uiaSession: string | null = null): Promise<void> {
-    await this.storage.transaction(async (repos) => {
+    await this.storage.streamTransaction(async (repos) => {
       await repos.users.markDeactivated(userId)
       await this.devices.deleteAllExcept(repos, userId, null)
       await repos.profiles.clear(userId)
+      for (const hook of this.deactivationHooks) await hook(repos, userId)
       if (uiaSession) await this.uia.finish(repos, uiaSession)
     })
   }
@@ -338,7 +345,7 @@ export class Accounts {
   /** DELETE /devices/{id} and POST /delete_devices: re-authentication, then the devices and their tokens go. */
   async deleteDevices(requester: Requester, deviceIds: string[], auth: unknown): Promise<void> {
     const session = await this.uia.authenticate({ purpose: 'delete_devices', userId: requester.userId, flows: [['m.login.password']], auth })
-    await this.storage.transaction(async (repos) => {
+    await this.storage.streamTransaction(async (repos) => {
       await this.devices.deleteIn(repos, requester.userId, deviceIds)
       await this.uia.finish(repos, session.sessionId)
     })

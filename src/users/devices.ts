@@ -17,11 +17,21 @@ function toInfo(row: DeviceRow): DeviceInfo {
   return info
 }
 
+/** Runs inside the deleting transaction (a stream transaction): E2EE tells other users' clients. */
+export type DevicesDeletedHook = (repos: Repositories, userId: string, deviceIds: string[]) => Promise<void>
+
 export class Devices {
   private readonly storage: Storage
+  private readonly onDeleted: DevicesDeletedHook | null
 
-  constructor(storage: Storage) {
+  constructor(storage: Storage, onDeleted: DevicesDeletedHook | null = null) {
     this.storage = storage
+    this.onDeleted = onDeleted
+  }
+
+  private async deleted(repos: Repositories, userId: string, deviceIds: string[]): Promise<string[]> {
+    if (deviceIds.length > 0 && this.onDeleted) await this.onDeleted(repos, userId, deviceIds)
+    return deviceIds
   }
 
   async list(userId: string): Promise<DeviceInfo[]> {
@@ -38,22 +48,25 @@ export class Devices {
     if (!(await this.storage.repos.devices.setDisplayName(userId, deviceId, displayName))) throw notFound('Unknown device')
   }
 
-  /** Deletes devices with their tokens inside the caller's transaction; returns those that existed. */
-  deleteIn(repos: Repositories, userId: string, deviceIds: string[]): Promise<string[]> {
-    return repos.devices.delete(userId, deviceIds)
+  /**
+   * Deletes devices with their tokens, keys and to-device queues inside the caller's transaction, which
+   * must be a stream transaction (the change takes a position); returns those that existed.
+   */
+  async deleteIn(repos: Repositories, userId: string, deviceIds: string[]): Promise<string[]> {
+    return this.deleted(repos, userId, await repos.devices.delete(userId, deviceIds))
   }
 
   delete(userId: string, deviceIds: string[]): Promise<string[]> {
-    return this.storage.transaction((repos) => this.deleteIn(repos, userId, deviceIds))
+    return this.storage.streamTransaction((repos) => this.deleteIn(repos, userId, deviceIds))
   }
 
   /** Logs out everywhere: every device and token of the user. */
   deleteAll(userId: string): Promise<string[]> {
-    return this.storage.transaction((repos) => this.deleteAllExcept(repos, userId, null))
+    return this.storage.streamTransaction((repos) => this.deleteAllExcept(repos, userId, null))
   }
 
-  /** Deletes every device of the user except `keep` (null: all of them). */
-  deleteAllExcept(repos: Repositories, userId: string, keep: string | null): Promise<string[]> {
-    return repos.devices.deleteAllExcept(userId, keep)
+  /** Deletes every device of the user except `keep` (null: all of them); a stream transaction, as deleteIn. */
+  async deleteAllExcept(repos: Repositories, userId: string, keep: string | null): Promise<string[]> {
+    return this.deleted(repos, userId, await repos.devices.deleteAllExcept(userId, keep))
   }
 }

@@ -57,7 +57,9 @@ export class Sessions {
   ): Promise<IssuedSession> {
     const now = this.clock.now()
     const deviceId = options.deviceId ?? generateDeviceId()
-    await repos.devices.upsert(userId, deviceId, options.displayName ?? null, now)
+    if (!(await repos.devices.upsert(userId, deviceId, options.displayName ?? null, now))) {
+      throw new MatrixError('M_FORBIDDEN', 'This device ID belongs to a dehydrated device')
+    }
     const accessToken = randomToken('hs_')
     const session: IssuedSession = { user_id: userId, device_id: deviceId, access_token: accessToken }
     let refreshTokenId: number | null = null

@@ -8,6 +8,7 @@ export interface DeviceRow {
   last_seen_ts: number | null
   last_seen_ip: string | null
   last_seen_user_agent: string | null
+  dehydrated_data: string | null
 }
 
 export class DevicesRepository {
@@ -16,13 +17,18 @@ export class DevicesRepository {
     this.db = db
   }
 
-  /** Creates the device, or keeps an existing one (a display name given again replaces the old one). */
-  async upsert(userId: string, deviceId: string, displayName: string | null, now: number): Promise<void> {
-    await this.db.query(
+  /**
+   * Creates the device, or keeps an existing one (a display name given again replaces the old one).
+   * False when the ID is the user's dehydrated device, which no login may take over.
+   */
+  async upsert(userId: string, deviceId: string, displayName: string | null, now: number): Promise<boolean> {
+    const { rowCount } = await this.db.query(
       `INSERT INTO devices (user_id, device_id, display_name, created_ts) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (user_id, device_id) DO UPDATE SET display_name = COALESCE(EXCLUDED.display_name, devices.display_name)`,
+       ON CONFLICT (user_id, device_id) DO UPDATE SET display_name = COALESCE(EXCLUDED.display_name, devices.display_name)
+       WHERE devices.dehydrated_data IS NULL`,
       [userId, deviceId, displayName, now],
     )
+    return rowCount === 1
   }
 
   async get(userId: string, deviceId: string): Promise<DeviceRow | null> {
@@ -67,5 +73,24 @@ export class DevicesRepository {
       [userId, keep],
     )
     return rows.map((r) => r.device_id)
+  }
+
+  /** The user's dehydrated device (MSC3814), if any. */
+  async dehydrated(userId: string): Promise<{ device_id: string; dehydrated_data: string } | null> {
+    const { rows } = await this.db.query<{ device_id: string; dehydrated_data: string }>(
+      'SELECT device_id, dehydrated_data FROM devices WHERE user_id = $1 AND dehydrated_data IS NOT NULL',
+      [userId],
+    )
+    return rows[0] ?? null
+  }
+
+  /** Creates a dehydrated device; false when the device ID is already taken. */
+  async createDehydrated(userId: string, deviceId: string, displayName: string | null, data: string, now: number): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `INSERT INTO devices (user_id, device_id, display_name, created_ts, dehydrated_data) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (user_id, device_id) DO NOTHING`,
+      [userId, deviceId, displayName, now, data],
+    )
+    return rowCount === 1
   }
 }

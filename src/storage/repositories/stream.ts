@@ -36,6 +36,17 @@ export class StreamRepository {
     return (rows[0] as { position: number }).position
   }
 
+  /** Takes one position per user for the same kind of change (one statement); returns the highest. */
+  async nextForUsers(kind: string, userIds: string[]): Promise<number> {
+    this.tookPosition = true
+    const { rows } = await this.db.query<{ position: number }>(
+      `INSERT INTO stream_log (position, kind, room_id, user_id)
+       SELECT nextval('stream_seq'), $1, NULL, u FROM unnest($2::text[]) u RETURNING position`,
+      [kind, userIds],
+    )
+    return Math.max(0, ...rows.map((r) => r.position))
+  }
+
   /** Wakes every instance's listeners once this transaction commits (PostgreSQL folds repeats into one). */
   async notify(): Promise<void> {
     await this.db.query(`SELECT pg_notify('${STREAM_CHANNEL}', '')`)

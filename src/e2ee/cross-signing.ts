@@ -1,0 +1,152 @@
+// Cross-signing (client-server API, "Cross-signing"): POST /keys/device_signing/upload and
+// POST /keys/signatures/upload. Every signature is verified before it is stored.
+import { verifyKeyFromBase64 } from '../protocol/signing.ts'
+import { MatrixError, badJson } from '../shared/errors.ts'
+import { parseUserId } from '../shared/ids.ts'
+import type { CrossSigningKeyRow, KeySignature, Storage } from '../storage/index.ts'
+import type { Requester, Uia } from '../users/index.ts'
+import { markDeviceListsChanged } from './device-lists.ts'
+import { isObject, parseCrossSigningKey, requireSignature, unsignedForm, type CrossSigningKey, type CrossSigningUsage, type Json } from './key-objects.ts'
+
+const FIELDS: Array<[string, CrossSigningUsage]> = [
+  ['master_key', 'master'],
+  ['self_signing_key', 'self_signing'],
+  ['user_signing_key', 'user_signing'],
+]
+
+type Failure = { errcode: string; error: string }
+
+export class CrossSigning {
+  private readonly storage: Storage
+  private readonly uia: Uia
+
+  constructor(options: { storage: Storage; uia: Uia }) {
+    this.storage = options.storage
+    this.uia = options.uia
+  }
+
+  /**
+   * POST /keys/device_signing/upload. Re-authentication is needed to replace keys, not to publish the
+   * first ones or to repeat an upload that changes nothing (spec v1.11).
+   */
+  async uploadKeys(requester: Requester, body: Json): Promise<void> {
+    const userId = requester.userId
+    const provided = new Map<CrossSigningUsage, CrossSigningKey>()
+    for (const [field, usage] of FIELDS) {
+      if (body[field] !== undefined && body[field] !== null) provided.set(usage, parseCrossSigningKey(body[field], field, userId, usage))
+    }
+    if (provided.size === 0) throw new MatrixError('M_MISSING_PARAM', 'No cross-signing key was given')
+    const stored = new Map((await this.storage.repos.e2eKeys.crossSigningKeys([userId])).map((r) => [r.key_type, r]))
+    const changesSomething = [...provided].some(([usage, key]) => {
+      const old = stored.get(usage)
+      return !old || unsignedForm(JSON.parse(old.key_json) as Json) !== unsignedForm(key.json)
+    })
+    let uiaSession: string | null = null
+    if (stored.has('master') && changesSomething) {
+      uiaSession = (await this.uia.authenticate({ purpose: 'device_signing_upload', userId, flows: [['m.login.password']], auth: body.auth })).sessionId
+    }
+    const master = provided.get('master') ?? masterFrom(stored.get('master'))
+    if (!master) throw new MatrixError('M_MISSING_PARAM', 'No master key is available to sign the other keys')
+    for (const usage of ['self_signing', 'user_signing'] as const) {
+      const key = provided.get(usage)
+      if (key) requireSignature(key.json, userId, { keyId: `ed25519:${master.publicKey}`, verifyKey: master.verifyKey }, `The ${usage} key`)
+    }
+    await this.storage.streamTransaction(async (repos) => {
+      const devices = new Set((await repos.devices.list(userId)).map((d) => d.device_id))
+      for (const key of provided.values()) if (devices.has(key.publicKey)) throw new MatrixError('M_FORBIDDEN', 'Key ID in use by a device')
+      if (!changesSomething) return
+      const replaced: string[] = []
+      for (const [usage, key] of provided) {
+        const old = stored.get(usage)
+        if (old && old.public_key !== key.publicKey) replaced.push(old.public_key)
+        await repos.e2eKeys.putCrossSigningKey(userId, usage, key.publicKey, JSON.stringify(key.json))
+      }
+      // Signatures made by or over keys that are gone mean nothing any more.
+      await repos.e2eKeys.deleteSignaturesInvolving(userId, replaced)
+      await markDeviceListsChanged(repos, [userId])
+      if (uiaSession) await this.uia.finish(repos, uiaSession)
+    })
+  }
+
+  /** POST /keys/signatures/upload: returns the signatures that were refused, by user and key ID. */
+  async uploadSignatures(requester: Requester, body: Json): Promise<{ failures: Record<string, Record<string, Failure>> }> {
+    const signer = requester.userId
+    const failures: Record<string, Record<string, Failure>> = {}
+    const fail = (user: string, keyId: string, errcode: string, error: string) => ((failures[user] ??= {})[keyId] = { errcode, error })
+    const targets = Object.keys(body)
+    for (const user of targets) {
+      if (!parseUserId(user)) throw new MatrixError('M_INVALID_PARAM', `'${user}' is not a user ID`)
+      if (!isObject(body[user])) throw badJson(`'${user}' must map key IDs to signed keys`)
+    }
+    const repos = this.storage.repos
+    const crossSigning = await repos.e2eKeys.crossSigningKeys([...new Set([signer, ...targets])])
+    const keyOf = (user: string, type: CrossSigningKeyRow['key_type']) => crossSigning.find((k) => k.user_id === user && k.key_type === type)
+    const ownDevices = new Map((await repos.e2eKeys.queryDeviceKeys([signer], [''])).map((r) => [r.device_id, JSON.parse(r.key_json) as Json]))
+    const accepted: KeySignature[] = []
+
+    for (const targetUser of targets) {
+      for (const [keyId, signed] of Object.entries(body[targetUser] as Json)) {
+        if (!isObject(signed)) {
+          fail(targetUser, keyId, 'M_BAD_JSON', 'A signed key must be an object')
+          continue
+        }
+        const master = keyOf(targetUser, 'master')
+        let signingKey: { keyId: string; publicKey: string } | null = null
+        let storedJson: Json | null = null
+        if (targetUser === signer && ownDevices.has(keyId)) {
+          // One of the signer's own devices, signed with their self-signing key.
+          storedJson = ownDevices.get(keyId) as Json
+          const selfSigning = keyOf(signer, 'self_signing')
+          if (selfSigning) signingKey = { keyId: `ed25519:${selfSigning.public_key}`, publicKey: selfSigning.public_key }
+        } else if (master && master.public_key === keyId) {
+          storedJson = JSON.parse(master.key_json) as Json
+          if (targetUser === signer) {
+            // The signer's own master key, signed by one of their devices: the device key that signed it.
+            const sigs = (isObject(signed.signatures) && isObject(signed.signatures[signer]) ? signed.signatures[signer] : {}) as Json
+            const deviceKeyId = Object.keys(sigs).find((id) => id.startsWith('ed25519:') && ownDevices.has(id.slice(8)))
+            const device = deviceKeyId ? (ownDevices.get(deviceKeyId.slice(8)) as { keys: Record<string, string> }) : undefined
+            const publicKey = deviceKeyId && device ? device.keys[deviceKeyId] : undefined
+            if (deviceKeyId && publicKey) signingKey = { keyId: deviceKeyId, publicKey }
+          } else {
+            // Another user's master key, signed with the signer's user-signing key.
+            const userSigning = keyOf(signer, 'user_signing')
+            if (userSigning) signingKey = { keyId: `ed25519:${userSigning.public_key}`, publicKey: userSigning.public_key }
+          }
+        } else {
+          fail(targetUser, keyId, 'M_NOT_FOUND', 'No such key')
+          continue
+        }
+        if (unsignedForm(storedJson) !== unsignedForm(signed)) {
+          fail(targetUser, keyId, 'M_INVALID_PARAM', 'The signed object does not match the stored key')
+          continue
+        }
+        const verifyKey = signingKey ? verifyKeyFromBase64(signingKey.publicKey) : null
+        if (!signingKey || !verifyKey) {
+          fail(targetUser, keyId, 'M_INVALID_SIGNATURE', 'No key of yours that could make this signature is known')
+          continue
+        }
+        try {
+          requireSignature(signed, signer, { keyId: signingKey.keyId, verifyKey }, 'The key')
+        } catch (err) {
+          fail(targetUser, keyId, 'M_INVALID_SIGNATURE', (err as Error).message)
+          continue
+        }
+        const signature = ((signed.signatures as Record<string, Record<string, string>>)[signer] as Record<string, string>)[signingKey.keyId] as string
+        accepted.push({ target_user_id: targetUser, target_key_id: keyId, signer_user_id: signer, signer_key_id: signingKey.keyId, signature })
+      }
+    }
+    if (accepted.length > 0) {
+      await this.storage.streamTransaction(async (tx) => {
+        await tx.e2eKeys.addSignatures(accepted)
+        await markDeviceListsChanged(tx, accepted.map((s) => s.target_user_id))
+      })
+    }
+    return { failures }
+  }
+}
+
+function masterFrom(row: CrossSigningKeyRow | undefined): CrossSigningKey | null {
+  if (!row) return null
+  const verifyKey = verifyKeyFromBase64(row.public_key)
+  return verifyKey ? { json: JSON.parse(row.key_json) as Json, usage: 'master', publicKey: row.public_key, verifyKey } : null
+}

@@ -1,0 +1,180 @@
+// Device keys, one-time keys and fallback keys (client-server API, "Key management API"):
+// POST /keys/upload, /keys/query and /keys/claim.
+import { verifyKeyFromBase64 } from '../protocol/signing.ts'
+import { MatrixError, badJson } from '../shared/errors.ts'
+import { parseUserId } from '../shared/ids.ts'
+import type { ClaimTarget, KeySignature, Repositories, Storage } from '../storage/index.ts'
+import type { Requester } from '../users/index.ts'
+import { markDeviceListsChanged } from './device-lists.ts'
+import { isObject, parseDeviceKeys, parseOneTimeKeys, unsignedForm, withSignatures, type Json } from './key-objects.ts'
+
+/** Users (or devices) one query or claim may name, as Synapse bounds them. */
+const MAX_QUERY_USERS = 10_000
+const MAX_UPLOAD_KEYS = 1_000
+
+type Failures = Record<string, Json>
+
+/** Servers we cannot reach: no federation yet, so remote users' keys are reported as failures. */
+function remoteFailure(): Json {
+  return { status: 503, message: 'This server does not federate yet' }
+}
+
+export interface QueryResult {
+  device_keys: Record<string, Record<string, Json>>
+  master_keys: Record<string, Json>
+  self_signing_keys: Record<string, Json>
+  user_signing_keys: Record<string, Json>
+  failures: Failures
+}
+
+export class E2eKeys {
+  private readonly storage: Storage
+  private readonly serverName: string
+
+  constructor(options: { storage: Storage; serverName: string }) {
+    this.storage = options.storage
+    this.serverName = options.serverName
+  }
+
+  /** POST /keys/upload: the device's identity keys (once), one-time keys and fallback keys. */
+  async upload(requester: Requester, body: Json): Promise<{ one_time_key_counts: Record<string, number> }> {
+    const counts = await this.storage.streamTransaction((repos) => this.uploadIn(repos, requester.userId, requester.deviceId, body))
+    // Clients decide when to upload more from this count; Synapse always reports signed_curve25519.
+    return { one_time_key_counts: { signed_curve25519: 0, ...counts } }
+  }
+
+  /** Stores a device's keys inside the caller's stream transaction; returns its one-time key counts. */
+  async uploadIn(repos: Repositories, userId: string, deviceId: string, body: Json): Promise<Record<string, number>> {
+    const deviceKeys = body.device_keys === undefined || body.device_keys === null ? null : parseDeviceKeys(body.device_keys, userId, deviceId)
+    const stored = await repos.e2eKeys.deviceKeys(userId, deviceId)
+    let identity: string | null = stored === null ? null : ((JSON.parse(stored) as { keys: Record<string, string> }).keys[`ed25519:${deviceId}`] ?? null)
+    if (deviceKeys) {
+      if (stored === null) {
+        await repos.e2eKeys.putDeviceKeys(userId, deviceId, JSON.stringify(deviceKeys.json))
+        await markDeviceListsChanged(repos, [userId])
+        identity = deviceKeys.ed25519
+      } else if (unsignedForm(JSON.parse(stored) as Json) !== unsignedForm(deviceKeys.json)) {
+        // Replacing a device's identity keys would let whoever holds its token impersonate it.
+        throw new MatrixError('M_INVALID_PARAM', 'This device already has different identity keys; log in as a new device instead')
+      }
+    }
+    const verifyKey = identity === null ? null : verifyKeyFromBase64(identity)
+    const oneTimeKeys = parseOneTimeKeys(body.one_time_keys, 'one_time_keys', userId, deviceId, verifyKey)
+    const fallbackField = body.fallback_keys !== undefined ? 'fallback_keys' : 'org.matrix.msc2732.fallback_keys'
+    const fallbackKeys = parseOneTimeKeys(body[fallbackField], fallbackField, userId, deviceId, verifyKey)
+    if (oneTimeKeys.length + fallbackKeys.length > MAX_UPLOAD_KEYS) throw new MatrixError('M_TOO_LARGE', `At most ${MAX_UPLOAD_KEYS} keys per upload`, 413)
+    if (new Set(fallbackKeys.map((k) => k.algorithm)).size !== fallbackKeys.length) throw badJson('At most one fallback key per algorithm')
+    const inserts = oneTimeKeys.map((k) => ({ algorithm: k.algorithm, key_id: k.keyId, key_json: k.json }))
+    const existing = await repos.e2eKeys.existingOneTimeKeys(userId, deviceId, inserts)
+    for (const k of inserts) {
+      const old = existing.get(`${k.algorithm}:${k.key_id}`)
+      if (old !== undefined && unsignedForm({ k: JSON.parse(old) }) !== unsignedForm({ k: JSON.parse(k.key_json) })) {
+        throw new MatrixError('M_INVALID_PARAM', `One-time key ${k.algorithm}:${k.key_id} already exists with different content`)
+      }
+    }
+    await repos.e2eKeys.addOneTimeKeys(userId, deviceId, inserts)
+    await repos.e2eKeys.putFallbackKeys(
+      userId,
+      deviceId,
+      fallbackKeys.map((k) => ({ algorithm: k.algorithm, key_id: k.keyId, key_json: k.json })),
+    )
+    return (await repos.e2eKeys.keyCounts(userId, deviceId)).counts
+  }
+
+  /** The one-time key counts and unused fallback key types of a device, for /sync. */
+  async counts(userId: string, deviceId: string): Promise<{ device_one_time_keys_count: Record<string, number>; device_unused_fallback_key_types: string[] }> {
+    const { counts, unusedFallback } = await this.storage.repos.e2eKeys.keyCounts(userId, deviceId)
+    return { device_one_time_keys_count: { signed_curve25519: 0, ...counts }, device_unused_fallback_key_types: unusedFallback }
+  }
+
+  /** POST /keys/query */
+  async query(requester: Requester, deviceKeys: unknown): Promise<QueryResult> {
+    if (!isObject(deviceKeys)) throw badJson("'device_keys' must be an object")
+    const entries = Object.entries(deviceKeys)
+    if (entries.length > MAX_QUERY_USERS) throw new MatrixError('M_TOO_LARGE', `At most ${MAX_QUERY_USERS} users per query`, 413)
+    const result: QueryResult = { device_keys: {}, master_keys: {}, self_signing_keys: {}, user_signing_keys: {}, failures: {} }
+    const userIds: string[] = []
+    const deviceIds: string[] = []
+    for (const [userId, devices] of entries) {
+      const parsed = parseUserId(userId)
+      if (!parsed) throw new MatrixError('M_INVALID_PARAM', `'${userId}' is not a user ID`)
+      if (!Array.isArray(devices) || !devices.every((d) => typeof d === 'string')) throw badJson(`'device_keys.${userId}' must be a list of device IDs`)
+      if (parsed.serverName !== this.serverName) {
+        result.failures[parsed.serverName] = remoteFailure()
+        continue
+      }
+      result.device_keys[userId] = {}
+      if (devices.length === 0) {
+        userIds.push(userId)
+        deviceIds.push('')
+      } else {
+        for (const d of devices) {
+          userIds.push(userId)
+          deviceIds.push(d)
+        }
+      }
+    }
+    const users = Object.keys(result.device_keys)
+    const repos = this.storage.repos
+    const [rows, crossSigning, signatures] = await Promise.all([
+      repos.e2eKeys.queryDeviceKeys(userIds, deviceIds),
+      repos.e2eKeys.crossSigningKeys(users),
+      repos.e2eKeys.signaturesFor(users, requester.userId),
+    ])
+    const sigsOf = groupSignatures(signatures)
+    for (const row of rows) {
+      const json = withSignatures(JSON.parse(row.key_json) as Json, sigsOf(row.user_id, row.device_id))
+      const unsigned = { ...(isObject(json.unsigned) ? json.unsigned : {}), ...(row.display_name !== null ? { device_display_name: row.display_name } : {}) }
+      ;(result.device_keys[row.user_id] as Record<string, Json>)[row.device_id] = { ...json, unsigned }
+    }
+    for (const key of crossSigning) {
+      const json = withSignatures(JSON.parse(key.key_json) as Json, sigsOf(key.user_id, key.public_key))
+      if (key.key_type === 'master') result.master_keys[key.user_id] = json
+      else if (key.key_type === 'self_signing') result.self_signing_keys[key.user_id] = json
+      else if (key.user_id === requester.userId) result.user_signing_keys[key.user_id] = json
+    }
+    return result
+  }
+
+  /** POST /keys/claim: one key per (user, device, algorithm), never the same one-time key twice. */
+  async claim(oneTimeKeys: unknown): Promise<{ one_time_keys: Record<string, Record<string, Json>>; failures: Failures }> {
+    if (!isObject(oneTimeKeys)) throw badJson("'one_time_keys' must be an object")
+    const failures: Failures = {}
+    const targets: ClaimTarget[] = []
+    for (const [userId, devices] of Object.entries(oneTimeKeys)) {
+      const parsed = parseUserId(userId)
+      if (!parsed) throw new MatrixError('M_INVALID_PARAM', `'${userId}' is not a user ID`)
+      if (!isObject(devices)) throw badJson(`'one_time_keys.${userId}' must map device IDs to algorithms`)
+      if (parsed.serverName !== this.serverName) {
+        failures[parsed.serverName] = remoteFailure()
+        continue
+      }
+      for (const [deviceId, algorithm] of Object.entries(devices)) {
+        if (typeof algorithm !== 'string' || algorithm === '') throw badJson(`'one_time_keys.${userId}.${deviceId}' must be an algorithm name`)
+        targets.push({ user_id: userId, device_id: deviceId, algorithm })
+      }
+    }
+    if (targets.length > MAX_QUERY_USERS) throw new MatrixError('M_TOO_LARGE', `At most ${MAX_QUERY_USERS} devices per claim`, 413)
+    const claimed = await this.storage.transaction((repos) => repos.e2eKeys.claim(targets))
+    const out: Record<string, Record<string, Json>> = {}
+    for (const k of claimed) {
+      ;((out[k.user_id] ??= {})[k.device_id] ??= {})[`${k.algorithm}:${k.key_id}`] = JSON.parse(k.key_json)
+    }
+    return { one_time_keys: out, failures }
+  }
+
+  /** Deleting an account's keys when it is deactivated (device keys go with the devices). */
+  deleteAllForUser(repos: Repositories, userId: string): Promise<void> {
+    return repos.e2eKeys.deleteAllForUser(userId)
+  }
+}
+
+/** Signatures by (target user, target key ID). */
+function groupSignatures(signatures: KeySignature[]): (user: string, keyId: string) => KeySignature[] {
+  const map = new Map<string, KeySignature[]>()
+  for (const s of signatures) {
+    const k = `${s.target_user_id}\u0000${s.target_key_id}`
+    map.set(k, [...(map.get(k) ?? []), s])
+  }
+  return (user, keyId) => map.get(`${user}\u0000${keyId}`) ?? []
+}

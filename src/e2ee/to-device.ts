@@ -1,0 +1,117 @@
+// Send-to-device messaging (client-server API, "Send-to-Device messaging"): messages wait per device in
+// PostgreSQL, are delivered through /sync in order, and are deleted once the device acknowledges them by
+// syncing with the token that followed them.
+import type { Clock } from '../shared/clock.ts'
+import { MatrixError, badJson } from '../shared/errors.ts'
+import { parseUserId } from '../shared/ids.ts'
+import type { SyncToken } from '../shared/sync-token.ts'
+import type { Storage, ToDeviceInsert } from '../storage/index.ts'
+import type { Requester } from '../users/index.ts'
+import { isObject } from './key-objects.ts'
+
+/** At most this many messages go out in one /sync response (as Synapse); the rest follow at once. */
+export const TO_DEVICE_SYNC_LIMIT = 100
+/** One message's content, encoded: the size limit of a PDU. */
+const MAX_CONTENT_BYTES = 65_536
+/** Recipient devices of one request. */
+const MAX_MESSAGES = 10_000
+const TXN_KEEP_MS = 24 * 60 * 60 * 1000
+const PRUNE_EVERY_MS = 60 * 60 * 1000
+
+export interface ToDeviceEvent {
+  sender: string
+  type: string
+  content: Record<string, unknown>
+}
+
+export interface ToDeviceBatch {
+  events: ToDeviceEvent[]
+  /** The position of the last message delivered, to put in next_batch (undefined: none delivered). */
+  lastPosition: number | undefined
+}
+
+export class ToDevice {
+  private readonly storage: Storage
+  private readonly clock: Clock
+  private readonly serverName: string
+  private readonly onError: (err: unknown) => void
+  private pruner: NodeJS.Timeout | null = null
+
+  constructor(options: { storage: Storage; clock: Clock; serverName: string; onError: (err: unknown) => void }) {
+    this.storage = options.storage
+    this.clock = options.clock
+    this.serverName = options.serverName
+    this.onError = options.onError
+  }
+
+  /** Prunes old transaction IDs now and then (any instance may; the deletes are idempotent). */
+  start(): void {
+    if (this.pruner) return
+    this.pruner = setInterval(() => void this.pruneTxns().catch(this.onError), PRUNE_EVERY_MS)
+    this.pruner.unref()
+  }
+
+  stop(): void {
+    if (this.pruner) clearInterval(this.pruner)
+    this.pruner = null
+  }
+
+  /** PUT /sendToDevice/{eventType}/{txnId} */
+  async send(requester: Requester, type: string, txnId: string, messages: unknown): Promise<void> {
+    const inserts = this.parse(messages)
+    await this.storage.streamTransaction(async (repos) => {
+      // A retry (on any instance) finds the transaction ID and sends nothing again.
+      if (!(await repos.toDevice.recordTxn(requester.userId, requester.deviceId, txnId, this.clock.now()))) return
+      const recipients = await repos.toDevice.enqueue(requester.userId, type, inserts)
+      if (recipients.length > 0) await repos.stream.nextForUsers('to_device', recipients)
+    })
+  }
+
+  private parse(messages: unknown): ToDeviceInsert[] {
+    if (!isObject(messages)) throw badJson("'messages' must be an object")
+    const inserts: ToDeviceInsert[] = []
+    for (const [userId, byDevice] of Object.entries(messages)) {
+      const parsed = parseUserId(userId)
+      if (!parsed) throw new MatrixError('M_INVALID_PARAM', `'${userId}' is not a user ID`)
+      if (!isObject(byDevice)) throw badJson(`'messages.${userId}' must map device IDs to contents`)
+      // Users of other servers are reached over federation, which this server does not speak yet.
+      if (parsed.serverName !== this.serverName) continue
+      for (const [deviceId, content] of Object.entries(byDevice)) {
+        if (!isObject(content)) throw badJson(`The message to ${userId} ${deviceId} must be an object`)
+        const encoded = JSON.stringify(content)
+        if (Buffer.byteLength(encoded) > MAX_CONTENT_BYTES) throw new MatrixError('M_TOO_LARGE', `The message to ${userId} ${deviceId} is too large`, 413)
+        inserts.push({ user_id: userId, device_id: deviceId, content: encoded })
+        if (inserts.length > MAX_MESSAGES) throw new MatrixError('M_TOO_LARGE', `At most ${MAX_MESSAGES} messages per request`, 413)
+      }
+    }
+    return inserts
+  }
+
+  /**
+   * The device's messages for a /sync covering (since, upTo]. A token that carries a to-device position
+   * acknowledges everything up to it (deleted now); a token without one means nothing was pending.
+   */
+  async forSync(requester: Requester, since: SyncToken | null, upTo: number, changed: boolean): Promise<ToDeviceBatch> {
+    const repos = this.storage.repos
+    let after = 0
+    if (since !== null) {
+      if (since.toDevice !== undefined) {
+        await repos.toDevice.acknowledge(requester.userId, requester.deviceId, since.toDevice)
+        after = since.toDevice
+      } else {
+        if (!changed) return { events: [], lastPosition: undefined }
+        after = since.position
+      }
+    }
+    const rows = await repos.toDevice.pending(requester.userId, requester.deviceId, after, upTo, TO_DEVICE_SYNC_LIMIT)
+    return {
+      events: rows.map((r) => ({ sender: r.sender, type: r.type, content: JSON.parse(r.content) as Record<string, unknown> })),
+      lastPosition: rows.length > 0 ? (rows[rows.length - 1] as { position: number }).position : undefined,
+    }
+  }
+
+  /** Drops transaction IDs old enough that no client still retries them. */
+  pruneTxns(): Promise<number> {
+    return this.storage.repos.toDevice.pruneTxns(this.clock.now() - TXN_KEEP_MS)
+  }
+}

@@ -1,0 +1,155 @@
+// Device list tracking over real HTTP: /sync device_lists.changed/left and GET /keys/changes, for key
+// uploads, new and deleted devices, joins and leaves, and the long-poll they wake.
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { startTestServer, type TestServer } from '../support/server.ts'
+import { RoomClient, assertError } from '../support/rooms.ts'
+import { TestDevice, crossSigningKeys, loginAgain, userWithKeys } from '../support/e2ee.ts'
+
+const t: TestServer = await startTestServer()
+const PASSWORD = 'correct horse battery staple'
+
+async function encryptedRoom(owner: RoomClient, members: RoomClient[]): Promise<string> {
+  const roomId = await owner.createRoom({
+    preset: 'public_chat',
+    initial_state: [{ type: 'm.room.encryption', state_key: '', content: { algorithm: 'm.megolm.v1.aes-sha2' } }],
+  })
+  for (const m of members) await m.join(roomId)
+  return roomId
+}
+
+async function newDeviceWithKeys(client: RoomClient): Promise<RoomClient> {
+  const second = await loginAgain(t.api, client)
+  const res = await second.post('/keys/upload', { device_keys: new TestDevice(second.userId, second.deviceId).deviceKeys() })
+  assert.equal(res.status, 200, JSON.stringify(res.body))
+  return second
+}
+
+describe('/sync device_lists', () => {
+  it('tells room-mates when a user adds a device with keys, and says nothing to strangers', async () => {
+    const alice = await userWithKeys(t.api)
+    const bob = await userWithKeys(t.api)
+    const stranger = await userWithKeys(t.api)
+    await encryptedRoom(alice.client, [bob.client])
+    const bobSince = (await bob.client.sync()).next_batch
+    const strangerSince = (await stranger.client.sync()).next_batch
+    await newDeviceWithKeys(alice.client)
+
+    const bobSync = await bob.client.sync({ since: bobSince, timeout: 0 })
+    assert.deepEqual(bobSync.device_lists, { changed: [alice.client.userId], left: [] })
+    const strangerSync = await stranger.client.sync({ since: strangerSince, timeout: 0 })
+    assert.deepEqual(strangerSync.device_lists, { changed: [], left: [] })
+    const changes = await bob.client.get(`/keys/changes?from=${bobSince}&to=${bobSync.next_batch}`)
+    assert.equal(changes.status, 200)
+    assert.deepEqual(changes.body, { changed: [alice.client.userId], left: [] })
+  })
+
+  it("tells a user's own other devices about a new device", async () => {
+    const alice = await userWithKeys(t.api)
+    const since = (await alice.client.sync()).next_batch
+    await newDeviceWithKeys(alice.client)
+    assert.deepEqual((await alice.client.sync({ since, timeout: 0 })).device_lists.changed, [alice.client.userId])
+  })
+
+  it('wakes a waiting long-poll when a room-mate uploads keys', async () => {
+    const alice = await userWithKeys(t.api)
+    const bob = await userWithKeys(t.api)
+    await encryptedRoom(alice.client, [bob.client])
+    const since = (await bob.client.sync()).next_batch
+    const waiting = bob.client.sync({ since, timeout: 30_000 })
+    await new Promise((r) => setTimeout(r, 200))
+    await newDeviceWithKeys(alice.client)
+    const woke = await waiting
+    assert.deepEqual(woke.device_lists.changed, [alice.client.userId])
+  })
+
+  it('lists a user who joins a shared room as changed, and as left once no room is shared', async () => {
+    const alice = await userWithKeys(t.api)
+    const carol = await userWithKeys(t.api)
+    const roomId = await encryptedRoom(alice.client, [])
+    let since = (await alice.client.sync()).next_batch
+    await carol.client.join(roomId)
+    let sync = await alice.client.sync({ since, timeout: 0 })
+    assert.deepEqual(sync.device_lists, { changed: [carol.client.userId], left: [] })
+    since = sync.next_batch
+    await carol.client.leave(roomId)
+    sync = await alice.client.sync({ since, timeout: 0 })
+    assert.deepEqual(sync.device_lists, { changed: [], left: [carol.client.userId] })
+  })
+
+  it('lists the members of a room the user joins as changed, and as left when the user leaves it', async () => {
+    const alice = await userWithKeys(t.api)
+    const bob = await userWithKeys(t.api)
+    const carol = await userWithKeys(t.api)
+    const roomId = await encryptedRoom(alice.client, [bob.client])
+    let since = (await carol.client.sync()).next_batch
+    await carol.client.join(roomId)
+    let sync = await carol.client.sync({ since, timeout: 0 })
+    assert.deepEqual(sync.device_lists.changed, [alice.client.userId, bob.client.userId].sort())
+    since = sync.next_batch
+    await carol.client.leave(roomId)
+    sync = await carol.client.sync({ since, timeout: 0 })
+    assert.deepEqual(sync.device_lists, { changed: [], left: [alice.client.userId, bob.client.userId].sort() })
+  })
+
+  it('does not list as left a user still sharing another room', async () => {
+    const alice = await userWithKeys(t.api)
+    const bob = await userWithKeys(t.api)
+    const first = await encryptedRoom(alice.client, [bob.client])
+    await encryptedRoom(alice.client, [bob.client])
+    const since = (await alice.client.sync()).next_batch
+    await bob.client.leave(first)
+    const sync = await alice.client.sync({ since, timeout: 0 })
+    assert.deepEqual(sync.device_lists.left, [])
+  })
+
+  it('tells room-mates when a device is deleted', async () => {
+    const alice = await userWithKeys(t.api)
+    const bob = await userWithKeys(t.api)
+    await encryptedRoom(alice.client, [bob.client])
+    const second = await newDeviceWithKeys(alice.client)
+    const since = (await bob.client.sync()).next_batch
+    const res = await second.post('/logout', {})
+    assert.equal(res.status, 200)
+    const sync = await bob.client.sync({ since, timeout: 0 })
+    assert.deepEqual(sync.device_lists.changed, [alice.client.userId])
+    const query = await bob.client.post('/keys/query', { device_keys: { [alice.client.userId]: [] } })
+    assert.deepEqual(Object.keys(query.body.device_keys[alice.client.userId]), [alice.client.deviceId])
+  })
+})
+
+describe('GET /keys/changes', () => {
+  it('refuses tokens that are not sync tokens and needs both', async () => {
+    const alice = await userWithKeys(t.api)
+    assertError(await alice.client.get('/keys/changes?from=nonsense&to=s1'), 400, 'M_INVALID_PARAM')
+    assertError(await alice.client.get('/keys/changes?from=s1'), 400, 'M_MISSING_PARAM')
+  })
+
+  it('answers nothing for an empty range', async () => {
+    const alice = await userWithKeys(t.api)
+    const since = (await alice.client.sync()).next_batch
+    assert.deepEqual((await alice.client.get(`/keys/changes?from=${since}&to=${since}`)).body, { changed: [], left: [] })
+  })
+})
+
+describe('account deactivation and keys', () => {
+  it("removes the account's devices, keys, cross-signing keys and key backups", async () => {
+    const alice = await userWithKeys(t.api, 2)
+    const bob = await userWithKeys(t.api)
+    const master = crossSigningKeys(alice.client.userId)
+    assert.equal((await alice.client.post('/keys/device_signing/upload', master.body)).status, 200)
+    const backup = await alice.client.post('/room_keys/version', { algorithm: 'm.megolm_backup.v1.curve25519-aes-sha2', auth_data: { public_key: 'abc' } })
+    assert.equal(backup.status, 200, JSON.stringify(backup.body))
+    const res = await alice.client.post('/account/deactivate', {
+      auth: { type: 'm.login.password', identifier: { type: 'm.id.user', user: alice.client.userId }, password: PASSWORD },
+    })
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    const query = await bob.client.post('/keys/query', { device_keys: { [alice.client.userId]: [] } })
+    assert.deepEqual(query.body.device_keys[alice.client.userId], {})
+    assert.equal(query.body.master_keys[alice.client.userId], undefined)
+    assert.equal(query.body.self_signing_keys[alice.client.userId], undefined)
+    const count = async (table: string) =>
+      (await t.server.ctx.storage.db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table} WHERE user_id = $1`, [alice.client.userId])).rows[0]?.n
+    for (const table of ['e2e_device_keys', 'e2e_one_time_keys', 'e2e_cross_signing_keys', 'key_backup_versions']) assert.equal(await count(table), 0, table)
+  })
+})
