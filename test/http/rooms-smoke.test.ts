@@ -48,6 +48,23 @@ describe('rooms and /sync', () => {
     assert.equal(again.body.event_id, first.body.event_id)
   })
 
+  it('returns the first event_id to a txnId retry even after the sender has left the room', async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const { body } = await t.api.post('/_matrix/client/v3/createRoom', { preset: 'public_chat' }, alice.access_token)
+    const room = encodeURIComponent(body.room_id)
+    assert.equal((await t.api.post(`/_matrix/client/v3/rooms/${room}/join`, {}, bob.access_token)).status, 200)
+    const path = `/_matrix/client/v3/rooms/${room}/send/m.room.message/before-leaving`
+    const first = await t.api.put(path, { msgtype: 'm.text', body: 'bye' }, bob.access_token)
+    assert.equal(first.status, 200)
+    assert.equal((await t.api.post(`/_matrix/client/v3/rooms/${room}/leave`, {}, bob.access_token)).status, 200)
+    const again = await t.api.put(path, { msgtype: 'm.text', body: 'bye' }, bob.access_token)
+    assert.equal(again.status, 200, JSON.stringify(again.body))
+    assert.equal(again.body.event_id, first.body.event_id)
+    const fresh = await t.api.put(`${path}-2`, { msgtype: 'm.text', body: 'bye' }, bob.access_token)
+    assert.equal(fresh.status, 403, 'a new txnId is refused')
+  })
+
   it('refuses a message from a user who is not in the room with 403 M_FORBIDDEN', async () => {
     const alice = await registerUser(t.api)
     const eve = await registerUser(t.api)
