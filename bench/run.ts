@@ -9,6 +9,7 @@
 //   BENCH_AUTH                0 skips register/login/whoami (default on, off with BENCH_COMPARE=1)
 //   BENCH_ROOMS               0 skips the room benchmarks (bench/rooms.ts: createRoom, send, delivery, initial sync)
 //   BENCH_SCALE               0 skips the scale cases (bench/scale.ts: a user in 1,000 rooms, a room of 10,000)
+//   BENCH_MEDIA               0 skips the media benchmarks (bench/media.ts: upload/download MB/s, thumbnails)
 //   BENCH_COMPARE             1 also runs the room benchmarks on the Synapse anchor, pgbench, and the target
 //                             ratios (bench/compare.ts); Homestead then defaults to the machine's PostgreSQL 15
 // See docs/benchmarks.md for results and the commands to reproduce them.
@@ -26,6 +27,7 @@ import type { ChildMessage, ParentMessage } from './server-process.ts'
 import { COMPARE_DATABASE_URL, compareSettings, runComparison } from './compare.ts'
 import { roomSettings, runRoomBenchmarks } from './rooms.ts'
 import { runScaleBenchmarks, scaleSettings } from './scale.ts'
+import { mediaSettings, runMediaBenchmarks } from './media.ts'
 import { backendCpu, synapseTarget, type Target } from './targets.ts'
 
 const ITERATIONS = envInt('BENCH_ITERATIONS', 200)
@@ -308,6 +310,7 @@ async function main(): Promise<Record<string, unknown>> {
     }
     const [rooms, synapseRooms] = ROOMS ? await runRoomBenchmarks(targets) : []
     const scale = scaleSettings.enabled ? await runScaleBenchmarks(homestead, overrides) : undefined
+    const media = mediaSettings.enabled ? await runMediaBenchmarks(homestead) : undefined
     const comparison =
       rooms && synapseRooms ? await runComparison(rooms, synapseRooms, (targets[1] as Target).info, EXTERNAL_URL as string) : undefined
     const usage = await server.call({ type: 'usage' }, 'usage')
@@ -335,12 +338,14 @@ async function main(): Promise<Record<string, unknown>> {
         duration_ms: DURATION_MS,
         rooms: ROOMS ? roomSettings : null,
         scale: scaleSettings.enabled ? scaleSettings : null,
+        media: mediaSettings.enabled ? mediaSettings : null,
         compare: compareSettings.enabled ? compareSettings : null,
       },
       notes: 'register and login hash/verify an argon2id password (m=19 MiB, t=2, p=1): they are CPU-bound by design.',
       benchmarks: results,
       ...(rooms ? { rooms } : {}),
       ...(scale ? { scale } : {}),
+      ...(media ? { media } : {}),
       ...(comparison ? { compare: comparison } : {}),
       total_duration_ms: Math.round(performance.now() - began),
     }

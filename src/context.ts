@@ -20,6 +20,7 @@ import { SyncService } from './sync/sync.ts'
 import { Ephemeral } from './ephemeral/index.ts'
 import { Push } from './push/index.ts'
 import { CrossSigning, DehydratedDevices, DeviceLists, E2eKeys, KeyBackup, ToDevice, markDeviceListsChanged } from './e2ee/index.ts'
+import { createMediaServices, type MediaServices } from './media/index.ts'
 
 export interface AppContext {
   config: Config
@@ -53,6 +54,7 @@ export interface AppContext {
   deviceLists: DeviceLists
   toDevice: ToDevice
   dehydratedDevices: DehydratedDevices
+  media: MediaServices
 }
 
 export interface ContextOptions {
@@ -144,5 +146,6 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     deviceLists,
     toDevice,
     dehydratedDevices: new DehydratedDevices({ storage, clock, keys: e2eKeys }),
+    media: createMediaServices({ config, storage, clock, logger }),
   }
 }

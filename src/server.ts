@@ -1,7 +1,7 @@
 // One Homestead process: database (embedded or external) → migrations → context → HTTP listener.
 // Used by main.ts and by the tests, so both exercise the same start-up path.
 import type { FastifyInstance } from 'fastify'
-import type { Server } from 'node:http'
+import type { Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Config } from './config/schema.ts'
 import { createContext, type AppContext } from './context.ts'
@@ -85,6 +85,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const ctx = await createContext({ config, db: database.db, logger, metrics })
     await ctx.notifier.start()
     const app = await buildApp(ctx)
+    const unanswered = new Set<ServerResponse>() // requests in flight, for close()
+    app.server.on('request', (_request, res: ServerResponse) => {
+      unanswered.add(res)
+      res.once('close', () => unanswered.delete(res))
+    })
     await app.listen({ host: config.listen.host, port: config.listen.port })
     const port = (app.server.address() as AddressInfo).port
     if (config.metrics.enabled && options.metricsListener !== false) {
@@ -96,6 +101,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ctx.ephemeral.start()
     ctx.presence.start()
     ctx.toDevice.start()
+    ctx.media.sweeper.start()
     logger.info({ port, server_name: config.server_name }, 'Homestead is listening')
     return {
       app,
@@ -105,10 +111,22 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       async close() {
         // Long-polls answer now rather than at their timeout, so closing waits only for real work.
         ctx.sync.drain()
-        await app.close()
+        // Node closes the connections idle when close() starts; one whose request finishes later stayed open
+        // for the keep-alive timeout (72 s in Fastify), holding SIGTERM past its grace period, and a balancer
+        // could send it one more request to be refused (found by the cluster rig). Responses not yet written
+        // tell their client to close; any connection still left is closed as soon as it falls idle.
+        for (const res of unanswered) if (!res.headersSent) res.setHeader('Connection', 'close')
+        const closeIdle = setInterval(() => app.server.closeIdleConnections(), 50)
+        try {
+          await app.close()
+        } finally {
+          clearInterval(closeIdle)
+        }
         await ctx.ephemeral.stop()
         await ctx.presence.stop()
         ctx.toDevice.stop()
+        ctx.media.sweeper.stop()
+        await ctx.media.media.store.close()
         await ctx.notifier.stop()
         if (metricsServer) await new Promise((resolve) => metricsServer?.close(resolve))
         await database.close(options.ownsEmbedded !== false)

@@ -1,7 +1,7 @@
 // defineRoute: one endpoint = method, path(s), auth, schemas and a handler that calls one domain method.
 // Validation is TypeBox, compiled once per route; errors become the spec's M_NOT_JSON / M_BAD_JSON /
 // M_MISSING_PARAM / M_INVALID_PARAM before the handler runs.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import type { Static, TSchema } from '@sinclair/typebox'
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import { Value } from '@sinclair/typebox/value'
@@ -34,6 +34,11 @@ export interface RouteDefinition<A extends Auth = Auth, P = unknown, Q = unknown
   params?: P
   query?: Q
   body?: B
+  /**
+   * The request body reaches the handler unread, as a stream (`request.body`, or undefined when there is
+   * none), for uploads that must not be buffered; http.max_body_bytes does not apply, the handler limits it.
+   */
+  rawBody?: true
   handler: (ctx: AppContext, input: RouteInput<A, P, Q, B>) => Promise<unknown>
 }
 
@@ -75,6 +80,7 @@ export interface RouteTable {
 }
 
 export function registerRoutes(app: FastifyInstance, ctx: AppContext, routes: RouteDefinition<any, any, any, any>[], table: RouteTable): void {
+  const raw: RouteOptions[] = []
   for (const route of routes) {
     const params = route.params ? TypeCompiler.Compile(route.params as TSchema) : null
     const query = route.query ? TypeCompiler.Compile(route.query as TSchema) : null
@@ -82,7 +88,9 @@ export function registerRoutes(app: FastifyInstance, ctx: AppContext, routes: Ro
     const urls = Array.isArray(route.url) ? route.url : [route.url]
     for (const url of urls) {
       table.patterns.push(new RegExp(`^${url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/:[A-Za-z]+/g, '[^/]+')}$`))
-      app.route({
+      // Content-type parsers belong to an encapsulation context: a raw-body route gets one of its own that
+      // hands the body stream over unread.
+      const options: RouteOptions = {
         method: route.method,
         url,
         handler: async (request, reply) => {
@@ -113,7 +121,19 @@ export function registerRoutes(app: FastifyInstance, ctx: AppContext, routes: Ro
           if (reply.sent) return reply
           return reply.send(result ?? {})
         },
-      })
+      }
+      if (route.rawBody) raw.push(options)
+      else app.route(options)
     }
   }
+  // Content-type parsers belong to an encapsulation context: raw-body routes get one of their own whose
+  // parser hands the body stream over unread.
+  if (raw.length > 0) {
+    void app.register(async (instance) => {
+      instance.removeAllContentTypeParsers()
+      instance.addContentTypeParser('*', (_request, payload, done) => done(null, payload))
+      for (const options of raw) instance.route(options)
+    })
+  }
 }
+

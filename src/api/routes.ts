@@ -35,6 +35,8 @@ import * as e2eKeys from './client/keys.ts'
 import * as toDevice from './client/to-device.ts'
 import * as dehydratedDevice from './client/dehydrated-device.ts'
 import * as roomKeys from './client/room-keys.ts'
+import * as media from './client/media.ts'
+import * as adminMedia from './admin/media.ts'
 
 const modules = [
   versions,
@@ -72,6 +74,8 @@ const modules = [
   toDevice,
   dehydratedDevice,
   roomKeys,
+  media,
+  adminMedia,
 ]
 
 export const routes = modules.flatMap((m) => Object.values(m) as RouteDefinition<any, any, any, any>[]).filter((r) => r && typeof r === 'object' && 'handler' in r)

@@ -5,7 +5,8 @@ import { randomString } from '../shared/random.ts'
 import { ConfigSchema } from './schema.ts'
 
 function yamlScalar(value: unknown): string {
-  return stringify(value, { lineWidth: 0 }).trimEnd()
+  // Lists (media.thumbnail_sizes) stay on the key's line in flow style.
+  return stringify(value, { lineWidth: 0, collectionStyle: 'flow' }).trimEnd()
 }
 
 function render(schema: TSchema, overrides: Record<string, unknown>, indent: string, out: string[]): void {

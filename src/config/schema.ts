@@ -115,6 +115,70 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    media: Type.Object(
+      {
+        store: Type.Union([Type.Literal('fs'), Type.Literal('s3')], { default: 'fs', description: 'Where media bytes live: fs (a directory) or s3 (a bucket).' }),
+        path: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: 'Directory of the fs store. Null: data_dir/media.' }),
+        s3: Type.Object(
+          {
+            bucket: Type.String({ default: '', description: 'Bucket of the s3 store (required when store is s3).' }),
+            prefix: Type.String({ default: '', description: 'Key prefix inside the bucket, e.g. "media/".' }),
+            region: Type.String({ default: 'us-east-1', description: 'AWS region of the bucket.' }),
+            endpoint: Type.Union([Type.String({ pattern: '^https?://' }), Type.Null()], { default: null, description: 'Endpoint of an S3-compatible store (MinIO, Ceph, R2). Null: AWS.' }),
+            force_path_style: Type.Boolean({ default: false, description: 'Address buckets as endpoint/bucket/key (most S3-compatible stores need this).' }),
+          },
+          { additionalProperties: false, default: {}, description: 'Credentials come from the standard AWS chain (environment, profile, instance or task role).' },
+        ),
+        max_upload_size: Type.Integer({ minimum: 1, default: 50 * 1024 * 1024, description: 'Largest upload in bytes (Synapse: 50M).' }),
+        max_image_pixels: Type.Integer({ minimum: 1, default: 32_000_000, description: 'Largest image (in pixels) that is thumbnailed.' }),
+        thumbnail_sizes: Type.Array(
+          Type.Object(
+            {
+              width: Type.Integer({ minimum: 1, maximum: 4096 }),
+              height: Type.Integer({ minimum: 1, maximum: 4096 }),
+              method: Type.Union([Type.Literal('crop'), Type.Literal('scale')]),
+            },
+            { additionalProperties: false },
+          ),
+          {
+            minItems: 1,
+            default: [
+              { width: 32, height: 32, method: 'crop' },
+              { width: 96, height: 96, method: 'crop' },
+              { width: 320, height: 240, method: 'scale' },
+              { width: 640, height: 480, method: 'scale' },
+              { width: 800, height: 600, method: 'scale' },
+            ],
+            description: 'Thumbnail sizes served; a request gets the closest one (Synapse defaults).',
+          },
+        ),
+        unauthenticated_media_cutoff_ts: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], {
+          default: null,
+          description: 'The legacy unauthenticated /_matrix/media/v3/download and /thumbnail serve only media uploaded before this time (ms since the epoch). Null: they serve nothing.',
+        }),
+        max_pending_uploads: Type.Integer({ minimum: 0, default: 5, description: 'Asynchronous uploads (POST /media/v1/create) a user may have waiting for content.' }),
+        pending_upload_lifetime_ms: Type.Integer({ minimum: 1000, default: 24 * 3600 * 1000, description: 'How long a created media ID waits for its content.' }),
+        retention: Type.Object(
+          {
+            remote_media_lifetime_ms: Type.Union([Type.Integer({ minimum: 1000 }), Type.Null()], { default: null, description: 'Cached remote media not accessed for this long is deleted. Null: kept.' }),
+            local_media_lifetime_ms: Type.Union([Type.Integer({ minimum: 1000 }), Type.Null()], { default: null, description: 'Local media not accessed for this long is deleted. Null: kept.' }),
+            interval_ms: Type.Integer({ minimum: 1000, default: 3600 * 1000, description: 'How often retention and expired pending uploads are swept.' }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        url_preview: Type.Object(
+          {
+            enabled: Type.Boolean({ default: false, description: 'Serve /media/preview_url (the server fetches URLs that users post).' }),
+            ip_range_allowlist: Type.Array(Type.String(), { default: [], description: 'CIDRs the preview fetcher may reach even though they are private, loopback or link-local.' }),
+            max_spider_size: Type.Integer({ minimum: 1024, default: 10 * 1024 * 1024, description: 'Largest page or image fetched for a preview.' }),
+            timeout_ms: Type.Integer({ minimum: 100, default: 10000, description: 'Time limit for fetching one preview (all redirects included).' }),
+            cache_ms: Type.Integer({ minimum: 0, default: 3600 * 1000, description: 'How long a preview is reused.' }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     metrics: Type.Object(
       {
         enabled: Type.Boolean({ default: false, description: 'Serve Prometheus metrics on a separate listener.' }),

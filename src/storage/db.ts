@@ -76,6 +76,12 @@ export class Database implements Queryable {
     // An idle client losing its connection (server restart, failover) must not crash the process;
     // the pool drops it and the next query opens a fresh one.
     this.pool.on('error', (err) => options.onError?.(err))
+    // The pool listens for errors only on idle clients. A checked-out client whose connection dies between
+    // two statements (a transaction doing work in JS while PostgreSQL restarts) would emit an unhandled
+    // 'error' and crash the process (found by the cluster rig). Its next statement fails anyway, and a
+    // client that is no longer queryable is dropped on release, so the error itself needs only a listener
+    // (idle clients' errors are still reported once, through the pool's 'error' above).
+    this.pool.on('connect', (client) => client.on('error', () => {}))
   }
 
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {

@@ -32,6 +32,7 @@ import { KeyBackupRepository } from './repositories/key-backup.ts'
 import { E2eKeysRepository } from './repositories/e2e-keys.ts'
 import { DeviceListsRepository } from './repositories/device-lists.ts'
 import { ToDeviceRepository } from './repositories/to-device.ts'
+import { MediaRepository } from './repositories/media.ts'
 
 export { Database, connectionConfig, type Queryable } from './db.ts'
 export { EmbeddedPostgres, type EmbeddedConnection } from './embedded-postgres.ts'
@@ -59,6 +60,7 @@ export type { BackedUpSession, BackupTally, BackupVersionRow } from './repositor
 export type { DeviceKeysRow, OneTimeKeyInsert, ClaimTarget, ClaimedKey, CrossSigningKeyRow, KeySignature } from './repositories/e2e-keys.ts'
 export type { SharingChanges } from './repositories/device-lists.ts'
 export type { ToDeviceInsert, ToDeviceRow } from './repositories/to-device.ts'
+export type { MediaRow, ThumbnailRow, MediaContent, MediaOrder } from './repositories/media.ts'
 export type { ChildRow, ParentRef, EditableRef, ThreadSummaryRow, ChildrenQuery } from './repositories/relations.ts'
 
 /** Every repository, bound to one Queryable (the pool, or a transaction's client). */
@@ -94,6 +96,7 @@ export interface Repositories {
   e2eKeys: E2eKeysRepository
   deviceLists: DeviceListsRepository
   toDevice: ToDeviceRepository
+  media: MediaRepository
 }
 
 export function repositories(db: Queryable): Repositories {
@@ -129,6 +132,7 @@ export function repositories(db: Queryable): Repositories {
     e2eKeys: new E2eKeysRepository(db),
     deviceLists: new DeviceListsRepository(db),
     toDevice: new ToDeviceRepository(db),
+    media: new MediaRepository(db),
   }
 }
 
@@ -147,9 +151,9 @@ export class Storage {
   }
 
   /**
-   * A transaction that takes stream positions. It joins the stream fence before anything else, so no
-   * reader can see a later position while one of its positions is uncommitted, and so the fence is never
-   * waited for while a row lock is held (which could deadlock).
+   * A transaction that takes stream positions. It joins the stream fence before anything else (in the
+   * BEGIN round trip), so no reader can see a position at or above this transaction's first one while
+   * it is uncommitted (migration 0013).
    */
   streamTransaction<T>(fn: (repos: Repositories) => Promise<T>, options: { lockRoom?: string } = {}): Promise<T> {
     let repos: Repositories | null = null
@@ -157,7 +161,7 @@ export class Storage {
     return this.db.transaction(
       async (tx) => {
         repos = repositories(tx)
-        // The room's write lock came with BEGIN (after the fence, as the order above requires).
+        // The room's write lock came with BEGIN, after the fence.
         if (options.lockRoom !== undefined) repos.rooms.preLocked = options.lockRoom
         return fn(repos)
       },

@@ -18,7 +18,10 @@ interface Waiter {
 }
 
 const RECONNECT_MIN_MS = 100
-const RECONNECT_MAX_MS = 5000
+// Low, because until the listener is back this instance's long-polls miss other instances' writes (only the
+// safety poll finds them): after a database restart the pool recovers at once, the listener at most this
+// much later. One connection attempt a second while the database is down costs nothing.
+const RECONNECT_MAX_MS = 1000
 /** While requests wait, the fence is also read this often, in case a notification was lost. */
 const SAFETY_POLL_MS = 5000
 /** The stream log keeps this many positions (it only serves wake-ups and "what kinds changed" checks). */

@@ -45,7 +45,7 @@ export class Api {
       body = JSON.stringify(options.body)
       headers['Content-Type'] ??= 'application/json'
     }
-    const res = await fetch(this.baseUrl + path, { method, headers, body })
+    const res = await fetch(this.baseUrl + path, { method, headers, body: body as RequestInit['body'] })
     const text = await res.text()
     let parsed: unknown = text
     try {

@@ -1,0 +1,217 @@
+// The content repository: uploads (direct and asynchronous), downloads and thumbnails over a BlobStore,
+// metadata in PostgreSQL. Bytes stream through; no whole file is ever held in memory.
+import { Readable } from 'node:stream'
+import type { Config } from '../config/schema.ts'
+import type { Clock } from '../shared/clock.ts'
+import { MatrixError, notFound } from '../shared/errors.ts'
+import type { Logger } from '../shared/logger.ts'
+import { randomString } from '../shared/random.ts'
+import type { MediaContent, MediaRow, Repositories, Storage } from '../storage/index.ts'
+import type { BlobStore, StagedBlob } from './blob-store.ts'
+import { checkedContentType } from './content-types.ts'
+import { canThumbnail, chooseSize, renderThumbnail, type ThumbnailMethod } from './thumbnails.ts'
+
+export type MediaConfig = Config['media']
+
+export const MEDIA_ID = /^[A-Za-z0-9_-]{1,255}$/
+/** The longest a download of a pending upload waits for its content. */
+const MAX_WAIT_MS = 60_000
+const WAIT_STEP_MS = 250
+
+export interface UploadInput {
+  userId: string
+  body: Readable | undefined
+  contentType: string | undefined
+  contentLength: number | null
+  fileName: string | null
+}
+
+export interface Served {
+  stream: Readable
+  contentType: string
+  size: number
+  uploadName: string | null
+}
+
+export interface ServeOptions {
+  timeoutMs: number
+  /** A legacy unauthenticated endpoint: only media older than the configured cut-off. */
+  legacy: boolean
+}
+
+export interface MediaOptions {
+  storage: Storage
+  store: BlobStore
+  config: MediaConfig
+  serverName: string
+  clock: Clock
+  logger: Logger
+}
+
+export class Media {
+  readonly store: BlobStore
+  readonly config: MediaConfig
+  readonly serverName: string
+  private readonly storage: Storage
+  private readonly clock: Clock
+  private readonly logger: Logger
+
+  constructor(options: MediaOptions) {
+    this.storage = options.storage
+    this.store = options.store
+    this.config = options.config
+    this.serverName = options.serverName
+    this.clock = options.clock
+    this.logger = options.logger
+  }
+
+  uploadConfig(): Record<string, unknown> {
+    return { 'm.upload.size': this.config.max_upload_size }
+  }
+
+  /** POST /media/v3/upload: stores the body and returns its mxc:// URI. */
+  async upload(input: UploadInput): Promise<string> {
+    const mediaId = randomString(24)
+    const { staged, content } = await this.receive(input)
+    await this.record(staged, (repos) => repos.media.insertLocal(this.serverName, mediaId, input.userId, content, this.clock.now()))
+    return `mxc://${this.serverName}/${mediaId}`
+  }
+
+  /** POST /media/v1/create: reserves a media ID whose content comes later. */
+  async create(userId: string): Promise<{ content_uri: string; unused_expires_at: number }> {
+    const now = this.clock.now()
+    const pending = await this.storage.repos.media.countPending(userId, now)
+    if (pending >= this.config.max_pending_uploads) {
+      throw new MatrixError('M_LIMIT_EXCEEDED', 'Too many pending uploads', 429, { retry_after_ms: 60_000 })
+    }
+    const mediaId = randomString(24)
+    const expires = now + this.config.pending_upload_lifetime_ms
+    await this.storage.repos.media.insertPending(this.serverName, mediaId, userId, now, expires)
+    return { content_uri: `mxc://${this.serverName}/${mediaId}`, unused_expires_at: expires }
+  }
+
+  /** PUT /media/v3/upload/{serverName}/{mediaId}: fills a reservation made by create(). */
+  async uploadTo(serverName: string, mediaId: string, input: UploadInput): Promise<void> {
+    if (serverName !== this.serverName) throw notFound('Unknown media')
+    const row = await this.storage.repos.media.get(serverName, mediaId)
+    if (!row || row.remote) throw notFound('Unknown media')
+    if (row.user_id !== input.userId) throw new MatrixError('M_FORBIDDEN', 'This media ID was created by another user', 403)
+    if (row.sha256 !== null) throw new MatrixError('M_CANNOT_OVERWRITE_MEDIA', 'Media already uploaded', 409)
+    if (row.expires_ts !== null && row.expires_ts <= this.clock.now()) throw notFound('The media ID has expired')
+    const { staged, content } = await this.receive(input)
+    const done = await this.record(staged, (repos) => repos.media.completePending(serverName, mediaId, content, this.clock.now()))
+    if (!done) {
+      // Another request filled it first; the blob may now be unreferenced.
+      await this.collect([content.sha256])
+      throw new MatrixError('M_CANNOT_OVERWRITE_MEDIA', 'Media already uploaded', 409)
+    }
+  }
+
+  private async receive(input: UploadInput): Promise<{ staged: StagedBlob; content: MediaContent }> {
+    const max = this.config.max_upload_size
+    if (input.contentLength !== null && input.contentLength > max) {
+      throw new MatrixError('M_TOO_LARGE', `Cannot upload files larger than ${max} bytes`, 413)
+    }
+    const staged = await this.store.stage(input.body ?? Readable.from([]), max)
+    const content = { contentType: checkedContentType(input.contentType, staged.head), uploadName: input.fileName, size: staged.size, sha256: staged.sha256 }
+    return { staged, content }
+  }
+
+  /**
+   * Puts a staged blob in the store and records its use. The slow commit runs first, unlocked; the row is
+   * written under the blob's lock, after checking the blob is still there: a delete of the last other user
+   * of identical content may have removed it in between, and the staged copy puts it back.
+   */
+  private async record<T>(staged: StagedBlob, write: (repos: Repositories) => Promise<T>): Promise<T> {
+    try {
+      await this.store.commit(staged)
+      return await this.storage.transaction(async (repos) => {
+        await repos.media.lockBlob(staged.sha256)
+        if (!(await this.store.has(staged.sha256))) await this.store.commit(staged)
+        return write(repos)
+      })
+    } finally {
+      await this.store.discard(staged)
+    }
+  }
+
+  /** The media row once it has content, waiting up to timeoutMs for a pending upload. */
+  private async ready(serverName: string, mediaId: string, options: ServeOptions): Promise<MediaRow & { sha256: string; content_type: string }> {
+    if (!MEDIA_ID.test(mediaId)) throw notFound('Unknown media')
+    const deadline = this.clock.now() + Math.min(Math.max(options.timeoutMs, 0), MAX_WAIT_MS)
+    for (;;) {
+      const row = await this.storage.repos.media.get(serverName, mediaId)
+      // No federation yet: media of other servers is only what is cached here.
+      if (!row) throw notFound('Unknown media')
+      if (row.quarantined_by !== null) throw notFound('Media is quarantined')
+      if (options.legacy) {
+        const cutoff = this.config.unauthenticated_media_cutoff_ts
+        if (cutoff === null || row.created_ts >= cutoff) throw notFound('Unknown media: use the authenticated /_matrix/client/v1/media endpoints')
+      }
+      if (row.sha256 !== null && row.content_type !== null) {
+        void this.storage.repos.media.touch(serverName, mediaId, this.clock.now()).catch((err) => this.logger.warn({ err }, 'media access time not recorded'))
+        return row as MediaRow & { sha256: string; content_type: string }
+      }
+      if (row.expires_ts !== null && row.expires_ts <= this.clock.now()) throw notFound('Unknown media')
+      if (this.clock.now() >= deadline) throw new MatrixError('M_NOT_YET_UPLOADED', 'Media has not been uploaded yet', 504)
+      await new Promise((r) => setTimeout(r, WAIT_STEP_MS))
+    }
+  }
+
+  async download(serverName: string, mediaId: string, options: ServeOptions): Promise<Served> {
+    const row = await this.ready(serverName, mediaId, options)
+    const stream = await this.store.get(row.sha256)
+    if (!stream) {
+      this.logger.error({ media_id: mediaId, sha256: row.sha256 }, 'media blob missing from the store')
+      throw notFound('Media content is missing')
+    }
+    return { stream, contentType: row.content_type, size: Number(row.size), uploadName: row.upload_name }
+  }
+
+  async thumbnail(
+    serverName: string,
+    mediaId: string,
+    request: { width: number; height: number; method: ThumbnailMethod; animated: boolean },
+    options: ServeOptions,
+  ): Promise<Served> {
+    const row = await this.ready(serverName, mediaId, options)
+    if (!canThumbnail(row.content_type)) throw new MatrixError('M_UNKNOWN', 'Cannot generate thumbnails for the requested content', 400)
+    const size = chooseSize(this.config.thumbnail_sizes, request.width, request.height, request.method)
+    const repo = this.storage.repos.media
+    const existing = await repo.getThumbnail(serverName, mediaId, size.width, size.height, size.method, request.animated)
+    if (existing) {
+      const stream = await this.store.get(existing.sha256)
+      if (stream) return { stream, contentType: existing.content_type, size: existing.size, uploadName: null }
+    }
+    const source = await this.store.get(row.sha256)
+    if (!source) throw notFound('Media content is missing')
+    const thumb = await renderThumbnail(source, row.content_type, size, request.animated, this.config.max_image_pixels)
+    const staged = await this.store.stage(Readable.from([thumb.data]), Number.MAX_SAFE_INTEGER)
+    const stored = { width: size.width, height: size.height, method: size.method, animated: request.animated, content_type: thumb.contentType, size: staged.size, sha256: staged.sha256 }
+    const inserted = await this.record(staged, (repos) => repos.media.insertThumbnail(serverName, mediaId, stored))
+    // A concurrent request stored the same thumbnail first; its bytes may differ from these.
+    if (!inserted) await this.collect([stored.sha256])
+    return { stream: Readable.from([thumb.data]), contentType: thumb.contentType, size: thumb.data.length, uploadName: null }
+  }
+
+  /** Deletes media rows and then every blob nothing names any more. Returns the media IDs deleted. */
+  async deleteMedia(serverName: string, mediaIds: string[]): Promise<string[]> {
+    const { deleted, blobs } = await this.storage.repos.media.delete(serverName, mediaIds)
+    await this.collect(blobs)
+    return deleted
+  }
+
+  /** Removes the blobs among these that no row references any more, each under its lock (see record). */
+  private async collect(sha256s: string[]): Promise<void> {
+    for (const sha of new Set(sha256s)) {
+      try {
+        await this.storage.transaction(async (repos) => {
+          await repos.media.lockBlob(sha)
+          if ((await repos.media.unreferenced([sha])).length === 1) await this.store.delete(sha)
+        })
+      } catch (err) {
+        this.logger.warn({ err, sha256: sha }, 'media blob not deleted')
+      }
+    }
+  }
+}

@@ -1,0 +1,176 @@
+// The outbound guard: HTTP(S) requests to user-supplied URLs that cannot reach loopback, private,
+// link-local, multicast or other special-purpose addresses. DNS is resolved here, every resolved address is
+// checked, the connection goes to the checked address (so a second resolution cannot swap it), and every
+// redirect is checked again the same way. Reusable by anything that fetches on a user's behalf.
+import { BlockList, isIP } from 'node:net'
+import { lookup as dnsLookup } from 'node:dns/promises'
+import { request as httpRequest, type IncomingMessage } from 'node:http'
+import { request as httpsRequest } from 'node:https'
+import type { LookupFunction } from 'node:net'
+import { Transform, type Readable } from 'node:stream'
+
+const BLOCKED_V4 = [
+  '0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.0.0.0/24',
+  '192.0.2.0/24', '192.88.99.0/24', '192.168.0.0/16', '198.18.0.0/15', '198.51.100.0/24', '203.0.113.0/24',
+  '224.0.0.0/4', '240.0.0.0/4', '255.255.255.255/32',
+]
+const BLOCKED_V6 = [
+  '::/128', '::1/128', '64:ff9b::/96', '64:ff9b:1::/48', '100::/64', '2001::/23', '2001:db8::/32', '2002::/16',
+  'fc00::/7', 'fe80::/10', 'fec0::/10', 'ff00::/8',
+]
+
+export class BlockedAddressError extends Error {
+  readonly address: string
+  constructor(host: string, address: string) {
+    super(`${host} resolves to ${address}, which is not allowed`)
+    this.name = 'BlockedAddressError'
+    this.address = address
+  }
+}
+
+export class OutboundError extends Error {
+  readonly kind: 'too_large' | 'timeout' | 'http' | 'network' | 'url'
+  constructor(kind: OutboundError['kind'], message: string) {
+    super(message)
+    this.name = 'OutboundError'
+    this.kind = kind
+  }
+}
+
+function addCidr(list: BlockList, cidr: string): void {
+  const [net, bits] = cidr.split('/')
+  const family = isIP(net ?? '')
+  if (!net || family === 0) throw new Error(`not a CIDR range: ${cidr}`)
+  const prefix = bits === undefined ? (family === 4 ? 32 : 128) : Number(bits)
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > (family === 4 ? 32 : 128)) throw new Error(`not a CIDR range: ${cidr}`)
+  list.addSubnet(net, prefix, family === 4 ? 'ipv4' : 'ipv6')
+}
+
+/** An IPv4 address carried in an IPv6 one (::ffff:a.b.c.d, ::a.b.c.d), or null. */
+function embeddedV4(address: string): string | null {
+  const match = /^::(ffff:)?(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
+  if (match) return match[2] as string
+  const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(address)
+  if (!hex) return null
+  const hi = parseInt(hex[1] as string, 16)
+  const lo = parseInt(hex[2] as string, 16)
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`
+}
+
+export interface FetchOptions {
+  maxBytes: number
+  timeoutMs: number
+  maxRedirects?: number
+  headers?: Record<string, string>
+}
+
+export interface GuardedResponse {
+  url: string
+  status: number
+  headers: IncomingMessage['headers']
+  /** The body, to be read (or destroyed) by the caller; it fails with OutboundError past maxBytes. */
+  body: Readable
+}
+
+export class OutboundGuard {
+  private readonly blocked = new BlockList()
+  private readonly allowed = new BlockList()
+  private readonly resolve: (host: string) => Promise<Array<{ address: string; family: number }>>
+
+  constructor(allowlist: readonly string[] = [], resolve?: (host: string) => Promise<Array<{ address: string; family: number }>>) {
+    for (const cidr of BLOCKED_V4) addCidr(this.blocked, cidr)
+    for (const cidr of BLOCKED_V6) addCidr(this.blocked, cidr)
+    for (const cidr of allowlist) addCidr(this.allowed, cidr)
+    this.resolve = resolve ?? ((host) => dnsLookup(host, { all: true, verbatim: true }))
+  }
+
+  isAllowed(address: string): boolean {
+    const family = isIP(address)
+    if (family === 0) return false
+    const type = family === 4 ? 'ipv4' : 'ipv6'
+    if (this.allowed.check(address, type)) return true
+    const v4 = family === 6 ? embeddedV4(address) : null
+    if (v4 !== null) return this.isAllowed(v4)
+    return !this.blocked.check(address, type)
+  }
+
+  /** Resolves a host and returns one address, if every address it resolves to is allowed. */
+  async check(host: string): Promise<{ address: string; family: 4 | 6 }> {
+    const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host
+    const literal = isIP(bare)
+    const addresses = literal ? [{ address: bare, family: literal }] : await this.resolve(bare).catch(() => [])
+    if (addresses.length === 0) throw new OutboundError('network', `cannot resolve ${host}`)
+    for (const { address } of addresses) if (!this.isAllowed(address)) throw new BlockedAddressError(host, address)
+    const first = addresses[0] as { address: string; family: number }
+    return { address: first.address, family: first.family === 6 ? 6 : 4 }
+  }
+
+  /** GET with redirects followed by hand, each hop resolved and checked; the caller reads the body. */
+  async fetch(url: string, options: FetchOptions): Promise<GuardedResponse> {
+    const deadline = AbortSignal.timeout(options.timeoutMs)
+    let current = url
+    for (let hop = 0; hop <= (options.maxRedirects ?? 5); hop++) {
+      let parsed: URL
+      try {
+        parsed = new URL(current)
+      } catch {
+        throw new OutboundError('url', 'invalid URL')
+      }
+      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new OutboundError('url', 'only http and https URLs can be fetched')
+      if (parsed.username || parsed.password) throw new OutboundError('url', 'URLs with credentials are not fetched')
+      const target = await this.check(parsed.hostname)
+      const response = await this.once(parsed, target, options, deadline)
+      const location = response.headers.location
+      if (response.statusCode && [301, 302, 303, 307, 308].includes(response.statusCode) && location) {
+        response.destroy()
+        current = new URL(location, parsed).toString()
+        continue
+      }
+      return { url: current, status: response.statusCode ?? 0, headers: response.headers, body: limit(response, options.maxBytes) }
+    }
+    throw new OutboundError('http', 'too many redirects')
+  }
+
+  private once(url: URL, target: { address: string; family: 4 | 6 }, options: FetchOptions, signal: AbortSignal): Promise<IncomingMessage> {
+    // The connection goes to the address just checked, whatever DNS would answer now.
+    const lookup: LookupFunction = (_host, opts, callback) => {
+      if ((opts as { all?: boolean }).all) (callback as unknown as (e: null, a: Array<{ address: string; family: number }>) => void)(null, [target])
+      else callback(null, target.address, target.family)
+    }
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest
+    return new Promise((resolve, reject) => {
+      const req = send(url, { method: 'GET', lookup, signal, headers: { 'user-agent': 'Homestead URL preview', ...options.headers } }, resolve)
+      req.on('error', (err) => reject(signal.aborted ? new OutboundError('timeout', 'timed out') : new OutboundError('network', err.message)))
+      req.end()
+    })
+  }
+}
+
+/** The body as a stream that fails once more than maxBytes arrive (or are announced). */
+function limit(response: IncomingMessage, maxBytes: number): Readable {
+  const announced = Number(response.headers['content-length'])
+  let seen = 0
+  const out = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length
+      if (seen > maxBytes) return done(new OutboundError('too_large', 'response too large'))
+      done(null, chunk)
+    },
+  })
+  if (Number.isFinite(announced) && announced > maxBytes) {
+    response.destroy()
+    out.destroy(new OutboundError('too_large', 'response too large'))
+    return out
+  }
+  response.on('error', (err) => out.destroy(err))
+  out.on('close', () => response.destroy())
+  response.pipe(out)
+  return out
+}
+
+/** Reads a guarded body whole (it is bounded by maxBytes). */
+export async function readBody(body: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const chunk of body) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks)
+}

@@ -1,0 +1,70 @@
+// Thumbnails with sharp: the configured sizes only (a request gets the closest), each made once and stored.
+import sharp from 'sharp'
+import type { Readable } from 'node:stream'
+import { MatrixError } from '../shared/errors.ts'
+
+export type ThumbnailMethod = 'crop' | 'scale'
+
+export interface ThumbnailSize {
+  width: number
+  height: number
+  method: ThumbnailMethod
+}
+
+/** Formats sharp reads safely; SVG is left out on purpose (it can reference other files). */
+const THUMBNAILABLE = new Set(['image/jpeg', 'image/png', 'image/apng', 'image/gif', 'image/webp', 'image/avif', 'image/heic', 'image/tiff'])
+const ANIMATABLE = new Set(['image/gif', 'image/webp', 'image/apng', 'image/png'])
+
+export function canThumbnail(contentType: string): boolean {
+  return THUMBNAILABLE.has(contentType.split(';')[0]!.trim().toLowerCase())
+}
+
+/**
+ * The configured size closest to the request (Synapse's rule, simplified): for crop, the smallest size at
+ * least as large in both dimensions; for scale, the smallest at least as large in one; else the largest.
+ * Sizes of the requested method win over the others.
+ */
+export function chooseSize(sizes: readonly ThumbnailSize[], width: number, height: number, method: ThumbnailMethod): ThumbnailSize {
+  const same = sizes.filter((s) => s.method === method)
+  const pool = same.length > 0 ? same : [...sizes]
+  const byArea = [...pool].sort((a, b) => a.width * a.height - b.width * b.height)
+  const fits = method === 'crop' ? (s: ThumbnailSize) => s.width >= width && s.height >= height : (s: ThumbnailSize) => s.width >= width || s.height >= height
+  return byArea.find(fits) ?? (byArea[byArea.length - 1] as ThumbnailSize)
+}
+
+export interface Thumbnail {
+  data: Buffer
+  contentType: string
+  width: number
+  height: number
+}
+
+/**
+ * Renders one thumbnail. The source streams into sharp; the result is small and returned whole. Images
+ * larger than `maxPixels` are refused before decoding. With `animated`, an animated GIF or WebP stays
+ * animated (in its own format); otherwise the first frame is used.
+ */
+export async function renderThumbnail(source: Readable, sourceType: string, size: ThumbnailSize, animated: boolean, maxPixels: number): Promise<Thumbnail> {
+  const type = sourceType.split(';')[0]!.trim().toLowerCase()
+  const keepAnimation = animated && ANIMATABLE.has(type)
+  const image = sharp({ animated: keepAnimation, limitInputPixels: maxPixels, failOn: 'error' })
+  source.on('error', (err) => image.destroy(err))
+  source.pipe(image)
+  const resized = image.rotate().resize({
+    width: size.width,
+    height: size.height,
+    fit: size.method === 'crop' ? 'cover' : 'inside',
+    withoutEnlargement: true,
+  })
+  let format: 'jpeg' | 'png' | 'webp' | 'gif'
+  if (keepAnimation) format = type === 'image/gif' ? 'gif' : type === 'image/webp' ? 'webp' : 'png'
+  else format = type === 'image/jpeg' ? 'jpeg' : type === 'image/webp' ? 'webp' : 'png'
+  try {
+    const { data, info } = await resized.toFormat(format).toBuffer({ resolveWithObject: true })
+    return { data, contentType: `image/${format}`, width: info.width, height: info.height }
+  } catch (err) {
+    const message = (err as Error).message ?? ''
+    if (/pixel limit/i.test(message)) throw new MatrixError('M_TOO_LARGE', 'Content is too large to thumbnail', 413)
+    throw new MatrixError('M_UNKNOWN', 'Cannot generate thumbnails for the requested content', 400)
+  }
+}
