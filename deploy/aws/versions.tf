@@ -1,0 +1,11 @@
+terraform {
+  # 1.9: validation conditions refer to other variables (desired_capacity, release_package_url).
+  required_version = ">= 1.9.0"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "~> 6.0"
+    }
+  }
+}

@@ -1,0 +1,60 @@
+// The Homestead configuration that deploy/aws writes on its instances (locals.homestead_config in
+// compute.tf) must be one Homestead accepts: every key real, every value of the right type.
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { loadConfig } from '../../src/config/load.ts'
+import { expressionSource, loadModule, type TerraformModule } from './support/hcl.ts'
+import { MODULE_DIR } from './support/fixtures.ts'
+
+/** Values for what only AWS knows, and for required variables without a default. */
+const SAMPLES: Record<string, unknown> = {
+  'var.server_name': 'example.com',
+  'aws_s3_bucket.media.id': 'homestead-media-20261125',
+  'data.aws_region.current.region': 'eu-west-1',
+  'var.remote_media_retention_days == null ? null : var.remote_media_retention_days * 86400000': 90 * 86400000,
+}
+
+/** Evaluates the small subset of HCL the config uses: literals, templates, var.*, local.* and SAMPLES. */
+function evaluate(module: TerraformModule, value: unknown): unknown {
+  if (Array.isArray(value)) return value.map((v) => evaluate(module, v))
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, evaluate(module, v)]))
+  if (typeof value !== 'string' || !value.includes('${')) return value
+  const whole = expressionSource(value)
+  if (whole !== undefined) return resolve(module, whole)
+  return value.replace(/\$\{([^}]+)\}/g, (_, source: string) => String(resolve(module, source.trim())))
+}
+
+function resolve(module: TerraformModule, source: string): unknown {
+  if (source in SAMPLES) return SAMPLES[source]
+  const variable = /^var\.(\w+)$/.exec(source)?.[1]
+  if (variable && module.variables[variable] && 'default' in module.variables[variable]) return evaluate(module, module.variables[variable].default)
+  const local = /^local\.(\w+)$/.exec(source)?.[1]
+  if (local && local in module.locals) return evaluate(module, module.locals[local])
+  throw new Error(`config.test.ts cannot evaluate \${${source}}: add a sample value to SAMPLES`)
+}
+
+describe('deploy/aws Homestead configuration', () => {
+  it('is accepted by Homestead\'s configuration loader', async () => {
+    const module = await loadModule(MODULE_DIR)
+    const config = evaluate(module, module.locals.homestead_config) as Record<string, unknown>
+    const dir = mkdtempSync(join(tmpdir(), 'hs-deploy-config-'))
+    try {
+      const file = join(dir, 'homestead.yaml')
+      writeFileSync(file, JSON.stringify(config)) // JSON is YAML
+      const loaded = loadConfig({ file, env: { HOMESTEAD_DATABASE_URL: 'postgres://homestead:p%40ss@db.example:5432/homestead' } })
+      assert.equal(loaded.server_name, 'example.com')
+      assert.equal(loaded.public_baseurl, 'https://matrix.example.com/')
+      assert.equal(loaded.well_known.server, 'matrix.example.com:443')
+      assert.equal(loaded.http.trust_proxy, true)
+      assert.equal(loaded.database.ssl, 'verify-full')
+      const media = (loaded as unknown as { media: { store: string; s3: { bucket: string; prefix: string; region: string } } }).media
+      assert.equal(media.store, 's3')
+      assert.deepEqual({ bucket: media.s3.bucket, prefix: media.s3.prefix, region: media.s3.region }, { bucket: 'homestead-media-20261125', prefix: 'media/', region: 'eu-west-1' })
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
