@@ -1,6 +1,6 @@
 import type { Queryable } from '../db.ts'
 
-/** The advisory lock key of the stream fence (see migration 0002). */
+/** The advisory lock key of the stream fence (see migrations 0002 and 0013). */
 export const STREAM_FENCE_KEY = 7_386_051_113
 
 export interface StreamChange {
@@ -13,8 +13,15 @@ export interface StreamChange {
 /** The channel instances LISTEN on; writers NOTIFY it in the transaction, so it is delivered on commit. */
 export const STREAM_CHANNEL = 'homestead_stream'
 
-/** Joins the fence as a writer: the first statement of every transaction that takes positions. */
-export const ENTER_STREAM_FENCE = `SELECT pg_advisory_xact_lock_shared(${STREAM_FENCE_KEY})`
+/** Bit 62: advisory keys of writers' first positions (see migration 0013), apart from every other key. */
+const POSITION_LOCK_BIT = '4611686018427387904'
+
+/**
+ * Joins the fence as a writer, the first statements of every transaction that takes positions: the fence
+ * lock, shared, then a lock named after a first position, so every position this transaction takes is at
+ * or above one the fence can see held (migration 0013).
+ */
+export const ENTER_STREAM_FENCE = `SELECT pg_advisory_xact_lock_shared(${STREAM_FENCE_KEY}); SELECT pg_advisory_xact_lock(${POSITION_LOCK_BIT} | nextval('stream_seq'))`
 /** Wakes every instance's listener once the transaction commits (PostgreSQL folds repeats into one). */
 export const NOTIFY_STREAM = `SELECT pg_notify('${STREAM_CHANNEL}', '')`
 
