@@ -125,7 +125,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         await ctx.ephemeral.stop()
         await ctx.presence.stop()
         ctx.toDevice.stop()
-        ctx.media.sweeper.stop()
+        await ctx.media.sweeper.stop()
         await ctx.media.media.store.close()
         await ctx.notifier.stop()
         if (metricsServer) await new Promise((resolve) => metricsServer?.close(resolve))

@@ -1,12 +1,14 @@
 // Retention: cached remote media and local media not read for a configured time are deleted, as are
-// asynchronous uploads that never got their content and expired URL previews. Runs on every instance;
-// the deletes are idempotent, so instances sweeping at once only repeat each other's work.
+// asynchronous uploads that never got their content and expired URL previews. Every instance schedules the
+// sweep; an advisory lock lets one of them run it at a time.
 import type { Clock } from '../shared/clock.ts'
 import type { Logger } from '../shared/logger.ts'
 import type { Storage } from '../storage/index.ts'
 import type { Media, MediaConfig } from './media.ts'
 
 const BATCH = 500
+/** Advisory lock key of the media sweep (one instance at a time). */
+const SWEEP_LOCK_KEY = 7_386_051_120
 
 export interface SweepResult {
   pending: number
@@ -46,6 +48,7 @@ export async function deleteRefs(media: Media, refs: Array<{ server_name: string
 /** The periodic sweep of one process. */
 export class MediaSweeper {
   private timer: NodeJS.Timeout | null = null
+  private running: Promise<void> | null = null
   private readonly run: () => Promise<void>
   private readonly intervalMs: number
 
@@ -53,8 +56,10 @@ export class MediaSweeper {
     this.intervalMs = media.config.retention.interval_ms
     this.run = async () => {
       try {
-        const result = await sweepMedia(storage, media, media.config, clock.now())
-        if (result.pending + result.remote + result.local > 0) logger.info(result, 'media retention sweep')
+        await storage.exclusively(SWEEP_LOCK_KEY, async () => {
+          const result = await sweepMedia(storage, media, media.config, clock.now())
+          if (result.pending + result.remote + result.local > 0) logger.info(result, 'media retention sweep')
+        })
       } catch (err) {
         logger.warn({ err }, 'media retention sweep failed')
       }
@@ -63,12 +68,16 @@ export class MediaSweeper {
 
   start(): void {
     if (this.timer) return
-    this.timer = setInterval(() => void this.run(), this.intervalMs)
+    this.timer = setInterval(() => {
+      this.running ??= this.run().finally(() => (this.running = null))
+    }, this.intervalMs)
     this.timer.unref()
   }
 
-  stop(): void {
+  /** Stops scheduling and waits for a sweep in progress. */
+  async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer)
     this.timer = null
+    await this.running
   }
 }

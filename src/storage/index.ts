@@ -151,6 +151,28 @@ export class Storage {
   }
 
   /**
+   * Runs background work on one instance at a time: fn runs only if this process wins a session-level
+   * advisory lock on `key` (held on a connection of its own while fn works through the pool); false when
+   * another instance holds it and the work was skipped.
+   */
+  async exclusively(key: number, fn: () => Promise<void>): Promise<boolean> {
+    const client = await this.db.connect()
+    let broken = false
+    try {
+      const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [key])
+      if (!rows[0]?.ok) return false
+      try {
+        await fn()
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1)', [key]).catch(() => (broken = true))
+      }
+      return true
+    } finally {
+      client.release(broken)
+    }
+  }
+
+  /**
    * A transaction that takes stream positions. It joins the stream fence before anything else (in the
    * BEGIN round trip), so no reader can see a position at or above this transaction's first one while
    * it is uncommitted (migration 0013).

@@ -275,6 +275,10 @@ describe('Homestead cluster (3 instances, one PostgreSQL, HAProxy)', () => {
       await cluster.stopPostgres(mode)
       await until(async () => (await statuses()).every((s) => s === 503), 15_000, () => `not every instance reported 503 while PostgreSQL was down (${mode})`)
       timings[`${mode}_all_503_after_ms`] = Math.round(performance.now() - stoppedAt)
+      // Client requests meanwhile get a retryable 503 with a Matrix error, not a 500.
+      const whoami = await a.api.get('/_matrix/client/v3/account/whoami', owner.access_token)
+      assert.equal(whoami.status, 503, JSON.stringify(whoami.body))
+      assert.equal(whoami.body?.errcode, 'M_UNKNOWN')
       await sleep(1000)
       const startedAt = performance.now()
       await cluster.startPostgres()

@@ -2,7 +2,7 @@
 // deadlocks (provoked by two concurrent transactions, not simulated) are retried from the start.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { Database, type Queryable } from '../../src/storage/index.ts'
+import { Database, Storage, type Queryable } from '../../src/storage/index.ts'
 import { cleanupTestDatabases, createTestDatabase, targetName, type TestDatabase } from '../support/database.ts'
 
 let database: TestDatabase
@@ -139,5 +139,34 @@ describe(`Database.transaction on the ${targetName()}`, () => {
     assert.equal(failures.length, 1)
     assert.equal((failures[0]?.reason as { code?: string }).code, '40001')
     assert.equal(await counter(4), 1)
+  })
+})
+
+describe(`Storage.exclusively on the ${targetName()}`, () => {
+  it('runs background work on one caller at a time: a concurrent caller skips it, a later one runs it', async () => {
+    // Two Storage objects over separate pools stand for two instances.
+    const other = new Database({ connectionString: database.url }, { poolSize: 2, statementTimeoutMs: 30000 })
+    try {
+      const first = new Storage(db)
+      const second = new Storage(other)
+      let release!: () => void
+      const held = new Promise<void>((r) => (release = r))
+      let started!: () => void
+      const running = new Promise<void>((r) => (started = r))
+      const firstRun = first.exclusively(42, async () => {
+        started()
+        await held
+      })
+      await running
+      let ran = false
+      assert.equal(await second.exclusively(42, async () => void (ran = true)), false)
+      assert.equal(ran, false, 'the second instance skipped the work')
+      release()
+      assert.equal(await firstRun, true)
+      assert.equal(await second.exclusively(42, async () => void (ran = true)), true)
+      assert.equal(ran, true, 'once released, the work runs again')
+    } finally {
+      await other.close()
+    }
   })
 })

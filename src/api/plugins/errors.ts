@@ -11,6 +11,21 @@ function isDataException(err: unknown): boolean {
   return typeof e.code === 'string' && e.code.startsWith('22') && typeof e.severity === 'string'
 }
 
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', '57P01', '57P02', '57P03'])
+
+/**
+ * The database cannot be reached right now (restarting, failing over, network): not this request's fault
+ * and worth retrying, so 503 rather than 500. SQLSTATE class 08 is "connection exception"; pg reports a
+ * dropped connection or a pool that cannot connect in time by message only.
+ */
+function isDatabaseUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown; syscall?: unknown }
+  // A socket that cannot connect (ENOENT for a Unix socket whose server is down, ECONNREFUSED over TCP).
+  if (e.syscall === 'connect' || e.syscall === 'getaddrinfo') return true
+  if (typeof e.code === 'string' && (UNAVAILABLE_CODES.has(e.code) || e.code.startsWith('08'))) return true
+  return typeof e.message === 'string' && /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/.test(e.message)
+}
+
 function fromFastify(err: FastifyError): MatrixError | null {
   if (isDataException(err)) return new MatrixError('M_INVALID_PARAM', 'The request holds a value that cannot be stored (such as a NUL character)', 400)
   switch (err.code) {
@@ -35,6 +50,10 @@ export function installErrorHandling(app: FastifyInstance, table: RouteTable): v
         void reply.header('Retry-After', Math.ceil(matrixError.extra.retry_after_ms / 1000))
       }
       return reply.code(matrixError.status).send(matrixError.toJSON())
+    }
+    if (isDatabaseUnavailable(err)) {
+      request.log.warn({ err: (err as Error).message }, 'database unavailable')
+      return reply.code(503).send({ errcode: 'M_UNKNOWN', error: 'The server cannot reach its database right now; try again shortly' })
     }
     request.log.error({ err }, 'unhandled error')
     return reply.code(500).send({ errcode: 'M_UNKNOWN', error: 'Internal server error' })
