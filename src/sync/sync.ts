@@ -204,7 +204,8 @@ export class SyncService {
     const e2eePart: Promise<E2eeParts> = e2ee
       ? Promise.all([
           e2ee.toDevice(requester, sinceToken, upTo, changed('to_device')),
-          since === null || (!changed('device_list') && !changed('event')) ? NO_DEVICE_LISTS : e2ee.deviceLists(requester.userId, since, upTo, changed('device_list')),
+          // Device lists change with keys and with memberships, not with ordinary messages.
+          since === null || (!changed('device_list') && !changed('member')) ? NO_DEVICE_LISTS : e2ee.deviceLists(requester.userId, since, upTo, changed('device_list')),
           e2ee.keyCounts(requester.userId, requester.deviceId),
         ])
       : Promise.resolve([{ events: [], lastPosition: undefined }, NO_DEVICE_LISTS, { device_one_time_keys_count: {}, device_unused_fallback_key_types: [] }])
@@ -220,7 +221,7 @@ export class SyncService {
       filter,
       now: this.clock.now(),
       roomAccountData: perRoom,
-      eventsChanged: changed('event'),
+      eventsChanged: changed('event') || changed('member'),
       ephemeral,
       unreadCounts: (roomIds) => this.sources.unreadCounts(requester.userId, roomIds),
     })

@@ -42,7 +42,7 @@ export class EventsRepository {
 
   /**
    * Appends an event at the next stream position in one statement: the stream log row (what the position
-   * touched), the event, the room's new forward extremities and, for a send with a transaction ID, the txn
+   * touched; kind 'member' for membership events, which /sync's device lists care about, else 'event'), the event, the room's new forward extremities and, for a send with a transaction ID, the txn
    * row (txnRecorded false when a concurrent request recorded that ID first).
    */
   async append(
@@ -52,7 +52,8 @@ export class EventsRepository {
     const txn = options.txn
     const { rows } = await this.db.query<{ position: number; txn_recorded: boolean }>(
       `WITH pos AS (
-         INSERT INTO stream_log (position, kind, room_id, user_id) VALUES (nextval('stream_seq'), 'event', $1, $14) RETURNING position
+         INSERT INTO stream_log (position, kind, room_id, user_id)
+         VALUES (nextval('stream_seq'), CASE WHEN $4::text = 'm.room.member' THEN 'member' ELSE 'event' END, $1, $14) RETURNING position
        ), ev AS (
          INSERT INTO events (room_id, event_id, stream_ordering, depth, type, state_key, sender, origin_server_ts, json,
                              relates_to, rel_type, state_group, replaces_state)
