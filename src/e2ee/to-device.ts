@@ -17,6 +17,8 @@ const MAX_CONTENT_BYTES = 65_536
 const MAX_MESSAGES = 10_000
 const TXN_KEEP_MS = 24 * 60 * 60 * 1000
 const PRUNE_EVERY_MS = 60 * 60 * 1000
+/** Advisory lock key of the pruning (one instance at a time). */
+const PRUNE_LOCK_KEY = 7_386_051_121
 
 export interface ToDeviceEvent {
   sender: string
@@ -44,10 +46,10 @@ export class ToDevice {
     this.onError = options.onError
   }
 
-  /** Prunes old transaction IDs now and then (any instance may; the deletes are idempotent). */
+  /** Prunes old transaction IDs now and then, on one instance at a time. */
   start(): void {
     if (this.pruner) return
-    this.pruner = setInterval(() => void this.pruneTxns().catch(this.onError), PRUNE_EVERY_MS)
+    this.pruner = setInterval(() => void this.storage.exclusively(PRUNE_LOCK_KEY, async () => void (await this.pruneTxns())).catch(this.onError), PRUNE_EVERY_MS)
     this.pruner.unref()
   }
 
