@@ -1,7 +1,7 @@
 // GET /devices, GET/PUT/DELETE /devices/{deviceId} and POST /delete_devices over real HTTP.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { registerUser, startTestServer, type TestServer } from '../support/server.ts'
+import { registerUser, startTestServer, type Session, type TestServer } from '../support/server.ts'
 
 const t: TestServer = await startTestServer()
 
@@ -15,7 +15,7 @@ interface Device {
   last_seen_ts?: number
 }
 
-type User = Awaited<ReturnType<typeof registerUser>>
+type User = Session
 
 async function loginDevice(user: User, options: { deviceId?: string; displayName?: string } = {}) {
   const res = await t.api.post('/_matrix/client/v3/login', {

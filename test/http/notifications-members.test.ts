@@ -4,17 +4,11 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { registerUser, startTestServer, type TestServer } from '../support/server.ts'
+import { CS, enc } from '../support/rooms.ts'
+import { THREAD_FILTER, notificationHelpers, text, type Counts, type Session } from '../support/notifications.ts'
 
 const t: TestServer = await startTestServer()
-const CS = '/_matrix/client/v3'
-const enc = encodeURIComponent
-const THREAD_FILTER = enc(JSON.stringify({ room: { timeline: { unread_thread_notifications: true } } }))
-
-type Session = Awaited<ReturnType<typeof registerUser>>
-interface Counts {
-  notification_count: number
-  highlight_count: number
-}
+const { send, receipt, synced, counts, pushRule } = notificationHelpers(t)
 
 async function publicRoom(creator: Session): Promise<string> {
   const created = await t.api.post(`${CS}/createRoom`, { preset: 'public_chat' }, creator.access_token)
@@ -28,30 +22,6 @@ async function join(user: Session, roomId: string) {
 
 async function leave(user: Session, roomId: string) {
   assert.equal((await t.api.post(`${CS}/rooms/${enc(roomId)}/leave`, {}, user.access_token)).status, 200)
-}
-
-let txn = 0
-async function send(user: Session, roomId: string, content: Record<string, unknown>): Promise<string> {
-  const res = await t.api.put(`${CS}/rooms/${enc(roomId)}/send/m.room.message/m${++txn}`, content, user.access_token)
-  assert.equal(res.status, 200, JSON.stringify(res.body))
-  return res.body.event_id
-}
-
-const text = (body: string, more: Record<string, unknown> = {}) => ({ msgtype: 'm.text', body, ...more })
-
-async function synced(user: Session, roomId: string, filter = ''): Promise<{ unread_notifications: Counts; unread_thread_notifications?: Record<string, Counts> }> {
-  const res = await t.api.get(`${CS}/sync${filter ? `?filter=${filter}` : ''}`, user.access_token)
-  assert.equal(res.status, 200)
-  const room = res.body.rooms.join[roomId]
-  assert.ok(room, 'the room is in the sync response')
-  return room
-}
-
-const counts = async (user: Session, roomId: string): Promise<Counts> => (await synced(user, roomId)).unread_notifications
-
-async function pushRule(user: Session, path: string, body: unknown) {
-  const res = await t.api.put(`${CS}/pushrules/global/${path}`, body, user.access_token)
-  assert.equal(res.status, 200, JSON.stringify(res.body))
 }
 
 describe('unread_notifications as members join and leave', () => {

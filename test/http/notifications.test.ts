@@ -4,17 +4,11 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { registerUser, startTestServer, type TestServer } from '../support/server.ts'
+import { CS, enc } from '../support/rooms.ts'
+import { THREAD_FILTER, notificationHelpers, text, type Counts, type Session } from '../support/notifications.ts'
 
 const t: TestServer = await startTestServer()
-const CS = '/_matrix/client/v3'
-const enc = encodeURIComponent
-const THREAD_FILTER = enc(JSON.stringify({ room: { timeline: { unread_thread_notifications: true } } }))
-
-type Session = Awaited<ReturnType<typeof registerUser>>
-interface Counts {
-  notification_count: number
-  highlight_count: number
-}
+const { send, receipt, synced, counts, pushRule } = notificationHelpers(t)
 
 /** A room created by the first user with the others joined. */
 async function roomWith(creator: Session, ...others: Session[]): Promise<string> {
@@ -22,38 +16,6 @@ async function roomWith(creator: Session, ...others: Session[]): Promise<string>
   assert.equal(created.status, 200, JSON.stringify(created.body))
   for (const o of others) assert.equal((await t.api.post(`${CS}/join/${enc(created.body.room_id)}`, {}, o.access_token)).status, 200)
   return created.body.room_id
-}
-
-let txn = 0
-async function send(user: Session, roomId: string, content: Record<string, unknown>, type = 'm.room.message'): Promise<string> {
-  const res = await t.api.put(`${CS}/rooms/${enc(roomId)}/send/${type}/t${++txn}`, content, user.access_token)
-  assert.equal(res.status, 200, JSON.stringify(res.body))
-  return res.body.event_id
-}
-
-const text = (body: string, more: Record<string, unknown> = {}) => ({ msgtype: 'm.text', body, ...more })
-
-async function receipt(user: Session, roomId: string, eventId: string, body: Record<string, unknown> = {}, type = 'm.read') {
-  const res = await t.api.post(`${CS}/rooms/${enc(roomId)}/receipt/${type}/${enc(eventId)}`, body, user.access_token)
-  assert.equal(res.status, 200, JSON.stringify(res.body))
-}
-
-/** The room's entry in an initial /sync of the user. */
-async function synced(user: Session, roomId: string, filter = ''): Promise<{ unread_notifications: Counts; unread_thread_notifications?: Record<string, Counts> }> {
-  const res = await t.api.get(`${CS}/sync${filter ? `?filter=${filter}` : ''}`, user.access_token)
-  assert.equal(res.status, 200)
-  const room = res.body.rooms.join[roomId]
-  assert.ok(room, 'the room is in the sync response')
-  return room
-}
-
-async function counts(user: Session, roomId: string): Promise<Counts> {
-  return (await synced(user, roomId)).unread_notifications
-}
-
-async function pushRule(user: Session, path: string, body: unknown) {
-  const res = await t.api.put(`${CS}/pushrules/global/${path}`, body, user.access_token)
-  assert.equal(res.status, 200, JSON.stringify(res.body))
 }
 
 describe('unread_notifications in /sync', () => {

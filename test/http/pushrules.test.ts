@@ -2,13 +2,12 @@
 // ("Push Rules: Events"), over HTTP against a real server.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { registerUser, startTestServer, type TestServer } from '../support/server.ts'
+import { registerUser, startTestServer, type Session, type TestServer } from '../support/server.ts'
 
 const t: TestServer = await startTestServer()
 const G = '/_matrix/client/v3/pushrules/global'
 const enc = encodeURIComponent
 
-type Session = Awaited<ReturnType<typeof registerUser>>
 
 async function ids(user: Session, kind: string): Promise<string[]> {
   const res = await t.api.get(`${G}/`, user.access_token)

@@ -1,8 +1,8 @@
 // Shared steps of the relations and threads suites: rooms with members, sending, relating and reading.
 import assert from 'node:assert/strict'
-import { registerUser, type TestServer } from '../support/server.ts'
+import { registerUser, type Session, type TestServer } from '../support/server.ts'
 
-export type User = Awaited<ReturnType<typeof registerUser>>
+export type User = Session
 
 let txn = 0
 

@@ -1,9 +1,8 @@
 // Helpers shared by the typing and receipts suites: a two-member room and /sync long-polls that run until
 // the response a test waits for arrives.
-import type { Api } from './server.ts'
-import { registerUser } from './server.ts'
+import { registerUser, type Api, type Session } from './server.ts'
 
-export type User = Awaited<ReturnType<typeof registerUser>>
+export type User = Session
 
 export const room = (roomId: string) => `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}`
 

@@ -114,6 +114,9 @@ export async function startTestServer(overrides: Record<string, unknown> = {}): 
 
 let userCounter = 0
 
+/** A registered user's session, as registerUser returns it. */
+export type Session = Awaited<ReturnType<typeof registerUser>>
+
 /** Registers a user through the Client-Server API (open registration) and returns its session. */
 export async function registerUser(
   api: Api,
