@@ -145,7 +145,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     crossSigning: new CrossSigning({ storage, uia }),
     deviceLists,
     toDevice,
-    dehydratedDevices: new DehydratedDevices({ storage, clock, keys: e2eKeys }),
+    dehydratedDevices: new DehydratedDevices({ storage, clock, keys: e2eKeys, devices, toDevice }),
     media: createMediaServices({ config, storage, clock, logger }),
   }
 }

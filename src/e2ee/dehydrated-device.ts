@@ -2,23 +2,26 @@
 // uploads for itself, with its keys, so that room keys sent while no real device is online can be picked
 // up by the next login. At most one per user; a new one replaces the old.
 import type { Clock } from '../shared/clock.ts'
-import { MatrixError, badJson, notFound } from '../shared/errors.ts'
+import { badJson, forbidden, invalidParam, notFound } from '../shared/errors.ts'
 import type { Storage } from '../storage/index.ts'
-import type { Requester } from '../users/index.ts'
-import { markDeviceListsChanged } from './device-lists.ts'
+import type { Devices, Requester } from '../users/index.ts'
 import { isObject, type Json } from './key-objects.ts'
 import type { E2eKeys } from './keys.ts'
-import { TO_DEVICE_SYNC_LIMIT } from './to-device.ts'
+import type { ToDevice, ToDeviceEvent } from './to-device.ts'
 
 export class DehydratedDevices {
   private readonly storage: Storage
   private readonly clock: Clock
   private readonly keys: E2eKeys
+  private readonly devices: Devices
+  private readonly toDevice: ToDevice
 
-  constructor(options: { storage: Storage; clock: Clock; keys: E2eKeys }) {
+  constructor(options: { storage: Storage; clock: Clock; keys: E2eKeys; devices: Devices; toDevice: ToDevice }) {
     this.storage = options.storage
     this.clock = options.clock
     this.keys = options.keys
+    this.devices = options.devices
+    this.toDevice = options.toDevice
   }
 
   /** PUT /dehydrated_device: replaces the user's dehydrated device with this one and its keys. */
@@ -33,11 +36,13 @@ export class DehydratedDevices {
     if (!isObject(body.device_keys)) throw badJson("'device_keys' must be an object")
     const userId = requester.userId
     await this.storage.streamTransaction(async (repos) => {
+      // Two uploads at once must not both find no previous device (one per user, by a unique index).
+      await repos.devices.lockDehydrated(userId)
       const previous = await repos.devices.dehydrated(userId)
-      if (previous) await repos.devices.delete(userId, [previous.device_id])
+      // Removed as any device is (keys, queue, and the device-list change room-mates hear of).
+      if (previous) await this.devices.deleteIn(repos, userId, [previous.device_id])
       const created = await repos.devices.createDehydrated(userId, deviceId, (displayName as string | undefined) ?? null, JSON.stringify(body.device_data), this.clock.now())
-      if (!created) throw new MatrixError('M_INVALID_PARAM', 'A device with this ID already exists')
-      // Storing the new device's keys marks the user's device list changed (covering the removal too).
+      if (!created) throw invalidParam('A device with this ID already exists')
       await this.keys.uploadIn(repos, userId, deviceId, { device_keys: body.device_keys, one_time_keys: body.one_time_keys, fallback_keys: body.fallback_keys })
     })
     return { device_id: deviceId }
@@ -53,10 +58,10 @@ export class DehydratedDevices {
   /** DELETE /dehydrated_device */
   async delete(requester: Requester): Promise<{ device_id: string }> {
     return this.storage.streamTransaction(async (repos) => {
+      await repos.devices.lockDehydrated(requester.userId)
       const device = await repos.devices.dehydrated(requester.userId)
       if (!device) throw notFound('No dehydrated device')
-      await repos.devices.delete(requester.userId, [device.device_id])
-      await markDeviceListsChanged(repos, [requester.userId])
+      await this.devices.deleteIn(repos, requester.userId, [device.device_id])
       return { device_id: device.device_id }
     })
   }
@@ -66,21 +71,16 @@ export class DehydratedDevices {
    * batches. Nothing is deleted here (MSC3814): an interrupted rehydration can start again; the messages
    * go when the device is replaced or deleted. An empty batch tells the client it has everything.
    */
-  async events(requester: Requester, deviceId: string, nextBatch: string | undefined): Promise<{ events: Json[]; next_batch: string }> {
+  async events(requester: Requester, deviceId: string, nextBatch: string | undefined): Promise<{ events: ToDeviceEvent[]; next_batch: string }> {
     const device = await this.storage.repos.devices.dehydrated(requester.userId)
-    if (!device || device.device_id !== deviceId) throw new MatrixError('M_FORBIDDEN', 'That is not your dehydrated device')
+    if (!device || device.device_id !== deviceId) throw forbidden('That is not your dehydrated device')
     let after = 0
     if (nextBatch !== undefined) {
-      if (!/^\d{1,15}$/.test(nextBatch)) throw new MatrixError('M_INVALID_PARAM', "Invalid 'next_batch'")
+      if (!/^\d{1,15}$/.test(nextBatch)) throw invalidParam("Invalid 'next_batch'")
       after = Number(nextBatch)
     }
     // Up to the stream fence only, so a message committing late at a lower position is never skipped.
-    const upTo = await this.storage.repos.stream.fence()
-    const rows = await this.storage.repos.toDevice.pending(requester.userId, deviceId, after, upTo, TO_DEVICE_SYNC_LIMIT)
-    const last = rows.length > 0 ? (rows[rows.length - 1] as { position: number }).position : after
-    return {
-      events: rows.map((r) => ({ sender: r.sender, type: r.type, content: JSON.parse(r.content) as Json })),
-      next_batch: String(last),
-    }
+    const batch = await this.toDevice.batch(requester.userId, deviceId, after, await this.storage.repos.stream.fence())
+    return { events: batch.events, next_batch: String(batch.lastPosition ?? after) }
   }
 }

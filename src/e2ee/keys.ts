@@ -174,7 +174,9 @@ function groupSignatures(signatures: KeySignature[]): (user: string, keyId: stri
   const map = new Map<string, KeySignature[]>()
   for (const s of signatures) {
     const k = `${s.target_user_id}\u0000${s.target_key_id}`
-    map.set(k, [...(map.get(k) ?? []), s])
+    const list = map.get(k)
+    if (list) list.push(s)
+    else map.set(k, [s])
   }
   return (user, keyId) => map.get(`${user}\u0000${keyId}`) ?? []
 }

@@ -2,7 +2,7 @@
 // PostgreSQL, are delivered through /sync in order, and are deleted once the device acknowledges them by
 // syncing with the token that followed them.
 import type { Clock } from '../shared/clock.ts'
-import { MatrixError, badJson } from '../shared/errors.ts'
+import { MatrixError, badJson, invalidParam } from '../shared/errors.ts'
 import { parseUserId } from '../shared/ids.ts'
 import type { SyncToken } from '../shared/sync-token.ts'
 import type { Storage, ToDeviceInsert } from '../storage/index.ts'
@@ -74,7 +74,7 @@ export class ToDevice {
     const inserts: ToDeviceInsert[] = []
     for (const [userId, byDevice] of Object.entries(messages)) {
       const parsed = parseUserId(userId)
-      if (!parsed) throw new MatrixError('M_INVALID_PARAM', `'${userId}' is not a user ID`)
+      if (!parsed) throw invalidParam(`'${userId}' is not a user ID`)
       if (!isObject(byDevice)) throw badJson(`'messages.${userId}' must map device IDs to contents`)
       // Users of other servers are reached over federation, which this server does not speak yet.
       if (parsed.serverName !== this.serverName) continue
@@ -105,10 +105,15 @@ export class ToDevice {
         after = since.position
       }
     }
-    const rows = await repos.toDevice.pending(requester.userId, requester.deviceId, after, upTo, TO_DEVICE_SYNC_LIMIT)
+    return this.batch(requester.userId, requester.deviceId, after, upTo)
+  }
+
+  /** Up to TO_DEVICE_SYNC_LIMIT of a device's messages in (after, upTo], oldest first. */
+  async batch(userId: string, deviceId: string, after: number, upTo: number): Promise<ToDeviceBatch> {
+    const rows = await this.storage.repos.toDevice.pending(userId, deviceId, after, upTo, TO_DEVICE_SYNC_LIMIT)
     return {
       events: rows.map((r) => ({ sender: r.sender, type: r.type, content: JSON.parse(r.content) as Record<string, unknown> })),
-      lastPosition: rows.length > 0 ? (rows[rows.length - 1] as { position: number }).position : undefined,
+      lastPosition: rows.at(-1)?.position,
     }
   }
 

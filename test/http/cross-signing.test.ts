@@ -5,7 +5,7 @@ import assert from 'node:assert/strict'
 import { signJson } from '../../src/protocol/signing.ts'
 import { startTestServer, type TestServer } from '../support/server.ts'
 import { assertError } from '../support/rooms.ts'
-import { crossSigningKeys, userWithKeys, type Json } from '../support/e2ee.ts'
+import { crossSigningKeys, loginAgain, userWithKeys, type Json } from '../support/e2ee.ts'
 
 const t: TestServer = await startTestServer()
 const PASSWORD = 'correct horse battery staple'
@@ -149,5 +149,24 @@ describe('POST /keys/signatures/upload', () => {
     const signed = signJson(alice.device.deviceKeys(), alice.client.userId, keys.selfSigning)
     await alice.client.post('/keys/signatures/upload', { [alice.client.userId]: { [alice.client.deviceId]: signed } })
     assert.deepEqual((await bob.client.sync({ since, timeout: 0 })).device_lists.changed, [alice.client.userId])
+  })
+})
+
+describe('secret storage (account data)', () => {
+  it('keeps the key description, the default key and the encrypted secrets, and syncs them to the other devices', async () => {
+    const alice = await userWithKeys(t.api)
+    const keyId = 'abcdefgh'
+    const entries: Record<string, Json> = {
+      [`m.secret_storage.key.${keyId}`]: { algorithm: 'm.secret_storage.v1.aes-hmac-sha2', iv: 'aXZ2YWx1ZQ', mac: 'bWFjdmFsdWU' },
+      'm.secret_storage.default_key': { key: keyId },
+      'm.cross_signing.master': { encrypted: { [keyId]: { iv: 'aXY', ciphertext: 'Y2lwaGVy', mac: 'bWFj' } } },
+      'm.megolm_backup.v1': { encrypted: { [keyId]: { iv: 'aXY', ciphertext: 'YmFja3Vw', mac: 'bWFj' } } },
+    }
+    const path = (type: string) => `/user/${encodeURIComponent(alice.client.userId)}/account_data/${type}`
+    for (const [type, content] of Object.entries(entries)) assert.equal((await alice.client.put(path(type), content)).status, 200)
+    for (const [type, content] of Object.entries(entries)) assert.deepEqual((await alice.client.get(path(type))).body, content)
+    const laptop = await loginAgain(t.api, alice.client)
+    const synced: Array<{ type: string; content: Json }> = (await laptop.sync()).account_data.events
+    for (const [type, content] of Object.entries(entries)) assert.deepEqual(synced.find((e) => e.type === type)?.content, content, type)
   })
 })

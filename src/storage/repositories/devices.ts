@@ -93,4 +93,9 @@ export class DevicesRepository {
     )
     return rowCount === 1
   }
+
+  /** Serializes changes to the user's dehydrated device (at most one may exist) until the transaction ends. */
+  async lockDehydrated(userId: string): Promise<void> {
+    await this.db.query("SELECT pg_advisory_xact_lock(hashtextextended('dehydrated:' || $1, 0))", [userId])
+  }
 }
