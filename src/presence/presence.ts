@@ -140,10 +140,9 @@ export class Presence {
    * room-mates in it.
    */
   async forSync(userId: string, since: number | null, upTo: number, filter?: PresenceFilter): Promise<JsonObject[]> {
-    if (filter?.limit === 0) return []
+    if (filter?.limit === 0 || !typeAllowed('m.presence', filter)) return []
     const repos = this.storage.repos
     const rows = since === null ? await repos.presence.current(userId) : await repos.presence.changed(userId, since, upTo)
-    if (!typeAllowed('m.presence', filter)) return []
     const events = rows
       .filter((r) => (!filter?.senders || filter.senders.includes(r.user_id)) && !filter?.not_senders?.includes(r.user_id))
       .sort((a, b) => a.stream_position - b.stream_position)
@@ -191,9 +190,12 @@ function keeps(row: PresenceRow, state: 'online' | 'unavailable', now: number): 
   return state === 'unavailable' && row.state === 'online' && now - row.last_online_ts < ONLINE_HOLD_MS
 }
 
-/** One stream position per user, so the notifier learns whose room-mates to wake. */
+/**
+ * A stream log row per user (one statement), so the notifier learns whose room-mates to wake; the batch
+ * commits together, so every row carries the batch's last position.
+ */
 async function setOffline(repos: Repositories, rows: PresenceRow[]): Promise<void> {
-  const positions: number[] = []
-  for (const row of rows) positions.push(await repos.stream.next('presence', null, row.user_id))
-  await repos.presence.setOffline(rows.map((r) => r.user_id), positions)
+  const users = rows.map((r) => r.user_id)
+  const position = await repos.stream.nextForUsers('presence', users)
+  await repos.presence.setOffline(users, users.map(() => position))
 }

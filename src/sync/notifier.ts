@@ -141,8 +141,8 @@ export class StreamNotifier {
     }
     // A presence or device-list change concerns everyone sharing a room with that user: one indexed
     // query per wake-up.
-    const presenceUsers = changes.filter((c) => (c.kind === 'presence' || c.kind === 'device_list') && c.user_id !== null).map((c) => c.user_id as string)
-    if (presenceUsers.length > 0) for (const room of await this.storage.repos.presence.joinedRooms(presenceUsers)) rooms.add(room)
+    const roomMates = changes.filter((c) => (c.kind === 'presence' || c.kind === 'device_list') && c.user_id !== null).map((c) => c.user_id as string)
+    for (const room of await this.storage.repos.memberships.joinedRoomsOfAny(roomMates)) rooms.add(room)
     for (const waiter of this.waiters) {
       const { userId, rooms: interested } = waiter.interest
       let relevant = users.has(userId)

@@ -59,4 +59,14 @@ export class MembershipsRepository {
   async forget(roomId: string, userId: string): Promise<void> {
     await this.db.query('UPDATE room_memberships SET forgotten = true WHERE room_id = $1 AND user_id = $2', [roomId, userId])
   }
+
+  /** The rooms any of these users is joined to (whom a change of theirs concerns). */
+  async joinedRoomsOfAny(userIds: string[]): Promise<string[]> {
+    if (userIds.length === 0) return []
+    const { rows } = await this.db.query<{ room_id: string }>(
+      `SELECT DISTINCT room_id FROM room_memberships WHERE user_id = ANY($1::text[]) AND membership = 'join'`,
+      [userIds],
+    )
+    return rows.map((r) => r.room_id)
+  }
 }

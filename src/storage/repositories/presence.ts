@@ -117,14 +117,4 @@ export class PresenceRepository {
     )
     return rows
   }
-
-  /** The rooms any of these users is joined to (whose members a presence change of theirs concerns). */
-  async joinedRooms(userIds: string[]): Promise<string[]> {
-    if (userIds.length === 0) return []
-    const { rows } = await this.db.query<{ room_id: string }>(
-      `SELECT DISTINCT room_id FROM room_memberships WHERE user_id = ANY($1::text[]) AND membership = 'join'`,
-      [userIds],
-    )
-    return rows.map((r) => r.room_id)
-  }
 }
