@@ -51,6 +51,9 @@ function ascii(head: Buffer, offset: number, text: string): boolean {
 }
 
 /** Recognises the formats that may be served inline (and a few others) from their first bytes. */
+/** Image formats sharp may read to make thumbnails; SVG is left out on purpose (it can reference other files). */
+export const THUMBNAIL_SOURCES: ReadonlySet<string> = new Set(['image/jpeg', 'image/png', 'image/apng', 'image/gif', 'image/webp', 'image/avif', 'image/heic', 'image/tiff'])
+
 export function sniff(head: Buffer): string | null {
   if (startsWith(head, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return 'image/png'
   if (startsWith(head, [0xff, 0xd8, 0xff])) return 'image/jpeg'
@@ -58,6 +61,7 @@ export function sniff(head: Buffer): string | null {
   if (ascii(head, 0, 'RIFF') && ascii(head, 8, 'WEBP')) return 'image/webp'
   if (ascii(head, 0, 'RIFF') && ascii(head, 8, 'WAVE')) return 'audio/wav'
   if (ascii(head, 0, 'BM') && head.length > 14) return 'image/bmp'
+  if (startsWith(head, [0x49, 0x49, 0x2a, 0x00]) || startsWith(head, [0x4d, 0x4d, 0x00, 0x2a])) return 'image/tiff'
   if (ascii(head, 4, 'ftyp')) {
     const brand = head.toString('latin1', 8, 12)
     if (brand === 'avif' || brand === 'avis') return 'image/avif'
@@ -89,14 +93,15 @@ function family(type: string): string {
 }
 
 /**
- * The Content-Type to store for an upload: the declared one, unless it claims an inline-safe format that
- * the bytes are not. A mislabelled image gets its real type; anything unrecognisable becomes
- * application/octet-stream and is then only ever served as an attachment.
+ * The Content-Type to store for an upload: the declared one, unless it claims a format that is served
+ * inline or thumbnailed (and so read by a browser or by sharp) that the bytes are not. A mislabelled image
+ * gets its real type; anything unrecognisable becomes application/octet-stream and is then only ever
+ * served as an attachment, never thumbnailed.
  */
 export function checkedContentType(declared: string | undefined, head: Buffer): string {
   const base = declared && declared.length <= 255 ? essence(declared) : null
   if (!base) return sniff(head) ?? 'application/octet-stream'
-  if (!INLINE_TYPES.has(base)) return declared!.trim()
+  if (!INLINE_TYPES.has(base) && !THUMBNAIL_SOURCES.has(base)) return declared!.trim()
   if (base === 'text/plain') return looksLikePlainText(head) ? declared!.trim() : (sniff(head) ?? 'application/octet-stream')
   const detected = sniff(head)
   if (detected === base) return declared!.trim()
@@ -112,7 +117,8 @@ export function sanitizeFileName(name: string | null | undefined): string | null
   if (!name) return null
   const cleaned = name
     .normalize('NFC')
-    .replace(/[\u0000-\u001f\u007f-\u009f"\\/;:*?<>|]/g, '_')
+    // Controls, separators and quotes; and bidirectional controls, which can disguise an extension.
+    .replace(/[\u0000-\u001f\u007f-\u009f"\\/;:*?<>|\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '_')
     .replace(/^[.\s]+/, '')
     .trim()
     .slice(0, 255)

@@ -7,9 +7,9 @@ import { MatrixError, notFound } from '../shared/errors.ts'
 import type { Logger } from '../shared/logger.ts'
 import { randomString } from '../shared/random.ts'
 import type { MediaContent, MediaRow, Repositories, Storage } from '../storage/index.ts'
-import type { BlobStore, StagedBlob } from './blob-store.ts'
+import { tooLarge, type BlobStore, type StagedBlob } from './blob-store.ts'
 import { checkedContentType } from './content-types.ts'
-import { canThumbnail, chooseSize, renderThumbnail, type ThumbnailMethod } from './thumbnails.ts'
+import { canAnimate, canThumbnail, chooseSize, renderThumbnail, type ThumbnailMethod } from './thumbnails.ts'
 
 export type MediaConfig = Config['media']
 
@@ -17,6 +17,8 @@ export const MEDIA_ID = /^[A-Za-z0-9_-]{1,255}$/
 /** The longest a download of a pending upload waits for its content. */
 const MAX_WAIT_MS = 60_000
 const WAIT_STEP_MS = 250
+/** Retention counts in days: a download records its time at most this often, not on every request. */
+const TOUCH_EVERY_MS = 60 * 60 * 1000
 
 export interface UploadInput {
   userId: string
@@ -109,9 +111,7 @@ export class Media {
 
   private async receive(input: UploadInput): Promise<{ staged: StagedBlob; content: MediaContent }> {
     const max = this.config.max_upload_size
-    if (input.contentLength !== null && input.contentLength > max) {
-      throw new MatrixError('M_TOO_LARGE', `Cannot upload files larger than ${max} bytes`, 413)
-    }
+    if (input.contentLength !== null && input.contentLength > max) throw tooLarge(max)
     const staged = await this.store.stage(input.body ?? Readable.from([]), max)
     const content = { contentType: checkedContentType(input.contentType, staged.head), uploadName: input.fileName, size: staged.size, sha256: staged.sha256 }
     return { staged, content }
@@ -125,11 +125,17 @@ export class Media {
   private async record<T>(staged: StagedBlob, write: (repos: Repositories) => Promise<T>): Promise<T> {
     try {
       await this.store.commit(staged)
-      return await this.storage.transaction(async (repos) => {
-        await repos.media.lockBlob(staged.sha256)
-        if (!(await this.store.has(staged.sha256))) await this.store.commit(staged)
-        return write(repos)
-      })
+      try {
+        return await this.storage.transaction(async (repos) => {
+          await repos.media.lockBlob(staged.sha256)
+          if (!(await this.store.has(staged.sha256))) await this.store.commit(staged)
+          return write(repos)
+        })
+      } catch (err) {
+        // The blob is in the store but no row was written: remove it unless something else names it.
+        await this.collect([staged.sha256])
+        throw err
+      }
     } finally {
       await this.store.discard(staged)
     }
@@ -149,7 +155,9 @@ export class Media {
         if (cutoff === null || row.created_ts >= cutoff) throw notFound('Unknown media: use the authenticated /_matrix/client/v1/media endpoints')
       }
       if (row.sha256 !== null && row.content_type !== null) {
-        void this.storage.repos.media.touch(serverName, mediaId, this.clock.now()).catch((err) => this.logger.warn({ err }, 'media access time not recorded'))
+        if (this.clock.now() - (row.last_access_ts ?? 0) > TOUCH_EVERY_MS) {
+          void this.storage.repos.media.touch(serverName, mediaId, this.clock.now()).catch((err) => this.logger.warn({ err }, 'media access time not recorded'))
+        }
         return row as MediaRow & { sha256: string; content_type: string }
       }
       if (row.expires_ts !== null && row.expires_ts <= this.clock.now()) throw notFound('Unknown media')
@@ -176,18 +184,20 @@ export class Media {
   ): Promise<Served> {
     const row = await this.ready(serverName, mediaId, options)
     if (!canThumbnail(row.content_type)) throw new MatrixError('M_UNKNOWN', 'Cannot generate thumbnails for the requested content', 400)
+    // A format that cannot animate gives one thumbnail whatever `animated` says: stored once, not twice.
+    const animated = request.animated && canAnimate(row.content_type)
     const size = chooseSize(this.config.thumbnail_sizes, request.width, request.height, request.method)
     const repo = this.storage.repos.media
-    const existing = await repo.getThumbnail(serverName, mediaId, size.width, size.height, size.method, request.animated)
+    const existing = await repo.getThumbnail(serverName, mediaId, size.width, size.height, size.method, animated)
     if (existing) {
       const stream = await this.store.get(existing.sha256)
       if (stream) return { stream, contentType: existing.content_type, size: existing.size, uploadName: null }
     }
     const source = await this.store.get(row.sha256)
     if (!source) throw notFound('Media content is missing')
-    const thumb = await renderThumbnail(source, row.content_type, size, request.animated, this.config.max_image_pixels)
+    const thumb = await renderThumbnail(source, row.content_type, size, animated, this.config.max_image_pixels)
     const staged = await this.store.stage(Readable.from([thumb.data]), Number.MAX_SAFE_INTEGER)
-    const stored = { width: size.width, height: size.height, method: size.method, animated: request.animated, content_type: thumb.contentType, size: staged.size, sha256: staged.sha256 }
+    const stored = { width: size.width, height: size.height, method: size.method, animated, content_type: thumb.contentType, size: staged.size, sha256: staged.sha256 }
     const inserted = await this.record(staged, (repos) => repos.media.insertThumbnail(serverName, mediaId, stored))
     // A concurrent request stored the same thumbnail first; its bytes may differ from these.
     if (!inserted) await this.collect([stored.sha256])

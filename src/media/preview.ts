@@ -1,7 +1,7 @@
 // URL previews (GET /media/preview_url): OpenGraph and HTML title/description/image of a page, fetched
 // through the outbound guard, its image stored as local media, the result cached for everyone.
 import type { Clock } from '../shared/clock.ts'
-import { MatrixError } from '../shared/errors.ts'
+import { MatrixError, invalidParam } from '../shared/errors.ts'
 import type { Logger } from '../shared/logger.ts'
 import type { Storage } from '../storage/index.ts'
 import type { Media } from './media.ts'
@@ -9,6 +9,8 @@ import { BlockedAddressError, OutboundError, OutboundGuard, readBody } from './s
 
 export type OpenGraph = Record<string, string | number>
 
+/** The longest normalised URL previewed: the cache is keyed by it, and an index entry holds ~2,700 bytes. */
+const MAX_URL_BYTES = 2000
 const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: '\u00a0' }
 
 function decodeEntities(text: string): string {
@@ -88,11 +90,13 @@ export class UrlPreviews {
     try {
       parsed = new URL(url)
     } catch {
-      throw new MatrixError('M_INVALID_PARAM', 'url is not a valid URL')
+      throw invalidParam('url is not a valid URL')
     }
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new MatrixError('M_INVALID_PARAM', 'Only http and https URLs can be previewed')
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw invalidParam('Only http and https URLs can be previewed')
     parsed.hash = ''
     const key = parsed.toString()
+    // The normalised URL keys the cache; percent-encoding can triple what the client sent.
+    if (Buffer.byteLength(key) > MAX_URL_BYTES) throw invalidParam('url is too long')
     const now = this.clock.now()
     const cached = await this.storage.repos.media.getPreview(key, now)
     if (cached) return cached as OpenGraph

@@ -39,7 +39,11 @@ export async function sweepMedia(storage: Storage, media: Media, config: MediaCo
 /** Deletes media given as (server, id) pairs, grouped by server. */
 export async function deleteRefs(media: Media, refs: Array<{ server_name: string; media_id: string }>): Promise<number> {
   const byServer = new Map<string, string[]>()
-  for (const r of refs) byServer.set(r.server_name, [...(byServer.get(r.server_name) ?? []), r.media_id])
+  for (const r of refs) {
+    const ids = byServer.get(r.server_name)
+    if (ids) ids.push(r.media_id)
+    else byServer.set(r.server_name, [r.media_id])
+  }
   let deleted = 0
   for (const [server, ids] of byServer) deleted += (await media.deleteMedia(server, ids)).length
   return deleted

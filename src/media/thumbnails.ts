@@ -2,6 +2,7 @@
 import sharp from 'sharp'
 import type { Readable } from 'node:stream'
 import { MatrixError } from '../shared/errors.ts'
+import { THUMBNAIL_SOURCES, essence } from './content-types.ts'
 
 export type ThumbnailMethod = 'crop' | 'scale'
 
@@ -11,12 +12,16 @@ export interface ThumbnailSize {
   method: ThumbnailMethod
 }
 
-/** Formats sharp reads safely; SVG is left out on purpose (it can reference other files). */
-const THUMBNAILABLE = new Set(['image/jpeg', 'image/png', 'image/apng', 'image/gif', 'image/webp', 'image/avif', 'image/heic', 'image/tiff'])
 const ANIMATABLE = new Set(['image/gif', 'image/webp', 'image/apng', 'image/png'])
 
+/** Whether stored media can be thumbnailed: its type was checked against its bytes at upload. */
 export function canThumbnail(contentType: string): boolean {
-  return THUMBNAILABLE.has(contentType.split(';')[0]!.trim().toLowerCase())
+  return THUMBNAIL_SOURCES.has(essence(contentType) ?? '')
+}
+
+/** Whether a thumbnail of this type can stay animated (`animated=true` changes nothing for the others). */
+export function canAnimate(contentType: string): boolean {
+  return ANIMATABLE.has(essence(contentType) ?? '')
 }
 
 /**
@@ -45,7 +50,7 @@ export interface Thumbnail {
  * animated (in its own format); otherwise the first frame is used.
  */
 export async function renderThumbnail(source: Readable, sourceType: string, size: ThumbnailSize, animated: boolean, maxPixels: number): Promise<Thumbnail> {
-  const type = sourceType.split(';')[0]!.trim().toLowerCase()
+  const type = essence(sourceType) ?? ''
   const keepAnimation = animated && ANIMATABLE.has(type)
   const image = sharp({ animated: keepAnimation, limitInputPixels: maxPixels, failOn: 'error' })
   source.on('error', (err) => image.destroy(err))

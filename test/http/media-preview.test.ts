@@ -101,6 +101,12 @@ describe('GET /_matrix/client/v1/media/preview_url', () => {
     assertError(await preview(`http://[::1]:${port}/page`), 403, 'M_FORBIDDEN')
   })
 
+  it('refuses a URL too long to cache, also when percent-encoding makes it so, with M_INVALID_PARAM', async () => {
+    assertError(await preview(`http://example.com/${'a'.repeat(2100)}`), 400, 'M_INVALID_PARAM')
+    // 1,000 characters sent, ~6,000 once each é is percent-encoded.
+    assertError(await preview(`http://example.com/${'é'.repeat(1000)}`), 400, 'M_INVALID_PARAM')
+  })
+
   it('refuses a redirect into 127.0.0.1 from an allowed host', async () => {
     const hits = pageHits
     assertError(await preview(`${origin}/to-loopback`), 403, 'M_FORBIDDEN')

@@ -220,6 +220,16 @@ describe('GET /_matrix/client/v1/media/thumbnail', () => {
     assert.equal((await sharp(still.bytes, { animated: true }).metadata()).pages ?? 1, 1)
   })
 
+  it('stores one thumbnail of a format that cannot animate, whether animated is asked for or not', async () => {
+    const up = await upload(t, alice.access_token, await jpeg(300, 200), 'image/jpeg')
+    for (const animated of ['true', 'false']) {
+      const got = await download(t, alice.access_token, `${V1}/thumbnail/${up.serverName}/${up.mediaId}?width=96&height=96&method=crop&animated=${animated}`)
+      assert.equal(got.status, 200)
+    }
+    const { rows } = await t.server.ctx.storage.db.query<{ n: number }>('SELECT count(*)::int AS n FROM media_thumbnails WHERE media_id = $1', [up.mediaId])
+    assert.equal(rows[0]?.n, 1)
+  })
+
   it('does not enlarge a small image', async () => {
     const up = await upload(t, alice.access_token, await png(50, 40), 'image/png')
     const got = await download(t, alice.access_token, `${V1}/thumbnail/${up.serverName}/${up.mediaId}?width=800&height=600`)
@@ -232,6 +242,10 @@ describe('GET /_matrix/client/v1/media/thumbnail', () => {
     assertError(await t.api.get(`${V1}/thumbnail/${up.serverName}/${up.mediaId}?width=32&height=32`, alice.access_token), 400, 'M_UNKNOWN')
     const svg = await upload(t, alice.access_token, '<svg xmlns="http://www.w3.org/2000/svg"/>', 'image/svg+xml')
     assertError(await t.api.get(`${V1}/thumbnail/${svg.serverName}/${svg.mediaId}?width=32&height=32`, alice.access_token), 400, 'M_UNKNOWN')
+    // SVG bytes labelled as a format sharp reads never reach sharp: the label is checked at upload.
+    const disguised = await upload(t, alice.access_token, '<svg xmlns="http://www.w3.org/2000/svg"/>', 'image/tiff')
+    assert.equal((await t.server.ctx.storage.repos.media.get(disguised.serverName, disguised.mediaId))?.content_type, 'application/octet-stream')
+    assertError(await t.api.get(`${V1}/thumbnail/${disguised.serverName}/${disguised.mediaId}?width=32&height=32`, alice.access_token), 400, 'M_UNKNOWN')
   })
 
   it('answers 400 M_UNKNOWN for a corrupt image, M_NOT_FOUND for unknown media', async () => {
@@ -328,6 +342,24 @@ describe('retention', () => {
     assert.equal(result.local, 1)
     assertError(await t.api.get(`${V1}/download/${up.serverName}/${up.mediaId}`, alice.access_token), 404, 'M_NOT_FOUND')
     assert.equal(await t.server.ctx.media.media.store.get(row!.sha256!), null)
+  })
+
+  it('deletes cached remote media not accessed for remote_media_lifetime_ms, keeping a blob local media still uses', async () => {
+    // Nothing fetches remote media before federation lands; the cache row is written as that fetch will.
+    const up = await upload(t, alice.access_token, 'shared by a local and a cached remote file', 'text/plain')
+    const row = await t.server.ctx.storage.repos.media.get(up.serverName, up.mediaId)
+    await t.server.ctx.storage.db.query(
+      `INSERT INTO media (server_name, media_id, content_type, size, sha256, created_ts, last_access_ts, remote)
+       VALUES ('remote.example', 'cachedmedia', 'text/plain', $1, $2, 1, 1, true)`,
+      [row!.size, row!.sha256],
+    )
+    const config = { ...t.config.media, retention: { ...t.config.media.retention, remote_media_lifetime_ms: 1000, local_media_lifetime_ms: null } }
+    const result = await sweepMedia(t.server.ctx.storage, t.server.ctx.media.media, config, Date.now())
+    assert.equal(result.remote, 1)
+    assert.equal(result.local, 0)
+    assert.equal(await t.server.ctx.storage.repos.media.get('remote.example', 'cachedmedia'), null)
+    const local = await t.api.get(`${V1}/download/${up.serverName}/${up.mediaId}`, alice.access_token)
+    assert.equal(local.status, 200, 'the local file and its blob stay')
   })
 })
 

@@ -167,7 +167,8 @@ export const previewUrl = defineRoute({
   method: 'GET',
   url: [`${V1}/preview_url`, ...legacy('/preview_url')],
   auth: 'user',
-  query: Type.Object({ url: Type.String({ minLength: 1, maxLength: 4096 }), ts: Type.Optional(Type.Integer()) }),
+  // URLs are cached keyed by their text: 2,000 characters stays well within an index entry even percent-encoded.
+  query: Type.Object({ url: Type.String({ minLength: 1, maxLength: 2000 }), ts: Type.Optional(Type.Integer()) }),
   async handler(ctx, { requester, query }) {
     return ctx.media.previews.preview(requester.userId, query.url)
   },
