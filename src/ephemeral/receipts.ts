@@ -85,7 +85,7 @@ export class Receipts {
 
   /** The event must be "roughly related" to the thread (Synapse's rule, spec: 400 when it is not). */
   private async checkThread(roomId: string, eventId: string, threadId: string): Promise<void> {
-    const { thread, receiptThread } = await this.storage.repos.receipts.threadOf(roomId, eventId)
+    const { thread, receiptThread } = await this.storage.repos.relations.threadOf(roomId, eventId)
     const ok = threadId === 'main' ? thread === 'main' : receiptThread === threadId
     if (!ok) throw invalidParam(`event_id ${eventId} is not related to thread ${threadId}`)
   }

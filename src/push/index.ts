@@ -196,7 +196,8 @@ export class Push {
     if (!notifies && !senderIsLocal && memberUser === null) return
     const relation = event.content['m.relates_to']
     const related = typeof relation === 'object' && relation !== null && typeof (relation as { event_id?: unknown }).event_id === 'string'
-    const threadId = related && (notifies || senderIsLocal) ? ((await repos.push.threadRoot(event.room_id, event.event_id)) ?? 'main') : 'main'
+    // The same rule as threaded receipts use, so a receipt in a thread clears what was counted there.
+    const threadId = related && (notifies || senderIsLocal) ? (await repos.relations.threadOf(event.room_id, event.event_id)).thread : 'main'
     await repos.push.recordEvent({
       roomId: event.room_id,
       eventId: event.event_id,

@@ -9,7 +9,7 @@ import type { EventRow, Storage } from '../storage/index.ts'
 import type { Requester } from '../users/index.ts'
 import { toClientEvents, viewerOf, type ClientEvent } from './client-events.ts'
 import { formatToken, parseToken, tokenOf } from './read.ts'
-import { ignoredUsers } from './relations.ts'
+import { ignoredUsers } from '../directory/index.ts'
 import { filterVisible } from './visibility.ts'
 
 /** How many levels of relations `recurse=true` follows (the spec asks for at least 3). */
@@ -63,7 +63,7 @@ export class RelationsReader {
     const to = request.to !== undefined ? parseToken(request.to) : null
     const parent = await repos.events.get(roomId, eventId)
     if (!parent || (await filterVisible(repos, roomId, requester.userId, [parent])).length === 0) throw notFound('Event not found')
-    const ignored = await ignoredUsers(repos, requester.userId)
+    const ignored = [...(await ignoredUsers(repos, requester.userId))]
     const depth = request.recurse === true ? RECURSION_DEPTH : 1
     const page = await repos.relations.children(roomId, eventId, {
       relType: request.relType,
@@ -106,7 +106,7 @@ export class RelationsReader {
       roots.push(...(await filterVisible(repos, roomId, requester.userId, page)))
     }
     // Roots sent by ignored users are served redacted, as a client aggregating locally would show them.
-    const ignored = await ignoredUsers(repos, requester.userId)
+    const ignored = [...(await ignoredUsers(repos, requester.userId))]
     const version = roomVersion(room.room_version)
     const served = roots.map((row) =>
       ignored.includes(row.sender) && version && row.redacted_by === null

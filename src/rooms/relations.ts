@@ -10,6 +10,7 @@ import type { JsonObject } from '../protocol/events/types.ts'
 import type { ChildRow, EditableRef, EventRow, ParentRef, Repositories, ThreadSummaryRow } from '../storage/index.ts'
 import { toClientEvents, type ClientEvent, type Viewer } from './client-events.ts'
 import { filterVisible } from './visibility.ts'
+import { ignoredUsers } from '../directory/index.ts'
 
 /** Passed down when bundled events are themselves formatted. */
 export interface BundleOptions {
@@ -22,13 +23,6 @@ export interface BundleOptions {
 const MAX_DEPTH = 1
 /** When the newest edit or reply is hidden from the viewer, older ones are looked at, this many at most. */
 const FALLBACK_CANDIDATES = 20
-
-/** The users the viewer ignores (m.ignored_user_list): their events are left out of aggregations. */
-export async function ignoredUsers(repos: Repositories, userId: string): Promise<string[]> {
-  const content = await repos.accountData.get(userId, '', 'm.ignored_user_list')
-  const ignored = content?.ignored_users
-  return ignored !== null && typeof ignored === 'object' && !Array.isArray(ignored) ? Object.keys(ignored) : []
-}
 
 /** The rel_type of an event's (cleartext) m.relates_to, if any. */
 export function relTypeOf(row: EventRow): string | null {
@@ -89,7 +83,7 @@ export async function addBundledAggregations(
   const targets = rows.map((row, i) => ({ row, event: events[i] as ClientEvent })).filter((t) => t.row.state_key === null)
   if (targets.length === 0) return
   const parents: ParentRef[] = targets.map(({ row }) => ({ room_id: row.room_id, event_id: row.event_id }))
-  const ignored = options.ignored ?? (await ignoredUsers(repos, viewer.userId))
+  const ignored = options.ignored ?? [...(await ignoredUsers(repos, viewer.userId))]
   // Redacted originals get no edits bundled, edits cannot themselves be edited, and an edit has the
   // sender of its original (so an ignored user's edits go with their events).
   const editable: EditableRef[] = targets

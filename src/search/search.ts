@@ -3,7 +3,7 @@
 // pagination, groups, event context and current state.
 import type { JsonObject } from '../protocol/events/types.ts'
 import { toClientEvents, type ClientEvent, type Viewer } from '../rooms/client-events.ts'
-import { ignoredUsers } from '../rooms/relations.ts'
+import { ignoredUsers } from '../directory/index.ts'
 import type { Clock } from '../shared/clock.ts'
 import { MatrixError, invalidParam } from '../shared/errors.ts'
 import type { EventFilter, EventRow, EventSearchQuery, Repositories, SearchHit, Storage } from '../storage/index.ts'
@@ -83,7 +83,7 @@ export class Search {
       .filter((id) => (!filter?.rooms || filter.rooms.includes(id)) && !filter?.not_rooms?.includes(id) && (!token?.room || token.room === id))
     const eventFilter: EventFilter = { ...toEventFilter(filter) }
     if (token?.sender !== undefined) eventFilter.senders = (eventFilter.senders ?? [token.sender]).filter((s) => s === token.sender)
-    if (ignored.length > 0) eventFilter.notSenders = [...(eventFilter.notSenders ?? []), ...ignored]
+    if (ignored.size > 0) eventFilter.notSenders = [...(eventFilter.notSenders ?? []), ...ignored]
     const query: EventSearchQuery = {
       roomIds,
       lexemes: lexemes.slice(0, MAX_LEXEMES),

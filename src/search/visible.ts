@@ -1,16 +1,16 @@
 // History visibility over hits from many rooms.
-import { filterVisible } from '../rooms/visibility.ts'
+import { filterVisibleByRoom } from '../rooms/visibility.ts'
 import type { EventRow, Repositories } from '../storage/index.ts'
 
-/** Keeps the rows `userId` may see (history visibility), in their order; rooms are checked in parallel. */
+/** Keeps the rows `userId` may see (history visibility), in their order: two queries for all the rooms. */
 export async function visibleTo<T extends EventRow>(repos: Repositories, userId: string, rows: T[]): Promise<T[]> {
-  const byRoom = new Map<string, T[]>()
-  for (const row of rows) byRoom.set(row.room_id, [...(byRoom.get(row.room_id) ?? []), row])
+  const byRoom = new Map<string, EventRow[]>()
+  for (const row of rows) {
+    const list = byRoom.get(row.room_id)
+    if (list) list.push(row)
+    else byRoom.set(row.room_id, [row])
+  }
   const visible = new Set<string>()
-  await Promise.all(
-    [...byRoom].map(async ([roomId, roomRows]) => {
-      for (const row of await filterVisible(repos, roomId, userId, roomRows)) visible.add(row.event_id)
-    }),
-  )
+  for (const kept of (await filterVisibleByRoom(repos, userId, byRoom)).values()) for (const row of kept) visible.add(row.event_id)
   return rows.filter((r) => visible.has(r.event_id))
 }

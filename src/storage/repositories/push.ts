@@ -194,24 +194,6 @@ export class PushRepository {
   }
 
   /**
-   * The thread root an event belongs to: the target of the first m.thread relation found following its
-   * relations, at most 3 hops (client-server API, "Receiving notifications"); null for the main timeline.
-   */
-  async threadRoot(roomId: string, eventId: string): Promise<string | null> {
-    const { rows } = await this.db.query<{ root: string }>(
-      `WITH RECURSIVE chain AS (
-         SELECT relates_to, rel_type, 1 AS hops FROM events WHERE room_id = $1 AND event_id = $2
-         UNION ALL
-         SELECT e.relates_to, e.rel_type, c.hops + 1 FROM chain c JOIN events e ON e.room_id = $1 AND e.event_id = c.relates_to
-          WHERE c.rel_type IS DISTINCT FROM 'm.thread' AND c.hops < 3
-       )
-       SELECT relates_to AS root FROM chain WHERE rel_type = 'm.thread' AND relates_to IS NOT NULL ORDER BY hops LIMIT 1`,
-      [roomId, eventId],
-    )
-    return rows[0]?.root ?? null
-  }
-
-  /**
    * Everything an appended event changes for notification counts, in one statement: the room's outcome for
    * default members (written when it notifies, or when someone has an exception), the exceptions, the local
    * sender's own position in the thread (their earlier notifications there count as read), and a local

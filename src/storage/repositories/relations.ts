@@ -46,6 +46,16 @@ function columns(parents: ParentRef[]): [string[], string[]] {
   return [parents.map((p) => p.room_id), parents.map((p) => p.event_id)]
 }
 
+export interface EventThread {
+  /** The thread the event is directly or indirectly (via a relation, up to 3 hops) in, or 'main'. */
+  thread: string
+  /**
+   * The thread a receipt on the event may name: as `thread`, except that a thread root and the events
+   * related to it also belong to the root's thread.
+   */
+  receiptThread: string
+}
+
 export class RelationsRepository {
   private readonly db: Queryable
   constructor(db: Queryable) {
@@ -249,5 +259,35 @@ export class RelationsRepository {
       latest.event_id,
       latest.stream_ordering,
     ])
+  }
+
+  /**
+   * The thread of an event, following its relations up to 3 hops (reads `events`). Synapse's rules: an
+   * event is in thread T when a relation on its chain is an m.thread relation to T; for receipts, the top of
+   * the chain is also the thread when some event has an m.thread relation to it.
+   */
+  async threadOf(roomId: string, eventId: string): Promise<EventThread> {
+    const { rows } = await this.db.query<{ thread: string | null; top: string | null; root_has_thread: boolean }>(
+      `WITH RECURSIVE chain AS (
+         SELECT event_id, relates_to, rel_type, 0 AS hops FROM events WHERE room_id = $1 AND event_id = $2
+         UNION ALL
+         SELECT e.event_id, e.relates_to, e.rel_type, c.hops + 1 FROM events e
+           JOIN chain c ON e.room_id = $1 AND e.event_id = c.relates_to
+          WHERE c.hops < 3
+       ),
+       summary AS (
+         SELECT (SELECT relates_to FROM chain WHERE rel_type = 'm.thread' ORDER BY hops DESC LIMIT 1) AS thread,
+                (SELECT COALESCE(relates_to, event_id) FROM chain ORDER BY hops DESC LIMIT 1) AS top
+       )
+       SELECT thread, top, EXISTS (
+           SELECT 1 FROM events t WHERE t.room_id = $1 AND t.relates_to = summary.top AND t.rel_type = 'm.thread'
+         ) AS root_has_thread
+         FROM summary`,
+      [roomId, eventId],
+    )
+    const row = rows[0]
+    const thread = row?.thread ?? 'main'
+    const receiptThread = row?.top && row.root_has_thread ? row.top : thread
+    return { thread, receiptThread }
   }
 }
