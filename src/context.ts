@@ -4,7 +4,7 @@ import { ServerKeys } from './keys/server-keys.ts'
 import { RateLimiter } from './ratelimit/index.ts'
 import { systemClock, type Clock } from './shared/clock.ts'
 import type { Logger } from './shared/logger.ts'
-import { Storage, type Database } from './storage/index.ts'
+import { Storage, TOKENS_CHANNEL, type Database } from './storage/index.ts'
 import { AccountData, Accounts, Devices, Profiles, RegistrationTokens, Sessions, Uia } from './users/index.ts'
 import type { Metrics } from './metrics.ts'
 import { RoomReader } from './rooms/read.ts'
@@ -76,7 +76,11 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   const sessions = new Sessions(storage, clock, config.auth, (err) => logger.warn({ err }, 'background write failed'))
   const uia = new Uia(storage, clock)
   // A removed device's keys go with it; users sharing a room with its owner must hear of it.
-  const devices = new Devices(storage, (repos, userId) => markDeviceListsChanged(repos, [userId]))
+  // Its tokens go too: no instance may keep accepting them from its cache.
+  const devices = new Devices(storage, (repos, userId) => {
+    sessions.revoking(userId)
+    return markDeviceListsChanged(repos, [userId])
+  })
   const registrationTokens = new RegistrationTokens(storage, clock)
   const accounts = new Accounts({ config, storage, clock, sessions, devices, uia, registrationTokens, rateLimiter })
 
@@ -90,6 +94,8 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   writer.onAppend((repos, appended) => indexAppended(repos, appended))
   writer.onAppend(summaryHook)
   const notifier = new StreamNotifier(storage, db.connection, logger)
+  notifier.listen(TOKENS_CHANNEL, (userId) => sessions.tokenCache.invalidate(userId))
+  notifier.onConnection((connected) => sessions.tokenCache.setLive(connected))
   const presence = new Presence(storage, clock, logger)
   const accountData = new AccountData(storage, clock)
   const ephemeral = new Ephemeral({ storage, clock, logger, accountData, writer })

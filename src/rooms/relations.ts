@@ -80,7 +80,8 @@ export async function addBundledAggregations(
   options: BundleOptions = { depth: 0 },
 ): Promise<void> {
   if (options.depth > MAX_DEPTH) return
-  const targets = rows.map((row, i) => ({ row, event: events[i] as ClientEvent })).filter((t) => t.row.state_key === null)
+  // State events get no bundles; neither do events read with the knowledge that nothing relates to them.
+  const targets = rows.map((row, i) => ({ row, event: events[i] as ClientEvent })).filter((t) => t.row.state_key === null && t.row.has_children !== false)
   if (targets.length === 0) return
   const parents: ParentRef[] = targets.map(({ row }) => ({ room_id: row.room_id, event_id: row.event_id }))
   const ignored = options.ignored ?? [...(await ignoredUsers(repos, viewer.userId))]

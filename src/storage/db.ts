@@ -47,6 +47,11 @@ export interface TransactionOptions {
   begin?: string
   /** A parameterless statement to run right before COMMIT, in the same round trip (null: none). */
   beforeCommit?: () => string | null
+  /**
+   * A parameterless read to run right after COMMIT, in the same round trip (null: none); its rows go to
+   * onCommitted. It must not fail: an error there would make a committed transaction look failed.
+   */
+  afterCommit?: () => { sql: string; onCommitted: (rows: pg.QueryResultRow[]) => void } | null
 }
 
 export interface DatabaseOptions {
@@ -60,6 +65,7 @@ export class Database implements Queryable {
   readonly pool: pg.Pool
   /** How to open a connection of one's own (e.g. for LISTEN), outside the pool. */
   readonly connection: pg.ClientConfig
+  private readonly backendPids = new Set<number>()
 
   constructor(connection: pg.PoolConfig, options: DatabaseOptions) {
     this.connection = { ...connection, types, application_name: `${options.applicationName ?? 'homestead'}-listener` }
@@ -81,7 +87,19 @@ export class Database implements Queryable {
     // 'error' and crash the process (found by the cluster rig). Its next statement fails anyway, and a
     // client that is no longer queryable is dropped on release, so the error itself needs only a listener
     // (idle clients' errors are still reported once, through the pool's 'error' above).
-    this.pool.on('connect', (client) => client.on('error', () => {}))
+    this.pool.on('connect', (client) => {
+      client.on('error', () => {})
+      const pid = (client as pg.PoolClient & { processID?: number }).processID
+      if (pid !== undefined) {
+        this.backendPids.add(pid)
+        client.once('end', () => this.backendPids.delete(pid))
+      }
+    })
+  }
+
+  /** Whether a PostgreSQL backend (by process ID) serves one of this pool's connections. */
+  ownsBackend(pid: number): boolean {
+    return this.backendPids.has(pid)
   }
 
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
@@ -99,7 +117,12 @@ export class Database implements Queryable {
         await client.query(options.begin ? `BEGIN; ${options.begin}` : 'BEGIN')
         const result = await fn(preparing(client))
         const last = options.beforeCommit?.()
-        await client.query(last ? `${last}; COMMIT` : 'COMMIT')
+        const read = options.afterCommit?.() ?? null
+        const committed = await client.query([last, 'COMMIT', read?.sql].filter((x) => x).join('; '))
+        if (read) {
+          const results = committed as unknown as pg.QueryResult[]
+          read.onCommitted((results[results.length - 1] as pg.QueryResult).rows)
+        }
         return result
       } catch (err) {
         try {

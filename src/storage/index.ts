@@ -38,6 +38,8 @@ export { Database, connectionConfig, type Queryable } from './db.ts'
 export { EmbeddedPostgres, type EmbeddedConnection } from './embedded-postgres.ts'
 export { migrate, listMigrations } from './migrate.ts'
 export type { UserRow } from './repositories/users.ts'
+export type { AccessTokenLookup } from './repositories/tokens.ts'
+export { TOKENS_CHANNEL } from './repositories/tokens.ts'
 export type { DeviceRow } from './repositories/devices.ts'
 export type { RegistrationTokenRow } from './repositories/registration-tokens.ts'
 export type { UiaSessionRow } from './repositories/uia-sessions.ts'
@@ -47,7 +49,7 @@ export type { EventInsert, EventRow } from './repositories/events.ts'
 export type { StateEntry, StateEventRow } from './repositories/state.ts'
 export type { MembershipRow } from './repositories/memberships.ts'
 export { STREAM_CHANNEL, type StreamChange } from './repositories/stream.ts'
-import { ENTER_STREAM_FENCE, NOTIFY_STREAM } from './repositories/stream.ts'
+import { ENTER_STREAM_FENCE, NOTIFY_STREAM, fenceAndChangesOf, fenceAndChangesSql, type StreamChange, type StreamChangeRow } from './repositories/stream.ts'
 export type { EventFilter, TimelineToken } from './repositories/timeline.ts'
 export type { SearchHit, SearchableRoom, EventSearchQuery, ContextAnchor } from './repositories/search.ts'
 export type { DirectoryUser } from './repositories/user-directory.ts'
@@ -137,10 +139,18 @@ export function repositories(db: Queryable): Repositories {
   }
 }
 
+/** A read of the stream riding on a COMMIT: the fence and the changes in (after, fence]. */
+export interface CommitRead {
+  after: number
+  onRead(result: { safe: number; changes: StreamChange[] }): void
+}
+
 /** Repositories over the pool, plus `transaction` for work that must commit together. */
 export class Storage {
   readonly db: Database
   readonly repos: Repositories
+  private readonly streamCommitListeners = new Set<() => void>()
+  private commitReader: (() => CommitRead | null) | null = null
 
   constructor(db: Database) {
     this.db = db
@@ -178,17 +188,54 @@ export class Storage {
    * BEGIN round trip), so no reader can see a position at or above this transaction's first one while
    * it is uncommitted (migration 0013).
    */
-  streamTransaction<T>(fn: (repos: Repositories) => Promise<T>, options: { lockRoom?: string } = {}): Promise<T> {
+  async streamTransaction<T>(fn: (repos: Repositories) => Promise<T>, options: { lockRoom?: string } = {}): Promise<T> {
     let repos: Repositories | null = null
     const begin = options.lockRoom === undefined ? ENTER_STREAM_FENCE : `${ENTER_STREAM_FENCE}; ${roomLockSql(options.lockRoom)}`
-    return this.db.transaction(
-      async (tx) => {
-        repos = repositories(tx)
-        // The room's write lock came with BEGIN, after the fence.
-        if (options.lockRoom !== undefined) repos.rooms.preLocked = options.lockRoom
-        return fn(repos)
-      },
-      { begin, beforeCommit: () => (repos?.stream.tookPosition ? NOTIFY_STREAM : null) },
-    )
+    let read = false
+    const tookPosition = () => (repos as Repositories | null)?.stream.tookPosition === true
+    try {
+      return await this.db.transaction(
+        async (tx) => {
+          repos = repositories(tx)
+          // The room's write lock came with BEGIN, after the fence.
+          if (options.lockRoom !== undefined) repos.rooms.preLocked = options.lockRoom
+          return fn(repos)
+        },
+        {
+          begin,
+          beforeCommit: () => (tookPosition() ? NOTIFY_STREAM : null),
+          afterCommit: () => {
+            const wanted = tookPosition() ? (this.commitReader?.() ?? null) : null
+            read = wanted !== null
+            return wanted && { sql: fenceAndChangesSql(wanted.after), onCommitted: (rows) => wanted.onRead(fenceAndChangesOf(rows as StreamChangeRow[])) }
+          },
+        },
+      )
+    } finally {
+      // Without a read riding on the COMMIT (or if the transaction failed, perhaps after committing).
+      if (tookPosition() && !read) for (const fn of this.streamCommitListeners) fn()
+    }
+  }
+
+  /**
+   * Calls fn right after this process commits a stream transaction that took positions, unless the
+   * commit reader took its read along: the notifier reads the fence at once instead of waiting for its
+   * own NOTIFY to come back from the database.
+   */
+  onStreamCommit(fn: () => void): void {
+    this.streamCommitListeners.add(fn)
+  }
+
+  /**
+   * Lets this process's stream transactions read the fence and the changes after a position right after
+   * their COMMIT, in the same round trip (the notifier asks while long-polls wait; null: not now).
+   */
+  setCommitReader(reader: () => CommitRead | null): void {
+    this.commitReader = reader
+  }
+
+  /** Whether a notification was sent by one of this process's pool connections (see onStreamCommit). */
+  sentByThisProcess(backendPid: number): boolean {
+    return this.db.ownsBackend(backendPid)
   }
 }

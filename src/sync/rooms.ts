@@ -47,8 +47,14 @@ export interface RoomsSyncInput {
   roomAccountData: Map<string, JsonObject[]>
   /** False when no room event at all was written in the range (the timeline queries are skipped). */
   eventsChanged: boolean
+  /** The rooms with events in the range, if the caller knows them. */
+  roomsWithEvents?: Set<string>
   /** Ephemeral events (typing, receipts) for the range, by room. */
   ephemeral: Map<string, JsonObject[]>
+  /** The viewer's current memberships of the SYNCED_MEMBERSHIPS kinds, if the caller has just read them. */
+  memberships?: MembershipRow[]
+  /** The users the viewer ignores, if the caller has just read them. */
+  ignored?: Set<string>
   /** Unread notification counts by room (push rule evaluation), for every joined room in the response. */
   unreadCounts: (roomIds: string[]) => Promise<Map<string, UnreadCounts>>
 }
@@ -63,6 +69,8 @@ export interface UnreadCounts {
 /** State types shared with invitees and knockers (client-server API, "Stripped state"). */
 const STRIPPED_TYPES = ['m.room.create', 'm.room.join_rules', 'm.room.name', 'm.room.avatar', 'm.room.canonical_alias', 'm.room.encryption', 'm.room.topic']
 const DEFAULT_TIMELINE_LIMIT = 10
+/** The memberships /sync reports a room for. */
+export const SYNCED_MEMBERSHIPS = ['join', 'invite', 'knock', 'leave', 'ban']
 const HEROES = 5
 
 interface RoomPlan {
@@ -112,10 +120,13 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
   const limit = timelineFilter?.limit ?? DEFAULT_TIMELINE_LIMIT
   const lazyMembers = roomFilter?.state?.lazy_load_members === true
   const result: RoomsSync = { join: {}, invite: {}, knock: {}, leave: {} }
-  const wanted = ['join', 'invite', 'knock', 'leave', 'ban']
+  const wanted = SYNCED_MEMBERSHIPS
   // Independent reads go out together (the pool has connections to spare): a woken long-poll's answer is
   // a chain of round trips, and each one shortened is latency saved on every delivered message.
-  const [ignored, currentRows] = await Promise.all([ignoredUsers(repos, viewer.userId), repos.memberships.roomsOf(viewer.userId, wanted)])
+  const [ignored, currentRows] = await Promise.all([
+    input.ignored ?? ignoredUsers(repos, viewer.userId),
+    input.memberships ?? repos.memberships.roomsOf(viewer.userId, wanted),
+  ])
   // A membership that committed after upTo (this instance's safe position has not reached it yet) is taken
   // as it was at upTo; otherwise the room would be sent as newly joined now and again once upTo passes it.
   const ahead = currentRows.filter((m) => m.stream_ordering > upTo).map((m) => m.room_id)
@@ -130,7 +141,11 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
   // Which joined rooms were already joined at `since` (the others are new to the client: full state).
   const [before, withEvents] = await Promise.all([
     since === null ? new Map<string, string>() : repos.sync.membershipsAt(viewer.userId, joined.filter(changed).map((m) => m.room_id), since),
-    since === null ? new Set(joinedIds) : input.eventsChanged ? repos.timeline.roomsWithEvents(joinedIds, since, upTo) : new Set<string>(),
+    since === null
+      ? new Set(joinedIds)
+      : !input.eventsChanged
+        ? new Set<string>()
+        : (input.roomsWithEvents ?? repos.timeline.roomsWithEvents(joinedIds, since, upTo)),
   ])
   const plans: RoomPlan[] = []
   for (const m of joined) {

@@ -5,11 +5,12 @@ import type { JsonObject } from '../protocol/events/types.ts'
 import type { Clock } from '../shared/clock.ts'
 import { MatrixError } from '../shared/errors.ts'
 import { formatSyncToken, parseSyncTokenOrThrow, type SyncToken } from '../shared/sync-token.ts'
-import type { SharingChanges, Storage } from '../storage/index.ts'
+import type { MembershipRow, SharingChanges, Storage } from '../storage/index.ts'
+import { ignoredUsers } from '../directory/index.ts'
 import type { Requester } from '../users/index.ts'
 import { typeAllowed, validateFilter, type FilterDefinition } from './filter.ts'
 import type { StreamNotifier } from './notifier.ts'
-import { syncRooms, type RoomsSync, type UnreadCounts } from './rooms.ts'
+import { SYNCED_MEMBERSHIPS, syncRooms, type RoomsSync, type UnreadCounts } from './rooms.ts'
 
 /** What other modules contribute to /sync: ephemeral events and notification counts. */
 export interface SyncSources {
@@ -56,6 +57,16 @@ export interface SyncResponse {
   device_unused_fallback_key_types: string[]
 }
 
+/** A user's memberships and ignored users, as read when the stream was at `position`. */
+interface ViewerState {
+  position: number
+  memberships: MembershipRow[]
+  ignored: Set<string>
+}
+
+/** How many users' ViewerState an instance keeps (the most recently syncing ones). */
+const VIEWER_STATES = 10_000
+
 const NO_DEVICE_LISTS: SharingChanges = { changed: [], left: [] }
 
 /** Beyond this many positions, checking which kinds changed costs more than it saves. */
@@ -84,6 +95,7 @@ export class SyncService {
   private readonly sources: SyncSources
   private closing = false
   private readonly closeWaiters = new Set<() => void>()
+  private readonly viewerStates = new Map<string, ViewerState>()
 
   constructor(storage: Storage, notifier: StreamNotifier, clock: Clock, sources: SyncSources = NO_SOURCES) {
     this.storage = storage
@@ -138,13 +150,16 @@ export class SyncService {
     }
     const deadline = this.clock.now() + Math.max(0, request.timeoutMs)
     for (;;) {
-      const joined = await this.storage.repos.memberships.roomsOf(requester.userId, ['join'])
-      // Watch before reading, so a change landing while we build the response still wakes us.
-      const watch = this.notifier.watch({ userId: requester.userId, rooms: new Set(joined.map((m) => m.room_id)) })
+      // Watch before reading, so a change landing while we build the response still wakes us. The rooms
+      // are filled in once read (below); a change to them that came before is checked for before waiting.
+      const interest = { userId: requester.userId, rooms: new Set<string>() }
+      const watch = this.notifier.watch(interest)
       const upTo = Math.max(this.notifier.current, since?.position ?? 0)
       let response: SyncResponse
       try {
-        response = await this.build(requester, since, upTo, filter, request)
+        const viewerState = await this.viewerState(requester.userId, since === null ? null : upTo)
+        for (const m of viewerState.memberships) if (m.membership === 'join') interest.rooms.add(m.room_id)
+        response = await this.build(requester, since, upTo, filter, request, viewerState)
       } catch (err) {
         watch.cancel()
         throw err
@@ -153,6 +168,12 @@ export class SyncService {
       if (since === null || request.fullState || !isEmpty(response) || remaining <= 0 || this.closing) {
         watch.cancel()
         return response
+      }
+      if (this.notifier.concerns(interest, upTo)) {
+        // Something for this user came past upTo before its rooms were known to the watch: answer it now.
+        watch.cancel()
+        since = { position: upTo }
+        continue
       }
       let timer: NodeJS.Timeout | undefined
       let wakeOnClose: (() => void) | undefined
@@ -174,13 +195,54 @@ export class SyncService {
     }
   }
 
-  private async build(requester: Requester, sinceToken: SyncToken | null, upTo: number, filter: FilterDefinition, request: SyncRequest): Promise<SyncResponse> {
+  /**
+   * The user's memberships and ignored users. An incremental sync (upTo given) reuses what an earlier one
+   * read at a position the stream shows no membership or account-data change of the user since: a woken
+   * long-poll then goes straight to the timeline.
+   */
+  private async viewerState(userId: string, upTo: number | null): Promise<ViewerState> {
+    if (upTo !== null) {
+      const cached = this.viewerStates.get(userId)
+      if (cached && cached.position <= upTo) {
+        const changes = this.notifier.changesBetween(cached.position, upTo)
+        if (changes && !changes.some((c) => c.user_id === userId && (c.kind === 'member' || c.kind === 'account_data'))) return cached
+      }
+    }
+    const [memberships, ignored] = await Promise.all([
+      this.storage.repos.memberships.roomsOf(userId, SYNCED_MEMBERSHIPS),
+      ignoredUsers(this.storage.repos, userId),
+    ])
+    const state = { position: upTo ?? 0, memberships, ignored }
+    if (upTo !== null) {
+      this.viewerStates.delete(userId)
+      this.viewerStates.set(userId, state)
+      if (this.viewerStates.size > VIEWER_STATES) this.viewerStates.delete(this.viewerStates.keys().next().value as string)
+    }
+    return state
+  }
+
+  private async build(
+    requester: Requester,
+    sinceToken: SyncToken | null,
+    upTo: number,
+    filter: FilterDefinition,
+    request: SyncRequest,
+    viewerState: ViewerState,
+  ): Promise<SyncResponse> {
     const repos = this.storage.repos
     const since = sinceToken?.position ?? null
     // On an incremental sync, the stream log says which kinds of change happened at all: the queries for
-    // kinds that did not are skipped (most long-poll wake-ups carry one new message and nothing else).
+    // kinds that did not are skipped (most long-poll wake-ups carry one new message and nothing else). The
+    // notifier has usually seen the range already, while long-polls waited.
     let kinds: Set<string> | null = null
-    if (since !== null && upTo - since <= MAX_KIND_CHECK_RANGE) {
+    // Which rooms have new events, when the notifier knows (else syncRooms asks the database).
+    let eventRooms: Set<string> | undefined
+    const seen = since === null ? null : this.notifier.changesBetween(since, upTo)
+    if (seen) {
+      kinds = new Set(seen.map((c) => c.kind))
+      eventRooms = new Set(seen.filter((c) => (c.kind === 'event' || c.kind === 'member') && c.room_id !== null).map((c) => c.room_id as string))
+    }
+    if (since !== null && kinds === null && upTo - since <= MAX_KIND_CHECK_RANGE) {
       const inRange = await repos.stream.kindsInRange(since, upTo)
       if (inRange.complete) kinds = inRange.kinds
     }
@@ -221,7 +283,10 @@ export class SyncService {
       filter,
       now: this.clock.now(),
       roomAccountData: perRoom,
+      memberships: viewerState.memberships,
+      ignored: viewerState.ignored,
       eventsChanged: changed('event') || changed('member'),
+      ...(eventRooms ? { roomsWithEvents: eventRooms } : {}),
       ephemeral,
       unreadCounts: (roomIds) => this.sources.unreadCounts(requester.userId, roomIds),
     })

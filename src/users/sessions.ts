@@ -8,6 +8,7 @@ import type { UserId } from '../shared/ids.ts'
 import { randomString, randomToken } from '../shared/random.ts'
 import type { Repositories, Storage } from '../storage/index.ts'
 import type { Requester } from './requester.ts'
+import { TokenCache } from './token-cache.ts'
 
 /** Devices' last-seen information is written at most this often per device. */
 const LAST_SEEN_INTERVAL_MS = 60_000
@@ -41,6 +42,8 @@ export class Sessions {
   private readonly clock: Clock
   private readonly auth: Config['auth']
   private readonly onError: (err: unknown) => void
+  /** Recently seen access tokens (see token-cache.ts for how revocations reach every instance). */
+  readonly tokenCache = new TokenCache()
 
   constructor(storage: Storage, clock: Clock, auth: Config['auth'], onError: (err: unknown) => void) {
     this.storage = storage
@@ -83,19 +86,33 @@ export class Sessions {
   /** Turns an access token into a Requester, or throws M_UNKNOWN_TOKEN (soft_logout when merely expired). */
   async authenticate(token: string, client: ClientInfo): Promise<Requester> {
     const hash = hashToken(token)
-    const row = await this.storage.repos.tokens.lookupAccessToken(hash)
-    if (!row) throw unknownToken('Unknown access token')
+    const key = hash.toString('base64')
+    let row = this.tokenCache.get(key, this.clock.now())
+    if (!row) {
+      const version = this.tokenCache.version
+      row = (await this.storage.repos.tokens.lookupAccessToken(hash)) ?? undefined
+      if (!row) throw unknownToken('Unknown access token')
+      this.tokenCache.set(key, row, version, this.clock.now())
+    }
     if (row.deactivated) throw unknownToken('This account has been deactivated')
     const now = this.clock.now()
     if (row.expires_ts !== null && row.expires_ts <= now) throw unknownToken('Access token has expired', true)
     if (!row.used && row.refresh_token_id !== null) {
       // First use of a refreshed token: the refresh token it replaced is now revoked.
-      await this.storage.transaction((repos) => repos.tokens.markUsedAndRevokePredecessor(hash, row.refresh_token_id as number))
+      const refreshTokenId = row.refresh_token_id
+      await this.storage.transaction((repos) => repos.tokens.markUsedAndRevokePredecessor(hash, refreshTokenId))
+      row.used = true
     }
     if (row.last_seen_ts === null || now - row.last_seen_ts > LAST_SEEN_INTERVAL_MS) {
+      row.last_seen_ts = now
       this.storage.repos.devices.touch(row.user_id, row.device_id, now, client.ip, client.userAgent).catch(this.onError)
     }
     return { userId: row.user_id as UserId, deviceId: row.device_id, isAdmin: row.admin, tokenHash: hash }
+  }
+
+  /** Inside a transaction that revokes some of the user's tokens (device deletion): see TokenCache.suspend. */
+  revoking(userId: string): void {
+    this.tokenCache.suspend(userId, this.clock.now())
   }
 
   /** POST /refresh: exchanges a refresh token for a new access token and refresh token. */

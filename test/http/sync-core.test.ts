@@ -371,6 +371,48 @@ describe('GET /sync long-polling', () => {
     }
   })
 
+  it('follows the user through long-polls as rooms are joined and left and users ignored', async () => {
+    // Consecutive long-polls of one user reuse what the previous one read of its memberships and ignored
+    // users, as long as the stream shows no change to them: each change here must show at once.
+    const alice = await user()
+    const bob = await user()
+    const carol = await user()
+    const first = await sharedRoom(alice, [bob, carol])
+    let since = (await bob.sync()).next_batch
+    const poll = async (act: () => Promise<unknown>) => {
+      const pending = bob.sync({ since, timeout: 50000 })
+      await new Promise((r) => setTimeout(r, 50))
+      await act()
+      const body = await pending
+      since = body.next_batch
+      return body
+    }
+    const m1 = await alice.send(first, 'one')
+    assert.deepEqual(ids((await bob.sync({ since, timeout: 50000 })).rooms.join[first].timeline.events), [m1])
+    since = (await bob.sync({ since })).next_batch
+    let body = await poll(() => alice.send(first, 'two'))
+    assert.equal(body.rooms.join[first].timeline.events.length, 1)
+    // A room joined between two long-polls: its events wake the next one.
+    const second = await alice.createRoom({ preset: 'public_chat' })
+    await poll(() => bob.join(second))
+    body = await poll(() => alice.send(second, 'in the second room'))
+    assert.deepEqual(bodies(body.rooms.join[second].timeline.events), ['in the second room'])
+    // Ignoring carol: her next message is not delivered, alice's is.
+    await poll(() => t.api.put(`/_matrix/client/v3/user/${enc(bob.userId)}/account_data/m.ignored_user_list`, { ignored_users: { [carol.userId]: {} } }, bob.token))
+    body = await poll(() => carol.send(first, 'from carol'))
+    assert.deepEqual(bodies(body.rooms.join[first]?.timeline.events ?? []), [])
+    body = await poll(() => alice.send(first, 'from alice'))
+    assert.deepEqual(bodies(body.rooms.join[first]?.timeline.events ?? []), ['from alice'])
+    // Leaving: the leave arrives, and later events of that room do not.
+    body = await poll(() => bob.leave(second))
+    assert.ok(body.rooms.leave[second])
+    await alice.send(second, 'after bob left')
+    body = await poll(() => alice.send(first, 'still here'))
+    assert.deepEqual(bodies(body.rooms.join[first].timeline.events), ['still here'])
+    assert.equal(body.rooms.join[second], undefined)
+    assert.equal(body.rooms.leave[second], undefined)
+  })
+
   it('returns an empty response at the timeout when nothing happened', async () => {
     const alice = await user()
     const roomId = await alice.createRoom()

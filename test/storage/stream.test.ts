@@ -91,4 +91,44 @@ describe(`the stream on the ${targetName()}`, () => {
     assert.equal(fresh.complete, true)
     assert.deepEqual([...fresh.kinds], ['event'])
   })
+
+  it('reads the fence with the changes after a position in one call, or the fence alone', async () => {
+    const start = await storage.repos.stream.fence()
+    const a = await take('event', '!fc:x', null)
+    const b = await take('account_data', null, '@fc:x')
+    const both = await storage.repos.stream.fenceAndChanges(start, true)
+    assert.equal(both.safe, b)
+    assert.deepEqual(
+      both.changes.map((c) => [c.position, c.kind, c.room_id, c.user_id]),
+      [
+        [a, 'event', '!fc:x', null],
+        [b, 'account_data', null, '@fc:x'],
+      ],
+    )
+    assert.deepEqual(await storage.repos.stream.fenceAndChanges(start, false), { safe: b, changes: [] })
+    assert.deepEqual(await storage.repos.stream.fenceAndChanges(b, true), { safe: b, changes: [] })
+  })
+
+  it('brings the fence and the changes back with a COMMIT when the commit reader asks, else tells the commit listeners', async () => {
+    let nudged = 0
+    storage.onStreamCommit(() => nudged++)
+    const start = await storage.repos.stream.fence()
+    const reads: Array<{ safe: number; changes: Array<{ position: number }> }> = []
+    storage.setCommitReader(() => ({ after: start, onRead: (r) => reads.push(r) }))
+    try {
+      const p = await take('event', '!cr:x', null)
+      assert.equal(reads.length, 1)
+      assert.equal(reads[0]?.safe, p)
+      assert.deepEqual(reads[0]?.changes.map((c) => c.position), [p])
+      assert.equal(nudged, 0, 'the read came with the commit: no separate wake-up')
+      // A transaction that took no position reads nothing.
+      await storage.streamTransaction(async () => {})
+      assert.equal(reads.length, 1)
+      storage.setCommitReader(() => null)
+      await take('event', '!cr:x', null)
+      assert.equal(nudged, 1)
+    } finally {
+      storage.setCommitReader(() => null)
+    }
+  })
 })

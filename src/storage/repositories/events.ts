@@ -28,10 +28,15 @@ export interface EventRow {
   replaces_state: string | null
   /** The redaction applied to this event, if any. */
   redacted_by: string | null
+  /** Whether any event relates to this one (read with TIMELINE_COLUMNS only; absent: unknown). */
+  has_children?: boolean
 }
 
 export const EVENT_COLUMNS = `e.room_id, e.event_id, e.stream_ordering, e.depth, e.type, e.state_key, e.sender, e.json, e.replaces_state,
   (SELECT r.redacted_by FROM redactions r WHERE r.room_id = e.room_id AND r.event_id = e.event_id LIMIT 1) AS redacted_by`
+/** EVENT_COLUMNS and has_children: timelines skip the bundled-aggregation queries for events nothing relates to. */
+export const TIMELINE_COLUMNS = `${EVENT_COLUMNS},
+  EXISTS (SELECT 1 FROM events c WHERE c.room_id = e.room_id AND c.relates_to = e.event_id) AS has_children`
 const SELECT_EVENT = `SELECT ${EVENT_COLUMNS} FROM events e`
 
 export class EventsRepository {

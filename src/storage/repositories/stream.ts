@@ -25,6 +25,22 @@ export const ENTER_STREAM_FENCE = `SELECT pg_advisory_xact_lock_shared(${STREAM_
 /** Wakes every instance's listener once the transaction commits (PostgreSQL folds repeats into one). */
 export const NOTIFY_STREAM = `SELECT pg_notify('${STREAM_CHANNEL}', '')`
 
+export type StreamChangeRow = { safe: number; position: number | null; kind: string; room_id: string | null; user_id: string | null }
+
+/** The statement that reads the fence and the changes after `after`, to ride on a COMMIT (no parameters). */
+export function fenceAndChangesSql(after: number): string {
+  if (!Number.isSafeInteger(after) || after < 0) throw new Error(`not a stream position: ${after}`)
+  return `SELECT * FROM stream_changes_after(${after}, true)`
+}
+
+/** The fence and the changes from fenceAndChangesSql's (or fenceAndChanges') rows. */
+export function fenceAndChangesOf(rows: StreamChangeRow[]): { safe: number; changes: StreamChange[] } {
+  const safe = Number((rows[0] as StreamChangeRow).safe)
+  const changes: StreamChange[] = []
+  for (const r of rows) if (r.position !== null) changes.push({ position: Number(r.position), kind: r.kind, room_id: r.room_id, user_id: r.user_id })
+  return { safe, changes }
+}
+
 export class StreamRepository {
   private readonly db: Queryable
   /** Whether this transaction has taken a position (and so must notify). */
@@ -54,23 +70,19 @@ export class StreamRepository {
     return Math.max(0, ...rows.map((r) => r.position))
   }
 
-  /** Wakes every instance's listeners once this transaction commits (PostgreSQL folds repeats into one). */
-  async notify(): Promise<void> {
-    await this.db.query(`SELECT pg_notify('${STREAM_CHANNEL}', '')`)
-  }
-
   /** The highest position below which every write has committed or rolled back. */
   async fence(): Promise<number> {
     const { rows } = await this.db.query<{ position: number }>('SELECT stream_fence() AS position')
     return (rows[0] as { position: number }).position
   }
 
-  async changes(after: number, upTo: number): Promise<StreamChange[]> {
-    const { rows } = await this.db.query<StreamChange>(
-      'SELECT position, kind, room_id, user_id FROM stream_log WHERE position > $1 AND position <= $2 ORDER BY position',
-      [after, upTo],
-    )
-    return rows
+  /**
+   * The fence and what the positions in (after, fence] touched, in one round trip. Call it outside any
+   * transaction (see migration 0016).
+   */
+  async fenceAndChanges(after: number, withChanges: boolean): Promise<{ safe: number; changes: StreamChange[] }> {
+    const { rows } = await this.db.query<StreamChangeRow>('SELECT * FROM stream_changes_after($1, $2)', [after, withChanges])
+    return fenceAndChangesOf(rows)
   }
 
   /**

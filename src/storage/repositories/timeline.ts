@@ -1,5 +1,5 @@
 import type { Queryable } from '../db.ts'
-import { EVENT_COLUMNS, type EventRow } from './events.ts'
+import { EVENT_COLUMNS, TIMELINE_COLUMNS, type EventRow } from './events.ts'
 
 /** A position between events of a room: `s`: after stream position N; `t`: at (depth, stream) in the DAG order. */
 export type TimelineToken = { kind: 's'; stream: number } | { kind: 't'; depth: number; stream: number }
@@ -72,7 +72,7 @@ export class TimelineRepository {
     params.push(limit)
     const order = dir === 'b' ? 'DESC' : 'ASC'
     const { rows } = await this.db.query<EventRow>(
-      `SELECT ${EVENT_COLUMNS} FROM events e WHERE ${where.join(' AND ')}
+      `SELECT ${TIMELINE_COLUMNS} FROM events e WHERE ${where.join(' AND ')}
         ORDER BY e.depth ${order}, e.stream_ordering ${order} LIMIT $${params.length}`,
       params,
     )
@@ -100,7 +100,7 @@ export class TimelineRepository {
     const { rows } = await this.db.query<EventRow>(
       `SELECT x.* FROM unnest($1::text[]) AS r(room_id)
          CROSS JOIN LATERAL (
-           SELECT ${EVENT_COLUMNS} FROM events e WHERE ${where.join(' AND ')}
+           SELECT ${TIMELINE_COLUMNS} FROM events e WHERE ${where.join(' AND ')}
             ORDER BY e.stream_ordering DESC LIMIT $${params.length}
          ) x`,
       params,

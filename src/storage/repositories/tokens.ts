@@ -11,6 +11,9 @@ export interface AccessTokenLookup {
   last_seen_ts: number | null
 }
 
+/** Migration 0015's triggers NOTIFY this channel with a user ID when that user's tokens or account row change. */
+export const TOKENS_CHANNEL = 'homestead_tokens'
+
 export interface RefreshTokenRow {
   id: number
   user_id: string
