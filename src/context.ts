@@ -14,7 +14,7 @@ import { RoomWriter } from './rooms/writer.ts'
 import { RelationsReader } from './rooms/relations-read.ts'
 import { relationsOnAppend } from './rooms/relations-write.ts'
 import { StreamNotifier } from './sync/notifier.ts'
-import { Search, UserDirectory, indexAppended } from './search/index.ts'
+import { Search, UserDirectory, indexAppended, searchTextOf } from './search/index.ts'
 import { Presence } from './presence/index.ts'
 import { SyncService } from './sync/sync.ts'
 import { Ephemeral } from './ephemeral/index.ts'
@@ -91,6 +91,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   const writer = new RoomWriter(config.server_name, clock, () => serverKeys.signingKey)
   writer.onAppend(relationsOnAppend)
   const rooms = new Rooms({ storage, writer, clock, serverName: config.server_name })
+  writer.indexWith(searchTextOf)
   writer.onAppend((repos, appended) => indexAppended(repos, appended))
   writer.onAppend(summaryHook)
   const notifier = new StreamNotifier(storage, db.connection, logger)

@@ -34,7 +34,7 @@ export async function openDatabase(config: Config, logger: Logger, options: { em
   const db = new Database(connectionConfig(config, connection, EMBEDDED_DATABASE), {
     poolSize: config.database.pool_size,
     statementTimeoutMs: config.database.statement_timeout_ms,
-    onError: (err) => logger.warn({ err: err.message }, 'database connection lost'),
+    onError: (err) => logger.warn({ err: err.message }, 'database connection lost or background statement failed'),
   })
   try {
     if (options.migrate !== false) {

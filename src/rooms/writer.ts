@@ -79,6 +79,7 @@ export class RoomWriter {
   private readonly clock: Clock
   private readonly signingKey: () => SigningKey
   private readonly hooks: AppendHook[] = []
+  private searchText: ((event: RoomEvent) => string | null) | null = null
 
   constructor(serverName: string, clock: Clock, signingKey: () => SigningKey) {
     this.serverName = serverName
@@ -88,6 +89,11 @@ export class RoomWriter {
 
   onAppend(hook: AppendHook): void {
     this.hooks.push(hook)
+  }
+
+  /** What full-text search indexes of an event (null: nothing), written with the event itself. */
+  indexWith(searchText: (event: RoomEvent) => string | null): void {
+    this.searchText = searchText
   }
 
   /** Locks the room and loads what appending `templates` needs. M_NOT_FOUND for rooms this server does not have. */
@@ -174,7 +180,7 @@ export class RoomWriter {
       replaces = await repos.state.setCurrent(event.room_id, event.type, event.state_key, event.event_id, membership)
     }
     const relation = event.content['m.relates_to'] as { event_id?: unknown; rel_type?: unknown } | undefined
-    // The stream position, the event, the new extremities (and the sender's transaction ID) in one statement.
+    // The stream position, the event, the new extremities, the sender's transaction ID and the search row in one statement.
     const { position, txnRecorded } = await repos.events.append(
       {
         room_id: event.room_id,
@@ -190,7 +196,12 @@ export class RoomWriter {
         state_group: stateGroup,
         replaces_state: replaces,
       },
-      { memberTarget: isMember ? (event.state_key as string) : null, replacedExtremities: room.prev.map((e) => e.event_id), txn: options.txn ?? null },
+      {
+        memberTarget: isMember ? (event.state_key as string) : null,
+        replacedExtremities: room.prev.map((e) => e.event_id),
+        txn: options.txn ?? null,
+        searchText: this.searchText?.(event) ?? null,
+      },
     )
     repos.stream.tookPosition = true
     if (event.state_key !== undefined) {

@@ -1,13 +1,17 @@
-// Keeps the search tables current from the room writer's append hook, inside the event's own transaction:
-// the full-text row of searchable events (dropped again when the event is redacted) and the join rule and
-// history visibility the user directory reads.
+// Keeps the search tables current inside each event's own transaction: the full-text row of searchable
+// events (written with the event by the room writer; dropped again when the event is redacted, from the
+// append hook) and the join rule and history visibility the user directory reads.
 import type { AppendedEvent } from '../rooms/writer.ts'
+import type { RoomEvent } from '../protocol/events/types.ts'
 import type { Repositories } from '../storage/index.ts'
 import { searchableText } from './text.ts'
 
-export async function indexAppended(repos: Repositories, { event, streamOrdering }: AppendedEvent): Promise<void> {
-  const text = searchableText(event.type, event.state_key, event.content)
-  if (text !== null) await repos.search.index(event.room_id, event.event_id, streamOrdering, text)
+/** The full-text row of a new event: the room writer stores it with the event (RoomWriter.indexWith). */
+export function searchTextOf(event: RoomEvent): string | null {
+  return searchableText(event.type, event.state_key, event.content)
+}
+
+export async function indexAppended(repos: Repositories, { event }: AppendedEvent): Promise<void> {
   switch (event.type) {
     case 'm.room.redaction': {
       // Rooms before version 11 carry `redacts` at the top level, later ones in content.

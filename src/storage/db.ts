@@ -66,8 +66,10 @@ export class Database implements Queryable {
   /** How to open a connection of one's own (e.g. for LISTEN), outside the pool. */
   readonly connection: pg.ClientConfig
   private readonly backendPids = new Set<number>()
+  private readonly onError: ((err: Error) => void) | undefined
 
   constructor(connection: pg.PoolConfig, options: DatabaseOptions) {
+    this.onError = options.onError
     this.connection = { ...connection, types, application_name: `${options.applicationName ?? 'homestead'}-listener` }
     this.pool = new pg.Pool({
       ...connection,
@@ -137,6 +139,16 @@ export class Database implements Queryable {
         client.release(broken)
       }
     }
+  }
+
+  /** Runs parameterless statements as one simple query (several statements allowed, nothing prepared). */
+  async simple(text: string): Promise<void> {
+    await this.pool.query(text)
+  }
+
+  /** Reports an error of background work that has no caller to throw to. */
+  reportError(err: Error): void {
+    this.onError?.(err)
   }
 
   /** A client of its own for work that must hold a session (advisory locks, LISTEN). */

@@ -150,6 +150,8 @@ export class Storage {
   readonly db: Database
   readonly repos: Repositories
   private readonly streamCommitListeners = new Set<() => void>()
+  private announcing = false
+  private announceAgain = false
   private commitReader: (() => CommitRead | null) | null = null
 
   constructor(db: Database) {
@@ -186,7 +188,7 @@ export class Storage {
   /**
    * A transaction that takes stream positions. It joins the stream fence before anything else (in the
    * BEGIN round trip), so no reader can see a position at or above this transaction's first one while
-   * it is uncommitted (migration 0013).
+   * it is uncommitted (migration 0013). Once it commits, every instance hears of it (announce).
    */
   async streamTransaction<T>(fn: (repos: Repositories) => Promise<T>, options: { lockRoom?: string } = {}): Promise<T> {
     let repos: Repositories | null = null
@@ -203,7 +205,6 @@ export class Storage {
         },
         {
           begin,
-          beforeCommit: () => (tookPosition() ? NOTIFY_STREAM : null),
           afterCommit: () => {
             const wanted = tookPosition() ? (this.commitReader?.() ?? null) : null
             read = wanted !== null
@@ -212,9 +213,37 @@ export class Storage {
         },
       )
     } finally {
-      // Without a read riding on the COMMIT (or if the transaction failed, perhaps after committing).
-      if (tookPosition() && !read) for (const fn of this.streamCommitListeners) fn()
+      if (tookPosition()) {
+        this.announce()
+        // Without a read riding on the COMMIT (or if the transaction failed, perhaps after committing).
+        if (!read) for (const fn of this.streamCommitListeners) fn()
+      }
     }
+  }
+
+  /**
+   * Tells every instance's listener that positions were committed (NOTIFY_STREAM), at most one message in
+   * flight: commits meanwhile are told by the next one. If this process dies between a commit and its
+   * message, other instances find the commit with their next notification or their safety poll.
+   */
+  private announce(): void {
+    if (this.announcing) {
+      this.announceAgain = true
+      return
+    }
+    this.announcing = true
+    void (async () => {
+      try {
+        do {
+          this.announceAgain = false
+          await this.db.simple(NOTIFY_STREAM)
+        } while (this.announceAgain)
+      } catch (err) {
+        this.db.reportError(err as Error)
+      } finally {
+        this.announcing = false
+      }
+    })()
   }
 
   /**

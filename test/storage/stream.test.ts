@@ -2,7 +2,8 @@
 // its pruning, and the "which kinds changed" check /sync relies on to skip work.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { Database, Storage, migrate } from '../../src/storage/index.ts'
+import pg from 'pg'
+import { Database, STREAM_CHANNEL, Storage, migrate } from '../../src/storage/index.ts'
 import { cleanupTestDatabases, createTestDatabase, targetName, type TestDatabase } from '../support/database.ts'
 
 let database: TestDatabase
@@ -129,6 +130,22 @@ describe(`the stream on the ${targetName()}`, () => {
       assert.equal(nudged, 1)
     } finally {
       storage.setCommitReader(() => null)
+    }
+  })
+
+  it('tells listening instances after a commit', async () => {
+    const listener = new pg.Client({ connectionString: database.url })
+    await listener.connect()
+    try {
+      await listener.query(`LISTEN ${STREAM_CHANNEL}`)
+      const heard = new Promise<pg.Notification>((resolve) => listener.once('notification', resolve))
+      await take('event', '!n:x', null)
+      const notification = await heard
+      assert.equal(notification.channel, STREAM_CHANNEL)
+      assert.ok(storage.sentByThisProcess(notification.processId), 'sent by one of this process’s connections')
+      assert.equal(storage.sentByThisProcess((listener as pg.Client & { processID: number }).processID), false)
+    } finally {
+      await listener.end()
     }
   })
 })

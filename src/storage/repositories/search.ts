@@ -33,19 +33,11 @@ export interface ContextAnchor {
   stream: number
 }
 
-/** Owns `event_search` (migration 0006); reads events, redactions, memberships and state groups. */
+/** Owns `event_search` (migration 0006; new rows come with their event, in EventsRepository.append); reads events, redactions, memberships and state groups. */
 export class SearchRepository {
   private readonly db: Queryable
   constructor(db: Queryable) {
     this.db = db
-  }
-
-  async index(roomId: string, eventId: string, streamOrdering: number, text: string): Promise<void> {
-    await this.db.query(
-      `INSERT INTO event_search (room_id, event_id, stream_ordering, vector) VALUES ($1, $2, $3, to_tsvector('simple'::regconfig, $4))
-       ON CONFLICT (room_id, event_id) DO UPDATE SET vector = EXCLUDED.vector`,
-      [roomId, eventId, streamOrdering, text],
-    )
   }
 
   async remove(roomId: string, eventId: string): Promise<void> {

@@ -22,8 +22,13 @@ const POSITION_LOCK_BIT = '4611686018427387904'
  * or above one the fence can see held (migration 0013).
  */
 export const ENTER_STREAM_FENCE = `SELECT pg_advisory_xact_lock_shared(${STREAM_FENCE_KEY}); SELECT pg_advisory_xact_lock(${POSITION_LOCK_BIT} | nextval('stream_seq'))`
-/** Wakes every instance's listener once the transaction commits (PostgreSQL folds repeats into one). */
-export const NOTIFY_STREAM = `SELECT pg_notify('${STREAM_CHANNEL}', '')`
+/**
+ * Wakes every instance's listener, sent after writers commit and not inside their transactions: a
+ * transaction that NOTIFYs holds PostgreSQL's notification lock (one per database) from its commit until
+ * the commit is flushed to disk, so writers that notified committed one at a time, with no group commit.
+ * This transaction writes nothing else, so it need not wait for its own flush.
+ */
+export const NOTIFY_STREAM = `BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_notify('${STREAM_CHANNEL}', ''); COMMIT`
 
 export type StreamChangeRow = { safe: number; position: number | null; kind: string; room_id: string | null; user_id: string | null }
 
