@@ -204,18 +204,15 @@ export class RoomWriter {
       },
     )
     repos.stream.tookPosition = true
-    if (event.state_key !== undefined) {
-      if (isMember) {
-        await repos.memberships.set({
-          room_id: event.room_id,
-          user_id: event.state_key,
-          membership: membership as string,
-          event_id: event.event_id,
-          stream_ordering: position,
-          sender: event.sender,
-        })
-      }
-      await repos.rooms.setStateGroup(event.room_id, stateGroup as number)
+    if (isMember) {
+      await repos.memberships.set({
+        room_id: event.room_id,
+        user_id: event.state_key as string,
+        membership: membership as string,
+        event_id: event.event_id,
+        stream_ordering: position,
+        sender: event.sender,
+      })
     }
 
     room.prev = [event]

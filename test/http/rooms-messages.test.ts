@@ -311,3 +311,22 @@ describe('redactions', () => {
     assert.deepEqual(await alice.getState(roomId, 'm.room.join_rules'), { join_rule: 'invite' }, 'join_rule survives redaction')
   })
 })
+
+describe('the room DAG under concurrent writers', () => {
+  it('stays one chain: each event references the one before it, and the room keeps one forward extremity', async () => {
+    const alice = await user()
+    const bob = await user()
+    const roomId = await sharedRoom(alice, [bob])
+    await Promise.all(Array.from({ length: 24 }, (_, i) => (i % 2 === 0 ? alice : bob).send(roomId, `concurrent ${i}`)))
+    await alice.putState(roomId, 'm.room.topic', '', { topic: 'after the burst' })
+    const { rows } = await t.server.ctx.storage.db.query<{ json: string }>('SELECT json FROM events WHERE room_id = $1 ORDER BY depth', [roomId])
+    const pdus = rows.map((r) => JSON.parse(r.json) as { event_id?: string; depth: number; prev_events: string[] })
+    const idOf = async (i: number) => (await t.server.ctx.storage.db.query<{ event_id: string }>('SELECT event_id FROM events WHERE room_id = $1 AND depth = $2', [roomId, pdus[i]!.depth])).rows.map((r) => r.event_id)
+    for (let i = 1; i < pdus.length; i++) {
+      assert.equal(pdus[i]!.depth, pdus[i - 1]!.depth + 1, 'depths follow one another')
+      assert.deepEqual(pdus[i]!.prev_events, await idOf(i - 1), `event at depth ${pdus[i]!.depth} references the one before`)
+    }
+    const room = await t.server.ctx.storage.db.query<{ extremities: string[] }>('SELECT extremities FROM rooms WHERE room_id = $1', [roomId])
+    assert.deepEqual(room.rows[0]?.extremities, await idOf(pdus.length - 1))
+  })
+})

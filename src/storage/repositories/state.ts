@@ -1,4 +1,5 @@
 import type { Queryable } from '../db.ts'
+import { STATE_EVENT_BY_KEY } from './rooms.ts'
 
 export interface StateEntry {
   type: string
@@ -23,9 +24,8 @@ export class StateRepository {
   async currentEvents(roomId: string, keys: Array<[string, string]>): Promise<StateEventRow[]> {
     if (keys.length === 0) return []
     const { rows } = await this.db.query<StateEventRow>(
-      `SELECT c.type, c.state_key, c.event_id, e.json FROM unnest($2::text[], $3::text[]) AS k(type, state_key)
-         JOIN current_state c ON c.room_id = $1 AND c.type = k.type AND c.state_key = k.state_key
-         JOIN events e ON e.room_id = c.room_id AND e.event_id = c.event_id`,
+      `SELECT k.type, k.state_key, s.event_id, s.json FROM unnest($2::text[], $3::text[]) AS k(type, state_key)
+         CROSS JOIN LATERAL (${STATE_EVENT_BY_KEY}) s`,
       [roomId, keys.map((k) => k[0]), keys.map((k) => k[1])],
     )
     return rows
