@@ -1,6 +1,7 @@
 // Media administration with Synapse's admin API semantics: quarantine (served as not found, kept), protect,
 // delete, a user's media list and the media a room's events name.
 import { notFound } from '../shared/errors.ts'
+import { parseMxc } from '../shared/ids.ts'
 import type { MediaOrder, MediaRow, Storage } from '../storage/index.ts'
 import type { Media } from './media.ts'
 import { deleteRefs } from './retention.ts'
@@ -27,11 +28,6 @@ function info(row: MediaRow): MediaInfo {
     quarantined_by: row.quarantined_by,
     safe_from_quarantine: row.safe_from_quarantine,
   }
-}
-
-function parseMxc(uri: string): { serverName: string; mediaId: string } | null {
-  const match = /^mxc:\/\/([^/]+)\/([A-Za-z0-9_-]+)$/.exec(uri)
-  return match ? { serverName: match[1] as string, mediaId: match[2] as string } : null
 }
 
 export class MediaAdmin {

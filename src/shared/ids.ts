@@ -43,3 +43,11 @@ export function isRoomId(value: unknown): value is RoomId {
   if (colon === -1) return /^![A-Za-z0-9_-]{43}$/.test(value)
   return colon > 1 && isValidServerName(value.slice(colon + 1))
 }
+
+const MXC_URI = /^mxc:\/\/([A-Za-z0-9.:[\]-]+)\/([A-Za-z0-9_-]+)$/
+
+/** The server name and media ID of an mxc:// URI (client-server API, "Matrix Content (mxc://) URIs"), or null. */
+export function parseMxc(uri: string): { serverName: string; mediaId: string } | null {
+  const match = MXC_URI.exec(uri)
+  return match ? { serverName: match[1] as string, mediaId: match[2] as string } : null
+}

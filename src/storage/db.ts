@@ -11,6 +11,14 @@ export interface Queryable {
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>
 }
 
+/**
+ * Holds a transaction-level advisory lock named by text (`namespace:key`) until the transaction ends: how
+ * repositories serialise read-modify-write work on one user, blob or key across instances.
+ */
+export async function lockName(db: Queryable, namespace: string, key: string): Promise<void> {
+  await db.query("SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))", [namespace, key])
+}
+
 // int8 (bigint) columns hold timestamps and stream positions, all below 2^53: read them as numbers.
 const INT8_OID = 20
 const types = {

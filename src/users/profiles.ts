@@ -1,13 +1,12 @@
 // Profiles (client-server API, "Profiles"): displayname, avatar_url, m.tz and custom namespaced fields.
 import { MatrixError, forbidden, notFound } from '../shared/errors.ts'
-import type { UserId } from '../shared/ids.ts'
+import { parseMxc, type UserId } from '../shared/ids.ts'
 import type { Storage } from '../storage/index.ts'
 import type { Requester } from './requester.ts'
 
 export const PROFILE_KEY = /^(avatar_url|displayname|m\.tz|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+)$/
 const MAX_PROFILE_BYTES = 64 * 1024
 const MAX_KEY_BYTES = 255
-const MXC_URI = /^mxc:\/\/[A-Za-z0-9.:[\]-]+\/[A-Za-z0-9_-]+$/
 
 /** Fields that room member events carry: a change to one is sent to the user's rooms. */
 const MEMBER_FIELDS = new Set(['displayname', 'avatar_url'])
@@ -43,7 +42,7 @@ export class Profiles {
     }
     if (key === 'displayname' && value !== null && typeof value !== 'string') throw new MatrixError('M_BAD_JSON', '"displayname" must be a string')
     if (key === 'displayname' && typeof value === 'string' && value.length > 256) throw new MatrixError('M_INVALID_PARAM', '"displayname" is too long')
-    if (key === 'avatar_url' && value !== null && (typeof value !== 'string' || (value !== '' && !MXC_URI.test(value)))) {
+    if (key === 'avatar_url' && value !== null && (typeof value !== 'string' || (value !== '' && parseMxc(value) === null))) {
       throw new MatrixError('M_BAD_JSON', '"avatar_url" must be an mxc:// URI')
     }
     if (key === 'm.tz' && typeof value !== 'string') throw new MatrixError('M_BAD_JSON', '"m.tz" must be a string')

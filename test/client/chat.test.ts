@@ -4,9 +4,6 @@
 // fresh client paginates the whole history back.
 import { after, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import {
   ClientEvent,
   Direction,
@@ -22,10 +19,7 @@ import {
 } from 'matrix-js-sdk'
 import type { RoomMessageEventContent } from 'matrix-js-sdk/lib/@types/events.js'
 import { logger as sdkLogger } from 'matrix-js-sdk/lib/logger.js'
-import { loadConfig } from '../../src/config/load.ts'
-import { startServer, type RunningServer } from '../../src/server.ts'
-import { createLogger } from '../../src/shared/logger.ts'
-import { TEST_DEFAULTS, registerUser, startTestServer, type TestServer } from '../support/server.ts'
+import { registerUser, startInstanceOn, startTestServer, type TestInstance, type TestServer } from '../support/server.ts'
 
 const t: TestServer = await startTestServer()
 ;(sdkLogger as unknown as { disableAll(): void }).disableAll()
@@ -99,7 +93,7 @@ const alice = await registerUser(t.api)
 const bob = await registerUser(t.api)
 const aliceClient = sdkClient(t.url, alice)
 const bobClient = sdkClient(t.url, bob)
-let secondServer: RunningServer | null = null
+let secondServer: TestInstance | null = null
 after(async () => {
   aliceClient.stopClient()
   bobClient.stopClient()
@@ -233,10 +227,7 @@ describe('two matrix-js-sdk clients chatting through Homestead', () => {
     // Stop serving: answer the long-polls, close the listener (the harness closes the rest at the end).
     t.server.ctx.sync.drain()
     await t.server.app.close()
-    const dataDir = await mkdtemp(join(tmpdir(), 'hs-data-'))
-    after(() => rm(dataDir, { recursive: true, force: true }))
-    const config = loadConfig({ env: {}, overrides: { data_dir: dataDir, ...TEST_DEFAULTS, 'database.url': t.database.url } })
-    secondServer = await startServer(config, { logger: createLogger('silent') })
+    secondServer = await startInstanceOn(t.database)
 
     const fresh = sdkClient(secondServer.url, bob)
     let events: MatrixEvent[]

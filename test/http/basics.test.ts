@@ -2,14 +2,8 @@
 // body limits, CORS, access-token transport, /health and the server's published signing key.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { loadConfig } from '../../src/config/load.ts'
 import { verifyJsonSignature, verifyKeyFromBase64 } from '../../src/protocol/signing.ts'
-import { startServer } from '../../src/server.ts'
-import { createLogger } from '../../src/shared/logger.ts'
-import { Api, TEST_DEFAULTS, registerUser, startTestServer, type TestServer } from '../support/server.ts'
+import { registerUser, startInstanceOn, startTestServer, type TestServer } from '../support/server.ts'
 
 const PUBLIC_BASEURL = 'https://matrix.example.org'
 const MAX_BODY = 2048
@@ -289,13 +283,10 @@ describe('GET /_matrix/key/v2/server', () => {
   it('keeps the same key when another server starts on the same database', async () => {
     const original = await fetchKeys(t)
     // A second process on the same database (as after a restart, or another instance behind a load
-    // balancer) must load the stored key rather than make its own. startServer is used directly because
-    // the harness's clean-up of a server started inside a test would stop the shared embedded PostgreSQL.
-    const dataDir = await mkdtemp(join(tmpdir(), 'hs-data-'))
-    const config = loadConfig({ env: {}, overrides: { data_dir: dataDir, ...TEST_DEFAULTS, 'database.url': t.database.url } })
-    const second = await startServer(config, { logger: createLogger('silent') })
+    // balancer) must load the stored key rather than make its own.
+    const second = await startInstanceOn(t.database)
     try {
-      const res = await new Api(second.url).get('/_matrix/key/v2/server')
+      const res = await second.api.get('/_matrix/key/v2/server')
       assert.equal(res.status, 200)
       assert.deepEqual(res.body.verify_keys, original.verify_keys)
       const keyId = Object.keys(res.body.verify_keys)[0] as string
@@ -304,7 +295,6 @@ describe('GET /_matrix/key/v2/server', () => {
       assert.equal(verifyJsonSignature(res.body, t.config.server_name, keyId, verifyKey), true)
     } finally {
       await second.close()
-      await rm(dataDir, { recursive: true, force: true })
     }
     // The first server still serves the same key after the second one stopped.
     assert.deepEqual((await fetchKeys(t)).verify_keys, original.verify_keys)

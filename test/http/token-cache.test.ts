@@ -3,27 +3,13 @@
 // that instance at once and on the other as soon as the database's notification arrives.
 import { after, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { loadConfig } from '../../src/config/load.ts'
-import { startServer } from '../../src/server.ts'
-import { createLogger } from '../../src/shared/logger.ts'
 import { waitFor } from '../support/cli.ts'
-import { Api, registerUser, startTestServer, TEST_DEFAULTS, type TestServer } from '../support/server.ts'
+import { Api, registerUser, startInstanceOn, startTestServer, type TestServer } from '../support/server.ts'
 
 const t: TestServer = await startTestServer()
-// The second instance: startServer directly, because the harness's clean-up of a second test server
-// would stop the shared embedded PostgreSQL before the first one is done.
-const dataDir = await mkdtemp(join(tmpdir(), 'hs-data-'))
-const second = await startServer(loadConfig({ env: {}, overrides: { data_dir: dataDir, ...TEST_DEFAULTS, 'database.url': t.database.url } }), {
-  logger: createLogger('silent'),
-})
-const other = new Api(second.url)
-after(async () => {
-  await second.close()
-  await rm(dataDir, { recursive: true, force: true })
-})
+const second = await startInstanceOn(t.database)
+const other = second.api
+after(() => second.close())
 
 const whoami = (api: Api, token: string) => api.get('/_matrix/client/v3/account/whoami', token)
 

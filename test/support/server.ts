@@ -112,6 +112,32 @@ export async function startTestServer(overrides: Record<string, unknown> = {}): 
   return { server, config, database, url: server.url, api: new Api(server.url), close }
 }
 
+/** A second instance on a test server's database, as behind a load balancer or after a restart. */
+export interface TestInstance {
+  server: RunningServer
+  url: string
+  api: Api
+  close(): Promise<void>
+}
+
+/**
+ * Starts another instance on `database` (a test server's). Its clean-up is the caller's (close()): tied to
+ * the file's end like startTestServer's, it would stop the shared embedded PostgreSQL under the first server.
+ */
+export async function startInstanceOn(database: TestDatabase, overrides: Record<string, unknown> = {}): Promise<TestInstance> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'hs-data-'))
+  const config = loadConfig({ env: {}, overrides: { data_dir: dataDir, ...TEST_DEFAULTS, 'database.url': database.url, ...overrides } })
+  const server = await startServer(config, { logger: createLogger('silent') })
+  let closed = false
+  const close = async () => {
+    if (closed) return
+    closed = true
+    await server.close()
+    await rm(dataDir, { recursive: true, force: true })
+  }
+  return { server, url: server.url, api: new Api(server.url), close }
+}
+
 let userCounter = 0
 
 /** A registered user's session, as registerUser returns it. */

@@ -1,4 +1,4 @@
-import type { Queryable } from '../db.ts'
+import { lockName, type Queryable } from '../db.ts'
 
 export interface DeviceRow {
   user_id: string
@@ -96,6 +96,6 @@ export class DevicesRepository {
 
   /** Serializes changes to the user's dehydrated device (at most one may exist) until the transaction ends. */
   async lockDehydrated(userId: string): Promise<void> {
-    await this.db.query("SELECT pg_advisory_xact_lock(hashtextextended('dehydrated:' || $1, 0))", [userId])
+    await lockName(this.db, 'dehydrated', userId)
   }
 }

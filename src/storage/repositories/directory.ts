@@ -1,4 +1,4 @@
-import type { Queryable } from '../db.ts'
+import { lockName, type Queryable } from '../db.ts'
 
 /** What the room directory and the space hierarchy show of a room (table room_summaries). */
 export interface RoomSummaryRow {
@@ -199,7 +199,7 @@ export class DirectoryRepository {
 
   /** Serializes read-modify-write transactions on one key (held until the transaction ends). */
   async lockKey(key: string): Promise<void> {
-    await this.db.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [key])
+    await lockName(this.db, 'directory', key)
   }
 
   async insertReport(r: ReportInsert): Promise<void> {

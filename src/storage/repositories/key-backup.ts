@@ -1,5 +1,5 @@
 // Server-side key backups: key_backup_versions and key_backup_sessions (migration 0011).
-import type { Queryable } from '../db.ts'
+import { lockName, type Queryable } from '../db.ts'
 
 export interface BackupVersionRow {
   version: number
@@ -47,7 +47,7 @@ export class KeyBackupRepository {
 
   /** Serializes a user's backup writes until the transaction ends (see KeyBackup for why). */
   async lockUser(userId: string): Promise<void> {
-    await this.db.query(`SELECT pg_advisory_xact_lock(hashtextextended('key_backup:' || $1, 0))`, [userId])
+    await lockName(this.db, 'key_backup', userId)
   }
 
   /** A new version, numbered after every version the user ever had (deleted ones included). */

@@ -1,6 +1,6 @@
 // The content repository's rows: media (local uploads, pending asynchronous uploads, cached remote media),
 // their thumbnails and cached URL previews.
-import type { Queryable } from '../db.ts'
+import { lockName, type Queryable } from '../db.ts'
 
 export interface MediaRow {
   server_name: string
@@ -59,7 +59,7 @@ export class MediaRepository {
 
   /** Serialises, per blob, recording a use of it against deleting it once unused (see Media.record). */
   async lockBlob(sha256: string): Promise<void> {
-    await this.db.query(`SELECT pg_advisory_xact_lock(hashtextextended('media_blob:' || $1, 0))`, [sha256])
+    await lockName(this.db, 'media_blob', sha256)
   }
 
   async insertLocal(serverName: string, mediaId: string, userId: string, content: MediaContent, now: number): Promise<void> {

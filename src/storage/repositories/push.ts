@@ -1,4 +1,4 @@
-import type { Queryable } from '../db.ts'
+import { lockName, type Queryable } from '../db.ts'
 
 /** A user rule or a change to a server-default rule (is_default), as stored. */
 export interface PushRuleRow {
@@ -68,7 +68,7 @@ export class PushRepository {
 
   /** Serialises changes to one user's rules until the transaction ends (so m.push_rules is never stale). */
   async lockUser(userId: string): Promise<void> {
-    await this.db.query(`SELECT pg_advisory_xact_lock(hashtextextended('push_rules:' || $1, 0))`, [userId])
+    await lockName(this.db, 'push_rules', userId)
   }
 
   /** The rules and default-rule changes of several users in one query; user rules most important first. */
