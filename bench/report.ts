@@ -68,6 +68,18 @@ if (d.scale) {
   row(['send', ms(base.send.p50_ms), vs(s.many_rooms.send.p50_ms, base.send.p50_ms), vs(s.big_room.send.p50_ms, base.send.p50_ms)])
   row(['delivery to a long-poll', ms(base.delivery.p50_ms), vs(s.many_rooms.delivery.p50_ms, base.delivery.p50_ms), vs(s.big_room.delivery.p50_ms, base.delivery.p50_ms)])
   row(['incremental /sync after 1 message', ms(base.incremental_sync.p50_ms), vs(s.many_rooms.incremental_sync.p50_ms, base.incremental_sync.p50_ms), vs(s.big_room.incremental_sync.p50_ms, base.incremental_sync.p50_ms)])
+  // Older result files have no reads.
+  const readNames: Record<string, string> = {
+    state_event: 'GET one state event (power levels)',
+    member_event: "GET the sender's member event",
+    event: 'GET /event',
+    context_lazy: 'GET /context, lazy members',
+    receipt: 'POST a read receipt',
+  }
+  for (const [key, label] of Object.entries(readNames)) {
+    if (base.reads?.[key] === undefined) continue
+    row([label, ms(base.reads[key]), vs(s.many_rooms.reads[key], base.reads[key]), vs(s.big_room.reads[key], base.reads[key])])
+  }
   const init = (c: any, v: 'full' | 'lazy_load_members') => (c.initial_sync ? `${ms(c.initial_sync[v].p50_ms)} (${c.initial_sync[v].response_kb} KB)` : '–')
   row(['initial /sync, full state', '–', init(s.many_rooms, 'full'), init(s.big_room, 'full')])
   row(['initial /sync, lazy members', '–', init(s.many_rooms, 'lazy_load_members'), init(s.big_room, 'lazy_load_members')])

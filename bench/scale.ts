@@ -19,7 +19,7 @@ import type { UserId } from '../src/shared/ids.ts'
 import { Rooms } from '../src/rooms/rooms.ts'
 import { RoomWriter } from '../src/rooms/writer.ts'
 import type { Requester } from '../src/users/index.ts'
-import { envInt, pool, progress, sequential, summarize, type LatencySummary } from './lib.ts'
+import { envInt, expectOk, pool, progress, sequential, summarize, type LatencySummary } from './lib.ts'
 import { LAZY_FILTER, awaitMessage, measureDelivery, measureInitialSyncs, sendText, sync, type DeliveryResult, type InitialSyncResult } from './rooms.ts'
 import { PASSWORD, type Target } from './targets.ts'
 
@@ -38,7 +38,32 @@ export interface CaseResult {
   /** /sync from the previous token after one new message in one of the user's rooms. */
   incremental_sync: LatencySummary & { iterations: number }
   initial_sync?: { full: InitialSyncResult; lazy_load_members: InitialSyncResult }
+  /** Reads a client makes all the time, each of which should cost the same whatever the room's size (p50 ms). */
+  reads: Record<ReadName, number>
   setup_ms?: number
+}
+
+type ReadName = 'state_event' | 'member_event' | 'event' | 'context_lazy' | 'receipt'
+
+/** The reads of CaseResult.reads, by the receiver, about the sender's latest message. */
+async function measureReads(target: Target, sender: Account, receiver: Account, roomId: string, iterations: number): Promise<Record<ReadName, number>> {
+  const eventId = await sendText(target, sender.token, roomId, 'read me')
+  const room = `/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}`
+  const event = encodeURIComponent(eventId)
+  const get = (path: string) => async () => expectOk(path, await target.http.request('GET', path, undefined, receiver.token))
+  const reads: Record<ReadName, () => Promise<unknown>> = {
+    state_event: get(`${room}/state/m.room.power_levels/`),
+    member_event: get(`${room}/state/m.room.member/${encodeURIComponent(sender.userId)}`),
+    event: get(`${room}/event/${event}`),
+    context_lazy: get(`${room}/context/${event}?limit=10&filter=${encodeURIComponent(JSON.stringify({ lazy_load_members: true }))}`),
+    receipt: async () => expectOk('receipt', await target.http.request('POST', `${room}/receipt/m.read/${event}`, {}, receiver.token)),
+  }
+  const out = {} as Record<ReadName, number>
+  for (const [name, read] of Object.entries(reads) as Array<[ReadName, () => Promise<unknown>]>) {
+    await read()
+    out[name] = summarize(await sequential(iterations, read)).p50_ms
+  }
+  return out
 }
 
 export interface ScaleResults {
@@ -90,7 +115,8 @@ async function measureCase(
   const send = await sequential(iterations, (i) => sendText(target, sender.token, sendRoom, `scale message ${i}`))
   const delivery = await measureDelivery(target, sender.token, receiver.token, sendRoom, iterations)
   const incremental = await measureIncremental(target, sender.token, receiver.token, rooms, iterations)
-  const result: CaseResult = { send: { iterations, ...summarize(send) }, delivery, incremental_sync: incremental }
+  const reads = await measureReads(target, sender, receiver, sendRoom, iterations)
+  const result: CaseResult = { send: { iterations, ...summarize(send) }, delivery, incremental_sync: incremental, reads }
   if (options.initialSyncs > 0) {
     const initial = await measureInitialSyncs(target, receiver.username, PASSWORD, options.initialSyncs, 1)
     result.initial_sync = { full: initial.full, lazy_load_members: initial.lazy }

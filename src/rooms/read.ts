@@ -34,6 +34,9 @@ export interface MessagesRequest {
   filter?: (EventFilter & { lazyLoadMembers?: boolean | undefined }) | undefined
 }
 
+/** Which of the room's state to read: some types (null: all), some keys, or all but the member events of users other than these. */
+type StateSelection = { types: string[] | null } | { keys: Array<[string, string]> } | { membersOf: string[] }
+
 export class RoomReader {
   private readonly storage: Storage
   private readonly clock: Clock
@@ -65,29 +68,41 @@ export class RoomReader {
     return (await this.format(repos, [row], requester))[0] as ClientEvent
   }
 
-  /** The state a member sees: current while joined, otherwise as it was when they left. */
-  private async stateRows(requester: Requester, roomId: string, types: string[] | null): Promise<EventRow[]> {
+  /**
+   * The state a member sees: current while joined, otherwise as it was when they left. `select` keeps the
+   * read to what is asked for (in a room of 10,000 members, the member events are most of the state).
+   */
+  private async stateRows(requester: Requester, roomId: string, select: StateSelection): Promise<EventRow[]> {
     const repos = this.storage.repos
     const membership = await this.membershipOf(roomId, requester.userId)
+    const memberKeys = 'membersOf' in select ? select.membersOf.map((u): [string, string] => ['m.room.member', u]) : []
     if (membership.membership === 'join') {
-      const current = await repos.state.currentStateEvents(roomId, types)
+      const current =
+        'keys' in select
+          ? await repos.state.currentEvents(roomId, select.keys)
+          : 'membersOf' in select
+            ? (await Promise.all([repos.state.currentStateEvents(roomId, null, true), repos.state.currentEvents(roomId, memberKeys)])).flat()
+            : await repos.state.currentStateEvents(roomId, select.types)
       return repos.events.getMany(roomId, current.map((c) => c.event_id))
     }
     if (membership.membership !== 'leave' && membership.membership !== 'ban') throw forbidden('You are not joined to this room')
     const leave = await repos.events.get(roomId, membership.event_id)
     const group = leave ? await repos.events.stateGroupAt(roomId, leave.stream_ordering) : null
     if (group === null) return []
-    const entries = await repos.state.groupState(roomId, group, types)
+    const wanted = 'keys' in select ? new Set(select.keys.map(([t, k]) => `${t}\u0000${k}`)) : null
+    const members = 'membersOf' in select ? new Set(select.membersOf) : null
+    const entries = (await repos.state.groupState(roomId, group, 'types' in select ? select.types : 'keys' in select ? [...new Set(select.keys.map(([t]) => t))] : null)).filter(
+      (e) => (wanted === null || wanted.has(`${e.type}\u0000${e.state_key}`)) && (members === null || e.type !== 'm.room.member' || members.has(e.state_key)),
+    )
     return repos.events.getMany(roomId, entries.map((e) => e.event_id))
   }
 
   async state(requester: Requester, roomId: string): Promise<ClientEvent[]> {
-    return this.format(this.storage.repos, await this.stateRows(requester, roomId, null), requester)
+    return this.format(this.storage.repos, await this.stateRows(requester, roomId, { types: null }), requester)
   }
 
   async stateEvent(requester: Requester, roomId: string, type: string, key: string): Promise<ClientEvent> {
-    const rows = await this.stateRows(requester, roomId, [type])
-    const row = rows.find((r) => r.state_key === key)
+    const [row] = await this.stateRows(requester, roomId, { keys: [[type, key]] })
     if (!row) throw notFound('Event not found')
     return (await this.format(this.storage.repos, [row], requester))[0] as ClientEvent
   }
@@ -95,7 +110,7 @@ export class RoomReader {
   /** GET /members: member events, optionally as of a token and filtered by membership. */
   async members(requester: Requester, roomId: string, options: { membership?: string; notMembership?: string; at?: string }): Promise<ClientEvent[]> {
     const repos = this.storage.repos
-    let rows = await this.stateRows(requester, roomId, ['m.room.member'])
+    let rows = await this.stateRows(requester, roomId, { types: ['m.room.member'] })
     if (options.at !== undefined) {
       // A former member sees the members as of their leave, never later ones.
       const own = await this.membershipOf(roomId, requester.userId)
@@ -206,10 +221,9 @@ export class RoomReader {
       this.format(repos, visibleBefore, requester),
       this.format(repos, visibleAfter, requester),
     ])
-    const state = await this.stateRows(requester, roomId, filter?.lazyLoadMembers ? ['m.room.member'] : null).catch(() => [])
-    const stateRows = filter?.lazyLoadMembers
-      ? state.filter((s) => [row, ...visibleBefore, ...visibleAfter].some((e) => e.sender === s.state_key))
-      : state
+    // With lazy-loaded members: the state without member events, plus the members who sent what is returned.
+    const senders = [...new Set([row, ...visibleBefore, ...visibleAfter].map((e) => e.sender))]
+    const stateRows = await this.stateRows(requester, roomId, filter?.lazyLoadMembers ? { membersOf: senders } : { types: null }).catch(() => [])
     return {
       event: event[0],
       events_before: eventsBefore,

@@ -145,6 +145,30 @@ describe('GET /rooms/{roomId}/context/{eventId}', () => {
     assertError(await alice.get(`/rooms/${enc(roomId)}/context/${enc('$nope')}`), 404, 'M_NOT_FOUND')
     assertError(await alice.get(`/rooms/${enc(other)}/context/${enc(m1)}`), 404, 'M_NOT_FOUND')
   })
+
+  it('with lazy_load_members, sends the room state with only the member events of the senders returned', async () => {
+    const alice = await user()
+    const bob = await user()
+    const carol = await user()
+    const roomId = await sharedRoom(alice, [bob, carol])
+    await alice.putState(roomId, 'm.room.topic', '', { topic: 'lazy' })
+    const m1 = await alice.send(roomId, 'from alice')
+    const m2 = await bob.send(roomId, 'from bob')
+    for (let i = 0; i < 5; i++) await carol.send(roomId, `carol ${i}`)
+    const filter = enc(JSON.stringify({ lazy_load_members: true }))
+    const ctx = (await alice.get(`/rooms/${enc(roomId)}/context/${enc(m2)}?limit=2&filter=${filter}`)).body
+    assert.deepEqual(ids(ctx.events_before), [m1])
+    const state = ctx.state as ClientEventJson[]
+    for (const type of ['m.room.create', 'm.room.power_levels', 'm.room.join_rules', 'm.room.topic']) assert.ok(state.some((e) => e.type === type), type)
+    const members = state.filter((e) => e.type === 'm.room.member').map((e) => e.state_key).sort()
+    // The senders of m1, m2 and of the one event after (carol's first).
+    assert.deepEqual(members, [alice.userId, bob.userId, carol.userId].sort())
+    const narrower = (await alice.get(`/rooms/${enc(roomId)}/context/${enc(m1)}?limit=0&filter=${filter}`)).body
+    assert.deepEqual((narrower.state as ClientEventJson[]).filter((e) => e.type === 'm.room.member').map((e) => e.state_key), [alice.userId])
+    // Without the filter, every member.
+    const full = (await alice.get(`/rooms/${enc(roomId)}/context/${enc(m1)}?limit=0`)).body
+    assert.equal((full.state as ClientEventJson[]).filter((e) => e.type === 'm.room.member').length, 3)
+  })
 })
 
 describe('GET /rooms/{roomId}/event/{eventId}', () => {

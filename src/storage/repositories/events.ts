@@ -142,11 +142,13 @@ export class EventsRepository {
 
   /** A room's events of one state type (and optionally key) in stream order: the history of that state. */
   async stateHistory(roomId: string, type: string, stateKey: string | null): Promise<Array<{ stream_ordering: number; state_key: string; json: string }>> {
+    // One SQL text with the key and one without: `$3 IS NULL OR state_key = $3` would leave the key out of
+    // the generic plan's index condition (every member's history read to find one member's).
     const { rows } = await this.db.query<{ stream_ordering: number; state_key: string; json: string }>(
       `SELECT stream_ordering, state_key, json FROM events
-        WHERE room_id = $1 AND type = $2 AND state_key IS NOT NULL AND ($3::text IS NULL OR state_key = $3)
+        WHERE room_id = $1 AND type = $2 AND state_key IS NOT NULL ${stateKey === null ? '' : 'AND state_key = $3'}
         ORDER BY stream_ordering`,
-      [roomId, type, stateKey],
+      stateKey === null ? [roomId, type] : [roomId, type, stateKey],
     )
     return rows
   }

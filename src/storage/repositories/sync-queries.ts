@@ -1,5 +1,6 @@
 import type { Queryable } from '../db.ts'
 import { EVENT_COLUMNS, type EventRow } from './events.ts'
+import { stateTypeCondition } from './state.ts'
 import type { MembershipRow } from './memberships.ts'
 
 export interface MemberCount {
@@ -21,9 +22,8 @@ export class SyncQueriesRepository {
     const { rows } = await this.db.query<EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM current_state c
          JOIN events e ON e.room_id = c.room_id AND e.event_id = c.event_id
-        WHERE c.room_id = ANY($1::text[]) AND ($2::text[] IS NULL OR c.type = ANY($2::text[]))
-          AND NOT ($3 AND c.type = 'm.room.member')`,
-      [roomIds, types, withoutMembers],
+        WHERE c.room_id = ANY($1::text[]) AND ${stateTypeCondition(types, withoutMembers, 2)}`,
+      types === null ? [roomIds] : [roomIds, types],
     )
     return rows
   }
