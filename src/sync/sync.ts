@@ -64,8 +64,11 @@ interface ViewerState {
   ignored: Set<string>
 }
 
-/** How many users' ViewerState an instance keeps (the most recently syncing ones). */
-const VIEWER_STATES = 10_000
+/**
+ * How many membership rows of ViewerStates an instance keeps in all (the most recently syncing users first):
+ * a user in 1,000 rooms weighs 1,000; 200,000 rows are some tens of MB.
+ */
+const VIEWER_STATE_ROWS = 200_000
 
 const NO_DEVICE_LISTS: SharingChanges = { changed: [], left: [] }
 
@@ -96,6 +99,7 @@ export class SyncService {
   private closing = false
   private readonly closeWaiters = new Set<() => void>()
   private readonly viewerStates = new Map<string, ViewerState>()
+  private viewerStateRows = 0
 
   constructor(storage: Storage, notifier: StreamNotifier, clock: Clock, sources: SyncSources = NO_SOURCES) {
     this.storage = storage
@@ -214,9 +218,16 @@ export class SyncService {
     ])
     const state = { position: upTo ?? 0, memberships, ignored }
     if (upTo !== null) {
+      const previous = this.viewerStates.get(userId)
+      if (previous) this.viewerStateRows -= previous.memberships.length
       this.viewerStates.delete(userId)
       this.viewerStates.set(userId, state)
-      if (this.viewerStates.size > VIEWER_STATES) this.viewerStates.delete(this.viewerStates.keys().next().value as string)
+      this.viewerStateRows += memberships.length
+      for (const [oldest, old] of this.viewerStates) {
+        if (this.viewerStateRows <= VIEWER_STATE_ROWS) break
+        this.viewerStates.delete(oldest)
+        this.viewerStateRows -= old.memberships.length
+      }
     }
     return state
   }
