@@ -257,7 +257,7 @@ export class StreamNotifier {
   }
 
   /**
-   * Extends the changes kept for kindsBetween from (recentFrom, from] to (recentFrom, safe]; a range read
+   * Extends the changes kept for changesBetween from (recentFrom, from] to (recentFrom, safe]; a range read
    * without its changes (nobody was waiting) breaks the chain: coverage starts again at safe.
    */
   private remember(safe: number, changes: StreamChange[] | null): void {
