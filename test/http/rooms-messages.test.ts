@@ -350,7 +350,7 @@ describe('the room DAG under concurrent writers', () => {
       assert.equal(pdus[i]!.depth, pdus[i - 1]!.depth + 1, 'depths follow one another')
       assert.deepEqual(pdus[i]!.prev_events, await idOf(i - 1), `event at depth ${pdus[i]!.depth} references the one before`)
     }
-    const room = await t.server.ctx.storage.db.query<{ extremities: string[] }>('SELECT extremities FROM rooms WHERE room_id = $1', [roomId])
-    assert.deepEqual(room.rows[0]?.extremities, await idOf(pdus.length - 1))
+    const room = await t.server.ctx.storage.db.query<{ event_id: string }>('SELECT event_id FROM room_extremities WHERE room_id = $1', [roomId])
+    assert.deepEqual(room.rows.map((r) => r.event_id), await idOf(pdus.length - 1))
   })
 })

@@ -48,7 +48,7 @@ export class EventsRepository {
   /**
    * Appends an event at the next stream position in one statement: the stream log row (what the position
    * touched; kind 'member' for membership events, which /sync's device lists care about, else 'event'), the
-   * event, the room's new forward extremities and state group (in its rooms row) and, for a send with a transaction ID, the txn
+   * event, the room's new forward extremities and state group and, for a send with a transaction ID, the txn
    * row (txnRecorded false when a concurrent request recorded that ID first), and its full-text search row.
    */
   async append(
@@ -70,11 +70,13 @@ export class EventsRepository {
          INSERT INTO events (room_id, event_id, stream_ordering, depth, type, state_key, sender, origin_server_ts, json,
                              relates_to, rel_type, state_group, replaces_state)
          SELECT $1, $2, pos.position, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM pos
+       ), gone AS (
+         DELETE FROM room_extremities WHERE room_id = $1 AND event_id = ANY($13::text[])
+       ), ext AS (
+         INSERT INTO room_extremities (room_id, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING
        ), room AS (
-         -- The new event replaces the extremities it references; the room's state group is the event's.
-         UPDATE rooms SET extremities = array_append(ARRAY(SELECT unnest(extremities) EXCEPT SELECT unnest($13::text[])), $2),
-                          state_group = COALESCE($11, state_group)
-          WHERE room_id = $1
+         -- The room's state group is the event's (a message leaves it as it is, and the row untouched).
+         UPDATE rooms SET state_group = $11 WHERE room_id = $1 AND $11::bigint IS NOT NULL AND state_group IS DISTINCT FROM $11::bigint
        ), txn AS (
          INSERT INTO event_txns (room_id, user_id, device_id, txn_id, event_id, created_ts)
          SELECT $1, $15, $16, $17, $2, $18 WHERE $17::text IS NOT NULL

@@ -1,5 +1,5 @@
 import type { Queryable } from '../db.ts'
-import { STATE_EVENT_BY_KEY } from './rooms.ts'
+import { STATE_BY_KEYS } from './rooms.ts'
 
 /**
  * The condition on current_state.type (alias c) for "these types", "all but member events" or everything,
@@ -38,8 +38,7 @@ export class StateRepository {
   async currentEvents(roomId: string, keys: Array<[string, string]>): Promise<StateEventRow[]> {
     if (keys.length === 0) return []
     const { rows } = await this.db.query<StateEventRow>(
-      `SELECT k.type, k.state_key, s.event_id, s.json FROM unnest($2::text[], $3::text[]) AS k(type, state_key)
-         CROSS JOIN LATERAL (${STATE_EVENT_BY_KEY}) s`,
+      `SELECT c.type, c.state_key, c.event_id, e.json FROM ${STATE_BY_KEYS}`,
       [roomId, keys.map((k) => k[0]), keys.map((k) => k[1])],
     )
     return rows

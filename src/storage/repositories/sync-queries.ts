@@ -54,12 +54,20 @@ export class SyncQueriesRepository {
   /** Up to `n` members per room other than `userId`, joined or invited first, in stream order (m.heroes). */
   async heroes(roomIds: string[], userId: string, n: number): Promise<Array<{ room_id: string; user_id: string }>> {
     if (roomIds.length === 0) return []
+    // Per room, the first n of each kind through its partial index (migration 0018), then the first n of both.
     const { rows } = await this.db.query<{ room_id: string; user_id: string }>(
-      `SELECT room_id, user_id FROM (
-         SELECT room_id, user_id, row_number() OVER (
-           PARTITION BY room_id ORDER BY (membership IN ('join', 'invite')) DESC, stream_ordering) AS n
-           FROM room_memberships WHERE room_id = ANY($1::text[]) AND user_id <> $2
-       ) m WHERE n <= $3 ORDER BY room_id, n`,
+      `SELECT r.room_id, h.user_id FROM unnest($1::text[]) AS r(room_id)
+       CROSS JOIN LATERAL (
+         SELECT u.user_id FROM (
+           (SELECT m.user_id, 0 AS kind, m.stream_ordering FROM room_memberships m
+             WHERE m.room_id = r.room_id AND m.membership IN ('join', 'invite') AND m.user_id <> $2
+             ORDER BY m.stream_ordering LIMIT $3)
+           UNION ALL
+           (SELECT m.user_id, 1, m.stream_ordering FROM room_memberships m
+             WHERE m.room_id = r.room_id AND m.membership NOT IN ('join', 'invite') AND m.user_id <> $2
+             ORDER BY m.stream_ordering LIMIT $3)
+         ) u ORDER BY u.kind, u.stream_ordering LIMIT $3
+       ) h`,
       [roomIds, userId, n],
     )
     return rows
