@@ -145,14 +145,21 @@ export interface CommitRead {
   onRead(result: { safe: number; changes: StreamChange[] }): void
 }
 
+/** What this process's stream transactions tell as they commit (the notifier; see setCommitObserver). */
+export interface CommitObserver {
+  /** Asked right before COMMIT: a read to take along in the same round trip, or null. */
+  readWithCommit(): CommitRead | null
+  /** After a commit that took no read along (or a failed one, which may have committed). */
+  committed(): void
+}
+
 /** Repositories over the pool, plus `transaction` for work that must commit together. */
 export class Storage {
   readonly db: Database
   readonly repos: Repositories
-  private readonly streamCommitListeners = new Set<() => void>()
   private announcing = false
   private announceAgain = false
-  private commitReader: (() => CommitRead | null) | null = null
+  private commitObserver: CommitObserver | null = null
 
   constructor(db: Database) {
     this.db = db
@@ -206,7 +213,7 @@ export class Storage {
         {
           begin,
           afterCommit: () => {
-            const wanted = tookPosition() ? (this.commitReader?.() ?? null) : null
+            const wanted = tookPosition() ? (this.commitObserver?.readWithCommit() ?? null) : null
             read = wanted !== null
             return wanted && { sql: fenceAndChangesSql(wanted.after), onCommitted: (rows) => wanted.onRead(fenceAndChangesOf(rows as StreamChangeRow[])) }
           },
@@ -216,7 +223,7 @@ export class Storage {
       if (tookPosition()) {
         this.announce()
         // Without a read riding on the COMMIT (or if the transaction failed, perhaps after committing).
-        if (!read) for (const fn of this.streamCommitListeners) fn()
+        if (!read) this.commitObserver?.committed()
       }
     }
   }
@@ -247,23 +254,15 @@ export class Storage {
   }
 
   /**
-   * Calls fn right after this process commits a stream transaction that took positions, unless the
-   * commit reader took its read along: the notifier reads the fence at once instead of waiting for its
-   * own NOTIFY to come back from the database.
+   * Tells `observer` of this process's commits of stream transactions that took positions: while it wants
+   * to, each commit brings the fence and the new changes back in its COMMIT round trip; otherwise it is
+   * told right after, instead of waiting for its own NOTIFY to come back from the database.
    */
-  onStreamCommit(fn: () => void): void {
-    this.streamCommitListeners.add(fn)
+  setCommitObserver(observer: CommitObserver | null): void {
+    this.commitObserver = observer
   }
 
-  /**
-   * Lets this process's stream transactions read the fence and the changes after a position right after
-   * their COMMIT, in the same round trip (the notifier asks while long-polls wait; null: not now).
-   */
-  setCommitReader(reader: () => CommitRead | null): void {
-    this.commitReader = reader
-  }
-
-  /** Whether a notification was sent by one of this process's pool connections (see onStreamCommit). */
+  /** Whether a notification was sent by one of this process's pool connections (see setCommitObserver). */
   sentByThisProcess(backendPid: number): boolean {
     return this.db.ownsBackend(backendPid)
   }

@@ -3,8 +3,8 @@
 // PostgreSQL LISTEN/NOTIFY on a dedicated connection that reconnects by itself; the fence (see
 // migrations 0002, 0013 and 0016) turns "something committed" into a position no reader can run ahead of.
 // This process's own commits are not waited for as notifications: while long-polls wait, each brings the
-// fence and the new changes back in its COMMIT round trip (Storage.setCommitReader); otherwise it only
-// says so (Storage.onStreamCommit). The fence is read only when someone waits: with no long-poll waiting,
+// fence and the new changes back in its COMMIT round trip; otherwise it only says so right after
+// (Storage.setCommitObserver). The fence is read only when someone waits: with no long-poll waiting,
 // a notification merely marks the position stale, and the next waiter (or a sync that cannot wait) reads it.
 // The changes read for waiters are kept for a while, so /sync learns which kinds of change and which rooms
 // a range holds without asking the database.
@@ -71,12 +71,14 @@ export class StreamNotifier {
   }
 
   async start(): Promise<void> {
-    this.storage.onStreamCommit(() => this.changed())
     // While long-polls wait, this process's commits bring the fence and the changes back with them.
-    this.storage.setCommitReader(() => {
-      if (this.waiters.size === 0 || this.stopped) return null
-      const after = this.position
-      return { after, onRead: ({ safe, changes }) => this.apply(after, safe, changes) }
+    this.storage.setCommitObserver({
+      readWithCommit: () => {
+        if (this.waiters.size === 0 || this.stopped) return null
+        const after = this.position
+        return { after, onRead: ({ safe, changes }) => this.apply(after, safe, changes) }
+      },
+      committed: () => this.changed(),
     })
     await this.connect()
     await this.refresh()

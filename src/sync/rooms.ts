@@ -4,7 +4,7 @@ import type { JsonObject } from '../protocol/events/types.ts'
 import { strippedState, toClientEvents, type ClientEvent, type Viewer } from '../rooms/client-events.ts'
 import { formatToken, tokenOf } from '../rooms/read.ts'
 import { filterVisibleByRoom } from '../rooms/visibility.ts'
-import { ignoredUsers, withoutIgnored, withoutIgnoredInvites } from '../directory/index.ts'
+import { withoutIgnored, withoutIgnoredInvites } from '../directory/index.ts'
 import type { EventRow, MembershipRow, Repositories } from '../storage/index.ts'
 import { roomAllowed, toEventFilter, typeAllowed, type FilterDefinition } from './filter.ts'
 
@@ -51,10 +51,10 @@ export interface RoomsSyncInput {
   roomsWithEvents?: Set<string>
   /** Ephemeral events (typing, receipts) for the range, by room. */
   ephemeral: Map<string, JsonObject[]>
-  /** The viewer's current memberships of the SYNCED_MEMBERSHIPS kinds, if the caller has just read them. */
-  memberships?: MembershipRow[]
-  /** The users the viewer ignores, if the caller has just read them. */
-  ignored?: Set<string>
+  /** The viewer's current memberships of the SYNCED_MEMBERSHIPS kinds (read by the caller, which watches their rooms). */
+  memberships: MembershipRow[]
+  /** The users the viewer ignores. */
+  ignored: Set<string>
   /** Unread notification counts by room (push rule evaluation), for every joined room in the response. */
   unreadCounts: (roomIds: string[]) => Promise<Map<string, UnreadCounts>>
 }
@@ -120,18 +120,12 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
   const limit = timelineFilter?.limit ?? DEFAULT_TIMELINE_LIMIT
   const lazyMembers = roomFilter?.state?.lazy_load_members === true
   const result: RoomsSync = { join: {}, invite: {}, knock: {}, leave: {} }
-  const wanted = SYNCED_MEMBERSHIPS
-  // Independent reads go out together (the pool has connections to spare): a woken long-poll's answer is
-  // a chain of round trips, and each one shortened is latency saved on every delivered message.
-  const [ignored, currentRows] = await Promise.all([
-    input.ignored ?? ignoredUsers(repos, viewer.userId),
-    input.memberships ?? repos.memberships.roomsOf(viewer.userId, wanted),
-  ])
+  const { ignored, memberships: currentRows } = input
   // A membership that committed after upTo (this instance's safe position has not reached it yet) is taken
   // as it was at upTo; otherwise the room would be sent as newly joined now and again once upTo passes it.
   const ahead = currentRows.filter((m) => m.stream_ordering > upTo).map((m) => m.room_id)
   const asOfUpTo = ahead.length === 0 ? [] : await repos.sync.membershipRowsAt(viewer.userId, ahead, upTo)
-  const memberships = [...currentRows.filter((m) => m.stream_ordering <= upTo), ...asOfUpTo.filter((m) => wanted.includes(m.membership))].filter((m) =>
+  const memberships = [...currentRows.filter((m) => m.stream_ordering <= upTo), ...asOfUpTo.filter((m) => SYNCED_MEMBERSHIPS.includes(m.membership))].filter((m) =>
     roomAllowed(m.room_id, roomFilter),
   )
   const changed = (m: MembershipRow) => since === null || m.stream_ordering > since

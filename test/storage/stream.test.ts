@@ -110,12 +110,12 @@ describe(`the stream on the ${targetName()}`, () => {
     assert.deepEqual(await storage.repos.stream.fenceAndChanges(b, true), { safe: b, changes: [] })
   })
 
-  it('brings the fence and the changes back with a COMMIT when the commit reader asks, else tells the commit listeners', async () => {
+  it('brings the fence and the changes back with a COMMIT when the commit observer asks, else tells it after the commit', async () => {
     let nudged = 0
-    storage.onStreamCommit(() => nudged++)
     const start = await storage.repos.stream.fence()
     const reads: Array<{ safe: number; changes: Array<{ position: number }> }> = []
-    storage.setCommitReader(() => ({ after: start, onRead: (r) => reads.push(r) }))
+    let reading = true
+    storage.setCommitObserver({ readWithCommit: () => (reading ? { after: start, onRead: (r) => reads.push(r) } : null), committed: () => nudged++ })
     try {
       const p = await take('event', '!cr:x', null)
       assert.equal(reads.length, 1)
@@ -125,11 +125,11 @@ describe(`the stream on the ${targetName()}`, () => {
       // A transaction that took no position reads nothing.
       await storage.streamTransaction(async () => {})
       assert.equal(reads.length, 1)
-      storage.setCommitReader(() => null)
+      reading = false
       await take('event', '!cr:x', null)
       assert.equal(nudged, 1)
     } finally {
-      storage.setCommitReader(() => null)
+      storage.setCommitObserver(null)
     }
   })
 

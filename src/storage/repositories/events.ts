@@ -75,8 +75,8 @@ export class EventsRepository {
        ), ext AS (
          INSERT INTO room_extremities (room_id, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING
        ), room AS (
-         -- The room's state group is the event's (a message leaves it as it is, and the row untouched).
-         UPDATE rooms SET state_group = $11 WHERE room_id = $1 AND $11::bigint IS NOT NULL AND state_group IS DISTINCT FROM $11::bigint
+         -- A state event's group becomes the room's (a message leaves the rooms row alone: not even read).
+         UPDATE rooms SET state_group = $11 WHERE $5::text IS NOT NULL AND room_id = $1
        ), txn AS (
          INSERT INTO event_txns (room_id, user_id, device_id, txn_id, event_id, created_ts)
          SELECT $1, $15, $16, $17, $2, $18 WHERE $17::text IS NOT NULL
