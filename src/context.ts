@@ -4,7 +4,7 @@ import { ServerKeys } from './keys/server-keys.ts'
 import { RateLimiter } from './ratelimit/index.ts'
 import { systemClock, type Clock } from './shared/clock.ts'
 import type { Logger } from './shared/logger.ts'
-import { Storage, TOKENS_CHANNEL, type Database } from './storage/index.ts'
+import { Storage, TOKENS_CHANNEL, type Database, type EventContext } from './storage/index.ts'
 import { AccountData, Accounts, Devices, Profiles, RegistrationTokens, Sessions, Uia } from './users/index.ts'
 import type { Metrics } from './metrics.ts'
 import { RoomReader } from './rooms/read.ts'
@@ -101,7 +101,10 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   const accountData = new AccountData(storage, clock)
   const ephemeral = new Ephemeral({ storage, clock, logger, accountData, writer })
   const push = new Push({ storage, clock, serverName: config.server_name })
-  writer.onAppend((repos, appended, room) => push.onEventAppended(repos, appended, room))
+  const pushContext = writer.onPrepare((repos, roomId, template) => push.prepare(repos, roomId, template))
+  writer.onAppend((repos, appended, room, prepared) =>
+    push.onEventAppended(repos, appended, room, prepared.get(pushContext) as Promise<EventContext> | undefined),
+  )
   const e2eKeys = new E2eKeys({ storage, serverName: config.server_name })
   const deviceLists = new DeviceLists(storage)
   const toDevice = new ToDevice({ storage, clock, serverName: config.server_name, onError: (err) => logger.warn({ err }, 'pruning to-device transaction IDs failed') })

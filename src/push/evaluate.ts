@@ -66,7 +66,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** The value at a dotted path of the event (undefined when any step is absent or not an object). */
-export function propertyAt(event: PushEvent, key: string): unknown {
+export function propertyAt(event: Partial<PushEvent>, key: string): unknown {
   let value: unknown = event
   for (const part of splitPath(key)) {
     if (!isPlainObject(value) || !Object.hasOwn(value, part)) return undefined

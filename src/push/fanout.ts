@@ -44,7 +44,7 @@ const genericRuleset = defaultRuleset(GENERIC_MEMBER)
  * matches the state_key case-insensitively, as .m.rule.invite_for_me compares: local user IDs have lower-case
  * localparts without glob characters, so that is the only other ID the pattern can match).
  */
-export function namedLocalUsers(event: PushEvent, serverName: string): string[] {
+export function namedLocalUsers(event: Pick<PushEvent, 'type' | 'state_key' | 'content'>, serverName: string): string[] {
   const suffix = `:${serverName}`
   const named = new Set<string>()
   const mentioned = propertyAt(event, 'content.m\\.mentions.user_ids')

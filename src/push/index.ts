@@ -2,10 +2,10 @@
 // rules, the m.push_rules account data mirror, rule evaluation for each appended event, and the unread
 // counts /sync reports.
 import { ROOM_NOTIFICATION_DEFAULT, notificationPowerLevel, powerLevelsContent, userPowerLevel } from '../protocol/auth/index.ts'
-import type { AppendedEvent, RoomWriteState } from '../rooms/writer.ts'
+import type { AppendedEvent, EventTemplate, RoomWriteState } from '../rooms/writer.ts'
 import type { Clock } from '../shared/clock.ts'
 import { MatrixError, notFound } from '../shared/errors.ts'
-import type { PushRuleRow, Repositories, Storage } from '../storage/index.ts'
+import type { EventContext, PushRuleRow, Repositories, Storage } from '../storage/index.ts'
 import type { UnreadCounts } from '../sync/rooms.ts'
 import { needsDisplayName, type PushEvent, type RoomFacts } from './evaluate.ts'
 import { namedLocalUsers, planEvent } from './fanout.ts'
@@ -151,12 +151,21 @@ export class Push {
   // ---- Evaluation (called by the room writer inside the event's transaction) ----
 
   /**
+   * The read evaluation needs of an event still to be built (RoomWriter.onPrepare: a lone message, sent
+   * with the room's load): who of the members it names are joined, who has rules of their own, the count.
+   */
+  prepare(repos: Repositories, roomId: string, template: EventTemplate): Promise<EventContext> {
+    const named = namedLocalUsers(template, this.serverName).filter((u) => u !== template.sender)
+    return repos.push.eventContext(roomId, template.sender, named)
+  }
+
+  /**
    * Decides who an appended event notifies and stores it, at a cost that does not grow with the room: the
    * default rules run once for all the members who keep them (fanout.ts), and one by one only for the members
    * the event names and those with rules of their own. The sender's own notifications in that thread up to
    * the event count as read (they have seen it).
    */
-  async onEventAppended(repos: Repositories, appended: AppendedEvent, room: RoomWriteState): Promise<void> {
+  async onEventAppended(repos: Repositories, appended: AppendedEvent, room: RoomWriteState, prepared?: Promise<EventContext>): Promise<void> {
     const { event, streamOrdering } = appended
     const suffix = `:${this.serverName}`
     const senderIsLocal = event.sender.endsWith(suffix)
@@ -176,7 +185,7 @@ export class Push {
       ...(event.redacts !== undefined ? { redacts: event.redacts } : {}),
     }
     const named = namedLocalUsers(pushEvent, this.serverName).filter((u) => u !== event.sender)
-    const context = await repos.push.eventContext(event.room_id, event.sender, named)
+    const context = await (prepared ?? repos.push.eventContext(event.room_id, event.sender, named))
     const byUser = splitRows(context.customRules)
     const custom = new Set(context.custom)
     const rulesets = new Map<string, Ruleset>()

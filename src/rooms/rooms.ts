@@ -14,7 +14,6 @@ import { planRoom, type CreateRoomRequest } from './create.ts'
 import { parseStored, type EventTemplate, type RoomWriteState, type RoomWriter } from './writer.ts'
 
 /** Thrown inside a transaction when a concurrent request recorded the same txnId first. */
-class TxnRace extends Error {}
 
 export class Rooms {
   private readonly storage: Storage
@@ -46,7 +45,7 @@ export class Rooms {
     }
     return this.storage.streamTransaction(async (repos) => {
       const plan = planRoom(request, requester.userId, this.serverName, await this.memberProfile(repos, requester.userId))
-      const room = { roomId: plan.roomId ?? '', version: plan.version, prev: [], stateGroup: null, state: new Map() }
+      const room: RoomWriteState = { roomId: plan.roomId ?? '', version: plan.version, prev: [], stateGroup: null, state: new Map(), prepared: null }
       for (const template of plan.templates) {
         try {
           await this.writer.append(repos, room, template)
@@ -85,8 +84,8 @@ export class Rooms {
           this.checkRedaction(room, requester.userId, original)
         }
         const txn = { userId: requester.userId, deviceId: requester.deviceId, txnId, now: this.clock.now() }
-        const { event, txnRecorded } = await this.writer.append(repos, room, template, { txn })
-        if (!txnRecorded) throw new TxnRace()
+        // A transaction ID this device used before fails the append (answered below).
+        const { event } = await this.writer.append(repos, room, template, { txn })
         if (original && !original.redacted_by) {
           const redacted = redactPdu(JSON.parse(original.json) as Pdu, room.version)
           await repos.events.redact(roomId, original.event_id, event.event_id, JSON.stringify(redacted))
@@ -163,7 +162,7 @@ export class Rooms {
       fn({
         repos,
         create: async (version, templates, roomId) => {
-          const room: RoomWriteState = { roomId: version.roomIdFromCreateEvent ? '' : roomId, version, prev: [], stateGroup: null, state: new Map() }
+          const room: RoomWriteState = { roomId: version.roomIdFromCreateEvent ? '' : roomId, version, prev: [], stateGroup: null, state: new Map(), prepared: null }
           const eventIds: string[] = []
           for (const template of templates) eventIds.push((await this.writer.append(repos, room, template)).event.event_id)
           return { roomId: room.roomId, eventIds }

@@ -18,6 +18,8 @@ export interface RoomWriteState {
   stateGroup: number | null
   /** The state loaded so far (all of it while creating a room, the auth-relevant part otherwise). */
   state: Map<StateKey, RoomEvent>
+  /** Reads sent with the room's load for the one event opened (see RoomWriter.onPrepare); used by its append. */
+  prepared: { template: EventTemplate; reads: Map<symbol, Promise<unknown>> } | null
 }
 
 export interface EventTemplate {
@@ -31,12 +33,10 @@ export interface EventTemplate {
 export interface AppendedEvent {
   event: RoomEvent
   streamOrdering: number
-  /** With options.txn: false when another request recorded that transaction ID first (roll back and answer with its event). */
-  txnRecorded: boolean
 }
 
 export interface AppendOptions {
-  /** The sending device's transaction ID, recorded with the event. */
+  /** The sending device's transaction ID, recorded with the event; one it used before fails the transaction. */
   txn?: { userId: string; deviceId: string; txnId: string; now: number }
 }
 
@@ -71,14 +71,23 @@ function keysFor(template: EventTemplate, version: RoomVersion): Array<[string, 
   })
 }
 
-/** Called inside the writing transaction after each event is persisted (e.g. push rule evaluation). */
-export type AppendHook = (repos: Repositories, appended: AppendedEvent, room: RoomWriteState) => Promise<void>
+/**
+ * Called inside the writing transaction after each event is persisted (e.g. push rule evaluation), with
+ * the reads prepared for it (by onPrepare's key; empty when the event had none).
+ */
+export type AppendHook = (repos: Repositories, appended: AppendedEvent, room: RoomWriteState, prepared: ReadonlyMap<symbol, Promise<unknown>>) => Promise<void>
+
+/** Reads an append hook wants for an event still to be built: sent with the room's load, not waited for. */
+export type PrepareHook = (repos: Repositories, roomId: string, template: EventTemplate) => Promise<unknown>
+
+const NOTHING_PREPARED: ReadonlyMap<symbol, Promise<unknown>> = new Map()
 
 export class RoomWriter {
   private readonly serverName: string
   private readonly clock: Clock
   private readonly signingKey: () => SigningKey
   private readonly hooks: AppendHook[] = []
+  private readonly preparers = new Map<symbol, PrepareHook>()
   private searchText: ((event: RoomEvent) => string | null) | null = null
 
   constructor(serverName: string, clock: Clock, signingKey: () => SigningKey) {
@@ -89,6 +98,17 @@ export class RoomWriter {
 
   onAppend(hook: AppendHook): void {
     this.hooks.push(hook)
+  }
+
+  /**
+   * Registers reads an append hook needs, sent in the same round trip as the room's load when a transaction
+   * opens the room for one event that is not a state event: nothing appended before it in the transaction
+   * could change what they read. The hook finds their promise under the returned key (absent otherwise).
+   */
+  onPrepare(hook: PrepareHook): symbol {
+    const key = Symbol('prepared')
+    this.preparers.set(key, hook)
+    return key
   }
 
   /** What full-text search indexes of an event (null: nothing), written with the event itself. */
@@ -102,7 +122,18 @@ export class RoomWriter {
     // so they can be listed before the room (and its version) is read.
     const keys = new Map<string, [string, string]>()
     for (const t of templates) for (const k of keysFor(t, ANY_VERSION)) keys.set(k.join('\u0000'), k)
-    const loaded = await repos.rooms.lockForWrite(roomId, [...keys.values()])
+    const loading = repos.rooms.lockForWrite(roomId, [...keys.values()])
+    const lone = templates.length === 1 && templates[0]?.state_key === undefined ? (templates[0] as EventTemplate) : null
+    let prepared: RoomWriteState['prepared'] = null
+    if (lone && this.preparers.size > 0) {
+      prepared = { template: lone, reads: new Map() }
+      for (const [key, hook] of this.preparers) {
+        const read = hook(repos, roomId, lone)
+        read.catch(() => {}) // waited for by the append hook; a transaction that fails before leaves it unread
+        prepared.reads.set(key, read)
+      }
+    }
+    const loaded = await loading
     if (!loaded) throw notFound('Unknown room')
     const version = roomVersion(loaded.room.room_version)
     if (!version) throw new MatrixError('M_UNSUPPORTED_ROOM_VERSION', `Room version ${loaded.room.room_version} is not supported`, 500)
@@ -112,6 +143,7 @@ export class RoomWriter {
       prev: loaded.extremities.slice(0, MAX_PREV_EVENTS).map((x) => parseStored(x.json, version)),
       stateGroup: loaded.room.state_group,
       state: stateMap(loaded.state, version),
+      prepared,
     }
   }
 
@@ -181,7 +213,7 @@ export class RoomWriter {
     }
     const relation = event.content['m.relates_to'] as { event_id?: unknown; rel_type?: unknown } | undefined
     // The stream position, the event, the new extremities, the sender's transaction ID and the search row in one statement.
-    const { position, txnRecorded } = await repos.events.append(
+    const position = await repos.events.append(
       {
         room_id: event.room_id,
         event_id: event.event_id,
@@ -197,6 +229,8 @@ export class RoomWriter {
         replaces_state: replaces,
       },
       {
+        // The transaction's reserved position (its first event): then the append is not waited for.
+        position: await repos.stream.takeReserved(),
         memberTarget: isMember ? (event.state_key as string) : null,
         replacedExtremities: room.prev.map((e) => e.event_id),
         txn: options.txn ?? null,
@@ -218,8 +252,10 @@ export class RoomWriter {
     room.prev = [event]
     room.stateGroup = stateGroup
     if (event.state_key !== undefined) room.state.set(stateKey(event.type, event.state_key), event)
-    const appended: AppendedEvent = { event, streamOrdering: position, txnRecorded }
-    for (const hook of this.hooks) await hook(repos, appended, room)
+    const appended: AppendedEvent = { event, streamOrdering: position }
+    const prepared = room.prepared?.template === template ? room.prepared.reads : NOTHING_PREPARED
+    room.prepared = null
+    for (const hook of this.hooks) await hook(repos, appended, room, prepared)
     return appended
   }
 }

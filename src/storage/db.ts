@@ -9,6 +9,12 @@ import type { EmbeddedConnection } from './embedded-postgres.ts'
 /** Anything that runs a query: the pool or a client inside a transaction. */
 export interface Queryable {
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>
+  /**
+   * A write whose result nobody reads. Inside a transaction it is sent at once and not waited for: the
+   * statements after it (and the COMMIT) follow it in the same round trip, and the transaction fails if it
+   * failed. Over the pool it is an ordinary query, waited for.
+   */
+  write(text: string, values?: unknown[]): Promise<void>
 }
 
 /**
@@ -41,17 +47,56 @@ function named(text: string, values: unknown[] | undefined): pg.QueryConfig {
   return { name, text, values: values ?? [] }
 }
 
-/** A transaction's client, sending named statements like the pool does. */
-function preparing(client: pg.PoolClient): Queryable {
-  return {
-    query: <R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]) => client.query<R>(named(text, values)),
+const IN_FAILED_TRANSACTION = '25P02'
+
+/**
+ * A transaction's client. Its connection is pipelined: a statement is sent as soon as it is issued, behind
+ * any still unanswered, and PostgreSQL runs them in order (after a failure, the rest of the transaction
+ * fails with 25P02). Every statement is kept, so the transaction can tell whether all of them succeeded and
+ * which failed first, whether or not anyone waited for its answer.
+ */
+class TransactionClient implements Queryable {
+  private readonly client: pg.PoolClient
+  private readonly statements: Array<Promise<unknown>> = []
+  constructor(client: pg.PoolClient) {
+    this.client = client
+  }
+
+  /** Sends a statement as it is (simple protocol: several statements, no parameters). */
+  send(text: string): Promise<pg.QueryResult | pg.QueryResult[]> {
+    return this.track(this.client.query(text) as Promise<pg.QueryResult | pg.QueryResult[]>)
+  }
+
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    return this.track(this.client.query<R>(named(text, values)))
+  }
+
+  write(text: string, values?: unknown[]): Promise<void> {
+    void this.query(text, values)
+    return Promise.resolve()
+  }
+
+  /** The first statement (in the order sent) that failed, once all have been answered; null if none did. */
+  async firstFailure(): Promise<unknown> {
+    for (const outcome of await Promise.allSettled(this.statements)) if (outcome.status === 'rejected') return outcome.reason
+    return null
+  }
+
+  private track<T>(statement: Promise<T>): Promise<T> {
+    this.statements.push(statement)
+    // Seen by firstFailure; a write nobody awaits must not count as an unhandled rejection meanwhile.
+    statement.catch(() => {})
+    return statement
   }
 }
 
 export interface TransactionOptions {
   /** Tries in all when the transaction hits a serialization failure or a deadlock (default 5). */
   attempts?: number
-  /** A parameterless statement run right after BEGIN, in the same round trip. */
+  /**
+   * Parameterless statements run right after BEGIN, in the same message (fn gets the rows of the last one);
+   * the transaction's own statements do not wait for them: they follow in the same round trip.
+   */
   begin?: string
   /** A parameterless statement to run right before COMMIT, in the same round trip (null: none). */
   beforeCommit?: () => string | null
@@ -81,6 +126,8 @@ export class Database implements Queryable {
     this.connection = { ...connection, types, application_name: `${options.applicationName ?? 'homestead'}-listener` }
     this.pool = new pg.Pool({
       ...connection,
+      // A transaction's statements go out without waiting for the answers to earlier ones (TransactionClient).
+      pipeline: true,
       max: options.poolSize,
       types,
       application_name: options.applicationName ?? 'homestead',
@@ -116,23 +163,45 @@ export class Database implements Queryable {
     return this.pool.query<R>(named(text, values))
   }
 
-  /** Runs fn in one transaction; retried from the start on serialization failures and deadlocks. */
-  async transaction<T>(fn: (tx: Queryable) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+  write(text: string, values?: unknown[]): Promise<void> {
+    return this.query(text, values).then(() => undefined)
+  }
+
+  /**
+   * Runs fn in one transaction; retried from the start on serialization failures and deadlocks. BEGIN and
+   * COMMIT take no round trip of their own: the first statements follow BEGIN on the wire, and COMMIT follows
+   * the last ones (writes fn did not wait for), then everything is checked.
+   */
+  async transaction<T>(fn: (tx: Queryable, begun: Promise<pg.QueryResultRow[]>) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     const attempts = options.attempts ?? 5
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect()
+      const tx = new TransactionClient(client)
       let broken = false
       try {
-        // Statements without parameters ride along with BEGIN and COMMIT in one round trip each.
-        await client.query(options.begin ? `BEGIN; ${options.begin}` : 'BEGIN')
-        const result = await fn(preparing(client))
+        const begun = tx.send(options.begin ? `BEGIN; ${options.begin}` : 'BEGIN')
+        const begunRows = begun.then((results) => (Array.isArray(results) ? (results[results.length - 1] as pg.QueryResult) : results).rows)
+        begunRows.catch(() => {})
+        let result: T
+        try {
+          result = await fn(tx, begunRows)
+        } catch (err) {
+          // A statement refused because an earlier one failed says nothing: the earlier failure is the cause.
+          if ((err as { code?: string }).code === IN_FAILED_TRANSACTION) throw (await tx.firstFailure()) ?? err
+          throw err
+        }
+        // Statements without parameters ride along with COMMIT.
         const last = options.beforeCommit?.()
         const read = options.afterCommit?.() ?? null
-        const committed = await client.query([last, 'COMMIT', read?.sql].filter((x) => x).join('; '))
-        if (read) {
-          const results = committed as unknown as pg.QueryResult[]
-          read.onCommitted((results[results.length - 1] as pg.QueryResult).rows)
-        }
+        const committed = client.query([last, 'COMMIT', read?.sql].filter((x) => x).join('; '))
+        committed.catch(() => {})
+        // A failed statement makes PostgreSQL answer COMMIT by rolling back: it must not look committed.
+        const failure = await tx.firstFailure()
+        if (failure) throw failure
+        const results = await committed
+        const outcome = Array.isArray(results) ? results.find((r) => r.command === 'COMMIT' || r.command === 'ROLLBACK') : results
+        if (outcome?.command !== 'COMMIT') throw new Error(`transaction ended with ${outcome?.command ?? 'nothing'} instead of COMMIT`)
+        if (read) read.onCommitted((results as unknown as pg.QueryResult[])[(results as unknown as pg.QueryResult[]).length - 1]!.rows)
         return result
       } catch (err) {
         try {

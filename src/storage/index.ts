@@ -199,14 +199,16 @@ export class Storage {
    */
   async streamTransaction<T>(fn: (repos: Repositories) => Promise<T>, options: { lockRoom?: string } = {}): Promise<T> {
     let repos: Repositories | null = null
-    const begin = options.lockRoom === undefined ? ENTER_STREAM_FENCE : `${ENTER_STREAM_FENCE}; ${roomLockSql(options.lockRoom)}`
+    // The room's lock first: a writer waiting for it holds no position back from readers meanwhile.
+    const begin = options.lockRoom === undefined ? ENTER_STREAM_FENCE : `${roomLockSql(options.lockRoom)}; ${ENTER_STREAM_FENCE}`
     let read = false
     const tookPosition = () => (repos as Repositories | null)?.stream.tookPosition === true
     try {
       return await this.db.transaction(
-        async (tx) => {
+        async (tx, begun) => {
           repos = repositories(tx)
-          // The room's write lock came with BEGIN, after the fence.
+          repos.stream.reserve(begun.then((rows) => Number((rows[0] as { position: number }).position)))
+          // The room's write lock came with BEGIN.
           if (options.lockRoom !== undefined) repos.rooms.preLocked = options.lockRoom
           return fn(repos)
         },

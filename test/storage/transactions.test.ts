@@ -87,6 +87,46 @@ describe(`Database.transaction on the ${targetName()}`, () => {
     }
   })
 
+  it('fails with the first failing statement when a write nobody waited for failed, and commits nothing', async () => {
+    await db.query("INSERT INTO items (id) VALUES ('taken')")
+    let failure: unknown
+    await db
+      .transaction(async (tx) => {
+        await tx.write("INSERT INTO items (id) VALUES ('w-before')")
+        await tx.write("INSERT INTO items (id) VALUES ('taken')")
+        // Refused by PostgreSQL with 25P02 (the transaction is aborted): the write's error is the one reported.
+        await tx.query("INSERT INTO items (id) VALUES ('w-after')")
+      })
+      .catch((err) => (failure = err))
+    assert.equal((failure as { code?: string }).code, '23505')
+    const { rowCount } = await db.query("SELECT 1 FROM items WHERE id IN ('w-before', 'w-after')")
+    assert.equal(rowCount, 0)
+  })
+
+  it('does not take a COMMIT that PostgreSQL answered by rolling back (a failed last write) for a commit', async () => {
+    await db.query("INSERT INTO items (id) VALUES ('taken-2')")
+    await assert.rejects(
+      db.transaction(async (tx) => {
+        await tx.write("INSERT INTO items (id) VALUES ('c-first')")
+        await tx.write("INSERT INTO items (id) VALUES ('taken-2')")
+        return 'looks done'
+      }),
+      (err: { code?: string }) => err.code === '23505',
+    )
+    const { rowCount } = await db.query("SELECT 1 FROM items WHERE id = 'c-first'")
+    assert.equal(rowCount, 0)
+  })
+
+  it('gives the callback the rows of the statements sent with BEGIN, without waiting for them first', async () => {
+    const seen = await db.transaction(async (tx, begun) => {
+      // Sent before the BEGIN message is answered: the connection is pipelined.
+      const inside = tx.query<{ open: boolean }>('SELECT now() = statement_timestamp() AS open')
+      return { begun: await begun, inside: (await inside).rows[0]?.open }
+    }, { begin: "SELECT 'first' AS x; SELECT 41 + 1 AS answer" })
+    assert.deepEqual(seen.begun, [{ answer: 42 }])
+    assert.equal(seen.inside, false, 'the statement ran inside the transaction BEGIN opened')
+  })
+
   it('retries a transaction that loses a serialization conflict, so no increment is lost', async () => {
     await db.query('INSERT INTO counters (id, value) VALUES (1, 0)')
     const bothRead = barrier(2)

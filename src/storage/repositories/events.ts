@@ -46,26 +46,29 @@ export class EventsRepository {
   }
 
   /**
-   * Appends an event at the next stream position in one statement: the stream log row (what the position
-   * touched; kind 'member' for membership events, which /sync's device lists care about, else 'event'), the
-   * event, the room's new forward extremities and state group and, for a send with a transaction ID, the txn
-   * row (txnRecorded false when a concurrent request recorded that ID first), and its full-text search row.
+   * Appends an event at a stream position in one statement: the stream log row (what the position touched;
+   * kind 'member' for membership events, which /sync's device lists care about, else 'event'), the event,
+   * the room's new forward extremities and state group and, for a send with a transaction ID, the txn row
+   * (a transaction ID recorded before fails the statement with a unique violation), and its full-text
+   * search row. With a position already taken (StreamRepository.takeReserved) the statement is a write
+   * nobody waits for; without one it takes the next position and waits to learn it.
    */
   async append(
     row: Omit<EventInsert, 'stream_ordering'>,
     options: {
+      position: number | null
       memberTarget: string | null
       replacedExtremities: string[]
       txn: { userId: string; deviceId: string; txnId: string; now: number } | null
       /** The event's full-text search row (search's table, written here so a send is one round trip shorter). */
       searchText?: string | null
     },
-  ): Promise<{ position: number; txnRecorded: boolean }> {
+  ): Promise<number> {
     const txn = options.txn
-    const { rows } = await this.db.query<{ position: number; txn_recorded: boolean }>(
-      `WITH pos AS (
+    const sql = `WITH pos AS (
          INSERT INTO stream_log (position, kind, room_id, user_id)
-         VALUES (nextval('stream_seq'), CASE WHEN $4::text = 'm.room.member' THEN 'member' ELSE 'event' END, $1, $14) RETURNING position
+         VALUES (COALESCE($20::bigint, nextval('stream_seq')), CASE WHEN $4::text = 'm.room.member' THEN 'member' ELSE 'event' END, $1, $14)
+         RETURNING position
        ), ev AS (
          INSERT INTO events (room_id, event_id, stream_ordering, depth, type, state_key, sender, origin_server_ts, json,
                              relates_to, rel_type, state_group, replaces_state)
@@ -80,37 +83,40 @@ export class EventsRepository {
        ), txn AS (
          INSERT INTO event_txns (room_id, user_id, device_id, txn_id, event_id, created_ts)
          SELECT $1, $15, $16, $17, $2, $18 WHERE $17::text IS NOT NULL
-         ON CONFLICT DO NOTHING RETURNING 1
        ), search AS (
          INSERT INTO event_search (room_id, event_id, stream_ordering, vector)
          SELECT $1, $2, pos.position, to_tsvector('simple'::regconfig, $19) FROM pos WHERE $19::text IS NOT NULL
          ON CONFLICT (room_id, event_id) DO UPDATE SET vector = EXCLUDED.vector
        )
-       SELECT pos.position, EXISTS (SELECT 1 FROM txn) AS txn_recorded FROM pos`,
-      [
-        row.room_id,
-        row.event_id,
-        row.depth,
-        row.type,
-        row.state_key,
-        row.sender,
-        row.origin_server_ts,
-        row.json,
-        row.relates_to,
-        row.rel_type,
-        row.state_group,
-        row.replaces_state,
-        options.replacedExtremities,
-        options.memberTarget,
-        txn?.userId ?? null,
-        txn?.deviceId ?? null,
-        txn?.txnId ?? null,
-        txn?.now ?? null,
-        options.searchText ?? null,
-      ],
-    )
-    const result = rows[0] as { position: number; txn_recorded: boolean }
-    return { position: result.position, txnRecorded: txn === null ? true : result.txn_recorded }
+       SELECT pos.position FROM pos`
+    const values = [
+      row.room_id,
+      row.event_id,
+      row.depth,
+      row.type,
+      row.state_key,
+      row.sender,
+      row.origin_server_ts,
+      row.json,
+      row.relates_to,
+      row.rel_type,
+      row.state_group,
+      row.replaces_state,
+      options.replacedExtremities,
+      options.memberTarget,
+      txn?.userId ?? null,
+      txn?.deviceId ?? null,
+      txn?.txnId ?? null,
+      txn?.now ?? null,
+      options.searchText ?? null,
+      options.position,
+    ]
+    if (options.position !== null) {
+      await this.db.write(sql, values)
+      return options.position
+    }
+    const { rows } = await this.db.query<{ position: number }>(sql, values)
+    return (rows[0] as { position: number }).position
   }
 
   async get(roomId: string, eventId: string): Promise<EventRow | null> {

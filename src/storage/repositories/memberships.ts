@@ -16,8 +16,9 @@ export class MembershipsRepository {
     this.db = db
   }
 
+  /** A write: inside a transaction, nobody waits for it (statements after it see it). */
   async set(row: Omit<MembershipRow, 'forgotten'>): Promise<void> {
-    await this.db.query(
+    await this.db.write(
       `INSERT INTO room_memberships (room_id, user_id, membership, event_id, stream_ordering, sender) VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT (room_id, user_id) DO UPDATE SET membership = EXCLUDED.membership, event_id = EXCLUDED.event_id,
          stream_ordering = EXCLUDED.stream_ordering, sender = EXCLUDED.sender, forgotten = false`,

@@ -199,10 +199,11 @@ export class PushRepository {
    * sender's own position in the thread (their earlier notifications there count as read), and a local
    * user's member event: a join starts their counts (kept through later joins such as profile changes) and,
    * with rules of their own, lists them in push_custom_members (call under lockUser); leaving stops both.
+   * A write: inside the event's transaction, nobody waits for it.
    */
   async recordEvent(r: EventRecord): Promise<void> {
     const member = r.member === null ? null : r.member.joined ? 'join' : 'leave'
-    await this.db.query(
+    await this.db.write(
       `WITH summary AS (
          INSERT INTO event_push_summary (room_id, stream_ordering, event_id, sender, thread_id, notify, highlight)
          SELECT $1::text, $2::bigint, $3::text, $4::text, $5::text, $6::bool, $7::bool WHERE $6::bool OR $7::bool OR cardinality($8::text[]) > 0

@@ -17,11 +17,13 @@ export const STREAM_CHANNEL = 'homestead_stream'
 const POSITION_LOCK_BIT = '4611686018427387904'
 
 /**
- * Joins the fence as a writer, the first statements of every transaction that takes positions: the fence
- * lock, shared, then a lock named after a first position, so every position this transaction takes is at
- * or above one the fence can see held (migration 0013).
+ * Joins the fence as a writer, the last statements of the BEGIN message of every transaction that takes
+ * positions: the fence lock, shared, then a lock named after a first position, so every position this
+ * transaction takes is at or above one the fence can see held (migration 0013). That first position is
+ * the statement's row: the transaction's first write takes it (StreamRepository.reserve), so a single
+ * write knows its position before it is sent.
  */
-export const ENTER_STREAM_FENCE = `SELECT pg_advisory_xact_lock_shared(${STREAM_FENCE_KEY}); SELECT pg_advisory_xact_lock(${POSITION_LOCK_BIT} | nextval('stream_seq'))`
+export const ENTER_STREAM_FENCE = `SELECT pg_advisory_xact_lock_shared(${STREAM_FENCE_KEY}); SELECT p AS position FROM nextval('stream_seq') AS p, pg_advisory_xact_lock(${POSITION_LOCK_BIT} | p)`
 /**
  * Wakes every instance's listener, sent after writers commit and not inside their transactions: a
  * transaction that NOTIFYs holds PostgreSQL's notification lock (one per database) from its commit until
@@ -52,6 +54,21 @@ export class StreamRepository {
   tookPosition = false
   constructor(db: Queryable) {
     this.db = db
+  }
+
+  private reserved: Promise<number> | null = null
+
+  /** The position the transaction took when it joined the fence (ENTER_STREAM_FENCE's row). */
+  reserve(position: Promise<number>): void {
+    position.catch(() => {}) // the transaction sees the failure of its BEGIN message itself
+    this.reserved = position
+  }
+
+  /** The reserved position, once: null when there was none or it has been taken. */
+  async takeReserved(): Promise<number | null> {
+    const reserved = this.reserved
+    this.reserved = null
+    return reserved === null ? null : await reserved
   }
 
   /** Takes the next stream position and records what it touches (same transaction). */
