@@ -84,6 +84,7 @@ const EMPTY: Omit<RoomSummaryRow, 'room_id'> = {
   encryption: null,
   allowed_room_ids: null,
   joined_members: 0,
+  invited_members: 0,
 }
 
 /**
@@ -102,7 +103,10 @@ export async function refreshRoomSummaries(repos: Repositories, roomIds: string[
   }
   for (const c of counts) {
     const row = rows.get(c.room_id)
-    if (row) row.joined_members = c.joined
+    if (row) {
+      row.joined_members = c.joined
+      row.invited_members = c.invited
+    }
   }
   await repos.directory.putSummaries([...rows.values()])
 }
@@ -115,7 +119,7 @@ export const summaryHook: AppendHook = async (repos, { event }, room) => {
   }
   if (event.state_key === undefined) return
   if (event.type === 'm.room.member') {
-    await repos.directory.countMemberEvent(event.room_id, event.event_id, event.content.membership === 'join')
+    await repos.directory.countMemberEvent(event.room_id, event.event_id, String(event.content.membership))
     return
   }
   const fields = summaryFields(event.type, event.state_key, event.content)

@@ -213,7 +213,7 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
   // unchanged summary be omitted, and most incremental syncs carry messages only).
   const touchesMembers = (rows: EventRow[] | undefined) => (rows ?? []).some((r) => r.type === 'm.room.member')
   const summaryIds = plans.filter((p) => p.full || touchesMembers(timelines.get(p.roomId)) || touchesMembers(deltas.get(p.roomId))).map((p) => p.roomId)
-  const [counts, heroes] = await Promise.all([repos.sync.memberCounts(summaryIds), repos.sync.heroes(summaryIds, viewer.userId, HEROES)])
+  const [counts, heroes] = await Promise.all([repos.directory.memberCounts(summaryIds), repos.sync.heroes(summaryIds, viewer.userId, HEROES)])
   const withSummary = new Set(summaryIds)
   const heroesByRoom = new Map<string, string[]>()
   for (const h of heroes) heroesByRoom.set(h.room_id, [...(heroesByRoom.get(h.room_id) ?? []), h.user_id])

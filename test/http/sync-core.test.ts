@@ -311,6 +311,37 @@ describe('GET /sync account data, summaries, unsigned data', () => {
     assert.deepEqual([...summary['m.heroes']].sort(), [bob.userId, carol.userId].sort(), 'heroes leave out the syncing user')
   })
 
+  it('keeps the member counts exact through invites, joins, rejections, bans, kicks and leaves', async () => {
+    const alice = await user()
+    const [bob, dave, erin, frank] = [await user(), await user(), await user(), await user()]
+    const roomId = await alice.createRoom({ preset: 'public_chat', invite: [dave.userId, erin.userId, frank.userId] })
+    const counts = async () => {
+      const { summary } = (await alice.sync({ full_state: true })).rooms.join[roomId]
+      // The same numbers counted from the room's members.
+      const members = (await alice.get(`/rooms/${enc(roomId)}/members`)).body.chunk as ClientEventJson[]
+      const count = (m: string) => members.filter((e) => e.content.membership === m).length
+      assert.deepEqual([summary['m.joined_member_count'], summary['m.invited_member_count']], [count('join'), count('invite')])
+      return [summary['m.joined_member_count'], summary['m.invited_member_count']]
+    }
+    assert.deepEqual(await counts(), [1, 3])
+    await dave.join(roomId)
+    await bob.join(roomId)
+    assert.deepEqual(await counts(), [3, 2], 'an invitee who joins moves from invited to joined')
+    await erin.leave(roomId)
+    assert.deepEqual(await counts(), [3, 1], 'a rejected invite is no longer counted')
+    assert.equal((await alice.membershipRaw('ban', roomId, frank.userId)).status, 200)
+    assert.deepEqual(await counts(), [3, 0], 'a banned invitee is no longer counted')
+    assert.equal((await alice.membershipRaw('kick', roomId, dave.userId)).status, 200)
+    await bob.leave(roomId)
+    assert.deepEqual(await counts(), [1, 0])
+    await alice.invite(roomId, bob.userId)
+    await alice.invite(roomId, erin.userId)
+    assert.deepEqual(await counts(), [1, 2], 'members who left can be invited again')
+    assert.equal((await alice.membershipRaw('kick', roomId, erin.userId)).status, 200)
+    await bob.join(roomId)
+    assert.deepEqual(await counts(), [2, 0], 'a revoked invite (kick) is no longer counted')
+  })
+
   it('gives transaction_id in unsigned only to the device that sent the event', async () => {
     const session = await user()
     const roomId = await session.createRoom({ preset: 'public_chat' })

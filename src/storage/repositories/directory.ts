@@ -14,9 +14,10 @@ export interface RoomSummaryRow {
   encryption: string | null
   allowed_room_ids: string[] | null
   joined_members: number
+  invited_members: number
 }
 
-export type SummaryFields = Partial<Omit<RoomSummaryRow, 'room_id' | 'joined_members'>>
+export type SummaryFields = Partial<Omit<RoomSummaryRow, 'room_id' | 'joined_members' | 'invited_members'>>
 
 /** The columns an event may set, in a fixed order (column names never come from input). */
 const FIELD_COLUMNS = [
@@ -89,18 +90,39 @@ export class DirectoryRepository {
   }
 
   /**
-   * Counts a new member event into its room's joined members: +1 if it joins, -1 if the member event it
-   * replaced in the state was a join. Constant time however large the room.
+   * Counts a new member event into its room's joined and invited members: +1 for its membership, -1 for that
+   * of the member event it replaced in the state. Constant time however large the room.
    */
-  async countMemberEvent(roomId: string, eventId: string, joins: boolean): Promise<void> {
+  async countMemberEvent(roomId: string, eventId: string, membership: string): Promise<void> {
     await this.db.query(
-      `UPDATE room_summaries SET joined_members = joined_members + $3::int - COALESCE((
-         SELECT ((p.json::jsonb) -> 'content' ->> 'membership' = 'join')::int FROM events e
-           JOIN events p ON p.room_id = e.room_id AND p.event_id = e.replaces_state
-          WHERE e.room_id = $1 AND e.event_id = $2), 0)
-        WHERE room_id = $1`,
-      [roomId, eventId, joins ? 1 : 0],
+      `UPDATE room_summaries s
+          SET joined_members = s.joined_members + ($3::text = 'join')::int - (x.previous IS NOT DISTINCT FROM 'join')::int,
+              invited_members = s.invited_members + ($3::text = 'invite')::int - (x.previous IS NOT DISTINCT FROM 'invite')::int
+         FROM (SELECT (SELECT (p.json::jsonb) -> 'content' ->> 'membership' FROM events e
+                         JOIN events p ON p.room_id = e.room_id AND p.event_id = e.replaces_state
+                        WHERE e.room_id = $1 AND e.event_id = $2) AS previous) x
+        WHERE s.room_id = $1`,
+      [roomId, eventId, membership],
     )
+  }
+
+  /**
+   * Joined and invited member counts of rooms from their summaries (constant time per room); a room without
+   * a summary row is counted from its memberships.
+   */
+  async memberCounts(roomIds: string[]): Promise<Array<{ room_id: string; joined: number; invited: number }>> {
+    if (roomIds.length === 0) return []
+    const { rows } = await this.db.query<{ room_id: string; joined: number; invited: number }>(
+      `SELECT r.room_id, COALESCE(s.joined_members, c.joined) AS joined, COALESCE(s.invited_members, c.invited) AS invited
+         FROM unnest($1::text[]) AS r(room_id)
+         LEFT JOIN room_summaries s ON s.room_id = r.room_id
+         LEFT JOIN LATERAL (
+           SELECT count(*) FILTER (WHERE m.membership = 'join')::int AS joined, count(*) FILTER (WHERE m.membership = 'invite')::int AS invited
+             FROM room_memberships m WHERE s.room_id IS NULL AND m.room_id = r.room_id
+         ) c ON true`,
+      [roomIds],
+    )
+    return rows
   }
 
   /** Replaces whole summaries (fields and joined counts), in one statement. */
@@ -109,18 +131,20 @@ export class DirectoryRepository {
     const column = (c: keyof RoomSummaryRow) => rows.map((r) => r[c])
     await this.db.query(
       `INSERT INTO room_summaries (room_id, room_type, name, topic, canonical_alias, avatar_url, join_rule, history_visibility,
-                                   guest_access, encryption, allowed_room_ids, joined_members)
+                                   guest_access, encryption, allowed_room_ids, joined_members, invited_members)
        SELECT u.room_id, u.room_type, u.name, u.topic, u.canonical_alias, u.avatar_url, u.join_rule, u.history_visibility,
               u.guest_access, u.encryption,
-              CASE WHEN u.allowed IS NULL THEN NULL ELSE ARRAY(SELECT jsonb_array_elements_text(u.allowed)) END, u.joined_members
+              CASE WHEN u.allowed IS NULL THEN NULL ELSE ARRAY(SELECT jsonb_array_elements_text(u.allowed)) END, u.joined_members,
+              u.invited_members
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
-                     $10::text[], $11::jsonb[], $12::int[])
+                     $10::text[], $11::jsonb[], $12::int[], $13::int[])
            AS u(room_id, room_type, name, topic, canonical_alias, avatar_url, join_rule, history_visibility, guest_access,
-                encryption, allowed, joined_members)
+                encryption, allowed, joined_members, invited_members)
        ON CONFLICT (room_id) DO UPDATE SET room_type = EXCLUDED.room_type, name = EXCLUDED.name, topic = EXCLUDED.topic,
          canonical_alias = EXCLUDED.canonical_alias, avatar_url = EXCLUDED.avatar_url, join_rule = EXCLUDED.join_rule,
          history_visibility = EXCLUDED.history_visibility, guest_access = EXCLUDED.guest_access,
-         encryption = EXCLUDED.encryption, allowed_room_ids = EXCLUDED.allowed_room_ids, joined_members = EXCLUDED.joined_members`,
+         encryption = EXCLUDED.encryption, allowed_room_ids = EXCLUDED.allowed_room_ids, joined_members = EXCLUDED.joined_members,
+         invited_members = EXCLUDED.invited_members`,
       [
         column('room_id'),
         column('room_type'),
@@ -134,6 +158,7 @@ export class DirectoryRepository {
         column('encryption'),
         rows.map((r) => (r.allowed_room_ids === null ? null : JSON.stringify(r.allowed_room_ids))),
         column('joined_members'),
+        column('invited_members'),
       ],
     )
   }
