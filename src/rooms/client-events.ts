@@ -9,7 +9,8 @@ export interface ClientEvent {
   content: JsonObject
   event_id: string
   origin_server_ts: number
-  room_id: string
+  /** Absent in /sync, whose rooms are keyed by ID (ClientEventWithoutRoomID). */
+  room_id?: string
   sender: string
   type: string
   state_key?: string
@@ -27,17 +28,19 @@ export function viewerOf(requester: { userId: string; deviceId: string }): Viewe
   return { userId: requester.userId, deviceId: requester.deviceId }
 }
 
-function baseEvent(row: EventRow): ClientEvent {
-  const pdu = JSON.parse(row.json) as JsonObject
+/** How events are formatted beyond their fields. */
+export interface FormatOptions {
+  /** False in /sync: the room is the key events are listed under. */
+  roomId: boolean
+}
+
+const WITH_ROOM_ID: FormatOptions = { roomId: true }
+
+function baseEvent(row: EventRow, pdu: JsonObject = JSON.parse(row.json) as JsonObject, withRoomId = true): ClientEvent {
   const content = (pdu.content ?? {}) as JsonObject
-  const event: ClientEvent = {
-    content,
-    event_id: row.event_id,
-    origin_server_ts: Number(pdu.origin_server_ts),
-    room_id: row.room_id,
-    sender: row.sender,
-    type: row.type,
-  }
+  const event: ClientEvent = withRoomId
+    ? { content, event_id: row.event_id, origin_server_ts: Number(pdu.origin_server_ts), room_id: row.room_id, sender: row.sender, type: row.type }
+    : { content, event_id: row.event_id, origin_server_ts: Number(pdu.origin_server_ts), sender: row.sender, type: row.type }
   if (row.state_key !== null) event.state_key = row.state_key
   // Redaction events carry `redacts` at the top level before room version 11 and in content from 11 on;
   // clients find it in both places.
@@ -47,7 +50,14 @@ function baseEvent(row: EventRow): ClientEvent {
 }
 
 /** Formats rows for a viewer, fetching what their unsigned data refers to in three batched queries. */
-export async function toClientEvents(repos: Repositories, rows: EventRow[], viewer: Viewer, now: number, bundle?: BundleOptions): Promise<ClientEvent[]> {
+export async function toClientEvents(
+  repos: Repositories,
+  rows: EventRow[],
+  viewer: Viewer,
+  now: number,
+  bundle?: BundleOptions,
+  format: FormatOptions = WITH_ROOM_ID,
+): Promise<ClientEvent[]> {
   if (rows.length === 0) return []
   const replaced = rows.map((r) => r.replaces_state).filter((id): id is string => id !== null)
   const redactions = rows.map((r) => r.redacted_by).filter((id): id is string => id !== null)
@@ -58,8 +68,8 @@ export async function toClientEvents(repos: Repositories, rows: EventRow[], view
   ])
   const byId = new Map(referenced.map((r) => [r.event_id, r]))
   const events = rows.map((row) => {
-    const event = baseEvent(row)
     const pdu = JSON.parse(row.json) as JsonObject
+    const event = baseEvent(row, pdu, format.roomId)
     const unsigned: JsonObject = { age: Math.max(0, now - Number(pdu.origin_server_ts)) }
     const txn = txns.get(row.event_id)
     if (txn !== undefined) unsigned.transaction_id = txn

@@ -157,7 +157,7 @@ export class Search {
     const rows = [...current, ...(await repos.events.getByIds(atLeave.map((s) => s.event_id)))]
     const formatted = await toClientEvents(repos, rows, viewer, now)
     const state: Record<string, ClientEvent[]> = Object.fromEntries(roomIds.map((id) => [id, [] as ClientEvent[]]))
-    for (const event of formatted) state[event.room_id]?.push(event)
+    formatted.forEach((event, i) => state[rows[i]?.room_id as string]?.push(event))
     return state
   }
 }

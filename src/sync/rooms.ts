@@ -235,7 +235,7 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
 
   // Format everything in one batch, then distribute.
   const allRows = [...[...timelines.values()].flat(), ...[...stateRows.values()].flat()]
-  const formatted = await toClientEvents(repos, allRows, viewer, input.now, { depth: 0, ignored: [...ignored] })
+  const formatted = await toClientEvents(repos, allRows, viewer, input.now, { depth: 0, ignored: [...ignored] }, { roomId: false })
   const formattedById = new Map(allRows.map((r, i) => [r.event_id, formatted[i] as ClientEvent]))
   const fmt = (rows: EventRow[]) => rows.map((r) => formattedById.get(r.event_id) as ClientEvent)
   const countsByRoom = new Map(counts.map((c) => [c.room_id, c]))

@@ -36,6 +36,9 @@ describe('GET /sync initial', () => {
     assert.deepEqual(room.unread_notifications, { notification_count: room.unread_notifications.notification_count, highlight_count: room.unread_notifications.highlight_count })
     assert.ok(Array.isArray(room.ephemeral.events) && Array.isArray(room.account_data.events))
     assert.equal(room.summary['m.joined_member_count'], 1)
+    // Events in /sync are ClientEventWithoutRoomID (the room is their key); elsewhere they carry room_id.
+    for (const e of all) assert.ok(!('room_id' in e), `${e.type} in /sync has no room_id`)
+    assert.equal((await alice.event(roomId, message)).room_id, roomId)
   })
 
   it('lists invites with stripped state, and left rooms only with include_leave', async () => {
