@@ -138,7 +138,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     userDirectory: new UserDirectory(storage),
     presence,
     sync: new SyncService(storage, notifier, clock, {
-      ephemeral: (requester, since, upTo) => ephemeral.forSync(requester, since, upTo),
+      ephemeral: (requester, rooms, since, upTo) => ephemeral.forSync(requester, rooms, since, upTo),
       unreadCounts: (userId, roomIds) => push.unreadCounts(userId, roomIds),
       presence: (requester, since, upTo, filter) => presence.forSync(requester.userId, since, upTo, filter),
       pushRules: async (userId) => (await push.ruleset(userId)) as unknown as Record<string, unknown>,

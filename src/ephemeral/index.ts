@@ -76,8 +76,8 @@ export class Ephemeral {
     return this.receipts.setReadMarkers(requester, roomId, markers)
   }
 
-  /** Typing and receipt events for the requester's rooms in the stream range (since, upTo], by room. */
-  forSync(requester: Requester, since: number | null, upTo: number): Promise<Map<string, JsonObject[]>> {
-    return ephemeralForSync(this.storage.repos, requester.userId, since, upTo, this.clock.now())
+  /** Typing and receipt events for the requester's joined rooms in the stream range (since, upTo], by room. */
+  forSync(requester: Requester, rooms: string[], since: number | null, upTo: number): Promise<Map<string, JsonObject[]>> {
+    return ephemeralForSync(this.storage.repos, requester.userId, rooms, since, upTo, this.clock.now())
   }
 }

@@ -15,12 +15,18 @@ function receiptEvent(rows: ReceiptRow[]): JsonObject {
 }
 
 /**
- * Typing and receipt events for the user's joined rooms in the stream range (since, upTo]. An initial sync
+ * Typing and receipt events for the user's joined rooms (`rooms`) in the stream range (since, upTo]. An initial sync
  * (since null) gets who is typing now and the rooms' current receipts; an incremental one gets the typing
  * list of rooms whose typing changed and the receipts that changed. m.read.private only reaches its owner.
  */
-export async function ephemeralForSync(repos: Repositories, userId: string, since: number | null, upTo: number, now: number): Promise<Map<string, JsonObject[]>> {
-  const rooms = (await repos.memberships.roomsOf(userId, ['join'])).map((m) => m.room_id)
+export async function ephemeralForSync(
+  repos: Repositories,
+  userId: string,
+  rooms: string[],
+  since: number | null,
+  upTo: number,
+  now: number,
+): Promise<Map<string, JsonObject[]>> {
   const out = new Map<string, JsonObject[]>()
   if (rooms.length === 0) return out
 

@@ -154,14 +154,21 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
   const unreadPromise = input.unreadCounts(planIds)
   unreadPromise.catch(() => {}) // awaited below; a failure must not go unobserved meanwhile
 
+  // What rooms sent whole need does not depend on their timelines: read alongside them. The current state
+  // of full plans (the state before the timeline is derived from it below) and their summaries.
+  const fullRooms = plans.filter((p) => p.full).map((p) => p.roomId)
+  const currentStatePart = repos.sync.currentState(fullRooms, null, lazyMembers)
+  const fullSummaryPart = Promise.all([repos.directory.memberCounts(fullRooms), repos.sync.heroes(fullRooms, viewer.userId, HEROES)])
+  currentStatePart.catch(() => {})
+  fullSummaryPart.catch(() => {})
+
   // Timelines: one query for all rooms sharing the same range, newest `limit + 1` each (the extra tells `limited`).
   const timelines = new Map<string, EventRow[]>()
   const ranges = new Map<number, string[]>()
   for (const p of plans) ranges.set(p.after, [...(ranges.get(p.after) ?? []), p.roomId])
-  for (const [after, rooms] of ranges) {
-    const rows = await repos.timeline.recentInRooms(rooms, after, upTo, limit + 1, toEventFilter(timelineFilter))
-    for (const [roomId, list] of byRoom(rows)) timelines.set(roomId, list.reverse())
-  }
+  const timelineFilterOf = toEventFilter(timelineFilter)
+  const perRange = await Promise.all([...ranges].map(([after, rooms]) => repos.timeline.recentInRooms(rooms, after, upTo, limit + 1, timelineFilterOf)))
+  for (const rows of perRange) for (const [roomId, list] of byRoom(rows)) timelines.set(roomId, list.reverse())
   const limitedRooms = new Set<string>()
   for (const [roomId, list] of timelines) {
     if (list.length > limit) {
@@ -179,13 +186,12 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
   if (ignored.size > 0) for (const [roomId, list] of timelines) timelines.set(roomId, withoutIgnored(list, ignored))
 
   // State: from scratch for full plans; for limited incremental ones, what changed between since and the timeline.
-  const fullRooms = plans.filter((p) => p.full).map((p) => p.roomId)
   // With lazy-loaded members, member events are fetched below only for the senders that need them.
   const replacedIds = [...timelines.values()].flat().map((e) => e.replaces_state).filter((id): id is string => id !== null)
   const incrementalLimited = plans.filter((p) => !p.full && limitedRooms.has(p.roomId))
   // One query for all of them; each room keeps what changed before its own timeline began, latest per key.
   const [currentRowsOfState, replacedList, changedRows] = await Promise.all([
-    repos.sync.currentState(fullRooms, null, lazyMembers),
+    currentStatePart,
     repos.events.getByIds(replacedIds),
     repos.timeline.stateChanges(incrementalLimited.map((p) => p.roomId), since ?? 0, upTo),
   ])
@@ -213,7 +219,13 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
   // unchanged summary be omitted, and most incremental syncs carry messages only).
   const touchesMembers = (rows: EventRow[] | undefined) => (rows ?? []).some((r) => r.type === 'm.room.member')
   const summaryIds = plans.filter((p) => p.full || touchesMembers(timelines.get(p.roomId)) || touchesMembers(deltas.get(p.roomId))).map((p) => p.roomId)
-  const [counts, heroes] = await Promise.all([repos.directory.memberCounts(summaryIds), repos.sync.heroes(summaryIds, viewer.userId, HEROES)])
+  const moreIds = plans.filter((p) => !p.full && (touchesMembers(timelines.get(p.roomId)) || touchesMembers(deltas.get(p.roomId)))).map((p) => p.roomId)
+  const [[fullCounts, fullHeroes], [moreCounts, moreHeroes]] = await Promise.all([
+    fullSummaryPart,
+    Promise.all([repos.directory.memberCounts(moreIds), repos.sync.heroes(moreIds, viewer.userId, HEROES)]),
+  ])
+  const counts = [...fullCounts, ...moreCounts]
+  const heroes = [...fullHeroes, ...moreHeroes]
   const withSummary = new Set(summaryIds)
   const heroesByRoom = new Map<string, string[]>()
   for (const h of heroes) heroesByRoom.set(h.room_id, [...(heroesByRoom.get(h.room_id) ?? []), h.user_id])

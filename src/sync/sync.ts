@@ -14,8 +14,8 @@ import { SYNCED_MEMBERSHIPS, syncRooms, type RoomsSync, type UnreadCounts } from
 
 /** What other modules contribute to /sync: ephemeral events and notification counts. */
 export interface SyncSources {
-  /** Typing and receipts for the user's rooms in (since, upTo], by room. */
-  ephemeral(requester: Requester, since: number | null, upTo: number): Promise<Map<string, JsonObject[]>>
+  /** Typing and receipts for the user's joined rooms in (since, upTo], by room. */
+  ephemeral(requester: Requester, rooms: string[], since: number | null, upTo: number): Promise<Map<string, JsonObject[]>>
   unreadCounts(userId: string, roomIds: string[]): Promise<Map<string, UnreadCounts>>
   /** Presence of users sharing a room with the requester, changed in (since, upTo]. */
   presence?(requester: Requester, since: number | null, upTo: number, filter: FilterDefinition['presence']): Promise<JsonObject[]>
@@ -258,20 +258,15 @@ export class SyncService {
       if (inRange.complete) kinds = inRange.kinds
     }
     const changed = (kind: string) => kinds === null || kinds.has(kind)
-    const accountData = changed('account_data') ? await repos.accountData.changed(requester.userId, since ?? 0, upTo) : []
-    const global: JsonObject[] = []
-    const perRoom = new Map<string, JsonObject[]>()
-    for (const a of accountData) {
-      const event = { type: a.type, content: a.content }
-      if (a.room_id === '') {
-        if (typeAllowed(a.type, filter.account_data)) global.push(event)
-      } else perRoom.set(a.room_id, [...(perRoom.get(a.room_id) ?? []), event])
-    }
-    if (since === null && this.sources.pushRules && typeAllowed('m.push_rules', filter.account_data) && !global.some((e) => e.type === 'm.push_rules')) {
-      global.push({ type: 'm.push_rules', content: { global: await this.sources.pushRules(requester.userId) } })
-    }
-    const ephemeral = changed('typing') || changed('receipt') ? await this.sources.ephemeral(requester, since, upTo) : new Map<string, JsonObject[]>()
-    // The E2EE sections are independent of the rooms: they run alongside on other pool connections.
+    // The sections below read independent things: their queries all start now, side by side on pool connections.
+    const joinedRooms = viewerState.memberships.filter((m) => m.membership === 'join').map((m) => m.room_id)
+    const accountDataPart = changed('account_data') ? repos.accountData.changed(requester.userId, since ?? 0, upTo) : Promise.resolve([])
+    // An initial sync sends the push rules when no m.push_rules account data exists yet (known once read).
+    const pushRulesPart = since === null && this.sources.pushRules && typeAllowed('m.push_rules', filter.account_data) ? this.sources.pushRules(requester.userId) : null
+    const ephemeralPart =
+      changed('typing') || changed('receipt') ? this.sources.ephemeral(requester, joinedRooms, since, upTo) : Promise.resolve(new Map<string, JsonObject[]>())
+    const presencePart = this.sources.presence && changed('presence') ? this.sources.presence(requester, since, upTo, filter.presence) : Promise.resolve([])
+    // The E2EE sections are independent of the rooms too.
     const e2ee = this.sources.e2ee
     type E2eeParts = [Awaited<ReturnType<E2eeSyncSource['toDevice']>>, SharingChanges, Awaited<ReturnType<E2eeSyncSource['keyCounts']>>]
     const e2eePart: Promise<E2eeParts> = e2ee
@@ -282,8 +277,19 @@ export class SyncService {
           e2ee.keyCounts(requester.userId, requester.deviceId),
         ])
       : Promise.resolve([{ events: [], lastPosition: undefined }, NO_DEVICE_LISTS, { device_one_time_keys_count: {}, device_unused_fallback_key_types: [] }])
-    // A failure in one part must not leave the other's rejection unobserved.
-    e2eePart.catch(() => {})
+    // A failure in one part must not leave the others' rejections unobserved.
+    for (const part of [accountDataPart, pushRulesPart, ephemeralPart, presencePart, e2eePart]) part?.catch(() => {})
+
+    const [accountData, ephemeral] = await Promise.all([accountDataPart, ephemeralPart])
+    const global: JsonObject[] = []
+    const perRoom = new Map<string, JsonObject[]>()
+    for (const a of accountData) {
+      const event = { type: a.type, content: a.content }
+      if (a.room_id === '') {
+        if (typeAllowed(a.type, filter.account_data)) global.push(event)
+      } else perRoom.set(a.room_id, [...(perRoom.get(a.room_id) ?? []), event])
+    }
+    if (pushRulesPart && !global.some((e) => e.type === 'm.push_rules')) global.push({ type: 'm.push_rules', content: { global: await pushRulesPart } })
     const rooms = await syncRooms({
       repos,
       viewer: { userId: requester.userId, deviceId: requester.deviceId },
@@ -301,12 +307,12 @@ export class SyncService {
       ephemeral,
       unreadCounts: (roomIds) => this.sources.unreadCounts(requester.userId, roomIds),
     })
-    const [toDevice, deviceLists, keyCounts] = await e2eePart
+    const [[toDevice, deviceLists, keyCounts], presence] = await Promise.all([e2eePart, presencePart])
     return {
       next_batch: formatSyncToken({ position: upTo, ...(toDevice.lastPosition !== undefined ? { toDevice: toDevice.lastPosition } : {}) }),
       rooms,
       account_data: { events: global },
-      presence: { events: this.sources.presence && changed('presence') ? await this.sources.presence(requester, since, upTo, filter.presence) : [] },
+      presence: { events: presence },
       to_device: { events: toDevice.events },
       device_lists: deviceLists,
       ...keyCounts,
