@@ -13,17 +13,15 @@
 //   BENCH_COMPARE             1 also runs the room benchmarks on the Synapse anchor, pgbench, and the target
 //                             ratios (bench/compare.ts); Homestead then defaults to the machine's PostgreSQL 15
 // See docs/benchmarks.md for results and the commands to reproduce them.
-import { fork, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
 import { arch, cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import pg from 'pg'
 import { EmbeddedPostgres } from '../src/storage/index.ts'
 import { HttpClient, closedLoop, envInt, expectOk, progress, sequential, summarize, type ThroughputResult } from './lib.ts'
-import type { ChildMessage, ParentMessage } from './server-process.ts'
+import { ServerProcess, benchOverrides, externalDatabase, type BenchDatabase } from './servers.ts'
 import { COMPARE_DATABASE_URL, compareSettings, runComparison } from './compare.ts'
 import { roomSettings, runRoomBenchmarks } from './rooms.ts'
 import { runScaleBenchmarks, scaleSettings } from './scale.ts'
@@ -41,96 +39,6 @@ const ROOMS = process.env.BENCH_ROOMS !== '0' || compareSettings.enabled
 const ROOM_SOCKETS = roomSettings.sendConcurrency + 8
 const PASSWORD = 'correct horse battery staple'
 const CS = '/_matrix/client/v3'
-
-// ---- the server process -------------------------------------------------------------------------
-
-class ServerProcess {
-  private readonly child: ChildProcess
-  private exited = false
-
-  constructor() {
-    // The child's stdout goes to our stderr: stdout carries only the JSON document.
-    this.child = fork(new URL('./server-process.ts', import.meta.url), [], { stdio: ['ignore', 2, 2, 'ipc'] })
-    this.child.once('exit', () => (this.exited = true))
-  }
-
-  /** Sends a message and waits for the reply of the expected type (one request in flight at a time). */
-  call<T extends ChildMessage['type']>(message: ParentMessage, reply: T): Promise<Extract<ChildMessage, { type: T }>> {
-    return new Promise((resolve, reject) => {
-      const onMessage = (m: ChildMessage) => {
-        if (m.type !== reply && m.type !== 'error') return
-        cleanup()
-        if (m.type === 'error') reject(new Error(`server process: ${m.message}`))
-        else resolve(m as Extract<ChildMessage, { type: T }>)
-      }
-      const onExit = (code: number | null) => {
-        cleanup()
-        reject(new Error(`server process exited (code ${code}) before answering ${message.type}`))
-      }
-      const cleanup = () => {
-        this.child.off('message', onMessage)
-        this.child.off('exit', onExit)
-      }
-      if (this.exited) return reject(new Error('server process is not running'))
-      this.child.on('message', onMessage)
-      this.child.once('exit', onExit)
-      this.child.send(message)
-    })
-  }
-
-  async cpuMs(): Promise<number> {
-    return (await this.call({ type: 'usage' }, 'usage')).cpu_ms
-  }
-
-  /** Asks the server to close (it stops its embedded PostgreSQL), then waits for the process to exit. */
-  async stop(): Promise<void> {
-    if (this.exited) return
-    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()))
-    try {
-      await this.call({ type: 'stop' }, 'stopped')
-    } catch (err) {
-      progress(`server did not stop cleanly: ${(err as Error).message}`)
-      if (!this.exited) this.child.kill('SIGTERM')
-    }
-    await exited
-  }
-}
-
-// ---- the database -------------------------------------------------------------------------------
-
-interface BenchDatabase {
-  overrides: Record<string, unknown>
-  info: Record<string, unknown>
-  drop(): Promise<void>
-}
-
-async function externalDatabase(adminUrl: string): Promise<BenchDatabase> {
-  const name = `homestead_bench_${randomBytes(6).toString('hex')}`
-  const admin = new pg.Client({ connectionString: adminUrl })
-  await admin.connect()
-  try {
-    await admin.query(`CREATE DATABASE ${name}`)
-  } finally {
-    await admin.end()
-  }
-  const url = new URL(adminUrl)
-  url.pathname = `/${name}`
-  progress(`created database ${name} on ${url.host}`)
-  return {
-    overrides: { 'database.url': url.toString() },
-    info: { kind: 'external', host: url.host, name },
-    async drop() {
-      const client = new pg.Client({ connectionString: adminUrl })
-      await client.connect()
-      try {
-        await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-        progress(`dropped database ${name}`)
-      } finally {
-        await client.end()
-      }
-    },
-  }
-}
 
 /** If the server process died without stopping its embedded PostgreSQL, stop it through the same class. */
 async function stopLeftoverEmbedded(dataDir: string): Promise<void> {
@@ -275,16 +183,7 @@ async function main(): Promise<Record<string, unknown>> {
     progress(`starting Homestead on ${database ? 'the external PostgreSQL' : `an embedded PostgreSQL in ${dataDir}`}`)
     const server = new ServerProcess()
     cleanups.push(() => server.stop())
-    const overrides = {
-      server_name: 'bench.localhost',
-      data_dir: dataDir,
-      'listen.host': '127.0.0.1',
-      'listen.port': 0,
-      'registration.enabled': true,
-      'rate_limits.enabled': false,
-      'log.level': 'silent',
-      ...database?.overrides,
-    }
+    const overrides = benchOverrides(dataDir, database?.overrides)
     const ready = await server.call({ type: 'start', overrides }, 'ready')
     progress(`Homestead ready at ${ready.url} in ${ready.startup_ms} ms (PostgreSQL ${ready.postgres_version})`)
 
