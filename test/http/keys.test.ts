@@ -154,6 +154,23 @@ describe('POST /keys/claim', () => {
     assert.deepEqual((await alice.client.sync()).device_one_time_keys_count, { signed_curve25519: 0 })
   })
 
+  it('hands out one-time keys in the order they were uploaded, whatever their IDs', async () => {
+    const { client: alice, device } = await withDevice()
+    // IDs AAAA1..AAAA9, then AAAA10..AAAA12: as text, AAAA10 sorts before AAAA2.
+    assert.equal((await alice.post('/keys/upload', { device_keys: device.deviceKeys(), one_time_keys: device.oneTimeKeys(9) })).status, 200)
+    assert.equal((await alice.post('/keys/upload', { one_time_keys: device.oneTimeKeys(3) })).status, 200)
+    const { client: bob } = await withDevice()
+    const body = { one_time_keys: { [alice.userId]: { [alice.deviceId]: 'signed_curve25519' } } }
+    const claimed: string[] = []
+    for (let i = 0; i < 12; i++) {
+      const res = await bob.post('/keys/claim', body)
+      claimed.push(...Object.keys(res.body.one_time_keys[alice.userId][alice.deviceId]).map((k) => k.split(':')[1] as string))
+    }
+    const first = claimed.slice(0, 9).map((id) => Number(id.slice(4)))
+    assert.deepEqual([...first].sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8, 9], `the first upload first: ${claimed.join(' ')}`)
+    assert.deepEqual(claimed.slice(9).sort(), ['AAAA10', 'AAAA11', 'AAAA12'])
+  })
+
   it('never gives the same key to two concurrent claims', async () => {
     const alice = await userWithKeys(t.api, 10)
     const claimers = await Promise.all(Array.from({ length: 4 }, () => withDevice()))

@@ -91,8 +91,8 @@ export class E2eKeysRepository {
   async addOneTimeKeys(userId: string, deviceId: string, keys: OneTimeKeyInsert[]): Promise<void> {
     if (keys.length === 0) return
     await this.db.query(
-      `INSERT INTO e2e_one_time_keys (user_id, device_id, algorithm, key_id, key_json)
-       SELECT $1, $2, * FROM unnest($3::text[], $4::text[], $5::text[])
+      `INSERT INTO e2e_one_time_keys (user_id, device_id, algorithm, key_id, key_json, upload)
+       SELECT $1, $2, k.*, (SELECT nextval('e2e_one_time_key_uploads')) FROM unnest($3::text[], $4::text[], $5::text[]) AS k
        ON CONFLICT DO NOTHING`,
       [userId, deviceId, keys.map((k) => k.algorithm), keys.map((k) => k.key_id), keys.map((k) => k.key_json)],
     )
@@ -129,7 +129,8 @@ export class E2eKeysRepository {
   }
 
   /**
-   * Claims one one-time key per target, atomically: each key is deleted as it is handed out, and rows a
+   * Claims one one-time key per target, the earliest uploaded first (migration 0021), atomically: each key
+   * is deleted as it is handed out, and rows a
    * concurrent claim holds are skipped, so two claims never receive the same key. Targets left without
    * a one-time key get the device's fallback key (marked used, not deleted).
    */
@@ -144,7 +145,7 @@ export class E2eKeysRepository {
            CROSS JOIN LATERAL (
              SELECT o.user_id, o.device_id, o.algorithm, o.key_id FROM e2e_one_time_keys o
               WHERE o.user_id = w.user_id AND o.device_id = w.device_id AND o.algorithm = w.algorithm
-              ORDER BY o.key_id LIMIT 1 FOR UPDATE SKIP LOCKED
+              ORDER BY o.upload, o.key_id LIMIT 1 FOR UPDATE SKIP LOCKED
            ) k
        ), claimed AS (
          DELETE FROM e2e_one_time_keys o USING picked p
