@@ -1,11 +1,12 @@
 // GET /rooms/{roomId}/hierarchy (client-server API, "Spaces", "Discovering rooms within spaces"): a
 // depth-first walk of m.space.child links over the rooms this server has, showing the rooms the requester
-// may see. Rooms are loaded in batches (every queued room at once), never one query per room; where the
+// may see. Also GET /room_summary/{roomIdOrAlias} ("Room summaries"), one room by the same rules. Rooms are loaded in batches (every queued room at once), never one query per room; where the
 // walk stops is stored under the next_batch token.
 import type { JsonObject } from '../protocol/events/types.ts'
 import { roomVersion } from '../protocol/room-versions.ts'
 import type { Clock } from '../shared/clock.ts'
-import { forbidden, invalidParam } from '../shared/errors.ts'
+import { isRoomId } from '../shared/ids.ts'
+import { forbidden, invalidParam, notFound } from '../shared/errors.ts'
 import { randomString } from '../shared/random.ts'
 import type { EventRow, Repositories, RoomSummaryRow, Storage } from '../storage/index.ts'
 import type { Requester } from '../users/index.ts'
@@ -75,20 +76,35 @@ function accessible(info: RoomInfo, joinedRooms: Set<string>): boolean {
   const s = info.summary
   const version = roomVersion(s.room_version)
   const rule = s.join_rule
-  if (rule === 'public' || s.history_visibility === 'world_readable') return true
-  if ((rule === 'knock' && version?.knock) || (rule === 'knock_restricted' && version?.knockRestricted)) return true
+  if (open(info)) return true
   if (info.membership === 'join' || info.membership === 'invite') return true
   const restricted = (rule === 'restricted' && version?.restrictedJoinRule) || (rule === 'knock_restricted' && version?.knockRestricted)
   return Boolean(restricted && s.allowed_room_ids?.some((id) => joinedRooms.has(id)))
 }
 
-function entry(info: RoomInfo, suggestedOnly: boolean): JsonObject {
+/** The RoomSummary fields (the public rooms chunk, room_version, encryption, allowed_room_ids). */
+function summaryOf(info: RoomInfo): JsonObject {
   const s = info.summary
   const out: JsonObject = { ...publicChunk(s), room_version: s.room_version }
   if (s.encryption !== null) out.encryption = s.encryption
   if (s.allowed_room_ids && s.allowed_room_ids.length > 0) out.allowed_room_ids = s.allowed_room_ids
-  out.children_state = info.children.filter((c) => !suggestedOnly || c.suggested).map((c) => c.stripped)
   return out
+}
+
+function entry(info: RoomInfo, suggestedOnly: boolean): JsonObject {
+  return { ...summaryOf(info), children_state: info.children.filter((c) => !suggestedOnly || c.suggested).map((c) => c.stripped) }
+}
+
+/** Rooms a stranger may be shown without signing in: anyone may join, knock on or read them. */
+function open(info: RoomInfo): boolean {
+  const version = roomVersion(info.summary.room_version)
+  const rule = info.summary.join_rule
+  return (
+    rule === 'public' ||
+    info.summary.history_visibility === 'world_readable' ||
+    (rule === 'knock' && Boolean(version?.knock)) ||
+    (rule === 'knock_restricted' && Boolean(version?.knockRestricted))
+  )
 }
 
 export class SpaceHierarchy {
@@ -159,6 +175,35 @@ export class SpaceHierarchy {
       result.next_batch = token
     }
     return result
+  }
+
+  /**
+   * GET /room_summary/{roomIdOrAlias}: the room's summary for a member, invitee or knocker, or anyone who may
+   * join, knock on or read it (signed in or not), or a member of a room a restricted join rule allows;
+   * M_NOT_FOUND otherwise, as for a room this server does not have (rooms elsewhere need federation).
+   */
+  async summary(requester: Requester | null, roomIdOrAlias: string): Promise<JsonObject> {
+    const repos = this.storage.repos
+    let roomId: string | null = roomIdOrAlias
+    if (roomIdOrAlias.startsWith('#')) roomId = await repos.aliases.resolve(roomIdOrAlias)
+    else if (!isRoomId(roomIdOrAlias)) throw invalidParam(`${roomIdOrAlias} is not a room ID or alias`)
+    const missing = notFound('Room not found')
+    if (roomId === null) throw missing
+    const [summary] = await repos.directory.summaries([roomId])
+    if (!summary) throw missing
+    if (requester === null) {
+      const info: RoomInfo = { summary, membership: undefined, children: [] }
+      if (!open(info)) throw missing
+      return summaryOf(info)
+    }
+    const [memberships, joined] = await Promise.all([
+      repos.directory.membershipsIn(requester.userId, [roomId]),
+      summary.allowed_room_ids?.length ? repos.directory.membershipsIn(requester.userId, summary.allowed_room_ids) : new Map<string, string>(),
+    ])
+    const info: RoomInfo = { summary, membership: memberships.get(roomId), children: [] }
+    const joinedRooms = new Set([...joined].filter(([, m]) => m === 'join').map(([id]) => id))
+    if (!accessible(info, joinedRooms) && info.membership !== 'knock') throw missing
+    return { ...summaryOf(info), membership: info.membership ?? 'leave' }
   }
 
   /** Summaries, the requester's memberships and the space children of a batch of rooms: three queries. */

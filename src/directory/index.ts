@@ -1,10 +1,11 @@
 // Room directory and room administration: aliases, the published room directory, room upgrades, the space
-// hierarchy, content reports, room tags and ignored users.
+// hierarchy, content reports, room tags, ignored users and the rooms two users share.
 import type { Rooms } from '../rooms/rooms.ts'
 import type { Clock } from '../shared/clock.ts'
 import type { Storage } from '../storage/index.ts'
 import { Aliases } from './aliases.ts'
 import { SpaceHierarchy } from './hierarchy.ts'
+import { MutualRooms } from './mutual-rooms.ts'
 import { PublishedRooms } from './published.ts'
 import { Reports } from './reports.ts'
 import { RoomTags } from './tags.ts'
@@ -12,7 +13,7 @@ import { RoomUpgrades } from './upgrade.ts'
 
 export { summaryHook, refreshRoomSummaries } from './summaries.ts'
 export { ignoredUsers, validateIgnoredUserList, withoutIgnored, withoutIgnoredInvites, IGNORED_USER_LIST } from './ignored.ts'
-export type { Aliases, PublishedRooms, RoomUpgrades, SpaceHierarchy, Reports, RoomTags }
+export type { Aliases, PublishedRooms, RoomUpgrades, SpaceHierarchy, Reports, RoomTags, MutualRooms }
 
 export class Directory {
   readonly aliases: Aliases
@@ -21,6 +22,7 @@ export class Directory {
   readonly hierarchy: SpaceHierarchy
   readonly reports: Reports
   readonly tags: RoomTags
+  readonly mutualRooms: MutualRooms
 
   constructor(deps: { storage: Storage; rooms: Rooms; clock: Clock; serverName: string }) {
     this.aliases = new Aliases(deps)
@@ -29,5 +31,6 @@ export class Directory {
     this.hierarchy = new SpaceHierarchy(deps)
     this.reports = new Reports(deps)
     this.tags = new RoomTags(deps)
+    this.mutualRooms = new MutualRooms(deps)
   }
 }

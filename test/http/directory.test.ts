@@ -370,3 +370,53 @@ describe('GET/POST /publicRooms', () => {
     assertError(await t.api.post(`${CS}/publicRooms`, {}), 401, 'M_MISSING_TOKEN')
   })
 })
+
+describe('GET /mutual_rooms', () => {
+  const mutual = (c: RoomClient, params: Record<string, string>) => t.api.get(`/_matrix/client/v1/mutual_rooms?${new URLSearchParams(params)}`, c.token)
+
+  it('lists the rooms both users are joined to, in pages with the total count', async () => {
+    const [alice, bob, carol] = [await client(), await client(), await client()]
+    const shared: string[] = []
+    // 102 shared rooms: more than one page of 100.
+    for (let batch = 0; batch < 102; batch += 17) {
+      shared.push(
+        ...(await Promise.all(
+          Array.from({ length: Math.min(17, 102 - batch) }, async () => {
+            const roomId = await alice.createRoom({ preset: 'public_chat' })
+            await bob.join(roomId)
+            return roomId
+          }),
+        )),
+      )
+    }
+    const onlyAlice = await alice.createRoom({ preset: 'public_chat' })
+    const left = await alice.createRoom({ preset: 'public_chat' })
+    await bob.join(left)
+    await bob.leave(left)
+    const invited = await alice.createRoom({ preset: 'private_chat', invite: [bob.userId] })
+
+    const first = await mutual(alice, { user_id: bob.userId })
+    assert.equal(first.status, 200, JSON.stringify(first.body))
+    assert.equal(first.body.count, 102)
+    assert.equal(first.body.joined.length, 100)
+    assert.equal(typeof first.body.next_batch, 'string')
+    const second = await mutual(alice, { user_id: bob.userId, from: first.body.next_batch })
+    assert.equal(second.status, 200)
+    assert.equal(second.body.count, 102)
+    assert.equal(second.body.next_batch, undefined, 'the last page has no next_batch')
+    const all = [...first.body.joined, ...second.body.joined]
+    assert.deepEqual([...all].sort(), [...shared].sort(), 'every shared room once; not rooms one of them left, is invited to or is not in')
+    for (const roomId of [onlyAlice, left, invited]) assert.ok(!all.includes(roomId))
+    assert.deepEqual((await mutual(bob, { user_id: carol.userId })).body, { joined: [], count: 0 })
+    assert.deepEqual((await mutual(bob, { user_id: `@nobody:${SERVER}` })).body, { joined: [], count: 0 }, 'an unknown user shares nothing')
+  })
+
+  it('refuses a missing, invalid or own user ID and unknown tokens with 400', async () => {
+    const alice = await client()
+    assert.equal((await t.api.get('/_matrix/client/v1/mutual_rooms', alice.token)).status, 400)
+    assertError(await mutual(alice, { user_id: 'not-a-user' }), 400, 'M_INVALID_PARAM')
+    assertError(await mutual(alice, { user_id: alice.userId }), 400, 'M_INVALID_PARAM')
+    assertError(await mutual(alice, { user_id: `@bob:${SERVER}`, from: 'garbage' }), 400, 'M_INVALID_PARAM')
+    assertError(await t.api.get(`/_matrix/client/v1/mutual_rooms?user_id=${enc(`@bob:${SERVER}`)}`, null), 401, 'M_MISSING_TOKEN')
+  })
+})

@@ -179,3 +179,71 @@ describe('GET /rooms/:roomId/hierarchy', () => {
     assertError(await hierarchy(alice, root, { suggested_only: 'maybe' }), 400, 'M_INVALID_PARAM')
   })
 })
+
+describe('GET /room_summary/:roomIdOrAlias', () => {
+  const summary = (roomIdOrAlias: string, token: string | null) => t.api.get(`/_matrix/client/v1/room_summary/${enc(roomIdOrAlias)}`, token)
+
+  it('summarises a room by ID or alias, with the requester\'s membership, and without signing in when it is public', async () => {
+    const alice = await client()
+    const bob = await client()
+    const alias = `#summary${Date.now()}:${SERVER}`
+    const roomId = await alice.createRoom({ preset: 'public_chat', name: 'Cheese', topic: 'Tasty', room_alias_name: alias.slice(1).split(':')[0] })
+    await alice.putState(roomId, 'm.room.encryption', '', { algorithm: 'm.megolm.v1.aes-sha2' })
+    const byId = await summary(roomId, alice.token)
+    assert.equal(byId.status, 200, JSON.stringify(byId.body))
+    assert.deepEqual(byId.body, {
+      room_id: roomId,
+      name: 'Cheese',
+      topic: 'Tasty',
+      canonical_alias: alias,
+      num_joined_members: 1,
+      world_readable: false,
+      guest_can_join: false,
+      join_rule: 'public',
+      room_version: '12',
+      encryption: 'm.megolm.v1.aes-sha2',
+      membership: 'join',
+    })
+    const byAlias = await summary(alias, bob.token)
+    assert.equal(byAlias.status, 200)
+    assert.equal(byAlias.body.room_id, roomId)
+    assert.equal(byAlias.body.membership, 'leave', 'signed in without a membership')
+    const anonymous = await summary(roomId, null)
+    assert.equal(anonymous.status, 200)
+    assert.equal(anonymous.body.membership, undefined, 'no membership without signing in')
+    assert.equal(anonymous.body.name, 'Cheese')
+  })
+
+  it('shows a private room to its members, invitees and knockers only, as not found to everyone else', async () => {
+    const alice = await client()
+    const [bob, carol, dave] = [await client(), await client(), await client()]
+    const secret = await alice.createRoom({ preset: 'private_chat', name: 'Secret' })
+    await alice.invite(secret, bob.userId)
+    assert.equal((await summary(secret, bob.token)).body.membership, 'invite')
+    assertError(await summary(secret, carol.token), 404, 'M_NOT_FOUND')
+    assertError(await summary(secret, null), 404, 'M_NOT_FOUND')
+    const knockable = await alice.createRoom({ preset: 'private_chat', initial_state: [{ type: 'm.room.join_rules', content: { join_rule: 'knock' } }] })
+    assert.equal((await summary(knockable, null)).status, 200, 'anyone may knock: shown without signing in')
+    assert.equal((await t.api.post(`/_matrix/client/v3/knock/${enc(knockable)}`, {}, dave.token)).status, 200)
+    assert.equal((await summary(knockable, dave.token)).body.membership, 'knock')
+    const space = await alice.createRoom({ preset: 'private_chat' })
+    const restricted = await alice.createRoom({
+      preset: 'private_chat',
+      initial_state: [{ type: 'm.room.join_rules', content: { join_rule: 'restricted', allow: [{ type: 'm.room_membership', room_id: space }] } }],
+    })
+    assertError(await summary(restricted, carol.token), 404, 'M_NOT_FOUND')
+    await alice.invite(space, carol.userId)
+    await carol.join(space)
+    const allowed = await summary(restricted, carol.token)
+    assert.equal(allowed.status, 200, 'a member of an allowed room may see it')
+    assert.deepEqual(allowed.body.allowed_room_ids, [space])
+  })
+
+  it('answers 404 M_NOT_FOUND for unknown rooms and aliases, 400 for what is neither', async () => {
+    const alice = await client()
+    assertError(await summary(`!unknown:${SERVER}`, alice.token), 404, 'M_NOT_FOUND')
+    assertError(await summary(`#unknown:${SERVER}`, alice.token), 404, 'M_NOT_FOUND')
+    const bad = await summary('nothing', alice.token)
+    assert.equal(bad.status, 400)
+  })
+})

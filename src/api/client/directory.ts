@@ -1,6 +1,6 @@
 // PUT/GET/DELETE /_matrix/client/v3/directory/room/{roomAlias}, GET /rooms/{roomId}/aliases,
-// GET/PUT /directory/list/room/{roomId}, GET/POST /publicRooms
-// Spec: client-server-api, "Room aliases", "Published room directory"
+// GET/PUT /directory/list/room/{roomId}, GET/POST /publicRooms, GET /_matrix/client/v1/mutual_rooms
+// Spec: client-server-api, "Room aliases", "Published room directory", "Mutual rooms" (v1.19)
 import { Type } from '@sinclair/typebox'
 import { defineRoute } from '../route.ts'
 import { cs } from '../paths.ts'
@@ -115,5 +115,15 @@ export const queryPublicRooms = defineRoute({
       // include_all_networks lists every network, which here is this server's directory alone.
       thirdPartyInstanceId: body.include_all_networks ? undefined : body.third_party_instance_id,
     })
+  },
+})
+
+export const getMutualRooms = defineRoute({
+  method: 'GET',
+  url: '/_matrix/client/v1/mutual_rooms',
+  auth: 'user',
+  query: Type.Object({ user_id: Type.String({ maxLength: 255 }), from: Type.Optional(Type.String({ maxLength: 1024 })) }),
+  async handler(ctx, { requester, query }) {
+    return ctx.directory.mutualRooms.list(requester, query.user_id, query.from)
   },
 })

@@ -253,6 +253,22 @@ export class DirectoryRepository {
     return new Map(rows.map((r) => [r.room_id, r.membership]))
   }
 
+  /** Rooms both users are joined to after `after` (by room ID), at most `limit`, and how many there are in all. */
+  async mutualRooms(userId: string, otherId: string, after: string | null, limit: number): Promise<{ roomIds: string[]; count: number }> {
+    const { rows } = await this.db.query<{ room_id: string | null; total: number }>(
+      `WITH mutual AS (
+         SELECT a.room_id FROM room_memberships a
+           JOIN room_memberships b ON b.room_id = a.room_id AND b.user_id = $2 AND b.membership = 'join'
+          WHERE a.user_id = $1 AND a.membership = 'join'
+       )
+       SELECT p.room_id, (SELECT count(*) FROM mutual)::int AS total
+         FROM (SELECT 1) one
+         LEFT JOIN LATERAL (SELECT room_id FROM mutual WHERE room_id > COALESCE($3, '') ORDER BY room_id LIMIT $4) p ON true`,
+      [userId, otherId, after, limit],
+    )
+    return { roomIds: rows.map((r) => r.room_id).filter((id): id is string => id !== null), count: rows[0]?.total ?? 0 }
+  }
+
   /** Stores a hierarchy session and deletes those created before `expiredBefore`. */
   async putHierarchySession(s: HierarchySessionRow, expiredBefore: number): Promise<void> {
     await this.db.query('DELETE FROM hierarchy_sessions WHERE created_ts < $1', [expiredBefore])
