@@ -1,11 +1,24 @@
 // Ignoring users (client-server API, "Ignoring Users"): the m.ignored_user_list account data, and the
 // filters that keep an ignored user's events and invites from the ignoring user. State events are kept:
-// the room must not look different because its sender is ignored.
+// the room must not look different because its sender is ignored. Also invite blocking ("Invite
+// permission", v1.18): m.invite_permission_config with default_action "block" refuses every invite.
 import { MatrixError, badJson } from '../shared/errors.ts'
 import { isUserId } from '../shared/ids.ts'
 import type { Repositories } from '../storage/index.ts'
 
 export const IGNORED_USER_LIST = 'm.ignored_user_list'
+export const INVITE_PERMISSION_CONFIG = 'm.invite_permission_config'
+
+/** Whether the user blocks all invites (a missing, invalid or unknown default_action does not). One query. */
+export async function invitesBlocked(repos: Repositories, userId: string): Promise<boolean> {
+  const content = await repos.accountData.get(userId, '', INVITE_PERMISSION_CONFIG)
+  return content?.default_action === 'block'
+}
+
+/** M_INVITE_BLOCKED (403) when `userId` blocks invites. */
+export async function refuseBlockedInvite(repos: Repositories, userId: string): Promise<void> {
+  if (await invitesBlocked(repos, userId)) throw new MatrixError('M_INVITE_BLOCKED', `${userId} does not accept invites`)
+}
 
 /**
  * Validates m.ignored_user_list content before it is stored: `ignored_users` must be an object whose keys
@@ -37,8 +50,11 @@ export function withoutIgnored<T extends { sender: string; state_key: string | n
   return rows.filter((r) => r.state_key !== null || !ignored.has(r.sender))
 }
 
-/** Drops invites sent by ignored users (membership rows of the ignoring user: `sender` is the inviter). */
-export function withoutIgnoredInvites<T extends { membership: string; sender: string }>(memberships: T[], ignored: Set<string>): T[] {
-  if (ignored.size === 0) return memberships
-  return memberships.filter((m) => m.membership !== 'invite' || !ignored.has(m.sender))
+/**
+ * Drops invites sent by ignored users (membership rows of the ignoring user: `sender` is the inviter), and
+ * every invite while the user blocks invites (they come back if blocking is turned off).
+ */
+export function withoutIgnoredInvites<T extends { membership: string; sender: string }>(memberships: T[], ignored: Set<string>, blocked = false): T[] {
+  if (ignored.size === 0 && !blocked) return memberships
+  return memberships.filter((m) => m.membership !== 'invite' || (!blocked && !ignored.has(m.sender)))
 }

@@ -12,7 +12,7 @@ import { RoomTags } from './tags.ts'
 import { RoomUpgrades } from './upgrade.ts'
 
 export { summaryHook, refreshRoomSummaries } from './summaries.ts'
-export { ignoredUsers, validateIgnoredUserList, withoutIgnored, withoutIgnoredInvites, IGNORED_USER_LIST } from './ignored.ts'
+export { ignoredUsers, invitesBlocked, validateIgnoredUserList, withoutIgnored, withoutIgnoredInvites, IGNORED_USER_LIST } from './ignored.ts'
 export type { Aliases, PublishedRooms, RoomUpgrades, SpaceHierarchy, Reports, RoomTags, MutualRooms }
 
 export class Directory {

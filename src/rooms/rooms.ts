@@ -10,6 +10,7 @@ import { isRoomId, isUserId, parseUserId } from '../shared/ids.ts'
 import type { EventRow, Repositories, Storage } from '../storage/index.ts'
 import type { Requester } from '../users/index.ts'
 import type { RoomVersion } from '../protocol/room-versions.ts'
+import { invitesBlocked, refuseBlockedInvite } from '../directory/ignored.ts'
 import { planRoom, type CreateRoomRequest } from './create.ts'
 import { parseStored, type EventTemplate, type RoomWriteState, type RoomWriter } from './writer.ts'
 
@@ -44,7 +45,10 @@ export class Rooms {
       }
     }
     return this.storage.streamTransaction(async (repos) => {
-      const plan = planRoom(request, requester.userId, this.serverName, await this.memberProfile(repos, requester.userId))
+      // Users who block invites are left out; the room is created for the others (client-server API, "Invite permission").
+      const blocked = await Promise.all((request.invite ?? []).map(async (u) => parseUserId(u)?.serverName === this.serverName && (await invitesBlocked(repos, u))))
+      const invite = request.invite?.filter((_, i) => !blocked[i])
+      const plan = planRoom({ ...request, invite }, requester.userId, this.serverName, await this.memberProfile(repos, requester.userId))
       const room: RoomWriteState = { roomId: plan.roomId ?? '', version: plan.version, prev: [], stateGroup: null, state: new Map(), prepared: null }
       for (const template of plan.templates) {
         try {
@@ -147,6 +151,8 @@ export class Rooms {
       const template: EventTemplate = { type: 'm.room.member', state_key: target, sender: requester.userId, content: full }
       const room = await this.writer.open(repos, roomId, [template])
       const { event } = await this.writer.append(repos, room, template)
+      // After the auth rules (their refusal comes first); the append then rolls back.
+      if (full.membership === 'invite' && parseUserId(target)?.serverName === this.serverName) await refuseBlockedInvite(repos, target)
       return event.event_id
     }, { lockRoom: roomId })
   }

@@ -3,6 +3,7 @@
 
 const DEFAULT_STATUS: Record<string, number> = {
   M_FORBIDDEN: 403,
+  M_INVITE_BLOCKED: 403,
   M_UNKNOWN_TOKEN: 401,
   M_MISSING_TOKEN: 401,
   M_USER_LOCKED: 401,

@@ -55,6 +55,8 @@ export interface RoomsSyncInput {
   memberships: MembershipRow[]
   /** The users the viewer ignores. */
   ignored: Set<string>
+  /** Whether the viewer blocks every invite (m.invite_permission_config): invites are then left out. */
+  invitesBlocked: boolean
   /** Unread notification counts by room (push rule evaluation), for every joined room in the response. */
   unreadCounts: (roomIds: string[]) => Promise<Map<string, UnreadCounts>>
 }
@@ -297,7 +299,7 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
     result.join[p.roomId] = room
   }
 
-  await addInvitesKnocksLeaves(input, withoutIgnoredInvites(memberships.filter(changed), ignored), ignored, result)
+  await addInvitesKnocksLeaves(input, withoutIgnoredInvites(memberships.filter(changed), ignored, input.invitesBlocked), ignored, result)
   return result
 }
 

@@ -6,7 +6,7 @@ import type { Clock } from '../shared/clock.ts'
 import { MatrixError } from '../shared/errors.ts'
 import { formatSyncToken, parseSyncTokenOrThrow, type SyncToken } from '../shared/sync-token.ts'
 import type { MembershipRow, SharingChanges, Storage } from '../storage/index.ts'
-import { ignoredUsers } from '../directory/index.ts'
+import { ignoredUsers, invitesBlocked } from '../directory/index.ts'
 import type { Requester } from '../users/index.ts'
 import { typeAllowed, validateFilter, type FilterDefinition } from './filter.ts'
 import type { StreamNotifier } from './notifier.ts'
@@ -62,6 +62,8 @@ interface ViewerState {
   position: number
   memberships: MembershipRow[]
   ignored: Set<string>
+  /** m.invite_permission_config blocks every invite: none is shown. */
+  invitesBlocked: boolean
 }
 
 /**
@@ -212,11 +214,12 @@ export class SyncService {
         if (changes && !changes.some((c) => c.user_id === userId && (c.kind === 'member' || c.kind === 'account_data'))) return cached
       }
     }
-    const [memberships, ignored] = await Promise.all([
+    const [memberships, ignored, blocked] = await Promise.all([
       this.storage.repos.memberships.roomsOf(userId, SYNCED_MEMBERSHIPS),
       ignoredUsers(this.storage.repos, userId),
+      invitesBlocked(this.storage.repos, userId),
     ])
-    const state = { position: upTo ?? 0, memberships, ignored }
+    const state = { position: upTo ?? 0, memberships, ignored, invitesBlocked: blocked }
     if (upTo !== null) {
       const previous = this.viewerStates.get(userId)
       if (previous) this.viewerStateRows -= previous.memberships.length
@@ -302,6 +305,7 @@ export class SyncService {
       roomAccountData: perRoom,
       memberships: viewerState.memberships,
       ignored: viewerState.ignored,
+      invitesBlocked: viewerState.invitesBlocked,
       eventsChanged: changed('event') || changed('member'),
       ...(eventRooms ? { roomsWithEvents: eventRooms } : {}),
       ephemeral,

@@ -20,6 +20,7 @@ describe('GET /_matrix/client/versions', () => {
     assert.ok(Array.isArray(res.body.versions) && res.body.versions.length > 0)
     for (const v of res.body.versions) assert.match(v, /^(r0\.\d+\.\d+|v1\.\d+)$/)
     assert.ok(res.body.versions.includes('v1.1'))
+    assert.ok(res.body.versions.includes('v1.19'), 'the spec version this server implements')
     assert.equal(typeof res.body.unstable_features, 'object')
     for (const value of Object.values(res.body.unstable_features)) assert.equal(typeof value, 'boolean')
     assert.match(res.headers.get('content-type') ?? '', /^application\/json/)
@@ -71,7 +72,8 @@ describe('GET /capabilities', () => {
 
 describe('unrecognised requests', () => {
   it('answers an unknown path with 404 M_UNRECOGNIZED', async () => {
-    for (const path of ['/_matrix/client/v3/no_such_endpoint', '/_matrix/client/v3/rooms/!a:b/nope/x', '/nothing/here']) {
+    // /auth_metadata (v1.15) included: a server without OAuth 2.0 answers it so, and clients log in with passwords.
+    for (const path of ['/_matrix/client/v3/no_such_endpoint', '/_matrix/client/v3/rooms/!a:b/nope/x', '/nothing/here', '/_matrix/client/v1/auth_metadata']) {
       const res = await t.api.get(path)
       assert.equal(res.status, 404, path)
       assert.equal(res.body.errcode, 'M_UNRECOGNIZED', path)

@@ -302,3 +302,41 @@ describe('GET /joined_rooms, /rooms/{roomId}/joined_members and /members', () =>
     assertError(await carol.get(`/rooms/${enc(await alice.createRoom())}/members`), 403, 'M_FORBIDDEN', 'never a member')
   })
 })
+
+describe('invite blocking (m.invite_permission_config)', () => {
+  const block = (c: RoomClient, content: Record<string, unknown>) => c.put(`/user/${enc(c.userId)}/account_data/m.invite_permission_config`, content)
+
+  it('refuses invites to a user who blocks them with 403 M_INVITE_BLOCKED, on every way of inviting', async () => {
+    const [alice, bob, carol, eve] = [await user(), await user(), await user(), await user()]
+    const roomId = await alice.createRoom({ preset: 'private_chat' })
+    assert.equal((await block(bob, { default_action: 'block' })).status, 200)
+    assertError(await alice.post(`/rooms/${enc(roomId)}/invite`, { user_id: bob.userId }), 403, 'M_INVITE_BLOCKED')
+    assertError(await alice.putStateRaw(roomId, 'm.room.member', bob.userId, { membership: 'invite' }), 403, 'M_INVITE_BLOCKED')
+    assertError(await eve.post(`/rooms/${enc(roomId)}/invite`, { user_id: bob.userId }), 403, 'M_FORBIDDEN', 'the auth rules are checked first')
+    const noMember = (r: string) => alice.get(`/rooms/${enc(r)}/state/m.room.member/${enc(bob.userId)}`)
+    assertError(await noMember(roomId), 404, 'M_NOT_FOUND', 'nothing was written')
+    // createRoom succeeds for the others.
+    const created = await alice.createRoom({ preset: 'private_chat', invite: [bob.userId, carol.userId] })
+    assert.equal(await membershipOf(alice, created, carol.userId), 'invite')
+    assertError(await noMember(created), 404, 'M_NOT_FOUND')
+    // Anything but "block" lets invites through again.
+    assert.equal((await block(bob, { default_action: 'allow-everything' })).status, 200)
+    assert.equal((await alice.post(`/rooms/${enc(roomId)}/invite`, { user_id: bob.userId })).status, 200)
+  })
+
+  it('hides invites from /sync while invites are blocked', async () => {
+    const [alice, bob] = [await user(), await user()]
+    const roomId = await alice.createRoom({ preset: 'private_chat', invite: [bob.userId] })
+    const before = await bob.sync()
+    assert.ok(before.rooms.invite[roomId], 'invited before blocking')
+    await block(bob, { default_action: 'block' })
+    const initial = await bob.sync()
+    assert.equal(initial.rooms.invite?.[roomId], undefined, 'an initial sync leaves the invite out')
+    const other = await alice.createRoom({ preset: 'private_chat' })
+    const poll = bob.sync({ since: initial.next_batch, timeout: 0 })
+    assertError(await alice.post(`/rooms/${enc(other)}/invite`, { user_id: bob.userId }), 403, 'M_INVITE_BLOCKED')
+    assert.equal((await poll).rooms.invite?.[other], undefined)
+    await block(bob, {})
+    assert.ok((await bob.sync()).rooms.invite[roomId], 'shown again once blocking is off')
+  })
+})

@@ -3,7 +3,14 @@
 import { defineRoute } from '../route.ts'
 
 /** Spec versions whose Client-Server features this server provides. Raise as capabilities land. */
-export const SPEC_VERSIONS = ['r0.6.1', 'v1.1', 'v1.2', 'v1.3', 'v1.4', 'v1.5', 'v1.6', 'v1.7', 'v1.8', 'v1.9', 'v1.10', 'v1.11', 'v1.12']
+export const SPEC_VERSIONS = [
+  'r0.6.1',
+  ...Array.from({ length: 19 }, (_, i) => `v1.${i + 1}`),
+]
+// What the versions after 1.12 asked of a server: v1.13 one-time keys claimed in upload order; v1.15 GET
+// /room_summary (and /auth_metadata's 404 M_UNRECOGNIZED for a server without OAuth); v1.16 room version
+// 12, use_state_after, profile fields; v1.18 invite blocking (m.invite_permission_config; account
+// locking and suspension stay optional: no m.account_moderation capability); v1.19 GET /mutual_rooms.
 
 /** Unstable features advertised; only what is implemented. */
 export const UNSTABLE_FEATURES: Record<string, boolean> = {
