@@ -185,6 +185,11 @@ export function loadConfig(options: LoadOptions = {}): Config {
     throw new ConfigError(`invalid configuration: ${key}: ${detail}`)
   }
   const input = withDefaults as ConfigInput
+  input.well_known.support_contacts.forEach((c, i) => {
+    if (c.matrix_id === undefined && c.email_address === undefined) {
+      throw new ConfigError(`invalid configuration: well_known.support_contacts.${i}: needs a matrix_id, an email_address or both`)
+    }
+  })
   const config: Config = {
     ...input,
     data_dir: resolve(options.cwd ?? process.cwd(), input.data_dir),

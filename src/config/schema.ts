@@ -84,6 +84,21 @@ export const ConfigSchema = Type.Object(
           default: null,
           description: 'Delegation served at /.well-known/matrix/server, e.g. "matrix.example.com:443". Null: not served.',
         }),
+        support_contacts: Type.Array(
+          Type.Object(
+            {
+              role: Type.String({ minLength: 1, description: 'm.role.admin, m.role.security, or a namespaced role of your own.' }),
+              matrix_id: Type.Optional(Type.String({ pattern: '^@[^:]+:.+$' })),
+              email_address: Type.Optional(Type.String({ pattern: '^[^@\\s]+@[^@\\s]+$' })),
+            },
+            { additionalProperties: false },
+          ),
+          { default: [], description: 'Administrators served at /.well-known/matrix/support (each with a matrix_id, an email_address or both).' },
+        ),
+        support_page: Type.Union([Type.String({ pattern: '^https?://' }), Type.Null()], {
+          default: null,
+          description: 'A web page about getting help, served at /.well-known/matrix/support.',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

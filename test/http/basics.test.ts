@@ -9,7 +9,11 @@ const PUBLIC_BASEURL = 'https://matrix.example.org'
 const MAX_BODY = 2048
 
 const t: TestServer = await startTestServer({ public_baseurl: PUBLIC_BASEURL, 'http.max_body_bytes': MAX_BODY })
-const delegated: TestServer = await startTestServer({ 'well_known.server': 'matrix.example.org:443' })
+const delegated: TestServer = await startTestServer({
+  'well_known.server': 'matrix.example.org:443',
+  'well_known.support_contacts': [{ role: 'm.role.admin', matrix_id: '@admin:example.org', email_address: 'admin@example.org' }],
+  'well_known.support_page': 'https://example.org/help',
+})
 
 const JSON_HEADERS = { 'Content-Type': 'application/json' }
 
@@ -46,6 +50,16 @@ describe('GET /.well-known/matrix/server', () => {
     const res = await delegated.api.get('/.well-known/matrix/server')
     assert.equal(res.status, 200)
     assert.deepEqual(res.body, { 'm.server': 'matrix.example.org:443' })
+  })
+
+  it('serves the configured support contacts and page at /.well-known/matrix/support, 404 without them', async () => {
+    const res = await delegated.api.get('/.well-known/matrix/support')
+    assert.equal(res.status, 200)
+    assert.deepEqual(res.body, {
+      contacts: [{ role: 'm.role.admin', matrix_id: '@admin:example.org', email_address: 'admin@example.org' }],
+      support_page: 'https://example.org/help',
+    })
+    assert.equal((await t.api.get('/.well-known/matrix/support')).status, 404)
   })
 })
 

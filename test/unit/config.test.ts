@@ -199,6 +199,14 @@ describe('loadConfig errors', () => {
     assertConfigError(() => loadConfig({ env: {}, file: yamlFile('listen:\n  bogus: 1') }), /listen\.bogus/, /unknown key/)
   })
 
+  it('refuses a support contact with neither a matrix_id nor an email_address', () => {
+    assertConfigError(
+      () => loadConfig({ env: {}, file: yamlFile('well_known:\n  support_contacts:\n    - role: m.role.admin\n      matrix_id: "@admin:example.org"\n    - role: m.role.security') }),
+      /well_known\.support_contacts\.1/,
+      /matrix_id, an email_address or both/,
+    )
+  })
+
   it('names a key of the wrong type', () => {
     assertConfigError(() => loadConfig({ env: {}, file: yamlFile('listen:\n  port: "eighty"') }), /listen\.port/, /eighty/)
     assertConfigError(() => loadConfig({ env: {}, file: yamlFile('registration:\n  enabled: "maybe"') }), /registration\.enabled/)

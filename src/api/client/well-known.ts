@@ -1,5 +1,6 @@
-// GET /.well-known/matrix/client and /.well-known/matrix/server
-// Spec: client-server-api, "Well-known URIs"; server-server-api, "Resolving server names"
+// GET /.well-known/matrix/client, /.well-known/matrix/server and /.well-known/matrix/support
+// Spec: client-server-api, "Well-known URIs", "Server contact discovery" (v1.10); server-server-api,
+// "Resolving server names"
 import { MatrixError } from '../../shared/errors.ts'
 import { defineRoute } from '../route.ts'
 
@@ -19,5 +20,16 @@ export const wellKnownServer = defineRoute({
   async handler(ctx) {
     if (!ctx.config.well_known.server) throw new MatrixError('M_NOT_FOUND', 'No server delegation is configured', 404)
     return { 'm.server': ctx.config.well_known.server }
+  },
+})
+
+export const wellKnownSupport = defineRoute({
+  method: 'GET',
+  url: '/.well-known/matrix/support',
+  auth: 'none',
+  async handler(ctx) {
+    const { support_contacts: contacts, support_page: page } = ctx.config.well_known
+    if (contacts.length === 0 && page === null) throw new MatrixError('M_NOT_FOUND', 'No support contacts are configured', 404)
+    return { ...(contacts.length > 0 ? { contacts } : {}), ...(page !== null ? { support_page: page } : {}) }
   },
 })
