@@ -241,7 +241,8 @@ export class Storage {
       return
     }
     this.announcing = true
-    void (async () => {
+    // After what this commit wakes in this process has sent its reads: the message is for other instances.
+    setImmediate(async () => {
       try {
         do {
           this.announceAgain = false
@@ -252,7 +253,7 @@ export class Storage {
       } finally {
         this.announcing = false
       }
-    })()
+    })
   }
 
   /**
