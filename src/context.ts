@@ -139,7 +139,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     presence,
     sync: new SyncService(storage, notifier, clock, {
       ephemeral: (requester, rooms, since, upTo) => ephemeral.forSync(requester, rooms, since, upTo),
-      unreadCounts: (userId, roomIds) => push.unreadCounts(userId, roomIds),
+      unreadCounts: (userId, roomIds, upTo) => push.unreadCounts(userId, roomIds, upTo),
       presence: (requester, since, upTo, filter) => presence.forSync(requester.userId, since, upTo, filter),
       pushRules: async (userId) => (await push.ruleset(userId)) as unknown as Record<string, unknown>,
       e2ee: {

@@ -51,6 +51,9 @@ function splitRows(rows: PushRuleRow[]): Map<string, { rules: StoredRule[]; over
   return byUser
 }
 
+/** Counting through this many events of a room makes a checkpoint of its unread counts (see unreadCounts). */
+export const CHECKPOINT_AFTER_ROWS = 200
+
 export class Push {
   private readonly storage: Storage
   private readonly clock: Clock
@@ -222,19 +225,54 @@ export class Push {
 
   // ---- Counts for /sync ----
 
-  /** Unread notification and highlight counts of the user in these rooms, with the per-thread split. */
-  async unreadCounts(userId: string, roomIds: string[]): Promise<Map<string, UnreadCounts>> {
+  /**
+   * Unread notification and highlight counts of the user in these rooms, with the per-thread split. Where
+   * counting went through many events (a room the user does not read), the counts up to `upTo` (a position
+   * below which everything has committed) are kept as a checkpoint, so the next count starts there.
+   */
+  async unreadCounts(userId: string, roomIds: string[], upTo: number): Promise<Map<string, UnreadCounts>> {
+    const byRoom = new Map<string, { key: string; scanned: number; threads: Map<string, { n: number; h: number; baseN: number; baseH: number }> }>()
+    const roomOf = (roomId: string) => {
+      let room = byRoom.get(roomId)
+      if (!room) byRoom.set(roomId, (room = { key: '', scanned: 0, threads: new Map() }))
+      return room
+    }
+    for (const row of await this.storage.repos.push.unreadCounts(userId, roomIds, upTo)) {
+      const room = roomOf(row.room_id)
+      if (row.kind === 'key') {
+        room.key = row.key as string
+        continue
+      }
+      room.scanned += row.scanned
+      const t = room.threads.get(row.thread_id) ?? { n: 0, h: 0, baseN: 0, baseH: 0 }
+      t.n += row.notifications
+      t.h += row.highlights
+      t.baseN += row.base_notifications
+      t.baseH += row.base_highlights
+      room.threads.set(row.thread_id, t)
+    }
     const result = new Map<string, UnreadCounts>()
-    for (const row of await this.storage.repos.push.unreadCounts(userId, roomIds)) {
-      let counts = result.get(row.room_id)
-      if (!counts) result.set(row.room_id, (counts = { notification_count: 0, highlight_count: 0 }))
-      counts.notification_count += row.notifications
-      counts.highlight_count += row.highlights
-      if (row.thread_id !== 'main') {
-        counts.threads ??= {}
-        counts.threads[row.thread_id] = { notification_count: row.notifications, highlight_count: row.highlights }
+    const checkpoints: Array<{ roomId: string; key: string; upTo: number; counts: Record<string, [number, number]> }> = []
+    for (const [roomId, room] of byRoom) {
+      for (const [threadId, t] of room.threads) {
+        if (t.n <= 0 && t.h <= 0) continue
+        let counts = result.get(roomId)
+        if (!counts) result.set(roomId, (counts = { notification_count: 0, highlight_count: 0 }))
+        counts.notification_count += t.n
+        counts.highlight_count += t.h
+        if (threadId !== 'main') {
+          counts.threads ??= {}
+          counts.threads[threadId] = { notification_count: t.n, highlight_count: t.h }
+        }
+      }
+      if (room.scanned >= CHECKPOINT_AFTER_ROWS && room.key !== '') {
+        const counts: Record<string, [number, number]> = {}
+        for (const [threadId, t] of room.threads) if (t.baseN !== 0 || t.baseH !== 0) counts[threadId] = [t.baseN, t.baseH]
+        checkpoints.push({ roomId, key: room.key, upTo, counts })
       }
     }
+    // A failed checkpoint only means counting from further back next time.
+    await this.storage.repos.push.putUnreadCheckpoints(userId, checkpoints).catch(() => {})
     return result
   }
 }

@@ -16,7 +16,8 @@ import { SYNCED_MEMBERSHIPS, syncRooms, type RoomsSync, type UnreadCounts } from
 export interface SyncSources {
   /** Typing and receipts for the user's joined rooms in (since, upTo], by room. */
   ephemeral(requester: Requester, rooms: string[], since: number | null, upTo: number): Promise<Map<string, JsonObject[]>>
-  unreadCounts(userId: string, roomIds: string[]): Promise<Map<string, UnreadCounts>>
+  /** Up to `upTo`, a position below which every write has committed (see Push.unreadCounts). */
+  unreadCounts(userId: string, roomIds: string[], upTo: number): Promise<Map<string, UnreadCounts>>
   /** Presence of users sharing a room with the requester, changed in (since, upTo]. */
   presence?(requester: Requester, since: number | null, upTo: number, filter: FilterDefinition['presence']): Promise<JsonObject[]>
   /** The user's push rules ({global: …}), sent on an initial sync when no m.push_rules account data exists yet. */
@@ -309,7 +310,7 @@ export class SyncService {
       eventsChanged: changed('event') || changed('member'),
       ...(eventRooms ? { roomsWithEvents: eventRooms } : {}),
       ephemeral,
-      unreadCounts: (roomIds) => this.sources.unreadCounts(requester.userId, roomIds),
+      unreadCounts: (roomIds) => this.sources.unreadCounts(requester.userId, roomIds, upTo),
     })
     const [[toDevice, deviceLists, keyCounts], presence] = await Promise.all([e2eePart, presencePart])
     return {

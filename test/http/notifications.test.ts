@@ -225,3 +225,31 @@ describe('unread_thread_notifications', () => {
     assert.equal(split.unread_thread_notifications, undefined)
   })
 })
+
+describe('counts of a room the user does not read (checkpoints)', () => {
+  it('stay exact through a checkpoint: more events, a receipt, ignoring the sender', async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const carol = await registerUser(t.api)
+    const room = await roomWith(alice, bob, carol)
+    const checkpoints = async () =>
+      (await t.server.ctx.storage.db.query<{ upto: number }>('SELECT upto FROM push_unread_checkpoints WHERE user_id = $1 AND room_id = $2', [bob.user_id, room])).rows
+    // More events than a count goes through before it keeps a checkpoint.
+    const ids: string[] = []
+    for (let i = 0; i < 250; i++) ids.push(await send(i % 5 === 0 ? carol : alice, room, text(`m${i}`)))
+    assert.deepEqual(await counts(bob, room), { notification_count: 250, highlight_count: 0 })
+    assert.equal((await checkpoints()).length, 1, 'the count was kept')
+    await send(alice, room, text('mention', { 'm.mentions': { user_ids: [bob.user_id] } }))
+    await send(alice, room, text('plain'))
+    assert.deepEqual(await counts(bob, room), { notification_count: 252, highlight_count: 1 }, 'counted on from the checkpoint')
+    // A receipt moves the read position: the checkpoint no longer applies.
+    await receipt(bob, room, ids[99] as string)
+    assert.deepEqual(await counts(bob, room), { notification_count: 152, highlight_count: 1 })
+    // Ignoring a sender changes what counts.
+    const ignore = await t.api.put(`${CS}/user/${enc(bob.user_id)}/account_data/m.ignored_user_list`, { ignored_users: { [carol.user_id]: {} } }, bob.access_token)
+    assert.equal(ignore.status, 200)
+    assert.deepEqual(await counts(bob, room), { notification_count: 122, highlight_count: 1 }, 'carol sent 30 of the 150 after the receipt')
+    await t.api.put(`${CS}/user/${enc(bob.user_id)}/account_data/m.ignored_user_list`, { ignored_users: {} }, bob.access_token)
+    assert.deepEqual(await counts(bob, room), { notification_count: 152, highlight_count: 1 })
+  })
+})

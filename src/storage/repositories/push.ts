@@ -49,16 +49,22 @@ export interface EventRecord {
   member: { userId: string; joined: boolean } | null
 }
 
+/** See PushRepository.unreadCounts. */
 export interface UnreadRow {
+  kind: 'count' | 'checkpoint' | 'key'
   room_id: string
   thread_id: string
   notifications: number
   highlights: number
+  base_notifications: number
+  base_highlights: number
+  scanned: number
+  key: string | null
 }
 
 /**
  * Owns push_rules, push_rule_defaults, event_push_actions (migration 0004), event_push_summary, push_read_floors
- * and push_custom_members (migration 0009).
+ * and push_custom_members (migration 0009), push_unread_checkpoints (migration 0022).
  */
 export class PushRepository {
   private readonly db: Queryable
@@ -254,8 +260,13 @@ export class PushRepository {
    * difference it makes). The read position is the latest of: the user's join
    * and latest unthreaded m.read / m.read.private receipt (every thread), and the threaded receipt and the
    * user's own latest event in that thread ('main' or a root).
+   *
+   * Counting starts after the room's checkpoint (migration 0022) when its key still matches (the same read
+   * positions and ignored users), else at the read position. Rows: kind 'count' per thread with what was
+   * counted now (`base_*`: the part at or below `upTo`, which a new checkpoint may keep), kind 'checkpoint'
+   * per thread of a matching checkpoint, and kind 'key' per room with the key a checkpoint must carry.
    */
-  async unreadCounts(userId: string, roomIds: string[]): Promise<UnreadRow[]> {
+  async unreadCounts(userId: string, roomIds: string[], upTo: number): Promise<UnreadRow[]> {
     if (roomIds.length === 0) return []
     const { rows } = await this.db.query<UnreadRow>(
       `WITH marks AS (
@@ -271,29 +282,53 @@ export class PushRepository {
                            WHERE user_id = $1 AND room_id = '' AND type = 'm.ignored_user_list'
                              AND jsonb_typeof(content->'ignored_users') = 'object'), '{}'::jsonb) AS users
        ), starts AS (
-         SELECT r.room_id, COALESCE(u.pos, 0) AS pos
+         SELECT r.room_id, COALESCE(u.pos, 0) AS pos,
+                md5(COALESCE((SELECT string_agg(f.thread_id || ':' || f.pos, ',' ORDER BY f.thread_id) FROM floors f WHERE f.room_id = r.room_id), '')
+                    || '|' || (SELECT users::text FROM ignored)) AS key
            FROM unnest($2::text[]) AS r(room_id) LEFT JOIN floors u ON u.room_id = r.room_id AND u.thread_id = ''
+       ), resumed AS (
+         SELECT b.room_id, b.key, COALESCE(cp.upto, b.pos) AS pos, cp.counts
+           FROM starts b LEFT JOIN push_unread_checkpoints cp ON cp.user_id = $1 AND cp.room_id = b.room_id AND cp.floors_key = b.key
        ), counted AS (
          -- Each room's events for default members, then each exception as the difference it makes; both
          -- are index ranges per room, whatever plan a prepared statement settles on (OFFSET 0 keeps them lateral).
          SELECT s.room_id, s.thread_id, s.stream_ordering, s.sender, s.notify::int AS n, s.highlight::int AS h
-           FROM starts b CROSS JOIN LATERAL (
+           FROM resumed b CROSS JOIN LATERAL (
              SELECT * FROM event_push_summary x WHERE x.room_id = b.room_id AND x.stream_ordering > b.pos OFFSET 0) s
          UNION ALL
          SELECT s.room_id, s.thread_id, s.stream_ordering, s.sender, a.notify::int - s.notify::int, a.highlight::int - s.highlight::int
-           FROM starts b CROSS JOIN LATERAL (
+           FROM resumed b CROSS JOIN LATERAL (
              SELECT * FROM event_push_actions x WHERE x.room_id = b.room_id AND x.user_id = $1 AND x.stream_ordering > b.pos OFFSET 0) a
            JOIN event_push_summary s ON s.room_id = a.room_id AND s.stream_ordering = a.stream_ordering
        )
-       SELECT c.room_id, c.thread_id, sum(c.n)::int AS notifications, sum(c.h)::int AS highlights
+       SELECT 'count' AS kind, c.room_id, c.thread_id, sum(c.n)::int AS notifications, sum(c.h)::int AS highlights,
+              COALESCE(sum(c.n) FILTER (WHERE c.stream_ordering <= $3), 0)::int AS base_notifications,
+              COALESCE(sum(c.h) FILTER (WHERE c.stream_ordering <= $3), 0)::int AS base_highlights,
+              count(*)::int AS scanned, NULL AS key
          FROM counted c
          LEFT JOIN floors t ON t.room_id = c.room_id AND t.thread_id = c.thread_id
          CROSS JOIN ignored i
         WHERE c.stream_ordering > COALESCE(t.pos, 0) AND c.sender <> $1 AND NOT (i.users ? c.sender)
         GROUP BY c.room_id, c.thread_id
-       HAVING sum(c.n) > 0 OR sum(c.h) > 0`,
-      [userId, roomIds],
+       UNION ALL
+       SELECT 'checkpoint', r.room_id, e.key, (e.value->>0)::int, (e.value->>1)::int, (e.value->>0)::int, (e.value->>1)::int, 0, NULL
+         FROM resumed r CROSS JOIN LATERAL jsonb_each(r.counts) e
+       UNION ALL
+       SELECT 'key', r.room_id, '', 0, 0, 0, 0, 0, r.key FROM resumed r`,
+      [userId, roomIds, upTo],
     )
     return rows
+  }
+
+  /** Stores unread-count checkpoints (see unreadCounts), replacing the room's previous one. */
+  async putUnreadCheckpoints(userId: string, checkpoints: Array<{ roomId: string; key: string; upTo: number; counts: Record<string, [number, number]> }>): Promise<void> {
+    if (checkpoints.length === 0) return
+    await this.db.query(
+      `INSERT INTO push_unread_checkpoints (user_id, room_id, floors_key, upto, counts)
+       SELECT $1, c.room_id, c.key, c.upto, c.counts FROM unnest($2::text[], $3::text[], $4::bigint[], $5::jsonb[]) AS c(room_id, key, upto, counts)
+       ON CONFLICT (user_id, room_id) DO UPDATE SET floors_key = EXCLUDED.floors_key, upto = EXCLUDED.upto, counts = EXCLUDED.counts
+        WHERE push_unread_checkpoints.floors_key <> EXCLUDED.floors_key OR push_unread_checkpoints.upto < EXCLUDED.upto`,
+      [userId, checkpoints.map((c) => c.roomId), checkpoints.map((c) => c.key), checkpoints.map((c) => c.upTo), checkpoints.map((c) => JSON.stringify(c.counts))],
+    )
   }
 }
