@@ -1,4 +1,5 @@
 // Small helpers shared by the benchmarks: a keep-alive HTTP client, latency statistics and load loops.
+import { readFileSync } from 'node:fs'
 import { Agent, request } from 'node:http'
 import { performance } from 'node:perf_hooks'
 
@@ -171,3 +172,36 @@ export async function pool<T, R>(items: readonly T[], concurrency: number, fn: (
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/** Busy and total CPU time of the whole machine so far (/proc/stat), or null where there is none. */
+function machineCpu(): { busy: number; total: number } | null {
+  try {
+    const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number)
+    const idle = (fields[3] ?? 0) + (fields[4] ?? 0) // idle + iowait
+    const total = fields.reduce((a, b) => a + b, 0)
+    return { busy: total - idle, total }
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Waits until the machine is quiet (under `busyShare` of its CPUs busy over the last second) or `maxMs` has
+ * passed: a server's background work after a set-up (its own, or the other server's) would otherwise fall
+ * on whichever measurement comes next. Returns how long it waited.
+ */
+export async function settle(maxMs = 20_000, busyShare = 0.2): Promise<number> {
+  const start = performance.now()
+  const window: Array<{ busy: number; total: number }> = []
+  for (;;) {
+    const now = machineCpu()
+    if (!now) return 0
+    window.push(now)
+    if (window.length > 5) window.shift()
+    const first = window[0] as { busy: number; total: number }
+    if (window.length === 5 && now.total > first.total && (now.busy - first.busy) / (now.total - first.total) < busyShare) break
+    if (performance.now() - start >= maxMs) break
+    await sleep(250)
+  }
+  return Math.round(performance.now() - start)
+}

@@ -13,7 +13,7 @@
 //   BENCH_ROOM_VERSION           create every room with this version (default: each server's own default)
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
-import { closedLoop, envInt, expectOk, pool, progress, sequential, sleep, summarize, type LatencySummary } from './lib.ts'
+import { closedLoop, envInt, expectOk, pool, progress, sequential, settle, sleep, summarize, type LatencySummary } from './lib.ts'
 import { CS, PASSWORD, login, register, roomVersionOf, type Target, type User } from './targets.ts'
 
 export const roomSettings = {
@@ -199,6 +199,7 @@ class RoomSuite {
   private shared = ''
   private ownRooms: string[] = []
   private readonly r: Partial<RoomResults> & { target: string }
+  private syncShape = { members: 0, setupMs: 0 }
   private elapsed = 0
 
   constructor(target: Target, s: typeof roomSettings) {
@@ -298,7 +299,8 @@ class RoomSuite {
   }
 
   /** The initial /sync user: carol in N rooms of M members, K messages each from three senders. */
-  private async initialSync(): Promise<void> {
+  /** The initial /sync's data, for every target before any measures (see runRoomBenchmarks). */
+  private async syncSetup(): Promise<void> {
     const { target, s, carol } = this
     this.say(`setting up ${s.syncRooms} rooms × ${s.syncMessages} messages, ${s.syncMembers} members`)
     const setupStart = performance.now()
@@ -315,14 +317,18 @@ class RoomSuite {
         await sendText(target, who.access_token, roomId, `history ${i} in a room with ${s.syncMembers} members`)
       }
     })
-    const setupMs = Math.round(performance.now() - setupStart)
+    this.syncShape = { members: members.length + 1, setupMs: Math.round(performance.now() - setupStart) }
+  }
+
+  private async initialSync(): Promise<void> {
+    const { target, s, carol } = this
     this.say(`initial /sync × ${s.syncIterations} (full and lazy-loaded members)`)
     const initial = await measureInitialSyncs(target, carol.username, PASSWORD, s.syncIterations)
     this.r.initial_sync = {
       rooms: s.syncRooms,
       messages_per_room: s.syncMessages,
-      members_per_room: members.length + 1,
-      setup_ms: setupMs,
+      members_per_room: this.syncShape.members,
+      setup_ms: this.syncShape.setupMs,
       full: initial.full,
       lazy_load_members: initial.lazy,
     }
@@ -338,7 +344,9 @@ class RoomSuite {
   }
 }
 
-const PHASES = ['setup', 'createRoom', 'sendSequential', 'delivery', 'sendConcurrent', 'initialSync'] as const
+const PHASES = ['setup', 'createRoom', 'sendSequential', 'delivery', 'sendConcurrent', 'syncSetup', 'initialSync'] as const
+/** Phases that only prepare data: the others measure, each after the machine has settled. */
+const SETUP_PHASES: ReadonlySet<string> = new Set(['setup', 'syncSetup'])
 
 /**
  * Runs every phase on each target in turn (alternating which goes first), so that when several targets are
@@ -348,7 +356,13 @@ export async function runRoomBenchmarks(targets: Target[], s = roomSettings): Pr
   const suites = targets.map((t) => new RoomSuite(t, s))
   for (const [i, phase] of PHASES.entries()) {
     const order = i % 2 === 0 ? suites : [...suites].reverse()
-    for (const suite of order) await suite.run(phase)
+    for (const suite of order) {
+      if (!SETUP_PHASES.has(phase)) {
+        const waited = await settle()
+        if (waited > 1500) progress(`waited ${waited} ms for the machine to settle before ${phase}`)
+      }
+      await suite.run(phase)
+    }
   }
   return suites.map((suite) => suite.result())
 }
