@@ -19,9 +19,12 @@ export class SyncQueriesRepository {
   /** Current state of several rooms with the events (optionally only some types, or without member events). */
   async currentState(roomIds: string[], types: string[] | null = null, withoutMembers = false): Promise<EventRow[]> {
     if (roomIds.length === 0) return []
+    // Each state row's event through the events index (OFFSET 0 keeps the lookup lateral): a hash join over
+    // all events, which stale statistics after a burst of writes can make the planner pick, read every event
+    // of the server (40 ms instead of 10 for 50 rooms' state in the benchmark).
     const { rows } = await this.db.query<EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM current_state c
-         JOIN events e ON e.room_id = c.room_id AND e.event_id = c.event_id
+        CROSS JOIN LATERAL (SELECT * FROM events x WHERE x.room_id = c.room_id AND x.event_id = c.event_id OFFSET 0) e
         WHERE c.room_id = ANY($1::text[]) AND ${stateTypeCondition(types, withoutMembers, 2)}`,
       types === null ? [roomIds] : [roomIds, types],
     )
