@@ -18,7 +18,7 @@ import { createServer, connect, type Server } from 'node:net'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { HttpClient, envInt, pool, progress, sleep, summarize } from './lib.ts'
-import { LAZY_FILTER, awaitMessage, createRoom, joinRoom, sendText, sync } from './rooms.ts'
+import { LAZY_FILTER, awaitMessage, createRoom, joinRoom, seedInitialSync, sendText, sync } from './rooms.ts'
 import { ServerProcess, benchOverrides, externalDatabase, type BenchDatabase } from './servers.ts'
 import { PASSWORD, login, register, type Target, type User } from './targets.ts'
 
@@ -98,14 +98,9 @@ async function start(name: Side['name'], checkout: string, proxyPort: number | n
     })
   }
   if (SYNCS > 0) {
-    // As bench/rooms.ts's initial /sync: 50 rooms of 10 members, 40 messages each from the user and two others.
+    // The shape of bench/rooms.ts's initial /sync: 50 rooms of 10 members, 40 messages each.
     const users = await pool(Array.from({ length: 10 }, (_, i) => `ab_${id}_u${i}`), 4, (n) => register(target, n))
-    const me = users[0] as User
-    const rooms = await pool(Array.from({ length: 50 }, (_, i) => i), 4, () => createRoom(target, me.access_token, { preset: 'public_chat' }))
-    await pool(users.slice(1).flatMap((u) => rooms.map((r) => [u, r] as const)), 8, ([u, r]) => joinRoom(target, u.access_token, r))
-    await pool(rooms.flatMap((r) => Array.from({ length: 40 }, (_, i) => [r, users[i % 3] as User, i] as const)), 8, ([r, u, i]) =>
-      sendText(target, u.access_token, r, `message ${i} of the initial sync set-up`),
-    )
+    await seedInitialSync(target, users[0] as User, users.slice(1), 50, 40, 8)
   }
   return side
 }

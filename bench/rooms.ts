@@ -116,6 +116,24 @@ export async function measureDelivery(
   return { iterations, ...summarize(deliveries), send_p50_ms: summarize(sends).p50_ms }
 }
 
+/**
+ * The initial /sync's data: `owner` creates `rooms` rooms, every member joins each, and each room gets
+ * `messages` messages from the owner and the first two members in turn.
+ */
+export async function seedInitialSync(target: Target, owner: User, members: User[], rooms: number, messages: number, concurrency: number): Promise<void> {
+  // One at a time, as one client would (and because before commit 90297e7 Homestead gave identical v12
+  // createRoom requests of one user in the same millisecond the same room ID, failing all but one).
+  const roomIds = await pool(Array.from({ length: rooms }), 1, () => createRoom(target, owner.access_token, { preset: 'public_chat' }))
+  await pool(roomIds.flatMap((roomId) => members.map((m) => [roomId, m] as const)), 10, ([roomId, m]) => joinRoom(target, m.access_token, roomId))
+  const talkers = [owner, ...members.slice(0, 2)]
+  await pool(roomIds, concurrency, async (roomId) => {
+    for (let i = 0; i < messages; i++) {
+      const who = talkers[i % talkers.length] as User
+      await sendText(target, who.access_token, roomId, `history ${i} in a room with ${members.length + 1} members`)
+    }
+  })
+}
+
 export interface InitialSyncResult extends LatencySummary {
   iterations: number
   rooms_returned: number
@@ -305,18 +323,7 @@ class RoomSuite {
     this.say(`setting up ${s.syncRooms} rooms × ${s.syncMessages} messages, ${s.syncMembers} members`)
     const setupStart = performance.now()
     const members = this.senders.slice(0, Math.max(0, s.syncMembers - 1))
-    // One at a time, as one client would (and because before commit 90297e7 Homestead gave identical v12
-    // createRoom requests of one user in the same millisecond the same room ID, failing all but one).
-    const rooms = await pool(Array.from({ length: s.syncRooms }), 1, () => createRoom(target, carol.access_token, { preset: 'public_chat' }))
-    const joins = rooms.flatMap((roomId) => members.map((m) => [roomId, m] as const))
-    await pool(joins, 10, ([roomId, m]) => joinRoom(target, m.access_token, roomId))
-    const talkers = [carol, ...members.slice(0, 2)]
-    await pool(rooms, s.sendConcurrency, async (roomId) => {
-      for (let i = 0; i < s.syncMessages; i++) {
-        const who = talkers[i % talkers.length] as User
-        await sendText(target, who.access_token, roomId, `history ${i} in a room with ${s.syncMembers} members`)
-      }
-    })
+    await seedInitialSync(target, carol, members, s.syncRooms, s.syncMessages, s.sendConcurrency)
     this.syncShape = { members: members.length + 1, setupMs: Math.round(performance.now() - setupStart) }
   }
 

@@ -5,7 +5,6 @@
 import type { JsonObject } from '../protocol/events/types.ts'
 import { roomVersion } from '../protocol/room-versions.ts'
 import type { Clock } from '../shared/clock.ts'
-import { isRoomId } from '../shared/ids.ts'
 import { forbidden, invalidParam, notFound } from '../shared/errors.ts'
 import { randomString } from '../shared/random.ts'
 import type { EventRow, Repositories, RoomSummaryRow, Storage } from '../storage/index.ts'
@@ -181,14 +180,11 @@ export class SpaceHierarchy {
    * GET /room_summary/{roomIdOrAlias}: the room's summary for a member, invitee or knocker, or anyone who may
    * join, knock on or read it (signed in or not), or a member of a room a restricted join rule allows;
    * M_NOT_FOUND otherwise, as for a room this server does not have (rooms elsewhere need federation).
+   * `roomId` as Rooms.resolveRoom gives it.
    */
-  async summary(requester: Requester | null, roomIdOrAlias: string): Promise<JsonObject> {
+  async summary(requester: Requester | null, roomId: string): Promise<JsonObject> {
     const repos = this.storage.repos
-    let roomId: string | null = roomIdOrAlias
-    if (roomIdOrAlias.startsWith('#')) roomId = await repos.aliases.resolve(roomIdOrAlias)
-    else if (!isRoomId(roomIdOrAlias)) throw invalidParam(`${roomIdOrAlias} is not a room ID or alias`)
     const missing = notFound('Room not found')
-    if (roomId === null) throw missing
     const [summary] = await repos.directory.summaries([roomId])
     if (!summary) throw missing
     if (requester === null) {

@@ -11,8 +11,13 @@ export const INVITE_PERMISSION_CONFIG = 'm.invite_permission_config'
 
 /** Whether the user blocks all invites (a missing, invalid or unknown default_action does not). One query. */
 export async function invitesBlocked(repos: Repositories, userId: string): Promise<boolean> {
-  const content = await repos.accountData.get(userId, '', INVITE_PERMISSION_CONFIG)
-  return content?.default_action === 'block'
+  return (await usersBlockingInvites(repos, [userId])).has(userId)
+}
+
+/** Those of the users who block all invites, in one query. */
+export async function usersBlockingInvites(repos: Repositories, userIds: string[]): Promise<Set<string>> {
+  const configs = await repos.accountData.globalOf(userIds, INVITE_PERMISSION_CONFIG)
+  return new Set([...configs].filter(([, content]) => content.default_action === 'block').map(([userId]) => userId))
 }
 
 /** M_INVITE_BLOCKED (403) when `userId` blocks invites. */

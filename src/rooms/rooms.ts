@@ -10,7 +10,7 @@ import { isRoomId, isUserId, parseUserId } from '../shared/ids.ts'
 import type { EventRow, Repositories, Storage } from '../storage/index.ts'
 import type { Requester } from '../users/index.ts'
 import type { RoomVersion } from '../protocol/room-versions.ts'
-import { invitesBlocked, refuseBlockedInvite } from '../directory/ignored.ts'
+import { refuseBlockedInvite, usersBlockingInvites } from '../directory/ignored.ts'
 import { planRoom, type CreateRoomRequest } from './create.ts'
 import { parseStored, type EventTemplate, type RoomWriteState, type RoomWriter } from './writer.ts'
 
@@ -46,8 +46,8 @@ export class Rooms {
     }
     return this.storage.streamTransaction(async (repos) => {
       // Users who block invites are left out; the room is created for the others (client-server API, "Invite permission").
-      const blocked = await Promise.all((request.invite ?? []).map(async (u) => parseUserId(u)?.serverName === this.serverName && (await invitesBlocked(repos, u))))
-      const invite = request.invite?.filter((_, i) => !blocked[i])
+      const blocked = await usersBlockingInvites(repos, request.invite ?? [])
+      const invite = request.invite?.filter((u) => !blocked.has(u))
       const plan = planRoom({ ...request, invite }, requester.userId, this.serverName, await this.memberProfile(repos, requester.userId))
       const room: RoomWriteState = { roomId: plan.roomId ?? '', version: plan.version, prev: [], stateGroup: null, state: new Map(), prepared: null }
       for (const template of plan.templates) {

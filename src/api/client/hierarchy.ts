@@ -33,6 +33,6 @@ export const getRoomSummary = defineRoute({
   // Servers to ask when this one does not have the room: federation, which is not available yet.
   query: Type.Object({ via: Type.Optional(Type.Union([Type.String({ maxLength: 255 }), Type.Array(Type.String({ maxLength: 255 }), { maxItems: 50 })])) }),
   async handler(ctx, { requester, params }) {
-    return ctx.directory.hierarchy.summary(requester, params.roomIdOrAlias)
+    return ctx.directory.hierarchy.summary(requester, await ctx.rooms.resolveRoom(params.roomIdOrAlias))
   },
 })

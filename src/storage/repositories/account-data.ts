@@ -14,6 +14,16 @@ export class AccountDataRepository {
     return rows[0]?.content ?? null
   }
 
+  /** Global account data of one type for several users, in one query (users without it are absent). */
+  async globalOf(userIds: string[], type: string): Promise<Map<string, Record<string, unknown>>> {
+    if (userIds.length === 0) return new Map()
+    const { rows } = await this.db.query<{ user_id: string; content: Record<string, unknown> }>(
+      "SELECT user_id, content FROM account_data WHERE user_id = ANY($1::text[]) AND room_id = '' AND type = $2",
+      [userIds, type],
+    )
+    return new Map(rows.map((r) => [r.user_id, r.content]))
+  }
+
   async put(userId: string, roomId: string, type: string, content: Record<string, unknown>, now: number, position: number): Promise<void> {
     await this.db.query(
       `INSERT INTO account_data (user_id, room_id, type, content, updated_ts, stream_position) VALUES ($1, $2, $3, $4, $5, $6)
