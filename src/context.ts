@@ -88,7 +88,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   uia.registerStage('m.login.registration_token', registrationTokens.stage, registrationTokens.release)
   uia.registerStage('m.login.password', ({ auth, session }) => accounts.passwordStage(auth, session.user_id))
 
-  const writer = new RoomWriter(config.server_name, clock, () => serverKeys.signingKey)
+  const writer = new RoomWriter(config.server_name, clock, () => serverKeys.signingKey, (outcome) => metrics.roomWriteState.inc({ outcome }))
   writer.onAppend(relationsOnAppend)
   const rooms = new Rooms({ storage, writer, clock, serverName: config.server_name })
   writer.indexWith(searchTextOf)
@@ -101,7 +101,10 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   const accountData = new AccountData(storage, clock)
   const ephemeral = new Ephemeral({ storage, clock, logger, accountData, writer })
   const push = new Push({ storage, clock, serverName: config.server_name })
-  const pushContext = writer.onPrepare((repos, roomId, template) => push.prepare(repos, roomId, template))
+  const pushContext = writer.onPrepare(
+    (repos, roomId, template) => push.prepare(repos, roomId, template),
+    (earlier, next) => push.preparedServes(earlier, next),
+  )
   writer.onAppend((repos, appended, room, prepared) =>
     push.onEventAppended(repos, appended, room, prepared.get(pushContext) as Promise<EventContext> | undefined),
   )

@@ -5,6 +5,8 @@ import client from 'prom-client'
 export interface Metrics {
   registry: client.Registry
   httpDuration: client.Histogram<'method' | 'route' | 'status'>
+  /** How room writers found their room: read, or reused from what the instance kept (RoomWriter.open). */
+  roomWriteState: client.Counter<'outcome'>
 }
 
 export function createMetrics(): Metrics {
@@ -17,7 +19,13 @@ export function createMetrics(): Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30],
     registers: [registry],
   })
-  return { registry, httpDuration }
+  const roomWriteState = new client.Counter({
+    name: 'homestead_room_write_state_total',
+    help: 'Room writes by how the room was found: read from the database, or reused from the previous send on this instance',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  })
+  return { registry, httpDuration, roomWriteState }
 }
 
 /** Serves GET /metrics from `collect` on host:port. */

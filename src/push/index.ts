@@ -158,8 +158,20 @@ export class Push {
    * with the room's load): who of the members it names are joined, who has rules of their own, the count.
    */
   prepare(repos: Repositories, roomId: string, template: EventTemplate): Promise<EventContext> {
-    const named = namedLocalUsers(template, this.serverName).filter((u) => u !== template.sender)
-    return repos.push.eventContext(roomId, template.sender, named)
+    return repos.push.eventContext(roomId, this.named(template))
+  }
+
+  /**
+   * Whether the context prepare() read for `earlier` serves `next` in the same room while its members and
+   * the push rules are unchanged (RoomWriter's kept rooms): it serves any sender, but lists which of the
+   * users an event names are joined, so neither event may name anyone.
+   */
+  preparedServes(earlier: EventTemplate, next: EventTemplate): boolean {
+    return this.named(earlier).length === 0 && this.named(next).length === 0
+  }
+
+  private named(template: Pick<PushEvent, 'type' | 'state_key' | 'content' | 'sender'>): string[] {
+    return namedLocalUsers(template, this.serverName).filter((u) => u !== template.sender)
   }
 
   /**
@@ -187,12 +199,14 @@ export class Push {
       ...(event.state_key !== undefined ? { state_key: event.state_key } : {}),
       ...(event.redacts !== undefined ? { redacts: event.redacts } : {}),
     }
-    const named = namedLocalUsers(pushEvent, this.serverName).filter((u) => u !== event.sender)
-    const context = await (prepared ?? repos.push.eventContext(event.room_id, event.sender, named))
+    const named = this.named(pushEvent)
+    const context = await (prepared ?? repos.push.eventContext(event.room_id, named))
     const byUser = splitRows(context.customRules)
-    const custom = new Set(context.custom)
+    // The sender's own rules do not apply to their event.
+    const customUsers = context.custom.filter((u) => u !== event.sender)
+    const custom = new Set(customUsers)
     const rulesets = new Map<string, Ruleset>()
-    for (const userId of context.custom) rulesets.set(userId, buildRuleset(userId, byUser.get(userId)?.rules ?? [], byUser.get(userId)?.overrides ?? []))
+    for (const userId of customUsers) rulesets.set(userId, buildRuleset(userId, byUser.get(userId)?.rules ?? [], byUser.get(userId)?.overrides ?? []))
     for (const userId of context.named) if (!custom.has(userId)) rulesets.set(userId, defaultRuleset(userId))
     const wantNames = [...rulesets].filter(([, ruleset]) => needsDisplayName(ruleset)).map(([userId]) => userId)
     const names = await repos.push.displayNames(event.room_id, wantNames)

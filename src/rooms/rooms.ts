@@ -12,7 +12,7 @@ import type { Requester } from '../users/index.ts'
 import type { RoomVersion } from '../protocol/room-versions.ts'
 import { refuseBlockedInvite, usersBlockingInvites } from '../directory/ignored.ts'
 import { planRoom, type CreateRoomRequest } from './create.ts'
-import { parseStored, type EventTemplate, type RoomWriteState, type RoomWriter } from './writer.ts'
+import { newRoomState, parseStored, type EventTemplate, type RoomWriteState, type RoomWriter } from './writer.ts'
 
 /** Thrown inside a transaction when a concurrent request recorded the same txnId first. */
 
@@ -21,6 +21,8 @@ export class Rooms {
   private readonly writer: RoomWriter
   private readonly clock: Clock
   private readonly serverName: string
+  /** The tail of each room's queue of this instance's sends (oneAtATime). */
+  private readonly sending = new Map<string, Promise<void>>()
 
   constructor(deps: { storage: Storage; writer: RoomWriter; clock: Clock; serverName: string }) {
     this.storage = deps.storage
@@ -49,7 +51,7 @@ export class Rooms {
       const blocked = await usersBlockingInvites(repos, request.invite ?? [])
       const invite = request.invite?.filter((u) => !blocked.has(u))
       const plan = planRoom({ ...request, invite }, requester.userId, this.serverName, await this.memberProfile(repos, requester.userId))
-      const room: RoomWriteState = { roomId: plan.roomId ?? '', version: plan.version, prev: [], stateGroup: null, state: new Map(), prepared: null }
+      const room = newRoomState(plan.roomId ?? '', plan.version)
       for (const template of plan.templates) {
         try {
           await this.writer.append(repos, room, template)
@@ -74,35 +76,70 @@ export class Rooms {
     // No lookup first: the append records the txnId in the same statement and reports a repeat, so a
     // first send (nearly every send) costs one round trip less; a repeat is answered below.
     try {
-      return await this.storage.streamTransaction(async (repos) => {
-        const template: EventTemplate = { type, sender: requester.userId, content }
-        let original: EventRow | null = null
-        if (type === 'm.room.redaction') {
-          if (typeof content.redacts !== 'string') throw new MatrixError('M_BAD_JSON', 'A redaction needs "redacts"')
-          // Room versions before 11 read redacts at the top level, 11+ in content: send both.
-          template.redacts = content.redacts
+      // This instance's sends to one room go one after another (they would wait for the room's lock anyway),
+      // so each finds what the one before kept of the room and needs no reads: one round trip.
+      return await this.oneAtATime(roomId, async () => {
+        const written: { room: RoomWriteState | null } = { room: null }
+        const attempt = (reuse: boolean) =>
+          this.storage.streamTransaction(async (repos) => {
+            const template: EventTemplate = { type, sender: requester.userId, content }
+            let original: EventRow | null = null
+            if (type === 'm.room.redaction') {
+              if (typeof content.redacts !== 'string') throw new MatrixError('M_BAD_JSON', 'A redaction needs "redacts"')
+              // Room versions before 11 read redacts at the top level, 11+ in content: send both.
+              template.redacts = content.redacts
+            }
+            const room = await this.writer.open(repos, roomId, [template], { reuse })
+            written.room = room
+            if (template.redacts !== undefined) {
+              original = await repos.events.get(roomId, template.redacts)
+              this.checkRedaction(room, requester.userId, original)
+            }
+            const txn = { userId: requester.userId, deviceId: requester.deviceId, txnId, now: this.clock.now() }
+            // A transaction ID this device used before fails the append (answered below).
+            const { event } = await this.writer.append(repos, room, template, { txn })
+            if (original && !original.redacted_by) {
+              const redacted = redactPdu(JSON.parse(original.json) as Pdu, room.version)
+              await repos.events.redact(roomId, original.event_id, event.event_id, JSON.stringify(redacted))
+            }
+            return event.event_id
+          }, { lockRoom: roomId })
+        let eventId: string
+        try {
+          eventId = await attempt(true)
+        } catch (err) {
+          // Whatever failed a send built on a kept room (its check, or a refusal decided on what was kept)
+          // is only believed when the room is read afresh.
+          if (!written.room?.reused) throw err
+          this.writer.forget(roomId)
+          eventId = await attempt(false)
         }
-        const room = await this.writer.open(repos, roomId, [template])
-        if (template.redacts !== undefined) {
-          original = await repos.events.get(roomId, template.redacts)
-          this.checkRedaction(room, requester.userId, original)
-        }
-        const txn = { userId: requester.userId, deviceId: requester.deviceId, txnId, now: this.clock.now() }
-        // A transaction ID this device used before fails the append (answered below).
-        const { event } = await this.writer.append(repos, room, template, { txn })
-        if (original && !original.redacted_by) {
-          const redacted = redactPdu(JSON.parse(original.json) as Pdu, room.version)
-          await repos.events.redact(roomId, original.event_id, event.event_id, JSON.stringify(redacted))
-        }
-        return event.event_id
-      }, { lockRoom: roomId })
+        if (written.room) await this.writer.remember(written.room)
+        return eventId
+      })
     } catch (err) {
+      this.writer.forget(roomId)
       // A repeated txnId gets the first event's ID, even when sending now would be refused (the user may
       // have left the room since).
       const known = await this.storage.repos.events.findTxn(roomId, requester.userId, requester.deviceId, txnId)
       if (known) return known
       throw err
     }
+  }
+
+  /** Runs fn after every earlier call for the same room has finished (this instance's sends to a room, in order). */
+  private oneAtATime<T>(roomId: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.sending.get(roomId)
+    const run = before ? before.then(fn) : fn()
+    const done: Promise<void> = run.then(
+      () => {},
+      () => {},
+    )
+    this.sending.set(roomId, done)
+    void done.then(() => {
+      if (this.sending.get(roomId) === done) this.sending.delete(roomId)
+    })
+    return run
   }
 
   /** PUT /rooms/{roomId}/redact/{eventId}/{txnId}. */
@@ -168,7 +205,7 @@ export class Rooms {
       fn({
         repos,
         create: async (version, templates, roomId) => {
-          const room: RoomWriteState = { roomId: version.roomIdFromCreateEvent ? '' : roomId, version, prev: [], stateGroup: null, state: new Map(), prepared: null }
+          const room = newRoomState(version.roomIdFromCreateEvent ? '' : roomId, version)
           const eventIds: string[] = []
           for (const template of templates) eventIds.push((await this.writer.append(repos, room, template)).event.event_id)
           return { roomId: room.roomId, eventIds }

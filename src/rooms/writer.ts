@@ -15,12 +15,69 @@ export interface RoomWriteState {
   version: RoomVersion
   /** Forward extremities: the new event's prev_events. */
   prev: RoomEvent[]
+  /** Every forward extremity's ID (prev holds at most MAX_PREV_EVENTS of them). */
+  extremities: string[]
+  /** The room's only forward extremity when opened (null: it had several). */
+  openedFrom: string | null
   stateGroup: number | null
   /** The state loaded so far (all of it while creating a room, the auth-relevant part otherwise). */
   state: Map<StateKey, RoomEvent>
+  /** The state keys read (those absent from `state` are known to be unset). */
+  known: Set<StateKey>
+  /** The push rules version read with the room (see WriteLoad). */
+  pushRulesVersion: number
   /** Reads sent with the room's load for the one event opened (see RoomWriter.onPrepare); used by its append. */
-  prepared: { template: EventTemplate; reads: Map<symbol, Promise<unknown>> } | null
+  prepared: PreparedReads | null
+  /** The prepared reads the last append used (what RoomWriter.remember keeps). */
+  used: PreparedReads | null
+  /** Opened from what this instance kept of the room, not read (see RoomWriter.open). */
+  reused: boolean
 }
+
+/** The write state of a room being created (its m.room.create is the first event appended; '' for a v12 room's ID until then). */
+export function newRoomState(roomId: string, version: RoomVersion): RoomWriteState {
+  return {
+    roomId,
+    version,
+    prev: [],
+    extremities: [],
+    openedFrom: null,
+    stateGroup: null,
+    state: new Map(),
+    known: new Set(),
+    pushRulesVersion: 0,
+    prepared: null,
+    used: null,
+    reused: false,
+  }
+}
+
+interface PreparedReads {
+  template: EventTemplate
+  reads: Map<symbol, Promise<unknown>>
+}
+
+/**
+ * What this instance keeps of a room after a send, so that the next send to it needs no reads: the first
+ * statement after the room's lock checks that none of it has changed (RoomsRepository.expectWriteState).
+ */
+interface KeptRoom {
+  version: RoomVersion
+  /** The single forward extremity (rooms with more are not kept): the next event's prev_events. */
+  prev: RoomEvent
+  stateGroup: number | null
+  state: Map<StateKey, RoomEvent>
+  known: Set<StateKey>
+  pushRulesVersion: number
+  /** Each prepare hook's value, with the template it was read for. */
+  prepared: Map<symbol, { template: EventTemplate; value: unknown }>
+}
+
+/** How many rooms' write state an instance keeps (the most recently written first); a few KB each. */
+const KEPT_ROOMS = 4096
+
+/** How an open() found the room: read from the database, or kept from the previous send. */
+export type OpenOutcome = 'read' | 'reused'
 
 export interface EventTemplate {
   type: string
@@ -32,7 +89,8 @@ export interface EventTemplate {
 
 export interface AppendedEvent {
   event: RoomEvent
-  streamOrdering: number
+  /** Null for an event of a kept room (RoomWriter.open with reuse): the transaction's reserved position, RESERVED_POSITION in SQL. */
+  streamOrdering: number | null
 }
 
 export interface AppendOptions {
@@ -80,6 +138,12 @@ export type AppendHook = (repos: Repositories, appended: AppendedEvent, room: Ro
 /** Reads an append hook wants for an event still to be built: sent with the room's load, not waited for. */
 export type PrepareHook = (repos: Repositories, roomId: string, template: EventTemplate) => Promise<unknown>
 
+/**
+ * Whether what a PrepareHook read for `earlier` serves `next` too, in the same room, while the room's
+ * history and the push rules are unchanged (what a kept room's check proves).
+ */
+export type PreparedReuse = (earlier: EventTemplate, next: EventTemplate) => boolean
+
 const NOTHING_PREPARED: ReadonlyMap<symbol, Promise<unknown>> = new Map()
 
 export class RoomWriter {
@@ -87,13 +151,16 @@ export class RoomWriter {
   private readonly clock: Clock
   private readonly signingKey: () => SigningKey
   private readonly hooks: AppendHook[] = []
-  private readonly preparers = new Map<symbol, PrepareHook>()
+  private readonly preparers = new Map<symbol, { read: PrepareHook; reuse: PreparedReuse }>()
   private searchText: ((event: RoomEvent) => string | null) | null = null
+  private readonly kept = new Map<string, KeptRoom>()
+  private readonly observe: (outcome: OpenOutcome) => void
 
-  constructor(serverName: string, clock: Clock, signingKey: () => SigningKey) {
+  constructor(serverName: string, clock: Clock, signingKey: () => SigningKey, observe: (outcome: OpenOutcome) => void = () => {}) {
     this.serverName = serverName
     this.clock = clock
     this.signingKey = signingKey
+    this.observe = observe
   }
 
   onAppend(hook: AppendHook): void {
@@ -105,9 +172,9 @@ export class RoomWriter {
    * opens the room for one event that is not a state event: nothing appended before it in the transaction
    * could change what they read. The hook finds their promise under the returned key (absent otherwise).
    */
-  onPrepare(hook: PrepareHook): symbol {
+  onPrepare(hook: PrepareHook, reuse: PreparedReuse): symbol {
     const key = Symbol('prepared')
-    this.preparers.set(key, hook)
+    this.preparers.set(key, { read: hook, reuse })
     return key
   }
 
@@ -116,19 +183,50 @@ export class RoomWriter {
     this.searchText = searchText
   }
 
-  /** Locks the room and loads what appending `templates` needs. M_NOT_FOUND for rooms this server does not have. */
-  async open(repos: Repositories, roomId: string, templates: EventTemplate[]): Promise<RoomWriteState> {
+  /**
+   * Locks the room and loads what appending `templates` needs. M_NOT_FOUND for rooms this server does not have.
+   * With `reuse`, a lone event that is not a state event is built on what this instance kept of the room
+   * after its last send there (remember()), when that covers it: nothing is read, and the transaction fails
+   * with ROOM_WRITE_STATE_CHANGED if the room or the push rules changed meanwhile. Whatever such a
+   * transaction decides on that state (a refusal too) only stands once it has committed: a failed one is
+   * tried again without `reuse`.
+   */
+  async open(repos: Repositories, roomId: string, templates: EventTemplate[], options: { reuse?: boolean } = {}): Promise<RoomWriteState> {
+    const lone = templates.length === 1 && templates[0]?.state_key === undefined ? (templates[0] as EventTemplate) : null
+    if (options.reuse && lone) {
+      const kept = this.reusable(roomId, lone)
+      if (kept) {
+        this.observe('reused')
+        void repos.rooms.expectWriteState(roomId, [kept.prev.event_id], kept.pushRulesVersion)
+        const reads = new Map<symbol, Promise<unknown>>()
+        for (const [key, { value }] of kept.prepared) reads.set(key, Promise.resolve(value))
+        return {
+          roomId,
+          version: kept.version,
+          prev: [kept.prev],
+          extremities: [kept.prev.event_id],
+          openedFrom: kept.prev.event_id,
+          stateGroup: kept.stateGroup,
+          state: new Map(kept.state),
+          known: kept.known,
+          pushRulesVersion: kept.pushRulesVersion,
+          prepared: { template: lone, reads },
+          used: null,
+          reused: true,
+        }
+      }
+    }
+    this.observe('read')
     // The keys depend on the room version only through flags that do not change these kinds of key,
     // so they can be listed before the room (and its version) is read.
     const keys = new Map<string, [string, string]>()
     for (const t of templates) for (const k of keysFor(t, ANY_VERSION)) keys.set(k.join('\u0000'), k)
     const loading = repos.rooms.lockForWrite(roomId, [...keys.values()])
-    const lone = templates.length === 1 && templates[0]?.state_key === undefined ? (templates[0] as EventTemplate) : null
     let prepared: RoomWriteState['prepared'] = null
     if (lone && this.preparers.size > 0) {
       prepared = { template: lone, reads: new Map() }
       for (const [key, hook] of this.preparers) {
-        const read = hook(repos, roomId, lone)
+        const read = hook.read(repos, roomId, lone)
         read.catch(() => {}) // waited for by the append hook; a transaction that fails before leaves it unread
         prepared.reads.set(key, read)
       }
@@ -141,10 +239,69 @@ export class RoomWriter {
       roomId,
       version,
       prev: loaded.extremities.slice(0, MAX_PREV_EVENTS).map((x) => parseStored(x.json, version)),
+      extremities: loaded.extremities.map((x) => x.event_id),
+      openedFrom: loaded.extremities.length === 1 ? (loaded.extremities[0] as { event_id: string }).event_id : null,
       stateGroup: loaded.room.state_group,
       state: stateMap(loaded.state, version),
+      known: new Set(keys.keys()),
+      pushRulesVersion: loaded.pushRulesVersion,
       prepared,
+      used: null,
+      reused: false,
     }
+  }
+
+  /** What this instance kept of the room, if it covers appending `template` (see open). */
+  private reusable(roomId: string, template: EventTemplate): KeptRoom | null {
+    const kept = this.kept.get(roomId)
+    if (!kept) return null
+    for (const [type, key] of keysFor(template, ANY_VERSION)) if (!kept.known.has(stateKey(type, key))) return null
+    for (const [key, { reuse }] of this.preparers) {
+      const earlier = kept.prepared.get(key)
+      if (!earlier || !reuse(earlier.template, template)) return null
+    }
+    // The most recently used rooms are the last to go.
+    this.kept.delete(roomId)
+    this.kept.set(roomId, kept)
+    return kept
+  }
+
+  /**
+   * Keeps what a committed transaction knew of its room for the next send there (open with `reuse`): after
+   * one event that is neither a state event nor a redaction (which may change the effect of a state event),
+   * when the room is left with a single forward extremity. The state known before is kept too when the
+   * transaction started from the same room (it read other keys, for another sender).
+   */
+  async remember(room: RoomWriteState): Promise<void> {
+    const last = room.prev[0]
+    const used = room.used
+    if (!last || room.prev.length !== 1 || room.extremities.length !== 1 || !used || used.reads.size !== this.preparers.size) return this.forget(room.roomId)
+    if (last.state_key !== undefined || last.type === 'm.room.redaction') return this.forget(room.roomId)
+    const prepared = new Map<symbol, { template: EventTemplate; value: unknown }>()
+    try {
+      for (const [key, read] of used.reads) prepared.set(key, { template: used.template, value: await read })
+    } catch {
+      return this.forget(room.roomId)
+    }
+    const state = room.state
+    const known = new Set(room.known)
+    const before = this.kept.get(room.roomId)
+    if (before && !room.reused && room.openedFrom === before.prev.event_id && before.pushRulesVersion === room.pushRulesVersion && before.version === room.version) {
+      for (const key of before.known) {
+        if (known.has(key)) continue
+        known.add(key)
+        const event = before.state.get(key)
+        if (event) state.set(key, event)
+      }
+    }
+    this.kept.delete(room.roomId)
+    this.kept.set(room.roomId, { version: room.version, prev: last, stateGroup: room.stateGroup, state, known, pushRulesVersion: room.pushRulesVersion, prepared })
+    if (this.kept.size > KEPT_ROOMS) this.kept.delete(this.kept.keys().next().value as string)
+  }
+
+  /** Drops what this instance kept of a room. */
+  forget(roomId: string): void {
+    this.kept.delete(roomId)
   }
 
   /** Builds, signs, authorizes and persists one event; M_FORBIDDEN when the auth rules refuse it. */
@@ -212,7 +369,9 @@ export class RoomWriter {
       replaces = await repos.state.setCurrent(event.room_id, event.type, event.state_key, event.event_id, membership)
     }
     const relation = event.content['m.relates_to'] as { event_id?: unknown; rel_type?: unknown } | undefined
-    // The stream position, the event, the new extremities, the sender's transaction ID and the search row in one statement.
+    // The stream position, the event, the new extremities, the sender's transaction ID and the search row in one
+    // statement. Its position is the transaction's reserved one (its first event), then the append is not
+    // waited for; a kept room's event does not even wait for the BEGIN that reserved it.
     const position = await repos.events.append(
       {
         room_id: event.room_id,
@@ -229,8 +388,7 @@ export class RoomWriter {
         replaces_state: replaces,
       },
       {
-        // The transaction's reserved position (its first event): then the append is not waited for.
-        position: await repos.stream.takeReserved(),
+        position: room.reused && event.state_key === undefined ? (repos.stream.takeReservedInSql() ? 'reserved' : null) : await repos.stream.takeReserved(),
         memberTarget: isMember ? (event.state_key as string) : null,
         replacedExtremities: room.prev.map((e) => e.event_id),
         txn: options.txn ?? null,
@@ -239,6 +397,7 @@ export class RoomWriter {
     )
     repos.stream.tookPosition = true
     if (isMember) {
+      if (position === null) throw new Error('a member event needs its stream position')
       await repos.memberships.set({
         room_id: event.room_id,
         user_id: event.state_key as string,
@@ -249,11 +408,15 @@ export class RoomWriter {
       })
     }
 
+    const replacedIds = new Set(room.prev.map((e) => e.event_id))
+    room.extremities = [...room.extremities.filter((id) => !replacedIds.has(id)), event.event_id]
     room.prev = [event]
     room.stateGroup = stateGroup
     if (event.state_key !== undefined) room.state.set(stateKey(event.type, event.state_key), event)
     const appended: AppendedEvent = { event, streamOrdering: position }
-    const prepared = room.prepared?.template === template ? room.prepared.reads : NOTHING_PREPARED
+    const used = room.prepared?.template === template ? room.prepared : null
+    const prepared = used ? used.reads : NOTHING_PREPARED
+    room.used = used
     room.prepared = null
     for (const hook of this.hooks) await hook(repos, appended, room, prepared)
     return appended

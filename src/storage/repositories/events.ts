@@ -1,4 +1,5 @@
 import type { Queryable } from '../db.ts'
+import { RESERVED_POSITION } from './stream.ts'
 
 export interface EventInsert {
   room_id: string
@@ -56,18 +57,19 @@ export class EventsRepository {
   async append(
     row: Omit<EventInsert, 'stream_ordering'>,
     options: {
-      position: number | null
+      /** The event's stream position: known, 'reserved' (the transaction's, RESERVED_POSITION), or null (the next one). */
+      position: number | 'reserved' | null
       memberTarget: string | null
       replacedExtremities: string[]
       txn: { userId: string; deviceId: string; txnId: string; now: number } | null
       /** The event's full-text search row (search's table, written here so a send is one round trip shorter). */
       searchText?: string | null
     },
-  ): Promise<number> {
+  ): Promise<number | null> {
     const txn = options.txn
     const sql = `WITH pos AS (
          INSERT INTO stream_log (position, kind, room_id, user_id)
-         VALUES (COALESCE($20::bigint, nextval('stream_seq')), CASE WHEN $4::text = 'm.room.member' THEN 'member' ELSE 'event' END, $1, $14)
+         VALUES (COALESCE($20::bigint, CASE WHEN $21::bool THEN ${RESERVED_POSITION} ELSE nextval('stream_seq') END), CASE WHEN $4::text = 'm.room.member' THEN 'member' ELSE 'event' END, $1, $14)
          RETURNING position
        ), ev AS (
          INSERT INTO events (room_id, event_id, stream_ordering, depth, type, state_key, sender, origin_server_ts, json,
@@ -109,8 +111,13 @@ export class EventsRepository {
       txn?.txnId ?? null,
       txn?.now ?? null,
       options.searchText ?? null,
-      options.position,
+      typeof options.position === 'number' ? options.position : null,
+      options.position === 'reserved',
     ]
+    if (options.position === 'reserved') {
+      await this.db.write(sql, values)
+      return null
+    }
     if (options.position !== null) {
       await this.db.write(sql, values)
       return options.position

@@ -1,4 +1,5 @@
 import { lockName, type Queryable } from '../db.ts'
+import { RESERVED_POSITION } from './stream.ts'
 
 /** A user rule or a change to a server-default rule (is_default), as stored. */
 export interface PushRuleRow {
@@ -27,7 +28,7 @@ export interface EventContext {
   memberCount: number
   /** Those of the named users who are joined members. */
   named: string[]
-  /** Joined members (not the sender) with a push configuration of their own. */
+  /** Joined members with a push configuration of their own (the sender too: the context serves any sender). */
   custom: string[]
   /** Their rules, as rulesOf returns them. */
   customRules: PushRuleRow[]
@@ -37,7 +38,8 @@ export interface EventContext {
 export interface EventRecord {
   roomId: string
   eventId: string
-  streamOrdering: number
+  /** Null: the transaction's reserved position (RESERVED_POSITION). */
+  streamOrdering: number | null
   sender: string
   senderIsLocal: boolean
   /** 'main' or the thread root. */
@@ -145,16 +147,16 @@ export class PushRepository {
    * the rules of the joined members with a push configuration of their own (push_custom_members), sender
    * excluded, most important first as rulesOf lists them.
    */
-  async eventContext(roomId: string, sender: string, named: string[]): Promise<EventContext> {
+  async eventContext(roomId: string, named: string[]): Promise<EventContext> {
     const { rows } = await this.db.query<{ member_count: number; named: string[]; custom: string[]; rules: PushRuleRow[] | null }>(
       `WITH custom AS (
          SELECT c.user_id FROM push_custom_members c
            JOIN room_memberships m ON m.room_id = c.room_id AND m.user_id = c.user_id AND m.membership = 'join'
-          WHERE c.room_id = $1 AND c.user_id <> $2
+          WHERE c.room_id = $1
        )
        SELECT COALESCE((SELECT joined_members FROM room_summaries WHERE room_id = $1),
                        (SELECT count(*) FROM room_memberships WHERE room_id = $1 AND membership = 'join'))::int AS member_count,
-              ARRAY(SELECT user_id FROM room_memberships WHERE room_id = $1 AND user_id = ANY($3::text[]) AND membership = 'join') AS named,
+              ARRAY(SELECT user_id FROM room_memberships WHERE room_id = $1 AND user_id = ANY($2::text[]) AND membership = 'join') AS named,
               ARRAY(SELECT user_id FROM custom) AS custom,
               (SELECT json_agg(r ORDER BY r.user_id, r.kind, r.priority DESC, r.rule_id) FROM (
                  SELECT user_id, kind, rule_id, false AS is_default, priority, conditions, pattern, actions, enabled
@@ -163,7 +165,7 @@ export class PushRepository {
                  SELECT user_id, kind, rule_id, true, 0, NULL, NULL, actions, enabled
                    FROM push_rule_defaults WHERE user_id IN (SELECT user_id FROM custom)
               ) r) AS rules`,
-      [roomId, sender, named],
+      [roomId, named],
     )
     const row = rows[0]
     return { memberCount: row?.member_count ?? 0, named: row?.named ?? [], custom: row?.custom ?? [], customRules: row?.rules ?? [] }
@@ -210,19 +212,19 @@ export class PushRepository {
   async recordEvent(r: EventRecord): Promise<void> {
     const member = r.member === null ? null : r.member.joined ? 'join' : 'leave'
     await this.db.write(
-      `WITH summary AS (
+      `WITH pos AS (SELECT COALESCE($2::bigint, ${RESERVED_POSITION}) AS p), summary AS (
          INSERT INTO event_push_summary (room_id, stream_ordering, event_id, sender, thread_id, notify, highlight)
-         SELECT $1::text, $2::bigint, $3::text, $4::text, $5::text, $6::bool, $7::bool WHERE $6::bool OR $7::bool OR cardinality($8::text[]) > 0
+         SELECT $1::text, (SELECT p FROM pos), $3::text, $4::text, $5::text, $6::bool, $7::bool WHERE $6::bool OR $7::bool OR cardinality($8::text[]) > 0
          ON CONFLICT DO NOTHING
        ), exceptions AS (
          INSERT INTO event_push_actions (room_id, user_id, stream_ordering, event_id, thread_id, notify, highlight)
-         SELECT $1, u.user_id, $2, $3, $5, u.notify, u.highlight FROM unnest($8::text[], $9::bool[], $10::bool[]) AS u(user_id, notify, highlight)
+         SELECT $1, u.user_id, (SELECT p FROM pos), $3, $5, u.notify, u.highlight FROM unnest($8::text[], $9::bool[], $10::bool[]) AS u(user_id, notify, highlight)
          ON CONFLICT DO NOTHING
        ), seen AS (
-         INSERT INTO push_read_floors (room_id, user_id, thread_id, stream_ordering) SELECT $1, $4, $5, $2 WHERE $11::bool
+         INSERT INTO push_read_floors (room_id, user_id, thread_id, stream_ordering) SELECT $1, $4, $5, (SELECT p FROM pos) WHERE $11::bool
          ON CONFLICT (room_id, user_id, thread_id) DO UPDATE SET stream_ordering = GREATEST(push_read_floors.stream_ordering, EXCLUDED.stream_ordering)
        ), joined AS (
-         INSERT INTO push_read_floors (room_id, user_id, thread_id, stream_ordering) SELECT $1, $12, '', $2 WHERE $13::text = 'join'
+         INSERT INTO push_read_floors (room_id, user_id, thread_id, stream_ordering) SELECT $1, $12, '', (SELECT p FROM pos) WHERE $13::text = 'join'
          ON CONFLICT (room_id, user_id, thread_id) DO UPDATE SET stream_ordering = EXCLUDED.stream_ordering
           WHERE push_read_floors.stream_ordering = ${NOT_JOINED}
        ), left_room AS (

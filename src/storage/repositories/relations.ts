@@ -2,6 +2,7 @@
 // bundled aggregations, GET /relations and GET /threads, and the thread bookkeeping of the room writer.
 import type { Queryable } from '../db.ts'
 import { EVENT_COLUMNS, type EventRow } from './events.ts'
+import { RESERVED_POSITION } from './stream.ts'
 import type { TimelineToken } from './timeline.ts'
 
 /** An event that child events may point at. */
@@ -231,9 +232,10 @@ export class RelationsRepository {
   }
 
   /** Records a reply as its thread's latest (threads only move forward: stream positions grow). */
-  async threadReply(roomId: string, rootId: string, eventId: string, stream: number): Promise<void> {
+  /** `stream` null: the transaction's reserved position (RESERVED_POSITION). */
+  async threadReply(roomId: string, rootId: string, eventId: string, stream: number | null): Promise<void> {
     await this.db.query(
-      `INSERT INTO threads (room_id, root_event_id, latest_event_id, latest_stream) VALUES ($1, $2, $3, $4)
+      `INSERT INTO threads (room_id, root_event_id, latest_event_id, latest_stream) VALUES ($1, $2, $3, COALESCE($4::bigint, ${RESERVED_POSITION}))
        ON CONFLICT (room_id, root_event_id) DO UPDATE SET latest_event_id = EXCLUDED.latest_event_id, latest_stream = EXCLUDED.latest_stream
         WHERE threads.latest_stream < EXCLUDED.latest_stream`,
       [roomId, rootId, eventId, stream],

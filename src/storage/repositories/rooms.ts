@@ -20,6 +20,22 @@ export interface ExtremityRow {
   json: string
 }
 
+/** What lockForWrite reads for a writer. */
+export interface WriteLoad {
+  room: RoomRow
+  extremities: ExtremityRow[]
+  state: Array<{ type: string; state_key: string; json: string }>
+  /**
+   * The push rules version (migration 0023), read before any push context the same transaction reads in a
+   * later statement: a rule change committing in between leaves the version older than the rules, which
+   * only makes a later expectWriteState fail.
+   */
+  pushRulesVersion: number
+}
+
+/** The SQLSTATE of expect_room_write_state's failure: what a writer kept of a room is out of date. */
+export const ROOM_WRITE_STATE_CHANGED = 'HS409'
+
 /** The statement taking a room's write lock, to run with BEGIN in the transaction's first round trip. */
 export function roomLockSql(roomId: string): string {
   return `SELECT pg_advisory_xact_lock(1, hashtext(${pg.escapeLiteral(roomId)}))`
@@ -65,10 +81,10 @@ export class RoomsRepository {
    * still reads with the snapshot it started with, so extremities read in the locking statement could be
    * those from before the previous writer committed.
    */
-  async lockForWrite(roomId: string, keys: Array<[string, string]>): Promise<{ room: RoomRow; extremities: ExtremityRow[]; state: Array<{ type: string; state_key: string; json: string }> } | null> {
+  async lockForWrite(roomId: string, keys: Array<[string, string]>): Promise<WriteLoad | null> {
     if (this.preLocked !== roomId) await this.db.query('SELECT pg_advisory_xact_lock(1, hashtext($1))', [roomId])
-    const { rows } = await this.db.query<RoomRow & { extremities: ExtremityRow[] | null; state: Array<{ type: string; state_key: string; json: string }> | null }>(
-      `SELECT ${ROOM_COLUMNS},
+    const { rows } = await this.db.query<RoomRow & { extremities: ExtremityRow[] | null; state: Array<{ type: string; state_key: string; json: string }> | null; push_rules_version: number }>(
+      `SELECT ${ROOM_COLUMNS}, (SELECT version FROM push_rules_version) AS push_rules_version,
          (SELECT json_agg(json_build_object('event_id', e.event_id, 'depth', e.depth, 'json', e.json) ORDER BY e.depth DESC, e.stream_ordering DESC)
             FROM room_extremities x JOIN events e ON e.room_id = x.room_id AND e.event_id = x.event_id
            WHERE x.room_id = $1) AS extremities,
@@ -78,8 +94,18 @@ export class RoomsRepository {
     )
     const row = rows[0]
     if (!row) return null
-    const { extremities, state, ...room } = row
-    return { room, extremities: extremities ?? [], state: state ?? [] }
+    const { extremities, state, push_rules_version: pushRulesVersion, ...room } = row
+    return { room, extremities: extremities ?? [], state: state ?? [], pushRulesVersion }
+  }
+
+  /**
+   * Fails the transaction (SQLSTATE HS409, ROOM_WRITE_STATE_CHANGED) unless the room's forward extremities
+   * are exactly `extremities` and the push rules version is `pushRulesVersion`: sent under the room's write
+   * lock instead of lockForWrite's reads, by a writer that kept what those reads returned. A write: the
+   * transaction's outcome carries the failure.
+   */
+  async expectWriteState(roomId: string, extremities: string[], pushRulesVersion: number): Promise<void> {
+    await this.db.write('SELECT expect_room_write_state($1, $2::text[], $3)', [roomId, extremities, pushRulesVersion])
   }
 
   async setPublic(roomId: string, isPublic: boolean): Promise<boolean> {

@@ -30,6 +30,13 @@ export const ENTER_STREAM_FENCE = `SELECT pg_advisory_xact_lock_shared(${STREAM_
  * the commit is flushed to disk, so writers that notified committed one at a time, with no group commit.
  * This transaction writes nothing else, so it need not wait for its own flush.
  */
+/**
+ * The stream transaction's reserved position (ENTER_STREAM_FENCE's nextval, the session's last one) as SQL
+ * reads it: how the first event of a transaction is written without waiting for its BEGIN round trip
+ * (AppendedEvent.streamOrdering null). Only before anything else in the transaction takes a position.
+ */
+export const RESERVED_POSITION = "currval('stream_seq')"
+
 export const NOTIFY_STREAM = `BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_notify('${STREAM_CHANNEL}', ''); COMMIT`
 
 export type StreamChangeRow = { safe: number; position: number | null; kind: string; room_id: string | null; user_id: string | null }
@@ -69,6 +76,16 @@ export class StreamRepository {
     const reserved = this.reserved
     this.reserved = null
     return reserved === null ? null : await reserved
+  }
+
+  /**
+   * Takes the reserved position without waiting for it: true when there was one, which SQL then reads as
+   * RESERVED_POSITION (nothing may take a position before it is written).
+   */
+  takeReservedInSql(): boolean {
+    const had = this.reserved !== null
+    this.reserved = null
+    return had
   }
 
   /** Takes the next stream position and records what it touches (same transaction). */
