@@ -150,7 +150,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
         deviceLists: (userId, since, upTo, keysChanged) => deviceLists.forSync(userId, since, upTo, keysChanged),
         keyCounts: (userId, deviceId) => e2eKeys.counts(userId, deviceId),
       },
-    }),
+    }, (part, outcome) => metrics.syncLocal.inc({ part, outcome })),
     ephemeral,
     push,
     keyBackup,

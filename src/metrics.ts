@@ -7,6 +7,8 @@ export interface Metrics {
   httpDuration: client.Histogram<'method' | 'route' | 'status'>
   /** How room writers found their room: read, or reused from what the instance kept (RoomWriter.open). */
   roomWriteState: client.Counter<'outcome'>
+  /** Parts of incremental /syncs answered from this instance's own commits, or read (SyncService, local delivery). */
+  syncLocal: client.Counter<'part' | 'outcome'>
 }
 
 export function createMetrics(): Metrics {
@@ -25,7 +27,13 @@ export function createMetrics(): Metrics {
     labelNames: ['outcome'] as const,
     registers: [registry],
   })
-  return { registry, httpDuration, roomWriteState }
+  const syncLocal = new client.Counter({
+    name: 'homestead_sync_local_total',
+    help: '/sync parts (timeline, unread, keys) answered from this instance\'s own commits (local) or read from the database (read)',
+    labelNames: ['part', 'outcome'] as const,
+    registers: [registry],
+  })
+  return { registry, httpDuration, roomWriteState, syncLocal }
 }
 
 /** Serves GET /metrics from `collect` on host:port. */

@@ -72,6 +72,8 @@ export class E2eKeys {
         throw new MatrixError('M_INVALID_PARAM', `One-time key ${k.algorithm}:${k.key_id} already exists with different content`)
       }
     }
+    // The device's key counts change: a 'keys' stream change tells every instance's cached counts (LocalDelivery).
+    if (inserts.length + fallbackKeys.length > 0) await repos.stream.recordForUsers('keys', [userId])
     await repos.e2eKeys.addOneTimeKeys(userId, deviceId, inserts)
     await repos.e2eKeys.putFallbackKeys(
       userId,
@@ -155,7 +157,12 @@ export class E2eKeys {
       }
     }
     if (targets.length > MAX_QUERY_USERS) throw new MatrixError('M_TOO_LARGE', `At most ${MAX_QUERY_USERS} devices per claim`, 413)
-    const claimed = await this.storage.transaction((repos) => repos.e2eKeys.claim(targets))
+    // The owners' key counts change: a 'keys' stream change tells every instance's cached counts (LocalDelivery).
+    const owners = [...new Set(targets.map((t) => t.user_id))]
+    const claimed = await this.storage.streamTransaction(async (repos) => {
+      await repos.stream.recordForUsers('keys', owners)
+      return repos.e2eKeys.claim(targets)
+    })
     const out: Record<string, Record<string, Json>> = {}
     for (const k of claimed) {
       ;((out[k.user_id] ??= {})[k.device_id] ??= {})[`${k.algorithm}:${k.key_id}`] = JSON.parse(k.key_json)

@@ -5,8 +5,9 @@ import { ROOM_NOTIFICATION_DEFAULT, notificationPowerLevel, powerLevelsContent, 
 import type { AppendedEvent, EventTemplate, RoomWriteState } from '../rooms/writer.ts'
 import type { Clock } from '../shared/clock.ts'
 import { MatrixError, notFound } from '../shared/errors.ts'
-import type { EventContext, PushRuleRow, Repositories, Storage } from '../storage/index.ts'
+import type { EventContext, EventRecord, PushRuleRow, Repositories, Storage } from '../storage/index.ts'
 import type { UnreadCounts } from '../sync/rooms.ts'
+import { unreadFromThreads, type ThreadCounts, type UnreadCountsAt } from '../sync/local.ts'
 import { needsDisplayName, type PushEvent, type RoomFacts } from './evaluate.ts'
 import { namedLocalUsers, planEvent } from './fanout.ts'
 import { buildRuleset, defaultRuleset, isDefaultRule, isRuleKind, type DefaultOverride, type PushAction, type PushRule, type RuleKind, type Ruleset, type StoredRule } from './rules.ts'
@@ -224,7 +225,7 @@ export class Push {
     const related = typeof relation === 'object' && relation !== null && typeof (relation as { event_id?: unknown }).event_id === 'string'
     // The same rule as threaded receipts use, so a receipt in a thread clears what was counted there.
     const threadId = related && (notifies || senderIsLocal) ? (await repos.relations.threadOf(event.room_id, event.event_id)).thread : 'main'
-    await repos.push.recordEvent({
+    const record: EventRecord = {
       roomId: event.room_id,
       eventId: event.event_id,
       streamOrdering,
@@ -234,7 +235,9 @@ export class Push {
       room: plan.room,
       exceptions: plan.exceptions,
       member: memberUser === null ? null : { userId: memberUser, joined },
-    })
+    }
+    appended.notifications = record
+    await repos.push.recordEvent(record)
   }
 
   // ---- Counts for /sync ----
@@ -242,9 +245,10 @@ export class Push {
   /**
    * Unread notification and highlight counts of the user in these rooms, with the per-thread split. Where
    * counting went through many events (a room the user does not read), the counts up to `upTo` (a position
-   * below which everything has committed) are kept as a checkpoint, so the next count starts there.
+   * below which everything has committed) are kept as a checkpoint, so the next count starts there. Also
+   * returns each room's exact per-thread counts up to `upTo` (SyncService keeps them for local delivery).
    */
-  async unreadCounts(userId: string, roomIds: string[], upTo: number): Promise<Map<string, UnreadCounts>> {
+  async unreadCounts(userId: string, roomIds: string[], upTo: number): Promise<UnreadCountsAt> {
     const byRoom = new Map<string, { key: string; scanned: number; threads: Map<string, { n: number; h: number; baseN: number; baseH: number }> }>()
     const roomOf = (roomId: string) => {
       let room = byRoom.get(roomId)
@@ -265,28 +269,20 @@ export class Push {
       t.baseH += row.base_highlights
       room.threads.set(row.thread_id, t)
     }
-    const result = new Map<string, UnreadCounts>()
+    const counts = new Map<string, UnreadCounts>()
+    const exact = new Map<string, ThreadCounts>()
     const checkpoints: Array<{ roomId: string; key: string; upTo: number; counts: Record<string, [number, number]> }> = []
+    for (const roomId of roomIds) exact.set(roomId, new Map())
     for (const [roomId, room] of byRoom) {
-      for (const [threadId, t] of room.threads) {
-        if (t.n <= 0 && t.h <= 0) continue
-        let counts = result.get(roomId)
-        if (!counts) result.set(roomId, (counts = { notification_count: 0, highlight_count: 0 }))
-        counts.notification_count += t.n
-        counts.highlight_count += t.h
-        if (threadId !== 'main') {
-          counts.threads ??= {}
-          counts.threads[threadId] = { notification_count: t.n, highlight_count: t.h }
-        }
-      }
-      if (room.scanned >= CHECKPOINT_AFTER_ROWS && room.key !== '') {
-        const counts: Record<string, [number, number]> = {}
-        for (const [threadId, t] of room.threads) if (t.baseN !== 0 || t.baseH !== 0) counts[threadId] = [t.baseN, t.baseH]
-        checkpoints.push({ roomId, key: room.key, upTo, counts })
-      }
+      const found = unreadFromThreads([...room.threads].map(([threadId, t]) => [threadId, t.n, t.h]))
+      if (found) counts.set(roomId, found)
+      const base: ThreadCounts = new Map()
+      for (const [threadId, t] of room.threads) if (t.baseN !== 0 || t.baseH !== 0) base.set(threadId, [t.baseN, t.baseH])
+      exact.set(roomId, base)
+      if (room.scanned >= CHECKPOINT_AFTER_ROWS && room.key !== '') checkpoints.push({ roomId, key: room.key, upTo, counts: Object.fromEntries(base) })
     }
     // A failed checkpoint only means counting from further back next time.
     await this.storage.repos.push.putUnreadCheckpoints(userId, checkpoints).catch(() => {})
-    return result
+    return { counts, exact }
   }
 }

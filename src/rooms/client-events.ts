@@ -32,6 +32,8 @@ export function viewerOf(requester: { userId: string; deviceId: string }): Viewe
 export interface FormatOptions {
   /** False in /sync: the room is the key events are listed under. */
   roomId: boolean
+  /** The viewer's device's transaction IDs of these events, when known (else read). */
+  txnIds?: Map<string, string>
 }
 
 const WITH_ROOM_ID: FormatOptions = { roomId: true }
@@ -64,7 +66,7 @@ export async function toClientEvents(
   const own = rows.filter((r) => r.sender === viewer.userId).map((r) => r.event_id)
   const [referenced, txns] = await Promise.all([
     repos.events.getByIds([...new Set([...replaced, ...redactions])]),
-    viewer.deviceId ? repos.events.txnIds(viewer.userId, viewer.deviceId, own) : Promise.resolve(new Map<string, string>()),
+    viewer.deviceId ? (format.txnIds ?? repos.events.txnIds(viewer.userId, viewer.deviceId, own)) : Promise.resolve(new Map<string, string>()),
   ])
   const byId = new Map(referenced.map((r) => [r.event_id, r]))
   const events = rows.map((row) => {

@@ -7,7 +7,7 @@ import { stateKey, type JsonObject, type RoomEvent, type StateKey } from '../pro
 import { roomVersion, type RoomVersion } from '../protocol/room-versions.ts'
 import type { Clock } from '../shared/clock.ts'
 import { MatrixError, notFound } from '../shared/errors.ts'
-import type { Repositories, StateEventRow } from '../storage/index.ts'
+import type { EventRecord, Repositories, StateEventRow } from '../storage/index.ts'
 
 /** What a new event needs to know of its room; kept up to date as events are appended. */
 export interface RoomWriteState {
@@ -91,6 +91,8 @@ export interface AppendedEvent {
   event: RoomEvent
   /** Null for an event of a kept room (RoomWriter.open with reuse): the transaction's reserved position, RESERVED_POSITION in SQL. */
   streamOrdering: number | null
+  /** Whom the event notifies, set by the push hook (absent: nobody); handed to the notifier with the event. */
+  notifications?: EventRecord
 }
 
 export interface AppendOptions {
@@ -372,6 +374,8 @@ export class RoomWriter {
     // The stream position, the event, the new extremities, the sender's transaction ID and the search row in one
     // statement. Its position is the transaction's reserved one (its first event), then the append is not
     // waited for; a kept room's event does not even wait for the BEGIN that reserved it.
+    const json = JSON.stringify(built.pdu)
+    const relatesTo = typeof relation?.event_id === 'string' ? relation.event_id : null
     const position = await repos.events.append(
       {
         room_id: event.room_id,
@@ -381,8 +385,8 @@ export class RoomWriter {
         state_key: event.state_key ?? null,
         sender: event.sender,
         origin_server_ts: event.origin_server_ts,
-        json: JSON.stringify(built.pdu),
-        relates_to: typeof relation?.event_id === 'string' ? relation.event_id : null,
+        json,
+        relates_to: relatesTo,
         rel_type: typeof relation?.rel_type === 'string' ? relation.rel_type : null,
         state_group: stateGroup,
         replaces_state: replaces,
@@ -419,6 +423,24 @@ export class RoomWriter {
     room.used = used
     room.prepared = null
     for (const hook of this.hooks) await hook(repos, appended, room, prepared)
+    repos.stream.appended.push({
+      row: {
+        room_id: event.room_id,
+        event_id: event.event_id,
+        stream_ordering: position ?? 0,
+        depth: event.depth,
+        type: event.type,
+        state_key: event.state_key ?? null,
+        sender: event.sender,
+        json,
+        replaces_state: replaces,
+        redacted_by: null,
+        has_children: false,
+      },
+      relatesTo,
+      txn: options.txn ? { userId: options.txn.userId, deviceId: options.txn.deviceId, txnId: options.txn.txnId } : null,
+      notifications: appended.notifications ?? null,
+    })
     return appended
   }
 }

@@ -49,8 +49,8 @@ export { ROOM_WRITE_STATE_CHANGED } from './repositories/rooms.ts'
 export type { EventInsert, EventRow } from './repositories/events.ts'
 export type { StateEntry, StateEventRow } from './repositories/state.ts'
 export type { MembershipRow } from './repositories/memberships.ts'
-export { STREAM_CHANNEL, type StreamChange } from './repositories/stream.ts'
-import { ENTER_STREAM_FENCE, NOTIFY_STREAM, fenceAndChangesOf, fenceAndChangesSql, type StreamChange, type StreamChangeRow } from './repositories/stream.ts'
+export { STREAM_CHANNEL, type StreamChange, type CommittedEvent } from './repositories/stream.ts'
+import { ENTER_STREAM_FENCE, NOTIFY_STREAM, fenceAndChangesOf, fenceAndChangesSql, type CommittedEvent, type StreamChange, type StreamChangeRow } from './repositories/stream.ts'
 export type { EventFilter, TimelineToken } from './repositories/timeline.ts'
 export type { SearchHit, SearchableRoom, EventSearchQuery, ContextAnchor } from './repositories/search.ts'
 export type { DirectoryUser } from './repositories/user-directory.ts'
@@ -143,15 +143,16 @@ export function repositories(db: Queryable): Repositories {
 /** A read of the stream riding on a COMMIT: the fence and the changes in (after, fence]. */
 export interface CommitRead {
   after: number
-  onRead(result: { safe: number; changes: StreamChange[] }): void
+  /** `events`: the room events the transaction appended (see CommittedEvent). */
+  onRead(result: { safe: number; changes: StreamChange[] }, events: CommittedEvent[]): void
 }
 
 /** What this process's stream transactions tell as they commit (the notifier; see setCommitObserver). */
 export interface CommitObserver {
   /** Asked right before COMMIT: a read to take along in the same round trip, or null. */
   readWithCommit(): CommitRead | null
-  /** After a commit that took no read along (or a failed one, which may have committed). */
-  committed(): void
+  /** After a commit that took no read along (or a failed one, which may have committed: then no events). */
+  committed(events: CommittedEvent[]): void
 }
 
 /** Repositories over the pool, plus `transaction` for work that must commit together. */
@@ -202,10 +203,12 @@ export class Storage {
     let repos: Repositories | null = null
     // The room's lock first: a writer waiting for it holds no position back from readers meanwhile.
     const begin = options.lockRoom === undefined ? ENTER_STREAM_FENCE : `${roomLockSql(options.lockRoom)}; ${ENTER_STREAM_FENCE}`
-    let read = false
+    // Whether the observer heard of the commit through the read riding on it; whether the transaction committed.
+    let told = false
+    let succeeded = false
     const tookPosition = () => (repos as Repositories | null)?.stream.tookPosition === true
     try {
-      return await this.db.transaction(
+      const result = await this.db.transaction(
         async (tx, begun) => {
           repos = repositories(tx)
           repos.stream.reserve(begun.then((rows) => Number((rows[0] as { position: number }).position)))
@@ -217,16 +220,25 @@ export class Storage {
           begin,
           afterCommit: () => {
             const wanted = tookPosition() ? (this.commitObserver?.readWithCommit() ?? null) : null
-            read = wanted !== null
-            return wanted && { sql: fenceAndChangesSql(wanted.after), onCommitted: (rows) => wanted.onRead(fenceAndChangesOf(rows as StreamChangeRow[])) }
+            return (
+              wanted && {
+                sql: fenceAndChangesSql(wanted.after),
+                onCommitted: (rows) => {
+                  told = true
+                  wanted.onRead(fenceAndChangesOf(rows as StreamChangeRow[]), (repos as Repositories | null)?.stream.committedEvents() ?? [])
+                },
+              }
+            )
           },
         },
       )
+      succeeded = true
+      return result
     } finally {
       if (tookPosition()) {
         this.announce()
         // Without a read riding on the COMMIT (or if the transaction failed, perhaps after committing).
-        if (!read) this.commitObserver?.committed()
+        if (!told) this.commitObserver?.committed(succeeded ? ((repos as Repositories | null)?.stream.committedEvents() ?? []) : [])
       }
     }
   }

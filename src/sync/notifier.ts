@@ -11,7 +11,7 @@
 // The same connection carries other channels for other modules (listen()), e.g. token revocations.
 import pg from 'pg'
 import type { Logger } from '../shared/logger.ts'
-import { STREAM_CHANNEL, type Storage, type StreamChange } from '../storage/index.ts'
+import { STREAM_CHANNEL, type CommittedEvent, type Storage, type StreamChange } from '../storage/index.ts'
 
 /** What a waiting /sync cares about. */
 export interface Interest {
@@ -33,6 +33,10 @@ const RECONNECT_MAX_MS = 1000
 const SAFETY_POLL_MS = 5000
 /** How many recent changes are kept in memory to answer "which kinds changed" without a query. */
 const RECENT_CHANGES = 20_000
+/** How many of the room events this process committed are kept for the long-polls they wake (a few KB each). */
+const COMMITTED_EVENTS = 2_000
+/** Changes that wake nobody: one-time key uploads and claims only tell caches that counts changed (LocalDelivery). */
+const SILENT_KINDS = new Set(['keys'])
 /** The stream log keeps this many positions (it only serves wake-ups and "what kinds changed" checks). */
 const LOG_KEEP_POSITIONS = 1_000_000
 const PRUNE_EVERY_MS = 10 * 60 * 1000
@@ -57,6 +61,8 @@ export class StreamNotifier {
   private recent: StreamChange[] = []
   private recentFrom = 0
   private readonly channels = new Map<string, (payload: string) => void>()
+  /** The room events this process committed most recently, by position (see committedEvent). */
+  private readonly committed = new Map<number, CommittedEvent>()
   private readonly connectionListeners = new Set<(connected: boolean) => void>()
 
   constructor(storage: Storage, connection: pg.ClientConfig, logger: Logger) {
@@ -76,9 +82,18 @@ export class StreamNotifier {
       readWithCommit: () => {
         if (this.waiters.size === 0 || this.stopped) return null
         const after = this.position
-        return { after, onRead: ({ safe, changes }) => this.apply(after, safe, changes) }
+        return {
+          after,
+          onRead: ({ safe, changes }, events) => {
+            this.keep(events)
+            this.apply(after, safe, changes)
+          },
+        }
       },
-      committed: () => this.changed(),
+      committed: (events) => {
+        this.keep(events)
+        this.changed()
+      },
     })
     await this.connect()
     await this.refresh()
@@ -145,10 +160,22 @@ export class StreamNotifier {
     for (let i = this.recent.length - 1; i >= 0; i--) {
       const c = this.recent[i] as StreamChange
       if (c.position <= after) break
+      if (SILENT_KINDS.has(c.kind)) continue
       if (c.user_id === interest.userId || (c.room_id !== null && interest.rooms.has(c.room_id))) return true
       if (c.kind === 'presence' || c.kind === 'device_list') return true
     }
     return false
+  }
+
+  /** A room event this process committed at `position`, if it is among the most recent ones (local delivery). */
+  committedEvent(position: number): CommittedEvent | undefined {
+    return this.committed.get(position)
+  }
+
+  /** Keeps the room events this process committed, before the wake-ups they cause. */
+  private keep(events: CommittedEvent[]): void {
+    for (const e of events) this.committed.set(e.row.stream_ordering, e)
+    while (this.committed.size > COMMITTED_EVENTS) this.committed.delete(this.committed.keys().next().value as number)
   }
 
   /** Something committed: wake-ups need the fence now if anyone waits; otherwise later is soon enough. */
@@ -223,6 +250,7 @@ export class StreamNotifier {
     const users = new Set<string>()
     const roomMates: string[] = []
     for (const c of changes) {
+      if (SILENT_KINDS.has(c.kind)) continue
       if (c.room_id) rooms.add(c.room_id)
       if (c.user_id) {
         users.add(c.user_id)

@@ -5,7 +5,7 @@ import { strippedState, toClientEvents, type ClientEvent, type Viewer } from '..
 import { formatToken, tokenOf } from '../rooms/read.ts'
 import { filterVisibleByRoom } from '../rooms/visibility.ts'
 import { withoutIgnored, withoutIgnoredInvites } from '../directory/index.ts'
-import type { EventRow, MembershipRow, Repositories } from '../storage/index.ts'
+import type { CommittedEvent, EventRow, MembershipRow, Repositories } from '../storage/index.ts'
 import { roomAllowed, toEventFilter, typeAllowed, type FilterDefinition } from './filter.ts'
 
 export interface JoinedRoomSync {
@@ -49,6 +49,10 @@ export interface RoomsSyncInput {
   eventsChanged: boolean
   /** The rooms with events in the range, if the caller knows them. */
   roomsWithEvents?: Set<string>
+  /** Every event of the range in the joined rooms, by room, when this instance committed them all (LocalDelivery.timeline). */
+  localTimeline?: Map<string, CommittedEvent[]>
+  /** Told whether an incremental sync's timelines came from localTimeline or from the database. */
+  observeTimeline?: (outcome: 'local' | 'read') => void
   /** Ephemeral events (typing, receipts) for the range, by room. */
   ephemeral: Map<string, JsonObject[]>
   /** The viewer's current memberships of the SYNCED_MEMBERSHIPS kinds (read by the caller, which watches their rooms). */
@@ -164,13 +168,29 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
   currentStatePart.catch(() => {})
   fullSummaryPart.catch(() => {})
 
-  // Timelines: one query for all rooms sharing the same range, newest `limit + 1` each (the extra tells `limited`).
+  // Timelines: the events this instance committed in the range when they are all of them (local delivery:
+  // no room is sent whole and the filter selects by nothing but the limit); otherwise one query for all rooms
+  // sharing the same range, newest `limit + 1` each (the extra tells `limited`).
   const timelines = new Map<string, EventRow[]>()
-  const ranges = new Map<number, string[]>()
-  for (const p of plans) ranges.set(p.after, [...(ranges.get(p.after) ?? []), p.roomId])
   const timelineFilterOf = toEventFilter(timelineFilter)
-  const perRange = await Promise.all([...ranges].map(([after, rooms]) => repos.timeline.recentInRooms(rooms, after, upTo, limit + 1, timelineFilterOf)))
-  for (const rows of perRange) for (const [roomId, list] of byRoom(rows)) timelines.set(roomId, list.reverse())
+  const local = input.localTimeline && plans.every((p) => !p.full) && Object.keys(timelineFilterOf ?? {}).length === 0 ? input.localTimeline : null
+  let txnIds: Map<string, string> | undefined
+  if (plans.length > 0 && since !== null) input.observeTimeline?.(local ? 'local' : 'read')
+  if (local) {
+    txnIds = new Map()
+    for (const p of plans) {
+      const events = local.get(p.roomId) ?? []
+      // What relates to an event came after it: within the range, so among these.
+      const parents = new Set(events.map((e) => e.relatesTo).filter((id) => id !== null))
+      timelines.set(p.roomId, events.map((e) => ({ ...e.row, has_children: parents.has(e.row.event_id) })))
+      for (const e of events) if (e.txn && e.txn.userId === viewer.userId && e.txn.deviceId === viewer.deviceId) txnIds.set(e.row.event_id, e.txn.txnId)
+    }
+  } else {
+    const ranges = new Map<number, string[]>()
+    for (const p of plans) ranges.set(p.after, [...(ranges.get(p.after) ?? []), p.roomId])
+    const perRange = await Promise.all([...ranges].map(([after, rooms]) => repos.timeline.recentInRooms(rooms, after, upTo, limit + 1, timelineFilterOf)))
+    for (const rows of perRange) for (const [roomId, list] of byRoom(rows)) timelines.set(roomId, list.reverse())
+  }
   const limitedRooms = new Set<string>()
   for (const [roomId, list] of timelines) {
     if (list.length > limit) {
@@ -190,7 +210,8 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
   // State: from scratch for full plans; for limited incremental ones, what changed between since and the timeline.
   // With lazy-loaded members, member events are fetched below only for the senders that need them.
   const replacedIds = [...timelines.values()].flat().map((e) => e.replaces_state).filter((id): id is string => id !== null)
-  const incrementalLimited = plans.filter((p) => !p.full && limitedRooms.has(p.roomId))
+  // (A local timeline holds no state event, and neither does the rest of its range.)
+  const incrementalLimited = local ? [] : plans.filter((p) => !p.full && limitedRooms.has(p.roomId))
   // One query for all of them; each room keeps what changed before its own timeline began, latest per key.
   const [currentRowsOfState, replacedList, changedRows] = await Promise.all([
     currentStatePart,
@@ -249,7 +270,7 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
 
   // Format everything in one batch, then distribute.
   const allRows = [...[...timelines.values()].flat(), ...[...stateRows.values()].flat()]
-  const formatted = await toClientEvents(repos, allRows, viewer, input.now, { depth: 0, ignored: [...ignored] }, { roomId: false })
+  const formatted = await toClientEvents(repos, allRows, viewer, input.now, { depth: 0, ignored: [...ignored] }, { roomId: false, ...(txnIds ? { txnIds } : {}) })
   const formattedById = new Map(allRows.map((r, i) => [r.event_id, formatted[i] as ClientEvent]))
   const fmt = (rows: EventRow[]) => rows.map((r) => formattedById.get(r.event_id) as ClientEvent)
   const countsByRoom = new Map(counts.map((c) => [c.room_id, c]))

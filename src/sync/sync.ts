@@ -10,14 +10,15 @@ import { ignoredUsers, invitesBlocked } from '../directory/index.ts'
 import type { Requester } from '../users/index.ts'
 import { typeAllowed, validateFilter, type FilterDefinition } from './filter.ts'
 import type { StreamNotifier } from './notifier.ts'
-import { SYNCED_MEMBERSHIPS, syncRooms, type RoomsSync, type UnreadCounts } from './rooms.ts'
+import { LocalDelivery, type KeyCounts, type LocalObserver, type UnreadCountsAt } from './local.ts'
+import { SYNCED_MEMBERSHIPS, syncRooms, type RoomsSync } from './rooms.ts'
 
 /** What other modules contribute to /sync: ephemeral events and notification counts. */
 export interface SyncSources {
   /** Typing and receipts for the user's joined rooms in (since, upTo], by room. */
   ephemeral(requester: Requester, rooms: string[], since: number | null, upTo: number): Promise<Map<string, JsonObject[]>>
   /** Up to `upTo`, a position below which every write has committed (see Push.unreadCounts). */
-  unreadCounts(userId: string, roomIds: string[], upTo: number): Promise<Map<string, UnreadCounts>>
+  unreadCounts(userId: string, roomIds: string[], upTo: number): Promise<UnreadCountsAt>
   /** Presence of users sharing a room with the requester, changed in (since, upTo]. */
   presence?(requester: Requester, since: number | null, upTo: number, filter: FilterDefinition['presence']): Promise<JsonObject[]>
   /** The user's push rules ({global: …}), sent on an initial sync when no m.push_rules account data exists yet. */
@@ -29,13 +30,13 @@ export interface SyncSources {
 export interface E2eeSyncSource {
   toDevice(requester: Requester, since: SyncToken | null, upTo: number, changed: boolean): Promise<{ events: object[]; lastPosition: number | undefined }>
   deviceLists(userId: string, since: number, upTo: number, keysChanged: boolean): Promise<SharingChanges>
-  keyCounts(userId: string, deviceId: string): Promise<{ device_one_time_keys_count: Record<string, number>; device_unused_fallback_key_types: string[] }>
+  keyCounts(userId: string, deviceId: string): Promise<KeyCounts>
 }
 
 /** Sources with nothing to contribute (until typing, receipts and push rules are wired in). */
 export const NO_SOURCES: SyncSources = {
   ephemeral: async () => new Map(),
-  unreadCounts: async () => new Map(),
+  unreadCounts: async () => ({ counts: new Map(), exact: new Map() }),
 }
 
 export interface SyncRequest {
@@ -103,12 +104,14 @@ export class SyncService {
   private readonly closeWaiters = new Set<() => void>()
   private readonly viewerStates = new Map<string, ViewerState>()
   private viewerStateRows = 0
+  private readonly local: LocalDelivery
 
-  constructor(storage: Storage, notifier: StreamNotifier, clock: Clock, sources: SyncSources = NO_SOURCES) {
+  constructor(storage: Storage, notifier: StreamNotifier, clock: Clock, sources: SyncSources = NO_SOURCES, observe?: LocalObserver) {
     this.storage = storage
     this.notifier = notifier
     this.clock = clock
     this.sources = sources
+    this.local = new LocalDelivery(notifier, observe)
   }
 
   /** Answers every waiting long-poll now (graceful shutdown). */
@@ -236,6 +239,17 @@ export class SyncService {
     return state
   }
 
+  /** The device's key counts: kept from an earlier /sync while nothing changed the user's keys (local delivery), else read. */
+  private async keyCounts(e2ee: E2eeSyncSource, requester: Requester, upTo: number): Promise<KeyCounts> {
+    const kept = this.local.deviceKeyCounts(requester.userId, requester.deviceId, upTo)
+    this.local.observe('keys', kept ? 'local' : 'read')
+    if (kept) return kept
+    const counts = await e2ee.keyCounts(requester.userId, requester.deviceId)
+    // Read after every position up to upTo had committed: a later change takes a later position.
+    this.local.rememberKeyCounts(requester.userId, requester.deviceId, upTo, counts)
+    return counts
+  }
+
   private async build(
     requester: Requester,
     sinceToken: SyncToken | null,
@@ -253,6 +267,9 @@ export class SyncService {
     // Which rooms have new events, when the notifier knows (else syncRooms asks the database).
     let eventRooms: Set<string> | undefined
     const seen = since === null ? null : this.notifier.changesBetween(since, upTo)
+    // The new events themselves, when this instance committed all of them (local delivery).
+    const joinedSet = new Set(viewerState.memberships.filter((m) => m.membership === 'join').map((m) => m.room_id))
+    const localTimeline = seen ? (this.local.timeline(seen, joinedSet) ?? undefined) : undefined
     if (seen) {
       kinds = new Set(seen.map((c) => c.kind))
       eventRooms = new Set(seen.filter((c) => (c.kind === 'event' || c.kind === 'member') && c.room_id !== null).map((c) => c.room_id as string))
@@ -263,7 +280,7 @@ export class SyncService {
     }
     const changed = (kind: string) => kinds === null || kinds.has(kind)
     // The sections below read independent things: their queries all start now, side by side on pool connections.
-    const joinedRooms = viewerState.memberships.filter((m) => m.membership === 'join').map((m) => m.room_id)
+    const joinedRooms = [...joinedSet]
     const accountDataPart = changed('account_data') ? repos.accountData.changed(requester.userId, since ?? 0, upTo) : Promise.resolve([])
     // An initial sync sends the push rules when no m.push_rules account data exists yet (known once read).
     const pushRulesPart = since === null && this.sources.pushRules && typeAllowed('m.push_rules', filter.account_data) ? this.sources.pushRules(requester.userId) : null
@@ -278,7 +295,7 @@ export class SyncService {
           e2ee.toDevice(requester, sinceToken, upTo, changed('to_device')),
           // Device lists change with keys and with memberships, not with ordinary messages.
           since === null || (!changed('device_list') && !changed('member')) ? NO_DEVICE_LISTS : e2ee.deviceLists(requester.userId, since, upTo, changed('device_list')),
-          e2ee.keyCounts(requester.userId, requester.deviceId),
+          this.keyCounts(e2ee, requester, upTo),
         ])
       : Promise.resolve([{ events: [], lastPosition: undefined }, NO_DEVICE_LISTS, { device_one_time_keys_count: {}, device_unused_fallback_key_types: [] }])
     // A failure in one part must not leave the others' rejections unobserved.
@@ -309,8 +326,18 @@ export class SyncService {
       invitesBlocked: viewerState.invitesBlocked,
       eventsChanged: changed('event') || changed('member'),
       ...(eventRooms ? { roomsWithEvents: eventRooms } : {}),
+      ...(localTimeline ? { localTimeline } : {}),
+      observeTimeline: (outcome) => this.local.observe('timeline', outcome),
       ephemeral,
-      unreadCounts: (roomIds) => this.sources.unreadCounts(requester.userId, roomIds, upTo),
+      unreadCounts: async (roomIds) => {
+        if (roomIds.length === 0) return new Map()
+        const kept = this.local.unreadCounts(requester.userId, roomIds, upTo, viewerState.ignored)
+        this.local.observe('unread', kept ? 'local' : 'read')
+        if (kept) return kept
+        const { counts, exact } = await this.sources.unreadCounts(requester.userId, roomIds, upTo)
+        for (const [roomId, threads] of exact) this.local.rememberUnread(requester.userId, roomId, upTo, threads)
+        return counts
+      },
     })
     const [[toDevice, deviceLists, keyCounts], presence] = await Promise.all([e2eePart, presencePart])
     return {

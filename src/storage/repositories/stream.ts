@@ -1,4 +1,6 @@
 import type { Queryable } from '../db.ts'
+import type { EventRow } from './events.ts'
+import type { EventRecord } from './push.ts'
 
 /** The advisory lock key of the stream fence (see migrations 0002 and 0013). */
 export const STREAM_FENCE_KEY = 7_386_051_113
@@ -55,10 +57,28 @@ export function fenceAndChangesOf(rows: StreamChangeRow[]): { safe: number; chan
   return { safe, changes }
 }
 
+/**
+ * A room event this process appended, as /sync would read it back: handed to the notifier when its
+ * transaction commits, so a long-poll it wakes need not read it (SyncService, local delivery).
+ */
+export interface CommittedEvent {
+  /** Its row as the timeline reads it; has_children false (what relates to it is found among later events). */
+  row: EventRow
+  relatesTo: string | null
+  /** The sending device's transaction ID (unsigned.transaction_id for that device). */
+  txn: { userId: string; deviceId: string; txnId: string } | null
+  /** Whom it notifies (PushRepository.recordEvent's record); null: nobody. */
+  notifications: EventRecord | null
+}
+
 export class StreamRepository {
   private readonly db: Queryable
   /** Whether this transaction has taken a position (and so must notify). */
   tookPosition = false
+  /** The room events this transaction appended, for the notifier once it commits (stream_ordering 0: the reserved position). */
+  readonly appended: CommittedEvent[] = []
+  /** The reserved position once BEGIN's answer came (see reserve). */
+  private reservedPosition: number | null = null
   constructor(db: Queryable) {
     this.db = db
   }
@@ -67,8 +87,22 @@ export class StreamRepository {
 
   /** The position the transaction took when it joined the fence (ENTER_STREAM_FENCE's row). */
   reserve(position: Promise<number>): void {
-    position.catch(() => {}) // the transaction sees the failure of its BEGIN message itself
+    position.then(
+      (p) => (this.reservedPosition = p),
+      () => {}, // the transaction sees the failure of its BEGIN message itself
+    )
     this.reserved = position
+  }
+
+  /** The events appended, with their positions (after the transaction committed, when BEGIN has been answered). */
+  committedEvents(): CommittedEvent[] {
+    const reserved = this.reservedPosition
+    const out: CommittedEvent[] = []
+    for (const e of this.appended) {
+      if (e.row.stream_ordering > 0) out.push(e)
+      else if (reserved !== null) out.push({ ...e, row: { ...e.row, stream_ordering: reserved } })
+    }
+    return out
   }
 
   /** The reserved position, once: null when there was none or it has been taken. */
@@ -96,6 +130,13 @@ export class StreamRepository {
       [kind, roomId, userId],
     )
     return (rows[0] as { position: number }).position
+  }
+
+  /** Records a change of this kind for each user (one position each), without waiting for the positions. */
+  async recordForUsers(kind: string, userIds: string[]): Promise<void> {
+    if (userIds.length === 0) return
+    this.tookPosition = true
+    await this.db.write(`INSERT INTO stream_log (position, kind, room_id, user_id) SELECT nextval('stream_seq'), $1, NULL, u FROM unnest($2::text[]) u`, [kind, userIds])
   }
 
   /** Takes one position per user for the same kind of change (one statement); returns the highest. */
