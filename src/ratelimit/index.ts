@@ -1,8 +1,8 @@
 // Rate limiting with token buckets stored in PostgreSQL, so limits hold across every instance.
 import type { Config } from '../config/schema.ts'
-import { limitExceeded } from '../shared/errors.ts'
+import { limitExceeded, type MatrixError } from '../shared/errors.ts'
 import type { Clock } from '../shared/clock.ts'
-import type { Repositories } from '../storage/index.ts'
+import { RATE_LIMITED, type Repositories } from '../storage/index.ts'
 
 export type LimitName = 'login_address' | 'login_account' | 'login_failed_attempts' | 'registration' | 'message'
 
@@ -27,6 +27,22 @@ export class RateLimiter {
     const { per_second: perSecond, burst } = this.config[name]
     const result = await this.repos.rateLimits.take(`${name}:${key}`, perSecond, burst, cost, this.clock.now())
     if (!result.allowed) throw limitExceeded(((cost - result.tokens) / perSecond) * 1000)
+  }
+
+  /**
+   * take() inside the caller's transaction (`repos` of it): nothing is waited for, and a refusal fails the
+   * transaction; refusal() turns that failure into M_LIMIT_EXCEEDED.
+   */
+  async takeIn(repos: Repositories, name: LimitName, key: string, cost = 1): Promise<void> {
+    if (!this.config.enabled) return
+    const { per_second: perSecond, burst } = this.config[name]
+    await repos.rateLimits.takeOrFail(`${name}:${key}`, perSecond, burst, cost, this.clock.now())
+  }
+
+  /** The M_LIMIT_EXCEEDED a transaction failed by takeIn's refusal answers with; null for any other error. */
+  refusal(err: unknown): MatrixError | null {
+    const { code, detail } = err as { code?: unknown; detail?: unknown }
+    return code === RATE_LIMITED ? limitExceeded(Number(detail) || 1000) : null
   }
 
   /** Refuses, without taking anything, unless the bucket holds one whole token (used to check failed-attempt budgets). */

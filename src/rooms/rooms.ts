@@ -7,7 +7,7 @@ import { stateKey, type JsonObject, type Pdu } from '../protocol/events/types.ts
 import type { Clock } from '../shared/clock.ts'
 import { MatrixError, forbidden, invalidParam, notFound } from '../shared/errors.ts'
 import { isRoomId, isUserId, parseUserId } from '../shared/ids.ts'
-import type { EventRow, Repositories, Storage } from '../storage/index.ts'
+import { ROOM_WRITE_STATE_CHANGED, type EventRow, type Repositories, type Storage } from '../storage/index.ts'
 import type { Requester } from '../users/index.ts'
 import type { RoomVersion } from '../protocol/room-versions.ts'
 import { refuseBlockedInvite, usersBlockingInvites } from '../directory/ignored.ts'
@@ -15,6 +15,11 @@ import { planRoom, type CreateRoomRequest } from './create.ts'
 import { newRoomState, parseStored, type EventTemplate, type RoomWriteState, type RoomWriter } from './writer.ts'
 
 /** Thrown inside a transaction when a concurrent request recorded the same txnId first. */
+
+export interface SendOptions {
+  /** Work that must commit with the send, run first in its transaction (e.g. taking a rate limit). */
+  guard?: (repos: Repositories) => Promise<void>
+}
 
 export class Rooms {
   private readonly storage: Storage
@@ -72,7 +77,11 @@ export class Rooms {
   }
 
   /** PUT /rooms/{roomId}/send/{type}/{txnId}: the same txnId from the same device always yields the same event. */
-  async send(requester: Requester, roomId: string, type: string, content: JsonObject, txnId: string): Promise<string> {
+  /**
+   * PUT /rooms/{roomId}/send/{eventType}/{txnId}. `options.guard` runs first inside the send's transaction
+   * (a rate limit: RateLimiter.takeIn), so a refusal rolls the send back and costs no round trip of its own.
+   */
+  async send(requester: Requester, roomId: string, type: string, content: JsonObject, txnId: string, options: SendOptions = {}): Promise<string> {
     // No lookup first: the append records the txnId in the same statement and reports a repeat, so a
     // first send (nearly every send) costs one round trip less; a repeat is answered below.
     try {
@@ -82,6 +91,7 @@ export class Rooms {
         const written: { room: RoomWriteState | null } = { room: null }
         const attempt = (reuse: boolean) =>
           this.storage.streamTransaction(async (repos) => {
+            await options.guard?.(repos)
             const template: EventTemplate = { type, sender: requester.userId, content }
             let original: EventRow | null = null
             if (type === 'm.room.redaction') {
@@ -108,9 +118,10 @@ export class Rooms {
         try {
           eventId = await attempt(true)
         } catch (err) {
-          // Whatever failed a send built on a kept room (its check, or a refusal decided on what was kept)
-          // is only believed when the room is read afresh.
-          if (!written.room?.reused) throw err
+          // What failed a send built on a kept room because of it (the check, or a refusal decided on what
+          // was kept) is only believed when the room is read afresh.
+          const fromKept = err instanceof MatrixError || (err as { code?: unknown }).code === ROOM_WRITE_STATE_CHANGED
+          if (!written.room?.reused || !fromKept) throw err
           this.writer.forget(roomId)
           eventId = await attempt(false)
         }
@@ -143,10 +154,10 @@ export class Rooms {
   }
 
   /** PUT /rooms/{roomId}/redact/{eventId}/{txnId}. */
-  redact(requester: Requester, roomId: string, eventId: string, reason: string | undefined, txnId: string): Promise<string> {
+  redact(requester: Requester, roomId: string, eventId: string, reason: string | undefined, txnId: string, options: SendOptions = {}): Promise<string> {
     const content: JsonObject = { redacts: eventId }
     if (reason !== undefined) content.reason = reason
-    return this.send(requester, roomId, 'm.room.redaction', content, txnId)
+    return this.send(requester, roomId, 'm.room.redaction', content, txnId, options)
   }
 
   /** Handling redactions: the sender may redact their own events, or any event with the redact level. */

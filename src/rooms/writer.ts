@@ -189,9 +189,9 @@ export class RoomWriter {
    * Locks the room and loads what appending `templates` needs. M_NOT_FOUND for rooms this server does not have.
    * With `reuse`, a lone event that is not a state event is built on what this instance kept of the room
    * after its last send there (remember()), when that covers it: nothing is read, and the transaction fails
-   * with ROOM_WRITE_STATE_CHANGED if the room or the push rules changed meanwhile. Whatever such a
-   * transaction decides on that state (a refusal too) only stands once it has committed: a failed one is
-   * tried again without `reuse`.
+   * with ROOM_WRITE_STATE_CHANGED if the room or the push rules changed meanwhile. What such a transaction
+   * decides on that state (a refusal too) only stands once it has committed: the caller tries a failed one
+   * again without `reuse` (Rooms.send).
    */
   async open(repos: Repositories, roomId: string, templates: EventTemplate[], options: { reuse?: boolean } = {}): Promise<RoomWriteState> {
     const lone = templates.length === 1 && templates[0]?.state_key === undefined ? (templates[0] as EventTemplate) : null

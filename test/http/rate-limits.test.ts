@@ -17,6 +17,8 @@ const limited: TestServer = await startTestServer({
   'rate_limits.login_failed_attempts.per_second': 0.001,
   'rate_limits.registration.burst': 2,
   'rate_limits.registration.per_second': 0.001,
+  'rate_limits.message.burst': 3,
+  'rate_limits.message.per_second': 0.001,
 })
 // The same tiny bursts, but rate limiting switched off.
 const unlimited: TestServer = await startTestServer({
@@ -162,6 +164,34 @@ describe('POST /register with rate limits', () => {
       })
     for (let i = 0; i < 2; i++) assert.equal((await check()).status, 200)
     assertLimited(await check())
+  })
+})
+
+describe('PUT /send and /redact with rate limits', () => {
+  it('answers 429 M_LIMIT_EXCEEDED once a user spends the burst, stores nothing of the refused send, and still answers a repeated txnId', async () => {
+    // Made with a session directly through the accounts service: no login or registration limit is spent.
+    const token = (await limited.server.ctx.accounts.createAccount({ username: uniqueName('sender'), password: PASSWORD, admin: false, login: {} })).access_token as string
+    const roomId = (await limited.api.post('/_matrix/client/v3/createRoom', {}, token)).body.room_id
+    const send = (txnId: string, body: string) =>
+      limited.api.put(`/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/${txnId}`, { msgtype: 'm.text', body }, token)
+    const sent: string[] = []
+    for (let i = 0; i < 3; i++) {
+      const ok = await send(`t${i}`, `message ${i}`)
+      assert.equal(ok.status, 200, JSON.stringify(ok.body))
+      sent.push(ok.body.event_id)
+    }
+    assertLimited(await send('t3', 'one too many'))
+    const redaction = await limited.api.put(`/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/redact/${encodeURIComponent(sent[0] as string)}/r1`, {}, token)
+    assertLimited(redaction)
+    // A client retrying a send that went through gets its event, limit or not.
+    const again = await send('t1', 'message 1')
+    assert.equal(again.status, 200, JSON.stringify(again.body))
+    assert.equal(again.body.event_id, sent[1])
+    const messages = await limited.api.get(`/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=5`, token)
+    assert.deepEqual(
+      messages.body.chunk.filter((e: { type: string }) => e.type === 'm.room.message' || e.type === 'm.room.redaction').map((e: { content: { body?: string } }) => e.content.body),
+      ['message 2', 'message 1', 'message 0'],
+    )
   })
 })
 

@@ -5,8 +5,25 @@ import { Type } from '@sinclair/typebox'
 import { defineRoute } from '../../route.ts'
 import { cs } from '../../paths.ts'
 import { EventType, JsonObject, RoomIdParam } from '../../schemas.ts'
+import type { AppContext } from '../../../context.ts'
+import type { SendOptions } from '../../../rooms/rooms.ts'
+import type { Repositories } from '../../../storage/index.ts'
+import type { Requester } from '../../../users/index.ts'
 
 const TxnId = Type.String({ minLength: 1, maxLength: 255 })
+
+/**
+ * Sends with the message rate limit taken inside the send's own transaction: a refusal rolls the send back
+ * and answers M_LIMIT_EXCEEDED (a repeated txnId still gets its first event), and no round trip is spent on it.
+ */
+async function rateLimited(ctx: AppContext, requester: Requester, send: (options: SendOptions) => Promise<string>): Promise<{ event_id: string }> {
+  const guard = (repos: Repositories) => ctx.rateLimiter.takeIn(repos, 'message', requester.userId)
+  try {
+    return { event_id: await send({ guard }) }
+  } catch (err) {
+    throw ctx.rateLimiter.refusal(err) ?? err
+  }
+}
 
 export const sendMessage = defineRoute({
   method: 'PUT',
@@ -14,10 +31,7 @@ export const sendMessage = defineRoute({
   auth: 'user',
   params: Type.Object({ roomId: RoomIdParam, eventType: EventType, txnId: TxnId }),
   body: JsonObject,
-  async handler(ctx, { requester, params, body }) {
-    await ctx.rateLimiter.take('message', requester.userId)
-    return { event_id: await ctx.rooms.send(requester, params.roomId, params.eventType, body, params.txnId) }
-  },
+  handler: (ctx, { requester, params, body }) => rateLimited(ctx, requester, (options) => ctx.rooms.send(requester, params.roomId, params.eventType, body, params.txnId, options)),
 })
 
 const StateParams = Type.Object({ roomId: RoomIdParam, eventType: EventType, stateKey: Type.Optional(Type.String({ maxLength: 255 })) })
@@ -39,8 +53,5 @@ export const redact = defineRoute({
   auth: 'user',
   params: Type.Object({ roomId: RoomIdParam, eventId: Type.String({ pattern: '^\\$', maxLength: 255 }), txnId: TxnId }),
   body: Type.Object({ reason: Type.Optional(Type.String()) }),
-  async handler(ctx, { requester, params, body }) {
-    await ctx.rateLimiter.take('message', requester.userId)
-    return { event_id: await ctx.rooms.redact(requester, params.roomId, params.eventId, body.reason, params.txnId) }
-  },
+  handler: (ctx, { requester, params, body }) => rateLimited(ctx, requester, (options) => ctx.rooms.redact(requester, params.roomId, params.eventId, body.reason, params.txnId, options)),
 })
