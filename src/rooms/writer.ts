@@ -73,8 +73,10 @@ interface KeptRoom {
   prepared: Map<symbol, { template: EventTemplate; value: unknown }>
 }
 
-/** How many rooms' write state an instance keeps (the most recently written first); a few KB each. */
-const KEPT_ROOMS = 4096
+/** How many rooms' write state an instance keeps (the most recently written first): a few KB each, at most ~KEPT_STATE_KEYS events. */
+const KEPT_ROOMS = 1024
+/** How many state keys a kept room gathers from earlier sends (each sender adds its member event). */
+const KEPT_STATE_KEYS = 32
 
 /** How an open() found the room: read from the database, or kept from the previous send. */
 export type OpenOutcome = 'read' | 'reused'
@@ -288,7 +290,9 @@ export class RoomWriter {
     const state = room.state
     const known = new Set(room.known)
     const before = this.kept.get(room.roomId)
-    if (before && !room.reused && room.openedFrom === before.prev.event_id && before.pushRulesVersion === room.pushRulesVersion && before.version === room.version) {
+    const sameRoom = before && !room.reused && room.openedFrom === before.prev.event_id && before.pushRulesVersion === room.pushRulesVersion && before.version === room.version
+    // A room with many senders would keep every sender's member event: past a bound, only the latest ones.
+    if (before && sameRoom && before.known.size < KEPT_STATE_KEYS) {
       for (const key of before.known) {
         if (known.has(key)) continue
         known.add(key)

@@ -29,8 +29,8 @@ export interface UnreadCountsAt {
   exact: Map<string, ThreadCounts>
 }
 
-/** How many (user, room) unread counts and device key counts an instance keeps (most recently used first). */
-const KEPT_UNREAD = 200_000
+/** How many (user, room) unread counts (~200 bytes each) and device key counts an instance keeps (most recently used first). */
+const KEPT_UNREAD = 100_000
 const KEPT_KEY_COUNTS = 50_000
 /**
  * Local unread counts go through the range's changes once per room: for the few rooms a woken long-poll
