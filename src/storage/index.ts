@@ -16,7 +16,7 @@ import { EventsRepository } from './repositories/events.ts'
 import { FiltersRepository } from './repositories/filters.ts'
 import { SyncQueriesRepository } from './repositories/sync-queries.ts'
 import { MembershipsRepository } from './repositories/memberships.ts'
-import { RoomsRepository, roomLockSql } from './repositories/rooms.ts'
+import { RoomsRepository } from './repositories/rooms.ts'
 import { StateRepository } from './repositories/state.ts'
 import { StreamRepository } from './repositories/stream.ts'
 import { TimelineRepository } from './repositories/timeline.ts'
@@ -51,7 +51,7 @@ export type { EventInsert, EventRow } from './repositories/events.ts'
 export type { StateEntry, StateEventRow } from './repositories/state.ts'
 export type { MembershipRow } from './repositories/memberships.ts'
 export { STREAM_CHANNEL, type StreamChange, type CommittedEvent } from './repositories/stream.ts'
-import { ENTER_STREAM_FENCE, NOTIFY_STREAM, fenceAndChangesOf, fenceAndChangesSql, type CommittedEvent, type StreamChange, type StreamChangeRow } from './repositories/stream.ts'
+import { enterStreamFenceSql, NOTIFY_STREAM, fenceAndChangesOf, fenceAndChangesSql, type CommittedEvent, type StreamChange, type StreamChangeRow } from './repositories/stream.ts'
 export type { EventFilter, TimelineToken } from './repositories/timeline.ts'
 export type { SearchHit, SearchableRoom, EventSearchQuery, ContextAnchor } from './repositories/search.ts'
 export type { DirectoryUser } from './repositories/user-directory.ts'
@@ -203,7 +203,7 @@ export class Storage {
   async streamTransaction<T>(fn: (repos: Repositories) => Promise<T>, options: { lockRoom?: string } = {}): Promise<T> {
     let repos: Repositories | null = null
     // The room's lock first: a writer waiting for it holds no position back from readers meanwhile.
-    const begin = options.lockRoom === undefined ? ENTER_STREAM_FENCE : `${roomLockSql(options.lockRoom)}; ${ENTER_STREAM_FENCE}`
+    const begin = enterStreamFenceSql(options.lockRoom ?? null)
     // Whether the observer heard of the commit through the read riding on it; whether the transaction committed.
     let told = false
     let succeeded = false

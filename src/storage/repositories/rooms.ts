@@ -1,4 +1,3 @@
-import pg from 'pg'
 import type { Queryable } from '../db.ts'
 import { STATE_BY_KEYS } from './state.ts'
 
@@ -36,11 +35,6 @@ export interface WriteLoad {
 /** The SQLSTATE of expect_room_write_state's failure: what a writer kept of a room is out of date. */
 export const ROOM_WRITE_STATE_CHANGED = 'HS409'
 
-/** The statement taking a room's write lock, to run with BEGIN in the transaction's first round trip. */
-export function roomLockSql(roomId: string): string {
-  return `SELECT pg_advisory_xact_lock(1, hashtext(${pg.escapeLiteral(roomId)}))`
-}
-
 export class RoomsRepository {
   private readonly db: Queryable
   constructor(db: Queryable) {
@@ -61,13 +55,13 @@ export class RoomsRepository {
     return rows[0] ?? null
   }
 
-  /** Set when the transaction took the room's write lock together with BEGIN (see roomLockSql). */
+  /** Set when the transaction took the room's write lock together with BEGIN (enterStreamFenceSql). */
   preLocked: string | null = null
 
   /**
    * Takes the room's write lock (every write to a room's DAG holds it, so a room's events are built one at a
    * time) and reads the room. The lock is an advisory lock on the room ID's hash, so it can also be taken in
-   * the transaction's first round trip (roomLockSql); reads made after it see every earlier writer's commit.
+   * the transaction's first round trip (enterStreamFenceSql); reads made after it see every earlier writer's commit.
    */
   async lock(roomId: string): Promise<RoomRow | null> {
     if (this.preLocked !== roomId) await this.db.query('SELECT pg_advisory_xact_lock(1, hashtext($1))', [roomId])

@@ -1,3 +1,4 @@
+import pg from 'pg'
 import type { Queryable } from '../db.ts'
 import type { EventRow } from './events.ts'
 import type { EventRecord } from './push.ts'
@@ -15,17 +16,18 @@ export interface StreamChange {
 /** The channel instances LISTEN on; writers NOTIFY it in the transaction, so it is delivered on commit. */
 export const STREAM_CHANNEL = 'homestead_stream'
 
-/** Bit 62: advisory keys of writers' first positions (see migration 0013), apart from every other key. */
-const POSITION_LOCK_BIT = '4611686018427387904'
-
 /**
- * Joins the fence as a writer, the last statements of the BEGIN message of every transaction that takes
- * positions: the fence lock, shared, then a lock named after a first position, so every position this
- * transaction takes is at or above one the fence can see held (migration 0013). That first position is
- * the statement's row: the transaction's first write takes it (StreamRepository.reserve), so a single
- * write knows its position before it is sent.
+ * Joins the fence as a writer, the statement after BEGIN in the first message of every transaction that
+ * takes positions (migration 0025's enter_stream_fence): the room's write lock first when the transaction
+ * writes to a room (a writer waiting for a room holds no position back from readers meanwhile), the fence
+ * lock, shared, then a lock named after a first position, so every position this transaction takes is at or
+ * above one the fence can see held (migration 0013). That first position is the statement's row: the
+ * transaction's first write takes it (StreamRepository.reserve), so a single write knows its position
+ * before it is sent.
  */
-export const ENTER_STREAM_FENCE = `SELECT pg_advisory_xact_lock_shared(${STREAM_FENCE_KEY}); SELECT p AS position FROM nextval('stream_seq') AS p, pg_advisory_xact_lock(${POSITION_LOCK_BIT} | p)`
+export function enterStreamFenceSql(roomId: string | null): string {
+  return `SELECT enter_stream_fence(${roomId === null ? 'NULL' : pg.escapeLiteral(roomId)}) AS position`
+}
 /**
  * Wakes every instance's listener, sent after writers commit and not inside their transactions: a
  * transaction that NOTIFYs holds PostgreSQL's notification lock (one per database) from its commit until
@@ -33,7 +35,7 @@ export const ENTER_STREAM_FENCE = `SELECT pg_advisory_xact_lock_shared(${STREAM_
  * This transaction writes nothing else, so it need not wait for its own flush.
  */
 /**
- * The stream transaction's reserved position (ENTER_STREAM_FENCE's nextval, the session's last one) as SQL
+ * The stream transaction's reserved position (enter_stream_fence's nextval, the session's last one) as SQL
  * reads it: how the first event of a transaction is written without waiting for its BEGIN round trip
  * (AppendedEvent.streamOrdering null). Only before anything else in the transaction takes a position.
  */
@@ -85,7 +87,7 @@ export class StreamRepository {
 
   private reserved: Promise<number> | null = null
 
-  /** The position the transaction took when it joined the fence (ENTER_STREAM_FENCE's row). */
+  /** The position the transaction took when it joined the fence (enterStreamFenceSql's row). */
   reserve(position: Promise<number>): void {
     position.then(
       (p) => (this.reservedPosition = p),
