@@ -14,8 +14,6 @@ import { refuseBlockedInvite, usersBlockingInvites } from '../directory/ignored.
 import { planRoom, type CreateRoomRequest } from './create.ts'
 import { newRoomState, parseStored, type EventTemplate, type RoomWriteState, type RoomWriter } from './writer.ts'
 
-/** Thrown inside a transaction when a concurrent request recorded the same txnId first. */
-
 export interface SendOptions {
   /** Work that must commit with the send, run first in its transaction (e.g. taking a rate limit). */
   guard?: (repos: Repositories) => Promise<void>
@@ -76,10 +74,10 @@ export class Rooms {
     })
   }
 
-  /** PUT /rooms/{roomId}/send/{type}/{txnId}: the same txnId from the same device always yields the same event. */
   /**
-   * PUT /rooms/{roomId}/send/{eventType}/{txnId}. `options.guard` runs first inside the send's transaction
-   * (a rate limit: RateLimiter.takeIn), so a refusal rolls the send back and costs no round trip of its own.
+   * PUT /rooms/{roomId}/send/{eventType}/{txnId}: the same txnId from the same device always yields the same
+   * event. `options.guard` runs first inside the send's transaction (a rate limit: RateLimiter.takeIn), so a
+   * refusal rolls the send back and costs no round trip of its own.
    */
   async send(requester: Requester, roomId: string, type: string, content: JsonObject, txnId: string, options: SendOptions = {}): Promise<string> {
     // No lookup first: the append records the txnId in the same statement and reports a repeat, so a
@@ -129,7 +127,6 @@ export class Rooms {
         return eventId
       })
     } catch (err) {
-      this.writer.forget(roomId)
       // A repeated txnId gets the first event's ID, even when sending now would be refused (the user may
       // have left the room since).
       const known = await this.storage.repos.events.findTxn(roomId, requester.userId, requester.deviceId, txnId)

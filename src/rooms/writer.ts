@@ -8,6 +8,7 @@ import { roomVersion, type RoomVersion } from '../protocol/room-versions.ts'
 import type { Clock } from '../shared/clock.ts'
 import { MatrixError, notFound } from '../shared/errors.ts'
 import type { EventRecord, Repositories, StateEventRow } from '../storage/index.ts'
+import { KeptRooms, type KeptRoom } from './kept-rooms.ts'
 
 /** What a new event needs to know of its room; kept up to date as events are appended. */
 export interface RoomWriteState {
@@ -28,7 +29,7 @@ export interface RoomWriteState {
   pushRulesVersion: number
   /** Reads sent with the room's load for the one event opened (see RoomWriter.onPrepare); used by its append. */
   prepared: PreparedReads | null
-  /** The prepared reads the last append used (what RoomWriter.remember keeps). */
+  /** The prepared reads the last append used (what KeptRooms.remember keeps). */
   used: PreparedReads | null
   /** Opened from what this instance kept of the room, not read (see RoomWriter.open). */
   reused: boolean
@@ -56,27 +57,6 @@ interface PreparedReads {
   template: EventTemplate
   reads: Map<symbol, Promise<unknown>>
 }
-
-/**
- * What this instance keeps of a room after a send, so that the next send to it needs no reads: the first
- * statement after the room's lock checks that none of it has changed (RoomsRepository.expectWriteState).
- */
-interface KeptRoom {
-  version: RoomVersion
-  /** The single forward extremity (rooms with more are not kept): the next event's prev_events. */
-  prev: RoomEvent
-  stateGroup: number | null
-  state: Map<StateKey, RoomEvent>
-  known: Set<StateKey>
-  pushRulesVersion: number
-  /** Each prepare hook's value, with the template it was read for. */
-  prepared: Map<symbol, { template: EventTemplate; value: unknown }>
-}
-
-/** How many rooms' write state an instance keeps (the most recently written first): a few KB each, at most ~KEPT_STATE_KEYS events. */
-const KEPT_ROOMS = 1024
-/** How many state keys a kept room gathers from earlier sends (each sender adds its member event). */
-const KEPT_STATE_KEYS = 32
 
 /** How an open() found the room: read from the database, or kept from the previous send. */
 export type OpenOutcome = 'read' | 'reused'
@@ -157,7 +137,8 @@ export class RoomWriter {
   private readonly hooks: AppendHook[] = []
   private readonly preparers = new Map<symbol, { read: PrepareHook; reuse: PreparedReuse }>()
   private searchText: ((event: RoomEvent) => string | null) | null = null
-  private readonly kept = new Map<string, KeptRoom>()
+  /** What this instance kept of the rooms it sent to (open with `reuse`). */
+  private readonly kept = new KeptRooms()
   private readonly observe: (outcome: OpenOutcome) => void
 
   constructor(serverName: string, clock: Clock, signingKey: () => SigningKey, observe: (outcome: OpenOutcome) => void = () => {}) {
@@ -198,7 +179,7 @@ export class RoomWriter {
   async open(repos: Repositories, roomId: string, templates: EventTemplate[], options: { reuse?: boolean } = {}): Promise<RoomWriteState> {
     const lone = templates.length === 1 && templates[0]?.state_key === undefined ? (templates[0] as EventTemplate) : null
     if (options.reuse && lone) {
-      const kept = this.reusable(roomId, lone)
+      const kept = this.kept.take(roomId, (room) => this.covers(room, lone))
       if (kept) {
         this.observe('reused')
         void repos.rooms.expectWriteState(roomId, [kept.prev.event_id], kept.pushRulesVersion)
@@ -255,59 +236,24 @@ export class RoomWriter {
     }
   }
 
-  /** What this instance kept of the room, if it covers appending `template` (see open). */
-  private reusable(roomId: string, template: EventTemplate): KeptRoom | null {
-    const kept = this.kept.get(roomId)
-    if (!kept) return null
-    for (const [type, key] of keysFor(template, ANY_VERSION)) if (!kept.known.has(stateKey(type, key))) return null
+  /** Whether what was kept of a room covers appending `template`: its auth state was read, and every prepare hook's reads serve it. */
+  private covers(kept: KeptRoom, template: EventTemplate): boolean {
+    for (const [type, key] of keysFor(template, ANY_VERSION)) if (!kept.known.has(stateKey(type, key))) return false
     for (const [key, { reuse }] of this.preparers) {
       const earlier = kept.prepared.get(key)
-      if (!earlier || !reuse(earlier.template, template)) return null
+      if (!earlier || !reuse(earlier.template, template)) return false
     }
-    // The most recently used rooms are the last to go.
-    this.kept.delete(roomId)
-    this.kept.set(roomId, kept)
-    return kept
+    return true
   }
 
-  /**
-   * Keeps what a committed transaction knew of its room for the next send there (open with `reuse`): after
-   * one event that is neither a state event nor a redaction (which may change the effect of a state event),
-   * when the room is left with a single forward extremity. The state known before is kept too when the
-   * transaction started from the same room (it read other keys, for another sender).
-   */
-  async remember(room: RoomWriteState): Promise<void> {
-    const last = room.prev[0]
-    const used = room.used
-    if (!last || room.prev.length !== 1 || room.extremities.length !== 1 || !used || used.reads.size !== this.preparers.size) return this.forget(room.roomId)
-    if (last.state_key !== undefined || last.type === 'm.room.redaction') return this.forget(room.roomId)
-    const prepared = new Map<symbol, { template: EventTemplate; value: unknown }>()
-    try {
-      for (const [key, read] of used.reads) prepared.set(key, { template: used.template, value: await read })
-    } catch {
-      return this.forget(room.roomId)
-    }
-    const state = room.state
-    const known = new Set(room.known)
-    const before = this.kept.get(room.roomId)
-    const sameRoom = before && !room.reused && room.openedFrom === before.prev.event_id && before.pushRulesVersion === room.pushRulesVersion && before.version === room.version
-    // A room with many senders would keep every sender's member event: past a bound, only the latest ones.
-    if (before && sameRoom && before.known.size < KEPT_STATE_KEYS) {
-      for (const key of before.known) {
-        if (known.has(key)) continue
-        known.add(key)
-        const event = before.state.get(key)
-        if (event) state.set(key, event)
-      }
-    }
-    this.kept.delete(room.roomId)
-    this.kept.set(room.roomId, { version: room.version, prev: last, stateGroup: room.stateGroup, state, known, pushRulesVersion: room.pushRulesVersion, prepared })
-    if (this.kept.size > KEPT_ROOMS) this.kept.delete(this.kept.keys().next().value as string)
+  /** Keeps what a committed transaction knew of its room for the next send there (KeptRooms.remember). */
+  remember(room: RoomWriteState): Promise<void> {
+    return this.kept.remember(room, this.preparers.size)
   }
 
   /** Drops what this instance kept of a room. */
   forget(roomId: string): void {
-    this.kept.delete(roomId)
+    this.kept.forget(roomId)
   }
 
   /** Builds, signs, authorizes and persists one event; M_FORBIDDEN when the auth rules refuse it. */

@@ -208,6 +208,7 @@ export class Storage {
     let told = false
     let succeeded = false
     const tookPosition = () => (repos as Repositories | null)?.stream.tookPosition === true
+    const committedEvents = () => (repos as Repositories | null)?.stream.committedEvents() ?? []
     try {
       const result = await this.db.transaction(
         async (tx, begun) => {
@@ -226,7 +227,7 @@ export class Storage {
                 sql: fenceAndChangesSql(wanted.after),
                 onCommitted: (rows) => {
                   told = true
-                  wanted.onRead(fenceAndChangesOf(rows as StreamChangeRow[]), (repos as Repositories | null)?.stream.committedEvents() ?? [])
+                  wanted.onRead(fenceAndChangesOf(rows as StreamChangeRow[]), committedEvents())
                 },
               }
             )
@@ -239,7 +240,7 @@ export class Storage {
       if (tookPosition()) {
         this.announce()
         // Without a read riding on the COMMIT (or if the transaction failed, perhaps after committing).
-        if (!told) this.commitObserver?.committed(succeeded ? ((repos as Repositories | null)?.stream.committedEvents() ?? []) : [])
+        if (!told) this.commitObserver?.committed(succeeded ? committedEvents() : [])
       }
     }
   }

@@ -4,13 +4,20 @@
 // notifier reads with every wake-up, say whether anything else happened in the range. Each answer below is
 // given only when those prove it complete (every event of the range known here, no change that could alter
 // it), and is null otherwise: the caller then reads the database, as it always may.
-import type { CommittedEvent, StreamChange } from '../storage/index.ts'
+import type { CommittedEvent, EventRow, StreamChange } from '../storage/index.ts'
 import type { UnreadCounts } from './rooms.ts'
 
 /** Where the events this process committed are found by position (the notifier). */
 export interface CommittedEvents {
   committedEvent(position: number): CommittedEvent | undefined
   changesBetween(since: number, upTo: number): StreamChange[] | null
+}
+
+/** A range's timeline events by room, as the database would give them, from this instance's commits. */
+export interface LocalTimeline {
+  rows: Map<string, EventRow[]>
+  /** The transaction IDs of these events that the device sent (unsigned.transaction_id). */
+  txnIds(userId: string, deviceId: string | null): Map<string, string>
 }
 
 export interface KeyCounts {
@@ -76,7 +83,7 @@ export class LocalDelivery {
    * committed every event of those rooms in it and none is a state event or a redaction (which change what
    * was sent before); else null.
    */
-  timeline(changes: StreamChange[], rooms: ReadonlySet<string>): Map<string, CommittedEvent[]> | null {
+  timeline(changes: StreamChange[], rooms: ReadonlySet<string>): LocalTimeline | null {
     const byRoom = new Map<string, CommittedEvent[]>()
     for (const c of changes) {
       if (c.room_id === null || !rooms.has(c.room_id)) continue
@@ -88,7 +95,21 @@ export class LocalDelivery {
       if (list) list.push(event)
       else byRoom.set(c.room_id, [event])
     }
-    return byRoom
+    const rows = new Map<string, EventRow[]>()
+    for (const [roomId, events] of byRoom) {
+      // What relates to an event came after it: within the range, so among these.
+      const parents = new Set(events.map((e) => e.relatesTo).filter((id) => id !== null))
+      rows.set(roomId, events.map((e) => ({ ...e.row, has_children: parents.has(e.row.event_id) })))
+    }
+    const events = [...byRoom.values()].flat()
+    return {
+      rows,
+      txnIds: (userId, deviceId) => {
+        const ids = new Map<string, string>()
+        for (const e of events) if (e.txn && e.txn.userId === userId && e.txn.deviceId === deviceId) ids.set(e.row.event_id, e.txn.txnId)
+        return ids
+      },
+    }
   }
 
   /**

@@ -5,7 +5,8 @@ import { strippedState, toClientEvents, type ClientEvent, type Viewer } from '..
 import { formatToken, tokenOf } from '../rooms/read.ts'
 import { filterVisibleByRoom } from '../rooms/visibility.ts'
 import { withoutIgnored, withoutIgnoredInvites } from '../directory/index.ts'
-import type { CommittedEvent, EventRow, MembershipRow, Repositories } from '../storage/index.ts'
+import type { EventRow, MembershipRow, Repositories } from '../storage/index.ts'
+import type { LocalTimeline } from './local.ts'
 import { roomAllowed, toEventFilter, typeAllowed, type FilterDefinition } from './filter.ts'
 
 export interface JoinedRoomSync {
@@ -50,7 +51,7 @@ export interface RoomsSyncInput {
   /** The rooms with events in the range, if the caller knows them. */
   roomsWithEvents?: Set<string>
   /** Every event of the range in the joined rooms, by room, when this instance committed them all (LocalDelivery.timeline). */
-  localTimeline?: Map<string, CommittedEvent[]>
+  localTimeline?: LocalTimeline
   /** Told whether an incremental sync's timelines came from localTimeline or from the database. */
   observeTimeline?: (outcome: 'local' | 'read') => void
   /** Ephemeral events (typing, receipts) for the range, by room. */
@@ -177,14 +178,8 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
   let txnIds: Map<string, string> | undefined
   if (plans.length > 0 && since !== null) input.observeTimeline?.(local ? 'local' : 'read')
   if (local) {
-    txnIds = new Map()
-    for (const p of plans) {
-      const events = local.get(p.roomId) ?? []
-      // What relates to an event came after it: within the range, so among these.
-      const parents = new Set(events.map((e) => e.relatesTo).filter((id) => id !== null))
-      timelines.set(p.roomId, events.map((e) => ({ ...e.row, has_children: parents.has(e.row.event_id) })))
-      for (const e of events) if (e.txn && e.txn.userId === viewer.userId && e.txn.deviceId === viewer.deviceId) txnIds.set(e.row.event_id, e.txn.txnId)
-    }
+    for (const p of plans) timelines.set(p.roomId, local.rows.get(p.roomId) ?? [])
+    txnIds = local.txnIds(viewer.userId, viewer.deviceId)
   } else {
     const ranges = new Map<number, string[]>()
     for (const p of plans) ranges.set(p.after, [...(ranges.get(p.after) ?? []), p.roomId])

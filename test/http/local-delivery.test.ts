@@ -21,9 +21,7 @@ async function local(part: 'timeline' | 'unread' | 'keys'): Promise<{ local: num
   return { local: of('local'), read: of('read') }
 }
 
-function onSecond(client: RoomClient): RoomClient {
-  return new RoomClient(second.api, { user_id: client.userId, access_token: client.token, device_id: client.deviceId })
-}
+const onSecond = (client: RoomClient) => client.on(second.api)
 
 /** A /sync that leaves presence alone (a presence change would wake the room's other long-polls). */
 async function sync(client: RoomClient, since: string | undefined, timeout: number, filter = THREAD_FILTER): Promise<any> {

@@ -24,14 +24,18 @@ async function prevEvents(roomId: string, eventId: string): Promise<string[]> {
   return (JSON.parse(row.json) as { prev_events: string[] }).prev_events
 }
 
-/** The same user, signed in on the other instance. */
-function onSecond(client: RoomClient): RoomClient {
-  return new RoomClient(second.api, { user_id: client.userId, access_token: client.token, device_id: client.deviceId })
-}
+const onSecond = (client: RoomClient) => client.on(second.api)
 
 async function unread(client: RoomClient, roomId: string): Promise<number> {
   const sync = await client.sync({ timeout: 0 })
   return sync.rooms.join[roomId]?.unread_notifications?.notification_count ?? 0
+}
+
+/** Two users in a public room of alice's. */
+async function twoInRoom(): Promise<{ alice: RoomClient; bob: RoomClient; roomId: string }> {
+  const alice = await RoomClient.register(t.api)
+  const bob = await RoomClient.register(t.api)
+  return { alice, bob, roomId: await sharedRoom(alice, [bob]) }
 }
 
 describe('sends that reuse what the instance kept of the room', () => {
@@ -66,9 +70,7 @@ describe('sends that reuse what the instance kept of the room', () => {
   })
 
   it('refuse a sender the other instance banned, though the kept state let them send', async () => {
-    const alice = await RoomClient.register(t.api)
-    const bob = await RoomClient.register(t.api)
-    const roomId = await sharedRoom(alice, [bob])
+    const { alice, bob, roomId } = await twoInRoom()
     await bob.send(roomId, 'hello')
     await bob.send(roomId, 'hello again')
     assert.equal((await onSecond(alice).membershipRaw('ban', roomId, bob.userId)).status, 200)
@@ -80,9 +82,7 @@ describe('sends that reuse what the instance kept of the room', () => {
   })
 
   it('evaluate push rules changed on the other instance', async () => {
-    const alice = await RoomClient.register(t.api)
-    const bob = await RoomClient.register(t.api)
-    const roomId = await sharedRoom(alice, [bob])
+    const { alice, bob, roomId } = await twoInRoom()
     await bob.send(roomId, 'one')
     await bob.send(roomId, 'two')
     assert.equal(await unread(alice, roomId), 2)
@@ -99,9 +99,7 @@ describe('sends that reuse what the instance kept of the room', () => {
   })
 
   it('serve every sender: a new sender reads once (its membership), then senders take turns without reads', async () => {
-    const alice = await RoomClient.register(t.api)
-    const bob = await RoomClient.register(t.api)
-    const roomId = await sharedRoom(alice, [bob])
+    const { alice, bob, roomId } = await twoInRoom()
     await alice.send(roomId, 'a1')
     const afterFirst = await outcomes()
     await bob.send(roomId, 'b1')

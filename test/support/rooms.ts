@@ -39,6 +39,11 @@ export class RoomClient {
     return new RoomClient(api, await registerUser(api, options))
   }
 
+  /** The same session, served by another instance (as behind a load balancer). */
+  on(api: Api): RoomClient {
+    return new RoomClient(api, { user_id: this.userId, access_token: this.token, device_id: this.deviceId })
+  }
+
   get(path: string): Promise<ApiResponse> {
     return this.api.get(CS + path, this.token)
   }

@@ -114,13 +114,10 @@ export class EventsRepository {
       typeof options.position === 'number' ? options.position : null,
       options.position === 'reserved',
     ]
-    if (options.position === 'reserved') {
-      await this.db.write(sql, values)
-      return null
-    }
     if (options.position !== null) {
+      // The position is known (or SQL's): nothing to wait for.
       await this.db.write(sql, values)
-      return options.position
+      return options.position === 'reserved' ? null : options.position
     }
     const { rows } = await this.db.query<{ position: number }>(sql, values)
     return (rows[0] as { position: number }).position

@@ -144,8 +144,9 @@ export class PushRepository {
   /**
    * What evaluating an event in a room needs, in one query whatever the room's size: the joined member count
    * (room_summaries, kept by the summary hook that runs before push), which of `named` are joined members, and
-   * the rules of the joined members with a push configuration of their own (push_custom_members), sender
-   * excluded, most important first as rulesOf lists them.
+   * the rules of the joined members with a push configuration of their own (push_custom_members), the
+   * sender's too (the caller leaves them out: one context serves any sender), most important first as
+   * rulesOf lists them.
    */
   async eventContext(roomId: string, named: string[]): Promise<EventContext> {
     const { rows } = await this.db.query<{ member_count: number; named: string[]; custom: string[]; rules: PushRuleRow[] | null }>(

@@ -231,8 +231,10 @@ export class RelationsRepository {
     return rows.length > 0
   }
 
-  /** Records a reply as its thread's latest (threads only move forward: stream positions grow). */
-  /** `stream` null: the transaction's reserved position (RESERVED_POSITION). */
+  /**
+   * Records a reply as its thread's latest (threads only move forward: stream positions grow); `stream` null:
+   * the transaction's reserved position (RESERVED_POSITION).
+   */
   async threadReply(roomId: string, rootId: string, eventId: string, stream: number | null): Promise<void> {
     await this.db.query(
       `INSERT INTO threads (room_id, root_event_id, latest_event_id, latest_stream) VALUES ($1, $2, $3, COALESCE($4::bigint, ${RESERVED_POSITION}))

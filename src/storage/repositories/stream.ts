@@ -29,18 +29,18 @@ export function enterStreamFenceSql(roomId: string | null): string {
   return `SELECT enter_stream_fence(${roomId === null ? 'NULL' : pg.escapeLiteral(roomId)}) AS position`
 }
 /**
- * Wakes every instance's listener, sent after writers commit and not inside their transactions: a
- * transaction that NOTIFYs holds PostgreSQL's notification lock (one per database) from its commit until
- * the commit is flushed to disk, so writers that notified committed one at a time, with no group commit.
- * This transaction writes nothing else, so it need not wait for its own flush.
- */
-/**
  * The stream transaction's reserved position (enter_stream_fence's nextval, the session's last one) as SQL
  * reads it: how the first event of a transaction is written without waiting for its BEGIN round trip
  * (AppendedEvent.streamOrdering null). Only before anything else in the transaction takes a position.
  */
 export const RESERVED_POSITION = "currval('stream_seq')"
 
+/**
+ * Wakes every instance's listener, sent after writers commit and not inside their transactions: a
+ * transaction that NOTIFYs holds PostgreSQL's notification lock (one per database) from its commit until
+ * the commit is flushed to disk, so writers that notified committed one at a time, with no group commit.
+ * This transaction writes nothing else, so it need not wait for its own flush.
+ */
 export const NOTIFY_STREAM = `BEGIN; SET LOCAL synchronous_commit = off; SELECT pg_notify('${STREAM_CHANNEL}', ''); COMMIT`
 
 export type StreamChangeRow = { safe: number; position: number | null; kind: string; room_id: string | null; user_id: string | null }
@@ -72,6 +72,9 @@ export interface CommittedEvent {
   /** Whom it notifies (PushRepository.recordEvent's record); null: nobody. */
   notifications: EventRecord | null
 }
+
+/** One stream change of kind $1 for each user of $2, each at a position of its own. */
+const FOR_USERS_SQL = `INSERT INTO stream_log (position, kind, room_id, user_id) SELECT nextval('stream_seq'), $1, NULL, u FROM unnest($2::text[]) u`
 
 export class StreamRepository {
   private readonly db: Queryable
@@ -138,17 +141,13 @@ export class StreamRepository {
   async recordForUsers(kind: string, userIds: string[]): Promise<void> {
     if (userIds.length === 0) return
     this.tookPosition = true
-    await this.db.write(`INSERT INTO stream_log (position, kind, room_id, user_id) SELECT nextval('stream_seq'), $1, NULL, u FROM unnest($2::text[]) u`, [kind, userIds])
+    await this.db.write(FOR_USERS_SQL, [kind, userIds])
   }
 
   /** Takes one position per user for the same kind of change (one statement); returns the highest. */
   async nextForUsers(kind: string, userIds: string[]): Promise<number> {
     this.tookPosition = true
-    const { rows } = await this.db.query<{ position: number }>(
-      `INSERT INTO stream_log (position, kind, room_id, user_id)
-       SELECT nextval('stream_seq'), $1, NULL, u FROM unnest($2::text[]) u RETURNING position`,
-      [kind, userIds],
-    )
+    const { rows } = await this.db.query<{ position: number }>(`${FOR_USERS_SQL} RETURNING position`, [kind, userIds])
     return Math.max(0, ...rows.map((r) => r.position))
   }
 
