@@ -144,8 +144,11 @@ export function repositories(db: Queryable): Repositories {
 /** A read of the stream riding on a COMMIT: the fence and the changes in (after, fence]. */
 export interface CommitRead {
   after: number
-  /** `events`: the room events the transaction appended (see CommittedEvent). */
-  onRead(result: { safe: number; changes: StreamChange[] }, events: CommittedEvent[]): void
+  /**
+   * `events`: the room events the transaction appended (see CommittedEvent). True when it woke a waiting
+   * reader of this process: the writer is then answered after the readers (see streamTransaction).
+   */
+  onRead(result: { safe: number; changes: StreamChange[] }, events: CommittedEvent[]): boolean
 }
 
 /** What this process's stream transactions tell as they commit (the notifier; see setCommitObserver). */
@@ -206,11 +209,13 @@ export class Storage {
     const begin = enterStreamFenceSql(options.lockRoom ?? null)
     // Whether the observer heard of the commit through the read riding on it; whether the transaction committed.
     let told = false
+    let woke = false
     let succeeded = false
     const tookPosition = () => (repos as Repositories | null)?.stream.tookPosition === true
     const committedEvents = () => (repos as Repositories | null)?.stream.committedEvents() ?? []
+    let result: T
     try {
-      const result = await this.db.transaction(
+      result = await this.db.transaction(
         async (tx, begun) => {
           repos = repositories(tx)
           repos.stream.reserve(begun.then((rows) => Number((rows[0] as { position: number }).position)))
@@ -227,7 +232,7 @@ export class Storage {
                 sql: fenceAndChangesSql(wanted.after),
                 onCommitted: (rows) => {
                   told = true
-                  wanted.onRead(fenceAndChangesOf(rows as StreamChangeRow[]), committedEvents())
+                  woke = wanted.onRead(fenceAndChangesOf(rows as StreamChangeRow[]), committedEvents())
                 },
               }
             )
@@ -235,7 +240,6 @@ export class Storage {
         },
       )
       succeeded = true
-      return result
     } finally {
       if (tookPosition()) {
         this.announce()
@@ -243,6 +247,10 @@ export class Storage {
         if (!told) this.commitObserver?.committed(succeeded ? committedEvents() : [])
       }
     }
+    // Readers this commit woke answer first, as a chat's other members wait for what the sender already
+    // has: their continuations (local delivery needs no reads) run before this macrotask turn ends.
+    if (woke) await new Promise<void>((resolve) => setImmediate(resolve))
+    return result
   }
 
   /**

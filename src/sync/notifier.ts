@@ -86,7 +86,7 @@ export class StreamNotifier {
           after,
           onRead: ({ safe, changes }, events) => {
             this.keep(events)
-            this.apply(after, safe, changes)
+            return this.apply(after, safe, changes)
           },
         }
       },
@@ -231,21 +231,22 @@ export class StreamNotifier {
 
   /**
    * A read of the fence (and of the changes in (from, safe]) came back. Reads overlap (a refresh and
-   * commits' reads): one that is no longer ahead is dropped, one that started behind is trimmed.
+   * commits' reads): one that is no longer ahead is dropped, one that started behind is trimmed. True when
+   * it woke a waiter right away.
    */
-  private apply(from: number, safe: number, changes: StreamChange[] | null): void {
-    if (safe <= this.position) return
+  private apply(from: number, safe: number, changes: StreamChange[] | null): boolean {
+    if (safe <= this.position) return false
     if (changes !== null && from < this.position) {
       const position = this.position
       changes = changes.filter((c) => c.position > position)
     }
-    this.advance(safe, changes)
+    return this.advance(safe, changes)
   }
 
-  private advance(safe: number, changes: StreamChange[] | null): void {
+  private advance(safe: number, changes: StreamChange[] | null): boolean {
     this.position = safe
     this.remember(safe, changes)
-    if (!changes) return
+    if (!changes) return false
     const rooms = new Set<string>()
     const users = new Set<string>()
     const roomMates: string[] = []
@@ -272,9 +273,11 @@ export class StreamNotifier {
         this.waiters.clear()
       },
     )
+    return false
   }
 
-  private wake(users: Set<string>, rooms: Set<string>): void {
+  private wake(users: Set<string>, rooms: Set<string>): boolean {
+    let woke = false
     for (const waiter of this.waiters) {
       const { userId, rooms: interested } = waiter.interest
       let relevant = users.has(userId)
@@ -282,8 +285,10 @@ export class StreamNotifier {
       if (relevant) {
         this.waiters.delete(waiter)
         waiter.resolve()
+        woke = true
       }
     }
+    return woke
   }
 
   /**

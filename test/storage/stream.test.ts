@@ -115,7 +115,7 @@ describe(`the stream on the ${targetName()}`, () => {
     const start = await storage.repos.stream.fence()
     const reads: Array<{ safe: number; changes: Array<{ position: number }> }> = []
     let reading = true
-    storage.setCommitObserver({ readWithCommit: () => (reading ? { after: start, onRead: (r) => reads.push(r) } : null), committed: () => nudged++ })
+    storage.setCommitObserver({ readWithCommit: () => (reading ? { after: start, onRead: (r) => (reads.push(r), false) } : null), committed: () => nudged++ })
     try {
       const p = await take('event', '!cr:x', null)
       assert.equal(reads.length, 1)
@@ -128,6 +128,33 @@ describe(`the stream on the ${targetName()}`, () => {
       reading = false
       await take('event', '!cr:x', null)
       assert.equal(nudged, 1)
+    } finally {
+      storage.setCommitObserver(null)
+    }
+  })
+
+  it('answers the writer after the readers its commit woke have run', async () => {
+    // A woken reader (a /sync long-poll) continues through a chain of promises; the writer's caller runs
+    // only once every such chain has, so readers answer first.
+    const hops = (n: number, done: () => void): void => void (n === 0 ? done() : Promise.resolve().then(() => hops(n - 1, done)))
+    const order: string[] = []
+    let woke = true
+    storage.setCommitObserver({
+      readWithCommit: () => ({ after: 0, onRead: () => (hops(200, () => order.push('reader')), woke) }),
+      committed: () => {},
+    })
+    try {
+      await take('event', '!order:x', null)
+      order.push('writer')
+      assert.deepEqual(order, ['reader', 'writer'])
+      // Nobody woken: the writer goes on right away, before a chain that long.
+      woke = false
+      order.length = 0
+      await take('event', '!order:x', null)
+      order.push('writer')
+      assert.deepEqual(order, ['writer'])
+      await new Promise((resolve) => setImmediate(resolve))
+      assert.deepEqual(order, ['writer', 'reader'])
     } finally {
       storage.setCommitObserver(null)
     }
