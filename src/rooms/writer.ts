@@ -2,7 +2,7 @@
 // transaction that holds the room's row lock, so a room's events are appended one at a time.
 import type { SigningKey } from '../protocol/signing.ts'
 import { checkEventAuth, authEventKeys } from '../protocol/auth/index.ts'
-import { buildEvent, parsePdu, referenceHash } from '../protocol/events/index.ts'
+import { buildEvent, builtEventLimitError, parsePdu, referenceHash } from '../protocol/events/index.ts'
 import { stateKey, type JsonObject, type RoomEvent, type StateKey } from '../protocol/events/types.ts'
 import { roomVersion, type RoomVersion } from '../protocol/room-versions.ts'
 import type { Clock } from '../shared/clock.ts'
@@ -87,6 +87,9 @@ export interface AppendOptions {
  * the newest version has every flag, so its selection is a superset of any version's: load with it.
  */
 const ANY_VERSION = roomVersion('12') as RoomVersion
+
+/** U+0000 as JSON.stringify escapes it: a backslash that is not itself escaped, then u0000. */
+const NUL_ESCAPE = /(?:^|[^\\])(?:\\\\)*\\u0000/
 
 /** At most this many prev_events per event, as Synapse does, so a wide DAG converges. */
 const MAX_PREV_EVENTS = 10
@@ -259,11 +262,6 @@ export class RoomWriter {
   /** Builds, signs, authorizes and persists one event; M_FORBIDDEN when the auth rules refuse it. */
   async append(repos: Repositories, room: RoomWriteState, template: EventTemplate, options: AppendOptions = {}): Promise<AppendedEvent> {
     const { version } = room
-    // PostgreSQL cannot read a JSON string holding U+0000 (its JSON operators refuse the whole document),
-    // and every query over event content would fail for such an event: refuse it up front.
-    if (JSON.stringify(template.content).includes('\\u0000') || template.state_key?.includes('\u0000')) {
-      throw new MatrixError('M_BAD_JSON', 'Event content may not contain the NUL character (U+0000)')
-    }
     const authKeys = template.type === 'm.room.create' ? [] : authEventKeys(template, version)
     const authEvents = authKeys.map((k) => room.state.get(k)).filter((e): e is RoomEvent => e !== undefined)
     const depth = room.prev.reduce((max, e) => Math.max(max, e.depth), 0) + 1
@@ -288,9 +286,13 @@ export class RoomWriter {
           authEventRefs: authEvents.map(ref),
         },
       )
-      const parsed = parsePdu(built.pdu, version)
-      if (!parsed.ok) throw new MatrixError('M_BAD_JSON', `Event is not valid: ${parsed.reason}`)
-      return { pdu: built.pdu, event: parsed.event }
+      const json = JSON.stringify(built.pdu)
+      // PostgreSQL cannot read a JSON string holding U+0000 (its JSON operators refuse the whole document),
+      // and every query over event content would fail for such an event: refuse it up front.
+      if (NUL_ESCAPE.test(json)) throw new MatrixError('M_BAD_JSON', 'Event content may not contain the NUL character (U+0000)')
+      const limit = builtEventLimitError(built.event, json, version)
+      if (limit !== null) throw new MatrixError('M_BAD_JSON', `Event is not valid: ${limit}`)
+      return { pdu: built.pdu, event: built.event, json }
     }
     let ts = this.clock.now()
     let built = build(ts)
@@ -324,7 +326,7 @@ export class RoomWriter {
     // The stream position, the event, the new extremities, the sender's transaction ID and the search row in one
     // statement. Its position is the transaction's reserved one (its first event), then the append is not
     // waited for; a kept room's event does not even wait for the BEGIN that reserved it.
-    const json = JSON.stringify(built.pdu)
+    const json = built.json
     const relatesTo = typeof relation?.event_id === 'string' ? relation.event_id : null
     const position = await repos.events.append(
       {

@@ -87,6 +87,17 @@ describe('event content the database cannot process', () => {
     assert.equal(filtered.status, 200)
     assert.equal(filtered.body.chunk.length, 0)
   })
+
+  it('keeps the text \\u0000 (a backslash, not a NUL)', async () => {
+    const alice = await registerUser(t.api)
+    const { body } = await t.api.post('/_matrix/client/v3/createRoom', {}, alice.access_token)
+    const room = encodeURIComponent(body.room_id)
+    const text = 'escape it as \\u0000, or \\\\u0000'
+    const sent = await t.api.put(`/_matrix/client/v3/rooms/${room}/send/m.room.message/bs`, { msgtype: 'm.text', body: text }, alice.access_token)
+    assert.equal(sent.status, 200)
+    const got = await t.api.get(`/_matrix/client/v3/rooms/${room}/event/${encodeURIComponent(sent.body.event_id)}`, alice.access_token)
+    assert.equal(got.body.content.body, text)
+  })
 })
 
 describe('GET /rooms/:roomId/timestamp_to_event', () => {

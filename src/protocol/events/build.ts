@@ -3,8 +3,8 @@ import { encodeBase64 } from '../base64.ts'
 import type { RoomVersion } from '../room-versions.ts'
 import type { SigningKey } from '../signing.ts'
 import { randomString } from '../../shared/random.ts'
-import { createEventIdFromRoomId, eventIdOf, isCreateEvent, roomIdFromCreateEventId } from './event-id.ts'
-import { contentHash } from './hashes.ts'
+import { createEventIdFromRoomId, eventIdFromReferenceHash, eventIdOf, isCreateEvent, roomIdFromCreateEventId } from './event-id.ts'
+import { contentHash, referenceBytes, sha256 } from './hashes.ts'
 import { signEvent } from './signatures.ts'
 import type { JsonObject, Pdu, RoomEvent } from './types.ts'
 
@@ -58,9 +58,19 @@ function formatRefs(refs: readonly EventRef[], version: RoomVersion): unknown[] 
  * hash_and_sign_event, the one the appendix test vectors exercise.
  */
 export function hashAndSignEvent<T extends JsonObject>(pdu: T, version: RoomVersion, serverName: string, key: SigningKey): T & Pdu {
+  return hashSignAndReference(pdu, version, serverName, key).signed
+}
+
+/**
+ * hashAndSignEvent, and the reference hash of the result: the signed bytes are the reference hash's
+ * (referenceBytes), as long as the event carried no signatures before.
+ */
+function hashSignAndReference<T extends JsonObject>(pdu: T, version: RoomVersion, serverName: string, key: SigningKey): { signed: T & Pdu; referenceHash: Buffer | null } {
   const hashes = typeof pdu.hashes === 'object' && pdu.hashes !== null ? (pdu.hashes as JsonObject) : {}
   const hashed = { ...pdu, hashes: { ...hashes, sha256: contentHash(pdu, version) } }
-  return signEvent(hashed, version, serverName, key) as unknown as T & Pdu
+  const bytes = referenceBytes(hashed, version)
+  const signed = signEvent(hashed, version, serverName, key, bytes) as unknown as T & Pdu
+  return { signed, referenceHash: pdu.signatures === undefined ? sha256(bytes) : null }
 }
 
 /**
@@ -110,8 +120,8 @@ export function buildEvent(template: EventTemplate, options: BuildEventOptions):
     pdu.event_id = `$${options.eventIdLocalpart ?? randomString(24)}:${options.serverName}`
   }
 
-  const signed = hashAndSignEvent(pdu, version, options.serverName, options.signingKey)
-  const eventId = eventIdOf(signed, version)
+  const { signed, referenceHash } = hashSignAndReference(pdu, version, options.serverName, options.signingKey)
+  const eventId = version.eventFormat === 1 || referenceHash === null ? eventIdOf(signed, version) : eventIdFromReferenceHash(referenceHash, version)
   const event: RoomEvent = {
     event_id: eventId,
     room_id: signed.room_id ?? roomIdFromCreateEventId(eventId),

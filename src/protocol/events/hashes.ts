@@ -6,7 +6,7 @@ import { eventJsonBytes } from './event-json.ts'
 import { redact } from './redaction.ts'
 import type { JsonObject } from './types.ts'
 
-function sha256(bytes: Uint8Array): Buffer {
+export function sha256(bytes: Uint8Array): Buffer {
   return createHash('sha256').update(bytes).digest()
 }
 
@@ -28,12 +28,21 @@ export function contentHash(pdu: JsonObject, version: RoomVersion): string {
 }
 
 /**
- * The reference hash (raw 32 bytes): SHA-256 of the redacted event without `signatures` and `unsigned`.
- * It covers `hashes`, so it commits to the full content too. Throws CanonicalJsonError like contentHash.
+ * The redacted event without `signatures` and `unsigned`: what the reference hash covers, and what servers
+ * sign ("Signing Events"), so an event built here encodes them once for both. Throws CanonicalJsonError
+ * like contentHash.
+ */
+export function referenceBytes(pdu: JsonObject, version: RoomVersion): Buffer {
+  const { signatures: _s, unsigned: _u, ...rest } = redact(pdu, version)
+  return eventJsonBytes(rest, version)
+}
+
+/**
+ * The reference hash (raw 32 bytes): SHA-256 of referenceBytes. It covers `hashes`, so it commits to the
+ * full content too. Throws CanonicalJsonError like contentHash.
  */
 export function referenceHash(pdu: JsonObject, version: RoomVersion): Buffer {
-  const { signatures: _s, unsigned: _u, ...rest } = redact(pdu, version)
-  return sha256(eventJsonBytes(rest, version))
+  return sha256(referenceBytes(pdu, version))
 }
 
 /**

@@ -9,5 +9,5 @@ export { requiredSignatureServers, serverNameOf, signEvent, verifyEventSignature
 export type { RequiredSignatures, SignedEventFields } from './signatures.ts'
 export { buildEvent, hashAndSignEvent } from './build.ts'
 export type { BuildEventOptions, BuiltEvent, EventRef, EventTemplate } from './build.ts'
-export { MAX_AUTH_EVENTS, MAX_FIELD_BYTES, MAX_PDU_BYTES, MAX_PREV_EVENTS, parsePdu } from './validate.ts'
+export { builtEventLimitError, MAX_AUTH_EVENTS, MAX_FIELD_BYTES, MAX_PDU_BYTES, MAX_PREV_EVENTS, parsePdu } from './validate.ts'
 export type { ParsePduResult } from './validate.ts'

@@ -3,8 +3,7 @@ import { sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node
 import { decodeBase64, encodeBase64 } from '../base64.ts'
 import type { RoomVersion } from '../room-versions.ts'
 import type { SigningKey } from '../signing.ts'
-import { eventJsonBytes } from './event-json.ts'
-import { redact } from './redaction.ts'
+import { referenceBytes } from './hashes.ts'
 import type { JsonObject, Pdu } from './types.ts'
 
 type Signatures = Record<string, Record<string, string>>
@@ -20,19 +19,20 @@ export function serverNameOf(id: unknown): string | null {
   return id.slice(colon + 1)
 }
 
-/** The bytes a server signs: the redacted event without `signatures` and `unsigned`. */
-function signedBytes(pdu: JsonObject, version: RoomVersion): Buffer {
-  const { signatures: _s, unsigned: _u, ...rest } = redact(pdu, version)
-  return eventJsonBytes(rest, version)
-}
-
 /**
  * Adds this server's signature over the redacted event to a copy of `pdu`, keeping the signatures already
  * there (a resident server co-signing a send_join, an invited server signing an invite). `hashes` must
- * already be set: the signature covers them.
+ * already be set: the signature covers them. The signed bytes are referenceBytes (`bytes`, when the caller
+ * has them already).
  */
-export function signEvent<T extends JsonObject>(pdu: T, version: RoomVersion, serverName: string, key: SigningKey): T & { signatures: Signatures } {
-  const signature = encodeBase64(cryptoSign(null, signedBytes(pdu, version), key.privateKey))
+export function signEvent<T extends JsonObject>(
+  pdu: T,
+  version: RoomVersion,
+  serverName: string,
+  key: SigningKey,
+  bytes: Buffer = referenceBytes(pdu, version),
+): T & { signatures: Signatures } {
+  const signature = encodeBase64(cryptoSign(null, bytes, key.privateKey))
   const existing = (typeof pdu.signatures === 'object' && pdu.signatures !== null ? pdu.signatures : {}) as Signatures
   return { ...pdu, signatures: { ...existing, [serverName]: { ...existing[serverName], [key.keyId]: signature } } }
 }
@@ -50,7 +50,7 @@ export function verifyEventSignature(pdu: Pdu | JsonObject, version: RoomVersion
   if (!signature || signature.length !== 64) return false
   let bytes: Buffer
   try {
-    bytes = signedBytes(pdu, version)
+    bytes = referenceBytes(pdu, version)
   } catch {
     return false
   }

@@ -118,6 +118,22 @@ function fieldLimitError(event: RoomEvent, version: RoomVersion): { reason: stri
 }
 
 /**
+ * parsePdu's limits for an event this server built with buildEvent, which gives the format: the size of the
+ * PDU and of its fields. `json` is the PDU as JSON.stringify writes it: in strict canonical JSON versions
+ * (v6+) that has the canonical encoding's length (the same strings and integers; only key order differs).
+ */
+export function builtEventLimitError(event: RoomEvent, json: string, version: RoomVersion): string | null {
+  let size: number
+  try {
+    size = version.strictCanonicalJson ? Buffer.byteLength(json, 'utf8') : eventJsonBytes(event.pdu, version).length
+  } catch (error) {
+    return `not canonical JSON: ${(error as Error).message}`
+  }
+  if (size > MAX_PDU_BYTES) return `event is ${size} bytes, over ${MAX_PDU_BYTES}`
+  return fieldLimitError(event, version)?.reason ?? null
+}
+
+/**
  * Checks that `json` is an event in this room version's format and within the size limits, and
  * normalises it to a RoomEvent (ID computed or read, prev/auth events as ID lists, room_id filled in for a
  * v12 create event, `redacts` read from where the version keeps it). It checks format only: not hashes,
