@@ -9,13 +9,17 @@ import { installErrorHandling } from './api/plugins/errors.ts'
 import { routes } from './api/routes.ts'
 
 export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
+  // Request IDs for the logs: this instance's random prefix and a counter (unique across instances, and no
+  // random draw per request).
+  const requestIdPrefix = `${randomString(6)}-`
+  let requests = 0
   const app = Fastify({
     loggerInstance: ctx.logger as FastifyBaseLogger,
     // One log line per request is written by the onResponse hook below, with the URL's token redacted.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
     bodyLimit: ctx.config.http.max_body_bytes,
     trustProxy: ctx.config.http.trust_proxy,
-    genReqId: () => randomString(12),
+    genReqId: () => requestIdPrefix + (++requests).toString(36),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     // Malformed URLs (bad percent-encoding) are refused before routing; answer them in Matrix form too.

@@ -1,8 +1,8 @@
 // What an instance keeps of the rooms it sent to last, so that the next message to a room needs no reads
-// (RoomWriter.open with `reuse`): the room's single forward extremity, the auth state read so far and the
-// prepare hooks' reads (the push context). Nothing of it is trusted: the transaction that uses it checks
-// first, under the room's lock, that the room and the push rules are unchanged
-// (RoomsRepository.expectWriteState), and fails otherwise.
+// (RoomWriter.claimKept, then open with `kept`): the room's single forward extremity, the auth state read so
+// far and the prepare hooks' reads (the push context). Nothing of it is trusted: the transaction that uses it
+// checks first, under the room's lock and in its BEGIN message, that the room and the push rules are
+// unchanged (migration 0026, RoomsRepository.expectWriteState), and fails otherwise.
 import type { RoomEvent, StateKey } from '../protocol/events/types.ts'
 import type { RoomVersion } from '../protocol/room-versions.ts'
 import type { EventTemplate, RoomWriteState } from './writer.ts'

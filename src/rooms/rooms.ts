@@ -12,7 +12,7 @@ import type { Requester } from '../users/index.ts'
 import type { RoomVersion } from '../protocol/room-versions.ts'
 import { refuseBlockedInvite, usersBlockingInvites } from '../directory/ignored.ts'
 import { planRoom, type CreateRoomRequest } from './create.ts'
-import { newRoomState, parseStored, type EventTemplate, type RoomWriteState, type RoomWriter } from './writer.ts'
+import { newRoomState, parseStored, type EventTemplate, type KeptClaim, type RoomWriteState, type RoomWriter } from './writer.ts'
 
 export interface SendOptions {
   /** Work that must commit with the send, run first in its transaction (e.g. taking a rate limit). */
@@ -87,41 +87,46 @@ export class Rooms {
       // so each finds what the one before kept of the room and needs no reads: one round trip.
       return await this.oneAtATime(roomId, async () => {
         const written: { room: RoomWriteState | null } = { room: null }
-        const attempt = (reuse: boolean) =>
-          this.storage.streamTransaction(async (repos) => {
-            await options.guard?.(repos)
-            const template: EventTemplate = { type, sender: requester.userId, content }
-            let original: EventRow | null = null
-            if (type === 'm.room.redaction') {
-              if (typeof content.redacts !== 'string') throw new MatrixError('M_BAD_JSON', 'A redaction needs "redacts"')
-              // Room versions before 11 read redacts at the top level, 11+ in content: send both.
-              template.redacts = content.redacts
-            }
-            const room = await this.writer.open(repos, roomId, [template], { reuse })
-            written.room = room
-            if (template.redacts !== undefined) {
-              original = await repos.events.get(roomId, template.redacts)
-              this.checkRedaction(room, requester.userId, original)
-            }
-            const txn = { userId: requester.userId, deviceId: requester.deviceId, txnId, now: this.clock.now() }
-            // A transaction ID this device used before fails the append (answered below).
-            const { event } = await this.writer.append(repos, room, template, { txn })
-            if (original && !original.redacted_by) {
-              const redacted = redactPdu(JSON.parse(original.json) as Pdu, room.version)
-              await repos.events.redact(roomId, original.event_id, event.event_id, JSON.stringify(redacted))
-            }
-            return event.event_id
-          }, { lockRoom: roomId })
+        const template: EventTemplate = { type, sender: requester.userId, content }
+        if (type === 'm.room.redaction') {
+          if (typeof content.redacts !== 'string') throw new MatrixError('M_BAD_JSON', 'A redaction needs "redacts"')
+          // Room versions before 11 read redacts at the top level, 11+ in content: send both.
+          template.redacts = content.redacts
+        }
+        const attempt = (kept: KeptClaim | null) =>
+          this.storage.streamTransaction(
+            async (repos) => {
+              await options.guard?.(repos)
+              let original: EventRow | null = null
+              const room = await this.writer.open(repos, roomId, [template], { kept })
+              written.room = room
+              if (template.redacts !== undefined) {
+                original = await repos.events.get(roomId, template.redacts)
+                this.checkRedaction(room, requester.userId, original)
+              }
+              const txn = { userId: requester.userId, deviceId: requester.deviceId, txnId, now: this.clock.now() }
+              // A transaction ID this device used before fails the append (answered below).
+              const { event } = await this.writer.append(repos, room, template, { txn })
+              if (original && !original.redacted_by) {
+                const redacted = redactPdu(JSON.parse(original.json) as Pdu, room.version)
+                await repos.events.redact(roomId, original.event_id, event.event_id, JSON.stringify(redacted))
+              }
+              return event.event_id
+            },
+            // What was kept of the room is checked with BEGIN, while the event is built.
+            { lockRoom: roomId, expectRoom: kept?.expect ?? null },
+          )
+        const kept = this.writer.claimKept(roomId, template)
         let eventId: string
         try {
-          eventId = await attempt(true)
+          eventId = await attempt(kept)
         } catch (err) {
           // What failed a send built on a kept room because of it (the check, or a refusal decided on what
           // was kept) is only believed when the room is read afresh.
           const fromKept = err instanceof MatrixError || (err as { code?: unknown }).code === ROOM_WRITE_STATE_CHANGED
-          if (!written.room?.reused || !fromKept) throw err
+          if (!kept || !fromKept) throw err
           this.writer.forget(roomId)
-          eventId = await attempt(false)
+          eventId = await attempt(null)
         }
         if (written.room) await this.writer.remember(written.room)
         return eventId

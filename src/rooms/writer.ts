@@ -9,6 +9,7 @@ import type { Clock } from '../shared/clock.ts'
 import { MatrixError, notFound } from '../shared/errors.ts'
 import type { EventRecord, Repositories, StateEventRow } from '../storage/index.ts'
 import { KeptRooms, type KeptRoom } from './kept-rooms.ts'
+import type { RoomExpectation } from '../storage/repositories/rooms.ts'
 
 /** What a new event needs to know of its room; kept up to date as events are appended. */
 export interface RoomWriteState {
@@ -59,6 +60,14 @@ interface PreparedReads {
 }
 
 /** How an open() found the room: read from the database, or kept from the previous send. */
+/** A kept room claimed for one send (RoomWriter.claimKept). */
+export interface KeptClaim {
+  room: KeptRoom
+  template: EventTemplate
+  /** What the room must still be when the send's transaction holds its lock. */
+  expect: RoomExpectation
+}
+
 export type OpenOutcome = 'read' | 'reused'
 
 export interface EventTemplate {
@@ -71,7 +80,7 @@ export interface EventTemplate {
 
 export interface AppendedEvent {
   event: RoomEvent
-  /** Null for an event of a kept room (RoomWriter.open with reuse): the transaction's reserved position, RESERVED_POSITION in SQL. */
+  /** Null for an event of a kept room (RoomWriter.open with `kept`): the transaction's reserved position, RESERVED_POSITION in SQL. */
   streamOrdering: number | null
   /** Whom the event notifies, set by the push hook (absent: nobody); handed to the notifier with the event. */
   notifications?: EventRecord
@@ -140,7 +149,7 @@ export class RoomWriter {
   private readonly hooks: AppendHook[] = []
   private readonly preparers = new Map<symbol, { read: PrepareHook; reuse: PreparedReuse }>()
   private searchText: ((event: RoomEvent) => string | null) | null = null
-  /** What this instance kept of the rooms it sent to (open with `reuse`). */
+  /** What this instance kept of the rooms it sent to (claimKept, then open with `kept`). */
   private readonly kept = new KeptRooms()
   private readonly observe: (outcome: OpenOutcome) => void
 
@@ -172,36 +181,47 @@ export class RoomWriter {
   }
 
   /**
-   * Locks the room and loads what appending `templates` needs. M_NOT_FOUND for rooms this server does not have.
-   * With `reuse`, a lone event that is not a state event is built on what this instance kept of the room
-   * after its last send there (remember()), when that covers it: nothing is read, and the transaction fails
-   * with ROOM_WRITE_STATE_CHANGED if the room or the push rules changed meanwhile. What such a transaction
-   * decides on that state (a refusal too) only stands once it has committed: the caller tries a failed one
-   * again without `reuse` (Rooms.send).
+   * What this instance kept of the room after its last send there (remember()), when it serves appending
+   * `template` alone (not a state event): the send can be built on it (open with `kept`), reading nothing.
+   * Nothing of it is trusted: `expect` is what the room must still be, checked under the room's lock (best in
+   * the transaction's BEGIN: Storage.streamTransaction's expectRoom), and the transaction fails with
+   * ROOM_WRITE_STATE_CHANGED otherwise.
    */
-  async open(repos: Repositories, roomId: string, templates: EventTemplate[], options: { reuse?: boolean } = {}): Promise<RoomWriteState> {
+  claimKept(roomId: string, template: EventTemplate): KeptClaim | null {
+    if (template.state_key !== undefined) return null
+    const room = this.kept.take(roomId, (kept) => this.covers(kept, template))
+    return room && { room, template, expect: { roomId, extremities: [room.prev.event_id], pushRulesVersion: room.pushRulesVersion } }
+  }
+
+  /**
+   * Locks the room and loads what appending `templates` needs. M_NOT_FOUND for rooms this server does not have.
+   * With `kept` (claimKept for the lone template), the room is what this instance kept of it and nothing is
+   * read; the check of it is sent unless the transaction's BEGIN made it. What such a transaction decides on
+   * that state (a refusal too) only stands once it has committed: the caller tries a failed one again
+   * without `kept` (Rooms.send).
+   */
+  async open(repos: Repositories, roomId: string, templates: EventTemplate[], options: { kept?: KeptClaim | null } = {}): Promise<RoomWriteState> {
     const lone = templates.length === 1 && templates[0]?.state_key === undefined ? (templates[0] as EventTemplate) : null
-    if (options.reuse && lone) {
-      const kept = this.kept.take(roomId, (room) => this.covers(room, lone))
-      if (kept) {
-        this.observe('reused')
-        void repos.rooms.expectWriteState(roomId, [kept.prev.event_id], kept.pushRulesVersion)
-        const reads = new Map<symbol, Promise<unknown>>()
-        for (const [key, { value }] of kept.prepared) reads.set(key, Promise.resolve(value))
-        return {
-          roomId,
-          version: kept.version,
-          prev: [kept.prev],
-          extremities: [kept.prev.event_id],
-          openedFrom: kept.prev.event_id,
-          stateGroup: kept.stateGroup,
-          state: new Map(kept.state),
-          known: kept.known,
-          pushRulesVersion: kept.pushRulesVersion,
-          prepared: { template: lone, reads },
-          used: null,
-          reused: true,
-        }
+    const claim = options.kept
+    if (claim && lone === claim.template && claim.expect.roomId === roomId) {
+      const kept = claim.room
+      this.observe('reused')
+      void repos.rooms.expectWriteState(claim.expect)
+      const reads = new Map<symbol, Promise<unknown>>()
+      for (const [key, { value }] of kept.prepared) reads.set(key, Promise.resolve(value))
+      return {
+        roomId,
+        version: kept.version,
+        prev: [kept.prev],
+        extremities: [kept.prev.event_id],
+        openedFrom: kept.prev.event_id,
+        stateGroup: kept.stateGroup,
+        state: new Map(kept.state),
+        known: kept.known,
+        pushRulesVersion: kept.pushRulesVersion,
+        prepared: { template: lone, reads },
+        used: null,
+        reused: true,
       }
     }
     this.observe('read')

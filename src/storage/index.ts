@@ -16,7 +16,7 @@ import { EventsRepository } from './repositories/events.ts'
 import { FiltersRepository } from './repositories/filters.ts'
 import { SyncQueriesRepository } from './repositories/sync-queries.ts'
 import { MembershipsRepository } from './repositories/memberships.ts'
-import { RoomsRepository } from './repositories/rooms.ts'
+import { RoomsRepository, type RoomExpectation } from './repositories/rooms.ts'
 import { StateRepository } from './repositories/state.ts'
 import { StreamRepository } from './repositories/stream.ts'
 import { TimelineRepository } from './repositories/timeline.ts'
@@ -202,11 +202,15 @@ export class Storage {
    * A transaction that takes stream positions. It joins the stream fence before anything else (in the
    * BEGIN round trip), so no reader can see a position at or above this transaction's first one while
    * it is uncommitted (migration 0013). Once it commits, every instance hears of it (announce).
+   * `lockRoom`: the room whose write lock comes with BEGIN; `expectRoom`: what a writer kept of that room,
+   * checked in the same statement (RoomsRepository.preChecked).
    */
-  async streamTransaction<T>(fn: (repos: Repositories) => Promise<T>, options: { lockRoom?: string } = {}): Promise<T> {
+  async streamTransaction<T>(fn: (repos: Repositories) => Promise<T>, options: { lockRoom?: string; expectRoom?: RoomExpectation | null } = {}): Promise<T> {
     let repos: Repositories | null = null
-    // The room's lock first: a writer waiting for it holds no position back from readers meanwhile.
-    const begin = enterStreamFenceSql(options.lockRoom ?? null)
+    // The room's lock first: a writer waiting for it holds no position back from readers meanwhile. Then,
+    // for a writer that kept the room, the check of what it kept (RoomsRepository.expectWriteState).
+    const expect = options.lockRoom !== undefined && options.expectRoom?.roomId === options.lockRoom ? options.expectRoom : null
+    const begin = enterStreamFenceSql(options.lockRoom ?? null, expect)
     // Whether the observer heard of the commit through the read riding on it; whether the transaction committed.
     let told = false
     let woke = false
@@ -221,6 +225,7 @@ export class Storage {
           repos.stream.reserve(begun.then((rows) => Number((rows[0] as { position: number }).position)))
           // The room's write lock came with BEGIN.
           if (options.lockRoom !== undefined) repos.rooms.preLocked = options.lockRoom
+          repos.rooms.preChecked = expect
           return fn(repos)
         },
         {

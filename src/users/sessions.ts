@@ -1,6 +1,6 @@
 // Access and refresh tokens: 256 random bits each, only their SHA-256 stored. Issuing, checking,
 // refreshing and revoking them.
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { Config } from '../config/schema.ts'
 import type { Clock } from '../shared/clock.ts'
 import { MatrixError } from '../shared/errors.ts'
@@ -26,8 +26,9 @@ export interface ClientInfo {
   userAgent: string | null
 }
 
+/** SHA-256 of a token, as stored. One-shot: every authenticated request hashes its token once. */
 export function hashToken(token: string): Buffer {
-  return createHash('sha256').update(token).digest()
+  return hash('sha256', token, 'buffer')
 }
 
 export function generateDeviceId(): string {

@@ -176,3 +176,28 @@ describe(`the stream on the ${targetName()}`, () => {
     }
   })
 })
+
+describe(`a writer's expectation of its room, checked with BEGIN, on the ${targetName()}`, () => {
+  it("commits when the room's extremities and the push rules version are as expected, else fails with HS409 before anything is written", async () => {
+    await db.query("INSERT INTO room_extremities (room_id, event_id) VALUES ('!kept:x', '$a')")
+    const version = Number((await db.query<{ version: string }>('SELECT version FROM push_rules_version')).rows[0]?.version)
+    const send = (extremities: string[], pushRulesVersion: number) =>
+      storage.streamTransaction(
+        async (repos) => {
+          assert.deepEqual(repos.rooms.preChecked?.extremities, extremities)
+          // What was checked with BEGIN is not sent again.
+          await repos.rooms.expectWriteState(repos.rooms.preChecked!)
+          return repos.stream.next('event', '!kept:x', null)
+        },
+        { lockRoom: '!kept:x', expectRoom: { roomId: '!kept:x', extremities, pushRulesVersion } },
+      )
+    const position = await send(['$a'], version)
+    assert.equal(await storage.repos.stream.fence(), position)
+    for (const [extremities, pushVersion] of [[['$b'], version], [['$a', '$b'], version], [['$a'], version + 1]] as const) {
+      await assert.rejects(send([...extremities], pushVersion), (err: { code?: string }) => err.code === 'HS409')
+    }
+    // The refused transactions wrote nothing.
+    const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM stream_log WHERE position > $1', [position])
+    assert.equal(rows[0]?.n, 0)
+  })
+})

@@ -1,13 +1,14 @@
 // Server-server API "Calculating the content hash for an event" and "Calculating the reference hash for an event".
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { decodeBase64, encodeBase64 } from '../base64.ts'
 import type { RoomVersion } from '../room-versions.ts'
 import { eventJsonBytes } from './event-json.ts'
 import { redact } from './redaction.ts'
 import type { JsonObject } from './types.ts'
 
+/** One-shot SHA-256 (no Hash object: every event built or received is hashed twice). */
 export function sha256(bytes: Uint8Array): Buffer {
-  return createHash('sha256').update(bytes).digest()
+  return hash('sha256', bytes, 'buffer')
 }
 
 /**

@@ -35,6 +35,13 @@ export interface WriteLoad {
 /** The SQLSTATE of expect_room_write_state's failure: what a writer kept of a room is out of date. */
 export const ROOM_WRITE_STATE_CHANGED = 'HS409'
 
+/** What a writer that kept a room expects of it: its forward extremities and the push rules version. */
+export interface RoomExpectation {
+  roomId: string
+  extremities: string[]
+  pushRulesVersion: number
+}
+
 export class RoomsRepository {
   private readonly db: Queryable
   constructor(db: Queryable) {
@@ -57,6 +64,8 @@ export class RoomsRepository {
 
   /** Set when the transaction took the room's write lock together with BEGIN (enterStreamFenceSql). */
   preLocked: string | null = null
+  /** Set when the transaction's BEGIN also checked a room's write state (enterStreamFenceSql with an expectation). */
+  preChecked: RoomExpectation | null = null
 
   /**
    * Takes the room's write lock (every write to a room's DAG holds it, so a room's events are built one at a
@@ -96,10 +105,12 @@ export class RoomsRepository {
    * Fails the transaction (SQLSTATE HS409, ROOM_WRITE_STATE_CHANGED) unless the room's forward extremities
    * are exactly `extremities` and the push rules version is `pushRulesVersion`: sent under the room's write
    * lock instead of lockForWrite's reads, by a writer that kept what those reads returned. A write: the
-   * transaction's outcome carries the failure.
+   * transaction's outcome carries the failure. Nothing is sent when the transaction's BEGIN checked this
+   * very expectation (preChecked).
    */
-  async expectWriteState(roomId: string, extremities: string[], pushRulesVersion: number): Promise<void> {
-    await this.db.write('SELECT expect_room_write_state($1, $2::text[], $3)', [roomId, extremities, pushRulesVersion])
+  async expectWriteState(expect: RoomExpectation): Promise<void> {
+    if (this.preChecked === expect) return
+    await this.db.write('SELECT expect_room_write_state($1, $2::text[], $3)', [expect.roomId, expect.extremities, expect.pushRulesVersion])
   }
 
   async setPublic(roomId: string, isPublic: boolean): Promise<boolean> {

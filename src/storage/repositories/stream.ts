@@ -2,6 +2,7 @@ import pg from 'pg'
 import type { Queryable } from '../db.ts'
 import type { EventRow } from './events.ts'
 import type { EventRecord } from './push.ts'
+import type { RoomExpectation } from './rooms.ts'
 
 /** The advisory lock key of the stream fence (see migrations 0002 and 0013). */
 export const STREAM_FENCE_KEY = 7_386_051_113
@@ -25,8 +26,13 @@ export const STREAM_CHANNEL = 'homestead_stream'
  * transaction's first write takes it (StreamRepository.reserve), so a single write knows its position
  * before it is sent.
  */
-export function enterStreamFenceSql(roomId: string | null): string {
-  return `SELECT enter_stream_fence(${roomId === null ? 'NULL' : pg.escapeLiteral(roomId)}) AS position`
+export function enterStreamFenceSql(roomId: string | null, expect: RoomExpectation | null = null): string {
+  if (roomId === null) return 'SELECT enter_stream_fence(NULL) AS position'
+  const room = pg.escapeLiteral(roomId)
+  if (expect === null) return `SELECT enter_stream_fence(${room}) AS position`
+  // And, under the room's lock, the check of what the writer kept (migration 0026).
+  const extremities = `ARRAY[${expect.extremities.map((id) => pg.escapeLiteral(id)).join(', ')}]::text[]`
+  return `SELECT enter_stream_fence(${room}, ${extremities}, ${Math.trunc(expect.pushRulesVersion)}) AS position`
 }
 /**
  * The stream transaction's reserved position (enter_stream_fence's nextval, the session's last one) as SQL
