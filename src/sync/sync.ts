@@ -215,7 +215,11 @@ export class SyncService {
       const cached = this.viewerStates.get(userId)
       if (cached && cached.position <= upTo) {
         const changes = this.notifier.changesBetween(cached.position, upTo)
-        if (changes && !changes.some((c) => c.user_id === userId && (c.kind === 'member' || c.kind === 'account_data'))) return cached
+        if (changes && !changes.some((c) => c.user_id === userId && (c.kind === 'member' || c.kind === 'account_data'))) {
+          // Still what it was at upTo: the next check scans only what comes after (not every change since the read).
+          cached.position = upTo
+          return cached
+        }
       }
     }
     const [memberships, ignored, blocked] = await Promise.all([

@@ -40,6 +40,47 @@ export const TIMELINE_COLUMNS = `${EVENT_COLUMNS},
   EXISTS (SELECT 1 FROM events c WHERE c.room_id = e.room_id AND c.relates_to = e.event_id) AS has_children`
 const SELECT_EVENT = `SELECT ${EVENT_COLUMNS} FROM events e`
 
+/**
+ * The append statement (EventsRepository.append): the stream position, the event, the new extremities, the
+ * sender's transaction ID and the search row. A state event also moves the room's state group; a message
+ * leaves the rooms row alone, and its statement has no such part at all (every part of a statement is set
+ * up on each execution, whether or not its condition holds).
+ */
+function appendSql(stateEvent: boolean): string {
+  const parts = [
+    `pos AS (
+         INSERT INTO stream_log (position, kind, room_id, user_id)
+         VALUES (COALESCE($20::bigint, CASE WHEN $21::bool THEN ${RESERVED_POSITION} ELSE nextval('stream_seq') END), CASE WHEN $4::text = 'm.room.member' THEN 'member' ELSE 'event' END, $1, $14)
+         RETURNING position
+       )`,
+    `ev AS (
+         INSERT INTO events (room_id, event_id, stream_ordering, depth, type, state_key, sender, origin_server_ts, json,
+                             relates_to, rel_type, state_group, replaces_state)
+         SELECT $1, $2, pos.position, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM pos
+       )`,
+    `gone AS (
+         DELETE FROM room_extremities WHERE room_id = $1 AND event_id = ANY($13::text[])
+       )`,
+    `ext AS (
+         INSERT INTO room_extremities (room_id, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING
+       )`,
+    ...(stateEvent ? [`room AS (UPDATE rooms SET state_group = $11 WHERE room_id = $1 AND $5::text IS NOT NULL)`] : []),
+    `txn AS (
+         INSERT INTO event_txns (room_id, user_id, device_id, txn_id, event_id, created_ts)
+         SELECT $1, $15, $16, $17, $2, $18 WHERE $17::text IS NOT NULL
+       )`,
+    `search AS (
+         INSERT INTO event_search (room_id, event_id, stream_ordering, vector)
+         SELECT $1, $2, pos.position, to_tsvector('simple'::regconfig, $19) FROM pos WHERE $19::text IS NOT NULL
+         ON CONFLICT (room_id, event_id) DO UPDATE SET vector = EXCLUDED.vector
+       )`,
+  ]
+  return `WITH ${parts.join(', ')}
+       SELECT pos.position FROM pos`
+}
+const APPEND_SQL = appendSql(false)
+const APPEND_STATE_SQL = appendSql(true)
+
 export class EventsRepository {
   private readonly db: Queryable
   constructor(db: Queryable) {
@@ -67,30 +108,7 @@ export class EventsRepository {
     },
   ): Promise<number | null> {
     const txn = options.txn
-    const sql = `WITH pos AS (
-         INSERT INTO stream_log (position, kind, room_id, user_id)
-         VALUES (COALESCE($20::bigint, CASE WHEN $21::bool THEN ${RESERVED_POSITION} ELSE nextval('stream_seq') END), CASE WHEN $4::text = 'm.room.member' THEN 'member' ELSE 'event' END, $1, $14)
-         RETURNING position
-       ), ev AS (
-         INSERT INTO events (room_id, event_id, stream_ordering, depth, type, state_key, sender, origin_server_ts, json,
-                             relates_to, rel_type, state_group, replaces_state)
-         SELECT $1, $2, pos.position, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 FROM pos
-       ), gone AS (
-         DELETE FROM room_extremities WHERE room_id = $1 AND event_id = ANY($13::text[])
-       ), ext AS (
-         INSERT INTO room_extremities (room_id, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING
-       ), room AS (
-         -- A state event's group becomes the room's (a message leaves the rooms row alone: not even read).
-         UPDATE rooms SET state_group = $11 WHERE $5::text IS NOT NULL AND room_id = $1
-       ), txn AS (
-         INSERT INTO event_txns (room_id, user_id, device_id, txn_id, event_id, created_ts)
-         SELECT $1, $15, $16, $17, $2, $18 WHERE $17::text IS NOT NULL
-       ), search AS (
-         INSERT INTO event_search (room_id, event_id, stream_ordering, vector)
-         SELECT $1, $2, pos.position, to_tsvector('simple'::regconfig, $19) FROM pos WHERE $19::text IS NOT NULL
-         ON CONFLICT (room_id, event_id) DO UPDATE SET vector = EXCLUDED.vector
-       )
-       SELECT pos.position FROM pos`
+    const sql = row.state_key === null ? APPEND_SQL : APPEND_STATE_SQL
     const values = [
       row.room_id,
       row.event_id,

@@ -65,6 +65,41 @@ export interface UnreadRow {
 }
 
 /**
+ * PushRepository.recordEvent's statement: the event's push summary and exceptions, and the sender's read
+ * floor in its thread (an event a user sends is read by them). A member event of a local user also sets or
+ * clears their floor for the room and whether they have rules of their own: the member statement; a message's
+ * statement has no such parts (every part of a statement is set up on each execution).
+ */
+const RECORD_EVENT_PARTS = `WITH pos AS (SELECT COALESCE($2::bigint, ${RESERVED_POSITION}) AS p), summary AS (
+         INSERT INTO event_push_summary (room_id, stream_ordering, event_id, sender, thread_id, notify, highlight)
+         SELECT $1::text, (SELECT p FROM pos), $3::text, $4::text, $5::text, $6::bool, $7::bool WHERE $6::bool OR $7::bool OR cardinality($8::text[]) > 0
+         ON CONFLICT DO NOTHING
+       ), exceptions AS (
+         INSERT INTO event_push_actions (room_id, user_id, stream_ordering, event_id, thread_id, notify, highlight)
+         SELECT $1, u.user_id, (SELECT p FROM pos), $3, $5, u.notify, u.highlight FROM unnest($8::text[], $9::bool[], $10::bool[]) AS u(user_id, notify, highlight)
+         ON CONFLICT DO NOTHING
+       ), seen AS (
+         INSERT INTO push_read_floors (room_id, user_id, thread_id, stream_ordering) SELECT $1, $4, $5, (SELECT p FROM pos) WHERE $11::bool
+         ON CONFLICT (room_id, user_id, thread_id) DO UPDATE SET stream_ordering = GREATEST(push_read_floors.stream_ordering, EXCLUDED.stream_ordering)
+`
+const RECORD_EVENT_SQL = `${RECORD_EVENT_PARTS}
+       )
+       SELECT 1`
+const RECORD_MEMBER_EVENT_SQL = `${RECORD_EVENT_PARTS}       ), joined AS (
+         INSERT INTO push_read_floors (room_id, user_id, thread_id, stream_ordering) SELECT $1, $12, '', (SELECT p FROM pos) WHERE $13::text = 'join'
+         ON CONFLICT (room_id, user_id, thread_id) DO UPDATE SET stream_ordering = EXCLUDED.stream_ordering
+          WHERE push_read_floors.stream_ordering = ${NOT_JOINED}
+       ), left_room AS (
+         INSERT INTO push_read_floors (room_id, user_id, thread_id, stream_ordering) SELECT $1, $12, '', ${NOT_JOINED} WHERE $13::text = 'leave'
+         ON CONFLICT (room_id, user_id, thread_id) DO UPDATE SET stream_ordering = EXCLUDED.stream_ordering
+       ), custom AS (
+         INSERT INTO push_custom_members (room_id, user_id) SELECT $1, $12 WHERE $13::text = 'join'
+            AND (EXISTS (SELECT 1 FROM push_rules WHERE user_id = $12) OR EXISTS (SELECT 1 FROM push_rule_defaults WHERE user_id = $12))
+         ON CONFLICT DO NOTHING
+       )
+       DELETE FROM push_custom_members WHERE $13::text = 'leave' AND room_id = $1 AND user_id = $12`
+
+/**
  * Owns push_rules, push_rule_defaults, event_push_actions (migration 0004), event_push_summary, push_read_floors
  * and push_custom_members (migration 0009), push_unread_checkpoints (migration 0022).
  */
@@ -211,48 +246,21 @@ export class PushRepository {
    * A write: inside the event's transaction, nobody waits for it.
    */
   async recordEvent(r: EventRecord): Promise<void> {
-    const member = r.member === null ? null : r.member.joined ? 'join' : 'leave'
-    await this.db.write(
-      `WITH pos AS (SELECT COALESCE($2::bigint, ${RESERVED_POSITION}) AS p), summary AS (
-         INSERT INTO event_push_summary (room_id, stream_ordering, event_id, sender, thread_id, notify, highlight)
-         SELECT $1::text, (SELECT p FROM pos), $3::text, $4::text, $5::text, $6::bool, $7::bool WHERE $6::bool OR $7::bool OR cardinality($8::text[]) > 0
-         ON CONFLICT DO NOTHING
-       ), exceptions AS (
-         INSERT INTO event_push_actions (room_id, user_id, stream_ordering, event_id, thread_id, notify, highlight)
-         SELECT $1, u.user_id, (SELECT p FROM pos), $3, $5, u.notify, u.highlight FROM unnest($8::text[], $9::bool[], $10::bool[]) AS u(user_id, notify, highlight)
-         ON CONFLICT DO NOTHING
-       ), seen AS (
-         INSERT INTO push_read_floors (room_id, user_id, thread_id, stream_ordering) SELECT $1, $4, $5, (SELECT p FROM pos) WHERE $11::bool
-         ON CONFLICT (room_id, user_id, thread_id) DO UPDATE SET stream_ordering = GREATEST(push_read_floors.stream_ordering, EXCLUDED.stream_ordering)
-       ), joined AS (
-         INSERT INTO push_read_floors (room_id, user_id, thread_id, stream_ordering) SELECT $1, $12, '', (SELECT p FROM pos) WHERE $13::text = 'join'
-         ON CONFLICT (room_id, user_id, thread_id) DO UPDATE SET stream_ordering = EXCLUDED.stream_ordering
-          WHERE push_read_floors.stream_ordering = ${NOT_JOINED}
-       ), left_room AS (
-         INSERT INTO push_read_floors (room_id, user_id, thread_id, stream_ordering) SELECT $1, $12, '', ${NOT_JOINED} WHERE $13::text = 'leave'
-         ON CONFLICT (room_id, user_id, thread_id) DO UPDATE SET stream_ordering = EXCLUDED.stream_ordering
-       ), custom AS (
-         INSERT INTO push_custom_members (room_id, user_id) SELECT $1, $12 WHERE $13::text = 'join'
-            AND (EXISTS (SELECT 1 FROM push_rules WHERE user_id = $12) OR EXISTS (SELECT 1 FROM push_rule_defaults WHERE user_id = $12))
-         ON CONFLICT DO NOTHING
-       )
-       DELETE FROM push_custom_members WHERE $13::text = 'leave' AND room_id = $1 AND user_id = $12`,
-      [
-        r.roomId,
-        r.streamOrdering,
-        r.eventId,
-        r.sender,
-        r.threadId,
-        r.room.notify,
-        r.room.highlight,
-        r.exceptions.map((e) => e.user_id),
-        r.exceptions.map((e) => e.notify),
-        r.exceptions.map((e) => e.highlight),
-        r.senderIsLocal,
-        r.member?.userId ?? null,
-        member,
-      ],
-    )
+    const values: unknown[] = [
+      r.roomId,
+      r.streamOrdering,
+      r.eventId,
+      r.sender,
+      r.threadId,
+      r.room.notify,
+      r.room.highlight,
+      r.exceptions.map((e) => e.user_id),
+      r.exceptions.map((e) => e.notify),
+      r.exceptions.map((e) => e.highlight),
+      r.senderIsLocal,
+    ]
+    if (r.member === null) return this.db.write(RECORD_EVENT_SQL, values)
+    await this.db.write(RECORD_MEMBER_EVENT_SQL, [...values, r.member.userId, r.member.joined ? 'join' : 'leave'])
   }
 
   /**
