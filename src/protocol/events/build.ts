@@ -58,19 +58,18 @@ function formatRefs(refs: readonly EventRef[], version: RoomVersion): unknown[] 
  * hash_and_sign_event, the one the appendix test vectors exercise.
  */
 export function hashAndSignEvent<T extends JsonObject>(pdu: T, version: RoomVersion, serverName: string, key: SigningKey): T & Pdu {
-  return hashSignAndReference(pdu, version, serverName, key).signed
+  return hashAndSignWithBytes(pdu, version, serverName, key).signed
 }
 
 /**
- * hashAndSignEvent, and the reference hash of the result: the signed bytes are the reference hash's
- * (referenceBytes), as long as the event carried no signatures before.
+ * hashAndSignEvent, and the bytes it signed: referenceBytes, which leave signatures out, so they are also
+ * the signed event's reference hash input.
  */
-function hashSignAndReference<T extends JsonObject>(pdu: T, version: RoomVersion, serverName: string, key: SigningKey): { signed: T & Pdu; referenceHash: Buffer | null } {
+function hashAndSignWithBytes<T extends JsonObject>(pdu: T, version: RoomVersion, serverName: string, key: SigningKey): { signed: T & Pdu; bytes: Buffer } {
   const hashes = typeof pdu.hashes === 'object' && pdu.hashes !== null ? (pdu.hashes as JsonObject) : {}
   const hashed = { ...pdu, hashes: { ...hashes, sha256: contentHash(pdu, version) } }
   const bytes = referenceBytes(hashed, version)
-  const signed = signEvent(hashed, version, serverName, key, bytes) as unknown as T & Pdu
-  return { signed, referenceHash: pdu.signatures === undefined ? sha256(bytes) : null }
+  return { signed: signEvent(hashed, version, serverName, key, bytes) as unknown as T & Pdu, bytes }
 }
 
 /**
@@ -120,8 +119,8 @@ export function buildEvent(template: EventTemplate, options: BuildEventOptions):
     pdu.event_id = `$${options.eventIdLocalpart ?? randomString(24)}:${options.serverName}`
   }
 
-  const { signed, referenceHash } = hashSignAndReference(pdu, version, options.serverName, options.signingKey)
-  const eventId = version.eventFormat === 1 || referenceHash === null ? eventIdOf(signed, version) : eventIdFromReferenceHash(referenceHash, version)
+  const { signed, bytes } = hashAndSignWithBytes(pdu, version, options.serverName, options.signingKey)
+  const eventId = version.eventFormat === 1 ? eventIdOf(signed, version) : eventIdFromReferenceHash(sha256(bytes), version)
   const event: RoomEvent = {
     event_id: eventId,
     room_id: signed.room_id ?? roomIdFromCreateEventId(eventId),
