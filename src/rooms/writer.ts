@@ -103,14 +103,15 @@ const NUL_ESCAPE = /(?:^|[^\\])(?:\\\\)*\\u0000/
 /** At most this many prev_events per event, as Synapse does, so a wide DAG converges. */
 const MAX_PREV_EVENTS = 10
 
-export function parseStored(json: string, version: RoomVersion): RoomEvent {
-  const parsed = parsePdu(JSON.parse(json), version)
+/** A stored event's JSON as an event; with its stored `eventId`, the ID is not computed again (parsePdu). */
+export function parseStored(json: string, version: RoomVersion, eventId?: string): RoomEvent {
+  const parsed = parsePdu(JSON.parse(json), version, eventId === undefined ? undefined : { eventId })
   if (!parsed.ok) throw new Error(`stored event does not parse: ${parsed.reason}`)
   return parsed.event
 }
 
-function stateMap(rows: Array<Pick<StateEventRow, 'type' | 'state_key' | 'json'>>, version: RoomVersion): Map<StateKey, RoomEvent> {
-  return new Map(rows.map((r) => [stateKey(r.type, r.state_key), parseStored(r.json, version)]))
+function stateMap(rows: Array<{ type: string; state_key: string; json: string; event_id?: string }>, version: RoomVersion): Map<StateKey, RoomEvent> {
+  return new Map(rows.map((r) => [stateKey(r.type, r.state_key), parseStored(r.json, version, r.event_id)]))
 }
 
 /** The state keys the auth rules read for an event: its auth events plus the create event. */
@@ -246,7 +247,7 @@ export class RoomWriter {
     return {
       roomId,
       version,
-      prev: loaded.extremities.slice(0, MAX_PREV_EVENTS).map((x) => parseStored(x.json, version)),
+      prev: loaded.extremities.slice(0, MAX_PREV_EVENTS).map((x) => parseStored(x.json, version, x.event_id)),
       extremities: loaded.extremities.map((x) => x.event_id),
       openedFrom: loaded.extremities.length === 1 ? (loaded.extremities[0] as { event_id: string }).event_id : null,
       stateGroup: loaded.room.state_group,

@@ -3,10 +3,11 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { decodeBase64, encodeBase64 } from '../../src/protocol/base64.ts'
+import { canonicalJsonBytes } from '../../src/protocol/canonical-json.ts'
 import { ROOM_VERSIONS, roomVersion, type RoomVersion } from '../../src/protocol/room-versions.ts'
 import { signingKeyFromSeed } from '../../src/protocol/signing.ts'
 import {
-  buildEvent, checkContentHash, eventIdOf, parsePdu, redact, referenceHash, requiredSignatureServers, verifyEventSignature,
+  buildEvent, builtEventLimitError, checkContentHash, eventIdOf, parsePdu, redact, referenceHash, requiredSignatureServers, verifyEventSignature,
   type EventTemplate,
 } from '../../src/protocol/events/index.ts'
 
@@ -22,6 +23,22 @@ const message = (roomId = '!room:example.org'): EventTemplate => ({
 })
 
 describe('buildEvent', () => {
+  it('gives events that a stored read (parsePdu with the stored ID) turns into the same event, and whose size and fields pass builtEventLimitError', () => {
+    for (const version of ROOM_VERSIONS.values()) {
+      const built = buildEvent(message(), options(version, { prevEventRefs: [{ event_id: '$p:example.org', referenceHash: Buffer.alloc(32, 1) }] }))
+      const json = JSON.stringify(built.pdu)
+      const stored = parsePdu(JSON.parse(json), version, { eventId: built.event_id })
+      const fresh = parsePdu(JSON.parse(json), version)
+      assert.ok(stored.ok && fresh.ok, `room version ${version.id}`)
+      assert.deepEqual(stored.event, fresh.event)
+      assert.equal(builtEventLimitError(built.event, json, version), null)
+      // In v6+ the JSON text has the canonical length that parsePdu measures.
+      if (version.strictCanonicalJson) assert.equal(Buffer.byteLength(json), canonicalJsonBytes(built.pdu).length)
+    }
+    const big = buildEvent({ ...message(), content: { msgtype: 'm.text', body: 'x'.repeat(70_000) } }, options(V('12')))
+    assert.match(builtEventLimitError(big.event, JSON.stringify(big.pdu), V('12')) ?? '', /over 65536/)
+  })
+
   it('builds events every version accepts back, hashed and signed by this server', () => {
     for (const version of ROOM_VERSIONS.values()) {
       const built = buildEvent(message(), options(version, { prevEventRefs: [{ event_id: '$p:example.org', referenceHash: Buffer.alloc(32, 1) }] }))

@@ -138,8 +138,11 @@ export function builtEventLimitError(event: RoomEvent, json: string, version: Ro
  * normalises it to a RoomEvent (ID computed or read, prev/auth events as ID lists, room_id filled in for a
  * v12 create event, `redacts` read from where the version keeps it). It checks format only: not hashes,
  * signatures or auth rules. The input object becomes `event.pdu`; do not mutate it afterwards.
+ *
+ * `stored`: the event comes from this server's database with its ID, and passed these checks when it was
+ * stored: its ID is taken as given and its size is not measured again (both encode the whole event).
  */
-export function parsePdu(json: unknown, version: RoomVersion): ParsePduResult {
+export function parsePdu(json: unknown, version: RoomVersion, stored?: { eventId: string }): ParsePduResult {
   if (!isObject(json)) return fail('a PDU must be a JSON object')
   const shape = shapeError(json, version)
   if (shape !== null) return fail(shape)
@@ -152,20 +155,23 @@ export function parsePdu(json: unknown, version: RoomVersion): ParsePduResult {
   if (prevEvents.length > MAX_PREV_EVENTS) return fail(`more than ${MAX_PREV_EVENTS} prev_events`)
   if (authEvents.length > MAX_AUTH_EVENTS) return fail(`more than ${MAX_AUTH_EVENTS} auth_events`)
 
-  // v6+: every number anywhere in the event must be an integer in canonical JSON's range.
-  let size: number
-  try {
-    size = eventJsonBytes(pdu, version).length
-  } catch (error) {
-    return fail(`not canonical JSON: ${(error as Error).message}`)
-  }
-  if (size > MAX_PDU_BYTES) return fail(`event is ${size} bytes, over ${MAX_PDU_BYTES}`)
-
   let eventId: string
-  try {
-    eventId = eventIdOf(pdu, version)
-  } catch (error) {
-    return fail(`cannot compute the event ID: ${(error as Error).message}`)
+  if (stored) {
+    eventId = stored.eventId
+  } else {
+    // v6+: every number anywhere in the event must be an integer in canonical JSON's range.
+    let size: number
+    try {
+      size = eventJsonBytes(pdu, version).length
+    } catch (error) {
+      return fail(`not canonical JSON: ${(error as Error).message}`)
+    }
+    if (size > MAX_PDU_BYTES) return fail(`event is ${size} bytes, over ${MAX_PDU_BYTES}`)
+    try {
+      eventId = eventIdOf(pdu, version)
+    } catch (error) {
+      return fail(`cannot compute the event ID: ${(error as Error).message}`)
+    }
   }
 
   const event: RoomEvent = {

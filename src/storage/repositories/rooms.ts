@@ -23,7 +23,7 @@ export interface ExtremityRow {
 export interface WriteLoad {
   room: RoomRow
   extremities: ExtremityRow[]
-  state: Array<{ type: string; state_key: string; json: string }>
+  state: Array<{ type: string; state_key: string; event_id: string; json: string }>
   /**
    * The push rules version (migration 0023), read before any push context the same transaction reads in a
    * later statement: a rule change committing in between leaves the version older than the rules, which
@@ -86,12 +86,12 @@ export class RoomsRepository {
    */
   async lockForWrite(roomId: string, keys: Array<[string, string]>): Promise<WriteLoad | null> {
     if (this.preLocked !== roomId) await this.db.query('SELECT pg_advisory_xact_lock(1, hashtext($1))', [roomId])
-    const { rows } = await this.db.query<RoomRow & { extremities: ExtremityRow[] | null; state: Array<{ type: string; state_key: string; json: string }> | null; push_rules_version: number }>(
+    const { rows } = await this.db.query<RoomRow & { extremities: ExtremityRow[] | null; state: Array<{ type: string; state_key: string; event_id: string; json: string }> | null; push_rules_version: number }>(
       `SELECT ${ROOM_COLUMNS}, (SELECT version FROM push_rules_version) AS push_rules_version,
          (SELECT json_agg(json_build_object('event_id', e.event_id, 'depth', e.depth, 'json', e.json) ORDER BY e.depth DESC, e.stream_ordering DESC)
             FROM room_extremities x JOIN events e ON e.room_id = x.room_id AND e.event_id = x.event_id
            WHERE x.room_id = $1) AS extremities,
-         (SELECT json_agg(json_build_object('type', c.type, 'state_key', c.state_key, 'json', e.json)) FROM ${STATE_BY_KEYS}) AS state
+         (SELECT json_agg(json_build_object('type', c.type, 'state_key', c.state_key, 'event_id', e.event_id, 'json', e.json)) FROM ${STATE_BY_KEYS}) AS state
          FROM rooms r WHERE r.room_id = $1`,
       [roomId, keys.map((k) => k[0]), keys.map((k) => k[1])],
     )
