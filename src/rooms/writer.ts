@@ -59,7 +59,6 @@ interface PreparedReads {
   reads: Map<symbol, Promise<unknown>>
 }
 
-/** How an open() found the room: read from the database, or kept from the previous send. */
 /** A kept room claimed for one send (RoomWriter.claimKept). */
 export interface KeptClaim {
   room: KeptRoom
@@ -68,6 +67,7 @@ export interface KeptClaim {
   expect: RoomExpectation
 }
 
+/** How an open() found the room: read from the database, or kept from the previous send. */
 export type OpenOutcome = 'read' | 'reused'
 
 export interface EventTemplate {

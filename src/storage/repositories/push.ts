@@ -66,38 +66,51 @@ export interface UnreadRow {
 
 /**
  * PushRepository.recordEvent's statement: the event's push summary and exceptions, and the sender's read
- * floor in its thread (an event a user sends is read by them). A member event of a local user also sets or
- * clears their floor for the room and whether they have rules of their own: the member statement; a message's
- * statement has no such parts (every part of a statement is set up on each execution).
+ * floor in its thread (an event a user sends is read by them). A member event of a local user ($12, $13)
+ * also sets or clears their floor for the room and whether they have rules of their own; a message's
+ * statement has no such parts (every part of a statement is set up on each execution, whether or not its
+ * condition holds).
  */
-const RECORD_EVENT_PARTS = `WITH pos AS (SELECT COALESCE($2::bigint, ${RESERVED_POSITION}) AS p), summary AS (
+function recordEventSql(memberEvent: boolean): string {
+  const parts = [
+    `pos AS (SELECT COALESCE($2::bigint, ${RESERVED_POSITION}) AS p)`,
+    `summary AS (
          INSERT INTO event_push_summary (room_id, stream_ordering, event_id, sender, thread_id, notify, highlight)
          SELECT $1::text, (SELECT p FROM pos), $3::text, $4::text, $5::text, $6::bool, $7::bool WHERE $6::bool OR $7::bool OR cardinality($8::text[]) > 0
          ON CONFLICT DO NOTHING
-       ), exceptions AS (
+       )`,
+    `exceptions AS (
          INSERT INTO event_push_actions (room_id, user_id, stream_ordering, event_id, thread_id, notify, highlight)
          SELECT $1, u.user_id, (SELECT p FROM pos), $3, $5, u.notify, u.highlight FROM unnest($8::text[], $9::bool[], $10::bool[]) AS u(user_id, notify, highlight)
          ON CONFLICT DO NOTHING
-       ), seen AS (
+       )`,
+    `seen AS (
          INSERT INTO push_read_floors (room_id, user_id, thread_id, stream_ordering) SELECT $1, $4, $5, (SELECT p FROM pos) WHERE $11::bool
          ON CONFLICT (room_id, user_id, thread_id) DO UPDATE SET stream_ordering = GREATEST(push_read_floors.stream_ordering, EXCLUDED.stream_ordering)
-`
-const RECORD_EVENT_SQL = `${RECORD_EVENT_PARTS}
-       )
-       SELECT 1`
-const RECORD_MEMBER_EVENT_SQL = `${RECORD_EVENT_PARTS}       ), joined AS (
+       )`,
+  ]
+  if (!memberEvent) return `WITH ${parts.join(', ')} SELECT 1`
+  parts.push(
+    `joined AS (
          INSERT INTO push_read_floors (room_id, user_id, thread_id, stream_ordering) SELECT $1, $12, '', (SELECT p FROM pos) WHERE $13::text = 'join'
          ON CONFLICT (room_id, user_id, thread_id) DO UPDATE SET stream_ordering = EXCLUDED.stream_ordering
           WHERE push_read_floors.stream_ordering = ${NOT_JOINED}
-       ), left_room AS (
+       )`,
+    `left_room AS (
          INSERT INTO push_read_floors (room_id, user_id, thread_id, stream_ordering) SELECT $1, $12, '', ${NOT_JOINED} WHERE $13::text = 'leave'
          ON CONFLICT (room_id, user_id, thread_id) DO UPDATE SET stream_ordering = EXCLUDED.stream_ordering
-       ), custom AS (
+       )`,
+    `custom AS (
          INSERT INTO push_custom_members (room_id, user_id) SELECT $1, $12 WHERE $13::text = 'join'
             AND (EXISTS (SELECT 1 FROM push_rules WHERE user_id = $12) OR EXISTS (SELECT 1 FROM push_rule_defaults WHERE user_id = $12))
          ON CONFLICT DO NOTHING
-       )
+       )`,
+  )
+  return `WITH ${parts.join(', ')}
        DELETE FROM push_custom_members WHERE $13::text = 'leave' AND room_id = $1 AND user_id = $12`
+}
+const RECORD_EVENT_SQL = recordEventSql(false)
+const RECORD_MEMBER_EVENT_SQL = recordEventSql(true)
 
 /**
  * Owns push_rules, push_rule_defaults, event_push_actions (migration 0004), event_push_summary, push_read_floors
