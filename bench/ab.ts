@@ -4,8 +4,8 @@
 // same PostgreSQL, and every measurement alternates between them, so a change in the machine's load falls
 // on both alike. Prints one JSON document: the base's and this checkout's results.
 //
-//   BENCH_AB_BASE          the other checkout (required), e.g. `git worktree add /tmp/base <commit>` and
-//                          `ln -s $PWD/node_modules /tmp/base/node_modules`
+//   BENCH_AB_BASE          the other checkout (required), e.g. `git worktree add ../homestead-base <commit>`
+//                          and `ln -s "$PWD/node_modules" ../homestead-base/node_modules`
 //   BENCH_DATABASE_URL     the PostgreSQL both run on (default postgres://postgres@127.0.0.1:5432/test)
 //   BENCH_AB_DELIVERIES    send → long-poll deliveries per server, alternating (default 150)
 //   BENCH_AB_ROUNDS        3 s bursts of 20 concurrent senders per server, alternating (default 6; 0 skips)

@@ -93,11 +93,11 @@ export function backendCpu(adminUrl: string, database: string): () => Promise<nu
   }
 }
 
-/** The Synapse anchor (see /work/shared/anchors/synapse): already started with its start.sh. */
+/** The Synapse anchor (see docs/benchmarks.md, "Synapse side by side"): already started with its start.sh. */
 export async function synapseTarget(url: string, maxSockets: number, pgAdminUrl: string): Promise<Target> {
   const http = new HttpClient(url, maxSockets)
   const versions = await http.request('GET', '/_matrix/client/versions')
-  if (versions.status !== 200) throw new Error(`no homeserver answers at ${url} (start it with /work/shared/anchors/synapse/start.sh)`)
+  if (versions.status !== 200) throw new Error(`no homeserver answers at ${url} (start the Synapse anchor with its start.sh, or set BENCH_SYNAPSE_URL)`)
   const root = process.env.ANCHOR_ROOT || '/var/tmp/synapse-anchor'
   const pidFile = join(root, 'run', 'synapse.pid')
   const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : null
