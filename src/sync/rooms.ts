@@ -344,10 +344,16 @@ async function addInvitesKnocksLeaves(input: RoomsSyncInput, changedMemberships:
   const { repos, viewer, since, filter } = input
   const invites = changedMemberships.filter((m) => m.membership === 'invite' || m.membership === 'knock')
   if (invites.length > 0) {
-    const stripped = byRoom(await repos.sync.currentState(invites.map((m) => m.room_id), STRIPPED_TYPES))
-    const own = await repos.events.getByIds(invites.map((m) => m.event_id))
+    // The room's identifying state, the inviter's own member event (whose name and avatar a client shows a
+    // DM invite by, as Synapse sends it) and, last, the invite or knock itself.
+    const inviters = invites.filter((m) => m.membership === 'invite' && m.sender !== viewer.userId).map((m): [string, string] => [m.room_id, m.sender])
+    const [stripped, own, inviterRows] = await Promise.all([
+      repos.sync.currentState(invites.map((m) => m.room_id), STRIPPED_TYPES).then(byRoom),
+      repos.events.getByIds(invites.map((m) => m.event_id)),
+      repos.sync.memberEvents(inviters).then(byRoom),
+    ])
     for (const m of invites) {
-      const events = (stripped.get(m.room_id) ?? []).map(strippedState)
+      const events = [...(stripped.get(m.room_id) ?? []), ...(inviterRows.get(m.room_id) ?? [])].map(strippedState)
       const mine = own.find((e) => e.event_id === m.event_id)
       if (mine) events.push(strippedState(mine))
       if (m.membership === 'invite') result.invite[m.room_id] = { invite_state: { events } }
