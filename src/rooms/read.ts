@@ -225,13 +225,15 @@ export class RoomReader {
     const end: TimelineToken = { kind: 's', stream: parted && own ? own.stream_ordering : Number.MAX_SAFE_INTEGER }
     const [stateRows, page, ignored, accountData] = await Promise.all([
       peeking ? repos.state.currentStateEvents(roomId).then((c) => repos.events.getMany(roomId, c.map((e) => e.event_id))) : this.stateRows(requester, roomId, { types: null }),
-      repos.timeline.page(roomId, end, null, 'b', limit),
+      // One event at least, even for limit 0: the newest gives the end token.
+      repos.timeline.page(roomId, end, null, 'b', Math.max(limit, 1)),
       ignoredUsers(repos, requester.userId),
       repos.accountData.ofRoom(requester.userId, roomId),
     ])
     const newest = page[0]
-    const oldest = page[page.length - 1]
-    const chunk = withoutIgnored(await filterVisible(repos, roomId, requester.userId, page.reverse()), ignored)
+    const rows = page.slice(0, limit)
+    const oldest = rows[rows.length - 1]
+    const chunk = withoutIgnored(await filterVisible(repos, roomId, requester.userId, rows.reverse()), ignored)
     const [messages, state] = await Promise.all([this.format(repos, chunk, requester), this.format(repos, stateRows, requester)])
     const joined = parted ? [] : stateRows.filter((r) => r.type === 'm.room.member' && (JSON.parse(r.json) as { content?: JsonObject }).content?.membership === 'join').map((r) => r.state_key as string)
     return {
@@ -240,7 +242,7 @@ export class RoomReader {
       messages: {
         chunk: messages,
         // The start continues backwards with /messages, the end forwards (from the newest event on).
-        start: oldest ? formatToken(tokenOf(oldest)) : formatToken(end),
+        start: oldest ? formatToken(tokenOf(oldest)) : newest ? `s${newest.stream_ordering}` : formatToken(end),
         end: newest ? `s${newest.stream_ordering}` : formatToken(end),
       },
       state,

@@ -96,6 +96,12 @@ describe('GET /rooms/{roomId}/initialSync', () => {
     assert.ok((snapshot.receipts as Array<{ type: string; content: Record<string, any> }>).some((r) => r.type === 'm.receipt' && r.content[sent[4] as string]?.['m.read']?.[bob.userId]))
     assert.ok((snapshot.presence as Array<{ sender: string; content: { presence: string } }>).some((p) => p.sender === bob.userId && p.content.presence === 'online'))
     assert.deepEqual(snapshot.account_data, [{ type: 'm.tag', content: { tags: { 'u.work': { order: 0.5 } } } }])
+    // With no messages asked for, the tokens still stand where the room's history ends.
+    const empty = (await alice.get(`/rooms/${enc(roomId)}/initialSync?limit=0`)).body
+    assert.deepEqual(empty.messages.chunk, [])
+    const last = await alice.send(roomId, 'after the empty snapshot')
+    assert.deepEqual(ids((await alice.messages(roomId, { dir: 'f', from: empty.messages.end })).chunk), [last])
+    assert.deepEqual(ids((await alice.messages(roomId, { dir: 'b', from: empty.messages.start, limit: 1 })).chunk), [next])
   })
 
   it('lets anyone preview a world_readable room, without a membership, and refuses other rooms to non-members', async () => {
