@@ -37,6 +37,10 @@ import * as dehydratedDevice from './client/dehydrated-device.ts'
 import * as roomKeys from './client/room-keys.ts'
 import * as media from './client/media.ts'
 import * as adminMedia from './admin/media.ts'
+import * as roomInitialSync from './client/room-initial-sync.ts'
+import * as pushers from './client/pushers.ts'
+import * as threepids from './client/threepids.ts'
+import * as thirdparty from './client/thirdparty.ts'
 
 const modules = [
   versions,
@@ -76,6 +80,10 @@ const modules = [
   roomKeys,
   media,
   adminMedia,
+  roomInitialSync,
+  pushers,
+  threepids,
+  thirdparty,
 ]
 
 export const routes = modules.flatMap((m) => Object.values(m) as RouteDefinition<any, any, any, any>[]).filter((r) => r && typeof r === 'object' && 'handler' in r)

@@ -150,6 +150,12 @@ export class Presence {
     return filter?.limit !== undefined ? events.slice(-filter.limit) : events
   }
 
+  /** The m.presence events of these users (a room's members, for its snapshot), offline ones left out as in /sync. */
+  async ofUsers(userIds: string[]): Promise<JsonObject[]> {
+    const rows = await this.storage.repos.presence.getMany(userIds)
+    return rows.filter((r) => r.state !== 'offline').map((r) => ({ type: 'm.presence', sender: r.user_id, content: this.content(r) }))
+  }
+
   /** Turns users not seen for OFFLINE_AFTER_MS offline, a batch at a time; returns how many. */
   async sweep(now = this.clock.now()): Promise<number> {
     let total = 0

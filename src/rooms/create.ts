@@ -72,8 +72,11 @@ function defaultPowerLevels(version: RoomVersion, creator: string, preset: Prese
   }
 }
 
-/** Validates the request and lists the events to create, in order. */
-export function planRoom(request: CreateRoomRequest, creator: string, serverName: string, memberContent: JsonObject): CreatePlan {
+/**
+ * Validates the request and lists the events to create, in order. `memberContent` gives the displayname and
+ * avatar_url of the creator's join and of each invitee's invite.
+ */
+export function planRoom(request: CreateRoomRequest, creator: string, serverName: string, memberContent: (userId: string) => JsonObject): CreatePlan {
   const versionId = request.room_version ?? DEFAULT_ROOM_VERSION
   const version = roomVersion(versionId)
   if (!version) throw new MatrixError('M_UNSUPPORTED_ROOM_VERSION', `Room version ${versionId} is not supported`)
@@ -107,7 +110,7 @@ export function planRoom(request: CreateRoomRequest, creator: string, serverName
 
   const templates: EventTemplate[] = [
     { type: 'm.room.create', state_key: '', sender: creator, content: createContent },
-    { type: 'm.room.member', state_key: creator, sender: creator, content: { ...memberContent, membership: 'join' } },
+    { type: 'm.room.member', state_key: creator, sender: creator, content: { ...memberContent(creator), membership: 'join' } },
   ]
   const powerLevels = { ...defaultPowerLevels(version, creator, preset, invitees), ...request.power_level_content_override }
   templates.push({ type: 'm.room.power_levels', state_key: '', sender: creator, content: powerLevels })
@@ -134,7 +137,7 @@ export function planRoom(request: CreateRoomRequest, creator: string, serverName
 
   for (const invitee of invitees) {
     if (invitee === creator) continue
-    const content: JsonObject = { membership: 'invite' }
+    const content: JsonObject = { ...memberContent(invitee), membership: 'invite' }
     if (request.is_direct) content.is_direct = true
     templates.push({ type: 'm.room.member', state_key: invitee, sender: creator, content })
   }

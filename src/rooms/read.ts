@@ -34,6 +34,18 @@ export interface MessagesRequest {
   filter?: (EventFilter & { lazyLoadMembers?: boolean | undefined }) | undefined
 }
 
+/** GET /rooms/{roomId}/initialSync's answer, less presence and receipts (and with the joined members they are read for). */
+export interface RoomSnapshot {
+  room_id: string
+  membership?: string
+  messages: { chunk: ClientEvent[]; start: string; end: string }
+  state: ClientEvent[]
+  visibility: 'public' | 'private'
+  account_data: JsonObject[]
+  /** The members joined now (none for a former member): whose presence the answer carries. */
+  joined: string[]
+}
+
 /** Which of the room's state to read: some types (null: all), some keys, or all but the member events of users other than these. */
 type StateSelection = { types: string[] | null } | { keys: Array<[string, string]> } | { membersOf: string[] }
 
@@ -189,6 +201,55 @@ export class RoomReader {
     const senders = [...new Set(rows.map((r) => r.sender))]
     const current = await repos.state.currentEvents(roomId, senders.map((s) => ['m.room.member', s] as [string, string]))
     return this.format(repos, await repos.events.getMany(roomId, current.map((c) => c.event_id)), requester)
+  }
+
+  /**
+   * GET /rooms/{roomId}/initialSync: the room's state and latest events. A member sees the room now, a
+   * former member as it was when they left; anyone else may preview (peek into) a world_readable room, and
+   * is refused any other (as Synapse: an invitee or knocker previews like a stranger).
+   */
+  async initialSync(requester: Requester, roomId: string, limit: number): Promise<RoomSnapshot> {
+    const repos = this.storage.repos
+    const [own, room, [visibility]] = await Promise.all([
+      repos.memberships.get(roomId, requester.userId),
+      repos.rooms.get(roomId),
+      repos.state.currentEvents(roomId, [['m.room.history_visibility', '']]),
+    ])
+    const membership = own?.membership
+    const parted = membership === 'leave' || membership === 'ban'
+    const peeking = membership !== 'join' && !parted
+    if (!room || (peeking && (visibility ? (JSON.parse(visibility.json) as { content?: JsonObject }).content?.history_visibility : undefined) !== 'world_readable')) {
+      throw forbidden('You are not in this room, and it cannot be previewed')
+    }
+    // A former member's view ends with their leave (or ban), which the page includes.
+    const end: TimelineToken = { kind: 's', stream: parted && own ? own.stream_ordering : Number.MAX_SAFE_INTEGER }
+    const [stateRows, page, ignored, accountData] = await Promise.all([
+      peeking ? repos.state.currentStateEvents(roomId).then((c) => repos.events.getMany(roomId, c.map((e) => e.event_id))) : this.stateRows(requester, roomId, { types: null }),
+      // One event at least, even for limit 0: the newest gives the end token.
+      repos.timeline.page(roomId, end, null, 'b', Math.max(limit, 1)),
+      ignoredUsers(repos, requester.userId),
+      repos.accountData.ofRoom(requester.userId, roomId),
+    ])
+    const newest = page[0]
+    const rows = page.slice(0, limit)
+    const oldest = rows[rows.length - 1]
+    const chunk = withoutIgnored(await filterVisible(repos, roomId, requester.userId, rows.reverse()), ignored)
+    const [messages, state] = await Promise.all([this.format(repos, chunk, requester), this.format(repos, stateRows, requester)])
+    const joined = parted ? [] : stateRows.filter((r) => r.type === 'm.room.member' && (JSON.parse(r.json) as { content?: JsonObject }).content?.membership === 'join').map((r) => r.state_key as string)
+    return {
+      room_id: roomId,
+      ...(peeking ? {} : { membership: membership as string }),
+      messages: {
+        chunk: messages,
+        // The start continues backwards with /messages, the end forwards (from the newest event on).
+        start: oldest ? formatToken(tokenOf(oldest)) : newest ? `s${newest.stream_ordering}` : formatToken(end),
+        end: newest ? `s${newest.stream_ordering}` : formatToken(end),
+      },
+      state,
+      visibility: room.is_public ? 'public' : 'private',
+      account_data: accountData.map((a) => ({ type: a.type, content: a.content as JsonObject })),
+      joined,
+    }
   }
 
   /** GET /timestamp_to_event: the visible event closest to `ts` in direction `dir`. */

@@ -36,11 +36,7 @@ export class Rooms {
 
   /** The displayname and avatar_url a local user's membership events carry. */
   private async memberProfile(repos: Repositories, userId: string): Promise<JsonObject> {
-    const fields = (await repos.profiles.get(userId)) ?? {}
-    const content: JsonObject = {}
-    if (typeof fields.displayname === 'string') content.displayname = fields.displayname
-    if (typeof fields.avatar_url === 'string' && fields.avatar_url !== '') content.avatar_url = fields.avatar_url
-    return content
+    return memberContentOf((await repos.profiles.get(userId)) ?? {})
   }
 
   async createRoom(requester: Requester, request: CreateRoomRequest): Promise<string> {
@@ -53,7 +49,10 @@ export class Rooms {
       // Users who block invites are left out; the room is created for the others (client-server API, "Invite permission").
       const blocked = await usersBlockingInvites(repos, request.invite ?? [])
       const invite = request.invite?.filter((u) => !blocked.has(u))
-      const plan = planRoom({ ...request, invite }, requester.userId, this.serverName, await this.memberProfile(repos, requester.userId))
+      const localInvitees = (invite ?? []).filter((u) => parseUserId(u)?.serverName === this.serverName)
+      const profiles = await repos.profiles.getMany([requester.userId, ...localInvitees])
+      const memberContent = (userId: string) => memberContentOf(profiles.get(userId) ?? {})
+      const plan = planRoom({ ...request, invite }, requester.userId, this.serverName, memberContent)
       const room = newRoomState(plan.roomId ?? '', plan.version)
       for (const template of plan.templates) {
         try {
@@ -190,11 +189,15 @@ export class Rooms {
     }, { lockRoom: roomId })
   }
 
-  /** Appends one membership event for `target`, with the target's profile filled in for joins by local users. */
+  /**
+   * Appends one membership event for `target`. Joins, invites and knocks of local users carry the target's
+   * displayname and avatar_url unless the request set them (as in Synapse): an invitee's client shows who
+   * invited whom, and the invitee's own invite is named in its room list.
+   */
   private changeMembership(requester: Requester, roomId: string, target: string, content: JsonObject): Promise<string> {
     return this.storage.streamTransaction(async (repos) => {
       const full: JsonObject = { ...content }
-      if (full.membership === 'join' && target === requester.userId) {
+      if (PROFILED_MEMBERSHIPS.has(full.membership as string) && parseUserId(target)?.serverName === this.serverName) {
         const profile = await this.memberProfile(repos, target)
         for (const [k, v] of Object.entries(profile)) if (!(k in full)) full[k] = v
       }
@@ -328,6 +331,17 @@ export interface RoomBatch {
   create(version: RoomVersion, templates: EventTemplate[], roomId: string): Promise<{ roomId: string; eventIds: string[] }>
   append(roomId: string, template: EventTemplate): Promise<string>
 }
+
+/** The displayname and avatar_url from a user's profile fields, as membership events carry them. */
+function memberContentOf(fields: Record<string, unknown>): JsonObject {
+  const content: JsonObject = {}
+  if (typeof fields.displayname === 'string') content.displayname = fields.displayname
+  if (typeof fields.avatar_url === 'string' && fields.avatar_url !== '') content.avatar_url = fields.avatar_url
+  return content
+}
+
+/** The memberships whose events carry the target's profile (a leave or ban carries none). */
+const PROFILED_MEMBERSHIPS = new Set(['join', 'invite', 'knock'])
 
 function withReason(content: JsonObject, reason: string | undefined): JsonObject {
   if (reason !== undefined) content.reason = reason

@@ -75,6 +75,8 @@ export interface UnreadCounts {
 
 /** State types shared with invitees and knockers (client-server API, "Stripped state"). */
 const STRIPPED_TYPES = ['m.room.create', 'm.room.join_rules', 'm.room.name', 'm.room.avatar', 'm.room.canonical_alias', 'm.room.encryption', 'm.room.topic']
+/** The state that names a room (when not empty), so that its summary has no heroes. */
+const NAMING_TYPES = ['m.room.name', 'm.room.canonical_alias']
 const DEFAULT_TIMELINE_LIMIT = 10
 /** The memberships /sync reports a room for. */
 export const SYNCED_MEMBERSHIPS = ['join', 'invite', 'knock', 'leave', 'ban']
@@ -97,6 +99,14 @@ function byRoom(rows: EventRow[]): Map<string, EventRow[]> {
     else map.set(r.room_id, [r])
   }
   return map
+}
+
+/** Whether a state row gives its room a name: a non-empty m.room.name or m.room.canonical_alias, unredacted. */
+function namesRoom(r: EventRow): boolean {
+  if (r.state_key !== '' || r.redacted_by !== null || !NAMING_TYPES.includes(r.type)) return false
+  const content = (JSON.parse(r.json) as { content?: Record<string, unknown> }).content ?? {}
+  const value = r.type === 'm.room.name' ? content.name : content.alias
+  return typeof value === 'string' && value !== ''
 }
 
 const stateKeyOf = (r: EventRow) => `${r.type}\u0000${r.state_key}`
@@ -238,28 +248,39 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
   const touchesMembers = (rows: EventRow[] | undefined) => (rows ?? []).some((r) => r.type === 'm.room.member')
   const summaryIds = plans.filter((p) => p.full || touchesMembers(timelines.get(p.roomId)) || touchesMembers(deltas.get(p.roomId))).map((p) => p.roomId)
   const moreIds = plans.filter((p) => !p.full && (touchesMembers(timelines.get(p.roomId)) || touchesMembers(deltas.get(p.roomId)))).map((p) => p.roomId)
-  const [[fullCounts, fullHeroes], [moreCounts, moreHeroes]] = await Promise.all([
+  const [[fullCounts, fullHeroes], [moreCounts, moreHeroes], moreNames] = await Promise.all([
     fullSummaryPart,
     Promise.all([repos.directory.memberCounts(moreIds), repos.sync.heroes(moreIds, viewer.userId, HEROES)]),
+    repos.sync.currentState(moreIds, NAMING_TYPES),
   ])
   const counts = [...fullCounts, ...moreCounts]
-  const heroes = [...fullHeroes, ...moreHeroes]
+  // A room with a name or canonical alias has no heroes (as in Synapse): its clients need neither them nor,
+  // with lazy-loaded members, their member events (which would be every member of a small named room).
+  const named = new Set([...currentRowsOfState, ...moreNames].filter(namesRoom).map((r) => r.room_id))
+  const heroes = [...fullHeroes, ...moreHeroes].filter((h) => !named.has(h.room_id))
   const withSummary = new Set(summaryIds)
   const heroesByRoom = new Map<string, string[]>()
   for (const h of heroes) heroesByRoom.set(h.room_id, [...(heroesByRoom.get(h.room_id) ?? []), h.user_id])
 
-  // Lazy-loaded members: only senders of the timeline (and the heroes), from the current state.
+  // Lazy-loaded members: only senders of the timeline (and the heroes), from the current state; the
+  // syncing user's own on a room's first sync only, so that the client knows it is in the room.
   if (lazyMembers) {
     const pairs: Array<[string, string]> = []
     for (const p of plans) {
       const rows = (stateRows.get(p.roomId) ?? []).filter((r) => r.type !== 'm.room.member')
       stateRows.set(p.roomId, rows)
-      const wanted = new Set([...(timelines.get(p.roomId) ?? []).map((e) => e.sender), ...(heroesByRoom.get(p.roomId) ?? []), viewer.userId])
+      const wanted = new Set([...(timelines.get(p.roomId) ?? []).map((e) => e.sender), ...(heroesByRoom.get(p.roomId) ?? [])])
+      if (p.full) wanted.add(viewer.userId)
       for (const u of wanted) pairs.push([p.roomId, u])
     }
-    const timelineIds = new Set([...timelines.values()].flat().map((e) => e.event_id))
-    for (const r of await repos.sync.memberEvents(pairs)) {
-      if (!timelineIds.has(r.event_id)) stateRows.get(r.room_id)?.push(r)
+    const members = byRoom(typeAllowed('m.room.member', roomFilter?.state) ? await repos.sync.memberEvents(pairs) : [])
+    for (const p of plans) {
+      const timeline = timelines.get(p.roomId) ?? []
+      const rows = members.get(p.roomId) ?? []
+      // A room sent whole gets each member as at the timeline's start (the event a change in the timeline
+      // replaced); an incremental one what the client lacks, i.e. what the timeline does not carry itself.
+      const timelineIds = new Set(timeline.map((e) => e.event_id))
+      stateRows.get(p.roomId)?.push(...(p.full ? stateBeforeTimeline(rows, timeline, replacedRows) : rows.filter((r) => !timelineIds.has(r.event_id))))
     }
   }
 
@@ -282,7 +303,7 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
       account_data: { events: (input.roomAccountData.get(p.roomId) ?? []).filter((e) => typeAllowed(String(e.type), roomFilter?.account_data)) },
       summary: withSummary.has(p.roomId)
         ? {
-            'm.heroes': heroesByRoom.get(p.roomId) ?? [],
+            ...(named.has(p.roomId) ? {} : { 'm.heroes': heroesByRoom.get(p.roomId) ?? [] }),
             'm.joined_member_count': countsByRoom.get(p.roomId)?.joined ?? 0,
             'm.invited_member_count': countsByRoom.get(p.roomId)?.invited ?? 0,
           }
@@ -323,10 +344,16 @@ async function addInvitesKnocksLeaves(input: RoomsSyncInput, changedMemberships:
   const { repos, viewer, since, filter } = input
   const invites = changedMemberships.filter((m) => m.membership === 'invite' || m.membership === 'knock')
   if (invites.length > 0) {
-    const stripped = byRoom(await repos.sync.currentState(invites.map((m) => m.room_id), STRIPPED_TYPES))
-    const own = await repos.events.getByIds(invites.map((m) => m.event_id))
+    // The room's identifying state, the inviter's own member event (whose name and avatar a client shows a
+    // DM invite by, as Synapse sends it) and, last, the invite or knock itself.
+    const inviters = invites.filter((m) => m.membership === 'invite' && m.sender !== viewer.userId).map((m): [string, string] => [m.room_id, m.sender])
+    const [stripped, own, inviterRows] = await Promise.all([
+      repos.sync.currentState(invites.map((m) => m.room_id), STRIPPED_TYPES).then(byRoom),
+      repos.events.getByIds(invites.map((m) => m.event_id)),
+      repos.sync.memberEvents(inviters).then(byRoom),
+    ])
     for (const m of invites) {
-      const events = (stripped.get(m.room_id) ?? []).map(strippedState)
+      const events = [...(stripped.get(m.room_id) ?? []), ...(inviterRows.get(m.room_id) ?? [])].map(strippedState)
       const mine = own.find((e) => e.event_id === m.event_id)
       if (mine) events.push(strippedState(mine))
       if (m.membership === 'invite') result.invite[m.room_id] = { invite_state: { events } }

@@ -123,7 +123,8 @@ describe('POST /createRoom invite and is_direct', () => {
     const carol = await user()
     const roomId = await alice.createRoom({ invite: [bob.userId, carol.userId], is_direct: true })
     const bobMember = await alice.getState(roomId, 'm.room.member', bob.userId)
-    assert.deepEqual(bobMember, { membership: 'invite', is_direct: true })
+    // The invite carries the invitee's profile (a new account's displayname is its localpart).
+    assert.deepEqual(bobMember, { membership: 'invite', is_direct: true, displayname: bob.userId.slice(1, bob.userId.indexOf(':')) })
     const sync = await bob.sync()
     const invite = sync.rooms.invite[roomId]
     assert.ok(invite, 'the invite reaches the invitee through /sync')
@@ -137,7 +138,7 @@ describe('POST /createRoom invite and is_direct', () => {
     const alice = await user()
     const bob = await user()
     const roomId = await alice.createRoom({ invite: [bob.userId] })
-    assert.deepEqual(await alice.getState(roomId, 'm.room.member', bob.userId), { membership: 'invite' })
+    assert.deepEqual(await alice.getState(roomId, 'm.room.member', bob.userId), { membership: 'invite', displayname: bob.userId.slice(1, bob.userId.indexOf(':')) })
   })
 
   it('refuses an invite list with an invalid user ID (400) or an unknown local user (404), creating nothing', async () => {

@@ -193,7 +193,7 @@ describe('POST /knock/{roomIdOrAlias}', () => {
     const res = await bob.post(`/knock/${enc(roomId)}`, { reason: 'let me in' })
     assert.equal(res.status, 200, JSON.stringify(res.body))
     assert.equal(res.body.room_id, roomId)
-    assert.deepEqual(await alice.getState(roomId, 'm.room.member', bob.userId), { membership: 'knock', reason: 'let me in' })
+    assert.deepEqual(await alice.getState(roomId, 'm.room.member', bob.userId), { membership: 'knock', reason: 'let me in', displayname: bob.userId.slice(1, bob.userId.indexOf(':')) })
     const knock = (await bob.sync()).rooms.knock[roomId]
     assert.ok(knock, 'the knock is listed under rooms.knock')
     const types = knock.knock_state.events.map((e: ClientEventJson) => e.type)

@@ -33,6 +33,15 @@ export class AccountDataRepository {
     )
   }
 
+  /** A user's account data for one room (its m.tag included), oldest change first. */
+  async ofRoom(userId: string, roomId: string): Promise<Array<{ type: string; content: Record<string, unknown> }>> {
+    const { rows } = await this.db.query<{ type: string; content: Record<string, unknown> }>(
+      'SELECT type, content FROM account_data WHERE user_id = $1 AND room_id = $2 ORDER BY stream_position',
+      [userId, roomId],
+    )
+    return rows
+  }
+
   /** Account data changed in the stream range (after, upTo] ('' room_id: global). */
   async changed(userId: string, after: number, upTo: number): Promise<Array<{ room_id: string; type: string; content: Record<string, unknown> }>> {
     const { rows } = await this.db.query<{ room_id: string; type: string; content: Record<string, unknown> }>(

@@ -28,6 +28,13 @@ export class PresenceRepository {
     return rows[0] ?? null
   }
 
+  /** The rows of several users (those without one are left out). */
+  async getMany(userIds: string[]): Promise<PresenceRow[]> {
+    if (userIds.length === 0) return []
+    const { rows } = await this.db.query<PresenceRow>('SELECT * FROM presence WHERE user_id = ANY($1::text[])', [userIds])
+    return rows
+  }
+
   /** The row, locked for the rest of the transaction. */
   async lock(userId: string): Promise<PresenceRow | null> {
     const { rows } = await this.db.query<PresenceRow>('SELECT * FROM presence WHERE user_id = $1 FOR UPDATE', [userId])

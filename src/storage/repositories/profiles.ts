@@ -13,6 +13,13 @@ export class ProfilesRepository {
     return rows[0]?.fields ?? null
   }
 
+  /** The profiles of several users at once (users without one are left out). */
+  async getMany(userIds: string[]): Promise<Map<string, ProfileFields>> {
+    if (userIds.length === 0) return new Map()
+    const { rows } = await this.db.query<{ user_id: string; fields: ProfileFields }>('SELECT user_id, fields FROM profiles WHERE user_id = ANY($1::text[])', [userIds])
+    return new Map(rows.map((r) => [r.user_id, r.fields]))
+  }
+
   async create(userId: string, fields: ProfileFields): Promise<void> {
     await this.db.query('INSERT INTO profiles (user_id, fields) VALUES ($1, $2) ON CONFLICT DO NOTHING', [userId, fields])
   }
