@@ -108,7 +108,8 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   writer.onAppend((repos, appended, room, prepared) =>
     push.onEventAppended(repos, appended, room, prepared.get(pushContext) as Promise<EventContext> | undefined),
   )
-  const e2eKeys = new E2eKeys({ storage, serverName: config.server_name })
+  const crossSigning = new CrossSigning({ storage, uia })
+  const e2eKeys = new E2eKeys({ storage, serverName: config.server_name, proposedKeys: (requester) => crossSigning.proposedBy(requester) })
   const deviceLists = new DeviceLists(storage)
   const toDevice = new ToDevice({ storage, clock, serverName: config.server_name, onError: (err) => logger.warn({ err }, 'pruning to-device transaction IDs failed') })
   const keyBackup = new KeyBackup({ storage })
@@ -155,7 +156,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     push,
     keyBackup,
     e2eKeys,
-    crossSigning: new CrossSigning({ storage, uia }),
+    crossSigning,
     deviceLists,
     toDevice,
     dehydratedDevices: new DehydratedDevices({ storage, clock, keys: e2eKeys, devices, toDevice }),

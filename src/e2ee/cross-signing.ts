@@ -4,7 +4,7 @@ import { verifyKeyFromBase64 } from '../protocol/signing.ts'
 import { MatrixError, badJson } from '../shared/errors.ts'
 import { parseUserId } from '../shared/ids.ts'
 import type { CrossSigningKeyRow, KeySignature, Storage } from '../storage/index.ts'
-import type { Requester, Uia } from '../users/index.ts'
+import { UiaChallenge, type Requester, type Uia } from '../users/index.ts'
 import { markDeviceListsChanged } from './device-lists.ts'
 import { isObject, parseCrossSigningKey, requireSignature, unsignedForm, type CrossSigningKey, type CrossSigningUsage, type Json } from './key-objects.ts'
 
@@ -15,6 +15,16 @@ const FIELDS: Array<[string, CrossSigningUsage]> = [
 ]
 
 type Failure = { errcode: string; error: string }
+
+const UIA_PURPOSE = 'device_signing_upload'
+
+/** Keys a device uploaded that wait for the password, kept in the UIA session. */
+export interface Proposal {
+  device_id: string
+  /** The master public key they replace: once another upload replaced it, the proposal is void. */
+  replacing: string
+  keys: Partial<Record<CrossSigningUsage, Json>>
+}
 
 export class CrossSigning {
   private readonly storage: Storage
@@ -41,16 +51,16 @@ export class CrossSigning {
       const old = stored.get(usage)
       return !old || unsignedForm(JSON.parse(old.key_json) as Json) !== unsignedForm(key.json)
     })
-    let uiaSession: string | null = null
-    if (stored.has('master') && changesSomething) {
-      uiaSession = (await this.uia.authenticate({ purpose: 'device_signing_upload', userId, flows: [['m.login.password']], auth: body.auth })).sessionId
-    }
+    // Checked before asking for the password, so that no one types it for an upload that cannot succeed.
     const master = provided.get('master') ?? masterFrom(stored.get('master'))
     if (!master) throw new MatrixError('M_MISSING_PARAM', 'No master key is available to sign the other keys')
     for (const usage of ['self_signing', 'user_signing'] as const) {
       const key = provided.get(usage)
       if (key) requireSignature(key.json, userId, { keyId: `ed25519:${master.publicKey}`, verifyKey: master.verifyKey }, `The ${usage} key`)
     }
+    let uiaSession: string | null = null
+    const current = stored.get('master')
+    if (current && changesSomething) uiaSession = await this.reauthenticate(requester, body.auth, current.public_key, provided)
     await this.storage.streamTransaction(async (repos) => {
       const devices = new Set((await repos.devices.list(userId)).map((d) => d.device_id))
       for (const key of provided.values()) if (devices.has(key.publicKey)) throw new MatrixError('M_FORBIDDEN', 'Key ID in use by a device')
@@ -66,6 +76,38 @@ export class CrossSigning {
       await markDeviceListsChanged(repos, [userId])
       if (uiaSession) await this.uia.finish(repos, uiaSession)
     })
+  }
+
+  /**
+   * The password stage before keys are replaced. While it is pending, the session remembers the keys
+   * this device proposed, which its own key queries then show (see `proposedBy`).
+   */
+  private async reauthenticate(requester: Requester, auth: unknown, replacing: string, provided: Map<CrossSigningUsage, CrossSigningKey>): Promise<string> {
+    try {
+      return (await this.uia.authenticate({ purpose: UIA_PURPOSE, userId: requester.userId, flows: [['m.login.password']], auth })).sessionId
+    } catch (err) {
+      if (!(err instanceof UiaChallenge)) throw err
+      const keys = Object.fromEntries([...provided].map(([usage, key]) => [usage, key.json]))
+      const proposal: Proposal = { device_id: requester.deviceId, replacing, keys }
+      await this.uia.remember(err.sessionId, { proposal })
+      throw err
+    }
+  }
+
+  /**
+   * The newest cross-signing keys this device asked to publish that await the password.
+   *
+   * A client makes its new keys before it uploads them, and Rust crypto (matrix-sdk-crypto) drops its
+   * private keys when a query of its own keys answers other public keys: a query answered while the
+   * password is being asked for would undo the reset. The device that proposed the keys therefore sees
+   * them in its own queries (E2eKeys.query); everyone else sees the keys in force.
+   */
+  async proposedBy(requester: Requester): Promise<Proposal | null> {
+    for (const data of await this.uia.pending(UIA_PURPOSE, requester.userId)) {
+      const proposal = data.proposal as Proposal | undefined
+      if (proposal?.device_id === requester.deviceId) return proposal
+    }
+    return null
   }
 
   /** POST /keys/signatures/upload: returns the signatures that were refused, by user and key ID. */

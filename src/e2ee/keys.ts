@@ -6,6 +6,7 @@ import { parseUserId } from '../shared/ids.ts'
 import type { ClaimTarget, KeySignature, Repositories, Storage } from '../storage/index.ts'
 import type { Requester } from '../users/index.ts'
 import { markDeviceListsChanged } from './device-lists.ts'
+import type { Proposal } from './cross-signing.ts'
 import { isObject, parseDeviceKeys, parseOneTimeKeys, unsignedForm, withSignatures, type Json } from './key-objects.ts'
 
 /** Users (or devices) one query or claim may name, as Synapse bounds them. */
@@ -27,13 +28,18 @@ export interface QueryResult {
   failures: Failures
 }
 
+/** The cross-signing keys the requesting device proposed and that await the password (CrossSigning.proposedBy). */
+export type ProposedKeys = (requester: Requester) => Promise<Proposal | null>
+
 export class E2eKeys {
   private readonly storage: Storage
   private readonly serverName: string
+  private readonly proposedKeys: ProposedKeys | undefined
 
-  constructor(options: { storage: Storage; serverName: string }) {
+  constructor(options: { storage: Storage; serverName: string; proposedKeys?: ProposedKeys }) {
     this.storage = options.storage
     this.serverName = options.serverName
+    this.proposedKeys = options.proposedKeys
   }
 
   /** POST /keys/upload: the device's identity keys (once), one-time keys and fallback keys. */
@@ -123,6 +129,8 @@ export class E2eKeys {
       repos.e2eKeys.crossSigningKeys(users),
       repos.e2eKeys.signaturesFor(users, requester.userId),
     ])
+    // Read last, so that it covers an upload that arrived while the keys above were read.
+    const proposal = this.proposedKeys && users.includes(requester.userId) ? await this.proposedKeys(requester) : null
     const sigsOf = groupSignatures(signatures)
     for (const row of rows) {
       const json = withSignatures(JSON.parse(row.key_json) as Json, sigsOf(row.user_id, row.device_id))
@@ -134,6 +142,15 @@ export class E2eKeys {
       if (key.key_type === 'master') result.master_keys[key.user_id] = json
       else if (key.key_type === 'self_signing') result.self_signing_keys[key.user_id] = json
       else if (key.user_id === requester.userId) result.user_signing_keys[key.user_id] = json
+    }
+    // The requesting device's own keys awaiting the password, unless another upload has since replaced
+    // the master key they were to replace.
+    const currentMaster = crossSigning.find((k) => k.user_id === requester.userId && k.key_type === 'master')?.public_key
+    if (proposal && proposal.replacing === currentMaster) {
+      const { master, self_signing, user_signing } = proposal.keys
+      if (master) result.master_keys[requester.userId] = master
+      if (self_signing) result.self_signing_keys[requester.userId] = self_signing
+      if (user_signing) result.user_signing_keys[requester.userId] = user_signing
     }
     return result
   }

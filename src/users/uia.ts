@@ -124,6 +124,12 @@ export class Uia {
     await this.storage.repos.uiaSessions.mergeData(sessionId, data)
   }
 
+  /** What was remembered in a user's sessions for `purpose` that have neither finished nor expired, newest first. */
+  async pending(purpose: string, userId: UserId): Promise<Array<Record<string, unknown>>> {
+    const rows = await this.storage.repos.uiaSessions.liveFor(purpose, userId, this.clock.now() - SESSION_LIFETIME_MS)
+    return rows.map((r) => r.data)
+  }
+
   private completedFlow(flows: Flow[], completed: string[]): boolean {
     return flows.some((flow) => flow.every((stage) => completed.includes(stage)))
   }

@@ -45,7 +45,8 @@ describe('POST /keys/device_signing/upload', () => {
     assert.equal(challenge.status, 401, JSON.stringify(challenge.body))
     assert.ok(challenge.body.session)
     assert.deepEqual(challenge.body.flows, [{ stages: ['m.login.password'] }])
-    assert.deepEqual((await query(alice.client, alice.client.userId)).master_keys[alice.client.userId], keys.body.master_key, 'nothing replaced yet')
+    const phone = await loginAgain(t.api, alice.client)
+    assert.deepEqual((await query(phone, alice.client.userId)).master_keys[alice.client.userId], keys.body.master_key, 'nothing replaced yet')
 
     const wrong = await alice.client.post('/keys/device_signing/upload', { ...replacement.body, auth: { ...passwordAuth(alice.client.userId, challenge.body.session), password: 'wrong' } })
     assert.equal(wrong.status, 401)
@@ -53,6 +54,43 @@ describe('POST /keys/device_signing/upload', () => {
     const done = await alice.client.post('/keys/device_signing/upload', { ...replacement.body, auth: passwordAuth(alice.client.userId, challenge.body.session) })
     assert.equal(done.status, 200, JSON.stringify(done.body))
     assert.deepEqual((await query(alice.client, alice.client.userId)).master_keys[alice.client.userId], replacement.body.master_key)
+  })
+
+  it('shows the device whose replacement awaits the password its proposed keys, no one else, and only while they would replace the keys in force', async () => {
+    const alice = await userWithKeys(t.api)
+    const bob = await userWithKeys(t.api)
+    const phone = await loginAgain(t.api, alice.client)
+    const user = alice.client.userId
+    const first = crossSigningKeys(user)
+    assert.equal((await alice.client.post('/keys/device_signing/upload', first.body)).status, 200)
+
+    // A client makes its new keys before the upload that asks for the password; its own queries meanwhile
+    // must not answer the old ones (Rust crypto would drop the new private keys).
+    const proposed = crossSigningKeys(user)
+    const challenge = await alice.client.post('/keys/device_signing/upload', proposed.body)
+    assert.equal(challenge.status, 401, JSON.stringify(challenge.body))
+    const own = await query(alice.client, user)
+    assert.deepEqual(own.master_keys[user], proposed.body.master_key)
+    assert.deepEqual(own.self_signing_keys[user], proposed.body.self_signing_key)
+    assert.deepEqual(own.user_signing_keys[user], proposed.body.user_signing_key)
+    assert.deepEqual((await query(phone, user)).master_keys[user], first.body.master_key, "the user's other devices see the keys in force")
+    assert.deepEqual((await query(bob.client, user)).master_keys[user], first.body.master_key, 'so does everyone else')
+    const wrong = await alice.client.post('/keys/device_signing/upload', { ...proposed.body, auth: { ...passwordAuth(user, challenge.body.session), password: 'wrong' } })
+    assert.equal(wrong.status, 401)
+    assert.deepEqual((await query(alice.client, user)).master_keys[user], proposed.body.master_key, 'still awaiting the password')
+
+    // Another device replaces the keys first: the proposal would no longer replace what is in force.
+    const fromPhone = crossSigningKeys(user)
+    const phoneChallenge = await phone.post('/keys/device_signing/upload', fromPhone.body)
+    assert.equal((await phone.post('/keys/device_signing/upload', { ...fromPhone.body, auth: passwordAuth(user, phoneChallenge.body.session) })).status, 200)
+    assert.deepEqual((await query(alice.client, user)).master_keys[user], fromPhone.body.master_key)
+
+    const again = crossSigningKeys(user)
+    const againChallenge = await alice.client.post('/keys/device_signing/upload', again.body)
+    assert.deepEqual((await query(alice.client, user)).master_keys[user], again.body.master_key)
+    assert.equal((await alice.client.post('/keys/device_signing/upload', { ...again.body, auth: passwordAuth(user, againChallenge.body.session) })).status, 200)
+    assert.deepEqual((await query(phone, user)).master_keys[user], again.body.master_key, 'in force once the password was given')
+    assert.deepEqual((await query(alice.client, user)).master_keys[user], again.body.master_key)
   })
 
   it('refuses keys not signed by the master key, keys of another user, and a self-signing key with no master key', async () => {

@@ -56,10 +56,23 @@ function requestBody(body: BodyInit | null | undefined): string | Uint8Array | u
   throw new Error(`agentFetch: unsupported request body ${Object.prototype.toString.call(body)}`)
 }
 
+/** One request a client made and the answer it got, for tests that must show the order of an exchange. */
+export interface Exchange {
+  method: string
+  path: string
+  request: string | undefined
+  status: number
+  response: string
+  /** Milliseconds since the process started, when the request was sent and when its answer had arrived. */
+  sent: number
+  answered: number
+}
+
 /** The subset of fetch the SDK uses, over node:http with `agent`; resolves once the whole body has arrived. */
-function agentFetch(input: RequestInfo | URL, init: RequestInit = {}): Promise<Response> {
+function agentFetch(input: RequestInfo | URL, init: RequestInit = {}, trace?: (exchange: Exchange) => void): Promise<Response> {
   const url = input instanceof Request ? input.url : String(input)
   const headers = Object.fromEntries(new Headers(init.headers).entries())
+  const sent = performance.now()
   const response = new Promise<Response>((resolve, reject) => {
     const req = http.request(url, { method: init.method ?? 'GET', headers, agent, signal: init.signal ?? undefined }, (res) => {
       const chunks: Buffer[] = []
@@ -72,6 +85,19 @@ function agentFetch(input: RequestInfo | URL, init: RequestInit = {}): Promise<R
           for (const v of Array.isArray(value) ? value : [value ?? '']) responseHeaders.append(name, v)
         }
         const body = status === 204 || status === 304 ? null : Buffer.concat(chunks)
+        if (trace) {
+          const request = requestBody(init.body)
+          const { pathname, search } = new URL(url)
+          trace({
+            method: init.method ?? 'GET',
+            path: pathname + search,
+            request: request === undefined || typeof request === 'string' ? request : Buffer.from(request).toString(),
+            status,
+            response: body ? body.toString() : '',
+            sent,
+            answered: performance.now(),
+          })
+        }
         resolve(new Response(body, { status, statusText: res.statusMessage, headers: responseHeaders }))
       })
     })
@@ -91,9 +117,13 @@ export async function stopClients(clients: MatrixClient[]): Promise<void> {
   agent.destroy()
 }
 
-/** A client with Rust crypto in an in-memory store: `useIndexedDB: false` needs no IndexedDB at all. */
-export async function cryptoClient(baseUrl: string, session: Session): Promise<MatrixClient> {
-  const client = createClient({ baseUrl, userId: session.user_id, accessToken: session.access_token, deviceId: session.device_id, logger: silent, fetchFn: agentFetch })
+/**
+ * A client with Rust crypto in an in-memory store: `useIndexedDB: false` needs no IndexedDB at all.
+ * `trace` is told of each request the client makes, once its answer has arrived.
+ */
+export async function cryptoClient(baseUrl: string, session: Session, trace?: (exchange: Exchange) => void): Promise<MatrixClient> {
+  const fetchFn = trace ? (input: RequestInfo | URL, init?: RequestInit) => agentFetch(input, init, trace) : agentFetch
+  const client = createClient({ baseUrl, userId: session.user_id, accessToken: session.access_token, deviceId: session.device_id, logger: silent, fetchFn })
   await client.initRustCrypto({ useIndexedDB: false })
   return client
 }

@@ -33,6 +33,15 @@ export class UiaSessionsRepository {
     return rows[0] ?? null
   }
 
+  /** A user's sessions for one purpose created at or after notBefore, newest first. */
+  async liveFor(purpose: string, userId: string, notBefore: number): Promise<UiaSessionRow[]> {
+    const { rows } = await this.db.query<UiaSessionRow>(
+      'SELECT * FROM uia_sessions WHERE purpose = $1 AND user_id = $2 AND created_ts >= $3 ORDER BY created_ts DESC',
+      [purpose, userId, notBefore],
+    )
+    return rows
+  }
+
   async complete(sessionId: string, stage: string, data: Record<string, unknown>): Promise<void> {
     await this.db.query(
       `UPDATE uia_sessions SET completed = array_append(array_remove(completed, $2::text), $2::text), data = data || $3::jsonb
