@@ -119,8 +119,27 @@ export const ConfigSchema = Type.Object(
         max_body_bytes: Type.Integer({ minimum: 1024, default: 10 * 1024 * 1024, description: 'Largest JSON request body.' }),
         trust_proxy: Type.Boolean({ default: false, description: 'Take client IPs from X-Forwarded-For (behind a load balancer).' }),
         shutdown_grace_ms: Type.Integer({ minimum: 0, default: 10000, description: 'How long SIGTERM waits for requests in flight.' }),
+        headers_timeout_ms: Type.Integer({ minimum: 100, default: 60000, description: "Time a client has to send a request's headers, from the connection or the previous request (Node's headersTimeout); past it: 408 and the connection closed." }),
+        request_timeout_ms: Type.Integer({ minimum: 100, default: 300000, description: 'Time a client has to send a whole request, body included (a trickling body is cut off with 408). Media uploads must arrive within it too: raise it for large uploads over slow links.' }),
+        idle_timeout_ms: Type.Integer({ minimum: 1000, default: 120000, description: 'A connection on which nothing is read or written for this long is closed (a stalled upload, a client that stops reading). Keep it above limits.sync_timeout_ms.' }),
+        keep_alive_timeout_ms: Type.Integer({ minimum: 100, default: 72000, description: 'How long a connection may wait idle for its next request (above the 60 s idle timeout of most load balancers, so they close first).' }),
       },
       { additionalProperties: false, default: {} },
+    ),
+    limits: Type.Object(
+      {
+        sync_timeline_limit: Type.Integer({ minimum: 1, default: 100, description: "Most events per room in a /sync timeline: a filter's larger timeline.limit is lowered to it (the timeline is then limited, with a prev_batch)." }),
+        sync_timeout_ms: Type.Integer({ minimum: 0, default: 60000, description: 'Longest /sync long-poll: a larger timeout parameter is lowered to it.' }),
+        messages_limit: Type.Integer({ minimum: 1, default: 1000, description: 'Most events a /messages page returns (Synapse: 1000).' }),
+        context_limit: Type.Integer({ minimum: 1, default: 100, description: 'Most events around the event in /context.' }),
+        relations_limit: Type.Integer({ minimum: 1, default: 100, description: 'Most events a /relations or /threads page returns.' }),
+        search_limit: Type.Integer({ minimum: 1, default: 100, description: 'Most results a /search page returns (filter.limit).' }),
+        user_directory_limit: Type.Integer({ minimum: 1, default: 100, description: 'Most results of /user_directory/search.' }),
+        public_rooms_limit: Type.Integer({ minimum: 1, default: 500, description: 'Most rooms a /publicRooms page returns.' }),
+        hierarchy_limit: Type.Integer({ minimum: 1, default: 50, description: 'Most rooms a /hierarchy page returns (Synapse: 50).' }),
+        status_msg_bytes: Type.Integer({ minimum: 1, default: 1024, description: 'Longest presence status_msg, in UTF-8 bytes; longer is refused with 400.' }),
+      },
+      { additionalProperties: false, default: {}, description: 'Caps on what one request may ask for: larger limit parameters are lowered to these, silently, as Synapse does.' },
     ),
     log: Type.Object(
       {

@@ -45,8 +45,7 @@ export interface RoomEventsResults {
   state?: Record<string, ClientEvent[]>
 }
 
-const DEFAULT_LIMIT = 10
-const MAX_LIMIT = 100
+export const SEARCH_DEFAULT_LIMIT = 10
 /** Terms are cut to this many words: every word is required, so longer ones only find nothing slower. */
 const MAX_LEXEMES = 32
 /** `count` is an estimate the spec allows; counting stops here so a common word stays cheap. */
@@ -68,7 +67,8 @@ export class Search {
     if (token && token.order !== order) throw invalidParam('next_batch belongs to a search in another order')
     const groupKeys = groupKeysOf(criteria)
     const filter = criteria.filter
-    const limit = Math.min(Math.max(filter?.limit ?? DEFAULT_LIMIT, 1), MAX_LIMIT)
+    // The route caps the limit (limits.search_limit).
+    const limit = Math.max(filter?.limit ?? SEARCH_DEFAULT_LIMIT, 1)
 
     const [searchable, lexemes, ignored] = await Promise.all([
       repos.search.searchableRooms(requester.userId),
