@@ -13,6 +13,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   // random draw per request).
   const requestIdPrefix = `${randomString(6)}-`
   let requests = 0
+  const http = ctx.config.http
   const app = Fastify({
     loggerInstance: ctx.logger as FastifyBaseLogger,
     // One log line per request is written by the onResponse hook below, with the URL's token redacted.
@@ -21,6 +22,20 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     trustProxy: ctx.config.http.trust_proxy,
     genReqId: () => requestIdPrefix + (++requests).toString(36),
     return503OnClosing: true,
+    // Slow clients: headers and then the whole request (a body that trickles in) must arrive in bounded
+    // time, else 408 and the connection is closed; a connection silent in both directions is closed, and so
+    // is one idle between requests. A waiting /sync reads its request at once and sends before the idle
+    // timeout (config checks it is above the longest long-poll).
+    requestTimeout: http.request_timeout_ms,
+    connectionTimeout: http.idle_timeout_ms,
+    keepAliveTimeout: http.keep_alive_timeout_ms,
+    http: {
+      headersTimeout: Math.min(http.headers_timeout_ms, http.request_timeout_ms),
+      requestTimeout: http.request_timeout_ms,
+      // Node checks those deadlines on this period (30 s by default): a quarter of the shortest keeps each
+      // within a quarter of its value.
+      connectionsCheckingInterval: Math.min(30_000, Math.ceil(Math.min(http.headers_timeout_ms, http.request_timeout_ms) / 4)),
+    },
     forceCloseConnections: 'idle',
     // Malformed URLs (bad percent-encoding) are refused before routing; answer them in Matrix form too.
     frameworkErrors: (err, _request, reply) => {

@@ -128,8 +128,10 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     uia,
     devices,
     accounts,
-    profiles: new Profiles(storage, (userId) =>
-      rooms.propagateProfile(userId, (roomId, err) => logger.warn({ err, room_id: roomId }, 'profile change not sent to room')),
+    profiles: new Profiles(
+      storage,
+      (userId) => rooms.propagateProfile(userId, (roomId, err) => logger.warn({ err, room_id: roomId }, 'profile change not sent to room')),
+      (userId) => rateLimiter.take('message', userId),
     ),
     accountData,
     registrationTokens,

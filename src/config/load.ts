@@ -190,6 +190,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
       throw new ConfigError(`invalid configuration: well_known.support_contacts.${i}: needs a matrix_id, an email_address or both`)
     }
   })
+  // A /sync long-poll reads and writes nothing while it waits: the idle timeout would cut it off.
+  if (input.http.idle_timeout_ms <= input.limits.sync_timeout_ms) {
+    throw new ConfigError('invalid configuration: http.idle_timeout_ms: must be above limits.sync_timeout_ms, or /sync long-polls are cut off')
+  }
   const config: Config = {
     ...input,
     data_dir: resolve(options.cwd ?? process.cwd(), input.data_dir),

@@ -118,7 +118,7 @@ export class SpaceHierarchy {
   async hierarchy(requester: Requester, roomId: string, request: HierarchyRequest): Promise<{ rooms: JsonObject[]; next_batch?: string }> {
     const repos = this.storage.repos
     const userId = requester.userId
-    const limit = Math.min(request.limit ?? HIERARCHY_MAX_LIMIT, HIERARCHY_MAX_LIMIT)
+    const limit = request.limit ?? HIERARCHY_MAX_LIMIT
     const maxDepth = Math.min(request.maxDepth ?? HIERARCHY_MAX_DEPTH, HIERARCHY_MAX_DEPTH)
     const suggestedOnly = request.suggestedOnly ?? false
     const now = this.clock.now()

@@ -8,7 +8,6 @@ import { authView, canSendState } from './power.ts'
 import { publicChunk } from './summaries.ts'
 
 export const PUBLIC_ROOMS_DEFAULT_LIMIT = 100
-export const PUBLIC_ROOMS_MAX_LIMIT = 500
 
 export interface PublicRoomsRequest {
   limit?: number | undefined
@@ -89,7 +88,7 @@ export class PublishedRooms {
     if (request.server !== undefined && request.server !== this.serverName) {
       throw notFound(`The room directory of ${request.server} cannot be fetched (federation is not available)`)
     }
-    const limit = Math.min(request.limit ?? PUBLIC_ROOMS_DEFAULT_LIMIT, PUBLIC_ROOMS_MAX_LIMIT)
+    const limit = request.limit ?? PUBLIC_ROOMS_DEFAULT_LIMIT
     const after = request.since !== undefined && request.since !== '' ? parseToken(request.since) : undefined
     // No application service networks exist here, so a third-party network lists nothing.
     if (request.thirdPartyInstanceId !== undefined) return { chunk: [], total_room_count_estimate: 0 }

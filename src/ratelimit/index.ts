@@ -4,7 +4,7 @@ import { limitExceeded, type MatrixError } from '../shared/errors.ts'
 import type { Clock } from '../shared/clock.ts'
 import { RATE_LIMITED, type Repositories } from '../storage/index.ts'
 
-export type LimitName = 'login_address' | 'login_account' | 'login_failed_attempts' | 'registration' | 'message'
+export type LimitName = 'login_address' | 'login_account' | 'login_failed_attempts' | 'registration' | 'message' | 'room_creation'
 
 export class RateLimiter {
   private readonly config: Config['rate_limits']
@@ -27,6 +27,15 @@ export class RateLimiter {
     const { per_second: perSecond, burst } = this.config[name]
     const result = await this.repos.rateLimits.take(`${name}:${key}`, perSecond, burst, cost, this.clock.now())
     if (!result.allowed) throw limitExceeded(((cost - result.tokens) / perSecond) * 1000)
+  }
+
+  /**
+   * Takes one request from each bucket, or from none: every bucket is checked before any is spent, so a
+   * refusal by one does not use up the others (Synapse's order for createRoom and upgrades).
+   */
+  async takeEach(names: LimitName[], key: string): Promise<void> {
+    for (const name of names) await this.check(name, key)
+    for (const name of names) await this.take(name, key)
   }
 
   /**

@@ -170,13 +170,17 @@ export class Rooms {
     }
   }
 
-  /** PUT /rooms/{roomId}/state/{type}/{stateKey}; identical content to the current state returns the current event. */
-  async sendState(requester: Requester, roomId: string, type: string, key: string, content: JsonObject): Promise<string> {
+  /**
+   * PUT /rooms/{roomId}/state/{type}/{stateKey}; identical content to the current state returns the current
+   * event. `options.guard` runs first in the transaction, as for send.
+   */
+  async sendState(requester: Requester, roomId: string, type: string, key: string, content: JsonObject, options: SendOptions = {}): Promise<string> {
     if (type === 'm.room.member') {
       if (!isUserId(key)) throw invalidParam('The state key of m.room.member must be a user ID')
-      return this.changeMembership(requester, roomId, key, content)
+      return this.changeMembership(requester, roomId, key, content, options)
     }
     return this.storage.streamTransaction(async (repos) => {
+      await options.guard?.(repos)
       const template: EventTemplate = { type, state_key: key, sender: requester.userId, content }
       const room = await this.writer.open(repos, roomId, [template])
       const [current] = await repos.state.currentEvents(roomId, [[type, key]])
@@ -194,8 +198,9 @@ export class Rooms {
    * displayname and avatar_url unless the request set them (as in Synapse): an invitee's client shows who
    * invited whom, and the invitee's own invite is named in its room list.
    */
-  private changeMembership(requester: Requester, roomId: string, target: string, content: JsonObject): Promise<string> {
+  private changeMembership(requester: Requester, roomId: string, target: string, content: JsonObject, options: SendOptions = {}): Promise<string> {
     return this.storage.streamTransaction(async (repos) => {
+      await options.guard?.(repos)
       const full: JsonObject = { ...content }
       if (PROFILED_MEMBERSHIPS.has(full.membership as string) && parseUserId(target)?.serverName === this.serverName) {
         const profile = await this.memberProfile(repos, target)

@@ -18,7 +18,7 @@ function valueAt(changes: Change[], stream: number, fallback: string): string {
   return value
 }
 
-type History = Array<{ stream_ordering: number; json: string }>
+export type History = Array<{ stream_ordering: number; json: string }>
 
 function parse(list: History, key: string): Change[] {
   return list.map((r) => {
@@ -27,12 +27,20 @@ function parse(list: History, key: string): Change[] {
   })
 }
 
-/** The spec's rules, at each event, for one room given its visibility history and the user's membership history. */
-function keepVisible(rows: EventRow[], userId: string, visibility: History, membership: History): EventRow[] {
+interface Rules {
+  visibilityChanges: Change[]
+  membershipChanges: Change[]
+  /** The user's last join (-Infinity: never joined). */
+  lastJoin: number
+  allowed(visibilityAt: string, membershipAt: string, stream: number): boolean
+}
+
+/** The spec's rules for one room, from its visibility history and the user's membership history. */
+function rulesOf(visibility: History, membership: History): Rules {
   const visibilityChanges = parse(visibility, 'history_visibility').map((c) => (KNOWN.has(c.value) ? c : { ...c, value: 'shared' }))
   const membershipChanges = parse(membership, 'membership')
   // "shared" history is visible to a user who joined at any point after the event was sent.
-  const lastJoin = membershipChanges.reduce((max, c) => (c.value === 'join' ? Math.max(max, c.stream) : max), -1)
+  const lastJoin = membershipChanges.reduce((max, c) => (c.value === 'join' ? Math.max(max, c.stream) : max), -Infinity)
   const allowed = (visibilityAt: string, membershipAt: string, stream: number): boolean => {
     if (visibilityAt === 'world_readable') return true
     if (membershipAt === 'join') return true
@@ -40,6 +48,12 @@ function keepVisible(rows: EventRow[], userId: string, visibility: History, memb
     if (visibilityAt === 'invited' && membershipAt === 'invite') return true
     return false
   }
+  return { visibilityChanges, membershipChanges, lastJoin, allowed }
+}
+
+/** The spec's rules, at each event, for one room given its visibility history and the user's membership history. */
+export function keepVisible(rows: EventRow[], userId: string, visibility: History, membership: History): EventRow[] {
+  const { visibilityChanges, membershipChanges, allowed } = rulesOf(visibility, membership)
   return rows.filter((row) => {
     // One's own membership events are always visible (e.g. the leave that ends a membership).
     if (row.type === 'm.room.member' && row.state_key === userId) return true
@@ -53,6 +67,33 @@ function keepVisible(rows: EventRow[], userId: string, visibility: History, memb
   })
 }
 
+/** A half-open span of stream positions, [from, to). */
+export interface StreamSpan {
+  from: number
+  to: number
+}
+
+/**
+ * The spans of the room's stream in which keepVisible keeps an event of any type but the two it treats
+ * specially (the user's own m.room.member and m.room.history_visibility), so a query can apply history
+ * visibility itself: the rules change only where the visibility or the user's membership changes and at
+ * the user's last join, so between those points an event is either visible or not.
+ */
+export function visibleSpans(visibility: History, membership: History): StreamSpan[] {
+  const { visibilityChanges, membershipChanges, lastJoin, allowed } = rulesOf(visibility, membership)
+  const points = [...new Set([...visibilityChanges, ...membershipChanges].map((c) => c.stream).concat(Number.isFinite(lastJoin) ? [lastJoin] : []))].sort((a, b) => a - b)
+  const starts = [Number.MIN_SAFE_INTEGER, ...points]
+  const spans: StreamSpan[] = []
+  starts.forEach((from, i) => {
+    const to = starts[i + 1] ?? Number.MAX_SAFE_INTEGER
+    if (!allowed(valueAt(visibilityChanges, from, 'shared'), valueAt(membershipChanges, from, 'leave'), from)) return
+    const last = spans[spans.length - 1]
+    if (last && last.to === from) last.to = to
+    else spans.push({ from, to })
+  })
+  return spans
+}
+
 /** Keeps the events `userId` may see; rows must all belong to `roomId`. Two small queries per call. */
 export async function filterVisible(repos: Repositories, roomId: string, userId: string, rows: EventRow[]): Promise<EventRow[]> {
   if (rows.length === 0) return rows
@@ -63,21 +104,39 @@ export async function filterVisible(repos: Repositories, roomId: string, userId:
   return keepVisible(rows, userId, visibility, membership)
 }
 
-/** filterVisible for many rooms at once: two queries in all, whatever the number of rooms. */
-export async function filterVisibleByRoom(repos: Repositories, userId: string, byRoom: Map<string, EventRow[]>): Promise<Map<string, EventRow[]>> {
-  const roomIds = [...byRoom.keys()].filter((r) => (byRoom.get(r) ?? []).length > 0)
+/** The visibility and membership histories of several rooms: two queries in all, whatever the number of rooms. */
+async function historiesOf(repos: Repositories, userId: string, roomIds: string[]): Promise<{ visibility: Map<string, History>; membership: Map<string, History> }> {
   const [visibility, membership] = await Promise.all([
     repos.events.stateHistoryInRooms(roomIds, 'm.room.history_visibility', ''),
     repos.events.stateHistoryInRooms(roomIds, 'm.room.member', userId),
   ])
   const group = (list: Array<{ room_id: string; stream_ordering: number; json: string }>) => {
     const map = new Map<string, History>()
-    for (const r of list) map.set(r.room_id, [...(map.get(r.room_id) ?? []), r])
+    for (const r of list) {
+      const rows = map.get(r.room_id)
+      if (rows) rows.push(r)
+      else map.set(r.room_id, [r])
+    }
     return map
   }
-  const v = group(visibility)
-  const m = group(membership)
+  return { visibility: group(visibility), membership: group(membership) }
+}
+
+/** filterVisible for many rooms at once: two queries in all, whatever the number of rooms. */
+export async function filterVisibleByRoom(repos: Repositories, userId: string, byRoom: Map<string, EventRow[]>): Promise<Map<string, EventRow[]>> {
+  const { visibility, membership } = await historiesOf(repos, userId, [...byRoom.keys()].filter((r) => (byRoom.get(r) ?? []).length > 0))
   const out = new Map<string, EventRow[]>()
-  for (const [roomId, rows] of byRoom) out.set(roomId, rows.length === 0 ? rows : keepVisible(rows, userId, v.get(roomId) ?? [], m.get(roomId) ?? []))
+  for (const [roomId, rows] of byRoom) out.set(roomId, rows.length === 0 ? rows : keepVisible(rows, userId, visibility.get(roomId) ?? [], membership.get(roomId) ?? []))
+  return out
+}
+
+/** visibleSpans of several rooms (rooms with nothing visible are left out): two queries in all. */
+export async function visibleSpansByRoom(repos: Repositories, userId: string, roomIds: string[]): Promise<Map<string, StreamSpan[]>> {
+  const { visibility, membership } = await historiesOf(repos, userId, roomIds)
+  const out = new Map<string, StreamSpan[]>()
+  for (const roomId of roomIds) {
+    const spans = visibleSpans(visibility.get(roomId) ?? [], membership.get(roomId) ?? [])
+    if (spans.length > 0) out.set(roomId, spans)
+  }
   return out
 }

@@ -3,6 +3,7 @@
 // pagination, groups, event context and current state.
 import type { JsonObject } from '../protocol/events/types.ts'
 import { toClientEvents, type ClientEvent, type Viewer } from '../rooms/client-events.ts'
+import { visibleSpansByRoom } from '../rooms/visibility.ts'
 import { ignoredUsers } from '../directory/index.ts'
 import type { Clock } from '../shared/clock.ts'
 import { MatrixError, invalidParam } from '../shared/errors.ts'
@@ -12,7 +13,6 @@ import type { Requester } from '../users/index.ts'
 import { decodeBatch, encodeBatch, type BatchToken, type SearchOrder } from './batch-token.ts'
 import { eventContexts, type EventContextRequest, type SearchContext } from './context.ts'
 import { KEY_TYPES, highlights, searchableText, type SearchKey } from './text.ts'
-import { visibleTo } from './visible.ts'
 
 export interface RoomEventsCriteria {
   search_term: string
@@ -45,14 +45,11 @@ export interface RoomEventsResults {
   state?: Record<string, ClientEvent[]>
 }
 
-const DEFAULT_LIMIT = 10
-const MAX_LIMIT = 100
+export const SEARCH_DEFAULT_LIMIT = 10
 /** Terms are cut to this many words: every word is required, so longer ones only find nothing slower. */
 const MAX_LEXEMES = 32
 /** `count` is an estimate the spec allows; counting stops here so a common word stays cheap. */
 const COUNT_CAP = 10_000
-/** History visibility may hide hits; a page is refilled this many times at most. */
-const ROUNDS = 5
 
 export class Search {
   private readonly storage: Storage
@@ -70,7 +67,8 @@ export class Search {
     if (token && token.order !== order) throw invalidParam('next_batch belongs to a search in another order')
     const groupKeys = groupKeysOf(criteria)
     const filter = criteria.filter
-    const limit = Math.min(Math.max(filter?.limit ?? DEFAULT_LIMIT, 1), MAX_LIMIT)
+    // The route caps the limit (limits.search_limit).
+    const limit = Math.max(filter?.limit ?? SEARCH_DEFAULT_LIMIT, 1)
 
     const [searchable, lexemes, ignored] = await Promise.all([
       repos.search.searchableRooms(requester.userId),
@@ -84,8 +82,10 @@ export class Search {
     const eventFilter: EventFilter = { ...toEventFilter(filter) }
     if (token?.sender !== undefined) eventFilter.senders = (eventFilter.senders ?? [token.sender]).filter((s) => s === token.sender)
     if (ignored.size > 0) eventFilter.notSenders = [...(eventFilter.notSenders ?? []), ...ignored]
+    // History visibility is part of the query, so results and count both hold only what the user may see.
+    const spans = await visibleSpansByRoom(repos, requester.userId, roomIds)
     const query: EventSearchQuery = {
-      roomIds,
+      spans: [...spans].flatMap(([room_id, list]) => list.map((span) => ({ room_id, ...span }))),
       lexemes: lexemes.slice(0, MAX_LEXEMES),
       types: [...new Set((criteria.keys ?? (Object.keys(KEY_TYPES) as SearchKey[])).map((k) => KEY_TYPES[k]))],
       filter: eventFilter,
@@ -94,8 +94,8 @@ export class Search {
       limit,
     }
 
-    const [page, count] = await Promise.all([this.page(repos, requester.userId, query), repos.search.count({ ...query, after: undefined }, COUNT_CAP)])
-    const { hits, last } = page
+    const [hits, count] = await Promise.all([repos.search.search(query), repos.search.count({ ...query, after: undefined }, COUNT_CAP)])
+    const last = hits.length === limit ? (hits[hits.length - 1] as SearchHit) : null
     const viewer: Viewer = { userId: requester.userId, deviceId: requester.deviceId }
     const now = this.clock.now()
     const [events, contexts, state] = await Promise.all([
@@ -120,25 +120,6 @@ export class Search {
     if (groupKeys.length > 0) out.groups = groupsOf(hits, groupKeys, next)
     if (state) out.state = state
     return out
-  }
-
-  /**
-   * Hits the user may see, up to the limit. `last` is the last hit examined (visible or not) when more may
-   * follow: the next page starts after it.
-   */
-  private async page(repos: Repositories, userId: string, query: EventSearchQuery): Promise<{ hits: SearchHit[]; last: SearchHit | null }> {
-    const hits: SearchHit[] = []
-    let after = query.after
-    let last: SearchHit | null = null
-    for (let round = 0; round < ROUNDS && hits.length < query.limit; round++) {
-      const want = query.limit - hits.length
-      const rows = await repos.search.search({ ...query, after, limit: want })
-      last = rows.length === want ? (rows[rows.length - 1] as SearchHit) : null
-      hits.push(...(await visibleTo(repos, userId, rows)))
-      if (!last) break
-      after = { rank: last.rank, stream: last.stream_ordering }
-    }
-    return { hits, last }
   }
 
   /** include_state: current state of joined rooms; of rooms the user left, the state when they left. */

@@ -12,7 +12,6 @@ export interface DirectoryResult {
 }
 
 const DEFAULT_LIMIT = 10
-const MAX_LIMIT = 100
 /** Every word must match, so a longer term only narrows the result: cut it rather than refuse it. */
 const MAX_LEXEMES = 16
 
@@ -25,7 +24,7 @@ export class UserDirectory {
 
   async search(requester: Requester, term: string, limit: number | undefined): Promise<{ results: DirectoryResult[]; limited: boolean }> {
     const repos = this.storage.repos
-    const max = Math.min(limit ?? DEFAULT_LIMIT, MAX_LIMIT)
+    const max = limit ?? DEFAULT_LIMIT
     // The same punctuation folding as the index (user_directory_vector), so "alice.smith" finds alice.smith.
     const lexemes = (await repos.search.lexemes(foldPunctuation(term))).slice(0, MAX_LEXEMES)
     // One row more than asked tells whether the list was cut.

@@ -46,6 +46,8 @@ export interface SyncRequest {
   useStateAfter: boolean
   /** A filter ID or inline JSON. */
   filter?: string | undefined
+  /** The most timeline events per room: a filter asking for more gets this many (and a limited timeline). */
+  timelineLimit?: number | undefined
 }
 
 export interface SyncResponse {
@@ -149,7 +151,7 @@ export class SyncService {
   }
 
   async sync(requester: Requester, request: SyncRequest): Promise<SyncResponse> {
-    const filter = await this.resolveFilter(requester.userId, request.filter)
+    const filter = capTimeline(await this.resolveFilter(requester.userId, request.filter), request.timelineLimit)
     let since = request.since !== undefined ? parseSyncTokenOrThrow(request.since) : null
     // A sync that will not wait reads the fence first, so it includes every write that completed before it
     // was made (a client that sends and then syncs sees its own event); long-polls need not, as a write the
@@ -354,4 +356,11 @@ export class SyncService {
       ...keyCounts,
     }
   }
+}
+
+/** The filter with its room timeline limit lowered to `max` (a stored filter keeps what it asked for). */
+function capTimeline(filter: FilterDefinition, max: number | undefined): FilterDefinition {
+  const timeline = filter.room?.timeline
+  if (max === undefined || timeline?.limit === undefined || timeline.limit <= max) return filter
+  return { ...filter, room: { ...filter.room, timeline: { ...timeline, limit: max } } }
 }

@@ -14,10 +14,16 @@ const MEMBER_FIELDS = new Set(['displayname', 'avatar_url'])
 export class Profiles {
   private readonly storage: Storage
   private readonly onMemberFieldChange: (userId: string) => Promise<void>
+  private readonly rateLimit: (userId: string) => Promise<void>
 
-  constructor(storage: Storage, onMemberFieldChange: (userId: string) => Promise<void> = async () => {}) {
+  /**
+   * `rateLimit` is taken before a member field changes: each change sends a member event to every room the
+   * user is in, so it counts as sending (Synapse takes rc_message for it).
+   */
+  constructor(storage: Storage, onMemberFieldChange: (userId: string) => Promise<void> = async () => {}, rateLimit: (userId: string) => Promise<void> = async () => {}) {
     this.storage = storage
     this.onMemberFieldChange = onMemberFieldChange
+    this.rateLimit = rateLimit
   }
 
   /** The whole profile; M_NOT_FOUND for users that do not exist here. */
@@ -46,6 +52,7 @@ export class Profiles {
       throw new MatrixError('M_BAD_JSON', '"avatar_url" must be an mxc:// URI')
     }
     if (key === 'm.tz' && typeof value !== 'string') throw new MatrixError('M_BAD_JSON', '"m.tz" must be a string')
+    if (MEMBER_FIELDS.has(key)) await this.rateLimit(userId)
     await this.storage.transaction(async (repos) => {
       const size = await repos.profiles.setField(userId, key, value)
       if (size > MAX_PROFILE_BYTES) throw new MatrixError('M_PROFILE_TOO_LARGE', 'The profile would exceed 64 KiB')
@@ -56,6 +63,7 @@ export class Profiles {
   async deleteField(requester: Requester, userId: string, key: string): Promise<void> {
     this.checkOwn(requester, userId)
     if (!PROFILE_KEY.test(key)) throw new MatrixError('M_INVALID_PARAM', 'Invalid profile key')
+    if (MEMBER_FIELDS.has(key)) await this.rateLimit(userId)
     await this.storage.repos.profiles.deleteField(userId, key)
     if (MEMBER_FIELDS.has(key)) await this.onMemberFieldChange(userId)
   }

@@ -19,6 +19,8 @@ const limited: TestServer = await startTestServer({
   'rate_limits.registration.per_second': 0.001,
   'rate_limits.message.burst': 3,
   'rate_limits.message.per_second': 0.001,
+  'rate_limits.room_creation.burst': 2,
+  'rate_limits.room_creation.per_second': 0.001,
 })
 // The same tiny bursts, but rate limiting switched off.
 const unlimited: TestServer = await startTestServer({
@@ -41,6 +43,21 @@ async function createAccount(server: TestServer): Promise<string> {
   const username = uniqueName('rl')
   await server.server.ctx.accounts.createAccount({ username, password: PASSWORD, admin: false })
   return username
+}
+
+/** A session made directly through the accounts service: no login or registration limit is spent. */
+async function session(server: TestServer): Promise<{ token: string; userId: string }> {
+  const created = await server.server.ctx.accounts.createAccount({ username: uniqueName('user'), password: PASSWORD, admin: false, login: {} })
+  return { token: created.access_token as string, userId: created.user_id as string }
+}
+
+/** A public room made by someone else and joined by `token` (a join spends no message token); `admin` gets power 100. */
+async function joinedRoom(server: TestServer, token: string, admin?: string): Promise<string> {
+  const owner = await session(server)
+  const override = admin ? { power_level_content_override: { users: { [admin]: 100 } } } : {}
+  const roomId = (await server.api.post('/_matrix/client/v3/createRoom', { preset: 'public_chat', ...override }, owner.token)).body.room_id
+  assert.equal((await server.api.post(`/_matrix/client/v3/join/${encodeURIComponent(roomId)}`, {}, token)).status, 200)
+  return roomId
 }
 
 function login(server: TestServer, user: string, password: string, address: string) {
@@ -169,9 +186,8 @@ describe('POST /register with rate limits', () => {
 
 describe('PUT /send and /redact with rate limits', () => {
   it('answers 429 M_LIMIT_EXCEEDED once a user spends the burst, stores nothing of the refused send, and still answers a repeated txnId', async () => {
-    // Made with a session directly through the accounts service: no login or registration limit is spent.
-    const token = (await limited.server.ctx.accounts.createAccount({ username: uniqueName('sender'), password: PASSWORD, admin: false, login: {} })).access_token as string
-    const roomId = (await limited.api.post('/_matrix/client/v3/createRoom', {}, token)).body.room_id
+    const { token } = await session(limited)
+    const roomId = await joinedRoom(limited, token)
     const send = (txnId: string, body: string) =>
       limited.api.put(`/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/${txnId}`, { msgtype: 'm.text', body }, token)
     const sent: string[] = []
@@ -192,6 +208,47 @@ describe('PUT /send and /redact with rate limits', () => {
       messages.body.chunk.filter((e: { type: string }) => e.type === 'm.room.message' || e.type === 'm.room.redaction').map((e: { content: { body?: string } }) => e.content.body),
       ['message 2', 'message 1', 'message 0'],
     )
+  })
+})
+
+describe('PUT /state, profile changes and createRoom with rate limits', () => {
+  it('counts state events against the message limit, and stores nothing of a refused one', async () => {
+    const { token, userId } = await session(limited)
+    const roomId = await joinedRoom(limited, token, userId)
+    const topic = (n: number) => limited.api.put(`/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state/m.room.topic`, { topic: `topic ${n}` }, token)
+    for (let i = 0; i < 2; i++) assert.equal((await topic(i)).status, 200)
+    assert.equal((await limited.api.put(`/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/t0`, { msgtype: 'm.text', body: 'hi' }, token)).status, 200)
+    assertLimited(await topic(3))
+    const current = await limited.api.get(`/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state/m.room.topic`, token)
+    assert.equal(current.body.topic, 'topic 1')
+    // A member event through PUT /state is an event sent like any other.
+    assertLimited(await limited.api.put(`/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state/m.room.member/${encodeURIComponent(userId)}`, { membership: 'join', displayname: 'spam' }, token))
+  })
+
+  it('counts displayname and avatar_url changes (which reach every joined room) against the message limit, not other fields', async () => {
+    const { token, userId } = await session(limited)
+    await joinedRoom(limited, token)
+    const path = (key: string) => `/_matrix/client/v3/profile/${encodeURIComponent(userId)}/${key}`
+    for (let i = 0; i < 2; i++) assert.equal((await limited.api.put(path('displayname'), { displayname: `name ${i}` }, token)).status, 200)
+    assert.equal((await limited.api.put(path('avatar_url'), { avatar_url: 'mxc://test.localhost/abc' }, token)).status, 200)
+    assertLimited(await limited.api.put(path('displayname'), { displayname: 'one too many' }, token))
+    assertLimited(await limited.api.request('DELETE', path('avatar_url'), { token }))
+    assert.equal((await limited.api.get(path('displayname'), token)).body.displayname, 'name 1')
+    assert.equal((await limited.api.put(path('m.tz'), { 'm.tz': 'Europe/Paris' }, token)).status, 200, 'fields no member event carries are not limited')
+  })
+
+  it('limits room creation by its own bucket and the message bucket, spending neither on a refusal', async () => {
+    const { token } = await session(limited)
+    const create = () => limited.api.post('/_matrix/client/v3/createRoom', {}, token)
+    const first = await create()
+    assert.equal(first.status, 200, JSON.stringify(first.body))
+    assert.equal((await create()).status, 200)
+    assertLimited(await create())
+    // Two rooms spent two of the three message tokens; the refused creation spent none.
+    const send = (txnId: string) => limited.api.put(`/_matrix/client/v3/rooms/${encodeURIComponent(first.body.room_id)}/send/m.room.message/${txnId}`, { msgtype: 'm.text', body: 'x' }, token)
+    assert.equal((await send('a')).status, 200)
+    assertLimited(await send('b'))
+    assertLimited(await limited.api.post(`/_matrix/client/v3/rooms/${encodeURIComponent(first.body.room_id)}/upgrade`, { new_version: '11' }, token))
   })
 })
 

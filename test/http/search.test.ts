@@ -173,6 +173,54 @@ describe('POST /search', () => {
     assert.ok(c.results[0].context.events_before.every((e: { content: { body?: string } }) => !String(e.content.body ?? '').includes('before bob')))
   })
 
+  it('counts only what the user may see: a knock that was withdrawn reveals no secret word, not even by prefix', async () => {
+    const alice = await RoomClient.register(t.api)
+    const bob = await RoomClient.register(t.api)
+    const secret = word()
+    const roomId = await alice.createRoom({ room_version: '7', initial_state: [{ type: 'm.room.join_rules', content: { join_rule: 'knock' } }] })
+    await alice.send(roomId, `the password is ${secret}`)
+    assert.equal((await bob.post(`/knock/${enc(roomId)}`, {})).status, 200)
+    await bob.leave(roomId)
+    // A walk over ever longer prefixes, as a guesser would take it, finds nothing at any step.
+    for (let n = 1; n <= secret.length; n++) {
+      const r = await found(bob, { search_term: secret.slice(0, n) })
+      assert.equal(r.count, 0, `count for the prefix ${secret.slice(0, n)}`)
+      assert.deepEqual(r.results, [])
+    }
+    assert.equal((await found(alice, { search_term: secret })).count, 1)
+  })
+
+  it('counts only events history visibility shows: one who joined after a secret (joined) counts what the results hold', async () => {
+    const alice = await RoomClient.register(t.api)
+    const bob = await RoomClient.register(t.api)
+    const secret = word()
+    const common = word()
+    const roomId = await alice.createRoom({ preset: 'public_chat' })
+    await alice.putState(roomId, 'm.room.history_visibility', '', { history_visibility: 'joined' })
+    await alice.send(roomId, `${common} before: the secret is ${secret}`)
+    await alice.send(roomId, `${common} also before bob`)
+    await bob.join(roomId)
+    const visible = [await alice.send(roomId, `${common} after bob joined`), await alice.send(roomId, `${common} again after`)]
+    const hidden = await found(bob, { search_term: secret })
+    assert.equal(hidden.count, 0)
+    assert.deepEqual(hidden.results, [])
+    assert.equal((await found(bob, { search_term: secret.slice(0, 3) })).count, 0, 'a prefix of the secret counts nothing either')
+    const r = await found(bob, { search_term: common, order_by: 'recent' })
+    assert.deepEqual(resultIds(r), visible.reverse())
+    assert.equal(r.count, r.results.length)
+    // Paging one by one reaches the same number of results as the count, then stops.
+    let pages = 0
+    let batch: string | undefined
+    do {
+      const page = await found(bob, { search_term: common, order_by: 'recent', filter: { limit: 1 } }, batch)
+      assert.equal(page.count, 2)
+      pages += page.results.length
+      batch = page.next_batch
+    } while (batch !== undefined)
+    assert.equal(pages, 2)
+    assert.equal((await found(alice, { search_term: common })).count, 4)
+  })
+
   it('applies the filter (rooms, not_rooms, senders, types) and leaves out redacted and encrypted-room events', async () => {
     const alice = await RoomClient.register(t.api)
     const bob = await RoomClient.register(t.api)

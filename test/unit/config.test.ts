@@ -266,6 +266,13 @@ describe('loadConfig errors', () => {
   })
 })
 
+describe('loadConfig timeouts', () => {
+  it('refuses an idle timeout that would cut off /sync long-polls', () => {
+    assertConfigError(() => loadConfig({ env: {}, overrides: { 'http.idle_timeout_ms': 30000, 'limits.sync_timeout_ms': 60000 } }), /http\.idle_timeout_ms/, /limits\.sync_timeout_ms/)
+    assert.equal(loadConfig({ env: {}, overrides: { 'http.idle_timeout_ms': 30000, 'limits.sync_timeout_ms': 20000 } }).http.idle_timeout_ms, 30000)
+  })
+})
+
 describe('generateConfig', () => {
   it('writes YAML that loads back to the given server_name', () => {
     const config = loadConfig({ env: {}, file: yamlFile(generateConfig('example.org')) })

@@ -5,9 +5,6 @@ import { defineRoute } from '../route.ts'
 import { cs } from '../paths.ts'
 import { UserIdParam } from '../schemas.ts'
 
-/** Long-polls are capped so load balancers' idle timeouts never cut one off. */
-const MAX_TIMEOUT_MS = 60_000
-
 export const sync = defineRoute({
   method: 'GET',
   url: cs('/sync'),
@@ -24,7 +21,8 @@ export const sync = defineRoute({
     await ctx.presence.syncing(requester.userId, query.set_presence)
     return ctx.sync.sync(requester, {
       since: query.since,
-      timeoutMs: Math.min(query.timeout ?? 0, MAX_TIMEOUT_MS),
+      timeoutMs: Math.min(query.timeout ?? 0, ctx.config.limits.sync_timeout_ms),
+      timelineLimit: ctx.config.limits.sync_timeline_limit,
       fullState: query.full_state ?? false,
       useStateAfter: query.use_state_after ?? false,
       filter: query.filter,

@@ -15,6 +15,7 @@ export const upgradeRoom = defineRoute({
     additional_creators: Type.Optional(Type.Array(Type.String({ maxLength: 255 }), { maxItems: 100 })),
   }),
   async handler(ctx, { requester, params, body }) {
+    await ctx.rateLimiter.takeEach(['room_creation', 'message'], requester.userId)
     const replacement = await ctx.directory.upgrades.upgrade(requester, params.roomId, {
       newVersion: body.new_version,
       additionalCreators: body.additional_creators,

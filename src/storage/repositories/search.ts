@@ -14,8 +14,16 @@ export interface SearchableRoom {
   event_id: string
 }
 
+/** A stretch of one room's stream, [from, to), whose events the searcher may see (history visibility). */
+export interface VisibleSpan {
+  room_id: string
+  from: number
+  to: number
+}
+
 export interface EventSearchQuery {
-  roomIds: string[]
+  /** Where to search: only events inside these spans are found or counted. */
+  spans: VisibleSpan[]
   lexemes: string[]
   /** Event types searched (from the request's keys). */
   types: string[]
@@ -61,25 +69,32 @@ export class SearchRepository {
     return rows
   }
 
-  private where(q: EventSearchQuery, params: unknown[]): string[] {
-    params.push(q.roomIds, q.lexemes, q.types)
+  /**
+   * The FROM and WHERE parts shared by search and count. History visibility is applied here, through the
+   * visible spans joined to the (room_id, stream_ordering) index, so a count never counts what the results
+   * would leave out.
+   */
+  private matching(q: EventSearchQuery, params: unknown[]): { from: string; where: string[] } {
+    params.push(q.spans.map((v) => v.room_id), q.spans.map((v) => v.from), q.spans.map((v) => v.to), q.lexemes, q.types)
+    const from = `unnest($1::text[], $2::bigint[], $3::bigint[]) AS v(room_id, lo, hi)
+         JOIN event_search s ON s.room_id = v.room_id AND s.stream_ordering >= v.lo AND s.stream_ordering < v.hi
+         JOIN events e ON e.room_id = s.room_id AND e.event_id = s.event_id`
     const where = [
-      's.room_id = ANY($1::text[])',
-      's.vector @@ prefix_tsquery($2::text[])',
-      'e.type = ANY($3::text[])',
+      's.vector @@ prefix_tsquery($4::text[])',
+      'e.type = ANY($5::text[])',
       'e.rejected_reason IS NULL',
       'NOT EXISTS (SELECT 1 FROM redactions r WHERE r.room_id = s.room_id AND r.event_id = s.event_id)',
     ]
     filterSql(q.filter, params, where)
-    return where
+    return { from, where }
   }
 
   /** One page of hits in rank or recency order; the GIN index finds the matches. */
   async search(q: EventSearchQuery): Promise<SearchHit[]> {
-    if (q.roomIds.length === 0 || q.lexemes.length === 0) return []
+    if (q.spans.length === 0 || q.lexemes.length === 0) return []
     const params: unknown[] = []
-    const where = this.where(q, params)
-    const rank = 'ts_rank(s.vector, prefix_tsquery($2::text[]))'
+    const { from, where } = this.matching(q, params)
+    const rank = 'ts_rank(s.vector, prefix_tsquery($4::text[]))'
     if (q.after) {
       if (q.order === 'rank' && q.after.rank !== null) {
         params.push(q.after.rank, q.after.stream)
@@ -92,7 +107,7 @@ export class SearchRepository {
     params.push(q.limit)
     const { rows } = await this.db.query<SearchHit>(
       `SELECT ${EVENT_COLUMNS}, ${rank} AS rank
-         FROM event_search s JOIN events e ON e.room_id = s.room_id AND e.event_id = s.event_id
+         FROM ${from}
         WHERE ${where.join(' AND ')}
         ORDER BY ${q.order === 'rank' ? 'rank DESC, ' : ''}s.stream_ordering DESC
         LIMIT $${params.length}`,
@@ -101,17 +116,14 @@ export class SearchRepository {
     return rows
   }
 
-  /** How many events match at all (before history visibility), counted up to `cap`. */
+  /** How many events the search finds in all its pages, counted up to `cap`. */
   async count(q: EventSearchQuery, cap: number): Promise<number> {
-    if (q.roomIds.length === 0 || q.lexemes.length === 0) return 0
+    if (q.spans.length === 0 || q.lexemes.length === 0) return 0
     const params: unknown[] = []
-    const where = this.where(q, params)
+    const { from, where } = this.matching(q, params)
     params.push(cap)
     const { rows } = await this.db.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM (
-         SELECT 1 FROM event_search s JOIN events e ON e.room_id = s.room_id AND e.event_id = s.event_id
-          WHERE ${where.join(' AND ')} LIMIT $${params.length}
-       ) x`,
+      `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${from} WHERE ${where.join(' AND ')} LIMIT $${params.length}) x`,
       params,
     )
     return rows[0]?.n ?? 0

@@ -26,6 +26,7 @@ export const createRoom = defineRoute({
     power_level_content_override: Type.Optional(JsonObject),
   }),
   async handler(ctx, { requester, body }) {
+    await ctx.rateLimiter.takeEach(['room_creation', 'message'], requester.userId)
     return { room_id: await ctx.rooms.createRoom(requester, body) }
   },
 })

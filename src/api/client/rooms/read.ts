@@ -95,7 +95,7 @@ export const getMessages = defineRoute({
   }),
   async handler(ctx, { requester, params, query }) {
     const filter = parseRoomEventFilter(query.filter)
-    const limit = Math.min(query.limit ?? filter?.limit ?? 10, 1000)
+    const limit = Math.min(query.limit ?? filter?.limit ?? 10, ctx.config.limits.messages_limit)
     return ctx.roomReader.messages(requester, params.roomId, {
       from: query.from,
       to: query.to,
@@ -114,7 +114,7 @@ export const getContext = defineRoute({
   query: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 0 })), filter: Type.Optional(Type.String()) }),
   async handler(ctx, { requester, params, query }) {
     const filter = parseRoomEventFilter(query.filter)
-    const limit = Math.min(query.limit ?? 10, 100)
+    const limit = Math.min(query.limit ?? 10, ctx.config.limits.context_limit)
     if (limit < 0) throw new MatrixError('M_INVALID_PARAM', 'limit must not be negative')
     return ctx.roomReader.context(requester, params.roomId, params.eventId, limit, filter ? { ...toEventFilter(filter), lazyLoadMembers: filter.lazy_load_members } : undefined)
   },

@@ -7,7 +7,6 @@ import { EventType, RoomIdParam } from '../../schemas.ts'
 
 const EventIdParam = Type.String({ pattern: '^\\$', maxLength: 255 })
 const DEFAULT_LIMIT = 20
-const MAX_LIMIT = 100
 
 export const getRelations = defineRoute({
   method: 'GET',
@@ -37,7 +36,7 @@ export const getRelations = defineRoute({
       from: query.from,
       to: query.to,
       dir: query.dir ?? 'b',
-      limit: Math.min(query.limit ?? DEFAULT_LIMIT, MAX_LIMIT),
+      limit: Math.min(query.limit ?? DEFAULT_LIMIT, ctx.config.limits.relations_limit),
       recurse: query.recurse,
     })
   },
@@ -57,7 +56,7 @@ export const getThreads = defineRoute({
     return ctx.relations.threads(requester, params.roomId, {
       include: query.include ?? 'all',
       from: query.from,
-      limit: Math.min(query.limit ?? DEFAULT_LIMIT, MAX_LIMIT),
+      limit: Math.min(query.limit ?? DEFAULT_LIMIT, ctx.config.limits.relations_limit),
     })
   },
 })

@@ -42,9 +42,9 @@ export const sendState = defineRoute({
   auth: 'user',
   params: StateParams,
   body: JsonObject,
-  async handler(ctx, { requester, params, body }) {
-    return { event_id: await ctx.rooms.sendState(requester, params.roomId, params.eventType, params.stateKey ?? '', body) }
-  },
+  // State events spend the message bucket too, as in Synapse (rc_message covers every event a client sends).
+  handler: (ctx, { requester, params, body }) =>
+    rateLimited(ctx, requester, (options) => ctx.rooms.sendState(requester, params.roomId, params.eventType, params.stateKey ?? '', body, options)),
 })
 
 export const redact = defineRoute({
