@@ -51,7 +51,7 @@ export function parseClientJsonText(text: string, options: ClientJsonOptions = {
     throw (options.notJson ?? notJsonDefault)()
   }
   // Only an escape can make a lone surrogate out of well-formed text, so most bodies skip the walk.
-  if (surrogateEscape && !wellFormed(value)) throw illFormed()
+  if (surrogateEscape && !wellFormedJson(value)) throw illFormed()
   return value
 }
 
@@ -87,13 +87,13 @@ function scan(text: string): { surrogateEscape: boolean } {
   return { surrogateEscape }
 }
 
-/** Whether every string and key in a parsed value is well-formed (depth is bounded by scan). */
-function wellFormed(value: unknown): boolean {
+/** Whether every string and object key in a parsed JSON value is well-formed Unicode (no lone surrogate). */
+export function wellFormedJson(value: unknown): boolean {
   if (typeof value === 'string') return value.isWellFormed()
   if (typeof value !== 'object' || value === null) return true
-  if (Array.isArray(value)) return value.every(wellFormed)
+  if (Array.isArray(value)) return value.every(wellFormedJson)
   for (const [key, item] of Object.entries(value)) {
-    if (!key.isWellFormed() || !wellFormed(item)) return false
+    if (!key.isWellFormed() || !wellFormedJson(item)) return false
   }
   return true
 }
