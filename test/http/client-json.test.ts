@@ -98,6 +98,10 @@ describe('request bodies that are not UTF-8 or nest too deep', () => {
     const nested = (n: number) => `{"msgtype":"m.text","body":"deep","x":${'['.repeat(n)}${']'.repeat(n)}}`
     const atLimit = await raw(alice, 'PUT', sendPath(roomId), nested(MAX_JSON_DEPTH - 1))
     assert.equal(atLimit.status, 200, JSON.stringify(atLimit.body))
+    // And it reads back like any other event (PostgreSQL's jsonb and every walk take that depth).
+    assert.ok(Array.isArray((await alice.event(roomId, atLimit.body.event_id)).content.x))
+    assert.ok((await alice.messages(roomId, { dir: 'b', limit: 5, filter: JSON.stringify({ contains_url: false }) })).chunk.length > 0)
+    assert.ok((await alice.sync()).rooms.join[roomId])
     assertError(await raw(alice, 'PUT', sendPath(roomId), nested(MAX_JSON_DEPTH)), 400, 'M_BAD_JSON', 'one level more')
     assertError(await raw(alice, 'PUT', sendPath(roomId), nested(10_000)), 400, 'M_BAD_JSON', '10,000 levels')
   })
