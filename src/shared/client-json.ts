@@ -1,12 +1,13 @@
-// Reading JSON that a client sent (request bodies, the filter query parameter). Three things JSON.parse lets
-// through would hurt later, so they are refused here, before anything else touches the value:
+// Reading JSON that a client sent (request bodies, the filter query parameter, pagination tokens). What
+// JSON.parse lets through but would hurt later is refused here, before anything else touches the value:
 // - bytes that are not UTF-8: Buffer#toString would replace them with U+FFFD and store a text the client
 //   never sent (Synapse decodes strictly and answers M_NOT_JSON);
 // - strings or keys holding a lone UTF-16 surrogate ("\ud800"): JSON.parse accepts the escape, but
 //   PostgreSQL refuses it in jsonb, so a stored event holding one makes every read that casts it fail for
 //   every member of the room; canonical JSON (UTF-8) cannot encode it either;
 // - nesting deeper than any client needs: every recursive walk (canonical JSON, validation, push rules)
-//   would overflow the stack on it and answer 500.
+//   would overflow the stack on it and answer 500;
+// - more values than a request needs: parsing and validating them holds the event loop for every client.
 import { MatrixError } from './errors.ts'
 
 /**
