@@ -6,6 +6,7 @@ import type { Static, TSchema } from '@sinclair/typebox'
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import { Value } from '@sinclair/typebox/value'
 import type { AppContext } from '../context.ts'
+import { parseClientJsonBytes } from '../shared/client-json.ts'
 import { MatrixError } from '../shared/errors.ts'
 import type { Requester } from '../users/index.ts'
 import { authenticateRequest } from './plugins/auth.ts'
@@ -60,18 +61,17 @@ function describe(check: TypeCheck<TSchema>, value: unknown, part: 'body' | 'que
   return new MatrixError(part === 'body' ? 'M_BAD_JSON' : 'M_INVALID_PARAM', message)
 }
 
-/** An empty body reads as {} for POST and DELETE (logout, a first UIA attempt); a PUT must send its JSON. */
-function parseJsonBody(raw: unknown, method: Method): unknown {
+/**
+ * An empty body reads as {} for POST and DELETE (logout, a first UIA attempt); a PUT must send its JSON.
+ * Bodies that are not UTF-8, hold lone surrogates or nest too deep are refused (shared/client-json.ts).
+ */
+function parseJsonBody(raw: unknown, method: Method, maxValues: number): unknown {
   const buffer = raw as Buffer | undefined | null
   if (!buffer || buffer.length === 0) {
     if (method === 'PUT') throw new MatrixError('M_NOT_JSON', 'Content not JSON.')
     return {}
   }
-  try {
-    return JSON.parse(buffer.toString('utf8'))
-  } catch {
-    throw new MatrixError('M_NOT_JSON', 'Content not JSON.')
-  }
+  return parseClientJsonBytes(buffer, { maxValues })
 }
 
 export interface RouteTable {
@@ -106,7 +106,7 @@ export function registerRoutes(app: FastifyInstance, ctx: AppContext, routes: Ro
           }
           let bodyValue: unknown
           if (body) {
-            bodyValue = parseJsonBody(request.body, route.method)
+            bodyValue = parseJsonBody(request.body, route.method, ctx.config.http.max_json_values)
             if (!body.Check(bodyValue)) throw describe(body, bodyValue, 'body')
           }
           const result = await route.handler(ctx, {

@@ -1,6 +1,7 @@
 // The configuration schema: the single source of truth for every key, its type and its default.
 // `homestead generate-config` writes a commented YAML file from the same descriptions.
 import { Type, type Static } from '@sinclair/typebox'
+import { DEFAULT_MAX_JSON_VALUES } from '../shared/client-json.ts'
 
 const RateLimit = (perSecond: number, burst: number, description: string) =>
   Type.Object(
@@ -117,6 +118,11 @@ export const ConfigSchema = Type.Object(
     http: Type.Object(
       {
         max_body_bytes: Type.Integer({ minimum: 1024, default: 10 * 1024 * 1024, description: 'Largest JSON request body.' }),
+        max_json_values: Type.Integer({
+          minimum: 1000,
+          default: DEFAULT_MAX_JSON_VALUES,
+          description: 'Most members and elements (values in objects and arrays) a JSON request body may hold (413 M_TOO_LARGE beyond).',
+        }),
         trust_proxy: Type.Boolean({ default: false, description: 'Take client IPs from X-Forwarded-For (behind a load balancer).' }),
         shutdown_grace_ms: Type.Integer({ minimum: 0, default: 10000, description: 'How long SIGTERM waits for requests in flight.' }),
         headers_timeout_ms: Type.Integer({ minimum: 100, default: 60000, description: "Time a client has to send a request's headers, from the connection or the previous request (Node's headersTimeout); past it: 408 and the connection closed." }),

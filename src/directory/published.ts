@@ -1,6 +1,7 @@
 // The published room directory (client-server API, "Published room directory"): which rooms are listed,
 // and GET/POST /publicRooms over them, largest rooms first, paginated by keyset tokens.
 import type { JsonObject } from '../protocol/events/types.ts'
+import { parseClientJsonBytes } from '../shared/client-json.ts'
 import { forbidden, invalidParam, notFound } from '../shared/errors.ts'
 import type { Storage } from '../storage/index.ts'
 import type { Requester } from '../users/index.ts'
@@ -38,7 +39,7 @@ function formatToken(p: Position): string {
 
 function parseToken(token: string): Position {
   try {
-    const [dir, joined, roomId] = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown[]
+    const [dir, joined, roomId] = parseClientJsonBytes(Buffer.from(token, 'base64url')) as unknown[]
     if ((dir === 'n' || dir === 'p') && Number.isSafeInteger(joined) && typeof roomId === 'string') {
       return { forward: dir === 'n', joined: joined as number, roomId }
     }

@@ -1,5 +1,6 @@
 // The only writer of room DAGs: build → authorize → persist → advance state, inside a stream
 // transaction that holds the room's row lock, so a room's events are appended one at a time.
+import { CanonicalJsonError } from '../protocol/canonical-json.ts'
 import type { SigningKey } from '../protocol/signing.ts'
 import { checkEventAuth, authEventKeys } from '../protocol/auth/index.ts'
 import { buildEvent, builtEventLimitError, parsePdu, referenceHash } from '../protocol/events/index.ts'
@@ -99,6 +100,19 @@ const ANY_VERSION = roomVersion('12') as RoomVersion
 
 /** U+0000 as JSON.stringify escapes it: a backslash that is not itself escaped, then u0000. */
 const NUL_ESCAPE = /(?:^|[^\\])(?:\\\\)*\\u0000/
+
+/**
+ * buildEvent, with what a client sent that canonical JSON forbids (floats, integers beyond ±(2^53 - 1), in
+ * rooms v6+) answered M_BAD_JSON, as Synapse does, instead of failing the request.
+ */
+function buildOrRefuse(...args: Parameters<typeof buildEvent>): ReturnType<typeof buildEvent> {
+  try {
+    return buildEvent(...args)
+  } catch (err) {
+    if (err instanceof CanonicalJsonError) throw new MatrixError('M_BAD_JSON', `Event is not canonical JSON: ${err.message}`)
+    throw err
+  }
+}
 
 /** At most this many prev_events per event, as Synapse does, so a wide DAG converges. */
 const MAX_PREV_EVENTS = 10
@@ -287,8 +301,11 @@ export class RoomWriter {
     const authEvents = authKeys.map((k) => room.state.get(k)).filter((e): e is RoomEvent => e !== undefined)
     const depth = room.prev.reduce((max, e) => Math.max(max, e.depth), 0) + 1
     const ref = (e: RoomEvent) => ({ event_id: e.event_id, referenceHash: version.eventFormat === 1 ? referenceHash(e.pdu, version) : undefined })
+    // An existing room's create event is its first; a second one cannot even be built in v12 (its room ID
+    // would be its own hash). The auth rules refuse it anyway ("m.room.create has prev_events"), as Synapse.
+    if (template.type === 'm.room.create' && room.prev.length > 0) throw new MatrixError('M_FORBIDDEN', 'm.room.create has prev_events')
     const build = (ts: number) => {
-      const built = buildEvent(
+      const built = buildOrRefuse(
         {
           type: template.type,
           ...(template.state_key !== undefined ? { state_key: template.state_key } : {}),

@@ -1,6 +1,7 @@
 // next_batch tokens of POST /search: where the previous page stopped in the requested order (rank and
 // stream position, or stream position alone), and the group it is scoped to when it came from a group
 // ("Pagination": a token inside a group returns more results from within that group).
+import { parseClientJsonBytes } from '../shared/client-json.ts'
 import { invalidParam } from '../shared/errors.ts'
 
 export type SearchOrder = 'rank' | 'recent'
@@ -25,7 +26,7 @@ export function encodeBatch(token: BatchToken): string {
 export function decodeBatch(text: string): BatchToken {
   let json: unknown
   try {
-    json = JSON.parse(Buffer.from(text, 'base64url').toString('utf8'))
+    json = parseClientJsonBytes(Buffer.from(text, 'base64url'))
   } catch {
     throw invalidParam('Invalid next_batch token')
   }

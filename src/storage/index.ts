@@ -36,7 +36,7 @@ import { MediaRepository } from './repositories/media.ts'
 
 export { Database, connectionConfig, type Queryable } from './db.ts'
 export { EmbeddedPostgres, type EmbeddedConnection } from './embedded-postgres.ts'
-export { migrate, listMigrations } from './migrate.ts'
+export { migrate, listMigrations, type MigrationClient } from './migrate.ts'
 export type { UserRow } from './repositories/users.ts'
 export type { AccessTokenLookup } from './repositories/tokens.ts'
 export { TOKENS_CHANNEL } from './repositories/tokens.ts'

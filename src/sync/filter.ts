@@ -1,6 +1,7 @@
 // Filters (client-server API, "Filtering"): validation of a filter definition and its normalised form.
 import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { parseClientJsonText } from '../shared/client-json.ts'
 import { MatrixError } from '../shared/errors.ts'
 import type { EventFilter } from '../storage/index.ts'
 
@@ -54,15 +55,15 @@ export function validateFilter(value: unknown): FilterDefinition {
   return value
 }
 
+/** An inline filter (a query parameter) as client JSON: well-formed Unicode, bounded depth. */
+export function parseFilterJson(text: string): unknown {
+  return parseClientJsonText(text, { notJson: () => new MatrixError('M_BAD_JSON', 'The filter is not valid JSON') })
+}
+
 /** The filter query parameter of /messages and /context: a RoomEventFilter as JSON. */
 export function parseRoomEventFilter(text: string | undefined): RoomEventFilterDefinition | undefined {
   if (text === undefined || text === '') return undefined
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch {
-    throw new MatrixError('M_BAD_JSON', 'The filter is not valid JSON')
-  }
+  const value = parseFilterJson(text)
   if (!checkRoomEventFilter.Check(value)) throw new MatrixError('M_BAD_JSON', 'Invalid room event filter')
   return value
 }

@@ -8,7 +8,7 @@ import { formatSyncToken, parseSyncTokenOrThrow, type SyncToken } from '../share
 import type { MembershipRow, SharingChanges, Storage } from '../storage/index.ts'
 import { ignoredUsers, invitesBlocked } from '../directory/index.ts'
 import type { Requester } from '../users/index.ts'
-import { typeAllowed, validateFilter, type FilterDefinition } from './filter.ts'
+import { parseFilterJson, typeAllowed, validateFilter, type FilterDefinition } from './filter.ts'
 import type { StreamNotifier } from './notifier.ts'
 import { LocalDelivery, type KeyCounts, type LocalObserver, type UnreadCountsAt } from './local.ts'
 import { SYNCED_MEMBERSHIPS, syncRooms, type RoomsSync } from './rooms.ts'
@@ -137,13 +137,7 @@ export class SyncService {
   async resolveFilter(userId: string, filter: string | undefined): Promise<FilterDefinition> {
     if (filter === undefined || filter === '') return {}
     if (filter.trimStart().startsWith('{')) {
-      let value: unknown
-      try {
-        value = JSON.parse(filter)
-      } catch {
-        throw new MatrixError('M_BAD_JSON', 'The filter is not valid JSON')
-      }
-      return validateFilter(value)
+      return validateFilter(parseFilterJson(filter))
     }
     const stored = await this.storage.repos.filters.get(userId, filter)
     if (!stored) throw new MatrixError('M_INVALID_PARAM', `Unknown filter ${filter}`)
