@@ -124,7 +124,7 @@ export class Uia {
     await this.storage.repos.uiaSessions.mergeData(sessionId, data)
   }
 
-  /** What was remembered in a user's sessions for `purpose` that have neither finished nor expired, newest first. */
+  /** What was remembered in a user's newest sessions for `purpose` that have neither finished nor expired, newest first. */
   async pending(purpose: string, userId: UserId): Promise<Array<Record<string, unknown>>> {
     const rows = await this.storage.repos.uiaSessions.liveFor(purpose, userId, this.clock.now() - SESSION_LIFETIME_MS)
     return rows.map((r) => r.data)

@@ -33,11 +33,14 @@ export class UiaSessionsRepository {
     return rows[0] ?? null
   }
 
-  /** A user's sessions for one purpose created at or after notBefore, newest first. */
-  async liveFor(purpose: string, userId: string, notBefore: number): Promise<UiaSessionRow[]> {
+  /**
+   * A user's newest sessions (at most `limit`) for one purpose created at or after notBefore, newest first.
+   * Bounded: a user who opens many sessions must not make each of their reads that looks here longer.
+   */
+  async liveFor(purpose: string, userId: string, notBefore: number, limit = 20): Promise<UiaSessionRow[]> {
     const { rows } = await this.db.query<UiaSessionRow>(
-      'SELECT * FROM uia_sessions WHERE purpose = $1 AND user_id = $2 AND created_ts >= $3 ORDER BY created_ts DESC',
-      [purpose, userId, notBefore],
+      'SELECT * FROM uia_sessions WHERE user_id = $2 AND purpose = $1 AND created_ts >= $3 ORDER BY created_ts DESC LIMIT $4',
+      [purpose, userId, notBefore, limit],
     )
     return rows
   }
