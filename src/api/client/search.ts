@@ -2,6 +2,7 @@
 // Spec: client-server-api, "Server Side Search" (the room_events category)
 import { Type } from '@sinclair/typebox'
 import { MatrixError } from '../../shared/errors.ts'
+import { checkRoomEventFilterSize, filterLimitsOf } from '../../sync/filter.ts'
 import { defineRoute } from '../route.ts'
 import { cs } from '../paths.ts'
 
@@ -45,6 +46,7 @@ export const search = defineRoute({
     const criteria = body.search_categories.room_events
     // room_events is the only category the spec defines (and so the only one Synapse accepts).
     if (!criteria) throw new MatrixError('M_UNKNOWN', 'Invalid search query: room_events is the only supported category')
+    if (criteria.filter) checkRoomEventFilterSize(criteria.filter, filterLimitsOf(ctx.config))
     return { search_categories: { room_events: await ctx.search.roomEvents(requester, criteria, query.next_batch) } }
   },
 })
