@@ -16,9 +16,10 @@ import { relationsOnAppend } from './rooms/relations-write.ts'
 import { StreamNotifier } from './sync/notifier.ts'
 import { Search, UserDirectory, indexAppended, searchTextOf } from './search/index.ts'
 import { Presence } from './presence/index.ts'
+import { filterLimitsOf } from './sync/filter.ts'
 import { SyncService } from './sync/sync.ts'
 import { Ephemeral } from './ephemeral/index.ts'
-import { Push } from './push/index.ts'
+import { DEFAULT_PUSH_LIMITS, Push } from './push/index.ts'
 import { CrossSigning, DehydratedDevices, DeviceLists, E2eKeys, KeyBackup, ToDevice, markDeviceListsChanged } from './e2ee/index.ts'
 import { createMediaServices, type MediaServices } from './media/index.ts'
 
@@ -100,7 +101,17 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   const presence = new Presence(storage, clock, logger)
   const accountData = new AccountData(storage, clock)
   const ephemeral = new Ephemeral({ storage, clock, logger, accountData, writer })
-  const push = new Push({ storage, clock, serverName: config.server_name })
+  const push = new Push({
+    storage,
+    clock,
+    serverName: config.server_name,
+    limits: {
+      maxRulesPerKind: config.push.max_rules_per_kind,
+      maxPatternLength: config.push.max_pattern_length,
+      maxMatchLength: config.push.max_match_length,
+      budget: DEFAULT_PUSH_LIMITS.budget,
+    },
+  })
   const pushContext = writer.onPrepare(
     (repos, roomId, template) => push.prepare(repos, roomId, template),
     (earlier, next) => push.preparedServes(earlier, next),
@@ -153,7 +164,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
         deviceLists: (userId, since, upTo, keysChanged) => deviceLists.forSync(userId, since, upTo, keysChanged),
         keyCounts: (userId, deviceId) => e2eKeys.counts(userId, deviceId),
       },
-    }, (part, outcome) => metrics.syncLocal.inc({ part, outcome })),
+    }, (part, outcome) => metrics.syncLocal.inc({ part, outcome }), filterLimitsOf(config)),
     ephemeral,
     push,
     keyBackup,

@@ -147,6 +147,30 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {}, description: 'Caps on what one request may ask for: larger limit parameters are lowered to these, silently, as Synapse does.' },
     ),
+    filters: Type.Object(
+      {
+        max_bytes: Type.Integer({ minimum: 1024, default: 65536, description: 'Largest filter (stored, inline in a query, or in a request body), in bytes of JSON.' }),
+        max_list_entries: Type.Integer({
+          minimum: 1,
+          default: 1000,
+          description: 'Most entries of one filter list (types, not_types, senders, not_senders, rooms, not_rooms, event_fields).',
+        }),
+        max_wildcard_patterns: Type.Integer({ minimum: 1, default: 20, description: "Most patterns with '*' in one filter list of event types (types, not_types)." }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    push: Type.Object(
+      {
+        max_rules_per_kind: Type.Integer({ minimum: 1, default: 100, description: 'Most push rules of one kind (override, content, room, sender, underride) a user may add.' }),
+        max_pattern_length: Type.Integer({ minimum: 16, default: 255, description: 'Longest push rule pattern, key or member-count parameter, in characters.' }),
+        max_match_length: Type.Integer({
+          minimum: 256,
+          default: 16384,
+          description: 'Only the first this many UTF-16 code units of an event value (the body, a topic…) take part in push rule pattern matching.',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     log: Type.Object(
       {
         level: Type.Union(

@@ -1,6 +1,6 @@
 // Push rule evaluation (client-server API, "Push Rules" → "Conditions" and "Actions"): pure, so the same
 // code serves every recipient of an event, the tests, and later the pusher.
-import { compileGlob, globMatches } from './glob.ts'
+import { compileGlob, globCost, globMatches, lowerForGlob, type CompiledGlob } from '../shared/glob.ts'
 import { RULE_KINDS, type PushAction, type PushCondition, type PushRule, type RuleKind, type Ruleset } from './rules.ts'
 
 /** The event as push rules see it (the client-format top-level keys). */
@@ -29,6 +29,30 @@ export interface Recipient {
   userId: string
   /** The recipient's display name in the room, if any. */
   displayName: string | null
+}
+
+/**
+ * What bounds the matching work of one event, so that no member's rules can slow a send: only the first
+ * `maxMatchLength` code units of a value take part in glob matching, and one recipient's rules may spend at
+ * most `budget` word steps of the matcher (text length × pattern words, see shared/glob.ts) on one event;
+ * past it, the glob conditions left do not match. Answers already computed for the event (the same pattern
+ * on the same key, for another member or rule) cost nothing.
+ */
+export interface MatchLimits {
+  maxMatchLength: number
+  budget: number
+}
+
+export const DEFAULT_MATCH_LIMITS: MatchLimits = { maxMatchLength: 16_384, budget: 1_000_000 }
+
+/** What one recipient's evaluation may still spend. */
+export interface MatchBudget {
+  left: number
+  readonly limits: MatchLimits
+}
+
+export function newBudget(limits: MatchLimits = DEFAULT_MATCH_LIMITS): MatchBudget {
+  return { left: limits.budget, limits }
 }
 
 export interface Outcome {
@@ -102,13 +126,57 @@ export function memberCountMatches(is: unknown, count: number): boolean {
   }
 }
 
-export function conditionMatches(c: PushCondition, event: PushEvent, room: RoomFacts, recipient: Recipient): boolean {
+// Patterns recur across events (the default rules, each member's own): compiled once each, up to a bound.
+const compiled = new Map<string, CompiledGlob>()
+const COMPILED_LIMIT = 4000
+
+function compiledGlob(pattern: string, literal: boolean): CompiledGlob {
+  const cacheKey = (literal ? 'L' : 'G') + pattern
+  let glob = compiled.get(cacheKey)
+  if (!glob) {
+    if (compiled.size >= COMPILED_LIMIT) compiled.clear()
+    glob = compileGlob(pattern, { literal })
+    compiled.set(cacheKey, glob)
+  }
+  return glob
+}
+
+/** Per event, shared by every recipient: each key's value as matched (lower-cased and cut once), each answer. */
+interface EventMatches {
+  values: Map<string, string | null>
+  answers: Map<string, boolean>
+}
+const perEvent = new WeakMap<PushEvent, EventMatches>()
+
+/** Whether `pattern` matches the string at `key` (words: content.body's word-boundary matching). */
+function patternMatches(event: PushEvent, key: string, pattern: string, literal: boolean, budget: MatchBudget): boolean {
+  let matches = perEvent.get(event)
+  if (!matches) perEvent.set(event, (matches = { values: new Map(), answers: new Map() }))
+  let text = matches.values.get(key)
+  if (text === undefined) {
+    const value = propertyAt(event, key)
+    text = typeof value === 'string' ? lowerForGlob(value.slice(0, budget.limits.maxMatchLength)) : null
+    matches.values.set(key, text)
+  }
+  if (text === null) return false
+  const words = key === 'content.body'
+  const answerKey = `${literal ? 'L' : 'G'}${words ? 'W' : 'V'}${key.length}:${key}${pattern}`
+  const known = matches.answers.get(answerKey)
+  if (known !== undefined) return known
+  const glob = compiledGlob(pattern, literal)
+  const cost = words || glob.exact === null ? globCost(glob, text.length) : 1
+  if (cost > budget.left) return false
+  budget.left -= cost
+  const answer = globMatches(glob, text, words)
+  matches.answers.set(answerKey, answer)
+  return answer
+}
+
+export function conditionMatches(c: PushCondition, event: PushEvent, room: RoomFacts, recipient: Recipient, budget: MatchBudget = newBudget()): boolean {
   switch (c.kind) {
     case 'event_match': {
       if (typeof c.key !== 'string' || typeof c.pattern !== 'string') return false
-      const value = propertyAt(event, c.key)
-      if (typeof value !== 'string') return false
-      return globMatches(compileGlob(c.pattern), value, c.key === 'content.body')
+      return patternMatches(event, c.key, c.pattern, false, budget)
     }
     case 'event_property_is': {
       if (typeof c.key !== 'string' || !isScalar(c.value)) return false
@@ -121,10 +189,9 @@ export function conditionMatches(c: PushCondition, event: PushEvent, room: RoomF
       return Array.isArray(value) && value.some((v) => isScalar(v) && v === c.value)
     }
     case 'contains_display_name': {
-      const body = event.content.body
       const name = recipient.displayName
-      if (typeof body !== 'string' || !name) return false
-      return globMatches(compileGlob(name, true), body, true)
+      if (!name) return false
+      return patternMatches(event, 'content.body', name, true, budget)
     }
     case 'room_member_count':
       return memberCountMatches(c.is, room.memberCount)
@@ -137,18 +204,16 @@ export function conditionMatches(c: PushCondition, event: PushEvent, room: RoomF
   }
 }
 
-function ruleMatches(kind: RuleKind, rule: PushRule, event: PushEvent, room: RoomFacts, recipient: Recipient): boolean {
+function ruleMatches(kind: RuleKind, rule: PushRule, event: PushEvent, room: RoomFacts, recipient: Recipient, budget: MatchBudget): boolean {
   switch (kind) {
     case 'room':
       return event.room_id === rule.rule_id
     case 'sender':
       return event.sender === rule.rule_id
-    case 'content': {
-      const body = event.content.body
-      return typeof rule.pattern === 'string' && typeof body === 'string' && globMatches(compileGlob(rule.pattern), body, true)
-    }
+    case 'content':
+      return typeof rule.pattern === 'string' && patternMatches(event, 'content.body', rule.pattern, false, budget)
     default:
-      return (rule.conditions ?? []).every((c) => conditionMatches(c, event, room, recipient))
+      return (rule.conditions ?? []).every((c) => conditionMatches(c, event, room, recipient, budget))
   }
 }
 
@@ -169,10 +234,11 @@ export function outcomeOf(actions: readonly PushAction[]): { notify: boolean; hi
 }
 
 /** Runs the ruleset in priority order; the first enabled matching rule decides. */
-export function evaluate(ruleset: Ruleset, event: PushEvent, room: RoomFacts, recipient: Recipient): Outcome {
+export function evaluate(ruleset: Ruleset, event: PushEvent, room: RoomFacts, recipient: Recipient, limits: MatchLimits = DEFAULT_MATCH_LIMITS): Outcome {
+  const budget = newBudget(limits)
   for (const kind of RULE_KINDS) {
     for (const rule of ruleset[kind]) {
-      if (!rule.enabled || !ruleMatches(kind, rule, event, room, recipient)) continue
+      if (!rule.enabled || !ruleMatches(kind, rule, event, room, recipient, budget)) continue
       const actions = effectiveActions(rule.actions)
       return { ...outcomeOf(actions), actions, ruleId: rule.rule_id }
     }

@@ -7,7 +7,7 @@
 // every member who runs the default rules unchanged, except the few the event names, whose outcome is
 // computed on its own; members with rules of their own are evaluated in full. Only outcomes that differ from
 // the generic one are stored per user.
-import { evaluate, propertyAt, type PushEvent, type RoomFacts } from './evaluate.ts'
+import { DEFAULT_MATCH_LIMITS, evaluate, propertyAt, type MatchLimits, type PushEvent, type RoomFacts } from './evaluate.ts'
 import { defaultRuleset, type Ruleset } from './rules.ts'
 
 /** Whether an event notifies and highlights someone. */
@@ -60,20 +60,21 @@ export function namedLocalUsers(event: Pick<PushEvent, 'type' | 'state_key' | 'c
   return [...named]
 }
 
-function decide(ruleset: Ruleset, event: PushEvent, facts: RoomFacts, userId: string, displayName: string | null): Decision {
-  const { notify, highlight } = evaluate(ruleset, event, facts, { userId, displayName })
+function decide(ruleset: Ruleset, event: PushEvent, facts: RoomFacts, userId: string, displayName: string | null, limits: MatchLimits): Decision {
+  const { notify, highlight } = evaluate(ruleset, event, facts, { userId, displayName }, limits)
   return { notify, highlight }
 }
 
 /**
  * The room's outcome for default members and the exceptions among `individuals` (the named default members
- * with their default ruleset, and the members with rules of their own; never the sender).
+ * with their default ruleset, and the members with rules of their own; never the sender). Each member's
+ * matching work is bounded by `limits` (evaluate.ts), so one member's rules cannot slow the send.
  */
-export function planEvent(event: PushEvent, facts: RoomFacts, individuals: Individual[]): Plan {
-  const room = decide(genericRuleset, event, facts, GENERIC_MEMBER, null)
+export function planEvent(event: PushEvent, facts: RoomFacts, individuals: Individual[], limits: MatchLimits = DEFAULT_MATCH_LIMITS): Plan {
+  const room = decide(genericRuleset, event, facts, GENERIC_MEMBER, null, limits)
   const exceptions: Plan['exceptions'] = []
   for (const member of individuals) {
-    const own = decide(member.ruleset, event, facts, member.userId, member.displayName)
+    const own = decide(member.ruleset, event, facts, member.userId, member.displayName, limits)
     if (own.notify !== room.notify || own.highlight !== room.highlight) exceptions.push({ user_id: member.userId, ...own })
   }
   return { room, exceptions }

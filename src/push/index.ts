@@ -8,17 +8,23 @@ import { MatrixError, notFound } from '../shared/errors.ts'
 import type { EventContext, EventRecord, PushRuleRow, Repositories, Storage } from '../storage/index.ts'
 import type { UnreadCounts } from '../sync/rooms.ts'
 import { unreadFromThreads, type ThreadCounts, type UnreadCountsAt } from '../sync/local.ts'
-import { needsDisplayName, type PushEvent, type RoomFacts } from './evaluate.ts'
+import { DEFAULT_MATCH_LIMITS, needsDisplayName, type MatchLimits, type PushEvent, type RoomFacts } from './evaluate.ts'
 import { namedLocalUsers, planEvent } from './fanout.ts'
 import { buildRuleset, defaultRuleset, isDefaultRule, isRuleKind, type DefaultOverride, type PushAction, type PushRule, type RuleKind, type Ruleset, type StoredRule } from './rules.ts'
-import { validateActions, validateConditions, validateNewRuleId, validatePattern } from './validate.ts'
+import { DEFAULT_RULE_LIMITS, validateActions, validateConditions, validateNewRuleId, validatePattern, type RuleLimits } from './validate.ts'
 
 export { RULE_KINDS, type RuleKind, type Ruleset, type PushRule } from './rules.ts'
+
+/** What bounds a user's rules and the matching work of one event (config `push`). */
+export type PushLimits = RuleLimits & MatchLimits
+
+export const DEFAULT_PUSH_LIMITS: PushLimits = { ...DEFAULT_RULE_LIMITS, ...DEFAULT_MATCH_LIMITS }
 
 export interface PushOptions {
   storage: Storage
   clock: Clock
   serverName: string
+  limits?: PushLimits
 }
 
 /** The body of PUT /pushrules/global/{kind}/{ruleId}. */
@@ -27,8 +33,6 @@ export interface RuleBody {
   conditions?: unknown
   pattern?: unknown
 }
-
-const MAX_USER_RULES_PER_KIND = 500
 
 function splitRows(rows: PushRuleRow[]): Map<string, { rules: StoredRule[]; overrides: DefaultOverride[] }> {
   const byUser = new Map<string, { rules: StoredRule[]; overrides: DefaultOverride[] }>()
@@ -59,11 +63,13 @@ export class Push {
   private readonly storage: Storage
   private readonly clock: Clock
   private readonly serverName: string
+  private readonly limits: PushLimits
 
   constructor(options: PushOptions) {
     this.storage = options.storage
     this.clock = options.clock
     this.serverName = options.serverName
+    this.limits = options.limits ?? DEFAULT_PUSH_LIMITS
   }
 
   // ---- The rules API ----
@@ -84,12 +90,13 @@ export class Push {
   async putRule(userId: string, kind: RuleKind, ruleId: string, body: RuleBody, position: { before?: string; after?: string }): Promise<void> {
     validateNewRuleId(kind, ruleId)
     const actions = validateActions(body.actions)
-    const conditions = kind === 'override' || kind === 'underride' ? validateConditions(body.conditions) : null
-    const pattern = kind === 'content' ? validatePattern(body.pattern) : null
+    const conditions = kind === 'override' || kind === 'underride' ? validateConditions(body.conditions, this.limits) : null
+    const pattern = kind === 'content' ? validatePattern(body.pattern, this.limits) : null
+    const maxRules = this.limits.maxRulesPerKind
     await this.change(userId, async (repos, current) => {
       const own = current.rules.filter((r) => r.kind === kind).map((r) => r.rule_id)
       const exists = own.includes(ruleId)
-      if (!exists && own.length >= MAX_USER_RULES_PER_KIND) throw new MatrixError('M_UNKNOWN', `At most ${MAX_USER_RULES_PER_KIND} push rules of one kind`, 400)
+      if (!exists && own.length >= maxRules) throw new MatrixError('M_INVALID_PARAM', `A user may have at most ${maxRules} ${kind} push rules`, 400)
       const anchor = position.before ?? position.after
       let order = own
       if (anchor !== undefined) {
@@ -218,7 +225,7 @@ export class Push {
       notificationLevel: (key) => notificationPowerLevel(key, plContent, room.version) ?? ROOM_NOTIFICATION_DEFAULT,
     }
     const individuals = [...rulesets].map(([userId, ruleset]) => ({ userId, ruleset, displayName: names.get(userId) ?? null }))
-    const plan = planEvent(pushEvent, facts, individuals)
+    const plan = planEvent(pushEvent, facts, individuals, this.limits)
     const notifies = plan.room.notify || plan.room.highlight || plan.exceptions.length > 0
     if (!notifies && !senderIsLocal && memberUser === null) return
     const relation = event.content['m.relates_to']

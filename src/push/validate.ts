@@ -5,12 +5,24 @@ import { isScalar } from './evaluate.ts'
 import { isServerDefaultId, type PushAction, type PushCondition, type RuleKind } from './rules.ts'
 
 const MAX_RULE_ID = 255
-const MAX_PATTERN = 1000
 const MAX_CONDITIONS = 20
 const MAX_ACTIONS = 20
 /** The string actions: notify, and the historical ones (accepted and stored, ignored when evaluating). */
 const STRING_ACTIONS = new Set(['notify', 'dont_notify', 'coalesce'])
 const MEMBER_COUNT = /^(==|<=|>=|<|>)?[0-9]{1,15}$/
+
+/**
+ * What a user's rules may hold. Every pattern runs against events of all the user's rooms, so its length
+ * bounds the work of each send (shared/glob.ts); a pattern names an identifier, an event type or a keyword,
+ * all of which fit in 255 characters (identifiers and event types are limited to 255 bytes). Keys and
+ * `is` parameters take the same limit.
+ */
+export interface RuleLimits {
+  maxPatternLength: number
+  maxRulesPerKind: number
+}
+
+export const DEFAULT_RULE_LIMITS: RuleLimits = { maxPatternLength: 255, maxRulesPerKind: 100 }
 
 /** A user rule ID: no leading dot (server-default), no slash or backslash; room/sender IDs shaped as such. */
 export function validateNewRuleId(kind: RuleKind, ruleId: string): void {
@@ -38,14 +50,16 @@ export function validateActions(actions: unknown): PushAction[] {
   return actions as PushAction[]
 }
 
-function requireString(c: Record<string, unknown>, name: string, kind: string): void {
+function requireString(c: Record<string, unknown>, name: string, kind: string, limits: RuleLimits): void {
   if (!Object.hasOwn(c, name)) throw missingParam(`A ${kind} condition needs '${name}'`)
   if (typeof c[name] !== 'string') throw invalidParam(`'${name}' of a ${kind} condition must be a string`)
-  if ((c[name] as string).length > MAX_PATTERN) throw invalidParam(`'${name}' is too long`)
+  if ((c[name] as string).length > limits.maxPatternLength) {
+    throw invalidParam(`'${name}' of a ${kind} condition is longer than the limit of ${limits.maxPatternLength} characters`)
+  }
 }
 
 /** Conditions of override/underride rules; unknown kinds are kept (they never match, as the spec says). */
-export function validateConditions(conditions: unknown): PushCondition[] {
+export function validateConditions(conditions: unknown, limits: RuleLimits = DEFAULT_RULE_LIMITS): PushCondition[] {
   if (conditions === undefined) return []
   if (!Array.isArray(conditions)) throw new MatrixError('M_BAD_JSON', "'conditions' must be an array")
   if (conditions.length > MAX_CONDITIONS) throw invalidParam(`At most ${MAX_CONDITIONS} conditions`)
@@ -55,21 +69,21 @@ export function validateConditions(conditions: unknown): PushCondition[] {
     if (typeof cond.kind !== 'string' || cond.kind === '') throw missingParam("A condition needs a 'kind'")
     switch (cond.kind) {
       case 'event_match':
-        requireString(cond, 'key', cond.kind)
-        requireString(cond, 'pattern', cond.kind)
+        requireString(cond, 'key', cond.kind, limits)
+        requireString(cond, 'pattern', cond.kind, limits)
         break
       case 'event_property_is':
       case 'event_property_contains':
-        requireString(cond, 'key', cond.kind)
+        requireString(cond, 'key', cond.kind, limits)
         if (!Object.hasOwn(cond, 'value')) throw missingParam(`A ${cond.kind} condition needs 'value'`)
         if (!isScalar(cond.value)) throw invalidParam("'value' must be a string, an integer, a boolean or null")
         break
       case 'room_member_count':
-        requireString(cond, 'is', cond.kind)
+        requireString(cond, 'is', cond.kind, limits)
         if (!MEMBER_COUNT.test(cond.is as string)) throw invalidParam("'is' must be an integer, optionally prefixed by ==, <, >, >= or <=")
         break
       case 'sender_notification_permission':
-        requireString(cond, 'key', cond.kind)
+        requireString(cond, 'key', cond.kind, limits)
         break
     }
   }
@@ -77,9 +91,10 @@ export function validateConditions(conditions: unknown): PushCondition[] {
 }
 
 /** The pattern of a content rule. */
-export function validatePattern(pattern: unknown): string {
+export function validatePattern(pattern: unknown, limits: RuleLimits = DEFAULT_RULE_LIMITS): string {
   if (pattern === undefined) throw missingParam("A content rule needs a 'pattern'")
   if (typeof pattern !== 'string') throw invalidParam("'pattern' must be a string")
-  if (pattern.length === 0 || pattern.length > MAX_PATTERN) throw invalidParam(`'pattern' must be 1 to ${MAX_PATTERN} characters`)
+  if (pattern.length === 0) throw invalidParam("'pattern' must not be empty")
+  if (pattern.length > limits.maxPatternLength) throw invalidParam(`'pattern' is longer than the limit of ${limits.maxPatternLength} characters`)
   return pattern
 }

@@ -3,6 +3,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { parseClientJsonText } from '../shared/client-json.ts'
 import { MatrixError } from '../shared/errors.ts'
+import { compileGlob, globMatches, type CompiledGlob } from '../shared/glob.ts'
 import type { EventFilter } from '../storage/index.ts'
 
 const Strings = Type.Optional(Type.Array(Type.String()))
@@ -47,7 +48,82 @@ export type RoomEventFilterDefinition = Static<typeof RoomEventFilterSchema>
 const check = TypeCompiler.Compile(FilterSchema)
 const checkRoomEventFilter = TypeCompiler.Compile(RoomEventFilterSchema)
 
-export function validateFilter(value: unknown): FilterDefinition {
+/**
+ * How big a filter may be (config `filters`). A filter is applied to every event a sync or a page reads, and
+ * its lists become SQL parameters, so its size bounds the work of each request that uses it: the whole
+ * filter is at most `maxBytes` of JSON, each list at most `maxListEntries` entries of at most 255 bytes
+ * (the limit of identifiers and event types), and a type list at most `maxWildcardPatterns` patterns with a
+ * `*` (plain types are a hashed lookup per row in SQL; each pattern is a LIKE per row). Synapse caps inline
+ * filters by the length of a request line; the same bounds here cover stored filters and request bodies.
+ */
+export interface FilterLimits {
+  maxBytes: number
+  maxListEntries: number
+  maxWildcardPatterns: number
+}
+
+export const DEFAULT_FILTER_LIMITS: FilterLimits = { maxBytes: 65536, maxListEntries: 1000, maxWildcardPatterns: 20 }
+const MAX_ENTRY_BYTES = 255
+
+export function filterLimitsOf(config: { filters: { max_bytes: number; max_list_entries: number; max_wildcard_patterns: number } }): FilterLimits {
+  const f = config.filters
+  return { maxBytes: f.max_bytes, maxListEntries: f.max_list_entries, maxWildcardPatterns: f.max_wildcard_patterns }
+}
+
+const EVENT_LISTS = ['types', 'not_types', 'senders', 'not_senders', 'rooms', 'not_rooms'] as const
+
+function tooLarge(message: string): MatrixError {
+  return new MatrixError('M_INVALID_PARAM', message)
+}
+
+function checkBytes(bytes: number, limits: FilterLimits): void {
+  if (bytes > limits.maxBytes) throw tooLarge(`The filter is ${bytes} bytes of JSON; the limit is ${limits.maxBytes}`)
+}
+
+/** Refuses a list longer than the limit, naming it by its path in the filter. */
+function checkLists(value: unknown, path: string, limits: FilterLimits, names: readonly string[] = EVENT_LISTS): void {
+  if (typeof value !== 'object' || value === null) return
+  for (const name of names) {
+    const list = (value as Record<string, unknown>)[name]
+    if (!Array.isArray(list)) continue
+    if (list.length > limits.maxListEntries) throw tooLarge(`The filter's ${path}${name} has ${list.length} entries; the limit is ${limits.maxListEntries}`)
+    let wildcards = 0
+    for (const entry of list) {
+      if (typeof entry !== 'string') continue
+      if (Buffer.byteLength(entry) > MAX_ENTRY_BYTES) {
+        throw tooLarge(`An entry of the filter's ${path}${name} is longer than the limit of ${MAX_ENTRY_BYTES} bytes`)
+      }
+      if (entry.includes('*')) wildcards++
+    }
+    if ((name === 'types' || name === 'not_types') && wildcards > limits.maxWildcardPatterns) {
+      throw tooLarge(`The filter's ${path}${name} has ${wildcards} patterns with '*'; the limit is ${limits.maxWildcardPatterns}`)
+    }
+  }
+}
+
+/** A room event filter within the size limits (the filter of /messages, /context and /search). */
+export function checkRoomEventFilterSize(filter: unknown, limits: FilterLimits, path = ''): void {
+  if (path === '') checkBytes(Buffer.byteLength(JSON.stringify(filter ?? null)), limits)
+  checkLists(filter, path, limits)
+}
+
+function checkFilterSize(value: unknown, limits: FilterLimits, bytes: number): void {
+  checkBytes(bytes, limits)
+  if (typeof value !== 'object' || value === null) return
+  const f = value as Record<string, unknown>
+  checkLists(f, '', limits, ['event_fields'])
+  checkLists(f.presence, 'presence.', limits)
+  checkLists(f.account_data, 'account_data.', limits)
+  const room = f.room
+  checkLists(room, 'room.', limits, ['rooms', 'not_rooms'])
+  if (typeof room === 'object' && room !== null) {
+    for (const part of ['timeline', 'state', 'ephemeral', 'account_data']) checkRoomEventFilterSize((room as Record<string, unknown>)[part], limits, `room.${part}.`)
+  }
+}
+
+/** A filter definition (a stored filter's body, or a stored filter read back): within the limits and well-formed. */
+export function validateFilter(value: unknown, limits: FilterLimits = DEFAULT_FILTER_LIMITS, bytes?: number): FilterDefinition {
+  checkFilterSize(value, limits, bytes ?? Buffer.byteLength(JSON.stringify(value ?? null)))
   if (!check.Check(value)) {
     const first = check.Errors(value).First()
     throw new MatrixError('M_BAD_JSON', `Invalid filter: ${first?.path || '/'} ${first?.message ?? ''}`.trim())
@@ -56,14 +132,23 @@ export function validateFilter(value: unknown): FilterDefinition {
 }
 
 /** An inline filter (a query parameter) as client JSON: well-formed Unicode, bounded depth. */
-export function parseFilterJson(text: string): unknown {
+function parseFilterJson(text: string): unknown {
   return parseClientJsonText(text, { notJson: () => new MatrixError('M_BAD_JSON', 'The filter is not valid JSON') })
 }
 
+/** A filter given as JSON text (the filter query parameter of /sync): measured before it is parsed. */
+export function parseFilter(text: string, limits: FilterLimits = DEFAULT_FILTER_LIMITS): FilterDefinition {
+  const bytes = Buffer.byteLength(text)
+  checkBytes(bytes, limits)
+  return validateFilter(parseFilterJson(text), limits, bytes)
+}
+
 /** The filter query parameter of /messages and /context: a RoomEventFilter as JSON. */
-export function parseRoomEventFilter(text: string | undefined): RoomEventFilterDefinition | undefined {
+export function parseRoomEventFilter(text: string | undefined, limits: FilterLimits = DEFAULT_FILTER_LIMITS): RoomEventFilterDefinition | undefined {
   if (text === undefined || text === '') return undefined
+  checkBytes(Buffer.byteLength(text), limits)
   const value = parseFilterJson(text)
+  checkLists(value, '', limits)
   if (!checkRoomEventFilter.Check(value)) throw new MatrixError('M_BAD_JSON', 'Invalid room event filter')
   return value
 }
@@ -80,23 +165,51 @@ export function toEventFilter(f: RoomEventFilterDefinition | Static<typeof Event
   return out
 }
 
+type RoomLists = { rooms?: string[] | undefined; not_rooms?: string[] | undefined }
+type TypeLists = { types?: string[] | undefined; not_types?: string[] | undefined }
+
+// Filters are plain objects read once per request and applied to every event and room it reads: each
+// filter's lists become sets and compiled patterns once, on first use (keyed by the filter object).
+const roomSets = new WeakMap<RoomLists, { rooms: Set<string> | null; notRooms: Set<string> }>()
+const typeMatchers = new WeakMap<TypeLists, (type: string) => boolean>()
+
 /** Room inclusion by a filter's rooms / not_rooms. */
-export function roomAllowed(roomId: string, f: { rooms?: string[] | undefined; not_rooms?: string[] | undefined } | undefined): boolean {
+export function roomAllowed(roomId: string, f: RoomLists | undefined): boolean {
   if (!f) return true
-  if (f.not_rooms?.includes(roomId)) return false
-  if (f.rooms && !f.rooms.includes(roomId)) return false
+  let sets = roomSets.get(f)
+  if (!sets) roomSets.set(f, (sets = { rooms: f.rooms ? new Set(f.rooms) : null, notRooms: new Set(f.not_rooms ?? []) }))
+  if (sets.notRooms.has(roomId)) return false
+  if (sets.rooms && !sets.rooms.has(roomId)) return false
   return true
 }
 
-function wildcard(pattern: string): RegExp {
-  return new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`)
+/** Event type patterns: `*` matches any sequence of characters; matched as the case-sensitive strings they are. */
+function anyTypeOf(patterns: string[]): (type: string) => boolean {
+  const literals = new Set(patterns.filter((p) => !p.includes('*')))
+  const globs: CompiledGlob[] = [...new Set(patterns.filter((p) => p.includes('*')))].map((p) => compileGlob(p, { questionMark: false, caseInsensitive: false }))
+  return (type) => literals.has(type) || globs.some((g) => globMatches(g, type))
 }
 
-/** Type matching with '*' wildcards, for filtering in memory (account data, ephemeral events). */
-export function typeAllowed(type: string, f: { types?: string[] | undefined; not_types?: string[] | undefined } | undefined): boolean {
+// Events of a few types pass through a filter many times: each type's answer is kept, up to a bound.
+const TYPE_ANSWERS = 1024
+
+/** Type matching with '*' wildcards, for filtering in memory (state, account data, ephemeral events, presence). */
+export function typeAllowed(type: string, f: TypeLists | undefined): boolean {
   if (!f) return true
-  const matches = (pattern: string) => wildcard(pattern).test(type)
-  if (f.not_types?.some(matches)) return false
-  if (f.types && !f.types.some(matches)) return false
-  return true
+  let allows = typeMatchers.get(f)
+  if (!allows) {
+    const include = f.types ? anyTypeOf(f.types) : null
+    const exclude = f.not_types ? anyTypeOf(f.not_types) : null
+    const answers = new Map<string, boolean>()
+    allows = (t) => {
+      let answer = answers.get(t)
+      if (answer === undefined) {
+        answer = !exclude?.(t) && (include === null || include(t))
+        if (answers.size < TYPE_ANSWERS) answers.set(t, answer)
+      }
+      return answer
+    }
+    typeMatchers.set(f, allows)
+  }
+  return allows(type)
 }

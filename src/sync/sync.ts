@@ -8,7 +8,7 @@ import { formatSyncToken, parseSyncTokenOrThrow, type SyncToken } from '../share
 import type { MembershipRow, SharingChanges, Storage } from '../storage/index.ts'
 import { ignoredUsers, invitesBlocked } from '../directory/index.ts'
 import type { Requester } from '../users/index.ts'
-import { parseFilterJson, typeAllowed, validateFilter, type FilterDefinition } from './filter.ts'
+import { DEFAULT_FILTER_LIMITS, parseFilter, typeAllowed, validateFilter, type FilterDefinition, type FilterLimits } from './filter.ts'
 import type { StreamNotifier } from './notifier.ts'
 import { LocalDelivery, type KeyCounts, type LocalObserver, type UnreadCountsAt } from './local.ts'
 import { SYNCED_MEMBERSHIPS, syncRooms, type RoomsSync } from './rooms.ts'
@@ -107,9 +107,11 @@ export class SyncService {
   private readonly viewerStates = new Map<string, ViewerState>()
   private viewerStateRows = 0
   private readonly local: LocalDelivery
+  private readonly filterLimits: FilterLimits
 
-  constructor(storage: Storage, notifier: StreamNotifier, clock: Clock, sources: SyncSources = NO_SOURCES, observe?: LocalObserver) {
+  constructor(storage: Storage, notifier: StreamNotifier, clock: Clock, sources: SyncSources = NO_SOURCES, observe?: LocalObserver, filterLimits = DEFAULT_FILTER_LIMITS) {
     this.storage = storage
+    this.filterLimits = filterLimits
     this.notifier = notifier
     this.clock = clock
     this.sources = sources
@@ -124,7 +126,7 @@ export class SyncService {
 
   async createFilter(requester: Requester, userId: string, body: unknown): Promise<string> {
     if (userId !== requester.userId) throw new MatrixError('M_FORBIDDEN', 'Cannot create filters for other users')
-    return this.storage.repos.filters.insert(userId, validateFilter(body) as JsonObject)
+    return this.storage.repos.filters.insert(userId, validateFilter(body, this.filterLimits) as JsonObject)
   }
 
   async getFilter(requester: Requester, userId: string, filterId: string): Promise<JsonObject> {
@@ -136,12 +138,11 @@ export class SyncService {
 
   async resolveFilter(userId: string, filter: string | undefined): Promise<FilterDefinition> {
     if (filter === undefined || filter === '') return {}
-    if (filter.trimStart().startsWith('{')) {
-      return validateFilter(parseFilterJson(filter))
-    }
+    if (filter.trimStart().startsWith('{')) return parseFilter(filter, this.filterLimits)
     const stored = await this.storage.repos.filters.get(userId, filter)
     if (!stored) throw new MatrixError('M_INVALID_PARAM', `Unknown filter ${filter}`)
-    return stored as FilterDefinition
+    // A filter stored before the limits (or under larger ones) is held to them too.
+    return validateFilter(stored, this.filterLimits)
   }
 
   async sync(requester: Requester, request: SyncRequest): Promise<SyncResponse> {

@@ -2,7 +2,7 @@
 // (appendices, "Dot-separated property paths"), with the spec's own examples.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { conditionMatches, memberCountMatches, propertyAt, splitPath, type PushEvent, type Recipient, type RoomFacts } from '../../src/push/evaluate.ts'
+import { conditionMatches, memberCountMatches, newBudget, propertyAt, splitPath, type PushEvent, type Recipient, type RoomFacts } from '../../src/push/evaluate.ts'
 import type { PushCondition } from '../../src/push/rules.ts'
 
 const room: RoomFacts = { memberCount: 3, senderPowerLevel: 0, notificationLevel: () => 50 }
@@ -176,5 +176,27 @@ describe('sender_notification_permission', () => {
 describe('unrecognised conditions', () => {
   it('never match', () => {
     assert.equal(holds({ kind: 'org.example.always' }, ev({ content: {} })), false)
+  })
+})
+
+describe('bounded matching work', () => {
+  const match = (pattern: string) => ({ kind: 'event_match', key: 'content.body', pattern })
+
+  it('matches only the first maxMatchLength code units of a value', () => {
+    const e = ev({ content: { body: `${'x '.repeat(10)}cake` } })
+    assert.equal(conditionMatches(match('cake'), e, room, bob, newBudget({ maxMatchLength: 1000, budget: 1e6 })), true)
+    assert.equal(conditionMatches(match('cake'), ev({ content: { body: `${'x '.repeat(10)}cake` } }), room, bob, newBudget({ maxMatchLength: 20, budget: 1e6 })), false)
+  })
+
+  it("stops matching a recipient's patterns once the budget is spent, and reuses answers for free", () => {
+    const e = ev({ content: { body: `${'a '.repeat(500)}cake` } })
+    const budget = newBudget({ maxMatchLength: 16384, budget: 1500 })
+    assert.equal(conditionMatches(match('*b'), e, room, bob, budget), false)
+    const left = budget.left
+    assert.ok(left < 1500)
+    assert.equal(conditionMatches(match('*b'), e, room, bob, budget), false, 'an answer already known for the event')
+    assert.equal(budget.left, left, 'costs nothing')
+    assert.equal(conditionMatches(match('cake'), e, room, bob, budget), false, 'past the budget: does not match')
+    assert.equal(conditionMatches(match('cake'), e, room, bob, newBudget()), true, "another recipient's budget is its own")
   })
 })

@@ -12,22 +12,33 @@ export interface EventFilter {
   containsUrl?: boolean | undefined
 }
 
-/** Event type patterns may end in '*' (client-server API, "Filtering"). */
-function likePatterns(patterns: string[]): string[] {
-  return patterns.map((p) => p.replace(/[\\%_]/g, (c) => `\\${c}`).replace(/\*/g, '%'))
+/**
+ * Event type patterns (client-server API, "Filtering": `*` matches any sequence of characters) as SQL: the
+ * plain types compared for equality (a hashed lookup per row), only those with a `*` as LIKE patterns, each
+ * once. PostgreSQL's LIKE is linear in practice on 255-byte types however many `%` a pattern holds, and the
+ * filter limits (sync/filter.ts) bound how many there are.
+ */
+function typeCondition(patterns: string[], params: unknown[]): string {
+  const unique = [...new Set(patterns)]
+  const plain = unique.filter((p) => !p.includes('*'))
+  const wild = unique.filter((p) => p.includes('*')).map((p) => p.replace(/[\\%_]/g, (c) => `\\${c}`).replace(/\*/g, '%'))
+  const parts: string[] = []
+  if (plain.length > 0) {
+    params.push(plain)
+    parts.push(`e.type = ANY($${params.length}::text[])`)
+  }
+  if (wild.length > 0) {
+    params.push(wild)
+    parts.push(`e.type LIKE ANY($${params.length}::text[])`)
+  }
+  return parts.length === 0 ? 'false' : `(${parts.join(' OR ')})`
 }
 
 /** Appends the filter's conditions to `where`, with parameters from `params`. */
 export function filterSql(filter: EventFilter | undefined, params: unknown[], where: string[]): void {
   if (!filter) return
-  if (filter.types) {
-    params.push(likePatterns(filter.types))
-    where.push(`e.type LIKE ANY($${params.length}::text[])`)
-  }
-  if (filter.notTypes && filter.notTypes.length > 0) {
-    params.push(likePatterns(filter.notTypes))
-    where.push(`NOT (e.type LIKE ANY($${params.length}::text[]))`)
-  }
+  if (filter.types) where.push(typeCondition(filter.types, params))
+  if (filter.notTypes && filter.notTypes.length > 0) where.push(`NOT ${typeCondition(filter.notTypes, params)}`)
   if (filter.senders) {
     params.push(filter.senders)
     where.push(`e.sender = ANY($${params.length}::text[])`)

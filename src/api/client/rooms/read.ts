@@ -3,7 +3,7 @@
 // Spec: client-server-api, "Getting events for a room", "Room membership"
 import { Type } from '@sinclair/typebox'
 import { MatrixError } from '../../../shared/errors.ts'
-import { parseRoomEventFilter, toEventFilter } from '../../../sync/filter.ts'
+import { filterLimitsOf, parseRoomEventFilter, toEventFilter } from '../../../sync/filter.ts'
 import { defineRoute } from '../../route.ts'
 import { cs } from '../../paths.ts'
 import { EventType, RoomIdParam } from '../../schemas.ts'
@@ -94,7 +94,7 @@ export const getMessages = defineRoute({
     filter: Type.Optional(Type.String()),
   }),
   async handler(ctx, { requester, params, query }) {
-    const filter = parseRoomEventFilter(query.filter)
+    const filter = parseRoomEventFilter(query.filter, filterLimitsOf(ctx.config))
     const limit = Math.min(query.limit ?? filter?.limit ?? 10, ctx.config.limits.messages_limit)
     return ctx.roomReader.messages(requester, params.roomId, {
       from: query.from,
@@ -113,7 +113,7 @@ export const getContext = defineRoute({
   params: Type.Object({ roomId: RoomIdParam, eventId: EventIdParam }),
   query: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 0 })), filter: Type.Optional(Type.String()) }),
   async handler(ctx, { requester, params, query }) {
-    const filter = parseRoomEventFilter(query.filter)
+    const filter = parseRoomEventFilter(query.filter, filterLimitsOf(ctx.config))
     const limit = Math.min(query.limit ?? 10, ctx.config.limits.context_limit)
     if (limit < 0) throw new MatrixError('M_INVALID_PARAM', 'limit must not be negative')
     return ctx.roomReader.context(requester, params.roomId, params.eventId, limit, filter ? { ...toEventFilter(filter), lazyLoadMembers: filter.lazy_load_members } : undefined)
