@@ -187,6 +187,8 @@ export const ConfigSchema = Type.Object(
             ip_range_allowlist: Type.Array(Type.String(), { default: [], description: 'CIDRs the preview fetcher may reach even though they are private, loopback or link-local.' }),
             max_spider_size: Type.Integer({ minimum: 1024, default: 10 * 1024 * 1024, description: 'Largest page or image fetched for a preview.' }),
             timeout_ms: Type.Integer({ minimum: 100, default: 10000, description: 'Time limit for fetching one preview (all redirects included).' }),
+            max_html_bytes: Type.Integer({ minimum: 1024, default: 1024 * 1024, description: 'HTML read from a page for its preview; the rest is not read.' }),
+            max_html_parse_ms: Type.Integer({ minimum: 1, default: 100, description: "Milliseconds of parsing spent on one page's HTML; the preview shows what was found by then." }),
             cache_ms: Type.Integer({ minimum: 0, default: 3600 * 1000, description: 'How long a preview is reused.' }),
           },
           { additionalProperties: false, default: {} },

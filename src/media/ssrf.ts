@@ -167,10 +167,3 @@ function limit(response: IncomingMessage, maxBytes: number): Readable {
   response.pipe(out)
   return out
 }
-
-/** Reads a guarded body whole (it is bounded by maxBytes). */
-export async function readBody(body: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  for await (const chunk of body) chunks.push(chunk as Buffer)
-  return Buffer.concat(chunks)
-}
