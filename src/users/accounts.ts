@@ -268,12 +268,13 @@ export class Accounts {
     if (typeof request.password !== 'string') throw new MatrixError('M_BAD_JSON', '"password" must be a string')
 
     const row = await this.storage.repos.users.get(userId)
-    if (row?.deactivated) throw new MatrixError('M_USER_DEACTIVATED', 'This account has been deactivated')
     const ok = await verifyPassword(row ? row.password_hash : await dummyPasswordHash(), request.password)
     if (!row || !ok) {
       await this.limiter.take('login_failed_attempts', userId)
       throw forbidden('Invalid username or password')
     }
+    // Only someone who knows the password learns that the account exists and was deactivated.
+    if (row.deactivated) throw new MatrixError('M_USER_DEACTIVATED', 'This account has been deactivated')
     const session = await this.storage.transaction((repos) =>
       this.sessions.issue(repos, userId, {
         deviceId: request.deviceId,
@@ -332,9 +333,10 @@ export class Accounts {
     await this.deactivateUser(requester.userId, erase, session.sessionId)
   }
 
-  async deactivateUser(userId: UserId, _erase: boolean, uiaSession: string | null = null): Promise<void> {
+  /** No one can log in afterwards; the password hash is kept (see login) unless the user asked to be erased. */
+  async deactivateUser(userId: UserId, erase: boolean, uiaSession: string | null = null): Promise<void> {
     await this.storage.streamTransaction(async (repos) => {
-      await repos.users.markDeactivated(userId)
+      await repos.users.markDeactivated(userId, !erase)
       await this.devices.deleteAllExcept(repos, userId, null)
       await repos.profiles.clear(userId)
       for (const hook of this.deactivationHooks) await hook(repos, userId)
