@@ -109,6 +109,7 @@ export const ConfigSchema = Type.Object(
         login_account: RateLimit(0.003, 5, 'Logins per account.'),
         login_failed_attempts: RateLimit(0.17, 3, 'Failed logins per account.'),
         registration: RateLimit(0.17, 3, 'Registration requests per client IP address.'),
+        shared_secret_nonce: RateLimit(0.17, 3, 'Nonces for shared-secret registration (GET /_synapse/admin/v1/register) per client IP address.'),
         message: RateLimit(0.2, 10, 'Messages and redactions sent per user.'),
       },
       { additionalProperties: false, default: {} },

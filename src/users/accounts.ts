@@ -15,6 +15,8 @@ import type { RegistrationTokens } from './registration-tokens.ts'
 import { UiaChallenge, type Flow, type Uia, type UiaSession } from './uia.ts'
 
 const NONCE_LIFETIME_MS = 60_000
+/** Nonces outstanding at once; past it the oldest is dropped (a client uses its nonce within seconds). */
+export const MAX_NONCES = 1000
 
 export interface RegisterRequest {
   username?: string | undefined
@@ -224,11 +226,13 @@ export class Accounts {
     })
   }
 
-  /** GET /_synapse/admin/v1/register: a single-use nonce for shared-secret registration. */
-  async sharedSecretNonce(): Promise<string> {
+  /** GET /_synapse/admin/v1/register: a single-use nonce for shared-secret registration (unauthenticated). */
+  async sharedSecretNonce(ip: string): Promise<string> {
     if (!this.config.registration.shared_secret) throw new MatrixError('M_UNKNOWN', 'Shared secret registration is not enabled', 400)
+    await this.limiter.take('shared_secret_nonce', ip)
     const nonce = randomString(32)
-    await this.storage.repos.nonces.insert(nonce, this.clock.now())
+    const now = this.clock.now()
+    await this.storage.repos.nonces.insert(nonce, now, now - NONCE_LIFETIME_MS, MAX_NONCES)
     return nonce
   }
 
