@@ -8,7 +8,7 @@ import { createContext } from './context.ts'
 import { createMetrics } from './metrics.ts'
 import { start } from './main.ts'
 import { openDatabase } from './server.ts'
-import { MatrixError } from './shared/errors.ts'
+import { MatrixError, StartupError } from './shared/errors.ts'
 import { createLogger } from './shared/logger.ts'
 import type { AppContext } from './context.ts'
 
@@ -29,8 +29,13 @@ Configuration: defaults < YAML file (--config or HOMESTEAD_CONFIG) < HOMESTEAD_*
 
 class UsageError extends Error {}
 
+/** Whether a failure shows its stack trace: at log level debug or trace (known once the config is loaded). */
+let verboseErrors = false
+
 function configFrom(file: string | undefined): Config {
-  return loadConfig({ file: file ?? process.env.HOMESTEAD_CONFIG })
+  const config = loadConfig({ file: file ?? process.env.HOMESTEAD_CONFIG })
+  verboseErrors = config.log.level === 'debug' || config.log.level === 'trace'
+  return config
 }
 
 /** Runs fn with a context over the configured database, then closes it (stopping the embedded server only if we started it). */
@@ -210,10 +215,19 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
+/** Errors of the operator's making or of the world around us, which one line explains; anything else is a bug. */
+function isExpected(err: unknown): err is Error {
+  return err instanceof ConfigError || err instanceof MatrixError || err instanceof StartupError || isParseArgsError(err)
+}
+
+function isParseArgsError(err: unknown): err is Error {
+  const code = (err as { code?: unknown } | null)?.code
+  return err instanceof Error && typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_')
+}
+
 main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof UsageError) console.error(`homestead: ${err.message}\n\n${USAGE}`)
-  else if (err instanceof ConfigError || err instanceof MatrixError) console.error(`homestead: ${err.message}`)
-  else if (err instanceof Error && 'code' in err && (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') console.error(`homestead: ${err.message}\n\n${USAGE}`)
+  if (err instanceof UsageError || isParseArgsError(err)) console.error(`homestead: ${err.message}\n\n${USAGE}`)
+  else if (isExpected(err) && !verboseErrors) console.error(`homestead: ${err.message}`)
   else console.error('homestead:', err)
   process.exit(err instanceof UsageError ? 64 : 1)
 })

@@ -7,6 +7,7 @@ import type { Config } from './config/schema.ts'
 import { createContext, type AppContext } from './context.ts'
 import { buildApp } from './app.ts'
 import { createMetrics, serveMetrics } from './metrics.ts'
+import { asStartupError } from './shared/errors.ts'
 import { createLogger, type Logger } from './shared/logger.ts'
 import { Database, EmbeddedPostgres, connectionConfig, migrate, type EmbeddedConnection } from './storage/index.ts'
 
@@ -21,6 +22,14 @@ export interface DatabaseHandle {
 
 /** Opens the configured database: starts (or reuses) the embedded server unless database.url is set, then migrates. */
 export async function openDatabase(config: Config, logger: Logger, options: { embedded?: EmbeddedConnection | null; migrate?: boolean } = {}): Promise<DatabaseHandle> {
+  try {
+    return await openDatabaseOrThrow(config, logger, options)
+  } catch (err) {
+    throw asStartupError(config.database.url ? 'cannot use the database at database.url' : 'cannot start the embedded PostgreSQL', err)
+  }
+}
+
+async function openDatabaseOrThrow(config: Config, logger: Logger, options: { embedded?: EmbeddedConnection | null; migrate?: boolean }): Promise<DatabaseHandle> {
   let embedded: EmbeddedPostgres | null = null
   let connection = options.embedded ?? null
   if (!config.database.url && !connection) {
@@ -90,13 +99,17 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       unanswered.add(res)
       res.once('close', () => unanswered.delete(res))
     })
-    await app.listen({ host: config.listen.host, port: config.listen.port })
+    await app.listen({ host: config.listen.host, port: config.listen.port }).catch((err: unknown) => {
+      throw asStartupError(`cannot listen on ${config.listen.host}:${config.listen.port}`, err)
+    })
     const port = (app.server.address() as AddressInfo).port
     if (config.metrics.enabled && options.metricsListener !== false) {
       metricsServer = await serveMetrics(config.metrics.host, config.metrics.port, async () => ({
         body: await metrics.registry.metrics(),
         contentType: metrics.registry.contentType,
-      }))
+      })).catch((err: unknown) => {
+        throw asStartupError(`cannot listen for metrics on ${config.metrics.host}:${config.metrics.port}`, err)
+      })
     }
     ctx.ephemeral.start()
     ctx.presence.start()

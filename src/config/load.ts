@@ -5,9 +5,13 @@ import { resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { Value } from '@sinclair/typebox/value'
 import type { TSchema } from '@sinclair/typebox'
+import { describeMismatch } from './describe.ts'
 import { ConfigSchema, type Config, type ConfigInput } from './schema.ts'
 
 export class ConfigError extends Error {}
+
+/** Keys whose values are not repeated in an error message. */
+const SECRET_KEYS = /secret|password|^database\.url$/
 
 /** Environment variables operators and scripts rely on, and the key each sets. */
 export const ENV_ALIASES: Record<string, string> = {
@@ -37,8 +41,8 @@ type Json = Record<string, unknown>
 function schemaAt(path: string[]): TSchema | undefined {
   let schema: TSchema | undefined = ConfigSchema
   for (const part of path) {
-    const properties: Record<string, TSchema> | undefined = (schema as { properties?: Record<string, TSchema> })?.properties
-    schema = properties?.[part]
+    if (schema?.type === 'array' && /^\d+$/.test(part)) schema = schema.items as TSchema | undefined
+    else schema = (schema as { properties?: Record<string, TSchema> } | undefined)?.properties?.[part]
     if (!schema) return undefined
   }
   return schema
@@ -171,17 +175,9 @@ export function loadConfig(options: LoadOptions = {}): Config {
   if (firstError) {
     const key = firstError.path.replace(/^\//, '').replaceAll('/', '.') || '(top level)'
     const schema = schemaAt(key.split('.'))
-    const alternatives = (schema?.anyOf as TSchema[] | undefined) ?? []
-    const choices = alternatives.filter((s) => s.const !== undefined).map((s) => s.const)
-    const pattern = alternatives.find((s) => typeof s.pattern === 'string')?.pattern
-    const got = `(got ${JSON.stringify(firstError.value)})`
-    const detail = !schema
-      ? 'unknown key'
-      : choices.length > 0
-        ? `must be one of ${choices.join(', ')} ${got}`
-        : pattern
-          ? `must be ${alternatives.some((s) => s.type === 'null') ? 'null or ' : ''}a string matching ${pattern} ${got}`
-          : `${firstError.message} ${got}`
+    // Secrets are not echoed to a terminal or a log.
+    const got = SECRET_KEYS.test(key) ? '' : ` (got ${JSON.stringify(firstError.value)})`
+    const detail = schema ? `${describeMismatch(schema, firstError.value)}${got}` : 'unknown key'
     throw new ConfigError(`invalid configuration: ${key}: ${detail}`)
   }
   const input = withDefaults as ConfigInput

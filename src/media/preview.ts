@@ -5,65 +5,13 @@ import { MatrixError, invalidParam } from '../shared/errors.ts'
 import type { Logger } from '../shared/logger.ts'
 import type { Storage } from '../storage/index.ts'
 import type { Media } from './media.ts'
-import { BlockedAddressError, OutboundError, OutboundGuard, readBody } from './ssrf.ts'
+import { parseOpenGraph, type OpenGraph } from './open-graph.ts'
+import { BlockedAddressError, OutboundError, OutboundGuard } from './ssrf.ts'
 
-export type OpenGraph = Record<string, string | number>
+export type { OpenGraph }
 
 /** The longest normalised URL previewed: the cache is keyed by it, and an index entry holds ~2,700 bytes. */
 const MAX_URL_BYTES = 2000
-const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: '\u00a0' }
-
-function decodeEntities(text: string): string {
-  return text.replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (whole, code: string) => {
-    if (code[0] === '#') {
-      const n = code[1] === 'x' || code[1] === 'X' ? parseInt(code.slice(2), 16) : parseInt(code.slice(1), 10)
-      return Number.isFinite(n) && n > 0 && n < 0x110000 ? String.fromCodePoint(n) : whole
-    }
-    return ENTITIES[code.toLowerCase()] ?? whole
-  })
-}
-
-function attributes(tag: string): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const m of tag.matchAll(/([a-zA-Z_:.-]+)\s*=\s*("([^"]*)"|'([^']*)'|([^\s>]+))/g)) {
-    out[(m[1] as string).toLowerCase()] = decodeEntities(m[3] ?? m[4] ?? m[5] ?? '')
-  }
-  return out
-}
-
-const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s)
-
-/** OpenGraph properties of an HTML page, falling back to <title>, meta description and the first <img>. */
-export function parseHtml(html: string, baseUrl: string): OpenGraph {
-  const og: OpenGraph = {}
-  let description: string | null = null
-  for (const m of html.matchAll(/<meta\b[^>]*>/gi)) {
-    const a = attributes(m[0])
-    const key = a.property ?? a.name
-    const content = a.content
-    if (!key || content === undefined) continue
-    if (/^og:/i.test(key) && og[key.toLowerCase()] === undefined) og[key.toLowerCase()] = clip(content.trim(), 1000)
-    if (key.toLowerCase() === 'description' && description === null) description = content.trim()
-  }
-  if (og['og:title'] === undefined) {
-    const title = /<title[^>]*>([\s\S]*?)<\/title>/i.exec(html)
-    if (title) og['og:title'] = clip(decodeEntities((title[1] as string).replace(/\s+/g, ' ').trim()), 1000)
-  }
-  if (og['og:description'] === undefined && description) og['og:description'] = clip(description, 1000)
-  if (og['og:image'] === undefined) {
-    const img = /<img\b[^>]*>/i.exec(html)
-    const src = img ? attributes(img[0]).src : undefined
-    if (src) og['og:image'] = src
-  }
-  if (typeof og['og:image'] === 'string') {
-    try {
-      og['og:image'] = new URL(og['og:image'], baseUrl).toString()
-    } catch {
-      delete og['og:image']
-    }
-  }
-  return og
-}
 
 export class UrlPreviews {
   private readonly guard: OutboundGuard
@@ -119,8 +67,7 @@ export class UrlPreviews {
       response.body.destroy()
       return {}
     }
-    const html = (await this.read(response.body)).toString('utf8')
-    const og = parseHtml(html, response.url)
+    const og = await this.parse(response, String(response.headers['content-type']))
     const image = og['og:image']
     delete og['og:image']
     if (typeof image === 'string') {
@@ -163,11 +110,15 @@ export class UrlPreviews {
     }
   }
 
-  private async read(body: Awaited<ReturnType<OutboundGuard['fetch']>>['body']): Promise<Buffer> {
+  private async parse(response: Awaited<ReturnType<OutboundGuard['fetch']>>, contentType: string): Promise<OpenGraph> {
+    const cfg = this.media.config.url_preview
     try {
-      return await readBody(body)
+      return await parseOpenGraph(response.body, response.url, contentType, { maxBytes: cfg.max_html_bytes, maxParseMs: cfg.max_html_parse_ms })
     } catch (err) {
       throw this.translate(err)
+    } finally {
+      // Parsing may stop before the end of the page; the rest is not read.
+      response.body.destroy()
     }
   }
 

@@ -46,15 +46,46 @@ function addCidr(list: BlockList, cidr: string): void {
   list.addSubnet(net, prefix, family === 4 ? 'ipv4' : 'ipv6')
 }
 
-/** An IPv4 address carried in an IPv6 one (::ffff:a.b.c.d, ::a.b.c.d), or null. */
-function embeddedV4(address: string): string | null {
-  const match = /^::(ffff:)?(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
-  if (match) return match[2] as string
-  const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(address)
-  if (!hex) return null
-  const hi = parseInt(hex[1] as string, 16)
-  const lo = parseInt(hex[2] as string, 16)
-  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`
+/** The 16 bytes of an IPv6 address that isIP already accepted (hex groups, ::, a trailing dotted quad). */
+function v6Bytes(address: string): number[] {
+  const groups = (part: string): number[] =>
+    part === ''
+      ? []
+      : part.split(':').flatMap((g) => {
+          if (!g.includes('.')) return [parseInt(g, 16)]
+          const [a, b, c, d] = g.split('.').map(Number) as [number, number, number, number]
+          return [(a << 8) | b, (c << 8) | d]
+        })
+  const [head, tail] = address.split('::') as [string, string | undefined]
+  const left = groups(head)
+  const right = tail === undefined ? [] : groups(tail)
+  const words = [...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right]
+  return words.flatMap((w) => [w >> 8, w & 255])
+}
+
+const v4At = (b: number[], at: number, mask = 0): string => [0, 1, 2, 3].map((i) => ((b[at + i] as number) ^ mask).toString()).join('.')
+const zero = (b: number[], from: number, to: number): boolean => b.slice(from, to).every((x) => x === 0)
+
+/**
+ * The IPv4 address an IPv6 one stands for on the wire: IPv4-compatible ::a.b.c.d, IPv4-mapped
+ * ::ffff:a.b.c.d and IPv4-translated ::ffff:0:a.b.c.d, in any spelling (::7f00:1 is 127.0.0.1). Null otherwise.
+ */
+function sameHostV4(b: number[]): string | null {
+  if (zero(b, 0, 12)) return v4At(b, 12)
+  if (zero(b, 0, 10) && b[10] === 0xff && b[11] === 0xff) return v4At(b, 12)
+  if (zero(b, 0, 8) && b[8] === 0xff && b[9] === 0xff && zero(b, 10, 12)) return v4At(b, 12)
+  return null
+}
+
+/**
+ * The IPv4 addresses a tunnelling or translating prefix carries, which a gateway would reach on the sender's
+ * behalf: NAT64 64:ff9b::/96, 6to4 2002::/16, Teredo 2001:0::/32 (its server, and its client stored inverted).
+ */
+function tunnelledV4(b: number[]): string[] {
+  if (b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && zero(b, 4, 12)) return [v4At(b, 12)]
+  if (b[0] === 0x20 && b[1] === 0x02) return [v4At(b, 2)]
+  if (b[0] === 0x20 && b[1] === 0x01 && b[2] === 0 && b[3] === 0) return [v4At(b, 4), v4At(b, 12, 0xff)]
+  return []
 }
 
 export interface FetchOptions {
@@ -84,14 +115,20 @@ export class OutboundGuard {
     this.resolve = resolve ?? ((host) => dnsLookup(host, { all: true, verbatim: true }))
   }
 
+  /**
+   * Whether an address may be reached. An IPv6 address that carries an IPv4 one is judged by it too: as that
+   * address when it is the same host (mapped, compatible, translated forms), and refused when a gateway would
+   * carry it to a refused IPv4 address (NAT64, 6to4, Teredo), even if the operator allowlisted the prefix.
+   */
   isAllowed(address: string): boolean {
     const family = isIP(address)
     if (family === 0) return false
-    const type = family === 4 ? 'ipv4' : 'ipv6'
-    if (this.allowed.check(address, type)) return true
-    const v4 = family === 6 ? embeddedV4(address) : null
-    if (v4 !== null) return this.isAllowed(v4)
-    return !this.blocked.check(address, type)
+    if (family === 4) return this.allowed.check(address, 'ipv4') || !this.blocked.check(address, 'ipv4')
+    const bytes = v6Bytes(address.split('%')[0] as string)
+    const same = sameHostV4(bytes)
+    if (same !== null) return this.isAllowed(same)
+    if (tunnelledV4(bytes).some((v4) => !this.isAllowed(v4))) return false
+    return this.allowed.check(address, 'ipv6') || !this.blocked.check(address, 'ipv6')
   }
 
   /** Resolves a host and returns one address, if every address it resolves to is allowed. */
@@ -166,11 +203,4 @@ function limit(response: IncomingMessage, maxBytes: number): Readable {
   out.on('close', () => response.destroy())
   response.pipe(out)
   return out
-}
-
-/** Reads a guarded body whole (it is bounded by maxBytes). */
-export async function readBody(body: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  for await (const chunk of body) chunks.push(chunk as Buffer)
-  return Buffer.concat(chunks)
 }

@@ -67,3 +67,34 @@ export const missingParam = (message: string) => new MatrixError('M_MISSING_PARA
 export function limitExceeded(retryAfterMs: number): MatrixError {
   return new MatrixError('M_LIMIT_EXCEEDED', 'Too many requests', 429, { retry_after_ms: Math.ceil(retryAfterMs) })
 }
+
+/**
+ * A failure of what Homestead depends on at start (database unreachable, port taken, data directory not
+ * writable), as one line for the operator; `cause` keeps the original for a debug log.
+ */
+export class StartupError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'StartupError'
+  }
+}
+
+const SYSTEM_REASONS: Record<string, string> = {
+  EADDRINUSE: 'the address is already in use (is another server running on it?)',
+  EADDRNOTAVAIL: 'that address is not one of this machine\'s',
+  EACCES: 'permission denied',
+}
+
+/**
+ * `err` as a StartupError saying `what` failed and why in one line, unless it is a programming error (a bug
+ * keeps its stack trace).
+ */
+export function asStartupError(what: string, err: unknown): unknown {
+  if (!(err instanceof Error) || err instanceof StartupError) return err
+  if (err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError || err instanceof SyntaxError) return err
+  const code = (err as { code?: unknown }).code
+  // A connection refused on every address of a name is an AggregateError with an empty message.
+  const inner = err instanceof AggregateError ? (err.errors[0] as Error | undefined)?.message : undefined
+  const reason = (typeof code === 'string' ? SYSTEM_REASONS[code] : undefined) ?? (err.message || inner || String(code ?? err.name))
+  return new StartupError(`${what}: ${reason.split('\n')[0]}`, { cause: err })
+}

@@ -3,8 +3,32 @@ import { pino, type Logger } from 'pino'
 
 export type { Logger }
 
+/** A query key as the query-string parser reads it (+ is a space, %XX a byte); lenient where it is malformed. */
+function queryKey(raw: string): string {
+  const spaced = raw.replaceAll('+', ' ')
+  try {
+    return decodeURIComponent(spaced)
+  } catch {
+    return spaced.replace(/%([0-9a-f]{2})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)))
+  }
+}
+
+/**
+ * The URL with the value of every parameter the server would read as access_token redacted, however its
+ * name is spelt (access%5Ftoken, %61ccess_token are the same key once decoded).
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/([?&]access_token=)[^&]*/g, '$1<redacted>')
+  const q = url.indexOf('?')
+  if (q === -1) return url
+  const params = url
+    .slice(q + 1)
+    .split('&')
+    .map((param) => {
+      const eq = param.indexOf('=')
+      const key = eq === -1 ? param : param.slice(0, eq)
+      return queryKey(key) === 'access_token' ? `${key}=<redacted>` : param
+    })
+  return `${url.slice(0, q + 1)}${params.join('&')}`
 }
 
 /** `toStderr`: for one-shot CLI commands, whose stdout is their result (e.g. JSON lines) and must stay parseable. */

@@ -15,6 +15,8 @@ import type { RegistrationTokens } from './registration-tokens.ts'
 import { UiaChallenge, type Flow, type Uia, type UiaSession } from './uia.ts'
 
 const NONCE_LIFETIME_MS = 60_000
+/** Nonces outstanding at once; past it the oldest is dropped (a client uses its nonce within seconds). */
+export const MAX_NONCES = 1000
 
 export interface RegisterRequest {
   username?: string | undefined
@@ -224,11 +226,13 @@ export class Accounts {
     })
   }
 
-  /** GET /_synapse/admin/v1/register: a single-use nonce for shared-secret registration. */
-  async sharedSecretNonce(): Promise<string> {
+  /** GET /_synapse/admin/v1/register: a single-use nonce for shared-secret registration (unauthenticated). */
+  async sharedSecretNonce(ip: string): Promise<string> {
     if (!this.config.registration.shared_secret) throw new MatrixError('M_UNKNOWN', 'Shared secret registration is not enabled', 400)
+    await this.limiter.take('shared_secret_nonce', ip)
     const nonce = randomString(32)
-    await this.storage.repos.nonces.insert(nonce, this.clock.now())
+    const now = this.clock.now()
+    await this.storage.repos.nonces.insert(nonce, now, now - NONCE_LIFETIME_MS, MAX_NONCES)
     return nonce
   }
 
@@ -268,12 +272,13 @@ export class Accounts {
     if (typeof request.password !== 'string') throw new MatrixError('M_BAD_JSON', '"password" must be a string')
 
     const row = await this.storage.repos.users.get(userId)
-    if (row?.deactivated) throw new MatrixError('M_USER_DEACTIVATED', 'This account has been deactivated')
     const ok = await verifyPassword(row ? row.password_hash : await dummyPasswordHash(), request.password)
     if (!row || !ok) {
       await this.limiter.take('login_failed_attempts', userId)
       throw forbidden('Invalid username or password')
     }
+    // Only someone who knows the password learns that the account exists and was deactivated.
+    if (row.deactivated) throw new MatrixError('M_USER_DEACTIVATED', 'This account has been deactivated')
     const session = await this.storage.transaction((repos) =>
       this.sessions.issue(repos, userId, {
         deviceId: request.deviceId,
@@ -332,9 +337,10 @@ export class Accounts {
     await this.deactivateUser(requester.userId, erase, session.sessionId)
   }
 
-  async deactivateUser(userId: UserId, _erase: boolean, uiaSession: string | null = null): Promise<void> {
+  /** No one can log in afterwards; the password hash is kept (see login) unless the user asked to be erased. */
+  async deactivateUser(userId: UserId, erase: boolean, uiaSession: string | null = null): Promise<void> {
     await this.storage.streamTransaction(async (repos) => {
-      await repos.users.markDeactivated(userId)
+      await repos.users.markDeactivated(userId, !erase)
       await this.devices.deleteAllExcept(repos, userId, null)
       await repos.profiles.clear(userId)
       for (const hook of this.deactivationHooks) await hook(repos, userId)

@@ -207,6 +207,34 @@ describe('POST /account/deactivate', () => {
   })
 })
 
+describe('POST /login to a deactivated account', () => {
+  it('answers a wrong password as for any account (M_FORBIDDEN), and M_USER_DEACTIVATED only to the right one', async () => {
+    const user = await registerUser(t.api)
+    const session = await challenge(DEACTIVATE_URL, {}, user.access_token)
+    const res = await t.api.post(DEACTIVATE_URL, { auth: passwordAuth(user.username, user.password, session) }, user.access_token)
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+
+    const wrong = await login(user.username, 'not the password')
+    const nobody = await login(`nobody${Date.now()}`, 'not the password')
+    assert.equal(wrong.status, 403)
+    assert.equal(wrong.body.errcode, 'M_FORBIDDEN')
+    assert.deepEqual(wrong.body, nobody.body, 'a wrong password tells a deactivated account from an unknown one')
+    const right = await login(user.username, user.password)
+    assert.equal(right.status, 403)
+    assert.equal(right.body.errcode, 'M_USER_DEACTIVATED')
+  })
+
+  it('answers M_FORBIDDEN to any password once the account was deactivated with erase: its password is gone', async () => {
+    const user = await registerUser(t.api)
+    const session = await challenge(DEACTIVATE_URL, {}, user.access_token)
+    const res = await t.api.post(DEACTIVATE_URL, { auth: passwordAuth(user.username, user.password, session), erase: true }, user.access_token)
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    const right = await login(user.username, user.password)
+    assert.equal(right.status, 403)
+    assert.equal(right.body.errcode, 'M_FORBIDDEN')
+  })
+})
+
 describe('GET /account/whoami', () => {
   it('returns the user ID and device ID of the token', async () => {
     const user = await registerUser(t.api, { deviceId: 'WHOAMIDEV' })

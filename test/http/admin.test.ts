@@ -5,10 +5,19 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHmac } from 'node:crypto'
 import { registerUser, startTestServer, type TestServer } from '../support/server.ts'
+import { MAX_NONCES } from '../../src/users/accounts.ts'
 
 const SECRET = 's3cret-'.repeat(6)
 const t: TestServer = await startTestServer({ 'registration.shared_secret': SECRET })
 const noSecret: TestServer = await startTestServer()
+// Rate limits on, with a bucket of two nonces per address that does not refill during the test.
+const limited: TestServer = await startTestServer({
+  'registration.shared_secret': SECRET,
+  'rate_limits.enabled': true,
+  'http.trust_proxy': true,
+  'rate_limits.shared_secret_nonce.burst': 2,
+  'rate_limits.shared_secret_nonce.per_second': 0.001,
+})
 
 const REGISTER = '/_synapse/admin/v1/register'
 const TOKENS = '/_synapse/admin/v1/registration_tokens'
@@ -54,6 +63,44 @@ describe('GET /_synapse/admin/v1/register', () => {
     assert.equal(typeof a, 'string')
     assert.ok(a.length >= 16)
     assert.notEqual(a, b)
+  })
+
+  it('limits nonces per client address (M_LIMIT_EXCEEDED), other addresses unaffected', async () => {
+    const from = (address: string) => limited.api.request('GET', REGISTER, { headers: { 'X-Forwarded-For': address } })
+    assert.equal((await from('198.51.100.7')).status, 200)
+    assert.equal((await from('198.51.100.7')).status, 200)
+    const refused = await from('198.51.100.7')
+    assert.equal(refused.status, 429)
+    assert.equal(refused.body.errcode, 'M_LIMIT_EXCEEDED')
+    assert.ok(refused.body.retry_after_ms > 0)
+    assert.equal((await from('198.51.100.8')).status, 200)
+  })
+
+  it('keeps at most MAX_NONCES unexpired nonces, dropping expired and then the oldest ones', async () => {
+    const db = t.server.ctx.storage.db
+    const now = Date.now()
+    await db.query('DELETE FROM shared_secret_nonces')
+    await db.query(
+      `INSERT INTO shared_secret_nonces (nonce, created_ts)
+       SELECT 'stale' || i, 1000 + i FROM generate_series(1, 50) i
+       UNION ALL SELECT 'fresh' || i, $1::bigint - 10000 + i FROM generate_series(1, $2::int) i`,
+      [now, MAX_NONCES + 100],
+    )
+    const latest = await nonce()
+    const { rows } = await db.query<{ n: number; stale: number; oldest: string }>(
+      `SELECT count(*)::int AS n, count(*) FILTER (WHERE nonce LIKE 'stale%')::int AS stale,
+              (SELECT nonce FROM shared_secret_nonces WHERE nonce <> $1 ORDER BY created_ts LIMIT 1) AS oldest
+         FROM shared_secret_nonces`,
+      [latest],
+    )
+    assert.equal(rows[0]?.n, MAX_NONCES)
+    assert.equal(rows[0]?.stale, 0)
+    assert.equal(rows[0]?.oldest, 'fresh102', 'the oldest unexpired nonces were not the ones dropped')
+    // The newest nonce still works.
+    const username = freshName('bounded')
+    const password = 'a long enough password'
+    const res = await t.api.post(REGISTER, { nonce: latest, username, password, admin: false, mac: mac(SECRET, latest, username, password, false) })
+    assert.equal(res.status, 200, JSON.stringify(res.body))
   })
 
   it('answers 400 when no shared secret is configured', async () => {

@@ -11,6 +11,7 @@ import { assertError } from '../support/rooms.ts'
 import { registerUser, startTestServer, type TestServer } from '../support/server.ts'
 import { BlockedAddressError, OutboundGuard } from '../../src/media/index.ts'
 import { download, png, V1 } from './media-support.ts'
+import { whileHealthy } from '../support/hostile.ts'
 
 const image = await png(120, 80)
 let pageHits = 0
@@ -32,6 +33,18 @@ const site: Server = createServer((req, res) => {
   } else if (req.url === '/huge') {
     res.writeHead(200, { 'content-type': 'text/html' })
     res.end('x'.repeat(200 * 1024))
+  } else if (req.url?.startsWith('/hostile/')) {
+    // Pathological HTML a regular-expression or tree-building parser chokes on, each ~400 KB and more.
+    const body = HOSTILE[req.url.slice('/hostile/'.length)]
+    res.writeHead(body === undefined ? 404 : 200, { 'content-type': 'text/html' })
+    res.end(body)
+  } else if (req.url === '/endless-after-head') {
+    // The preview is complete after <head>; the page then never ends, so only a reader that stops there answers.
+    res.writeHead(200, { 'content-type': 'text/html' })
+    res.write(`<html><head><meta property="og:title" content="Early"><meta property="og:description" content="d">
+      <meta property="og:image" content="http://127.0.0.1/x.png"></head><body>${'<p>text</p>'.repeat(1000)}`)
+    const more = setInterval(() => res.write('<p>more</p>'), 50)
+    res.on('close', () => clearInterval(more))
   } else if (req.url === '/slow') {
     // Never answers within the preview timeout.
     setTimeout(() => res.end('late'), 5000).unref()
@@ -46,6 +59,16 @@ const site: Server = createServer((req, res) => {
     res.end()
   }
 })
+const HOSTILE: Record<string, string> = {
+  'unclosed-meta': `<html><head><title>t</title>${'<meta '.repeat(70_000)}`,
+  'unclosed-meta-attrs': `<html><head>${'<meta property="og:x" content="'.repeat(13_000)}`,
+  'deep-nesting': `<html><head><title>Deep</title></head><body>${'<div>'.repeat(200_000)}`,
+  'huge-attribute': `<html><head><meta property="og:title" content="${'a'.repeat(900_000)}"></head></html>`,
+  'unclosed-comment': `<html><head><title>c</title><!--${'<meta property="og:title" content="no">'.repeat(20_000)}`,
+  'unclosed-script': `<html><head><script>${'<meta a="'.repeat(100_000)}`,
+  'many-attributes': `<html><head><meta ${Array.from({ length: 60_000 }, (_, i) => `a${i}="v"`).join(' ')}>`,
+}
+
 await new Promise<void>((resolve) => site.listen(0, '127.0.0.2', resolve))
 after(() => new Promise<void>((resolve) => site.close(() => resolve())))
 site.unref()
@@ -59,6 +82,15 @@ const t: TestServer = await startTestServer({
   'media.url_preview.timeout_ms': 1000,
 })
 const user = await registerUser(t.api)
+// A server that reads pages of a few megabytes, so the parser's own budget is what bounds the work.
+const big: TestServer = await startTestServer({
+  'media.url_preview.enabled': true,
+  'media.url_preview.ip_range_allowlist': ['127.0.0.2/32'],
+  'media.url_preview.max_spider_size': 4 * 1024 * 1024,
+  'media.url_preview.max_html_bytes': 2 * 1024 * 1024,
+  'media.url_preview.timeout_ms': 10000,
+})
+const bigUser = await registerUser(big.api)
 const preview = (url: string) => t.api.get(`${V1}/preview_url?url=${encodeURIComponent(url)}`, user.access_token)
 
 describe('GET /_matrix/client/v1/media/preview_url', () => {
@@ -123,6 +155,27 @@ describe('GET /_matrix/client/v1/media/preview_url', () => {
     const res = await preview(`${origin}/slow`)
     assert.equal(res.status, 504)
     assert.ok(Date.now() - started < 4000)
+  })
+
+  it('previews pathological HTML (unclosed tags, deep nesting, huge attributes) promptly, with /health answering meanwhile', async () => {
+    for (const [name, body] of Object.entries(HOSTILE)) {
+      assert.ok(body.length > 400_000, name)
+      const res = await whileHealthy(big.api, () =>
+        big.api.get(`${V1}/preview_url?url=${encodeURIComponent(`${origin}/hostile/${name}`)}`, bigUser.access_token),
+      )
+      assert.equal(res.status, 200, `${name}: ${JSON.stringify(res.body)}`)
+      assert.equal(typeof res.body, 'object', name)
+    }
+    const titled = await big.api.get(`${V1}/preview_url?url=${encodeURIComponent(`${origin}/hostile/deep-nesting`)}`, bigUser.access_token)
+    assert.equal(titled.body['og:title'], 'Deep')
+    const clipped = await big.api.get(`${V1}/preview_url?url=${encodeURIComponent(`${origin}/hostile/huge-attribute`)}`, bigUser.access_token)
+    assert.equal(String(clipped.body['og:title']).length, 1000)
+  })
+
+  it('stops reading a page once its preview is complete', async () => {
+    const res = await preview(`${origin}/endless-after-head`)
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    assert.deepEqual(res.body, { 'og:title': 'Early', 'og:description': 'd' })
   })
 
   it('refuses other schemes with M_INVALID_PARAM', async () => {

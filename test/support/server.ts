@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { loadConfig } from '../../src/config/load.ts'
 import type { Config } from '../../src/config/schema.ts'
 import { startServer, type RunningServer } from '../../src/server.ts'
-import { createLogger } from '../../src/shared/logger.ts'
+import { createLogger, type Logger } from '../../src/shared/logger.ts'
 import { cleanupTestDatabases, createTestDatabase, type TestDatabase } from './database.ts'
 
 export interface TestServer {
@@ -84,9 +84,10 @@ let openServers = 0
 /**
  * Starts a server for this test file; it is closed (and its database dropped) when the file's tests end.
  * Call it at the top level of the test file (top-level await), so the clean-up attaches to the file.
- * `overrides` are config keys in dotted form, e.g. { 'registration.requires_token': true }.
+ * `overrides` are config keys in dotted form, e.g. { 'registration.requires_token': true }; `logger` replaces
+ * the one the config's log level would make (to read what the server logs).
  */
-export async function startTestServer(overrides: Record<string, unknown> = {}): Promise<TestServer> {
+export async function startTestServer(overrides: Record<string, unknown> = {}, options: { logger?: Logger } = {}): Promise<TestServer> {
   const database = await createTestDatabase()
   const dataDir = await mkdtemp(join(tmpdir(), 'hs-data-'))
   await chmod(dataDir, 0o755)
@@ -94,7 +95,7 @@ export async function startTestServer(overrides: Record<string, unknown> = {}): 
     env: {},
     overrides: { data_dir: dataDir, ...TEST_DEFAULTS, 'database.url': database.url, ...overrides },
   })
-  const server = await startServer(config, { logger: createLogger(config.log.level) })
+  const server = await startServer(config, { logger: options.logger ?? createLogger(config.log.level) })
   let closed = false
   const close = async () => {
     if (closed) return

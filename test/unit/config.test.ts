@@ -229,6 +229,36 @@ describe('loadConfig errors', () => {
     assertConfigError(() => loadConfig({ env: { HOMESTEAD_SERVER_NAME: 'bad name!' } }), /server_name/)
   })
 
+  it('says which limit a nullable key breaks, without repeating a secret', () => {
+    for (const load of [
+      () => loadConfig({ env: { HOMESTEAD_REGISTRATION_SHARED_SECRET: 'tooshort' } }),
+      () => loadConfig({ env: {}, file: yamlFile('registration:\n  shared_secret: tooshort') }),
+    ]) {
+      assert.throws(load, (err: unknown) => {
+        assert.ok(err instanceof ConfigError)
+        assert.equal(err.message, 'invalid configuration: registration.shared_secret: must be at least 16 characters')
+        return true
+      })
+    }
+    assertConfigError(() => loadConfig({ env: {}, file: yamlFile('registration:\n  shared_secret: 5') }), /shared_secret: must be null or a string of at least 16 characters$/)
+  })
+
+  it('describes union, list and number mismatches in words', () => {
+    const load = (yaml: string) => () => loadConfig({ env: {}, file: yamlFile(yaml) })
+    assertConfigError(load('auth:\n  refresh_token_lifetime_ms: soon'), /auth\.refresh_token_lifetime_ms: must be null or an integer of at least 1000 \(got "soon"\)/)
+    assertConfigError(load('auth:\n  refresh_token_lifetime_ms: 5'), /auth\.refresh_token_lifetime_ms: must be at least 1000 \(got 5\)/)
+    assertConfigError(load('media:\n  path: ""'), /media\.path: must not be empty/)
+    assertConfigError(load('listen:\n  port: 70000'), /listen\.port: must be at most 65535 \(got 70000\)/)
+    assertConfigError(load('media:\n  thumbnail_sizes: [{width: 0, height: 1, method: crop}]'), /media\.thumbnail_sizes\.0\.width: must be at least 1/)
+    assertConfigError(load('media:\n  thumbnail_sizes: [{width: 1, height: 1, method: fill}]'), /media\.thumbnail_sizes\.0\.method: must be one of crop, scale/)
+    assertConfigError(load('media:\n  url_preview:\n    ip_range_allowlist: [3]'), /ip_range_allowlist\.0: must be a string \(got 3\)/)
+    assertConfigError(load('rate_limits:\n  message:\n    per_second: 0'), /rate_limits\.message\.per_second: must be above 0/)
+    assertConfigError(load('registration:\n  enabled: maybe'), /registration\.enabled: must be true or false/)
+    for (const message of [load('registration:\n  shared_secret: short'), load('media:\n  path: ""')]) {
+      assert.throws(message, (err: Error) => !/Expected|union/.test(err.message))
+    }
+  })
+
   it('names the variable and key of a non-numeric HOMESTEAD_PORT', () => {
     assertConfigError(() => loadConfig({ env: { HOMESTEAD_PORT: 'abc' } }), /HOMESTEAD_PORT/, /listen\.port/, /abc/)
   })

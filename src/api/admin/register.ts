@@ -7,8 +7,8 @@ export const sharedSecretNonce = defineRoute({
   method: 'GET',
   url: '/_synapse/admin/v1/register',
   auth: 'none',
-  async handler(ctx) {
-    return { nonce: await ctx.accounts.sharedSecretNonce() }
+  async handler(ctx, { ip }) {
+    return { nonce: await ctx.accounts.sharedSecretNonce(ip) }
   },
 })
 

@@ -6,8 +6,19 @@ export class NoncesRepository {
     this.db = db
   }
 
-  async insert(nonce: string, now: number): Promise<void> {
-    await this.db.query('INSERT INTO shared_secret_nonces (nonce, created_ts) VALUES ($1, $2)', [nonce, now])
+  /**
+   * Stores a nonce, and in the same statement drops the expired ones and the oldest beyond `max`, so the
+   * table stays small whoever asks for nonces.
+   */
+  async insert(nonce: string, now: number, notBefore: number, max: number): Promise<void> {
+    await this.db.query(
+      `WITH expired AS (DELETE FROM shared_secret_nonces WHERE created_ts < $3),
+            surplus AS (
+              DELETE FROM shared_secret_nonces WHERE nonce IN (
+                SELECT nonce FROM shared_secret_nonces WHERE created_ts >= $3 ORDER BY created_ts DESC, nonce OFFSET $4))
+       INSERT INTO shared_secret_nonces (nonce, created_ts) VALUES ($1, $2)`,
+      [nonce, now, notBefore, max - 1],
+    )
   }
 
   /** Uses a nonce once: true if it existed and was fresh. Old ones are swept on the way. */

@@ -44,8 +44,9 @@ export class UsersRepository {
     await this.db.query('UPDATE users SET admin = $2 WHERE user_id = $1', [userId, admin])
   }
 
-  async markDeactivated(userId: string): Promise<void> {
-    await this.db.query('UPDATE users SET deactivated = true, password_hash = NULL WHERE user_id = $1', [userId])
+  /** `keepPassword`: the hash stays, so the owner's right password still learns the account was deactivated. */
+  async markDeactivated(userId: string, keepPassword: boolean): Promise<void> {
+    await this.db.query(`UPDATE users SET deactivated = true, password_hash = CASE WHEN $2 THEN password_hash END WHERE user_id = $1`, [userId, keepPassword])
   }
 
   /** The highest numeric localpart, for generating user IDs when a client registers without a username. */
