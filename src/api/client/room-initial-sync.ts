@@ -5,9 +5,6 @@ import { defineRoute } from '../route.ts'
 import { cs } from '../paths.ts'
 import { RoomIdParam } from '../schemas.ts'
 
-/** As /messages: a page is at most this long. */
-const MAX_LIMIT = 1000
-
 export const roomInitialSync = defineRoute({
   method: 'GET',
   url: cs('/rooms/:roomId/initialSync'),
@@ -15,7 +12,8 @@ export const roomInitialSync = defineRoute({
   params: Type.Object({ roomId: RoomIdParam }),
   query: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 0 })) }),
   async handler(ctx, { requester, params, query }) {
-    const { joined, ...snapshot } = await ctx.roomReader.initialSync(requester, params.roomId, Math.min(query.limit ?? 10, MAX_LIMIT))
+    // A page is capped as a /messages page is.
+    const { joined, ...snapshot } = await ctx.roomReader.initialSync(requester, params.roomId, Math.min(query.limit ?? 10, ctx.config.limits.messages_limit))
     // Presence and receipts as in /sync, for a room one is in or previews (a former member gets neither, as in Synapse).
     const [presence, ephemeral] = await Promise.all([
       ctx.presence.ofUsers(joined),
