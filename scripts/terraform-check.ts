@@ -1,6 +1,6 @@
 // Checks a Terraform module offline, as test/deploy/ does: schema (the stand-in for `terraform validate`,
 // which needs the provider binary) and, for deploy/aws, the architecture policies.
-//   node scripts/terraform-check.ts [dir …]        (default: deploy/aws and deploy/aws/examples/basic)
+//   node scripts/terraform-check.ts [dir …]        (default: deploy/aws and its examples basic and budget)
 import { join, resolve } from 'node:path'
 import { loadModule } from '../test/deploy/support/hcl.ts'
 import { POLICIES } from '../test/deploy/support/policy.ts'
@@ -9,7 +9,7 @@ import { loadProviderSchema } from '../test/deploy/support/schema.ts'
 
 const root = join(import.meta.dirname, '..')
 const moduleDir = join(root, 'deploy', 'aws')
-const dirs = process.argv.length > 2 ? process.argv.slice(2).map((d) => resolve(d)) : [moduleDir, join(moduleDir, 'examples', 'basic')]
+const dirs = process.argv.length > 2 ? process.argv.slice(2).map((d) => resolve(d)) : [moduleDir, join(moduleDir, 'examples', 'basic'), join(moduleDir, 'examples', 'budget')]
 const schema = loadProviderSchema()
 console.log(`schema: ${schema.source}`)
 

@@ -1,6 +1,6 @@
 # The only internet-facing component: HTTPS on 443 (HTTP redirects), optionally federation on 8448.
 resource "aws_lb" "this" {
-  name                       = substr(var.name, 0, 32)
+  name                       = var.name
   load_balancer_type         = "application"
   internal                   = false
   subnets                    = aws_subnet.public[*].id
@@ -9,6 +9,14 @@ resource "aws_lb" "this" {
   drop_invalid_header_fields = true
   enable_deletion_protection = var.alb_deletion_protection
   tags                       = local.tags
+
+  access_logs {
+    bucket  = aws_s3_bucket.alb_logs.id
+    prefix  = local.alb_logs_prefix
+    enabled = true
+  }
+
+  depends_on = [aws_s3_bucket_policy.alb_logs]
 }
 
 resource "aws_lb_target_group" "app" {
@@ -19,8 +27,10 @@ resource "aws_lb_target_group" "app" {
   vpc_id               = aws_vpc.this.id
   deregistration_delay = 30
 
+  # Readiness: an instance that cannot reach the database leaves routing (and comes back by itself); the
+  # autoscaling group does not act on this check (see compute.tf).
   health_check {
-    path                = "/health"
+    path                = "/health/ready"
     matcher             = "200"
     interval            = 15
     timeout             = 5
@@ -121,9 +131,12 @@ resource "aws_lb_listener_rule" "apex_well_known" {
 }
 
 # --- certificate and DNS ----------------------------------------------------------------------------------
+# The certificate names the client host and always the server name: with SRV delegation a federating server
+# connects to the client host with SNI = the server name and checks the certificate against it, and the 8448
+# listener answers for the server name when the apex points here.
 resource "aws_acm_certificate" "this" {
   domain_name               = local.client_host
-  subject_alternative_names = var.serve_apex_well_known ? [var.server_name] : []
+  subject_alternative_names = [var.server_name]
   validation_method         = "DNS"
   tags                      = local.tags
 
@@ -132,6 +145,8 @@ resource "aws_acm_certificate" "this" {
   }
 }
 
+# Validation records are ACM's own CNAMEs (_<hash>.<name>); overwriting one left by an earlier certificate for
+# the same name is what ACM expects. No other record of the module overwrites anything.
 resource "aws_route53_record" "certificate_validation" {
   for_each = {
     for option in aws_acm_certificate.this.domain_validation_options : option.domain_name => {
@@ -165,6 +180,23 @@ resource "aws_route53_record" "client" {
   }
 }
 
+# Federation delegation without touching the apex: servers look up _matrix-fed._tcp.<server_name> and connect
+# to the client host on 443 (spec: server-server API, resolving server names, step 4).
+resource "aws_route53_record" "federation_srv" {
+  zone_id = var.hosted_zone_id
+  name    = "_matrix-fed._tcp.${var.server_name}"
+  type    = "SRV"
+  ttl     = 3600
+  records = ["10 5 443 ${local.client_host}."]
+}
+
+# What the apex holds today, read only when the module is asked to point it here.
+data "aws_route53_records" "apex" {
+  count      = var.serve_apex_well_known ? 1 : 0
+  zone_id    = var.hosted_zone_id
+  name_regex = "^${replace(var.server_name, ".", "[.]")}[.]?$"
+}
+
 resource "aws_route53_record" "apex" {
   count   = var.serve_apex_well_known ? 1 : 0
   zone_id = var.hosted_zone_id
@@ -175,5 +207,17 @@ resource "aws_route53_record" "apex" {
     name                   = aws_lb.this.dns_name
     zone_id                = aws_lb.this.zone_id
     evaluate_target_health = true
+  }
+
+  lifecycle {
+    # A website already on the apex is never replaced: the plan stops here instead (no allow_overwrite either,
+    # so Route 53 itself refuses to create over an existing record).
+    precondition {
+      condition = alltrue([
+        for record in data.aws_route53_records.apex[0].resource_record_sets :
+        !contains(["A", "AAAA"], record.type) || strcontains(lower(try(record.alias_target.dns_name, record.alias_target[0].dns_name, "")), lower(aws_lb.this.dns_name))
+      ])
+      error_message = "${var.server_name} already has an A or AAAA record that is not this load balancer: serve_apex_well_known would replace your website. Leave it false (federation uses the _matrix-fed._tcp SRV record) and serve /.well-known/matrix/client from the website, or remove the record first."
+    }
   }
 }

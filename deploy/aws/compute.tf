@@ -1,21 +1,40 @@
-# Homestead instances: current Amazon Linux 2023 from its public SSM parameter, IMDSv2 only, encrypted root
-# volume, no public IP and no SSH (Session Manager instead), rolled by instance refresh.
+# Homestead instances: Amazon Linux 2023, IMDSv2 only, encrypted root volume, no public IP and no SSH
+# (Session Manager instead), rolled by instance refresh whenever the launch template changes.
 data "aws_ssm_parameter" "al2023" {
   name = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-${var.architecture}"
 }
 
+# The AMI is read from the SSM parameter once and kept: the parameter moves with every Amazon Linux release,
+# and a launch template that followed it would roll the fleet on any unrelated plan. A new architecture reads
+# it again; `terraform apply -replace=terraform_data.ami` takes the newest on purpose; var.ami_id overrides.
+resource "terraform_data" "ami" {
+  input            = data.aws_ssm_parameter.al2023.insecure_value
+  triggers_replace = [var.architecture]
+
+  lifecycle {
+    ignore_changes = [input]
+  }
+}
+
 locals {
+  image_id = coalesce(var.ami_id, terraform_data.ami.output)
+
   homestead_config = {
     server_name    = var.server_name
     public_baseurl = "https://${local.client_host}/"
-    listen         = { host = "0.0.0.0", port = 8008 }
+    listen         = { host = "0.0.0.0", port = local.app_port }
     data_dir       = "/var/lib/homestead"
     workers        = var.workers
-    # database.url (with the password) comes from Secrets Manager at each start, as HOMESTEAD_DATABASE_URL.
+    # Homestead's own role; no password here: Homestead reads it from the app database secret itself (and again
+    # when a login fails after a rotation), or signs an IAM token per connection with db_iam_auth.
     database = {
-      pool_size   = var.db_pool_size
-      ssl         = "verify-full"
-      ssl_ca_file = "/etc/homestead/rds-global-bundle.pem"
+      url                 = "postgres://${local.db_app_user}@${local.db_endpoint}:${local.db_port}/${local.db_name}"
+      password_secret_arn = var.db_iam_auth ? null : aws_secretsmanager_secret.db_app.arn
+      iam_auth            = var.db_iam_auth
+      aws_region          = data.aws_region.current.region
+      pool_size           = var.db_pool_size
+      ssl                 = "verify-full"
+      ssl_ca_file         = "/opt/homestead/current/certs/rds-global-bundle.pem"
     }
     registration = {
       enabled        = var.enable_registration
@@ -37,24 +56,28 @@ locals {
     }
   }
 
-  release_source = local.upload_release ? "s3://${aws_s3_bucket.release[0].id}/${aws_s3_object.release[0].key}" : var.release_package_url
-  # A new tarball changes the user data, so the launch template gets a new version and instances roll.
-  release_version = local.upload_release ? aws_s3_object.release[0].etag : var.release_package_url
-
-  user_data = templatefile("${path.module}/templates/user-data.sh.tftpl", {
-    node_version    = var.node_version
-    node_arch       = var.architecture == "arm64" ? "arm64" : "x64"
-    release_source  = local.release_source
-    release_version = local.release_version
-    config_yaml     = yamlencode(local.homestead_config)
-    systemd_unit    = file("${path.module}/../systemd/homestead.service")
-    db_secret_arn   = aws_rds_cluster.this.master_user_secret[0].secret_arn
-    db_host         = aws_rds_cluster.this.endpoint
-    db_port         = aws_rds_cluster.this.port
-    db_name         = aws_rds_cluster.this.database_name
-    app_secret_arn  = aws_secretsmanager_secret.app.arn
-    region          = data.aws_region.current.region
-    fetch_secrets   = file("${path.module}/templates/fetch-secrets.sh")
+  # The variables templates/user-data.sh.tftpl is rendered with. A new artifact (its SHA-256), AMI or
+  # configuration changes the user data, so the launch template gets a new version and the instance refresh
+  # rolls the fleet.
+  user_data_vars = {
+    release_s3_uri       = local.release_s3_uri
+    release_sha256       = local.release_sha256
+    release_version      = local.release_version
+    region               = data.aws_region.current.region
+    config_yaml          = yamlencode(local.homestead_config)
+    app_port             = local.app_port
+    db_host              = local.db_endpoint
+    db_port              = local.db_port
+    db_name              = local.db_name
+    db_app_user          = local.db_app_user
+    db_iam_auth          = var.db_iam_auth
+    db_master_secret_arn = local.db_master_secret
+    db_app_secret_arn    = aws_secretsmanager_secret.db_app.arn
+    settings_secret_arn  = aws_secretsmanager_secret.settings.arn
+    asg_name             = local.asg_name
+    log_group            = aws_cloudwatch_log_group.app.name
+    systemd_unit         = file("${path.module}/../systemd/homestead.service")
+    fetch_secrets        = file("${path.module}/templates/fetch-secrets.sh")
     cloudwatch_agent_config = jsonencode({
       logs = {
         logs_collected = {
@@ -67,12 +90,21 @@ locals {
         }
       }
     })
-  })
+  }
+  # Names an earlier user-data template reads, kept only until the template moves to the names above.
+  legacy_user_data_vars = {
+    node_version   = "24.21.0"
+    node_arch      = local.release_arch
+    release_source = local.release_s3_uri
+    db_secret_arn  = local.db_master_secret
+    app_secret_arn = aws_secretsmanager_secret.settings.arn
+  }
+  user_data = templatefile("${path.module}/templates/user-data.sh.tftpl", merge(local.legacy_user_data_vars, local.user_data_vars))
 }
 
 resource "aws_launch_template" "app" {
   name_prefix            = "${var.name}-"
-  image_id               = data.aws_ssm_parameter.al2023.insecure_value
+  image_id               = local.image_id
   instance_type          = var.instance_type
   user_data              = base64gzip(local.user_data)
   update_default_version = true
@@ -115,26 +147,52 @@ resource "aws_launch_template" "app" {
   }
 
   tags = local.tags
+
+  lifecycle {
+    precondition {
+      condition     = local.release_arch == (var.architecture == "arm64" ? "arm64" : "x64")
+      error_message = "The release artifact is built for linux-${local.release_arch}, the instances are ${var.architecture}: use the artifact of that architecture."
+    }
+    precondition {
+      # EC2 refuses user data over 16,384 bytes (21,848 once base64-encoded); the module sends it gzipped.
+      condition     = length(base64gzip(local.user_data)) <= 21848
+      error_message = "The rendered user data is over EC2's 16 KiB limit: move files into the release artifact."
+    }
+  }
 }
 
 resource "aws_autoscaling_group" "app" {
-  name_prefix               = "${var.name}-"
-  min_size                  = var.min_size
-  max_size                  = var.max_size
-  desired_capacity          = var.desired_capacity
-  vpc_zone_identifier       = aws_subnet.app[*].id
-  target_group_arns         = [aws_lb_target_group.app.arn]
-  health_check_type         = "ELB"
-  health_check_grace_period = 600
+  name                = local.asg_name
+  min_size            = var.min_size
+  max_size            = var.max_size
+  desired_capacity    = var.desired_capacity
+  vpc_zone_identifier = aws_subnet.app[*].id
+  target_group_arns   = [aws_lb_target_group.app.arn]
+
+  # Liveness, not readiness, replaces instances. The load balancer routes on /health/ready (the database is
+  # reachable); the group acts on EC2 status only, plus the instance's own liveness check, which marks it
+  # Unhealthy (autoscaling:SetInstanceHealth) after 5 minutes without an answer on /health/live. An Aurora
+  # failover or a database outage of minutes therefore takes instances out of routing, never out of service:
+  # they come back by themselves when the database does, instead of being replaced all at once.
+  health_check_type         = "EC2"
+  health_check_grace_period = 300
   default_instance_warmup   = 300
+
+  # The first apply fails, rather than report success, when no instance ever becomes ready.
+  min_elb_capacity          = var.min_size > 0 ? 1 : 0
+  wait_for_capacity_timeout = "20m"
+
+  enabled_metrics = ["GroupInServiceInstances", "GroupDesiredCapacity", "GroupPendingInstances", "GroupTerminatingInstances"]
 
   launch_template {
     id      = aws_launch_template.app.id
     version = aws_launch_template.app.latest_version
   }
 
-  # Rolling upgrades: a new launch template version (new AMI, new release, new config) replaces instances
-  # one batch at a time, launching before terminating so a single instance never leaves zero.
+  # Rolling upgrades: a new launch template version (new artifact, AMI or configuration) replaces instances
+  # one batch at a time, launching before terminating so a single instance never leaves zero. EC2 health alone
+  # would call a new instance that never gets ready healthy, so the refresh also watches the load balancer's
+  # unhealthy-targets alarm and rolls back when it fires.
   instance_refresh {
     strategy = "Rolling"
     preferences {
@@ -142,6 +200,9 @@ resource "aws_autoscaling_group" "app" {
       max_healthy_percentage = 200
       instance_warmup        = "300"
       auto_rollback          = true
+      alarm_specification {
+        alarms = [aws_cloudwatch_metric_alarm.this["unhealthy_targets"].alarm_name]
+      }
     }
   }
 
@@ -159,7 +220,7 @@ resource "aws_autoscaling_group" "app" {
     ignore_changes = [desired_capacity]
   }
 
-  depends_on = [aws_route.app_nat, aws_rds_cluster_instance.this]
+  depends_on = [aws_route.app_nat, aws_rds_cluster_instance.this, aws_db_instance.this, aws_secretsmanager_secret_version.db_app, aws_iam_role_policy.app]
 }
 
 resource "aws_autoscaling_policy" "cpu" {

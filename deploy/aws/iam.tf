@@ -1,5 +1,7 @@
-# The instance role can read and write its media prefix, read the release tarball, read its two secrets,
-# write its log group, and be reached through SSM Session Manager. Nothing else.
+# The instance role can read and write its media prefix, read the one release artifact, read its three
+# secrets (the master secret only for the bootstrap that creates Homestead's role), connect as the homestead
+# database user with IAM auth when that is on, mark itself unhealthy in its own group, write its log group,
+# and be reached through SSM Session Manager. Nothing else.
 data "aws_iam_policy_document" "assume_ec2" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -40,19 +42,33 @@ data "aws_iam_policy_document" "app" {
     }
   }
 
-  dynamic "statement" {
-    for_each = local.upload_release ? ["${aws_s3_bucket.release[0].arn}/${aws_s3_object.release[0].key}"] : []
-    content {
-      sid       = "ReleaseTarball"
-      actions   = ["s3:GetObject"]
-      resources = [statement.value]
-    }
+  statement {
+    sid       = "ReleaseArtifact"
+    actions   = ["s3:GetObject"]
+    resources = [local.release_object_arn]
   }
 
   statement {
     sid       = "Secrets"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [aws_rds_cluster.this.master_user_secret[0].secret_arn, aws_secretsmanager_secret.app.arn]
+    resources = [local.db_master_secret, aws_secretsmanager_secret.db_app.arn, aws_secretsmanager_secret.settings.arn]
+  }
+
+  dynamic "statement" {
+    for_each = var.db_iam_auth ? ["arn:${data.aws_partition.current.partition}:rds-db:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:dbuser:${local.db_resource_id}/${local.db_app_user}"] : []
+    content {
+      sid       = "DatabaseIamAuth"
+      actions   = ["rds-db:connect"]
+      resources = [statement.value]
+    }
+  }
+
+  # The liveness check (homestead-liveness.timer) reports its own instance Unhealthy after 5 minutes without an
+  # answer on /health/live; only in this group (its name is fixed, so the ARN is known before it exists).
+  statement {
+    sid       = "OwnHealth"
+    actions   = ["autoscaling:SetInstanceHealth"]
+    resources = ["arn:${data.aws_partition.current.partition}:autoscaling:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:autoScalingGroup:*:autoScalingGroupName/${local.asg_name}"]
   }
 
   statement {
@@ -74,19 +90,18 @@ resource "aws_iam_instance_profile" "app" {
   tags        = local.tags
 }
 
-# --- secrets and logs -------------------------------------------------------------------------------------
+# --- secrets ----------------------------------------------------------------------------------------------
 # Settings that must not live in Terraform state (registration.shared_secret, …). Terraform creates the
 # container only; its value, a JSON object of HOMESTEAD_* environment variables, is set out of band:
-#   aws secretsmanager put-secret-value --secret-id <app_secret_arn> --secret-string '{"HOMESTEAD_REGISTRATION_SHARED_SECRET":"…"}'
-resource "aws_secretsmanager_secret" "app" {
+#   aws secretsmanager put-secret-value --secret-id <settings_secret_arn> --secret-string '{"HOMESTEAD_REGISTRATION_SHARED_SECRET":"…"}'
+resource "aws_secretsmanager_secret" "settings" {
   name_prefix             = "${var.name}/homestead-"
   description             = "Homestead settings kept out of Terraform: a JSON object of HOMESTEAD_* environment variables"
   recovery_window_in_days = 7
   tags                    = local.tags
 }
 
-resource "aws_cloudwatch_log_group" "app" {
-  name              = "/homestead/${var.name}"
-  retention_in_days = var.log_retention_days
-  tags              = local.tags
+moved {
+  from = aws_secretsmanager_secret.app
+  to   = aws_secretsmanager_secret.settings
 }

@@ -5,6 +5,13 @@ resource "aws_vpc" "this" {
   enable_dns_support   = true
   enable_dns_hostnames = true
   tags                 = merge(local.tags, { Name = var.name })
+
+  lifecycle {
+    precondition {
+      condition     = var.az_count <= length(data.aws_availability_zones.available.names)
+      error_message = "az_count is ${var.az_count}, but ${data.aws_region.current.region} offers ${length(data.aws_availability_zones.available.names)} availability zones to this account (${join(", ", data.aws_availability_zones.available.names)}): lower az_count."
+    }
+  }
 }
 
 resource "aws_internet_gateway" "this" {
@@ -46,7 +53,7 @@ resource "aws_eip" "nat" {
 }
 
 resource "aws_nat_gateway" "this" {
-  count         = local.nat_count
+  count         = local.nat_instance ? 0 : local.nat_count
   allocation_id = aws_eip.nat[count.index].id
   subnet_id     = aws_subnet.public[count.index].id
   tags          = merge(local.tags, { Name = "${var.name}-${local.azs[count.index]}" })
@@ -72,7 +79,7 @@ resource "aws_route_table_association" "public" {
   route_table_id = aws_route_table.public.id
 }
 
-# One per zone, so each zone's instances leave through their own zone's NAT gateway when there is one.
+# One per zone, so each zone's instances leave through their own zone's NAT gateway (or instance) when there is one.
 resource "aws_route_table" "app" {
   count  = var.az_count
   vpc_id = aws_vpc.this.id
@@ -83,7 +90,8 @@ resource "aws_route" "app_nat" {
   count                  = var.az_count
   route_table_id         = aws_route_table.app[count.index].id
   destination_cidr_block = "0.0.0.0/0"
-  nat_gateway_id         = aws_nat_gateway.this[var.nat_gateway_per_az ? count.index : 0].id
+  nat_gateway_id         = local.nat_instance ? null : aws_nat_gateway.this[var.nat_gateway_per_az ? count.index : 0].id
+  network_interface_id   = local.nat_instance ? aws_network_interface.nat[var.nat_gateway_per_az ? count.index : 0].id : null
 }
 
 resource "aws_route_table_association" "app" {
@@ -155,7 +163,7 @@ resource "aws_network_acl_rule" "public_in_federation" {
   to_port        = 8448
 }
 
-# Replies to the load balancer's and the NAT gateway's own connections.
+# Replies to the load balancer's and the NAT's own connections (a NAT gateway uses source ports 1024-65535).
 resource "aws_network_acl_rule" "public_in_return" {
   network_acl_id = aws_network_acl.public.id
   egress         = false
@@ -167,7 +175,7 @@ resource "aws_network_acl_rule" "public_in_return" {
   to_port        = 65535
 }
 
-# Traffic from the app tier on its way out through the NAT gateway (federation uses any port).
+# Traffic from the app tier on its way out through the NAT gateway or instance (federation uses any port).
 resource "aws_network_acl_rule" "public_in_from_app" {
   for_each       = { for i, cidr in local.app_subnet_cidrs : cidr => i }
   network_acl_id = aws_network_acl.public.id

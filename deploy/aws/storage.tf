@@ -41,7 +41,7 @@ resource "aws_s3_bucket_versioning" "media" {
 resource "aws_s3_bucket_lifecycle_configuration" "media" {
   bucket = aws_s3_bucket.media.id
 
-  # With versioning on, media that Homestead deletes (expired remote-media cache, redactions, retention)
+  # Media that Homestead deletes (expired remote-media cache, redactions, retention)
   # stays recoverable for media_noncurrent_days, then goes.
   rule {
     id     = "expire-deleted-media"
@@ -77,7 +77,7 @@ resource "aws_s3_bucket_policy" "media" {
 }
 
 data "aws_iam_policy_document" "tls_only" {
-  for_each = merge({ media = aws_s3_bucket.media.arn }, local.upload_release ? { release = aws_s3_bucket.release[0].arn } : {})
+  for_each = merge({ media = aws_s3_bucket.media.arn, alb_logs = aws_s3_bucket.alb_logs.arn }, local.upload_release ? { release = aws_s3_bucket.release[0].arn } : {})
   statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
@@ -95,7 +95,23 @@ data "aws_iam_policy_document" "tls_only" {
   }
 }
 
-# --- the release tarball (when Terraform uploads it) ------------------------------------------------------
+# --- the release artifact ---------------------------------------------------------------------------------
+# `npm run release` makes homestead-<version>-linux-<x64|arm64>.tar.gz: Node.js, the code and its locked
+# production dependencies for one architecture. Terraform uploads it here (release_artifact_path) or points at
+# one already in S3 (release_artifact_s3_uri); either way the instances check its SHA-256 before unpacking.
+locals {
+  upload_release  = var.release_artifact_path != null
+  release_file    = basename(local.upload_release ? var.release_artifact_path : var.release_artifact_s3_uri)
+  release_parts   = regex("^homestead-(.+)-linux-(x64|arm64)\\.tar\\.gz$", local.release_file)
+  release_version = local.release_parts[0]
+  release_arch    = local.release_parts[1]
+  release_sha256  = local.upload_release ? filesha256(var.release_artifact_path) : var.release_artifact_sha256
+  release_key     = "releases/${local.release_file}"
+  release_s3_uri  = local.upload_release ? "s3://${aws_s3_bucket.release[0].id}/${local.release_key}" : var.release_artifact_s3_uri
+  # The one object the instance role may read.
+  release_object_arn = local.upload_release ? "${aws_s3_bucket.release[0].arn}/${local.release_key}" : "arn:${data.aws_partition.current.partition}:s3:::${trimprefix(var.release_artifact_s3_uri, "s3://")}"
+}
+
 resource "aws_s3_bucket" "release" {
   count         = local.upload_release ? 1 : 0
   bucket_prefix = "${var.name}-release-"
@@ -139,11 +155,20 @@ resource "aws_s3_bucket_policy" "release" {
 }
 
 resource "aws_s3_object" "release" {
-  count       = local.upload_release ? 1 : 0
-  bucket      = aws_s3_bucket.release[0].id
-  key         = "releases/${basename(var.release_package_path)}"
-  source      = var.release_package_path
-  source_hash = filemd5(var.release_package_path)
+  count              = local.upload_release ? 1 : 0
+  bucket             = aws_s3_bucket.release[0].id
+  key                = local.release_key
+  source             = var.release_artifact_path
+  source_hash        = local.release_sha256
+  checksum_algorithm = "SHA256"
+  metadata           = { sha256 = local.release_sha256, version = local.release_version }
+
+  lifecycle {
+    precondition {
+      condition     = !fileexists("${var.release_artifact_path}.sha256") || try(split(" ", trimspace(file("${var.release_artifact_path}.sha256")))[0] == local.release_sha256, false)
+      error_message = "The release artifact does not match its .sha256 file: rebuild it with npm run release."
+    }
+  }
 
   depends_on = [aws_s3_bucket_server_side_encryption_configuration.release]
 }

@@ -3,12 +3,13 @@
 # ---------------------------------------------------------------------------------------------------------
 variable "name" {
   type        = string
-  description = "Prefix of every resource name (letters, digits and hyphens); also the Aurora cluster identifier."
+  description = "Prefix of every resource name (letters, digits and hyphens); also the database identifier. At most 27 characters: the longest name made from it, the S3 bucket_prefix <name>-alb-logs-, may have 37."
   default     = "homestead"
 
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.name))
-    error_message = "name must be 3-32 lowercase letters, digits or hyphens, starting with a letter."
+    # The limits of every derived name are checked in test/deploy (derived-names policy) against this bound.
+    condition     = can(regex("^[a-z][a-z0-9-]{1,25}[a-z0-9]$", var.name)) && !strcontains(var.name, "--")
+    error_message = "name must be 3-27 lowercase letters, digits or hyphens, start with a letter, not end with a hyphen nor hold two in a row (RDS identifiers), so every derived name fits (S3 bucket_prefix <name>-alb-logs- at most 37 characters, load balancer 32, IAM role prefix 38)."
   }
 }
 
@@ -45,13 +46,13 @@ variable "hosted_zone_id" {
 
 variable "serve_apex_well_known" {
   type        = bool
-  description = "Point the apex (server_name) at the load balancer too, so Homestead serves /.well-known/matrix/{client,server} there and redirects everything else to the client host. Leave false when the apex already hosts a website; serve the two .well-known files from it instead (see README)."
+  description = "Point the apex (server_name) at the load balancer too, so Homestead serves /.well-known/matrix/{client,server} there and redirects everything else to the client host. The plan fails rather than replace an A or AAAA record already on the apex. Leave false when the apex hosts a website: federation then finds the client host through the SRV record, and clients through the .well-known files you serve from it (see README)."
   default     = false
 }
 
 variable "enable_federation_listener" {
   type        = bool
-  description = "Also listen on 8448, the default federation port, for servers that do not follow .well-known delegation."
+  description = "Also listen on 8448, the default federation port, with the same certificate (it names server_name too), for servers that reach the server name directly (when the apex points at the load balancer)."
   default     = false
 }
 
@@ -80,9 +81,31 @@ variable "az_count" {
   }
 }
 
+variable "nat_type" {
+  type        = string
+  description = "How the app tier reaches the internet (federation, AWS APIs without an endpoint): gateway (a managed NAT gateway, about 33 USD a month) or instance (a t4g.nano-sized Amazon Linux instance that masquerades with iptables, a few USD a month; a single instance whose failure AWS auto-recovery repairs in minutes, with the bandwidth of its type)."
+  default     = "gateway"
+
+  validation {
+    condition     = contains(["gateway", "instance"], var.nat_type)
+    error_message = "nat_type must be gateway or instance."
+  }
+}
+
+variable "nat_instance_type" {
+  type        = string
+  description = "Instance type of the NAT instance (nat_type = instance); a Graviton (arm64) type."
+  default     = "t4g.nano"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]*g[a-z0-9-]*\\.[a-z0-9]+$", var.nat_instance_type))
+    error_message = "nat_instance_type must be a Graviton instance type such as t4g.nano (the NAT image is arm64)."
+  }
+}
+
 variable "nat_gateway_per_az" {
   type        = bool
-  description = "One NAT gateway per zone (survives a zone outage, costs one NAT gateway more each) instead of one shared."
+  description = "One NAT gateway or NAT instance per zone (survives a zone outage, costs one more each) instead of one shared."
   default     = false
 }
 
@@ -166,40 +189,51 @@ variable "root_volume_size_gb" {
   }
 }
 
-variable "node_version" {
+variable "ami_id" {
   type        = string
-  description = "Node.js 24 release installed on the instances (checked against the release's SHASUMS256.txt)."
-  default     = "24.21.0"
-
-  validation {
-    condition     = can(regex("^24\\.[0-9]+\\.[0-9]+$", var.node_version))
-    error_message = "node_version must be a Node.js 24 release such as 24.21.0."
-  }
-}
-
-variable "release_package_path" {
-  type        = string
-  description = "Local path of the Homestead release made by `npm pack` (homestead-x.y.z.tgz); Terraform uploads it to a private bucket. Set this or release_package_url."
+  description = "AMI of the Homestead instances (Amazon Linux 2023 for architecture). Null: the latest Amazon Linux 2023 from its public SSM parameter, read once at the first apply and kept, so an unrelated plan never rolls the fleet; take a newer one with `terraform apply -replace=terraform_data.ami` (module.<name>.terraform_data.ami) or set this."
   default     = null
 
   validation {
-    condition     = var.release_package_path == null || can(regex("\\.tgz$", var.release_package_path))
-    error_message = "release_package_path must name an npm pack tarball (.tgz)."
+    condition     = var.ami_id == null || can(regex("^ami-[0-9a-f]{8,17}$", var.ami_id))
+    error_message = "ami_id must be null or an AMI ID such as ami-0123456789abcdef0."
   }
 }
 
-variable "release_package_url" {
+variable "release_artifact_path" {
   type        = string
-  description = "HTTPS URL of the Homestead release tarball, used instead of release_package_path."
+  description = "Local path of the release artifact made by `npm run release`, dist/homestead-<version>-linux-<x64|arm64>.tar.gz for architecture; Terraform uploads it to a private release bucket with its SHA-256. Set this, or release_artifact_s3_uri and release_artifact_sha256."
   default     = null
 
   validation {
-    condition     = (var.release_package_url == null) != (var.release_package_path == null)
-    error_message = "Set exactly one of release_package_path and release_package_url."
+    condition     = var.release_artifact_path == null || can(regex("(^|/)homestead-[0-9A-Za-z.+-]+-linux-(x64|arm64)\\.tar\\.gz$", var.release_artifact_path))
+    error_message = "release_artifact_path must name a release artifact, homestead-<version>-linux-<x64|arm64>.tar.gz."
+  }
+}
+
+variable "release_artifact_s3_uri" {
+  type        = string
+  description = "s3://bucket/key of a release artifact already uploaded (homestead-<version>-linux-<x64|arm64>.tar.gz), used instead of release_artifact_path; the instance role may read that one object."
+  default     = null
+
+  validation {
+    condition     = (var.release_artifact_s3_uri == null) != (var.release_artifact_path == null)
+    error_message = "Set exactly one of release_artifact_path and release_artifact_s3_uri."
   }
   validation {
-    condition     = var.release_package_url == null || can(regex("^https://", var.release_package_url))
-    error_message = "release_package_url must be an https:// URL."
+    condition     = var.release_artifact_s3_uri == null || can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/(.+/)?homestead-[0-9A-Za-z.+-]+-linux-(x64|arm64)\\.tar\\.gz$", var.release_artifact_s3_uri))
+    error_message = "release_artifact_s3_uri must be s3://<bucket>/<key> of a homestead-<version>-linux-<x64|arm64>.tar.gz."
+  }
+}
+
+variable "release_artifact_sha256" {
+  type        = string
+  description = "SHA-256 (64 hex digits, from the artifact's .sha256 file) of the artifact at release_artifact_s3_uri; instances refuse an artifact that does not match. Ignored with release_artifact_path (Terraform computes it)."
+  default     = null
+
+  validation {
+    condition     = var.release_artifact_s3_uri == null || can(regex("^[0-9a-f]{64}$", var.release_artifact_sha256))
+    error_message = "release_artifact_sha256 must be the 64 hex digits of the artifact's SHA-256 when release_artifact_s3_uri is set."
   }
 }
 
@@ -237,17 +271,6 @@ variable "log_level" {
   }
 }
 
-variable "log_retention_days" {
-  type        = number
-  description = "Days CloudWatch keeps the instance logs."
-  default     = 30
-
-  validation {
-    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
-    error_message = "log_retention_days must be a retention CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, …)."
-  }
-}
-
 # ---------------------------------------------------------------------------------------------------------
 # Load balancer
 # ---------------------------------------------------------------------------------------------------------
@@ -280,114 +303,6 @@ variable "alb_deletion_protection" {
 }
 
 # ---------------------------------------------------------------------------------------------------------
-# Database
-# ---------------------------------------------------------------------------------------------------------
-variable "db_engine_version" {
-  type        = string
-  description = "Aurora PostgreSQL engine version (major.minor); raising it upgrades the cluster (minor and major). List: `aws rds describe-db-engine-versions --engine aurora-postgresql --query 'DBEngineVersions[].EngineVersion'`."
-  default     = "17.4"
-
-  validation {
-    condition     = can(regex("^1[5-9]\\.[0-9]+$", var.db_engine_version))
-    error_message = "db_engine_version must be an Aurora PostgreSQL 15 or later version such as 17.4."
-  }
-}
-
-variable "db_min_capacity" {
-  type        = number
-  description = "Fewest Aurora capacity units (ACUs) per instance; 0 lets an idle cluster pause (engine versions that support it), 0.5 is the smallest always-on size."
-  default     = 0.5
-
-  validation {
-    condition     = var.db_min_capacity >= 0 && var.db_min_capacity <= 256 && floor(var.db_min_capacity * 2) == var.db_min_capacity * 2
-    error_message = "db_min_capacity must be between 0 and 256 in steps of 0.5."
-  }
-}
-
-variable "db_max_capacity" {
-  type        = number
-  description = "Most Aurora capacity units (ACUs) per instance."
-  default     = 4
-
-  validation {
-    condition     = var.db_max_capacity >= 1 && var.db_max_capacity <= 256 && var.db_max_capacity >= var.db_min_capacity && floor(var.db_max_capacity * 2) == var.db_max_capacity * 2
-    error_message = "db_max_capacity must be between max(1, db_min_capacity) and 256 in steps of 0.5."
-  }
-}
-
-variable "db_instance_count" {
-  type        = number
-  description = "Aurora instances: 1 is a writer only; 2 or more add readers in other zones that take over on failure."
-  default     = 1
-
-  validation {
-    condition     = var.db_instance_count >= 1 && var.db_instance_count <= 15 && floor(var.db_instance_count) == var.db_instance_count
-    error_message = "db_instance_count must be between 1 and 15."
-  }
-}
-
-variable "db_pool_size" {
-  type        = number
-  description = "Database connections per Homestead process (database.pool_size); instances × workers × pool must stay under the cluster's max_connections."
-  default     = 10
-
-  validation {
-    condition     = var.db_pool_size >= 1 && var.db_pool_size <= 200
-    error_message = "db_pool_size must be between 1 and 200."
-  }
-}
-
-variable "db_backup_retention_days" {
-  type        = number
-  description = "Days Aurora keeps automated backups (point-in-time restore window)."
-  default     = 14
-
-  validation {
-    condition     = var.db_backup_retention_days >= 1 && var.db_backup_retention_days <= 35
-    error_message = "db_backup_retention_days must be between 1 and 35."
-  }
-}
-
-variable "db_backup_window" {
-  type        = string
-  description = "Daily UTC window of the automated backup, hh24:mi-hh24:mi."
-  default     = "03:00-04:00"
-
-  validation {
-    condition     = can(regex("^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$", var.db_backup_window))
-    error_message = "db_backup_window must look like 03:00-04:00."
-  }
-}
-
-variable "db_deletion_protection" {
-  type        = bool
-  description = "Refuse to delete the Aurora cluster; turn off (and apply) before a deliberate destroy."
-  default     = true
-}
-
-variable "db_restore_snapshot_identifier" {
-  type        = string
-  description = "Create the Aurora cluster from this cluster snapshot (identifier or ARN); for a new deployment restoring a backup. Ignored once the cluster exists."
-  default     = null
-
-  validation {
-    condition     = var.db_restore_snapshot_identifier == null || can(regex("^(arn:aws[a-z-]*:rds:.+:cluster-snapshot:)?[A-Za-z][A-Za-z0-9:-]*$", var.db_restore_snapshot_identifier))
-    error_message = "db_restore_snapshot_identifier must be a DB cluster snapshot identifier or ARN."
-  }
-}
-
-variable "db_kms_key_arn" {
-  type        = string
-  description = "KMS key for Aurora storage encryption. Null: the AWS managed key aws/rds."
-  default     = null
-
-  validation {
-    condition     = var.db_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.db_kms_key_arn))
-    error_message = "db_kms_key_arn must be a KMS key ARN."
-  }
-}
-
-# ---------------------------------------------------------------------------------------------------------
 # Media
 # ---------------------------------------------------------------------------------------------------------
 variable "media_prefix" {
@@ -403,8 +318,8 @@ variable "media_prefix" {
 
 variable "media_versioning" {
   type        = bool
-  description = "Keep earlier versions of deleted or overwritten media objects (protects against mistakes; old versions expire after media_noncurrent_days)."
-  default     = false
+  description = "Keep earlier versions of deleted or overwritten media objects for media_noncurrent_days (family photos survive a mistaken deletion or a bad redaction)."
+  default     = true
 }
 
 variable "media_noncurrent_days" {

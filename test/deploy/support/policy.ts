@@ -51,7 +51,18 @@ export async function onlyTheLoadBalancerIsPublic(module: TerraformModule): Prom
     if ((literal(module, lb.body.load_balancer_type) ?? 'application') !== 'application') v.push(`${id(lb)}: an internet-facing load balancer that is not the ALB`)
     if ((await tierOfSubnets(lb.body.subnets)) !== 'public') v.push(`${id(lb)}: internet-facing, so it must sit in the public subnets only`)
   }
-  if (findResources(module, 'aws_instance').length > 0) v.push('aws_instance: instances must come from the autoscaling group in the app tier')
+  // The one kind of standalone instance allowed: a NAT instance, whose network interface sits in a public
+  // subnet with source/destination checking off (it forwards for the app tier and serves nothing).
+  const natInterfaces = new Set<string>()
+  for (const eni of findResources(module, 'aws_network_interface')) {
+    if ((await tierOfSubnets(eni.body.subnet_id)) === 'public' && literal(module, eni.body.source_dest_check) === false) natInterfaces.add(id(eni))
+    else v.push(`${id(eni)}: a standalone network interface may only be a NAT instance's, in a public subnet with source_dest_check = false`)
+  }
+  for (const instance of findResources(module, 'aws_instance')) {
+    const enis = await Promise.all(blocksOf(instance.body, 'primary_network_interface').map((n) => refs(n.network_interface_id)))
+    const isNat = enis.length === 1 && [...(enis[0] ?? [])].every((r) => natInterfaces.has(r)) && (enis[0]?.size ?? 0) > 0
+    if (!isNat || instance.body.subnet_id !== undefined || instance.body.associate_public_ip_address !== undefined) v.push(`${id(instance)}: instances must come from the autoscaling group in the app tier (or be a NAT instance on its own public interface)`)
+  }
   for (const subnet of findResources(module, 'aws_subnet')) {
     if (literal(module, subnet.body.map_public_ip_on_launch ?? false) !== false) v.push(`${id(subnet)}: map_public_ip_on_launch must be false`)
   }
@@ -70,8 +81,10 @@ export async function onlyTheLoadBalancerIsPublic(module: TerraformModule): Prom
     if ((await tierOfSubnets(nat.body.subnet_id)) !== 'public') v.push(`${id(nat)}: a NAT gateway belongs in a public subnet`)
   }
   for (const eip of findResources(module, 'aws_eip')) {
-    if (eip.body.instance !== undefined || eip.body.network_interface !== undefined) v.push(`${id(eip)}: an elastic IP may serve only a NAT gateway`)
-    if ((await resourcesReferring(module, 'aws_nat_gateway', 'allocation_id', eip)).length === 0) v.push(`${id(eip)}: an elastic IP may serve only a NAT gateway`)
+    const associations = await resourcesReferring(module, 'aws_eip_association', 'allocation_id', eip)
+    const toNat = await Promise.all(associations.map(async (a) => a.body.instance_id === undefined && [...(await refs(a.body.network_interface_id))].every((r) => natInterfaces.has(r))))
+    const natGateway = (await resourcesReferring(module, 'aws_nat_gateway', 'allocation_id', eip)).length > 0
+    if (eip.body.instance !== undefined || eip.body.network_interface !== undefined || !toNat.every(Boolean) || !(natGateway || associations.length > 0)) v.push(`${id(eip)}: an elastic IP may serve only a NAT gateway or a NAT instance's interface`)
   }
   for (const bucket of findResources(module, 'aws_s3_bucket')) {
     const blocks = await resourcesReferring(module, 'aws_s3_bucket_public_access_block', 'bucket', bucket)

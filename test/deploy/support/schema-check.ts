@@ -10,12 +10,22 @@ import type { AttributeType, BlockSchema, ProviderSchema } from './schema.ts'
 const META_ARGUMENTS = new Set(['count', 'for_each', 'depends_on', 'provider', 'lifecycle', 'provisioner', 'connection'])
 /** References that are not declarations of the module. */
 const BUILT_IN_ROOTS = new Set(['path', 'terraform'])
+/** Resource types built into Terraform itself (provider terraform.io/builtin/terraform), not in the AWS schema. */
+const BUILT_IN_RESOURCES: Record<string, BlockSchema> = {
+  terraform_data: {
+    attributes: { input: 'any', triggers_replace: 'any' },
+    blocks: {},
+    exported: ['id', 'input', 'output', 'triggers_replace'],
+  },
+}
+const resourceSchema = (schema: ProviderSchema, mode: Resource['mode'], type: string): BlockSchema | undefined =>
+  mode === 'resource' ? (schema.resources[type] ?? BUILT_IN_RESOURCES[type]) : schema.data_sources[type]
 
 export async function checkSchema(module: TerraformModule, schema: ProviderSchema): Promise<string[]> {
   const errors = [...module.problems]
   for (const resource of module.resources) {
     const where = `${resource.file}: ${resource.mode === 'data' ? 'data ' : ''}"${resource.type}" "${resource.name}"`
-    const blockSchema = (resource.mode === 'resource' ? schema.resources : schema.data_sources)[resource.type]
+    const blockSchema = resourceSchema(schema, resource.mode, resource.type)
     if (!blockSchema) {
       errors.push(`${where}: unknown ${resource.mode === 'data' ? 'data source' : 'resource'} type ${resource.type} in hashicorp/aws ${schema.provider_version}`)
       continue
@@ -109,9 +119,14 @@ function checkFiles(module: TerraformModule): string[] {
     if (fn !== 'templatefile') continue
     // The rest of the JSON string that holds the call: the variables passed to the template.
     const args = /^(?:[^"\\]|\\.)*/.exec(everything.slice((match.index ?? 0) + call.length))?.[0] ?? ''
+    // Variables given inline (name = …) or as the keys of object locals the call names (local.x, merge(local.x, …)).
+    const fromLocals = [...args.matchAll(/\blocal\.([A-Za-z0-9_]+)/g)].flatMap(([, local]) => {
+      const value = module.locals[local ?? '']
+      return value && typeof value === 'object' && !Array.isArray(value) ? Object.keys(value) : []
+    })
     const template = readFileSync(file, 'utf8').replaceAll('$${', '')
     for (const [, name] of template.matchAll(/\$\{\s*([A-Za-z_][A-Za-z0-9_]*)/g)) {
-      if (!new RegExp(`\\b${name}\\s*=`).test(args)) errors.push(`templatefile(): ${path} uses \${${name}}, which the call does not pass`)
+      if (!fromLocals.includes(name ?? '') && !new RegExp(`\\b${name}\\s*=`).test(args)) errors.push(`templatefile(): ${path} uses \${${name}}, which the call does not pass`)
     }
   }
   return errors
@@ -168,10 +183,10 @@ async function checkReferences(module: TerraformModule, schema: ProviderSchema):
       return third && !/^\d+$/.test(third) && !outputs.has(third) ? `module.${second} has no output "${third}"` : undefined
     }
     const [mode, type, name, attribute] = root === 'data' ? (['data', second, third, parts[3]] as const) : (['resource', root, second, third] as const)
-    if (!type?.startsWith('aws_')) return `unknown reference ${ref}`
+    if (!type?.startsWith('aws_') && !(mode === 'resource' && type && type in BUILT_IN_RESOURCES)) return `unknown reference ${ref}`
     const resource = declared(mode, type, name ?? '')
     if (!resource) return `reference to undeclared ${mode === 'data' ? 'data source' : 'resource'} ${mode === 'data' ? 'data.' : ''}${type}.${name}`
-    const typeSchema = (mode === 'resource' ? schema.resources : schema.data_sources)[type]
+    const typeSchema = resourceSchema(schema, mode, type)
     const exported = new Set(typeSchema?.exported ?? [])
     if (attribute && !/^(\d+|".*")$/.test(attribute) && typeSchema && !exported.has(attribute)) return `${type} has no attribute "${attribute}"`
     return undefined

@@ -1,5 +1,6 @@
-# The smallest useful deployment: one t4g.small instance, Aurora Serverless v2 from 0.5 ACU, one NAT gateway.
-#   npm pack                        # in the Homestead checkout: homestead-<version>.tgz
+# The reference architecture at its smallest: one t4g.small instance, Aurora Serverless v2 from 0.5 ACU, one
+# NAT gateway, alarms mailed to alarm_email.
+#   npm run release                 # in the Homestead checkout: dist/homestead-<version>-linux-arm64.tar.gz
 #   cp terraform.tfvars.example terraform.tfvars && $EDITOR terraform.tfvars
 #   terraform init && terraform apply
 terraform {
@@ -52,13 +53,24 @@ variable "hosted_zone_id" {
   }
 }
 
-variable "release_package_path" {
+variable "release_artifact_path" {
   type        = string
-  description = "Path of the `npm pack` tarball of Homestead."
+  description = "Path of the release artifact made by `npm run release` for arm64 (dist/homestead-<version>-linux-arm64.tar.gz)."
 
   validation {
-    condition     = fileexists(var.release_package_path)
-    error_message = "release_package_path must name an existing file (run npm pack first)."
+    condition     = fileexists(var.release_artifact_path)
+    error_message = "release_artifact_path must name an existing file (run npm run release first)."
+  }
+}
+
+variable "alarm_email" {
+  type        = string
+  description = "Where alarms are mailed (confirm the subscription AWS sends)."
+  default     = null
+
+  validation {
+    condition     = var.alarm_email == null || can(regex("@", var.alarm_email))
+    error_message = "alarm_email must be an e-mail address."
   }
 }
 
@@ -67,8 +79,8 @@ module "homestead" {
 
   server_name           = var.server_name
   hosted_zone_id        = var.hosted_zone_id
-  serve_apex_well_known = true
-  release_package_path  = var.release_package_path
+  release_artifact_path = var.release_artifact_path
+  alarm_email           = var.alarm_email
 }
 
 output "client_url" {
