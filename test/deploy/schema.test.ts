@@ -20,9 +20,11 @@ describe('deploy/aws schema check', () => {
     assert.deepEqual(await checkSchema(await loadModule(MODULE_DIR), schema), [])
   })
 
-  it('finds none in examples/basic, nor in its call of the module', async () => {
-    assert.deepEqual(await checkSchema(await loadModule(join(MODULE_DIR, 'examples', 'basic')), schema), [])
-  })
+  for (const example of ['basic', 'budget']) {
+    it(`finds none in examples/${example}, nor in its call of the module`, async () => {
+      assert.deepEqual(await checkSchema(await loadModule(join(MODULE_DIR, 'examples', example)), schema), [])
+    })
+  }
 })
 
 describe('deploy/aws schema check on broken fixtures', () => {

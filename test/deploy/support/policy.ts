@@ -6,16 +6,29 @@
 // Values are read statically: a literal, a variable's default, a local, or `each.key` of a rule whose
 // for_each names the app tier. What cannot be read that way counts as a violation, so a policy never passes
 // because it could not see.
+import { requiredTrafficFlows } from './policy-flows.ts'
+import {
+  alarmsWatchTheService,
+  everyDerivedNameFits,
+  everyLogGroupHasARetention,
+  federationLeavesTheApexAlone,
+  firstApplyTraps,
+  homesteadUsesItsOwnRole,
+  livenessNotReadinessReplaces,
+  theAmiStaysPut,
+  theCheaperOptionsExist,
+  theReleaseArtifactIsRolledOut,
+} from './policy-items.ts'
 import { blocksOf, expressionSource, findResources, isExpression, referencesIn, stringsIn, type Body, type Resource, type TerraformModule } from './hcl.ts'
 
 const ALB_PUBLIC_PORTS = new Set([80, 443, 8448])
-const ANYWHERE = new Set(['0.0.0.0/0', '::/0'])
-const TCP = new Set(['tcp', '6'])
+export const ANYWHERE = new Set(['0.0.0.0/0', '::/0'])
+export const TCP = new Set(['tcp', '6'])
 
-const id = (r: Resource) => `${r.type}.${r.name}`
+export const id = (r: Resource) => `${r.type}.${r.name}`
 
 /** The resources (type.name), variables and locals a value refers to; count.index and each.* are left out. */
-async function refs(value: unknown): Promise<Set<string>> {
+export async function refs(value: unknown): Promise<Set<string>> {
   const out = new Set<string>()
   for (const [text] of stringsIn(value)) {
     for (const ref of await referencesIn(text)) if (!/^(count|each|path)\./.test(ref)) out.add(ref.split('.').slice(0, 2).join('.'))
@@ -24,7 +37,7 @@ async function refs(value: unknown): Promise<Set<string>> {
 }
 
 /** The literal a value stands for: itself, a variable's default or a local; undefined when not static. */
-function literal(module: TerraformModule, value: unknown, depth = 0): unknown {
+export function literal(module: TerraformModule, value: unknown, depth = 0): unknown {
   if (!isExpression(value)) return value
   const source = expressionSource(value)
   const match = source && /^(var|local)\.([A-Za-z0-9_-]+)$/.exec(source)
@@ -33,12 +46,12 @@ function literal(module: TerraformModule, value: unknown, depth = 0): unknown {
   return literal(module, module.locals[match[2] as string], depth + 1)
 }
 
-function resourcesReferring(module: TerraformModule, type: string, key: string, target: Resource): Promise<Resource[]> {
+export function resourcesReferring(module: TerraformModule, type: string, key: string, target: Resource): Promise<Resource[]> {
   const wanted = id(target)
   return Promise.all(findResources(module, type).map(async (r) => ((await refs(r.body[key])).has(wanted) ? r : undefined))).then((rs) => rs.filter((r): r is Resource => r !== undefined))
 }
 
-async function tierOfSubnets(value: unknown): Promise<string | undefined> {
+export async function tierOfSubnets(value: unknown): Promise<string | undefined> {
   const found = [...(await refs(value))]
   const tiers = new Set(found.map((r) => (r.startsWith('aws_subnet.') ? r.slice('aws_subnet.'.length) : '?')))
   return tiers.size === 1 ? [...tiers][0] : undefined
@@ -95,7 +108,7 @@ export async function onlyTheLoadBalancerIsPublic(module: TerraformModule): Prom
 }
 
 /** The NACL rules (resources and inline blocks) of the network ACLs that cover one tier's subnets. */
-async function naclRules(module: TerraformModule, tier: string): Promise<Array<{ where: string; rule: Body; egress: boolean; owner?: Resource }>> {
+export async function naclRules(module: TerraformModule, tier: string): Promise<Array<{ where: string; rule: Body; egress: boolean; owner?: Resource }>> {
   const out: Array<{ where: string; rule: Body; egress: boolean; owner?: Resource }> = []
   for (const nacl of findResources(module, 'aws_network_acl')) {
     if ((await tierOfSubnets(nacl.body.subnet_ids)) !== tier) continue
@@ -166,7 +179,7 @@ export async function theDataTierAdmitsOnlyTheAppTier(module: TerraformModule): 
   return v
 }
 
-function portsOf(module: TerraformModule, body: Body, fromKey = 'from_port', toKey = 'to_port'): [number, number] | undefined {
+export function portsOf(module: TerraformModule, body: Body, fromKey = 'from_port', toKey = 'to_port'): [number, number] | undefined {
   const from = literal(module, body[fromKey])
   const to = literal(module, body[toKey])
   return typeof from === 'number' && typeof to === 'number' ? [from, to] : undefined
@@ -277,4 +290,15 @@ export const POLICIES = {
   'deletion protection is on': deletionProtectionIsOn,
   'IMDSv2 is required': imdsV2IsRequired,
   'module hygiene': moduleHygiene,
+  'the traffic that must flow can flow': requiredTrafficFlows,
+  'the release artifact is rolled out': theReleaseArtifactIsRolledOut,
+  'liveness, not readiness, replaces instances': livenessNotReadinessReplaces,
+  'Homestead uses its own database role over TLS': homesteadUsesItsOwnRole,
+  'alarms watch the service': alarmsWatchTheService,
+  'every log group has a retention': everyLogGroupHasARetention,
+  'the AMI stays put between plans': theAmiStaysPut,
+  'federation leaves the apex alone': federationLeavesTheApexAlone,
+  'the cheaper options exist': theCheaperOptionsExist,
+  'first-apply traps are closed': firstApplyTraps,
+  'every derived name fits': everyDerivedNameFits,
 } as const
