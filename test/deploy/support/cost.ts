@@ -62,12 +62,23 @@ export const USAGE = {
   secrets: 2,
   secretCalls: 2000,
   logsGb: 1,
-  alarms: 10,
+  /** monitoring.tf: 5 for the load balancer and the group, plus the 2 the CPU target-tracking policy makes… */
+  alarmsCommon: 7,
+  /** … and 5 for Aurora or 3 for RDS, and 1 per NAT instance. */
+  alarmsAurora: 5,
+  alarmsRds: 3,
+  alarmsNatInstance: 1,
+  /** CloudWatch's always-free tier. */
+  freeAlarms: 10,
   s3Gb: 11,
   s3PutThousands: 20,
   s3GetThousands: 100,
   crossZoneGb: 20,
 } as const
+
+const H = HOURS_PER_MONTH
+const P = PRICES
+const U = USAGE
 
 export interface Line {
   item: string
@@ -81,9 +92,11 @@ export type Profile = 'default' | 'nat-instance' | 'budget'
 
 export const PROFILES: Record<Profile, string> = {
   default: 'Default architecture at its smallest: one t4g.small, Aurora Serverless v2 at 0.5 ACU, ALB, NAT gateway',
-  'nat-instance': 'The same with the NAT instance instead of the NAT gateway',
-  budget: 'Budget profile: RDS PostgreSQL db.t4g.micro Single-AZ and the NAT instance',
+  'nat-instance': 'The same with the NAT instance (`nat_type = "instance"`) instead of the NAT gateway',
+  budget: 'Budget profile: RDS PostgreSQL db.t4g.micro Single-AZ (`database_engine = "rds-instance"`) and the NAT instance',
 }
+
+const alarms = (profile: Profile) => U.alarmsCommon + (profile === 'budget' ? U.alarmsRds : U.alarmsAurora) + (profile === 'default' ? 0 : U.alarmsNatInstance)
 
 /** Rounds to whole cents without binary-fraction surprises (0.0225 × 730 is 16.425, not 16.4249…). */
 const cents = (usd: number) => Math.round(Number((usd * 100).toPrecision(12)))
@@ -95,10 +108,6 @@ const rate = (...prices: Price[]) => prices.map((p) => `${money(p.usd)}/${p.per}
 function line(item: string, quantity: string, rates: Price[], usd: number): Line {
   return { item, quantity, rate: rate(...rates), cents: cents(usd) }
 }
-
-const H = HOURS_PER_MONTH
-const P = PRICES
-const U = USAGE
 
 export function lines(profile: Profile): Line[] {
   const nat = profile === 'default'
@@ -113,7 +122,7 @@ export function lines(profile: Profile): Line[] {
   const database = profile === 'budget'
     ? [
         line('RDS PostgreSQL', `db.t4g.micro (2 vCPU, 1 GiB), Single-AZ, ${H} h`, [P.rdsT4gMicro], P.rdsT4gMicro.usd * H),
-        line('RDS storage', `${U.rdsStorageGb} GB gp3 (the minimum); backups up to that size free`, [P.rdsGp3], P.rdsGp3.usd * U.rdsStorageGb),
+        line('RDS storage', `${U.rdsStorageGb} GB gp3 (the minimum; it grows by itself when full); backups up to that size free`, [P.rdsGp3], P.rdsGp3.usd * U.rdsStorageGb),
       ]
     : [
         line('Aurora Serverless v2 capacity', `${U.auroraAcu} ACU × ${H} h (its floor: it never pauses)`, [P.auroraAcu], P.auroraAcu.usd * U.auroraAcu * H),
@@ -131,7 +140,7 @@ export function lines(profile: Profile): Line[] {
     line('Secrets Manager', `${U.secrets} secrets (database master, Homestead's database role) + ${U.secretCalls.toLocaleString('en-US')} calls`, [P.secret, P.secretCalls],
       P.secret.usd * U.secrets + P.secretCalls.usd * U.secretCalls / 10000),
     line('CloudWatch Logs', `${U.logsGb} GB ingested, ${U.logsGb} GB kept`, [P.logsIngested, P.logsStored], (P.logsIngested.usd + P.logsStored.usd) * U.logsGb),
-    line('CloudWatch alarms', `${U.alarms} standard alarms`, [P.alarm], P.alarm.usd * U.alarms),
+    line('CloudWatch alarms', `${alarms(profile)} standard alarms`, [P.alarm], P.alarm.usd * alarms(profile)),
     line('Route 53', '1 hosted zone; alias queries free', [P.hostedZone], P.hostedZone.usd),
     line('S3', `${U.s3Gb} GB Standard, ${U.s3PutThousands}k PUT, ${U.s3GetThousands}k GET`, [P.s3Standard, P.s3Put, P.s3Get],
       P.s3Standard.usd * U.s3Gb + P.s3Put.usd * U.s3PutThousands + P.s3Get.usd * U.s3GetThousands),
@@ -152,11 +161,13 @@ export const END = '<!-- cost-tables:end -->'
 export function resilienceSteps(): { change: string, cents: number }[] {
   const instance = cents(P.t4gSmall.usd * H) + cents(P.gp3.usd * U.rootVolumeGb)
   const natGateway = cents(P.natGateway.usd * H) + cents(P.publicIpv4.usd * H)
+  const natInstance = cents(P.t4gNano.usd * H) + cents(P.gp3.usd * U.natInstanceVolumeGb) + cents(P.publicIpv4.usd * H)
   return [
     { change: '`min_size = 2`: a second Homestead instance, in the other zone', cents: instance },
     { change: '`nat_gateway_per_az = true`: a NAT gateway and its address in each further zone (plus $0.045/GB)', cents: natGateway },
+    { change: 'The same with the NAT instance: a NAT instance, its disk and its address in each further zone', cents: natInstance },
     { change: '`db_instance_count = 2`: an Aurora reader in another zone that takes over on failure, at 0.5 ACU', cents: cents(P.auroraAcu.usd * U.auroraAcu * H) },
-    { change: 'Budget profile with RDS Multi-AZ: a standby instance and its storage', cents: cents(P.rdsT4gMicro.usd * H) + cents(P.rdsGp3.usd * U.rdsStorageGb) },
+    { change: '`db_multi_az = true` in the budget profile: a standby in another zone and its storage', cents: cents(P.rdsT4gMicro.usd * H) + cents(P.rdsGp3.usd * U.rdsStorageGb) },
   ]
 }
 
@@ -200,7 +211,7 @@ export function proseFigures(): number[] {
   const budget = lines('budget')
   const albAndAddresses = budget.filter((l) => l.item.startsWith('Application') || l.item.startsWith('ALB')).reduce((sum, l) => sum + l.cents, 0)
     + cents(P.publicIpv4.usd * 2 * H)
-  const alwaysFree = lines('default').filter((l) => l.item.startsWith('CloudWatch')).reduce((sum, l) => sum + l.cents, 0)
+  const alwaysFree = cents(P.alarm.usd * Math.min(alarms('default'), U.freeAlarms)) + cents((P.logsIngested.usd + P.logsStored.usd) * U.logsGb)
   return [
     ...prices,
     cents(P.auroraAcu.usd * U.auroraAcu) / 100, // a further 0.5 ACU for an hour
