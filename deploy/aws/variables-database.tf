@@ -81,7 +81,7 @@ variable "db_slow_statement_ms" {
 
 variable "db_min_capacity" {
   type        = number
-  description = "aurora-serverless: fewest Aurora capacity units (ACUs) per instance; 0 lets an idle cluster pause (engine versions that support it), which never happens while a client is connected: Homestead and its clients long-poll (/sync), so a family server is never idle. 0.5 is the smallest always-on size."
+  description = "aurora-serverless: fewest Aurora capacity units (ACUs) per instance; 0 would let an idle cluster pause, but a Homestead cluster is never idle (clients long-poll /sync, each instance keeps a LISTEN connection, the readiness check reads the database), so 0 saves nothing and adds resume delays; 0.5 is the smallest size that makes sense."
   default     = 0.5
 
   validation {

@@ -83,7 +83,7 @@ variable "az_count" {
 
 variable "nat_type" {
   type        = string
-  description = "How the app tier reaches the internet (federation, AWS APIs without an endpoint): gateway (a managed NAT gateway, about 33 USD a month) or instance (a t4g.nano-sized Amazon Linux instance that masquerades with iptables, a few USD a month; a single instance whose failure AWS auto-recovery repairs in minutes, with the bandwidth of its type)."
+  description = "How the app tier reaches the internet (federation, AWS APIs without an endpoint): gateway (a managed NAT gateway, about 33 USD a month) or instance (a t4g.nano-sized Amazon Linux instance that masquerades with iptables, about 7 USD a month with its public address; a single instance whose failure AWS auto-recovery repairs in minutes, with the bandwidth of its type)."
   default     = "gateway"
 
   validation {
