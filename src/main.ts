@@ -62,6 +62,7 @@ export async function runServerProcess(config: Config, options: { embedded?: Emb
 /** The primary of `--workers N`: owns the embedded database and migrations, forks and supervises workers. */
 async function runPrimary(config: Config, workers: number, logger: Logger): Promise<void> {
   const database = await openDatabase(config, logger, { waitOn: { host: config.listen.host, port: config.listen.port } })
+  await database.waiting?.close() // the workers listen on the port from here on
   await database.db.close() // workers open their own pools; the primary keeps only the embedded server
   const embedded = database.embedded?.connection ?? null
   let stopping = false

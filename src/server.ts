@@ -9,7 +9,7 @@ import { buildApp } from './app.ts'
 import { createMetrics, serveMetrics } from './metrics.ts'
 import { asStartupError } from './shared/errors.ts'
 import { createLogger, type Logger } from './shared/logger.ts'
-import { untilReachable } from './startup-wait.ts'
+import { untilReachable, type WaitingListener } from './startup-wait.ts'
 import { Database, EmbeddedPostgres, connectionConfig, migrate, passwordSource, type EmbeddedConnection } from './storage/index.ts'
 
 export const EMBEDDED_DATABASE = 'homestead'
@@ -17,8 +17,11 @@ export const EMBEDDED_DATABASE = 'homestead'
 export interface DatabaseHandle {
   db: Database
   embedded: EmbeddedPostgres | null
-  /** The port a listener answered /health/live on while the database was unreachable (see startup-wait.ts). */
-  waitedOnPort: number | null
+  /**
+   * The listener that answered /health/live while the database was unreachable, still open so that the
+   * real listener can take over its port without a gap (see startup-wait.ts); null if there was no wait.
+   */
+  waiting: WaitingListener | null
   /** Closes the pool; stops the embedded server when `stopEmbedded` (the server process owns it). */
   close(stopEmbedded: boolean): Promise<void>
 }
@@ -60,14 +63,15 @@ async function openDatabaseOrThrow(config: Config, logger: Logger, options: Open
     onError: (err) => logger.warn({ err: err.message }, 'database connection lost or background statement failed'),
     credentials,
   })
-  let waitedOnPort: number | null = null
+  let waiting: WaitingListener | null = null
   try {
-    if (options.waitOn && !connection) waitedOnPort = await untilReachable(db, logger, { ...options.waitOn, passwordFromSource: credentials !== null })
+    if (options.waitOn && !connection) waiting = await untilReachable(db, logger, { ...options.waitOn, passwordFromSource: credentials !== null })
     if (options.migrate !== false) {
       const result = await migrate(db)
       if (result.applied.length > 0) logger.info({ applied: result.applied }, 'database migrations applied')
     }
   } catch (err) {
+    await waiting?.close()
     await db.close()
     credentials?.close?.()
     if (embedded?.ownsServer) await embedded.stop()
@@ -76,8 +80,9 @@ async function openDatabaseOrThrow(config: Config, logger: Logger, options: Open
   return {
     db,
     embedded,
-    waitedOnPort,
+    waiting,
     async close(stopEmbedded: boolean) {
+      await waiting?.close()
       await db.close()
       credentials?.close?.()
       if (embedded && (stopEmbedded || embedded.ownsServer)) await embedded.stop()
@@ -111,8 +116,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const logger = options.logger ?? createLogger(config.log.level)
   const waitOn = options.waitForDatabase ? { host: config.listen.host, port: config.listen.port } : null
   const database = await openDatabase(config, logger, { embedded: options.embedded, waitOn })
-  // The port the waiting listener had (the same unless listen.port is 0).
-  const listenPort = database.waitedOnPort ?? config.listen.port
+  // The port the waiting listener had (the same unless listen.port is 0), taken over without a gap where
+  // the system allows two listeners on one port.
+  const waiting = database.waiting
+  const listenPort = waiting?.port ?? config.listen.port
+  if (waiting && !waiting.sharesPort) await waiting.close()
   let metricsServer: Server | null = null
   try {
     const metrics = createMetrics()
@@ -124,9 +132,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       unanswered.add(res)
       res.once('close', () => unanswered.delete(res))
     })
-    await app.listen({ host: config.listen.host, port: listenPort }).catch((err: unknown) => {
+    // reusePort is passed on to node:http's listen (Fastify's types do not name it).
+    const reuse = waiting?.sharesPort ? ({ reusePort: true } as object) : {}
+    await app.listen({ host: config.listen.host, port: listenPort, ...reuse }).catch((err: unknown) => {
       throw asStartupError(`cannot listen on ${config.listen.host}:${config.listen.port}`, err)
     })
+    await waiting?.close()
     const port = (app.server.address() as AddressInfo).port
     if (config.metrics.enabled && options.metricsListener !== false) {
       metricsServer = await serveMetrics(config.metrics.host, config.metrics.port, async () => ({

@@ -27,8 +27,17 @@ export function mayPass(err: unknown, passwordFromSource: boolean): boolean {
   return !/does not support SSL/.test((err as Error).message ?? '')
 }
 
+/** The listener that answered while the process waited; close it once the real one listens on `port`. */
+export interface WaitingListener {
+  port: number
+  /** Whether the real listener may bind the port beside it (SO_REUSEPORT, Linux), so that no moment passes
+   * with nothing listening; elsewhere it must be closed first. */
+  sharesPort: boolean
+  close(): Promise<void>
+}
+
 /** Answers /health/live while the process waits for its database; 503 to everything else. */
-async function listenWhileWaiting(host: string, port: number): Promise<{ port: number; close(): Promise<void> }> {
+async function listenWhileWaiting(host: string, port: number): Promise<WaitingListener> {
   const server: Server = createServer((req, res) => {
     const live = req.method === 'GET' && (req.url === '/health/live' || req.url?.startsWith('/health/live?'))
     if (live) {
@@ -42,17 +51,21 @@ async function listenWhileWaiting(host: string, port: number): Promise<{ port: n
     }
     res.writeHead(503, { 'content-type': 'text/plain', connection: 'close', 'retry-after': '5' }).end('database unavailable')
   })
+  const sharesPort = process.platform === 'linux'
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen({ host, port }, () => resolve())
+    server.listen({ host, port, reusePort: sharesPort }, () => resolve())
   })
+  let closed: Promise<void> | null = null
   return {
     port: (server.address() as AddressInfo).port,
+    sharesPort,
     close: () =>
-      new Promise<void>((resolve) => {
+      // Requests already accepted are answered (each closes its connection); only idle ones are cut.
+      (closed ??= new Promise<void>((resolve) => {
         server.close(() => resolve())
-        server.closeAllConnections()
-      }),
+        server.closeIdleConnections()
+      })),
   }
 }
 
@@ -64,17 +77,17 @@ export interface WaitOptions {
 }
 
 /**
- * Returns once db answers; meanwhile (after a first failure) serves liveness on host:port. Resolves to the
- * port the waiting listener bound (so a port 0 stays the same for the real listener), or null if it never
- * had to wait. Failures that cannot pass by themselves are thrown.
+ * Returns once db answers; meanwhile (after a first failure) serves liveness on host:port. Resolves to that
+ * listener, still open for the caller to close once it listens itself, or null if it never had to wait.
+ * Failures that cannot pass by themselves are thrown.
  */
-export async function untilReachable(db: Database, logger: Logger, options: WaitOptions): Promise<number | null> {
-  let listener: Awaited<ReturnType<typeof listenWhileWaiting>> | null = null
+export async function untilReachable(db: Database, logger: Logger, options: WaitOptions): Promise<WaitingListener | null> {
+  let listener: WaitingListener | null = null
   try {
     for (let delay = FIRST_RETRY_MS; ; delay = Math.min(delay * 2, LONGEST_RETRY_MS)) {
       try {
         await db.ping()
-        return listener?.port ?? null
+        return listener
       } catch (err) {
         if (!mayPass(err, options.passwordFromSource)) throw err
         listener ??= await listenWhileWaiting(options.host, options.port)
@@ -84,7 +97,8 @@ export async function untilReachable(db: Database, logger: Logger, options: Wait
         await new Promise((resolve) => setTimeout(resolve, wait))
       }
     }
-  } finally {
+  } catch (err) {
     await listener?.close()
+    throw err
   }
 }
