@@ -4,7 +4,7 @@
 // HOMESTEAD_TEST_CLUSTER_KEEP=1 keeps the temp dir (instance and HAProxy logs, haproxy.cfg) for a look.
 //
 // HAProxy rather than nginx: it is a load balancer first (round-robin, active HTTP health checks on
-// /health, connection-failure redispatch), so it behaves like the ALB of the reference deployment; open
+// /health/ready, connection-failure redispatch), so it behaves like the ALB of the reference deployment; open
 // source nginx has only passive health checks.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { closeSync, openSync, readFileSync } from 'node:fs'
@@ -32,10 +32,10 @@ export async function until(check: () => Promise<boolean> | boolean, timeoutMs: 
   }
 }
 
-/** GET /health of one URL: its status, or 0 when nothing answers. */
-export async function health(url: string): Promise<number> {
+/** GET /health (or /health/live, /health/ready) of one URL: its status, or 0 when nothing answers. */
+export async function health(url: string, path = '/health'): Promise<number> {
   try {
-    const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) })
+    const res = await fetch(`${url}${path}`, { signal: AbortSignal.timeout(2000) })
     await res.text()
     return res.status
   } catch {
@@ -67,15 +67,19 @@ export class Instance {
     return this.child !== null && this.child.exitCode === null && this.child.signalCode === null
   }
 
-  /** Starts `homestead start` (on the same port as before, when restarted) and waits until /health is 200. */
-  async start(): Promise<void> {
+  /**
+   * Starts `homestead start` (on the same port as before, when restarted) and waits until /health is 200, or
+   * with `ready: false` only until /health/live is (the database may be down).
+   */
+  async start(options: { ready?: boolean } = {}): Promise<void> {
+    const path = options.ready === false ? '/health/live' : '/health'
     const log = openSync(this.logFile, 'a')
     const child = spawn(process.execPath, [CLI, 'start'], { cwd: ROOT, env: this.env, stdio: ['ignore', log, log] })
     closeSync(log)
     this.child = child
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
     const deadline = Date.now() + 60_000
-    while ((await health(this.url)) !== 200) {
+    while ((await health(this.url, path)) !== 200) {
       if (!this.running) throw new Error(`${this.name} exited while starting:\n${this.logTail()}`)
       if (Date.now() > deadline) throw new Error(`${this.name} did not become healthy:\n${this.logTail()}`)
       await sleep(100)
@@ -192,7 +196,8 @@ export class Cluster {
         `  bind 127.0.0.1:${this.balancerPort}`,
         '  default_backend homestead',
         'backend homestead',
-        '  option httpchk GET /health',
+        // Routing follows readiness, as the ALB's target group does (liveness is the supervisor's business).
+        '  option httpchk GET /health/ready',
         '  http-check expect status 200',
         '  default-server inter 300ms fall 2 rise 2',
         ...this.instances.map((i) => `  server ${i.name} 127.0.0.1:${i.port} check`),
