@@ -5,6 +5,7 @@
 // elsewhere). Once the database answers, the listener makes way for the real one on the same port.
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { asStartupError } from './shared/errors.ts'
 import type { Logger } from './shared/logger.ts'
 import type { Database } from './storage/index.ts'
 
@@ -90,7 +91,9 @@ export async function untilReachable(db: Database, logger: Logger, options: Wait
         return listener
       } catch (err) {
         if (!mayPass(err, options.passwordFromSource)) throw err
-        listener ??= await listenWhileWaiting(options.host, options.port)
+        listener ??= await listenWhileWaiting(options.host, options.port).catch((listenErr: unknown) => {
+          throw asStartupError(`cannot listen on ${options.host}:${options.port}`, listenErr)
+        })
         // Jitter, so a fleet that lost its database together does not come back in lockstep.
         const wait = Math.round(delay * (0.75 + Math.random() * 0.5))
         logger.warn({ err: (err as Error).message, retry_in_ms: wait, port: listener.port }, 'database unreachable at start; /health/live answers meanwhile')

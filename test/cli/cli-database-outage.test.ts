@@ -23,8 +23,9 @@ before(async () => {
 })
 
 after(async () => {
-  await cleanupCli()
+  // PostgreSQL first: cleanupCli removes the data directories, and a running cluster keeps writing to its own.
   await postgres?.stop().catch(() => {})
+  await cleanupCli()
 })
 
 async function status(url: string): Promise<number> {

@@ -1,6 +1,8 @@
-// `homestead start` failing for reasons outside Homestead (a bad setting, a database it cannot reach, a port
+// `homestead start` failing for reasons outside Homestead (a bad setting, a database that refuses it, a port
 // already taken) says so in one line on stderr and exits non-zero; the stack trace is kept for log level
-// debug, where someone is looking for it.
+// debug, where someone is looking for it. A database that cannot be reached is waited for by `start`
+// (test/cli/cli-database-outage.test.ts); the commands that only touch the database, such as `migrate`,
+// report it at once, in one line too.
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:net'
@@ -29,9 +31,13 @@ after(async () => {
   await cleanupCli()
 })
 
-function start(extra: Record<string, string>, args: string[] = []): Promise<CliResult> {
+function run(command: string, extra: Record<string, string>, args: string[] = []): Promise<CliResult> {
   const env = cliEnv({ HOMESTEAD_DATA_DIR: join(dir, 'data'), HOMESTEAD_HOST: '127.0.0.1', HOMESTEAD_LOG_LEVEL: 'warn', ...extra })
-  return runCli(['start', ...args], { env, timeoutMs: 60_000 })
+  return runCli([command, ...args], { env, timeoutMs: 60_000 })
+}
+
+function start(extra: Record<string, string>, args: string[] = []): Promise<CliResult> {
+  return run('start', extra, args)
 }
 
 /** Exit code non-zero, and stderr exactly one line, naming `pattern`, without a stack frame. */
@@ -51,15 +57,21 @@ describe('homestead start: errors at start', () => {
     assertOneLine(await start({}, ['--config', file]), /registration\.shared_secret: must be at least 16 characters$/)
   })
 
-  it('a database that cannot be reached: one line', async () => {
+  it('a database that cannot be reached (migrate): one line', async () => {
     const port = await freePort()
-    assertOneLine(await start({ HOMESTEAD_DATABASE_URL: `postgres://homestead@127.0.0.1:${port}/nowhere` }), /database.*ECONNREFUSED/)
+    assertOneLine(await run('migrate', { HOMESTEAD_DATABASE_URL: `postgres://homestead@127.0.0.1:${port}/nowhere` }), /database.*ECONNREFUSED/)
   })
 
-  it('a database that refuses the connection: one line with its reason', async () => {
+  it('a database that refuses the connection (migrate): one line with its reason', async () => {
     const url = new URL(database.url)
     url.pathname = '/no_such_database_here'
-    assertOneLine(await start({ HOMESTEAD_DATABASE_URL: url.toString() }), /database.*no_such_database_here/)
+    assertOneLine(await run('migrate', { HOMESTEAD_DATABASE_URL: url.toString() }), /database.*no_such_database_here/)
+  })
+
+  it('a database that cannot be reached while the port is taken: one line naming the address', async () => {
+    const port = await freePort()
+    const result = await start({ HOMESTEAD_DATABASE_URL: `postgres://homestead@127.0.0.1:${port}/nowhere`, HOMESTEAD_PORT: String(occupiedPort) })
+    assertOneLine(result, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${occupiedPort}: the address is already in use`))
   })
 
   it('a port already in use: one line naming the address', async () => {
@@ -69,7 +81,7 @@ describe('homestead start: errors at start', () => {
 
   it('at log level debug, the same failure keeps its stack trace', async () => {
     const port = await freePort()
-    const result = await start({ HOMESTEAD_DATABASE_URL: `postgres://homestead@127.0.0.1:${port}/nowhere`, HOMESTEAD_LOG_LEVEL: 'debug' })
+    const result = await run('migrate', { HOMESTEAD_DATABASE_URL: `postgres://homestead@127.0.0.1:${port}/nowhere`, HOMESTEAD_LOG_LEVEL: 'debug' })
     assert.notEqual(result.code, 0)
     assert.match(result.stderr, /^\s+at /m)
   })
