@@ -31,6 +31,7 @@ export async function runServerProcess(config: Config, options: { embedded?: Emb
     embedded: options.embedded ?? null,
     ownsEmbedded: !options.worker,
     metricsListener: !options.worker,
+    waitForDatabase: true,
   })
   if (options.worker) {
     client.AggregatorRegistry.setRegistries([server.ctx.metrics.registry])
@@ -60,7 +61,7 @@ export async function runServerProcess(config: Config, options: { embedded?: Emb
 
 /** The primary of `--workers N`: owns the embedded database and migrations, forks and supervises workers. */
 async function runPrimary(config: Config, workers: number, logger: Logger): Promise<void> {
-  const database = await openDatabase(config, logger)
+  const database = await openDatabase(config, logger, { waitOn: { host: config.listen.host, port: config.listen.port } })
   await database.db.close() // workers open their own pools; the primary keeps only the embedded server
   const embedded = database.embedded?.connection ?? null
   let stopping = false

@@ -9,19 +9,32 @@ import { buildApp } from './app.ts'
 import { createMetrics, serveMetrics } from './metrics.ts'
 import { asStartupError } from './shared/errors.ts'
 import { createLogger, type Logger } from './shared/logger.ts'
-import { Database, EmbeddedPostgres, connectionConfig, migrate, type EmbeddedConnection } from './storage/index.ts'
+import { untilReachable } from './startup-wait.ts'
+import { Database, EmbeddedPostgres, connectionConfig, migrate, passwordSource, type EmbeddedConnection } from './storage/index.ts'
 
 export const EMBEDDED_DATABASE = 'homestead'
 
 export interface DatabaseHandle {
   db: Database
   embedded: EmbeddedPostgres | null
+  /** The port a listener answered /health/live on while the database was unreachable (see startup-wait.ts). */
+  waitedOnPort: number | null
   /** Closes the pool; stops the embedded server when `stopEmbedded` (the server process owns it). */
   close(stopEmbedded: boolean): Promise<void>
 }
 
+export interface OpenOptions {
+  embedded?: EmbeddedConnection | null
+  migrate?: boolean
+  /**
+   * An external database that cannot be reached yet is waited for (with backoff) instead of failing the
+   * start, while this listener address answers /health/live (`homestead start`; commands fail at once).
+   */
+  waitOn?: { host: string; port: number } | null
+}
+
 /** Opens the configured database: starts (or reuses) the embedded server unless database.url is set, then migrates. */
-export async function openDatabase(config: Config, logger: Logger, options: { embedded?: EmbeddedConnection | null; migrate?: boolean } = {}): Promise<DatabaseHandle> {
+export async function openDatabase(config: Config, logger: Logger, options: OpenOptions = {}): Promise<DatabaseHandle> {
   try {
     return await openDatabaseOrThrow(config, logger, options)
   } catch (err) {
@@ -29,7 +42,7 @@ export async function openDatabase(config: Config, logger: Logger, options: { em
   }
 }
 
-async function openDatabaseOrThrow(config: Config, logger: Logger, options: { embedded?: EmbeddedConnection | null; migrate?: boolean }): Promise<DatabaseHandle> {
+async function openDatabaseOrThrow(config: Config, logger: Logger, options: OpenOptions): Promise<DatabaseHandle> {
   let embedded: EmbeddedPostgres | null = null
   let connection = options.embedded ?? null
   if (!config.database.url && !connection) {
@@ -40,26 +53,33 @@ async function openDatabaseOrThrow(config: Config, logger: Logger, options: { em
     connection = await embedded.start()
     await embedded.ensureDatabase(EMBEDDED_DATABASE)
   }
-  const db = new Database(connectionConfig(config, connection, EMBEDDED_DATABASE), {
+  const credentials = connection ? null : passwordSource(config.database)
+  const db = new Database(connectionConfig(config, connection, EMBEDDED_DATABASE, credentials), {
     poolSize: config.database.pool_size,
     statementTimeoutMs: config.database.statement_timeout_ms,
     onError: (err) => logger.warn({ err: err.message }, 'database connection lost or background statement failed'),
+    credentials,
   })
+  let waitedOnPort: number | null = null
   try {
+    if (options.waitOn && !connection) waitedOnPort = await untilReachable(db, logger, { ...options.waitOn, passwordFromSource: credentials !== null })
     if (options.migrate !== false) {
       const result = await migrate(db)
       if (result.applied.length > 0) logger.info({ applied: result.applied }, 'database migrations applied')
     }
   } catch (err) {
     await db.close()
+    credentials?.close?.()
     if (embedded?.ownsServer) await embedded.stop()
     throw err
   }
   return {
     db,
     embedded,
+    waitedOnPort,
     async close(stopEmbedded: boolean) {
       await db.close()
+      credentials?.close?.()
       if (embedded && (stopEmbedded || embedded.ownsServer)) await embedded.stop()
     },
   }
@@ -83,11 +103,16 @@ export interface StartOptions {
   ownsEmbedded?: boolean
   /** Serve metrics from this process (false in workers: the primary aggregates them). */
   metricsListener?: boolean
+  /** Wait for an unreachable external database, answering /health/live meanwhile (see OpenOptions.waitOn). */
+  waitForDatabase?: boolean
 }
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? createLogger(config.log.level)
-  const database = await openDatabase(config, logger, { embedded: options.embedded })
+  const waitOn = options.waitForDatabase ? { host: config.listen.host, port: config.listen.port } : null
+  const database = await openDatabase(config, logger, { embedded: options.embedded, waitOn })
+  // The port the waiting listener had (the same unless listen.port is 0).
+  const listenPort = database.waitedOnPort ?? config.listen.port
   let metricsServer: Server | null = null
   try {
     const metrics = createMetrics()
@@ -99,7 +124,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       unanswered.add(res)
       res.once('close', () => unanswered.delete(res))
     })
-    await app.listen({ host: config.listen.host, port: config.listen.port }).catch((err: unknown) => {
+    await app.listen({ host: config.listen.host, port: listenPort }).catch((err: unknown) => {
       throw asStartupError(`cannot listen on ${config.listen.host}:${config.listen.port}`, err)
     })
     const port = (app.server.address() as AddressInfo).port

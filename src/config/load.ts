@@ -33,8 +33,11 @@ export const ENV_ALIASES: Record<string, string> = {
 }
 /** Any other key: HOMESTEAD__SECTION__KEY=value (double underscores), e.g. HOMESTEAD__DATABASE__POOL_SIZE=40. */
 const GENERIC_PREFIX = 'HOMESTEAD__'
-/** HOMESTEAD_* variables that are not settings: the config file path, and those of the tests and worker processes. */
-const NOT_SETTINGS = /^HOMESTEAD_(CONFIG|TEST_.*|INTERNAL_.*)$/
+/**
+ * HOMESTEAD_* variables that are not settings: the config file path, db-bootstrap's admin URL, and those of the
+ * tests and worker processes.
+ */
+const NOT_SETTINGS = /^HOMESTEAD_(CONFIG|BOOTSTRAP_DATABASE_URL|TEST_.*|INTERNAL_.*)$/
 
 type Json = Record<string, unknown>
 
@@ -186,6 +189,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
       throw new ConfigError(`invalid configuration: well_known.support_contacts.${i}: needs a matrix_id, an email_address or both`)
     }
   })
+  checkDatabaseIdentity(input.database)
   // A /sync long-poll reads and writes nothing while it waits: the idle timeout would cut it off.
   if (input.http.idle_timeout_ms <= input.limits.sync_timeout_ms) {
     throw new ConfigError('invalid configuration: http.idle_timeout_ms: must be above limits.sync_timeout_ms, or /sync long-polls are cut off')
@@ -196,6 +200,23 @@ export function loadConfig(options: LoadOptions = {}): Config {
     public_baseurl: normaliseBaseUrl(input.public_baseurl ?? defaultBaseUrl(input)),
   }
   return deepFreeze(config)
+}
+
+/** One way to sign in to an external database: a password in the URL, a secret, or IAM tokens. */
+function checkDatabaseIdentity(database: ConfigInput['database']): void {
+  const { url, password_secret_arn: secret, iam_auth: iam } = database
+  if (!secret && !iam) return
+  const key = secret ? 'database.password_secret_arn' : 'database.iam_auth'
+  if (secret && iam) throw new ConfigError('invalid configuration: database.iam_auth: choose IAM tokens or database.password_secret_arn, not both')
+  if (!url) throw new ConfigError(`invalid configuration: ${key}: needs database.url (the user, host and database to sign in to)`)
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw new ConfigError('invalid configuration: database.url: not a valid URL')
+  }
+  if (parsed.password !== '') throw new ConfigError(`invalid configuration: database.url: holds a password, but ${key} supplies it`)
+  if (parsed.username === '') throw new ConfigError(`invalid configuration: database.url: names no user (postgres://USER@host/db), which ${key} signs in as`)
 }
 
 function defaultBaseUrl(input: ConfigInput): string {

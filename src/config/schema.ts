@@ -41,7 +41,7 @@ export const ConfigSchema = Type.Object(
       {
         url: Type.Union([Type.String({ pattern: '^postgres(ql)?://' }), Type.Null()], {
           default: null,
-          description: 'postgres://user:password@host:5432/db of an external PostgreSQL (Aurora). Empty: Homestead runs its own embedded PostgreSQL in data_dir.',
+          description: 'postgres://user:password@host:5432/db of an external PostgreSQL (Aurora); without the password when password_secret_arn or iam_auth is set. Empty: Homestead runs its own embedded PostgreSQL in data_dir.',
         }),
         pool_size: Type.Integer({ minimum: 1, maximum: 1000, default: 20, description: 'Connections per process.' }),
         ssl: Type.Union([Type.Literal('disable'), Type.Literal('require'), Type.Literal('verify-full')], {
@@ -50,6 +50,18 @@ export const ConfigSchema = Type.Object(
         }),
         ssl_ca_file: Type.Union([Type.String(), Type.Null()], { default: null, description: 'PEM file of CA certificates for verify-full.' }),
         statement_timeout_ms: Type.Integer({ minimum: 0, default: 60000, description: 'Server-side limit on one statement (0: none).' }),
+        password_secret_arn: Type.Union([Type.String({ pattern: '^arn:' }), Type.Null()], {
+          default: null,
+          description: 'AWS Secrets Manager secret holding the password for database.url\'s user (SecretString JSON with "password", or the bare password). Read at start and again when PostgreSQL refuses the password, so a rotated password needs no restart. database.url then holds no password.',
+        }),
+        iam_auth: Type.Boolean({
+          default: false,
+          description: 'Sign in to Amazon RDS/Aurora with an IAM authentication token (generated per connection for database.url\'s user) instead of a password. Needs database.ssl and the rds_iam role (homestead db-bootstrap grants it).',
+        }),
+        aws_region: Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
+          default: null,
+          description: 'AWS region of password_secret_arn and of the IAM tokens. Null: the secret ARN\'s region, else the SDK\'s (AWS_REGION).',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -3,7 +3,9 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import pg from 'pg'
+import { parseIntoClientConfig } from 'pg-connection-string'
 import type { Config } from '../config/schema.ts'
+import { INVALID_PASSWORD, type PasswordSource } from './credentials.ts'
 import type { EmbeddedConnection } from './embedded-postgres.ts'
 
 /** Anything that runs a query: the pool or a client inside a transaction. */
@@ -131,6 +133,8 @@ export interface DatabaseOptions {
   statementTimeoutMs: number
   applicationName?: string
   onError?: (err: Error) => void
+  /** Where passwords come from when not in the URL (connectionConfig puts it in the connection too). */
+  credentials?: PasswordSource | null
 }
 
 export class Database implements Queryable {
@@ -139,9 +143,11 @@ export class Database implements Queryable {
   readonly connection: pg.ClientConfig
   private readonly backendPids = new Set<number>()
   private readonly onError: ((err: Error) => void) | undefined
+  private readonly credentials: PasswordSource | null
 
   constructor(connection: pg.PoolConfig, options: DatabaseOptions) {
     this.onError = options.onError
+    this.credentials = options.credentials ?? null
     this.connection = { ...connection, types, application_name: `${options.applicationName ?? 'homestead'}-listener` }
     this.pool = new pg.Pool({
       ...connection,
@@ -179,11 +185,40 @@ export class Database implements Queryable {
   }
 
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
-    return this.pool.query<R>(named(text, values))
+    if (this.credentials === null) return this.pool.query<R>(named(text, values))
+    return this.signedIn(() => this.pool.query<R>(named(text, values)))
   }
 
   write(text: string, values?: unknown[]): Promise<void> {
     return this.query(text, values).then(() => undefined)
+  }
+
+  /**
+   * Runs open (which opens a connection before anything else, as the pool does) and, when the server refuses
+   * the password because it was rotated, once more with the password read again: nothing ran on the refused
+   * connection, so the retry cannot repeat work.
+   */
+  private signedIn<T>(open: () => Promise<T>): Promise<T> {
+    const credentials = this.credentials
+    if (credentials === null) return open()
+    const generation = credentials.generation
+    return open().catch(async (err: unknown) => {
+      if ((err as { code?: string }).code !== INVALID_PASSWORD || !(await credentials.refused(generation))) throw err
+      return open()
+    })
+  }
+
+  /**
+   * Tells the password source that a connection of one's own (the notifier's) was refused, so the next
+   * attempt has the password read again; other errors are ignored.
+   */
+  async connectionFailed(err: unknown, generation: number): Promise<void> {
+    if (this.credentials !== null && (err as { code?: string }).code === INVALID_PASSWORD) await this.credentials.refused(generation).catch(() => false)
+  }
+
+  /** The password source's generation before opening a connection of one's own (see connectionFailed). */
+  get credentialsGeneration(): number {
+    return this.credentials?.generation ?? 0
   }
 
   /**
@@ -194,7 +229,7 @@ export class Database implements Queryable {
   async transaction<T>(fn: (tx: Queryable, begun: Promise<pg.QueryResultRow[]>) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     const attempts = options.attempts ?? 5
     for (let attempt = 1; ; attempt++) {
-      const client = await this.pool.connect()
+      const client = await this.signedIn(() => this.pool.connect())
       const tx = new TransactionClient(client)
       let broken = false
       try {
@@ -239,7 +274,7 @@ export class Database implements Queryable {
 
   /** Runs parameterless statements as one simple query (several statements allowed, nothing prepared). */
   async simple(text: string): Promise<void> {
-    await this.pool.query(text)
+    await this.signedIn(() => this.pool.query(text))
   }
 
   /** Reports an error of background work that has no caller to throw to. */
@@ -249,16 +284,21 @@ export class Database implements Queryable {
 
   /** A client of its own for work that must hold a session (advisory locks, LISTEN). */
   connect(): Promise<pg.PoolClient> {
-    return this.pool.connect()
+    return this.signedIn(() => this.pool.connect())
   }
 
   async healthy(): Promise<boolean> {
     try {
-      await this.pool.query('SELECT 1')
+      await this.ping()
       return true
     } catch {
       return false
     }
+  }
+
+  /** A round trip to the server; throws why it failed. */
+  async ping(): Promise<void> {
+    await this.signedIn(() => this.pool.query('SELECT 1'))
   }
 
   async close(): Promise<void> {
@@ -266,11 +306,19 @@ export class Database implements Queryable {
   }
 }
 
-/** Connection settings for database.url (external) or for the embedded server. */
-export function connectionConfig(config: Config, embedded: EmbeddedConnection | null, database = 'homestead'): pg.PoolConfig {
+/**
+ * Connection settings for database.url (external) or for the embedded server; `credentials` supplies the
+ * password of each new connection when database.url holds none (see credentials.ts).
+ */
+export function connectionConfig(config: Config, embedded: EmbeddedConnection | null, database = 'homestead', credentials: PasswordSource | null = null): pg.PoolConfig {
   if (embedded) return { host: embedded.host, port: embedded.port, user: embedded.user, database }
   if (!config.database.url) throw new Error('database.url is not set and no embedded server is running')
-  const connection: pg.PoolConfig = { connectionString: config.database.url }
+  let connection: pg.PoolConfig = { connectionString: config.database.url }
+  if (credentials) {
+    // Not as a connectionString: pg would let the URL's (empty) password override the function.
+    const { password: _none, ...parsed } = parseIntoClientConfig(config.database.url)
+    connection = { ...parsed, password: () => credentials.password() }
+  }
   switch (config.database.ssl) {
     case 'require':
       connection.ssl = { rejectUnauthorized: false }

@@ -322,6 +322,7 @@ export class StreamNotifier {
       this.scheduleReconnect(client)
     })
     client.on('end', () => this.scheduleReconnect(client))
+    const generation = this.storage.db.credentialsGeneration
     try {
       await client.connect()
       await client.query([STREAM_CHANNEL, ...this.channels.keys()].map((c) => `LISTEN ${c}`).join('; '))
@@ -332,6 +333,8 @@ export class StreamNotifier {
       void this.refresh()
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, 'stream listener could not connect; retrying')
+      // A refused password (rotated) is read again before the next attempt.
+      await this.storage.db.connectionFailed(err, generation)
       await client.end().catch(() => {})
       this.scheduleReconnect(client)
     }

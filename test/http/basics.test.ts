@@ -250,6 +250,14 @@ describe('GET /health', () => {
     assert.equal(res.status, 200)
     assert.equal(res.body, 'OK')
   })
+
+  it('has /health/live (the process serves) and /health/ready (the database answers) beside it', async () => {
+    for (const path of ['/health/live', '/health/ready']) {
+      const res = await t.api.get(path)
+      assert.equal(res.status, 200, path)
+      assert.equal(res.body, 'OK')
+    }
+  })
 })
 
 describe('GET /_matrix/key/v2/server', () => {

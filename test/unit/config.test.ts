@@ -326,3 +326,25 @@ describe('generateConfig', () => {
     assert.match(text, /^server_name: example\.org$/m)
   })
 })
+
+describe('loadConfig database identity', () => {
+  const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:homestead/db-AbCdEf'
+  const load = (database: Record<string, unknown>) =>
+    loadConfig({ env: {}, overrides: Object.fromEntries(Object.entries(database).map(([k, v]) => [`database.${k}`, v])) })
+
+  it('takes a password secret or IAM tokens beside a URL that names the user but holds no password', () => {
+    assert.equal(load({ url: 'postgres://homestead@db:5432/homestead', password_secret_arn: arn }).database.password_secret_arn, arn)
+    assert.equal(load({ url: 'postgres://homestead@db:5432/homestead', iam_auth: true }).database.iam_auth, true)
+  })
+
+  it('refuses a password in the URL as well, both sources at once, or a source without a URL or user', () => {
+    assert.throws(() => load({ url: 'postgres://homestead:pw@db/homestead', password_secret_arn: arn }), /database\.url: holds a password/)
+    assert.throws(() => load({ url: 'postgres://homestead@db/homestead', password_secret_arn: arn, iam_auth: true }), /not both/)
+    assert.throws(() => load({ iam_auth: true }), /needs database\.url/)
+    assert.throws(() => load({ url: 'postgres://db/homestead', iam_auth: true }), /names no user/)
+  })
+
+  it('lets HOMESTEAD_BOOTSTRAP_DATABASE_URL through for db-bootstrap', () => {
+    assert.equal(loadConfig({ env: { HOMESTEAD_BOOTSTRAP_DATABASE_URL: 'postgres://master@db/postgres' } }).database.url, null)
+  })
+})
