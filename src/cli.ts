@@ -1,4 +1,4 @@
-// The `homestead` command: start | generate-config | register-user | registration-token | migrate.
+// The `homestead` command: start | generate-config | register-user | registration-token | migrate | db-bootstrap.
 import { readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig } from './config/load.ts'
@@ -8,7 +8,8 @@ import { createContext } from './context.ts'
 import { createMetrics } from './metrics.ts'
 import { start } from './main.ts'
 import { openDatabase } from './server.ts'
-import { MatrixError, StartupError } from './shared/errors.ts'
+import { bootstrapDatabase, bootstrapOptionsFrom } from './storage/index.ts'
+import { MatrixError, StartupError, asStartupError } from './shared/errors.ts'
 import { createLogger } from './shared/logger.ts'
 import type { AppContext } from './context.ts'
 
@@ -24,6 +25,17 @@ Commands:
   registration-token list [--valid | --invalid]
   registration-token delete TOKEN               Manage registration tokens
   migrate [--config FILE]                       Apply database migrations and exit
+  db-bootstrap --admin-url URL [--config FILE]  As the database administrator (URL, or the environment
+                                                variable HOMESTEAD_BOOTSTRAP_DATABASE_URL), create or update
+                                                the role of database.url (password from
+                                                database.password_secret_arn or the URL; rds_iam with
+                                                database.iam_auth) with a schema of its own and CONNECT on
+                                                its database, nothing more; safe to repeat and to run on
+                                                several machines at once
+
+Health: GET /health/live (the process serves; never touches the database), GET /health/ready and
+/health (the database answers). While an external database is unreachable at start, \`start\` keeps
+trying with backoff and answers /health/live meanwhile.
 
 Configuration: defaults < YAML file (--config or HOMESTEAD_CONFIG) < HOMESTEAD_* environment variables.`
 
@@ -202,6 +214,21 @@ async function main(argv: string[]): Promise<void> {
       const database = await openDatabase(config, logger)
       await database.close(false)
       console.log('Database schema is up to date')
+      return
+    }
+    case 'db-bootstrap': {
+      const { values } = parseArgs({ args, options: { 'admin-url': { type: 'string' }, config: { type: 'string' } } })
+      const adminUrl = values['admin-url'] ?? process.env.HOMESTEAD_BOOTSTRAP_DATABASE_URL
+      if (!adminUrl) throw new UsageError('db-bootstrap needs --admin-url URL (or HOMESTEAD_BOOTSTRAP_DATABASE_URL): the administrator\'s connection')
+      const config = configFrom(values.config)
+      const options = await bootstrapOptionsFrom(config, adminUrl).catch((err: unknown) => {
+        throw asStartupError('db-bootstrap', err)
+      })
+      const result = await bootstrapDatabase(options).catch((err: unknown) => {
+        throw asStartupError(`cannot bootstrap role ${options.role} on database ${options.database}`, err)
+      })
+      const done = [result.createdDatabase && 'created the database', result.createdRole ? 'created the role' : 'updated the role', result.createdSchema && 'created its schema']
+      console.log(`${options.role} on ${options.database}: ${done.filter(Boolean).join(', ')}`)
       return
     }
     case undefined:

@@ -319,18 +319,22 @@ export function connectionConfig(config: Config, embedded: EmbeddedConnection | 
     const { password: _none, ...parsed } = parseIntoClientConfig(config.database.url)
     connection = { ...parsed, password: () => credentials.password() }
   }
+  const ssl = sslOptions(config)
+  if (ssl) connection.ssl = ssl
+  return connection
+}
+
+/** TLS to an external server as database.ssl says (undefined: as the URL says). */
+export function sslOptions(config: Config): pg.ClientConfig['ssl'] {
   switch (config.database.ssl) {
     case 'require':
-      connection.ssl = { rejectUnauthorized: false }
-      break
+      return { rejectUnauthorized: false }
     case 'verify-full':
-      connection.ssl = {
+      return {
         rejectUnauthorized: true,
         ...(config.database.ssl_ca_file ? { ca: readFileSync(config.database.ssl_ca_file, 'utf8') } : {}),
       }
-      break
     default:
-      break
+      return undefined
   }
-  return connection
 }

@@ -36,6 +36,7 @@ import { MediaRepository } from './repositories/media.ts'
 
 export { Database, connectionConfig, type Queryable } from './db.ts'
 export { passwordSource, type PasswordSource } from './credentials.ts'
+export { bootstrapDatabase, bootstrapOptionsFrom } from './bootstrap.ts'
 export { EmbeddedPostgres, type EmbeddedConnection } from './embedded-postgres.ts'
 export { migrate, listMigrations, type MigrationClient } from './migrate.ts'
 export type { UserRow } from './repositories/users.ts'
