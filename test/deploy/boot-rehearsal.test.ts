@@ -76,7 +76,7 @@ before(async () => {
   awsCli(s3.endpoint, ['s3', 'cp', '--only-show-errors', artifact.file, `s3://${s3.bucket}/${key}`])
   const masterPassword = randomBytes(16).toString('hex')
   const master = aws(['secretsmanager', 'create-secret', '--name', `rds!cluster-${suffix}`, '--secret-string', JSON.stringify({ username: names.master, password: masterPassword })])
-  const appEnv = aws(['secretsmanager', 'create-secret', '--name', `homestead-app-${suffix}`, '--secret-string', JSON.stringify({ HOMESTEAD_LOG__LEVEL: 'info' })])
+  const appEnv = aws(['secretsmanager', 'create-secret', '--name', `homestead-app-${suffix}`, '--secret-string', JSON.stringify({ HOMESTEAD_LOG_LEVEL: 'info' })])
 
   // compute.tf's configuration for the example; what only AWS knows comes from the rehearsal's stand-ins.
   const config = await moduleConfig({ server_name: 'example.com' }, { 'aws_s3_bucket.media.id': `homestead-media-${suffix}`, 'data.aws_region.current.region': REGION })
@@ -167,7 +167,7 @@ describe('boot rehearsal: the user data on an instance', { skip: skip ?? false }
     assert.equal(bundle.status, 0, 'the release carries the RDS CA bundle')
     // The service's environment holds no database password: Homestead reads its own from Secrets Manager.
     const env = instance.exec(['cat', '/etc/homestead/env'])
-    assert.match(env.stdout, /^HOMESTEAD_LOG__LEVEL="info"$/m)
+    assert.match(env.stdout, /^HOMESTEAD_LOG_LEVEL="info"$/m)
     assert.doesNotMatch(env.stdout, /DATABASE|PASSWORD/)
     // Homestead runs as its own role, which is no superuser and may not create roles or databases.
     const role = await admin((c) => c.query('SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = $1', [appRole]))

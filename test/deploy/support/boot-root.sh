@@ -24,8 +24,11 @@ mount --bind "$seam" "$root/seam"
 mount -o remount,bind,ro "$root/seam"
 chmod 1777 "$root/tmp" "$root/var/tmp"
 
+# The seam's endpoints reach the AWS SDK inside Homestead too (its own commands at boot, like db-bootstrap).
+. "$seam/env"
 status=0
 chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/seam/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin \
+  AWS_ENDPOINT_URL="$SEAM_AWS_ENDPOINT" AWS_EC2_METADATA_SERVICE_ENDPOINT="$SEAM_IMDS_ENDPOINT" \
   /bin/bash /var/lib/cloud/instance/user-data.txt >"$root/var/log/cloud-init-output.log" 2>&1 || status=$?
 echo "$status" >"$root/var/lib/cloud/instance/boot-finished"
 exec sleep infinity
