@@ -88,8 +88,10 @@ export class CliServer {
   private err = ''
   private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 
-  constructor(args: string[], env: NodeJS.ProcessEnv) {
-    this.child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  /** `launcher`: an executable to run instead of this checkout's CLI (a release artifact's bin/homestead). */
+  constructor(args: string[], env: NodeJS.ProcessEnv, launcher?: string) {
+    const [command, argv] = launcher ? [launcher, args] : [process.execPath, [CLI, ...args]]
+    this.child = spawn(command, argv, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
     children.add(this.child)
     this.child.stdout?.on('data', (d) => (this.out += d))
     this.child.stderr?.on('data', (d) => (this.err += d))
