@@ -78,6 +78,7 @@ locals {
     log_group            = aws_cloudwatch_log_group.app.name
     systemd_unit         = file("${path.module}/../systemd/homestead.service")
     fetch_secrets        = file("${path.module}/templates/fetch-secrets.sh")
+    liveness             = file("${path.module}/templates/liveness.sh")
     cloudwatch_agent_config = jsonencode({
       logs = {
         logs_collected = {
@@ -91,15 +92,7 @@ locals {
       }
     })
   }
-  # Names an earlier user-data template reads, kept only until the template moves to the names above.
-  legacy_user_data_vars = {
-    node_version   = "24.21.0"
-    node_arch      = local.release_arch
-    release_source = local.release_s3_uri
-    db_secret_arn  = local.db_master_secret
-    app_secret_arn = aws_secretsmanager_secret.settings.arn
-  }
-  user_data = templatefile("${path.module}/templates/user-data.sh.tftpl", merge(local.legacy_user_data_vars, local.user_data_vars))
+  user_data = templatefile("${path.module}/templates/user-data.sh.tftpl", local.user_data_vars)
 }
 
 resource "aws_launch_template" "app" {
