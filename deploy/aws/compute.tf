@@ -41,8 +41,15 @@ locals {
       requires_token = var.registration_requires_token
     }
     well_known = { server = local.federation_delegation }
-    http       = { trust_proxy = true, shutdown_grace_ms = 20000 }
-    log        = { level = var.log_level }
+    # The ALB reuses its connections to an instance for up to its idle timeout: the instance must not close
+    # them earlier (a request the ALB sends on a connection closing under it answers 502).
+    http = {
+      trust_proxy           = true
+      shutdown_grace_ms     = 20000
+      keep_alive_timeout_ms = (var.alb_idle_timeout_seconds + 10) * 1000
+      idle_timeout_ms       = (var.alb_idle_timeout_seconds + 15) * 1000
+    }
+    log = { level = var.log_level }
     media = {
       store = "s3"
       s3 = {

@@ -21,6 +21,13 @@ const SAMPLES: Record<string, unknown> = {
   'var.remote_media_retention_days == null ? null : var.remote_media_retention_days * 86400000': 90 * 86400000,
 }
 
+/** Arithmetic on the ALB's idle timeout (its default, 120 s): `(var.alb_idle_timeout_seconds + N) * 1000`. */
+function albIdleArithmetic(module: TerraformModule, source: string): number | undefined {
+  const match = /^\(var\.alb_idle_timeout_seconds \+ (\d+)\) \* 1000$/.exec(source)
+  if (!match) return undefined
+  return ((module.variables.alb_idle_timeout_seconds?.default as number) + Number(match[1])) * 1000
+}
+
 /** Evaluates the small subset of HCL the config uses: literals, templates, var.*, local.* and SAMPLES. */
 function evaluate(module: TerraformModule, value: unknown): unknown {
   if (Array.isArray(value)) return value.map((v) => evaluate(module, v))
@@ -33,6 +40,8 @@ function evaluate(module: TerraformModule, value: unknown): unknown {
 
 function resolve(module: TerraformModule, source: string): unknown {
   if (source in SAMPLES) return SAMPLES[source]
+  const arithmetic = albIdleArithmetic(module, source)
+  if (arithmetic !== undefined) return arithmetic
   const variable = /^var\.(\w+)$/.exec(source)?.[1]
   if (variable && module.variables[variable] && 'default' in module.variables[variable]) return evaluate(module, module.variables[variable].default)
   const local = /^local\.(\w+)$/.exec(source)?.[1]
@@ -61,6 +70,10 @@ describe('deploy/aws Homestead configuration', () => {
       assert.equal(loaded.public_baseurl, 'https://matrix.example.com/')
       assert.equal(loaded.well_known.server, 'matrix.example.com:443')
       assert.equal(loaded.http.trust_proxy, true)
+      // The ALB may reuse a connection for its whole idle timeout: Homestead must keep it open longer.
+      const albIdleMs = (module.variables.alb_idle_timeout_seconds?.default as number) * 1000
+      assert.ok(loaded.http.keep_alive_timeout_ms > albIdleMs, `keep_alive_timeout_ms ${loaded.http.keep_alive_timeout_ms} <= the ALB's ${albIdleMs}`)
+      assert.ok(loaded.http.idle_timeout_ms > albIdleMs, `idle_timeout_ms ${loaded.http.idle_timeout_ms} <= the ALB's ${albIdleMs}`)
       assert.equal(loaded.database.ssl, 'verify-full')
       assert.equal(loaded.database.url, 'postgres://homestead@homestead.cluster-abc.eu-west-1.rds.amazonaws.com:5432/homestead')
       const media = (loaded as unknown as { media: { store: string; s3: { bucket: string; prefix: string; region: string } } }).media
