@@ -20,7 +20,8 @@ import { ARTIFACT_CA_BUNDLE } from '../../scripts/release.ts'
 import { ROOT, passwordLogin, waitFor } from '../support/cli.ts'
 import { s3Unavailable, startS3Server } from '../support/s3-server.ts'
 import { Api } from '../support/server.ts'
-import { BootRoot, moduleConfig, renderTemplate, startFakeImds, templateVariables, type FakeImds } from './support/boot.ts'
+import { BootRoot, renderTemplate, startFakeImds, templateVariables, type FakeImds } from './support/boot.ts'
+import { moduleConfig } from './support/module-config.ts'
 import { buildArtifacts, roomAndMessage } from './support/release.ts'
 
 const TEMPLATES = join(ROOT, 'deploy', 'aws', 'templates')
@@ -79,7 +80,7 @@ before(async () => {
   const appEnv = aws(['secretsmanager', 'create-secret', '--name', `homestead-app-${suffix}`, '--secret-string', JSON.stringify({ HOMESTEAD_LOG_LEVEL: 'info' })])
 
   // compute.tf's configuration for the example; what only AWS knows comes from the rehearsal's stand-ins.
-  const config = await moduleConfig({ server_name: 'example.com' }, { 'aws_s3_bucket.media.id': `homestead-media-${suffix}`, 'data.aws_region.current.region': REGION })
+  const config = await moduleConfig({ vars: { server_name: 'example.com' }, aws: { 'aws_s3_bucket.media.id': `homestead-media-${suffix}`, 'data.aws_region.current.region': REGION } })
   const configured = typeof config.database?.url === 'string' && !config.database.url.includes('<unresolved') ? new URL(config.database.url) : null
   appRole = configured ? decodeURIComponent(configured.username) : 'homestead'
   const dbSecret = aws(['secretsmanager', 'create-secret', '--name', `homestead-db-${suffix}`, '--secret-string', JSON.stringify({ username: appRole, password: randomBytes(24).toString('hex') })])

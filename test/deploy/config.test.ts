@@ -8,51 +8,24 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { loadConfig } from '../../src/config/load.ts'
 import { ConfigSchema } from '../../src/config/schema.ts'
-import { expressionSource, loadModule, type TerraformModule } from './support/hcl.ts'
+import { loadModule } from './support/hcl.ts'
+import { evaluateConfig } from './support/module-config.ts'
 import { MODULE_DIR } from './support/fixtures.ts'
 
 /** Values for what only AWS knows, and for required variables without a default. */
-const SAMPLES: Record<string, unknown> = {
-  'var.server_name': 'example.com',
+const VARS = { server_name: 'example.com' }
+const AWS = {
   'aws_s3_bucket.media.id': 'homestead-media-20261125',
   'data.aws_region.current.region': 'eu-west-1',
   'local.db_endpoint': 'homestead.cluster-abc.eu-west-1.rds.amazonaws.com',
-  'var.db_iam_auth ? null : aws_secretsmanager_secret.db_app.arn': 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:homestead/db-app-x',
-  'var.remote_media_retention_days == null ? null : var.remote_media_retention_days * 86400000': 90 * 86400000,
-}
-
-/** Arithmetic on the ALB's idle timeout (its default, 120 s): `(var.alb_idle_timeout_seconds + N) * 1000`. */
-function albIdleArithmetic(module: TerraformModule, source: string): number | undefined {
-  const match = /^\(var\.alb_idle_timeout_seconds \+ (\d+)\) \* 1000$/.exec(source)
-  if (!match) return undefined
-  return ((module.variables.alb_idle_timeout_seconds?.default as number) + Number(match[1])) * 1000
-}
-
-/** Evaluates the small subset of HCL the config uses: literals, templates, var.*, local.* and SAMPLES. */
-function evaluate(module: TerraformModule, value: unknown): unknown {
-  if (Array.isArray(value)) return value.map((v) => evaluate(module, v))
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, evaluate(module, v)]))
-  if (typeof value !== 'string' || !value.includes('${')) return value
-  const whole = expressionSource(value)
-  if (whole !== undefined) return resolve(module, whole)
-  return value.replace(/\$\{([^}]+)\}/g, (_, source: string) => String(resolve(module, source.trim())))
-}
-
-function resolve(module: TerraformModule, source: string): unknown {
-  if (source in SAMPLES) return SAMPLES[source]
-  const arithmetic = albIdleArithmetic(module, source)
-  if (arithmetic !== undefined) return arithmetic
-  const variable = /^var\.(\w+)$/.exec(source)?.[1]
-  if (variable && module.variables[variable] && 'default' in module.variables[variable]) return evaluate(module, module.variables[variable].default)
-  const local = /^local\.(\w+)$/.exec(source)?.[1]
-  if (local && local in module.locals) return evaluate(module, module.locals[local])
-  throw new Error(`config.test.ts cannot evaluate \${${source}}: add a sample value to SAMPLES`)
+  'aws_secretsmanager_secret.db_app.arn': 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:homestead/db-app-x',
 }
 
 describe('deploy/aws Homestead configuration', () => {
   it('is accepted by Homestead\'s configuration loader', async () => {
     const module = await loadModule(MODULE_DIR)
-    const config = evaluate(module, module.locals.homestead_config) as Record<string, unknown>
+    const config = evaluateConfig(module, { vars: VARS, aws: AWS })
+    assert.doesNotMatch(JSON.stringify(config), /<unresolved/, 'every reference of the configuration is evaluated')
     const database = config.database as Record<string, unknown>
     assert.equal(database.url, 'postgres://homestead@homestead.cluster-abc.eu-west-1.rds.amazonaws.com:5432/homestead')
     assert.match(String(database.password_secret_arn), /^arn:aws:secretsmanager:/)

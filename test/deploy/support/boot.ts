@@ -6,8 +6,6 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { join } from 'node:path'
-import { expressionSource, loadModule } from './hcl.ts'
-import { MODULE_DIR } from './fixtures.ts'
 
 /**
  * Terraform's templatefile for what the user data template uses: ${name} interpolations of plain variables,
@@ -30,38 +28,6 @@ export function templateVariables(template: string): string[] {
   const names = new Set<string>()
   for (const match of template.replace(/\$\$\{/g, '').matchAll(/\$\{\s*(\w+)\s*\}/g)) names.add(match[1] as string)
   return [...names].sort()
-}
-
-/**
- * locals.homestead_config of compute.tf, with each reference Terraform would resolve replaced: variables by
- * their defaults or `vars`, anything AWS knows by `aws` (keyed by the reference, e.g.
- * "aws_s3_bucket.media.id"). A reference with no value stays as "<unresolved …>" for the caller to replace.
- */
-export async function moduleConfig(vars: Record<string, unknown>, aws: Record<string, unknown>): Promise<Record<string, any>> {
-  const module = await loadModule(MODULE_DIR)
-  const resolve = (source: string): unknown => {
-    if (source in aws) return aws[source]
-    const variable = /^var\.(\w+)$/.exec(source)?.[1]
-    if (variable && variable in vars) return vars[variable]
-    if (variable && module.variables[variable] && 'default' in module.variables[variable]) return evaluate(module.variables[variable].default)
-    const local = /^local\.(\w+)$/.exec(source)?.[1]
-    if (local && local in module.locals) return evaluate(module.locals[local])
-    const conditional = /^(var\.\w+) == null \? null : (var\.\w+) \* (\d+)$/.exec(source)
-    if (conditional) {
-      const value = resolve(conditional[1] as string)
-      return value === null ? null : Number(resolve(conditional[2] as string)) * Number(conditional[3])
-    }
-    return `<unresolved ${source}>`
-  }
-  const evaluate = (value: unknown): unknown => {
-    if (Array.isArray(value)) return value.map(evaluate)
-    if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, evaluate(v)]))
-    if (typeof value !== 'string' || !value.includes('${')) return value
-    const whole = expressionSource(value)
-    if (whole !== undefined) return resolve(whole)
-    return value.replace(/\$\{([^}]+)\}/g, (_, source: string) => String(resolve(source.trim())))
-  }
-  return evaluate(module.locals.homestead_config) as Record<string, any>
 }
 
 export interface FakeImds {
