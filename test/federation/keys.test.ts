@@ -94,6 +94,15 @@ describe('remote server keys', () => {
     assert.ok(keys.some((k) => k.keyId === ctxA.serverKeys.signingKey.keyId))
   })
 
+  it('fetches once for concurrent lookups of a key, and does not ask again at once for a key the server lacks', async () => {
+    const before = frontB.requests.filter((r) => r === 'GET /_matrix/key/v2/server').length
+    const lookups = await Promise.all(Array.from({ length: 5 }, () => ctxA.federation.keys.verifyKey(nameB, 'ed25519:unknown', { validAt: Date.now(), forRequest: true })))
+    assert.deepEqual(lookups, [null, null, null, null, null])
+    assert.equal(frontB.requests.filter((r) => r === 'GET /_matrix/key/v2/server').length - before, 1)
+    assert.equal(await ctxA.federation.keys.verifyKey(nameB, 'ed25519:unknown', { validAt: Date.now(), forRequest: true }), null)
+    assert.equal(frontB.requests.filter((r) => r === 'GET /_matrix/key/v2/server').length - before, 1)
+  })
+
   it('answers with no keys for a server it cannot reach and has none of', async () => {
     const res = await b.api.get(`/_matrix/key/v2/query/${encodeURIComponent('127.0.0.1:1')}`)
     assert.deepEqual([res.status, res.body], [200, { server_keys: [] }])

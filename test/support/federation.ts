@@ -43,14 +43,19 @@ export interface TlsFront {
   port: number
   /** Where decrypted connections go: a Homestead's plain HTTP port on 127.0.0.1. */
   target: number
+  /** Request lines seen ("GET /path"), from the decrypted stream. */
+  requests: string[]
   close(): Promise<void>
 }
 
 /** Terminates TLS on host:0 and pipes each connection to the current target port. */
 export async function startTlsFront(credentials: { key: string; cert: string }, host = '127.0.0.1'): Promise<TlsFront> {
-  const front: TlsFront = { server: null as unknown as TlsServer, port: 0, target: 0, close: async () => {} }
+  const front: TlsFront = { server: null as unknown as TlsServer, port: 0, target: 0, requests: [], close: async () => {} }
   front.server = createTlsServer(credentials, (socket) => {
     const upstream = connect(front.target, '127.0.0.1')
+    socket.on('data', (chunk: Buffer) => {
+      for (const m of chunk.toString('latin1').matchAll(/^(GET|POST|PUT|DELETE) (\S+) HTTP\/1\.1\r$/gm)) front.requests.push(`${m[1]} ${m[2]}`)
+    })
     socket.pipe(upstream).pipe(socket)
     socket.on('error', () => upstream.destroy())
     upstream.on('error', () => socket.destroy())
