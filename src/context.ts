@@ -22,7 +22,7 @@ import { Ephemeral } from './ephemeral/index.ts'
 import { DEFAULT_PUSH_LIMITS, Push } from './push/index.ts'
 import { CrossSigning, DehydratedDevices, DeviceLists, E2eKeys, KeyBackup, ToDevice, markDeviceListsChanged } from './e2ee/index.ts'
 import { createMediaServices, type MediaServices } from './media/index.ts'
-import { createOutboundGuard } from './outbound/index.ts'
+import { createOutboundGuard, type OutboundGuard } from './outbound/index.ts'
 import { createFederation, systemDns, type DnsResolver, type Federation } from './federation/index.ts'
 
 export interface AppContext {
@@ -59,6 +59,8 @@ export interface AppContext {
   dehydratedDevices: DehydratedDevices
   media: MediaServices
   federation: Federation
+  /** The one gate for requests to other hosts (push gateways use it too). */
+  outboundGuard: OutboundGuard
 }
 
 export interface ContextOptions {
@@ -184,5 +186,6 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     dehydratedDevices: new DehydratedDevices({ storage, clock, keys: e2eKeys, devices, toDevice }),
     media: createMediaServices({ config, storage, clock, logger, guard }),
     federation,
+    outboundGuard: guard,
   }
 }
