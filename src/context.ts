@@ -22,6 +22,8 @@ import { Ephemeral } from './ephemeral/index.ts'
 import { DEFAULT_PUSH_LIMITS, Push } from './push/index.ts'
 import { CrossSigning, DehydratedDevices, DeviceLists, E2eKeys, KeyBackup, ToDevice, markDeviceListsChanged } from './e2ee/index.ts'
 import { createMediaServices, type MediaServices } from './media/index.ts'
+import { createOutboundGuard, type OutboundGuard } from './outbound/index.ts'
+import { createFederation, systemDns, type DnsResolver, type Federation } from './federation/index.ts'
 
 export interface AppContext {
   config: Config
@@ -56,6 +58,9 @@ export interface AppContext {
   toDevice: ToDevice
   dehydratedDevices: DehydratedDevices
   media: MediaServices
+  federation: Federation
+  /** The one gate for requests to other hosts (push gateways use it too). */
+  outboundGuard: OutboundGuard
 }
 
 export interface ContextOptions {
@@ -64,6 +69,8 @@ export interface ContextOptions {
   logger: Logger
   metrics: Metrics
   clock?: Clock
+  /** The DNS behind federation discovery and the outbound guard (default: the system's). */
+  dns?: DnsResolver
 }
 
 /** Builds every service over one database; call `ready()` before serving. */
@@ -73,6 +80,10 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   const storage = new Storage(db)
   const serverKeys = new ServerKeys(config.server_name, clock)
   await serverKeys.load(storage)
+  const dns = options.dns ?? systemDns()
+  // One guard for every outbound request: federation and URL previews share its settings.
+  const guard = createOutboundGuard(config, (host) => dns.lookup(host))
+  const federation = createFederation({ config, storage, serverKeys, guard, dns, clock, logger })
   const rateLimiter = new RateLimiter(config.rate_limits, storage.repos, clock)
   const sessions = new Sessions(storage, clock, config.auth, (err) => logger.warn({ err }, 'background write failed'))
   const uia = new Uia(storage, clock)
@@ -173,6 +184,8 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     deviceLists,
     toDevice,
     dehydratedDevices: new DehydratedDevices({ storage, clock, keys: e2eKeys, devices, toDevice }),
-    media: createMediaServices({ config, storage, clock, logger }),
+    media: createMediaServices({ config, storage, clock, logger, guard }),
+    federation,
+    outboundGuard: guard,
   }
 }

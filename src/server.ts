@@ -176,6 +176,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         ctx.toDevice.stop()
         await ctx.media.sweeper.stop()
         await ctx.media.media.store.close()
+        ctx.federation.client.close()
         await ctx.notifier.stop()
         if (metricsServer) await new Promise((resolve) => metricsServer?.close(resolve))
         await database.close(options.ownsEmbedded !== false)

@@ -13,6 +13,7 @@ import * as wellKnown from './client/well-known.ts'
 import * as adminRegister from './admin/register.ts'
 import * as adminRegistrationTokens from './admin/registration-tokens.ts'
 import * as keys from './keys/server.ts'
+import * as keyQuery from './keys/query.ts'
 import * as health from './health.ts'
 import * as createRoom from './client/rooms/create.ts'
 import * as roomSend from './client/rooms/send.ts'
@@ -54,6 +55,7 @@ const modules = [
   accountData,
   capabilities,
   keys,
+  keyQuery,
   adminRegister,
   adminRegistrationTokens,
   health,

@@ -7,6 +7,7 @@ import { Value } from '@sinclair/typebox/value'
 import type { TSchema } from '@sinclair/typebox'
 import { describeMismatch } from './describe.ts'
 import { ConfigSchema, type Config, type ConfigInput } from './schema.ts'
+import { parseCidr } from '../outbound/ranges.ts'
 
 export class ConfigError extends Error {}
 
@@ -173,6 +174,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   for (const [path, value] of envOverrides(env)) setPath(merged, path, value)
   for (const [key, value] of Object.entries(options.overrides ?? {})) setPath(merged, key.split('.'), value)
 
+  movedKeys(merged)
   const withDefaults = Value.Default(ConfigSchema, merged) as Json
   const firstError = Value.Errors(ConfigSchema, withDefaults).First()
   if (firstError) {
@@ -190,6 +192,11 @@ export function loadConfig(options: LoadOptions = {}): Config {
     }
   })
   checkDatabaseIdentity(input.database)
+  for (const key of ['ip_range_blocklist', 'ip_range_allowlist'] as const) {
+    input.outbound[key].forEach((cidr, i) => {
+      if (!parseCidr(cidr)) throw new ConfigError(`invalid configuration: outbound.${key}.${i}: not a CIDR range such as 10.0.0.0/8 or fd00::/8 (got ${JSON.stringify(cidr)})`)
+    })
+  }
   // A /sync long-poll reads and writes nothing while it waits: the idle timeout would cut it off.
   if (input.http.idle_timeout_ms <= input.limits.sync_timeout_ms) {
     throw new ConfigError('invalid configuration: http.idle_timeout_ms: must be above limits.sync_timeout_ms, or /sync long-polls are cut off')
@@ -200,6 +207,16 @@ export function loadConfig(options: LoadOptions = {}): Config {
     public_baseurl: normaliseBaseUrl(input.public_baseurl ?? defaultBaseUrl(input)),
   }
   return deepFreeze(config)
+}
+
+/** Keys that moved: named with their new place rather than refused as unknown. */
+function movedKeys(merged: Json): void {
+  const preview = (merged.media as Json | undefined)?.url_preview as Json | undefined
+  if (preview && 'ip_range_allowlist' in preview) {
+    throw new ConfigError(
+      'invalid configuration: media.url_preview.ip_range_allowlist: moved to outbound.ip_range_allowlist, which applies to every outbound request (federation and URL previews alike)',
+    )
+  }
 }
 
 /** One way to sign in to an external database: a password in the URL, a secret, or IAM tokens. */

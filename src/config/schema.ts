@@ -2,6 +2,7 @@
 // `homestead generate-config` writes a commented YAML file from the same descriptions.
 import { Type, type Static } from '@sinclair/typebox'
 import { DEFAULT_MAX_JSON_VALUES } from '../shared/client-json.ts'
+import { DEFAULT_IP_RANGE_BLOCKLIST } from '../outbound/ranges.ts'
 
 const RateLimit = (perSecond: number, burst: number, description: string) =>
   Type.Object(
@@ -247,7 +248,6 @@ export const ConfigSchema = Type.Object(
         url_preview: Type.Object(
           {
             enabled: Type.Boolean({ default: false, description: 'Serve /media/preview_url (the server fetches URLs that users post).' }),
-            ip_range_allowlist: Type.Array(Type.String(), { default: [], description: 'CIDRs the preview fetcher may reach even though they are private, loopback or link-local.' }),
             max_spider_size: Type.Integer({ minimum: 1024, default: 10 * 1024 * 1024, description: 'Largest page or image fetched for a preview.' }),
             timeout_ms: Type.Integer({ minimum: 100, default: 10000, description: 'Time limit for fetching one preview (all redirects included).' }),
             max_html_bytes: Type.Integer({ minimum: 1024, default: 1024 * 1024, description: 'HTML read from a page for its preview; the rest is not read.' }),
@@ -255,6 +255,41 @@ export const ConfigSchema = Type.Object(
             cache_ms: Type.Integer({ minimum: 0, default: 3600 * 1000, description: 'How long a preview is reused.' }),
           },
           { additionalProperties: false, default: {} },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    outbound: Type.Object(
+      {
+        ip_range_blocklist: Type.Array(Type.String(), {
+          default: [...DEFAULT_IP_RANGE_BLOCKLIST],
+          description: 'CIDRs no outbound request (federation, URL previews, push gateways) may reach, checked on every address a name resolves to at connect time. Default: loopback, private, CGNAT, link-local, multicast and other special-purpose ranges (Synapse\'s ip_range_blacklist and more).',
+        }),
+        ip_range_allowlist: Type.Array(Type.String(), {
+          default: [],
+          description: 'CIDRs outbound requests may reach even though ip_range_blocklist covers them (a peer on the private network; tests allow 127.0.0.0/8).',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    federation: Type.Object(
+      {
+        ca_file: Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
+          default: null,
+          description: 'PEM file of extra CA certificates trusted for outbound federation, beside the system store (a private CA, a test CA). Null: the system store only.',
+        }),
+        trusted_key_servers: Type.Array(
+          Type.Object(
+            {
+              server_name: Type.String({ minLength: 1 }),
+              verify_keys: Type.Optional(Type.Record(Type.String(), Type.String(), { description: 'key ID → unpadded Base64 public key; the notary\'s answers must carry one of these signatures.' })),
+            },
+            { additionalProperties: false },
+          ),
+          {
+            default: [{ server_name: 'matrix.org' }],
+            description: 'Notary servers asked for a server\'s keys when that server does not answer itself (Synapse: trusted_key_servers). Without verify_keys, the notary\'s own keys are fetched from it directly.',
+          },
         ),
       },
       { additionalProperties: false, default: {} },

@@ -3,6 +3,7 @@ import { resolve } from 'node:path'
 import type { Config } from '../config/schema.ts'
 import type { Clock } from '../shared/clock.ts'
 import type { Logger } from '../shared/logger.ts'
+import type { OutboundGuard } from '../outbound/index.ts'
 import type { Storage } from '../storage/index.ts'
 import type { BlobStore } from './blob-store.ts'
 import { FsBlobStore } from './fs-store.ts'
@@ -17,7 +18,6 @@ export { Media, MEDIA_ID, type Served, type MediaConfig } from './media.ts'
 export { MediaAdmin } from './admin.ts'
 export { UrlPreviews } from './preview.ts'
 export { MediaSweeper, sweepMedia } from './retention.ts'
-export { OutboundGuard, BlockedAddressError, OutboundError } from './ssrf.ts'
 export { contentDisposition, isInline } from './content-types.ts'
 export { FsBlobStore } from './fs-store.ts'
 export { S3BlobStore } from './s3-store.ts'
@@ -50,13 +50,13 @@ export interface MediaServices {
   sweeper: MediaSweeper
 }
 
-export function createMediaServices(options: { config: Config; storage: Storage; clock: Clock; logger: Logger; store?: BlobStore }): MediaServices {
+export function createMediaServices(options: { config: Config; storage: Storage; clock: Clock; logger: Logger; guard: OutboundGuard; store?: BlobStore }): MediaServices {
   const { config, storage, clock, logger } = options
   const media = new Media({ storage, store: options.store ?? createBlobStore(config), config: config.media, serverName: config.server_name, clock, logger })
   return {
     media,
     admin: new MediaAdmin(storage, media),
-    previews: new UrlPreviews({ storage, media, clock, logger }),
+    previews: new UrlPreviews({ storage, media, clock, logger, guard: options.guard }),
     sweeper: new MediaSweeper(storage, media, clock, logger),
   }
 }

@@ -6,7 +6,7 @@ import type { Logger } from '../shared/logger.ts'
 import type { Storage } from '../storage/index.ts'
 import type { Media } from './media.ts'
 import { parseOpenGraph, type OpenGraph } from './open-graph.ts'
-import { BlockedAddressError, OutboundError, OutboundGuard } from './ssrf.ts'
+import { BlockedAddressError, OutboundError, type OutboundGuard } from '../outbound/index.ts'
 
 export type { OpenGraph }
 
@@ -20,12 +20,12 @@ export class UrlPreviews {
   private readonly clock: Clock
   private readonly logger: Logger
 
-  constructor(options: { storage: Storage; media: Media; clock: Clock; logger: Logger; guard?: OutboundGuard }) {
+  constructor(options: { storage: Storage; media: Media; clock: Clock; logger: Logger; guard: OutboundGuard }) {
     this.storage = options.storage
     this.media = options.media
     this.clock = options.clock
     this.logger = options.logger
-    this.guard = options.guard ?? new OutboundGuard(options.media.config.url_preview.ip_range_allowlist)
+    this.guard = options.guard
   }
 
   get enabled(): boolean {
@@ -104,7 +104,7 @@ export class UrlPreviews {
 
   private async fetch(url: string, timeoutMs: number) {
     try {
-      return await this.guard.fetch(url, { maxBytes: this.media.config.url_preview.max_spider_size, timeoutMs })
+      return await this.guard.fetch(url, { maxBytes: this.media.config.url_preview.max_spider_size, timeoutMs, headers: { 'user-agent': 'Homestead URL preview' } })
     } catch (err) {
       throw this.translate(err)
     }

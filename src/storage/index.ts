@@ -8,6 +8,7 @@ import { ProfilesRepository } from './repositories/profiles.ts'
 import { RateLimitsRepository } from './repositories/rate-limits.ts'
 import { RegistrationTokensRepository } from './repositories/registration-tokens.ts'
 import { ServerKeysRepository } from './repositories/server-keys.ts'
+import { RemoteServerKeysRepository } from './repositories/remote-server-keys.ts'
 import { TokensRepository } from './repositories/tokens.ts'
 import { UiaSessionsRepository } from './repositories/uia-sessions.ts'
 import { UsersRepository } from './repositories/users.ts'
@@ -40,6 +41,7 @@ export { bootstrapDatabase, bootstrapOptionsFrom } from './bootstrap.ts'
 export { EmbeddedPostgres, type EmbeddedConnection } from './embedded-postgres.ts'
 export { migrate, listMigrations, type MigrationClient } from './migrate.ts'
 export type { UserRow } from './repositories/users.ts'
+export type { RemoteServerKeyRow } from './repositories/remote-server-keys.ts'
 export type { AccessTokenLookup } from './repositories/tokens.ts'
 export { TOKENS_CHANNEL } from './repositories/tokens.ts'
 export type { DeviceRow } from './repositories/devices.ts'
@@ -80,6 +82,7 @@ export interface Repositories {
   uiaSessions: UiaSessionsRepository
   registrationTokens: RegistrationTokensRepository
   serverKeys: ServerKeysRepository
+  remoteServerKeys: RemoteServerKeysRepository
   rateLimits: RateLimitsRepository
   nonces: NoncesRepository
   rooms: RoomsRepository
@@ -116,6 +119,7 @@ export function repositories(db: Queryable): Repositories {
     uiaSessions: new UiaSessionsRepository(db),
     registrationTokens: new RegistrationTokensRepository(db),
     serverKeys: new ServerKeysRepository(db),
+    remoteServerKeys: new RemoteServerKeysRepository(db),
     rateLimits: new RateLimitsRepository(db),
     nonces: new NoncesRepository(db),
     rooms: new RoomsRepository(db),

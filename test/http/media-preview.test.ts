@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net'
 import { after } from 'node:test'
 import { assertError } from '../support/rooms.ts'
 import { registerUser, startTestServer, type TestServer } from '../support/server.ts'
-import { BlockedAddressError, OutboundGuard } from '../../src/media/index.ts'
+import { BlockedAddressError, OutboundGuard } from '../../src/outbound/index.ts'
 import { download, png, V1 } from './media-support.ts'
 import { whileHealthy } from '../support/hostile.ts'
 
@@ -77,7 +77,7 @@ const origin = `http://127.0.0.2:${(site.address() as AddressInfo).port}`
 const disabled: TestServer = await startTestServer()
 const t: TestServer = await startTestServer({
   'media.url_preview.enabled': true,
-  'media.url_preview.ip_range_allowlist': ['127.0.0.2/32'],
+  'outbound.ip_range_allowlist': ['127.0.0.2/32'],
   'media.url_preview.max_spider_size': 64 * 1024,
   'media.url_preview.timeout_ms': 1000,
 })
@@ -85,7 +85,7 @@ const user = await registerUser(t.api)
 // A server that reads pages of a few megabytes, so the parser's own budget is what bounds the work.
 const big: TestServer = await startTestServer({
   'media.url_preview.enabled': true,
-  'media.url_preview.ip_range_allowlist': ['127.0.0.2/32'],
+  'outbound.ip_range_allowlist': ['127.0.0.2/32'],
   'media.url_preview.max_spider_size': 4 * 1024 * 1024,
   'media.url_preview.max_html_bytes': 2 * 1024 * 1024,
   'media.url_preview.timeout_ms': 10000,
@@ -198,27 +198,27 @@ describe('OutboundGuard', () => {
   })
 
   it('lets allowlisted ranges through', () => {
-    const allowing = new OutboundGuard(['10.1.0.0/16', 'fd00::/8'])
+    const allowing = new OutboundGuard({ allowlist: ['10.1.0.0/16', 'fd00::/8'] })
     assert.equal(allowing.isAllowed('10.1.2.3'), true)
     assert.equal(allowing.isAllowed('10.2.0.1'), false)
     assert.equal(allowing.isAllowed('fd00::5'), true)
   })
 
   it('refuses a name when any of its addresses is blocked', async () => {
-    const resolving = new OutboundGuard([], async () => [
+    const resolving = new OutboundGuard({ resolve: async () => [
       { address: '93.184.216.34', family: 4 },
       { address: '10.0.0.7', family: 4 },
-    ])
+    ] })
     await assert.rejects(resolving.check('mixed.example'), BlockedAddressError)
   })
 
   it('connects to the address it checked, not to a fresh resolution', async () => {
     // The resolver answers the allowlisted test site once; the request must go there.
     let calls = 0
-    const pinned = new OutboundGuard(['127.0.0.2/32'], async () => {
+    const pinned = new OutboundGuard({ allowlist: ['127.0.0.2/32'], resolve: async () => {
       calls++
       return calls === 1 ? [{ address: '127.0.0.2', family: 4 }] : [{ address: '127.0.0.1', family: 4 }]
-    })
+    } })
     const port = (site.address() as AddressInfo).port
     const res = await pinned.fetch(`http://rebinding.example:${port}/plain`, { maxBytes: 65536, timeoutMs: 2000 })
     assert.equal(res.status, 200)

@@ -251,12 +251,28 @@ describe('loadConfig errors', () => {
     assertConfigError(load('listen:\n  port: 70000'), /listen\.port: must be at most 65535 \(got 70000\)/)
     assertConfigError(load('media:\n  thumbnail_sizes: [{width: 0, height: 1, method: crop}]'), /media\.thumbnail_sizes\.0\.width: must be at least 1/)
     assertConfigError(load('media:\n  thumbnail_sizes: [{width: 1, height: 1, method: fill}]'), /media\.thumbnail_sizes\.0\.method: must be one of crop, scale/)
-    assertConfigError(load('media:\n  url_preview:\n    ip_range_allowlist: [3]'), /ip_range_allowlist\.0: must be a string \(got 3\)/)
+    assertConfigError(load('outbound:\n  ip_range_allowlist: [3]'), /outbound\.ip_range_allowlist\.0: must be a string \(got 3\)/)
     assertConfigError(load('rate_limits:\n  message:\n    per_second: 0'), /rate_limits\.message\.per_second: must be above 0/)
     assertConfigError(load('registration:\n  enabled: maybe'), /registration\.enabled: must be true or false/)
     for (const message of [load('registration:\n  shared_secret: short'), load('media:\n  path: ""')]) {
       assert.throws(message, (err: Error) => !/Expected|union/.test(err.message))
     }
+  })
+
+  it('refuses a range that is not a CIDR in outbound.ip_range_blocklist or ip_range_allowlist, naming it', () => {
+    const load = (yaml: string) => () => loadConfig({ env: {}, file: yamlFile(yaml) })
+    assertConfigError(load('outbound:\n  ip_range_allowlist: [127.0.0.0/8, 10.0.0.0/33]'), /outbound\.ip_range_allowlist\.1: not a CIDR range .*"10\.0\.0\.0\/33"/)
+    assertConfigError(load('outbound:\n  ip_range_blocklist: [example.com]'), /outbound\.ip_range_blocklist\.0: not a CIDR range/)
+    const config = loadConfig({ env: {}, file: yamlFile('outbound:\n  ip_range_allowlist: [127.0.0.0/8, "fd00::/8", 10.1.2.3]') })
+    assert.deepEqual(config.outbound.ip_range_allowlist, ['127.0.0.0/8', 'fd00::/8', '10.1.2.3'])
+    assert.ok(config.outbound.ip_range_blocklist.includes('169.254.0.0/16'))
+  })
+
+  it('names the new place of the moved media.url_preview.ip_range_allowlist', () => {
+    assertConfigError(
+      () => loadConfig({ env: {}, file: yamlFile('media:\n  url_preview:\n    ip_range_allowlist: [10.0.0.0/8]') }),
+      /media\.url_preview\.ip_range_allowlist: moved to outbound\.ip_range_allowlist/,
+    )
   })
 
   it('names the variable and key of a non-numeric HOMESTEAD_PORT', () => {

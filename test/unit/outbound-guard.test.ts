@@ -2,7 +2,7 @@
 // judged by the IPv4 address they reach.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { OutboundGuard } from '../../src/media/ssrf.ts'
+import { OutboundGuard } from '../../src/outbound/index.ts'
 
 const guard = new OutboundGuard()
 
@@ -23,7 +23,7 @@ describe('OutboundGuard.isAllowed: IPv4 inside IPv6', () => {
 
   it('judges mapped, compatible and translated forms of public addresses as those addresses', () => {
     for (const address of ['::ffff:8.8.8.8', '::ffff:808:808', '::808:808', '::ffff:0:808:808']) assert.equal(guard.isAllowed(address), true, address)
-    const allowing = new OutboundGuard(['127.0.0.2/32'])
+    const allowing = new OutboundGuard({ allowlist: ['127.0.0.2/32'] })
     assert.equal(allowing.isAllowed('::ffff:127.0.0.2'), true, 'an allowlisted IPv4 address in mapped form')
     assert.equal(allowing.isAllowed('::ffff:0:7f00:1'), false)
   })
@@ -35,7 +35,7 @@ describe('OutboundGuard.isAllowed: IPv4 inside IPv6', () => {
   })
 
   it('refuses NAT64, 6to4 and Teredo addresses carrying a refused IPv4 address even when their prefix is allowlisted', () => {
-    const gateways = new OutboundGuard(['64:ff9b::/96', '2002::/16', '2001::/32'])
+    const gateways = new OutboundGuard({ allowlist: ['64:ff9b::/96', '2002::/16', '2001::/32'] })
     for (const address of ['64:ff9b::808:808', '64:ff9b::8.8.4.4', '2002:808:808::1', '2001:0:808:808::f7f7:f7f7']) {
       assert.equal(gateways.isAllowed(address), true, address)
     }
@@ -51,5 +51,32 @@ describe('OutboundGuard.isAllowed: IPv4 inside IPv6', () => {
   it('still refuses the IPv6 special ranges and allows public IPv6', () => {
     for (const address of ['::', '::1', 'fe80::1', 'fc00::1', 'ff02::1', '2001:db8::1']) assert.equal(guard.isAllowed(address), false, address)
     for (const address of ['2606:4700:4700::1111', '2001:4860:4860::8888']) assert.equal(guard.isAllowed(address), true, address)
+  })
+})
+
+describe('OutboundGuard: outbound.ip_range_blocklist and ip_range_allowlist', () => {
+  it("blocks Synapse's default ranges by default", () => {
+    for (const address of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '192.168.1.1', '100.64.0.1', '169.254.169.254', '224.0.0.1', '::1', 'fe80::1', 'fc00::1', 'fec0::1', 'ff02::1']) {
+      assert.equal(guard.isAllowed(address), false, address)
+    }
+  })
+
+  it('replaces the default blocklist with the configured one', () => {
+    const custom = new OutboundGuard({ blocklist: ['8.8.8.0/24', '2001:4860::/32'] })
+    assert.equal(custom.isAllowed('8.8.8.8'), false)
+    assert.equal(custom.isAllowed('2001:4860:4860::8888'), false)
+    assert.equal(custom.isAllowed('10.0.0.1'), true)
+    assert.equal(custom.isAllowed('::ffff:8.8.8.8'), false, 'the mapped form of a blocked address')
+  })
+
+  it('never allows the unspecified address, whatever the lists say', () => {
+    const open = new OutboundGuard({ blocklist: [], allowlist: ['0.0.0.0/0', '::/0'] })
+    for (const address of ['0.0.0.0', '::', '0:0:0:0:0:0:0:0', '::ffff:0.0.0.0']) assert.equal(open.isAllowed(address), false, address)
+    assert.equal(open.isAllowed('127.0.0.1'), true)
+  })
+
+  it('refuses a range that is not a CIDR', () => {
+    assert.throws(() => new OutboundGuard({ allowlist: ['10.0.0.0/40'] }), /not a CIDR range/)
+    assert.throws(() => new OutboundGuard({ blocklist: ['example.com'] }), /not a CIDR range/)
   })
 })

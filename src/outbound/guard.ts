@@ -1,23 +1,15 @@
-// The outbound guard: HTTP(S) requests to user-supplied URLs that cannot reach loopback, private,
-// link-local, multicast or other special-purpose addresses. DNS is resolved here, every resolved address is
-// checked, the connection goes to the checked address (so a second resolution cannot swap it), and every
-// redirect is checked again the same way. Reusable by anything that fetches on a user's behalf.
+// The outbound guard: the one gate every request Homestead makes to another host goes through (federation,
+// URL previews, push gateways), configured by outbound.ip_range_blocklist / ip_range_allowlist. It resolves
+// the name itself, checks every address, and the connection goes to the checked address (so a second
+// resolution, a DNS rebinding, cannot swap it); redirects are checked again the same way.
 import { BlockList, isIP } from 'node:net'
 import { lookup as dnsLookup } from 'node:dns/promises'
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
+import type { SecureContext } from 'node:tls'
 import type { LookupFunction } from 'node:net'
 import { Transform, type Readable } from 'node:stream'
-
-const BLOCKED_V4 = [
-  '0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.0.0.0/24',
-  '192.0.2.0/24', '192.88.99.0/24', '192.168.0.0/16', '198.18.0.0/15', '198.51.100.0/24', '203.0.113.0/24',
-  '224.0.0.0/4', '240.0.0.0/4', '255.255.255.255/32',
-]
-const BLOCKED_V6 = [
-  '::/128', '::1/128', '64:ff9b::/96', '64:ff9b:1::/48', '100::/64', '2001::/23', '2001:db8::/32', '2002::/16',
-  'fc00::/7', 'fe80::/10', 'fec0::/10', 'ff00::/8',
-]
+import { DEFAULT_IP_RANGE_BLOCKLIST, parseCidr } from './ranges.ts'
 
 export class BlockedAddressError extends Error {
   readonly address: string
@@ -38,12 +30,9 @@ export class OutboundError extends Error {
 }
 
 function addCidr(list: BlockList, cidr: string): void {
-  const [net, bits] = cidr.split('/')
-  const family = isIP(net ?? '')
-  if (!net || family === 0) throw new Error(`not a CIDR range: ${cidr}`)
-  const prefix = bits === undefined ? (family === 4 ? 32 : 128) : Number(bits)
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > (family === 4 ? 32 : 128)) throw new Error(`not a CIDR range: ${cidr}`)
-  list.addSubnet(net, prefix, family === 4 ? 'ipv4' : 'ipv6')
+  const parsed = parseCidr(cidr)
+  if (!parsed) throw new Error(`not a CIDR range: ${cidr}`)
+  list.addSubnet(parsed.network, parsed.prefix, parsed.family)
 }
 
 /** The 16 bytes of an IPv6 address that isIP already accepted (hex groups, ::, a trailing dotted quad). */
@@ -93,6 +82,21 @@ export interface FetchOptions {
   timeoutMs: number
   maxRedirects?: number
   headers?: Record<string, string>
+  /** Only https URLs, on the first request and every redirect (federation's .well-known). */
+  httpsOnly?: boolean
+  /** The trusted CAs for https (federation adds its extra CA file); Node's defaults otherwise. */
+  secureContext?: SecureContext
+}
+
+export type Resolve = (host: string) => Promise<Array<{ address: string; family: number }>>
+
+export interface GuardOptions {
+  /** CIDRs refused (default: DEFAULT_IP_RANGE_BLOCKLIST). */
+  blocklist?: readonly string[]
+  /** CIDRs allowed even when the blocklist covers them. */
+  allowlist?: readonly string[]
+  /** Name → addresses (default: the system resolver, getaddrinfo). */
+  resolve?: Resolve
 }
 
 export interface GuardedResponse {
@@ -106,13 +110,12 @@ export interface GuardedResponse {
 export class OutboundGuard {
   private readonly blocked = new BlockList()
   private readonly allowed = new BlockList()
-  private readonly resolve: (host: string) => Promise<Array<{ address: string; family: number }>>
+  private readonly resolve: Resolve
 
-  constructor(allowlist: readonly string[] = [], resolve?: (host: string) => Promise<Array<{ address: string; family: number }>>) {
-    for (const cidr of BLOCKED_V4) addCidr(this.blocked, cidr)
-    for (const cidr of BLOCKED_V6) addCidr(this.blocked, cidr)
-    for (const cidr of allowlist) addCidr(this.allowed, cidr)
-    this.resolve = resolve ?? ((host) => dnsLookup(host, { all: true, verbatim: true }))
+  constructor(options: GuardOptions = {}) {
+    for (const cidr of options.blocklist ?? DEFAULT_IP_RANGE_BLOCKLIST) addCidr(this.blocked, cidr)
+    for (const cidr of options.allowlist ?? []) addCidr(this.allowed, cidr)
+    this.resolve = options.resolve ?? ((host) => dnsLookup(host, { all: true, verbatim: true }))
   }
 
   /**
@@ -123,6 +126,8 @@ export class OutboundGuard {
   isAllowed(address: string): boolean {
     const family = isIP(address)
     if (family === 0) return false
+    // The unspecified address reaches this host on most systems; no list can allow it (as Synapse).
+    if (address === '0.0.0.0' || /^[0:]+$/.test(address)) return false
     if (family === 4) return this.allowed.check(address, 'ipv4') || !this.blocked.check(address, 'ipv4')
     const bytes = v6Bytes(address.split('%')[0] as string)
     const same = sameHostV4(bytes)
@@ -153,7 +158,9 @@ export class OutboundGuard {
       } catch {
         throw new OutboundError('url', 'invalid URL')
       }
-      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new OutboundError('url', 'only http and https URLs can be fetched')
+      if (parsed.protocol !== 'https:' && (options.httpsOnly || parsed.protocol !== 'http:')) {
+        throw new OutboundError('url', options.httpsOnly ? 'only https URLs can be fetched' : 'only http and https URLs can be fetched')
+      }
       if (parsed.username || parsed.password) throw new OutboundError('url', 'URLs with credentials are not fetched')
       const target = await this.check(parsed.hostname)
       const response = await this.once(parsed, target, options, deadline)
@@ -163,28 +170,32 @@ export class OutboundGuard {
         current = new URL(location, parsed).toString()
         continue
       }
-      return { url: current, status: response.statusCode ?? 0, headers: response.headers, body: limit(response, options.maxBytes) }
+      return { url: current, status: response.statusCode ?? 0, headers: response.headers, body: limitBody(response, options.maxBytes) }
     }
     throw new OutboundError('http', 'too many redirects')
   }
 
   private once(url: URL, target: { address: string; family: 4 | 6 }, options: FetchOptions, signal: AbortSignal): Promise<IncomingMessage> {
-    // The connection goes to the address just checked, whatever DNS would answer now.
-    const lookup: LookupFunction = (_host, opts, callback) => {
-      if ((opts as { all?: boolean }).all) (callback as unknown as (e: null, a: Array<{ address: string; family: number }>) => void)(null, [target])
-      else callback(null, target.address, target.family)
-    }
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest
+    const tls = url.protocol === 'https:' && options.secureContext ? { secureContext: options.secureContext } : {}
     return new Promise((resolve, reject) => {
-      const req = send(url, { method: 'GET', lookup, signal, headers: { 'user-agent': 'Homestead URL preview', ...options.headers } }, resolve)
+      const req = send(url, { method: 'GET', lookup: pinnedLookup(target), signal, ...tls, headers: { 'user-agent': 'Homestead', ...options.headers } }, resolve)
       req.on('error', (err) => reject(signal.aborted ? new OutboundError('timeout', 'timed out') : new OutboundError('network', err.message)))
       req.end()
     })
   }
 }
 
+/** A lookup that answers the address already checked, whatever DNS would answer now. */
+export function pinnedLookup(target: { address: string; family: 4 | 6 }): LookupFunction {
+  return (_host, opts, callback) => {
+    if ((opts as { all?: boolean }).all) (callback as unknown as (e: null, a: Array<{ address: string; family: number }>) => void)(null, [target])
+    else callback(null, target.address, target.family)
+  }
+}
+
 /** The body as a stream that fails once more than maxBytes arrive (or are announced). */
-function limit(response: IncomingMessage, maxBytes: number): Readable {
+export function limitBody(response: IncomingMessage, maxBytes: number): Readable {
   const announced = Number(response.headers['content-length'])
   let seen = 0
   const out = new Transform({
