@@ -173,6 +173,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   for (const [path, value] of envOverrides(env)) setPath(merged, path, value)
   for (const [key, value] of Object.entries(options.overrides ?? {})) setPath(merged, key.split('.'), value)
 
+  versionAsString(merged)
   const withDefaults = Value.Default(ConfigSchema, merged) as Json
   const firstError = Value.Errors(ConfigSchema, withDefaults).First()
   if (firstError) {
@@ -200,6 +201,14 @@ export function loadConfig(options: LoadOptions = {}): Config {
     public_baseurl: normaliseBaseUrl(input.public_baseurl ?? defaultBaseUrl(input)),
   }
   return deepFreeze(config)
+}
+
+/** YAML reads `default_room_version: 11` as a number; room versions are strings (Synapse takes either too). */
+function versionAsString(merged: Json): void {
+  const rooms = merged.rooms
+  if (typeof rooms !== 'object' || rooms === null) return
+  const section = rooms as Json
+  if (typeof section.default_room_version === 'number') section.default_room_version = String(section.default_room_version)
 }
 
 /** One way to sign in to an external database: a password in the URL, a secret, or IAM tokens. */
