@@ -6,7 +6,9 @@ import assert from 'node:assert/strict'
 import {
   ALICE, BOB, CHARLIE, CREATE, EVELYN, JR, PL, ZARA, Dag, join, joinRules, member, membership, permutations, powerLevels, topic,
 } from './state-res-helpers.ts'
-import { resolveState } from '../../src/protocol/state-res/index.ts'
+import { resolveState, separateV2 } from '../../src/protocol/state-res/index.ts'
+import { authDifference, conflictedSubgraph } from '../../src/protocol/state-res/auth-chain.ts'
+import { EventCache } from '../../src/protocol/state-res/store.ts'
 
 const XAVIER = '@xavier:example.com'
 
@@ -132,6 +134,13 @@ describe('state resolution v2.1 (room version 12): replaying the conflicted stat
       // ME2 is replayed first (it is in P1's epoch), then ME1 (in P3's).
       [member(EVELYN)]: 'ME1', [member(ZARA)]: 'MZ', [PL]: 'P3',
     }
+    // v12's create event is an implicit auth event of every other event, so it is in every auth chain: never
+    // in the auth difference, nor on a path between conflicted events (it is not conflicted itself). MB and JR
+    // are on the path P3 → MB → JR → P1; Alice's join only below P1.
+    const cache = new EventCache(dag.store(), dag.version)
+    const conflicted = new Set([...separateV2([dodgy, sensible]).conflicted.values()].flatMap((ids) => [...ids]))
+    const replayed = new Set([...(await authDifference(cache, [dodgy, sensible].map((s) => new Set(s.values())))), ...(await conflictedSubgraph(cache, conflicted))])
+    assert.deepEqual([...replayed].map((id) => dag.name(id)).sort(), ['JR', 'MB', 'ME1', 'ME2', 'MZ', 'P1', 'P2', 'P3'])
     for (const sets of [[dodgy, sensible], [sensible, dodgy]]) {
       assert.deepEqual(dag.named(await resolveState(dag.version, sets, dag.store())), expected)
       assert.deepEqual(dag.named(await resolveState(dag.version, sets, dag.store({ accelerate: true }))), expected)
