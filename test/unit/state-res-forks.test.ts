@@ -6,11 +6,13 @@ import assert from 'node:assert/strict'
 import {
   ALICE, BOB, CHARLIE, CREATE, EVELYN, JR, PL, ZARA, Dag, join, joinRules, member, membership, permutations, powerLevels, topic,
 } from './state-res-helpers.ts'
+import { stateKey } from '../../src/protocol/events/types.ts'
 import { resolveState, separateV2 } from '../../src/protocol/state-res/index.ts'
 import { authDifference, conflictedSubgraph } from '../../src/protocol/state-res/auth-chain.ts'
 import { EventCache } from '../../src/protocol/state-res/store.ts'
 
 const XAVIER = '@xavier:example.com'
+const CREATE_KEY = stateKey('m.room.create', '')
 
 /** Builds events after START and returns the events whose states are resolved. */
 type Fork = (dag: Dag) => Promise<string[]>
@@ -147,3 +149,64 @@ describe('state resolution v2.1 (room version 12): replaying the conflicted stat
     }
   })
 })
+
+for (const versionId of ['11', '12']) {
+  describe(`rejected events in the iterative auth checks (room version ${versionId})`, () => {
+    // Alice and Bob set the topic on two branches. With `cited`, both state sets hold Bob's name change NB,
+    // which cites his join MB: MB is then in every auth chain, not replayed, and Bob's membership is in neither
+    // state set, so checking his topic falls back on his own auth events (rooms/v2, "Iterative auth checks").
+    // Without it, MB is only in the auth chain of Bob's branch: in the auth difference, so replayed.
+    function topics(cited: boolean): { dag: Dag; sets: Map<string, string>[] } {
+      const dag = new Dag(versionId)
+      dag.event('CREATE', { sender: ALICE, type: 'm.room.create', state_key: '', content: { room_version: versionId } }, { auth: [], prev: [] })
+      dag.event('IMA', join(ALICE), { auth: ['CREATE'], prev: ['CREATE'] })
+      dag.event('IPOWER', powerLevels(ALICE, dag.pl({ [BOB]: 50 })), { auth: ['CREATE', 'IMA'], prev: ['IMA'] })
+      dag.event('IJR', joinRules(ALICE, 'public'), { auth: ['CREATE', 'IPOWER', 'IMA'], prev: ['IPOWER'] })
+      dag.event('MB', join(BOB), { auth: ['CREATE', 'IPOWER', 'IJR'], prev: ['IJR'] })
+      dag.event('NB', { sender: BOB, type: 'm.room.name', state_key: '', content: { name: 'b' } }, { auth: ['CREATE', 'IPOWER', 'MB'], prev: ['MB'] })
+      dag.event('TA', { sender: ALICE, type: 'm.room.topic', state_key: '', content: { topic: 'a' } }, { auth: ['CREATE', 'IPOWER', 'IMA'], prev: ['NB'] })
+      dag.event('TB', { sender: BOB, type: 'm.room.topic', state_key: '', content: { topic: 'b' } }, { auth: ['CREATE', 'IPOWER', 'MB'], prev: ['NB'] })
+      const common = ['CREATE', 'IMA', 'IPOWER', 'IJR', ...(cited ? ['NB'] : [])]
+      return { dag, sets: [dag.stateOf([...common, 'TA']), dag.stateOf([...common, 'TB'])] }
+    }
+
+    async function topicAfter(rejected: string[], cited = true): Promise<string | undefined> {
+      const { dag, sets } = topics(cited)
+      const answers = new Set<string | undefined>()
+      for (const order of [sets, [...sets].reverse()]) {
+        answers.add(dag.named(await resolveState(dag.version, order, dag.store({ rejected })))['m.room.topic|'])
+      }
+      assert.equal(answers.size, 1)
+      return [...answers][0]
+    }
+
+    it('applies the later topic when nothing was rejected', async () => {
+      assert.equal(await topicAfter([]), 'TB')
+    })
+
+    it('does not authorise with a rejected auth event: without his join, Bob may not set the topic', async () => {
+      assert.equal(await topicAfter(['MB']), 'TA')
+    })
+
+    it('checks a previously rejected event again and applies it when allowed, as the spec says (Synapse keeps it out)', async () => {
+      assert.equal(await topicAfter(['TB']), 'TB')
+    })
+
+    it('replays a rejected join found in the auth difference, which then authorises, as the spec says (Synapse: TA)', async () => {
+      assert.equal(await topicAfter(['MB'], false), 'TB')
+    })
+
+    if (versionId === '12') {
+      it('refuses every event of a room whose create event was rejected, from the auth events or the state', async () => {
+        assert.equal(await topicAfter(['CREATE']), undefined)
+        // A state set without the create event makes it conflicted: replayed, it is in the state the topics
+        // are checked against, and that it was rejected still refuses them (v12 auth rule 2).
+        const { dag, sets } = topics(true)
+        sets[0]?.delete(CREATE_KEY)
+        const resolved = dag.named(await resolveState(dag.version, sets, dag.store({ rejected: ['CREATE'] })))
+        assert.equal(resolved[CREATE], 'CREATE')
+        assert.equal(resolved['m.room.topic|'], undefined)
+      })
+    }
+  })
+}

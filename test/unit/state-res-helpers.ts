@@ -182,8 +182,10 @@ export class Dag {
     return out
   }
 
-  store(options: { missing?: string[]; accelerate?: boolean } = {}): CountingStore {
+  /** `missing`: events the store lacks; `rejected`: events it reports as rejected on receipt. */
+  store(options: { missing?: string[]; accelerate?: boolean; rejected?: string[] } = {}): CountingStore {
     const missing = new Set((options.missing ?? []).map((n) => this.id(n)))
+    const rejected = new Set((options.rejected ?? []).map((n) => this.id(n)))
     const calls: string[][] = []
     const store: CountingStore = {
       calls,
@@ -198,6 +200,7 @@ export class Dag {
       },
     }
     if (options.accelerate) store.getAuthChainIds = async (ids) => this.authChain(ids)
+    if (rejected.size > 0) store.getRejectedIds = async (ids) => new Set(ids.filter((id) => rejected.has(id)))
     return store
   }
 
