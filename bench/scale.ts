@@ -182,7 +182,7 @@ export async function runScaleBenchmarks(target: Target, overrides: Record<strin
     // join events notify nobody and are not searched, so the room ends up as it would have, and the summary is
     // refreshed below. The measured requests run through the server with all its hooks.
     const plainWriter = new RoomWriter(config.server_name, ctx.clock, () => ctx.serverKeys.signingKey)
-    const plainRooms = new Rooms({ storage: ctx.storage, writer: plainWriter, clock: ctx.clock, serverName: config.server_name })
+    const plainRooms = new Rooms({ storage: ctx.storage, writer: plainWriter, clock: ctx.clock, serverName: config.server_name, defaultRoomVersion: config.rooms.default_room_version })
     await pool(Array.from({ length: s.members - 2 }), 8, async (_, i) => {
       const created = await ctx.accounts.createAccount({ username: name(`m${i}`), password: null, admin: false })
       await plainRooms.join(setupRequester(created.user_id), big)

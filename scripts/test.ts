@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { EmbeddedPostgres } from '../src/storage/index.ts'
 
-const ALL = ['test/unit/**/*.test.ts', 'test/storage/**/*.test.ts', 'test/http/**/*.test.ts', 'test/client/**/*.test.ts', 'test/cli/**/*.test.ts', 'test/deploy/**/*.test.ts']
-const DATABASE_SUITES = ['test/storage/**/*.test.ts', 'test/http/**/*.test.ts', 'test/client/**/*.test.ts']
+const ALL = ['test/unit/**/*.test.ts', 'test/storage/**/*.test.ts', 'test/http/**/*.test.ts', 'test/client/**/*.test.ts', 'test/federation/**/*.test.ts', 'test/cli/**/*.test.ts', 'test/deploy/**/*.test.ts']
+const DATABASE_SUITES = ['test/storage/**/*.test.ts', 'test/http/**/*.test.ts', 'test/client/**/*.test.ts', 'test/federation/**/*.test.ts']
 
 function runNodeTest(label: string, patterns: string[], env: NodeJS.ProcessEnv): Promise<number> {
   console.log(`\n=== ${label} ===`)

@@ -102,7 +102,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
 
   const writer = new RoomWriter(config.server_name, clock, () => serverKeys.signingKey, (outcome) => metrics.roomWriteState.inc({ outcome }))
   writer.onAppend(relationsOnAppend)
-  const rooms = new Rooms({ storage, writer, clock, serverName: config.server_name })
+  const rooms = new Rooms({ storage, writer, clock, serverName: config.server_name, defaultRoomVersion: config.rooms.default_room_version })
   writer.indexWith(searchTextOf)
   writer.onAppend((repos, appended) => indexAppended(repos, appended))
   writer.onAppend(summaryHook)

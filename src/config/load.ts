@@ -175,6 +175,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
   for (const [key, value] of Object.entries(options.overrides ?? {})) setPath(merged, key.split('.'), value)
 
   movedKeys(merged)
+  versionAsString(merged)
   const withDefaults = Value.Default(ConfigSchema, merged) as Json
   const firstError = Value.Errors(ConfigSchema, withDefaults).First()
   if (firstError) {
@@ -217,6 +218,14 @@ function movedKeys(merged: Json): void {
       'invalid configuration: media.url_preview.ip_range_allowlist: moved to outbound.ip_range_allowlist, which applies to every outbound request (federation and URL previews alike)',
     )
   }
+}
+
+/** YAML reads `default_room_version: 11` as a number; room versions are strings (Synapse takes either too). */
+function versionAsString(merged: Json): void {
+  const rooms = merged.rooms
+  if (typeof rooms !== 'object' || rooms === null) return
+  const section = rooms as Json
+  if (typeof section.default_room_version === 'number') section.default_room_version = String(section.default_room_version)
 }
 
 /** One way to sign in to an external database: a password in the URL, a secret, or IAM tokens. */

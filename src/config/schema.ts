@@ -3,6 +3,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { DEFAULT_MAX_JSON_VALUES } from '../shared/client-json.ts'
 import { DEFAULT_IP_RANGE_BLOCKLIST } from '../outbound/ranges.ts'
+import { DEFAULT_ROOM_VERSION, ROOM_VERSIONS } from '../protocol/room-versions.ts'
 
 const RateLimit = (perSecond: number, burst: number, description: string) =>
   Type.Object(
@@ -160,6 +161,15 @@ export const ConfigSchema = Type.Object(
         status_msg_bytes: Type.Integer({ minimum: 1, default: 1024, description: 'Longest presence status_msg, in UTF-8 bytes; longer is refused with 400.' }),
       },
       { additionalProperties: false, default: {}, description: 'Caps on what one request may ask for: larger limit parameters are lowered to these, silently, as Synapse does.' },
+    ),
+    rooms: Type.Object(
+      {
+        default_room_version: Type.Union([...ROOM_VERSIONS.keys()].map((id) => Type.Literal(id)), {
+          default: DEFAULT_ROOM_VERSION,
+          description: "Version of rooms created without a room_version (createRoom), advertised in /capabilities. Pick 11 when the servers your users talk to lack version 12 (Synapse: default_room_version).",
+        }),
+      },
+      { additionalProperties: false, default: {} },
     ),
     filters: Type.Object(
       {

@@ -1,5 +1,6 @@
 // Room versions 1–12 (rooms/*.md): what differs between them, as data. Everything version-dependent in
 // the protocol core reads these flags instead of comparing version strings.
+import { MatrixError } from '../shared/errors.ts'
 
 export interface RoomVersion {
   readonly id: string
@@ -74,4 +75,21 @@ export const DEFAULT_ROOM_VERSION = '12'
 
 export function roomVersion(id: string): RoomVersion | undefined {
   return ROOM_VERSIONS.get(id)
+}
+
+/**
+ * make_join and make_knock (server-server API): the requesting server lists the room versions it supports
+ * in its `ver` query parameters, and a room of any other version cannot be joined or knocked on through it.
+ * Returns the spec's answer to such a request, 400 M_INCOMPATIBLE_ROOM_VERSION naming the room's version
+ * (the requesting server passes it on to its client), or null when the room's version is listed. A make_join
+ * without `ver` comes from a server older than room versions and means ["1"]; make_knock requires `ver`
+ * (knocking only exists from v7), so its absence is 400 M_MISSING_PARAM, as Synapse answers.
+ */
+export function requesterVersionError(roomVersionId: string, ver: readonly string[] | undefined, membership: 'join' | 'knock'): MatrixError | null {
+  if (ver === undefined && membership === 'knock') return new MatrixError('M_MISSING_PARAM', 'make_knock needs the ver parameter')
+  const supported = ver ?? ['1']
+  if (supported.includes(roomVersionId)) return null
+  return new MatrixError('M_INCOMPATIBLE_ROOM_VERSION', `Your homeserver does not support the features required to ${membership} this room`, 400, {
+    room_version: roomVersionId,
+  })
 }

@@ -1,7 +1,7 @@
 // POST /createRoom semantics (client-server API, "Creation"): the events, in the spec's order, all in one
 // transaction so a room exists completely or not at all.
 import { stateKey, type JsonObject } from '../protocol/events/types.ts'
-import { DEFAULT_ROOM_VERSION, roomVersion, type RoomVersion } from '../protocol/room-versions.ts'
+import { roomVersion, type RoomVersion } from '../protocol/room-versions.ts'
 import { MatrixError, invalidParam } from '../shared/errors.ts'
 import { isUserId, parseUserId } from '../shared/ids.ts'
 import { randomString } from '../shared/random.ts'
@@ -74,10 +74,17 @@ function defaultPowerLevels(version: RoomVersion, creator: string, preset: Prese
 
 /**
  * Validates the request and lists the events to create, in order. `memberContent` gives the displayname and
- * avatar_url of the creator's join and of each invitee's invite.
+ * avatar_url of the creator's join and of each invitee's invite; `defaultVersion` is the version of a room
+ * created without a room_version (rooms.default_room_version).
  */
-export function planRoom(request: CreateRoomRequest, creator: string, serverName: string, memberContent: (userId: string) => JsonObject): CreatePlan {
-  const versionId = request.room_version ?? DEFAULT_ROOM_VERSION
+export function planRoom(
+  request: CreateRoomRequest,
+  creator: string,
+  serverName: string,
+  memberContent: (userId: string) => JsonObject,
+  defaultVersion: string,
+): CreatePlan {
+  const versionId = request.room_version ?? defaultVersion
   const version = roomVersion(versionId)
   if (!version) throw new MatrixError('M_UNSUPPORTED_ROOM_VERSION', `Room version ${versionId} is not supported`)
   const preset: Preset = request.preset ?? (request.visibility === 'public' ? 'public_chat' : 'private_chat')

@@ -24,14 +24,17 @@ export class Rooms {
   private readonly writer: RoomWriter
   private readonly clock: Clock
   private readonly serverName: string
+  /** rooms.default_room_version: the version of a room created without a room_version. */
+  private readonly defaultRoomVersion: string
   /** The tail of each room's queue of this instance's sends (oneAtATime). */
   private readonly sending = new Map<string, Promise<void>>()
 
-  constructor(deps: { storage: Storage; writer: RoomWriter; clock: Clock; serverName: string }) {
+  constructor(deps: { storage: Storage; writer: RoomWriter; clock: Clock; serverName: string; defaultRoomVersion: string }) {
     this.storage = deps.storage
     this.writer = deps.writer
     this.clock = deps.clock
     this.serverName = deps.serverName
+    this.defaultRoomVersion = deps.defaultRoomVersion
   }
 
   /** The displayname and avatar_url a local user's membership events carry. */
@@ -52,7 +55,7 @@ export class Rooms {
       const localInvitees = (invite ?? []).filter((u) => parseUserId(u)?.serverName === this.serverName)
       const profiles = await repos.profiles.getMany([requester.userId, ...localInvitees])
       const memberContent = (userId: string) => memberContentOf(profiles.get(userId) ?? {})
-      const plan = planRoom({ ...request, invite }, requester.userId, this.serverName, memberContent)
+      const plan = planRoom({ ...request, invite }, requester.userId, this.serverName, memberContent, this.defaultRoomVersion)
       const room = newRoomState(plan.roomId ?? '', plan.version)
       for (const template of plan.templates) {
         try {

@@ -1,11 +1,13 @@
 // Room upgrades over real HTTP: POST /rooms/{roomId}/upgrade (the replacement room, its copied state, the
-// tombstone, the restricted old room, moved aliases and listing) and the m.room_versions capability.
+// tombstone, the restricted old room, moved aliases and listing), the m.room_versions capability and the
+// configured default version of new rooms (rooms.default_room_version).
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { startTestServer, type TestServer } from '../support/server.ts'
 import { CS, RoomClient, assertError, enc, type ClientEventJson } from '../support/rooms.ts'
 
 const t: TestServer = await startTestServer()
+const onEleven: TestServer = await startTestServer({ 'rooms.default_room_version': '11' })
 const SERVER = t.config.server_name
 
 let n = 0
@@ -218,5 +220,37 @@ describe('GET /capabilities m.room_versions', () => {
     const versions = res.body.capabilities['m.room_versions']
     assert.equal(versions.default, '12')
     assert.deepEqual(versions.available, Object.fromEntries(Array.from({ length: 12 }, (_, i) => [String(i + 1), 'stable'])))
+  })
+})
+
+describe('rooms.default_room_version', () => {
+  it('makes createRoom without a room_version create a room of the configured version', async () => {
+    const alice = await RoomClient.register(onEleven.api)
+    const roomId = await alice.createRoom({ preset: 'public_chat' })
+    assert.match(roomId, new RegExp(`^![A-Za-z0-9]+:${onEleven.config.server_name.replaceAll('.', '\\.')}$`), 'a v11 room ID names its server')
+    const create = await alice.getState(roomId, 'm.room.create')
+    assert.equal(create.room_version, '11')
+    assert.equal('creator' in create, false)
+    // Power levels as v11 sets them: the creator at 100 (v12 gives creators infinite power instead).
+    assert.equal((await alice.getState(roomId, 'm.room.power_levels')).users[alice.userId], 100)
+  })
+
+  it('still creates the version a request names', async () => {
+    const alice = await RoomClient.register(onEleven.api)
+    const roomId = await alice.createRoom({ room_version: '12' })
+    assert.equal((await alice.getState(roomId, 'm.room.create')).room_version, '12')
+  })
+
+  it('is the default /capabilities advertises', async () => {
+    const alice = await RoomClient.register(onEleven.api)
+    const res = await alice.get('/capabilities')
+    assert.equal(res.status, 200)
+    assert.equal(res.body.capabilities['m.room_versions'].default, '11')
+  })
+
+  it('leaves version 12 the default of a server that does not set it', async () => {
+    const alice = await client()
+    const roomId = await alice.createRoom()
+    assert.equal((await alice.getState(roomId, 'm.room.create')).room_version, '12')
   })
 })

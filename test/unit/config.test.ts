@@ -364,3 +364,20 @@ describe('loadConfig database identity', () => {
     assert.equal(loadConfig({ env: { HOMESTEAD_BOOTSTRAP_DATABASE_URL: 'postgres://master@db/postgres' } }).database.url, null)
   })
 })
+
+describe('loadConfig rooms.default_room_version', () => {
+  it('defaults to room version 12', () => {
+    assert.equal(loadConfig({ env: {} }).rooms.default_room_version, '12')
+  })
+
+  it('takes a supported version from YAML, quoted or not, and from the environment', () => {
+    assert.equal(loadConfig({ env: {}, file: yamlFile('rooms:\n  default_room_version: "11"') }).rooms.default_room_version, '11')
+    assert.equal(loadConfig({ env: {}, file: yamlFile('rooms:\n  default_room_version: 10') }).rooms.default_room_version, '10')
+    assert.equal(loadConfig({ env: { HOMESTEAD__ROOMS__DEFAULT_ROOM_VERSION: '9' } }).rooms.default_room_version, '9')
+  })
+
+  it('refuses a version Homestead does not support, listing the supported ones', () => {
+    assertConfigError(() => loadConfig({ env: {}, file: yamlFile('rooms:\n  default_room_version: 13') }), /rooms\.default_room_version/, /must be one of 1, 2, .*, 12/, /"13"/)
+    assertConfigError(() => loadConfig({ env: { HOMESTEAD__ROOMS__DEFAULT_ROOM_VERSION: 'org.example.custom' } }), /rooms\.default_room_version/)
+  })
+})

@@ -2,7 +2,7 @@
 // state computed at each event the way a homeserver would, and a counting in-memory store.
 import { splitStateKey, stateKey, type JsonObject, type Pdu, type RoomEvent, type StateKey } from '../../src/protocol/events/types.ts'
 import { roomVersion, type RoomVersion } from '../../src/protocol/room-versions.ts'
-import { authEventKeys } from '../../src/protocol/auth/index.ts'
+import { authEventKeys, checkEventAuth } from '../../src/protocol/auth/index.ts'
 import { resolveState, type StateResStore } from '../../src/protocol/state-res/index.ts'
 
 export const ALICE = '@alice:example.com'
@@ -109,7 +109,23 @@ export class Dag {
   /** Adds an event after `prev`, with the state before it resolved from theirs and its auth events
    * selected from that state, as a homeserver creating it would. */
   async add(name: string, spec: EventSpec, prev: string[], ts?: number): Promise<RoomEvent> {
+    return this.addOnto(await this.resolveAt(prev), name, spec, prev, ts)
+  }
+
+  /** Like add, but only if the auth rules allow the event against the state before it (null otherwise), as a
+   * homeserver would only send such events. */
+  async addIfAllowed(name: string, spec: EventSpec, prev: string[], ts?: number): Promise<RoomEvent | null> {
     const before = await this.resolveAt(prev)
+    const authState = new Map<StateKey, RoomEvent>()
+    for (const [key, id] of before) authState.set(key, this.events.get(id) as RoomEvent)
+    const pdu: Pdu = { type: spec.type, sender: spec.sender, content: spec.content ?? {}, origin_server_ts: ts ?? this.clock, depth: 1, prev_events: [], auth_events: [] }
+    const candidate: RoomEvent = { ...pdu, event_id: this.id(name), room_id: this.roomId, prev_events: [], auth_events: [], pdu }
+    if (spec.state_key !== undefined) candidate.state_key = spec.state_key
+    if (!checkEventAuth(candidate, authState, this.version).allowed) return null
+    return this.addOnto(before, name, spec, prev, ts)
+  }
+
+  private addOnto(before: Map<StateKey, string>, name: string, spec: EventSpec, prev: string[], ts?: number): RoomEvent {
     const auth = authEventKeys({ ...spec, content: spec.content ?? {} }, this.version).flatMap((key) => {
       const id = before.get(key)
       return id === undefined ? [] : [this.name(id)]
@@ -166,8 +182,10 @@ export class Dag {
     return out
   }
 
-  store(options: { missing?: string[]; accelerate?: boolean } = {}): CountingStore {
+  /** `missing`: events the store lacks; `rejected`: events it reports as rejected on receipt. */
+  store(options: { missing?: string[]; accelerate?: boolean; rejected?: string[] } = {}): CountingStore {
     const missing = new Set((options.missing ?? []).map((n) => this.id(n)))
+    const rejected = new Set((options.rejected ?? []).map((n) => this.id(n)))
     const calls: string[][] = []
     const store: CountingStore = {
       calls,
@@ -182,6 +200,7 @@ export class Dag {
       },
     }
     if (options.accelerate) store.getAuthChainIds = async (ids) => this.authChain(ids)
+    if (rejected.size > 0) store.getRejectedIds = async (ids) => new Set(ids.filter((id) => rejected.has(id)))
     return store
   }
 

@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import {
-  ALICE, BOB, CHARLIE, EVELYN, JR, PL, TOPIC, Dag, join, joinRules, member, membership, permutations, powerLevels, topic,
+  ALICE, BOB, CHARLIE, EVELYN, JR, PL, TOPIC, ZARA, Dag, join, joinRules, member, membership, permutations, powerLevels, topic,
 } from './state-res-helpers.ts'
 import { resolveState } from '../../src/protocol/state-res/index.ts'
 
@@ -113,6 +113,16 @@ for (const versionId of ['2', '11']) {
     it('keeps the topic of the sender who kept their power (topic basic)', async () => {
       const { changes } = await run(versionId, topicBasic)
       assert.deepEqual(changes, { [PL]: 'PA2', [TOPIC]: 'T2' })
+    })
+
+    it('keeps the topic of the sender who kept their power across a merge, then the next one (topic)', async () => {
+      // Synapse's test_topic: topic basic's two branches merged by a message (MZ1), then Alice's topic T4.
+      const dag = new Dag(versionId)
+      await dag.init()
+      await dag.add('MZ1', { sender: ZARA, type: 'm.room.message', content: {} }, await topicBasic(dag))
+      await dag.add('T4', topic(ALICE), ['MZ1'])
+      assert.deepEqual(dag.changes('START', await dag.resolveAt(['MZ1'])), { [PL]: 'PA2', [TOPIC]: 'T2' })
+      assert.deepEqual(dag.changes('START', await dag.resolveAt(['T4'])), { [PL]: 'PA2', [TOPIC]: 'T4' })
     })
 
     it('resets the topic when its sender was banned concurrently (topic reset)', async () => {

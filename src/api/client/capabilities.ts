@@ -2,13 +2,13 @@
 // Spec: client-server-api, "Capabilities negotiation"
 import { defineRoute } from '../route.ts'
 import { cs } from '../paths.ts'
-import { DEFAULT_ROOM_VERSION, ROOM_VERSIONS } from '../../protocol/room-versions.ts'
+import { ROOM_VERSIONS } from '../../protocol/room-versions.ts'
 
 export const capabilities = defineRoute({
   method: 'GET',
   url: cs('/capabilities'),
   auth: 'user',
-  async handler() {
+  async handler(ctx) {
     return {
       capabilities: {
         'm.change_password': { enabled: true },
@@ -17,7 +17,7 @@ export const capabilities = defineRoute({
         'm.profile_fields': { enabled: true },
         'm.3pid_changes': { enabled: false },
         'm.get_login_token': { enabled: false },
-        'm.room_versions': { default: DEFAULT_ROOM_VERSION, available: Object.fromEntries([...ROOM_VERSIONS.keys()].map((v) => [v, 'stable'])) },
+        'm.room_versions': { default: ctx.config.rooms.default_room_version, available: Object.fromEntries([...ROOM_VERSIONS.keys()].map((v) => [v, 'stable'])) },
       },
     }
   },
