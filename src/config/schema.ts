@@ -259,6 +259,27 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    federation: Type.Object(
+      {
+        listen: Type.Object(
+          {
+            host: Type.String({ default: '0.0.0.0', description: 'Address of the federation TLS listener.' }),
+            port: Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Null()], {
+              default: null,
+              description: 'Port of a TLS listener serving /_matrix/federation, /_matrix/key and /_matrix/media to other servers (8448 by convention). Null: none; listen.port serves these paths too, e.g. behind a load balancer that terminates TLS.',
+            }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        tls_certificate_file: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: 'PEM certificate chain of the federation listener (for the server name).' }),
+        tls_private_key_file: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: 'PEM private key of the federation listener.' }),
+        ca_file: Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
+          default: null,
+          description: 'PEM file of extra CA certificates trusted for outbound federation HTTPS, beside the system store (a private or test CA).',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     metrics: Type.Object(
       {
         enabled: Type.Boolean({ default: false, description: 'Serve Prometheus metrics on a separate listener.' }),

@@ -243,6 +243,15 @@ describe('loadConfig errors', () => {
     assertConfigError(() => loadConfig({ env: {}, file: yamlFile('registration:\n  shared_secret: 5') }), /shared_secret: must be null or a string of at least 16 characters$/)
   })
 
+  it('needs a certificate and key for the federation TLS listener, which is off by default', () => {
+    assert.equal(loadConfig({ env: {} }).federation.listen.port, null)
+    assertConfigError(() => loadConfig({ env: {}, overrides: { 'federation.listen.port': 8448 } }), /federation\.tls_certificate_file: needed by the TLS listener/)
+    assertConfigError(
+      () => loadConfig({ env: {}, overrides: { 'federation.listen.port': 8448, 'federation.tls_certificate_file': '/etc/tls.crt' } }),
+      /federation\.tls_private_key_file/,
+    )
+  })
+
   it('describes union, list and number mismatches in words', () => {
     const load = (yaml: string) => () => loadConfig({ env: {}, file: yamlFile(yaml) })
     assertConfigError(load('auth:\n  refresh_token_lifetime_ms: soon'), /auth\.refresh_token_lifetime_ms: must be null or an integer of at least 1000 \(got "soon"\)/)
