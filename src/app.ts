@@ -6,15 +6,27 @@ import type { AppContext } from './context.ts'
 import { registerRoutes, type RouteTable } from './api/route.ts'
 import { CORS_HEADERS, installCors } from './api/plugins/cors.ts'
 import { installErrorHandling } from './api/plugins/errors.ts'
-import { routes } from './api/routes.ts'
+import { routes, federationListenerRoutes } from './api/routes.ts'
 
-export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
+export interface AppOptions {
+  /**
+   * Which listener this instance serves: 'client' (listen.port) serves every route, 'federation' (the
+   * optional TLS listener, federation.listen) only the server-server, key and media routes.
+   */
+  listener?: 'client' | 'federation'
+  /** TLS certificate and key (PEM): the instance serves HTTPS. */
+  https?: { cert: Buffer; key: Buffer }
+}
+
+export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promise<FastifyInstance> {
   // Request IDs for the logs: this instance's random prefix and a counter (unique across instances, and no
   // random draw per request).
   const requestIdPrefix = `${randomString(6)}-`
   let requests = 0
   const http = ctx.config.http
+  // Fastify's types give an HTTPS instance another server type; the rest of Homestead only needs what both share.
   const app = Fastify({
+    ...(options.https ? { https: options.https } : {}),
     loggerInstance: ctx.logger as FastifyBaseLogger,
     // One log line per request is written by the onResponse hook below, with the URL's token redacted.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
@@ -42,7 +54,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       void (reply as FastifyReply).code(400).headers(CORS_HEADERS).send({ errcode: 'M_UNRECOGNIZED', error: err.message })
     },
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 1000 },
-  })
+  }) as unknown as FastifyInstance
 
   // Bodies are read raw and parsed per route, so a wrong Content-Type never hides a JSON body and a body
   // that is not JSON gets M_NOT_JSON.
@@ -64,7 +76,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     )
   })
 
-  registerRoutes(app, ctx, routes, table)
+  const served = options.listener === 'federation' ? federationListenerRoutes(routes) : routes
+  registerRoutes(app, ctx, served, table)
   await app.ready()
   return app
 }

@@ -1,6 +1,7 @@
 // One Homestead process: database (embedded or external) → migrations → context → HTTP listener.
 // Used by main.ts and by the tests, so both exercise the same start-up path.
 import type { FastifyInstance } from 'fastify'
+import { readFile } from 'node:fs/promises'
 import type { Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Config } from './config/schema.ts'
@@ -96,6 +97,8 @@ export interface RunningServer {
   /** The port actually bound (useful with port 0). */
   port: number
   url: string
+  /** The federation TLS listener (federation.listen), when configured. */
+  federation: { app: FastifyInstance; port: number } | null
   /** Stops accepting, finishes requests in flight, closes the database (and the embedded server if ours). */
   close(): Promise<void>
 }
@@ -122,6 +125,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const listenPort = waiting?.port ?? config.listen.port
   if (waiting && !waiting.sharesPort) await waiting.close()
   let metricsServer: Server | null = null
+  let federation: RunningServer['federation'] = null
+  if (config.registration.shared_secret !== null && config.registration.shared_secret.length < 16) {
+    logger.warn('registration.shared_secret is shorter than 16 characters: choose a longer one (homestead generate-config makes 48)')
+  }
   try {
     const metrics = createMetrics()
     const ctx = await createContext({ config, db: database.db, logger, metrics })
@@ -139,6 +146,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     })
     await waiting?.close()
     const port = (app.server.address() as AddressInfo).port
+    federation = await listenForFederation(config, ctx)
     if (config.metrics.enabled && options.metricsListener !== false) {
       metricsServer = await serveMetrics(config.metrics.host, config.metrics.port, async () => ({
         body: await metrics.registry.metrics(),
@@ -151,12 +159,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ctx.presence.start()
     ctx.toDevice.start()
     ctx.media.sweeper.start()
-    logger.info({ port, server_name: config.server_name }, 'Homestead is listening')
+    logger.info({ port, federation_port: federation?.port, server_name: config.server_name }, 'Homestead is listening')
     return {
       app,
       ctx,
       port,
       url: `http://127.0.0.1:${port}`,
+      federation,
       async close() {
         // Long-polls answer now rather than at their timeout, so closing waits only for real work.
         ctx.sync.drain()
@@ -167,7 +176,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         for (const res of unanswered) if (!res.headersSent) res.setHeader('Connection', 'close')
         const closeIdle = setInterval(() => app.server.closeIdleConnections(), 50)
         try {
-          await app.close()
+          await Promise.all([app.close(), federation?.app.close()])
         } finally {
           clearInterval(closeIdle)
         }
@@ -183,7 +192,25 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       },
     }
   } catch (err) {
+    await federation?.app.close()
     await database.close(options.ownsEmbedded !== false)
     throw err
   }
+}
+
+/** The optional TLS listener for inbound federation (federation.listen); null when not configured. */
+async function listenForFederation(config: Config, ctx: AppContext): Promise<RunningServer['federation']> {
+  const { listen, tls_certificate_file: certFile, tls_private_key_file: keyFile } = config.federation
+  if (listen.port === null || !certFile || !keyFile) return null
+  const [cert, key] = await Promise.all([readFile(certFile), readFile(keyFile)]).catch((err: unknown) => {
+    throw asStartupError('cannot read federation.tls_certificate_file or federation.tls_private_key_file', err)
+  })
+  const app = await buildApp(ctx, { listener: 'federation', https: { cert, key } }).catch((err: unknown) => {
+    throw asStartupError('cannot use the federation TLS certificate and key', err)
+  })
+  await app.listen({ host: listen.host, port: listen.port }).catch(async (err: unknown) => {
+    await app.close()
+    throw asStartupError(`cannot listen for federation on ${listen.host}:${listen.port}`, err)
+  })
+  return { app, port: (app.server.address() as AddressInfo).port }
 }

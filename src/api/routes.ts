@@ -89,3 +89,18 @@ const modules = [
 ]
 
 export const routes = modules.flatMap((m) => Object.values(m) as RouteDefinition<any, any, any, any>[]).filter((r) => r && typeof r === 'object' && 'handler' in r)
+
+/**
+ * The federation listener (federation.listen, TLS) serves the server-server API, server keys and media, as
+ * Synapse's federation listener does; the client listener serves these too (behind a load balancer that
+ * terminates TLS, one port serves everything). Chosen by path, so every federation route lands there; a
+ * route with aliases elsewhere (a client media path) keeps only its aliases under these prefixes.
+ */
+const FEDERATION_LISTENER_PREFIXES = ['/_matrix/federation/', '/_matrix/key/', '/_matrix/media/']
+
+export function federationListenerRoutes(all: RouteDefinition<any, any, any, any>[]): RouteDefinition<any, any, any, any>[] {
+  return all.flatMap((route) => {
+    const urls = (Array.isArray(route.url) ? route.url : [route.url]).filter((url) => FEDERATION_LISTENER_PREFIXES.some((prefix) => url.startsWith(prefix)))
+    return urls.length > 0 ? [{ ...route, url: urls }] : []
+  })
+}

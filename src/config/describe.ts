@@ -22,11 +22,11 @@ function expectation(schema: TSchema): string {
       return 'null'
     case 'string': {
       const parts = [
-        schema.minLength !== undefined ? `of at least ${schema.minLength} characters` : '',
+        schema.minLength !== undefined && schema.minLength > 1 ? `of at least ${schema.minLength} characters` : '',
         schema.maxLength !== undefined ? `of at most ${schema.maxLength} characters` : '',
         schema.pattern !== undefined ? `matching ${schema.pattern}` : '',
       ]
-      return ['a string', ...parts.filter(Boolean)].join(' ')
+      return [schema.minLength === 1 ? 'a non-empty string' : 'a string', ...parts.filter(Boolean)].join(' ')
     }
     case 'integer':
     case 'number': {

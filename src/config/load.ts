@@ -198,6 +198,12 @@ export function loadConfig(options: LoadOptions = {}): Config {
       if (!parseCidr(cidr)) throw new ConfigError(`invalid configuration: outbound.${key}.${i}: not a CIDR range such as 10.0.0.0/8 or fd00::/8 (got ${JSON.stringify(cidr)})`)
     })
   }
+  const federation = input.federation
+  if (federation.listen.port !== null) {
+    for (const key of ['tls_certificate_file', 'tls_private_key_file'] as const) {
+      if (!federation[key]) throw new ConfigError(`invalid configuration: federation.${key}: needed by the TLS listener on federation.listen.port`)
+    }
+  }
   // A /sync long-poll reads and writes nothing while it waits: the idle timeout would cut it off.
   if (input.http.idle_timeout_ms <= input.limits.sync_timeout_ms) {
     throw new ConfigError('invalid configuration: http.idle_timeout_ms: must be above limits.sync_timeout_ms, or /sync long-polls are cut off')

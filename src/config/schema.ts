@@ -71,9 +71,11 @@ export const ConfigSchema = Type.Object(
       {
         enabled: Type.Boolean({ default: false, description: 'Open sign-up through the Client-Server API.' }),
         requires_token: Type.Boolean({ default: false, description: 'Sign-up needs a registration token (m.login.registration_token).' }),
-        shared_secret: Type.Union([Type.String({ minLength: 16 }), Type.Null()], {
+        // Any length, as Synapse accepts: a shorter one than 16 characters is warned about at start (each guess
+        // costs a rate-limited nonce, and refusing it would refuse configs and tools written for Synapse).
+        shared_secret: Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
           default: null,
-          description: 'Enables /_synapse/admin/v1/register (nonce + HMAC-SHA1), as used by register_new_matrix_user.',
+          description: 'Enables /_synapse/admin/v1/register (nonce + HMAC-SHA1), as used by register_new_matrix_user. Use 16 characters or more (a shorter one is warned about at start).',
         }),
         password_min_length: Type.Integer({ minimum: 0, default: 8, description: 'Shortest accepted new password.' }),
       },
@@ -284,6 +286,18 @@ export const ConfigSchema = Type.Object(
     ),
     federation: Type.Object(
       {
+        listen: Type.Object(
+          {
+            host: Type.String({ default: '0.0.0.0', description: 'Address of the federation TLS listener.' }),
+            port: Type.Union([Type.Integer({ minimum: 0, maximum: 65535 }), Type.Null()], {
+              default: null,
+              description: 'Port of a TLS listener serving /_matrix/federation, /_matrix/key and /_matrix/media to other servers (8448 by convention). Null: none; listen.port serves these paths too, e.g. behind a load balancer that terminates TLS.',
+            }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        tls_certificate_file: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: 'PEM certificate chain of the federation listener (for the server name).' }),
+        tls_private_key_file: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: 'PEM private key of the federation listener.' }),
         ca_file: Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
           default: null,
           description: 'PEM file of extra CA certificates trusted for outbound federation, beside the system store (a private CA, a test CA). Null: the system store only.',

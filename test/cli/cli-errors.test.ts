@@ -51,10 +51,10 @@ function assertOneLine(result: CliResult, pattern: RegExp): void {
 }
 
 describe('homestead start: errors at start', () => {
-  it('a configuration file with a too short registration.shared_secret: one line naming the key and the rule', async () => {
-    const file = join(dir, 'short-secret.yaml')
-    writeFileSync(file, 'registration:\n  shared_secret: tooshort\n')
-    assertOneLine(await start({}, ['--config', file]), /registration\.shared_secret: must be at least 16 characters$/)
+  it('a configuration file with an empty registration.shared_secret: one line naming the key and the rule', async () => {
+    const file = join(dir, 'empty-secret.yaml')
+    writeFileSync(file, 'registration:\n  shared_secret: ""\n')
+    assertOneLine(await start({}, ['--config', file]), /registration\.shared_secret: must not be empty$/)
   })
 
   it('a database that cannot be reached (migrate): one line', async () => {

@@ -1,0 +1,86 @@
+// One Homestead for SyTest, started by scripts/sytest-homeserver.sh (SyTest's --hs-command): maps the
+// SYTEST_* variables onto Homestead's settings, on a fresh database of the machine's PostgreSQL
+// (SYTEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres) that is dropped on exit,
+// and serves until SIGINT/SIGTERM. Settings follow what SyTest's own Synapse configuration sets: open
+// registration, no rate limits, its shared secret, its CA trusted, URL previews of loopback allowed.
+import { join } from 'node:path'
+import pg from 'pg'
+import { loadConfig } from '../src/config/load.ts'
+import { startServer } from '../src/server.ts'
+import { createLogger } from '../src/shared/logger.ts'
+
+function required(name: string): string {
+  const value = process.env[name]
+  if (!value) throw new Error(`${name} is not set: this command is run by SyTest (see scripts/sytest-homeserver.sh)`)
+  return value
+}
+
+const hsDir = required('SYTEST_HS_DIR')
+const clientPort = Number(required('SYTEST_CLIENT_PORT'))
+const adminUrl = process.env.SYTEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/postgres'
+// Named by port: SyTest never runs two servers on one port, so a database left by a killed run is reused
+// (dropped and created again) rather than piling up.
+const dbName = `sytest_homestead_${clientPort}`
+
+async function admin(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl })
+  await client.connect()
+  try {
+    await client.query(sql)
+  } finally {
+    await client.end()
+  }
+}
+
+await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`)
+await admin(`CREATE DATABASE ${dbName}`)
+const databaseUrl = new URL(adminUrl)
+databaseUrl.pathname = `/${dbName}`
+
+const bindHost = process.env.SYTEST_BIND_HOST || '127.0.0.1'
+const config = loadConfig({
+  env: {},
+  overrides: {
+    server_name: required('SYTEST_SERVER_NAME'),
+    public_baseurl: required('SYTEST_PUBLIC_BASEURL'),
+    'listen.host': bindHost,
+    'listen.port': clientPort,
+    data_dir: join(hsDir, 'data'),
+    'database.url': databaseUrl.toString(),
+    'database.pool_size': 10,
+    'federation.listen.host': bindHost,
+    'federation.listen.port': Number(required('SYTEST_FEDERATION_PORT')),
+    'federation.tls_certificate_file': required('SYTEST_TLS_CERT'),
+    'federation.tls_private_key_file': required('SYTEST_TLS_KEY'),
+    'federation.ca_file': process.env.SYTEST_CA_CERT || null,
+    'registration.enabled': true,
+    'registration.shared_secret': required('SYTEST_REGISTRATION_SHARED_SECRET'),
+    'rate_limits.enabled': false,
+    'media.url_preview.enabled': true,
+    'outbound.ip_range_allowlist': ['127.0.0.0/8', '::1/128'],
+    // SyTest's servers are the only ones; nothing asks matrix.org for keys.
+    'federation.trusted_key_servers': [],
+    'log.level': process.env.SYTEST_LOG_LEVEL || 'info',
+  },
+})
+
+const logger = createLogger(config.log.level, { sytest_hs: process.env.SYTEST_HS_INDEX })
+const server = await startServer(config, { logger })
+
+let stopping = false
+async function stop(signal: string): Promise<void> {
+  if (stopping) return
+  stopping = true
+  logger.info({ signal }, 'stopping for SyTest')
+  let code = 0
+  try {
+    await server.close()
+  } catch (err) {
+    logger.error({ err }, 'error during shutdown')
+    code = 1
+  }
+  await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch((err: unknown) => logger.warn({ err }, 'could not drop the database'))
+  process.exit(code)
+}
+process.on('SIGINT', () => void stop('SIGINT'))
+process.on('SIGTERM', () => void stop('SIGTERM'))
