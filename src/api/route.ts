@@ -40,6 +40,8 @@ export interface RouteDefinition<A extends Auth = Auth, P = unknown, Q = unknown
    * none), for uploads that must not be buffered; http.max_body_bytes does not apply, the handler limits it.
    */
   rawBody?: true
+  /** A smaller body limit than http.max_body_bytes, for bodies whose use is bounded (an event's content). */
+  bodyLimit?: number
   handler: (ctx: AppContext, input: RouteInput<A, P, Q, B>) => Promise<unknown>
 }
 
@@ -93,6 +95,7 @@ export function registerRoutes(app: FastifyInstance, ctx: AppContext, routes: Ro
       const options: RouteOptions = {
         method: route.method,
         url,
+        ...(route.bodyLimit ? { bodyLimit: route.bodyLimit } : {}),
         handler: async (request, reply) => {
           const requester = route.auth === 'none' ? null : await authenticateRequest(ctx, request, route.auth)
           let paramsValue: unknown = request.params

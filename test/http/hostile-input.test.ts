@@ -113,13 +113,24 @@ before(async () => {
 })
 
 describe('hostile JSON bodies on every endpoint family', () => {
-  it('refuses nesting 10,000 and 1,000,000 deep with M_BAD_JSON', async () => {
+  it('refuses nesting 10,000 and 1,000,000 deep with M_BAD_JSON (or, for an event body past its limit, M_TOO_LARGE unread)', async () => {
     await whileHealthy(api, async () => {
       for (const target of targets) {
         assertRefused(await send(target, target.body(nested(10_000))), 'M_BAD_JSON', `${target.name} 10,000 deep`)
-        assertRefused(await send(target, target.body(nested(1_000_000))), 'M_BAD_JSON', `${target.name} 1,000,000 deep`)
+        const deepest = await send(target, target.body(nested(1_000_000)))
+        if (deepest.status === 413) assert.equal(deepest.body?.errcode, 'M_TOO_LARGE', `${target.name} 1,000,000 deep`)
+        else assertRefused(deepest, 'M_BAD_JSON', `${target.name} 1,000,000 deep`)
       }
     })
+  })
+
+  it('refuses an event body of more than four times the PDU limit before reading it (413 M_TOO_LARGE)', async () => {
+    const content = `"${'x'.repeat(4 * 65536)}"`
+    for (const target of targets.filter((t) => t.method === 'PUT' && t.event)) {
+      const res = await send(target, target.body(content))
+      assert.equal(res.status, 413, `${target.name}: ${res.status} ${JSON.stringify(res.body)?.slice(0, 300)}`)
+      assert.equal(res.body?.errcode, 'M_TOO_LARGE', target.name)
+    }
   })
 
   it('refuses lone surrogates in values and in keys with M_BAD_JSON', async () => {

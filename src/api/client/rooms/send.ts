@@ -5,12 +5,20 @@ import { Type } from '@sinclair/typebox'
 import { defineRoute } from '../../route.ts'
 import { cs } from '../../paths.ts'
 import { EventType, JsonObject, RoomIdParam } from '../../schemas.ts'
+import { MAX_PDU_BYTES } from '../../../protocol/events/index.ts'
 import type { AppContext } from '../../../context.ts'
 import type { SendOptions } from '../../../rooms/rooms.ts'
 import type { Repositories } from '../../../storage/index.ts'
 import type { Requester } from '../../../users/index.ts'
 
 const TxnId = Type.String({ minLength: 1, maxLength: 255 })
+
+/**
+ * An event's content becomes part of a PDU of at most MAX_PDU_BYTES of canonical JSON, so a larger body can
+ * only be refused: it is, before it is read (413 M_TOO_LARGE), instead of after parsing, validating and
+ * encoding it. Four times the PDU limit leaves room for a client's whitespace and \u escapes.
+ */
+const EVENT_BODY_LIMIT = 4 * MAX_PDU_BYTES
 
 /**
  * Sends with the message rate limit taken inside the send's own transaction: a refusal rolls the send back
@@ -31,6 +39,7 @@ export const sendMessage = defineRoute({
   auth: 'user',
   params: Type.Object({ roomId: RoomIdParam, eventType: EventType, txnId: TxnId }),
   body: JsonObject,
+  bodyLimit: EVENT_BODY_LIMIT,
   handler: (ctx, { requester, params, body }) => rateLimited(ctx, requester, (options) => ctx.rooms.send(requester, params.roomId, params.eventType, body, params.txnId, options)),
 })
 
@@ -42,6 +51,7 @@ export const sendState = defineRoute({
   auth: 'user',
   params: StateParams,
   body: JsonObject,
+  bodyLimit: EVENT_BODY_LIMIT,
   // State events spend the message bucket too, as in Synapse (rc_message covers every event a client sends).
   handler: (ctx, { requester, params, body }) =>
     rateLimited(ctx, requester, (options) => ctx.rooms.sendState(requester, params.roomId, params.eventType, params.stateKey ?? '', body, options)),
@@ -53,5 +63,6 @@ export const redact = defineRoute({
   auth: 'user',
   params: Type.Object({ roomId: RoomIdParam, eventId: Type.String({ pattern: '^\\$', maxLength: 255 }), txnId: TxnId }),
   body: Type.Object({ reason: Type.Optional(Type.String()) }),
+  bodyLimit: EVENT_BODY_LIMIT,
   handler: (ctx, { requester, params, body }) => rateLimited(ctx, requester, (options) => ctx.rooms.redact(requester, params.roomId, params.eventId, body.reason, params.txnId, options)),
 })
