@@ -24,6 +24,7 @@ import { CrossSigning, DehydratedDevices, DeviceLists, E2eKeys, KeyBackup, ToDev
 import { createMediaServices, type MediaServices } from './media/index.ts'
 import { createOutboundGuard, type OutboundGuard } from './outbound/index.ts'
 import { createFederation, systemDns, type DnsResolver, type Federation } from './federation/index.ts'
+import { FederationQueries } from './federation/queries.ts'
 
 export interface AppContext {
   config: Config
@@ -59,6 +60,8 @@ export interface AppContext {
   dehydratedDevices: DehydratedDevices
   media: MediaServices
   federation: Federation
+  /** The server-server API's queries about our users and aliases. */
+  federationQueries: FederationQueries
   /** The one gate for requests to other hosts (push gateways use it too). */
   outboundGuard: OutboundGuard
 }
@@ -137,6 +140,13 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   const keyBackup = new KeyBackup({ storage })
   accounts.onDeactivate((repos, userId) => e2eKeys.deleteAllForUser(repos, userId))
   accounts.onDeactivate((repos, userId) => keyBackup.deleteAllForUser(repos, userId))
+  const profiles = new Profiles(
+    storage,
+    (userId) => rooms.propagateProfile(userId, (roomId, err) => logger.warn({ err, room_id: roomId }, 'profile change not sent to room')),
+    (userId) => rateLimiter.take('message', userId),
+  )
+  const directory = new Directory({ storage, rooms, clock, serverName: config.server_name })
+  const federationQueries = new FederationQueries({ serverName: config.server_name, storage, profiles, aliases: directory.aliases, e2eKeys })
 
   return {
     config,
@@ -150,16 +160,12 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     uia,
     devices,
     accounts,
-    profiles: new Profiles(
-      storage,
-      (userId) => rooms.propagateProfile(userId, (roomId, err) => logger.warn({ err, room_id: roomId }, 'profile change not sent to room')),
-      (userId) => rateLimiter.take('message', userId),
-    ),
+    profiles,
     accountData,
     registrationTokens,
     rooms,
     roomReader: new RoomReader(storage, clock),
-    directory: new Directory({ storage, rooms, clock, serverName: config.server_name }),
+    directory,
     relations: new RelationsReader(storage, clock),
     notifier,
     search: new Search(storage, clock),
@@ -186,6 +192,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     dehydratedDevices: new DehydratedDevices({ storage, clock, keys: e2eKeys, devices, toDevice }),
     media: createMediaServices({ config, storage, clock, logger, guard }),
     federation,
+    federationQueries,
     outboundGuard: guard,
   }
 }

@@ -12,13 +12,17 @@ import type { Requester } from '../users/index.ts'
 import { authenticateRequest } from './plugins/auth.ts'
 
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE'
-type Auth = 'none' | 'user' | 'optional' | 'admin'
+/** 'server': the X-Matrix request signature of another homeserver (server-server API); the handler gets its `origin`. */
+type Auth = 'none' | 'user' | 'optional' | 'admin' | 'server'
 
 type Infer<S> = S extends TSchema ? Static<S> : undefined
-type RequesterFor<A extends Auth> = A extends 'none' ? null : A extends 'optional' ? Requester | null : Requester
+type RequesterFor<A extends Auth> = A extends 'none' | 'server' ? null : A extends 'optional' ? Requester | null : Requester
+type OriginFor<A extends Auth> = A extends 'server' ? string : null
 
 export interface RouteInput<A extends Auth, P, Q, B> {
   requester: RequesterFor<A>
+  /** The authenticated origin server of an `auth: 'server'` request. */
+  origin: OriginFor<A>
   params: Infer<P>
   query: Infer<Q>
   body: Infer<B>
@@ -76,6 +80,24 @@ function parseJsonBody(raw: unknown, method: Method, maxValues: number): unknown
   return parseClientJsonBytes(buffer, { maxValues })
 }
 
+/** The JSON body of a server's request, or undefined when it sent none (a GET): what its signature covers. */
+function parseSignedBody(raw: unknown, maxValues: number): unknown {
+  const buffer = raw as Buffer | undefined | null
+  if (!buffer || buffer.length === 0) return undefined
+  return parseClientJsonBytes(buffer, { maxValues })
+}
+
+/** The X-Matrix check (federation/auth.ts) over the request target exactly as received. */
+async function authenticateServer(ctx: AppContext, request: FastifyRequest, content: unknown): Promise<string> {
+  const { origin } = await ctx.federation.auth.authenticate({
+    method: request.method,
+    uri: request.raw.url ?? request.url,
+    authorization: request.headers.authorization,
+    ...(content !== undefined ? { content } : {}),
+  })
+  return origin
+}
+
 export interface RouteTable {
   /** Path patterns served, to tell 405 (known path) from 404. */
   patterns: RegExp[]
@@ -97,7 +119,10 @@ export function registerRoutes(app: FastifyInstance, ctx: AppContext, routes: Ro
         url,
         ...(route.bodyLimit ? { bodyLimit: route.bodyLimit } : {}),
         handler: async (request, reply) => {
-          const requester = route.auth === 'none' ? null : await authenticateRequest(ctx, request, route.auth)
+          // A server's signature covers the body, so a signed request's body is parsed before it is checked.
+          const signedBody = route.auth === 'server' && !route.rawBody ? parseSignedBody(request.body, ctx.config.http.max_json_values) : undefined
+          const origin = route.auth === 'server' ? await authenticateServer(ctx, request, signedBody) : null
+          const requester = route.auth === 'none' || route.auth === 'server' ? null : await authenticateRequest(ctx, request, route.auth)
           let paramsValue: unknown = request.params
           if (params) {
             if (!params.Check(paramsValue)) throw describe(params, paramsValue, 'path')
@@ -109,11 +134,12 @@ export function registerRoutes(app: FastifyInstance, ctx: AppContext, routes: Ro
           }
           let bodyValue: unknown
           if (body) {
-            bodyValue = parseJsonBody(request.body, route.method, ctx.config.http.max_json_values)
+            bodyValue = signedBody ?? parseJsonBody(request.body, route.method, ctx.config.http.max_json_values)
             if (!body.Check(bodyValue)) throw describe(body, bodyValue, 'body')
           }
           const result = await route.handler(ctx, {
             requester,
+            origin,
             params: paramsValue,
             query: queryValue,
             body: bodyValue,

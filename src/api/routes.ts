@@ -42,6 +42,9 @@ import * as roomInitialSync from './client/room-initial-sync.ts'
 import * as pushers from './client/pushers.ts'
 import * as threepids from './client/threepids.ts'
 import * as thirdparty from './client/thirdparty.ts'
+import * as federationVersion from './federation/version.ts'
+import * as federationQuery from './federation/query.ts'
+import * as federationUser from './federation/user.ts'
 
 const modules = [
   versions,
@@ -86,6 +89,9 @@ const modules = [
   pushers,
   threepids,
   thirdparty,
+  federationVersion,
+  federationQuery,
+  federationUser,
 ]
 
 export const routes = modules.flatMap((m) => Object.values(m) as RouteDefinition<any, any, any, any>[]).filter((r) => r && typeof r === 'object' && 'handler' in r)

@@ -96,7 +96,22 @@ export class E2eKeys {
   }
 
   /** POST /keys/query */
-  async query(requester: Requester, deviceKeys: unknown): Promise<QueryResult> {
+  query(requester: Requester, deviceKeys: unknown): Promise<QueryResult> {
+    return this.queryAs(requester, deviceKeys)
+  }
+
+  /**
+   * POST /_matrix/federation/v1/user/keys/query from another server: our users only (another server's user
+   * is refused, as Synapse does), signatures by the keys' owners only, no device names (Synapse's default
+   * allow_device_name_lookup_over_federation: false).
+   */
+  async queryForServer(deviceKeys: unknown): Promise<Pick<QueryResult, 'device_keys' | 'master_keys' | 'self_signing_keys'>> {
+    const { device_keys, master_keys, self_signing_keys } = await this.queryAs(null, deviceKeys)
+    return { device_keys, master_keys, self_signing_keys }
+  }
+
+  /** A local user's or (requester null) another server's query. */
+  private async queryAs(requester: Requester | null, deviceKeys: unknown): Promise<QueryResult> {
     if (!isObject(deviceKeys)) throw badJson("'device_keys' must be an object")
     const entries = Object.entries(deviceKeys)
     if (entries.length > MAX_QUERY_USERS) throw new MatrixError('M_TOO_LARGE', `At most ${MAX_QUERY_USERS} users per query`, 413)
@@ -108,6 +123,7 @@ export class E2eKeys {
       if (!parsed) throw new MatrixError('M_INVALID_PARAM', `'${userId}' is not a user ID`)
       if (!Array.isArray(devices) || !devices.every((d) => typeof d === 'string')) throw badJson(`'device_keys.${userId}' must be a list of device IDs`)
       if (parsed.serverName !== this.serverName) {
+        if (!requester) throw new MatrixError('M_UNKNOWN', `${userId} is not a user of this server`, 400)
         result.failures[parsed.serverName] = remoteFailure()
         continue
       }
@@ -127,26 +143,26 @@ export class E2eKeys {
     const [rows, crossSigning, signatures] = await Promise.all([
       repos.e2eKeys.queryDeviceKeys(userIds, deviceIds),
       repos.e2eKeys.crossSigningKeys(users),
-      repos.e2eKeys.signaturesFor(users, requester.userId),
+      repos.e2eKeys.signaturesFor(users, requester?.userId ?? null),
     ])
     // Read last, so that it covers an upload that arrived while the keys above were read.
-    const proposal = this.proposedKeys && users.includes(requester.userId) ? await this.proposedKeys(requester) : null
+    const proposal = this.proposedKeys && requester && users.includes(requester.userId) ? await this.proposedKeys(requester) : null
     const sigsOf = groupSignatures(signatures)
     for (const row of rows) {
       const json = withSignatures(JSON.parse(row.key_json) as Json, sigsOf(row.user_id, row.device_id))
-      const unsigned = { ...(isObject(json.unsigned) ? json.unsigned : {}), ...(row.display_name !== null ? { device_display_name: row.display_name } : {}) }
+      const named = requester !== null && row.display_name !== null
+      const unsigned = { ...(isObject(json.unsigned) ? json.unsigned : {}), ...(named ? { device_display_name: row.display_name } : {}) }
       ;(result.device_keys[row.user_id] as Record<string, Json>)[row.device_id] = { ...json, unsigned }
     }
     for (const key of crossSigning) {
       const json = withSignatures(JSON.parse(key.key_json) as Json, sigsOf(key.user_id, key.public_key))
       if (key.key_type === 'master') result.master_keys[key.user_id] = json
       else if (key.key_type === 'self_signing') result.self_signing_keys[key.user_id] = json
-      else if (key.user_id === requester.userId) result.user_signing_keys[key.user_id] = json
+      else if (key.user_id === requester?.userId) result.user_signing_keys[key.user_id] = json
     }
     // The requesting device's own keys awaiting the password, unless another upload has since replaced
     // the master key they were to replace.
-    const currentMaster = crossSigning.find((k) => k.user_id === requester.userId && k.key_type === 'master')?.public_key
-    if (proposal && proposal.replacing === currentMaster) {
+    if (requester && proposal && proposal.replacing === crossSigning.find((k) => k.user_id === requester.userId && k.key_type === 'master')?.public_key) {
       const { master, self_signing, user_signing } = proposal.keys
       if (master) result.master_keys[requester.userId] = master
       if (self_signing) result.self_signing_keys[requester.userId] = self_signing
@@ -185,6 +201,15 @@ export class E2eKeys {
       ;((out[k.user_id] ??= {})[k.device_id] ??= {})[`${k.algorithm}:${k.key_id}`] = JSON.parse(k.key_json)
     }
     return { one_time_keys: out, failures }
+  }
+
+  /**
+   * POST /_matrix/federation/v1/user/keys/claim from another server: keys of our users; another server's
+   * users get none (Synapse claims from its own store only).
+   */
+  async claimForServer(oneTimeKeys: unknown): Promise<{ one_time_keys: Record<string, Record<string, Json>> }> {
+    const { one_time_keys } = await this.claim(oneTimeKeys)
+    return { one_time_keys }
   }
 
   /** Deleting an account's keys when it is deactivated (device keys go with the devices). */

@@ -6,24 +6,18 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import { startInstanceOn, startTestServer, type TestInstance, type TestServer } from '../support/server.ts'
-import { makeTestCa, startTlsFront, type TlsFront } from '../support/federation.ts'
+import { federationFronts } from '../support/federation.ts'
 import { signingKeyFromSeed } from '../../src/protocol/signing.ts'
 import { checkKeyResponse, checkNotarySignature } from '../../src/protocol/server-keys.ts'
 import { signRequest, type SignedRequest } from '../../src/protocol/x-matrix.ts'
 import { MatrixError } from '../../src/shared/errors.ts'
 import type { AppContext } from '../../src/context.ts'
 
-const ca = makeTestCa()
-const leaf = ca.issue(['127.0.0.1'])
-const frontA = await startTlsFront(leaf)
-const frontB = await startTlsFront(leaf)
-const nameA = `127.0.0.1:${frontA.port}`
-const nameB = `127.0.0.1:${frontB.port}`
-const common = () => ({ 'federation.ca_file': ca.caFile, 'outbound.ip_range_allowlist': ['127.0.0.0/8'], 'federation.trusted_key_servers': [] })
+const fronts = await federationFronts()
+const { frontB, nameA, nameB, common } = fronts
 const a: TestServer = await startTestServer({ ...common(), server_name: nameA })
 const b: TestServer = await startTestServer({ ...common(), server_name: nameB })
-const portOf = (url: string) => Number(new URL(url).port)
-frontB.target = portOf(b.url)
+fronts.route(frontB, b.url)
 
 // A's key history: a key retired an hour ago (in old_verify_keys), then the current one. A second instance
 // on A's database loads both, as a restart would, and serves A's name from then on.
@@ -35,16 +29,14 @@ await sql.connect()
 await sql.query('INSERT INTO server_signing_keys (key_id, seed, created_ts, expired_ts) VALUES ($1, $2, $3, $4)', ['ed25519:old', oldSeed, retiredAt - 86400_000, retiredAt])
 await sql.end()
 const a2: TestInstance = await startInstanceOn(a.database, { ...common(), server_name: nameA })
-frontA.target = portOf(a2.url)
+fronts.route(fronts.frontA, a2.url)
 
 const ctxA: AppContext = a2.server.ctx
 const ctxB: AppContext = b.server.ctx
 
 after(async () => {
   await a2.close()
-  await frontA.close()
-  await frontB.close()
-  ca.remove()
+  await fronts.close()
 })
 
 const sendTo = (destination: string, content: unknown = { pdus: [], edus: [] }): SignedRequest => ({

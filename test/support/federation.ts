@@ -133,3 +133,41 @@ export async function startTestDns(): Promise<TestDns> {
   dns.server = `127.0.0.1:${socket.address().port}`
   return dns
 }
+
+export interface FederationFronts {
+  ca: TestCa
+  frontA: TlsFront
+  frontB: TlsFront
+  /** The server names the two fronts serve: 127.0.0.1:<port>. */
+  nameA: string
+  nameB: string
+  /** Settings every server of the pair needs: the test CA trusted, loopback allowed, no notary. */
+  common(): Record<string, unknown>
+  /** Points a front at a Homestead's plain HTTP URL. */
+  route(front: TlsFront, url: string): void
+  close(): Promise<void>
+}
+
+/** A test CA and two HTTPS fronts on loopback, for two Homesteads with different server names. */
+export async function federationFronts(): Promise<FederationFronts> {
+  const ca = makeTestCa()
+  const leaf = ca.issue(['127.0.0.1'])
+  const frontA = await startTlsFront(leaf)
+  const frontB = await startTlsFront(leaf)
+  return {
+    ca,
+    frontA,
+    frontB,
+    nameA: `127.0.0.1:${frontA.port}`,
+    nameB: `127.0.0.1:${frontB.port}`,
+    common: () => ({ 'federation.ca_file': ca.caFile, 'outbound.ip_range_allowlist': ['127.0.0.0/8'], 'federation.trusted_key_servers': [] }),
+    route: (front, url) => {
+      front.target = Number(new URL(url).port)
+    },
+    close: async () => {
+      await frontA.close()
+      await frontB.close()
+      ca.remove()
+    },
+  }
+}

@@ -197,12 +197,12 @@ export class E2eKeysRepository {
     )
   }
 
-  /** Signatures over the given users' keys that `viewer` may see: the owners' own, and the viewer's. */
-  async signaturesFor(targetUserIds: string[], viewer: string): Promise<KeySignature[]> {
+  /** Signatures over the given users' keys that `viewer` may see: the owners' own, and the viewer's (if a user). */
+  async signaturesFor(targetUserIds: string[], viewer: string | null): Promise<KeySignature[]> {
     if (targetUserIds.length === 0) return []
     const { rows } = await this.db.query<KeySignature>(
       `SELECT target_user_id, target_key_id, signer_user_id, signer_key_id, signature FROM e2e_key_signatures
-        WHERE target_user_id = ANY($1::text[]) AND (signer_user_id = target_user_id OR signer_user_id = $2)`,
+        WHERE target_user_id = ANY($1::text[]) AND (signer_user_id = target_user_id OR signer_user_id = $2::text)`,
       [targetUserIds, viewer],
     )
     return rows
