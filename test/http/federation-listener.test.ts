@@ -55,8 +55,11 @@ describe('federation TLS listener', () => {
     assert.deepEqual(Object.keys(res.body.verify_keys), Object.keys(client.body.verify_keys))
   })
 
-  it('answers a federation path it does not serve yet with 404 M_UNRECOGNIZED', async () => {
-    const res = await httpsGet(federationPort(t), '/_matrix/federation/v1/version')
+  it('serves the federation API, and answers a federation path it does not know with 404 M_UNRECOGNIZED', async () => {
+    const version = await httpsGet(federationPort(t), '/_matrix/federation/v1/version')
+    assert.equal(version.status, 200)
+    assert.equal(version.body.server.name, 'Homestead')
+    const res = await httpsGet(federationPort(t), '/_matrix/federation/v1/no_such_endpoint')
     assert.equal(res.status, 404)
     assert.equal(res.body.errcode, 'M_UNRECOGNIZED')
   })
