@@ -145,7 +145,13 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     (userId) => rooms.propagateProfile(userId, (roomId, err) => logger.warn({ err, room_id: roomId }, 'profile change not sent to room')),
     (userId) => rateLimiter.take('message', userId),
   )
-  const directory = new Directory({ storage, rooms, clock, serverName: config.server_name })
+  const directory = new Directory({
+    storage,
+    rooms,
+    clock,
+    serverName: config.server_name,
+    limits: { publicRooms: config.limits.public_rooms_limit, hierarchy: config.limits.hierarchy_limit },
+  })
   const federationQueries = new FederationQueries({ serverName: config.server_name, storage, profiles, aliases: directory.aliases, e2eKeys })
 
   return {
@@ -168,8 +174,8 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     directory,
     relations: new RelationsReader(storage, clock),
     notifier,
-    search: new Search(storage, clock),
-    userDirectory: new UserDirectory(storage),
+    search: new Search(storage, clock, config.limits.search_limit),
+    userDirectory: new UserDirectory(storage, config.limits.user_directory_limit),
     presence,
     sync: new SyncService(storage, notifier, clock, {
       ephemeral: (requester, rooms, since, upTo) => ephemeral.forSync(requester, rooms, since, upTo),

@@ -44,7 +44,7 @@ export interface RouteDefinition<A extends Auth = Auth, P = unknown, Q = unknown
    * none), for uploads that must not be buffered; http.max_body_bytes does not apply, the handler limits it.
    */
   rawBody?: true
-  /** A smaller body limit than http.max_body_bytes, for bodies whose use is bounded (an event's content). */
+  /** A smaller body limit than http.max_body_bytes, for bodies whose use is bounded (an event's content, a login). */
   bodyLimit?: number
   handler: (ctx: AppContext, input: RouteInput<A, P, Q, B>) => Promise<unknown>
 }
@@ -117,7 +117,8 @@ export function registerRoutes(app: FastifyInstance, ctx: AppContext, routes: Ro
       const options: RouteOptions = {
         method: route.method,
         url,
-        ...(route.bodyLimit ? { bodyLimit: route.bodyLimit } : {}),
+        // A route's own limit only ever lowers http.max_body_bytes.
+        ...(route.bodyLimit ? { bodyLimit: Math.min(route.bodyLimit, ctx.config.http.max_body_bytes) } : {}),
         handler: async (request, reply) => {
           // A server's signature covers the body, so a signed request's body is parsed before it is checked.
           const signedBody = route.auth === 'server' && !route.rawBody ? parseSignedBody(request.body, ctx.config.http.max_json_values) : undefined

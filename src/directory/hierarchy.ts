@@ -11,7 +11,6 @@ import type { EventRow, Repositories, RoomSummaryRow, Storage } from '../storage
 import type { Requester } from '../users/index.ts'
 import { publicChunk } from './summaries.ts'
 
-export const HIERARCHY_MAX_LIMIT = 50
 export const HIERARCHY_MAX_DEPTH = 50
 /** Rooms loaded per batch: the next ones the walk will visit. */
 const BATCH = 100
@@ -109,16 +108,19 @@ function open(info: RoomInfo): boolean {
 export class SpaceHierarchy {
   private readonly storage: Storage
   private readonly clock: Clock
+  /** The largest page (limits.hierarchy_limit), also the default. */
+  private readonly maxLimit: number
 
-  constructor(deps: { storage: Storage; clock: Clock }) {
+  constructor(deps: { storage: Storage; clock: Clock; maxLimit: number }) {
     this.storage = deps.storage
     this.clock = deps.clock
+    this.maxLimit = deps.maxLimit
   }
 
   async hierarchy(requester: Requester, roomId: string, request: HierarchyRequest): Promise<{ rooms: JsonObject[]; next_batch?: string }> {
     const repos = this.storage.repos
     const userId = requester.userId
-    const limit = request.limit ?? HIERARCHY_MAX_LIMIT
+    const limit = Math.min(request.limit ?? this.maxLimit, this.maxLimit)
     const maxDepth = Math.min(request.maxDepth ?? HIERARCHY_MAX_DEPTH, HIERARCHY_MAX_DEPTH)
     const suggestedOnly = request.suggestedOnly ?? false
     const now = this.clock.now()

@@ -24,11 +24,11 @@ export class Directory {
   readonly tags: RoomTags
   readonly mutualRooms: MutualRooms
 
-  constructor(deps: { storage: Storage; rooms: Rooms; clock: Clock; serverName: string }) {
+  constructor(deps: { storage: Storage; rooms: Rooms; clock: Clock; serverName: string; limits: { publicRooms: number; hierarchy: number } }) {
     this.aliases = new Aliases(deps)
-    this.published = new PublishedRooms(deps)
+    this.published = new PublishedRooms({ ...deps, maxLimit: deps.limits.publicRooms })
     this.upgrades = new RoomUpgrades(deps)
-    this.hierarchy = new SpaceHierarchy(deps)
+    this.hierarchy = new SpaceHierarchy({ ...deps, maxLimit: deps.limits.hierarchy })
     this.reports = new Reports(deps)
     this.tags = new RoomTags(deps)
     this.mutualRooms = new MutualRooms(deps)

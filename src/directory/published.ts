@@ -55,10 +55,13 @@ function containsPattern(term: string): string {
 export class PublishedRooms {
   private readonly storage: Storage
   private readonly serverName: string
+  /** The largest page (limits.public_rooms_limit): a larger `limit` is lowered to it. */
+  private readonly maxLimit: number
 
-  constructor(deps: { storage: Storage; serverName: string }) {
+  constructor(deps: { storage: Storage; serverName: string; maxLimit: number }) {
     this.storage = deps.storage
     this.serverName = deps.serverName
+    this.maxLimit = deps.maxLimit
   }
 
   async visibility(roomId: string): Promise<{ visibility: 'public' | 'private' }> {
@@ -89,7 +92,7 @@ export class PublishedRooms {
     if (request.server !== undefined && request.server !== this.serverName) {
       throw notFound(`The room directory of ${request.server} cannot be fetched (federation is not available)`)
     }
-    const limit = request.limit ?? PUBLIC_ROOMS_DEFAULT_LIMIT
+    const limit = Math.min(request.limit ?? PUBLIC_ROOMS_DEFAULT_LIMIT, this.maxLimit)
     const after = request.since !== undefined && request.since !== '' ? parseToken(request.since) : undefined
     // No application service networks exist here, so a third-party network lists nothing.
     if (request.thirdPartyInstanceId !== undefined) return { chunk: [], total_room_count_estimate: 0 }

@@ -138,6 +138,8 @@ export class E2eKeys {
         }
       }
     }
+    // Bounded as a claim is: the users are, and so must be the devices named for them.
+    if (deviceIds.length > MAX_QUERY_USERS) throw new MatrixError('M_TOO_LARGE', `At most ${MAX_QUERY_USERS} devices per query`, 413)
     const users = Object.keys(result.device_keys)
     const repos = this.storage.repos
     const [rows, crossSigning, signatures] = await Promise.all([

@@ -51,6 +51,7 @@ export class RemoteKeys {
   private readonly logger: Logger
   private readonly notaries: readonly TrustedKeyServer[]
   private readonly inflight = new Map<string, Promise<void>>()
+  private readonly inflightDirect = new Map<string, Promise<void>>()
   private readonly lastFetch = new Map<string, number>()
   private readonly memo = new Map<string, { verifyKey: KeyObject; validUntilTs: number; expiredTs: number | null }>()
 
@@ -92,7 +93,7 @@ export class RemoteKeys {
   }
 
   private async stored(serverName: string, keyId: string) {
-    const row = (await this.storage.repos.remoteServerKeys.forServer(serverName)).find((r) => r.key_id === keyId)
+    const row = await this.storage.repos.remoteServerKeys.get(serverName, keyId)
     const verifyKey = row ? verifyKeyFromBase64(row.verify_key) : null
     return row && verifyKey ? { verifyKey, validUntilTs: row.valid_until_ts, expiredTs: row.expired_ts } : null
   }
@@ -202,6 +203,31 @@ export class RemoteKeys {
     return checked.keys
   }
 
+  /**
+   * A direct fetch of a server's keys for the notary answer: shared with concurrent callers, and not made
+   * again within REFETCH_AFTER_MS of the last attempt, so anonymous notary queries cannot make Homestead
+   * fetch the same unreachable servers over and over.
+   */
+  private fetchDirectOnce(serverName: string): Promise<void> {
+    const last = this.lastFetch.get(serverName)
+    if (last !== undefined && this.clock.now() - last < REFETCH_AFTER_MS) return Promise.resolve()
+    let pending = this.inflightDirect.get(serverName)
+    if (!pending) {
+      pending = this.fetchDirect(serverName)
+        .then(
+          () => {},
+          (err: Error) => this.logger.info({ server: serverName, err: err.message }, 'notary: server keys not fetched'),
+        )
+        .finally(() => {
+          this.lastFetch.set(serverName, this.clock.now())
+          if (this.lastFetch.size > MEMO_ENTRIES) this.lastFetch.delete(this.lastFetch.keys().next().value as string)
+          this.inflightDirect.delete(serverName)
+        })
+      this.inflightDirect.set(serverName, pending)
+    }
+    return pending
+  }
+
   private ownCheckedKeys(): CheckedKey[] {
     const checked = checkKeyResponse(this.ownKeys.keyResponse(), this.serverName, this.clock.now())
     return checked.ok ? checked.keys : []
@@ -214,26 +240,19 @@ export class RemoteKeys {
    */
   async notaryAnswer(queries: NotaryQuery[]): Promise<Array<Record<string, unknown>>> {
     const now = this.clock.now()
-    const out: Array<Record<string, unknown>> = []
-    for (const { serverName, keyIds, minimumValidUntilTs } of queries) {
-      if (!isServerName(serverName)) continue
-      if (serverName === this.serverName) {
-        out.push(this.ownKeys.keyResponse() as unknown as Record<string, unknown>)
-        continue
-      }
+    const answer = async ({ serverName, keyIds, minimumValidUntilTs }: NotaryQuery): Promise<Array<Record<string, unknown>>> => {
+      if (!isServerName(serverName)) return []
+      if (serverName === this.serverName) return [this.ownKeys.keyResponse() as unknown as Record<string, unknown>]
       const minimum = Math.max(now, minimumValidUntilTs ?? now)
       const wanted = (rows: RemoteServerKeyRow[]) => rows.filter((r) => keyIds.length === 0 || keyIds.includes(r.key_id))
       let rows = wanted(await this.storage.repos.remoteServerKeys.forServer(serverName))
       if (!rows.some((r) => r.expired_ts === null && r.valid_until_ts >= minimum)) {
-        try {
-          await this.fetchDirect(serverName)
-        } catch (err) {
-          this.logger.info({ server: serverName, err: (err as Error).message }, 'notary: server keys not fetched')
-        }
+        await this.fetchDirectOnce(serverName)
         rows = wanted(await this.storage.repos.remoteServerKeys.forServer(serverName))
       }
-      for (const keyJson of new Set(rows.map((r) => r.key_json))) out.push(this.ownKeys.sign(JSON.parse(keyJson) as Record<string, unknown>))
+      return [...new Set(rows.map((r) => r.key_json))].map((keyJson) => this.ownKeys.sign(JSON.parse(keyJson) as Record<string, unknown>))
     }
-    return out
+    // The servers asked are fetched side by side: one unreachable server costs one timeout, not one each.
+    return (await Promise.all(queries.map(answer))).flat()
   }
 }

@@ -2,6 +2,7 @@
 // the named server's, self-signed with the keys it lists, and until when each key may be trusted.
 import type { KeyObject } from 'node:crypto'
 import { verifyJsonSignature, verifyKeyFromBase64 } from './signing.ts'
+import { isObject } from './auth/room-state.ts'
 
 /** "Servers MUST use the lesser of this field and 7 days into the future" (keys.yaml, valid_until_ts). */
 export const MAX_KEY_VALIDITY_MS = 7 * 24 * 3600 * 1000
@@ -21,7 +22,11 @@ export interface CheckedKey {
 
 export type KeyResponseCheck = { ok: true; keys: CheckedKey[] } | { ok: false; reason: string }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+/**
+ * The most keys (current and old together) a key document may list. A server has one or two current keys
+ * and a few retired ones; a document listing thousands would be stored and read back key by key.
+ */
+export const MAX_KEYS_PER_SERVER = 32
 
 /**
  * Checks a key document for `serverName`: its server_name, valid_until_ts, keys, and the origin's
@@ -35,6 +40,8 @@ export function checkKeyResponse(json: unknown, serverName: string, now: number)
   if (typeof validUntil !== 'number' || !Number.isSafeInteger(validUntil)) return { ok: false, reason: 'valid_until_ts is not an integer' }
   if (!isObject(json.verify_keys)) return { ok: false, reason: 'verify_keys is not an object' }
   if (json.old_verify_keys !== undefined && !isObject(json.old_verify_keys)) return { ok: false, reason: 'old_verify_keys is not an object' }
+  const listed = Object.keys(json.verify_keys).length + Object.keys(json.old_verify_keys ?? {}).length
+  if (listed > MAX_KEYS_PER_SERVER) return { ok: false, reason: `lists ${listed} keys, more than ${MAX_KEYS_PER_SERVER}` }
   const keys: CheckedKey[] = []
   for (const [keyId, entry] of Object.entries(json.verify_keys)) {
     if (!KEY_ID.test(keyId)) continue

@@ -33,14 +33,17 @@ export interface Recipient {
 
 /**
  * What bounds the matching work of one event, so that no member's rules can slow a send: only the first
- * `maxMatchLength` code units of a value take part in glob matching, and one recipient's rules may spend at
- * most `budget` word steps of the matcher (text length × pattern words, see shared/glob.ts) on one event;
- * past it, the glob conditions left do not match. Answers already computed for the event (the same pattern
- * on the same key, for another member or rule) cost nothing.
+ * `maxMatchLength` code units of a value take part in glob matching, one recipient's rules may spend at
+ * most `budget` word steps of the matcher (text length × pattern words, see shared/glob.ts) on one event,
+ * and all recipients together at most `eventBudget` (default ten recipients' worth), so that many accounts
+ * with rules of their own in one room cannot add up to a slow send either; past either, the glob conditions
+ * left do not match. Answers already computed for the event (the same pattern on the same key, for another
+ * member or rule) cost nothing.
  */
 export interface MatchLimits {
   maxMatchLength: number
   budget: number
+  eventBudget?: number
 }
 
 export const DEFAULT_MATCH_LIMITS: MatchLimits = { maxMatchLength: 16_384, budget: 1_000_000 }
@@ -134,7 +137,8 @@ function compiledGlob(pattern: string, literal: boolean): CompiledGlob {
   const cacheKey = (literal ? 'L' : 'G') + pattern
   let glob = compiled.get(cacheKey)
   if (!glob) {
-    if (compiled.size >= COMPILED_LIMIT) compiled.clear()
+    // Drop the oldest entry rather than all: a full cache must not turn into a compile per pattern per event.
+    if (compiled.size >= COMPILED_LIMIT) compiled.delete(compiled.keys().next().value as string)
     glob = compileGlob(pattern, { literal })
     compiled.set(cacheKey, glob)
   }
@@ -145,13 +149,18 @@ function compiledGlob(pattern: string, literal: boolean): CompiledGlob {
 interface EventMatches {
   values: Map<string, string | null>
   answers: Map<string, boolean>
+  /** What every recipient together may still spend on this event. */
+  left: number
 }
 const perEvent = new WeakMap<PushEvent, EventMatches>()
 
 /** Whether `pattern` matches the string at `key` (words: content.body's word-boundary matching). */
 function patternMatches(event: PushEvent, key: string, pattern: string, literal: boolean, budget: MatchBudget): boolean {
   let matches = perEvent.get(event)
-  if (!matches) perEvent.set(event, (matches = { values: new Map(), answers: new Map() }))
+  if (!matches) {
+    const left = budget.limits.eventBudget ?? budget.limits.budget * 10
+    perEvent.set(event, (matches = { values: new Map(), answers: new Map(), left }))
+  }
   let text = matches.values.get(key)
   if (text === undefined) {
     const value = propertyAt(event, key)
@@ -165,8 +174,9 @@ function patternMatches(event: PushEvent, key: string, pattern: string, literal:
   if (known !== undefined) return known
   const glob = compiledGlob(pattern, literal)
   const cost = words || glob.exact === null ? globCost(glob, text.length) : 1
-  if (cost > budget.left) return false
+  if (cost > budget.left || cost > matches.left) return false
   budget.left -= cost
+  matches.left -= cost
   const answer = globMatches(glob, text, words)
   matches.answers.set(answerKey, answer)
   return answer

@@ -54,10 +54,13 @@ const COUNT_CAP = 10_000
 export class Search {
   private readonly storage: Storage
   private readonly clock: Clock
+  /** The largest page (limits.search_limit): a larger filter.limit is lowered to it. */
+  private readonly maxLimit: number
 
-  constructor(storage: Storage, clock: Clock) {
+  constructor(storage: Storage, clock: Clock, maxLimit: number) {
     this.storage = storage
     this.clock = clock
+    this.maxLimit = maxLimit
   }
 
   async roomEvents(requester: Requester, criteria: RoomEventsCriteria, nextBatch?: string): Promise<RoomEventsResults> {
@@ -67,8 +70,7 @@ export class Search {
     if (token && token.order !== order) throw invalidParam('next_batch belongs to a search in another order')
     const groupKeys = groupKeysOf(criteria)
     const filter = criteria.filter
-    // The route caps the limit (limits.search_limit).
-    const limit = Math.max(filter?.limit ?? SEARCH_DEFAULT_LIMIT, 1)
+    const limit = Math.max(Math.min(filter?.limit ?? SEARCH_DEFAULT_LIMIT, this.maxLimit), 1)
 
     const [searchable, lexemes, ignored] = await Promise.all([
       repos.search.searchableRooms(requester.userId),

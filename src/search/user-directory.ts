@@ -17,14 +17,17 @@ const MAX_LEXEMES = 16
 
 export class UserDirectory {
   private readonly storage: Storage
+  /** The largest page (limits.user_directory_limit): a larger `limit` is lowered to it. */
+  private readonly maxLimit: number
 
-  constructor(storage: Storage) {
+  constructor(storage: Storage, maxLimit: number) {
     this.storage = storage
+    this.maxLimit = maxLimit
   }
 
   async search(requester: Requester, term: string, limit: number | undefined): Promise<{ results: DirectoryResult[]; limited: boolean }> {
     const repos = this.storage.repos
-    const max = limit ?? DEFAULT_LIMIT
+    const max = Math.min(limit ?? DEFAULT_LIMIT, this.maxLimit)
     // The same punctuation folding as the index (user_directory_vector), so "alice.smith" finds alice.smith.
     const lexemes = (await repos.search.lexemes(foldPunctuation(term))).slice(0, MAX_LEXEMES)
     // One row more than asked tells whether the list was cut.

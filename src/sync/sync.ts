@@ -97,6 +97,9 @@ function isEmpty(r: SyncResponse): boolean {
   )
 }
 
+/** Validated stored filters an instance keeps (each is at most filters.max_bytes). */
+const STORED_FILTERS_KEPT = 10_000
+
 export class SyncService {
   private readonly storage: Storage
   private readonly notifier: StreamNotifier
@@ -108,6 +111,7 @@ export class SyncService {
   private viewerStateRows = 0
   private readonly local: LocalDelivery
   private readonly filterLimits: FilterLimits
+  private readonly storedFilters = new Map<string, FilterDefinition>()
 
   constructor(storage: Storage, notifier: StreamNotifier, clock: Clock, sources: SyncSources = NO_SOURCES, observe?: LocalObserver, filterLimits = DEFAULT_FILTER_LIMITS) {
     this.storage = storage
@@ -139,10 +143,17 @@ export class SyncService {
   async resolveFilter(userId: string, filter: string | undefined): Promise<FilterDefinition> {
     if (filter === undefined || filter === '') return {}
     if (filter.trimStart().startsWith('{')) return parseFilter(filter, this.filterLimits)
+    // A stored filter never changes: validated once per instance, not on every long-poll.
+    const key = `${userId}\n${filter}`
+    const known = this.storedFilters.get(key)
+    if (known) return known
     const stored = await this.storage.repos.filters.get(userId, filter)
     if (!stored) throw new MatrixError('M_INVALID_PARAM', `Unknown filter ${filter}`)
     // A filter stored before the limits (or under larger ones) is held to them too.
-    return validateFilter(stored, this.filterLimits)
+    const valid = validateFilter(stored, this.filterLimits)
+    if (this.storedFilters.size >= STORED_FILTERS_KEPT) this.storedFilters.delete(this.storedFilters.keys().next().value as string)
+    this.storedFilters.set(key, valid)
+    return valid
   }
 
   async sync(requester: Requester, request: SyncRequest): Promise<SyncResponse> {

@@ -100,6 +100,13 @@ describe('POST /keys/upload', () => {
 })
 
 describe('POST /keys/query', () => {
+  it('refuses a query naming more than 10,000 devices, even of one user, with 413 M_TOO_LARGE', async () => {
+    const alice = await userWithKeys(t.api)
+    const devices = Array.from({ length: 10_001 }, (_, i) => `D${i}`)
+    const res = await alice.client.post('/keys/query', { device_keys: { [alice.client.userId]: devices } })
+    assertError(res, 413, 'M_TOO_LARGE')
+  })
+
   it("returns every device's keys with its display name, or only the devices asked for", async () => {
     const alice = await userWithKeys(t.api)
     const second = await loginAgain(t.api, alice.client)

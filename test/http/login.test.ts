@@ -29,6 +29,16 @@ describe('POST /login', () => {
     assert.equal(res.body.user_id, user.user_id)
   })
 
+  it('refuses a password longer than any registration allows (400) and a body past 64 KiB (413) without hashing it', async () => {
+    const user = await registerUser(t.api)
+    const long = await t.api.post('/_matrix/client/v3/login', { type: 'm.login.password', user: user.username, password: 'x'.repeat(513) })
+    assert.equal(long.status, 400)
+    assert.equal(long.body.errcode, 'M_BAD_JSON')
+    const huge = await t.api.post('/_matrix/client/v3/login', { type: 'm.login.password', user: user.username, password: 'x'.repeat(70 * 1024) })
+    assert.equal(huge.status, 413)
+    assert.equal(huge.body.errcode, 'M_TOO_LARGE')
+  })
+
   it('refuses a wrong password with 403 M_FORBIDDEN', async () => {
     const user = await registerUser(t.api)
     const res = await t.api.post('/_matrix/client/v3/login', { type: 'm.login.password', user: user.username, password: 'wrong' })

@@ -199,4 +199,14 @@ describe('bounded matching work', () => {
     assert.equal(conditionMatches(match('cake'), e, room, bob, budget), false, 'past the budget: does not match')
     assert.equal(conditionMatches(match('cake'), e, room, bob, newBudget()), true, "another recipient's budget is its own")
   })
+
+  it('stops matching for every recipient once the event-wide budget is spent, however many recipients', () => {
+    const e = ev({ content: { body: `${'a '.repeat(500)}cake` } })
+    const limits = { maxMatchLength: 16384, budget: 1e6, eventBudget: 1500 }
+    // Each recipient brings a pattern of its own: no answer is shared, every one costs.
+    assert.equal(conditionMatches(match('*b'), e, room, bob, newBudget(limits)), false)
+    assert.equal(conditionMatches(match('*c*d'), e, room, bob, newBudget(limits)), false)
+    assert.equal(conditionMatches(match('cake'), e, room, bob, newBudget(limits)), false, 'a fresh recipient, but the event has spent its budget')
+    assert.equal(conditionMatches(match('cake'), ev({ content: { body: `${'a '.repeat(500)}cake` } }), room, bob, newBudget(limits)), true, 'another event has its own')
+  })
 })

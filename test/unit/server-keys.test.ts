@@ -2,7 +2,7 @@
 // and how long a .well-known answer is cached from its headers.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { checkKeyResponse, checkNotarySignature, MAX_KEY_VALIDITY_MS } from '../../src/protocol/server-keys.ts'
+import { checkKeyResponse, checkNotarySignature, MAX_KEY_VALIDITY_MS, MAX_KEYS_PER_SERVER } from '../../src/protocol/server-keys.ts'
 import { signJson, signingKeyFromSeed } from '../../src/protocol/signing.ts'
 import { wellKnownCacheMs } from '../../src/federation/discovery.ts'
 
@@ -26,6 +26,13 @@ describe('checkKeyResponse', () => {
     const checked = checkKeyResponse(document(), 'example.org', now)
     assert.ok(checked.ok)
     assert.deepEqual(checked.keys.map((k) => [k.keyId, k.validUntilTs, k.expiredTs]), [['ed25519:cur', now + 3600_000, null], ['ed25519:old', now - 1000, now - 1000]])
+  })
+
+  it(`refuses a document listing more than ${MAX_KEYS_PER_SERVER} keys (each would be stored and read back)`, () => {
+    const many = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`ed25519:o${i}`, { key: old.publicKeyBase64, expired_ts: now - 1000 }]))
+    assert.ok(checkKeyResponse(document({ old_verify_keys: many(MAX_KEYS_PER_SERVER - 1) }), 'example.org', now).ok)
+    const refused = checkKeyResponse(document({ old_verify_keys: many(MAX_KEYS_PER_SERVER) }), 'example.org', now)
+    assert.equal(refused.ok, false)
   })
 
   it('trusts valid_until_ts for at most 7 days', () => {

@@ -2,7 +2,6 @@
 // GET/PUT /directory/list/room/{roomId}, GET/POST /publicRooms, GET /_matrix/client/v1/mutual_rooms
 // Spec: client-server-api, "Room aliases", "Published room directory", "Mutual rooms" (v1.19)
 import { Type } from '@sinclair/typebox'
-import type { AppContext } from '../../context.ts'
 import { defineRoute } from '../route.ts'
 import { cs } from '../paths.ts'
 import { RoomIdParam } from '../schemas.ts'
@@ -77,7 +76,6 @@ export const setRoomVisibility = defineRoute({
 })
 
 const Limit = Type.Integer({ minimum: 1 })
-const capped = (ctx: AppContext, limit: number | undefined) => (limit === undefined ? undefined : Math.min(limit, ctx.config.limits.public_rooms_limit))
 const ServerQuery = Type.Optional(Type.String({ minLength: 1, maxLength: 255 }))
 
 export const getPublicRooms = defineRoute({
@@ -86,7 +84,7 @@ export const getPublicRooms = defineRoute({
   auth: 'optional',
   query: Type.Object({ limit: Type.Optional(Limit), since: Type.Optional(Type.String({ maxLength: 1024 })), server: ServerQuery }),
   async handler(ctx, { query }) {
-    return ctx.directory.published.list({ limit: capped(ctx, query.limit), since: query.since, server: query.server })
+    return ctx.directory.published.list({ limit: query.limit, since: query.since, server: query.server })
   },
 })
 
@@ -109,7 +107,7 @@ export const queryPublicRooms = defineRoute({
   }),
   async handler(ctx, { query, body }) {
     return ctx.directory.published.list({
-      limit: capped(ctx, body.limit),
+      limit: body.limit,
       since: body.since,
       server: query.server,
       genericSearchTerm: body.filter?.generic_search_term,

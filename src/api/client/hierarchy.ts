@@ -18,7 +18,7 @@ export const getSpaceHierarchy = defineRoute({
   async handler(ctx, { requester, params, query }) {
     return ctx.directory.hierarchy.hierarchy(requester, params.roomId, {
       from: query.from,
-      limit: Math.min(query.limit ?? ctx.config.limits.hierarchy_limit, ctx.config.limits.hierarchy_limit),
+      limit: query.limit,
       maxDepth: query.max_depth,
       suggestedOnly: query.suggested_only,
     })

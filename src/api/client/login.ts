@@ -17,11 +17,14 @@ export const login = defineRoute({
   method: 'POST',
   url: cs('/login'),
   auth: 'none',
+  // A login is a few hundred bytes; nothing larger is read.
+  bodyLimit: 64 * 1024,
   body: Type.Object({
     type: Type.String(),
     identifier: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-    user: Type.Optional(Type.String()),
-    password: Type.Optional(Type.String()),
+    // As at registration: no password longer than 512 characters exists, and none is hashed to find out.
+    user: Type.Optional(Type.String({ maxLength: 255 })),
+    password: Type.Optional(Type.String({ maxLength: 512 })),
     device_id: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
     initial_device_display_name: Type.Optional(Type.String({ maxLength: 512 })),
     refresh_token: Type.Optional(Type.Boolean()),

@@ -2,7 +2,6 @@
 // Spec: client-server-api, "Server Side Search" (the room_events category)
 import { Type } from '@sinclair/typebox'
 import { MatrixError } from '../../shared/errors.ts'
-import { SEARCH_DEFAULT_LIMIT } from '../../search/index.ts'
 import { checkRoomEventFilterSize, filterLimitsOf } from '../../sync/filter.ts'
 import { defineRoute } from '../route.ts'
 import { cs } from '../paths.ts'
@@ -48,8 +47,6 @@ export const search = defineRoute({
     // room_events is the only category the spec defines (and so the only one Synapse accepts).
     if (!criteria) throw new MatrixError('M_UNKNOWN', 'Invalid search query: room_events is the only supported category')
     if (criteria.filter) checkRoomEventFilterSize(criteria.filter, filterLimitsOf(ctx.config))
-    const limit = Math.min(criteria.filter?.limit ?? SEARCH_DEFAULT_LIMIT, ctx.config.limits.search_limit)
-    const capped = { ...criteria, filter: { ...criteria.filter, limit } }
-    return { search_categories: { room_events: await ctx.search.roomEvents(requester, capped, query.next_batch) } }
+    return { search_categories: { room_events: await ctx.search.roomEvents(requester, criteria, query.next_batch) } }
   },
 })

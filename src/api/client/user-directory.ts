@@ -10,6 +10,6 @@ export const searchUserDirectory = defineRoute({
   auth: 'user',
   body: Type.Object({ search_term: Type.String(), limit: Type.Optional(Type.Integer({ minimum: 0 })) }),
   async handler(ctx, { requester, body }) {
-    return ctx.userDirectory.search(requester, body.search_term, body.limit === undefined ? undefined : Math.min(body.limit, ctx.config.limits.user_directory_limit))
+    return ctx.userDirectory.search(requester, body.search_term, body.limit)
   },
 })

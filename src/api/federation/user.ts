@@ -1,7 +1,8 @@
 // GET /_matrix/federation/v1/user/devices/{userId}, POST /_matrix/federation/v1/user/keys/query,
 // POST /_matrix/federation/v1/user/keys/claim
 // Spec: server-server-api, "Device Management" and "End-to-End Encryption". Request sizes are bounded as
-// the client API's are: http.max_body_bytes, and the e2ee module's cap on users and devices per request.
+// the client API's are: http.max_body_bytes, and the e2ee module's cap on users and devices per request
+// (E2eKeys.queryAs and claim).
 import { Type } from '@sinclair/typebox'
 import { defineRoute } from '../route.ts'
 import { JsonObject, UserIdParam } from '../schemas.ts'

@@ -38,6 +38,15 @@ export class RemoteServerKeysRepository {
     )
   }
 
+  /** One stored key, without its document (the request-authentication path). */
+  async get(serverName: string, keyId: string): Promise<Pick<RemoteServerKeyRow, 'verify_key' | 'valid_until_ts' | 'expired_ts'> | null> {
+    const { rows } = await this.db.query<Pick<RemoteServerKeyRow, 'verify_key' | 'valid_until_ts' | 'expired_ts'>>(
+      'SELECT verify_key, valid_until_ts, expired_ts FROM remote_server_keys WHERE server_name = $1 AND key_id = $2',
+      [serverName, keyId],
+    )
+    return rows[0] ?? null
+  }
+
   /** The stored keys of one server (a server has a handful; the primary key serves the lookup). */
   async forServer(serverName: string): Promise<RemoteServerKeyRow[]> {
     const { rows } = await this.db.query<RemoteServerKeyRow>('SELECT * FROM remote_server_keys WHERE server_name = $1', [serverName])
