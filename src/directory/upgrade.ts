@@ -4,7 +4,7 @@
 import { POWER_LEVEL_PROPERTIES, parsePowerLevelValue, roomCreators } from '../protocol/auth/index.ts'
 import { stateKey, type JsonObject, type RoomEvent } from '../protocol/events/types.ts'
 import { roomVersion, type RoomVersion } from '../protocol/room-versions.ts'
-import type { RoomBatch, Rooms } from '../rooms/rooms.ts'
+import type { RoomBatch, Rooms, SendOptions } from '../rooms/rooms.ts'
 import { parseStored, type EventTemplate } from '../rooms/writer.ts'
 import { MatrixError, forbidden, invalidParam, notFound } from '../shared/errors.ts'
 import { isUserId } from '../shared/ids.ts'
@@ -102,7 +102,8 @@ export class RoomUpgrades {
   }
 
   /** POST /rooms/{roomId}/upgrade: returns the replacement room's ID. */
-  async upgrade(requester: Requester, oldRoomId: string, request: UpgradeRequest): Promise<string> {
+  /** Upgrades in one transaction; `options.guard` runs first in it (a rate limit), as for send. */
+  async upgrade(requester: Requester, oldRoomId: string, request: UpgradeRequest, options: SendOptions = {}): Promise<string> {
     const version = roomVersion(request.newVersion)
     if (!version) throw new MatrixError('M_UNSUPPORTED_ROOM_VERSION', `Room version ${request.newVersion} is not supported`)
     for (const u of request.additionalCreators ?? []) if (!isUserId(u)) throw invalidParam(`additional_creators: ${u} is not a user ID`)
@@ -114,6 +115,7 @@ export class RoomUpgrades {
 
     return this.rooms.writeRooms(async (batch) => {
       const { repos } = batch
+      await options.guard?.(repos)
       // Holding the old room's lock for the whole upgrade serializes concurrent upgrades of one room.
       const old = await repos.rooms.lock(oldRoomId)
       if (!old) throw notFound('Unknown room')

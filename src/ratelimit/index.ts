@@ -30,12 +30,14 @@ export class RateLimiter {
   }
 
   /**
-   * Takes one request from each bucket, or from none: every bucket is checked before any is spent, so a
-   * refusal by one does not use up the others (Synapse's order for createRoom and upgrades).
+   * A guard for a write's transaction taking one token from each bucket (takeIn): a refusal by any fails
+   * the transaction, so the write and every token are rolled back together (createRoom and upgrades take
+   * room_creation and message, as Synapse); refusal() turns that failure into M_LIMIT_EXCEEDED.
    */
-  async takeEach(names: LimitName[], key: string): Promise<void> {
-    for (const name of names) await this.check(name, key)
-    for (const name of names) await this.take(name, key)
+  guardEach(names: LimitName[], key: string): (repos: Repositories) => Promise<void> {
+    return async (repos) => {
+      for (const name of names) await this.takeIn(repos, name, key)
+    }
   }
 
   /**

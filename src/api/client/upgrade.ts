@@ -15,11 +15,12 @@ export const upgradeRoom = defineRoute({
     additional_creators: Type.Optional(Type.Array(Type.String({ maxLength: 255 }), { maxItems: 100 })),
   }),
   async handler(ctx, { requester, params, body }) {
-    await ctx.rateLimiter.takeEach(['room_creation', 'message'], requester.userId)
-    const replacement = await ctx.directory.upgrades.upgrade(requester, params.roomId, {
-      newVersion: body.new_version,
-      additionalCreators: body.additional_creators,
-    })
-    return { replacement_room: replacement }
+    const guard = ctx.rateLimiter.guardEach(['room_creation', 'message'], requester.userId)
+    try {
+      const replacement = await ctx.directory.upgrades.upgrade(requester, params.roomId, { newVersion: body.new_version, additionalCreators: body.additional_creators }, { guard })
+      return { replacement_room: replacement }
+    } catch (err) {
+      throw ctx.rateLimiter.refusal(err) ?? err
+    }
   },
 })

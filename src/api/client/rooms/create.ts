@@ -26,7 +26,11 @@ export const createRoom = defineRoute({
     power_level_content_override: Type.Optional(JsonObject),
   }),
   async handler(ctx, { requester, body }) {
-    await ctx.rateLimiter.takeEach(['room_creation', 'message'], requester.userId)
-    return { room_id: await ctx.rooms.createRoom(requester, body) }
+    const guard = ctx.rateLimiter.guardEach(['room_creation', 'message'], requester.userId)
+    try {
+      return { room_id: await ctx.rooms.createRoom(requester, body, { guard }) }
+    } catch (err) {
+      throw ctx.rateLimiter.refusal(err) ?? err
+    }
   },
 })
