@@ -151,6 +151,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     clock,
     serverName: config.server_name,
     limits: { publicRooms: config.limits.public_rooms_limit, hierarchy: config.limits.hierarchy_limit },
+    federation: federation.client,
   })
   const federationQueries = new FederationQueries({ serverName: config.server_name, storage, profiles, aliases: directory.aliases, e2eKeys })
 

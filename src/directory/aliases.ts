@@ -7,6 +7,10 @@ import { isRoomId, isValidServerName } from '../shared/ids.ts'
 import type { Storage } from '../storage/index.ts'
 import type { Requester } from '../users/index.ts'
 import { authView, canSendState } from './power.ts'
+import { FederationError, type FederationClient } from '../federation/client.ts'
+
+/** At most this many servers of a remote alias's answer are kept (they are tried for a join). */
+const MAX_ALIAS_SERVERS = 20
 
 /**
  * The server name of a valid room alias (appendices, "Room Aliases"): '#', a localpart of any Unicode
@@ -26,11 +30,15 @@ export class Aliases {
   private readonly clock: Clock
   private readonly serverName: string
 
-  constructor(deps: { storage: Storage; rooms: Rooms; clock: Clock; serverName: string }) {
+  /** Asks an alias's own server (federation's /query/directory); absent: other servers' aliases are unknown. */
+  private readonly federation: FederationClient | null
+
+  constructor(deps: { storage: Storage; rooms: Rooms; clock: Clock; serverName: string; federation?: FederationClient }) {
     this.storage = deps.storage
     this.rooms = deps.rooms
     this.clock = deps.clock
     this.serverName = deps.serverName
+    this.federation = deps.federation ?? null
   }
 
   private local(alias: string): void {
@@ -51,13 +59,30 @@ export class Aliases {
     }
   }
 
-  /** GET /directory/room/{roomAlias}. Aliases of other servers need federation, which is not available yet. */
+  /** GET /directory/room/{roomAlias}: ours from the directory, another server's asked of that server. */
   async resolve(alias: string): Promise<{ room_id: string; servers: string[] }> {
     const server = aliasServer(alias)
     if (server === null) throw invalidParam('Room alias invalid')
-    const roomId = server === this.serverName ? await this.storage.repos.aliases.resolve(alias) : null
+    if (server !== this.serverName) return this.resolveRemote(server, alias)
+    const roomId = await this.storage.repos.aliases.resolve(alias)
     if (!roomId) throw notFound(`Room alias ${alias} not found`)
     return { room_id: roomId, servers: [this.serverName] }
+  }
+
+  /** GET /_matrix/federation/v1/query/directory on the alias's server; its answer checked and bounded. */
+  private async resolveRemote(server: string, alias: string): Promise<{ room_id: string; servers: string[] }> {
+    if (!this.federation) throw notFound(`Room alias ${alias} not found`)
+    let answer: unknown
+    try {
+      answer = await this.federation.get(server, '/_matrix/federation/v1/query/directory', { room_alias: alias })
+    } catch (err) {
+      if (err instanceof FederationError && err.status === 404) throw notFound(`Room alias ${alias} not found`)
+      throw new MatrixError('M_UNKNOWN', `Could not ask ${server} about ${alias}: ${(err as Error).message}`, 502)
+    }
+    const { room_id: roomId, servers } = (answer ?? {}) as { room_id?: unknown; servers?: unknown }
+    if (typeof roomId !== 'string' || !isRoomId(roomId)) throw new MatrixError('M_UNKNOWN', `${server} answered ${alias} without a room ID`, 502)
+    const named = Array.isArray(servers) ? servers.filter((s): s is string => typeof s === 'string' && isValidServerName(s)).slice(0, MAX_ALIAS_SERVERS) : []
+    return { room_id: roomId, servers: named.includes(server) ? named : [server, ...named] }
   }
 
   /**

@@ -3,6 +3,7 @@
 import type { Rooms } from '../rooms/rooms.ts'
 import type { Clock } from '../shared/clock.ts'
 import type { Storage } from '../storage/index.ts'
+import type { FederationClient } from '../federation/client.ts'
 import { Aliases } from './aliases.ts'
 import { SpaceHierarchy } from './hierarchy.ts'
 import { MutualRooms } from './mutual-rooms.ts'
@@ -24,7 +25,14 @@ export class Directory {
   readonly tags: RoomTags
   readonly mutualRooms: MutualRooms
 
-  constructor(deps: { storage: Storage; rooms: Rooms; clock: Clock; serverName: string; limits: { publicRooms: number; hierarchy: number } }) {
+  constructor(deps: {
+    storage: Storage
+    rooms: Rooms
+    clock: Clock
+    serverName: string
+    limits: { publicRooms: number; hierarchy: number }
+    federation?: FederationClient
+  }) {
     this.aliases = new Aliases(deps)
     this.published = new PublishedRooms({ ...deps, maxLimit: deps.limits.publicRooms })
     this.upgrades = new RoomUpgrades(deps)

@@ -78,6 +78,15 @@ describe('GET /_matrix/federation/v1/query/directory', () => {
     await refusedBy(ask('/_matrix/federation/v1/query/directory', { room_alias: `#nothing:${nameB}` }), 404, 'M_NOT_FOUND')
     await refusedBy(ask('/_matrix/federation/v1/query/directory', { room_alias: `#family:${nameA}` }), 400, 'M_UNKNOWN')
   })
+
+  it("lets A's clients resolve B's aliases (GET /directory/room asks B), and answers 404 for one B does not know", async () => {
+    const alice = await RoomClient.register(a.api)
+    const found = await alice.get(`/directory/room/${enc(alias)}`)
+    assert.equal(found.status, 200)
+    assert.deepEqual(found.body, { room_id: roomId, servers: [nameB] })
+    const unknown = await alice.get(`/directory/room/${enc(`#nothing:${nameB}`)}`)
+    assert.deepEqual([unknown.status, unknown.body.errcode], [404, 'M_NOT_FOUND'])
+  })
 })
 
 describe('GET /_matrix/federation/v1/user/devices/{userId}', () => {

@@ -71,9 +71,12 @@ describe('PUT /directory/room/:roomAlias', () => {
 })
 
 describe('GET /directory/room/:roomAlias', () => {
-  it('answers 404 M_NOT_FOUND for unknown aliases, here and on other servers', async () => {
+  it('answers 404 M_NOT_FOUND for unknown aliases of this server', async () => {
     assertError(await getAlias(alias(unique('none'))), 404, 'M_NOT_FOUND')
-    assertError(await getAlias('#room:other.example'), 404, 'M_NOT_FOUND')
+  })
+
+  it("answers 502 for another server's alias when that server cannot be reached", async () => {
+    assertError(await getAlias('#room:unreachable.invalid'), 502, 'M_UNKNOWN', 'unreachable.invalid')
   })
 
   it('answers 400 M_INVALID_PARAM for something that is not an alias', async () => {
