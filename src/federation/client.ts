@@ -18,12 +18,15 @@ export class FederationError extends Error {
   /** The remote status and errcode of an 'http' failure. */
   readonly status: number | null
   readonly errcode: string | null
-  constructor(kind: FederationError['kind'], message: string, status: number | null = null, errcode: string | null = null) {
+  /** The remote's JSON error body of an 'http' failure (an M_INCOMPATIBLE_ROOM_VERSION's room_version, say). */
+  readonly body: Record<string, unknown> | null
+  constructor(kind: FederationError['kind'], message: string, status: number | null = null, errcode: string | null = null, body: Record<string, unknown> | null = null) {
     super(message)
     this.name = 'FederationError'
     this.kind = kind
     this.status = status
     this.errcode = errcode
+    this.body = body
   }
 }
 
@@ -163,8 +166,10 @@ export class FederationClient {
       throw new FederationError(status >= 200 && status < 300 ? 'invalid' : 'http', `${destination} answered ${status} without JSON`, status)
     }
     if (status < 200 || status >= 300) {
-      const errcode = typeof (body as { errcode?: unknown })?.errcode === 'string' ? (body as { errcode: string }).errcode : null
-      throw new FederationError('http', `${destination} answered ${status}${errcode ? ` ${errcode}` : ''}`, status, errcode)
+      const fields = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : null
+      const errcode = typeof fields?.errcode === 'string' ? fields.errcode : null
+      const said = typeof fields?.error === 'string' ? `: ${fields.error.slice(0, 200)}` : ''
+      throw new FederationError('http', `${destination} answered ${status}${errcode ? ` ${errcode}` : ''}${said}`, status, errcode, fields)
     }
     return body as T
   }
