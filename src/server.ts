@@ -160,36 +160,39 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ctx.toDevice.start()
     ctx.media.sweeper.start()
     logger.info({ port, federation_port: federation?.port, server_name: config.server_name }, 'Homestead is listening')
+    let closing: Promise<void> | null = null
+    async function closeOnce(): Promise<void> {
+      // Long-polls answer now rather than at their timeout, so closing waits only for real work.
+      ctx.sync.drain()
+      // Node closes the connections idle when close() starts; one whose request finishes later stayed open
+      // for the keep-alive timeout (72 s in Fastify), holding SIGTERM past its grace period, and a balancer
+      // could send it one more request to be refused (found by the cluster rig). Responses not yet written
+      // tell their client to close; any connection still left is closed as soon as it falls idle.
+      for (const res of unanswered) if (!res.headersSent) res.setHeader('Connection', 'close')
+      const closeIdle = setInterval(() => app.server.closeIdleConnections(), 50)
+      try {
+        await Promise.all([app.close(), federation?.app.close()])
+      } finally {
+        clearInterval(closeIdle)
+      }
+      await ctx.ephemeral.stop()
+      await ctx.presence.stop()
+      ctx.toDevice.stop()
+      await ctx.media.sweeper.stop()
+      await ctx.media.media.store.close()
+      ctx.federation.client.close()
+      await ctx.notifier.stop()
+      if (metricsServer) await new Promise((resolve) => metricsServer?.close(resolve))
+      await database.close(options.ownsEmbedded !== false)
+    }
     return {
       app,
       ctx,
       port,
       url: `http://127.0.0.1:${port}`,
       federation,
-      async close() {
-        // Long-polls answer now rather than at their timeout, so closing waits only for real work.
-        ctx.sync.drain()
-        // Node closes the connections idle when close() starts; one whose request finishes later stayed open
-        // for the keep-alive timeout (72 s in Fastify), holding SIGTERM past its grace period, and a balancer
-        // could send it one more request to be refused (found by the cluster rig). Responses not yet written
-        // tell their client to close; any connection still left is closed as soon as it falls idle.
-        for (const res of unanswered) if (!res.headersSent) res.setHeader('Connection', 'close')
-        const closeIdle = setInterval(() => app.server.closeIdleConnections(), 50)
-        try {
-          await Promise.all([app.close(), federation?.app.close()])
-        } finally {
-          clearInterval(closeIdle)
-        }
-        await ctx.ephemeral.stop()
-        await ctx.presence.stop()
-        ctx.toDevice.stop()
-        await ctx.media.sweeper.stop()
-        await ctx.media.media.store.close()
-        ctx.federation.client.close()
-        await ctx.notifier.stop()
-        if (metricsServer) await new Promise((resolve) => metricsServer?.close(resolve))
-        await database.close(options.ownsEmbedded !== false)
-      },
+      // Once: a second call (a second signal, a test's clean-up after a stop) waits for the first.
+      close: () => (closing ??= closeOnce()),
     }
   } catch (err) {
     await federation?.app.close()

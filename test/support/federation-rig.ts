@@ -1,0 +1,81 @@
+// Several Homesteads federating over real HTTPS on loopback: a test CA, one TLS front per server (its server
+// name is the front's 127.0.0.1:<port>), each server on its own database. A server can be stopped and started
+// again on the same database and name, for the "one server down, then it catches up" tests.
+import { after } from 'node:test'
+import type { AppContext } from '../../src/context.ts'
+import { makeTestCa, startTlsFront, type TlsFront } from './federation.ts'
+import { Api, startInstanceOn, startTestServer, type TestInstance, type TestServer } from './server.ts'
+
+export interface FederatedServer {
+  /** The server name: 127.0.0.1:<front port>. */
+  readonly name: string
+  readonly front: TlsFront
+  /** The client API of the running instance (it changes after restart()). */
+  api: Api
+  ctx: AppContext
+  /** Stops the running instance: its front then refuses connections, as a server that is down. */
+  stop(): Promise<void>
+  /** Starts an instance again on the same database and name. */
+  restart(): Promise<void>
+}
+
+export interface FederationRig {
+  servers: FederatedServer[]
+  caFile: string
+}
+
+/**
+ * Starts `count` Homesteads that trust the test CA, may reach loopback and ask no notary, with `overrides`
+ * on each. Everything is closed when the test file ends.
+ */
+export async function federatedServers(count: number, overrides: Record<string, unknown> = {}): Promise<FederationRig> {
+  const ca = makeTestCa()
+  const leaf = ca.issue(['127.0.0.1'])
+  const fronts = await Promise.all(Array.from({ length: count }, () => startTlsFront(leaf)))
+  // Fresh objects per server: the config loader freezes what it is given.
+  const common = () => ({ 'federation.ca_file': ca.caFile, 'outbound.ip_range_allowlist': ['127.0.0.0/8'], 'federation.trusted_key_servers': [], ...structuredClone(overrides) })
+  const servers = await Promise.all(
+    fronts.map(async (front): Promise<FederatedServer> => {
+      const name = `127.0.0.1:${front.port}`
+      const settings = () => ({ ...common(), server_name: name })
+      const first: TestServer = await startTestServer(settings())
+      let current: TestServer | TestInstance | null = first
+      const route = (url: string) => {
+        front.target = Number(new URL(url).port)
+      }
+      route(first.url)
+      const server: FederatedServer = {
+        name,
+        front,
+        api: first.api,
+        ctx: first.server.ctx,
+        async stop() {
+          if (!current) return
+          const running = current
+          current = null
+          // The first instance's own clean-up drops the database at the file's end; only its server stops here.
+          await (running === first ? first.server.close() : running.close())
+        },
+        async restart() {
+          await server.stop()
+          const instance = await startInstanceOn(first.database, settings())
+          current = instance
+          extra.push(instance)
+          server.api = instance.api
+          server.ctx = instance.server.ctx
+          route(instance.url)
+        },
+      }
+      const extra: TestInstance[] = []
+      after(async () => {
+        for (const instance of extra) await instance.close()
+      })
+      return server
+    }),
+  )
+  after(async () => {
+    for (const front of fronts) await front.close()
+    ca.remove()
+  })
+  return { servers, caFile: ca.caFile }
+}
