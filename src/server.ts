@@ -6,6 +6,7 @@ import type { Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Config } from './config/schema.ts'
 import { createContext, type AppContext } from './context.ts'
+import type { DnsResolver } from './federation/index.ts'
 import { buildApp } from './app.ts'
 import { createMetrics, serveMetrics } from './metrics.ts'
 import { asStartupError } from './shared/errors.ts'
@@ -113,6 +114,8 @@ export interface StartOptions {
   metricsListener?: boolean
   /** Wait for an unreachable external database, answering /health/live meanwhile (see OpenOptions.waitOn). */
   waitForDatabase?: boolean
+  /** The DNS behind federation and the outbound guard (default: the system's). */
+  dns?: DnsResolver
 }
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
@@ -131,7 +134,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   }
   try {
     const metrics = createMetrics()
-    const ctx = await createContext({ config, db: database.db, logger, metrics })
+    const ctx = await createContext({ config, db: database.db, logger, metrics, dns: options.dns })
     await ctx.notifier.start()
     const app = await buildApp(ctx)
     const unanswered = new Set<ServerResponse>() // requests in flight, for close()
