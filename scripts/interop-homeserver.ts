@@ -4,8 +4,8 @@
 // "127.0.0.1 name") resolved here, as the anchor's Synapses resolve them in their chroot.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import pg from 'pg'
 import { loadConfig } from '../src/config/load.ts'
+import { scratchDatabase } from './scratch-database.ts'
 import { systemDns, type DnsResolver } from '../src/federation/index.ts'
 import { startServer } from '../src/server.ts'
 import { createLogger } from '../src/shared/logger.ts'
@@ -24,15 +24,6 @@ const host = serverName.replace(/:\d+$/, '')
 const adminUrl = process.env.INTEROP_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/postgres'
 const dbName = `interop_homestead_${clientPort}`
 
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: adminUrl })
-  await client.connect()
-  try {
-    await client.query(sql)
-  } finally {
-    await client.end()
-  }
-}
 
 /** The anchor's names (127.0.0.1 each), then the system's DNS for anything else. */
 function anchorDns(): DnsResolver {
@@ -51,10 +42,7 @@ function anchorDns(): DnsResolver {
   }
 }
 
-await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`)
-await admin(`CREATE DATABASE ${dbName}`)
-const databaseUrl = new URL(adminUrl)
-databaseUrl.pathname = `/${dbName}`
+const database = await scratchDatabase(adminUrl, dbName)
 
 const config = loadConfig({
   env: {},
@@ -64,7 +52,7 @@ const config = loadConfig({
     'listen.host': '127.0.0.1',
     'listen.port': clientPort,
     data_dir: required('INTEROP_DATA_DIR'),
-    'database.url': databaseUrl.toString(),
+    'database.url': database.url,
     'federation.listen.host': '127.0.0.1',
     'federation.listen.port': federationPort,
     'federation.tls_certificate_file': join(anchorRoot, 'ca', `${host}.crt`),
@@ -93,7 +81,7 @@ async function stop(): Promise<void> {
     logger.error({ err }, 'error during shutdown')
     code = 1
   }
-  await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {})
+  await database.drop().catch(() => {})
   process.exit(code)
 }
 process.on('SIGINT', () => void stop())

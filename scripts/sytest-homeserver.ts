@@ -4,8 +4,8 @@
 // and serves until SIGINT/SIGTERM. Settings follow what SyTest's own Synapse configuration sets: open
 // registration, no rate limits, its shared secret, its CA trusted, URL previews of loopback allowed.
 import { join } from 'node:path'
-import pg from 'pg'
 import { loadConfig } from '../src/config/load.ts'
+import { scratchDatabase } from './scratch-database.ts'
 import { startServer } from '../src/server.ts'
 import { createLogger } from '../src/shared/logger.ts'
 
@@ -22,20 +22,8 @@ const adminUrl = process.env.SYTEST_POSTGRES_URL || 'postgres://postgres@127.0.0
 // (dropped and created again) rather than piling up.
 const dbName = `sytest_homestead_${clientPort}`
 
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: adminUrl })
-  await client.connect()
-  try {
-    await client.query(sql)
-  } finally {
-    await client.end()
-  }
-}
 
-await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`)
-await admin(`CREATE DATABASE ${dbName}`)
-const databaseUrl = new URL(adminUrl)
-databaseUrl.pathname = `/${dbName}`
+const database = await scratchDatabase(adminUrl, dbName)
 
 const bindHost = process.env.SYTEST_BIND_HOST || '127.0.0.1'
 const config = loadConfig({
@@ -46,7 +34,7 @@ const config = loadConfig({
     'listen.host': bindHost,
     'listen.port': clientPort,
     data_dir: join(hsDir, 'data'),
-    'database.url': databaseUrl.toString(),
+    'database.url': database.url,
     'database.pool_size': 10,
     'federation.listen.host': bindHost,
     'federation.listen.port': Number(required('SYTEST_FEDERATION_PORT')),
@@ -79,7 +67,7 @@ async function stop(signal: string): Promise<void> {
     logger.error({ err }, 'error during shutdown')
     code = 1
   }
-  await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch((err: unknown) => logger.warn({ err }, 'could not drop the database'))
+  await database.drop().catch((err: unknown) => logger.warn({ err }, 'could not drop the database'))
   process.exit(code)
 }
 process.on('SIGINT', () => void stop('SIGINT'))
