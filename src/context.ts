@@ -11,6 +11,7 @@ import { RoomReader } from './rooms/read.ts'
 import { Rooms } from './rooms/rooms.ts'
 import { Directory, summaryHook } from './directory/index.ts'
 import { RoomWriter } from './rooms/writer.ts'
+import { RemoteEvents } from './rooms/ingest.ts'
 import { RelationsReader } from './rooms/relations-read.ts'
 import { relationsOnAppend } from './rooms/relations-write.ts'
 import { StreamNotifier } from './sync/notifier.ts'
@@ -62,6 +63,8 @@ export interface AppContext {
   federation: Federation
   /** The server-server API's queries about our users and aliases. */
   federationQueries: FederationQueries
+  /** Remote events into rooms' DAGs through the room writer (accepted, soft-failed, rejected, outliers; joined rooms). */
+  remoteEvents: RemoteEvents
   /** The one gate for requests to other hosts (push gateways use it too). */
   outboundGuard: OutboundGuard
 }
@@ -199,6 +202,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     media: createMediaServices({ config, storage, clock, logger, guard }),
     federation,
     federationQueries,
+    remoteEvents: new RemoteEvents({ storage, writer }),
     outboundGuard: guard,
   }
 }
