@@ -26,6 +26,7 @@ import { createMediaServices, type MediaServices } from './media/index.ts'
 import { createOutboundGuard, type OutboundGuard } from './outbound/index.ts'
 import { createFederation, systemDns, type DnsResolver, type Federation } from './federation/index.ts'
 import { FederationQueries } from './federation/queries.ts'
+import { FederationMemberships } from './federation/memberships.ts'
 
 export interface AppContext {
   config: Config
@@ -65,6 +66,8 @@ export interface AppContext {
   federationQueries: FederationQueries
   /** Remote events into rooms' DAGs through the room writer (accepted, soft-failed, rejected, outliers; joined rooms). */
   remoteEvents: RemoteEvents
+  /** The resident side of make_join/send_join, make_leave/send_leave, make_knock/send_knock. */
+  federationMemberships: FederationMemberships
   /** The one gate for requests to other hosts (push gateways use it too). */
   outboundGuard: OutboundGuard
 }
@@ -155,6 +158,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     serverName: config.server_name,
     limits: { publicRooms: config.limits.public_rooms_limit, hierarchy: config.limits.hierarchy_limit },
   })
+  const remoteEvents = new RemoteEvents({ storage, writer })
   const federationQueries = new FederationQueries({ serverName: config.server_name, storage, profiles, aliases: directory.aliases, e2eKeys })
 
   return {
@@ -202,7 +206,8 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     media: createMediaServices({ config, storage, clock, logger, guard }),
     federation,
     federationQueries,
-    remoteEvents: new RemoteEvents({ storage, writer }),
+    remoteEvents,
+    federationMemberships: new FederationMemberships({ serverName: config.server_name, storage, remoteEvents, keys: federation.keys, signingKey: () => serverKeys.signingKey, clock }),
     outboundGuard: guard,
   }
 }

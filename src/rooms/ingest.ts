@@ -34,6 +34,11 @@ export interface IngestOptions {
    * send_join, the state at a gap from /state). Stored as outliers if they are not stored yet.
    */
   stateBefore?: RoomEvent[]
+  /**
+   * Whether this server must send the event on to the room's other servers (a join, leave or knock that came
+   * through send_join, send_leave or send_knock: only this server has it). Told to the append hooks.
+   */
+  relay?: boolean
 }
 
 /** What storeOutliers did with a batch. */
@@ -59,10 +64,12 @@ export interface JoinedRoom {
 /** U+0000 as JSON escapes it (see RoomWriter): PostgreSQL's JSON operators cannot read such a document. */
 const NUL_ESCAPE = /(?:^|[^\\])(?:\\\\)*\\u0000/
 
-/** The JSON an event is stored as: its PDU without the sender's `unsigned` (outside hashes and signatures). */
+/**
+ * The JSON an event is stored as: its PDU as the caller hands it over, `unsigned` included (checkIncomingPdu
+ * keeps only what a remote server may say there); null when it holds U+0000, which this server cannot store.
+ */
 function storedJson(event: RoomEvent): string | null {
-  const { unsigned: _unsigned, ...pdu } = event.pdu as Pdu
-  const json = JSON.stringify(pdu)
+  const json = JSON.stringify(event.pdu)
   return NUL_ESCAPE.test(json) ? null : json
 }
 
@@ -302,12 +309,61 @@ export class RemoteEvents {
       movesRoomState: moves,
       members,
       origin: options.origin,
+      ...(options.relay ? { relay: true } : {}),
     })
     if (event.type === 'm.room.redaction') await this.applyRedaction(repos, event, beforeState, version)
     // More of the state changed than the event itself (which the append hooks saw): what summarises the room
     // is read again.
     if (changes.removed.length > 0 || changes.upserts.some((u) => u.event_id !== event.event_id)) await this.stateChanged(repos, roomId, changes.upserts, upserted)
     return { outcome: 'accepted' }
+  }
+
+  /**
+   * The room's state before one of its timeline events: the state after it, with the entry it replaced in
+   * place of its own. Null when the event is not in the room's timeline.
+   */
+  async stateBefore(roomId: string, eventId: string): Promise<RoomEvent[] | null> {
+    const repos = this.storage.repos
+    const [room, row, status] = await Promise.all([repos.rooms.get(roomId), repos.events.get(roomId, eventId), repos.events.statusOf(roomId, [eventId])])
+    const group = status.get(eventId)?.state_group
+    const version = room && roomVersion(room.room_version)
+    if (!version || !row || group == null) return null
+    const state = stateIdsOf((await repos.state.groupStates(roomId, [group])).get(group) ?? [])
+    if (row.state_key !== null) {
+      const own = stateKey(row.type, row.state_key)
+      if (row.replaces_state === null) state.delete(own)
+      else state.set(own, row.replaces_state)
+    }
+    const events = await new StoredEvents(repos, roomId, version).getEvents([...state.values()])
+    return [...state.values()].flatMap((id) => events.get(id) ?? [])
+  }
+
+  /**
+   * The union of these events' auth chains: every event reachable from them through auth_events (in v12 the
+   * create event too). One read per level of the chain.
+   */
+  async authChain(roomId: string, version: RoomVersion, eventIds: string[]): Promise<RoomEvent[]> {
+    const store = new StoredEvents(this.storage.repos, roomId, version)
+    const chain = new Set<string>()
+    let frontier = [...new Set(eventIds)]
+    const expanded = new Set(frontier)
+    while (frontier.length > 0) {
+      const events = await store.getEvents(frontier)
+      const next: string[] = []
+      for (const event of events.values()) {
+        for (const id of authEventIds(event, version)) {
+          chain.add(id)
+          if (!expanded.has(id)) {
+            expanded.add(id)
+            next.push(id)
+          }
+        }
+      }
+      frontier = next
+    }
+    // Read already, level by level.
+    const found = await store.getEvents([...chain])
+    return [...chain].flatMap((id) => found.get(id) ?? [])
   }
 
   /** What the append hooks keep of single state events, for a change of many (see search's indexer, directory's summaries). */

@@ -8,7 +8,7 @@ import { stateKey, type JsonObject, type RoomEvent, type StateKey } from '../pro
 import { roomVersion, type RoomVersion } from '../protocol/room-versions.ts'
 import type { Clock } from '../shared/clock.ts'
 import { MatrixError, notFound } from '../shared/errors.ts'
-import type { EventRecord, Repositories, StateEventRow } from '../storage/index.ts'
+import type { EventRecord, Repositories } from '../storage/index.ts'
 import { KeptRooms, type KeptRoom } from './kept-rooms.ts'
 import type { RoomExpectation } from '../storage/repositories/rooms.ts'
 
@@ -87,6 +87,8 @@ export interface AppendedEvent {
   notifications?: EventRecord
   /** The server a remote event came from (absent: an event of this server's users). */
   origin?: string
+  /** A remote event this server must still send to the room's other servers (a join through its send_join). */
+  relay?: boolean
 }
 
 /** What RoomWriter.persist writes besides the event: decided by append (a local event) or the ingest (a remote one). */
@@ -104,6 +106,8 @@ export interface PersistPlan {
   template?: EventTemplate
   /** The server a remote event came from (absent: this server's own event). */
   origin?: string
+  /** A remote event this server must send on to the room's other servers (see IngestOptions.relay). */
+  relay?: boolean
 }
 
 export interface AppendOptions {
@@ -451,7 +455,7 @@ export class RoomWriter {
     room.prev = [event]
     room.stateGroup = stateGroup
     if (event.state_key !== undefined) room.state.set(stateKey(event.type, event.state_key), event)
-    const appended: AppendedEvent = { event, streamOrdering: position, ...(plan.origin !== undefined ? { origin: plan.origin } : {}) }
+    const appended: AppendedEvent = { event, streamOrdering: position, ...(plan.origin !== undefined ? { origin: plan.origin } : {}), ...(plan.relay ? { relay: true } : {}) }
     const used = room.prepared?.template === plan.template ? room.prepared : null
     const prepared = used ? used.reads : NOTHING_PREPARED
     room.used = used
