@@ -11,6 +11,7 @@ import { RoomReader } from './rooms/read.ts'
 import { Rooms } from './rooms/rooms.ts'
 import { Directory, summaryHook } from './directory/index.ts'
 import { RoomWriter } from './rooms/writer.ts'
+import { RemoteEvents } from './rooms/ingest.ts'
 import { RelationsReader } from './rooms/relations-read.ts'
 import { relationsOnAppend } from './rooms/relations-write.ts'
 import { StreamNotifier } from './sync/notifier.ts'
@@ -25,6 +26,7 @@ import { createMediaServices, type MediaServices } from './media/index.ts'
 import { createOutboundGuard, type OutboundGuard } from './outbound/index.ts'
 import { createFederation, systemDns, type DnsResolver, type Federation } from './federation/index.ts'
 import { FederationQueries } from './federation/queries.ts'
+import { FederationMemberships } from './federation/memberships.ts'
 
 export interface AppContext {
   config: Config
@@ -62,6 +64,10 @@ export interface AppContext {
   federation: Federation
   /** The server-server API's queries about our users and aliases. */
   federationQueries: FederationQueries
+  /** Remote events into rooms' DAGs through the room writer (accepted, soft-failed, rejected, outliers; joined rooms). */
+  remoteEvents: RemoteEvents
+  /** The resident side of make_join/send_join, make_leave/send_leave, make_knock/send_knock. */
+  federationMemberships: FederationMemberships
   /** The one gate for requests to other hosts (push gateways use it too). */
   outboundGuard: OutboundGuard
 }
@@ -153,6 +159,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     limits: { publicRooms: config.limits.public_rooms_limit, hierarchy: config.limits.hierarchy_limit },
     federation: federation.client,
   })
+  const remoteEvents = new RemoteEvents({ storage, writer })
   const federationQueries = new FederationQueries({ serverName: config.server_name, storage, profiles, aliases: directory.aliases, e2eKeys })
 
   return {
@@ -200,6 +207,8 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     media: createMediaServices({ config, storage, clock, logger, guard }),
     federation,
     federationQueries,
+    remoteEvents,
+    federationMemberships: new FederationMemberships({ serverName: config.server_name, storage, remoteEvents, keys: federation.keys, signingKey: () => serverKeys.signingKey, clock }),
     outboundGuard: guard,
   }
 }

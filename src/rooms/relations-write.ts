@@ -7,7 +7,7 @@ import type { JsonObject } from '../protocol/events/types.ts'
 import { MatrixError } from '../shared/errors.ts'
 import type { AppendHook } from './writer.ts'
 
-export const relationsOnAppend: AppendHook = async (repos, { event, streamOrdering }) => {
+export const relationsOnAppend: AppendHook = async (repos, { event, streamOrdering, origin }) => {
   if (event.type === 'm.room.redaction') {
     const target = event.redacts ?? (typeof event.content.redacts === 'string' ? event.content.redacts : undefined)
     if (target === undefined) return
@@ -28,9 +28,13 @@ export const relationsOnAppend: AppendHook = async (repos, { event, streamOrderi
     const parent = await repos.relations.relationOf(event.room_id, parentId)
     // A parent of another room, or unknown here, makes an invalid relation, ignored rather than refused.
     if (!parent) return
-    if (parent.rel_type !== null) throw new MatrixError('M_UNKNOWN', 'Cannot start a thread from an event with a relation', 400)
+    // A remote server's event is not refused (other servers accepted it); it starts no thread here.
+    if (parent.rel_type !== null) {
+      if (origin !== undefined) return
+      throw new MatrixError('M_UNKNOWN', 'Cannot start a thread from an event with a relation', 400)
+    }
     await repos.relations.threadReply(event.room_id, parentId, event.event_id, streamOrdering)
-  } else if (relType === 'm.annotation' && typeof relation.key === 'string') {
+  } else if (relType === 'm.annotation' && typeof relation.key === 'string' && origin === undefined) {
     if (await repos.relations.hasAnnotation(event.room_id, parentId, event.sender, event.type, relation.key, event.event_id)) {
       throw new MatrixError('M_DUPLICATE_ANNOTATION', 'You have already sent this annotation', 400)
     }

@@ -8,7 +8,7 @@ import { stateKey, type JsonObject, type RoomEvent, type StateKey } from '../pro
 import { roomVersion, type RoomVersion } from '../protocol/room-versions.ts'
 import type { Clock } from '../shared/clock.ts'
 import { MatrixError, notFound } from '../shared/errors.ts'
-import type { EventRecord, Repositories, StateEventRow } from '../storage/index.ts'
+import type { EventRecord, Repositories } from '../storage/index.ts'
 import { KeptRooms, type KeptRoom } from './kept-rooms.ts'
 import type { RoomExpectation } from '../storage/repositories/rooms.ts'
 
@@ -85,6 +85,29 @@ export interface AppendedEvent {
   streamOrdering: number | null
   /** Whom the event notifies, set by the push hook (absent: nobody); handed to the notifier with the event. */
   notifications?: EventRecord
+  /** The server a remote event came from (absent: an event of this server's users). */
+  origin?: string
+  /** A remote event this server must still send to the room's other servers (a join through its send_join). */
+  relay?: boolean
+}
+
+/** What RoomWriter.persist writes besides the event: decided by append (a local event) or the ingest (a remote one). */
+export interface PersistPlan {
+  /** The state group after the event. */
+  stateGroup: number | null
+  /** The state event this one replaced in the state before it (clients get its content as prev_content). */
+  replaces: string | null
+  /** Whether the room's current state group becomes `stateGroup` (default: for state events). */
+  movesRoomState?: boolean
+  /** Member events whose memberships take effect with this event, at its stream position. */
+  members: RoomEvent[]
+  txn?: AppendOptions['txn']
+  /** The template a local event was built from (it finds the reads prepared for it). */
+  template?: EventTemplate
+  /** The server a remote event came from (absent: this server's own event). */
+  origin?: string
+  /** A remote event this server must send on to the room's other servers (see IngestOptions.relay). */
+  relay?: boolean
 }
 
 export interface AppendOptions {
@@ -128,8 +151,22 @@ function stateMap(rows: Array<{ type: string; state_key: string; json: string; e
   return new Map(rows.map((r) => [stateKey(r.type, r.state_key), parseStored(r.json, version, r.event_id)]))
 }
 
+/** The columns of an event's row that come from the event itself. */
+export function eventColumns(event: RoomEvent, json: string) {
+  return {
+    room_id: event.room_id,
+    event_id: event.event_id,
+    depth: event.depth,
+    type: event.type,
+    state_key: event.state_key ?? null,
+    sender: event.sender,
+    origin_server_ts: event.origin_server_ts,
+    json,
+  }
+}
+
 /** The state keys the auth rules read for an event: its auth events plus the create event. */
-function keysFor(template: EventTemplate, version: RoomVersion): Array<[string, string]> {
+export function keysFor(template: EventTemplate, version: RoomVersion): Array<[string, string]> {
   const keys = new Set<StateKey>(authEventKeys(template, version))
   keys.add(stateKey('m.room.create', ''))
   keys.add(stateKey('m.room.power_levels', ''))
@@ -350,32 +387,40 @@ export class RoomWriter {
     const verdict = checkEventAuth(event, room.state, version)
     if (!verdict.allowed) throw new MatrixError('M_FORBIDDEN', verdict.reason)
 
-    const isMember = event.type === 'm.room.member' && event.state_key !== undefined
     let stateGroup = room.stateGroup
     let replaces: string | null = null
-    const membership = isMember ? String(event.content.membership) : null
     if (event.state_key !== undefined) {
       stateGroup = await repos.state.createGroup(event.room_id, room.stateGroup, [
         { type: event.type, state_key: event.state_key, event_id: event.event_id },
       ])
-      replaces = await repos.state.setCurrent(event.room_id, event.type, event.state_key, event.event_id, membership)
+      replaces = await repos.state.setCurrent(event.room_id, event.type, event.state_key, event.event_id, event.type === 'm.room.member' ? String(event.content.membership) : null)
     }
+    return this.persist(repos, room, event, built.json, {
+      stateGroup,
+      replaces,
+      members: event.type === 'm.room.member' && event.state_key !== undefined ? [event] : [],
+      template,
+      ...(options.txn ? { txn: options.txn } : {}),
+    })
+  }
+
+  /**
+   * Persists an event that joins the room's timeline, local or remote (the one place both go through): its
+   * stream position, row, edges and search row in one statement, the memberships its commit changes, then the
+   * append hooks and the notifier's record. The state it brings was decided by the caller (plan): append for
+   * a local event, the ingest of remote ones (src/rooms/ingest.ts), which also resolves forks.
+   */
+  async persist(repos: Repositories, room: RoomWriteState, event: RoomEvent, json: string, plan: PersistPlan): Promise<AppendedEvent> {
+    const isMember = event.type === 'm.room.member' && event.state_key !== undefined
+    const { stateGroup, replaces } = plan
     const relation = event.content['m.relates_to'] as { event_id?: unknown; rel_type?: unknown } | undefined
     // The stream position, the event, the new extremities, the sender's transaction ID and the search row in one
     // statement. Its position is the transaction's reserved one (its first event), then the append is not
     // waited for; a kept room's event does not even wait for the BEGIN that reserved it.
-    const json = built.json
     const relatesTo = typeof relation?.event_id === 'string' ? relation.event_id : null
     const position = await repos.events.append(
       {
-        room_id: event.room_id,
-        event_id: event.event_id,
-        depth: event.depth,
-        type: event.type,
-        state_key: event.state_key ?? null,
-        sender: event.sender,
-        origin_server_ts: event.origin_server_ts,
-        json,
+        ...eventColumns(event, json),
         relates_to: relatesTo,
         rel_type: typeof relation?.rel_type === 'string' ? relation.rel_type : null,
         state_group: stateGroup,
@@ -384,31 +429,34 @@ export class RoomWriter {
       {
         position: room.reused && event.state_key === undefined ? (repos.stream.takeReservedInSql() ? 'reserved' : null) : await repos.stream.takeReserved(),
         memberTarget: isMember ? (event.state_key as string) : null,
-        replacedExtremities: room.prev.map((e) => e.event_id),
-        txn: options.txn ?? null,
+        replacedExtremities: event.prev_events,
+        txn: plan.txn ?? null,
         searchText: this.searchText?.(event) ?? null,
+        ...(plan.movesRoomState !== undefined ? { movesRoomState: plan.movesRoomState } : {}),
       },
     )
     repos.stream.tookPosition = true
-    if (isMember) {
+    if (plan.members.length > 0) {
       if (position === null) throw new Error('a member event needs its stream position')
-      await repos.memberships.set({
-        room_id: event.room_id,
-        user_id: event.state_key as string,
-        membership: membership as string,
-        event_id: event.event_id,
-        stream_ordering: position,
-        sender: event.sender,
-      })
+      await repos.memberships.setMany(
+        plan.members.map((m) => ({
+          room_id: event.room_id,
+          user_id: m.state_key as string,
+          membership: String(m.content.membership),
+          event_id: m.event_id,
+          stream_ordering: position,
+          sender: m.sender,
+        })),
+      )
     }
 
-    const replacedIds = new Set(room.prev.map((e) => e.event_id))
+    const replacedIds = new Set(event.prev_events)
     room.extremities = [...room.extremities.filter((id) => !replacedIds.has(id)), event.event_id]
     room.prev = [event]
     room.stateGroup = stateGroup
     if (event.state_key !== undefined) room.state.set(stateKey(event.type, event.state_key), event)
-    const appended: AppendedEvent = { event, streamOrdering: position }
-    const used = room.prepared?.template === template ? room.prepared : null
+    const appended: AppendedEvent = { event, streamOrdering: position, ...(plan.origin !== undefined ? { origin: plan.origin } : {}), ...(plan.relay ? { relay: true } : {}) }
+    const used = room.prepared?.template === plan.template ? room.prepared : null
     const prepared = used ? used.reads : NOTHING_PREPARED
     room.used = used
     room.prepared = null
@@ -428,7 +476,7 @@ export class RoomWriter {
         has_children: false,
       },
       relatesTo,
-      txn: options.txn ? { userId: options.txn.userId, deviceId: options.txn.deviceId, txnId: options.txn.txnId } : null,
+      txn: plan.txn ? { userId: plan.txn.userId, deviceId: plan.txn.deviceId, txnId: plan.txn.txnId } : null,
       notifications: appended.notifications ?? null,
     })
     return appended

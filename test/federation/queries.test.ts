@@ -2,39 +2,22 @@
 // with a test CA: A asks B through its FederationClient (signed with X-Matrix) for a profile, an alias, a
 // user's devices and keys, and claims a one-time key; unsigned, forged and misdirected requests are refused
 // with 401, and questions about another server's users or aliases with 400, as Synapse answers them.
-import { after, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { startTestServer, type TestServer } from '../support/server.ts'
-import { federationFronts } from '../support/federation.ts'
+import { federatedPair, refusedBy } from '../support/federation.ts'
 import { RoomClient, enc } from '../support/rooms.ts'
 import { TestDevice, crossSigningKeys, loginAgain, userWithKeys, type Json } from '../support/e2ee.ts'
 import { signingKeyFromSeed } from '../../src/protocol/signing.ts'
 import { signRequest, type SignedRequest } from '../../src/protocol/x-matrix.ts'
-import { FederationError } from '../../src/federation/index.ts'
 import type { AppContext } from '../../src/context.ts'
 
-const fronts = await federationFronts()
-const { nameA, nameB, common } = fronts
-const a: TestServer = await startTestServer({ ...common(), server_name: nameA })
-const b: TestServer = await startTestServer({ ...common(), server_name: nameB })
-fronts.route(fronts.frontA, a.url)
-fronts.route(fronts.frontB, b.url)
+const { a, b, nameA, nameB } = await federatedPair()
 const ctxA: AppContext = a.server.ctx
-
-after(() => fronts.close())
 
 /** A's signed request to B (or `destination`), sent over real HTTPS by A's FederationClient. */
 const ask = <T = any>(path: string, query?: Record<string, string>) => ctxA.federation.client.get<T>(nameB, path, query)
 const askPost = <T = any>(path: string, body: unknown) => ctxA.federation.client.post<T>(nameB, path, body)
-
-async function refusedBy(promise: Promise<unknown>, status: number, errcode: string) {
-  await assert.rejects(promise, (err: unknown) => {
-    assert.ok(err instanceof FederationError, String(err))
-    assert.deepEqual([err.status, err.errcode], [status, errcode], err.message)
-    return true
-  })
-}
 
 // B's users: bob with a profile, keys and cross-signing keys; an alias of B's.
 const bob = await userWithKeys(b.api, 2)

@@ -7,6 +7,10 @@ import { connect, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls'
+import assert from 'node:assert/strict'
+import { after } from 'node:test'
+import { FederationError } from '../../src/federation/index.ts'
+import { startTestServer, type TestServer } from './server.ts'
 
 export interface TestCa {
   dir: string
@@ -170,4 +174,28 @@ export async function federationFronts(): Promise<FederationFronts> {
       ca.remove()
     },
   }
+}
+
+/**
+ * Two Homesteads named after the two fronts (A and B), each reachable from the other over HTTPS; stopped
+ * with the test file. Call at the top level of the file, as startTestServer.
+ */
+export async function federatedPair(): Promise<{ fronts: FederationFronts; a: TestServer; b: TestServer; nameA: string; nameB: string }> {
+  const fronts = await federationFronts()
+  const { nameA, nameB, common } = fronts
+  const a = await startTestServer({ ...common(), server_name: nameA })
+  const b = await startTestServer({ ...common(), server_name: nameB })
+  fronts.route(fronts.frontA, a.url)
+  fronts.route(fronts.frontB, b.url)
+  after(() => fronts.close())
+  return { fronts, a, b, nameA, nameB }
+}
+
+/** Asserts that a federation request failed with this status and errcode. */
+export async function refusedBy(promise: Promise<unknown>, status: number, errcode: string): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(err instanceof FederationError, String(err))
+    assert.deepEqual([err.status, err.errcode], [status, errcode], err.message)
+    return true
+  })
 }

@@ -17,6 +17,25 @@ export interface EventInsert {
   replaces_state: string | null
 }
 
+/** An event stored outside every timeline (EventsRepository.insertUnordered). */
+export interface UnorderedInsert extends Omit<EventInsert, 'stream_ordering' | 'relates_to' | 'rel_type' | 'replaces_state'> {
+  /** The state after it (soft-failed events; rejected ones: the state before it); null for outliers. */
+  state_group: number | null
+  rejected_reason: string | null
+  kind: 'outlier' | 'soft-failed' | 'rejected'
+}
+
+/** What EventsRepository.statusOf tells of a stored event. */
+export interface StoredEventStatus {
+  event_id: string
+  state_group: number | null
+  /** Null: not in the timeline (outlier, soft-failed or rejected). */
+  stream_ordering: number | null
+  rejected_reason: string | null
+  outlier: boolean
+  soft_failed: boolean
+}
+
 export interface EventRow {
   room_id: string
   event_id: string
@@ -64,7 +83,7 @@ function appendSql(stateEvent: boolean): string {
     `ext AS (
          INSERT INTO room_extremities (room_id, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING
        )`,
-    ...(stateEvent ? [`room AS (UPDATE rooms SET state_group = $11 WHERE room_id = $1 AND $5::text IS NOT NULL)`] : []),
+    ...(stateEvent ? [`room AS (UPDATE rooms SET state_group = $11 WHERE room_id = $1)`] : []),
     `txn AS (
          INSERT INTO event_txns (room_id, user_id, device_id, txn_id, event_id, created_ts)
          SELECT $1, $15, $16, $17, $2, $18 WHERE $17::text IS NOT NULL
@@ -105,10 +124,15 @@ export class EventsRepository {
       txn: { userId: string; deviceId: string; txnId: string; now: number } | null
       /** The event's full-text search row (search's table, written here so a send is one round trip shorter). */
       searchText?: string | null
+      /**
+       * Whether the room's current state group becomes the event's (default: for state events). Not when a
+       * remote event's state lost to state resolution or a merge set the room's group apart from it.
+       */
+      movesRoomState?: boolean
     },
   ): Promise<number | null> {
     const txn = options.txn
-    const sql = row.state_key === null ? APPEND_SQL : APPEND_STATE_SQL
+    const sql = (options.movesRoomState ?? row.state_key !== null) ? APPEND_STATE_SQL : APPEND_SQL
     const values = [
       row.room_id,
       row.event_id,
@@ -141,8 +165,9 @@ export class EventsRepository {
     return (rows[0] as { position: number }).position
   }
 
+  /** A timeline event (not an outlier, soft-failed or rejected one: migration 0030). */
   async get(roomId: string, eventId: string): Promise<EventRow | null> {
-    const { rows } = await this.db.query<EventRow>(`${SELECT_EVENT} WHERE e.room_id = $1 AND e.event_id = $2`, [roomId, eventId])
+    const { rows } = await this.db.query<EventRow>(`${SELECT_EVENT} WHERE e.room_id = $1 AND e.event_id = $2 AND e.stream_ordering IS NOT NULL`, [roomId, eventId])
     return rows[0] ?? null
   }
 
@@ -176,7 +201,7 @@ export class EventsRepository {
     // the generic plan's index condition (every member's history read to find one member's).
     const { rows } = await this.db.query<{ stream_ordering: number; state_key: string; json: string }>(
       `SELECT stream_ordering, state_key, json FROM events
-        WHERE room_id = $1 AND type = $2 AND state_key IS NOT NULL ${stateKey === null ? '' : 'AND state_key = $3'}
+        WHERE room_id = $1 AND type = $2 AND state_key IS NOT NULL ${stateKey === null ? '' : 'AND state_key = $3'} AND stream_ordering IS NOT NULL
         ORDER BY stream_ordering`,
       stateKey === null ? [roomId, type] : [roomId, type, stateKey],
     )
@@ -188,7 +213,7 @@ export class EventsRepository {
     if (roomIds.length === 0) return []
     const { rows } = await this.db.query<{ room_id: string; stream_ordering: number; json: string }>(
       `SELECT room_id, stream_ordering, json FROM events
-        WHERE room_id = ANY($1::text[]) AND type = $2 AND state_key = $3
+        WHERE room_id = ANY($1::text[]) AND type = $2 AND state_key = $3 AND stream_ordering IS NOT NULL
         ORDER BY room_id, stream_ordering`,
       [roomIds, type, stateKey],
     )
@@ -213,6 +238,57 @@ export class EventsRepository {
       redactedBy,
     ])
     await this.db.query('UPDATE events SET json = $3 WHERE room_id = $1 AND event_id = $2', [roomId, eventId, redactedJson])
+  }
+
+  /**
+   * Stores events outside every timeline, without a stream position (migration 0030): outliers, soft-failed
+   * and rejected events. One statement for all of them; events stored already are left as they are.
+   */
+  async insertUnordered(rows: UnorderedInsert[]): Promise<void> {
+    if (rows.length === 0) return
+    await this.db.query(
+      `INSERT INTO events (room_id, event_id, stream_ordering, depth, type, state_key, sender, origin_server_ts, json, state_group,
+                           rejected_reason, outlier, soft_failed)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[],
+                            $10::bigint[], $11::text[], $12::bool[], $13::bool[])
+       ON CONFLICT (room_id, event_id) DO NOTHING`,
+      [
+        rows.map((r) => r.room_id),
+        rows.map((r) => r.event_id),
+        rows.map(() => null),
+        rows.map((r) => r.depth),
+        rows.map((r) => r.type),
+        rows.map((r) => r.state_key),
+        rows.map((r) => r.sender),
+        rows.map((r) => r.origin_server_ts),
+        rows.map((r) => r.json),
+        rows.map((r) => r.state_group),
+        rows.map((r) => r.rejected_reason),
+        rows.map((r) => r.kind === 'outlier'),
+        rows.map((r) => r.kind === 'soft-failed'),
+      ],
+    )
+  }
+
+  /** What is stored of these events of a room, whatever they are (timeline, outlier, soft-failed, rejected). */
+  async statusOf(roomId: string, eventIds: string[]): Promise<Map<string, StoredEventStatus>> {
+    if (eventIds.length === 0) return new Map()
+    const { rows } = await this.db.query<StoredEventStatus>(
+      `SELECT e.event_id, e.state_group, e.stream_ordering, e.rejected_reason, e.outlier, e.soft_failed FROM events e
+        WHERE e.room_id = $1 AND e.event_id = ANY($2::text[])`,
+      [roomId, eventIds],
+    )
+    return new Map(rows.map((r) => [r.event_id, r]))
+  }
+
+  /** These events' stored JSON, whatever they are, and whether they were rejected (for the auth rules and state resolution). */
+  async pdus(roomId: string, eventIds: string[]): Promise<Array<{ event_id: string; json: string; rejected: boolean }>> {
+    if (eventIds.length === 0) return []
+    const { rows } = await this.db.query<{ event_id: string; json: string; rejected: boolean }>(
+      `SELECT e.event_id, e.json, e.rejected_reason IS NOT NULL AS rejected FROM events e WHERE e.room_id = $1 AND e.event_id = ANY($2::text[])`,
+      [roomId, eventIds],
+    )
+    return rows
   }
 
   async findTxn(roomId: string, userId: string, deviceId: string, txnId: string): Promise<string | null> {

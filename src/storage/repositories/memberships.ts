@@ -26,6 +26,24 @@ export class MembershipsRepository {
     )
   }
 
+  /** Several members' rows of one room at once (state resolution or a join's state changing them). */
+  async setMany(rows: Array<Omit<MembershipRow, 'forgotten'>>): Promise<void> {
+    if (rows.length === 0) return
+    await this.db.write(
+      `INSERT INTO room_memberships (room_id, user_id, membership, event_id, stream_ordering, sender)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[])
+       ON CONFLICT (room_id, user_id) DO UPDATE SET membership = EXCLUDED.membership, event_id = EXCLUDED.event_id,
+         stream_ordering = EXCLUDED.stream_ordering, sender = EXCLUDED.sender, forgotten = false`,
+      [rows.map((r) => r.room_id), rows.map((r) => r.user_id), rows.map((r) => r.membership), rows.map((r) => r.event_id), rows.map((r) => r.stream_ordering), rows.map((r) => r.sender)],
+    )
+  }
+
+  /** Removes members' rows (their member event left the room's state). */
+  async removeMany(roomId: string, userIds: string[]): Promise<void> {
+    if (userIds.length === 0) return
+    await this.db.write('DELETE FROM room_memberships WHERE room_id = $1 AND user_id = ANY($2::text[])', [roomId, userIds])
+  }
+
   async get(roomId: string, userId: string): Promise<MembershipRow | null> {
     const { rows } = await this.db.query<MembershipRow>('SELECT * FROM room_memberships WHERE room_id = $1 AND user_id = $2', [roomId, userId])
     return rows[0] ?? null

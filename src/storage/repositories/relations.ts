@@ -38,7 +38,7 @@ export interface ChildrenQuery {
 }
 
 // A child counts while it is not rejected and not redacted: redacting a child breaks its relation.
-const LIVE = `e.rejected_reason IS NULL
+const LIVE = `e.stream_ordering IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.room_id = e.room_id AND r.event_id = e.event_id)`
 
 const PARENTS = 'unnest($1::text[], $2::text[]) AS p(parent_room, parent_id)'
@@ -198,7 +198,7 @@ export class RelationsRepository {
         WHERE t.room_id = $1 AND ($2::bigint IS NULL OR t.latest_stream < $2)
           AND ($3::text IS NULL OR e.sender = $3 OR EXISTS (
             SELECT 1 FROM events c WHERE c.room_id = t.room_id AND c.relates_to = t.root_event_id AND c.rel_type = 'm.thread'
-               AND c.sender = $3 AND c.rejected_reason IS NULL
+               AND c.sender = $3 AND c.stream_ordering IS NOT NULL
                AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.room_id = c.room_id AND r.event_id = c.event_id)))
         ORDER BY t.latest_stream DESC LIMIT $4`,
       [roomId, before, participant, limit],

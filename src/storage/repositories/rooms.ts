@@ -113,6 +113,20 @@ export class RoomsRepository {
     await this.db.write('SELECT expect_room_write_state($1, $2::text[], $3)', [expect.roomId, expect.extremities, expect.pushRulesVersion])
   }
 
+  /** Sets the state group of the room's current state (a merge of forward extremities moved it). */
+  async setStateGroup(roomId: string, group: number | null): Promise<void> {
+    await this.db.write('UPDATE rooms SET state_group = $2 WHERE room_id = $1', [roomId, group])
+  }
+
+  /** The room's forward extremities with the state group after each. */
+  async extremities(roomId: string): Promise<Array<{ event_id: string; state_group: number | null }>> {
+    const { rows } = await this.db.query<{ event_id: string; state_group: string | number | null }>(
+      `SELECT x.event_id, e.state_group FROM room_extremities x JOIN events e ON e.room_id = x.room_id AND e.event_id = x.event_id WHERE x.room_id = $1`,
+      [roomId],
+    )
+    return rows.map((r) => ({ event_id: r.event_id, state_group: r.state_group === null ? null : Number(r.state_group) }))
+  }
+
   async setPublic(roomId: string, isPublic: boolean): Promise<boolean> {
     const { rowCount } = await this.db.query('UPDATE rooms SET is_public = $2 WHERE room_id = $1', [roomId, isPublic])
     return rowCount === 1

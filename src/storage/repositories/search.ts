@@ -82,7 +82,7 @@ export class SearchRepository {
     const where = [
       's.vector @@ prefix_tsquery($4::text[])',
       'e.type = ANY($5::text[])',
-      'e.rejected_reason IS NULL',
+      'e.stream_ordering IS NOT NULL',
       'NOT EXISTS (SELECT 1 FROM redactions r WHERE r.room_id = s.room_id AND r.event_id = s.event_id)',
     ]
     filterSql(q.filter, params, where)
@@ -140,7 +140,7 @@ export class SearchRepository {
       `SELECT (a.n - 1)::int AS anchor, x.* FROM unnest($1::text[], $2::bigint[], $3::bigint[]) WITH ORDINALITY AS a(room_id, depth, stream, n)
          CROSS JOIN LATERAL (
            SELECT ${EVENT_COLUMNS} FROM events e
-            WHERE e.room_id = a.room_id AND (e.depth, e.stream_ordering) ${op} (a.depth, a.stream) AND e.rejected_reason IS NULL
+            WHERE e.room_id = a.room_id AND (e.depth, e.stream_ordering) ${op} (a.depth, a.stream) AND e.stream_ordering IS NOT NULL
             ORDER BY e.depth ${order}, e.stream_ordering ${order} LIMIT $4
          ) x`,
       [anchors.map((a) => a.room_id), anchors.map((a) => a.depth), anchors.map((a) => a.stream), limit],

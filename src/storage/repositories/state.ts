@@ -114,6 +114,55 @@ export class StateRepository {
     return id
   }
 
+  /**
+   * Replaces several current state entries at once and removes others (a remote event's state, or state
+   * resolution, changing more than one key).
+   */
+  async applyCurrent(roomId: string, upserts: Array<StateEntry & { membership: string | null }>, removed: Array<[string, string]>): Promise<void> {
+    if (removed.length > 0) {
+      await this.db.query(
+        `DELETE FROM current_state WHERE room_id = $1 AND (type, state_key) IN (SELECT * FROM unnest($2::text[], $3::text[]))`,
+        [roomId, removed.map((k) => k[0]), removed.map((k) => k[1])],
+      )
+    }
+    if (upserts.length === 0) return
+    await this.db.query(
+      `INSERT INTO current_state (room_id, type, state_key, event_id, membership)
+       SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[])
+       ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = EXCLUDED.event_id, membership = EXCLUDED.membership`,
+      [roomId, upserts.map((u) => u.type), upserts.map((u) => u.state_key), upserts.map((u) => u.event_id), upserts.map((u) => u.membership)],
+    )
+  }
+
+  /** The full states of several groups in one query, by group. */
+  async groupStates(roomId: string, groups: number[]): Promise<Map<number, StateEntry[]>> {
+    const out = new Map<number, StateEntry[]>(groups.map((g) => [g, []]))
+    if (groups.length === 0) return out
+    const { rows } = await this.db.query<StateEntry & { group_id: string | number }>(
+      `WITH RECURSIVE chain(start, id, prev_group, n) AS (
+         SELECT g.id, g.id, g.prev_group, 0 FROM state_groups g WHERE g.room_id = $1 AND g.id = ANY($2::bigint[])
+         UNION ALL
+         SELECT chain.start, g.id, g.prev_group, chain.n + 1 FROM state_groups g JOIN chain ON g.room_id = $1 AND g.id = chain.prev_group
+       )
+       SELECT DISTINCT ON (chain.start, x.type, x.state_key) chain.start AS group_id, x.type, x.state_key, x.event_id
+         FROM state_group_entries x JOIN chain ON x.room_id = $1 AND x.group_id = chain.id
+        ORDER BY chain.start, x.type, x.state_key, chain.n`,
+      [roomId, groups],
+    )
+    for (const { group_id, ...entry } of rows) out.get(Number(group_id))?.push(entry)
+    return out
+  }
+
+  /** Some (type, state_key) entries of a group's state. */
+  async groupEntries(roomId: string, group: number, keys: Array<[string, string]>): Promise<StateEntry[]> {
+    if (keys.length === 0) return []
+    const { rows } = await this.db.query<StateEntry>(
+      `SELECT type, state_key, event_id FROM (${GROUP_STATE}) s WHERE (type, state_key) IN (SELECT * FROM unnest($3::text[], $4::text[]))`,
+      [roomId, group, keys.map((k) => k[0]), keys.map((k) => k[1])],
+    )
+    return rows
+  }
+
   /** The full state of a group: the newest entry of each (type, state_key) along its delta chain. */
   async groupState(roomId: string, group: number, types: string[] | null = null): Promise<StateEntry[]> {
     const { rows } = await this.db.query<StateEntry>(

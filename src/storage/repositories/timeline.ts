@@ -64,7 +64,7 @@ export class TimelineRepository {
    */
   async page(roomId: string, from: TimelineToken, to: TimelineToken | null, dir: 'b' | 'f', limit: number, filter?: EventFilter): Promise<EventRow[]> {
     const params: unknown[] = [roomId]
-    const where = ['e.room_id = $1', 'e.rejected_reason IS NULL']
+    const where = ['e.room_id = $1', 'e.stream_ordering IS NOT NULL']
     const bound = (token: TimelineToken, side: 'from' | 'to') => {
       // Backwards: from is an upper bound, to a lower one; forwards the other way round.
       const upper = (dir === 'b') === (side === 'from')
@@ -94,7 +94,7 @@ export class TimelineRepository {
   async nearTimestamp(roomId: string, ts: number, dir: 'b' | 'f', limit: number): Promise<EventRow[]> {
     const { rows } = await this.db.query<EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM events e
-        WHERE e.room_id = $1 AND e.rejected_reason IS NULL AND e.origin_server_ts ${dir === 'f' ? '>=' : '<='} $2
+        WHERE e.room_id = $1 AND e.stream_ordering IS NOT NULL AND e.origin_server_ts ${dir === 'f' ? '>=' : '<='} $2
         ORDER BY e.origin_server_ts ${dir === 'f' ? 'ASC' : 'DESC'}, e.stream_ordering ${dir === 'f' ? 'ASC' : 'DESC'} LIMIT $3`,
       [roomId, ts, limit],
     )
@@ -105,7 +105,7 @@ export class TimelineRepository {
   async recentInRooms(roomIds: string[], after: number, upTo: number, limit: number, filter?: EventFilter): Promise<EventRow[]> {
     if (roomIds.length === 0) return []
     const params: unknown[] = [roomIds, after, upTo]
-    const where = ['e.room_id = r.room_id', 'e.stream_ordering > $2', 'e.stream_ordering <= $3', 'e.rejected_reason IS NULL']
+    const where = ['e.room_id = r.room_id', 'e.stream_ordering > $2', 'e.stream_ordering <= $3']
     filterSql(filter, params, where)
     params.push(limit)
     const { rows } = await this.db.query<EventRow>(

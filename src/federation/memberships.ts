@@ -1,0 +1,183 @@
+// The resident server's side of joining, leaving and knocking over federation (server-server API, "Joining
+// Rooms", "Restricted rooms", "Leaving Rooms (Rejecting Invites)", "Knocking upon a room"): make_* answers a
+// template built on the room's forward extremities and current state; send_* checks the signed event and
+// appends it through the ingest (ctx.remoteEvents), like any remote event, co-signing restricted joins that
+// one of our users authorised.
+import { checkEventAuth, inviteLevel, joinRuleOf, membershipOf, selectAuthEvents, userPowerLevel, type AuthState } from '../protocol/auth/index.ts'
+import { buildEvent, referenceHash, signEvent, type JsonObject, type Pdu, type RoomEvent } from '../protocol/events/index.ts'
+import { stateKey, type StateKey } from '../protocol/events/types.ts'
+import { requesterVersionError, roomVersion, type RoomVersion } from '../protocol/room-versions.ts'
+import type { SigningKey } from '../protocol/signing.ts'
+import type { Clock } from '../shared/clock.ts'
+import { MatrixError, forbidden, notFound } from '../shared/errors.ts'
+import { parseUserId } from '../shared/ids.ts'
+import type { Storage } from '../storage/index.ts'
+import type { RemoteEvents } from '../rooms/ingest.ts'
+import { keysFor, parseStored } from '../rooms/writer.ts'
+import { isObject } from '../protocol/auth/room-state.ts'
+import type { RemoteKeys } from './keys.ts'
+import { checkIncomingPdu } from './pdu-check.ts'
+
+export type RemoteMembership = 'join' | 'leave' | 'knock'
+
+/** The send_join answer (v2), without partial state: the whole state before the join and its auth chain. */
+export interface SendJoinAnswer {
+  state: Pdu[]
+  auth_chain: Pdu[]
+  /** The join as this server co-signed it (restricted joins). */
+  event?: Pdu
+}
+
+/** At most this many prev_events in a template, as for local events. */
+const MAX_PREV_EVENTS = 10
+/** Allow conditions of a restricted join rule looked at. */
+const MAX_ALLOW_CONDITIONS = 50
+/** The state a knocker is shown of the room (knock_room_state), as stripped state events. */
+const KNOCK_STATE_TYPES = ['m.room.create', 'm.room.join_rules', 'm.room.name', 'm.room.avatar', 'm.room.canonical_alias', 'm.room.topic', 'm.room.encryption']
+
+const invalid = (message: string) => new MatrixError('M_INVALID_PARAM', message, 400)
+
+export class FederationMemberships {
+  private readonly serverName: string
+  private readonly storage: Storage
+  private readonly remoteEvents: RemoteEvents
+  private readonly keys: RemoteKeys
+  private readonly signingKey: () => SigningKey
+  private readonly clock: Clock
+
+  constructor(deps: { serverName: string; storage: Storage; remoteEvents: RemoteEvents; keys: RemoteKeys; signingKey: () => SigningKey; clock: Clock }) {
+    this.serverName = deps.serverName
+    this.storage = deps.storage
+    this.remoteEvents = deps.remoteEvents
+    this.keys = deps.keys
+    this.signingKey = deps.signingKey
+    this.clock = deps.clock
+  }
+
+  private async roomOf(roomId: string): Promise<RoomVersion> {
+    const room = await this.storage.repos.rooms.get(roomId)
+    if (!room || room.state_group === null) throw notFound('Unknown room')
+    const version = roomVersion(room.room_version)
+    if (!version) throw notFound('Unknown room')
+    return version
+  }
+
+  /** GET make_join / make_leave / make_knock: an unsigned template of the membership event for `userId`. */
+  async make(origin: string, roomId: string, userId: string, membership: RemoteMembership, ver?: readonly string[]): Promise<{ room_version: string; event: JsonObject }> {
+    if (parseUserId(userId)?.serverName !== origin) throw forbidden('The user is not of the requesting server')
+    const version = await this.roomOf(roomId)
+    if (membership !== 'leave') {
+      const refused = requesterVersionError(version.id, ver, membership)
+      if (refused) throw refused
+    }
+    if (membership === 'knock' && !version.knock) {
+      throw new MatrixError('M_INCOMPATIBLE_ROOM_VERSION', `Room version ${version.id} does not support knocking`, 400, { room_version: version.id })
+    }
+    const repos = this.storage.repos
+    const template = { type: 'm.room.member', state_key: userId, sender: userId, content: { membership } as JsonObject }
+    let state = await this.stateFor(roomId, version, template)
+    if (membership === 'join') {
+      const authoriser = await this.authoriser(roomId, version, userId, state)
+      if (authoriser !== null) {
+        template.content.join_authorised_via_users_server = authoriser
+        state = await this.stateFor(roomId, version, template)
+      }
+    }
+    const extremities = await repos.rooms.extremities(roomId)
+    const prev = (await repos.events.pdus(roomId, extremities.map((x) => x.event_id)))
+      .map((r) => parseStored(r.json, version, r.event_id))
+      .sort((a, b) => b.depth - a.depth)
+      .slice(0, MAX_PREV_EVENTS)
+    const ref = (e: RoomEvent) => ({ event_id: e.event_id, ...(version.eventFormat === 1 ? { referenceHash: referenceHash(e.pdu, version) } : {}) })
+    const built = buildEvent(
+      { ...template, room_id: roomId, origin_server_ts: this.clock.now(), depth: prev.reduce((max, e) => Math.max(max, e.depth), 0) + 1 },
+      { version, serverName: this.serverName, signingKey: this.signingKey(), prevEventRefs: prev.map(ref), authEventRefs: selectAuthEvents(template, state, version).map(ref) },
+    )
+    const verdict = checkEventAuth(built.event, state, version)
+    if (!verdict.allowed) throw forbidden(`You may not ${membership === 'leave' ? 'leave' : membership} this room: ${verdict.reason}`)
+    // The joining server hashes and signs it (and names it, in v1/v2).
+    const { signatures: _signatures, hashes: _hashes, event_id: _eventId, ...event } = built.pdu
+    return { room_version: version.id, event }
+  }
+
+  /** The current state the auth rules read for a membership event (parsed). */
+  private async stateFor(roomId: string, version: RoomVersion, template: { type: string; state_key: string; sender: string; content: JsonObject }): Promise<AuthState> {
+    const rows = await this.storage.repos.state.currentEvents(roomId, keysFor(template, version))
+    return new Map(rows.map((r) => [stateKey(r.type, r.state_key), parseStored(r.json, version, r.event_id)]))
+  }
+
+  /**
+   * For a restricted room (rooms v8+, "Restricted rooms"): one of our users who may invite and vouches for
+   * the join, when the user meets an allow condition (joined to one of the rooms listed, among those this
+   * server has). Null when no authoriser is needed (not restricted, or already invited or joined).
+   */
+  private async authoriser(roomId: string, version: RoomVersion, userId: string, state: AuthState): Promise<string | null> {
+    const rule = joinRuleOf(state)
+    const restricted = (rule === 'restricted' && version.restrictedJoinRule) || (rule === 'knock_restricted' && version.knockRestricted)
+    const current = membershipOf(userId, state)
+    if (!restricted || current === 'join' || current === 'invite') return null
+    const allow = state.get(stateKey('m.room.join_rules', ''))?.content.allow
+    const rooms = (Array.isArray(allow) ? allow : [])
+      .slice(0, MAX_ALLOW_CONDITIONS)
+      .flatMap((c) => (c && typeof c === 'object' && c.type === 'm.room_membership' && typeof c.room_id === 'string' ? [c.room_id as string] : []))
+    const repos = this.storage.repos
+    const memberships = await Promise.all(rooms.map((r) => repos.memberships.get(r, userId)))
+    if (!memberships.some((m) => m?.membership === 'join')) {
+      throw new MatrixError('M_UNABLE_TO_AUTHORISE_JOIN', 'This server cannot tell that the user meets any condition of the join rule', 400)
+    }
+    const levels = state.get(stateKey('m.room.power_levels', ''))?.content
+    const needed = inviteLevel(levels, version)
+    const suffix = `:${this.serverName}`
+    const local = (await repos.memberships.members(roomId, ['join'])).map((m) => m.user_id).filter((u) => u.endsWith(suffix))
+    const members = await this.storage.repos.state.currentEvents(roomId, local.map((u): [string, string] => ['m.room.member', u]))
+    const withMembers = new Map<StateKey, RoomEvent>(state)
+    for (const r of members) withMembers.set(stateKey(r.type, r.state_key), parseStored(r.json, version, r.event_id))
+    const able = local.filter((u) => userPowerLevel(u, withMembers, version) >= needed).sort((a, b) => userPowerLevel(b, withMembers, version) - userPowerLevel(a, withMembers, version))
+    if (able.length === 0) throw new MatrixError('M_UNABLE_TO_GRANT_JOIN', 'No user of this server may invite you; try another server', 400)
+    return able[0] as string
+  }
+
+  /**
+   * PUT send_join v2 / send_leave v2 / send_knock: checks the event the joining server signed and appends
+   * it. A join is answered with the state before it and the auth chain (full state: no partial joins).
+   */
+  async send(origin: string, roomId: string, eventId: string, pdu: unknown, membership: RemoteMembership): Promise<SendJoinAnswer | { knock_room_state: JsonObject[] } | Record<string, never>> {
+    const version = await this.roomOf(roomId)
+    // A restricted join one of our users vouches for (make_join chose them) needs our signature to be valid,
+    // for the signature checks as for the auth rules: added first, the checks then cover the rest.
+    let signed = pdu
+    const content = isObject(pdu) && isObject(pdu.content) ? pdu.content : {}
+    const authoriser = content.join_authorised_via_users_server
+    const cosign = membership === 'join' && typeof authoriser === 'string' && parseUserId(authoriser)?.serverName === this.serverName
+    if (cosign) {
+      try {
+        signed = signEvent(pdu as JsonObject, version, this.serverName, this.signingKey())
+      } catch {
+        throw invalid('The event cannot be signed: it is not valid')
+      }
+    }
+    const checked = await checkIncomingPdu(signed, version, (server, keyId, validity) => this.keys.verifyKey(server, keyId, validity))
+    if (!checked.ok) throw invalid(`The event is not valid: ${checked.reason}`)
+    if (checked.redacted) throw invalid('The event does not match its content hash')
+    const event = checked.event
+    if (event.event_id !== eventId) throw invalid('The event ID does not match the event')
+    if (event.room_id !== roomId) throw invalid('The event is for another room')
+    if (event.type !== 'm.room.member') throw invalid('The event is not an m.room.member event')
+    if (event.content.membership !== membership) throw invalid(`The membership is not ${membership}`)
+    if (event.state_key !== event.sender) throw invalid('The state_key is not the sender')
+    if (parseUserId(event.sender)?.serverName !== origin) throw invalid('The sender is not of the requesting server')
+    const result = await this.remoteEvents.ingest(event, { origin, relay: true })
+    if (result.outcome === 'missing') throw invalid(`The event refers to events this server does not have: ${(result.missing ?? []).slice(0, 10).join(', ')}`)
+    if (result.outcome === 'rejected' || result.outcome === 'soft-failed') throw forbidden(`The ${membership} is not allowed: ${result.reason ?? result.outcome}`)
+    const stateBefore = await this.remoteEvents.stateBefore(roomId, event.event_id)
+    // A repeat of an event stored aside (refused before) is refused again.
+    if (stateBefore === null) throw forbidden(`The ${membership} is not allowed`)
+    if (membership === 'leave') return {}
+    if (membership === 'knock') {
+      const shown = stateBefore.filter((e) => e.state_key === '' && KNOCK_STATE_TYPES.includes(e.type))
+      return { knock_room_state: shown.map((e) => ({ type: e.type, state_key: e.state_key, sender: e.sender, content: e.content })) }
+    }
+    const chain = await this.remoteEvents.authChain(roomId, version, [event.event_id, ...stateBefore.map((e) => e.event_id)])
+    return { state: stateBefore.map((e) => e.pdu), auth_chain: chain.map((e) => e.pdu), ...(cosign ? { event: event.pdu } : {}) }
+  }
+}

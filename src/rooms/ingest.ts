@@ -1,0 +1,473 @@
+// Remote events into a room's DAG (server-server API, "Checks performed on receipt of a PDU", "Soft
+// failure", "Rejection"): the caller (the federation routes, the outbound join) has checked signatures and
+// hashes; this authorizes the event against its auth events, the state before it and the room's current
+// state, and stores it as accepted, soft-failed or rejected. An accepted event is appended exactly as a local
+// one (RoomWriter.persist, in a stream transaction holding the room's lock): stream position, state group,
+// forward extremities, memberships, append hooks, notifier. When forks meet, the room's current state is
+// the resolution (protocol/state-res) of its forward extremities' states.
+import { checkAuthEventsList, checkEventAuth, authStateFromEvents, redactLevel, userPowerLevel, type AuthResult } from '../protocol/auth/index.ts'
+import { redact as redactPdu } from '../protocol/events/index.ts'
+import { splitStateKey, stateKey, type Pdu, type RoomEvent, type StateKey } from '../protocol/events/types.ts'
+import { roomVersion, type RoomVersion } from '../protocol/room-versions.ts'
+import { MissingEventError, authEventIds, createEventIdForRoom, resolveState } from '../protocol/state-res/index.ts'
+import { notFound } from '../shared/errors.ts'
+import type { Repositories, Storage, StateEntry } from '../storage/index.ts'
+import { refreshRoomSummaries } from '../directory/summaries.ts'
+import { entriesOf, stateIdsOf, StoredEvents, type StateIds } from './state-store.ts'
+import { eventColumns, keysFor, type RoomWriteState, type RoomWriter } from './writer.ts'
+
+export type IngestOutcome = 'accepted' | 'soft-failed' | 'rejected' | 'duplicate' | 'missing'
+
+export interface IngestResult {
+  outcome: IngestOutcome
+  /** Why the event was rejected or soft-failed (the auth rule that refused it). */
+  reason?: string
+  /** 'missing': the prev_events or auth_events this server lacks (fetch them, or pass stateBefore). */
+  missing?: string[]
+}
+
+export interface IngestOptions {
+  /** The server that sent the event (its PDU's origin, or the joining server). */
+  origin: string
+  /**
+   * The room's state before the event, when its prev_events are unknown here (a join's state from
+   * send_join, the state at a gap from /state). Stored as outliers if they are not stored yet.
+   */
+  stateBefore?: RoomEvent[]
+  /**
+   * Whether this server must send the event on to the room's other servers (a join, leave or knock that came
+   * through send_join, send_leave or send_knock: only this server has it). Told to the append hooks.
+   */
+  relay?: boolean
+}
+
+/** What storeOutliers did with a batch. */
+export interface OutliersResult {
+  /** Events refused by the auth rules against their own auth events (stored as rejected). */
+  rejected: string[]
+  /** Events whose auth events are neither in the batch nor stored (stored unchecked). */
+  unchecked: string[]
+}
+
+/** What a join's send_join answer holds (the outbound join's call into ingestJoinedRoom). */
+export interface JoinedRoom {
+  /** The room's state before the join. */
+  state: RoomEvent[]
+  /** The auth chain of that state and of the join. */
+  authChain: RoomEvent[]
+  /** The join event itself, as the resident server signed it. */
+  join: RoomEvent
+  /** The resident server the join went through. */
+  origin: string
+}
+
+/** U+0000 as JSON escapes it (see RoomWriter): PostgreSQL's JSON operators cannot read such a document. */
+const NUL_ESCAPE = /(?:^|[^\\])(?:\\\\)*\\u0000/
+
+/**
+ * The JSON an event is stored as: its PDU as the caller hands it over, `unsigned` included (checkIncomingPdu
+ * keeps only what a remote server may say there); null when it holds U+0000, which this server cannot store.
+ */
+function storedJson(event: RoomEvent): string | null {
+  const json = JSON.stringify(event.pdu)
+  return NUL_ESCAPE.test(json) ? null : json
+}
+
+/** A transaction rolled back on purpose, answering `result`. */
+class Abandon extends Error {
+  readonly result: IngestResult
+  constructor(result: IngestResult) {
+    super(result.reason ?? result.outcome)
+    this.result = result
+  }
+}
+
+export class RemoteEvents {
+  private readonly storage: Storage
+  private readonly writer: RoomWriter
+
+  constructor(deps: { storage: Storage; writer: RoomWriter }) {
+    this.storage = deps.storage
+    this.writer = deps.writer
+  }
+
+  /**
+   * Authorizes and stores one remote event (signatures and hashes already checked). Rooms this server has no
+   * row for are M_NOT_FOUND (a join creates them: ingestJoinedRoom).
+   */
+  async ingest(event: RoomEvent, options: IngestOptions): Promise<IngestResult> {
+    try {
+      return await this.storage.streamTransaction((repos) => this.ingestIn(repos, event, options), { lockRoom: event.room_id })
+    } finally {
+      // What this instance kept of the room may be out of date (its check would find out; no need to try).
+      this.writer.forget(event.room_id)
+    }
+  }
+
+  /**
+   * Stores events known only as state or auth events (a join's state and auth chain), outside every
+   * timeline: no stream position, no state group. Each is checked against its auth events (in the batch or
+   * stored): those the rules refuse are stored as rejected, never to be state.
+   */
+  storeOutliers(roomId: string, version: RoomVersion, events: RoomEvent[]): Promise<OutliersResult> {
+    return this.storage.transaction((repos) => this.storeOutliersIn(repos, roomId, version, events))
+  }
+
+  /**
+   * A room this server joins through another (the outbound join, after send_join): the room's row, its
+   * state and auth chain as outliers, then the join appended on that state. All or nothing: unless the join
+   * is accepted, nothing is stored.
+   */
+  async ingestJoinedRoom(roomId: string, version: RoomVersion, joined: JoinedRoom): Promise<IngestResult> {
+    const create = joined.state.find((e) => e.type === 'm.room.create' && e.state_key === '')
+    if (!create) return { outcome: 'rejected', reason: 'the room state has no m.room.create event' }
+    if (joined.join.room_id !== roomId || create.room_id !== roomId) return { outcome: 'rejected', reason: 'events of another room' }
+    try {
+      return await this.storage.streamTransaction(
+        async (repos) => {
+          await repos.rooms.insert({ room_id: roomId, room_version: version.id, creator: create.sender, created_ts: create.origin_server_ts })
+          const { rejected } = await this.storeOutliersIn(repos, roomId, version, [...joined.authChain, ...joined.state])
+          const refused = new Set(rejected)
+          const result = await this.ingestIn(repos, joined.join, { origin: joined.origin, stateBefore: joined.state.filter((e) => !refused.has(e.event_id)) })
+          if (result.outcome !== 'accepted') throw new Abandon(result)
+          return result
+        },
+        { lockRoom: roomId },
+      )
+    } catch (err) {
+      if (err instanceof Abandon) return err.result
+      throw err
+    } finally {
+      this.writer.forget(roomId)
+    }
+  }
+
+  async storeOutliersIn(repos: Repositories, roomId: string, version: RoomVersion, events: RoomEvent[]): Promise<OutliersResult> {
+    const result: OutliersResult = { rejected: [], unchecked: [] }
+    const batch = new Map<string, RoomEvent>()
+    for (const e of events) if (e.room_id === roomId) batch.set(e.event_id, e)
+    if (batch.size === 0) return result
+    const known = await repos.events.statusOf(roomId, [...batch.keys()])
+    for (const id of known.keys()) batch.delete(id)
+    const store = new StoredEvents(repos, roomId, version)
+    // The stored auth events of the whole batch in one read.
+    await store.getEvents([...new Set([...batch.values()].flatMap((e) => authEventIds(e, version)))].filter((id) => !batch.has(id)))
+    const rows = []
+    for (const event of authOrder(batch, version)) {
+      const json = storedJson(event)
+      if (json === null) continue
+      const authIds = authEventIds(event, version)
+      const found = await store.getEvents(authIds)
+      let reason: string | null = null
+      if (authIds.every((id) => found.has(id))) {
+        const verdict = await this.checkAgainstAuthEvents(event, version, store)
+        if (!verdict.allowed) reason = verdict.reason
+      } else {
+        result.unchecked.push(event.event_id)
+      }
+      store.add(event, reason !== null)
+      if (reason !== null) result.rejected.push(event.event_id)
+      rows.push({
+        ...eventColumns(event, json),
+        state_group: null,
+        rejected_reason: reason,
+        kind: reason === null ? ('outlier' as const) : ('rejected' as const),
+      })
+    }
+    await repos.events.insertUnordered(rows)
+    return result
+  }
+
+  /** Rule 2/3 and the rest of the auth rules against the event's own auth events (all of them loaded). */
+  private async checkAgainstAuthEvents(event: RoomEvent, version: RoomVersion, store: StoredEvents): Promise<AuthResult> {
+    const authIds = authEventIds(event, version)
+    const [found, rejected] = await Promise.all([store.getEvents(authIds), store.getRejectedIds(authIds)])
+    const listed = event.auth_events.flatMap((id) => found.get(id) ?? [])
+    const verdict = checkAuthEventsList(event, listed, version, { isRejected: (id) => rejected.has(id) })
+    if (!verdict.allowed) return verdict
+    const createId = version.roomIdFromCreateEvent && event.type !== 'm.room.create' ? createEventIdForRoom(event.room_id) : null
+    const create = createId === null ? undefined : found.get(createId)
+    return checkEventAuth(event, authStateFromEvents(listed, create), version, {
+      isCreateEventAccepted: createId === null || !rejected.has(createId),
+    })
+  }
+
+  /** ingest, inside the room's stream transaction (its lock came with BEGIN). */
+  async ingestIn(repos: Repositories, event: RoomEvent, options: IngestOptions): Promise<IngestResult> {
+    const roomId = event.room_id
+    const room = await repos.rooms.lock(roomId)
+    if (!room) throw notFound('Unknown room')
+    const version = roomVersion(room.room_version)
+    if (!version) throw new Error(`room ${roomId} has unsupported version ${room.room_version}`)
+    const json = storedJson(event)
+    if (json === null) return { outcome: 'rejected', reason: 'the event holds U+0000, which this server cannot store' }
+
+    const given = options.stateBefore
+    if (given) {
+      if (given.some((e) => e.room_id !== roomId || e.state_key === undefined)) return { outcome: 'rejected', reason: 'stateBefore holds events that are not state of this room' }
+      await this.storeOutliersIn(repos, roomId, version, given)
+    }
+    const authIds = authEventIds(event, version)
+    const status = await repos.events.statusOf(roomId, [event.event_id, ...event.prev_events, ...authIds])
+    if (status.has(event.event_id)) return { outcome: 'duplicate' }
+    const missing = new Set(authIds.filter((id) => !status.has(id)))
+    // A prev event known only as an outlier has no state after it here: as good as missing.
+    if (!given) for (const id of event.prev_events) if (status.get(id)?.state_group == null) missing.add(id)
+    if (missing.size > 0) return { outcome: 'missing', missing: [...missing] }
+
+    if (!given && event.prev_events.length === 0) return { outcome: 'rejected', reason: 'an event without prev_events needs the state before it' }
+    const store = new StoredEvents(repos, roomId, version)
+    // Known from here on, to the current state's entries and to state resolution.
+    store.add(event)
+    const keys = [...keysFor(event, version)]
+    if (event.state_key !== undefined) keys.push([event.type, event.state_key])
+    let before: { group: number | null; state: StateIds | null }
+    try {
+      before = given
+        ? await this.groupOf(repos, roomId, new Map(given.map((e) => [stateKey(e.type, e.state_key as string), e.event_id])), null)
+        : await this.stateAfterAll(repos, roomId, version, store, event.prev_events.map((id) => status.get(id)?.state_group as number))
+    } catch (err) {
+      if (err instanceof MissingEventError) return { outcome: 'missing', missing: [err.eventId] }
+      throw err
+    }
+
+    // 1. Against its own auth events.
+    let verdict = await this.checkAgainstAuthEvents(event, version, store)
+    if (!verdict.allowed) return this.storeAside(repos, event, json, before.group, 'rejected', `auth events: ${verdict.reason}`)
+    // 2. Against the state before it.
+    const beforeIds = before.state ? pick(before.state, keys) : before.group === null ? new Map() : stateIdsOf(await repos.state.groupEntries(roomId, before.group, keys))
+    const beforeState = await store.stateEvents(beforeIds)
+    verdict = checkEventAuth(event, beforeState, version)
+    if (!verdict.allowed) return this.storeAside(repos, event, json, before.group, 'rejected', `state before: ${verdict.reason}`)
+    const ownKey = event.state_key === undefined ? null : stateKey(event.type, event.state_key)
+    const afterGroup =
+      ownKey === null ? before.group : await repos.state.createGroup(roomId, before.group, [{ type: event.type, state_key: event.state_key as string, event_id: event.event_id }])
+    // 3. Against the room's current state (the same state when the event follows on from it).
+    if (room.state_group !== null && before.group !== room.state_group) {
+      const current = new Map((await repos.state.currentEvents(roomId, keys)).map((r) => [stateKey(r.type, r.state_key), r.event_id]))
+      verdict = checkEventAuth(event, await store.stateEvents(current), version)
+      if (!verdict.allowed) return this.storeAside(repos, event, json, afterGroup, 'soft-failed', `current state: ${verdict.reason}`)
+    }
+
+    // Accepted: the room's new forward extremities and the current state they resolve to.
+    const extremities = await repos.rooms.extremities(roomId)
+    const prevs = new Set(event.prev_events)
+    const others = extremities.filter((x) => !prevs.has(x.event_id) && x.state_group !== null)
+    const linear = others.length === 0 && before.group === room.state_group && room.state_group !== null
+    let currentGroup = afterGroup
+    let changes: { upserts: StateEntry[]; removed: Array<[string, string]> }
+    if (linear) {
+      changes = { upserts: ownKey === null ? [] : [{ type: event.type, state_key: event.state_key as string, event_id: event.event_id }], removed: [] }
+    } else {
+      const groups = [...new Set([afterGroup, ...others.map((x) => x.state_group as number)].filter((g): g is number => g !== null))]
+      const wanted = [...new Set([...groups, ...(room.state_group === null ? [] : [room.state_group])])]
+      const states = await repos.state.groupStates(roomId, wanted)
+      const mapOf = (g: number | null) => (g === null ? new Map<StateKey, string>() : stateIdsOf(states.get(g) ?? []))
+      let resolved = mapOf(afterGroup)
+      if (groups.length > 1) {
+        try {
+          resolved = await resolveState(version, groups.map(mapOf), store)
+        } catch (err) {
+          if (err instanceof MissingEventError) return { outcome: 'missing', missing: [err.eventId] }
+          throw err
+        }
+        currentGroup = (await this.groupOf(repos, roomId, resolved, afterGroup === null ? null : { group: afterGroup, state: mapOf(afterGroup) })).group
+      }
+      changes = diff(mapOf(room.state_group), resolved)
+    }
+
+    // The current state's new entries (with the memberships of member events), then the event itself.
+    const upserted = await store.getEvents(changes.upserts.map((u) => u.event_id))
+    const members = changes.upserts.flatMap((u) => (u.type === 'm.room.member' ? (upserted.get(u.event_id) ?? []) : []))
+    await repos.state.applyCurrent(
+      roomId,
+      changes.upserts.map((u) => ({ ...u, membership: u.type === 'm.room.member' ? String(upserted.get(u.event_id)?.content.membership ?? 'leave') : null })),
+      changes.removed,
+    )
+    const gone = changes.removed.filter(([type]) => type === 'm.room.member').map(([, key]) => key)
+    if (gone.length > 0) await repos.memberships.removeMany(roomId, gone)
+    const moves = currentGroup !== room.state_group && currentGroup === afterGroup
+    if (currentGroup !== room.state_group && !moves) await repos.rooms.setStateGroup(roomId, currentGroup)
+
+    const writeState: RoomWriteState = {
+      roomId,
+      version,
+      prev: [],
+      extremities: extremities.map((x) => x.event_id),
+      openedFrom: null,
+      stateGroup: before.group,
+      state: beforeState,
+      known: new Set(),
+      pushRulesVersion: 0,
+      prepared: null,
+      used: null,
+      reused: false,
+    }
+    await this.writer.persist(repos, writeState, event, json, {
+      stateGroup: afterGroup,
+      replaces: ownKey === null ? null : (beforeIds.get(ownKey) ?? null),
+      movesRoomState: moves,
+      members,
+      origin: options.origin,
+      ...(options.relay ? { relay: true } : {}),
+    })
+    if (event.type === 'm.room.redaction') await this.applyRedaction(repos, event, beforeState, version)
+    // More of the state changed than the event itself (which the append hooks saw): what summarises the room
+    // is read again.
+    if (changes.removed.length > 0 || changes.upserts.some((u) => u.event_id !== event.event_id)) await this.stateChanged(repos, roomId, changes.upserts, upserted)
+    return { outcome: 'accepted' }
+  }
+
+  /**
+   * The room's state before one of its timeline events: the state after it, with the entry it replaced in
+   * place of its own. Null when the event is not in the room's timeline.
+   */
+  async stateBefore(roomId: string, eventId: string): Promise<RoomEvent[] | null> {
+    const repos = this.storage.repos
+    const [room, row, status] = await Promise.all([repos.rooms.get(roomId), repos.events.get(roomId, eventId), repos.events.statusOf(roomId, [eventId])])
+    const group = status.get(eventId)?.state_group
+    const version = room && roomVersion(room.room_version)
+    if (!version || !row || group == null) return null
+    const state = stateIdsOf((await repos.state.groupStates(roomId, [group])).get(group) ?? [])
+    if (row.state_key !== null) {
+      const own = stateKey(row.type, row.state_key)
+      if (row.replaces_state === null) state.delete(own)
+      else state.set(own, row.replaces_state)
+    }
+    const events = await new StoredEvents(repos, roomId, version).getEvents([...state.values()])
+    return [...state.values()].flatMap((id) => events.get(id) ?? [])
+  }
+
+  /**
+   * The union of these events' auth chains: every event reachable from them through auth_events (in v12 the
+   * create event too). One read per level of the chain.
+   */
+  async authChain(roomId: string, version: RoomVersion, eventIds: string[]): Promise<RoomEvent[]> {
+    const store = new StoredEvents(this.storage.repos, roomId, version)
+    const chain = new Set<string>()
+    let frontier = [...new Set(eventIds)]
+    const expanded = new Set(frontier)
+    while (frontier.length > 0) {
+      const events = await store.getEvents(frontier)
+      const next: string[] = []
+      for (const event of events.values()) {
+        for (const id of authEventIds(event, version)) {
+          chain.add(id)
+          if (!expanded.has(id)) {
+            expanded.add(id)
+            next.push(id)
+          }
+        }
+      }
+      frontier = next
+    }
+    // Read already, level by level.
+    const found = await store.getEvents([...chain])
+    return [...chain].flatMap((id) => found.get(id) ?? [])
+  }
+
+  /** What the append hooks keep of single state events, for a change of many (see search's indexer, directory's summaries). */
+  private async stateChanged(repos: Repositories, roomId: string, upserts: StateEntry[], events: Map<string, RoomEvent>): Promise<void> {
+    await refreshRoomSummaries(repos, [roomId])
+    for (const u of upserts) {
+      const content = events.get(u.event_id)?.content
+      if (u.state_key !== '' || !content) continue
+      if (u.type === 'm.room.join_rules') await repos.userDirectory.setJoinRule(roomId, typeof content.join_rule === 'string' ? content.join_rule : null)
+      if (u.type === 'm.room.history_visibility') {
+        await repos.userDirectory.setHistoryVisibility(roomId, typeof content.history_visibility === 'string' ? content.history_visibility : null)
+      }
+    }
+  }
+
+  /** The state after all of these state groups: the group itself when they are one, else their resolution. */
+  private async stateAfterAll(repos: Repositories, roomId: string, version: RoomVersion, store: StoredEvents, groupsOfPrevs: number[]): Promise<{ group: number | null; state: StateIds | null }> {
+    const groups = [...new Set(groupsOfPrevs)]
+    if (groups.length === 1) return { group: groups[0] as number, state: null }
+    const states = await repos.state.groupStates(roomId, groups)
+    const maps = groups.map((g) => stateIdsOf(states.get(g) ?? []))
+    const resolved = await resolveState(version, maps, store)
+    return this.groupOf(repos, roomId, resolved, { group: groups[0] as number, state: maps[0] as StateIds })
+  }
+
+  /** A state group holding `state`: a delta on `base` when it only adds or replaces entries, else a snapshot. */
+  private async groupOf(repos: Repositories, roomId: string, state: StateIds, base: { group: number; state: StateIds } | null): Promise<{ group: number; state: StateIds }> {
+    if (base && [...base.state.keys()].every((k) => state.has(k))) {
+      const changed = diff(base.state, state).upserts
+      if (changed.length === 0) return { group: base.group, state }
+      return { group: await repos.state.createGroup(roomId, base.group, changed), state }
+    }
+    return { group: await repos.state.createGroup(roomId, null, entriesOf(state)), state }
+  }
+
+  /** Stores a soft-failed or rejected event outside the timeline. */
+  private async storeAside(repos: Repositories, event: RoomEvent, json: string, group: number | null, kind: 'soft-failed' | 'rejected', reason: string): Promise<IngestResult> {
+    await repos.events.insertUnordered([{ ...eventColumns(event, json), state_group: group, rejected_reason: kind === 'rejected' ? reason : null, kind }])
+    return { outcome: kind, reason }
+  }
+
+  /**
+   * A remote redaction takes effect on an event of the timeline when its sender may redact it: the same
+   * server as the original's sender, or the redact power level (rooms v3+, "Handling redactions").
+   */
+  private async applyRedaction(repos: Repositories, event: RoomEvent, state: Map<StateKey, RoomEvent>, version: RoomVersion): Promise<void> {
+    const target = event.redacts ?? (typeof event.content.redacts === 'string' ? event.content.redacts : undefined)
+    if (target === undefined) return
+    const original = await repos.events.get(event.room_id, target)
+    if (!original || original.redacted_by) return
+    const serverOf = (userId: string) => userId.slice(userId.indexOf(':') + 1)
+    const levels = state.get(stateKey('m.room.power_levels', ''))?.content
+    if (serverOf(original.sender) !== serverOf(event.sender) && userPowerLevel(event.sender, state, version) < redactLevel(levels, version)) return
+    const redacted = redactPdu(JSON.parse(original.json) as Pdu, version)
+    await repos.events.redact(event.room_id, original.event_id, event.event_id, JSON.stringify(redacted))
+  }
+}
+
+/** The entries of `state` under these (type, state_key) pairs. */
+function pick(state: StateIds, keys: Array<[string, string]>): StateIds {
+  const out: StateIds = new Map()
+  for (const [type, key] of keys) {
+    const id = state.get(stateKey(type, key))
+    if (id !== undefined) out.set(stateKey(type, key), id)
+  }
+  return out
+}
+
+/** What turns state `from` into state `to`. */
+function diff(from: StateIds, to: StateIds): { upserts: StateEntry[]; removed: Array<[string, string]> } {
+  const upserts: StateEntry[] = []
+  const removed: Array<[string, string]> = []
+  for (const [key, id] of to) {
+    if (from.get(key) === id) continue
+    const [type, stateKeyPart] = splitStateKey(key)
+    upserts.push({ type, state_key: stateKeyPart, event_id: id })
+  }
+  for (const key of from.keys()) if (!to.has(key)) removed.push(splitStateKey(key))
+  return { upserts, removed }
+}
+
+/** The batch in an order where every event comes after those of its auth events in the batch. */
+function authOrder(batch: Map<string, RoomEvent>, version: RoomVersion): RoomEvent[] {
+  const out: RoomEvent[] = []
+  const done = new Set<string>()
+  for (const start of batch.values()) {
+    if (done.has(start.event_id)) continue
+    // Iterative depth-first walk: an auth chain can be long.
+    const stack: Array<{ event: RoomEvent; next: number }> = [{ event: start, next: 0 }]
+    done.add(start.event_id)
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1] as { event: RoomEvent; next: number }
+      const ids = authEventIds(top.event, version)
+      if (top.next < ids.length) {
+        const child = batch.get(ids[top.next++] as string)
+        if (child && !done.has(child.event_id)) {
+          done.add(child.event_id)
+          stack.push({ event: child, next: 0 })
+        }
+        continue
+      }
+      out.push(top.event)
+      stack.pop()
+    }
+  }
+  return out
+}
