@@ -12,6 +12,8 @@ import { Rooms } from './rooms/rooms.ts'
 import { Directory, summaryHook } from './directory/index.ts'
 import { RoomWriter } from './rooms/writer.ts'
 import { RemoteEvents } from './rooms/ingest.ts'
+import { RemoteJoins } from './federation/remote-join.ts'
+import { pduVerifier } from './federation/pdu-check.ts'
 import { RelationsReader } from './rooms/relations-read.ts'
 import { relationsOnAppend } from './rooms/relations-write.ts'
 import { StreamNotifier } from './sync/notifier.ts'
@@ -111,7 +113,28 @@ export async function createContext(options: ContextOptions): Promise<AppContext
 
   const writer = new RoomWriter(config.server_name, clock, () => serverKeys.signingKey, (outcome) => metrics.roomWriteState.inc({ outcome }))
   writer.onAppend(relationsOnAppend)
-  const rooms = new Rooms({ storage, writer, clock, serverName: config.server_name, defaultRoomVersion: config.rooms.default_room_version })
+  const remoteEvents = new RemoteEvents({ storage, writer })
+  const remoteJoins = new RemoteJoins({
+    serverName: config.server_name,
+    client: federation.client,
+    signingKey: () => serverKeys.signingKey,
+    clock,
+    logger,
+    verifyPdu: pduVerifier((server, keyId, validity) => federation.keys.verifyKey(server, keyId, validity)),
+    persist: async ({ roomId, version, state, authChain, join, origin }) => {
+      const result = await remoteEvents.ingestJoinedRoom(roomId, version, { state, authChain, join, origin })
+      if (result.outcome !== 'accepted') throw new Error(`the join was not accepted here (${result.outcome}: ${result.reason ?? ''})`)
+    },
+  })
+  const rooms = new Rooms({
+    storage,
+    writer,
+    clock,
+    serverName: config.server_name,
+    defaultRoomVersion: config.rooms.default_room_version,
+    remoteJoins,
+    aliases: (alias) => directory.aliases.resolve(alias),
+  })
   writer.indexWith(searchTextOf)
   writer.onAppend((repos, appended) => indexAppended(repos, appended))
   writer.onAppend(summaryHook)
@@ -159,7 +182,6 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     limits: { publicRooms: config.limits.public_rooms_limit, hierarchy: config.limits.hierarchy_limit },
     federation: federation.client,
   })
-  const remoteEvents = new RemoteEvents({ storage, writer })
   const federationQueries = new FederationQueries({ serverName: config.server_name, storage, profiles, aliases: directory.aliases, e2eKeys })
 
   return {

@@ -107,3 +107,11 @@ export async function checkIncomingPdu(raw: unknown, version: RoomVersion, keys:
   if (!reparsed.ok) return { ok: false, eventId: event.event_id, reason: `redacted copy is not valid: ${reparsed.reason}` }
   return { ok: true, event: reparsed.event, redacted: true }
 }
+
+/** checkIncomingPdu as a function of the PDU alone: the event (redacted on a hash mismatch), or null when dropped. */
+export function pduVerifier(keys: KeyLookup): (raw: unknown, version: RoomVersion) => Promise<RoomEvent | null> {
+  return async (raw, version) => {
+    const checked = await checkIncomingPdu(raw, version, keys)
+    return checked.ok ? checked.event : null
+  }
+}

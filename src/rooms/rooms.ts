@@ -12,6 +12,7 @@ import type { Requester } from '../users/index.ts'
 import type { RoomVersion } from '../protocol/room-versions.ts'
 import { refuseBlockedInvite, usersBlockingInvites } from '../directory/ignored.ts'
 import { planRoom, type CreateRoomRequest } from './create.ts'
+import { joinCandidates, type RemoteJoins } from '../federation/remote-join.ts'
 import { newRoomState, parseStored, type EventTemplate, type KeptClaim, type RoomWriteState, type RoomWriter } from './writer.ts'
 
 export interface SendOptions {
@@ -29,12 +30,27 @@ export class Rooms {
   /** The tail of each room's queue of this instance's sends (oneAtATime). */
   private readonly sending = new Map<string, Promise<void>>()
 
-  constructor(deps: { storage: Storage; writer: RoomWriter; clock: Clock; serverName: string; defaultRoomVersion: string }) {
+  /** Joins through other servers (none: rooms this server is not in cannot be joined). */
+  private readonly remoteJoins: RemoteJoins | null
+  /** Resolves an alias of any server (the directory, asking the alias's server over federation). */
+  private readonly aliases: ((alias: string) => Promise<{ room_id: string; servers: string[] }>) | null
+
+  constructor(deps: {
+    storage: Storage
+    writer: RoomWriter
+    clock: Clock
+    serverName: string
+    defaultRoomVersion: string
+    remoteJoins?: RemoteJoins
+    aliases?: (alias: string) => Promise<{ room_id: string; servers: string[] }>
+  }) {
     this.storage = deps.storage
     this.writer = deps.writer
     this.clock = deps.clock
     this.serverName = deps.serverName
     this.defaultRoomVersion = deps.defaultRoomVersion
+    this.remoteJoins = deps.remoteJoins ?? null
+    this.aliases = deps.aliases ?? null
   }
 
   /** The displayname and avatar_url a local user's membership events carry. */
@@ -276,12 +292,37 @@ export class Rooms {
     return roomIdOrAlias
   }
 
-  async join(requester: Requester, roomIdOrAlias: string, reason?: string): Promise<string> {
-    const roomId = await this.resolveRoom(roomIdOrAlias)
-    const room = await this.storage.repos.rooms.get(roomId)
-    if (!room) throw notFound('No known servers for this room (joining rooms on other servers needs federation)')
-    await this.changeMembership(requester, roomId, requester.userId, withReason({ membership: 'join' }, reason))
+  /**
+   * Joins a room: here when this server is in it (one of its users is joined, or no other server can be
+   * asked), else through another server (RemoteJoins: make_join/send_join), trying `via`, the servers an
+   * alias resolved to, the room ID's server and whoever invited the user.
+   */
+  async join(requester: Requester, roomIdOrAlias: string, reason?: string, via: readonly string[] = []): Promise<string> {
+    const { roomId, servers } = await this.resolveForJoin(roomIdOrAlias)
+    const repos = this.storage.repos
+    const [room, resident, own] = await Promise.all([
+      repos.rooms.get(roomId),
+      repos.memberships.hasJoinedOfServer(roomId, this.serverName),
+      repos.memberships.get(roomId, requester.userId),
+    ])
+    const inviter = own?.membership === 'invite' ? parseUserId(own.sender)?.serverName : undefined
+    const candidates = joinCandidates(roomId, via, servers, inviter ? [inviter] : []).filter((s) => s !== this.serverName)
+    if (room && (resident || !this.remoteJoins || candidates.length === 0)) {
+      await this.changeMembership(requester, roomId, requester.userId, withReason({ membership: 'join' }, reason))
+      return roomId
+    }
+    if (!this.remoteJoins) throw notFound('No known servers for this room')
+    const content = withReason(await this.memberProfile(repos, requester.userId), reason)
+    await this.remoteJoins.join(requester.userId, roomId, candidates, content)
     return roomId
+  }
+
+  /** A room ID (with no servers of its own) or an alias, resolved here or by the alias's server. */
+  private async resolveForJoin(roomIdOrAlias: string): Promise<{ roomId: string; servers: string[] }> {
+    if (!roomIdOrAlias.startsWith('#')) return { roomId: await this.resolveRoom(roomIdOrAlias), servers: [] }
+    if (!this.aliases) return { roomId: await this.resolveRoom(roomIdOrAlias), servers: [] }
+    const { room_id, servers } = await this.aliases(roomIdOrAlias)
+    return { roomId: room_id, servers }
   }
 
   async knock(requester: Requester, roomIdOrAlias: string, reason?: string): Promise<string> {

@@ -1,7 +1,6 @@
 // Event authorization (rooms/v1–v12 "Authorization rules", server-server-api "Auth events selection").
 export { checkEventAuth, type CheckEventAuthOptions } from './check.ts'
 export { checkAuthEventsList, authStateFromEvents, type AuthEventsListOptions } from './auth-events.ts'
-export { authorizeAuthChain, type AuthChainVerdict } from './auth-chain.ts'
 export { authEventKeys, selectAuthEvents, type AuthSelectable } from './selection.ts'
 export {
   POWER_LEVEL_DEFAULTS,

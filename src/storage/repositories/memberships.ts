@@ -75,6 +75,15 @@ export class MembershipsRepository {
     return rows
   }
 
+  /** Whether a user of `serverName` is joined to the room (this server's own: whether it is in the room). */
+  async hasJoinedOfServer(roomId: string, serverName: string): Promise<boolean> {
+    const { rows } = await this.db.query(
+      `SELECT 1 FROM room_memberships WHERE room_id = $1 AND membership = 'join' AND right(user_id, $3) = $2 LIMIT 1`,
+      [roomId, `:${serverName}`, serverName.length + 1],
+    )
+    return rows.length > 0
+  }
+
   async forget(roomId: string, userId: string): Promise<void> {
     await this.db.query('UPDATE room_memberships SET forgotten = true WHERE room_id = $1 AND user_id = $2', [roomId, userId])
   }

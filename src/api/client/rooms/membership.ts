@@ -4,6 +4,19 @@ import { Type } from '@sinclair/typebox'
 import { defineRoute } from '../../route.ts'
 import { cs } from '../../paths.ts'
 import { RoomIdParam, UserIdParam } from '../../schemas.ts'
+import { isServerName } from '../../../protocol/server-name.ts'
+import { invalidParam } from '../../../shared/errors.ts'
+
+/** At most this many servers named in `via` / `server_name` (joins try at most ten anyway). */
+const MAX_VIA = 50
+
+/** `via` (spec v1.12+) and its older name `server_name`, each repeatable, as one list of server names. */
+function viaServers(...params: Array<string | string[] | undefined>): string[] {
+  const servers = params.flatMap((p) => (p === undefined ? [] : Array.isArray(p) ? p : [p]))
+  if (servers.length > MAX_VIA) throw invalidParam(`At most ${MAX_VIA} servers may be named in via`)
+  for (const server of servers) if (!isServerName(server)) throw invalidParam(`${server.slice(0, 100)} is not a server name`)
+  return servers
+}
 
 const Reason = Type.Optional(Type.String({ maxLength: 4096 }))
 const Room = Type.Object({ roomId: RoomIdParam })
@@ -16,8 +29,8 @@ export const joinByIdOrAlias = defineRoute({
   params: Type.Object({ roomIdOrAlias: Type.String({ pattern: '^[!#]', maxLength: 255 }) }),
   query: Type.Object({ via: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])), server_name: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])) }),
   body: Type.Object({ reason: Reason }),
-  async handler(ctx, { requester, params, body }) {
-    return { room_id: await ctx.rooms.join(requester, params.roomIdOrAlias, body.reason) }
+  async handler(ctx, { requester, params, query, body }) {
+    return { room_id: await ctx.rooms.join(requester, params.roomIdOrAlias, body.reason, viaServers(query.via, query.server_name)) }
   },
 })
 
