@@ -20,11 +20,15 @@ import { filterLimitsOf } from './sync/filter.ts'
 import { SyncService } from './sync/sync.ts'
 import { Ephemeral } from './ephemeral/index.ts'
 import { DEFAULT_PUSH_LIMITS, Push } from './push/index.ts'
-import { CrossSigning, DehydratedDevices, DeviceLists, E2eKeys, KeyBackup, ToDevice, markDeviceListsChanged } from './e2ee/index.ts'
+import { CrossSigning, DehydratedDevices, DeviceLists, E2eKeys, KeyBackup, RemoteDeviceLists, ToDevice, markDeviceListsChanged } from './e2ee/index.ts'
 import { createMediaServices, type MediaServices } from './media/index.ts'
 import { createOutboundGuard, type OutboundGuard } from './outbound/index.ts'
 import { createFederation, systemDns, type DnsResolver, type Federation } from './federation/index.ts'
 import { FederationQueries } from './federation/queries.ts'
+import { ServerAcls } from './federation/acl.ts'
+import { InboundEdus } from './federation/edus.ts'
+import { notYetHandledSink, type PduSink } from './federation/pdu-sink.ts'
+import { InboundTransactions } from './federation/transactions.ts'
 
 export interface AppContext {
   config: Config
@@ -62,6 +66,10 @@ export interface AppContext {
   federation: Federation
   /** The server-server API's queries about our users and aliases. */
   federationQueries: FederationQueries
+  /** Transactions received from other servers (PUT /send/{txnId}): PDUs to pduSink, EDUs to their services. */
+  federationInbound: InboundTransactions
+  /** Other servers' users' device lists and cross-signing keys, from their EDUs. */
+  remoteDeviceLists: RemoteDeviceLists
   /** The one gate for requests to other hosts (push gateways use it too). */
   outboundGuard: OutboundGuard
 }
@@ -153,6 +161,19 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     limits: { publicRooms: config.limits.public_rooms_limit, hierarchy: config.limits.hierarchy_limit },
   })
   const federationQueries = new FederationQueries({ serverName: config.server_name, storage, profiles, aliases: directory.aliases, e2eKeys })
+  const remoteDeviceLists = new RemoteDeviceLists({ storage, clock })
+  const acls = new ServerAcls(storage)
+  // Checked PDUs go to the room DAG through the remote-event ingest: ingestSink(remoteEvents) once it exists.
+  const pduSink: PduSink = notYetHandledSink
+  const federationInbound = new InboundTransactions({
+    storage,
+    clock,
+    logger,
+    keys: (server, keyId, validity) => federation.keys.verifyKey(server, keyId, validity),
+    sink: pduSink,
+    acls,
+    edus: new InboundEdus({ storage, ephemeral, presence, toDevice, remoteDeviceLists, acls, logger }),
+  })
 
   return {
     config,
@@ -199,6 +220,8 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     media: createMediaServices({ config, storage, clock, logger, guard }),
     federation,
     federationQueries,
+    federationInbound,
+    remoteDeviceLists,
     outboundGuard: guard,
   }
 }

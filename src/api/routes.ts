@@ -45,6 +45,7 @@ import * as thirdparty from './client/thirdparty.ts'
 import * as federationVersion from './federation/version.ts'
 import * as federationQuery from './federation/query.ts'
 import * as federationUser from './federation/user.ts'
+import * as federationSend from './federation/send.ts'
 
 const modules = [
   versions,
@@ -92,6 +93,7 @@ const modules = [
   federationVersion,
   federationQuery,
   federationUser,
+  federationSend,
 ]
 
 export const routes = modules.flatMap((m) => Object.values(m) as RouteDefinition<any, any, any, any>[]).filter((r) => r && typeof r === 'object' && 'handler' in r)

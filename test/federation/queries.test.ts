@@ -5,8 +5,7 @@
 import { after, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { startTestServer, type TestServer } from '../support/server.ts'
-import { federationFronts } from '../support/federation.ts'
+import { twoHomesteads } from '../support/federation.ts'
 import { RoomClient, enc } from '../support/rooms.ts'
 import { TestDevice, crossSigningKeys, loginAgain, userWithKeys, type Json } from '../support/e2ee.ts'
 import { signingKeyFromSeed } from '../../src/protocol/signing.ts'
@@ -14,12 +13,8 @@ import { signRequest, type SignedRequest } from '../../src/protocol/x-matrix.ts'
 import { FederationError } from '../../src/federation/index.ts'
 import type { AppContext } from '../../src/context.ts'
 
-const fronts = await federationFronts()
+const { fronts, a, b } = await twoHomesteads()
 const { nameA, nameB, common } = fronts
-const a: TestServer = await startTestServer({ ...common(), server_name: nameA })
-const b: TestServer = await startTestServer({ ...common(), server_name: nameB })
-fronts.route(fronts.frontA, a.url)
-fronts.route(fronts.frontB, b.url)
 const ctxA: AppContext = a.server.ctx
 
 after(() => fronts.close())

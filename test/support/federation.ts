@@ -7,6 +7,7 @@ import { connect, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls'
+import { startTestServer, type TestServer } from './server.ts'
 
 export interface TestCa {
   dir: string
@@ -170,4 +171,21 @@ export async function federationFronts(): Promise<FederationFronts> {
       ca.remove()
     },
   }
+}
+
+export interface TwoHomesteads {
+  fronts: FederationFronts
+  /** Homestead A, named fronts.nameA, and B, named fronts.nameB, each behind its HTTPS front. */
+  a: TestServer
+  b: TestServer
+}
+
+/** Two Homesteads with different server names, reachable from each other over HTTPS with the test CA. */
+export async function twoHomesteads(): Promise<TwoHomesteads> {
+  const fronts = await federationFronts()
+  const a = await startTestServer({ ...fronts.common(), server_name: fronts.nameA })
+  const b = await startTestServer({ ...fronts.common(), server_name: fronts.nameB })
+  fronts.route(fronts.frontA, a.url)
+  fronts.route(fronts.frontB, b.url)
+  return { fronts, a, b }
 }
