@@ -172,7 +172,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     keys: (server, keyId, validity) => federation.keys.verifyKey(server, keyId, validity),
     sink: pduSink,
     acls,
-    edus: new InboundEdus({ storage, ephemeral, presence, toDevice, remoteDeviceLists, acls, logger }),
+    edus: new InboundEdus({ storage, ephemeral, presence, toDevice, remoteDeviceLists, acls, logger, statusMsgBytes: config.limits.status_msg_bytes }),
   })
 
   return {

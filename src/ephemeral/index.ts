@@ -71,9 +71,9 @@ export class Ephemeral {
     return this.typing.apply(roomId, userId, typing, REMOTE_TYPING_TIMEOUT_MS)
   }
 
-  /** Remote users' read receipts in a room from the m.receipt EDU, checked as for typing. */
-  storeRemoteReceipts(roomId: string, receipts: RemoteReceipt[]): Promise<void> {
-    return this.receipts.storeRemote(roomId, receipts)
+  /** Remote users' read receipts from the m.receipt EDU, checked as for typing. */
+  storeRemoteReceipts(receipts: RemoteReceipt[]): Promise<void> {
+    return this.receipts.storeRemote(receipts)
   }
 
   /** POST /rooms/{roomId}/receipt/{receiptType}/{eventId}. */

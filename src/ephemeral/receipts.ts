@@ -21,6 +21,7 @@ export interface ReadMarkers {
 
 /** A remote user's m.read receipt, from the federation's m.receipt EDU (already checked against the room). */
 export interface RemoteReceipt {
+  roomId: string
   userId: string
   eventId: string
   threadId: string | null
@@ -119,25 +120,30 @@ export class Receipts {
   }
 
   /**
-   * Stores remote users' m.read receipts in a room, at one stream position, each only where it moves the
-   * user's receipt forward. Receipts for events not stored here are left out (their order is unknown).
+   * Stores remote users' m.read receipts in one transaction, at one stream position per room, each only
+   * where it moves the user's receipt forward. Receipts for events not stored in their room are left out
+   * (their place in the room is unknown).
    */
-  async storeRemote(roomId: string, receipts: RemoteReceipt[]): Promise<void> {
-    const events = await this.storage.repos.events.getMany(roomId, [...new Set(receipts.map((r) => r.eventId))])
-    const ordering = new Map(events.map((e) => [e.event_id, e.stream_ordering]))
-    // One row per (user, thread): the latest event wins.
+  async storeRemote(receipts: RemoteReceipt[]): Promise<void> {
+    const events = await this.storage.repos.events.getByIds([...new Set(receipts.map((r) => r.eventId))])
+    const ordering = new Map(events.map((e) => [`${e.room_id}\n${e.event_id}`, e.stream_ordering]))
+    // One row per (room, user, thread): the latest event wins.
     const rows = new Map<string, ReceiptRow>()
     for (const r of receipts) {
-      const order = ordering.get(r.eventId)
+      const order = ordering.get(`${r.roomId}\n${r.eventId}`)
       if (order === undefined) continue
-      const key = `${r.userId}\n${r.threadId ?? ''}`
+      const key = `${r.roomId}\n${r.userId}\n${r.threadId ?? ''}`
       const current = rows.get(key)
       if (current && current.event_stream_ordering >= order) continue
-      rows.set(key, { room_id: roomId, receipt_type: 'm.read', user_id: r.userId, thread_id: r.threadId, event_id: r.eventId, event_stream_ordering: order, ts: r.ts })
+      rows.set(key, { room_id: r.roomId, receipt_type: 'm.read', user_id: r.userId, thread_id: r.threadId, event_id: r.eventId, event_stream_ordering: order, ts: r.ts })
     }
-    if (rows.size === 0) return
+    const byRoom = Map.groupBy(rows.values(), (r) => r.room_id)
+    if (byRoom.size === 0) return
     await this.storage.streamTransaction(async (repos) => {
-      await repos.receipts.upsertMany([...rows.values()], await repos.stream.next('receipt', roomId, null))
+      // A position names one room, so a room's long-polls wake; rooms in a sorted order, so locks never cross.
+      for (const roomId of [...byRoom.keys()].sort()) {
+        await repos.receipts.upsertMany(byRoom.get(roomId) as ReceiptRow[], await repos.stream.next('receipt', roomId, null))
+      }
     })
   }
 

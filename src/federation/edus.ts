@@ -17,7 +17,6 @@ import type { ServerAcls } from './acl.ts'
 /** Receipts, and presence updates, read from one transaction; the rest of a larger one is ignored. */
 const MAX_ENTRIES = 1000
 const MAX_ID_LENGTH = 255
-const MAX_STATUS_MSG_BYTES = 2048
 const MAX_PREV_IDS = 100
 const PRESENCE_STATES: readonly string[] = ['online', 'unavailable', 'offline']
 
@@ -29,6 +28,8 @@ export interface InboundEduServices {
   remoteDeviceLists: RemoteDeviceLists
   acls: ServerAcls
   logger: Logger
+  /** A longer status_msg is dropped (limits.status_msg_bytes, as for local users). */
+  statusMsgBytes: number
 }
 
 const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -53,7 +54,7 @@ export class InboundEdus {
   async handle(origin: string, edus: readonly unknown[], pdusDone: Promise<unknown>): Promise<void> {
     const ofOrigin = (userId: unknown): userId is string => typeof userId === 'string' && parseUserId(userId)?.serverName === origin
     const typing: Typing[] = []
-    const receipts: Array<RemoteReceipt & { roomId: string }> = []
+    const receipts: RemoteReceipt[] = []
     const presence: RemotePresence[] = []
     const toDevice: JsonObject[] = []
     const deviceUpdates: DeviceUpdate[] = []
@@ -69,7 +70,7 @@ export class InboundEdus {
           receipts.push(...readReceipts(c, ofOrigin, MAX_ENTRIES - receipts.length))
           break
         case 'm.presence':
-          presence.push(...readPresence(c, ofOrigin, MAX_ENTRIES - presence.length))
+          presence.push(...readPresence(c, ofOrigin, MAX_ENTRIES - presence.length, this.s.statusMsgBytes))
           break
         case 'm.direct_to_device':
           if (ofOrigin(c.sender) && isId(c.type) && isId(c.message_id) && isObject(c.messages)) toDevice.push(c)
@@ -113,15 +114,10 @@ export class InboundEdus {
     }
   }
 
-  private async receipts(origin: string, receipts: Array<RemoteReceipt & { roomId: string }>): Promise<void> {
+  private async receipts(origin: string, receipts: RemoteReceipt[]): Promise<void> {
     if (receipts.length === 0) return
     const allowed = await this.allowedPairs(origin, receipts.map((r) => [r.roomId, r.userId]))
-    const byRoom = new Map<string, RemoteReceipt[]>()
-    for (const { roomId, ...r } of receipts) {
-      if (!allowed.has(`${roomId}\n${r.userId}`)) continue
-      byRoom.set(roomId, [...(byRoom.get(roomId) ?? []), r])
-    }
-    for (const [roomId, list] of byRoom) await this.s.ephemeral.storeRemoteReceipts(roomId, list)
+    await this.s.ephemeral.storeRemoteReceipts(receipts.filter((r) => allowed.has(`${r.roomId}\n${r.userId}`)))
   }
 
   private async presence(updates: RemotePresence[]): Promise<void> {
@@ -156,8 +152,8 @@ export class InboundEdus {
 }
 
 /** m.receipt: {room_id: {"m.read": {user_id: {event_ids: [id], data: {ts, thread_id?}}}}}. Other types are ignored. */
-function readReceipts(content: JsonObject, ofOrigin: (u: unknown) => u is string, max: number): Array<RemoteReceipt & { roomId: string }> {
-  const out: Array<RemoteReceipt & { roomId: string }> = []
+function readReceipts(content: JsonObject, ofOrigin: (u: unknown) => u is string, max: number): RemoteReceipt[] {
+  const out: RemoteReceipt[] = []
   for (const [roomId, byType] of Object.entries(content)) {
     if (!isId(roomId) || !isObject(byType) || !isObject(byType['m.read'])) continue
     for (const [userId, receipt] of Object.entries(byType['m.read'])) {
@@ -173,12 +169,12 @@ function readReceipts(content: JsonObject, ofOrigin: (u: unknown) => u is string
 }
 
 /** m.presence: {push: [{user_id, presence, last_active_ago, status_msg?, currently_active?}]}. */
-function readPresence(content: JsonObject, ofOrigin: (u: unknown) => u is string, max: number): RemotePresence[] {
+function readPresence(content: JsonObject, ofOrigin: (u: unknown) => u is string, max: number, statusMsgBytes: number): RemotePresence[] {
   if (!Array.isArray(content.push)) return []
   const out: RemotePresence[] = []
   for (const p of content.push.slice(0, Math.max(0, max))) {
     if (!isObject(p) || !ofOrigin(p.user_id) || typeof p.presence !== 'string' || !PRESENCE_STATES.includes(p.presence)) continue
-    const statusMsg = typeof p.status_msg === 'string' && Buffer.byteLength(p.status_msg) <= MAX_STATUS_MSG_BYTES ? p.status_msg : null
+    const statusMsg = typeof p.status_msg === 'string' && Buffer.byteLength(p.status_msg) <= statusMsgBytes ? p.status_msg : null
     out.push({ userId: p.user_id, state: p.presence as PresenceState, statusMsg, lastActiveAgo: isCount(p.last_active_ago) ? p.last_active_ago : 0 })
   }
   return out
