@@ -154,6 +154,25 @@ describe('PUT /send: deduplication per origin and transaction ID', () => {
     assert.equal(delivered.length, 1, JSON.stringify(delivered))
   })
 
+  it('waits for the answer of a transaction another instance is processing, and takes over a claim left stale', async () => {
+    const busy = nextTxn()
+    await ctxB.storage.db.query('INSERT INTO federation_inbound_txns (origin, txn_id, claimed_ts) VALUES ($1, $2, $3)', [nameA, busy, Date.now()])
+    const waiting = send(busy, txn({ edus: [toDeviceEdu('m-busy', 'never')] }))
+    // Once B has the request (and has found the claim), the other instance "finishes".
+    while (!fronts.frontB.requests.includes(`PUT /_matrix/federation/v1/send/${busy}`)) await new Promise((r) => setTimeout(r, 20))
+    await new Promise((r) => setTimeout(r, 500))
+    const stored = { pdus: { [`$elsewhere:${nameA}`]: {} } }
+    await ctxB.storage.db.query('UPDATE federation_inbound_txns SET response = $3 WHERE origin = $1 AND txn_id = $2', [nameA, busy, JSON.stringify(stored)])
+    assert.deepEqual(await waiting, stored)
+
+    const { next_batch: since } = await bob.sync({ timeout: 0 })
+    const abandoned = nextTxn()
+    await ctxB.storage.db.query('INSERT INTO federation_inbound_txns (origin, txn_id, claimed_ts) VALUES ($1, $2, $3)', [nameA, abandoned, Date.now() - 10 * 60_000])
+    assert.deepEqual(await send(abandoned, txn({ edus: [toDeviceEdu('m-abandoned', 'taken over')] })), { pdus: {} })
+    const sync = await syncSince(since)
+    assert.deepEqual(sync.to_device.events.map((e: Json) => e.content.text), ['taken over'])
+  })
+
   it('keeps transaction IDs per origin: the same ID from another origin is another transaction', async () => {
     const txnId = nextTxn()
     await send(txnId, txn({}))
