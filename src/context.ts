@@ -23,12 +23,16 @@ import { filterLimitsOf } from './sync/filter.ts'
 import { SyncService } from './sync/sync.ts'
 import { Ephemeral } from './ephemeral/index.ts'
 import { DEFAULT_PUSH_LIMITS, Push } from './push/index.ts'
-import { CrossSigning, DehydratedDevices, DeviceLists, E2eKeys, KeyBackup, ToDevice, markDeviceListsChanged } from './e2ee/index.ts'
+import { CrossSigning, DehydratedDevices, DeviceLists, E2eKeys, KeyBackup, RemoteDeviceLists, ToDevice, markDeviceListsChanged } from './e2ee/index.ts'
 import { createMediaServices, type MediaServices } from './media/index.ts'
 import { createOutboundGuard, type OutboundGuard } from './outbound/index.ts'
 import { createFederation, systemDns, type DnsResolver, type Federation } from './federation/index.ts'
 import { FederationQueries } from './federation/queries.ts'
 import { FederationMemberships } from './federation/memberships.ts'
+import { ServerAcls } from './federation/acl.ts'
+import { InboundEdus } from './federation/edus.ts'
+import { ingestSink, type PduSink } from './federation/pdu-sink.ts'
+import { InboundTransactions } from './federation/transactions.ts'
 
 export interface AppContext {
   config: Config
@@ -70,6 +74,10 @@ export interface AppContext {
   remoteEvents: RemoteEvents
   /** The resident side of make_join/send_join, make_leave/send_leave, make_knock/send_knock. */
   federationMemberships: FederationMemberships
+  /** Transactions received from other servers (PUT /send/{txnId}): PDUs to pduSink, EDUs to their services. */
+  federationInbound: InboundTransactions
+  /** Other servers' users' device lists and cross-signing keys, from their EDUs. */
+  remoteDeviceLists: RemoteDeviceLists
   /** The one gate for requests to other hosts (push gateways use it too). */
   outboundGuard: OutboundGuard
 }
@@ -183,6 +191,19 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     federation: federation.client,
   })
   const federationQueries = new FederationQueries({ serverName: config.server_name, storage, profiles, aliases: directory.aliases, e2eKeys })
+  const remoteDeviceLists = new RemoteDeviceLists({ storage, clock })
+  const acls = new ServerAcls(storage)
+  // Checked PDUs go to the room DAG through the remote-event ingest.
+  const pduSink: PduSink = ingestSink(remoteEvents)
+  const federationInbound = new InboundTransactions({
+    storage,
+    clock,
+    logger,
+    keys: (server, keyId, validity) => federation.keys.verifyKey(server, keyId, validity),
+    sink: pduSink,
+    acls,
+    edus: new InboundEdus({ storage, ephemeral, presence, toDevice, remoteDeviceLists, acls, logger, statusMsgBytes: config.limits.status_msg_bytes }),
+  })
 
   return {
     config,
@@ -231,6 +252,8 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     federationQueries,
     remoteEvents,
     federationMemberships: new FederationMemberships({ serverName: config.server_name, storage, remoteEvents, keys: federation.keys, signingKey: () => serverKeys.signingKey, clock }),
+    federationInbound,
+    remoteDeviceLists,
     outboundGuard: guard,
   }
 }

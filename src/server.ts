@@ -161,6 +161,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ctx.ephemeral.start()
     ctx.presence.start()
     ctx.toDevice.start()
+    ctx.federationInbound.start()
     ctx.media.sweeper.start()
     logger.info({ port, federation_port: federation?.port, server_name: config.server_name }, 'Homestead is listening')
     let closing: Promise<void> | null = null
@@ -181,6 +182,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await ctx.ephemeral.stop()
       await ctx.presence.stop()
       ctx.toDevice.stop()
+      ctx.federationInbound.stop()
       await ctx.media.sweeper.stop()
       await ctx.media.media.store.close()
       ctx.federation.client.close()

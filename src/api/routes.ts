@@ -46,6 +46,7 @@ import * as federationVersion from './federation/version.ts'
 import * as federationQuery from './federation/query.ts'
 import * as federationUser from './federation/user.ts'
 import * as federationMembership from './federation/membership.ts'
+import * as federationSend from './federation/send.ts'
 
 const modules = [
   versions,
@@ -94,6 +95,7 @@ const modules = [
   federationQuery,
   federationUser,
   federationMembership,
+  federationSend,
 ]
 
 export const routes = modules.flatMap((m) => Object.values(m) as RouteDefinition<any, any, any, any>[]).filter((r) => r && typeof r === 'object' && 'handler' in r)

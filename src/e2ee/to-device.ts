@@ -5,7 +5,7 @@ import type { Clock } from '../shared/clock.ts'
 import { MatrixError, badJson, invalidParam } from '../shared/errors.ts'
 import { parseUserId } from '../shared/ids.ts'
 import type { SyncToken } from '../shared/sync-token.ts'
-import type { Storage, ToDeviceInsert } from '../storage/index.ts'
+import type { Repositories, Storage, ToDeviceInsert } from '../storage/index.ts'
 import type { Requester } from '../users/index.ts'
 import { isObject } from './key-objects.ts'
 
@@ -61,12 +61,28 @@ export class ToDevice {
   /** PUT /sendToDevice/{eventType}/{txnId} */
   async send(requester: Requester, type: string, txnId: string, messages: unknown): Promise<void> {
     const inserts = this.parse(messages)
+    // A retry (on any instance) finds the transaction ID and sends nothing again.
+    await this.enqueueOnce((repos) => repos.toDevice.recordTxn(requester.userId, requester.deviceId, txnId, this.clock.now()), requester.userId, type, inserts)
+  }
+
+  /** Queues the messages unless `firstTime` (recording the request's ID in the same transaction) says it came before. */
+  private async enqueueOnce(firstTime: (repos: Repositories) => Promise<boolean>, sender: string, type: string, inserts: ToDeviceInsert[]): Promise<void> {
     await this.storage.streamTransaction(async (repos) => {
-      // A retry (on any instance) finds the transaction ID and sends nothing again.
-      if (!(await repos.toDevice.recordTxn(requester.userId, requester.deviceId, txnId, this.clock.now()))) return
-      const recipients = await repos.toDevice.enqueue(requester.userId, type, inserts)
+      if (!(await firstTime(repos))) return
+      const recipients = await repos.toDevice.enqueue(sender, type, inserts)
       if (recipients.length > 0) await repos.stream.nextForUsers('to_device', recipients)
     })
+  }
+
+  /**
+   * An m.direct_to_device EDU from `origin` (its sender checked to be one of origin's users): the messages
+   * for our users' devices are queued as a local send's are, once per (origin, message_id). Throws
+   * MatrixError for malformed messages, as send() does.
+   */
+  async receiveRemote(origin: string, sender: string, type: string, messageId: string, messages: unknown): Promise<void> {
+    const inserts = this.parse(messages)
+    if (inserts.length === 0) return
+    await this.enqueueOnce((repos) => repos.toDevice.recordRemoteMessage(origin, messageId, this.clock.now()), sender, type, inserts)
   }
 
   private parse(messages: unknown): ToDeviceInsert[] {

@@ -6,12 +6,12 @@ import type { Clock } from '../shared/clock.ts'
 import type { Logger } from '../shared/logger.ts'
 import type { Storage } from '../storage/index.ts'
 import type { AccountData, Requester } from '../users/index.ts'
-import { Receipts, type ReadMarkers } from './receipts.ts'
+import { Receipts, type ReadMarkers, type RemoteReceipt } from './receipts.ts'
 import { ephemeralForSync } from './sync.ts'
-import { Typing } from './typing.ts'
+import { REMOTE_TYPING_TIMEOUT_MS, Typing } from './typing.ts'
 
 export { MAX_TYPING_TIMEOUT_MS, DEFAULT_TYPING_TIMEOUT_MS } from './typing.ts'
-export { RECEIPT_TYPES, FULLY_READ, type ReadMarkers } from './receipts.ts'
+export { RECEIPT_TYPES, FULLY_READ, type ReadMarkers, type RemoteReceipt } from './receipts.ts'
 
 export interface EphemeralOptions {
   storage: Storage
@@ -64,6 +64,16 @@ export class Ephemeral {
   /** Announces expired typing now (what the periodic sweeper runs); returns how many entries expired. */
   sweepExpiredTyping(): Promise<number> {
     return this.typing.sweep()
+  }
+
+  /** A remote user's typing from the m.typing EDU; the federation checked they are joined and the ACL. */
+  setRemoteTyping(roomId: string, userId: string, typing: boolean): Promise<void> {
+    return this.typing.apply(roomId, userId, typing, REMOTE_TYPING_TIMEOUT_MS)
+  }
+
+  /** Remote users' read receipts from the m.receipt EDU, checked as for typing. */
+  storeRemoteReceipts(receipts: RemoteReceipt[]): Promise<void> {
+    return this.receipts.storeRemote(receipts)
   }
 
   /** POST /rooms/{roomId}/receipt/{receiptType}/{eventId}. */

@@ -4,7 +4,7 @@
 import { filterVisible } from '../rooms/visibility.ts'
 import type { Clock } from '../shared/clock.ts'
 import { forbidden, invalidParam, notFound } from '../shared/errors.ts'
-import type { EventRow, Storage } from '../storage/index.ts'
+import type { EventRow, ReceiptRow, Storage } from '../storage/index.ts'
 import type { AccountData, Requester } from '../users/index.ts'
 
 export const RECEIPT_TYPES = ['m.read', 'm.read.private'] as const
@@ -17,6 +17,15 @@ export interface ReadMarkers {
   'm.fully_read'?: string | undefined
   'm.read'?: string | undefined
   'm.read.private'?: string | undefined
+}
+
+/** A remote user's m.read receipt, from the federation's m.receipt EDU (already checked against the room). */
+export interface RemoteReceipt {
+  roomId: string
+  userId: string
+  eventId: string
+  threadId: string | null
+  ts: number
 }
 
 export interface ReceiptsOptions {
@@ -107,6 +116,34 @@ export class Receipts {
         ts: this.clock.now(),
         stream_position: position,
       })
+    })
+  }
+
+  /**
+   * Stores remote users' m.read receipts in one transaction, at one stream position per room, each only
+   * where it moves the user's receipt forward. Receipts for events not stored in their room are left out
+   * (their place in the room is unknown).
+   */
+  async storeRemote(receipts: RemoteReceipt[]): Promise<void> {
+    const events = await this.storage.repos.events.getByIds([...new Set(receipts.map((r) => r.eventId))])
+    const ordering = new Map(events.map((e) => [`${e.room_id}\n${e.event_id}`, e.stream_ordering]))
+    // One row per (room, user, thread): the latest event wins.
+    const rows = new Map<string, ReceiptRow>()
+    for (const r of receipts) {
+      const order = ordering.get(`${r.roomId}\n${r.eventId}`)
+      if (order === undefined) continue
+      const key = `${r.roomId}\n${r.userId}\n${r.threadId ?? ''}`
+      const current = rows.get(key)
+      if (current && current.event_stream_ordering >= order) continue
+      rows.set(key, { room_id: r.roomId, receipt_type: 'm.read', user_id: r.userId, thread_id: r.threadId, event_id: r.eventId, event_stream_ordering: order, ts: r.ts })
+    }
+    const byRoom = Map.groupBy(rows.values(), (r) => r.room_id)
+    if (byRoom.size === 0) return
+    await this.storage.streamTransaction(async (repos) => {
+      // A position names one room, so a room's long-polls wake; rooms in a sorted order, so locks never cross.
+      for (const roomId of [...byRoom.keys()].sort()) {
+        await repos.receipts.upsertMany(byRoom.get(roomId) as ReceiptRow[], await repos.stream.next('receipt', roomId, null))
+      }
     })
   }
 

@@ -11,6 +11,8 @@ import type { Requester } from '../users/index.ts'
 /** Timeouts above this are capped (as Synapse does), so a stale client cannot pin an indicator for long. */
 export const MAX_TYPING_TIMEOUT_MS = 120_000
 export const DEFAULT_TYPING_TIMEOUT_MS = 30_000
+/** A remote user's typing (the m.typing EDU has no timeout) lasts this long unless renewed, as with Synapse. */
+export const REMOTE_TYPING_TIMEOUT_MS = 60_000
 const SWEEP_BATCH = 100
 
 export interface TypingOptions {
@@ -60,6 +62,14 @@ export class Typing {
     if (userId !== requester.userId) throw forbidden("Cannot set another user's typing state")
     const membership = await this.storage.repos.memberships.get(roomId, userId)
     if (membership?.membership !== 'join') throw forbidden('You are not in this room')
+    await this.apply(roomId, userId, typing, timeoutMs ?? DEFAULT_TYPING_TIMEOUT_MS)
+  }
+
+  /**
+   * Starts or stops a user's typing, the caller having checked that they may: a local user through set(),
+   * a remote one through the federation's m.typing EDU (checked against the room's members and ACL).
+   */
+  async apply(roomId: string, userId: string, typing: boolean, timeoutMs: number): Promise<void> {
     if (!typing) {
       this.clearTimer(roomId, userId)
       await this.storage.streamTransaction(async (repos) => {
@@ -67,7 +77,7 @@ export class Typing {
       })
       return
     }
-    const timeout = Math.min(Math.max(timeoutMs ?? DEFAULT_TYPING_TIMEOUT_MS, 0), MAX_TYPING_TIMEOUT_MS)
+    const timeout = Math.min(Math.max(timeoutMs, 0), MAX_TYPING_TIMEOUT_MS)
     const expiresTs = this.clock.now() + timeout
     await this.storage.streamTransaction(async (repos) => {
       const current = await repos.typing.lock(roomId, userId)

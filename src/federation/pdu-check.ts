@@ -48,6 +48,11 @@ function idOrNull(raw: JsonObject, version: RoomVersion): string | null {
   }
 }
 
+/** The event ID a PDU has in a room of this version (read or computed), or null when it has none. */
+export function pduEventId(raw: unknown, version: RoomVersion): string | null {
+  return isObject(raw) ? idOrNull(raw, version) : null
+}
+
 /**
  * The signatures of every server that must sign the event (requiredSignatureServers), each checked with
  * its keys valid at the event's origin_server_ts (rooms v5+; earlier versions did not enforce validity).

@@ -22,6 +22,20 @@ const ONLINE_HOLD_MS = 2 * 60_000
 const SWEEP_INTERVAL_MS = 30_000
 const SWEEP_BATCH = 100
 
+/**
+ * A remote user's presence is held this long after their server's last m.presence EDU (servers repeat an
+ * online user's presence well within it), then the sweeper turns it offline like a local user's.
+ */
+export const REMOTE_PRESENCE_HOLD_MS = 30 * 60_000
+
+/** One update of the federation's m.presence EDU, checked to come from the user's own server. */
+export interface RemotePresence {
+  userId: string
+  state: PresenceState
+  statusMsg: string | null
+  lastActiveAgo: number
+}
+
 /** The presence filter of /sync (an EventFilter). */
 export interface PresenceFilter {
   limit?: number | undefined
@@ -95,6 +109,28 @@ export class Presence {
         last_online_ts: state === 'online' ? now : current?.last_online_ts ?? 0,
         stream_position: await repos.stream.next('presence', null, userId),
       })
+    })
+  }
+
+  /**
+   * Stores remote users' presence from an m.presence EDU, at one stream position (their room-mates' long-polls
+   * wake). last_seen_ts is set ahead so that the sweeper, which turns users unseen for OFFLINE_AFTER_MS
+   * offline, holds a remote user's presence for REMOTE_PRESENCE_HOLD_MS.
+   */
+  async receiveRemote(updates: RemotePresence[]): Promise<void> {
+    const latest = new Map(updates.map((u) => [u.userId, u]))
+    if (latest.size === 0) return
+    const now = this.clock.now()
+    const rows = [...latest.values()].map((u) => ({
+      user_id: u.userId,
+      state: u.state,
+      status_msg: u.statusMsg,
+      last_active_ts: now - u.lastActiveAgo,
+      last_seen_ts: now + REMOTE_PRESENCE_HOLD_MS - OFFLINE_AFTER_MS,
+      last_online_ts: u.state === 'online' ? now : 0,
+    }))
+    await this.storage.streamTransaction(async (repos) => {
+      await repos.presence.putMany(rows, await repos.stream.nextForUsers('presence', [...latest.keys()]))
     })
   }
 

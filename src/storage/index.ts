@@ -34,6 +34,8 @@ import { E2eKeysRepository } from './repositories/e2e-keys.ts'
 import { DeviceListsRepository } from './repositories/device-lists.ts'
 import { ToDeviceRepository } from './repositories/to-device.ts'
 import { MediaRepository } from './repositories/media.ts'
+import { FederationTxnsRepository } from './repositories/federation-txns.ts'
+import { RemoteDeviceListsRepository } from './repositories/remote-device-lists.ts'
 
 export { Database, connectionConfig, type Queryable } from './db.ts'
 export { passwordSource, type PasswordSource } from './credentials.ts'
@@ -69,6 +71,8 @@ export type { DeviceKeysRow, OneTimeKeyInsert, ClaimTarget, ClaimedKey, CrossSig
 export type { SharingChanges } from './repositories/device-lists.ts'
 export type { ToDeviceInsert, ToDeviceRow } from './repositories/to-device.ts'
 export type { MediaRow, ThumbnailRow, MediaContent, MediaOrder } from './repositories/media.ts'
+export type { TxnClaim } from './repositories/federation-txns.ts'
+export type { RemoteDeviceListRow, RemoteDeviceRow } from './repositories/remote-device-lists.ts'
 export type { EventThread } from './repositories/relations.ts'
 export type { ChildRow, ParentRef, EditableRef, ThreadSummaryRow, ChildrenQuery } from './repositories/relations.ts'
 
@@ -107,6 +111,8 @@ export interface Repositories {
   deviceLists: DeviceListsRepository
   toDevice: ToDeviceRepository
   media: MediaRepository
+  federationTxns: FederationTxnsRepository
+  remoteDeviceLists: RemoteDeviceListsRepository
 }
 
 export function repositories(db: Queryable): Repositories {
@@ -144,6 +150,8 @@ export function repositories(db: Queryable): Repositories {
     deviceLists: new DeviceListsRepository(db),
     toDevice: new ToDeviceRepository(db),
     media: new MediaRepository(db),
+    federationTxns: new FederationTxnsRepository(db),
+    remoteDeviceLists: new RemoteDeviceListsRepository(db),
   }
 }
 

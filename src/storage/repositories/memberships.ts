@@ -88,6 +88,28 @@ export class MembershipsRepository {
     await this.db.query('UPDATE room_memberships SET forgotten = true WHERE room_id = $1 AND user_id = $2', [roomId, userId])
   }
 
+  /** Of these (room, user) pairs, those where the user is joined, as `room_id + '\n' + user_id`. */
+  async joinedPairs(pairs: Array<[string, string]>): Promise<Set<string>> {
+    if (pairs.length === 0) return new Set()
+    const { rows } = await this.db.query<{ room_id: string; user_id: string }>(
+      `SELECT m.room_id, m.user_id FROM room_memberships m JOIN unnest($1::text[], $2::text[]) AS p(room_id, user_id)
+          ON m.room_id = p.room_id AND m.user_id = p.user_id
+        WHERE m.membership = 'join'`,
+      [pairs.map((p) => p[0]), pairs.map((p) => p[1])],
+    )
+    return new Set(rows.map((r) => `${r.room_id}\n${r.user_id}`))
+  }
+
+  /** Those of these users joined to at least one room here. */
+  async joinedAnywhere(userIds: string[]): Promise<Set<string>> {
+    if (userIds.length === 0) return new Set()
+    const { rows } = await this.db.query<{ user_id: string }>(
+      `SELECT DISTINCT user_id FROM room_memberships WHERE user_id = ANY($1::text[]) AND membership = 'join'`,
+      [userIds],
+    )
+    return new Set(rows.map((r) => r.user_id))
+  }
+
   /** The rooms any of these users is joined to (whom a change of theirs concerns). */
   async joinedRoomsOfAny(userIds: string[]): Promise<string[]> {
     if (userIds.length === 0) return []

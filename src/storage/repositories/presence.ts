@@ -51,6 +51,19 @@ export class PresenceRepository {
     )
   }
 
+  /** Writes several users' rows at one stream position (one statement). */
+  async putMany(rows: Omit<PresenceRow, 'stream_position'>[], position: number): Promise<void> {
+    if (rows.length === 0) return
+    const column = <K extends Exclude<keyof PresenceRow, 'stream_position'>>(k: K) => rows.map((r) => r[k])
+    await this.db.query(
+      `INSERT INTO presence (user_id, state, status_msg, last_active_ts, last_seen_ts, last_online_ts, stream_position)
+       SELECT *, $7::bigint FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[])
+       ON CONFLICT (user_id) DO UPDATE SET state = EXCLUDED.state, status_msg = EXCLUDED.status_msg, last_active_ts = EXCLUDED.last_active_ts,
+         last_seen_ts = EXCLUDED.last_seen_ts, last_online_ts = EXCLUDED.last_online_ts, stream_position = EXCLUDED.stream_position`,
+      [column('user_id'), column('state'), column('status_msg'), column('last_active_ts'), column('last_seen_ts'), column('last_online_ts'), position],
+    )
+  }
+
   /** Records that the user was seen (and, when `online`, active and asking for online) without a visible change. */
   async touch(userId: string, now: number, online: boolean): Promise<void> {
     await this.db.query(

@@ -48,6 +48,23 @@ export class ReceiptsRepository {
   }
 
   /**
+   * Stores several receipts (distinct keys) at one stream position, each only where it moves the current
+   * receipt forward (one statement).
+   */
+  async upsertMany(rows: ReceiptRow[], position: number): Promise<void> {
+    if (rows.length === 0) return
+    const column = <K extends keyof ReceiptRow>(k: K) => rows.map((r) => r[k])
+    await this.db.query(
+      `INSERT INTO receipts (${COLUMNS}, stream_position)
+       SELECT *, $8::bigint FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])
+       ON CONFLICT ON CONSTRAINT receipts_key DO UPDATE SET event_id = EXCLUDED.event_id,
+         event_stream_ordering = EXCLUDED.event_stream_ordering, ts = EXCLUDED.ts, stream_position = EXCLUDED.stream_position
+       WHERE receipts.event_stream_ordering < EXCLUDED.event_stream_ordering`,
+      [column('room_id'), column('receipt_type'), column('user_id'), column('thread_id'), column('event_id'), column('event_stream_ordering'), column('ts'), position],
+    )
+  }
+
+  /**
    * Receipts of these rooms whose last change is in the stream range (after, upTo], for `viewer`:
    * m.read.private receipts only when they are the viewer's own.
    */

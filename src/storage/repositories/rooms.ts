@@ -62,6 +62,16 @@ export class RoomsRepository {
     return rows[0] ?? null
   }
 
+  /** The room versions of those of these rooms that exist here, by room ID. */
+  async versionsOf(roomIds: string[]): Promise<Map<string, string>> {
+    if (roomIds.length === 0) return new Map()
+    const { rows } = await this.db.query<{ room_id: string; room_version: string }>(
+      'SELECT room_id, room_version FROM rooms WHERE room_id = ANY($1::text[])',
+      [roomIds],
+    )
+    return new Map(rows.map((r) => [r.room_id, r.room_version]))
+  }
+
   /** Set when the transaction took the room's write lock together with BEGIN (enterStreamFenceSql). */
   preLocked: string | null = null
   /** Set when the transaction's BEGIN also checked a room's write state (enterStreamFenceSql with an expectation). */

@@ -54,6 +54,17 @@ export class StateRepository {
     return rows
   }
 
+  /** One current state entry (type, state key) of each of these rooms that has it, with its event's JSON. */
+  async currentEventInRooms(roomIds: string[], type: string, stateKey: string): Promise<Array<{ room_id: string; event_id: string; json: string }>> {
+    if (roomIds.length === 0) return []
+    const { rows } = await this.db.query<{ room_id: string; event_id: string; json: string }>(
+      `SELECT c.room_id, c.event_id, e.json FROM current_state c JOIN events e ON e.room_id = c.room_id AND e.event_id = c.event_id
+        WHERE c.room_id = ANY($1::text[]) AND c.type = $2 AND c.state_key = $3`,
+      [roomIds, type, stateKey],
+    )
+    return rows
+  }
+
   /** The whole current state with the events' JSON (optionally only some types, or all but member events). */
   async currentStateEvents(roomId: string, types: string[] | null = null, withoutMembers = false): Promise<StateEventRow[]> {
     const { rows } = await this.db.query<StateEventRow>(

@@ -70,9 +70,19 @@ export class ToDeviceRepository {
     return rows
   }
 
-  /** Forgets transaction IDs older than a time (retries come within minutes). */
+  /** Records the message_id of an m.direct_to_device EDU from `origin`; false when it came before. */
+  async recordRemoteMessage(origin: string, messageId: string, now: number): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      'INSERT INTO to_device_federation_ids (origin, message_id, received_ts) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+      [origin, messageId, now],
+    )
+    return rowCount === 1
+  }
+
+  /** Forgets transaction IDs (and federation message IDs) older than a time (retries come within minutes). */
   async pruneTxns(before: number): Promise<number> {
     const { rowCount } = await this.db.query('DELETE FROM to_device_txns WHERE created_ts < $1', [before])
-    return rowCount ?? 0
+    const remote = await this.db.query('DELETE FROM to_device_federation_ids WHERE received_ts < $1', [before])
+    return (rowCount ?? 0) + (remote.rowCount ?? 0)
   }
 }
