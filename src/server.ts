@@ -159,6 +159,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ctx.presence.start()
     ctx.toDevice.start()
     ctx.media.sweeper.start()
+    ctx.federationSender.start()
     logger.info({ port, federation_port: federation?.port, server_name: config.server_name }, 'Homestead is listening')
     return {
       app,
@@ -185,6 +186,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         ctx.toDevice.stop()
         await ctx.media.sweeper.stop()
         await ctx.media.media.store.close()
+        await ctx.federationSender.stop()
         ctx.federation.client.close()
         await ctx.notifier.stop()
         if (metricsServer) await new Promise((resolve) => metricsServer?.close(resolve))
