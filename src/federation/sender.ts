@@ -9,6 +9,16 @@
 // federation.sender.catch_up_max_events behind, the newest event of each room only (it fetches the rest
 // through /get_missing_events).
 //
+// Why a row per (destination, event) rather than a per-destination "acknowledged up to" position over the
+// stream: the rows are written with the event, for exactly the servers in the room then (a server that joins
+// later gets nothing from before its join; a kicked member's server still gets its kick), as one statement sent
+// without waiting, and only for rooms with other servers in them (a local-only room's send writes nothing: the
+// room's servers ride on its load, or on what the instance kept of the room). A batch is one index range
+// of the destination's rows. With a position instead, each batch would scan every event after it in every room
+// (10,000 rooms' traffic to find one destination's share) and could not tell who was in a room when. The
+// price, rows per remote server per event, is bounded for a destination that is down: each attempt first
+// collapses a backlog over catch_up_max_events to one row per room.
+//
 // Wake-ups: the instance that queued something wakes its own worker once the transaction has committed
 // (StreamRepository.onCommitted); an instance that does not send (federation.sender.enabled false) tells
 // the others with a NOTIFY on FEDERATION_CHANNEL instead. A poll finds destinations whose backoff or lease
@@ -114,21 +124,21 @@ export class FederationSender {
    */
   async onAppend(repos: Repositories, appended: AppendedEvent, prepared: Promise<string[]> | undefined): Promise<void> {
     const event = appended.event
-    if (parseUserId(event.sender)?.serverName !== this.serverName) return
-    const isMember = event.type === 'm.room.member' && event.state_key !== undefined
     let rooms = this.serversBy.get(repos)
-    let servers = isMember ? undefined : rooms?.get(event.room_id)
+    const target = event.type === 'm.room.member' && event.state_key !== undefined ? parseUserId(event.state_key)?.serverName : undefined
+    // Only a remote member's event changes which other servers are in the room (ours is left out anyway):
+    // read them again after it (the trigger on room_memberships ran with it).
+    if (target !== undefined && target !== this.serverName) rooms?.delete(event.room_id)
+    if (parseUserId(event.sender)?.serverName !== this.serverName) return
+    let servers = rooms?.get(event.room_id)
     if (servers === undefined) {
-      // A member event changed room_servers (the trigger ran with its membership): read them after it.
-      servers = prepared && !isMember ? await prepared : await repos.federationOutbound.serversIn(event.room_id)
+      servers = prepared ? await prepared : await repos.federationOutbound.serversIn(event.room_id)
       if (!rooms) this.serversBy.set(repos, (rooms = new Map()))
       rooms.set(event.room_id, servers)
     }
     const destinations = new Set(servers)
-    if (isMember && (event.content.membership === 'leave' || event.content.membership === 'ban')) {
-      const target = parseUserId(event.state_key as string)?.serverName
-      if (target !== undefined) destinations.add(target)
-    }
+    // A kicked or banned member's server hears of it, though it may have no member left in the room.
+    if (target !== undefined && (event.content.membership === 'leave' || event.content.membership === 'ban')) destinations.add(target)
     destinations.delete(this.serverName)
     if (destinations.size === 0) return
     await repos.federationOutbound.enqueuePdu(event.room_id, event.event_id, [...destinations])
