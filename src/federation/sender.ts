@@ -47,6 +47,10 @@ const TYPING_EDU_TTL_MS = 60_000
 const MAX_NOTIFY_PAYLOAD = 7000
 /** Destinations looked at per poll. */
 const DUE_PER_POLL = 500
+/** Destinations sent to at once by one instance; the others wait for a free slot. */
+const MAX_CONCURRENT_DESTINATIONS = 50
+/** Largest answer read to a transaction (it lists only the PDUs the destination refused). */
+const MAX_ANSWER_BYTES = 1024 * 1024
 /** How long stop() waits for transactions in flight before leaving their leases to lapse. */
 const STOP_WAIT_MS = 10_000
 
@@ -87,6 +91,8 @@ export class FederationSender {
   private readonly settings: SenderSettings
   /** Each destination's send loop on this instance (at most one). */
   private readonly running = new Map<string, Promise<void>>()
+  /** Destinations woken while MAX_CONCURRENT_DESTINATIONS loops ran, in order. */
+  private readonly waiting = new Set<string>()
   /** Destinations woken while their loop ran: it looks again before it ends. */
   private readonly again = new Set<string>()
   private readonly retries = new Map<string, NodeJS.Timeout>()
@@ -182,7 +188,7 @@ export class FederationSender {
    */
   async heardFrom(destination: string): Promise<void> {
     if (destination === this.serverName) return
-    await this.storage.repos.federationOutbound.resetBackoff(destination)
+    await this.storage.repos.federationOutbound.endBackoff(destination)
     this.wake([destination])
   }
 
@@ -203,7 +209,7 @@ export class FederationSender {
       this.notifyOthers(destinations)
       return
     }
-    for (const d of destinations) void this.run(d)
+    for (const d of destinations) this.run(d)
   }
 
   /** NOTIFY every instance of these destinations, outside any transaction, one message in flight at a time. */
@@ -259,6 +265,7 @@ export class FederationSender {
     if (this.poll) clearInterval(this.poll)
     for (const timer of this.retries.values()) clearTimeout(timer)
     this.retries.clear()
+    this.waiting.clear()
     if (!this.started) return
     let timer: NodeJS.Timeout | undefined
     const bound = new Promise<void>((resolve) => {
@@ -278,7 +285,9 @@ export class FederationSender {
       const all = this.scanAll
       this.scanAll = false
       const due = await this.storage.repos.federationOutbound.due(DUE_PER_POLL, all)
-      for (const d of due) if (!this.running.has(d) && isValidServerName(d)) void this.run(d)
+      // More than one poll's worth queued: the next one looks further (those taken now hold leases then).
+      if (all && due.length === DUE_PER_POLL) this.scanAll = true
+      for (const d of due) if (!this.running.has(d) && isValidServerName(d)) this.run(d)
     } catch (err) {
       if (!this.stopped) this.logger.warn({ err: (err as Error).message }, 'looking for federation destinations to send to failed')
       this.scanAll = true
@@ -288,28 +297,41 @@ export class FederationSender {
   }
 
   /** Sends to `destination` while it has something queued, if this instance gets its lease. */
-  private run(destination: string): Promise<void> {
-    const current = this.running.get(destination)
-    if (current) {
+  private run(destination: string): void {
+    if (this.running.has(destination)) {
       this.again.add(destination)
-      return current
+      return
+    }
+    if (this.running.size >= MAX_CONCURRENT_DESTINATIONS) {
+      this.waiting.add(destination)
+      return
     }
     const loop = this.sendLoop(destination)
       .catch((err: unknown) => {
         if (!this.stopped) this.logger.warn({ err: (err as Error).message, destination }, 'federation sender loop failed')
       })
-      .finally(() => this.running.delete(destination))
+      .finally(() => {
+        this.running.delete(destination)
+        const next = this.waiting.values().next()
+        if (!next.done && !this.stopped) {
+          this.waiting.delete(next.value)
+          this.run(next.value)
+        }
+      })
     this.running.set(destination, loop)
-    return loop
   }
 
   private async sendLoop(destination: string): Promise<void> {
     const repo = this.storage.repos.federationOutbound
     do {
       this.again.delete(destination)
-      if (this.stopped || !(await repo.takeLease(destination, this.holder, this.settings.lease_ms))) return
-      const dropped = await repo.collapse(destination, this.settings.catch_up_max_events)
-      if (dropped > 0) this.logger.info({ destination, dropped }, 'destination far behind: sending only the newest event of each room')
+      const failures = this.stopped ? null : await repo.takeLease(destination, this.holder, this.settings.lease_ms)
+      if (failures === null) return
+      if (failures > 0) {
+        // Back after failing: what it missed is queued; past catch_up_max_events, the newest of each room.
+        const dropped = await repo.collapse(destination, this.settings.catch_up_max_events)
+        if (dropped > 0) this.logger.info({ destination, dropped }, 'destination far behind: sending only the newest event of each room')
+      }
       while (!this.stopped) {
         const [pdus, edus] = await Promise.all([repo.nextPdus(destination, MAX_PDUS_PER_TRANSACTION), repo.nextEdus(destination, MAX_EDUS_PER_TRANSACTION)])
         if (pdus.length === 0 && edus.length === 0) {
@@ -345,6 +367,7 @@ export class FederationSender {
         path: `/_matrix/federation/v1/send/${encodeURIComponent(txnId)}`,
         body,
         timeoutMs: Math.floor(this.settings.lease_ms / 2),
+        maxBytes: MAX_ANSWER_BYTES,
       })
       const refused = answer && typeof answer.pdus === 'object' ? Object.entries(answer.pdus).filter(([, r]) => r && typeof r === 'object' && r.error !== undefined) : []
       if (refused.length > 0) this.logger.info({ destination, refused: refused.length }, 'destination refused some of our events')
@@ -364,7 +387,7 @@ export class FederationSender {
     if (previous) clearTimeout(previous)
     const timer = setTimeout(() => {
       this.retries.delete(destination)
-      void this.run(destination)
+      this.run(destination)
     }, delay + 10)
     timer.unref()
     this.retries.set(destination, timer)

@@ -3,7 +3,7 @@
 // signature and records it. Until inbound send_join exists, the peer's user joins through the room writer
 // (ctx.rooms.join with a remote requester), the path a remote join will take: room_servers learns of the
 // peer's server from that membership, as it will from one arriving over federation.
-import { after, describe, it } from 'node:test'
+import { after, afterEach, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { startInstanceOn, startTestServer, type TestInstance, type TestServer } from '../support/server.ts'
 import { federationFronts } from '../support/federation.ts'
@@ -28,6 +28,14 @@ const peer = await startFederationPeer(fronts.frontB, new Map([[origin, keys]]))
 const remoteUser = `@peer:${peer.serverName}` as UserId
 const alice = await RoomClient.register(a.api)
 let second: TestInstance | null = null
+
+// A test that failed with the peer down leaves it up for the next one.
+let releaseHold = () => {}
+afterEach(() => {
+  peer.up()
+  peer.hold = null
+  releaseHold()
+})
 
 after(async () => {
   await second?.close()
@@ -74,15 +82,14 @@ describe('FederationSender: local events', () => {
   it('delivers local messages to the joined server in order, at most 50 PDUs a transaction, signed', async () => {
     const roomId = await sharedRoom()
     const before = peer.received.length
-    let release!: () => void
-    peer.hold = new Promise((resolve) => (release = resolve))
+    peer.hold = new Promise((resolve) => (releaseHold = resolve))
     const sent: string[] = []
     for (let i = 1; i <= 70; i++) {
       sent.push(`message ${i}`)
       await alice.send(roomId, `message ${i}`)
     }
     peer.hold = null
-    release()
+    releaseHold()
     await until('the peer has every message', () => bodiesIn(peer.received.slice(before), roomId).length >= 70)
     const txns = peer.received.slice(before)
     assert.deepEqual(bodiesIn(txns, roomId), sent, 'each message once, in the order sent')
@@ -115,6 +122,10 @@ describe('FederationSender: local events', () => {
     const room2 = await sharedRoom()
     const before = peer.received.length
     peer.down()
+    await alice.send(room1, 'one 0')
+    await until('a failure is recorded', async () => ((await destinationRow())?.failures ?? 0) >= 1)
+    // The next attempt an hour away (as after long backoff), so the whole backlog waits for the comeback.
+    await ctx.storage.db.query('UPDATE federation_destinations SET retry_at = retry_at + 3600000 WHERE destination = $1', [peer.serverName])
     for (let i = 1; i <= 25; i++) {
       await alice.send(room1, `one ${i}`)
       await alice.send(room2, `two ${i}`)

@@ -58,16 +58,17 @@ export class FederationOutboundRepository {
 
   /**
    * Takes (or renews) the destination's lease for `holder` until `leaseMs` from now, unless another holder's
-   * lease runs or the destination's backoff does: true when taken.
+   * lease runs or the destination's backoff does: its count of failed transactions when taken, else null.
    */
-  async takeLease(destination: string, holder: string, leaseMs: number): Promise<boolean> {
-    const { rowCount } = await this.db.query(
+  async takeLease(destination: string, holder: string, leaseMs: number): Promise<number | null> {
+    const { rows } = await this.db.query<{ failures: number }>(
       `INSERT INTO federation_destinations AS d (destination, lease_holder, lease_until) VALUES ($1, $2, ${NOW_MS} + $3)
        ON CONFLICT (destination) DO UPDATE SET lease_holder = $2, lease_until = EXCLUDED.lease_until
-        WHERE d.retry_at <= ${NOW_MS} AND (d.lease_holder IS NULL OR d.lease_holder = $2 OR d.lease_until < ${NOW_MS})`,
+        WHERE d.retry_at <= ${NOW_MS} AND (d.lease_holder IS NULL OR d.lease_holder = $2 OR d.lease_until < ${NOW_MS})
+       RETURNING d.failures`,
       [destination, holder, leaseMs],
     )
-    return rowCount === 1
+    return rows[0]?.failures ?? null
   }
 
   /**
@@ -156,9 +157,12 @@ export class FederationOutboundRepository {
     await this.db.query('UPDATE federation_destinations SET lease_holder = NULL, lease_until = NULL WHERE lease_holder = $1', [holder])
   }
 
-  /** Clears a destination's backoff (it was heard from): the next attempt may go at once. */
-  async resetBackoff(destination: string): Promise<void> {
-    await this.db.query('UPDATE federation_destinations SET retry_at = 0, failures = 0 WHERE destination = $1 AND retry_at > 0', [destination])
+  /**
+   * Ends a destination's wait (it was heard from): the next attempt may go at once. Its failures are kept
+   * until a transaction goes through (that attempt is a comeback: see collapse).
+   */
+  async endBackoff(destination: string): Promise<void> {
+    await this.db.query('UPDATE federation_destinations SET retry_at = 0 WHERE destination = $1 AND retry_at > 0', [destination])
   }
 
   /**
