@@ -139,6 +139,20 @@ describe('FederationSender: local events', () => {
     assert.deepEqual(bodiesIn(peer.received.slice(before), room2), ['two 25'])
   })
 
+  it("takes a destination over once the lease of an instance that died lapses", async () => {
+    const roomId = await sharedRoom()
+    const before = peer.received.length
+    // An instance took the destination and died: its lease runs for a second more.
+    await ctx.storage.db.query(
+      `UPDATE federation_destinations SET lease_holder = 'a-dead-instance', lease_until = (extract(epoch from clock_timestamp()) * 1000)::bigint + 1000 WHERE destination = $1`,
+      [peer.serverName],
+    )
+    await alice.send(roomId, 'after the takeover')
+    await until('the peer has the message', () => bodiesIn(peer.received.slice(before), roomId).length >= 1)
+    assert.deepEqual(bodiesIn(peer.received.slice(before), roomId), ['after the takeover'])
+    assert.notEqual((await destinationRow())?.lease_holder, 'a-dead-instance')
+  })
+
   it('delivers each event once when two instances on one database send at the same time (the lease)', async () => {
     second = await startInstanceOn(a.database, { ...common(), server_name: nameA, ...settings })
     const roomId = await sharedRoom()
