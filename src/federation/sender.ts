@@ -97,9 +97,7 @@ export class FederationSender {
   private readonly again = new Set<string>()
   private readonly retries = new Map<string, NodeJS.Timeout>()
   /** Destinations each open transaction queued events for (woken once it commits). */
-  private readonly queuedBy = new WeakMap<Repositories, Set<string>>()
-  /** The servers of each room, as read in an open transaction (after the member events it appended). */
-  private readonly serversBy = new WeakMap<Repositories, Map<string, string[]>>()
+  private readonly queuedBy = new WeakMap<Repositories, Array<Iterable<string> | Promise<string[]>>>()
   private readonly txnPrefix = `${Date.now().toString(36)}${randomBytes(6).toString('hex')}`
   private txnCounter = 0
   private poll: NodeJS.Timeout | null = null
@@ -130,24 +128,23 @@ export class FederationSender {
    */
   async onAppend(repos: Repositories, appended: AppendedEvent, prepared: Promise<string[]> | undefined): Promise<void> {
     const event = appended.event
-    let rooms = this.serversBy.get(repos)
-    const target = event.type === 'm.room.member' && event.state_key !== undefined ? parseUserId(event.state_key)?.serverName : undefined
-    // Only a remote member's event changes which other servers are in the room (ours is left out anyway):
-    // read them again after it (the trigger on room_memberships ran with it).
-    if (target !== undefined && target !== this.serverName) rooms?.delete(event.room_id)
     if (parseUserId(event.sender)?.serverName !== this.serverName) return
-    let servers = rooms?.get(event.room_id)
-    if (servers === undefined) {
-      servers = prepared ? await prepared : await repos.federationOutbound.serversIn(event.room_id)
-      if (!rooms) this.serversBy.set(repos, (rooms = new Map()))
-      rooms.set(event.room_id, servers)
-    }
-    const destinations = new Set(servers)
+    const target = event.type === 'm.room.member' && event.state_key !== undefined ? parseUserId(event.state_key)?.serverName : undefined
     // A kicked or banned member's server hears of it, though it may have no member left in the room.
-    if (target !== undefined && (event.content.membership === 'leave' || event.content.membership === 'ban')) destinations.add(target)
+    const removed = target !== undefined && (event.content.membership === 'leave' || event.content.membership === 'ban') ? target : null
+    const outbound = repos.federationOutbound
+    if (!prepared) {
+      // Nothing waits for the room's servers: one statement queues the event for them (after this event's own
+      // membership change, which the trigger on room_memberships counted), and tells them once it committed.
+      this.wakeOnCommit(repos, outbound.enqueuePduForRoom(event.room_id, event.event_id, this.serverName, removed))
+      return
+    }
+    // A message: its room's servers came with the room's load (or with what this instance kept of the room).
+    const destinations = new Set(await prepared)
+    if (removed !== null) destinations.add(removed)
     destinations.delete(this.serverName)
     if (destinations.size === 0) return
-    await repos.federationOutbound.enqueuePdu(event.room_id, event.event_id, [...destinations])
+    await outbound.enqueuePdu(event.room_id, event.event_id, [...destinations])
     this.wakeOnCommit(repos, destinations)
   }
 
@@ -192,14 +189,23 @@ export class FederationSender {
     this.wake([destination])
   }
 
-  private wakeOnCommit(repos: Repositories, destinations: Iterable<string>): void {
+  /** Wakes the destinations once the transaction has committed (they may come from a statement not waited for). */
+  private wakeOnCommit(repos: Repositories, destinations: Iterable<string> | Promise<string[]>): void {
     let queued = this.queuedBy.get(repos)
     if (!queued) {
-      const pending = (queued = new Set())
+      const pending: Array<Iterable<string> | Promise<string[]>> = (queued = [])
       this.queuedBy.set(repos, pending)
-      repos.stream.onCommitted.push(() => this.wake(pending))
+      repos.stream.onCommitted.push(() => {
+        // Every statement of a committed transaction has been answered: the promises are settled.
+        for (const d of pending) {
+          if (d instanceof Promise) d.then((list) => this.wake(list), () => {})
+          else this.wake(d)
+        }
+      })
     }
-    for (const d of destinations) queued.add(d)
+    // A failed statement fails the transaction (nothing to wake then), not the process.
+    if (destinations instanceof Promise) destinations.catch(() => {})
+    queued.push(destinations)
   }
 
   /** Sends what is queued for these destinations now (this instance's worker, or, without one, the others'). */

@@ -62,6 +62,8 @@ const pdusOf = (txns: ReceivedTransaction[], roomId: string) => txns.flatMap((t)
 const bodiesIn = (txns: ReceivedTransaction[], roomId: string) => pdusOf(txns, roomId).map((p) => p.content?.body as string)
 const destinationRow = async () =>
   (await ctx.storage.db.query<{ failures: number; lease_holder: string | null }>('SELECT failures, lease_holder FROM federation_destinations WHERE destination = $1', [peer.serverName])).rows[0]
+/** Puts the destination's next attempt an hour away (as after long backoff): what is queued waits for heardFrom. */
+const holdBackoff = () => ctx.storage.db.query('UPDATE federation_destinations SET retry_at = retry_at + 3600000 WHERE destination = $1', [peer.serverName])
 const queued = async () => (await ctx.storage.db.query<{ n: number }>('SELECT count(*)::int AS n FROM federation_pdu_queue WHERE destination = $1', [peer.serverName])).rows[0]?.n ?? 0
 
 describe('room_servers', () => {
@@ -124,8 +126,7 @@ describe('FederationSender: local events', () => {
     peer.down()
     await alice.send(room1, 'one 0')
     await until('a failure is recorded', async () => ((await destinationRow())?.failures ?? 0) >= 1)
-    // The next attempt an hour away (as after long backoff), so the whole backlog waits for the comeback.
-    await ctx.storage.db.query('UPDATE federation_destinations SET retry_at = retry_at + 3600000 WHERE destination = $1', [peer.serverName])
+    await holdBackoff()
     for (let i = 1; i <= 25; i++) {
       await alice.send(room1, `one ${i}`)
       await alice.send(room2, `two ${i}`)
@@ -184,6 +185,8 @@ describe('FederationSender.queueEdu', () => {
     peer.down()
     const toDevice = { sender: alice.userId, type: 'm.room_key_request', message_id: 'm1', messages: { [remoteUser]: { DEVICE: { action: 'request_cancellation', request_id: 'r1', requesting_device_id: 'D' } } } }
     await ctx.federationSender.queueEdu(peer.serverName, 'm.direct_to_device', toDevice)
+    await until('a failure is recorded', async () => ((await destinationRow())?.failures ?? 0) >= 1)
+    await holdBackoff()
     await ctx.federationSender.queueEdu(peer.serverName, 'm.typing', { room_id: '!r:x', user_id: alice.userId, typing: true }, `!r:x ${alice.userId}`)
     await ctx.federationSender.queueEdu(peer.serverName, 'm.typing', { room_id: '!r:x', user_id: alice.userId, typing: false }, `!r:x ${alice.userId}`)
     peer.up()

@@ -46,6 +46,26 @@ export class FederationOutboundRepository {
     )
   }
 
+  /**
+   * Queues a stored event for the other servers with members joined to its room (and `alsoTo`, if not ours),
+   * in one statement sent at once; the promise gives the destinations (read it once the transaction is over).
+   */
+  enqueuePduForRoom(roomId: string, eventId: string, ourServer: string, alsoTo: string | null): Promise<string[]> {
+    return this.db
+      .query<{ destination: string }>(
+        `INSERT INTO federation_pdu_queue (destination, stream_ordering, room_id, event_id)
+         SELECT d.server_name, e.stream_ordering, e.room_id, e.event_id
+           FROM events e,
+                (SELECT server_name FROM room_servers WHERE room_id = $1 AND joined_count > 0
+                 UNION SELECT $4::text WHERE $4::text IS NOT NULL) d
+          WHERE e.room_id = $1 AND e.event_id = $2 AND d.server_name <> $3
+         ON CONFLICT DO NOTHING
+         RETURNING destination`,
+        [roomId, eventId, ourServer, alsoTo],
+      )
+      .then(({ rows }) => rows.map((r) => r.destination))
+  }
+
   /** Queues an EDU; one with a key replaces the one queued under that key before it (with a new id). */
   async enqueueEdu(destination: string, eduType: string, content: string, key: string | null, now: number): Promise<void> {
     await this.db.write(
@@ -127,14 +147,15 @@ export class FederationOutboundRepository {
 
   /**
    * A failed transaction: one more failure, the next attempt not before min(base · 2^(failures - 1), max) from
-   * now, the lease given up. Returns the delay (ms; null if the lease was no longer the holder's).
+   * now (nor before a later time set already), the lease given up. Returns the delay (ms; null if the lease
+   * was no longer the holder's).
    */
   async failed(destination: string, holder: string, baseMs: number, maxMs: number): Promise<number | null> {
     const { rows } = await this.db.query<{ delay: number }>(
       `UPDATE federation_destinations SET failures = failures + 1, lease_holder = NULL, lease_until = NULL,
-              retry_at = ${NOW_MS} + least($4::bigint, ($3::bigint * power(2, least(failures, 40)))::bigint)
+              retry_at = greatest(retry_at, ${NOW_MS} + least($4::bigint, ($3::bigint * power(2, least(failures, 40)))::bigint))
         WHERE destination = $1 AND lease_holder = $2
-       RETURNING least($4::bigint, ($3::bigint * power(2, least(failures - 1, 40)))::bigint) AS delay`,
+       RETURNING greatest(0, retry_at - ${NOW_MS}) AS delay`,
       [destination, holder, baseMs, maxMs],
     )
     return rows[0]?.delay ?? null
