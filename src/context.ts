@@ -33,6 +33,7 @@ import { ServerAcls } from './federation/acl.ts'
 import { InboundEdus } from './federation/edus.ts'
 import { ingestSink, type PduSink } from './federation/pdu-sink.ts'
 import { InboundTransactions } from './federation/transactions.ts'
+import { FEDERATION_CHANNEL, FederationSender } from './federation/sender.ts'
 
 export interface AppContext {
   config: Config
@@ -80,6 +81,8 @@ export interface AppContext {
   remoteDeviceLists: RemoteDeviceLists
   /** The one gate for requests to other hosts (push gateways use it too). */
   outboundGuard: OutboundGuard
+  /** The durable outbound federation queue: local events are queued as they are appended; EDUs by queueEdu. */
+  federationSender: FederationSender
 }
 
 export interface ContextOptions {
@@ -170,6 +173,12 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   writer.onAppend((repos, appended, room, prepared) =>
     push.onEventAppended(repos, appended, room, prepared.get(pushContext) as Promise<EventContext> | undefined),
   )
+  // Local events go to the other servers in their room: the room's servers are read with its load.
+  const federationSender = new FederationSender({ serverName: config.server_name, storage, client: federation.client, clock, logger, settings: config.federation.sender })
+  const roomServers = writer.onPrepare((repos, roomId) => federationSender.prepare(repos, roomId), () => true)
+  writer.onAppend((repos, appended, _room, prepared) => federationSender.onAppend(repos, appended, prepared.get(roomServers) as Promise<string[]> | undefined))
+  notifier.listen(FEDERATION_CHANNEL, (payload) => federationSender.notified(payload))
+  notifier.onConnection((connected) => connected && federationSender.listenerConnected())
   const crossSigning = new CrossSigning({ storage, uia })
   const e2eKeys = new E2eKeys({ storage, serverName: config.server_name, proposedKeys: (requester) => crossSigning.proposedBy(requester) })
   const deviceLists = new DeviceLists(storage)
@@ -255,5 +264,6 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     federationInbound,
     remoteDeviceLists,
     outboundGuard: guard,
+    federationSender,
   }
 }

@@ -163,6 +163,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ctx.toDevice.start()
     ctx.federationInbound.start()
     ctx.media.sweeper.start()
+    ctx.federationSender.start()
     logger.info({ port, federation_port: federation?.port, server_name: config.server_name }, 'Homestead is listening')
     let closing: Promise<void> | null = null
     async function closeOnce(): Promise<void> {
@@ -185,6 +186,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       ctx.federationInbound.stop()
       await ctx.media.sweeper.stop()
       await ctx.media.media.store.close()
+      await ctx.federationSender.stop()
       ctx.federation.client.close()
       await ctx.notifier.stop()
       if (metricsServer) await new Promise((resolve) => metricsServer?.close(resolve))

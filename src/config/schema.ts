@@ -315,6 +315,28 @@ export const ConfigSchema = Type.Object(
             description: 'Notary servers asked for a server\'s keys when that server does not answer itself (Synapse: trusted_key_servers). Without verify_keys, the notary\'s own keys are fetched from it directly.',
           },
         ),
+        sender: Type.Object(
+          {
+            enabled: Type.Boolean({
+              default: true,
+              description: 'Whether this instance sends queued events and EDUs to other servers (any instance may; one transaction per destination is in flight at a time).',
+            }),
+            backoff_base_ms: Type.Integer({ minimum: 1, default: 5000, description: 'Wait after a destination\'s first failed transaction; doubled after each further failure.' }),
+            backoff_max_ms: Type.Integer({ minimum: 1, default: 3_600_000, description: 'Longest wait between attempts to reach a failing destination.' }),
+            lease_ms: Type.Integer({
+              minimum: 1000,
+              default: 120_000,
+              description: 'How long an instance holds a destination while it sends to it; another instance takes over once it lapses (its holder died). A transaction\'s request may take half of it.',
+            }),
+            catch_up_max_events: Type.Integer({
+              minimum: 1,
+              default: 500,
+              description: 'A destination further behind than this many events (it was unreachable) gets only the newest event of each room; it fetches the rest as missing events.',
+            }),
+            poll_interval_ms: Type.Integer({ minimum: 100, default: 5000, description: 'How often each instance looks for destinations whose backoff or lease ran out.' }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -36,6 +36,7 @@ import { ToDeviceRepository } from './repositories/to-device.ts'
 import { MediaRepository } from './repositories/media.ts'
 import { FederationTxnsRepository } from './repositories/federation-txns.ts'
 import { RemoteDeviceListsRepository } from './repositories/remote-device-lists.ts'
+import { FederationOutboundRepository } from './repositories/federation-outbound.ts'
 
 export { Database, connectionConfig, type Queryable } from './db.ts'
 export { passwordSource, type PasswordSource } from './credentials.ts'
@@ -74,6 +75,7 @@ export type { MediaRow, ThumbnailRow, MediaContent, MediaOrder } from './reposit
 export type { TxnClaim } from './repositories/federation-txns.ts'
 export type { RemoteDeviceListRow, RemoteDeviceRow } from './repositories/remote-device-lists.ts'
 export type { EventThread } from './repositories/relations.ts'
+export type { QueuedPdu, QueuedEdu } from './repositories/federation-outbound.ts'
 export type { ChildRow, ParentRef, EditableRef, ThreadSummaryRow, ChildrenQuery } from './repositories/relations.ts'
 
 /** Every repository, bound to one Queryable (the pool, or a transaction's client). */
@@ -113,6 +115,7 @@ export interface Repositories {
   media: MediaRepository
   federationTxns: FederationTxnsRepository
   remoteDeviceLists: RemoteDeviceListsRepository
+  federationOutbound: FederationOutboundRepository
 }
 
 export function repositories(db: Queryable): Repositories {
@@ -152,6 +155,7 @@ export function repositories(db: Queryable): Repositories {
     media: new MediaRepository(db),
     federationTxns: new FederationTxnsRepository(db),
     remoteDeviceLists: new RemoteDeviceListsRepository(db),
+    federationOutbound: new FederationOutboundRepository(db),
   }
 }
 
@@ -186,8 +190,11 @@ export class Storage {
     this.repos = repositories(db)
   }
 
-  transaction<T>(fn: (repos: Repositories) => Promise<T>): Promise<T> {
-    return this.db.transaction((tx) => fn(repositories(tx)))
+  async transaction<T>(fn: (repos: Repositories) => Promise<T>): Promise<T> {
+    let repos: Repositories | null = null
+    const result = await this.db.transaction((tx) => fn((repos = repositories(tx))))
+    runCommitted(repos as Repositories | null)
+    return result
   }
 
   /**
@@ -266,6 +273,7 @@ export class Storage {
         if (!told) this.commitObserver?.committed(succeeded ? committedEvents() : [])
       }
     }
+    runCommitted(repos as Repositories | null)
     // Readers this commit woke answer first, as a chat's other members wait for what the sender already
     // has: their continuations (local delivery needs no reads) run before this macrotask turn ends.
     if (woke) await new Promise<void>((resolve) => setImmediate(resolve))
@@ -310,5 +318,16 @@ export class Storage {
   /** Whether a notification was sent by one of this process's pool connections (see setCommitObserver). */
   sentByThisProcess(backendPid: number): boolean {
     return this.db.ownsBackend(backendPid)
+  }
+}
+
+/** Runs what the transaction's work asked to run once it committed (StreamRepository.onCommitted). */
+function runCommitted(repos: Repositories | null): void {
+  for (const fn of repos?.stream.onCommitted ?? []) {
+    try {
+      fn()
+    } catch {
+      // a wake-up; whatever it missed is found by its owner's poll
+    }
   }
 }

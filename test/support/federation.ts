@@ -55,8 +55,12 @@ export interface TlsFront {
 /** Terminates TLS on host:0 and pipes each connection to the current target port. */
 export async function startTlsFront(credentials: { key: string; cert: string }, host = '127.0.0.1'): Promise<TlsFront> {
   const front: TlsFront = { server: null as unknown as TlsServer, port: 0, target: 0, requests: [], close: async () => {} }
+  const open = new Set<{ destroy(): void }>()
   front.server = createTlsServer(credentials, (socket) => {
     const upstream = connect(front.target, '127.0.0.1')
+    open.add(socket).add(upstream)
+    socket.on('close', () => open.delete(socket))
+    upstream.on('close', () => open.delete(upstream))
     socket.on('data', (chunk: Buffer) => {
       for (const m of chunk.toString('latin1').matchAll(/^(GET|POST|PUT|DELETE) (\S+) HTTP\/1\.1\r$/gm)) front.requests.push(`${m[1]} ${m[2]}`)
     })
@@ -66,7 +70,12 @@ export async function startTlsFront(credentials: { key: string; cert: string }, 
   })
   await new Promise<void>((resolve) => front.server.listen(0, host, resolve))
   front.port = (front.server.address() as AddressInfo).port
-  front.close = () => new Promise((resolve) => front.server.close(() => resolve()))
+  // Connections still open (a keep-alive one a stopped server's peer never closed) end with the front.
+  front.close = () =>
+    new Promise((resolve) => {
+      front.server.close(() => resolve())
+      for (const socket of open) socket.destroy()
+    })
   return front
 }
 

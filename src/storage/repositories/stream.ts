@@ -88,6 +88,8 @@ export class StreamRepository {
   tookPosition = false
   /** The room events this transaction appended, for the notifier once it commits (stream_ordering 0: the reserved position). */
   readonly appended: CommittedEvent[] = []
+  /** Called once the transaction has committed (e.g. to wake a sender for what it queued); never on a rollback. */
+  readonly onCommitted: Array<() => void> = []
   /** The reserved position once BEGIN's answer came (see reserve). */
   private reservedPosition: number | null = null
   constructor(db: Queryable) {
