@@ -23,7 +23,7 @@ import { filterLimitsOf } from './sync/filter.ts'
 import { SyncService } from './sync/sync.ts'
 import { Ephemeral } from './ephemeral/index.ts'
 import { DEFAULT_PUSH_LIMITS, Push } from './push/index.ts'
-import { CrossSigning, DehydratedDevices, DeviceLists, E2eKeys, KeyBackup, RemoteDeviceLists, ToDevice, markDeviceListsChanged } from './e2ee/index.ts'
+import { CrossSigning, DehydratedDevices, DeviceListUpdates, DeviceLists, E2eKeys, KeyBackup, RemoteDeviceLists, ToDevice } from './e2ee/index.ts'
 import { createMediaServices, type MediaServices } from './media/index.ts'
 import { createOutboundGuard, type OutboundGuard } from './outbound/index.ts'
 import { createFederation, systemDns, type DnsResolver, type Federation } from './federation/index.ts'
@@ -111,9 +111,15 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   const uia = new Uia(storage, clock)
   // A removed device's keys go with it; users sharing a room with its owner must hear of it.
   // Its tokens go too: no instance may keep accepting them from its cache.
-  const devices = new Devices(storage, (repos, userId) => {
+  // Our users' device and cross-signing key changes go to the servers sharing a room with them, queued with
+  // the change (federationSender is built below; nothing changes before the context is ready).
+  const deviceListUpdates = new DeviceListUpdates({
+    serverName: config.server_name,
+    queue: (repos, destination, eduType, content) => federationSender.queueEduIn(repos, destination, eduType, content),
+  })
+  const devices = new Devices(storage, (repos, userId, deviceIds) => {
     sessions.revoking(userId)
-    return markDeviceListsChanged(repos, [userId])
+    return deviceListUpdates.devices(repos, userId, deviceIds, true)
   })
   const registrationTokens = new RegistrationTokens(storage, clock)
   const accounts = new Accounts({ config, storage, clock, sessions, devices, uia, registrationTokens, rateLimiter })
@@ -179,10 +185,16 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   writer.onAppend((repos, appended, _room, prepared) => federationSender.onAppend(repos, appended, prepared.get(roomServers) as Promise<string[]> | undefined))
   notifier.listen(FEDERATION_CHANNEL, (payload) => federationSender.notified(payload))
   notifier.onConnection((connected) => connected && federationSender.listenerConnected())
-  const crossSigning = new CrossSigning({ storage, uia })
-  const e2eKeys = new E2eKeys({ storage, serverName: config.server_name, proposedKeys: (requester) => crossSigning.proposedBy(requester) })
+  const crossSigning = new CrossSigning({ storage, uia, deviceListUpdates })
+  const e2eKeys = new E2eKeys({ storage, serverName: config.server_name, proposedKeys: (requester) => crossSigning.proposedBy(requester), deviceListUpdates })
   const deviceLists = new DeviceLists(storage)
-  const toDevice = new ToDevice({ storage, clock, serverName: config.server_name, onError: (err) => logger.warn({ err }, 'pruning to-device transaction IDs failed') })
+  const toDevice = new ToDevice({
+    storage,
+    clock,
+    serverName: config.server_name,
+    onError: (err) => logger.warn({ err }, 'pruning to-device transaction IDs failed'),
+    queue: (repos, destination, eduType, content) => federationSender.queueEduIn(repos, destination, eduType, content),
+  })
   const keyBackup = new KeyBackup({ storage })
   accounts.onDeactivate((repos, userId) => e2eKeys.deleteAllForUser(repos, userId))
   accounts.onDeactivate((repos, userId) => keyBackup.deleteAllForUser(repos, userId))

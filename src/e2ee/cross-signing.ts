@@ -5,6 +5,7 @@ import { MatrixError, badJson } from '../shared/errors.ts'
 import { parseUserId } from '../shared/ids.ts'
 import type { CrossSigningKeyRow, KeySignature, Storage } from '../storage/index.ts'
 import { UiaChallenge, type Requester, type Uia } from '../users/index.ts'
+import { DeviceListUpdates } from './device-list-updates.ts'
 import { markDeviceListsChanged } from './device-lists.ts'
 import { isObject, parseCrossSigningKey, requireSignature, unsignedForm, type CrossSigningKey, type CrossSigningUsage, type Json } from './key-objects.ts'
 
@@ -29,10 +30,12 @@ export interface Proposal {
 export class CrossSigning {
   private readonly storage: Storage
   private readonly uia: Uia
+  private readonly deviceListUpdates: DeviceListUpdates
 
-  constructor(options: { storage: Storage; uia: Uia }) {
+  constructor(options: { storage: Storage; uia: Uia; deviceListUpdates?: DeviceListUpdates }) {
     this.storage = options.storage
     this.uia = options.uia
+    this.deviceListUpdates = options.deviceListUpdates ?? new DeviceListUpdates()
   }
 
   /**
@@ -73,7 +76,7 @@ export class CrossSigning {
       }
       // Signatures made by or over keys that are gone mean nothing any more.
       await repos.e2eKeys.deleteSignaturesInvolving(userId, replaced)
-      await markDeviceListsChanged(repos, [userId])
+      await this.deviceListUpdates.signingKeys(repos, userId)
       if (uiaSession) await this.uia.finish(repos, uiaSession)
     })
   }
@@ -178,9 +181,17 @@ export class CrossSigning {
       }
     }
     if (accepted.length > 0) {
+      // Other servers hear of the signer's own devices and master key signed anew (their owner's signatures);
+      // signatures over other users' keys are the signer's business, shown to the signer only.
+      const own = accepted.filter((s) => s.target_user_id === signer)
+      const ownMaster = keyOf(signer, 'master')?.public_key
+      const ownDevices = [...new Set(own.map((s) => s.target_key_id).filter((id) => id !== ownMaster))]
+      const others = accepted.map((s) => s.target_user_id).filter((u) => u !== signer)
       await this.storage.streamTransaction(async (tx) => {
         await tx.e2eKeys.addSignatures(accepted)
-        await markDeviceListsChanged(tx, accepted.map((s) => s.target_user_id))
+        await markDeviceListsChanged(tx, others)
+        if (ownDevices.length > 0) await this.deviceListUpdates.devices(tx, signer, ownDevices, false)
+        if (own.some((s) => s.target_key_id === ownMaster)) await this.deviceListUpdates.signingKeys(tx, signer)
       })
     }
     return { failures }

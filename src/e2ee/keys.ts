@@ -5,7 +5,7 @@ import { MatrixError, badJson } from '../shared/errors.ts'
 import { parseUserId } from '../shared/ids.ts'
 import type { ClaimTarget, KeySignature, Repositories, Storage } from '../storage/index.ts'
 import type { Requester } from '../users/index.ts'
-import { markDeviceListsChanged } from './device-lists.ts'
+import { DeviceListUpdates } from './device-list-updates.ts'
 import type { Proposal } from './cross-signing.ts'
 import { isObject, parseDeviceKeys, parseOneTimeKeys, unsignedForm, withSignatures, type Json } from './key-objects.ts'
 
@@ -35,11 +35,13 @@ export class E2eKeys {
   private readonly storage: Storage
   private readonly serverName: string
   private readonly proposedKeys: ProposedKeys | undefined
+  private readonly deviceListUpdates: DeviceListUpdates
 
-  constructor(options: { storage: Storage; serverName: string; proposedKeys?: ProposedKeys }) {
+  constructor(options: { storage: Storage; serverName: string; proposedKeys?: ProposedKeys; deviceListUpdates?: DeviceListUpdates }) {
     this.storage = options.storage
     this.serverName = options.serverName
     this.proposedKeys = options.proposedKeys
+    this.deviceListUpdates = options.deviceListUpdates ?? new DeviceListUpdates()
   }
 
   /** POST /keys/upload: the device's identity keys (once), one-time keys and fallback keys. */
@@ -57,7 +59,7 @@ export class E2eKeys {
     if (deviceKeys) {
       if (stored === null) {
         await repos.e2eKeys.putDeviceKeys(userId, deviceId, JSON.stringify(deviceKeys.json))
-        await markDeviceListsChanged(repos, [userId])
+        await this.deviceListUpdates.devices(repos, userId, [deviceId], false)
         identity = deviceKeys.ed25519
       } else if (unsignedForm(JSON.parse(stored) as Json) !== unsignedForm(deviceKeys.json)) {
         // Replacing a device's identity keys would let whoever holds its token impersonate it.

@@ -3,7 +3,7 @@
 // state changes on two servers end in the same current state everywhere; a server that was down catches up.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { federatedServers, type FederatedServer } from '../support/federation-rig.ts'
+import { eventually, federatedServers, type FederatedServer } from '../support/federation-rig.ts'
 import { RoomClient, enc } from '../support/rooms.ts'
 
 // Short backoff, so a server that comes back is retried within the test.
@@ -13,24 +13,6 @@ const [a, b, c] = servers as [FederatedServer, FederatedServer, FederatedServer]
 const alice = await RoomClient.register(a.api)
 const bob = await RoomClient.register(b.api)
 let carol = await RoomClient.register(c.api)
-
-/** Waits (polling) until `check` holds of what `read` gives (a read that throws: not yet); fails with `what` after 20 s. */
-async function eventually<T>(what: string, read: () => Promise<T>, check: (value: T) => boolean): Promise<T> {
-  const deadline = Date.now() + 20_000
-  let last: unknown
-  do {
-    try {
-      const value = await read()
-      if (check(value)) return value
-      last = value
-    } catch (err) {
-      // Not there yet (a 404 for an event still on its way).
-      last = err instanceof Error ? err.message : err
-    }
-    await new Promise((r) => setTimeout(r, 100))
-  } while (Date.now() < deadline)
-  assert.fail(`${what}: still ${JSON.stringify(last).slice(0, 500)}`)
-}
 
 /** The room's messages as `client`'s server has them, oldest first: [sender, body] pairs. */
 async function bodiesOf(client: RoomClient, roomId: string): Promise<Array<[string, string]>> {

@@ -1,6 +1,7 @@
 // Several Homesteads federating over real HTTPS on loopback: a test CA, one TLS front per server (its server
 // name is the front's 127.0.0.1:<port>), each server on its own database. A server can be stopped and started
 // again on the same database and name, for the "one server down, then it catches up" tests.
+import assert from 'node:assert/strict'
 import { after } from 'node:test'
 import type { AppContext } from '../../src/context.ts'
 import { makeTestCa, startTlsFront, type TlsFront } from './federation.ts'
@@ -78,4 +79,22 @@ export async function federatedServers(count: number, overrides: Record<string, 
     ca.remove()
   })
   return { servers, caFile: ca.caFile }
+}
+
+/** Waits (polling) until `check` holds of what `read` gives (a read that throws: not yet); fails with `what` after 20 s. */
+export async function eventually<T>(what: string, read: () => Promise<T>, check: (value: T) => boolean): Promise<T> {
+  const deadline = Date.now() + 20_000
+  let last: unknown
+  do {
+    try {
+      const value = await read()
+      if (check(value)) return value
+      last = value
+    } catch (err) {
+      // Not there yet (a 404 for an event still on its way).
+      last = err instanceof Error ? err.message : err
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  } while (Date.now() < deadline)
+  assert.fail(`${what}: still ${JSON.stringify(last).slice(0, 500)}`)
 }

@@ -19,6 +19,31 @@ export class DeviceListsRepository {
     await this.db.query('INSERT INTO device_list_changes (position, user_id) SELECT $1, u FROM unnest($2::text[]) u ON CONFLICT DO NOTHING', [position, userIds])
   }
 
+  /** Records that a user's device list changed at each of these positions (taken by the caller's transaction). */
+  async recordPositions(userId: string, positions: number[]): Promise<void> {
+    await this.db.query('INSERT INTO device_list_changes (position, user_id) SELECT p, $1 FROM unnest($2::bigint[]) p ON CONFLICT DO NOTHING', [userId, positions])
+  }
+
+  /**
+   * Locks the user's outbound update row until the transaction ends (taken before the update's stream IDs,
+   * so that a user's updates are numbered in the order they are sent); returns the stream ID last sent, or
+   * null when none was.
+   */
+  async lockSent(userId: string): Promise<number | null> {
+    const { rows } = await this.db.query<{ stream_id: string }>(
+      `INSERT INTO device_list_outbound (user_id, stream_id) VALUES ($1, 0)
+       ON CONFLICT (user_id) DO UPDATE SET stream_id = device_list_outbound.stream_id RETURNING stream_id`,
+      [userId],
+    )
+    const last = Number(rows[0]?.stream_id ?? 0)
+    return last > 0 ? last : null
+  }
+
+  /** The stream ID of the user's last update sent (row locked by lockSent). */
+  async setSent(userId: string, streamId: number): Promise<void> {
+    await this.db.query('UPDATE device_list_outbound SET stream_id = $2 WHERE user_id = $1', [userId, streamId])
+  }
+
   /**
    * What the viewer's clients must learn between two positions, in one query:
    * - users (the viewer included) whose device list changed and who share a joined room with the viewer now;

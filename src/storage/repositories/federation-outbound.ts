@@ -34,6 +34,16 @@ export class FederationOutboundRepository {
     return rows.map((r) => r.server_name)
   }
 
+  /** The other servers with a member joined to a room the user is joined to (one query over the user's rooms). */
+  async serversSharingWith(userId: string, ownServer: string): Promise<string[]> {
+    const { rows } = await this.db.query<{ server_name: string }>(
+      `SELECT DISTINCT s.server_name FROM room_memberships m JOIN room_servers s ON s.room_id = m.room_id
+        WHERE m.user_id = $1 AND m.membership = 'join' AND s.joined_count > 0 AND s.server_name <> $2`,
+      [userId, ownServer],
+    )
+    return rows.map((r) => r.server_name).sort()
+  }
+
   /** Queues a stored event for these destinations, at its stream position (a write: nobody waits for it). */
   async enqueuePdu(roomId: string, eventId: string, destinations: string[]): Promise<void> {
     if (destinations.length === 0) return

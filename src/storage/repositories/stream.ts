@@ -159,6 +159,13 @@ export class StreamRepository {
     return Math.max(0, ...rows.map((r) => r.position))
   }
 
+  /** Takes `count` positions for one user's changes of one kind (one statement); returns them in order. */
+  async nextManyForUser(kind: string, userId: string, count: number): Promise<number[]> {
+    this.tookPosition = true
+    const { rows } = await this.db.query<{ position: string | number }>(`${FOR_USERS_SQL} RETURNING position`, [kind, new Array<string>(count).fill(userId)])
+    return rows.map((r) => Number(r.position)).sort((a, b) => a - b)
+  }
+
   /** The highest position below which every write has committed or rolled back. */
   async fence(): Promise<number> {
     const { rows } = await this.db.query<{ position: number }>('SELECT stream_fence() AS position')
