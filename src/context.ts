@@ -34,6 +34,7 @@ import { InboundEdus } from './federation/edus.ts'
 import { ingestSink, type PduSink } from './federation/pdu-sink.ts'
 import { InboundTransactions } from './federation/transactions.ts'
 import { FEDERATION_CHANNEL, FederationSender } from './federation/sender.ts'
+import { eduRelay } from './federation/edu-relay.ts'
 
 export interface AppContext {
   config: Config
@@ -152,9 +153,11 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   const notifier = new StreamNotifier(storage, db.connection, logger)
   notifier.listen(TOKENS_CHANNEL, (userId) => sessions.tokenCache.invalidate(userId))
   notifier.onConnection((connected) => sessions.tokenCache.setLive(connected))
-  const presence = new Presence(storage, clock, logger)
+  // Our users' typing, receipts and presence reach other servers through the sender (built further down).
+  const relay = eduRelay(config.server_name, () => federationSender)
+  const presence = new Presence(storage, clock, logger, relay)
   const accountData = new AccountData(storage, clock)
-  const ephemeral = new Ephemeral({ storage, clock, logger, accountData, writer })
+  const ephemeral = new Ephemeral({ storage, clock, logger, accountData, writer, relay })
   const push = new Push({
     storage,
     clock,
