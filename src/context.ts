@@ -33,6 +33,7 @@ import { ServerAcls } from './federation/acl.ts'
 import { InboundEdus } from './federation/edus.ts'
 import { ingestSink, type PduSink } from './federation/pdu-sink.ts'
 import { InboundTransactions } from './federation/transactions.ts'
+import { fetchUserDevices } from './federation/user-devices.ts'
 
 export interface AppContext {
   config: Config
@@ -191,7 +192,12 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     federation: federation.client,
   })
   const federationQueries = new FederationQueries({ serverName: config.server_name, storage, profiles, aliases: directory.aliases, e2eKeys })
-  const remoteDeviceLists = new RemoteDeviceLists({ storage, clock })
+  const remoteDeviceLists = new RemoteDeviceLists({
+    storage,
+    clock,
+    logger,
+    fetch: (userId) => fetchUserDevices(federation.client, userId),
+  })
   const acls = new ServerAcls(storage)
   // Checked PDUs go to the room DAG through the remote-event ingest.
   const pduSink: PduSink = ingestSink(remoteEvents)

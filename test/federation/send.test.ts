@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto'
 import { startInstanceOn, type TestInstance } from '../support/server.ts'
 import { federatedPair } from '../support/federation.ts'
 import { RoomClient, assertError, enc } from '../support/rooms.ts'
-import { TestDevice, crossSigningKeys, type Json } from '../support/e2ee.ts'
+import { TestDevice, crossSigningKeys, userWithKeys, type Json } from '../support/e2ee.ts'
 import { buildEvent } from '../../src/protocol/events/index.ts'
 import { roomVersion } from '../../src/protocol/room-versions.ts'
 import { signingKeyFromSeed, type SigningKey } from '../../src/protocol/signing.ts'
@@ -36,7 +36,9 @@ after(async () => {
   await b2.close()
 })
 
-const alice = `@alice:${nameA}`
+// alice is A's user, with a device and keys, so that A can answer B's questions about her devices.
+const aliceOnA = await userWithKeys(a.api)
+const alice = aliceOnA.client.userId
 const bob = await RoomClient.register(b.api)
 const roomId = await bob.createRoom()
 const version = roomVersion((await ctxB.storage.repos.rooms.get(roomId))!.room_version)!
@@ -72,6 +74,15 @@ const toDeviceEdu = (messageId: string, text: string) => ({
   edu_type: 'm.direct_to_device',
   content: { sender: alice, type: 'm.test.ping', message_id: messageId, messages: { [bob.userId]: { [bob.deviceId]: { text } } } },
 })
+
+/** Reads until `done` holds of what is read (work done in the background: a device list's resync). */
+async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+  for (let i = 0; ; i++) {
+    const value = await read()
+    if (done(value) || i === 400) return value
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
 
 /** Bob's /sync since `since`: what arrived after it (B answers only once everything in it is committed). */
 const syncSince = (since: string) => bob.sync({ since, timeout: 0 })
@@ -241,45 +252,50 @@ describe('PUT /send: EDUs reach local users through /sync', () => {
     assert.ok(event.content.last_active_ago >= 5000)
   })
 
-  it('applies device list updates, tells local users in device_lists.changed, and marks a gap for resync', async () => {
+  it('fetches from A a list it never had, applies updates that follow, and fetches it again after a gap', async () => {
     const { next_batch: since } = await bob.sync({ timeout: 0 })
-    const device = new TestDevice(alice, 'ALICEPHONE')
+    const phone = aliceOnA.client.deviceId
     const update = (streamId: number, prevId: number[], extra: Json = {}) => ({
       edu_type: 'm.device_list_update',
-      content: { user_id: alice, device_id: 'ALICEPHONE', device_display_name: 'Phone', stream_id: streamId, prev_id: prevId, keys: device.deviceKeys(), ...extra },
+      content: { user_id: alice, device_id: 'TABLET', device_display_name: 'Tablet', stream_id: streamId, prev_id: prevId, keys: { device_keys: {} }, ...extra },
     })
-    await send(nextTxn(), txn({ edus: [update(5, [])] }))
+    await send(nextTxn(), txn({ edus: [update(1, [])] }))
     const sync = await syncSince(since)
     assert.ok(sync.device_lists.changed.includes(alice), JSON.stringify(sync.device_lists))
-    let list = await ctxB.remoteDeviceLists.list(alice)
-    assert.deepEqual(list?.devices.map((d) => [d.device_id, d.display_name]), [['ALICEPHONE', 'Phone']])
-    assert.equal(list?.stale, true, 'a list never fetched whole is stale')
+    // B never had alice's list: it asks A, whose answer (her one device with keys) replaces what it kept.
+    let list = await eventually(() => ctxB.remoteDeviceLists.list(alice), (l) => l?.stale === false)
+    assert.deepEqual(list?.devices.map((d) => d.device_id), [phone])
+    assert.deepEqual(JSON.parse(list?.devices[0]?.keys_json ?? '{}').keys, aliceOnA.device.deviceKeys().keys)
+    const s = list?.streamId as number
 
-    // Once resynced (stream 5, not stale), updates that follow known ones apply; a gap marks it stale again.
-    await ctxB.storage.db.query('UPDATE remote_device_lists SET stale = false WHERE user_id = $1', [alice])
-    await send(nextTxn(), txn({ edus: [update(6, [5], { device_display_name: 'Phone 2' })] }))
+    const sorted = (l: typeof list) => l?.devices.map((d) => [d.device_id, d.display_name]).sort((x, y) => String(x[0]).localeCompare(String(y[0])))
+    await send(nextTxn(), txn({ edus: [update(s + 1, [s])] }))
     list = await ctxB.remoteDeviceLists.list(alice)
-    assert.deepEqual([list?.stale, list?.streamId, list?.devices[0]?.display_name], [false, 6, 'Phone 2'])
-    await send(nextTxn(), txn({ edus: [update(6, [5], { device_display_name: 'replayed' })] }))
-    assert.equal((await ctxB.remoteDeviceLists.list(alice))?.devices[0]?.display_name, 'Phone 2', 'an update seen before is not applied again')
-    await send(nextTxn(), txn({ edus: [update(9, [8], { deleted: true, keys: undefined })] }))
-    list = await ctxB.remoteDeviceLists.list(alice)
-    assert.deepEqual([list?.stale, list?.streamId, list?.devices], [true, 9, []])
+    assert.deepEqual([list?.stale, list?.streamId], [false, s + 1])
+    assert.deepEqual(sorted(list), [[phone, null], ['TABLET', 'Tablet']].sort((x, y) => String(x[0]).localeCompare(String(y[0]))))
+    await send(nextTxn(), txn({ edus: [update(s + 1, [s], { device_display_name: 'replayed' })] }))
+    assert.equal((await ctxB.remoteDeviceLists.list(alice))?.devices.find((d) => d.device_id === 'TABLET')?.display_name, 'Tablet', 'an update seen before is not applied again')
+
+    // An update that follows one never received: the list is fetched again, and A knows no TABLET.
+    await send(nextTxn(), txn({ edus: [update(s + 3, [s + 2])] }))
+    list = await eventually(() => ctxB.remoteDeviceLists.list(alice), (l) => l?.stale === false && !l.devices.some((d) => d.device_id === 'TABLET'))
+    assert.deepEqual(list?.devices.map((d) => d.device_id), [phone])
   })
 
-  it('drops device keys not signed by the device, and updates for users of other servers or not in any room here', async () => {
+  it('drops an update whose keys name another device, and updates for users of other servers or not in any room here', async () => {
+    const before = (await ctxB.remoteDeviceLists.list(alice))?.streamId
     const device = new TestDevice(`@dave:${nameA}`, 'DAVE')
-    const forgedKeys = { ...new TestDevice(alice, 'X').deviceKeys(), device_id: 'X2' }
+    const forgedKeys = new TestDevice(alice, 'X').deviceKeys()
     await send(nextTxn(), txn({
       edus: [
         { edu_type: 'm.device_list_update', content: { user_id: `@dave:${nameA}`, device_id: 'DAVE', stream_id: 1, keys: device.deviceKeys() } },
         { edu_type: 'm.device_list_update', content: { user_id: `@bob2:${nameB}`, device_id: 'B', stream_id: 1 } },
-        { edu_type: 'm.device_list_update', content: { user_id: alice, device_id: 'X2', stream_id: 100, keys: forgedKeys } },
+        { edu_type: 'm.device_list_update', content: { user_id: alice, device_id: 'X2', stream_id: 1e12, keys: forgedKeys } },
       ],
     }))
     assert.equal(await ctxB.remoteDeviceLists.list(`@dave:${nameA}`), null)
     assert.equal(await ctxB.remoteDeviceLists.list(`@bob2:${nameB}`), null)
-    assert.equal((await ctxB.remoteDeviceLists.list(alice))?.streamId, 9)
+    assert.equal((await ctxB.remoteDeviceLists.list(alice))?.streamId, before)
   })
 
   it('stores signing key updates of a member of A and tells local users', async () => {
