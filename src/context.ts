@@ -35,6 +35,7 @@ import { ingestSink, type PduSink } from './federation/pdu-sink.ts'
 import { InboundTransactions } from './federation/transactions.ts'
 import { FEDERATION_CHANNEL, FederationSender } from './federation/sender.ts'
 import { eduRelay } from './federation/edu-relay.ts'
+import { fetchUserDevices } from './federation/user-devices.ts'
 
 export interface AppContext {
   config: Config
@@ -203,7 +204,12 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     federation: federation.client,
   })
   const federationQueries = new FederationQueries({ serverName: config.server_name, storage, profiles, aliases: directory.aliases, e2eKeys })
-  const remoteDeviceLists = new RemoteDeviceLists({ storage, clock })
+  const remoteDeviceLists = new RemoteDeviceLists({
+    storage,
+    clock,
+    logger,
+    fetch: (userId) => fetchUserDevices(federation.client, userId),
+  })
   const acls = new ServerAcls(storage)
   // Checked PDUs go to the room DAG through the remote-event ingest.
   const pduSink: PduSink = ingestSink(remoteEvents)
