@@ -184,7 +184,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   notifier.listen(FEDERATION_CHANNEL, (payload) => federationSender.notified(payload))
   notifier.onConnection((connected) => connected && federationSender.listenerConnected())
   const crossSigning = new CrossSigning({ storage, uia })
-  const e2eKeys = new E2eKeys({ storage, serverName: config.server_name, proposedKeys: (requester) => crossSigning.proposedBy(requester) })
+  const e2eKeys = new E2eKeys({ storage, serverName: config.server_name, proposedKeys: (requester, repos) => crossSigning.proposedBy(requester, repos) })
   const deviceLists = new DeviceLists(storage)
   const toDevice = new ToDevice({ storage, clock, serverName: config.server_name, onError: (err) => logger.warn({ err }, 'pruning to-device transaction IDs failed') })
   const keyBackup = new KeyBackup({ storage })
