@@ -34,6 +34,8 @@ import { InboundEdus } from './federation/edus.ts'
 import { ingestSink, type PduSink } from './federation/pdu-sink.ts'
 import { InboundTransactions } from './federation/transactions.ts'
 import { FEDERATION_CHANNEL, FederationSender } from './federation/sender.ts'
+import { eduRelay } from './federation/edu-relay.ts'
+import { fetchUserDevices } from './federation/user-devices.ts'
 
 export interface AppContext {
   config: Config
@@ -115,7 +117,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   // the change (federationSender is built below; nothing changes before the context is ready).
   const deviceListUpdates = new DeviceListUpdates({
     serverName: config.server_name,
-    queue: (repos, destination, eduType, content) => federationSender.queueEduIn(repos, destination, eduType, content),
+    queue: (repos, userId, eduType, content) => federationSender.queueEduForIn(repos, 'user', userId, eduType, content),
   })
   const devices = new Devices(storage, (repos, userId, deviceIds) => {
     sessions.revoking(userId)
@@ -158,9 +160,11 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   const notifier = new StreamNotifier(storage, db.connection, logger)
   notifier.listen(TOKENS_CHANNEL, (userId) => sessions.tokenCache.invalidate(userId))
   notifier.onConnection((connected) => sessions.tokenCache.setLive(connected))
-  const presence = new Presence(storage, clock, logger)
+  // Our users' typing, receipts and presence reach other servers through the sender (built further down).
+  const relay = eduRelay(config.server_name, () => federationSender)
+  const presence = new Presence(storage, clock, logger, relay)
   const accountData = new AccountData(storage, clock)
-  const ephemeral = new Ephemeral({ storage, clock, logger, accountData, writer })
+  const ephemeral = new Ephemeral({ storage, clock, logger, accountData, writer, relay })
   const push = new Push({
     storage,
     clock,
@@ -186,7 +190,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   notifier.listen(FEDERATION_CHANNEL, (payload) => federationSender.notified(payload))
   notifier.onConnection((connected) => connected && federationSender.listenerConnected())
   const crossSigning = new CrossSigning({ storage, uia, deviceListUpdates })
-  const e2eKeys = new E2eKeys({ storage, serverName: config.server_name, proposedKeys: (requester) => crossSigning.proposedBy(requester), deviceListUpdates })
+  const e2eKeys = new E2eKeys({ storage, serverName: config.server_name, proposedKeys: (requester, repos) => crossSigning.proposedBy(requester, repos), deviceListUpdates })
   const deviceLists = new DeviceLists(storage)
   const toDevice = new ToDevice({
     storage,
@@ -212,7 +216,12 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     federation: federation.client,
   })
   const federationQueries = new FederationQueries({ serverName: config.server_name, storage, profiles, aliases: directory.aliases, e2eKeys })
-  const remoteDeviceLists = new RemoteDeviceLists({ storage, clock })
+  const remoteDeviceLists = new RemoteDeviceLists({
+    storage,
+    clock,
+    logger,
+    fetch: (userId) => fetchUserDevices(federation.client, userId),
+  })
   const acls = new ServerAcls(storage)
   // Checked PDUs go to the room DAG through the remote-event ingest.
   const pduSink: PduSink = ingestSink(remoteEvents)

@@ -11,19 +11,20 @@ import { withSignatures, type Json } from './key-objects.ts'
 
 /** Queues an EDU for a destination inside the caller's transaction (FederationSender.queueEduIn). */
 export type QueueEduIn = (repos: Repositories, destination: string, eduType: string, content: Record<string, unknown>) => Promise<void>
+/**
+ * Queues an EDU, inside the caller's transaction, for every other server sharing a room with the user, in
+ * one statement (FederationSender.queueEduForIn, scope 'user').
+ */
+export type QueueUserEduIn = (repos: Repositories, userId: string, eduType: string, content: Record<string, unknown>) => Promise<void>
 
 export class DeviceListUpdates {
   private readonly serverName: string
-  private readonly queue: QueueEduIn | null
+  private readonly queue: QueueUserEduIn | null
 
   /** Without `queue` (no federation), changes are recorded for local clients only. */
-  constructor(options: { serverName: string; queue: QueueEduIn } | null = null) {
+  constructor(options: { serverName: string; queue: QueueUserEduIn } | null = null) {
     this.serverName = options?.serverName ?? ''
     this.queue = options?.queue ?? null
-  }
-
-  private destinations(repos: Repositories, userId: string): Promise<string[]> {
-    return this.queue === null ? Promise.resolve([]) : repos.federationOutbound.serversSharingWith(userId, this.serverName)
   }
 
   /**
@@ -33,9 +34,10 @@ export class DeviceListUpdates {
    */
   async devices(repos: Repositories, userId: string, deviceIds: string[], deleted: boolean): Promise<void> {
     const ids = [...new Set(deviceIds)]
-    const destinations = ids.length === 0 ? [] : await this.destinations(repos, userId)
+    // Whether anyone elsewhere shares a room with the user, before anything is written for them.
+    const destinations = ids.length === 0 || this.queue === null ? [] : await repos.federationOutbound.serversSharingWith(userId, this.serverName)
     if (destinations.length === 0) return markDeviceListsChanged(repos, [userId])
-    const queue = this.queue as QueueEduIn
+    const queue = this.queue as QueueUserEduIn
     let prev = await repos.deviceLists.lockSent(userId)
     const positions = await repos.stream.nextManyForUser('device_list', userId, ids.length)
     await repos.deviceLists.recordPositions(userId, positions)
@@ -47,8 +49,8 @@ export class DeviceListUpdates {
       if (deleted) content.deleted = true
       const deviceKeys = keys.get(deviceId)
       if (deviceKeys) content.keys = deviceKeys
-      // Sent in order per destination: the statements go out on the transaction's connection as queued.
-      for (const destination of destinations) queued.push(queue(repos, destination, 'm.device_list_update', content))
+      // Queued in order: the statements go out on the transaction's connection as they are made.
+      queued.push(queue(repos, userId, 'm.device_list_update', content))
       prev = streamId
     })
     await Promise.all(queued)
@@ -57,8 +59,8 @@ export class DeviceListUpdates {
 
   /** A local user's master and/or self-signing key changed or gained signatures (caller's stream transaction). */
   async signingKeys(repos: Repositories, userId: string): Promise<void> {
-    const [destinations] = await Promise.all([this.destinations(repos, userId), markDeviceListsChanged(repos, [userId])])
-    if (destinations.length === 0) return
+    await markDeviceListsChanged(repos, [userId])
+    if (this.queue === null) return
     const [rows, signatures] = await Promise.all([repos.e2eKeys.crossSigningKeys([userId]), repos.e2eKeys.signaturesFor([userId], null)])
     const content: Record<string, unknown> = { user_id: userId }
     for (const row of rows) {
@@ -67,8 +69,7 @@ export class DeviceListUpdates {
       else if (row.key_type === 'self_signing') content.self_signing_key = json
     }
     if (content.master_key === undefined && content.self_signing_key === undefined) return
-    const queue = this.queue as QueueEduIn
-    await Promise.all(destinations.map((d) => queue(repos, d, 'm.signing_key_update', content)))
+    await this.queue(repos, userId, 'm.signing_key_update', content)
   }
 
   /** The devices' keys with the signatures their owner made over them (as GET /user/devices gives them). */

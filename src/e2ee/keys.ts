@@ -29,7 +29,7 @@ export interface QueryResult {
 }
 
 /** The cross-signing keys the requesting device proposed and that await the password (CrossSigning.proposedBy). */
-export type ProposedKeys = (requester: Requester) => Promise<Proposal | null>
+export type ProposedKeys = (requester: Requester, repos: Repositories) => Promise<Proposal | null>
 
 export class E2eKeys {
   private readonly storage: Storage
@@ -143,14 +143,27 @@ export class E2eKeys {
     // Bounded as a claim is: the users are, and so must be the devices named for them.
     if (deviceIds.length > MAX_QUERY_USERS) throw new MatrixError('M_TOO_LARGE', `At most ${MAX_QUERY_USERS} devices per query`, 413)
     const users = Object.keys(result.device_keys)
-    const repos = this.storage.repos
-    const [rows, crossSigning, signatures] = await Promise.all([
-      repos.e2eKeys.queryDeviceKeys(userIds, deviceIds),
-      repos.e2eKeys.crossSigningKeys(users),
-      repos.e2eKeys.signaturesFor(users, requester?.userId ?? null),
-    ])
-    // Read last, so that it covers an upload that arrived while the keys above were read.
-    const proposal = this.proposedKeys && requester && users.includes(requester.userId) ? await this.proposedKeys(requester) : null
+    const read = async (repos: Repositories, proposer: Requester | null) => {
+      // The proposal before the keys: keys that replace it commit with its end, so a read between the two
+      // sees the proposal and then the new keys (and drops the proposal below), never the old keys alone.
+      const proposal = proposer && this.proposedKeys ? await this.proposedKeys(proposer, repos) : null
+      const [rows, crossSigning, signatures] = await Promise.all([
+        repos.e2eKeys.queryDeviceKeys(userIds, deviceIds),
+        repos.e2eKeys.crossSigningKeys(users),
+        repos.e2eKeys.signaturesFor(users, requester?.userId ?? null),
+      ])
+      return { proposal, rows, crossSigning, signatures }
+    }
+    // A device's query of its own keys waits for a cross-signing upload of its user that reached the
+    // database first (CrossSigning.uploadKeys): it must see the keys the device has just made and sent.
+    const ownQuery = requester !== null && this.proposedKeys !== undefined && users.includes(requester.userId)
+    const { proposal, rows, crossSigning, signatures } = ownQuery
+      ? await this.storage.transaction(async (repos) => {
+          // The lock goes ahead of the reads on the transaction's connection, where PostgreSQL runs them in order.
+          const [, out] = await Promise.all([repos.e2eKeys.lockCrossSigning(requester.userId, 'shared'), read(repos, requester)])
+          return out
+        })
+      : await read(this.storage.repos, null)
     const sigsOf = groupSignatures(signatures)
     for (const row of rows) {
       const json = withSignatures(JSON.parse(row.key_json) as Json, sigsOf(row.user_id, row.device_id))

@@ -173,15 +173,21 @@ export class FederationSender {
     this.wakeOnCommit(repos, [destination])
   }
 
-  /** The EDU's JSON, or null when the destination is this server; throws on a producer's mistake. */
+  /**
+   * Queues an EDU, inside the caller's transaction, for every other server with a member in the room
+   * (`scope` 'room': typing, receipts) or sharing a room with the user (`scope` 'user': presence, device lists).
+   */
+  async queueEduForIn(repos: Repositories, scope: 'room' | 'user', id: string, eduType: string, content: Record<string, unknown>, key?: string): Promise<void> {
+    const json = eduJson(eduType, content, key)
+    const destinations = await repos.federationOutbound.enqueueEduFor(scope, id, this.serverName, eduType, json, key ?? null, this.clock.now())
+    if (destinations.length > 0) this.wakeOnCommit(repos, destinations)
+  }
+
+
   private checkEdu(destination: string, eduType: string, content: Record<string, unknown>, key: string | undefined): string | null {
     if (!isValidServerName(destination)) throw new Error(`not a server name: ${destination}`)
     if (destination === this.serverName) return null
-    if (eduType.length === 0 || eduType.length > MAX_EDU_TYPE_LENGTH) throw new Error('EDU type length out of bounds')
-    if (key !== undefined && key.length > MAX_EDU_KEY_LENGTH) throw new Error('EDU key too long')
-    const json = JSON.stringify(content)
-    if (Buffer.byteLength(json) > MAX_EDU_BYTES) throw new Error(`EDU ${eduType} larger than ${MAX_EDU_BYTES} bytes`)
-    return json
+    return eduJson(eduType, content, key)
   }
 
   /**
@@ -403,4 +409,13 @@ export class FederationSender {
     timer.unref()
     this.retries.set(destination, timer)
   }
+}
+
+/** An EDU's JSON; throws on a producer's mistake (a type, key or content out of bounds). */
+function eduJson(eduType: string, content: Record<string, unknown>, key: string | undefined): string {
+  if (eduType.length === 0 || eduType.length > MAX_EDU_TYPE_LENGTH) throw new Error('EDU type length out of bounds')
+  if (key !== undefined && key.length > MAX_EDU_KEY_LENGTH) throw new Error('EDU key too long')
+  const json = JSON.stringify(content)
+  if (Buffer.byteLength(json) > MAX_EDU_BYTES) throw new Error(`EDU ${eduType} larger than ${MAX_EDU_BYTES} bytes`)
+  return json
 }

@@ -89,6 +89,26 @@ describe('a room shared by three servers', () => {
     assert.ok(['from A', 'from B'].includes(settled[0]![0]))
   })
 
+  it("carries typing, read receipts and presence to the other servers' users", async () => {
+    const roomId = await sharedRoom()
+    const since = (await alice.sync()).next_batch
+    assert.equal((await bob.put(`/rooms/${enc(roomId)}/typing/${enc(bob.userId)}`, { typing: true, timeout: 20_000 })).status, 200)
+    await eventually('B typing on A', () => alice.sync({ since, timeout: 500 }), (s) => {
+      const typing = (s.rooms?.join?.[roomId]?.ephemeral?.events ?? []).find((e: { type: string }) => e.type === 'm.typing')
+      return typing?.content.user_ids.includes(bob.userId) === true
+    })
+    const eventId = await alice.send(roomId, { msgtype: 'm.text', body: 'read me' })
+    await eventually('the message on C', () => bodiesOf(carol, roomId), (m) => m.some(([, body]) => body === 'read me'))
+    assert.equal((await carol.post(`/rooms/${enc(roomId)}/receipt/m.read/${enc(eventId)}`, {})).status, 200)
+    const receipt = await eventually('C\'s receipt on A', () => alice.sync({ since, timeout: 500 }), (s) =>
+      (s.rooms?.join?.[roomId]?.ephemeral?.events ?? []).some((e: { type: string; content: any }) => e.type === 'm.receipt' && e.content[eventId]?.['m.read']?.[carol.userId]),
+    )
+    assert.ok(receipt)
+    assert.equal((await carol.put(`/presence/${enc(carol.userId)}/status`, { presence: 'unavailable', status_msg: 'gardening' })).status, 200)
+    const presence = await eventually('C\'s presence on B', () => bob.get(`/presence/${enc(carol.userId)}/status`), (r) => r.status === 200 && r.body.status_msg === 'gardening')
+    assert.equal(presence.body.presence, 'unavailable')
+  })
+
   it('catches a server up on what it missed while it was down', async () => {
     const roomId = await sharedRoom()
     await c.stop()

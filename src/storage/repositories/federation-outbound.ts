@@ -76,7 +76,28 @@ export class FederationOutboundRepository {
       .then(({ rows }) => rows.map((r) => r.destination))
   }
 
-  /** Queues an EDU; one with a key replaces the one queued under that key before it (with a new id). */
+  /**
+   * Queues an EDU for every server with a member joined to the room (`scope` 'room') or sharing a joined room
+   * with the user (`scope` 'user'), but `ourServer`: one statement, the destinations its answer.
+   */
+  async enqueueEduFor(scope: 'room' | 'user', id: string, ourServer: string, eduType: string, content: string, key: string | null, now: number): Promise<string[]> {
+    const servers =
+      scope === 'room'
+        ? `SELECT server_name FROM room_servers WHERE room_id = $1 AND joined_count > 0`
+        : `SELECT DISTINCT rs.server_name FROM room_memberships m JOIN room_servers rs ON rs.room_id = m.room_id
+            WHERE m.user_id = $1 AND m.membership = 'join' AND rs.joined_count > 0`
+    const { rows } = await this.db.query<{ destination: string }>(
+      `INSERT INTO federation_edu_queue (destination, edu_type, edu_key, content, created_ts)
+       SELECT s.server_name, $3, $4, $5, $6 FROM (${servers}) s WHERE s.server_name <> $2
+       ON CONFLICT (destination, edu_type, edu_key) WHERE edu_key IS NOT NULL
+       DO UPDATE SET id = nextval('federation_edu_seq'), content = EXCLUDED.content, created_ts = EXCLUDED.created_ts
+       RETURNING destination`,
+      [id, ourServer, eduType, key, content, now],
+    )
+    return rows.map((r) => r.destination)
+  }
+
+
   async enqueueEdu(destination: string, eduType: string, content: string, key: string | null, now: number): Promise<void> {
     await this.db.write(
       `INSERT INTO federation_edu_queue (destination, edu_type, edu_key, content, created_ts) VALUES ($1, $2, $3, $4, $5)
