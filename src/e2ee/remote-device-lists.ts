@@ -105,7 +105,10 @@ export class RemoteDeviceLists {
       const seen = row.seen_ids.map(Number)
       const last = Number(row.stream_id)
       if (update.streamId <= last || seen.includes(update.streamId)) return 'duplicate'
-      const gap = update.prevIds.some((id) => id !== last && !seen.includes(id))
+      // A prev_id at or below `last` is covered: a resync's list holds everything up to its stream_id (which
+      // the updates in flight meanwhile are below or above at random), and the sender's stream IDs grow, so an
+      // update it sent before `last` that we never applied was reported missing by the one that followed it.
+      const gap = update.prevIds.some((id) => id > last)
       await repos.remoteDeviceLists.setDevice(
         update.userId,
         update.deviceId,

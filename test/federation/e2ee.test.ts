@@ -41,8 +41,9 @@ describe('device lists across servers', () => {
     const devices = await eventually('the device on B', aliceOnB, (d) => d.some(([id]) => id === phone.deviceId))
     assert.deepEqual(devices.find(([id]) => id === phone.deviceId)?.[1], device.deviceKeys())
 
-    // From here on B has every update: the next ones name the last as prev_id, so the list stays fresh.
-    await b.ctx.storage.db.query('UPDATE remote_device_lists SET stale = false WHERE user_id = $1', [alice.userId])
+    // B fetched the list whole once (it had never seen it); from here on each update names the last as
+    // prev_id, so B applies them in turn (a resync would start its seen IDs afresh).
+    const fresh = await eventually('the list resynced on B', () => b.ctx.storage.repos.remoteDeviceLists.get(alice.userId), (row) => row?.stale === false)
 
     // Cross-signing keys: the master and self-signing keys arrive; the device signed by the self-signing key
     // arrives again with that signature.
@@ -61,8 +62,12 @@ describe('device lists across servers', () => {
 
     assert.equal((await phone.post('/logout', {})).status, 200)
     await eventually('the device gone on B', aliceOnB, (d) => !d.some(([id]) => id === phone.deviceId))
-    const list = await b.ctx.remoteDeviceLists.list(alice.userId)
-    assert.equal(list?.stale, false, 'no update was missed')
+    const row = await b.ctx.storage.repos.remoteDeviceLists.get(alice.userId)
+    const { rows: sent } = await a.ctx.storage.db.query<{ stream_id: string }>('SELECT stream_id FROM device_list_outbound WHERE user_id = $1', [alice.userId])
+    assert.equal(row?.stale, false, 'no update was missed')
+    assert.equal(Number(row?.stream_id), Number(sent[0]?.stream_id), "B is at A's last update")
+    // The signed device and its deletion, both applied as updates (no resync since).
+    assert.deepEqual(row?.seen_ids.map(Number).slice(0, -2), fresh?.seen_ids.map(Number))
   })
 })
 
