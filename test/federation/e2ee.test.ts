@@ -43,7 +43,12 @@ describe('device lists across servers', () => {
 
     // B fetched the list whole once (it had never seen it); from here on each update names the last as
     // prev_id, so B applies them in turn (a resync would start its seen IDs afresh).
-    const fresh = await eventually('the list resynced on B', () => b.ctx.storage.repos.remoteDeviceLists.get(alice.userId), (row) => row?.stale === false)
+    await eventually('the list resynced on B', () => b.ctx.storage.repos.remoteDeviceLists.get(alice.userId), (row) => row?.stale === false)
+    // Fetched whole again once A's stream has moved past the update: the list is then at a stream position
+    // no update was sent at, which the next update's prev_id is below.
+    await alice.send(roomId, { msgtype: 'm.text', body: 'moving the stream on' })
+    assert.equal(await b.ctx.remoteDeviceLists.resync(alice.userId), true)
+    const fresh = await b.ctx.storage.repos.remoteDeviceLists.get(alice.userId)
 
     // Cross-signing keys: the master and self-signing keys arrive; the device signed by the self-signing key
     // arrives again with that signature.
