@@ -3,7 +3,7 @@
 import { canonicalJson } from '../protocol/canonical-json.ts'
 import { userPowerLevel, redactLevel } from '../protocol/auth/index.ts'
 import { redact as redactPdu } from '../protocol/events/index.ts'
-import { stateKey, type JsonObject, type Pdu } from '../protocol/events/types.ts'
+import { stateKey, type JsonObject, type Pdu, type RoomEvent } from '../protocol/events/types.ts'
 import type { Clock } from '../shared/clock.ts'
 import { MatrixError, forbidden, invalidParam, notFound } from '../shared/errors.ts'
 import { isRoomId, isUserId, parseUserId } from '../shared/ids.ts'
@@ -12,8 +12,15 @@ import type { Requester } from '../users/index.ts'
 import type { RoomVersion } from '../protocol/room-versions.ts'
 import { refuseBlockedInvite, usersBlockingInvites } from '../directory/ignored.ts'
 import { planRoom, type CreateRoomRequest } from './create.ts'
+import { STRIPPED_STATE_TYPES } from './client-events.ts'
 import { joinCandidates, type RemoteJoins } from '../federation/remote-join.ts'
 import { newRoomState, parseStored, type EventTemplate, type KeptClaim, type RoomWriteState, type RoomWriter } from './writer.ts'
+
+/** How an invite of another server's user goes out (src/federation/invites.ts) and comes back into the room. */
+export interface RemoteInvites {
+  send(destination: string, version: RoomVersion, event: RoomEvent, strippedState: JsonObject[]): Promise<RoomEvent>
+  append(event: RoomEvent): Promise<void>
+}
 
 export interface SendOptions {
   /** Work that must commit with the send, run first in its transaction (e.g. taking a rate limit). */
@@ -32,6 +39,8 @@ export class Rooms {
 
   /** Joins through other servers (none: rooms this server is not in cannot be joined). */
   private readonly remoteJoins: RemoteJoins | null
+  /** Invites of other servers' users: their server's signature, then the co-signed event appended. */
+  private readonly remoteInvites: RemoteInvites | null
   /** Resolves an alias of any server (the directory, asking the alias's server over federation). */
   private readonly aliases: ((alias: string) => Promise<{ room_id: string; servers: string[] }>) | null
 
@@ -43,6 +52,7 @@ export class Rooms {
     defaultRoomVersion: string
     remoteJoins?: RemoteJoins
     aliases?: (alias: string) => Promise<{ room_id: string; servers: string[] }>
+    remoteInvites?: RemoteInvites
   }) {
     this.storage = deps.storage
     this.writer = deps.writer
@@ -51,6 +61,7 @@ export class Rooms {
     this.defaultRoomVersion = deps.defaultRoomVersion
     this.remoteJoins = deps.remoteJoins ?? null
     this.aliases = deps.aliases ?? null
+    this.remoteInvites = deps.remoteInvites ?? null
   }
 
   /** The displayname and avatar_url a local user's membership events carry. */
@@ -338,11 +349,36 @@ export class Rooms {
 
   async invite(requester: Requester, roomId: string, target: string, reason?: string): Promise<void> {
     if (!isUserId(target)) throw invalidParam('Invalid user ID')
-    if (parseUserId(target)?.serverName !== this.serverName) {
-      throw new MatrixError('M_UNKNOWN', 'Inviting users of other servers needs federation, which is not available yet', 400)
+    const targetServer = parseUserId(target)?.serverName
+    if (targetServer !== this.serverName) {
+      if (!this.remoteInvites || !targetServer) throw new MatrixError('M_UNKNOWN', 'Users of other servers cannot be invited (federation is off)', 400)
+      return this.inviteRemote(requester, roomId, target, targetServer, reason)
     }
     if (!(await this.storage.repos.users.exists(target))) throw notFound(`Unknown user ${target}`)
     await this.changeMembership(requester, roomId, target, withReason({ membership: 'invite' }, reason))
+  }
+
+  /**
+   * An invite of another server's user: built on the room as it is and allowed by the auth rules, signed by
+   * the invitee's server (which shows it to them), then appended as that co-signed event. The room is not
+   * locked meanwhile: the invite takes its place in the DAG like any event whose prev_events moved on.
+   */
+  private async inviteRemote(requester: Requester, roomId: string, target: string, targetServer: string, reason: string | undefined): Promise<void> {
+    const remote = this.remoteInvites as RemoteInvites
+    const template: EventTemplate = { type: 'm.room.member', state_key: target, sender: requester.userId, content: withReason({ membership: 'invite' }, reason) }
+    const { event, version, stripped } = await this.storage.transaction(async (repos) => {
+      const room = await this.writer.open(repos, roomId, [template])
+      const built = this.writer.buildChecked(room, template)
+      const keys: Array<[string, string]> = [...STRIPPED_STATE_TYPES.map((t): [string, string] => [t, '']), ['m.room.member', requester.userId]]
+      const rows = await repos.state.currentEvents(roomId, keys)
+      const stripped = rows.map((r) => {
+        const e = JSON.parse(r.json) as { type: string; state_key: string; sender: string; content: JsonObject }
+        return { type: e.type, state_key: e.state_key, sender: e.sender, content: e.content }
+      })
+      return { event: built, version: room.version, stripped }
+    })
+    const signed = await remote.send(targetServer, version, event, stripped)
+    await remote.append(signed)
   }
 
   async kick(requester: Requester, roomId: string, target: string, reason?: string): Promise<void> {
