@@ -131,7 +131,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   const writer = new RoomWriter(config.server_name, clock, () => serverKeys.signingKey, (outcome) => metrics.roomWriteState.inc({ outcome }))
   writer.onAppend(relationsOnAppend)
   const remoteEvents = new RemoteEvents({ storage, writer })
-  const federationInvites = new FederationInvites({ serverName: config.server_name, storage, keys: federation.keys, client: federation.client, signingKey: () => serverKeys.signingKey })
+  const federationInvites = new FederationInvites({ serverName: config.server_name, storage, keys: federation.keys, client: federation.client, signingKey: () => serverKeys.signingKey, remoteEvents })
   const remoteJoins = new RemoteJoins({
     serverName: config.server_name,
     client: federation.client,
@@ -143,6 +143,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
       const result = await remoteEvents.ingestJoinedRoom(roomId, version, { state, authChain, join, origin })
       if (result.outcome !== 'accepted') throw new Error(`the join was not accepted here (${result.outcome}: ${result.reason ?? ''})`)
     },
+    keepOutside: (event, unsigned) => remoteEvents.keepMembershipOutside(event, unsigned),
   })
   const rooms = new Rooms({
     storage,

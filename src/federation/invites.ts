@@ -11,6 +11,7 @@ import type { SigningKey } from '../protocol/signing.ts'
 import { MatrixError, forbidden } from '../shared/errors.ts'
 import { parseUserId } from '../shared/ids.ts'
 import type { Storage } from '../storage/index.ts'
+import type { RemoteEvents } from '../rooms/ingest.ts'
 import { FederationError, type FederationClient } from './client.ts'
 import type { RemoteKeys } from './keys.ts'
 import { checkIncomingPdu } from './pdu-check.ts'
@@ -47,8 +48,10 @@ export class FederationInvites {
   private readonly keys: RemoteKeys
   private readonly client: FederationClient
   private readonly signingKey: () => SigningKey
+  private readonly remoteEvents: RemoteEvents
 
-  constructor(deps: { serverName: string; storage: Storage; keys: RemoteKeys; client: FederationClient; signingKey: () => SigningKey }) {
+  constructor(deps: { serverName: string; storage: Storage; keys: RemoteKeys; client: FederationClient; signingKey: () => SigningKey; remoteEvents: RemoteEvents }) {
+    this.remoteEvents = deps.remoteEvents
     this.serverName = deps.serverName
     this.storage = deps.storage
     this.keys = deps.keys
@@ -78,37 +81,8 @@ export class FederationInvites {
     const room = await this.storage.repos.rooms.get(roomId)
     // In the room already: the inviting server sends the invite in a transaction like any event; it enters
     // the room then. Otherwise it is all this server will know of the room until the invitee joins.
-    if (!room || room.state_group === null) await this.keepOutOfRoom({ ...event, pdu: signed }, strippedStateOf(body.invite_room_state))
+    if (!room || room.state_group === null) await this.remoteEvents.keepMembershipOutside({ ...event, pdu: signed }, { invite_room_state: strippedStateOf(body.invite_room_state) })
     return { event: signed }
-  }
-
-  /**
-   * An invite to a room this server is not in: the event as an outlier (its stripped state kept in its
-   * `unsigned.invite_room_state`, as the spec carries it) and the invitee's membership, at a stream position
-   * that wakes their /sync. A later invite to the same room replaces the membership.
-   */
-  private async keepOutOfRoom(event: RoomEvent, stripped: JsonObject[]): Promise<void> {
-    const json = JSON.stringify({ ...event.pdu, unsigned: { invite_room_state: stripped } })
-    const invitee = event.state_key as string
-    await this.storage.streamTransaction(async (repos) => {
-      await repos.events.insertUnordered([
-        {
-          room_id: event.room_id,
-          event_id: event.event_id,
-          depth: event.depth,
-          type: event.type,
-          state_key: invitee,
-          sender: event.sender,
-          origin_server_ts: event.origin_server_ts,
-          json,
-          state_group: null,
-          rejected_reason: null,
-          kind: 'outlier',
-        },
-      ])
-      const position = await repos.stream.next('member', event.room_id, invitee)
-      await repos.memberships.set({ room_id: event.room_id, user_id: invitee, membership: 'invite', event_id: event.event_id, stream_ordering: position, sender: event.sender })
-    })
   }
 
   /**

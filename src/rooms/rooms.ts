@@ -336,15 +336,39 @@ export class Rooms {
     return { roomId: room_id, servers }
   }
 
-  async knock(requester: Requester, roomIdOrAlias: string, reason?: string): Promise<string> {
-    const roomId = await this.resolveRoom(roomIdOrAlias)
-    if (!(await this.storage.repos.rooms.get(roomId))) throw notFound('Unknown room')
-    await this.changeMembership(requester, roomId, requester.userId, withReason({ membership: 'knock' }, reason))
+  async knock(requester: Requester, roomIdOrAlias: string, reason?: string, via: readonly string[] = []): Promise<string> {
+    const { roomId, servers } = await this.resolveForJoin(roomIdOrAlias)
+    if (await this.isHere(roomId)) {
+      await this.changeMembership(requester, roomId, requester.userId, withReason({ membership: 'knock' }, reason))
+      return roomId
+    }
+    if (!this.remoteJoins) throw notFound('Unknown room')
+    const content = withReason(await this.memberProfile(this.storage.repos, requester.userId), reason)
+    await this.remoteJoins.knock(requester.userId, roomId, joinCandidates(roomId, via, servers).filter((s) => s !== this.serverName), content)
     return roomId
   }
 
+  /**
+   * Leaves a room; in a room this server is not in (an invite received, a knock sent), the leave goes
+   * through the server that invited us (or the room's) with make_leave/send_leave.
+   */
   async leave(requester: Requester, roomId: string, reason?: string): Promise<void> {
+    if (this.remoteJoins && !(await this.isHere(roomId))) {
+      const own = await this.storage.repos.memberships.get(roomId, requester.userId)
+      if (own?.membership === 'invite' || own?.membership === 'knock') {
+        const inviter = own.membership === 'invite' ? parseUserId(own.sender)?.serverName : undefined
+        const servers = joinCandidates(roomId, inviter ? [inviter] : []).filter((s) => s !== this.serverName)
+        await this.remoteJoins.leave(requester.userId, roomId, servers, withReason({}, reason))
+        return
+      }
+    }
     await this.changeMembership(requester, roomId, requester.userId, withReason({ membership: 'leave' }, reason))
+  }
+
+  /** Whether this server holds the room's state (it is or was in the room, not only invited to it). */
+  private async isHere(roomId: string): Promise<boolean> {
+    const room = await this.storage.repos.rooms.get(roomId)
+    return room !== null && room.state_group !== null
   }
 
   async invite(requester: Requester, roomId: string, target: string, reason?: string): Promise<void> {

@@ -398,8 +398,13 @@ async function addInvitesKnocksLeaves(input: RoomsSyncInput, changedMemberships:
   }
 }
 
-/** The stripped state an invite from another server came with (kept in its unsigned.invite_room_state). */
+/**
+ * The stripped state shown with an invite or a knock in a room this server is not in: what the inviting
+ * server sent, or the knocked-on server answered (kept in the event's unsigned invite_room_state /
+ * knock_room_state).
+ */
 function inviteRoomState(row: EventRow): JsonObject[] {
-  const unsigned = (JSON.parse(row.json) as { unsigned?: { invite_room_state?: unknown } }).unsigned
-  return Array.isArray(unsigned?.invite_room_state) ? (unsigned.invite_room_state as JsonObject[]) : []
+  const unsigned = (JSON.parse(row.json) as { unsigned?: { invite_room_state?: unknown; knock_room_state?: unknown } }).unsigned
+  const shown = unsigned?.invite_room_state ?? unsigned?.knock_room_state
+  return Array.isArray(shown) ? (shown as JsonObject[]) : []
 }

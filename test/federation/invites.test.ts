@@ -48,4 +48,32 @@ describe('invites to users of other servers', () => {
     const members = (await alice.get(`/rooms/${enc(roomId)}/joined_members`)).body.joined
     assert.deepEqual(Object.keys(members), [alice.userId])
   })
+
+  it("lets the invitee reject an invite to a room their server is not in (make_leave/send_leave through the inviter's server)", async () => {
+    const roomId = await alice.createRoom({ preset: 'private_chat' })
+    assert.equal((await alice.post(`/rooms/${enc(roomId)}/invite`, { user_id: bob.userId })).status, 200)
+    const since = (await bob.sync()).next_batch
+    const res = await bob.post(`/rooms/${enc(roomId)}/leave`, { reason: 'not now' })
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    const member = await alice.getState(roomId, 'm.room.member', bob.userId)
+    assert.deepEqual([member.membership, member.reason], ['leave', 'not now'])
+    const synced = await bob.sync({ since })
+    assert.equal(synced.rooms?.invite?.[roomId], undefined)
+    assert.ok(synced.rooms?.leave?.[roomId], 'the rejected invite is a left room in /sync')
+  })
+
+  it('knocks on a room of another server, and the knock shows in /sync; an invite-only room refuses the knock', async () => {
+    const roomId = await alice.createRoom({ preset: 'private_chat', room_version: '12', name: 'Knockable' })
+    await alice.putState(roomId, 'm.room.join_rules', '', { join_rule: 'knock' })
+    const res = await bob.post(`/knock/${enc(roomId)}?via=${enc(a.name)}`, { reason: 'let me in' })
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    assert.equal((await alice.getState(roomId, 'm.room.member', bob.userId)).membership, 'knock')
+    const synced = await bob.sync()
+    const knock = synced.rooms?.knock?.[roomId]
+    assert.ok(knock, JSON.stringify(synced.rooms))
+    assert.ok(knock.knock_state.events.some((e: { type: string; content: { name?: string } }) => e.type === 'm.room.name' && e.content.name === 'Knockable'))
+
+    const closed = await alice.createRoom({ preset: 'private_chat' })
+    assertError(await bob.post(`/knock/${enc(closed)}?via=${enc(a.name)}`, {}), 403, 'M_FORBIDDEN')
+  })
 })
