@@ -13,6 +13,8 @@ import { Directory, summaryHook } from './directory/index.ts'
 import { RoomWriter } from './rooms/writer.ts'
 import { RemoteEvents } from './rooms/ingest.ts'
 import { RemoteJoins } from './federation/remote-join.ts'
+import { MatrixError } from './shared/errors.ts'
+import { FederationInvites } from './federation/invites.ts'
 import { pduVerifier } from './federation/pdu-check.ts'
 import { RelationsReader } from './rooms/relations-read.ts'
 import { relationsOnAppend } from './rooms/relations-write.ts'
@@ -77,6 +79,8 @@ export interface AppContext {
   remoteEvents: RemoteEvents
   /** The resident side of make_join/send_join, make_leave/send_leave, make_knock/send_knock. */
   federationMemberships: FederationMemberships
+  /** Invites across servers (PUT v2/invite), received and sent. */
+  federationInvites: FederationInvites
   /** Transactions received from other servers (PUT /send/{txnId}): PDUs to pduSink, EDUs to their services. */
   federationInbound: InboundTransactions
   /** Other servers' users' device lists and cross-signing keys, from their EDUs. */
@@ -133,6 +137,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   const writer = new RoomWriter(config.server_name, clock, () => serverKeys.signingKey, (outcome) => metrics.roomWriteState.inc({ outcome }))
   writer.onAppend(relationsOnAppend)
   const remoteEvents = new RemoteEvents({ storage, writer })
+  const federationInvites = new FederationInvites({ serverName: config.server_name, storage, keys: federation.keys, client: federation.client, signingKey: () => serverKeys.signingKey, remoteEvents })
   const remoteJoins = new RemoteJoins({
     serverName: config.server_name,
     client: federation.client,
@@ -144,6 +149,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
       const result = await remoteEvents.ingestJoinedRoom(roomId, version, { state, authChain, join, origin })
       if (result.outcome !== 'accepted') throw new Error(`the join was not accepted here (${result.outcome}: ${result.reason ?? ''})`)
     },
+    keepOutside: (event, unsigned) => remoteEvents.keepMembershipOutside(event, unsigned),
   })
   const rooms = new Rooms({
     storage,
@@ -153,6 +159,13 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     defaultRoomVersion: config.rooms.default_room_version,
     remoteJoins,
     aliases: (alias) => directory.aliases.resolve(alias),
+    remoteInvites: {
+      send: (destination, version, event, stripped) => federationInvites.send(destination, version, event, stripped),
+      append: async (event) => {
+        const result = await remoteEvents.ingest(event, { origin: config.server_name })
+        if (result.outcome !== 'accepted') throw new MatrixError('M_FORBIDDEN', `The invite was not accepted: ${result.reason ?? result.outcome}`)
+      },
+    },
   })
   writer.indexWith(searchTextOf)
   writer.onAppend((repos, appended) => indexAppended(repos, appended))
@@ -281,6 +294,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     federation,
     federationQueries,
     remoteEvents,
+    federationInvites,
     federationMemberships: new FederationMemberships({ serverName: config.server_name, storage, remoteEvents, keys: federation.keys, signingKey: () => serverKeys.signingKey, clock }),
     federationInbound,
     remoteDeviceLists,

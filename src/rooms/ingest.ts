@@ -142,6 +142,22 @@ export class RemoteEvents {
     }
   }
 
+  /**
+   * A membership of one of our users in a room this server is not in (an invite received, an invite
+   * rejected, a knock): the event as an outlier, with what the user is shown of the room in its `unsigned`
+   * (invite_room_state, knock_room_state, as the spec carries them), and the user's membership row at a
+   * stream position that wakes their /sync.
+   */
+  async keepMembershipOutside(event: RoomEvent, unsigned: Record<string, unknown> = {}): Promise<void> {
+    const userId = event.state_key as string
+    const json = JSON.stringify({ ...event.pdu, unsigned })
+    await this.storage.streamTransaction(async (repos) => {
+      await repos.events.insertUnordered([{ ...eventColumns(event, json), state_group: null, rejected_reason: null, kind: 'outlier' }])
+      const position = await repos.stream.next('member', event.room_id, userId)
+      await repos.memberships.set({ room_id: event.room_id, user_id: userId, membership: String(event.content.membership), event_id: event.event_id, stream_ordering: position, sender: event.sender })
+    })
+  }
+
   async storeOutliersIn(repos: Repositories, roomId: string, version: RoomVersion, events: RoomEvent[]): Promise<OutliersResult> {
     const result: OutliersResult = { rejected: [], unchecked: [] }
     const batch = new Map<string, RoomEvent>()
