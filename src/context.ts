@@ -24,7 +24,7 @@ import { SyncService } from './sync/sync.ts'
 import { Ephemeral } from './ephemeral/index.ts'
 import { DEFAULT_PUSH_LIMITS, Push } from './push/index.ts'
 import { CrossSigning, DehydratedDevices, DeviceLists, E2eKeys, KeyBackup, RemoteDeviceLists, RemoteE2eKeys, ToDevice, markDeviceListsChanged } from './e2ee/index.ts'
-import { createMediaServices, type MediaServices } from './media/index.ts'
+import { createMediaServices, FederationMediaSource, type MediaServices } from './media/index.ts'
 import { createOutboundGuard, type OutboundGuard } from './outbound/index.ts'
 import { createFederation, systemDns, type DnsResolver, type Federation } from './federation/index.ts'
 import { FederationQueries } from './federation/queries.ts'
@@ -271,7 +271,14 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     deviceLists,
     toDevice,
     dehydratedDevices: new DehydratedDevices({ storage, clock, keys: e2eKeys, devices, toDevice }),
-    media: createMediaServices({ config, storage, clock, logger, guard }),
+    media: createMediaServices({
+      config,
+      storage,
+      clock,
+      logger,
+      guard,
+      remote: new FederationMediaSource({ client: federation.client, guard, secureContext: federation.secureContext }),
+    }),
     federation,
     federationQueries,
     remoteEvents,

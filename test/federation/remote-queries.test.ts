@@ -10,6 +10,10 @@ import { startTestServer, type TestServer } from '../support/server.ts'
 import { federationFronts } from '../support/federation.ts'
 import { RoomClient, enc } from '../support/rooms.ts'
 import { crossSigningKeys, userWithKeys, type Json } from '../support/e2ee.ts'
+import { FederationError } from '../../src/federation/index.ts'
+import { boundaryOf, readMultipartMedia } from '../../src/media/index.ts'
+import type { AppContext } from '../../src/context.ts'
+import { V1, download } from '../http/media-support.ts'
 
 const fronts = await federationFronts()
 const { nameA, nameB, common } = fronts
@@ -93,5 +97,114 @@ describe("POST /keys/query and /keys/claim for another server's users", () => {
     assert.notEqual(id1, id2)
     assert.ok(key1.signatures[bob.client.userId][`ed25519:${bob.client.deviceId}`], 'the key comes as its device signed it')
     assert.deepEqual(Object.keys(first.body.failures), [deadName])
+  })
+})
+
+const ctxA: AppContext = a.server.ctx
+
+/** Uploads to B as bob; the media ID. */
+async function uploadToB(data: Buffer, contentType: string, filename: string): Promise<string> {
+  const res = await b.api.request('POST', `/_matrix/media/v3/upload?filename=${enc(filename)}`, { body: data, token: bob.client.token, headers: { 'Content-Type': contentType } })
+  assert.equal(res.status, 200, JSON.stringify(res.body))
+  return String(res.body.content_uri).split('/').pop() as string
+}
+
+/** A's signed federation request to B for media, its multipart answer read. */
+async function federationMedia(path: string, query: Record<string, string | number> = {}) {
+  const answer = await ctxA.federation.client.stream(nameB, { method: 'GET', path, query, maxBytes: 10 * 1024 * 1024 })
+  const boundary = boundaryOf(answer.headers['content-type'])
+  assert.ok(boundary, `multipart/mixed with a boundary: ${answer.headers['content-type']}`)
+  const part = await readMultipartMedia(answer.body, boundary)
+  const chunks: Buffer[] = []
+  for await (const chunk of part.body) chunks.push(chunk as Buffer)
+  return { metadata: part.metadata, headers: part.headers, bytes: Buffer.concat(chunks) }
+}
+
+/** Request lines B's front saw for this media ID over federation. */
+const federationFetchesOf = (mediaId: string) => fronts.frontB.requests.filter((line) => line.includes('/_matrix/federation/v1/media/') && line.includes(mediaId))
+
+const picture = await sharp({ create: { width: 800, height: 600, channels: 3, background: { r: 10, g: 120, b: 200 } } }).png().toBuffer()
+const pictureId = await uploadToB(picture, 'image/png', 'holiday.png')
+
+describe('GET /_matrix/federation/v1/media/download|thumbnail/{mediaId}', () => {
+  it('serves our media to a server that signs its request, as multipart/mixed: {} metadata, then the bytes', async () => {
+    const got = await federationMedia(`/_matrix/federation/v1/media/download/${pictureId}`)
+    assert.deepEqual(got.metadata, {})
+    assert.equal(got.headers['content-type'], 'image/png')
+    assert.match(got.headers['content-disposition'] ?? '', /filename="holiday\.png"/)
+    assert.ok(got.bytes.equals(picture), 'the same bytes')
+  })
+
+  it('serves a thumbnail of our media the same way', async () => {
+    const got = await federationMedia(`/_matrix/federation/v1/media/thumbnail/${pictureId}`, { width: 96, height: 96, method: 'crop' })
+    assert.deepEqual(got.metadata, {})
+    assert.match(got.headers['content-type'] ?? '', /^image\//)
+    const meta = await sharp(got.bytes).metadata()
+    assert.deepEqual([meta.width, meta.height], [96, 96])
+  })
+
+  it('refuses unauthenticated requests, and answers 404 for unknown media', async () => {
+    for (const path of [`/_matrix/federation/v1/media/download/${pictureId}`, `/_matrix/federation/v1/media/thumbnail/${pictureId}?width=32&height=32`]) {
+      const res = await b.api.get(path)
+      assert.deepEqual([res.status, res.body.errcode], [401, 'M_UNAUTHORIZED'], path)
+    }
+    await assert.rejects(federationMedia('/_matrix/federation/v1/media/download/nosuchmedia'), (err: unknown) => {
+      assert.ok(err instanceof FederationError && err.status === 404 && err.errcode === 'M_NOT_FOUND', String(err))
+      return true
+    })
+  })
+})
+
+describe("GET /_matrix/client/v1/media/download|thumbnail for another server's media", () => {
+  it("fetches B's media over federation once, then serves it and its thumbnails from A's cache after B deleted it", async () => {
+    const first = await download(a, alice.token, `${V1}/download/${nameB}/${pictureId}`)
+    assert.equal(first.status, 200, JSON.stringify(first.json))
+    assert.ok(first.bytes.equals(picture), 'the same bytes')
+    assert.equal(first.headers.get('content-type'), 'image/png')
+    assert.match(first.headers.get('content-disposition') ?? '', /filename="holiday\.png"/)
+    const thumb = await download(a, alice.token, `${V1}/thumbnail/${nameB}/${pictureId}?width=320&height=240&method=scale`)
+    assert.equal(thumb.status, 200, JSON.stringify(thumb.json))
+    const meta = await sharp(thumb.bytes).metadata()
+    assert.deepEqual([meta.width, meta.height], [320, 240])
+    const row = await ctxA.storage.repos.media.get(nameB, pictureId)
+    assert.equal(row?.remote, true, 'cached as remote media, for retention')
+
+    assert.deepEqual(await b.server.ctx.media.media.deleteMedia(nameB, [pictureId]), [pictureId])
+    const fetchesBefore = federationFetchesOf(pictureId).length
+    const again = await download(a, alice.token, `${V1}/download/${nameB}/${pictureId}`)
+    assert.equal(again.status, 200)
+    assert.ok(again.bytes.equals(picture))
+    const otherSize = await download(a, alice.token, `${V1}/thumbnail/${nameB}/${pictureId}?width=32&height=32&method=crop`)
+    assert.equal(otherSize.status, 200, 'a new thumbnail size is made from the cached original')
+    assert.equal(federationFetchesOf(pictureId).length, fetchesBefore, 'B was not asked again')
+  })
+
+  it('fetches an item once for concurrent requests', async () => {
+    const data = await sharp({ create: { width: 64, height: 64, channels: 3, background: { r: 1, g: 2, b: 3 } } }).png().toBuffer()
+    const mediaId = await uploadToB(data, 'image/png', 'small.png')
+    const all = await Promise.all(Array.from({ length: 5 }, () => download(a, alice.token, `${V1}/download/${nameB}/${mediaId}`)))
+    assert.deepEqual(all.map((r) => r.status), [200, 200, 200, 200, 200])
+    assert.ok(all.every((r) => r.bytes.equals(data)))
+    assert.equal(federationFetchesOf(mediaId).length, 1)
+  })
+
+  it('answers 404 for media B does not have, or with allow_remote=false, and 502 for a server that is down', async () => {
+    const unknown = await download(a, alice.token, `${V1}/download/${nameB}/nosuchmedia`)
+    assert.deepEqual([unknown.status, unknown.json?.errcode], [404, 'M_NOT_FOUND'])
+    const mediaId = await uploadToB(Buffer.from('hello'), 'text/plain', 'hello.txt')
+    const local = await download(a, alice.token, `${V1}/download/${nameB}/${mediaId}?allow_remote=false`)
+    assert.deepEqual([local.status, local.json?.errcode], [404, 'M_NOT_FOUND'])
+    assert.equal(federationFetchesOf(mediaId).length, 0)
+    const down = await download(a, alice.token, `${V1}/download/${deadName}/someid`)
+    assert.deepEqual([down.status, down.json?.errcode], [502, 'M_UNKNOWN'])
+  })
+
+  it('keeps remote media off the legacy unauthenticated endpoints: nothing is fetched for them', async () => {
+    const mediaId = await uploadToB(Buffer.from('legacy'), 'text/plain', 'legacy.txt')
+    for (const path of [`/_matrix/media/v3/download/${nameB}/${mediaId}`, `/_matrix/media/v3/thumbnail/${nameB}/${mediaId}?width=32&height=32`]) {
+      const res = await download(a, null, path)
+      assert.deepEqual([res.status, res.json?.errcode], [404, 'M_NOT_FOUND'], path)
+    }
+    assert.equal(federationFetchesOf(mediaId).length, 0)
   })
 })
