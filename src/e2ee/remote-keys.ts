@@ -82,7 +82,7 @@ export class RemoteE2eKeys {
   /** Asks each server about its users: `byServer` is server → user → device IDs ([] for all). */
   async query(byServer: Map<string, Record<string, string[]>>, timeoutMs: number): Promise<RemoteQueryResult> {
     const result: RemoteQueryResult = { device_keys: {}, master_keys: {}, self_signing_keys: {}, failures: {} }
-    await this.askEach(byServer, 'query', timeoutMs, result.failures, (answer, users) => this.takeQueryAnswer(answer, users, result))
+    await this.askEach(byServer, 'query', timeoutMs, result.failures, (answer, users) => takeQueryAnswer(answer, users, result))
     return result
   }
 
@@ -111,34 +111,35 @@ export class RemoteE2eKeys {
       }
     })
   }
+}
 
-  /** Keeps the checked part of one server's key query answer. */
-  private takeQueryAnswer(answer: unknown, users: Record<string, string[]>, result: RemoteQueryResult): void {
-    const deviceKeys = field(answer, 'device_keys')
-    const masterKeys = field(answer, 'master_keys')
-    const selfSigningKeys = field(answer, 'self_signing_keys')
-    let budget = MAX_DEVICES_PER_ANSWER
-    for (const [userId, asked] of Object.entries(users)) {
-      // A user the server does not know is left out, not reported as a failure (the spec's rule).
-      const devices = deviceKeys[userId]
-      if (!isObject(devices)) continue
-      const kept: Record<string, Json> = {}
-      for (const [deviceId, keys] of Object.entries(devices)) {
-        if (budget <= 0) break
-        if (asked.length > 0 && !asked.includes(deviceId)) continue
-        // The owner and device named inside must be the ones asked, and the device must have signed its keys.
-        const parsed = tryParse(() => parseDeviceKeys(keys, userId, deviceId))
-        if (!parsed) continue
-        kept[deviceId] = parsed.json
-        budget--
-      }
-      result.device_keys[userId] = kept
-      const master = tryParse(() => parseCrossSigningKey(masterKeys[userId], 'master_key', userId, 'master'))
-      if (!master) continue
-      result.master_keys[userId] = master.json
-      const selfSigning = tryParse(() => selfSignedBy(master, selfSigningKeys[userId], userId))
-      if (selfSigning) result.self_signing_keys[userId] = selfSigning.json
+/** Adds to `result` the checked part of one server's key query answer about `users` (user → devices asked). */
+export function takeQueryAnswer(answer: unknown, users: Record<string, string[]>, result: Omit<RemoteQueryResult, 'failures'>): void {
+  const deviceKeys = field(answer, 'device_keys')
+  const masterKeys = field(answer, 'master_keys')
+  const selfSigningKeys = field(answer, 'self_signing_keys')
+  let budget = MAX_DEVICES_PER_ANSWER
+  for (const [userId, asked] of Object.entries(users)) {
+    // A user the server does not know is left out, not reported as a failure (the spec's rule).
+    const devices = deviceKeys[userId]
+    if (!isObject(devices)) continue
+    const kept: Record<string, Json> = {}
+    const wanted = asked.length > 0 ? new Set(asked) : null
+    for (const [deviceId, keys] of Object.entries(devices)) {
+      if (budget <= 0) break
+      if (wanted && !wanted.has(deviceId)) continue
+      // The owner and device named inside must be the ones asked, and the device must have signed its keys.
+      const parsed = tryParse(() => parseDeviceKeys(keys, userId, deviceId))
+      if (!parsed) continue
+      kept[deviceId] = parsed.json
+      budget--
     }
+    result.device_keys[userId] = kept
+    const master = tryParse(() => parseCrossSigningKey(masterKeys[userId], 'master_key', userId, 'master'))
+    if (!master) continue
+    result.master_keys[userId] = master.json
+    const selfSigning = tryParse(() => selfSignedBy(master, selfSigningKeys[userId], userId))
+    if (selfSigning) result.self_signing_keys[userId] = selfSigning.json
   }
 }
 
@@ -153,7 +154,7 @@ function selfSignedBy(master: CrossSigningKey, value: unknown, userId: string): 
  * Keeps, of one server's claim answer, one key per device asked, of the algorithm asked: a key string or a
  * signed key object. Its signature is the client's to check against the device keys it queried.
  */
-function takeClaimAnswer(answer: unknown, users: Record<string, Record<string, string>>, result: RemoteClaimResult): void {
+export function takeClaimAnswer(answer: unknown, users: Record<string, Record<string, string>>, result: Omit<RemoteClaimResult, 'failures'>): void {
   const claimed = field(answer, 'one_time_keys')
   for (const [userId, devices] of Object.entries(users)) {
     const byDevice = isObject(claimed[userId]) ? claimed[userId] : {}
