@@ -1,6 +1,7 @@
 // Other servers' media, fetched over authenticated federation media (server-server API, "Content
 // Repository": GET /_matrix/federation/v1/media/download/{mediaId}, a multipart/mixed answer). The media
 // part is either the bytes or a Location, which is fetched through the outbound guard like any other URL.
+// A server that does not know the endpoint (404 M_UNRECOGNIZED) is asked on the legacy one, allow_remote=false.
 // Sizes are bounded by media.max_upload_size; failures become the client API's answers: a 404 stays a 404,
 // media too large is 502 M_TOO_LARGE, anything else 502 (Synapse's answers).
 import type { SecureContext } from 'node:tls'
@@ -72,6 +73,8 @@ export class FederationMediaSource implements RemoteMediaSource {
       }
       part = await readMultipartMedia(answer.body, boundary)
     } catch (err) {
+      // A server from before authenticated media (Matrix 1.11) is asked on its old endpoint, as the spec allows.
+      if (err instanceof FederationError && err.kind === 'http' && err.errcode === 'M_UNRECOGNIZED') return this.openLegacy(serverName, mediaId, waitMs, maxBytes, deadline)
       throw err instanceof MatrixError ? err : remoteMediaError(err)
     }
     const location = part.headers.location
@@ -86,10 +89,29 @@ export class FederationMediaSource implements RemoteMediaSource {
         fetched.body.destroy()
         throw fetched.status === 404 ? notFound('Remote media not found') : remoteFailed()
       }
-      const contentType = fetched.headers['content-type']
-      return { contentType, fileName: fileNameOf(fetched.headers['content-disposition']), body: fetched.body }
+      return { contentType: fetched.headers['content-type'], fileName: fileNameOf(fetched.headers['content-disposition']), body: fetched.body }
     } catch (err) {
       throw err instanceof MatrixError ? err : remoteMediaError(err)
+    }
+  }
+
+  /** GET /_matrix/media/v3/download/{serverName}/{mediaId} with allow_remote=false: the bytes, unframed. */
+  private async openLegacy(serverName: string, mediaId: string, waitMs: number, maxBytes: number, deadline: number): Promise<OpenedRemoteMedia> {
+    try {
+      const answer = await this.client.stream(serverName, {
+        method: 'GET',
+        path: `/_matrix/media/v3/download/${encodeURIComponent(serverName)}/${encodeURIComponent(mediaId)}`,
+        query: { allow_remote: false, timeout_ms: waitMs },
+        timeoutMs: Math.max(deadline - Date.now(), 1),
+        maxBytes,
+      })
+      const header = (name: string) => {
+        const value = answer.headers[name]
+        return Array.isArray(value) ? value[0] : value
+      }
+      return { contentType: header('content-type'), fileName: fileNameOf(header('content-disposition')), body: answer.body }
+    } catch (err) {
+      throw remoteMediaError(err)
     }
   }
 }

@@ -5,9 +5,10 @@
 import { after, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer, type AddressInfo } from 'node:net'
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import sharp from 'sharp'
 import { startTestServer, type TestServer } from '../support/server.ts'
-import { federationFronts } from '../support/federation.ts'
+import { federationFronts, startTlsFront } from '../support/federation.ts'
 import { RoomClient, enc } from '../support/rooms.ts'
 import { crossSigningKeys, userWithKeys, type Json } from '../support/e2ee.ts'
 import { FederationError } from '../../src/federation/index.ts'
@@ -17,7 +18,9 @@ import { V1, download } from '../http/media-support.ts'
 
 const fronts = await federationFronts()
 const { nameA, nameB, common } = fronts
-const a: TestServer = await startTestServer({ ...common(), server_name: nameA })
+// A's media.max_upload_size bounds what it fetches from other servers.
+const MAX_REMOTE_MEDIA = 1024 * 1024
+const a: TestServer = await startTestServer({ ...common(), server_name: nameA, 'media.max_upload_size': MAX_REMOTE_MEDIA })
 const b: TestServer = await startTestServer({ ...common(), server_name: nameB })
 fronts.route(fronts.frontA, a.url)
 fronts.route(fronts.frontB, b.url)
@@ -206,5 +209,89 @@ describe("GET /_matrix/client/v1/media/download|thumbnail for another server's m
       assert.deepEqual([res.status, res.json?.errcode], [404, 'M_NOT_FOUND'], path)
     }
     assert.equal(federationFetchesOf(mediaId).length, 0)
+  })
+})
+
+/**
+ * A peer playing another server's content repository: a plain HTTP server behind an HTTPS front with the
+ * test CA. It answers A's signed requests without checking them (A only needs to ask it), each media ID
+ * showing one way a server may answer.
+ */
+async function startMediaPeer() {
+  const big = Buffer.alloc(MAX_REMOTE_MEDIA + 1024, 'x')
+  const multipart = (res: ServerResponse, parts: string[], tail = '--b--\r\n') => {
+    res.writeHead(200, { 'Content-Type': 'multipart/mixed; boundary=b' })
+    res.end(`${parts.map((p) => `--b\r\n${p}\r\n`).join('')}${tail}`)
+  }
+  const json = (res: ServerResponse, status: number, body: unknown) => {
+    res.writeHead(status, { 'Content-Type': 'application/json' })
+    res.end(JSON.stringify(body))
+  }
+  const http = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '').split('?')[0] as string
+    const id = path.split('/').pop()
+    if (path === '/blob/redirected') {
+      res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Disposition': 'attachment; filename="moved.txt"' })
+      return res.end('bytes from elsewhere')
+    }
+    if (path.startsWith('/_matrix/media/v3/download/') && id === 'legacyonly') {
+      res.writeHead(200, { 'Content-Type': 'text/plain' })
+      return res.end('from the legacy endpoint')
+    }
+    if (!path.startsWith('/_matrix/federation/v1/media/download/')) return json(res, 404, { errcode: 'M_UNRECOGNIZED', error: 'Unrecognized request' })
+    switch (id) {
+      case 'redirected':
+        return multipart(res, ['Content-Type: application/json\r\n\r\n{}', `Location: http://127.0.0.1:${port}/blob/redirected\r\n`])
+      case 'legacyonly':
+        return json(res, 404, { errcode: 'M_UNRECOGNIZED', error: 'Unrecognized request' })
+      case 'huge':
+        return multipart(res, ['Content-Type: application/json\r\n\r\n{}', `Content-Type: text/plain\r\n\r\n${big.toString()}`])
+      case 'truncated':
+        return multipart(res, ['Content-Type: application/json\r\n\r\n{}'], '--b\r\nContent-Type: text/plain\r\n\r\nhalf of it')
+      case 'notmultipart':
+        return json(res, 200, {})
+      default:
+        return json(res, 404, { errcode: 'M_NOT_FOUND', error: 'Not found' })
+    }
+  })
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
+  const port = (http.address() as AddressInfo).port
+  const front = await startTlsFront(fronts.ca.issue(['127.0.0.1']))
+  front.target = port
+  after(async () => {
+    await front.close()
+    await new Promise<void>((resolve) => http.close(() => resolve()))
+  })
+  return { name: `127.0.0.1:${front.port}` }
+}
+
+describe("another server's media answers", async () => {
+  const peer = await startMediaPeer()
+  const get = (mediaId: string) => download(a, alice.token, `${V1}/download/${peer.name}/${mediaId}`)
+
+  it('follows a Location part through the outbound guard and caches what it finds there', async () => {
+    const res = await get('redirected')
+    assert.equal(res.status, 200, JSON.stringify(res.json))
+    assert.equal(res.bytes.toString(), 'bytes from elsewhere')
+    assert.match(res.headers.get('content-disposition') ?? '', /filename="moved\.txt"/)
+    assert.equal((await ctxA.storage.repos.media.get(peer.name, 'redirected'))?.remote, true)
+  })
+
+  it('falls back to the legacy endpoint of a server that does not know federation media', async () => {
+    const res = await get('legacyonly')
+    assert.equal(res.status, 200, JSON.stringify(res.json))
+    assert.equal(res.bytes.toString(), 'from the legacy endpoint')
+  })
+
+  it('answers 502 M_TOO_LARGE past media.max_upload_size, 502 for a broken answer, and caches neither', async () => {
+    const huge = await get('huge')
+    assert.deepEqual([huge.status, huge.json?.errcode], [502, 'M_TOO_LARGE'])
+    for (const id of ['truncated', 'notmultipart']) {
+      const res = await get(id)
+      assert.deepEqual([res.status, res.json?.errcode], [502, 'M_UNKNOWN'], id)
+    }
+    for (const id of ['huge', 'truncated', 'notmultipart']) assert.equal(await ctxA.storage.repos.media.get(peer.name, id), null, id)
+    const missing = await get('missing')
+    assert.deepEqual([missing.status, missing.json?.errcode], [404, 'M_NOT_FOUND'])
   })
 })
