@@ -93,23 +93,36 @@ export class RemoteE2eKeys {
     return result
   }
 
-  /** One POST /user/keys/{what} per server, side by side, all within one deadline; failures recorded. */
+  /**
+   * One POST /user/keys/{what} per server, side by side, all within one deadline; failures recorded. The
+   * deadline covers discovery too: a server whose name takes long to resolve is reported when time is up.
+   */
   private async askEach<U>(byServer: Map<string, U>, what: 'query' | 'claim', timeoutMs: number, failures: Failures, take: (answer: unknown, users: U) => void): Promise<void> {
     const deadline = Date.now() + timeoutMs
-    await eachLimited([...byServer], MAX_PARALLEL_SERVERS, async ([server, users]) => {
-      try {
-        const answer = await this.client.request(server, {
-          method: 'POST',
-          path: `/_matrix/federation/v1/user/keys/${what}`,
-          body: what === 'query' ? { device_keys: users } : { one_time_keys: users },
-          timeoutMs: Math.max(deadline - Date.now(), 1),
-          maxBytes: MAX_ANSWER_BYTES,
-        })
-        take(answer, users)
-      } catch (err) {
-        failures[server] = failureOf(server, err)
-      }
+    let timer: NodeJS.Timeout | undefined
+    const timeUp = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new FederationError('timeout', 'the client timeout passed')), timeoutMs)
     })
+    timeUp.catch(() => {})
+    try {
+      await eachLimited([...byServer], MAX_PARALLEL_SERVERS, async ([server, users]) => {
+        try {
+          const request = this.client.request(server, {
+            method: 'POST',
+            path: `/_matrix/federation/v1/user/keys/${what}`,
+            body: what === 'query' ? { device_keys: users } : { one_time_keys: users },
+            timeoutMs: Math.max(deadline - Date.now(), 1),
+            maxBytes: MAX_ANSWER_BYTES,
+          })
+          request.catch(() => {})
+          take(await Promise.race([request, timeUp]), users)
+        } catch (err) {
+          failures[server] = failureOf(server, err)
+        }
+      })
+    } finally {
+      clearTimeout(timer)
+    }
   }
 }
 

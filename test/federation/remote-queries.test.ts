@@ -82,6 +82,28 @@ describe("POST /keys/query and /keys/claim for another server's users", () => {
     assert.equal(typeof res.body.failures[deadName].status, 'number')
   })
 
+  it("lists a server that accepts the connection but never answers in failures once the client's timeout has passed", async () => {
+    const held = new Set<import('node:net').Socket>()
+    const silent = createServer((socket) => void held.add(socket))
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    const front = await startTlsFront(fronts.ca.issue(['127.0.0.1']))
+    front.target = (silent.address() as AddressInfo).port
+    const name = `127.0.0.1:${front.port}`
+    try {
+      const res = await alice.post('/keys/query', { device_keys: { [`@dave:${name}`]: [], [bob.client.userId]: [] }, timeout: 1000 })
+      assert.equal(res.status, 200)
+      assert.deepEqual(Object.keys(res.body.failures), [name])
+      assert.equal(res.body.failures[name].status, 503)
+      assert.ok(res.body.device_keys[bob.client.userId][bob.client.deviceId], 'the servers that answer are not held up')
+      const claim = await alice.post('/keys/claim', { one_time_keys: { [`@dave:${name}`]: { D: 'signed_curve25519' } }, timeout: 1000 })
+      assert.deepEqual(Object.keys(claim.body.failures), [name])
+    } finally {
+      for (const socket of held) socket.destroy()
+      silent.close()
+      await front.close()
+    }
+  })
+
   it('returns only the devices asked', async () => {
     const res = await alice.post('/keys/query', { device_keys: { [bob.client.userId]: ['NOSUCHDEVICE'] } })
     assert.equal(res.status, 200)
