@@ -5,7 +5,7 @@ import { RateLimiter } from './ratelimit/index.ts'
 import { systemClock, type Clock } from './shared/clock.ts'
 import type { Logger } from './shared/logger.ts'
 import { Storage, TOKENS_CHANNEL, type Database, type EventContext } from './storage/index.ts'
-import { AccountData, Accounts, Devices, Profiles, RegistrationTokens, Sessions, Uia } from './users/index.ts'
+import { AccountData, Accounts, Devices, Profiles, RegistrationTokens, RemoteProfiles, Sessions, Uia } from './users/index.ts'
 import type { Metrics } from './metrics.ts'
 import { RoomReader } from './rooms/read.ts'
 import { Rooms } from './rooms/rooms.ts'
@@ -25,8 +25,8 @@ import { filterLimitsOf } from './sync/filter.ts'
 import { SyncService } from './sync/sync.ts'
 import { Ephemeral } from './ephemeral/index.ts'
 import { DEFAULT_PUSH_LIMITS, Push } from './push/index.ts'
-import { CrossSigning, DehydratedDevices, DeviceListUpdates, DeviceLists, E2eKeys, KeyBackup, RemoteDeviceLists, ToDevice } from './e2ee/index.ts'
-import { createMediaServices, type MediaServices } from './media/index.ts'
+import { CrossSigning, DehydratedDevices, DeviceListUpdates, DeviceLists, E2eKeys, KeyBackup, RemoteDeviceLists, RemoteE2eKeys, ToDevice } from './e2ee/index.ts'
+import { createMediaServices, FederationMediaSource, type MediaServices } from './media/index.ts'
 import { createOutboundGuard, type OutboundGuard } from './outbound/index.ts'
 import { createFederation, systemDns, type DnsResolver, type Federation } from './federation/index.ts'
 import { FederationQueries } from './federation/queries.ts'
@@ -203,7 +203,13 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   notifier.listen(FEDERATION_CHANNEL, (payload) => federationSender.notified(payload))
   notifier.onConnection((connected) => connected && federationSender.listenerConnected())
   const crossSigning = new CrossSigning({ storage, uia, deviceListUpdates })
-  const e2eKeys = new E2eKeys({ storage, serverName: config.server_name, proposedKeys: (requester, repos) => crossSigning.proposedBy(requester, repos), deviceListUpdates })
+  const e2eKeys = new E2eKeys({
+    storage,
+    serverName: config.server_name,
+    proposedKeys: (requester, repos) => crossSigning.proposedBy(requester, repos),
+    remote: new RemoteE2eKeys(federation.client),
+    deviceListUpdates,
+  })
   const deviceLists = new DeviceLists(storage)
   const toDevice = new ToDevice({
     storage,
@@ -219,6 +225,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     storage,
     (userId) => rooms.propagateProfile(userId, (roomId, err) => logger.warn({ err, room_id: roomId }, 'profile change not sent to room')),
     (userId) => rateLimiter.take('message', userId),
+    new RemoteProfiles(federation.client, config.server_name),
   )
   const directory = new Directory({
     storage,
@@ -290,7 +297,14 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     deviceLists,
     toDevice,
     dehydratedDevices: new DehydratedDevices({ storage, clock, keys: e2eKeys, devices, toDevice }),
-    media: createMediaServices({ config, storage, clock, logger, guard }),
+    media: createMediaServices({
+      config,
+      storage,
+      clock,
+      logger,
+      guard,
+      remote: new FederationMediaSource({ client: federation.client, guard, secureContext: federation.secureContext }),
+    }),
     federation,
     federationQueries,
     remoteEvents,

@@ -48,6 +48,7 @@ import * as federationUser from './federation/user.ts'
 import * as federationMembership from './federation/membership.ts'
 import * as federationSend from './federation/send.ts'
 import * as federationInvite from './federation/invite.ts'
+import * as federationMedia from './federation/media.ts'
 
 const modules = [
   versions,
@@ -98,6 +99,7 @@ const modules = [
   federationMembership,
   federationSend,
   federationInvite,
+  federationMedia,
 ]
 
 export const routes = modules.flatMap((m) => Object.values(m) as RouteDefinition<any, any, any, any>[]).filter((r) => r && typeof r === 'object' && 'handler' in r)

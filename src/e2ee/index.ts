@@ -7,3 +7,4 @@ export { ToDevice, TO_DEVICE_SYNC_LIMIT, type ToDeviceEvent, type ToDeviceBatch 
 export { KeyBackup } from './key-backup.ts'
 export { DehydratedDevices } from './dehydrated-device.ts'
 export { RemoteDeviceLists, parseUserDevices, type DeviceListUpdate, type DeviceListOutcome, type RemoteDeviceList, type UserDevicesFetch } from './remote-device-lists.ts'
+export { RemoteE2eKeys, remoteTimeout } from './remote-keys.ts'
