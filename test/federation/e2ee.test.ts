@@ -40,6 +40,10 @@ describe('device lists across servers', () => {
     assert.ok(synced.device_lists.changed.includes(alice.userId))
     const devices = await eventually('the device on B', aliceOnB, (d) => d.some(([id]) => id === phone.deviceId))
     assert.deepEqual(devices.find(([id]) => id === phone.deviceId)?.[1], device.deviceKeys())
+    // Bob's client asking his own server gets the device (from Alice's server).
+    const queried = await bob.post('/keys/query', { device_keys: { [alice.userId]: [] } })
+    assert.deepEqual(queried.body.failures, {})
+    assert.deepEqual(queried.body.device_keys[alice.userId]?.[phone.deviceId]?.keys, device.deviceKeys().keys)
 
     // B fetched the list whole once (it had never seen it); from here on each update names the last as
     // prev_id, so B applies them in turn (a resync would start its seen IDs afresh).
@@ -67,6 +71,8 @@ describe('device lists across servers', () => {
 
     assert.equal((await phone.post('/logout', {})).status, 200)
     await eventually('the device gone on B', aliceOnB, (d) => !d.some(([id]) => id === phone.deviceId))
+    const after = await bob.post('/keys/query', { device_keys: { [alice.userId]: [] } })
+    assert.equal(after.body.device_keys[alice.userId]?.[phone.deviceId], undefined)
     const row = await b.ctx.storage.repos.remoteDeviceLists.get(alice.userId)
     const { rows: sent } = await a.ctx.storage.db.query<{ stream_id: string }>('SELECT stream_id FROM device_list_outbound WHERE user_id = $1', [alice.userId])
     assert.equal(row?.stale, false, 'no update was missed')
