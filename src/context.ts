@@ -33,7 +33,8 @@ import { FederationQueries } from './federation/queries.ts'
 import { FederationMemberships } from './federation/memberships.ts'
 import { ServerAcls } from './federation/acl.ts'
 import { InboundEdus } from './federation/edus.ts'
-import { ingestSink, type PduSink } from './federation/pdu-sink.ts'
+import type { PduSink } from './federation/pdu-sink.ts'
+import { GapFiller } from './federation/gaps.ts'
 import { InboundTransactions } from './federation/transactions.ts'
 import { FEDERATION_CHANNEL, FederationSender } from './federation/sender.ts'
 import { eduRelay } from './federation/edu-relay.ts'
@@ -230,8 +231,8 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     fetch: (userId) => fetchUserDevices(federation.client, userId),
   })
   const acls = new ServerAcls(storage)
-  // Checked PDUs go to the room DAG through the remote-event ingest.
-  const pduSink: PduSink = ingestSink(remoteEvents)
+  // Checked PDUs go to the room DAG through the remote-event ingest, missing predecessors fetched first.
+  const pduSink: PduSink = new GapFiller({ client: federation.client, remoteEvents, storage, check: pduVerifier((server, keyId, validity) => federation.keys.verifyKey(server, keyId, validity)), logger })
   const federationInbound = new InboundTransactions({
     storage,
     clock,
