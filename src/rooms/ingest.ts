@@ -14,7 +14,7 @@ import { notFound } from '../shared/errors.ts'
 import type { Repositories, Storage, StateEntry } from '../storage/index.ts'
 import { refreshRoomSummaries } from '../directory/summaries.ts'
 import { entriesOf, stateIdsOf, StoredEvents, type StateIds } from './state-store.ts'
-import { eventColumns, keysFor, type RoomWriteState, type RoomWriter } from './writer.ts'
+import { eventColumns, eventEdges, keysFor, type RoomWriteState, type RoomWriter } from './writer.ts'
 
 export type IngestOutcome = 'accepted' | 'soft-failed' | 'rejected' | 'duplicate' | 'missing'
 
@@ -169,6 +169,7 @@ export class RemoteEvents {
       if (reason !== null) result.rejected.push(event.event_id)
       rows.push({
         ...eventColumns(event, json),
+        edges: eventEdges(event, version),
         state_group: null,
         rejected_reason: reason,
         kind: reason === null ? ('outlier' as const) : ('rejected' as const),
@@ -233,12 +234,12 @@ export class RemoteEvents {
 
     // 1. Against its own auth events.
     let verdict = await this.checkAgainstAuthEvents(event, version, store)
-    if (!verdict.allowed) return this.storeAside(repos, event, json, before.group, 'rejected', `auth events: ${verdict.reason}`)
+    if (!verdict.allowed) return this.storeAside(repos, version, event, json, before.group, 'rejected', `auth events: ${verdict.reason}`)
     // 2. Against the state before it.
     const beforeIds = before.state ? pick(before.state, keys) : before.group === null ? new Map() : stateIdsOf(await repos.state.groupEntries(roomId, before.group, keys))
     const beforeState = await store.stateEvents(beforeIds)
     verdict = checkEventAuth(event, beforeState, version)
-    if (!verdict.allowed) return this.storeAside(repos, event, json, before.group, 'rejected', `state before: ${verdict.reason}`)
+    if (!verdict.allowed) return this.storeAside(repos, version, event, json, before.group, 'rejected', `state before: ${verdict.reason}`)
     const ownKey = event.state_key === undefined ? null : stateKey(event.type, event.state_key)
     const afterGroup =
       ownKey === null ? before.group : await repos.state.createGroup(roomId, before.group, [{ type: event.type, state_key: event.state_key as string, event_id: event.event_id }])
@@ -246,7 +247,7 @@ export class RemoteEvents {
     if (room.state_group !== null && before.group !== room.state_group) {
       const current = new Map((await repos.state.currentEvents(roomId, keys)).map((r) => [stateKey(r.type, r.state_key), r.event_id]))
       verdict = checkEventAuth(event, await store.stateEvents(current), version)
-      if (!verdict.allowed) return this.storeAside(repos, event, json, afterGroup, 'soft-failed', `current state: ${verdict.reason}`)
+      if (!verdict.allowed) return this.storeAside(repos, version, event, json, afterGroup, 'soft-failed', `current state: ${verdict.reason}`)
     }
 
     // Accepted: the room's new forward extremities and the current state they resolve to.
@@ -400,8 +401,8 @@ export class RemoteEvents {
   }
 
   /** Stores a soft-failed or rejected event outside the timeline. */
-  private async storeAside(repos: Repositories, event: RoomEvent, json: string, group: number | null, kind: 'soft-failed' | 'rejected', reason: string): Promise<IngestResult> {
-    await repos.events.insertUnordered([{ ...eventColumns(event, json), state_group: group, rejected_reason: kind === 'rejected' ? reason : null, kind }])
+  private async storeAside(repos: Repositories, version: RoomVersion, event: RoomEvent, json: string, group: number | null, kind: 'soft-failed' | 'rejected', reason: string): Promise<IngestResult> {
+    await repos.events.insertUnordered([{ ...eventColumns(event, json), edges: eventEdges(event, version), state_group: group, rejected_reason: kind === 'rejected' ? reason : null, kind }])
     return { outcome: kind, reason }
   }
 
