@@ -34,6 +34,7 @@ import { InboundEdus } from './federation/edus.ts'
 import { ingestSink, type PduSink } from './federation/pdu-sink.ts'
 import { InboundTransactions } from './federation/transactions.ts'
 import { FEDERATION_CHANNEL, FederationSender } from './federation/sender.ts'
+import { FederationReads } from './federation/reads.ts'
 
 export interface AppContext {
   config: Config
@@ -79,6 +80,8 @@ export interface AppContext {
   federationInbound: InboundTransactions
   /** Other servers' users' device lists and cross-signing keys, from their EDUs. */
   remoteDeviceLists: RemoteDeviceLists
+  /** The server-server API's reads of room DAGs: /event, /state, /backfill, /get_missing_events… */
+  federationReads: FederationReads
   /** The one gate for requests to other hosts (push gateways use it too). */
   outboundGuard: OutboundGuard
   /** The durable outbound federation queue: local events are queued as they are appended; EDUs by queueEdu. */
@@ -263,6 +266,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     federationMemberships: new FederationMemberships({ serverName: config.server_name, storage, remoteEvents, keys: federation.keys, signingKey: () => serverKeys.signingKey, clock }),
     federationInbound,
     remoteDeviceLists,
+    federationReads: new FederationReads({ serverName: config.server_name, storage, clock }),
     outboundGuard: guard,
     federationSender,
   }

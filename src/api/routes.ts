@@ -47,6 +47,8 @@ import * as federationQuery from './federation/query.ts'
 import * as federationUser from './federation/user.ts'
 import * as federationMembership from './federation/membership.ts'
 import * as federationSend from './federation/send.ts'
+import * as federationEvents from './federation/events.ts'
+import * as federationDirectory from './federation/directory.ts'
 
 const modules = [
   versions,
@@ -96,6 +98,8 @@ const modules = [
   federationUser,
   federationMembership,
   federationSend,
+  federationEvents,
+  federationDirectory,
 ]
 
 export const routes = modules.flatMap((m) => Object.values(m) as RouteDefinition<any, any, any, any>[]).filter((r) => r && typeof r === 'object' && 'handler' in r)
