@@ -119,31 +119,30 @@ export class FederationReads {
     return row.replaces_state === null ? own : [...own, { type: row.type, state_key: row.state_key, event_id: row.replaces_state }]
   }
 
-  /** GET /state/{roomId} and /state_ids/{roomId}: the state before the event and its auth chain. */
+  /** GET /state/{roomId}: the state before the event and its auth chain, as PDUs. */
   async state(origin: string, roomId: string, eventId: string): Promise<{ pdus: JsonObject[]; auth_chain: JsonObject[] }> {
-    const { stateIds, authChain } = await this.stateAt(origin, roomId, eventId, true)
-    return { pdus: stateIds.map((r) => JSON.parse(r.json as string) as JsonObject), auth_chain: authChain.map((r) => JSON.parse(r.json as string) as JsonObject) }
-  }
-
-  async stateIds(origin: string, roomId: string, eventId: string): Promise<{ pdu_ids: string[]; auth_chain_ids: string[] }> {
-    const { stateIds, authChain } = await this.stateAt(origin, roomId, eventId, false)
-    return { pdu_ids: stateIds.map((r) => r.event_id), auth_chain_ids: authChain.map((r) => r.event_id) }
-  }
-
-  private async stateAt(origin: string, roomId: string, eventId: string, withJson: boolean) {
     const repos = this.storage.repos
+    const ids = await this.stateIdsAt(repos, origin, roomId, eventId)
+    const [state, chain] = await Promise.all([repos.eventGraph.events(roomId, ids), repos.eventGraph.authChain(roomId, ids, AUTH_CHAIN_MAX, true)])
+    return { pdus: state.map((r) => JSON.parse(r.json) as JsonObject), auth_chain: chain.map((r) => JSON.parse(r.json as string) as JsonObject) }
+  }
+
+  /** GET /state_ids/{roomId}: the same as event IDs. */
+  async stateIds(origin: string, roomId: string, eventId: string): Promise<{ pdu_ids: string[]; auth_chain_ids: string[] }> {
+    const repos = this.storage.repos
+    const ids = await this.stateIdsAt(repos, origin, roomId, eventId)
+    const chain = await repos.eventGraph.authChain(roomId, ids, AUTH_CHAIN_MAX, false)
+    return { pdu_ids: ids, auth_chain_ids: chain.map((r) => r.event_id) }
+  }
+
+  /** The state before an event the origin may read, as event IDs. */
+  private async stateIdsAt(repos: Repositories, origin: string, roomId: string, eventId: string): Promise<string[]> {
     const room = await this.open(repos, origin, roomId)
     const row = await this.eventIn(repos, roomId, eventId)
     await this.assertCanRead(repos, room, [row])
-    const entries = await this.stateBefore(repos, row)
-    const ids = entries.map((e) => e.event_id)
+    const ids = (await this.stateBefore(repos, row)).map((e) => e.event_id)
     if (ids.length > AUTH_CHAIN_MAX) throw new MatrixError('M_TOO_LARGE', 'The state at this event is too large to serve', 413)
-    // Only servable events: a state entry is never a rejected event, but the read keeps to what may be served.
-    const [state, authChain] = await Promise.all([
-      withJson ? repos.eventGraph.events(roomId, ids) : Promise.resolve(ids.map((id) => ({ event_id: id }) as { event_id: string; json?: string })),
-      repos.eventGraph.authChain(roomId, ids, AUTH_CHAIN_MAX, withJson),
-    ])
-    return { stateIds: state as Array<{ event_id: string; json?: string }>, authChain }
+    return ids
   }
 
   /** GET /event_auth/{roomId}/{eventId}: the event's full auth chain. */

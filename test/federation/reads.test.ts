@@ -118,6 +118,32 @@ describe('GET /_matrix/federation/v1/event/{eventId}', () => {
   })
 })
 
+describe('History visibility for servers', () => {
+  it("'shared': history from before a join of A's user is visible to A", async () => {
+    const room = await bob.createRoom({ preset: 'public_chat', initial_state: [{ type: 'm.room.history_visibility', state_key: '', content: { history_visibility: 'shared' } }] })
+    const early = await bob.send(room, 'early')
+    await refusedBy(ask(`/event/${enc(early)}`), 403, 'M_FORBIDDEN')
+    await joinFromA(room, 'frank')
+    assert.equal((await ask(`/event/${enc(early)}`)).pdus[0].content.body, 'early')
+  })
+
+  it("'invited': events from the invite of A's user on are visible to A, not those before", async () => {
+    const room = await bob.createRoom({ preset: 'private_chat', initial_state: [{ type: 'm.room.history_visibility', state_key: '', content: { history_visibility: 'invited' } }] })
+    const before = await bob.send(room, 'before the invite')
+    const erin = `@erin:${nameA}`
+    await ctxB.rooms.writeRooms((batch) => batch.append(room, { type: 'm.room.member', state_key: erin, sender: bob.userId, content: { membership: 'invite' } }))
+    const after = await bob.send(room, 'after the invite')
+    assert.equal((await ask(`/event/${enc(after)}`)).pdus[0].content.body, 'after the invite')
+    await refusedBy(ask(`/event/${enc(before)}`), 403, 'M_FORBIDDEN')
+    const answer = await ask(`/backfill/${enc(room)}`, { v: after, limit: 3 })
+    assert.deepEqual(answer.pdus.map((p: any) => [p.type, p.content.body ?? p.content.membership ?? null]), [
+      ['m.room.message', 'after the invite'],
+      ['m.room.member', 'invite'],
+      ['m.room.message', null],
+    ])
+  })
+})
+
 describe('GET /_matrix/federation/v1/state_ids/{roomId} and /state/{roomId}', () => {
   it('gives the state before the event with its auth chain, IDs or PDUs', async () => {
     const current = await reposB.state.currentStateEvents(world)
