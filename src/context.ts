@@ -39,6 +39,7 @@ import { InboundTransactions } from './federation/transactions.ts'
 import { FEDERATION_CHANNEL, FederationSender } from './federation/sender.ts'
 import { eduRelay } from './federation/edu-relay.ts'
 import { fetchUserDevices } from './federation/user-devices.ts'
+import { FederationReads } from './federation/reads.ts'
 
 export interface AppContext {
   config: Config
@@ -86,6 +87,8 @@ export interface AppContext {
   federationInbound: InboundTransactions
   /** Other servers' users' device lists and cross-signing keys, from their EDUs. */
   remoteDeviceLists: RemoteDeviceLists
+  /** The server-server API's reads of room DAGs: /event, /state, /backfill, /get_missing_events… */
+  federationReads: FederationReads
   /** The one gate for requests to other hosts (push gateways use it too). */
   outboundGuard: OutboundGuard
   /** The durable outbound federation queue: local events are queued as they are appended; EDUs by queueEdu. */
@@ -144,7 +147,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
       const result = await remoteEvents.ingestJoinedRoom(roomId, version, { state, authChain, join, origin })
       if (result.outcome !== 'accepted') throw new Error(`the join was not accepted here (${result.outcome}: ${result.reason ?? ''})`)
     },
-    keepOutside: (event, unsigned) => remoteEvents.keepMembershipOutside(event, unsigned),
+    keepOutside: (event, version, unsigned) => remoteEvents.keepMembershipOutside(event, version, unsigned),
   })
   const rooms = new Rooms({
     storage,
@@ -300,6 +303,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     federationMemberships: new FederationMemberships({ serverName: config.server_name, storage, remoteEvents, keys: federation.keys, signingKey: () => serverKeys.signingKey, clock }),
     federationInbound,
     remoteDeviceLists,
+    federationReads: new FederationReads({ serverName: config.server_name, storage, clock }),
     outboundGuard: guard,
     federationSender,
   }
