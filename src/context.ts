@@ -212,6 +212,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     sink: pduSink,
     acls,
     edus: new InboundEdus({ storage, ephemeral, presence, toDevice, remoteDeviceLists, acls, logger, statusMsgBytes: config.limits.status_msg_bytes }),
+    heardFrom: (origin) => void federationSender.heardFrom(origin).catch((err: Error) => logger.warn({ err: err.message, origin }, 'ending a backoff failed')),
   })
 
   return {

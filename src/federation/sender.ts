@@ -128,7 +128,11 @@ export class FederationSender {
    */
   async onAppend(repos: Repositories, appended: AppendedEvent, prepared: Promise<string[]> | undefined): Promise<void> {
     const event = appended.event
-    if (parseUserId(event.sender)?.serverName !== this.serverName) return
+    // A remote event reached the others by itself, unless it came through this server's send_join (relay): then
+    // it goes to every other server but the one it came from. One of our users' events coming back is not sent again.
+    const origin = appended.origin
+    if (origin !== undefined ? !appended.relay : parseUserId(event.sender)?.serverName !== this.serverName) return
+    const skip = origin === undefined ? [this.serverName] : [this.serverName, origin]
     const target = event.type === 'm.room.member' && event.state_key !== undefined ? parseUserId(event.state_key)?.serverName : undefined
     // A kicked or banned member's server hears of it, though it may have no member left in the room.
     const removed = target !== undefined && (event.content.membership === 'leave' || event.content.membership === 'ban') ? target : null
@@ -136,13 +140,13 @@ export class FederationSender {
     if (!prepared) {
       // Nothing waits for the room's servers: one statement queues the event for them (after this event's own
       // membership change, which the trigger on room_memberships counted), and tells them once it committed.
-      this.wakeOnCommit(repos, outbound.enqueuePduForRoom(event.room_id, event.event_id, this.serverName, removed))
+      this.wakeOnCommit(repos, outbound.enqueuePduForRoom(event.room_id, event.event_id, skip, removed))
       return
     }
     // A message: its room's servers came with the room's load (or with what this instance kept of the room).
     const destinations = new Set(await prepared)
     if (removed !== null) destinations.add(removed)
-    destinations.delete(this.serverName)
+    for (const server of skip) destinations.delete(server)
     if (destinations.size === 0) return
     await outbound.enqueuePdu(event.room_id, event.event_id, [...destinations])
     this.wakeOnCommit(repos, destinations)

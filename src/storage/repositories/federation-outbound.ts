@@ -47,10 +47,11 @@ export class FederationOutboundRepository {
   }
 
   /**
-   * Queues a stored event for the other servers with members joined to its room (and `alsoTo`, if not ours),
-   * in one statement sent at once; the promise gives the destinations (read it once the transaction is over).
+   * Queues a stored event for the servers with members joined to its room (and `alsoTo`) but those in `skip`
+   * (ours, the one it came from), in one statement sent at once; the promise gives the destinations (read it
+   * once the transaction is over).
    */
-  enqueuePduForRoom(roomId: string, eventId: string, ourServer: string, alsoTo: string | null): Promise<string[]> {
+  enqueuePduForRoom(roomId: string, eventId: string, skip: string[], alsoTo: string | null): Promise<string[]> {
     return this.db
       .query<{ destination: string }>(
         `INSERT INTO federation_pdu_queue (destination, stream_ordering, room_id, event_id)
@@ -58,10 +59,10 @@ export class FederationOutboundRepository {
            FROM events e,
                 (SELECT server_name FROM room_servers WHERE room_id = $1 AND joined_count > 0
                  UNION SELECT $4::text WHERE $4::text IS NOT NULL) d
-          WHERE e.room_id = $1 AND e.event_id = $2 AND d.server_name <> $3
+          WHERE e.room_id = $1 AND e.event_id = $2 AND d.server_name <> ALL($3::text[])
          ON CONFLICT DO NOTHING
          RETURNING destination`,
-        [roomId, eventId, ourServer, alsoTo],
+        [roomId, eventId, skip, alsoTo],
       )
       .then(({ rows }) => rows.map((r) => r.destination))
   }
