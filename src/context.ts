@@ -182,7 +182,13 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   const crossSigning = new CrossSigning({ storage, uia })
   const e2eKeys = new E2eKeys({ storage, serverName: config.server_name, proposedKeys: (requester) => crossSigning.proposedBy(requester) })
   const deviceLists = new DeviceLists(storage)
-  const toDevice = new ToDevice({ storage, clock, serverName: config.server_name, onError: (err) => logger.warn({ err }, 'pruning to-device transaction IDs failed') })
+  const toDevice = new ToDevice({
+    storage,
+    clock,
+    serverName: config.server_name,
+    onError: (err) => logger.warn({ err }, 'pruning to-device transaction IDs failed'),
+    toRemote: (repos, server, content) => federationSender.queueEduIn(repos, server, 'm.direct_to_device', content),
+  })
   const keyBackup = new KeyBackup({ storage })
   accounts.onDeactivate((repos, userId) => e2eKeys.deleteAllForUser(repos, userId))
   accounts.onDeactivate((repos, userId) => keyBackup.deleteAllForUser(repos, userId))

@@ -37,8 +37,8 @@ export const FEDERATION_CHANNEL = 'homestead_federation'
 /** The spec's limits on one transaction. */
 export const MAX_PDUS_PER_TRANSACTION = 50
 export const MAX_EDUS_PER_TRANSACTION = 100
-/** Largest EDU content queued (its JSON, in bytes): a producer splits bigger ones (to-device per device). */
-export const MAX_EDU_BYTES = 65_536
+/** Largest EDU content queued (its JSON, in bytes): a producer splits bigger ones (to-device per device; one message of 64 KiB fits). */
+export const MAX_EDU_BYTES = 131_072
 const MAX_EDU_TYPE_LENGTH = 255
 const MAX_EDU_KEY_LENGTH = 1024
 /** Typing notifications older than this are dropped rather than sent: the remote would time them out anyway. */

@@ -48,4 +48,17 @@ describe('messages across servers', () => {
     await until("A and B have C's message", async () => (await bodies(alice, roomId)).includes('from C') && (await bodies(bob, roomId)).includes('from C'))
     for (const client of [alice, bob, carol]) assert.deepEqual(await bodies(client, roomId), ['from A 1', 'from A 2', 'from B', 'from C'])
   })
+
+  it("delivers a to-device message to another server's user's device (m.direct_to_device through the queue)", async () => {
+    const before = (await carol.sync()).next_batch
+    const res = await bob.put(`/sendToDevice/m.test.ping/t${Date.now()}`, { messages: { [carol.userId]: { [carol.deviceId]: { hello: 'from B' } }, [alice.userId]: { '*': { hello: 'A too' } } } })
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    let got: Array<{ sender: string; type: string; content: Record<string, unknown> }> = []
+    await until('C has the message', async () => {
+      got = (await carol.sync({ since: before, timeout: 1000 })).to_device?.events ?? []
+      return got.length > 0
+    })
+    assert.deepEqual(got, [{ sender: bob.userId, type: 'm.test.ping', content: { hello: 'from B' } }])
+    await until('A has its message too', async () => ((await alice.sync({ timeout: 0 })).to_device?.events ?? []).some((e: any) => e.content.hello === 'A too'))
+  })
 })
