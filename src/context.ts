@@ -5,7 +5,7 @@ import { RateLimiter } from './ratelimit/index.ts'
 import { systemClock, type Clock } from './shared/clock.ts'
 import type { Logger } from './shared/logger.ts'
 import { Storage, TOKENS_CHANNEL, type Database, type EventContext } from './storage/index.ts'
-import { AccountData, Accounts, Devices, Profiles, RegistrationTokens, Sessions, Uia } from './users/index.ts'
+import { AccountData, Accounts, Devices, Profiles, RegistrationTokens, RemoteProfiles, Sessions, Uia } from './users/index.ts'
 import type { Metrics } from './metrics.ts'
 import { RoomReader } from './rooms/read.ts'
 import { Rooms } from './rooms/rooms.ts'
@@ -13,6 +13,8 @@ import { Directory, summaryHook } from './directory/index.ts'
 import { RoomWriter } from './rooms/writer.ts'
 import { RemoteEvents } from './rooms/ingest.ts'
 import { RemoteJoins } from './federation/remote-join.ts'
+import { MatrixError } from './shared/errors.ts'
+import { FederationInvites } from './federation/invites.ts'
 import { pduVerifier } from './federation/pdu-check.ts'
 import { RelationsReader } from './rooms/relations-read.ts'
 import { relationsOnAppend } from './rooms/relations-write.ts'
@@ -23,8 +25,8 @@ import { filterLimitsOf } from './sync/filter.ts'
 import { SyncService } from './sync/sync.ts'
 import { Ephemeral } from './ephemeral/index.ts'
 import { DEFAULT_PUSH_LIMITS, Push } from './push/index.ts'
-import { CrossSigning, DehydratedDevices, DeviceLists, E2eKeys, KeyBackup, RemoteDeviceLists, ToDevice, markDeviceListsChanged } from './e2ee/index.ts'
-import { createMediaServices, type MediaServices } from './media/index.ts'
+import { CrossSigning, DehydratedDevices, DeviceLists, E2eKeys, KeyBackup, RemoteDeviceLists, RemoteE2eKeys, ToDevice, markDeviceListsChanged } from './e2ee/index.ts'
+import { createMediaServices, FederationMediaSource, type MediaServices } from './media/index.ts'
 import { createOutboundGuard, type OutboundGuard } from './outbound/index.ts'
 import { createFederation, systemDns, type DnsResolver, type Federation } from './federation/index.ts'
 import { FederationQueries } from './federation/queries.ts'
@@ -34,6 +36,8 @@ import { InboundEdus } from './federation/edus.ts'
 import { ingestSink, type PduSink } from './federation/pdu-sink.ts'
 import { InboundTransactions } from './federation/transactions.ts'
 import { FEDERATION_CHANNEL, FederationSender } from './federation/sender.ts'
+import { eduRelay } from './federation/edu-relay.ts'
+import { fetchUserDevices } from './federation/user-devices.ts'
 
 export interface AppContext {
   config: Config
@@ -75,6 +79,8 @@ export interface AppContext {
   remoteEvents: RemoteEvents
   /** The resident side of make_join/send_join, make_leave/send_leave, make_knock/send_knock. */
   federationMemberships: FederationMemberships
+  /** Invites across servers (PUT v2/invite), received and sent. */
+  federationInvites: FederationInvites
   /** Transactions received from other servers (PUT /send/{txnId}): PDUs to pduSink, EDUs to their services. */
   federationInbound: InboundTransactions
   /** Other servers' users' device lists and cross-signing keys, from their EDUs. */
@@ -125,6 +131,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   const writer = new RoomWriter(config.server_name, clock, () => serverKeys.signingKey, (outcome) => metrics.roomWriteState.inc({ outcome }))
   writer.onAppend(relationsOnAppend)
   const remoteEvents = new RemoteEvents({ storage, writer })
+  const federationInvites = new FederationInvites({ serverName: config.server_name, storage, keys: federation.keys, client: federation.client, signingKey: () => serverKeys.signingKey, remoteEvents })
   const remoteJoins = new RemoteJoins({
     serverName: config.server_name,
     client: federation.client,
@@ -136,6 +143,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
       const result = await remoteEvents.ingestJoinedRoom(roomId, version, { state, authChain, join, origin })
       if (result.outcome !== 'accepted') throw new Error(`the join was not accepted here (${result.outcome}: ${result.reason ?? ''})`)
     },
+    keepOutside: (event, unsigned) => remoteEvents.keepMembershipOutside(event, unsigned),
   })
   const rooms = new Rooms({
     storage,
@@ -145,6 +153,13 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     defaultRoomVersion: config.rooms.default_room_version,
     remoteJoins,
     aliases: (alias) => directory.aliases.resolve(alias),
+    remoteInvites: {
+      send: (destination, version, event, stripped) => federationInvites.send(destination, version, event, stripped),
+      append: async (event) => {
+        const result = await remoteEvents.ingest(event, { origin: config.server_name })
+        if (result.outcome !== 'accepted') throw new MatrixError('M_FORBIDDEN', `The invite was not accepted: ${result.reason ?? result.outcome}`)
+      },
+    },
   })
   writer.indexWith(searchTextOf)
   writer.onAppend((repos, appended) => indexAppended(repos, appended))
@@ -152,9 +167,11 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   const notifier = new StreamNotifier(storage, db.connection, logger)
   notifier.listen(TOKENS_CHANNEL, (userId) => sessions.tokenCache.invalidate(userId))
   notifier.onConnection((connected) => sessions.tokenCache.setLive(connected))
-  const presence = new Presence(storage, clock, logger)
+  // Our users' typing, receipts and presence reach other servers through the sender (built further down).
+  const relay = eduRelay(config.server_name, () => federationSender)
+  const presence = new Presence(storage, clock, logger, relay)
   const accountData = new AccountData(storage, clock)
-  const ephemeral = new Ephemeral({ storage, clock, logger, accountData, writer })
+  const ephemeral = new Ephemeral({ storage, clock, logger, accountData, writer, relay })
   const push = new Push({
     storage,
     clock,
@@ -180,7 +197,12 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   notifier.listen(FEDERATION_CHANNEL, (payload) => federationSender.notified(payload))
   notifier.onConnection((connected) => connected && federationSender.listenerConnected())
   const crossSigning = new CrossSigning({ storage, uia })
-  const e2eKeys = new E2eKeys({ storage, serverName: config.server_name, proposedKeys: (requester) => crossSigning.proposedBy(requester) })
+  const e2eKeys = new E2eKeys({
+    storage,
+    serverName: config.server_name,
+    proposedKeys: (requester, repos) => crossSigning.proposedBy(requester, repos),
+    remote: new RemoteE2eKeys(federation.client),
+  })
   const deviceLists = new DeviceLists(storage)
   const toDevice = new ToDevice({
     storage,
@@ -196,6 +218,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     storage,
     (userId) => rooms.propagateProfile(userId, (roomId, err) => logger.warn({ err, room_id: roomId }, 'profile change not sent to room')),
     (userId) => rateLimiter.take('message', userId),
+    new RemoteProfiles(federation.client, config.server_name),
   )
   const directory = new Directory({
     storage,
@@ -206,7 +229,12 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     federation: federation.client,
   })
   const federationQueries = new FederationQueries({ serverName: config.server_name, storage, profiles, aliases: directory.aliases, e2eKeys })
-  const remoteDeviceLists = new RemoteDeviceLists({ storage, clock })
+  const remoteDeviceLists = new RemoteDeviceLists({
+    storage,
+    clock,
+    logger,
+    fetch: (userId) => fetchUserDevices(federation.client, userId),
+  })
   const acls = new ServerAcls(storage)
   // Checked PDUs go to the room DAG through the remote-event ingest.
   const pduSink: PduSink = ingestSink(remoteEvents)
@@ -263,10 +291,18 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     deviceLists,
     toDevice,
     dehydratedDevices: new DehydratedDevices({ storage, clock, keys: e2eKeys, devices, toDevice }),
-    media: createMediaServices({ config, storage, clock, logger, guard }),
+    media: createMediaServices({
+      config,
+      storage,
+      clock,
+      logger,
+      guard,
+      remote: new FederationMediaSource({ client: federation.client, guard, secureContext: federation.secureContext }),
+    }),
     federation,
     federationQueries,
     remoteEvents,
+    federationInvites,
     federationMemberships: new FederationMemberships({ serverName: config.server_name, storage, remoteEvents, keys: federation.keys, signingKey: () => serverKeys.signingKey, clock }),
     federationInbound,
     remoteDeviceLists,

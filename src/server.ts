@@ -129,9 +129,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   if (waiting && !waiting.sharesPort) await waiting.close()
   let metricsServer: Server | null = null
   let federation: RunningServer['federation'] = null
-  if (config.registration.shared_secret !== null && config.registration.shared_secret.length < 16) {
-    logger.warn('registration.shared_secret is shorter than 16 characters: choose a longer one (homestead generate-config makes 48)')
-  }
   try {
     const metrics = createMetrics()
     const ctx = await createContext({ config, db: database.db, logger, metrics, dns: options.dns })

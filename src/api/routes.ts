@@ -47,6 +47,8 @@ import * as federationQuery from './federation/query.ts'
 import * as federationUser from './federation/user.ts'
 import * as federationMembership from './federation/membership.ts'
 import * as federationSend from './federation/send.ts'
+import * as federationInvite from './federation/invite.ts'
+import * as federationMedia from './federation/media.ts'
 
 const modules = [
   versions,
@@ -96,6 +98,8 @@ const modules = [
   federationUser,
   federationMembership,
   federationSend,
+  federationInvite,
+  federationMedia,
 ]
 
 export const routes = modules.flatMap((m) => Object.values(m) as RouteDefinition<any, any, any, any>[]).filter((r) => r && typeof r === 'object' && 'handler' in r)

@@ -192,6 +192,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
       throw new ConfigError(`invalid configuration: well_known.support_contacts.${i}: needs a matrix_id, an email_address or both`)
     }
   })
+  const { shared_secret: secret, shared_secret_min_length: minLength } = input.registration
+  if (secret !== null && secret.length < minLength) {
+    throw new ConfigError(`invalid configuration: registration.shared_secret: must be at least ${minLength} characters (registration.shared_secret_min_length)`)
+  }
   checkDatabaseIdentity(input.database)
   for (const key of ['ip_range_blocklist', 'ip_range_allowlist'] as const) {
     input.outbound[key].forEach((cidr, i) => {

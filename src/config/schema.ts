@@ -71,11 +71,15 @@ export const ConfigSchema = Type.Object(
       {
         enabled: Type.Boolean({ default: false, description: 'Open sign-up through the Client-Server API.' }),
         requires_token: Type.Boolean({ default: false, description: 'Sign-up needs a registration token (m.login.registration_token).' }),
-        // Any length, as Synapse accepts: a shorter one than 16 characters is warned about at start (each guess
-        // costs a rate-limited nonce, and refusing it would refuse configs and tools written for Synapse).
+        // At least shared_secret_min_length characters, checked in loadConfig (the limit is a setting of its own).
         shared_secret: Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
           default: null,
-          description: 'Enables /_synapse/admin/v1/register (nonce + HMAC-SHA1), as used by register_new_matrix_user. Use 16 characters or more (a shorter one is warned about at start).',
+          description: 'Enables /_synapse/admin/v1/register (nonce + HMAC-SHA1), as used by register_new_matrix_user. At least registration.shared_secret_min_length characters.',
+        }),
+        shared_secret_min_length: Type.Integer({
+          minimum: 1,
+          default: 16,
+          description: 'Shortest accepted registration.shared_secret. Lower it only for a secret fixed elsewhere (SyTest\'s is 10 characters).',
         }),
         password_min_length: Type.Integer({ minimum: 0, default: 8, description: 'Shortest accepted new password.' }),
       },

@@ -3,7 +3,7 @@
 import { verifyKeyFromBase64 } from '../protocol/signing.ts'
 import { MatrixError, badJson } from '../shared/errors.ts'
 import { parseUserId } from '../shared/ids.ts'
-import type { CrossSigningKeyRow, KeySignature, Storage } from '../storage/index.ts'
+import type { CrossSigningKeyRow, KeySignature, Repositories, Storage } from '../storage/index.ts'
 import { UiaChallenge, type Requester, type Uia } from '../users/index.ts'
 import { markDeviceListsChanged } from './device-lists.ts'
 import { isObject, parseCrossSigningKey, requireSignature, unsignedForm, type CrossSigningKey, type CrossSigningUsage, type Json } from './key-objects.ts'
@@ -17,6 +17,7 @@ const FIELDS: Array<[string, CrossSigningUsage]> = [
 type Failure = { errcode: string; error: string }
 
 const UIA_PURPOSE = 'device_signing_upload'
+const PASSWORD = [['m.login.password']]
 
 /** Keys a device uploaded that wait for the password, kept in the UIA session. */
 export interface Proposal {
@@ -46,21 +47,21 @@ export class CrossSigning {
       if (body[field] !== undefined && body[field] !== null) provided.set(usage, parseCrossSigningKey(body[field], field, userId, usage))
     }
     if (provided.size === 0) throw new MatrixError('M_MISSING_PARAM', 'No cross-signing key was given')
-    const stored = new Map((await this.storage.repos.e2eKeys.crossSigningKeys([userId])).map((r) => [r.key_type, r]))
-    const changesSomething = [...provided].some(([usage, key]) => {
-      const old = stored.get(usage)
-      return !old || unsignedForm(JSON.parse(old.key_json) as Json) !== unsignedForm(key.json)
+    // Decided under the user's cross-signing lock, and a replacement that asks for the password leaves its
+    // proposal in the session it opens, committed with it (see proposedBy). A query of the device's own
+    // keys that reaches the database after this upload waits for the lock: it cannot answer the keys in
+    // force once the device has made and sent new ones, which would make Rust crypto drop them.
+    const plan = await this.storage.transaction(async (repos) => {
+      await repos.e2eKeys.lockCrossSigning(userId, 'exclusive')
+      const stored = new Map((await repos.e2eKeys.crossSigningKeys([userId])).map((r) => [r.key_type, r]))
+      const plan = planUpload(userId, provided, stored)
+      if (plan.replacing === null || (body.auth !== undefined && body.auth !== null)) return { ...plan, challenge: null }
+      const proposal = proposalOf(requester, plan.replacing, provided)
+      return { ...plan, challenge: await this.uia.open(repos, { purpose: UIA_PURPOSE, userId, flows: PASSWORD }, { proposal }) }
     })
-    // Checked before asking for the password, so that no one types it for an upload that cannot succeed.
-    const master = provided.get('master') ?? masterFrom(stored.get('master'))
-    if (!master) throw new MatrixError('M_MISSING_PARAM', 'No master key is available to sign the other keys')
-    for (const usage of ['self_signing', 'user_signing'] as const) {
-      const key = provided.get(usage)
-      if (key) requireSignature(key.json, userId, { keyId: `ed25519:${master.publicKey}`, verifyKey: master.verifyKey }, `The ${usage} key`)
-    }
-    let uiaSession: string | null = null
-    const current = stored.get('master')
-    if (current && changesSomething) uiaSession = await this.reauthenticate(requester, body.auth, current.public_key, provided)
+    if (plan.challenge) throw plan.challenge
+    const { stored, changesSomething, replacing } = plan
+    const uiaSession = replacing === null ? null : await this.reauthenticate(requester, body.auth, replacing, provided)
     await this.storage.streamTransaction(async (repos) => {
       const devices = new Set((await repos.devices.list(userId)).map((d) => d.device_id))
       for (const key of provided.values()) if (devices.has(key.publicKey)) throw new MatrixError('M_FORBIDDEN', 'Key ID in use by a device')
@@ -74,22 +75,23 @@ export class CrossSigning {
       // Signatures made by or over keys that are gone mean nothing any more.
       await repos.e2eKeys.deleteSignaturesInvolving(userId, replaced)
       await markDeviceListsChanged(repos, [userId])
+      // With the keys it proposed: a query reads the proposal before the keys (E2eKeys.query), so it sees
+      // either the proposal over the keys it replaces or the new keys, never the old keys alone.
       if (uiaSession) await this.uia.finish(repos, uiaSession)
     })
   }
 
   /**
-   * The password stage before keys are replaced. While it is pending, the session remembers the keys
-   * this device proposed, which its own key queries then show (see `proposedBy`).
+   * The password stage before keys are replaced, for an upload that brought `auth`. Should it answer
+   * another 401, the session remembers the keys this device proposed, which its own key queries then show
+   * (see `proposedBy`).
    */
   private async reauthenticate(requester: Requester, auth: unknown, replacing: string, provided: Map<CrossSigningUsage, CrossSigningKey>): Promise<string> {
     try {
-      return (await this.uia.authenticate({ purpose: UIA_PURPOSE, userId: requester.userId, flows: [['m.login.password']], auth })).sessionId
+      return (await this.uia.authenticate({ purpose: UIA_PURPOSE, userId: requester.userId, flows: PASSWORD, auth })).sessionId
     } catch (err) {
       if (!(err instanceof UiaChallenge)) throw err
-      const keys = Object.fromEntries([...provided].map(([usage, key]) => [usage, key.json]))
-      const proposal: Proposal = { device_id: requester.deviceId, replacing, keys }
-      await this.uia.remember(err.sessionId, { proposal })
+      await this.uia.remember(err.sessionId, { proposal: proposalOf(requester, replacing, provided) })
       throw err
     }
   }
@@ -102,8 +104,8 @@ export class CrossSigning {
    * password is being asked for would undo the reset. The device that proposed the keys therefore sees
    * them in its own queries (E2eKeys.query); everyone else sees the keys in force.
    */
-  async proposedBy(requester: Requester): Promise<Proposal | null> {
-    for (const data of await this.uia.pending(UIA_PURPOSE, requester.userId)) {
+  async proposedBy(requester: Requester, repos?: Repositories): Promise<Proposal | null> {
+    for (const data of await this.uia.pending(UIA_PURPOSE, requester.userId, repos)) {
       const proposal = data.proposal as Proposal | undefined
       if (proposal?.device_id === requester.deviceId) return proposal
     }
@@ -185,6 +187,30 @@ export class CrossSigning {
     }
     return { failures }
   }
+}
+
+/**
+ * What an upload changes, checked before anyone is asked for a password (so that no one types it for an
+ * upload that cannot succeed): `replacing` is the master key in force when the upload changes keys that
+ * exist, and so needs the password.
+ */
+function planUpload(userId: string, provided: Map<CrossSigningUsage, CrossSigningKey>, stored: Map<CrossSigningUsage, CrossSigningKeyRow>) {
+  const changesSomething = [...provided].some(([usage, key]) => {
+    const old = stored.get(usage)
+    return !old || unsignedForm(JSON.parse(old.key_json) as Json) !== unsignedForm(key.json)
+  })
+  const master = provided.get('master') ?? masterFrom(stored.get('master'))
+  if (!master) throw new MatrixError('M_MISSING_PARAM', 'No master key is available to sign the other keys')
+  for (const usage of ['self_signing', 'user_signing'] as const) {
+    const key = provided.get(usage)
+    if (key) requireSignature(key.json, userId, { keyId: `ed25519:${master.publicKey}`, verifyKey: master.verifyKey }, `The ${usage} key`)
+  }
+  const current = stored.get('master')
+  return { stored, changesSomething, replacing: current && changesSomething ? current.public_key : null }
+}
+
+function proposalOf(requester: Requester, replacing: string, provided: Map<CrossSigningUsage, CrossSigningKey>): Proposal {
+  return { device_id: requester.deviceId, replacing, keys: Object.fromEntries([...provided].map(([usage, key]) => [usage, key.json])) }
 }
 
 function masterFrom(row: CrossSigningKeyRow | undefined): CrossSigningKey | null {

@@ -8,6 +8,7 @@ import type { Requester } from '../users/index.ts'
 import { markDeviceListsChanged } from './device-lists.ts'
 import type { Proposal } from './cross-signing.ts'
 import { isObject, parseDeviceKeys, parseOneTimeKeys, unsignedForm, withSignatures, type Json } from './key-objects.ts'
+import { DEFAULT_REMOTE_TIMEOUT_MS, type RemoteE2eKeys, type RemoteQueryResult } from './remote-keys.ts'
 
 /** Users (or devices) one query or claim may name, as Synapse bounds them. */
 const MAX_QUERY_USERS = 10_000
@@ -15,9 +16,9 @@ const MAX_UPLOAD_KEYS = 1_000
 
 type Failures = Record<string, Json>
 
-/** Servers we cannot reach: no federation yet, so remote users' keys are reported as failures. */
-function remoteFailure(): Json {
-  return { status: 503, message: 'This server does not federate yet' }
+/** Without a federation client (some tests), other servers cannot be asked: their users are failures. */
+function remoteFailures(servers: Iterable<string>): Failures {
+  return Object.fromEntries([...servers].map((server) => [server, { status: 503, message: 'Other servers cannot be reached' }]))
 }
 
 export interface QueryResult {
@@ -29,17 +30,20 @@ export interface QueryResult {
 }
 
 /** The cross-signing keys the requesting device proposed and that await the password (CrossSigning.proposedBy). */
-export type ProposedKeys = (requester: Requester) => Promise<Proposal | null>
+export type ProposedKeys = (requester: Requester, repos: Repositories) => Promise<Proposal | null>
 
 export class E2eKeys {
   private readonly storage: Storage
   private readonly serverName: string
   private readonly proposedKeys: ProposedKeys | undefined
+  /** Asks other servers about their users' keys (federation); absent: they are reported as failures. */
+  private readonly remote: RemoteE2eKeys | null
 
-  constructor(options: { storage: Storage; serverName: string; proposedKeys?: ProposedKeys }) {
+  constructor(options: { storage: Storage; serverName: string; proposedKeys?: ProposedKeys; remote?: RemoteE2eKeys }) {
     this.storage = options.storage
     this.serverName = options.serverName
     this.proposedKeys = options.proposedKeys
+    this.remote = options.remote ?? null
   }
 
   /** POST /keys/upload: the device's identity keys (once), one-time keys and fallback keys. */
@@ -95,9 +99,9 @@ export class E2eKeys {
     return { device_one_time_keys_count: { signed_curve25519: 0, ...counts }, device_unused_fallback_key_types: unusedFallback }
   }
 
-  /** POST /keys/query */
-  query(requester: Requester, deviceKeys: unknown): Promise<QueryResult> {
-    return this.queryAs(requester, deviceKeys)
+  /** POST /keys/query; other servers' users are asked of their servers within `timeoutMs`. */
+  query(requester: Requester, deviceKeys: unknown, timeoutMs = DEFAULT_REMOTE_TIMEOUT_MS): Promise<QueryResult> {
+    return this.queryAs(requester, deviceKeys, timeoutMs)
   }
 
   /**
@@ -106,25 +110,30 @@ export class E2eKeys {
    * allow_device_name_lookup_over_federation: false).
    */
   async queryForServer(deviceKeys: unknown): Promise<Pick<QueryResult, 'device_keys' | 'master_keys' | 'self_signing_keys'>> {
-    const { device_keys, master_keys, self_signing_keys } = await this.queryAs(null, deviceKeys)
+    const { device_keys, master_keys, self_signing_keys } = await this.queryAs(null, deviceKeys, 0)
     return { device_keys, master_keys, self_signing_keys }
   }
 
   /** A local user's or (requester null) another server's query. */
-  private async queryAs(requester: Requester | null, deviceKeys: unknown): Promise<QueryResult> {
+  private async queryAs(requester: Requester | null, deviceKeys: unknown, timeoutMs: number): Promise<QueryResult> {
     if (!isObject(deviceKeys)) throw badJson("'device_keys' must be an object")
     const entries = Object.entries(deviceKeys)
     if (entries.length > MAX_QUERY_USERS) throw new MatrixError('M_TOO_LARGE', `At most ${MAX_QUERY_USERS} users per query`, 413)
     const result: QueryResult = { device_keys: {}, master_keys: {}, self_signing_keys: {}, user_signing_keys: {}, failures: {} }
     const userIds: string[] = []
     const deviceIds: string[] = []
+    const remoteUsers = new Map<string, Record<string, string[]>>()
+    let remoteDevices = 0
     for (const [userId, devices] of entries) {
       const parsed = parseUserId(userId)
       if (!parsed) throw new MatrixError('M_INVALID_PARAM', `'${userId}' is not a user ID`)
       if (!Array.isArray(devices) || !devices.every((d) => typeof d === 'string')) throw badJson(`'device_keys.${userId}' must be a list of device IDs`)
       if (parsed.serverName !== this.serverName) {
         if (!requester) throw new MatrixError('M_UNKNOWN', `${userId} is not a user of this server`, 400)
-        result.failures[parsed.serverName] = remoteFailure()
+        let users = remoteUsers.get(parsed.serverName)
+        if (!users) remoteUsers.set(parsed.serverName, (users = {}))
+        users[userId] = devices
+        remoteDevices += devices.length
         continue
       }
       result.device_keys[userId] = {}
@@ -139,16 +148,36 @@ export class E2eKeys {
       }
     }
     // Bounded as a claim is: the users are, and so must be the devices named for them.
-    if (deviceIds.length > MAX_QUERY_USERS) throw new MatrixError('M_TOO_LARGE', `At most ${MAX_QUERY_USERS} devices per query`, 413)
+    if (deviceIds.length + remoteDevices > MAX_QUERY_USERS) throw new MatrixError('M_TOO_LARGE', `At most ${MAX_QUERY_USERS} devices per query`, 413)
     const users = Object.keys(result.device_keys)
-    const repos = this.storage.repos
-    const [rows, crossSigning, signatures] = await Promise.all([
-      repos.e2eKeys.queryDeviceKeys(userIds, deviceIds),
-      repos.e2eKeys.crossSigningKeys(users),
-      repos.e2eKeys.signaturesFor(users, requester?.userId ?? null),
-    ])
-    // Read last, so that it covers an upload that arrived while the keys above were read.
-    const proposal = this.proposedKeys && requester && users.includes(requester.userId) ? await this.proposedKeys(requester) : null
+    // Other servers are asked while our own store is read.
+    const remote: Promise<RemoteQueryResult> | null =
+      remoteUsers.size === 0
+        ? null
+        : this.remote
+          ? this.remote.query(remoteUsers, timeoutMs)
+          : Promise.resolve({ device_keys: {}, master_keys: {}, self_signing_keys: {}, failures: remoteFailures(remoteUsers.keys()) })
+    const read = async (repos: Repositories, proposer: Requester | null) => {
+      // The proposal before the keys: keys that replace it commit with its end, so a read between the two
+      // sees the proposal and then the new keys (and drops the proposal below), never the old keys alone.
+      const proposal = proposer && this.proposedKeys ? await this.proposedKeys(proposer, repos) : null
+      const [rows, crossSigning, signatures] = await Promise.all([
+        repos.e2eKeys.queryDeviceKeys(userIds, deviceIds),
+        repos.e2eKeys.crossSigningKeys(users),
+        repos.e2eKeys.signaturesFor(users, requester?.userId ?? null),
+      ])
+      return { proposal, rows, crossSigning, signatures }
+    }
+    // A device's query of its own keys waits for a cross-signing upload of its user that reached the
+    // database first (CrossSigning.uploadKeys): it must see the keys the device has just made and sent.
+    const ownQuery = requester !== null && this.proposedKeys !== undefined && users.includes(requester.userId)
+    const { proposal, rows, crossSigning, signatures } = ownQuery
+      ? await this.storage.transaction(async (repos) => {
+          // The lock goes ahead of the reads on the transaction's connection, where PostgreSQL runs them in order.
+          const [, out] = await Promise.all([repos.e2eKeys.lockCrossSigning(requester.userId, 'shared'), read(repos, requester)])
+          return out
+        })
+      : await read(this.storage.repos, null)
     const sigsOf = groupSignatures(signatures)
     for (const row of rows) {
       const json = withSignatures(JSON.parse(row.key_json) as Json, sigsOf(row.user_id, row.device_id))
@@ -170,39 +199,62 @@ export class E2eKeys {
       if (self_signing) result.self_signing_keys[requester.userId] = self_signing
       if (user_signing) result.user_signing_keys[requester.userId] = user_signing
     }
+    if (remote) {
+      const answered = await remote
+      Object.assign(result.failures, answered.failures)
+      Object.assign(result.device_keys, answered.device_keys)
+      Object.assign(result.master_keys, answered.master_keys)
+      Object.assign(result.self_signing_keys, answered.self_signing_keys)
+    }
     return result
   }
 
-  /** POST /keys/claim: one key per (user, device, algorithm), never the same one-time key twice. */
-  async claim(oneTimeKeys: unknown): Promise<{ one_time_keys: Record<string, Record<string, Json>>; failures: Failures }> {
+  /**
+   * POST /keys/claim: one key per (user, device, algorithm), never the same one-time key twice. Other
+   * servers' users are claimed from their servers within `timeoutMs`; with null (a server's request) they
+   * are left out.
+   */
+  async claim(oneTimeKeys: unknown, timeoutMs: number | null = DEFAULT_REMOTE_TIMEOUT_MS): Promise<{ one_time_keys: Record<string, Record<string, Json>>; failures: Failures }> {
     if (!isObject(oneTimeKeys)) throw badJson("'one_time_keys' must be an object")
-    const failures: Failures = {}
     const targets: ClaimTarget[] = []
+    const remoteUsers = new Map<string, Record<string, Record<string, string>>>()
+    let remoteDevices = 0
     for (const [userId, devices] of Object.entries(oneTimeKeys)) {
       const parsed = parseUserId(userId)
       if (!parsed) throw new MatrixError('M_INVALID_PARAM', `'${userId}' is not a user ID`)
       if (!isObject(devices)) throw badJson(`'one_time_keys.${userId}' must map device IDs to algorithms`)
-      if (parsed.serverName !== this.serverName) {
-        failures[parsed.serverName] = remoteFailure()
-        continue
-      }
+      const local = parsed.serverName === this.serverName
+      if (!local && timeoutMs === null) continue
       for (const [deviceId, algorithm] of Object.entries(devices)) {
         if (typeof algorithm !== 'string' || algorithm === '') throw badJson(`'one_time_keys.${userId}.${deviceId}' must be an algorithm name`)
-        targets.push({ user_id: userId, device_id: deviceId, algorithm })
+        if (local) targets.push({ user_id: userId, device_id: deviceId, algorithm })
+        else remoteDevices++
+      }
+      if (!local) {
+        let users = remoteUsers.get(parsed.serverName)
+        if (!users) remoteUsers.set(parsed.serverName, (users = {}))
+        users[userId] = devices as Record<string, string>
       }
     }
-    if (targets.length > MAX_QUERY_USERS) throw new MatrixError('M_TOO_LARGE', `At most ${MAX_QUERY_USERS} devices per claim`, 413)
+    if (targets.length + remoteDevices > MAX_QUERY_USERS) throw new MatrixError('M_TOO_LARGE', `At most ${MAX_QUERY_USERS} devices per claim`, 413)
+    const remote =
+      remoteUsers.size === 0 ? null : this.remote ? this.remote.claim(remoteUsers, timeoutMs ?? 0) : Promise.resolve({ one_time_keys: {}, failures: remoteFailures(remoteUsers.keys()) })
     // The owners' key counts change: a 'keys' stream change tells every instance's cached counts (LocalDelivery).
     const owners = [...new Set(targets.map((t) => t.user_id))]
-    const claimed = await this.storage.streamTransaction(async (repos) => {
-      await repos.stream.recordForUsers('keys', owners)
-      return repos.e2eKeys.claim(targets)
-    })
+    const claimed =
+      targets.length === 0
+        ? []
+        : await this.storage.streamTransaction(async (repos) => {
+            await repos.stream.recordForUsers('keys', owners)
+            return repos.e2eKeys.claim(targets)
+          })
     const out: Record<string, Record<string, Json>> = {}
     for (const k of claimed) {
       ;((out[k.user_id] ??= {})[k.device_id] ??= {})[`${k.algorithm}:${k.key_id}`] = JSON.parse(k.key_json)
     }
-    return { one_time_keys: out, failures }
+    if (!remote) return { one_time_keys: out, failures: {} }
+    const answered = await remote
+    return { one_time_keys: { ...out, ...answered.one_time_keys }, failures: answered.failures }
   }
 
   /**
@@ -210,7 +262,7 @@ export class E2eKeys {
    * users get none (Synapse claims from its own store only).
    */
   async claimForServer(oneTimeKeys: unknown): Promise<{ one_time_keys: Record<string, Record<string, Json>> }> {
-    const { one_time_keys } = await this.claim(oneTimeKeys)
+    const { one_time_keys } = await this.claim(oneTimeKeys, null)
     return { one_time_keys }
   }
 

@@ -6,6 +6,7 @@ import type { Clock } from '../shared/clock.ts'
 import type { Logger } from '../shared/logger.ts'
 import type { Storage } from '../storage/index.ts'
 import type { AccountData, Requester } from '../users/index.ts'
+import type { EduRelay } from '../federation/edu-relay.ts'
 import { Receipts, type ReadMarkers, type RemoteReceipt } from './receipts.ts'
 import { ephemeralForSync } from './sync.ts'
 import { REMOTE_TYPING_TIMEOUT_MS, Typing } from './typing.ts'
@@ -22,6 +23,8 @@ export interface EphemeralOptions {
   writer?: RoomWriter
   /** How often each instance sweeps expired typing (default 5 s). */
   typingSweepIntervalMs?: number
+  /** Tells other servers of our users' typing and public receipts. */
+  relay?: EduRelay
 }
 
 export class Ephemeral {
@@ -38,8 +41,9 @@ export class Ephemeral {
       clock: options.clock,
       logger: options.logger,
       ...(options.typingSweepIntervalMs !== undefined ? { sweepIntervalMs: options.typingSweepIntervalMs } : {}),
+      ...(options.relay ? { relay: options.relay } : {}),
     })
-    this.receipts = new Receipts({ storage: options.storage, clock: options.clock, accountData: options.accountData })
+    this.receipts = new Receipts({ storage: options.storage, clock: options.clock, accountData: options.accountData, ...(options.relay ? { relay: options.relay } : {}) })
     options.writer?.onAppend(async (repos, { event }) => {
       if (event.type !== 'm.room.member' || event.state_key === undefined) return
       if (event.content.membership !== 'join') await this.typing.onLeave(repos, event.room_id, event.state_key)

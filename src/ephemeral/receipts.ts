@@ -6,6 +6,7 @@ import type { Clock } from '../shared/clock.ts'
 import { forbidden, invalidParam, notFound } from '../shared/errors.ts'
 import type { EventRow, ReceiptRow, Storage } from '../storage/index.ts'
 import type { AccountData, Requester } from '../users/index.ts'
+import type { EduRelay } from '../federation/edu-relay.ts'
 
 export const RECEIPT_TYPES = ['m.read', 'm.read.private'] as const
 export type ReceiptType = (typeof RECEIPT_TYPES)[number]
@@ -32,17 +33,21 @@ export interface ReceiptsOptions {
   storage: Storage
   clock: Clock
   accountData: AccountData
+  /** Tells other servers of our users' public receipts. */
+  relay?: EduRelay
 }
 
 export class Receipts {
   private readonly storage: Storage
   private readonly clock: Clock
   private readonly accountData: AccountData
+  private readonly relay: EduRelay | null
 
   constructor(options: ReceiptsOptions) {
     this.storage = options.storage
     this.clock = options.clock
     this.accountData = options.accountData
+    this.relay = options.relay ?? null
   }
 
   /** POST /rooms/{roomId}/receipt/{receiptType}/{eventId}; `body` is the request body (its thread_id). */
@@ -116,6 +121,7 @@ export class Receipts {
         ts: this.clock.now(),
         stream_position: position,
       })
+      await this.relay?.receipt(repos, { roomId, receiptType, userId, eventId: event.event_id, ts: this.clock.now(), threadId })
     })
   }
 

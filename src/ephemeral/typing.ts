@@ -7,6 +7,7 @@ import { forbidden } from '../shared/errors.ts'
 import type { Logger } from '../shared/logger.ts'
 import type { Repositories, Storage } from '../storage/index.ts'
 import type { Requester } from '../users/index.ts'
+import type { EduRelay } from '../federation/edu-relay.ts'
 
 /** Timeouts above this are capped (as Synapse does), so a stale client cannot pin an indicator for long. */
 export const MAX_TYPING_TIMEOUT_MS = 120_000
@@ -21,6 +22,8 @@ export interface TypingOptions {
   logger: Logger
   /** How often each instance looks for expired typing left behind (e.g. by an instance that died). */
   sweepIntervalMs?: number
+  /** Tells other servers when our users start or stop typing. */
+  relay?: EduRelay
 }
 
 export class Typing {
@@ -32,8 +35,10 @@ export class Typing {
   private readonly inFlight = new Set<Promise<unknown>>()
   private sweeper: NodeJS.Timeout | null = null
   private stopped = false
+  private readonly relay: EduRelay | null
 
   constructor(options: TypingOptions) {
+    this.relay = options.relay ?? null
     this.storage = options.storage
     this.clock = options.clock
     this.logger = options.logger
@@ -73,7 +78,9 @@ export class Typing {
     if (!typing) {
       this.clearTimer(roomId, userId)
       await this.storage.streamTransaction(async (repos) => {
-        if (await repos.typing.stop(roomId, userId)) await announce(repos, [roomId])
+        if (!(await repos.typing.stop(roomId, userId))) return
+        await announce(repos, [roomId])
+        await this.relay?.typing(repos, roomId, userId, false)
       })
       return
     }
@@ -82,9 +89,14 @@ export class Typing {
     await this.storage.streamTransaction(async (repos) => {
       const current = await repos.typing.lock(roomId, userId)
       // Still visibly typing: only the expiry moves, clients have nothing new to learn.
-      if (current !== null && current > this.clock.now()) return repos.typing.extend(roomId, userId, expiresTs)
+      if (current !== null && current > this.clock.now()) {
+        await repos.typing.extend(roomId, userId, expiresTs)
+        // Other servers time typing out on their own (Synapse after 30 s): tell them it goes on.
+        return this.relay?.typing(repos, roomId, userId, true)
+      }
       const [position] = await announce(repos, [roomId])
       await repos.typing.start(roomId, userId, expiresTs, position as number)
+      await this.relay?.typing(repos, roomId, userId, true)
     })
     this.setTimer(roomId, userId, expiresTs)
   }

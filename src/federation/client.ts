@@ -2,6 +2,7 @@
 // verified against the federation CAs, signed with X-Matrix, bounded in time and size.
 import { Agent, request as httpsRequest, type RequestOptions } from 'node:https'
 import type { IncomingMessage } from 'node:http'
+import type { Readable } from 'node:stream'
 import type { SecureContext } from 'node:tls'
 import { BlockedAddressError, limitBody, OutboundError, pinnedLookup, type OutboundGuard } from '../outbound/index.ts'
 import type { SigningKey } from '../protocol/signing.ts'
@@ -12,6 +13,8 @@ import { DiscoveryError, type ServerDiscovery } from './discovery.ts'
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000
 /** Largest answer read; send_join and state callers raise it per request. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+/** Largest error answer read from a streamed request that failed. */
+const DEFAULT_ERROR_BYTES = 64 * 1024
 
 export class FederationError extends Error {
   readonly kind: 'unreachable' | 'blocked' | 'timeout' | 'too_large' | 'http' | 'invalid'
@@ -89,6 +92,26 @@ export class FederationClient {
 
   /** Sends one request and returns its parsed JSON answer; throws FederationError for anything else. */
   async request<T = unknown>(destination: string, req: FederationRequest): Promise<T> {
+    const signal = AbortSignal.timeout(req.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
+    const response = await this.send(destination, req, signal)
+    return this.read<T>(destination, response, req.maxBytes ?? DEFAULT_MAX_RESPONSE_BYTES, signal)
+  }
+
+  /**
+   * Sends one request and hands back a 2xx answer's headers and body unread (media downloads): the body
+   * fails with OutboundError past maxBytes and is cut off at the timeout, which bounds the whole transfer.
+   * Any other status throws FederationError as request() does.
+   */
+  async stream(destination: string, req: FederationRequest): Promise<{ status: number; headers: IncomingMessage['headers']; body: Readable }> {
+    const signal = AbortSignal.timeout(req.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
+    const response = await this.send(destination, req, signal)
+    const status = response.statusCode ?? 0
+    if (status < 200 || status >= 300) return this.read<never>(destination, response, DEFAULT_ERROR_BYTES, signal)
+    return { status, headers: response.headers, body: limitBody(response, req.maxBytes ?? DEFAULT_MAX_RESPONSE_BYTES) }
+  }
+
+  /** Signs and sends a request to the first of the destination's targets that answers. */
+  private async send(destination: string, req: FederationRequest, signal: AbortSignal): Promise<IncomingMessage> {
     const uri = req.path + queryString(req.query)
     const headers: Record<string, string> = { 'user-agent': 'Homestead' }
     let payload: Buffer | undefined
@@ -108,7 +131,6 @@ export class FederationClient {
       throw err
     }
     headers.host = resolved.hostHeader
-    const signal = AbortSignal.timeout(req.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS)
     let lastError: FederationError | null = null
     for (const target of resolved.targets) {
       let address
@@ -118,9 +140,8 @@ export class FederationClient {
         lastError = err instanceof BlockedAddressError ? new FederationError('blocked', err.message) : new FederationError('unreachable', (err as Error).message)
         continue
       }
-      let response: IncomingMessage
       try {
-        response = await new Promise<IncomingMessage>((resolve, reject) => {
+        return await new Promise<IncomingMessage>((resolve, reject) => {
           // https passes secureContext on to tls.connect; its RequestOptions type does not list it.
           const options: RequestOptions & { secureContext: SecureContext } = {
               host: target.host,
@@ -144,7 +165,6 @@ export class FederationClient {
         lastError = new FederationError('unreachable', `${destination}: ${(err as Error).message}`)
         continue
       }
-      return this.read<T>(destination, response, req.maxBytes ?? DEFAULT_MAX_RESPONSE_BYTES, signal)
     }
     throw lastError ?? new FederationError('unreachable', `${destination} has no address`)
   }

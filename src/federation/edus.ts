@@ -4,7 +4,7 @@
 // joined to here and whose server ACL lets the origin in; presence and device lists only for users joined
 // to some room here (the only ones our users can care about). A bad EDU is dropped alone, never failing
 // the transaction: the sender could do nothing about it but retry forever.
-import { parseCrossSigningKey, type CrossSigningKey, parseDeviceKeys } from '../e2ee/key-objects.ts'
+import { parseCrossSigningKey, type CrossSigningKey } from '../e2ee/key-objects.ts'
 import type { RemoteDeviceLists, ToDevice } from '../e2ee/index.ts'
 import type { Ephemeral, RemoteReceipt } from '../ephemeral/index.ts'
 import type { Presence, PresenceState, RemotePresence } from '../presence/index.ts'
@@ -139,7 +139,9 @@ export class InboundEdus {
     if (updates.length === 0 && signingKeys.length === 0) return
     const known = await this.s.storage.repos.memberships.joinedAnywhere([...new Set([...updates, ...signingKeys].map((u) => u.userId))])
     for (const update of updates) {
-      if (known.has(update.userId)) await this.s.remoteDeviceLists.applyUpdate(update)
+      if (!known.has(update.userId)) continue
+      // A list that missed an update (or was never fetched) is fetched whole, without holding up the transaction.
+      if ((await this.s.remoteDeviceLists.applyUpdate(update)) === 'stale') this.s.remoteDeviceLists.resyncInBackground(update.userId)
     }
     for (const keys of signingKeys) {
       if (!known.has(keys.userId)) continue
@@ -180,7 +182,10 @@ function readPresence(content: JsonObject, ofOrigin: (u: unknown) => u is string
   return out
 }
 
-/** m.device_list_update; the device keys, when given, must be the device's own and signed by it. */
+/**
+ * m.device_list_update. The device keys are kept as sent (clients check their signatures, and servers send
+ * placeholders such as {device_keys: {}}), but keys naming another user or device void the update.
+ */
 function readDeviceUpdate(c: JsonObject, ofOrigin: (u: unknown) => u is string): DeviceUpdate | null {
   if (!ofOrigin(c.user_id) || !isId(c.device_id) || !isCount(c.stream_id)) return null
   const prevIds = c.prev_id === undefined ? [] : c.prev_id
@@ -188,11 +193,9 @@ function readDeviceUpdate(c: JsonObject, ofOrigin: (u: unknown) => u is string):
   if (c.device_display_name !== undefined && (typeof c.device_display_name !== 'string' || c.device_display_name.length > MAX_ID_LENGTH)) return null
   let keys: JsonObject | null = null
   if (c.keys !== undefined && c.deleted !== true) {
-    try {
-      keys = parseDeviceKeys(c.keys, c.user_id, c.device_id).json
-    } catch {
-      return null
-    }
+    if (!isObject(c.keys)) return null
+    if ((c.keys.user_id !== undefined && c.keys.user_id !== c.user_id) || (c.keys.device_id !== undefined && c.keys.device_id !== c.device_id)) return null
+    keys = c.keys
   }
   return {
     userId: c.user_id,

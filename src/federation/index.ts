@@ -12,6 +12,7 @@
 //   DnsResolver (systemDns, dnsAt)                      the DNS behind discovery and the guard
 //
 // Everything is built once per process by createFederation and reached through ctx.federation.
+import type { SecureContext } from 'node:tls'
 import type { Config } from '../config/schema.ts'
 import type { ServerKeys } from '../keys/server-keys.ts'
 import type { OutboundGuard } from '../outbound/index.ts'
@@ -37,6 +38,8 @@ export interface Federation {
   client: FederationClient
   keys: RemoteKeys
   auth: RequestAuthenticator
+  /** The CAs trusted for outbound federation (system + federation.ca_file), for fetches a remote points us to. */
+  secureContext: SecureContext
 }
 
 export function createFederation(options: {
@@ -53,5 +56,5 @@ export function createFederation(options: {
   const discovery = new ServerDiscovery({ dns, guard, secureContext, clock })
   const client = new FederationClient({ serverName: config.server_name, signingKey: () => serverKeys.signingKey, discovery, guard, secureContext })
   const keys = new RemoteKeys({ storage, client, ownKeys: serverKeys, clock, logger, notaries: config.federation.trusted_key_servers })
-  return { discovery, client, keys, auth: new RequestAuthenticator({ serverName: config.server_name, keys, clock }) }
+  return { discovery, client, keys, auth: new RequestAuthenticator({ serverName: config.server_name, keys, clock }), secureContext }
 }

@@ -11,6 +11,7 @@ import { MatrixError, notFound } from '../shared/errors.ts'
 import type { Logger } from '../shared/logger.ts'
 import { randomString } from '../shared/random.ts'
 import { FederationError, type FederationClient } from './client.ts'
+import { strippedStateOf } from './invites.ts'
 
 /** At most this many servers are tried for one join (the client's via list may be long). */
 export const MAX_JOIN_SERVERS = 10
@@ -33,6 +34,8 @@ export interface RemoteJoinOptions {
   logger: Logger
   verifyPdu: PduVerifier
   persist: JoinedRoomSink
+  /** Keeps our membership in a room this server is not in (a rejected invite, a knock; RemoteEvents.keepMembershipOutside). */
+  keepOutside: (event: RoomEvent, unsigned: JsonObject) => Promise<void>
   /** Bounds on a send_join answer: its size in bytes, its events (state plus auth chain), its time. */
   limits?: { maxResponseBytes: number; maxEvents: number; timeoutMs: number }
 }
@@ -80,32 +83,72 @@ export class RemoteJoins {
    * or 404 M_NOT_FOUND when no server could be reached.
    */
   async join(userId: string, roomId: string, servers: readonly string[], content: JsonObject): Promise<void> {
+    await this.throughAny('join', roomId, servers, (server) => this.joinVia(server, userId, roomId, content))
+  }
+
+  /**
+   * Rejects an invite to (or withdraws a knock on) a room this server is not in: make_leave/send_leave v2
+   * through the first of `servers` that lets us, our leave then kept as the user's membership.
+   */
+  async leave(userId: string, roomId: string, servers: readonly string[], content: JsonObject): Promise<void> {
+    await this.throughAny('leave', roomId, servers, async (server) => {
+      const event = await this.sendMembership(server, 'leave', userId, roomId, content)
+      await this.options.keepOutside(event, {})
+    })
+  }
+
+  /** Knocks on a room of another server: make_knock/send_knock, the knock kept with the room state shown. */
+  async knock(userId: string, roomId: string, servers: readonly string[], content: JsonObject): Promise<void> {
+    await this.throughAny('knock', roomId, servers, async (server) => {
+      let shown: unknown
+      const event = await this.sendMembership(server, 'knock', userId, roomId, content, (answer) => {
+        shown = isObject(answer) ? answer.knock_room_state : undefined
+      })
+      await this.options.keepOutside(event, { knock_room_state: strippedStateOf(shown) })
+    })
+  }
+
+  /** Runs `attempt` on each candidate server until one succeeds; a final refusal ends the search at once. */
+  private async throughAny(what: string, roomId: string, servers: readonly string[], attempt: (server: string) => Promise<void>): Promise<void> {
     const candidates = [...new Set(servers)].filter((s) => s !== this.options.serverName).slice(0, MAX_JOIN_SERVERS)
     if (candidates.length === 0) throw notFound('No known servers for this room')
     const failures: string[] = []
     let unknownEverywhere = true
     for (const server of candidates) {
       try {
-        await this.joinVia(server, userId, roomId, content)
+        await attempt(server)
         return
       } catch (err) {
         if (isFinal(err)) throw err instanceof FederationError ? asClientError(err, server) : err
         const message = err instanceof Error ? err.message : String(err)
-        this.options.logger.warn({ server, roomId, err: message }, 'remote join failed; trying the next server')
+        this.options.logger.warn({ server, roomId, err: message }, `remote ${what} failed; trying the next server`)
         failures.push(`${server}: ${message}`)
         if (!(err instanceof FederationError && err.status === 404)) unknownEverywhere = false
       }
     }
     // Every server answered that it does not know the room: the room is unknown, not unreachable.
     if (unknownEverywhere) throw notFound(`No server asked knows ${roomId}`)
-    throw new MatrixError('M_UNKNOWN', `Could not join ${roomId} through any server (${failures.join('; ')})`, 502)
+    throw new MatrixError('M_UNKNOWN', `Could not ${what} ${roomId} through any server (${failures.join('; ')})`, 502)
+  }
+
+  /** make_{leave,knock} then send_{leave v2, knock v1} on `server`: our signed event, as sent. */
+  private async sendMembership(server: string, membership: 'leave' | 'knock', userId: string, roomId: string, content: JsonObject, answered?: (answer: unknown) => void): Promise<RoomEvent> {
+    const { client } = this.options
+    const path = (v: string, what: string, ...ids: string[]) => `/_matrix/federation/${v}/${what}/${ids.map(encodeURIComponent).join('/')}`
+    const made = await client.request<unknown>(server, { method: 'GET', path: path('v1', `make_${membership}`, roomId, userId), ...(membership === 'knock' ? { query: { ver: SUPPORTED_VERSIONS } } : {}) })
+    const { version, pdu } = this.eventFromTemplate(made, server, userId, roomId, membership, content)
+    const parsed = parsePdu(pdu, version)
+    if (!parsed.ok) throw new Error(`the ${membership} built from ${server}'s template is not valid: ${parsed.reason}`)
+    const answer = await client.request<unknown>(server, { method: 'PUT', path: path(membership === 'knock' ? 'v1' : 'v2', `send_${membership}`, roomId, parsed.event.event_id), body: pdu })
+    answered?.(answer)
+    return parsed.event
   }
 
   private async joinVia(server: string, userId: string, roomId: string, content: JsonObject): Promise<void> {
     const { client } = this.options
     const path = (v: string, what: string, ...ids: string[]) => `/_matrix/federation/${v}/${what}/${ids.map(encodeURIComponent).join('/')}`
     const made = await client.request<unknown>(server, { method: 'GET', path: path('v1', 'make_join', roomId, userId), query: { ver: SUPPORTED_VERSIONS } })
-    const { version, pdu } = this.joinFromTemplate(made, server, userId, roomId, content)
+    const { version, pdu } = this.eventFromTemplate(made, server, userId, roomId, 'join', content)
     const parsed = parsePdu(pdu, version)
     if (!parsed.ok) throw new Error(`the join built from ${server}'s template is not valid: ${parsed.reason}`)
     const ours = parsed.event
@@ -121,9 +164,9 @@ export class RemoteJoins {
     await this.options.persist({ roomId, version, state, authChain, join, origin: server })
   }
 
-  /** Our join event, hashed and signed, from make_join's template: only the fields the template may decide. */
-  private joinFromTemplate(made: unknown, server: string, userId: string, roomId: string, content: JsonObject): { version: RoomVersion; pdu: Pdu } {
-    if (!isObject(made) || !isObject(made.event)) throw new Error(`${server} answered make_join without an event`)
+  /** Our membership event, hashed and signed, from a make_* template: only the fields the template may decide. */
+  private eventFromTemplate(made: unknown, server: string, userId: string, roomId: string, membership: 'join' | 'leave' | 'knock', content: JsonObject): { version: RoomVersion; pdu: Pdu } {
+    if (!isObject(made) || !isObject(made.event)) throw new Error(`${server} answered make_${membership} without an event`)
     const versionId = made.room_version === undefined ? '1' : made.room_version
     const version = typeof versionId === 'string' ? roomVersion(versionId) : undefined
     if (!version) {
@@ -138,7 +181,7 @@ export class RemoteJoins {
       t.sender === userId &&
       t.room_id === roomId &&
       isObject(t.content) &&
-      t.content.membership === 'join' &&
+      t.content.membership === membership &&
       Array.isArray(t.prev_events) &&
       t.prev_events.length > 0 &&
       t.prev_events.length <= MAX_PREV_EVENTS &&
@@ -146,11 +189,11 @@ export class RemoteJoins {
       t.auth_events.length <= MAX_AUTH_EVENTS &&
       Number.isSafeInteger(t.depth) &&
       (t.depth as number) >= 0
-    if (!valid) throw new Error(`${server}'s make_join template is not a join of ${userId} to ${roomId}`)
+    if (!valid) throw new Error(`${server}'s make_${membership} template is not a ${membership} of ${userId} to ${roomId}`)
     const templateContent = t.content as JsonObject
-    const joinContent: JsonObject = { ...content, membership: 'join' }
+    const joinContent: JsonObject = { ...content, membership }
     // A restricted join names the resident user who authorises it; the resident server co-signs for it.
-    if (version.restrictedJoinRule && typeof templateContent.join_authorised_via_users_server === 'string') {
+    if (membership === 'join' && version.restrictedJoinRule && typeof templateContent.join_authorised_via_users_server === 'string') {
       joinContent.join_authorised_via_users_server = templateContent.join_authorised_via_users_server
     }
     const unsigned: JsonObject = {

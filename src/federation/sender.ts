@@ -37,8 +37,8 @@ export const FEDERATION_CHANNEL = 'homestead_federation'
 /** The spec's limits on one transaction. */
 export const MAX_PDUS_PER_TRANSACTION = 50
 export const MAX_EDUS_PER_TRANSACTION = 100
-/** Largest EDU content queued (its JSON, in bytes): a producer splits bigger ones (to-device per device; one message of 64 KiB fits). */
-export const MAX_EDU_BYTES = 131_072
+/** Largest EDU content queued (its JSON, in bytes): a producer splits bigger ones (to-device per device). */
+export const MAX_EDU_BYTES = 65_536
 const MAX_EDU_TYPE_LENGTH = 255
 const MAX_EDU_KEY_LENGTH = 1024
 /** Typing notifications older than this are dropped rather than sent: the remote would time them out anyway. */
@@ -128,11 +128,12 @@ export class FederationSender {
    */
   async onAppend(repos: Repositories, appended: AppendedEvent, prepared: Promise<string[]> | undefined): Promise<void> {
     const event = appended.event
-    // A remote event reached the others by itself, unless it came through this server's send_join (relay): then
-    // it goes to every other server but the one it came from. One of our users' events coming back is not sent again.
-    const origin = appended.origin
-    if (origin !== undefined ? !appended.relay : parseUserId(event.sender)?.serverName !== this.serverName) return
-    const skip = origin === undefined ? [this.serverName] : [this.serverName, origin]
+    // Our users' events, and remote ones this server must pass on (a join, leave or knock it took as the
+    // resident server: the room's other servers hear of it from us), never back to the server they came from.
+    const relayed = appended.relay === true
+    // One of our users' events that came back from another server (origin set) is not sent again.
+    if (!relayed && (appended.origin !== undefined || parseUserId(event.sender)?.serverName !== this.serverName)) return
+    const except = relayed && appended.origin !== undefined ? appended.origin : null
     const target = event.type === 'm.room.member' && event.state_key !== undefined ? parseUserId(event.state_key)?.serverName : undefined
     // A kicked or banned member's server hears of it, though it may have no member left in the room.
     const removed = target !== undefined && (event.content.membership === 'leave' || event.content.membership === 'ban') ? target : null
@@ -140,13 +141,14 @@ export class FederationSender {
     if (!prepared) {
       // Nothing waits for the room's servers: one statement queues the event for them (after this event's own
       // membership change, which the trigger on room_memberships counted), and tells them once it committed.
-      this.wakeOnCommit(repos, outbound.enqueuePduForRoom(event.room_id, event.event_id, skip, removed))
+      this.wakeOnCommit(repos, outbound.enqueuePduForRoom(event.room_id, event.event_id, except === null ? [this.serverName] : [this.serverName, except], removed))
       return
     }
     // A message: its room's servers came with the room's load (or with what this instance kept of the room).
     const destinations = new Set(await prepared)
     if (removed !== null) destinations.add(removed)
-    for (const server of skip) destinations.delete(server)
+    destinations.delete(this.serverName)
+    if (except !== null) destinations.delete(except)
     if (destinations.size === 0) return
     await outbound.enqueuePdu(event.room_id, event.event_id, [...destinations])
     this.wakeOnCommit(repos, destinations)
@@ -172,15 +174,21 @@ export class FederationSender {
     this.wakeOnCommit(repos, [destination])
   }
 
-  /** The EDU's JSON, or null when the destination is this server; throws on a producer's mistake. */
+  /**
+   * Queues an EDU, inside the caller's transaction, for every other server with a member in the room
+   * (`scope` 'room': typing, receipts) or sharing a room with the user (`scope` 'user': presence, device lists).
+   */
+  async queueEduForIn(repos: Repositories, scope: 'room' | 'user', id: string, eduType: string, content: Record<string, unknown>, key?: string): Promise<void> {
+    const json = eduJson(eduType, content, key)
+    const destinations = await repos.federationOutbound.enqueueEduFor(scope, id, this.serverName, eduType, json, key ?? null, this.clock.now())
+    if (destinations.length > 0) this.wakeOnCommit(repos, destinations)
+  }
+
+
   private checkEdu(destination: string, eduType: string, content: Record<string, unknown>, key: string | undefined): string | null {
     if (!isValidServerName(destination)) throw new Error(`not a server name: ${destination}`)
     if (destination === this.serverName) return null
-    if (eduType.length === 0 || eduType.length > MAX_EDU_TYPE_LENGTH) throw new Error('EDU type length out of bounds')
-    if (key !== undefined && key.length > MAX_EDU_KEY_LENGTH) throw new Error('EDU key too long')
-    const json = JSON.stringify(content)
-    if (Buffer.byteLength(json) > MAX_EDU_BYTES) throw new Error(`EDU ${eduType} larger than ${MAX_EDU_BYTES} bytes`)
-    return json
+    return eduJson(eduType, content, key)
   }
 
   /**
@@ -402,4 +410,13 @@ export class FederationSender {
     timer.unref()
     this.retries.set(destination, timer)
   }
+}
+
+/** An EDU's JSON; throws on a producer's mistake (a type, key or content out of bounds). */
+function eduJson(eduType: string, content: Record<string, unknown>, key: string | undefined): string {
+  if (eduType.length === 0 || eduType.length > MAX_EDU_TYPE_LENGTH) throw new Error('EDU type length out of bounds')
+  if (key !== undefined && key.length > MAX_EDU_KEY_LENGTH) throw new Error('EDU key too long')
+  const json = JSON.stringify(content)
+  if (Buffer.byteLength(json) > MAX_EDU_BYTES) throw new Error(`EDU ${eduType} larger than ${MAX_EDU_BYTES} bytes`)
+  return json
 }

@@ -12,6 +12,7 @@ import { MediaAdmin } from './admin.ts'
 import { UrlPreviews } from './preview.ts'
 import { MediaSweeper } from './retention.ts'
 import { S3BlobStore } from './s3-store.ts'
+import type { RemoteMediaSource } from './remote.ts'
 
 export type { BlobStore, StagedBlob, StoredBlob } from './blob-store.ts'
 export { Media, MEDIA_ID, type Served, type MediaConfig } from './media.ts'
@@ -21,6 +22,8 @@ export { MediaSweeper, sweepMedia } from './retention.ts'
 export { contentDisposition, isInline } from './content-types.ts'
 export { FsBlobStore } from './fs-store.ts'
 export { S3BlobStore } from './s3-store.ts'
+export { FederationMediaSource, type RemoteMediaSource } from './remote.ts'
+export { multipartMedia, readMultipartMedia, boundaryOf } from './multipart.ts'
 
 /** The fs store's directory: media.path (relative paths under data_dir), else data_dir/media. */
 export function mediaPath(config: Config): string {
@@ -50,9 +53,26 @@ export interface MediaServices {
   sweeper: MediaSweeper
 }
 
-export function createMediaServices(options: { config: Config; storage: Storage; clock: Clock; logger: Logger; guard: OutboundGuard; store?: BlobStore }): MediaServices {
+export function createMediaServices(options: {
+  config: Config
+  storage: Storage
+  clock: Clock
+  logger: Logger
+  guard: OutboundGuard
+  store?: BlobStore
+  /** Where other servers' media is fetched from (federation media); absent: only cached media is served. */
+  remote?: RemoteMediaSource
+}): MediaServices {
   const { config, storage, clock, logger } = options
-  const media = new Media({ storage, store: options.store ?? createBlobStore(config), config: config.media, serverName: config.server_name, clock, logger })
+  const media = new Media({
+    storage,
+    store: options.store ?? createBlobStore(config),
+    config: config.media,
+    serverName: config.server_name,
+    clock,
+    logger,
+    ...(options.remote ? { remote: options.remote } : {}),
+  })
   return {
     media,
     admin: new MediaAdmin(storage, media),

@@ -8,7 +8,9 @@ import type { Logger } from '../shared/logger.ts'
 import { randomString } from '../shared/random.ts'
 import type { MediaContent, MediaRow, Repositories, Storage } from '../storage/index.ts'
 import { tooLarge, type BlobStore, type StagedBlob } from './blob-store.ts'
-import { checkedContentType } from './content-types.ts'
+import { checkedContentType, sanitizeFileName } from './content-types.ts'
+import { remoteMediaError, type RemoteMediaSource } from './remote.ts'
+import { isValidServerName } from '../shared/ids.ts'
 import { canAnimate, canThumbnail, chooseSize, renderThumbnail, type ThumbnailMethod } from './thumbnails.ts'
 
 export type MediaConfig = Config['media']
@@ -37,8 +39,10 @@ export interface Served {
 
 export interface ServeOptions {
   timeoutMs: number
-  /** A legacy unauthenticated endpoint: only media older than the configured cut-off. */
+  /** A legacy unauthenticated endpoint: only media older than the configured cut-off, nothing fetched. */
   legacy: boolean
+  /** Another server's media not cached yet is fetched from it (the client's allow_remote; default true). */
+  allowRemote?: boolean
 }
 
 export interface MediaOptions {
@@ -48,6 +52,8 @@ export interface MediaOptions {
   serverName: string
   clock: Clock
   logger: Logger
+  /** Where other servers' media comes from (federation); absent: only what is cached is served. */
+  remote?: RemoteMediaSource
 }
 
 export class Media {
@@ -57,8 +63,12 @@ export class Media {
   private readonly storage: Storage
   private readonly clock: Clock
   private readonly logger: Logger
+  private readonly remote: RemoteMediaSource | null
+  /** Fetches of remote media in progress in this process, by server and media ID: one per item at a time. */
+  private readonly fetching = new Map<string, Promise<void>>()
 
   constructor(options: MediaOptions) {
+    this.remote = options.remote ?? null
     this.storage = options.storage
     this.store = options.store
     this.config = options.config
@@ -144,11 +154,20 @@ export class Media {
   /** The media row once it has content, waiting up to timeoutMs for a pending upload. */
   private async ready(serverName: string, mediaId: string, options: ServeOptions): Promise<MediaRow & { sha256: string; content_type: string }> {
     if (!MEDIA_ID.test(mediaId)) throw notFound('Unknown media')
-    const deadline = this.clock.now() + Math.min(Math.max(options.timeoutMs, 0), MAX_WAIT_MS)
+    const waitMs = Math.min(Math.max(options.timeoutMs, 0), MAX_WAIT_MS)
+    const deadline = this.clock.now() + waitMs
+    let fetched = false
     for (;;) {
       const row = await this.storage.repos.media.get(serverName, mediaId)
-      // No federation yet: media of other servers is only what is cached here.
-      if (!row) throw notFound('Unknown media')
+      if (!row) {
+        // Another server's media is fetched once into the cache, then read from there. The legacy
+        // endpoints never fetch: unauthenticated remote media is frozen at what is cached.
+        const fetchable = serverName !== this.serverName && !options.legacy && options.allowRemote !== false && this.remote !== null
+        if (!fetchable || fetched || !isValidServerName(serverName)) throw notFound('Unknown media')
+        await this.fetchRemote(serverName, mediaId, waitMs)
+        fetched = true
+        continue
+      }
       if (row.quarantined_by !== null) throw notFound('Media is quarantined')
       if (options.legacy) {
         const cutoff = this.config.unauthenticated_media_cutoff_ts
@@ -164,6 +183,35 @@ export class Media {
       if (this.clock.now() >= deadline) throw new MatrixError('M_NOT_YET_UPLOADED', 'Media has not been uploaded yet', 504)
       await new Promise((r) => setTimeout(r, WAIT_STEP_MS))
     }
+  }
+
+  /** Fetches another server's media into the cache; concurrent requests for the same item share one fetch. */
+  private fetchRemote(serverName: string, mediaId: string, waitMs: number): Promise<void> {
+    const key = `${serverName}/${mediaId}`
+    let running = this.fetching.get(key)
+    if (!running) {
+      running = this.cacheRemote(serverName, mediaId, waitMs).finally(() => this.fetching.delete(key))
+      this.fetching.set(key, running)
+    }
+    return running
+  }
+
+  private async cacheRemote(serverName: string, mediaId: string, waitMs: number): Promise<void> {
+    // A fetch that finished between the caller's read and this one has cached it already.
+    if (await this.storage.repos.media.get(serverName, mediaId)) return
+    const max = this.config.max_upload_size
+    const opened = await (this.remote as RemoteMediaSource).open(serverName, mediaId, waitMs, max)
+    let staged: StagedBlob
+    try {
+      staged = await this.store.stage(opened.body, max)
+    } catch (err) {
+      opened.body.destroy()
+      throw remoteMediaError(err)
+    }
+    const content = { contentType: checkedContentType(opened.contentType, staged.head), uploadName: sanitizeFileName(opened.fileName), size: staged.size, sha256: staged.sha256 }
+    const inserted = await this.record(staged, (repos) => repos.media.insertRemote(serverName, mediaId, content, this.clock.now()))
+    // Another instance cached it first (the same bytes, normally): the blob is kept while that row names it.
+    if (!inserted) await this.collect([content.sha256])
   }
 
   async download(serverName: string, mediaId: string, options: ServeOptions): Promise<Served> {

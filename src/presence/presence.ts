@@ -10,6 +10,7 @@ import type { Logger } from '../shared/logger.ts'
 import type { PresenceRow, Repositories, Storage } from '../storage/index.ts'
 import { typeAllowed } from '../sync/filter.ts'
 import type { Requester } from '../users/index.ts'
+import type { EduRelay } from '../federation/edu-relay.ts'
 
 export type PresenceState = 'online' | 'unavailable' | 'offline'
 
@@ -53,7 +54,11 @@ export class Presence {
   private sweeping: Promise<unknown> | null = null
   private stopped = false
 
-  constructor(storage: Storage, clock: Clock, logger: Logger) {
+  /** Tells other servers of our users' changes (none: nobody else hears of them). */
+  private readonly relay: EduRelay | null
+
+  constructor(storage: Storage, clock: Clock, logger: Logger, relay: EduRelay | null = null) {
+    this.relay = relay
     this.storage = storage
     this.clock = clock
     this.logger = logger
@@ -100,7 +105,7 @@ export class Presence {
         await repos.presence.touch(userId, now, state === 'online')
         return
       }
-      await repos.presence.put({
+      const row: PresenceRow = {
         user_id: userId,
         state,
         status_msg: status,
@@ -108,7 +113,9 @@ export class Presence {
         last_seen_ts: now,
         last_online_ts: state === 'online' ? now : current?.last_online_ts ?? 0,
         stream_position: await repos.stream.next('presence', null, userId),
-      })
+      }
+      await repos.presence.put(row)
+      await this.relay?.presence(repos, row, now)
     })
   }
 
@@ -157,7 +164,7 @@ export class Presence {
     await this.storage.streamTransaction(async (repos) => {
       const locked = await repos.presence.lock(userId)
       if (locked && keeps(locked, state, now)) return
-      await repos.presence.put({
+      const row: PresenceRow = {
         user_id: userId,
         state,
         status_msg: locked?.status_msg ?? null,
@@ -165,7 +172,9 @@ export class Presence {
         last_seen_ts: now,
         last_online_ts: state === 'online' ? now : (locked?.last_online_ts ?? 0),
         stream_position: await repos.stream.next('presence', null, userId),
-      })
+      }
+      await repos.presence.put(row)
+      await this.relay?.presence(repos, row, now)
     })
   }
 
@@ -201,6 +210,7 @@ export class Presence {
         const claimed = await this.storage.streamTransaction(async (repos) => {
           const rows = await repos.presence.claimUnseen(now - OFFLINE_AFTER_MS, SWEEP_BATCH)
           await setOffline(repos, rows)
+          for (const row of rows) await this.relay?.presence(repos, { ...row, state: 'offline' }, now)
           return rows.length
         })
         total += claimed

@@ -95,6 +95,9 @@ export async function toClientEvents(
   return events
 }
 
+/** The state shown, stripped, to invitees and knockers: what names and describes the room. */
+export const STRIPPED_STATE_TYPES = ['m.room.create', 'm.room.join_rules', 'm.room.name', 'm.room.avatar', 'm.room.canonical_alias', 'm.room.encryption', 'm.room.topic']
+
 /** The stripped form of state events shared with invitees and knockers. */
 export function strippedState(row: EventRow): JsonObject {
   const e = baseEvent(row)

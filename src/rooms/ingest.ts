@@ -7,14 +7,14 @@
 // the resolution (protocol/state-res) of its forward extremities' states.
 import { checkAuthEventsList, checkEventAuth, authStateFromEvents, redactLevel, userPowerLevel, type AuthResult } from '../protocol/auth/index.ts'
 import { redact as redactPdu } from '../protocol/events/index.ts'
-import { splitStateKey, stateKey, type Pdu, type RoomEvent, type StateKey } from '../protocol/events/types.ts'
+import { stateKey, type Pdu, type RoomEvent, type StateKey } from '../protocol/events/types.ts'
 import { roomVersion, type RoomVersion } from '../protocol/room-versions.ts'
 import { MissingEventError, authEventIds, createEventIdForRoom, resolveState } from '../protocol/state-res/index.ts'
 import { notFound } from '../shared/errors.ts'
 import type { Repositories, Storage, StateEntry } from '../storage/index.ts'
 import { refreshRoomSummaries } from '../directory/summaries.ts'
-import { entriesOf, stateIdsOf, StoredEvents, type StateIds } from './state-store.ts'
-import { eventColumns, keysFor, type RoomWriteState, type RoomWriter } from './writer.ts'
+import { authChainOf, authOrder, diff, entriesOf, pick, stateBeforeEvent, stateIdsOf, StoredEvents, type StateIds } from './state-store.ts'
+import { eventColumns, keysFor, parseStored, type RoomWriteState, type RoomWriter } from './writer.ts'
 
 export type IngestOutcome = 'accepted' | 'soft-failed' | 'rejected' | 'duplicate' | 'missing'
 
@@ -142,6 +142,22 @@ export class RemoteEvents {
     }
   }
 
+  /**
+   * A membership of one of our users in a room this server is not in (an invite received, an invite
+   * rejected, a knock): the event as an outlier, with what the user is shown of the room in its `unsigned`
+   * (invite_room_state, knock_room_state, as the spec carries them), and the user's membership row at a
+   * stream position that wakes their /sync.
+   */
+  async keepMembershipOutside(event: RoomEvent, unsigned: Record<string, unknown> = {}): Promise<void> {
+    const userId = event.state_key as string
+    const json = JSON.stringify({ ...event.pdu, unsigned })
+    await this.storage.streamTransaction(async (repos) => {
+      await repos.events.insertUnordered([{ ...eventColumns(event, json), state_group: null, rejected_reason: null, kind: 'outlier' }])
+      const position = await repos.stream.next('member', event.room_id, userId)
+      await repos.memberships.set({ room_id: event.room_id, user_id: userId, membership: String(event.content.membership), event_id: event.event_id, stream_ordering: position, sender: event.sender })
+    })
+  }
+
   async storeOutliersIn(repos: Repositories, roomId: string, version: RoomVersion, events: RoomEvent[]): Promise<OutliersResult> {
     const result: OutliersResult = { rejected: [], unchecked: [] }
     const batch = new Map<string, RoomEvent>()
@@ -235,7 +251,19 @@ export class RemoteEvents {
     let verdict = await this.checkAgainstAuthEvents(event, version, store)
     if (!verdict.allowed) return this.storeAside(repos, event, json, before.group, 'rejected', `auth events: ${verdict.reason}`)
     // 2. Against the state before it.
-    const beforeIds = before.state ? pick(before.state, keys) : before.group === null ? new Map() : stateIdsOf(await repos.state.groupEntries(roomId, before.group, keys))
+    // The room's current state, read with its events (state events are never rejected).
+    const currentIds = async (): Promise<StateIds> => {
+      const rows = await repos.state.currentEvents(roomId, keys)
+      for (const r of rows) store.add(parseStored(r.json, version, r.event_id))
+      return new Map(rows.map((r) => [stateKey(r.type, r.state_key), r.event_id]))
+    }
+    const beforeIds = before.state
+      ? pick(before.state, keys)
+      : before.group === null
+        ? new Map<StateKey, string>()
+        : before.group === room.state_group
+          ? await currentIds()
+          : stateIdsOf(await repos.state.groupEntries(roomId, before.group, keys))
     const beforeState = await store.stateEvents(beforeIds)
     verdict = checkEventAuth(event, beforeState, version)
     if (!verdict.allowed) return this.storeAside(repos, event, json, before.group, 'rejected', `state before: ${verdict.reason}`)
@@ -244,8 +272,7 @@ export class RemoteEvents {
       ownKey === null ? before.group : await repos.state.createGroup(roomId, before.group, [{ type: event.type, state_key: event.state_key as string, event_id: event.event_id }])
     // 3. Against the room's current state (the same state when the event follows on from it).
     if (room.state_group !== null && before.group !== room.state_group) {
-      const current = new Map((await repos.state.currentEvents(roomId, keys)).map((r) => [stateKey(r.type, r.state_key), r.event_id]))
-      verdict = checkEventAuth(event, await store.stateEvents(current), version)
+      verdict = checkEventAuth(event, await store.stateEvents(await currentIds()), version)
       if (!verdict.allowed) return this.storeAside(repos, event, json, afterGroup, 'soft-failed', `current state: ${verdict.reason}`)
     }
 
@@ -318,52 +345,14 @@ export class RemoteEvents {
     return { outcome: 'accepted' }
   }
 
-  /**
-   * The room's state before one of its timeline events: the state after it, with the entry it replaced in
-   * place of its own. Null when the event is not in the room's timeline.
-   */
-  async stateBefore(roomId: string, eventId: string): Promise<RoomEvent[] | null> {
-    const repos = this.storage.repos
-    const [room, row, status] = await Promise.all([repos.rooms.get(roomId), repos.events.get(roomId, eventId), repos.events.statusOf(roomId, [eventId])])
-    const group = status.get(eventId)?.state_group
-    const version = room && roomVersion(room.room_version)
-    if (!version || !row || group == null) return null
-    const state = stateIdsOf((await repos.state.groupStates(roomId, [group])).get(group) ?? [])
-    if (row.state_key !== null) {
-      const own = stateKey(row.type, row.state_key)
-      if (row.replaces_state === null) state.delete(own)
-      else state.set(own, row.replaces_state)
-    }
-    const events = await new StoredEvents(repos, roomId, version).getEvents([...state.values()])
-    return [...state.values()].flatMap((id) => events.get(id) ?? [])
+  /** The room's state before one of its timeline events (null: not in its timeline); see stateBeforeEvent. */
+  stateBefore(roomId: string, eventId: string): Promise<RoomEvent[] | null> {
+    return stateBeforeEvent(this.storage.repos, roomId, eventId)
   }
 
-  /**
-   * The union of these events' auth chains: every event reachable from them through auth_events (in v12 the
-   * create event too). One read per level of the chain.
-   */
-  async authChain(roomId: string, version: RoomVersion, eventIds: string[]): Promise<RoomEvent[]> {
-    const store = new StoredEvents(this.storage.repos, roomId, version)
-    const chain = new Set<string>()
-    let frontier = [...new Set(eventIds)]
-    const expanded = new Set(frontier)
-    while (frontier.length > 0) {
-      const events = await store.getEvents(frontier)
-      const next: string[] = []
-      for (const event of events.values()) {
-        for (const id of authEventIds(event, version)) {
-          chain.add(id)
-          if (!expanded.has(id)) {
-            expanded.add(id)
-            next.push(id)
-          }
-        }
-      }
-      frontier = next
-    }
-    // Read already, level by level.
-    const found = await store.getEvents([...chain])
-    return [...chain].flatMap((id) => found.get(id) ?? [])
+  /** The union of these events' auth chains; see authChainOf. */
+  authChain(roomId: string, version: RoomVersion, eventIds: string[]): Promise<RoomEvent[]> {
+    return authChainOf(new StoredEvents(this.storage.repos, roomId, version), version, eventIds)
   }
 
   /** What the append hooks keep of single state events, for a change of many (see search's indexer, directory's summaries). */
@@ -420,54 +409,4 @@ export class RemoteEvents {
     const redacted = redactPdu(JSON.parse(original.json) as Pdu, version)
     await repos.events.redact(event.room_id, original.event_id, event.event_id, JSON.stringify(redacted))
   }
-}
-
-/** The entries of `state` under these (type, state_key) pairs. */
-function pick(state: StateIds, keys: Array<[string, string]>): StateIds {
-  const out: StateIds = new Map()
-  for (const [type, key] of keys) {
-    const id = state.get(stateKey(type, key))
-    if (id !== undefined) out.set(stateKey(type, key), id)
-  }
-  return out
-}
-
-/** What turns state `from` into state `to`. */
-function diff(from: StateIds, to: StateIds): { upserts: StateEntry[]; removed: Array<[string, string]> } {
-  const upserts: StateEntry[] = []
-  const removed: Array<[string, string]> = []
-  for (const [key, id] of to) {
-    if (from.get(key) === id) continue
-    const [type, stateKeyPart] = splitStateKey(key)
-    upserts.push({ type, state_key: stateKeyPart, event_id: id })
-  }
-  for (const key of from.keys()) if (!to.has(key)) removed.push(splitStateKey(key))
-  return { upserts, removed }
-}
-
-/** The batch in an order where every event comes after those of its auth events in the batch. */
-function authOrder(batch: Map<string, RoomEvent>, version: RoomVersion): RoomEvent[] {
-  const out: RoomEvent[] = []
-  const done = new Set<string>()
-  for (const start of batch.values()) {
-    if (done.has(start.event_id)) continue
-    // Iterative depth-first walk: an auth chain can be long.
-    const stack: Array<{ event: RoomEvent; next: number }> = [{ event: start, next: 0 }]
-    done.add(start.event_id)
-    while (stack.length > 0) {
-      const top = stack[stack.length - 1] as { event: RoomEvent; next: number }
-      const ids = authEventIds(top.event, version)
-      if (top.next < ids.length) {
-        const child = batch.get(ids[top.next++] as string)
-        if (child && !done.has(child.event_id)) {
-          done.add(child.event_id)
-          stack.push({ event: child, next: 0 })
-        }
-        continue
-      }
-      out.push(top.event)
-      stack.pop()
-    }
-  }
-  return out
 }

@@ -3,7 +3,7 @@
 import { canonicalJson } from '../protocol/canonical-json.ts'
 import { userPowerLevel, redactLevel } from '../protocol/auth/index.ts'
 import { redact as redactPdu } from '../protocol/events/index.ts'
-import { stateKey, type JsonObject, type Pdu } from '../protocol/events/types.ts'
+import { stateKey, type JsonObject, type Pdu, type RoomEvent } from '../protocol/events/types.ts'
 import type { Clock } from '../shared/clock.ts'
 import { MatrixError, forbidden, invalidParam, notFound } from '../shared/errors.ts'
 import { isRoomId, isUserId, parseUserId } from '../shared/ids.ts'
@@ -12,8 +12,15 @@ import type { Requester } from '../users/index.ts'
 import type { RoomVersion } from '../protocol/room-versions.ts'
 import { refuseBlockedInvite, usersBlockingInvites } from '../directory/ignored.ts'
 import { planRoom, type CreateRoomRequest } from './create.ts'
+import { STRIPPED_STATE_TYPES } from './client-events.ts'
 import { joinCandidates, type RemoteJoins } from '../federation/remote-join.ts'
 import { newRoomState, parseStored, type EventTemplate, type KeptClaim, type RoomWriteState, type RoomWriter } from './writer.ts'
+
+/** How an invite of another server's user goes out (src/federation/invites.ts) and comes back into the room. */
+export interface RemoteInvites {
+  send(destination: string, version: RoomVersion, event: RoomEvent, strippedState: JsonObject[]): Promise<RoomEvent>
+  append(event: RoomEvent): Promise<void>
+}
 
 export interface SendOptions {
   /** Work that must commit with the send, run first in its transaction (e.g. taking a rate limit). */
@@ -32,6 +39,8 @@ export class Rooms {
 
   /** Joins through other servers (none: rooms this server is not in cannot be joined). */
   private readonly remoteJoins: RemoteJoins | null
+  /** Invites of other servers' users: their server's signature, then the co-signed event appended. */
+  private readonly remoteInvites: RemoteInvites | null
   /** Resolves an alias of any server (the directory, asking the alias's server over federation). */
   private readonly aliases: ((alias: string) => Promise<{ room_id: string; servers: string[] }>) | null
 
@@ -43,6 +52,7 @@ export class Rooms {
     defaultRoomVersion: string
     remoteJoins?: RemoteJoins
     aliases?: (alias: string) => Promise<{ room_id: string; servers: string[] }>
+    remoteInvites?: RemoteInvites
   }) {
     this.storage = deps.storage
     this.writer = deps.writer
@@ -51,6 +61,7 @@ export class Rooms {
     this.defaultRoomVersion = deps.defaultRoomVersion
     this.remoteJoins = deps.remoteJoins ?? null
     this.aliases = deps.aliases ?? null
+    this.remoteInvites = deps.remoteInvites ?? null
   }
 
   /** The displayname and avatar_url a local user's membership events carry. */
@@ -325,24 +336,73 @@ export class Rooms {
     return { roomId: room_id, servers }
   }
 
-  async knock(requester: Requester, roomIdOrAlias: string, reason?: string): Promise<string> {
-    const roomId = await this.resolveRoom(roomIdOrAlias)
-    if (!(await this.storage.repos.rooms.get(roomId))) throw notFound('Unknown room')
-    await this.changeMembership(requester, roomId, requester.userId, withReason({ membership: 'knock' }, reason))
+  async knock(requester: Requester, roomIdOrAlias: string, reason?: string, via: readonly string[] = []): Promise<string> {
+    const { roomId, servers } = await this.resolveForJoin(roomIdOrAlias)
+    if (await this.isHere(roomId)) {
+      await this.changeMembership(requester, roomId, requester.userId, withReason({ membership: 'knock' }, reason))
+      return roomId
+    }
+    if (!this.remoteJoins) throw notFound('Unknown room')
+    const content = withReason(await this.memberProfile(this.storage.repos, requester.userId), reason)
+    await this.remoteJoins.knock(requester.userId, roomId, joinCandidates(roomId, via, servers).filter((s) => s !== this.serverName), content)
     return roomId
   }
 
+  /**
+   * Leaves a room; in a room this server is not in (an invite received, a knock sent), the leave goes
+   * through the server that invited us (or the room's) with make_leave/send_leave.
+   */
   async leave(requester: Requester, roomId: string, reason?: string): Promise<void> {
+    if (this.remoteJoins && !(await this.isHere(roomId))) {
+      const own = await this.storage.repos.memberships.get(roomId, requester.userId)
+      if (own?.membership === 'invite' || own?.membership === 'knock') {
+        const inviter = own.membership === 'invite' ? parseUserId(own.sender)?.serverName : undefined
+        const servers = joinCandidates(roomId, inviter ? [inviter] : []).filter((s) => s !== this.serverName)
+        await this.remoteJoins.leave(requester.userId, roomId, servers, withReason({}, reason))
+        return
+      }
+    }
     await this.changeMembership(requester, roomId, requester.userId, withReason({ membership: 'leave' }, reason))
+  }
+
+  /** Whether this server holds the room's state (it is or was in the room, not only invited to it). */
+  private async isHere(roomId: string): Promise<boolean> {
+    const room = await this.storage.repos.rooms.get(roomId)
+    return room !== null && room.state_group !== null
   }
 
   async invite(requester: Requester, roomId: string, target: string, reason?: string): Promise<void> {
     if (!isUserId(target)) throw invalidParam('Invalid user ID')
-    if (parseUserId(target)?.serverName !== this.serverName) {
-      throw new MatrixError('M_UNKNOWN', 'Inviting users of other servers needs federation, which is not available yet', 400)
+    const targetServer = parseUserId(target)?.serverName
+    if (targetServer !== this.serverName) {
+      if (!this.remoteInvites || !targetServer) throw new MatrixError('M_UNKNOWN', 'Users of other servers cannot be invited (federation is off)', 400)
+      return this.inviteRemote(requester, roomId, target, targetServer, reason)
     }
     if (!(await this.storage.repos.users.exists(target))) throw notFound(`Unknown user ${target}`)
     await this.changeMembership(requester, roomId, target, withReason({ membership: 'invite' }, reason))
+  }
+
+  /**
+   * An invite of another server's user: built on the room as it is and allowed by the auth rules, signed by
+   * the invitee's server (which shows it to them), then appended as that co-signed event. The room is not
+   * locked meanwhile: the invite takes its place in the DAG like any event whose prev_events moved on.
+   */
+  private async inviteRemote(requester: Requester, roomId: string, target: string, targetServer: string, reason: string | undefined): Promise<void> {
+    const remote = this.remoteInvites as RemoteInvites
+    const template: EventTemplate = { type: 'm.room.member', state_key: target, sender: requester.userId, content: withReason({ membership: 'invite' }, reason) }
+    const { event, version, stripped } = await this.storage.transaction(async (repos) => {
+      const room = await this.writer.open(repos, roomId, [template])
+      const built = this.writer.buildChecked(room, template)
+      const keys: Array<[string, string]> = [...STRIPPED_STATE_TYPES.map((t): [string, string] => [t, '']), ['m.room.member', requester.userId]]
+      const rows = await repos.state.currentEvents(roomId, keys)
+      const stripped = rows.map((r) => {
+        const e = JSON.parse(r.json) as { type: string; state_key: string; sender: string; content: JsonObject }
+        return { type: e.type, state_key: e.state_key, sender: e.sender, content: e.content }
+      })
+      return { event: built, version: room.version, stripped }
+    })
+    const signed = await remote.send(targetServer, version, event, stripped)
+    await remote.append(signed)
   }
 
   async kick(requester: Requester, roomId: string, target: string, reason?: string): Promise<void> {

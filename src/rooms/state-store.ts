@@ -1,9 +1,10 @@
 // The database behind state resolution and the auth checks of remote events: a room's stored events, whatever
-// they are (timeline, outlier, soft-failed or rejected), read in batches and parsed once per transaction.
+// they are (timeline, outlier, soft-failed or rejected), read in batches and parsed once per transaction; and
+// what is read of the stored DAG (the state before an event, auth chains) and done to state maps.
 import type { RoomEvent, StateKey } from '../protocol/events/types.ts'
 import { splitStateKey, stateKey } from '../protocol/events/types.ts'
-import type { RoomVersion } from '../protocol/room-versions.ts'
-import type { StateResStore } from '../protocol/state-res/index.ts'
+import { roomVersion, type RoomVersion } from '../protocol/room-versions.ts'
+import { authEventIds, type StateResStore } from '../protocol/state-res/index.ts'
 import type { Repositories, StateEntry } from '../storage/index.ts'
 import { parseStored } from './writer.ts'
 
@@ -72,4 +73,100 @@ export class StoredEvents implements StateResStore {
     }
     return out
   }
+}
+
+/**
+ * The room's state before one of its timeline events: the state after it, with the entry it replaced in
+ * place of its own. Null when the event is not in the room's timeline.
+ */
+export async function stateBeforeEvent(repos: Repositories, roomId: string, eventId: string): Promise<RoomEvent[] | null> {
+  const [room, row, status] = await Promise.all([repos.rooms.get(roomId), repos.events.get(roomId, eventId), repos.events.statusOf(roomId, [eventId])])
+  const group = status.get(eventId)?.state_group
+  const version = room && roomVersion(room.room_version)
+  if (!version || !row || group == null) return null
+  const state = stateIdsOf((await repos.state.groupStates(roomId, [group])).get(group) ?? [])
+  if (row.state_key !== null) {
+    const own = stateKey(row.type, row.state_key)
+    if (row.replaces_state === null) state.delete(own)
+    else state.set(own, row.replaces_state)
+  }
+  const events = await new StoredEvents(repos, roomId, version).getEvents([...state.values()])
+  return [...state.values()].flatMap((id) => events.get(id) ?? [])
+}
+
+/**
+ * The union of these events' auth chains: every event reachable from them through auth_events (in v12 the
+ * create event too), read one level of the chain at a time.
+ */
+export async function authChainOf(store: StoredEvents, version: RoomVersion, eventIds: string[]): Promise<RoomEvent[]> {
+  const chain = new Set<string>()
+  let frontier = [...new Set(eventIds)]
+  const expanded = new Set(frontier)
+  while (frontier.length > 0) {
+    const events = await store.getEvents(frontier)
+    const next: string[] = []
+    for (const event of events.values()) {
+      for (const id of authEventIds(event, version)) {
+        chain.add(id)
+        if (!expanded.has(id)) {
+          expanded.add(id)
+          next.push(id)
+        }
+      }
+    }
+    frontier = next
+  }
+  // Read already, level by level.
+  const found = await store.getEvents([...chain])
+  return [...chain].flatMap((id) => found.get(id) ?? [])
+}
+
+/** The entries of `state` under these (type, state_key) pairs. */
+export function pick(state: StateIds, keys: Array<[string, string]>): StateIds {
+  const out: StateIds = new Map()
+  for (const [type, key] of keys) {
+    const id = state.get(stateKey(type, key))
+    if (id !== undefined) out.set(stateKey(type, key), id)
+  }
+  return out
+}
+
+/** What turns state `from` into state `to`. */
+export function diff(from: StateIds, to: StateIds): { upserts: StateEntry[]; removed: Array<[string, string]> } {
+  const upserts: StateEntry[] = []
+  const removed: Array<[string, string]> = []
+  for (const [key, id] of to) {
+    if (from.get(key) === id) continue
+    const [type, stateKeyPart] = splitStateKey(key)
+    upserts.push({ type, state_key: stateKeyPart, event_id: id })
+  }
+  for (const key of from.keys()) if (!to.has(key)) removed.push(splitStateKey(key))
+  return { upserts, removed }
+}
+
+/** The batch in an order where every event comes after those of its auth events in the batch. */
+export function authOrder(batch: Map<string, RoomEvent>, version: RoomVersion): RoomEvent[] {
+  const out: RoomEvent[] = []
+  const done = new Set<string>()
+  for (const start of batch.values()) {
+    if (done.has(start.event_id)) continue
+    // Iterative depth-first walk: an auth chain can be long.
+    const stack: Array<{ event: RoomEvent; next: number }> = [{ event: start, next: 0 }]
+    done.add(start.event_id)
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1] as { event: RoomEvent; next: number }
+      const ids = authEventIds(top.event, version)
+      if (top.next < ids.length) {
+        const child = batch.get(ids[top.next++] as string)
+        if (child && !done.has(child.event_id)) {
+          done.add(child.event_id)
+          stack.push({ event: child, next: 0 })
+        }
+        continue
+      }
+      out.push(top.event)
+      stack.pop()
+    }
+  }
+  return out
 }

@@ -332,43 +332,59 @@ export class RoomWriter {
   }
 
   /** Builds, signs, authorizes and persists one event; M_FORBIDDEN when the auth rules refuse it. */
-  async append(repos: Repositories, room: RoomWriteState, template: EventTemplate, options: AppendOptions = {}): Promise<AppendedEvent> {
+  /**
+   * An event built on the room as opened (its extremities, state and depth), hashed, signed and allowed by
+   * the auth rules against the room's state, but not stored: an invite that the invitee's server must sign
+   * before it is appended (through the ingest, as the co-signed event it then is).
+   */
+  buildChecked(room: RoomWriteState, template: EventTemplate): RoomEvent {
+    const { event } = this.buildAt(room, template, this.clock.now())
+    const verdict = checkEventAuth(event, room.state, room.version)
+    if (!verdict.allowed) throw new MatrixError('M_FORBIDDEN', verdict.reason)
+    return event
+  }
+
+  /** Builds `template` on the room at `ts` (see append), refusing what cannot be stored or breaks a size limit. */
+  private buildAt(room: RoomWriteState, template: EventTemplate, ts: number): { pdu: RoomEvent['pdu']; event: RoomEvent; json: string } {
     const { version } = room
     const authKeys = template.type === 'm.room.create' ? [] : authEventKeys(template, version)
     const authEvents = authKeys.map((k) => room.state.get(k)).filter((e): e is RoomEvent => e !== undefined)
     const depth = room.prev.reduce((max, e) => Math.max(max, e.depth), 0) + 1
     const ref = (e: RoomEvent) => ({ event_id: e.event_id, referenceHash: version.eventFormat === 1 ? referenceHash(e.pdu, version) : undefined })
+    const built = buildOrRefuse(
+      {
+        type: template.type,
+        ...(template.state_key !== undefined ? { state_key: template.state_key } : {}),
+        sender: template.sender,
+        content: template.content,
+        ...(template.type === 'm.room.create' && version.roomIdFromCreateEvent ? {} : { room_id: room.roomId }),
+        origin_server_ts: ts,
+        depth,
+        ...(template.redacts !== undefined ? { redacts: template.redacts } : {}),
+      },
+      {
+        version,
+        serverName: this.serverName,
+        signingKey: this.signingKey(),
+        prevEventRefs: room.prev.map(ref),
+        authEventRefs: authEvents.map(ref),
+      },
+    )
+    const json = JSON.stringify(built.pdu)
+    // PostgreSQL cannot read a JSON string holding U+0000 (its JSON operators refuse the whole document),
+    // and every query over event content would fail for such an event: refuse it up front.
+    if (NUL_ESCAPE.test(json)) throw new MatrixError('M_BAD_JSON', 'Event content may not contain the NUL character (U+0000)')
+    const limit = builtEventLimitError(built.event, json, version)
+    if (limit !== null) throw new MatrixError('M_BAD_JSON', `Event is not valid: ${limit}`)
+    return { pdu: built.pdu, event: built.event, json }
+  }
+
+  async append(repos: Repositories, room: RoomWriteState, template: EventTemplate, options: AppendOptions = {}): Promise<AppendedEvent> {
+    const { version } = room
     // An existing room's create event is its first; a second one cannot even be built in v12 (its room ID
     // would be its own hash). The auth rules refuse it anyway ("m.room.create has prev_events"), as Synapse.
     if (template.type === 'm.room.create' && room.prev.length > 0) throw new MatrixError('M_FORBIDDEN', 'm.room.create has prev_events')
-    const build = (ts: number) => {
-      const built = buildOrRefuse(
-        {
-          type: template.type,
-          ...(template.state_key !== undefined ? { state_key: template.state_key } : {}),
-          sender: template.sender,
-          content: template.content,
-          ...(template.type === 'm.room.create' && version.roomIdFromCreateEvent ? {} : { room_id: room.roomId }),
-          origin_server_ts: ts,
-          depth,
-          ...(template.redacts !== undefined ? { redacts: template.redacts } : {}),
-        },
-        {
-          version,
-          serverName: this.serverName,
-          signingKey: this.signingKey(),
-          prevEventRefs: room.prev.map(ref),
-          authEventRefs: authEvents.map(ref),
-        },
-      )
-      const json = JSON.stringify(built.pdu)
-      // PostgreSQL cannot read a JSON string holding U+0000 (its JSON operators refuse the whole document),
-      // and every query over event content would fail for such an event: refuse it up front.
-      if (NUL_ESCAPE.test(json)) throw new MatrixError('M_BAD_JSON', 'Event content may not contain the NUL character (U+0000)')
-      const limit = builtEventLimitError(built.event, json, version)
-      if (limit !== null) throw new MatrixError('M_BAD_JSON', `Event is not valid: ${limit}`)
-      return { pdu: built.pdu, event: built.event, json }
-    }
+    const build = (ts: number) => this.buildAt(room, template, ts)
     let ts = this.clock.now()
     let built = build(ts)
     if (template.type === 'm.room.create') {

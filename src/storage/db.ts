@@ -21,10 +21,12 @@ export interface Queryable {
 
 /**
  * Holds a transaction-level advisory lock named by text (`namespace:key`) until the transaction ends: how
- * repositories serialise read-modify-write work on one user, blob or key across instances.
+ * repositories serialise read-modify-write work on one user, blob or key across instances. A shared hold
+ * waits only for exclusive ones (readers that must not start while a writer is inside).
  */
-export async function lockName(db: Queryable, namespace: string, key: string): Promise<void> {
-  await db.query("SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || $2, 0))", [namespace, key])
+export async function lockName(db: Queryable, namespace: string, key: string, mode: 'exclusive' | 'shared' = 'exclusive'): Promise<void> {
+  const fn = mode === 'shared' ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock'
+  await db.query(`SELECT ${fn}(hashtextextended($1 || ':' || $2, 0))`, [namespace, key])
 }
 
 // int8 (bigint) columns hold timestamps and stream positions, all below 2^53: read them as numbers.

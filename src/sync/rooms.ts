@@ -1,7 +1,7 @@
 // The rooms section of /sync: joined rooms (timeline, state, summary), invites, knocks and left rooms.
 // Every read is batched across rooms; only rooms whose history might be hidden get per-room checks.
 import type { JsonObject } from '../protocol/events/types.ts'
-import { strippedState, toClientEvents, type ClientEvent, type Viewer } from '../rooms/client-events.ts'
+import { STRIPPED_STATE_TYPES, strippedState, toClientEvents, type ClientEvent, type Viewer } from '../rooms/client-events.ts'
 import { formatToken, tokenOf } from '../rooms/read.ts'
 import { filterVisibleByRoom } from '../rooms/visibility.ts'
 import { withoutIgnored, withoutIgnoredInvites } from '../directory/index.ts'
@@ -74,7 +74,6 @@ export interface UnreadCounts {
 }
 
 /** State types shared with invitees and knockers (client-server API, "Stripped state"). */
-const STRIPPED_TYPES = ['m.room.create', 'm.room.join_rules', 'm.room.name', 'm.room.avatar', 'm.room.canonical_alias', 'm.room.encryption', 'm.room.topic']
 /** The state that names a room (when not empty), so that its summary has no heroes. */
 const NAMING_TYPES = ['m.room.name', 'm.room.canonical_alias']
 const DEFAULT_TIMELINE_LIMIT = 10
@@ -348,13 +347,15 @@ async function addInvitesKnocksLeaves(input: RoomsSyncInput, changedMemberships:
     // DM invite by, as Synapse sends it) and, last, the invite or knock itself.
     const inviters = invites.filter((m) => m.membership === 'invite' && m.sender !== viewer.userId).map((m): [string, string] => [m.room_id, m.sender])
     const [stripped, own, inviterRows] = await Promise.all([
-      repos.sync.currentState(invites.map((m) => m.room_id), STRIPPED_TYPES).then(byRoom),
+      repos.sync.currentState(invites.map((m) => m.room_id), STRIPPED_STATE_TYPES).then(byRoom),
       repos.events.getByIds(invites.map((m) => m.event_id)),
       repos.sync.memberEvents(inviters).then(byRoom),
     ])
     for (const m of invites) {
-      const events = [...(stripped.get(m.room_id) ?? []), ...(inviterRows.get(m.room_id) ?? [])].map(strippedState)
       const mine = own.find((e) => e.event_id === m.event_id)
+      const known = [...(stripped.get(m.room_id) ?? []), ...(inviterRows.get(m.room_id) ?? [])]
+      // A room this server is not in: the stripped state the inviting server sent with the invite.
+      const events = known.length > 0 || !mine ? known.map(strippedState) : inviteRoomState(mine)
       if (mine) events.push(strippedState(mine))
       if (m.membership === 'invite') result.invite[m.room_id] = { invite_state: { events } }
       else result.knock[m.room_id] = { knock_state: { events } }
@@ -395,4 +396,15 @@ async function addInvitesKnocksLeaves(input: RoomsSyncInput, changedMemberships:
     }
     result.leave[m.room_id] = left
   }
+}
+
+/**
+ * The stripped state shown with an invite or a knock in a room this server is not in: what the inviting
+ * server sent, or the knocked-on server answered (kept in the event's unsigned invite_room_state /
+ * knock_room_state).
+ */
+function inviteRoomState(row: EventRow): JsonObject[] {
+  const unsigned = (JSON.parse(row.json) as { unsigned?: { invite_room_state?: unknown; knock_room_state?: unknown } }).unsigned
+  const shown = unsigned?.invite_room_state ?? unsigned?.knock_room_state
+  return Array.isArray(shown) ? (shown as JsonObject[]) : []
 }

@@ -3,6 +3,7 @@ import { MatrixError, forbidden, notFound } from '../shared/errors.ts'
 import { parseMxc, type UserId } from '../shared/ids.ts'
 import type { Storage } from '../storage/index.ts'
 import type { Requester } from './requester.ts'
+import type { RemoteProfiles } from './remote-profiles.ts'
 
 export const PROFILE_KEY = /^(avatar_url|displayname|m\.tz|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+)$/
 const MAX_PROFILE_BYTES = 64 * 1024
@@ -15,18 +16,42 @@ export class Profiles {
   private readonly storage: Storage
   private readonly onMemberFieldChange: (userId: string) => Promise<void>
   private readonly rateLimit: (userId: string) => Promise<void>
+  /** Asks other servers about their users (federation); absent: only our own users have profiles. */
+  private readonly remote: RemoteProfiles | null
 
   /**
    * `rateLimit` is taken before a member field changes: each change sends a member event to every room the
    * user is in, so it counts as sending (Synapse takes rc_message for it).
    */
-  constructor(storage: Storage, onMemberFieldChange: (userId: string) => Promise<void> = async () => {}, rateLimit: (userId: string) => Promise<void> = async () => {}) {
+  constructor(
+    storage: Storage,
+    onMemberFieldChange: (userId: string) => Promise<void> = async () => {},
+    rateLimit: (userId: string) => Promise<void> = async () => {},
+    remote: RemoteProfiles | null = null,
+  ) {
     this.storage = storage
     this.onMemberFieldChange = onMemberFieldChange
     this.rateLimit = rateLimit
+    this.remote = remote
   }
 
-  /** The whole profile; M_NOT_FOUND for users that do not exist here. */
+  /** GET /profile/{userId}: ours from the store, another server's user asked of that server. */
+  async read(userId: string): Promise<Record<string, unknown>> {
+    const server = this.remote?.serverOf(userId) ?? null
+    if (server !== null && this.remote) return this.remote.get(server, userId)
+    return this.get(userId)
+  }
+
+  /** GET /profile/{userId}/{keyName}: one field, asked of the user's server when it is not ours. */
+  async readField(userId: string, key: string): Promise<Record<string, unknown>> {
+    const server = this.remote?.serverOf(userId) ?? null
+    if (server === null || !this.remote) return this.getField(userId, key)
+    const profile = PROFILE_KEY.test(key) ? await this.remote.get(server, userId, key) : {}
+    if (!(key in profile)) throw notFound('Profile field not found')
+    return { [key]: profile[key] }
+  }
+
+  /** The whole profile of one of our users; M_NOT_FOUND for users that do not exist here. */
   async get(userId: string): Promise<Record<string, unknown>> {
     const fields = await this.storage.repos.profiles.get(userId)
     if (!fields) throw notFound('Profile not found')

@@ -124,9 +124,19 @@ export class Uia {
     await this.storage.repos.uiaSessions.mergeData(sessionId, data)
   }
 
+  /**
+   * Opens a session inside the caller's transaction, keeping `data` in it from the start, and returns the
+   * 401 to throw once that transaction has committed: for a request whose first attempt must leave
+   * something visible to other requests at the moment its session exists (see CrossSigning.uploadKeys).
+   */
+  async open(repos: Repositories, request: Omit<UiaRequest, 'auth'>, data: Record<string, unknown>): Promise<UiaChallenge> {
+    const row = await this.insertSession(repos, request, data)
+    return this.challenge(request, row)
+  }
+
   /** What was remembered in a user's newest sessions for `purpose` that have neither finished nor expired, newest first. */
-  async pending(purpose: string, userId: UserId): Promise<Array<Record<string, unknown>>> {
-    const rows = await this.storage.repos.uiaSessions.liveFor(purpose, userId, this.clock.now() - SESSION_LIFETIME_MS)
+  async pending(purpose: string, userId: UserId, repos: Repositories = this.storage.repos): Promise<Array<Record<string, unknown>>> {
+    const rows = await repos.uiaSessions.liveFor(purpose, userId, this.clock.now() - SESSION_LIFETIME_MS)
     return rows.map((r) => r.data)
   }
 
@@ -134,26 +144,29 @@ export class Uia {
     return flows.some((flow) => flow.every((stage) => completed.includes(stage)))
   }
 
-  private async createSession(request: UiaRequest): Promise<UiaSessionRow> {
+  private createSession(request: UiaRequest): Promise<UiaSessionRow> {
+    return this.storage.transaction((repos) => this.insertSession(repos, request, {}))
+  }
+
+  /** A new session, in the caller's transaction, after removing the expired ones. */
+  private async insertSession(repos: Repositories, request: Omit<UiaRequest, 'auth'>, data: Record<string, unknown>): Promise<UiaSessionRow> {
     const now = this.clock.now()
     const row: UiaSessionRow = {
       session_id: randomString(24),
       purpose: request.purpose,
       user_id: request.userId,
       completed: [],
-      data: {},
+      data,
       created_ts: now,
     }
-    await this.storage.transaction(async (repos) => {
-      for (const expired of await repos.uiaSessions.deleteExpired(now - SESSION_LIFETIME_MS)) {
-        for (const release of this.releases) await release(repos, expired)
-      }
-      await repos.uiaSessions.create(row)
-    })
+    for (const expired of await repos.uiaSessions.deleteExpired(now - SESSION_LIFETIME_MS)) {
+      for (const release of this.releases) await release(repos, expired)
+    }
+    await repos.uiaSessions.create(row)
     return row
   }
 
-  private challenge(request: UiaRequest, session: UiaSessionRow, cause?: MatrixError): UiaChallenge {
+  private challenge(request: Omit<UiaRequest, 'auth'>, session: UiaSessionRow, cause?: MatrixError): UiaChallenge {
     return new UiaChallenge(
       session.session_id,
       {

@@ -57,6 +57,12 @@ describe('homestead start: errors at start', () => {
     assertOneLine(await start({}, ['--config', file]), /registration\.shared_secret: must not be empty$/)
   })
 
+  it('a registration.shared_secret shorter than 16 characters: one line saying so, without the secret', async () => {
+    const result = await start({ HOMESTEAD_REGISTRATION_SHARED_SECRET: 'reg_secret' })
+    assertOneLine(result, /registration\.shared_secret: must be at least 16 characters \(registration\.shared_secret_min_length\)$/)
+    assert.doesNotMatch(result.stderr, /reg_secret|Expected/)
+  })
+
   it('a database that cannot be reached (migrate): one line', async () => {
     const port = await freePort()
     assertOneLine(await run('migrate', { HOMESTEAD_DATABASE_URL: `postgres://homestead@127.0.0.1:${port}/nowhere` }), /database.*ECONNREFUSED/)

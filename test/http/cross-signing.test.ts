@@ -2,10 +2,12 @@
 // and POST /keys/signatures/upload, every signature checked, and what /keys/query shows to whom.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import pg from 'pg'
 import { signJson } from '../../src/protocol/signing.ts'
 import { startTestServer, type TestServer } from '../support/server.ts'
 import { assertError } from '../support/rooms.ts'
 import { crossSigningKeys, loginAgain, userWithKeys, type Json } from '../support/e2ee.ts'
+import { waitFor } from '../support/cli.ts'
 
 const t: TestServer = await startTestServer()
 const PASSWORD = 'correct horse battery staple'
@@ -91,6 +93,40 @@ describe('POST /keys/device_signing/upload', () => {
     assert.equal((await alice.client.post('/keys/device_signing/upload', { ...again.body, auth: passwordAuth(user, againChallenge.body.session) })).status, 200)
     assert.deepEqual((await query(phone, user)).master_keys[user], again.body.master_key, 'in force once the password was given')
     assert.deepEqual((await query(alice.client, user)).master_keys[user], again.body.master_key)
+  })
+
+  it("makes the device's own query that reaches the server during its replacement upload wait for that upload, and answer the keys it proposed", async () => {
+    // The client made the keys before sending them: a query of its own keys sent after the upload, even
+    // on another connection, must not answer the old ones (Rust crypto would drop the new private keys).
+    const alice = await userWithKeys(t.api)
+    const user = alice.client.userId
+    const first = crossSigningKeys(user)
+    assert.equal((await alice.client.post('/keys/device_signing/upload', first.body)).status, 200)
+    // Another connection holds the UIA sessions table, so that the upload stops while it opens its session.
+    const holder = new pg.Client({ connectionString: t.database.url })
+    await holder.connect()
+    try {
+      await holder.query('BEGIN')
+      await holder.query('LOCK TABLE uia_sessions IN EXCLUSIVE MODE')
+      // A lock of this test's database that a server connection waits for.
+      const waiting = async (locktype: string) =>
+        (await holder.query(
+          `SELECT count(*)::int AS n FROM pg_locks l JOIN pg_database d ON d.oid = l.database AND d.datname = current_database()
+            WHERE NOT l.granted AND l.locktype = $1`,
+          [locktype],
+        )).rows[0].n > 0
+      const proposed = crossSigningKeys(user)
+      const upload = alice.client.post('/keys/device_signing/upload', proposed.body)
+      await waitFor(() => waiting('relation'), 30_000, () => 'the upload to wait for the sessions table')
+      let answered = false
+      const own = query(alice.client, user).finally(() => (answered = true))
+      await waitFor(async () => answered || (await waiting('advisory')), 30_000, () => 'the query to be answered or to wait for the upload')
+      await holder.query('COMMIT')
+      assert.equal((await upload).status, 401)
+      assert.deepEqual((await own).master_keys[user], proposed.body.master_key, 'the query waited for the upload that reached the server first')
+    } finally {
+      await holder.end()
+    }
   })
 
   it('refuses keys not signed by the master key, keys of another user, and a self-signing key with no master key', async () => {

@@ -183,9 +183,10 @@ describe('GET /_matrix/client/v1/media/download', () => {
     assert.equal(named.headers.get('content-disposition'), 'inline; filename="report final.txt"')
   })
 
-  it('answers M_NOT_FOUND for unknown media and media of other servers', async () => {
+  it('answers M_NOT_FOUND for unknown media and uncached media of other servers with allow_remote=false, 502 when their server cannot be reached', async () => {
     assertError(await t.api.get(`${V1}/download/${t.config.server_name}/nosuchmedia`, alice.access_token), 404, 'M_NOT_FOUND')
-    assertError(await t.api.get(`${V1}/download/elsewhere.example/abc`, alice.access_token), 404, 'M_NOT_FOUND')
+    assertError(await t.api.get(`${V1}/download/elsewhere.example/abc?allow_remote=false`, alice.access_token), 404, 'M_NOT_FOUND')
+    assertError(await t.api.get(`${V1}/download/elsewhere.example/abc`, alice.access_token), 502, 'M_UNKNOWN')
   })
 
   it('requires an access token', async () => {
@@ -345,14 +346,11 @@ describe('retention', () => {
   })
 
   it('deletes cached remote media not accessed for remote_media_lifetime_ms, keeping a blob local media still uses', async () => {
-    // Nothing fetches remote media before federation lands; the cache row is written as that fetch will.
+    // The cache row is written as a federation fetch writes it (test/federation/remote-queries.test.ts fetches for real).
     const up = await upload(t, alice.access_token, 'shared by a local and a cached remote file', 'text/plain')
     const row = await t.server.ctx.storage.repos.media.get(up.serverName, up.mediaId)
-    await t.server.ctx.storage.db.query(
-      `INSERT INTO media (server_name, media_id, content_type, size, sha256, created_ts, last_access_ts, remote)
-       VALUES ('remote.example', 'cachedmedia', 'text/plain', $1, $2, 1, 1, true)`,
-      [row!.size, row!.sha256],
-    )
+    const content = { contentType: 'text/plain', uploadName: null, size: Number(row!.size), sha256: row!.sha256! }
+    assert.equal(await t.server.ctx.storage.repos.media.insertRemote('remote.example', 'cachedmedia', content, 1), true)
     const config = { ...t.config.media, retention: { ...t.config.media.retention, remote_media_lifetime_ms: 1000, local_media_lifetime_ms: null } }
     const result = await sweepMedia(t.server.ctx.storage, t.server.ctx.media.media, config, Date.now())
     assert.equal(result.remote, 1)

@@ -250,8 +250,26 @@ describe('loadConfig errors', () => {
     )
   })
 
-  it('accepts a shared secret of any length, as Synapse does (SyTest registers with a 10-character one)', () => {
-    assert.equal(loadConfig({ env: { HOMESTEAD_REGISTRATION_SHARED_SECRET: 'reg_secret' } }).registration.shared_secret, 'reg_secret')
+  it('refuses a shared secret shorter than registration.shared_secret_min_length (16) in one plain sentence, without repeating it', () => {
+    for (const load of [
+      () => loadConfig({ env: { HOMESTEAD_REGISTRATION_SHARED_SECRET: 'reg_secret' } }),
+      () => loadConfig({ env: {}, file: yamlFile('registration:\n  shared_secret: fifteen-chars!!') }),
+    ]) {
+      assert.throws(load, (err: unknown) => {
+        assert.ok(err instanceof ConfigError)
+        assert.equal(err.message, 'invalid configuration: registration.shared_secret: must be at least 16 characters (registration.shared_secret_min_length)')
+        return true
+      })
+    }
+    assert.equal(loadConfig({ env: { HOMESTEAD_REGISTRATION_SHARED_SECRET: 'sixteen-chars!!!' } }).registration.shared_secret, 'sixteen-chars!!!')
+    assert.equal(loadConfig({ env: {} }).registration.shared_secret_min_length, 16)
+  })
+
+  it('accepts a shorter shared secret when registration.shared_secret_min_length is lowered (SyTest registers with a 10-character one)', () => {
+    const env = { HOMESTEAD_REGISTRATION_SHARED_SECRET: 'reg_secret', HOMESTEAD__REGISTRATION__SHARED_SECRET_MIN_LENGTH: '10' }
+    assert.equal(loadConfig({ env }).registration.shared_secret, 'reg_secret')
+    assertConfigError(() => loadConfig({ env: { ...env, HOMESTEAD__REGISTRATION__SHARED_SECRET_MIN_LENGTH: '11' } }), /^invalid configuration: registration\.shared_secret: must be at least 11 characters/)
+    assertConfigError(() => loadConfig({ env: {}, overrides: { 'registration.shared_secret_min_length': 0 } }), /registration\.shared_secret_min_length: must be at least 1$/)
   })
 
   it('describes union, list and number mismatches in words', () => {

@@ -5,6 +5,7 @@ import { Type } from '@sinclair/typebox'
 import { defineRoute } from '../route.ts'
 import { cs } from '../paths.ts'
 import { JsonObject } from '../schemas.ts'
+import { remoteTimeout } from '../../e2ee/index.ts'
 
 export const uploadKeys = defineRoute({
   method: 'POST',
@@ -20,10 +21,10 @@ export const queryKeys = defineRoute({
   method: 'POST',
   url: cs('/keys/query'),
   auth: 'user',
-  // `timeout` and `token` are accepted and unused: no remote server is asked (yet).
+  // `timeout` bounds the requests to other servers (10 s by default); `token` is accepted and unused.
   body: Type.Object({ device_keys: JsonObject, timeout: Type.Optional(Type.Integer()), token: Type.Optional(Type.String()) }),
   async handler(ctx, { requester, body }) {
-    return ctx.e2eKeys.query(requester, body.device_keys)
+    return ctx.e2eKeys.query(requester, body.device_keys, remoteTimeout(body.timeout))
   },
 })
 
@@ -33,7 +34,7 @@ export const claimKeys = defineRoute({
   auth: 'user',
   body: Type.Object({ one_time_keys: JsonObject, timeout: Type.Optional(Type.Integer()) }),
   async handler(ctx, { body }) {
-    return ctx.e2eKeys.claim(body.one_time_keys)
+    return ctx.e2eKeys.claim(body.one_time_keys, remoteTimeout(body.timeout))
   },
 })
 

@@ -2,6 +2,8 @@
 // GET  /_matrix/client/v1/media/config | download/{serverName}/{mediaId}[/{fileName}] | thumbnail/… | preview_url
 // POST /_matrix/media/v3/upload, POST /_matrix/media/v1/create, PUT /_matrix/media/v3/upload/{serverName}/{mediaId}
 // GET  /_matrix/media/v3/download|thumbnail/… (legacy, unauthenticated: only media older than the cut-off)
+// Another server's media is fetched from it over federation and cached (media/remote.ts); the legacy
+// endpoints serve only what is cached, as they serve only old local media.
 import { Type, type Static } from '@sinclair/typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Readable } from 'node:stream'
@@ -25,7 +27,7 @@ const DownloadQuery = Type.Object({
   allow_remote: Type.Optional(Type.Boolean()),
   allow_redirect: Type.Optional(Type.Boolean()),
 })
-const ThumbnailQuery = Type.Object({
+export const ThumbnailQuery = Type.Object({
   width: Type.Integer({ minimum: 1, maximum: 10000 }),
   height: Type.Integer({ minimum: 1, maximum: 10000 }),
   method: Type.Optional(Type.Union([Type.Literal('crop'), Type.Literal('scale')])),
@@ -35,7 +37,7 @@ const ThumbnailQuery = Type.Object({
   allow_redirect: Type.Optional(Type.Boolean()),
 })
 const UploadQuery = Type.Object({ filename: Type.Optional(Type.String({ maxLength: 1024 })) })
-const DEFAULT_TIMEOUT_MS = 20_000
+export const DEFAULT_TIMEOUT_MS = 20_000
 
 /** Headers that keep a browser from running or sniffing downloaded content. */
 function serve(reply: FastifyReply, served: Served, fileName: string | null, cache: string): Readable {
@@ -131,7 +133,7 @@ interface ThumbnailInput {
 
 /** The file name in the path, when given, replaces the uploaded one in Content-Disposition. */
 const downloadHandler = (legacy: boolean) => async (ctx: Ctx, { params, query, reply }: DownloadInput) => {
-  const served = await ctx.media.media.download(params.serverName, params.mediaId, { timeoutMs: query.timeout_ms ?? DEFAULT_TIMEOUT_MS, legacy })
+  const served = await ctx.media.media.download(params.serverName, params.mediaId, { timeoutMs: query.timeout_ms ?? DEFAULT_TIMEOUT_MS, legacy, allowRemote: query.allow_remote ?? true })
   return serve(reply, served, params.fileName ?? served.uploadName, legacy ? PUBLIC_CACHE : PRIVATE_CACHE)
 }
 
@@ -140,7 +142,7 @@ const thumbnailHandler = (legacy: boolean) => async (ctx: Ctx, { params, query, 
     params.serverName,
     params.mediaId,
     { width: query.width, height: query.height, method: query.method ?? 'scale', animated: query.animated ?? false },
-    { timeoutMs: query.timeout_ms ?? DEFAULT_TIMEOUT_MS, legacy },
+    { timeoutMs: query.timeout_ms ?? DEFAULT_TIMEOUT_MS, legacy, allowRemote: query.allow_remote ?? true },
   )
   return serve(reply, served, null, legacy ? PUBLIC_CACHE : PRIVATE_CACHE)
 }

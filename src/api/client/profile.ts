@@ -14,7 +14,7 @@ export const getProfile = defineRoute({
   auth: 'optional',
   params: Type.Object({ userId: UserIdParam }),
   async handler(ctx, { params }) {
-    return ctx.profiles.get(params.userId)
+    return ctx.profiles.read(params.userId)
   },
 })
 
@@ -24,7 +24,7 @@ export const getProfileField = defineRoute({
   auth: 'optional',
   params: KeyParams,
   async handler(ctx, { params }) {
-    return ctx.profiles.getField(params.userId, params.keyName)
+    return ctx.profiles.readField(params.userId, params.keyName)
   },
 })
 

@@ -1,4 +1,4 @@
-import type { Queryable } from '../db.ts'
+import { lockName, type Queryable } from '../db.ts'
 
 export interface DeviceKeysRow {
   user_id: string
@@ -162,6 +162,15 @@ export class E2eKeysRepository {
       [targets.map((t) => t.user_id), targets.map((t) => t.device_id), targets.map((t) => t.algorithm)],
     )
     return rows
+  }
+
+  /**
+   * Holds, until the transaction ends, the lock under which a user's cross-signing upload is decided
+   * (exclusive) and under which that user's own key queries read (shared): a query that reaches the
+   * database after an upload began waits for what the upload records.
+   */
+  async lockCrossSigning(userId: string, mode: 'exclusive' | 'shared'): Promise<void> {
+    await lockName(this.db, 'cross_signing', userId, mode)
   }
 
   async crossSigningKeys(userIds: string[]): Promise<CrossSigningKeyRow[]> {

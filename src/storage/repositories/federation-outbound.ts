@@ -47,11 +47,10 @@ export class FederationOutboundRepository {
   }
 
   /**
-   * Queues a stored event for the servers with members joined to its room (and `alsoTo`) but those in `skip`
-   * (ours, the one it came from), in one statement sent at once; the promise gives the destinations (read it
-   * once the transaction is over).
+   * Queues a stored event for the servers with members joined to its room (and `alsoTo`) but those in `except`,
+   * in one statement sent at once; the promise gives the destinations (read it once the transaction is over).
    */
-  enqueuePduForRoom(roomId: string, eventId: string, skip: string[], alsoTo: string | null): Promise<string[]> {
+  enqueuePduForRoom(roomId: string, eventId: string, except: string[], alsoTo: string | null): Promise<string[]> {
     return this.db
       .query<{ destination: string }>(
         `INSERT INTO federation_pdu_queue (destination, stream_ordering, room_id, event_id)
@@ -62,12 +61,33 @@ export class FederationOutboundRepository {
           WHERE e.room_id = $1 AND e.event_id = $2 AND d.server_name <> ALL($3::text[])
          ON CONFLICT DO NOTHING
          RETURNING destination`,
-        [roomId, eventId, skip, alsoTo],
+        [roomId, eventId, except, alsoTo],
       )
       .then(({ rows }) => rows.map((r) => r.destination))
   }
 
-  /** Queues an EDU; one with a key replaces the one queued under that key before it (with a new id). */
+  /**
+   * Queues an EDU for every server with a member joined to the room (`scope` 'room') or sharing a joined room
+   * with the user (`scope` 'user'), but `ourServer`: one statement, the destinations its answer.
+   */
+  async enqueueEduFor(scope: 'room' | 'user', id: string, ourServer: string, eduType: string, content: string, key: string | null, now: number): Promise<string[]> {
+    const servers =
+      scope === 'room'
+        ? `SELECT server_name FROM room_servers WHERE room_id = $1 AND joined_count > 0`
+        : `SELECT DISTINCT rs.server_name FROM room_memberships m JOIN room_servers rs ON rs.room_id = m.room_id
+            WHERE m.user_id = $1 AND m.membership = 'join' AND rs.joined_count > 0`
+    const { rows } = await this.db.query<{ destination: string }>(
+      `INSERT INTO federation_edu_queue (destination, edu_type, edu_key, content, created_ts)
+       SELECT s.server_name, $3, $4, $5, $6 FROM (${servers}) s WHERE s.server_name <> $2
+       ON CONFLICT (destination, edu_type, edu_key) WHERE edu_key IS NOT NULL
+       DO UPDATE SET id = nextval('federation_edu_seq'), content = EXCLUDED.content, created_ts = EXCLUDED.created_ts
+       RETURNING destination`,
+      [id, ourServer, eduType, key, content, now],
+    )
+    return rows.map((r) => r.destination)
+  }
+
+
   async enqueueEdu(destination: string, eduType: string, content: string, key: string | null, now: number): Promise<void> {
     await this.db.write(
       `INSERT INTO federation_edu_queue (destination, edu_type, edu_key, content, created_ts) VALUES ($1, $2, $3, $4, $5)

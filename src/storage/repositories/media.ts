@@ -70,6 +70,16 @@ export class MediaRepository {
     )
   }
 
+  /** A cached copy of another server's media; false when one was cached first (by another instance). */
+  async insertRemote(serverName: string, mediaId: string, content: MediaContent, now: number): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `INSERT INTO media (server_name, media_id, content_type, upload_name, size, sha256, created_ts, last_access_ts, remote)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $7, true) ON CONFLICT DO NOTHING`,
+      [serverName, mediaId, content.contentType, content.uploadName, content.size, content.sha256, now],
+    )
+    return rowCount === 1
+  }
+
   async insertPending(serverName: string, mediaId: string, userId: string, now: number, expiresTs: number): Promise<void> {
     await this.db.query('INSERT INTO media (server_name, media_id, user_id, created_ts, expires_ts) VALUES ($1, $2, $3, $4, $5)', [
       serverName,

@@ -60,6 +60,17 @@ export class RemoteDeviceListsRepository {
     )
   }
 
+  /** Replaces all the user's devices with these (inside the caller's transaction). */
+  async replaceDevices(userId: string, devices: RemoteDeviceRow[]): Promise<void> {
+    await this.db.query('DELETE FROM remote_devices WHERE user_id = $1', [userId])
+    if (devices.length === 0) return
+    await this.db.query(
+      `INSERT INTO remote_devices (user_id, device_id, display_name, keys_json)
+       SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[])`,
+      [userId, devices.map((d) => d.device_id), devices.map((d) => d.display_name), devices.map((d) => d.keys_json)],
+    )
+  }
+
   async devices(userId: string): Promise<RemoteDeviceRow[]> {
     const { rows } = await this.db.query<RemoteDeviceRow>(
       'SELECT device_id, display_name, keys_json FROM remote_devices WHERE user_id = $1 ORDER BY device_id',

@@ -15,12 +15,13 @@ export class UiaSessionsRepository {
     this.db = db
   }
 
-  async create(row: Omit<UiaSessionRow, 'completed' | 'data'>): Promise<void> {
-    await this.db.query('INSERT INTO uia_sessions (session_id, purpose, user_id, created_ts) VALUES ($1, $2, $3, $4)', [
+  async create(row: Omit<UiaSessionRow, 'completed'>): Promise<void> {
+    await this.db.query('INSERT INTO uia_sessions (session_id, purpose, user_id, created_ts, data) VALUES ($1, $2, $3, $4, $5)', [
       row.session_id,
       row.purpose,
       row.user_id,
       row.created_ts,
+      row.data,
     ])
   }
 

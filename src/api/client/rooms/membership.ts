@@ -19,6 +19,7 @@ function viaServers(...params: Array<string | string[] | undefined>): string[] {
 }
 
 const Reason = Type.Optional(Type.String({ maxLength: 4096 }))
+const Via = Type.Object({ via: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])), server_name: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])) })
 const Room = Type.Object({ roomId: RoomIdParam })
 const Target = Type.Object({ user_id: UserIdParam, reason: Reason })
 
@@ -27,7 +28,7 @@ export const joinByIdOrAlias = defineRoute({
   url: cs('/join/:roomIdOrAlias'),
   auth: 'user',
   params: Type.Object({ roomIdOrAlias: Type.String({ pattern: '^[!#]', maxLength: 255 }) }),
-  query: Type.Object({ via: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])), server_name: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String())])) }),
+  query: Via,
   body: Type.Object({ reason: Reason }),
   async handler(ctx, { requester, params, query, body }) {
     return { room_id: await ctx.rooms.join(requester, params.roomIdOrAlias, body.reason, viaServers(query.via, query.server_name)) }
@@ -50,9 +51,10 @@ export const knock = defineRoute({
   url: cs('/knock/:roomIdOrAlias'),
   auth: 'user',
   params: Type.Object({ roomIdOrAlias: Type.String({ pattern: '^[!#]', maxLength: 255 }) }),
+  query: Via,
   body: Type.Object({ reason: Reason }),
-  async handler(ctx, { requester, params, body }) {
-    return { room_id: await ctx.rooms.knock(requester, params.roomIdOrAlias, body.reason) }
+  async handler(ctx, { requester, params, query, body }) {
+    return { room_id: await ctx.rooms.knock(requester, params.roomIdOrAlias, body.reason, viaServers(query.via, query.server_name)) }
   },
 })
 

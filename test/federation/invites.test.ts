@@ -1,0 +1,79 @@
+// Invites across two Homesteads over HTTPS (test CA): A's user invites B's user (PUT v2/invite: B signs the
+// invite, A appends it co-signed); B's user sees the invite in /sync with the room's stripped state, though
+// B is not in the room, and joins through the inviter's server without being told any server.
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { federatedServers, type FederatedServer } from '../support/federation-rig.ts'
+import { RoomClient, assertError, enc } from '../support/rooms.ts'
+
+const { servers } = await federatedServers(2)
+const [a, b] = servers as [FederatedServer, FederatedServer]
+
+const alice = await RoomClient.register(a.api)
+const bob = await RoomClient.register(b.api)
+
+describe('invites to users of other servers', () => {
+  it("reach the invitee's /sync with the room's stripped state, and the invitee joins through the inviter's server", async () => {
+    const roomId = await alice.createRoom({ preset: 'private_chat', name: 'Family', topic: 'Sunday lunch' })
+    const since = (await bob.sync()).next_batch
+    const res = await alice.post(`/rooms/${enc(roomId)}/invite`, { user_id: bob.userId })
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    // A appended the invite, co-signed by B.
+    const member = await alice.getState(roomId, 'm.room.member', bob.userId)
+    assert.equal(member.membership, 'invite')
+
+    const synced = await bob.sync({ since })
+    const invite = synced.rooms?.invite?.[roomId]
+    assert.ok(invite, JSON.stringify(synced.rooms))
+    const byType = new Map(invite.invite_state.events.map((e: { type: string; state_key: string; content: unknown }) => [`${e.type}|${e.state_key}`, e.content]))
+    assert.deepEqual(byType.get('m.room.name|'), { name: 'Family' })
+    assert.equal((byType.get('m.room.topic|') as { topic: string }).topic, 'Sunday lunch')
+    assert.equal((byType.get(`m.room.member|${bob.userId}`) as { membership: string }).membership, 'invite')
+    assert.ok(byType.has(`m.room.member|${alice.userId}`), "the inviter's member event names who invites")
+
+    // No via: the inviter's server is asked.
+    const joined = await bob.post(`/join/${enc(roomId)}`, {})
+    assert.equal(joined.status, 200, JSON.stringify(joined.body))
+    assert.equal((await alice.getState(roomId, 'm.room.member', bob.userId)).membership, 'join')
+    assert.equal((await bob.getState(roomId, 'm.room.name')).name, 'Family')
+  })
+
+  it('refuses an invite the invitee has blocked (M_INVITE_BLOCKED), and one of an unknown user', async () => {
+    const roomId = await alice.createRoom({ preset: 'private_chat' })
+    const carl = await RoomClient.register(b.api)
+    assert.equal((await carl.put(`/user/${enc(carl.userId)}/account_data/m.invite_permission_config`, { default_action: 'block' })).status, 200)
+    const blocked = await alice.post(`/rooms/${enc(roomId)}/invite`, { user_id: carl.userId })
+    assertError(blocked, 403, 'M_INVITE_BLOCKED')
+    assertError(await alice.post(`/rooms/${enc(roomId)}/invite`, { user_id: `@nobody:${b.name}` }), 404, 'M_NOT_FOUND')
+    const members = (await alice.get(`/rooms/${enc(roomId)}/joined_members`)).body.joined
+    assert.deepEqual(Object.keys(members), [alice.userId])
+  })
+
+  it("lets the invitee reject an invite to a room their server is not in (make_leave/send_leave through the inviter's server)", async () => {
+    const roomId = await alice.createRoom({ preset: 'private_chat' })
+    assert.equal((await alice.post(`/rooms/${enc(roomId)}/invite`, { user_id: bob.userId })).status, 200)
+    const since = (await bob.sync()).next_batch
+    const res = await bob.post(`/rooms/${enc(roomId)}/leave`, { reason: 'not now' })
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    const member = await alice.getState(roomId, 'm.room.member', bob.userId)
+    assert.deepEqual([member.membership, member.reason], ['leave', 'not now'])
+    const synced = await bob.sync({ since })
+    assert.equal(synced.rooms?.invite?.[roomId], undefined)
+    assert.ok(synced.rooms?.leave?.[roomId], 'the rejected invite is a left room in /sync')
+  })
+
+  it('knocks on a room of another server, and the knock shows in /sync; an invite-only room refuses the knock', async () => {
+    const roomId = await alice.createRoom({ preset: 'private_chat', room_version: '12', name: 'Knockable' })
+    await alice.putState(roomId, 'm.room.join_rules', '', { join_rule: 'knock' })
+    const res = await bob.post(`/knock/${enc(roomId)}?via=${enc(a.name)}`, { reason: 'let me in' })
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    assert.equal((await alice.getState(roomId, 'm.room.member', bob.userId)).membership, 'knock')
+    const synced = await bob.sync()
+    const knock = synced.rooms?.knock?.[roomId]
+    assert.ok(knock, JSON.stringify(synced.rooms))
+    assert.ok(knock.knock_state.events.some((e: { type: string; content: { name?: string } }) => e.type === 'm.room.name' && e.content.name === 'Knockable'))
+
+    const closed = await alice.createRoom({ preset: 'private_chat' })
+    assertError(await bob.post(`/knock/${enc(closed)}?via=${enc(a.name)}`, {}), 403, 'M_FORBIDDEN')
+  })
+})
