@@ -208,7 +208,13 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     remote: new RemoteE2eKeys(federation.client),
   })
   const deviceLists = new DeviceLists(storage)
-  const toDevice = new ToDevice({ storage, clock, serverName: config.server_name, onError: (err) => logger.warn({ err }, 'pruning to-device transaction IDs failed') })
+  const toDevice = new ToDevice({
+    storage,
+    clock,
+    serverName: config.server_name,
+    onError: (err) => logger.warn({ err }, 'pruning to-device transaction IDs failed'),
+    toRemote: (repos, server, content) => federationSender.queueEduIn(repos, server, 'm.direct_to_device', content),
+  })
   const keyBackup = new KeyBackup({ storage })
   accounts.onDeactivate((repos, userId) => e2eKeys.deleteAllForUser(repos, userId))
   accounts.onDeactivate((repos, userId) => keyBackup.deleteAllForUser(repos, userId))
@@ -244,6 +250,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     sink: pduSink,
     acls,
     edus: new InboundEdus({ storage, ephemeral, presence, toDevice, remoteDeviceLists, acls, logger, statusMsgBytes: config.limits.status_msg_bytes }),
+    heardFrom: (origin) => void federationSender.heardFrom(origin).catch((err: Error) => logger.warn({ err: err.message, origin }, 'ending a backoff failed')),
   })
 
   return {

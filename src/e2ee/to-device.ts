@@ -1,6 +1,7 @@
 // Send-to-device messaging (client-server API, "Send-to-Device messaging"): messages wait per device in
 // PostgreSQL, are delivered through /sync in order, and are deleted once the device acknowledges them by
 // syncing with the token that followed them.
+import { randomBytes } from 'node:crypto'
 import type { Clock } from '../shared/clock.ts'
 import { MatrixError, badJson, invalidParam } from '../shared/errors.ts'
 import { parseUserId } from '../shared/ids.ts'
@@ -36,14 +37,17 @@ export class ToDevice {
   private readonly storage: Storage
   private readonly clock: Clock
   private readonly serverName: string
+  /** Queues an m.direct_to_device EDU for another server in the sending transaction (the federation sender). */
+  private readonly toRemote: RemoteToDevice | null
   private readonly onError: (err: unknown) => void
   private pruner: NodeJS.Timeout | null = null
 
-  constructor(options: { storage: Storage; clock: Clock; serverName: string; onError: (err: unknown) => void }) {
+  constructor(options: { storage: Storage; clock: Clock; serverName: string; onError: (err: unknown) => void; toRemote?: RemoteToDevice }) {
     this.storage = options.storage
     this.clock = options.clock
     this.serverName = options.serverName
     this.onError = options.onError
+    this.toRemote = options.toRemote ?? null
   }
 
   /** Prunes old transaction IDs now and then, on one instance at a time. */
@@ -60,15 +64,21 @@ export class ToDevice {
 
   /** PUT /sendToDevice/{eventType}/{txnId} */
   async send(requester: Requester, type: string, txnId: string, messages: unknown): Promise<void> {
-    const inserts = this.parse(messages)
+    const remote: RemoteMessages = new Map()
+    const inserts = this.parse(messages, remote)
     // A retry (on any instance) finds the transaction ID and sends nothing again.
-    await this.enqueueOnce((repos) => repos.toDevice.recordTxn(requester.userId, requester.deviceId, txnId, this.clock.now()), requester.userId, type, inserts)
+    await this.enqueueOnce((repos) => repos.toDevice.recordTxn(requester.userId, requester.deviceId, txnId, this.clock.now()), requester.userId, type, inserts, remote)
   }
 
-  /** Queues the messages unless `firstTime` (recording the request's ID in the same transaction) says it came before. */
-  private async enqueueOnce(firstTime: (repos: Repositories) => Promise<boolean>, sender: string, type: string, inserts: ToDeviceInsert[]): Promise<void> {
+  /**
+   * Queues the messages unless `firstTime` (recording the request's ID in the same transaction) says it came
+   * before; those for other servers' users as m.direct_to_device EDUs, in the same transaction.
+   */
+  private async enqueueOnce(firstTime: (repos: Repositories) => Promise<boolean>, sender: string, type: string, inserts: ToDeviceInsert[], remote: RemoteMessages = new Map()): Promise<void> {
     await this.storage.streamTransaction(async (repos) => {
       if (!(await firstTime(repos))) return
+      if (this.toRemote) for (const [server, byUser] of remote) for (const content of directToDeviceEdus(sender, type, byUser)) await this.toRemote(repos, server, content)
+      if (inserts.length === 0) return
       const recipients = await repos.toDevice.enqueue(sender, type, inserts)
       if (recipients.length > 0) await repos.stream.nextForUsers('to_device', recipients)
     })
@@ -85,21 +95,29 @@ export class ToDevice {
     await this.enqueueOnce((repos) => repos.toDevice.recordRemoteMessage(origin, messageId, this.clock.now()), sender, type, inserts)
   }
 
-  private parse(messages: unknown): ToDeviceInsert[] {
+  /** The messages for our users' devices; with `remote`, those for other servers' users are collected there (else left out). */
+  private parse(messages: unknown, remote?: RemoteMessages): ToDeviceInsert[] {
     if (!isObject(messages)) throw badJson("'messages' must be an object")
     const inserts: ToDeviceInsert[] = []
+    let count = 0
     for (const [userId, byDevice] of Object.entries(messages)) {
       const parsed = parseUserId(userId)
       if (!parsed) throw invalidParam(`'${userId}' is not a user ID`)
       if (!isObject(byDevice)) throw badJson(`'messages.${userId}' must map device IDs to contents`)
-      // Users of other servers are reached over federation, which this server does not speak yet.
-      if (parsed.serverName !== this.serverName) continue
+      const local = parsed.serverName === this.serverName
+      const byUser = local ? null : remote && (remote.get(parsed.serverName) ?? remote.set(parsed.serverName, new Map()).get(parsed.serverName))
+      if (!local && !byUser) continue
       for (const [deviceId, content] of Object.entries(byDevice)) {
         if (!isObject(content)) throw badJson(`The message to ${userId} ${deviceId} must be an object`)
         const encoded = JSON.stringify(content)
         if (Buffer.byteLength(encoded) > MAX_CONTENT_BYTES) throw new MatrixError('M_TOO_LARGE', `The message to ${userId} ${deviceId} is too large`, 413)
-        inserts.push({ user_id: userId, device_id: deviceId, content: encoded })
-        if (inserts.length > MAX_MESSAGES) throw new MatrixError('M_TOO_LARGE', `At most ${MAX_MESSAGES} messages per request`, 413)
+        if (++count > MAX_MESSAGES) throw new MatrixError('M_TOO_LARGE', `At most ${MAX_MESSAGES} messages per request`, 413)
+        if (local) inserts.push({ user_id: userId, device_id: deviceId, content: encoded })
+        else if (byUser) {
+          let devices = byUser.get(userId)
+          if (!devices) byUser.set(userId, (devices = new Map()))
+          devices.set(deviceId, { content, bytes: encoded.length + deviceId.length })
+        }
       }
     }
     return inserts
@@ -137,4 +155,35 @@ export class ToDevice {
   pruneTxns(): Promise<number> {
     return this.storage.repos.toDevice.pruneTxns(this.clock.now() - TXN_KEEP_MS)
   }
+}
+
+/** Queues an m.direct_to_device EDU's content for `server` inside the sender's transaction. */
+export type RemoteToDevice = (repos: Repositories, server: string, content: Record<string, unknown>) => Promise<void>
+
+/** Messages for other servers' users: server → user → device → content (with its encoded size). */
+type RemoteMessages = Map<string, Map<string, Map<string, { content: Record<string, unknown>; bytes: number }>>>
+
+/** What one m.direct_to_device EDU carries at most (one message of MAX_CONTENT_BYTES always fits alone). */
+const EDU_MESSAGES_BYTES = 60_000
+
+/** The m.direct_to_device EDU contents for one server's users, split so that none grows past EDU_MESSAGES_BYTES. */
+function directToDeviceEdus(sender: string, type: string, byUser: Map<string, Map<string, { content: Record<string, unknown>; bytes: number }>>): Array<Record<string, unknown>> {
+  const edus: Array<Record<string, unknown>> = []
+  let messages: Record<string, Record<string, unknown>> = {}
+  let size = 0
+  const flush = () => {
+    if (size === 0) return
+    edus.push({ sender, type, message_id: randomBytes(12).toString('hex'), messages })
+    messages = {}
+    size = 0
+  }
+  for (const [userId, devices] of byUser) {
+    for (const [deviceId, { content, bytes }] of devices) {
+      if (size > 0 && size + bytes + userId.length > EDU_MESSAGES_BYTES) flush()
+      ;(messages[userId] ??= {})[deviceId] = content
+      size += bytes + userId.length + 16
+    }
+  }
+  flush()
+  return edus
 }
