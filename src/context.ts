@@ -33,11 +33,13 @@ import { FederationQueries } from './federation/queries.ts'
 import { FederationMemberships } from './federation/memberships.ts'
 import { ServerAcls } from './federation/acl.ts'
 import { InboundEdus } from './federation/edus.ts'
-import { ingestSink, type PduSink } from './federation/pdu-sink.ts'
+import type { PduSink } from './federation/pdu-sink.ts'
+import { GapFiller } from './federation/gaps.ts'
 import { InboundTransactions } from './federation/transactions.ts'
 import { FEDERATION_CHANNEL, FederationSender } from './federation/sender.ts'
 import { eduRelay } from './federation/edu-relay.ts'
 import { fetchUserDevices } from './federation/user-devices.ts'
+import { FederationReads } from './federation/reads.ts'
 
 export interface AppContext {
   config: Config
@@ -85,6 +87,8 @@ export interface AppContext {
   federationInbound: InboundTransactions
   /** Other servers' users' device lists and cross-signing keys, from their EDUs. */
   remoteDeviceLists: RemoteDeviceLists
+  /** The server-server API's reads of room DAGs: /event, /state, /backfill, /get_missing_events… */
+  federationReads: FederationReads
   /** The one gate for requests to other hosts (push gateways use it too). */
   outboundGuard: OutboundGuard
   /** The durable outbound federation queue: local events are queued as they are appended; EDUs by queueEdu. */
@@ -149,7 +153,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
       const result = await remoteEvents.ingestJoinedRoom(roomId, version, { state, authChain, join, origin })
       if (result.outcome !== 'accepted') throw new Error(`the join was not accepted here (${result.outcome}: ${result.reason ?? ''})`)
     },
-    keepOutside: (event, unsigned) => remoteEvents.keepMembershipOutside(event, unsigned),
+    keepOutside: (event, version, unsigned) => remoteEvents.keepMembershipOutside(event, version, unsigned),
   })
   const rooms = new Rooms({
     storage,
@@ -216,7 +220,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     clock,
     serverName: config.server_name,
     onError: (err) => logger.warn({ err }, 'pruning to-device transaction IDs failed'),
-    queue: (repos, destination, eduType, content) => federationSender.queueEduIn(repos, destination, eduType, content),
+    toRemote: (repos, server, content) => federationSender.queueEduIn(repos, server, 'm.direct_to_device', content),
   })
   const keyBackup = new KeyBackup({ storage })
   accounts.onDeactivate((repos, userId) => e2eKeys.deleteAllForUser(repos, userId))
@@ -243,8 +247,8 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     fetch: (userId) => fetchUserDevices(federation.client, userId),
   })
   const acls = new ServerAcls(storage)
-  // Checked PDUs go to the room DAG through the remote-event ingest.
-  const pduSink: PduSink = ingestSink(remoteEvents)
+  // Checked PDUs go to the room DAG through the remote-event ingest, missing predecessors fetched first.
+  const pduSink: PduSink = new GapFiller({ client: federation.client, remoteEvents, storage, check: pduVerifier((server, keyId, validity) => federation.keys.verifyKey(server, keyId, validity)), logger })
   const federationInbound = new InboundTransactions({
     storage,
     clock,
@@ -253,6 +257,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     sink: pduSink,
     acls,
     edus: new InboundEdus({ storage, ephemeral, presence, toDevice, remoteDeviceLists, acls, logger, statusMsgBytes: config.limits.status_msg_bytes }),
+    heardFrom: (origin) => void federationSender.heardFrom(origin).catch((err: Error) => logger.warn({ err: err.message, origin }, 'ending a backoff failed')),
   })
 
   return {
@@ -312,6 +317,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     federationMemberships: new FederationMemberships({ serverName: config.server_name, storage, remoteEvents, keys: federation.keys, signingKey: () => serverKeys.signingKey, clock }),
     federationInbound,
     remoteDeviceLists,
+    federationReads: new FederationReads({ serverName: config.server_name, storage, clock }),
     outboundGuard: guard,
     federationSender,
   }

@@ -49,6 +49,8 @@ import * as federationMembership from './federation/membership.ts'
 import * as federationSend from './federation/send.ts'
 import * as federationInvite from './federation/invite.ts'
 import * as federationMedia from './federation/media.ts'
+import * as federationEvents from './federation/events.ts'
+import * as federationDirectory from './federation/directory.ts'
 
 const modules = [
   versions,
@@ -100,6 +102,8 @@ const modules = [
   federationSend,
   federationInvite,
   federationMedia,
+  federationEvents,
+  federationDirectory,
 ]
 
 export const routes = modules.flatMap((m) => Object.values(m) as RouteDefinition<any, any, any, any>[]).filter((r) => r && typeof r === 'object' && 'handler' in r)

@@ -4,6 +4,7 @@
 // walk stops is stored under the next_batch token.
 import type { JsonObject } from '../protocol/events/types.ts'
 import { roomVersion } from '../protocol/room-versions.ts'
+import { compileServerAcl, serverAllowedByAcl } from '../protocol/server-acl.ts'
 import type { Clock } from '../shared/clock.ts'
 import { forbidden, invalidParam, notFound } from '../shared/errors.ts'
 import { randomString } from '../shared/random.ts'
@@ -202,6 +203,68 @@ export class SpaceHierarchy {
     const joinedRooms = new Set([...joined].filter(([, m]) => m === 'join').map(([id]) => id))
     if (!accessible(info, joinedRooms) && info.membership !== 'knock') throw missing
     return { ...summaryOf(info), membership: info.membership ?? 'leave' }
+  }
+
+  /**
+   * GET /_matrix/federation/v1/hierarchy/{roomId} (server-server-api, "Spaces"): the room and its direct
+   * children, unpaginated, as `server` may see them: a room is accessible when anyone may join, knock on or
+   * read it, one of the server's users is joined to it, or a restricted join rule names a room one of them
+   * is joined to, and the room's server ACL lets the server in. An inaccessible root is 404; inaccessible
+   * children are listed by ID; children this server does not have are left out.
+   */
+  async forServer(server: string, roomId: string, suggestedOnly: boolean): Promise<{ room: JsonObject; children: JsonObject[]; inaccessible_children: string[] }> {
+    const repos = this.storage.repos
+    const root = (await this.loadForServer(repos, server, [roomId])).get(roomId)
+    if (!root) throw notFound('Room not found or not accessible')
+    const childIds = root.children.filter((c) => !suggestedOnly || c.suggested).map((c) => c.roomId)
+    const loaded = await this.loadForServer(repos, server, childIds.slice(0, this.maxLimit))
+    const children: JsonObject[] = []
+    const inaccessible: string[] = []
+    for (const id of new Set(childIds.slice(0, this.maxLimit))) {
+      const info = loaded.get(id)
+      if (info === undefined) continue
+      if (info === null) inaccessible.push(id)
+      else children.push(entry(info, suggestedOnly))
+    }
+    return { room: entry(root, suggestedOnly), children, inaccessible_children: inaccessible }
+  }
+
+  /**
+   * Rooms this server has, for another server: the room's info when it is accessible to `server`, null when
+   * it is not, absent when this server does not have it. Four queries, whatever the number of rooms.
+   */
+  private async loadForServer(repos: Repositories, server: string, roomIds: string[]): Promise<Map<string, RoomInfo | null>> {
+    const ids = [...new Set(roomIds)]
+    const [summaries, stateRows, joined] = await Promise.all([
+      repos.directory.summaries(ids),
+      repos.sync.currentState(ids, ['m.space.child', 'm.room.server_acl']),
+      repos.eventGraph.roomsJoinedBy(server, ids),
+    ])
+    const allowedElsewhere = [...new Set(summaries.flatMap((s) => s.allowed_room_ids ?? []))].filter((id) => !ids.includes(id))
+    for (const id of await repos.eventGraph.roomsJoinedBy(server, allowedElsewhere)) joined.add(id)
+    const children = new Map<string, Child[]>()
+    const denied = new Set<string>()
+    for (const row of stateRows) {
+      if (row.type === 'm.room.server_acl') {
+        if (row.state_key === '' && !serverAllowedByAcl(server, compileServerAcl((JSON.parse(row.json) as { content?: unknown }).content))) denied.add(row.room_id)
+        continue
+      }
+      const child = childOf(row)
+      if (!child) continue
+      const list = children.get(row.room_id)
+      if (list) list.push(child)
+      else children.set(row.room_id, [child])
+    }
+    const out = new Map<string, RoomInfo | null>()
+    for (const s of summaries) {
+      const info: RoomInfo = {
+        summary: s,
+        membership: joined.has(s.room_id) ? 'join' : undefined,
+        children: s.room_type === 'm.space' ? (children.get(s.room_id) ?? []).sort(compareChildren) : [],
+      }
+      out.set(s.room_id, !denied.has(s.room_id) && accessible(info, joined) ? info : null)
+    }
+    return out
   }
 
   /** Summaries, the requester's memberships and the space children of a batch of rooms: three queries. */

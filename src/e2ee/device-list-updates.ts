@@ -9,8 +9,6 @@ import type { Repositories } from '../storage/index.ts'
 import { markDeviceListsChanged } from './device-lists.ts'
 import { withSignatures, type Json } from './key-objects.ts'
 
-/** Queues an EDU for a destination inside the caller's transaction (FederationSender.queueEduIn). */
-export type QueueEduIn = (repos: Repositories, destination: string, eduType: string, content: Record<string, unknown>) => Promise<void>
 /**
  * Queues an EDU, inside the caller's transaction, for every other server sharing a room with the user, in
  * one statement (FederationSender.queueEduForIn, scope 'user').

@@ -2,7 +2,7 @@
 export { E2eKeys, type QueryResult } from './keys.ts'
 export { CrossSigning } from './cross-signing.ts'
 export { DeviceLists, markDeviceListsChanged } from './device-lists.ts'
-export { DeviceListUpdates, type QueueEduIn, type QueueUserEduIn } from './device-list-updates.ts'
+export { DeviceListUpdates, type QueueUserEduIn } from './device-list-updates.ts'
 export { ToDevice, TO_DEVICE_SYNC_LIMIT, type ToDeviceEvent, type ToDeviceBatch } from './to-device.ts'
 export { KeyBackup } from './key-backup.ts'
 export { DehydratedDevices } from './dehydrated-device.ts'

@@ -4,11 +4,10 @@
 import { randomBytes } from 'node:crypto'
 import type { Clock } from '../shared/clock.ts'
 import { MatrixError, badJson, invalidParam } from '../shared/errors.ts'
-import { isValidServerName, parseUserId } from '../shared/ids.ts'
+import { parseUserId } from '../shared/ids.ts'
 import type { SyncToken } from '../shared/sync-token.ts'
 import type { Repositories, Storage, ToDeviceInsert } from '../storage/index.ts'
 import type { Requester } from '../users/index.ts'
-import type { QueueEduIn } from './device-list-updates.ts'
 import { isObject } from './key-objects.ts'
 
 /** At most this many messages go out in one /sync response (as Synapse); the rest follow at once. */
@@ -17,11 +16,6 @@ export const TO_DEVICE_SYNC_LIMIT = 100
 const MAX_CONTENT_BYTES = 65_536
 /** Recipient devices of one request. */
 const MAX_MESSAGES = 10_000
-/**
- * Largest m.direct_to_device EDU content queued for another server (its JSON, in bytes: the outbound
- * sender's bound on an EDU). A request's messages for one server are split over as many EDUs as this takes.
- */
-const MAX_EDU_BYTES = 65_536
 const TXN_KEEP_MS = 24 * 60 * 60 * 1000
 const PRUNE_EVERY_MS = 60 * 60 * 1000
 /** Advisory lock key of the pruning (one instance at a time). */
@@ -39,28 +33,21 @@ export interface ToDeviceBatch {
   lastPosition: number | undefined
 }
 
-/** One message for a user of another server: its JSON is spliced into the EDU as it is. */
-interface RemoteMessage {
-  userId: string
-  deviceId: string
-  content: string
-}
-
 export class ToDevice {
   private readonly storage: Storage
   private readonly clock: Clock
   private readonly serverName: string
+  /** Queues an m.direct_to_device EDU for another server in the sending transaction (the federation sender). */
+  private readonly toRemote: RemoteToDevice | null
   private readonly onError: (err: unknown) => void
-  /** Queues EDUs for other servers; null: their users' messages are dropped (no federation). */
-  private readonly queue: QueueEduIn | null
   private pruner: NodeJS.Timeout | null = null
 
-  constructor(options: { storage: Storage; clock: Clock; serverName: string; onError: (err: unknown) => void; queue?: QueueEduIn }) {
+  constructor(options: { storage: Storage; clock: Clock; serverName: string; onError: (err: unknown) => void; toRemote?: RemoteToDevice }) {
     this.storage = options.storage
     this.clock = options.clock
     this.serverName = options.serverName
     this.onError = options.onError
-    this.queue = options.queue ?? null
+    this.toRemote = options.toRemote ?? null
   }
 
   /** Prunes old transaction IDs now and then, on one instance at a time. */
@@ -77,56 +64,23 @@ export class ToDevice {
 
   /** PUT /sendToDevice/{eventType}/{txnId} */
   async send(requester: Requester, type: string, txnId: string, messages: unknown): Promise<void> {
-    const remote = new Map<string, RemoteMessage[]>()
-    const inserts = this.parse(messages, this.queue === null ? null : remote)
-    const edus = [...remote].flatMap(([server, list]) => this.edus(requester.userId, type, list).map((content) => ({ server, content })))
-    const queue = this.queue
-    // A retry (on any instance) finds the transaction ID and sends nothing again; the messages for other
-    // servers are queued with the local ones, in one transaction.
-    await this.enqueueOnce((repos) => repos.toDevice.recordTxn(requester.userId, requester.deviceId, txnId, this.clock.now()), requester.userId, type, inserts, async (repos) => {
-      if (queue) for (const e of edus) await queue(repos, e.server, 'm.direct_to_device', e.content)
-    })
+    const remote: RemoteMessages = new Map()
+    const inserts = this.parse(messages, remote)
+    // A retry (on any instance) finds the transaction ID and sends nothing again.
+    await this.enqueueOnce((repos) => repos.toDevice.recordTxn(requester.userId, requester.deviceId, txnId, this.clock.now()), requester.userId, type, inserts, remote)
   }
 
   /**
-   * The m.direct_to_device EDU contents carrying these messages to one server: as few as fit within
-   * MAX_EDU_BYTES each, every one with its own message_id (the receiver's deduplication key).
+   * Queues the messages unless `firstTime` (recording the request's ID in the same transaction) says it came
+   * before; those for other servers' users as m.direct_to_device EDUs, in the same transaction.
    */
-  private edus(sender: string, type: string, messages: RemoteMessage[]): Array<Record<string, unknown>> {
-    const out: Array<Record<string, unknown>> = []
-    const empty = () => ({ sender, type, message_id: randomBytes(16).toString('base64url'), messages: {} as Record<string, Record<string, unknown>> })
-    // The JSON size of the EDU without messages, plus each entry's share (quotes, colons, commas and braces).
-    const base = Buffer.byteLength(JSON.stringify(empty()))
-    let current = empty()
-    let size = base
-    for (const m of messages) {
-      const entry = Buffer.byteLength(JSON.stringify(m.userId)) + Buffer.byteLength(JSON.stringify(m.deviceId)) + Buffer.byteLength(m.content) + 6
-      if (base + entry > MAX_EDU_BYTES) throw new MatrixError('M_TOO_LARGE', `The message to ${m.userId} ${m.deviceId} is too large to send to its server`, 413)
-      if (size + entry > MAX_EDU_BYTES) {
-        out.push(current)
-        current = empty()
-        size = base
-      }
-      ;(current.messages[m.userId] ??= {})[m.deviceId] = JSON.parse(m.content) as unknown
-      size += entry
-    }
-    if (size > base) out.push(current)
-    return out
-  }
-
-  /** Queues the messages unless `firstTime` (recording the request's ID in the same transaction) says it came before. */
-  private async enqueueOnce(
-    firstTime: (repos: Repositories) => Promise<boolean>,
-    sender: string,
-    type: string,
-    inserts: ToDeviceInsert[],
-    also?: (repos: Repositories) => Promise<void>,
-  ): Promise<void> {
+  private async enqueueOnce(firstTime: (repos: Repositories) => Promise<boolean>, sender: string, type: string, inserts: ToDeviceInsert[], remote: RemoteMessages = new Map()): Promise<void> {
     await this.storage.streamTransaction(async (repos) => {
       if (!(await firstTime(repos))) return
+      if (this.toRemote) for (const [server, byUser] of remote) for (const content of directToDeviceEdus(sender, type, byUser)) await this.toRemote(repos, server, content)
+      if (inserts.length === 0) return
       const recipients = await repos.toDevice.enqueue(sender, type, inserts)
       if (recipients.length > 0) await repos.stream.nextForUsers('to_device', recipients)
-      if (also) await also(repos)
     })
   }
 
@@ -136,13 +90,13 @@ export class ToDevice {
    * MatrixError for malformed messages, as send() does.
    */
   async receiveRemote(origin: string, sender: string, type: string, messageId: string, messages: unknown): Promise<void> {
-    const inserts = this.parse(messages, null)
+    const inserts = this.parse(messages)
     if (inserts.length === 0) return
     await this.enqueueOnce((repos) => repos.toDevice.recordRemoteMessage(origin, messageId, this.clock.now()), sender, type, inserts)
   }
 
-  /** Our users' messages; other servers' users' go to `remote` by server (dropped when it is null). */
-  private parse(messages: unknown, remote: Map<string, RemoteMessage[]> | null): ToDeviceInsert[] {
+  /** The messages for our users' devices; with `remote`, those for other servers' users are collected there (else left out). */
+  private parse(messages: unknown, remote?: RemoteMessages): ToDeviceInsert[] {
     if (!isObject(messages)) throw badJson("'messages' must be an object")
     const inserts: ToDeviceInsert[] = []
     let count = 0
@@ -150,20 +104,19 @@ export class ToDevice {
       const parsed = parseUserId(userId)
       if (!parsed) throw invalidParam(`'${userId}' is not a user ID`)
       if (!isObject(byDevice)) throw badJson(`'messages.${userId}' must map device IDs to contents`)
-      // Users of other servers are reached over federation (a remote server's EDU names ours only).
       const local = parsed.serverName === this.serverName
-      if (!local && remote === null) continue
-      if (!local && !isValidServerName(parsed.serverName)) throw invalidParam(`'${userId}' is not a user of a server that can be reached`)
+      const byUser = local ? null : remote && (remote.get(parsed.serverName) ?? remote.set(parsed.serverName, new Map()).get(parsed.serverName))
+      if (!local && !byUser) continue
       for (const [deviceId, content] of Object.entries(byDevice)) {
         if (!isObject(content)) throw badJson(`The message to ${userId} ${deviceId} must be an object`)
         const encoded = JSON.stringify(content)
         if (Buffer.byteLength(encoded) > MAX_CONTENT_BYTES) throw new MatrixError('M_TOO_LARGE', `The message to ${userId} ${deviceId} is too large`, 413)
         if (++count > MAX_MESSAGES) throw new MatrixError('M_TOO_LARGE', `At most ${MAX_MESSAGES} messages per request`, 413)
         if (local) inserts.push({ user_id: userId, device_id: deviceId, content: encoded })
-        else if (remote) {
-          let list = remote.get(parsed.serverName)
-          if (!list) remote.set(parsed.serverName, (list = []))
-          list.push({ userId, deviceId, content: encoded })
+        else if (byUser) {
+          let devices = byUser.get(userId)
+          if (!devices) byUser.set(userId, (devices = new Map()))
+          devices.set(deviceId, { content, bytes: encoded.length + deviceId.length })
         }
       }
     }
@@ -202,4 +155,35 @@ export class ToDevice {
   pruneTxns(): Promise<number> {
     return this.storage.repos.toDevice.pruneTxns(this.clock.now() - TXN_KEEP_MS)
   }
+}
+
+/** Queues an m.direct_to_device EDU's content for `server` inside the sender's transaction. */
+export type RemoteToDevice = (repos: Repositories, server: string, content: Record<string, unknown>) => Promise<void>
+
+/** Messages for other servers' users: server → user → device → content (with its encoded size). */
+type RemoteMessages = Map<string, Map<string, Map<string, { content: Record<string, unknown>; bytes: number }>>>
+
+/** What one m.direct_to_device EDU carries at most (one message of MAX_CONTENT_BYTES always fits alone). */
+const EDU_MESSAGES_BYTES = 60_000
+
+/** The m.direct_to_device EDU contents for one server's users, split so that none grows past EDU_MESSAGES_BYTES. */
+function directToDeviceEdus(sender: string, type: string, byUser: Map<string, Map<string, { content: Record<string, unknown>; bytes: number }>>): Array<Record<string, unknown>> {
+  const edus: Array<Record<string, unknown>> = []
+  let messages: Record<string, Record<string, unknown>> = {}
+  let size = 0
+  const flush = () => {
+    if (size === 0) return
+    edus.push({ sender, type, message_id: randomBytes(12).toString('hex'), messages })
+    messages = {}
+    size = 0
+  }
+  for (const [userId, devices] of byUser) {
+    for (const [deviceId, { content, bytes }] of devices) {
+      if (size > 0 && size + bytes + userId.length > EDU_MESSAGES_BYTES) flush()
+      ;(messages[userId] ??= {})[deviceId] = content
+      size += bytes + userId.length + 16
+    }
+  }
+  flush()
+  return edus
 }

@@ -81,7 +81,7 @@ export class FederationInvites {
     const room = await this.storage.repos.rooms.get(roomId)
     // In the room already: the inviting server sends the invite in a transaction like any event; it enters
     // the room then. Otherwise it is all this server will know of the room until the invitee joins.
-    if (!room || room.state_group === null) await this.remoteEvents.keepMembershipOutside({ ...event, pdu: signed }, { invite_room_state: strippedStateOf(body.invite_room_state) })
+    if (!room || room.state_group === null) await this.remoteEvents.keepMembershipOutside({ ...event, pdu: signed }, version, { invite_room_state: strippedStateOf(body.invite_room_state) })
     return { event: signed }
   }
 

@@ -17,6 +17,7 @@ import { keysFor, parseStored } from '../rooms/writer.ts'
 import { isObject } from '../protocol/auth/room-state.ts'
 import type { RemoteKeys } from './keys.ts'
 import { checkIncomingPdu } from './pdu-check.ts'
+import { compileServerAcl, serverAllowedByAcl } from '../protocol/server-acl.ts'
 
 export type RemoteMembership = 'join' | 'leave' | 'knock'
 
@@ -54,18 +55,28 @@ export class FederationMemberships {
     this.clock = deps.clock
   }
 
-  private async roomOf(roomId: string): Promise<RoomVersion> {
-    const room = await this.storage.repos.rooms.get(roomId)
-    if (!room || room.state_group === null) throw notFound('Unknown room')
-    const version = roomVersion(room.room_version)
-    if (!version) throw notFound('Unknown room')
+  /**
+   * The room's version, if this server is in the room (one of its users is joined) and the room's server ACL
+   * (m.room.server_acl) lets `origin` take part; M_NOT_FOUND or M_FORBIDDEN otherwise.
+   */
+  private async roomOf(roomId: string, origin: string): Promise<RoomVersion> {
+    const repos = this.storage.repos
+    const [room, acl, inRoom] = await Promise.all([
+      repos.rooms.get(roomId),
+      repos.state.currentEvents(roomId, [['m.room.server_acl', '']]),
+      repos.memberships.hasJoinedOfServer(roomId, this.serverName),
+    ])
+    const version = room && roomVersion(room.room_version)
+    if (!version || room.state_group === null || !inRoom) throw notFound('Unknown room')
+    const content = acl[0] ? (JSON.parse(acl[0].json) as { content?: unknown }).content : undefined
+    if (acl[0] && !serverAllowedByAcl(origin, compileServerAcl(content))) throw forbidden('The server access control list of the room denies your server')
     return version
   }
 
   /** GET make_join / make_leave / make_knock: an unsigned template of the membership event for `userId`. */
   async make(origin: string, roomId: string, userId: string, membership: RemoteMembership, ver?: readonly string[]): Promise<{ room_version: string; event: JsonObject }> {
     if (parseUserId(userId)?.serverName !== origin) throw forbidden('The user is not of the requesting server')
-    const version = await this.roomOf(roomId)
+    const version = await this.roomOf(roomId, origin)
     if (membership !== 'leave') {
       const refused = requesterVersionError(version.id, ver, membership)
       if (refused) throw refused
@@ -127,8 +138,7 @@ export class FederationMemberships {
     }
     const levels = state.get(stateKey('m.room.power_levels', ''))?.content
     const needed = inviteLevel(levels, version)
-    const suffix = `:${this.serverName}`
-    const local = (await repos.memberships.members(roomId, ['join'])).map((m) => m.user_id).filter((u) => u.endsWith(suffix))
+    const local = await repos.memberships.ofServer(roomId, this.serverName, 'join')
     const members = await this.storage.repos.state.currentEvents(roomId, local.map((u): [string, string] => ['m.room.member', u]))
     const withMembers = new Map<StateKey, RoomEvent>(state)
     for (const r of members) withMembers.set(stateKey(r.type, r.state_key), parseStored(r.json, version, r.event_id))
@@ -142,7 +152,7 @@ export class FederationMemberships {
    * it. A join is answered with the state before it and the auth chain (full state: no partial joins).
    */
   async send(origin: string, roomId: string, eventId: string, pdu: unknown, membership: RemoteMembership): Promise<SendJoinAnswer | { knock_room_state: JsonObject[] } | Record<string, never>> {
-    const version = await this.roomOf(roomId)
+    const version = await this.roomOf(roomId, origin)
     // A restricted join one of our users vouches for (make_join chose them) needs our signature to be valid,
     // for the signature checks as for the auth rules: added first, the checks then cover the rest.
     let signed = pdu

@@ -3,45 +3,27 @@
 // (steps 4–6 of "Checks performed on receipt of a PDU"). The /send transaction answers what it returns.
 import type { RoomEvent } from '../protocol/events/index.ts'
 import type { RoomVersion } from '../protocol/room-versions.ts'
+import type { IngestResult } from '../rooms/ingest.ts'
 
 export interface PduSink {
   /** Takes one checked event of a room of `version` sent by `origin`; `error` is the /send answer's for it. */
   receive(origin: string, event: RoomEvent, version: RoomVersion): Promise<{ error?: string }>
 }
 
-/** Until remote events can be appended, every checked PDU is answered with this error. */
-export const notYetHandledSink: PduSink = {
-  receive: async () => ({ error: 'not yet handled' }),
-}
-
-/** The remote-event ingest as the sink uses it (ctx.remoteEvents). */
-export interface RemoteEventIngest {
-  ingest(event: RoomEvent, options: { origin: string }): Promise<{
-    outcome: 'accepted' | 'soft-failed' | 'rejected' | 'duplicate' | 'missing'
-    reason?: string
-    missing?: string[]
-  }>
-}
-
 /**
- * A sink over the ingest. Accepted, duplicate and soft-failed events are answered without an error (a
- * soft-failed event is stored, only not made current, as the spec has it; the sender has nothing to
- * retry); rejected ones and those whose missing events could not be had, with the reason.
+ * The /send answer for an ingested PDU. Accepted, duplicate and soft-failed events are answered without an
+ * error (a soft-failed event is stored, only not made current, as the spec has it; the sender has nothing
+ * to retry); rejected ones and those whose missing events could not be had, with the reason.
  */
-export function ingestSink(ingest: RemoteEventIngest): PduSink {
-  return {
-    async receive(origin, event) {
-      const result = await ingest.ingest(event, { origin })
-      switch (result.outcome) {
-        case 'accepted':
-        case 'duplicate':
-        case 'soft-failed':
-          return {}
-        case 'rejected':
-          return { error: result.reason ?? 'rejected by the authorization rules' }
-        case 'missing':
-          return { error: result.reason ?? `missing events: ${(result.missing ?? []).slice(0, 10).join(', ')}` }
-      }
-    },
+export function ingestAnswer(result: IngestResult): { error?: string } {
+  switch (result.outcome) {
+    case 'accepted':
+    case 'duplicate':
+    case 'soft-failed':
+      return {}
+    case 'rejected':
+      return { error: result.reason ?? 'rejected by the authorization rules' }
+    case 'missing':
+      return { error: result.reason ?? `missing events: ${(result.missing ?? []).slice(0, 10).join(', ')}` }
   }
 }

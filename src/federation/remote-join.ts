@@ -35,7 +35,7 @@ export interface RemoteJoinOptions {
   verifyPdu: PduVerifier
   persist: JoinedRoomSink
   /** Keeps our membership in a room this server is not in (a rejected invite, a knock; RemoteEvents.keepMembershipOutside). */
-  keepOutside: (event: RoomEvent, unsigned: JsonObject) => Promise<void>
+  keepOutside: (event: RoomEvent, version: RoomVersion, unsigned: JsonObject) => Promise<void>
   /** Bounds on a send_join answer: its size in bytes, its events (state plus auth chain), its time. */
   limits?: { maxResponseBytes: number; maxEvents: number; timeoutMs: number }
 }
@@ -92,8 +92,8 @@ export class RemoteJoins {
    */
   async leave(userId: string, roomId: string, servers: readonly string[], content: JsonObject): Promise<void> {
     await this.throughAny('leave', roomId, servers, async (server) => {
-      const event = await this.sendMembership(server, 'leave', userId, roomId, content)
-      await this.options.keepOutside(event, {})
+      const { event, version } = await this.sendMembership(server, 'leave', userId, roomId, content)
+      await this.options.keepOutside(event, version, {})
     })
   }
 
@@ -101,10 +101,10 @@ export class RemoteJoins {
   async knock(userId: string, roomId: string, servers: readonly string[], content: JsonObject): Promise<void> {
     await this.throughAny('knock', roomId, servers, async (server) => {
       let shown: unknown
-      const event = await this.sendMembership(server, 'knock', userId, roomId, content, (answer) => {
+      const { event, version } = await this.sendMembership(server, 'knock', userId, roomId, content, (answer) => {
         shown = isObject(answer) ? answer.knock_room_state : undefined
       })
-      await this.options.keepOutside(event, { knock_room_state: strippedStateOf(shown) })
+      await this.options.keepOutside(event, version, { knock_room_state: strippedStateOf(shown) })
     })
   }
 
@@ -132,7 +132,7 @@ export class RemoteJoins {
   }
 
   /** make_{leave,knock} then send_{leave v2, knock v1} on `server`: our signed event, as sent. */
-  private async sendMembership(server: string, membership: 'leave' | 'knock', userId: string, roomId: string, content: JsonObject, answered?: (answer: unknown) => void): Promise<RoomEvent> {
+  private async sendMembership(server: string, membership: 'leave' | 'knock', userId: string, roomId: string, content: JsonObject, answered?: (answer: unknown) => void): Promise<{ event: RoomEvent; version: RoomVersion }> {
     const { client } = this.options
     const path = (v: string, what: string, ...ids: string[]) => `/_matrix/federation/${v}/${what}/${ids.map(encodeURIComponent).join('/')}`
     const made = await client.request<unknown>(server, { method: 'GET', path: path('v1', `make_${membership}`, roomId, userId), ...(membership === 'knock' ? { query: { ver: SUPPORTED_VERSIONS } } : {}) })
@@ -141,7 +141,7 @@ export class RemoteJoins {
     if (!parsed.ok) throw new Error(`the ${membership} built from ${server}'s template is not valid: ${parsed.reason}`)
     const answer = await client.request<unknown>(server, { method: 'PUT', path: path(membership === 'knock' ? 'v1' : 'v2', `send_${membership}`, roomId, parsed.event.event_id), body: pdu })
     answered?.(answer)
-    return parsed.event
+    return { event: parsed.event, version }
   }
 
   private async joinVia(server: string, userId: string, roomId: string, content: JsonObject): Promise<void> {

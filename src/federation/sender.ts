@@ -131,7 +131,10 @@ export class FederationSender {
     // Our users' events, and remote ones this server must pass on (a join, leave or knock it took as the
     // resident server: the room's other servers hear of it from us), never back to the server they came from.
     const relayed = appended.relay === true
-    if (!relayed && parseUserId(event.sender)?.serverName !== this.serverName) return
+    // One of our users' events that came back from another server (origin set) is not sent again; an invite
+    // of another server's user, co-signed there, enters the room through the ingest with ourselves as origin.
+    const cameBack = appended.origin !== undefined && appended.origin !== this.serverName
+    if (!relayed && (cameBack || parseUserId(event.sender)?.serverName !== this.serverName)) return
     const except = relayed && appended.origin !== undefined ? appended.origin : null
     const target = event.type === 'm.room.member' && event.state_key !== undefined ? parseUserId(event.state_key)?.serverName : undefined
     // A kicked or banned member's server hears of it, though it may have no member left in the room.

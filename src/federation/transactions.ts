@@ -52,6 +52,8 @@ export interface InboundTransactionsOptions {
   acls: ServerAcls
   /** How long the PDUs of one transaction may take (default 45 s). */
   budgetMs?: number
+  /** Told of each server that sent a transaction (the outbound sender ends its backoff: it is back). */
+  heardFrom?: (origin: string) => void
 }
 
 const isObject = (v: unknown): v is JsonObject => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -87,6 +89,7 @@ export class InboundTransactions {
   /** PUT /send/{txnId} from an authenticated `origin`: the answer, computed once per (origin, txnId). */
   receive(origin: string, txnId: string, txn: Transaction): Promise<TransactionAnswer> {
     if (txn.origin !== origin) throw new MatrixError('M_BAD_JSON', "The transaction's origin is not the server that signed the request")
+    this.o.heardFrom?.(origin)
     const key = `${origin}\n${txnId}`
     let pending = this.inflight.get(key)
     if (!pending) {

@@ -14,7 +14,7 @@ import { notFound } from '../shared/errors.ts'
 import type { Repositories, Storage, StateEntry } from '../storage/index.ts'
 import { refreshRoomSummaries } from '../directory/summaries.ts'
 import { authChainOf, authOrder, diff, entriesOf, pick, stateBeforeEvent, stateIdsOf, StoredEvents, type StateIds } from './state-store.ts'
-import { eventColumns, keysFor, parseStored, type RoomWriteState, type RoomWriter } from './writer.ts'
+import { eventColumns, eventEdges, keysFor, parseStored, type RoomWriteState, type RoomWriter } from './writer.ts'
 
 export type IngestOutcome = 'accepted' | 'soft-failed' | 'rejected' | 'duplicate' | 'missing'
 
@@ -148,11 +148,11 @@ export class RemoteEvents {
    * (invite_room_state, knock_room_state, as the spec carries them), and the user's membership row at a
    * stream position that wakes their /sync.
    */
-  async keepMembershipOutside(event: RoomEvent, unsigned: Record<string, unknown> = {}): Promise<void> {
+  async keepMembershipOutside(event: RoomEvent, version: RoomVersion, unsigned: Record<string, unknown> = {}): Promise<void> {
     const userId = event.state_key as string
     const json = JSON.stringify({ ...event.pdu, unsigned })
     await this.storage.streamTransaction(async (repos) => {
-      await repos.events.insertUnordered([{ ...eventColumns(event, json), state_group: null, rejected_reason: null, kind: 'outlier' }])
+      await repos.events.insertUnordered([{ ...eventColumns(event, json), edges: eventEdges(event, version), state_group: null, rejected_reason: null, kind: 'outlier' }])
       const position = await repos.stream.next('member', event.room_id, userId)
       await repos.memberships.set({ room_id: event.room_id, user_id: userId, membership: String(event.content.membership), event_id: event.event_id, stream_ordering: position, sender: event.sender })
     })
@@ -185,6 +185,7 @@ export class RemoteEvents {
       if (reason !== null) result.rejected.push(event.event_id)
       rows.push({
         ...eventColumns(event, json),
+        edges: eventEdges(event, version),
         state_group: null,
         rejected_reason: reason,
         kind: reason === null ? ('outlier' as const) : ('rejected' as const),
@@ -249,7 +250,7 @@ export class RemoteEvents {
 
     // 1. Against its own auth events.
     let verdict = await this.checkAgainstAuthEvents(event, version, store)
-    if (!verdict.allowed) return this.storeAside(repos, event, json, before.group, 'rejected', `auth events: ${verdict.reason}`)
+    if (!verdict.allowed) return this.storeAside(repos, version, event, json, before.group, 'rejected', `auth events: ${verdict.reason}`)
     // 2. Against the state before it.
     // The room's current state, read with its events (state events are never rejected).
     const currentIds = async (): Promise<StateIds> => {
@@ -266,14 +267,14 @@ export class RemoteEvents {
           : stateIdsOf(await repos.state.groupEntries(roomId, before.group, keys))
     const beforeState = await store.stateEvents(beforeIds)
     verdict = checkEventAuth(event, beforeState, version)
-    if (!verdict.allowed) return this.storeAside(repos, event, json, before.group, 'rejected', `state before: ${verdict.reason}`)
+    if (!verdict.allowed) return this.storeAside(repos, version, event, json, before.group, 'rejected', `state before: ${verdict.reason}`)
     const ownKey = event.state_key === undefined ? null : stateKey(event.type, event.state_key)
     const afterGroup =
       ownKey === null ? before.group : await repos.state.createGroup(roomId, before.group, [{ type: event.type, state_key: event.state_key as string, event_id: event.event_id }])
     // 3. Against the room's current state (the same state when the event follows on from it).
     if (room.state_group !== null && before.group !== room.state_group) {
       verdict = checkEventAuth(event, await store.stateEvents(await currentIds()), version)
-      if (!verdict.allowed) return this.storeAside(repos, event, json, afterGroup, 'soft-failed', `current state: ${verdict.reason}`)
+      if (!verdict.allowed) return this.storeAside(repos, version, event, json, afterGroup, 'soft-failed', `current state: ${verdict.reason}`)
     }
 
     // Accepted: the room's new forward extremities and the current state they resolve to.
@@ -389,8 +390,8 @@ export class RemoteEvents {
   }
 
   /** Stores a soft-failed or rejected event outside the timeline. */
-  private async storeAside(repos: Repositories, event: RoomEvent, json: string, group: number | null, kind: 'soft-failed' | 'rejected', reason: string): Promise<IngestResult> {
-    await repos.events.insertUnordered([{ ...eventColumns(event, json), state_group: group, rejected_reason: kind === 'rejected' ? reason : null, kind }])
+  private async storeAside(repos: Repositories, version: RoomVersion, event: RoomEvent, json: string, group: number | null, kind: 'soft-failed' | 'rejected', reason: string): Promise<IngestResult> {
+    await repos.events.insertUnordered([{ ...eventColumns(event, json), edges: eventEdges(event, version), state_group: group, rejected_reason: kind === 'rejected' ? reason : null, kind }])
     return { outcome: kind, reason }
   }
 

@@ -6,6 +6,7 @@ import { checkEventAuth, authEventKeys } from '../protocol/auth/index.ts'
 import { buildEvent, builtEventLimitError, parsePdu, referenceHash } from '../protocol/events/index.ts'
 import { stateKey, type JsonObject, type RoomEvent, type StateKey } from '../protocol/events/types.ts'
 import { roomVersion, type RoomVersion } from '../protocol/room-versions.ts'
+import { authEventIds } from '../protocol/state-res/index.ts'
 import type { Clock } from '../shared/clock.ts'
 import { MatrixError, notFound } from '../shared/errors.ts'
 import type { EventRecord, Repositories } from '../storage/index.ts'
@@ -163,6 +164,11 @@ export function eventColumns(event: RoomEvent, json: string) {
     origin_server_ts: event.origin_server_ts,
     json,
   }
+}
+
+/** An event's edges in the room DAG as storage keeps them (event_edges, event_auth_edges): v12's implied create event among its auth events. */
+export function eventEdges(event: RoomEvent, version: RoomVersion): { prevEvents: string[]; authEvents: string[] } {
+  return { prevEvents: event.prev_events, authEvents: authEventIds(event, version) }
 }
 
 /** The state keys the auth rules read for an event: its auth events plus the create event. */
@@ -449,6 +455,7 @@ export class RoomWriter {
         txn: plan.txn ?? null,
         searchText: this.searchText?.(event) ?? null,
         ...(plan.movesRoomState !== undefined ? { movesRoomState: plan.movesRoomState } : {}),
+        edges: eventEdges(event, room.version),
       },
     )
     repos.stream.tookPosition = true

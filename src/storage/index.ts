@@ -14,6 +14,7 @@ import { UiaSessionsRepository } from './repositories/uia-sessions.ts'
 import { UsersRepository } from './repositories/users.ts'
 import { AliasesRepository } from './repositories/aliases.ts'
 import { EventsRepository } from './repositories/events.ts'
+import { EventGraphRepository } from './repositories/event-graph.ts'
 import { FiltersRepository } from './repositories/filters.ts'
 import { SyncQueriesRepository } from './repositories/sync-queries.ts'
 import { MembershipsRepository } from './repositories/memberships.ts'
@@ -55,6 +56,7 @@ export type { RoomRow, ExtremityRow, WriteLoad } from './repositories/rooms.ts'
 export { ROOM_WRITE_STATE_CHANGED } from './repositories/rooms.ts'
 export { RATE_LIMITED } from './repositories/rate-limits.ts'
 export type { EventInsert, EventRow } from './repositories/events.ts'
+export type { GraphEventRow, WalkRow } from './repositories/event-graph.ts'
 export type { StateEntry, StateEventRow } from './repositories/state.ts'
 export type { MembershipRow } from './repositories/memberships.ts'
 export { STREAM_CHANNEL, type StreamChange, type CommittedEvent } from './repositories/stream.ts'
@@ -93,6 +95,7 @@ export interface Repositories {
   nonces: NoncesRepository
   rooms: RoomsRepository
   events: EventsRepository
+  eventGraph: EventGraphRepository
   state: StateRepository
   memberships: MembershipsRepository
   stream: StreamRepository
@@ -133,6 +136,7 @@ export function repositories(db: Queryable): Repositories {
     nonces: new NoncesRepository(db),
     rooms: new RoomsRepository(db),
     events: new EventsRepository(db),
+    eventGraph: new EventGraphRepository(db),
     state: new StateRepository(db),
     memberships: new MembershipsRepository(db),
     stream: new StreamRepository(db),

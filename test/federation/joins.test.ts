@@ -58,6 +58,11 @@ describe('GET /_matrix/federation/v1/make_join', () => {
     await refusedBy(make('join', `!nothere:${nameA}`, bob.userId, { ver: ['12'] }), 404, 'M_NOT_FOUND')
   })
 
+  it("refuses a server the room's server ACL denies with 403", async () => {
+    const roomId = await alice.createRoom({ preset: 'public_chat', initial_state: [{ type: 'm.room.server_acl', state_key: '', content: { allow: ['*'], allow_ip_literals: false } }] })
+    await refusedBy(make('join', roomId, bob.userId, { ver: ['12'] }), 403, 'M_FORBIDDEN')
+  })
+
   it('refuses a join the room does not allow (invite-only) with 403', async () => {
     const roomId = await alice.createRoom({ preset: 'private_chat' })
     await refusedBy(make('join', roomId, bob.userId, { ver: ['12'] }), 403, 'M_FORBIDDEN')

@@ -109,6 +109,14 @@ describe('a room shared by three servers', () => {
     assert.equal(presence.body.presence, 'unavailable')
   })
 
+  it("sends an invite of a third server's user to the room's other servers too", async () => {
+    const roomId = await alice.createRoom({ preset: 'public_chat' })
+    assert.equal((await bob.post(`/join/${enc(roomId)}?via=${enc(a.name)}`, {})).status, 200)
+    assert.equal((await alice.post(`/rooms/${enc(roomId)}/invite`, { user_id: carol.userId })).status, 200)
+    const member = await eventually("the invite on B", () => bob.getState(roomId, 'm.room.member', carol.userId), (m) => m.membership === 'invite')
+    assert.equal(member.membership, 'invite')
+  })
+
   it('catches a server up on what it missed while it was down', async () => {
     const roomId = await sharedRoom()
     await c.stop()

@@ -11,6 +11,7 @@ import { publishedKeys, startFederationPeer, type ReceivedTransaction } from '..
 import { RoomClient } from '../support/rooms.ts'
 import type { AppContext } from '../../src/context.ts'
 import type { UserId } from '../../src/shared/ids.ts'
+import { signRequest } from '../../src/protocol/x-matrix.ts'
 
 const fronts = await federationFronts()
 const { nameA, common } = fronts
@@ -138,6 +139,24 @@ describe('FederationSender: local events', () => {
     await until('the queue is empty', async () => (await queued()) === 0)
     assert.deepEqual(bodiesIn(peer.received.slice(before), room1), ['one 25'])
     assert.deepEqual(bodiesIn(peer.received.slice(before), room2), ['two 25'])
+  })
+
+  it('ends the backoff when the destination sends us a transaction: what waited goes at once', async () => {
+    const roomId = await sharedRoom()
+    const before = peer.received.length
+    peer.down()
+    await alice.send(roomId, 'waiting')
+    await until('a failure is recorded', async () => ((await destinationRow())?.failures ?? 0) >= 1)
+    await holdBackoff()
+    peer.up()
+    // The peer's own PUT /send, signed with its key (which Homestead fetches from it over HTTPS).
+    const body = { origin: peer.serverName, origin_server_ts: Date.now(), pdus: [], edus: [] }
+    const uri = `/_matrix/federation/v1/send/hello${Date.now()}`
+    const authorization = signRequest({ method: 'PUT', uri, origin: peer.serverName, destination: nameA, content: body }, peer.key)
+    const res = await a.api.request('PUT', uri, { body, headers: { Authorization: authorization } })
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    await until('the peer has the message', () => bodiesIn(peer.received.slice(before), roomId).length >= 1)
+    assert.deepEqual(bodiesIn(peer.received.slice(before), roomId), ['waiting'])
   })
 
   it("takes a destination over once the lease of an instance that died lapses", async () => {

@@ -1,7 +1,8 @@
 // PUT/GET/DELETE /_matrix/client/v3/directory/room/{roomAlias}, GET /rooms/{roomId}/aliases,
 // GET/PUT /directory/list/room/{roomId}, GET/POST /publicRooms, GET /_matrix/client/v1/mutual_rooms
 // Spec: client-server-api, "Room aliases", "Published room directory", "Mutual rooms" (v1.19)
-import { Type } from '@sinclair/typebox'
+import { Type, type Static } from '@sinclair/typebox'
+import type { PublicRoomsRequest } from '../../directory/published.ts'
 import { defineRoute } from '../route.ts'
 import { cs } from '../paths.ts'
 import { RoomIdParam } from '../schemas.ts'
@@ -88,33 +89,39 @@ export const getPublicRooms = defineRoute({
   },
 })
 
+/** The body of POST /publicRooms, in the client and the federation API alike. */
+export const PublicRoomsBody = Type.Object({
+  limit: Type.Optional(Limit),
+  since: Type.Optional(Type.String({ maxLength: 1024 })),
+  filter: Type.Optional(
+    Type.Object({
+      generic_search_term: Type.Optional(Type.String({ maxLength: 1024 })),
+      room_types: Type.Optional(Type.Array(Type.Union([Type.String({ maxLength: 255 }), Type.Null()]), { maxItems: 100 })),
+    }),
+  ),
+  include_all_networks: Type.Optional(Type.Boolean()),
+  third_party_instance_id: Type.Optional(Type.String({ maxLength: 255 })),
+})
+
+export function publicRoomsRequest(body: Static<typeof PublicRoomsBody>): PublicRoomsRequest {
+  return {
+    limit: body.limit,
+    since: body.since,
+    genericSearchTerm: body.filter?.generic_search_term,
+    roomTypes: body.filter?.room_types,
+    // include_all_networks lists every network, which here is this server's directory alone.
+    thirdPartyInstanceId: body.include_all_networks ? undefined : body.third_party_instance_id,
+  }
+}
+
 export const queryPublicRooms = defineRoute({
   method: 'POST',
   url: cs('/publicRooms'),
   auth: 'user',
   query: Type.Object({ server: ServerQuery }),
-  body: Type.Object({
-    limit: Type.Optional(Limit),
-    since: Type.Optional(Type.String({ maxLength: 1024 })),
-    filter: Type.Optional(
-      Type.Object({
-        generic_search_term: Type.Optional(Type.String({ maxLength: 1024 })),
-        room_types: Type.Optional(Type.Array(Type.Union([Type.String({ maxLength: 255 }), Type.Null()]), { maxItems: 100 })),
-      }),
-    ),
-    include_all_networks: Type.Optional(Type.Boolean()),
-    third_party_instance_id: Type.Optional(Type.String({ maxLength: 255 })),
-  }),
+  body: PublicRoomsBody,
   async handler(ctx, { query, body }) {
-    return ctx.directory.published.list({
-      limit: body.limit,
-      since: body.since,
-      server: query.server,
-      genericSearchTerm: body.filter?.generic_search_term,
-      roomTypes: body.filter?.room_types,
-      // include_all_networks lists every network, which here is this server's directory alone.
-      thirdPartyInstanceId: body.include_all_networks ? undefined : body.third_party_instance_id,
-    })
+    return ctx.directory.published.list({ ...publicRoomsRequest(body), server: query.server })
   },
 })
 

@@ -23,6 +23,8 @@ export interface UnorderedInsert extends Omit<EventInsert, 'stream_ordering' | '
   state_group: number | null
   rejected_reason: string | null
   kind: 'outlier' | 'soft-failed' | 'rejected'
+  /** Its prev_events and auth events (event_edges, event_auth_edges), as for EventsRepository.append. */
+  edges: { prevEvents: string[]; authEvents: string[] }
 }
 
 /** What EventsRepository.statusOf tells of a stored event. */
@@ -93,12 +95,32 @@ function appendSql(stateEvent: boolean): string {
          SELECT $1, $2, pos.position, to_tsvector('simple'::regconfig, $19) FROM pos WHERE $19::text IS NOT NULL
          ON CONFLICT (room_id, event_id) DO UPDATE SET vector = EXCLUDED.vector
        )`,
+    // The DAG's edges (event-graph.ts reads them): prev_events, and auth_events with v12's implied create event.
+    `prevs AS (
+         INSERT INTO event_edges (room_id, event_id, prev_event_id) SELECT $1, $2, unnest($22::text[]) ON CONFLICT DO NOTHING
+       )`,
+    `auths AS (
+         INSERT INTO event_auth_edges (room_id, event_id, auth_event_id) SELECT $1, $2, unnest($23::text[]) ON CONFLICT DO NOTHING
+       )`,
   ]
   return `WITH ${parts.join(', ')}
        SELECT pos.position FROM pos`
 }
 const APPEND_SQL = appendSql(false)
 const APPEND_STATE_SQL = appendSql(true)
+
+/** Edges of several events as three columns for unnest: room, event, the event each points to. */
+function edgeColumns(rows: UnorderedInsert[], targets: (row: UnorderedInsert) => string[]): [string[], string[], string[]] {
+  const columns: [string[], string[], string[]] = [[], [], []]
+  for (const r of rows) {
+    for (const target of targets(r)) {
+      columns[0].push(r.room_id)
+      columns[1].push(r.event_id)
+      columns[2].push(target)
+    }
+  }
+  return columns
+}
 
 export class EventsRepository {
   private readonly db: Queryable
@@ -110,8 +132,8 @@ export class EventsRepository {
    * Appends an event at a stream position in one statement: the stream log row (what the position touched;
    * kind 'member' for membership events, which /sync's device lists care about, else 'event'), the event,
    * the room's new forward extremities and state group and, for a send with a transaction ID, the txn row
-   * (a transaction ID recorded before fails the statement with a unique violation), and its full-text
-   * search row. With a position already taken (StreamRepository.takeReserved) the statement is a write
+   * (a transaction ID recorded before fails the statement with a unique violation), its full-text
+   * search row and its DAG edges (prev_events, auth_events). With a position already taken (StreamRepository.takeReserved) the statement is a write
    * nobody waits for; without one it takes the next position and waits to learn it.
    */
   async append(
@@ -129,6 +151,8 @@ export class EventsRepository {
        * remote event's state lost to state resolution or a merge set the room's group apart from it.
        */
       movesRoomState?: boolean
+      /** The event's prev_events and its auth events as the auth rules read them (state-res/store.ts authEventIds). */
+      edges: { prevEvents: string[]; authEvents: string[] }
     },
   ): Promise<number | null> {
     const txn = options.txn
@@ -155,6 +179,8 @@ export class EventsRepository {
       options.searchText ?? null,
       typeof options.position === 'number' ? options.position : null,
       options.position === 'reserved',
+      options.edges.prevEvents,
+      options.edges.authEvents,
     ]
     if (options.position !== null) {
       // The position is known (or SQL's): nothing to wait for.
@@ -247,11 +273,18 @@ export class EventsRepository {
   async insertUnordered(rows: UnorderedInsert[]): Promise<void> {
     if (rows.length === 0) return
     await this.db.query(
-      `INSERT INTO events (room_id, event_id, stream_ordering, depth, type, state_key, sender, origin_server_ts, json, state_group,
-                           rejected_reason, outlier, soft_failed)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[],
-                            $10::bigint[], $11::text[], $12::bool[], $13::bool[])
-       ON CONFLICT (room_id, event_id) DO NOTHING`,
+      `WITH ev AS (
+         INSERT INTO events (room_id, event_id, stream_ordering, depth, type, state_key, sender, origin_server_ts, json, state_group,
+                             rejected_reason, outlier, soft_failed)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[],
+                              $10::bigint[], $11::text[], $12::bool[], $13::bool[])
+         ON CONFLICT (room_id, event_id) DO NOTHING
+       ), prevs AS (
+         INSERT INTO event_edges (room_id, event_id, prev_event_id) SELECT * FROM unnest($14::text[], $15::text[], $16::text[]) ON CONFLICT DO NOTHING
+       ), auths AS (
+         INSERT INTO event_auth_edges (room_id, event_id, auth_event_id) SELECT * FROM unnest($17::text[], $18::text[], $19::text[]) ON CONFLICT DO NOTHING
+       )
+       SELECT 1`,
       [
         rows.map((r) => r.room_id),
         rows.map((r) => r.event_id),
@@ -266,6 +299,8 @@ export class EventsRepository {
         rows.map((r) => r.rejected_reason),
         rows.map((r) => r.kind === 'outlier'),
         rows.map((r) => r.kind === 'soft-failed'),
+        ...edgeColumns(rows, (r) => r.edges.prevEvents),
+        ...edgeColumns(rows, (r) => r.edges.authEvents),
       ],
     )
   }

@@ -84,6 +84,15 @@ export class MembershipsRepository {
     return rows.length > 0
   }
 
+  /** Users of one server with this membership in the room (the room's rows only, however many members it has). */
+  async ofServer(roomId: string, serverName: string, membership: string): Promise<string[]> {
+    const { rows } = await this.db.query<{ user_id: string }>(
+      `SELECT user_id FROM room_memberships WHERE room_id = $1 AND membership = $2 AND right(user_id, $4) = $3 ORDER BY user_id LIMIT 1000`,
+      [roomId, membership, `:${serverName}`, serverName.length + 1],
+    )
+    return rows.map((r) => r.user_id)
+  }
+
   async forget(roomId: string, userId: string): Promise<void> {
     await this.db.query('UPDATE room_memberships SET forgotten = true WHERE room_id = $1 AND user_id = $2', [roomId, userId])
   }

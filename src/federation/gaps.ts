@@ -1,0 +1,173 @@
+// Received events whose prev_events are not stored here (server-server API, "Retrieving events":
+// get_missing_events, then the state at the event when too many are missing): what the /send sink does
+// before it gives up on an event as 'missing'. Every fetched PDU passes the same checks as a sent one
+// (signatures and hashes), and every request is bounded in count, size and time.
+import type { RoomEvent } from '../protocol/events/index.ts'
+import type { RoomVersion } from '../protocol/room-versions.ts'
+import type { Logger } from '../shared/logger.ts'
+import type { Storage } from '../storage/index.ts'
+import type { RemoteEvents, IngestResult } from '../rooms/ingest.ts'
+import { parseStored } from '../rooms/writer.ts'
+import type { FederationClient } from './client.ts'
+import { ingestAnswer, type PduSink } from './pdu-sink.ts'
+
+/** Checks a fetched PDU (signatures, hashes); null when it must be dropped. */
+export type FetchedPduCheck = (raw: unknown, version: RoomVersion) => Promise<RoomEvent | null>
+
+export interface GapLimits {
+  /** get_missing_events' limit (at most 20, as Synapse asks). */
+  missingEvents: number
+  /** At most this many state and auth events fetched one by one; more: the whole /state at once. */
+  fetchOneByOne: number
+  /** A state at a gap holding more event IDs than this is refused. */
+  maxStateIds: number
+  timeoutMs: number
+}
+
+export const DEFAULT_GAP_LIMITS: GapLimits = { missingEvents: 20, fetchOneByOne: 100, maxStateIds: 100_000, timeoutMs: 60_000 }
+
+const path = (what: string, roomId: string) => `/_matrix/federation/v1/${what}/${encodeURIComponent(roomId)}`
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function stringList(value: unknown, max: number): string[] | null {
+  if (!Array.isArray(value) || value.length > max || !value.every((v) => typeof v === 'string')) return null
+  return value as string[]
+}
+
+export class GapFiller implements PduSink {
+  private readonly client: FederationClient
+  private readonly remoteEvents: RemoteEvents
+  private readonly storage: Storage
+  private readonly check: FetchedPduCheck
+  private readonly logger: Logger
+  private readonly limits: GapLimits
+
+  constructor(deps: { client: FederationClient; remoteEvents: RemoteEvents; storage: Storage; check: FetchedPduCheck; logger: Logger; limits?: GapLimits }) {
+    this.client = deps.client
+    this.remoteEvents = deps.remoteEvents
+    this.storage = deps.storage
+    this.check = deps.check
+    this.logger = deps.logger
+    this.limits = deps.limits ?? DEFAULT_GAP_LIMITS
+  }
+
+  async receive(origin: string, event: RoomEvent, version: RoomVersion): Promise<{ error?: string }> {
+    let result = await this.remoteEvents.ingest(event, { origin })
+    if (result.outcome === 'missing') {
+      try {
+        result = await this.fill(origin, event, version)
+      } catch (err) {
+        this.logger.warn({ err: (err as Error).message, origin, event_id: event.event_id }, 'could not fill the gap before a received event')
+      }
+    }
+    return ingestAnswer(result)
+  }
+
+  /**
+   * The missing prev_events by get_missing_events (oldest first, each ingested as if sent), then the event
+   * again; if still missing, the state before it as its origin has it (/state_ids, the events not stored
+   * here fetched) and the event ingested on that state.
+   */
+  private async fill(origin: string, event: RoomEvent, version: RoomVersion): Promise<IngestResult> {
+    await this.fetchMissing(origin, event, version)
+    const again = await this.remoteEvents.ingest(event, { origin })
+    if (again.outcome !== 'missing') return again
+    const stateBefore = await this.stateBefore(origin, event, version)
+    return this.remoteEvents.ingest(event, { origin, stateBefore })
+  }
+
+  private async fetchMissing(origin: string, event: RoomEvent, version: RoomVersion): Promise<void> {
+    const earliest = (await this.storage.repos.rooms.extremities(event.room_id)).map((x) => x.event_id)
+    const answer = await this.client.request<unknown>(origin, {
+      method: 'POST',
+      path: path('get_missing_events', event.room_id),
+      body: { earliest_events: earliest.slice(0, 20), latest_events: [event.event_id], limit: this.limits.missingEvents, min_depth: 0 },
+      timeoutMs: this.limits.timeoutMs,
+    })
+    if (!isObject(answer) || !Array.isArray(answer.events)) return
+    const fetched: RoomEvent[] = []
+    for (const raw of answer.events.slice(0, this.limits.missingEvents)) {
+      const checked = await this.check(raw, version)
+      if (checked && checked.room_id === event.room_id) fetched.push(checked)
+    }
+    fetched.sort((a, b) => a.depth - b.depth)
+    for (const missing of fetched) {
+      const result = await this.remoteEvents.ingest(missing, { origin })
+      // The oldest fetched event still has a gap behind it: the state-at-the-event path takes over.
+      if (result.outcome === 'missing') return
+    }
+  }
+
+  /** The state before `event` as `origin` has it: /state_ids, then the events not stored here. */
+  private async stateBefore(origin: string, event: RoomEvent, version: RoomVersion): Promise<RoomEvent[]> {
+    const ids = await this.client.request<unknown>(origin, {
+      method: 'GET',
+      path: path('state_ids', event.room_id),
+      query: { event_id: event.event_id },
+      timeoutMs: this.limits.timeoutMs,
+    })
+    if (!isObject(ids)) throw new Error(`${origin} answered /state_ids without an object`)
+    const stateIds = stringList(ids.pdu_ids, this.limits.maxStateIds)
+    const authIds = stringList(ids.auth_chain_ids, this.limits.maxStateIds)
+    if (!stateIds || !authIds) throw new Error(`${origin} answered /state_ids without bounded pdu_ids and auth_chain_ids`)
+    const wanted = [...new Set([...stateIds, ...authIds, ...event.auth_events])]
+    const stored = await this.storage.repos.events.statusOf(event.room_id, wanted)
+    const unknown = wanted.filter((id) => !stored.has(id))
+    const fetched = unknown.length <= this.limits.fetchOneByOne ? await this.fetchEach(origin, unknown, version) : await this.fetchState(origin, event, version)
+    const byId = new Map(fetched.map((e) => [e.event_id, e]))
+    if (fetched.length > 0) await this.remoteEvents.storeOutliers(event.room_id, version, fetched.filter((e) => e.room_id === event.room_id))
+    const state: RoomEvent[] = []
+    const storedState = stateIds.filter((id) => !byId.has(id))
+    for (const e of await this.storedEvents(event.room_id, version, storedState)) state.push(e)
+    for (const id of stateIds) {
+      const e = byId.get(id)
+      if (e) state.push(e)
+    }
+    return state
+  }
+
+  /** Events by ID through /event, a few at a time. */
+  private async fetchEach(origin: string, ids: string[], version: RoomVersion): Promise<RoomEvent[]> {
+    const out: RoomEvent[] = []
+    let next = 0
+    const worker = async () => {
+      while (next < ids.length) {
+        const id = ids[next++] as string
+        const answer = await this.client.request<unknown>(origin, { method: 'GET', path: `/_matrix/federation/v1/event/${encodeURIComponent(id)}`, timeoutMs: this.limits.timeoutMs })
+        const pdus = isObject(answer) && Array.isArray(answer.pdus) ? answer.pdus : []
+        const checked = pdus.length === 1 ? await this.check(pdus[0], version) : null
+        if (checked && checked.event_id === id) out.push(checked)
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(10, ids.length) }, worker))
+    return out
+  }
+
+  /** The whole state and auth chain at the event through /state, when too many events are unknown here. */
+  private async fetchState(origin: string, event: RoomEvent, version: RoomVersion): Promise<RoomEvent[]> {
+    const answer = await this.client.request<unknown>(origin, {
+      method: 'GET',
+      path: path('state', event.room_id),
+      query: { event_id: event.event_id },
+      timeoutMs: this.limits.timeoutMs,
+      maxBytes: 256 * 1024 * 1024,
+    })
+    if (!isObject(answer) || !Array.isArray(answer.pdus) || !Array.isArray(answer.auth_chain)) throw new Error(`${origin} answered /state without pdus and auth_chain`)
+    if (answer.pdus.length + answer.auth_chain.length > 2 * this.limits.maxStateIds) throw new Error(`${origin}'s /state holds too many events`)
+    const out: RoomEvent[] = []
+    for (const raw of [...answer.auth_chain, ...answer.pdus]) {
+      const checked = await this.check(raw, version)
+      if (checked) out.push(checked)
+    }
+    return out
+  }
+
+  /** Stored events (state here already), rejected ones left out: they are never state. */
+  private async storedEvents(roomId: string, version: RoomVersion, ids: string[]): Promise<RoomEvent[]> {
+    const rows = await this.storage.repos.events.pdus(roomId, ids)
+    return rows.filter((r) => !r.rejected).map((r) => parseStored(r.json, version, r.event_id))
+  }
+}
