@@ -15,32 +15,11 @@ import type { RemoteEvents } from '../rooms/ingest.ts'
 import { FederationError, type FederationClient } from './client.ts'
 import type { RemoteKeys } from './keys.ts'
 import { checkIncomingPdu } from './pdu-check.ts'
-
-/** At most this many stripped state events kept with an invite, each at most this big. */
-const MAX_INVITE_STATE = 50
-const MAX_STRIPPED_BYTES = 16 * 1024
+import { strippedStateOf } from '../rooms/client-events.ts'
+import { isObject } from '../protocol/auth/room-state.ts'
 
 const invalid = (message: string) => new MatrixError('M_INVALID_PARAM', message, 400)
 
-function isObject(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-/** The stripped state events of an invite worth keeping: well-formed, bounded, at most one per (type, key). */
-export function strippedStateOf(value: unknown): JsonObject[] {
-  if (!Array.isArray(value)) return []
-  const seen = new Set<string>()
-  const out: JsonObject[] = []
-  for (const e of value.slice(0, MAX_INVITE_STATE * 2)) {
-    if (!isObject(e) || typeof e.type !== 'string' || typeof e.state_key !== 'string' || typeof e.sender !== 'string' || !isObject(e.content)) continue
-    const key = `${e.type}\u0000${e.state_key}`
-    if (seen.has(key) || Buffer.byteLength(JSON.stringify(e)) > MAX_STRIPPED_BYTES) continue
-    seen.add(key)
-    out.push({ type: e.type, state_key: e.state_key, sender: e.sender, content: e.content })
-    if (out.length === MAX_INVITE_STATE) break
-  }
-  return out
-}
 
 export class FederationInvites {
   private readonly serverName: string

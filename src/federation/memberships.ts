@@ -18,6 +18,7 @@ import { isObject } from '../protocol/auth/room-state.ts'
 import type { RemoteKeys } from './keys.ts'
 import { checkIncomingPdu } from './pdu-check.ts'
 import { compileServerAcl, serverAllowedByAcl } from '../protocol/server-acl.ts'
+import { STRIPPED_STATE_TYPES } from '../rooms/client-events.ts'
 
 export type RemoteMembership = 'join' | 'leave' | 'knock'
 
@@ -33,8 +34,6 @@ export interface SendJoinAnswer {
 const MAX_PREV_EVENTS = 10
 /** Allow conditions of a restricted join rule looked at. */
 const MAX_ALLOW_CONDITIONS = 50
-/** The state a knocker is shown of the room (knock_room_state), as stripped state events. */
-const KNOCK_STATE_TYPES = ['m.room.create', 'm.room.join_rules', 'm.room.name', 'm.room.avatar', 'm.room.canonical_alias', 'm.room.topic', 'm.room.encryption']
 
 const invalid = (message: string) => new MatrixError('M_INVALID_PARAM', message, 400)
 
@@ -95,8 +94,10 @@ export class FederationMemberships {
       }
     }
     const extremities = await repos.rooms.extremities(roomId)
+    // Ordered, and the template's depth taken, by the depth each is ordered by here (not a sender's claim).
+    const depthOf = new Map(extremities.map((x) => [x.event_id, x.depth]))
     const prev = (await repos.events.pdus(roomId, extremities.map((x) => x.event_id)))
-      .map((r) => parseStored(r.json, version, r.event_id))
+      .map((r) => ({ ...parseStored(r.json, version, r.event_id), depth: depthOf.get(r.event_id) ?? 0 }))
       .sort((a, b) => b.depth - a.depth)
       .slice(0, MAX_PREV_EVENTS)
     const ref = (e: RoomEvent) => ({ event_id: e.event_id, ...(version.eventFormat === 1 ? { referenceHash: referenceHash(e.pdu, version) } : {}) })
@@ -184,7 +185,7 @@ export class FederationMemberships {
     if (stateBefore === null) throw forbidden(`The ${membership} is not allowed`)
     if (membership === 'leave') return {}
     if (membership === 'knock') {
-      const shown = stateBefore.filter((e) => e.state_key === '' && KNOCK_STATE_TYPES.includes(e.type))
+      const shown = stateBefore.filter((e) => e.state_key === '' && STRIPPED_STATE_TYPES.includes(e.type))
       return { knock_room_state: shown.map((e) => ({ type: e.type, state_key: e.state_key, sender: e.sender, content: e.content })) }
     }
     const chain = await this.remoteEvents.authChain(roomId, version, [event.event_id, ...stateBefore.map((e) => e.event_id)])

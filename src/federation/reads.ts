@@ -5,6 +5,7 @@
 // under history visibility (403 otherwise). Events it may not see are served redacted by the walks and
 // refused by /event. Walks and auth chains are recursive statements over the DAG's edge tables
 // (storage/repositories/event-graph.ts), every one bounded.
+import { AUTH_CHAIN_MAX } from '../rooms/ingest.ts'
 import { redact, type JsonObject } from '../protocol/events/index.ts'
 import { roomVersion, type RoomVersion } from '../protocol/room-versions.ts'
 import type { Clock } from '../shared/clock.ts'
@@ -17,8 +18,6 @@ export const BACKFILL_MAX = 100
 /** The largest /get_missing_events, and its default. */
 export const MISSING_EVENTS_MAX = 20
 export const MISSING_EVENTS_DEFAULT = 10
-/** An auth chain or state answer holds at most this many events. */
-export const AUTH_CHAIN_MAX = 100_000
 /** Rows one walk statement may visit, and depth windows per walk (a window normally serves the whole walk). */
 const WALK_ROWS_MAX = 10_000
 const WALK_ROUNDS_MAX = 8

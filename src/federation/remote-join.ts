@@ -11,7 +11,8 @@ import { MatrixError, notFound } from '../shared/errors.ts'
 import type { Logger } from '../shared/logger.ts'
 import { randomString } from '../shared/random.ts'
 import { FederationError, type FederationClient } from './client.ts'
-import { strippedStateOf } from './invites.ts'
+import { strippedStateOf } from '../rooms/client-events.ts'
+import { isObject } from '../protocol/auth/room-state.ts'
 
 /** At most this many servers are tried for one join (the client's via list may be long). */
 export const MAX_JOIN_SERVERS = 10
@@ -64,9 +65,6 @@ function asClientError(err: FederationError, server: string): MatrixError {
   return new MatrixError(errcode, `${server} refused the join: ${err.message}`, err.status ?? 502, extra)
 }
 
-function isObject(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 export class RemoteJoins {
   private readonly options: RemoteJoinOptions

@@ -2,6 +2,7 @@
 // client fields, with unsigned data: age, transaction_id for the sending device, prev_content of
 // replaced state, redacted_because.
 import type { JsonObject } from '../protocol/events/types.ts'
+import { isObject } from '../protocol/auth/room-state.ts'
 import type { EventRow, Repositories } from '../storage/index.ts'
 import { addBundledAggregations, type BundleOptions } from './relations.ts'
 
@@ -102,4 +103,27 @@ export const STRIPPED_STATE_TYPES = ['m.room.create', 'm.room.join_rules', 'm.ro
 export function strippedState(row: EventRow): JsonObject {
   const e = baseEvent(row)
   return { type: e.type, state_key: e.state_key ?? '', sender: e.sender, content: e.content }
+}
+
+/** At most this many stripped state events kept with an invite, each at most this big. */
+const MAX_INVITE_STATE = 50
+const MAX_STRIPPED_BYTES = 16 * 1024
+
+/**
+ * Stripped state another server sent (an invite's invite_room_state, a knock's knock_room_state) as it is
+ * kept and shown: well-formed events only, at most one per (type, key), bounded in count and size.
+ */
+export function strippedStateOf(value: unknown): JsonObject[] {
+  if (!Array.isArray(value)) return []
+  const seen = new Set<string>()
+  const out: JsonObject[] = []
+  for (const e of value.slice(0, MAX_INVITE_STATE * 2)) {
+    if (!isObject(e) || typeof e.type !== 'string' || typeof e.state_key !== 'string' || typeof e.sender !== 'string' || !isObject(e.content)) continue
+    const key = `${e.type}\u0000${e.state_key}`
+    if (seen.has(key) || Buffer.byteLength(JSON.stringify(e)) > MAX_STRIPPED_BYTES) continue
+    seen.add(key)
+    out.push({ type: e.type, state_key: e.state_key, sender: e.sender, content: e.content })
+    if (out.length === MAX_INVITE_STATE) break
+  }
+  return out
 }

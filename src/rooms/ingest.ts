@@ -13,8 +13,11 @@ import { MissingEventError, authEventIds, createEventIdForRoom, resolveState } f
 import { notFound } from '../shared/errors.ts'
 import type { Repositories, Storage, StateEntry } from '../storage/index.ts'
 import { refreshRoomSummaries } from '../directory/summaries.ts'
-import { authChainOf, authOrder, diff, entriesOf, pick, stateBeforeEvent, stateIdsOf, StoredEvents, type StateIds } from './state-store.ts'
+import { authOrder, diff, entriesOf, pick, stateBeforeEvent, stateIdsOf, StoredEvents, type StateIds } from './state-store.ts'
 import { eventColumns, eventEdges, keysFor, parseStored, type RoomWriteState, type RoomWriter } from './writer.ts'
+
+/** At most this many events in an auth chain served (a send_join answer's, as /event_auth's). */
+export const AUTH_CHAIN_MAX = 100_000
 
 export type IngestOutcome = 'accepted' | 'soft-failed' | 'rejected' | 'duplicate' | 'missing'
 
@@ -96,12 +99,11 @@ export class RemoteEvents {
    * row for are M_NOT_FOUND (a join creates them: ingestJoinedRoom).
    */
   async ingest(event: RoomEvent, options: IngestOptions): Promise<IngestResult> {
-    try {
-      return await this.storage.streamTransaction((repos) => this.ingestIn(repos, event, options), { lockRoom: event.room_id })
-    } finally {
-      // What this instance kept of the room may be out of date (its check would find out; no need to try).
-      this.writer.forget(event.room_id)
-    }
+    const result = await this.storage.streamTransaction((repos) => this.ingestIn(repos, event, options), { lockRoom: event.room_id })
+    // What this instance kept of the room is out of date once the DAG moved (its check would find out; no
+    // need to try); a duplicate, missing or rejected event left it as it was.
+    if (result.outcome === 'accepted' || result.outcome === 'soft-failed') this.writer.forget(event.room_id)
+    return result
   }
 
   /**
@@ -126,9 +128,9 @@ export class RemoteEvents {
       return await this.storage.streamTransaction(
         async (repos) => {
           await repos.rooms.insert({ room_id: roomId, room_version: version.id, creator: create.sender, created_ts: create.origin_server_ts })
-          const { rejected } = await this.storeOutliersIn(repos, roomId, version, [...joined.authChain, ...joined.state])
-          const refused = new Set(rejected)
-          const result = await this.ingestIn(repos, joined.join, { origin: joined.origin, stateBefore: joined.state.filter((e) => !refused.has(e.event_id)) })
+          // The auth chain first, so that the state is checked against it as it is stored (ingestIn).
+          await this.storeOutliersIn(repos, roomId, version, joined.authChain)
+          const result = await this.ingestIn(repos, joined.join, { origin: joined.origin, stateBefore: joined.state })
           if (result.outcome !== 'accepted') throw new Abandon(result)
           return result
         },
@@ -152,6 +154,8 @@ export class RemoteEvents {
     const userId = event.state_key as string
     const json = JSON.stringify({ ...event.pdu, unsigned })
     await this.storage.streamTransaction(async (repos) => {
+      // A replay of a membership kept before changes nothing (it would undo a leave that followed it).
+      if ((await repos.events.statusOf(event.room_id, [event.event_id])).size > 0) return
       await repos.events.insertUnordered([{ ...eventColumns(event, json), edges: eventEdges(event, version), state_group: null, rejected_reason: null, kind: 'outlier' }])
       const position = await repos.stream.next('member', event.room_id, userId)
       await repos.memberships.set({ room_id: event.room_id, user_id: userId, membership: String(event.content.membership), event_id: event.event_id, stream_ordering: position, sender: event.sender })
@@ -219,10 +223,13 @@ export class RemoteEvents {
     const json = storedJson(event)
     if (json === null) return { outcome: 'rejected', reason: 'the event holds U+0000, which this server cannot store' }
 
-    const given = options.stateBefore
+    let given = options.stateBefore
     if (given) {
       if (given.some((e) => e.room_id !== roomId || e.state_key === undefined)) return { outcome: 'rejected', reason: 'stateBefore holds events that are not state of this room' }
       await this.storeOutliersIn(repos, roomId, version, given)
+      // A rejected event is never state, whoever hands it over (stored as rejected now or before).
+      const stored = await repos.events.statusOf(roomId, given.map((e) => e.event_id))
+      given = given.filter((e) => stored.get(e.event_id)?.rejected_reason == null)
     }
     const authIds = authEventIds(event, version)
     const status = await repos.events.statusOf(roomId, [event.event_id, ...event.prev_events, ...authIds])
@@ -331,7 +338,15 @@ export class RemoteEvents {
       used: null,
       reused: false,
     }
+    // The sender's depth is a claim: the timeline orders the event right after its predecessors here (after
+    // the room's newest event when they are unknown, a gap), so no server can sort its events last, or first.
+    const prevDepths = event.prev_events.flatMap((id) => {
+      const prev = status.get(id)
+      return prev && prev.stream_ordering !== null ? [prev.depth] : []
+    })
+    const orderDepth = prevDepths.length > 0 ? Math.max(...prevDepths) + 1 : Math.min(event.depth, (await repos.events.maxDepth(roomId)) + 1)
     await this.writer.persist(repos, writeState, event, json, {
+      orderDepth,
       stateGroup: afterGroup,
       replaces: ownKey === null ? null : (beforeIds.get(ownKey) ?? null),
       movesRoomState: moves,
@@ -351,9 +366,10 @@ export class RemoteEvents {
     return stateBeforeEvent(this.storage.repos, roomId, eventId)
   }
 
-  /** The union of these events' auth chains; see authChainOf. */
-  authChain(roomId: string, version: RoomVersion, eventIds: string[]): Promise<RoomEvent[]> {
-    return authChainOf(new StoredEvents(this.storage.repos, roomId, version), version, eventIds)
+  /** The union of these events' auth chains (one recursive statement over the auth edges, at most AUTH_CHAIN_MAX events). */
+  async authChain(roomId: string, version: RoomVersion, eventIds: string[]): Promise<RoomEvent[]> {
+    const rows = await this.storage.repos.eventGraph.authChain(roomId, eventIds, AUTH_CHAIN_MAX, true)
+    return rows.map((r) => parseStored(r.json as string, version, r.event_id))
   }
 
   /** What the append hooks keep of single state events, for a change of many (see search's indexer, directory's summaries). */

@@ -94,33 +94,6 @@ export async function stateBeforeEvent(repos: Repositories, roomId: string, even
   return [...state.values()].flatMap((id) => events.get(id) ?? [])
 }
 
-/**
- * The union of these events' auth chains: every event reachable from them through auth_events (in v12 the
- * create event too), read one level of the chain at a time.
- */
-export async function authChainOf(store: StoredEvents, version: RoomVersion, eventIds: string[]): Promise<RoomEvent[]> {
-  const chain = new Set<string>()
-  let frontier = [...new Set(eventIds)]
-  const expanded = new Set(frontier)
-  while (frontier.length > 0) {
-    const events = await store.getEvents(frontier)
-    const next: string[] = []
-    for (const event of events.values()) {
-      for (const id of authEventIds(event, version)) {
-        chain.add(id)
-        if (!expanded.has(id)) {
-          expanded.add(id)
-          next.push(id)
-        }
-      }
-    }
-    frontier = next
-  }
-  // Read already, level by level.
-  const found = await store.getEvents([...chain])
-  return [...chain].flatMap((id) => found.get(id) ?? [])
-}
-
 /** The entries of `state` under these (type, state_key) pairs. */
 export function pick(state: StateIds, keys: Array<[string, string]>): StateIds {
   const out: StateIds = new Map()

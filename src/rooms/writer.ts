@@ -94,6 +94,11 @@ export interface AppendedEvent {
 
 /** What RoomWriter.persist writes besides the event: decided by append (a local event) or the ingest (a remote one). */
 export interface PersistPlan {
+  /**
+   * The depth the event is ordered by in the room's timeline (/messages pages by depth), when it is not the
+   * event's own: a remote event's `depth` is its sender's claim, bounded by what this server knows of the DAG.
+   */
+  orderDepth?: number
   /** The state group after the event. */
   stateGroup: number | null
   /** The state event this one replaced in the state before it (clients get its content as prev_content). */
@@ -304,7 +309,8 @@ export class RoomWriter {
     return {
       roomId,
       version,
-      prev: loaded.extremities.slice(0, MAX_PREV_EVENTS).map((x) => parseStored(x.json, version, x.event_id)),
+      // Each with the depth it is ordered by here, not a remote sender's claim (see PersistPlan.orderDepth).
+      prev: loaded.extremities.slice(0, MAX_PREV_EVENTS).map((x) => ({ ...parseStored(x.json, version, x.event_id), depth: x.depth })),
       extremities: loaded.extremities.map((x) => x.event_id),
       openedFrom: loaded.extremities.length === 1 ? (loaded.extremities[0] as { event_id: string }).event_id : null,
       stateGroup: loaded.room.state_group,
@@ -440,9 +446,11 @@ export class RoomWriter {
     // statement. Its position is the transaction's reserved one (its first event), then the append is not
     // waited for; a kept room's event does not even wait for the BEGIN that reserved it.
     const relatesTo = typeof relation?.event_id === 'string' ? relation.event_id : null
+    const depth = plan.orderDepth ?? event.depth
     const position = await repos.events.append(
       {
         ...eventColumns(event, json),
+        depth,
         relates_to: relatesTo,
         rel_type: typeof relation?.rel_type === 'string' ? relation.rel_type : null,
         state_group: stateGroup,
@@ -489,7 +497,7 @@ export class RoomWriter {
         room_id: event.room_id,
         event_id: event.event_id,
         stream_ordering: position ?? 0,
-        depth: event.depth,
+        depth,
         type: event.type,
         state_key: event.state_key ?? null,
         sender: event.sender,

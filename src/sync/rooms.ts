@@ -1,7 +1,7 @@
 // The rooms section of /sync: joined rooms (timeline, state, summary), invites, knocks and left rooms.
 // Every read is batched across rooms; only rooms whose history might be hidden get per-room checks.
 import type { JsonObject } from '../protocol/events/types.ts'
-import { STRIPPED_STATE_TYPES, strippedState, toClientEvents, type ClientEvent, type Viewer } from '../rooms/client-events.ts'
+import { STRIPPED_STATE_TYPES, strippedState, strippedStateOf, toClientEvents, type ClientEvent, type Viewer } from '../rooms/client-events.ts'
 import { formatToken, tokenOf } from '../rooms/read.ts'
 import { filterVisibleByRoom } from '../rooms/visibility.ts'
 import { withoutIgnored, withoutIgnoredInvites } from '../directory/index.ts'
@@ -73,7 +73,6 @@ export interface UnreadCounts {
   threads?: Record<string, { notification_count: number; highlight_count: number }>
 }
 
-/** State types shared with invitees and knockers (client-server API, "Stripped state"). */
 /** The state that names a room (when not empty), so that its summary has no heroes. */
 const NAMING_TYPES = ['m.room.name', 'm.room.canonical_alias']
 const DEFAULT_TIMELINE_LIMIT = 10
@@ -405,6 +404,5 @@ async function addInvitesKnocksLeaves(input: RoomsSyncInput, changedMemberships:
  */
 function inviteRoomState(row: EventRow): JsonObject[] {
   const unsigned = (JSON.parse(row.json) as { unsigned?: { invite_room_state?: unknown; knock_room_state?: unknown } }).unsigned
-  const shown = unsigned?.invite_room_state ?? unsigned?.knock_room_state
-  return Array.isArray(shown) ? (shown as JsonObject[]) : []
+  return strippedStateOf(unsigned?.invite_room_state ?? unsigned?.knock_room_state)
 }

@@ -37,12 +37,12 @@ async function roomNow(roomId: string): Promise<{ version: RoomVersion; state: M
 }
 
 /** An event of the remote server, on `prev` (default: the room's extremities), its auth events chosen from `state`. */
-async function remote(roomId: string, template: { type: string; sender: string; content: JsonObject; state_key?: string }, at?: { prev: RoomEvent[]; state: Map<StateKey, RoomEvent> }): Promise<RoomEvent> {
+async function remote(roomId: string, template: { type: string; sender: string; content: JsonObject; state_key?: string }, at?: { prev: RoomEvent[]; state: Map<StateKey, RoomEvent> }, claimedDepth?: number): Promise<RoomEvent> {
   const now = await roomNow(roomId)
   const prev = at?.prev ?? now.extremities
   const state = at?.state ?? now.state
   const built = buildEvent(
-    { ...template, room_id: roomId, origin_server_ts: Date.now(), depth: Math.max(...prev.map((e) => e.depth)) + 1 },
+    { ...template, room_id: roomId, origin_server_ts: Date.now(), depth: claimedDepth ?? Math.max(...prev.map((e) => e.depth)) + 1 },
     {
       version: now.version,
       serverName: REMOTE,
@@ -73,6 +73,25 @@ async function storedRow(roomId: string, eventId: string) {
 const timelineIds = (sync: any, roomId: string): string[] => ids(sync.rooms?.join?.[roomId]?.timeline?.events ?? [])
 
 describe('RemoteEvents.ingest', () => {
+  it("orders a remote event after its predecessors, whatever depth its sender claims", async () => {
+    const roomId = await alice.createRoom({ preset: 'public_chat' })
+    const join = await remoteJoin(roomId, bob)
+    const at = { prev: [join], state: (await roomNow(roomId)).state }
+    const m1 = await alice.send(roomId, { msgtype: 'm.text', body: 'one' })
+    const m2 = await alice.send(roomId, { msgtype: 'm.text', body: 'two' })
+    // On the join, concurrent with Alice's two messages, claiming to be far newer than anything.
+    const boastful = await remote(roomId, { type: 'm.room.message', sender: bob, content: { msgtype: 'm.text', body: 'always last?' } }, at, 2 ** 50)
+    assert.deepEqual(await ctx.remoteEvents.ingest(boastful, { origin: REMOTE }), { outcome: 'accepted' })
+    const page = await alice.messages(roomId, { dir: 'b', limit: 3 })
+    assert.deepEqual(ids(page.chunk), [m2, boastful.event_id, m1], 'ordered right after the join it follows, not first')
+    // Nor does the claim leak into what this server builds next: Alice's next event and a join template
+    // take their depth from the depths the room is ordered by.
+    const m3 = await alice.send(roomId, { msgtype: 'm.text', body: 'three' })
+    assert.ok((JSON.parse((await storedRow(roomId, m3))!.json) as { depth: number }).depth < 100)
+    const template = await ctx.federationMemberships.make(REMOTE, roomId, charlie, 'join', [roomVersion('12')!.id, (await roomNow(roomId)).version.id])
+    assert.ok((template.event.depth as number) < 100)
+  })
+
   it("appends a remote user's join and message as local events are: /sync, /messages and the member list see them", async () => {
     const roomId = await alice.createRoom({ preset: 'public_chat' })
     const since = (await alice.sync()).next_batch

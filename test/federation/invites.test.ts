@@ -5,6 +5,17 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { federatedServers, type FederatedServer } from '../support/federation-rig.ts'
 import { RoomClient, assertError, enc } from '../support/rooms.ts'
+import { roomVersion } from '../../src/protocol/room-versions.ts'
+import { parseStored } from '../../src/rooms/writer.ts'
+
+/** The ID of the invite of Bob that B kept for a room it is not in. */
+async function inviteOf(roomId: string): Promise<string> {
+  const { rows } = await b.ctx.storage.db.query<{ event_id: string }>(
+    `SELECT event_id FROM events WHERE room_id = $1 AND type = 'm.room.member' AND state_key = $2 AND json::jsonb->'content'->>'membership' = 'invite'`,
+    [roomId, bob.userId],
+  )
+  return rows[0]!.event_id
+}
 
 const { servers } = await federatedServers(2)
 const [a, b] = servers as [FederatedServer, FederatedServer]
@@ -60,6 +71,12 @@ describe('invites to users of other servers', () => {
     const synced = await bob.sync({ since })
     assert.equal(synced.rooms?.invite?.[roomId], undefined)
     assert.ok(synced.rooms?.leave?.[roomId], 'the rejected invite is a left room in /sync')
+
+    // The invite replayed (kept again, as a second PUT v2/invite of it would) does not undo the rejection.
+    const invite = (await b.ctx.storage.repos.events.pdus(roomId, [await inviteOf(roomId)]))[0]!
+    const version = roomVersion((await alice.getState(roomId, 'm.room.create')).room_version ?? '1')!
+    await b.ctx.remoteEvents.keepMembershipOutside(parseStored(invite.json, version, invite.event_id), version, {})
+    assert.equal((await b.ctx.storage.repos.memberships.get(roomId, bob.userId))?.membership, 'leave')
   })
 
   it('knocks on a room of another server, and the knock shows in /sync; an invite-only room refuses the knock', async () => {

@@ -36,6 +36,8 @@ export interface StoredEventStatus {
   rejected_reason: string | null
   outlier: boolean
   soft_failed: boolean
+  /** The depth it is ordered by here (see PersistPlan.orderDepth). */
+  depth: number
 }
 
 export interface EventRow {
@@ -305,11 +307,20 @@ export class EventsRepository {
     )
   }
 
+  /** The greatest depth of the room's timeline (0 when it has none), through the (room_id, depth) index. */
+  async maxDepth(roomId: string): Promise<number> {
+    const { rows } = await this.db.query<{ depth: number }>(
+      'SELECT depth FROM events WHERE room_id = $1 AND stream_ordering IS NOT NULL ORDER BY depth DESC LIMIT 1',
+      [roomId],
+    )
+    return rows[0]?.depth ?? 0
+  }
+
   /** What is stored of these events of a room, whatever they are (timeline, outlier, soft-failed, rejected). */
   async statusOf(roomId: string, eventIds: string[]): Promise<Map<string, StoredEventStatus>> {
     if (eventIds.length === 0) return new Map()
     const { rows } = await this.db.query<StoredEventStatus>(
-      `SELECT e.event_id, e.state_group, e.stream_ordering, e.rejected_reason, e.outlier, e.soft_failed FROM events e
+      `SELECT e.event_id, e.state_group, e.stream_ordering, e.rejected_reason, e.outlier, e.soft_failed, e.depth FROM events e
         WHERE e.room_id = $1 AND e.event_id = ANY($2::text[])`,
       [roomId, eventIds],
     )

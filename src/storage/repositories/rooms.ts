@@ -128,13 +128,13 @@ export class RoomsRepository {
     await this.db.write('UPDATE rooms SET state_group = $2 WHERE room_id = $1', [roomId, group])
   }
 
-  /** The room's forward extremities with the state group after each. */
-  async extremities(roomId: string): Promise<Array<{ event_id: string; state_group: number | null }>> {
-    const { rows } = await this.db.query<{ event_id: string; state_group: string | number | null }>(
-      `SELECT x.event_id, e.state_group FROM room_extremities x JOIN events e ON e.room_id = x.room_id AND e.event_id = x.event_id WHERE x.room_id = $1`,
+  /** The room's forward extremities with the state group after each and the depth it is ordered by. */
+  async extremities(roomId: string): Promise<Array<{ event_id: string; state_group: number | null; depth: number }>> {
+    const { rows } = await this.db.query<{ event_id: string; state_group: string | number | null; depth: string | number }>(
+      `SELECT x.event_id, e.state_group, e.depth FROM room_extremities x JOIN events e ON e.room_id = x.room_id AND e.event_id = x.event_id WHERE x.room_id = $1`,
       [roomId],
     )
-    return rows.map((r) => ({ event_id: r.event_id, state_group: r.state_group === null ? null : Number(r.state_group) }))
+    return rows.map((r) => ({ event_id: r.event_id, state_group: r.state_group === null ? null : Number(r.state_group), depth: Number(r.depth) }))
   }
 
   async setPublic(roomId: string, isPublic: boolean): Promise<boolean> {
