@@ -78,4 +78,15 @@ describe('signRequest / verifyRequestSignature', () => {
     assert.equal(verifyRequestSignature(request, auth, other.publicKey), false)
     assert.equal(verifyRequestSignature(request, { ...auth, sig: 'not base64!' }, key.publicKey), false)
   })
+
+  it('signs and verifies a body holding floats (events of rooms v1–v5) as Synapse writes them', () => {
+    // A transaction carrying a v1 room's "floaty" power levels: floats in Python's repr(), as Synapse signs it.
+    const floaty: SignedRequest = { ...request, content: { pdus: [{ content: { users_default: 0.5, ban: 50.0 } }] } }
+    const canonical =
+      '{"content":{"pdus":[{"content":{"ban":50,"users_default":0.5}}]},"destination":"destination.hs.example.com","method":"POST","origin":"origin.hs.example.com","uri":"/target?x=1"}'
+    const bySynapse = { origin: floaty.origin, destination: floaty.destination, key: key.keyId, sig: encodeBase64(cryptoSign(null, Buffer.from(canonical), key.privateKey)) }
+    assert.equal(verifyRequestSignature(floaty, bySynapse, key.publicKey), true)
+    assert.equal(parseXMatrix(signRequest(floaty, key))?.sig, bySynapse.sig)
+    assert.equal(verifyRequestSignature({ ...floaty, content: { pdus: [{ content: { users_default: 0.25, ban: 50 } }] } }, bySynapse, key.publicKey), false)
+  })
 })

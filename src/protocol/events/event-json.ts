@@ -15,7 +15,14 @@ import type { RoomVersion } from '../room-versions.ts'
  * Strings are written as canonical-json.ts writes them (the same escapes as Python's json).
  */
 export function eventJsonBytes(value: unknown, version: RoomVersion): Buffer {
-  if (version.strictCanonicalJson) return canonicalJsonBytes(value)
+  return version.strictCanonicalJson ? canonicalJsonBytes(value) : lenientJsonBytes(value)
+}
+
+/**
+ * Canonical JSON as Synapse writes it for anything that may hold what strict canonical JSON refuses:
+ * floats as Python's repr(). Strict-valid JSON encodes to the same bytes as canonicalJsonBytes.
+ */
+export function lenientJsonBytes(value: unknown): Buffer {
   const out: string[] = []
   encodeLenient(value, out)
   return Buffer.from(out.join(''), 'utf8')
