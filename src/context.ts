@@ -125,7 +125,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   // the change (federationSender is built below; nothing changes before the context is ready).
   const deviceListUpdates = new DeviceListUpdates({
     serverName: config.server_name,
-    queue: (repos, userId, eduType, content) => federationSender.queueEduForIn(repos, 'user', userId, eduType, content),
+    queue: (repos, userId, eduType, content, key) => federationSender.queueEduForIn(repos, 'user', userId, eduType, content, key),
   })
   const devices = new Devices(storage, (repos, userId, deviceIds) => {
     sessions.revoking(userId)
@@ -141,6 +141,8 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   const writer = new RoomWriter(config.server_name, clock, () => serverKeys.signingKey, (outcome) => metrics.roomWriteState.inc({ outcome }))
   writer.onAppend(relationsOnAppend)
   const remoteEvents = new RemoteEvents({ storage, writer })
+  // A PDU fetched from another server (send_join's answer, a gap's events), checked as a sent one is.
+  const verifyPdu = pduVerifier((server, keyId, validity) => federation.keys.verifyKey(server, keyId, validity))
   const federationInvites = new FederationInvites({ serverName: config.server_name, storage, keys: federation.keys, client: federation.client, signingKey: () => serverKeys.signingKey, remoteEvents })
   const remoteJoins = new RemoteJoins({
     serverName: config.server_name,
@@ -148,7 +150,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     signingKey: () => serverKeys.signingKey,
     clock,
     logger,
-    verifyPdu: pduVerifier((server, keyId, validity) => federation.keys.verifyKey(server, keyId, validity)),
+    verifyPdu,
     persist: async ({ roomId, version, state, authChain, join, origin }) => {
       const result = await remoteEvents.ingestJoinedRoom(roomId, version, { state, authChain, join, origin })
       if (result.outcome !== 'accepted') throw new Error(`the join was not accepted here (${result.outcome}: ${result.reason ?? ''})`)
@@ -248,7 +250,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   })
   const acls = new ServerAcls(storage)
   // Checked PDUs go to the room DAG through the remote-event ingest, missing predecessors fetched first.
-  const pduSink: PduSink = new GapFiller({ client: federation.client, remoteEvents, storage, check: pduVerifier((server, keyId, validity) => federation.keys.verifyKey(server, keyId, validity)), logger })
+  const pduSink: PduSink = new GapFiller({ client: federation.client, remoteEvents, storage, check: verifyPdu, logger })
   const federationInbound = new InboundTransactions({
     storage,
     clock,

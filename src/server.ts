@@ -171,7 +171,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       // could send it one more request to be refused (found by the cluster rig). Responses not yet written
       // tell their client to close; any connection still left is closed as soon as it falls idle.
       for (const res of unanswered) if (!res.headersSent) res.setHeader('Connection', 'close')
-      const closeIdle = setInterval(() => app.server.closeIdleConnections(), 50)
+      const closeIdle = setInterval(() => {
+        app.server.closeIdleConnections()
+        federation?.app.server.closeIdleConnections()
+      }, 50)
       try {
         await Promise.all([app.close(), federation?.app.close()])
       } finally {

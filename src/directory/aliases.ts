@@ -11,6 +11,9 @@ import { FederationError, type FederationClient } from '../federation/client.ts'
 
 /** At most this many servers of a remote alias's answer are kept (they are tried for a join). */
 const MAX_ALIAS_SERVERS = 20
+/** An alias's answer is a room ID and a few server names: asked with a short timeout and a small size bound. */
+const REMOTE_ALIAS_TIMEOUT_MS = 15_000
+const REMOTE_ALIAS_MAX_BYTES = 64 * 1024
 
 /**
  * The server name of a valid room alias (appendices, "Room Aliases"): '#', a localpart of any Unicode
@@ -74,10 +77,17 @@ export class Aliases {
     if (!this.federation) throw notFound(`Room alias ${alias} not found`)
     let answer: unknown
     try {
-      answer = await this.federation.get(server, '/_matrix/federation/v1/query/directory', { room_alias: alias })
+      answer = await this.federation.request(server, {
+        method: 'GET',
+        path: '/_matrix/federation/v1/query/directory',
+        query: { room_alias: alias },
+        timeoutMs: REMOTE_ALIAS_TIMEOUT_MS,
+        maxBytes: REMOTE_ALIAS_MAX_BYTES,
+      })
     } catch (err) {
       if (err instanceof FederationError && err.status === 404) throw notFound(`Room alias ${alias} not found`)
-      throw new MatrixError('M_UNKNOWN', `Could not ask ${server} about ${alias}: ${(err as Error).message}`, 502)
+      // The remote's own words are not passed on to our client.
+      throw new MatrixError('M_UNKNOWN', `Could not ask ${server} about ${alias}`, 502)
     }
     const { room_id: roomId, servers } = (answer ?? {}) as { room_id?: unknown; servers?: unknown }
     if (typeof roomId !== 'string' || !isRoomId(roomId)) throw new MatrixError('M_UNKNOWN', `${server} answered ${alias} without a room ID`, 502)

@@ -107,6 +107,8 @@ export class RemoteE2eKeys {
     try {
       await eachLimited([...byServer], MAX_PARALLEL_SERVERS, async ([server, users]) => {
         try {
+          // Past the deadline, nothing more is started: the rest are reported as timed out.
+          if (Date.now() >= deadline) throw new FederationError('timeout', 'the client timeout passed')
           const request = this.client.request(server, {
             method: 'POST',
             path: `/_matrix/federation/v1/user/keys/${what}`,

@@ -171,6 +171,9 @@ export class FederationClient {
 
   private async read<T>(destination: string, response: IncomingMessage, maxBytes: number, signal: AbortSignal): Promise<T> {
     const chunks: Buffer[] = []
+    // An error answer is a small JSON object, whatever the success answer may be allowed to weigh.
+    const ok = (response.statusCode ?? 0) >= 200 && (response.statusCode ?? 0) < 300
+    if (!ok) maxBytes = Math.min(maxBytes, DEFAULT_ERROR_BYTES)
     try {
       for await (const chunk of limitBody(response, maxBytes)) chunks.push(chunk as Buffer)
     } catch (err) {

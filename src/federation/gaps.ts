@@ -2,14 +2,15 @@
 // get_missing_events, then the state at the event when too many are missing): what the /send sink does
 // before it gives up on an event as 'missing'. Every fetched PDU passes the same checks as a sent one
 // (signatures and hashes), and every request is bounded in count, size and time.
-import type { RoomEvent } from '../protocol/events/index.ts'
+import { MAX_PDU_BYTES, type RoomEvent } from '../protocol/events/index.ts'
 import type { RoomVersion } from '../protocol/room-versions.ts'
 import type { Logger } from '../shared/logger.ts'
 import type { Storage } from '../storage/index.ts'
 import type { RemoteEvents, IngestResult } from '../rooms/ingest.ts'
 import { parseStored } from '../rooms/writer.ts'
-import type { FederationClient } from './client.ts'
+import type { FederationClient, FederationRequest } from './client.ts'
 import { ingestAnswer, type PduSink } from './pdu-sink.ts'
+import { isObject } from '../protocol/auth/room-state.ts'
 
 /** Checks a fetched PDU (signatures, hashes); null when it must be dropped. */
 export type FetchedPduCheck = (raw: unknown, version: RoomVersion) => Promise<RoomEvent | null>
@@ -21,16 +22,20 @@ export interface GapLimits {
   fetchOneByOne: number
   /** A state at a gap holding more event IDs than this is refused. */
   maxStateIds: number
+  /** All the requests of one gap's filling together take at most this long. */
   timeoutMs: number
 }
 
 export const DEFAULT_GAP_LIMITS: GapLimits = { missingEvents: 20, fetchOneByOne: 100, maxStateIds: 100_000, timeoutMs: 60_000 }
 
+/** Answer size bounds: one PDU (with its envelope), a page of missing events, a state's IDs, a whole state. */
+const EVENT_ANSWER_BYTES = 2 * MAX_PDU_BYTES
+const MISSING_ANSWER_BYTES = (DEFAULT_GAP_LIMITS.missingEvents + 1) * MAX_PDU_BYTES
+const STATE_IDS_ANSWER_BYTES = 16 * 1024 * 1024
+const STATE_ANSWER_BYTES = 256 * 1024 * 1024
+
 const path = (what: string, roomId: string) => `/_matrix/federation/v1/${what}/${encodeURIComponent(roomId)}`
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 function stringList(value: unknown, max: number): string[] | null {
   if (!Array.isArray(value) || value.length > max || !value.every((v) => typeof v === 'string')) return null
@@ -44,6 +49,8 @@ export class GapFiller implements PduSink {
   private readonly check: FetchedPduCheck
   private readonly logger: Logger
   private readonly limits: GapLimits
+  /** The gaps this instance is filling, by room: a second event of the room waits for the first's. */
+  private readonly filling = new Map<string, Promise<unknown>>()
 
   constructor(deps: { client: FederationClient; remoteEvents: RemoteEvents; storage: Storage; check: FetchedPduCheck; logger: Logger; limits?: GapLimits }) {
     this.client = deps.client
@@ -56,12 +63,21 @@ export class GapFiller implements PduSink {
 
   async receive(origin: string, event: RoomEvent, version: RoomVersion): Promise<{ error?: string }> {
     let result = await this.remoteEvents.ingest(event, { origin })
-    if (result.outcome === 'missing') {
-      try {
-        result = await this.fill(origin, event, version)
-      } catch (err) {
-        this.logger.warn({ err: (err as Error).message, origin, event_id: event.event_id }, 'could not fill the gap before a received event')
-      }
+    if (result.outcome !== 'missing') return ingestAnswer(result)
+    const busy = this.filling.get(event.room_id)
+    if (busy) {
+      // Another event's gap in this room is being filled: what it fetches may well close this one too.
+      await busy.catch(() => {})
+      return ingestAnswer(await this.remoteEvents.ingest(event, { origin }))
+    }
+    const filled = this.fill(origin, event, version, Date.now() + this.limits.timeoutMs)
+    this.filling.set(event.room_id, filled)
+    try {
+      result = await filled
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message, origin, event_id: event.event_id }, 'could not fill the gap before a received event')
+    } finally {
+      this.filling.delete(event.room_id)
     }
     return ingestAnswer(result)
   }
@@ -71,21 +87,27 @@ export class GapFiller implements PduSink {
    * again; if still missing, the state before it as its origin has it (/state_ids, the events not stored
    * here fetched) and the event ingested on that state.
    */
-  private async fill(origin: string, event: RoomEvent, version: RoomVersion): Promise<IngestResult> {
-    await this.fetchMissing(origin, event, version)
+  private async fill(origin: string, event: RoomEvent, version: RoomVersion, deadline: number): Promise<IngestResult> {
+    await this.fetchMissing(origin, event, version, deadline)
     const again = await this.remoteEvents.ingest(event, { origin })
     if (again.outcome !== 'missing') return again
-    const stateBefore = await this.stateBefore(origin, event, version)
+    const stateBefore = await this.stateBefore(origin, event, version, deadline)
     return this.remoteEvents.ingest(event, { origin, stateBefore })
   }
 
-  private async fetchMissing(origin: string, event: RoomEvent, version: RoomVersion): Promise<void> {
+  /** A request of a gap's filling: within what is left of its deadline, its answer bounded. */
+  private ask(origin: string, deadline: number, maxBytes: number, req: Omit<FederationRequest, 'timeoutMs' | 'maxBytes'>): Promise<unknown> {
+    const left = deadline - Date.now()
+    if (left <= 0) return Promise.reject(new Error('the time to fill the gap ran out'))
+    return this.client.request<unknown>(origin, { ...req, timeoutMs: left, maxBytes })
+  }
+
+  private async fetchMissing(origin: string, event: RoomEvent, version: RoomVersion, deadline: number): Promise<void> {
     const earliest = (await this.storage.repos.rooms.extremities(event.room_id)).map((x) => x.event_id)
-    const answer = await this.client.request<unknown>(origin, {
+    const answer = await this.ask(origin, deadline, MISSING_ANSWER_BYTES, {
       method: 'POST',
       path: path('get_missing_events', event.room_id),
       body: { earliest_events: earliest.slice(0, 20), latest_events: [event.event_id], limit: this.limits.missingEvents, min_depth: 0 },
-      timeoutMs: this.limits.timeoutMs,
     })
     if (!isObject(answer) || !Array.isArray(answer.events)) return
     const fetched: RoomEvent[] = []
@@ -102,13 +124,8 @@ export class GapFiller implements PduSink {
   }
 
   /** The state before `event` as `origin` has it: /state_ids, then the events not stored here. */
-  private async stateBefore(origin: string, event: RoomEvent, version: RoomVersion): Promise<RoomEvent[]> {
-    const ids = await this.client.request<unknown>(origin, {
-      method: 'GET',
-      path: path('state_ids', event.room_id),
-      query: { event_id: event.event_id },
-      timeoutMs: this.limits.timeoutMs,
-    })
+  private async stateBefore(origin: string, event: RoomEvent, version: RoomVersion, deadline: number): Promise<RoomEvent[]> {
+    const ids = await this.ask(origin, deadline, STATE_IDS_ANSWER_BYTES, { method: 'GET', path: path('state_ids', event.room_id), query: { event_id: event.event_id } })
     if (!isObject(ids)) throw new Error(`${origin} answered /state_ids without an object`)
     const stateIds = stringList(ids.pdu_ids, this.limits.maxStateIds)
     const authIds = stringList(ids.auth_chain_ids, this.limits.maxStateIds)
@@ -116,7 +133,7 @@ export class GapFiller implements PduSink {
     const wanted = [...new Set([...stateIds, ...authIds, ...event.auth_events])]
     const stored = await this.storage.repos.events.statusOf(event.room_id, wanted)
     const unknown = wanted.filter((id) => !stored.has(id))
-    const fetched = unknown.length <= this.limits.fetchOneByOne ? await this.fetchEach(origin, unknown, version) : await this.fetchState(origin, event, version)
+    const fetched = unknown.length <= this.limits.fetchOneByOne ? await this.fetchEach(origin, unknown, version, deadline) : await this.fetchState(origin, event, version, deadline)
     const byId = new Map(fetched.map((e) => [e.event_id, e]))
     if (fetched.length > 0) await this.remoteEvents.storeOutliers(event.room_id, version, fetched.filter((e) => e.room_id === event.room_id))
     const state: RoomEvent[] = []
@@ -130,13 +147,13 @@ export class GapFiller implements PduSink {
   }
 
   /** Events by ID through /event, a few at a time. */
-  private async fetchEach(origin: string, ids: string[], version: RoomVersion): Promise<RoomEvent[]> {
+  private async fetchEach(origin: string, ids: string[], version: RoomVersion, deadline: number): Promise<RoomEvent[]> {
     const out: RoomEvent[] = []
     let next = 0
     const worker = async () => {
       while (next < ids.length) {
         const id = ids[next++] as string
-        const answer = await this.client.request<unknown>(origin, { method: 'GET', path: `/_matrix/federation/v1/event/${encodeURIComponent(id)}`, timeoutMs: this.limits.timeoutMs })
+        const answer = await this.ask(origin, deadline, EVENT_ANSWER_BYTES, { method: 'GET', path: `/_matrix/federation/v1/event/${encodeURIComponent(id)}` })
         const pdus = isObject(answer) && Array.isArray(answer.pdus) ? answer.pdus : []
         const checked = pdus.length === 1 ? await this.check(pdus[0], version) : null
         if (checked && checked.event_id === id) out.push(checked)
@@ -147,14 +164,8 @@ export class GapFiller implements PduSink {
   }
 
   /** The whole state and auth chain at the event through /state, when too many events are unknown here. */
-  private async fetchState(origin: string, event: RoomEvent, version: RoomVersion): Promise<RoomEvent[]> {
-    const answer = await this.client.request<unknown>(origin, {
-      method: 'GET',
-      path: path('state', event.room_id),
-      query: { event_id: event.event_id },
-      timeoutMs: this.limits.timeoutMs,
-      maxBytes: 256 * 1024 * 1024,
-    })
+  private async fetchState(origin: string, event: RoomEvent, version: RoomVersion, deadline: number): Promise<RoomEvent[]> {
+    const answer = await this.ask(origin, deadline, STATE_ANSWER_BYTES, { method: 'GET', path: path('state', event.room_id), query: { event_id: event.event_id } })
     if (!isObject(answer) || !Array.isArray(answer.pdus) || !Array.isArray(answer.auth_chain)) throw new Error(`${origin} answered /state without pdus and auth_chain`)
     if (answer.pdus.length + answer.auth_chain.length > 2 * this.limits.maxStateIds) throw new Error(`${origin}'s /state holds too many events`)
     const out: RoomEvent[] = []

@@ -158,10 +158,14 @@ export class InboundTransactions {
         if (id) results[id] = result
       }
     })
-    await Promise.race([Promise.all(rooms), sleep(Math.max(0, deadline - performance.now()))])
+    try {
+      await Promise.race([Promise.all(rooms), sleep(Math.max(0, deadline - performance.now()))])
+    } finally {
+      // The EDUs wait for the PDUs (receipts name them), and must not wait forever if handling them failed.
+      pdusDone()
+    }
     // What is not done by now keeps its "not processed in time": the answer is a snapshot.
     const answer: TransactionAnswer = { pdus: { ...results } }
-    pdusDone()
     await Promise.race([edus, sleep(Math.max(0, deadline - performance.now()))])
     return answer
   }
