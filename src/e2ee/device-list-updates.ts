@@ -13,7 +13,8 @@ import { withSignatures, type Json } from './key-objects.ts'
  * Queues an EDU, inside the caller's transaction, for every other server sharing a room with the user, in
  * one statement (FederationSender.queueEduForIn, scope 'user').
  */
-export type QueueUserEduIn = (repos: Repositories, userId: string, eduType: string, content: Record<string, unknown>) => Promise<void>
+/** Queues an EDU for the servers sharing a room with the user; with `key`, it replaces the one queued under it unsent. */
+export type QueueUserEduIn = (repos: Repositories, userId: string, eduType: string, content: Record<string, unknown>, key?: string) => Promise<void>
 
 export class DeviceListUpdates {
   private readonly serverName: string
@@ -67,7 +68,9 @@ export class DeviceListUpdates {
       else if (row.key_type === 'self_signing') content.self_signing_key = json
     }
     if (content.master_key === undefined && content.self_signing_key === undefined) return
-    await this.queue(repos, userId, 'm.signing_key_update', content)
+    // The user's whole current cross-signing keys: a newer update replaces one not sent yet (a destination that
+    // is down does not pile them up).
+    await this.queue(repos, userId, 'm.signing_key_update', content, userId)
   }
 
   /** The devices' keys with the signatures their owner made over them (as GET /user/devices gives them). */

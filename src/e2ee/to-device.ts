@@ -116,7 +116,7 @@ export class ToDevice {
         else if (byUser) {
           let devices = byUser.get(userId)
           if (!devices) byUser.set(userId, (devices = new Map()))
-          devices.set(deviceId, { content, bytes: encoded.length + deviceId.length })
+          devices.set(deviceId, { content, bytes: Buffer.byteLength(encoded) + Buffer.byteLength(deviceId) })
         }
       }
     }
@@ -163,7 +163,7 @@ export type RemoteToDevice = (repos: Repositories, server: string, content: Reco
 /** Messages for other servers' users: server → user → device → content (with its encoded size). */
 type RemoteMessages = Map<string, Map<string, Map<string, { content: Record<string, unknown>; bytes: number }>>>
 
-/** What one m.direct_to_device EDU carries at most (one message of MAX_CONTENT_BYTES always fits alone). */
+/** What one m.direct_to_device EDU carries at most, in bytes (one message of MAX_CONTENT_BYTES always fits alone: MAX_EDU_BYTES is twice that). */
 const EDU_MESSAGES_BYTES = 60_000
 
 /** The m.direct_to_device EDU contents for one server's users, split so that none grows past EDU_MESSAGES_BYTES. */
@@ -179,7 +179,7 @@ function directToDeviceEdus(sender: string, type: string, byUser: Map<string, Ma
   }
   for (const [userId, devices] of byUser) {
     for (const [deviceId, { content, bytes }] of devices) {
-      if (size > 0 && size + bytes + userId.length > EDU_MESSAGES_BYTES) flush()
+      if (size > 0 && size + bytes + Buffer.byteLength(userId) > EDU_MESSAGES_BYTES) flush()
       ;(messages[userId] ??= {})[deviceId] = content
       size += bytes + userId.length + 16
     }

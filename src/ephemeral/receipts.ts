@@ -106,6 +106,7 @@ export class Receipts {
 
   private async store(requester: Requester, roomId: string, receiptType: ReceiptType, event: EventRow, threadId: string | null): Promise<void> {
     const userId = requester.userId
+    const ts = this.clock.now()
     await this.storage.streamTransaction(async (repos) => {
       const locked = await repos.receipts.lockCurrent(roomId, receiptType, userId, threadId)
       if (locked !== null && locked >= event.stream_ordering) return
@@ -118,10 +119,10 @@ export class Receipts {
         thread_id: threadId,
         event_id: event.event_id,
         event_stream_ordering: event.stream_ordering,
-        ts: this.clock.now(),
+        ts,
         stream_position: position,
       })
-      await this.relay?.receipt(repos, { roomId, receiptType, userId, eventId: event.event_id, ts: this.clock.now(), threadId })
+      await this.relay?.receipt(repos, { roomId, receiptType, userId, eventId: event.event_id, ts, threadId })
     })
   }
 

@@ -38,7 +38,9 @@ export const FEDERATION_CHANNEL = 'homestead_federation'
 export const MAX_PDUS_PER_TRANSACTION = 50
 export const MAX_EDUS_PER_TRANSACTION = 100
 /** Largest EDU content queued (its JSON, in bytes): a producer splits bigger ones (to-device per device). */
-export const MAX_EDU_BYTES = 65_536
+export const MAX_EDU_BYTES = 128 * 1024
+/** A transaction body stays under this (receivers, Homestead as Synapse, refuse far larger ones). */
+const TRANSACTION_BODY_BUDGET = 4 * 1024 * 1024
 const MAX_EDU_TYPE_LENGTH = 255
 const MAX_EDU_KEY_LENGTH = 1024
 /** Typing notifications older than this are dropped rather than sent: the remote would time them out anyway. */
@@ -182,8 +184,9 @@ export class FederationSender {
    */
   async queueEduForIn(repos: Repositories, scope: 'room' | 'user', id: string, eduType: string, content: Record<string, unknown>, key?: string): Promise<void> {
     const json = eduJson(eduType, content, key)
-    const destinations = await repos.federationOutbound.enqueueEduFor(scope, id, this.serverName, eduType, json, key ?? null, this.clock.now())
-    if (destinations.length > 0) this.wakeOnCommit(repos, destinations)
+    // Sent with the transaction's other statements, not waited for (a room with no other server queues
+    // nothing, and a typing or receipt change should not wait a round trip to learn so).
+    this.wakeOnCommit(repos, repos.federationOutbound.enqueueEduFor(scope, id, this.serverName, eduType, json, key ?? null, this.clock.now()))
   }
 
 
@@ -199,8 +202,9 @@ export class FederationSender {
    */
   async heardFrom(destination: string): Promise<void> {
     if (destination === this.serverName) return
-    await this.storage.repos.federationOutbound.endBackoff(destination)
-    this.wake([destination])
+    // Only a destination that was backed off needs waking: one that was not is being sent to already, or
+    // has nothing queued (every transaction it sends us must not cost a lease round here).
+    if (await this.storage.repos.federationOutbound.endBackoff(destination)) this.wake([destination])
   }
 
   /** Wakes the destinations once the transaction has committed (they may come from a statement not waited for). */
@@ -369,11 +373,23 @@ export class FederationSender {
     const repo = this.storage.repos.federationOutbound
     const now = this.clock.now()
     const body: TransactionBody = { origin: this.serverName, origin_server_ts: now, pdus: [], edus: [] }
-    for (const p of pdus) if (p.json !== null) body.pdus.push(JSON.parse(p.json))
+    let bytes = 0
+    for (const p of pdus) {
+      if (p.json === null) continue
+      body.pdus.push(JSON.parse(p.json))
+      bytes += p.json.length
+    }
+    // EDUs past the body budget wait for the next transaction (50 PDUs and 100 EDUs at their limits would
+    // make a body the destination refuses, and then retries of it would never get through).
+    let taken = 0
     for (const e of edus) {
+      if (taken > 0 && bytes + e.content.length > TRANSACTION_BODY_BUDGET) break
+      taken++
+      bytes += e.content.length
       if (e.edu_type === 'm.typing' && now - e.created_ts > TYPING_EDU_TTL_MS) continue
       body.edus.push({ edu_type: e.edu_type, content: JSON.parse(e.content) })
     }
+    edus = edus.slice(0, taken)
     const pduIds = pdus.map((p) => p.stream_ordering)
     const eduIds = edus.map((e) => e.id)
     if (body.pdus.length === 0 && body.edus.length === 0) {

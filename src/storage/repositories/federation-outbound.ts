@@ -213,8 +213,10 @@ export class FederationOutboundRepository {
    * Ends a destination's wait (it was heard from): the next attempt may go at once. Its failures are kept
    * until a transaction goes through (that attempt is a comeback: see collapse).
    */
-  async endBackoff(destination: string): Promise<void> {
-    await this.db.query('UPDATE federation_destinations SET retry_at = 0 WHERE destination = $1 AND retry_at > 0', [destination])
+  /** Ends the destination's backoff; whether it was backed off. */
+  async endBackoff(destination: string): Promise<boolean> {
+    const { rowCount } = await this.db.query('UPDATE federation_destinations SET retry_at = 0 WHERE destination = $1 AND retry_at > 0', [destination])
+    return (rowCount ?? 0) > 0
   }
 
   /**
