@@ -35,6 +35,7 @@ import { ServerAcls } from './federation/acl.ts'
 import { InboundEdus } from './federation/edus.ts'
 import type { PduSink } from './federation/pdu-sink.ts'
 import { GapFiller } from './federation/gaps.ts'
+import { Backfiller } from './federation/backfill.ts'
 import { InboundTransactions } from './federation/transactions.ts'
 import { FEDERATION_CHANNEL, FederationSender } from './federation/sender.ts'
 import { eduRelay } from './federation/edu-relay.ts'
@@ -250,7 +251,9 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   })
   const acls = new ServerAcls(storage)
   // Checked PDUs go to the room DAG through the remote-event ingest, missing predecessors fetched first.
-  const pduSink: PduSink = new GapFiller({ client: federation.client, remoteEvents, storage, check: verifyPdu, logger })
+  const gapFiller = new GapFiller({ client: federation.client, remoteEvents, storage, check: verifyPdu, logger })
+  const pduSink: PduSink = gapFiller
+  const backfiller = new Backfiller({ client: federation.client, remoteEvents, storage, check: verifyPdu, gaps: gapFiller, logger, serverName: config.server_name })
   const federationInbound = new InboundTransactions({
     storage,
     clock,
@@ -278,7 +281,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     accountData,
     registrationTokens,
     rooms,
-    roomReader: new RoomReader(storage, clock),
+    roomReader: new RoomReader(storage, clock, backfiller),
     directory,
     relations: new RelationsReader(storage, clock),
     notifier,

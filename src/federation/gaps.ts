@@ -91,7 +91,7 @@ export class GapFiller implements PduSink {
     await this.fetchMissing(origin, event, version, deadline)
     const again = await this.remoteEvents.ingest(event, { origin })
     if (again.outcome !== 'missing') return again
-    const stateBefore = await this.stateBefore(origin, event, version, deadline)
+    const stateBefore = await this.stateAt(origin, event, version, deadline)
     return this.remoteEvents.ingest(event, { origin, stateBefore })
   }
 
@@ -123,8 +123,8 @@ export class GapFiller implements PduSink {
     }
   }
 
-  /** The state before `event` as `origin` has it: /state_ids, then the events not stored here. */
-  private async stateBefore(origin: string, event: RoomEvent, version: RoomVersion, deadline: number): Promise<RoomEvent[]> {
+  /** The state before `event` as `origin` has it: /state_ids, then the events not stored here (stored as outliers). */
+  async stateAt(origin: string, event: RoomEvent, version: RoomVersion, deadline: number): Promise<RoomEvent[]> {
     const ids = await this.ask(origin, deadline, STATE_IDS_ANSWER_BYTES, { method: 'GET', path: path('state_ids', event.room_id), query: { event_id: event.event_id } })
     if (!isObject(ids)) throw new Error(`${origin} answered /state_ids without an object`)
     const stateIds = stringList(ids.pdu_ids, this.limits.maxStateIds)

@@ -11,7 +11,7 @@ import { stateKey, type Pdu, type RoomEvent, type StateKey } from '../protocol/e
 import { roomVersion, type RoomVersion } from '../protocol/room-versions.ts'
 import { MissingEventError, authEventIds, createEventIdForRoom, resolveState } from '../protocol/state-res/index.ts'
 import { notFound } from '../shared/errors.ts'
-import type { Repositories, Storage, StateEntry } from '../storage/index.ts'
+import type { Repositories, RoomRow, Storage, StateEntry } from '../storage/index.ts'
 import { refreshRoomSummaries } from '../directory/summaries.ts'
 import { authOrder, diff, entriesOf, pick, stateBeforeEvent, stateIdsOf, StoredEvents, type StateIds } from './state-store.ts'
 import { eventColumns, eventEdges, keysFor, parseStored, type RoomWriteState, type RoomWriter } from './writer.ts'
@@ -42,6 +42,14 @@ export interface IngestOptions {
    * through send_join, send_leave or send_knock: only this server has it). Told to the append hooks.
    */
   relay?: boolean
+}
+
+/** Where a backfilled event goes (the backfiller decides both for its whole batch; see src/federation/backfill.ts). */
+export interface BackfillPlace {
+  /** Its stream position: negative, from the backfill sequence (migration 0035). */
+  position: number
+  /** The depth the timeline orders it by: below every timeline event after it. */
+  orderDepth: number
 }
 
 /** What storeOutliers did with a batch. */
@@ -218,19 +226,9 @@ export class RemoteEvents {
     const roomId = event.room_id
     const room = await repos.rooms.lock(roomId)
     if (!room) throw notFound('Unknown room')
-    const version = roomVersion(room.room_version)
-    if (!version) throw new Error(`room ${roomId} has unsupported version ${room.room_version}`)
-    const json = storedJson(event)
-    if (json === null) return { outcome: 'rejected', reason: 'the event holds U+0000, which this server cannot store' }
-
-    let given = options.stateBefore
-    if (given) {
-      if (given.some((e) => e.room_id !== roomId || e.state_key === undefined)) return { outcome: 'rejected', reason: 'stateBefore holds events that are not state of this room' }
-      await this.storeOutliersIn(repos, roomId, version, given)
-      // A rejected event is never state, whoever hands it over (stored as rejected now or before).
-      const stored = await repos.events.statusOf(roomId, given.map((e) => e.event_id))
-      given = given.filter((e) => stored.get(e.event_id)?.rejected_reason == null)
-    }
+    const opened = await this.open(repos, room, event, options.stateBefore)
+    if ('outcome' in opened) return opened
+    const { version, json, given } = opened
     const authIds = authEventIds(event, version)
     const status = await repos.events.statusOf(roomId, [event.event_id, ...event.prev_events, ...authIds])
     if (status.has(event.event_id)) return { outcome: 'duplicate' }
@@ -354,10 +352,105 @@ export class RemoteEvents {
       origin: options.origin,
       ...(options.relay ? { relay: true } : {}),
     })
+    await repos.backfill.joinedTimeline(roomId, event.event_id, event.prev_events)
     if (event.type === 'm.room.redaction') await this.applyRedaction(repos, event, beforeState, version)
     // More of the state changed than the event itself (which the append hooks saw): what summarises the room
     // is read again.
     if (changes.removed.length > 0 || changes.upserts.some((u) => u.event_id !== event.event_id)) await this.stateChanged(repos, roomId, changes.upserts, upserted)
+    return { outcome: 'accepted' }
+  }
+
+  /** The room's version, the event's stored JSON and the usable state handed over with it; or the event's refusal. */
+  private async open(repos: Repositories, room: RoomRow, event: RoomEvent, stateBefore: RoomEvent[] | undefined): Promise<IngestResult | { version: RoomVersion; json: string; given: RoomEvent[] | undefined }> {
+    const version = roomVersion(room.room_version)
+    if (!version) throw new Error(`room ${room.room_id} has unsupported version ${room.room_version}`)
+    const json = storedJson(event)
+    if (json === null) return { outcome: 'rejected', reason: 'the event holds U+0000, which this server cannot store' }
+    const given = stateBefore ? await this.usableState(repos, room.room_id, version, stateBefore) : undefined
+    if (given === null) return { outcome: 'rejected', reason: 'stateBefore holds events that are not state of this room' }
+    return { version, json, given }
+  }
+
+  /**
+   * A state handed over with an event (stateBefore): stored as outliers, rejected events left out (never
+   * state, whoever hands them over); null when it holds events that are not state of the room.
+   */
+  private async usableState(repos: Repositories, roomId: string, version: RoomVersion, state: RoomEvent[]): Promise<RoomEvent[] | null> {
+    if (state.some((e) => e.room_id !== roomId || e.state_key === undefined)) return null
+    await this.storeOutliersIn(repos, roomId, version, state)
+    const stored = await repos.events.statusOf(roomId, state.map((e) => e.event_id))
+    return state.filter((e) => stored.get(e.event_id)?.rejected_reason == null)
+  }
+
+  /**
+   * Stores an event of the room's history fetched by backfill (server-server API, "Backfilling and
+   * retrieving missing events"): authorized against its auth events and the state before it (its
+   * prev_events' states, or `stateBefore` when they are not stored), then written into the timeline at
+   * `place`, below the events after it. The room's current state, forward extremities and memberships stay
+   * as they are, nothing is notified or sent on: history is not news. An event known only as an outlier
+   * (state from a join) takes its place in the timeline.
+   */
+  ingestBackfilled(event: RoomEvent, place: BackfillPlace, options: { origin: string; stateBefore?: RoomEvent[] }): Promise<IngestResult> {
+    return this.storage.transaction((repos) => this.backfillIn(repos, event, place, options.stateBefore))
+  }
+
+  private async backfillIn(repos: Repositories, event: RoomEvent, place: BackfillPlace, stateBefore: RoomEvent[] | undefined): Promise<IngestResult> {
+    const roomId = event.room_id
+    const room = await repos.rooms.get(roomId)
+    if (!room) throw notFound('Unknown room')
+    const opened = await this.open(repos, room, event, stateBefore)
+    if ('outcome' in opened) return opened
+    const { version, json, given } = opened
+    const authIds = authEventIds(event, version)
+    const status = await repos.events.statusOf(roomId, [event.event_id, ...event.prev_events, ...authIds])
+    const stored = status.get(event.event_id)
+    const outlier = stored !== undefined && stored.outlier && stored.rejected_reason === null
+    if (stored && !outlier) return { outcome: 'duplicate' }
+    const missing = new Set(authIds.filter((id) => !status.has(id)))
+    if (!given) for (const id of event.prev_events) if (status.get(id)?.state_group == null) missing.add(id)
+    if (missing.size > 0) return { outcome: 'missing', missing: [...missing] }
+    if (!given && event.prev_events.length === 0 && event.type !== 'm.room.create') return { outcome: 'rejected', reason: 'an event without prev_events needs the state before it' }
+
+    const store = new StoredEvents(repos, roomId, version)
+    store.add(event)
+    let before: { group: number | null; state: StateIds | null }
+    try {
+      before = given
+        ? await this.groupOf(repos, roomId, new Map(given.map((e) => [stateKey(e.type, e.state_key as string), e.event_id])), null)
+        : event.prev_events.length === 0
+          ? { group: null, state: new Map() }
+          : await this.stateAfterAll(repos, roomId, version, store, event.prev_events.map((id) => status.get(id)?.state_group as number))
+    } catch (err) {
+      if (err instanceof MissingEventError) return { outcome: 'missing', missing: [err.eventId] }
+      throw err
+    }
+    const keys = [...keysFor(event, version)]
+    if (event.state_key !== undefined) keys.push([event.type, event.state_key])
+    // 1. Against its own auth events, 2. against the state before it. An outlier the rules refuse here
+    // stays what it was (it may be state the room resolved to).
+    let verdict = await this.checkAgainstAuthEvents(event, version, store)
+    if (!verdict.allowed) return outlier ? { outcome: 'rejected', reason: verdict.reason } : this.storeAside(repos, version, event, json, before.group, 'rejected', `auth events: ${verdict.reason}`)
+    const beforeIds = before.state ? pick(before.state, keys) : before.group === null ? new Map<StateKey, string>() : stateIdsOf(await repos.state.groupEntries(roomId, before.group, keys))
+    const beforeState = await store.stateEvents(beforeIds)
+    verdict = checkEventAuth(event, beforeState, version)
+    if (!verdict.allowed) return outlier ? { outcome: 'rejected', reason: verdict.reason } : this.storeAside(repos, version, event, json, before.group, 'rejected', `state before: ${verdict.reason}`)
+
+    const ownKey = event.state_key === undefined ? null : stateKey(event.type, event.state_key)
+    const afterGroup =
+      ownKey === null ? before.group : await repos.state.createGroup(roomId, before.group, [{ type: event.type, state_key: event.state_key as string, event_id: event.event_id }])
+    const written = await repos.backfill.insert({
+      ...eventColumns(event, json),
+      ...this.writer.relationColumns(event),
+      stream_ordering: place.position,
+      depth: place.orderDepth,
+      state_group: afterGroup,
+      replaces_state: ownKey === null ? null : (beforeIds.get(ownKey) ?? null),
+      edges: eventEdges(event, version),
+      searchText: this.writer.searchTextOf(event),
+    })
+    if (!written) return { outcome: 'duplicate' }
+    await repos.backfill.joinedTimeline(roomId, event.event_id, event.prev_events)
+    if (event.type === 'm.room.redaction') await this.applyRedaction(repos, event, beforeState, version)
     return { outcome: 'accepted' }
   }
 

@@ -17,7 +17,7 @@ export function formatToken(token: TimelineToken): string {
 export function parseToken(text: string): TimelineToken {
   const sync = parseSyncToken(text)
   if (sync) return { kind: 's', stream: sync.position }
-  const m = /^t(-?\d{1,15})_(\d{1,15})$/.exec(text)
+  const m = /^t(-?\d{1,15})_(-?\d{1,15})$/.exec(text)
   if (m) return { kind: 't', depth: Number(m[1]), stream: Number(m[2]) }
   throw new MatrixError('M_INVALID_PARAM', `Invalid pagination token: ${text}`)
 }
@@ -49,13 +49,26 @@ export interface RoomSnapshot {
 /** Which of the room's state to read: some types (null: all), some keys, or all but the member events of users other than these. */
 type StateSelection = { types: string[] | null } | { keys: Array<[string, string]> } | { membersOf: string[] }
 
+/**
+ * Where the history before a room's oldest stored events comes from: other servers (federation's
+ * Backfiller). /messages waits for it when a backwards page reaches the end of what is stored.
+ */
+export interface HistorySource {
+  /** Whether a backwards page should wait (it was `exhausted`, or reached down to `lowestDepth`, null: read nothing). */
+  wanted(roomId: string, exhausted: boolean, lowestDepth: number | null): Promise<boolean>
+  /** Fetches more of the room's history: the number of events added to its timeline. */
+  backfill(roomId: string): Promise<number>
+}
+
 export class RoomReader {
   private readonly storage: Storage
   private readonly clock: Clock
+  private readonly history: HistorySource | null
 
-  constructor(storage: Storage, clock: Clock) {
+  constructor(storage: Storage, clock: Clock, history: HistorySource | null = null) {
     this.storage = storage
     this.clock = clock
+    this.history = history
   }
 
   format(repos: Repositories, rows: EventRow[], requester: Requester): Promise<ClientEvent[]> {
@@ -175,15 +188,28 @@ export class RoomReader {
     const dir = request.dir
     let from: TimelineToken = request.from !== undefined ? parseToken(request.from) : dir === 'b' ? { kind: 's', stream: Number.MAX_SAFE_INTEGER } : { kind: 's', stream: 0 }
     const to = request.to !== undefined ? parseToken(request.to) : null
-    const chunk: EventRow[] = []
-    let exhausted = false
-    for (let round = 0; round < 5 && chunk.length < request.limit && !exhausted; round++) {
-      const want = request.limit - chunk.length
-      const page = await repos.timeline.page(roomId, from, to, dir, want, request.filter)
-      if (page.length < want) exhausted = true
-      if (page.length === 0) break
-      from = tokenOf(page[page.length - 1] as EventRow)
-      chunk.push(...withoutIgnored(await filterVisible(repos, roomId, requester.userId, page), ignored))
+    const start = from
+    const read = async () => {
+      const chunk: EventRow[] = []
+      let exhausted = false
+      let lowestDepth: number | null = null
+      for (let round = 0; round < 5 && chunk.length < request.limit && !exhausted; round++) {
+        const want = request.limit - chunk.length
+        const page = await repos.timeline.page(roomId, from, to, dir, want, request.filter)
+        if (page.length < want) exhausted = true
+        if (page.length === 0) break
+        const last = page[page.length - 1] as EventRow
+        from = tokenOf(last)
+        lowestDepth = last.depth
+        chunk.push(...withoutIgnored(await filterVisible(repos, roomId, requester.userId, page), ignored))
+      }
+      return { chunk, exhausted, lowestDepth }
+    }
+    let { chunk, exhausted, lowestDepth } = await read()
+    // Backwards to where this server's copy of the room begins: its other servers are asked for the rest first.
+    if (dir === 'b' && to === null && this.history && (await this.history.wanted(roomId, exhausted, lowestDepth)) && (await this.history.backfill(roomId)) > 0) {
+      from = start
+      ;({ chunk, exhausted, lowestDepth } = await read())
     }
     const events = await this.format(repos, chunk, requester)
     const result: { chunk: ClientEvent[]; start: string; end?: string; state?: ClientEvent[] } = {

@@ -51,12 +51,29 @@ function rulesOf(visibility: History, membership: History): Rules {
   return { visibilityChanges, membershipChanges, lastJoin, allowed }
 }
 
-/** The spec's rules, at each event, for one room given its visibility history and the user's membership history. */
-export function keepVisible(rows: EventRow[], userId: string, visibility: History, membership: History): EventRow[] {
+/** The history visibility and the user's membership in the state after an event (see backfilledStates). */
+export interface StateAt {
+  visibility: string
+  membership: string
+  /** For a history_visibility event: the visibility it replaced. */
+  visibilityBefore?: string
+}
+
+/**
+ * The spec's rules, at each event, for one room given its visibility history and the user's membership
+ * history. Backfilled events (negative stream positions: older than everything else here, and fetched
+ * in no particular order) are judged by the state after each of them instead, given in `at`.
+ */
+export function keepVisible(rows: EventRow[], userId: string, visibility: History, membership: History, at?: Map<string, StateAt>): EventRow[] {
   const { visibilityChanges, membershipChanges, allowed } = rulesOf(visibility, membership)
   return rows.filter((row) => {
     // One's own membership events are always visible (e.g. the leave that ends a membership).
     if (row.type === 'm.room.member' && row.state_key === userId) return true
+    if (row.stream_ordering < 0) {
+      const state = at?.get(row.event_id)
+      if (state === undefined) return false
+      return allowed(state.visibility, state.membership, row.stream_ordering) || (state.visibilityBefore !== undefined && allowed(state.visibilityBefore, state.membership, row.stream_ordering))
+    }
     const membershipAt = valueAt(membershipChanges, row.stream_ordering, 'leave')
     if (allowed(valueAt(visibilityChanges, row.stream_ordering, 'shared'), membershipAt, row.stream_ordering)) return true
     // A history_visibility event is visible if the visibility before or after it allows it.
@@ -81,8 +98,11 @@ export interface StreamSpan {
  */
 export function visibleSpans(visibility: History, membership: History): StreamSpan[] {
   const { visibilityChanges, membershipChanges, lastJoin, allowed } = rulesOf(visibility, membership)
-  const points = [...new Set([...visibilityChanges, ...membershipChanges].map((c) => c.stream).concat(Number.isFinite(lastJoin) ? [lastJoin] : []))].sort((a, b) => a - b)
-  const starts = [Number.MIN_SAFE_INTEGER, ...points]
+  // Backfilled events (negative positions) are left out: the rules in stream order do not hold for them.
+  const points = [...new Set([...visibilityChanges, ...membershipChanges].map((c) => c.stream).concat(Number.isFinite(lastJoin) ? [lastJoin] : []))]
+    .filter((p) => p > 0)
+    .sort((a, b) => a - b)
+  const starts = [0, ...points]
   const spans: StreamSpan[] = []
   starts.forEach((from, i) => {
     const to = starts[i + 1] ?? Number.MAX_SAFE_INTEGER
@@ -94,14 +114,54 @@ export function visibleSpans(visibility: History, membership: History): StreamSp
   return spans
 }
 
-/** Keeps the events `userId` may see; rows must all belong to `roomId`. Two small queries per call. */
+/**
+ * For the backfilled ones among a room's rows: the history visibility and the user's membership in the
+ * state after each (three queries, only when there are such rows).
+ */
+async function backfilledStates(repos: Repositories, roomId: string, userId: string, rows: EventRow[]): Promise<Map<string, StateAt> | undefined> {
+  const oldRows = rows.filter((r) => r.stream_ordering < 0)
+  if (oldRows.length === 0) return undefined
+  const old = oldRows.map((r) => r.event_id)
+  // A visibility change is also shown when the visibility it replaced allowed it.
+  const replaced = new Map(oldRows.flatMap((r) => (r.type === 'm.room.history_visibility' && r.state_key === '' && r.replaces_state ? [[r.event_id, r.replaces_state] as const] : [])))
+  const status = await repos.events.statusOf(roomId, old)
+  const groups = [...new Set([...status.values()].flatMap((s) => (s.state_group === null ? [] : [s.state_group])))]
+  const entries = await repos.state.groupStates(roomId, groups, [
+    ['m.room.history_visibility', ''],
+    ['m.room.member', userId],
+  ])
+  const wanted = [...new Set([...[...entries.values()].flat().map((e) => e.event_id), ...replaced.values()])]
+  const events = new Map((await repos.events.pdus(roomId, wanted)).map((r) => [r.event_id, r]))
+  const valueOf = (eventId: string | undefined, key: string): string | null => {
+    const row = eventId === undefined ? undefined : events.get(eventId)
+    if (!row || row.rejected) return null
+    const value = ((JSON.parse(row.json) as { content?: Record<string, unknown> }).content ?? {})[key]
+    return typeof value === 'string' ? value : null
+  }
+  const out = new Map<string, StateAt>()
+  for (const id of old) {
+    const group = status.get(id)?.state_group
+    if (group === null || group === undefined) continue
+    const list = entries.get(group) ?? []
+    const visibility = valueOf(list.find((e) => e.type === 'm.room.history_visibility')?.event_id, 'history_visibility') ?? 'shared'
+    const membership = valueOf(list.find((e) => e.type === 'm.room.member')?.event_id, 'membership') ?? 'leave'
+    const known = (value: string) => (KNOWN.has(value) ? value : 'shared')
+    const state: StateAt = { visibility: known(visibility), membership }
+    if (replaced.has(id)) state.visibilityBefore = known(valueOf(replaced.get(id), 'history_visibility') ?? 'shared')
+    out.set(id, state)
+  }
+  return out
+}
+
+/** Keeps the events `userId` may see; rows must all belong to `roomId`. Two small queries per call (three more with backfilled rows). */
 export async function filterVisible(repos: Repositories, roomId: string, userId: string, rows: EventRow[]): Promise<EventRow[]> {
   if (rows.length === 0) return rows
-  const [visibility, membership] = await Promise.all([
+  const [visibility, membership, at] = await Promise.all([
     repos.events.stateHistory(roomId, 'm.room.history_visibility', ''),
     repos.events.stateHistory(roomId, 'm.room.member', userId),
+    backfilledStates(repos, roomId, userId, rows),
   ])
-  return keepVisible(rows, userId, visibility, membership)
+  return keepVisible(rows, userId, visibility, membership, at)
 }
 
 /** The visibility and membership histories of several rooms: two queries in all, whatever the number of rooms. */
@@ -126,7 +186,11 @@ async function historiesOf(repos: Repositories, userId: string, roomIds: string[
 export async function filterVisibleByRoom(repos: Repositories, userId: string, byRoom: Map<string, EventRow[]>): Promise<Map<string, EventRow[]>> {
   const { visibility, membership } = await historiesOf(repos, userId, [...byRoom.keys()].filter((r) => (byRoom.get(r) ?? []).length > 0))
   const out = new Map<string, EventRow[]>()
-  for (const [roomId, rows] of byRoom) out.set(roomId, rows.length === 0 ? rows : keepVisible(rows, userId, visibility.get(roomId) ?? [], membership.get(roomId) ?? []))
+  for (const [roomId, rows] of byRoom) {
+    // Backfilled rows come only from reads of a room's history (search hits, relations), in few rooms.
+    const at = rows.some((r) => r.stream_ordering < 0) ? await backfilledStates(repos, roomId, userId, rows) : undefined
+    out.set(roomId, rows.length === 0 ? rows : keepVisible(rows, userId, visibility.get(roomId) ?? [], membership.get(roomId) ?? [], at))
+  }
   return out
 }
 

@@ -432,6 +432,20 @@ export class RoomWriter {
     })
   }
 
+  /** The event's relation (m.relates_to) as the events table keeps it. */
+  relationColumns(event: RoomEvent): { relates_to: string | null; rel_type: string | null } {
+    const relation = event.content['m.relates_to'] as { event_id?: unknown; rel_type?: unknown } | undefined
+    return {
+      relates_to: typeof relation?.event_id === 'string' ? relation.event_id : null,
+      rel_type: typeof relation?.rel_type === 'string' ? relation.rel_type : null,
+    }
+  }
+
+  /** What full-text search indexes of the event (null: nothing). */
+  searchTextOf(event: RoomEvent): string | null {
+    return this.searchText?.(event) ?? null
+  }
+
   /**
    * Persists an event that joins the room's timeline, local or remote (the one place both go through): its
    * stream position, row, edges and search row in one statement, the memberships its commit changes, then the
@@ -441,18 +455,17 @@ export class RoomWriter {
   async persist(repos: Repositories, room: RoomWriteState, event: RoomEvent, json: string, plan: PersistPlan): Promise<AppendedEvent> {
     const isMember = event.type === 'm.room.member' && event.state_key !== undefined
     const { stateGroup, replaces } = plan
-    const relation = event.content['m.relates_to'] as { event_id?: unknown; rel_type?: unknown } | undefined
     // The stream position, the event, the new extremities, the sender's transaction ID and the search row in one
     // statement. Its position is the transaction's reserved one (its first event), then the append is not
     // waited for; a kept room's event does not even wait for the BEGIN that reserved it.
-    const relatesTo = typeof relation?.event_id === 'string' ? relation.event_id : null
+    const relation = this.relationColumns(event)
+    const relatesTo = relation.relates_to
     const depth = plan.orderDepth ?? event.depth
     const position = await repos.events.append(
       {
         ...eventColumns(event, json),
+        ...relation,
         depth,
-        relates_to: relatesTo,
-        rel_type: typeof relation?.rel_type === 'string' ? relation.rel_type : null,
         state_group: stateGroup,
         replaces_state: replaces,
       },
@@ -461,7 +474,7 @@ export class RoomWriter {
         memberTarget: isMember ? (event.state_key as string) : null,
         replacedExtremities: event.prev_events,
         txn: plan.txn ?? null,
-        searchText: this.searchText?.(event) ?? null,
+        searchText: this.searchTextOf(event),
         ...(plan.movesRoomState !== undefined ? { movesRoomState: plan.movesRoomState } : {}),
         edges: eventEdges(event, room.version),
       },

@@ -15,6 +15,7 @@ import { UsersRepository } from './repositories/users.ts'
 import { AliasesRepository } from './repositories/aliases.ts'
 import { EventsRepository } from './repositories/events.ts'
 import { EventGraphRepository } from './repositories/event-graph.ts'
+import { BackfillRepository } from './repositories/backfill.ts'
 import { FiltersRepository } from './repositories/filters.ts'
 import { SyncQueriesRepository } from './repositories/sync-queries.ts'
 import { MembershipsRepository } from './repositories/memberships.ts'
@@ -96,6 +97,7 @@ export interface Repositories {
   rooms: RoomsRepository
   events: EventsRepository
   eventGraph: EventGraphRepository
+  backfill: BackfillRepository
   state: StateRepository
   memberships: MembershipsRepository
   stream: StreamRepository
@@ -137,6 +139,7 @@ export function repositories(db: Queryable): Repositories {
     rooms: new RoomsRepository(db),
     events: new EventsRepository(db),
     eventGraph: new EventGraphRepository(db),
+    backfill: new BackfillRepository(db),
     state: new StateRepository(db),
     memberships: new MembershipsRepository(db),
     stream: new StreamRepository(db),

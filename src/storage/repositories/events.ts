@@ -124,6 +124,11 @@ function edgeColumns(rows: UnorderedInsert[], targets: (row: UnorderedInsert) =>
   return columns
 }
 
+/** A row's columns as the insert statements list them as parameters $1–$12 (room_id … replaces_state; no stream position). */
+export function eventValues(row: Omit<EventInsert, 'stream_ordering'>): unknown[] {
+  return [row.room_id, row.event_id, row.depth, row.type, row.state_key, row.sender, row.origin_server_ts, row.json, row.relates_to, row.rel_type, row.state_group, row.replaces_state]
+}
+
 export class EventsRepository {
   private readonly db: Queryable
   constructor(db: Queryable) {
@@ -160,18 +165,7 @@ export class EventsRepository {
     const txn = options.txn
     const sql = (options.movesRoomState ?? row.state_key !== null) ? APPEND_STATE_SQL : APPEND_SQL
     const values = [
-      row.room_id,
-      row.event_id,
-      row.depth,
-      row.type,
-      row.state_key,
-      row.sender,
-      row.origin_server_ts,
-      row.json,
-      row.relates_to,
-      row.rel_type,
-      row.state_group,
-      row.replaces_state,
+      ...eventValues(row),
       options.replacedExtremities,
       options.memberTarget,
       txn?.userId ?? null,

@@ -28,9 +28,12 @@ export class FederationOutboundRepository {
     this.db = db
   }
 
-  /** The servers with at least one joined member in the room (ours included). */
+  /** The servers with at least one joined member in the room (ours included), those with the most members first. */
   async serversIn(roomId: string): Promise<string[]> {
-    const { rows } = await this.db.query<{ server_name: string }>('SELECT server_name FROM room_servers WHERE room_id = $1 AND joined_count > 0', [roomId])
+    const { rows } = await this.db.query<{ server_name: string }>(
+      'SELECT server_name FROM room_servers WHERE room_id = $1 AND joined_count > 0 ORDER BY joined_count DESC, server_name',
+      [roomId],
+    )
     return rows.map((r) => r.server_name)
   }
 

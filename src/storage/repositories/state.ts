@@ -145,10 +145,10 @@ export class StateRepository {
     )
   }
 
-  /** The full states of several groups in one query, by group. */
-  async groupStates(roomId: string, groups: number[]): Promise<Map<number, StateEntry[]>> {
+  /** The full states of several groups in one query, by group; only the entries of `keys` when given. */
+  async groupStates(roomId: string, groups: number[], keys?: Array<[string, string]>): Promise<Map<number, StateEntry[]>> {
     const out = new Map<number, StateEntry[]>(groups.map((g) => [g, []]))
-    if (groups.length === 0) return out
+    if (groups.length === 0 || keys?.length === 0) return out
     const { rows } = await this.db.query<StateEntry & { group_id: string | number }>(
       `WITH RECURSIVE chain(start, id, prev_group, n) AS (
          SELECT g.id, g.id, g.prev_group, 0 FROM state_groups g WHERE g.room_id = $1 AND g.id = ANY($2::bigint[])
@@ -157,8 +157,9 @@ export class StateRepository {
        )
        SELECT DISTINCT ON (chain.start, x.type, x.state_key) chain.start AS group_id, x.type, x.state_key, x.event_id
          FROM state_group_entries x JOIN chain ON x.room_id = $1 AND x.group_id = chain.id
+        ${keys ? 'WHERE (x.type, x.state_key) IN (SELECT * FROM unnest($3::text[], $4::text[]))' : ''}
         ORDER BY chain.start, x.type, x.state_key, chain.n`,
-      [roomId, groups],
+      keys ? [roomId, groups, keys.map((k) => k[0]), keys.map((k) => k[1])] : [roomId, groups],
     )
     for (const { group_id, ...entry } of rows) out.get(Number(group_id))?.push(entry)
     return out
