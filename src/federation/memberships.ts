@@ -135,6 +135,10 @@ export class FederationMemberships {
     const repos = this.storage.repos
     const memberships = await Promise.all(rooms.map((r) => repos.memberships.get(r, userId)))
     if (!memberships.some((m) => m?.membership === 'join')) {
+      // Refused outright when this server is in a room listed (it knows the user is not joined there);
+      // otherwise it cannot tell, and the joining server may ask another.
+      const known = await Promise.all(rooms.map((r) => repos.memberships.hasJoinedOfServer(r, this.serverName)))
+      if (known.some(Boolean)) throw forbidden('You do not meet any condition of the join rule')
       throw new MatrixError('M_UNABLE_TO_AUTHORISE_JOIN', 'This server cannot tell that the user meets any condition of the join rule', 400)
     }
     const levels = state.get(stateKey('m.room.power_levels', ''))?.content

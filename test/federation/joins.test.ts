@@ -117,8 +117,8 @@ describe('PUT /_matrix/federation/v2/send_join', () => {
       preset: 'private_chat',
       initial_state: [{ type: 'm.room.join_rules', state_key: '', content: { join_rule: 'restricted', allow: [{ type: 'm.room_membership', room_id: space }] } }],
     })
-    // Carl is in no allowed room: nobody here can vouch for him.
-    await refusedBy(make('join', restricted, carl.userId, { ver: ['12'] }), 400, 'M_UNABLE_TO_AUTHORISE_JOIN')
+    // Carl is in no allowed room, and A, in the space, can tell: refused outright.
+    await refusedBy(make('join', restricted, carl.userId, { ver: ['12'] }), 403, 'M_FORBIDDEN')
     await sendSigned('join', await make('join', space, bob.userId, { ver: ['12'] }))
     const made = await make('join', restricted, bob.userId, { ver: ['12'] })
     assert.equal(made.event.content && (made.event.content as JsonObject).join_authorised_via_users_server, alice.userId)
@@ -126,6 +126,14 @@ describe('PUT /_matrix/federation/v2/send_join', () => {
     assert.equal(answer.event.event_id ?? eventIdOf(answer.event, roomVersion('12')!), eventId)
     assert.ok(answer.event.signatures[nameA] && answer.event.signatures[nameB])
     assert.ok(bob.userId in (await alice.get(`/rooms/${enc(restricted)}/joined_members`)).body.joined)
+  })
+
+  it('answers M_UNABLE_TO_AUTHORISE_JOIN for a restricted room whose allowed rooms it is not in', async () => {
+    const restricted = await alice.createRoom({
+      preset: 'private_chat',
+      initial_state: [{ type: 'm.room.join_rules', state_key: '', content: { join_rule: 'restricted', allow: [{ type: 'm.room_membership', room_id: '!elsewhere:example.org' }] } }],
+    })
+    await refusedBy(make('join', restricted, carl.userId, { ver: ['12'] }), 400, 'M_UNABLE_TO_AUTHORISE_JOIN')
   })
 })
 
