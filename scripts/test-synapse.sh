@@ -2,11 +2,12 @@
 # npm run test:synapse: Homestead and a real Synapse federating over loopback TLS with the Synapse anchor's
 # test CA (../shared/anchors/synapse; run as root, not in CI: it builds a Debian chroot). Starts the anchor's
 # Synapse instance fedA (fedA.test:8450) and one Homestead (hs1.test:8460, scripts/interop-homeserver.ts),
-# then runs the anchor's fed_smoke.py both ways: Synapse hosts the rooms and Homestead joins, then the
-# reverse. Each run's JSON goes to $INTEROP_OUT (default a temporary folder); docs/interop.md records them.
+# then runs the anchor's fed_smoke.py and our own scripts/interop-checks.ts (room versions, edits, redactions,
+# backfill, E2EE, restricted rooms) both ways: Synapse hosts the rooms and Homestead joins, then the reverse.
+# Each run's JSON goes to $INTEROP_OUT (default a temporary folder); docs/interop.md records them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ANCHOR="$(cd ../shared/anchors/synapse && pwd)"
+ANCHOR="$(cd "${SYNAPSE_ANCHOR_KIT:-../shared/anchors/synapse}" && pwd)"  # the kit (SYNAPSE_ANCHOR_KIT from a worktree elsewhere)
 export ANCHOR_ROOT="${ANCHOR_ROOT:-/var/tmp/synapse-anchor}"
 OUT="${INTEROP_OUT:-$(mktemp -d)}"
 mkdir -p "$OUT"
@@ -33,13 +34,15 @@ for _ in $(seq 1 120); do grep -q '^ready ' "$OUT/homestead.log" 2>/dev/null && 
 eval "$(ANCHOR_INSTANCE=fedA "$ANCHOR/fed-env.sh" S)"
 status=0
 run() { # $1: label, $2: side A prefix (hosts the rooms), $3: side B prefix
-  local label=$1 a=$2 b=$3
+  local label=$1 a=$2 b=$3 side var
   echo "== $label"
-  env FED_A_URL="$(eval echo "\$FED_${a}_URL")" FED_A_SERVER_NAME="$(eval echo "\$FED_${a}_SERVER_NAME")" \
-    FED_A_FED_URL="$(eval echo "\$FED_${a}_FED_URL")" FED_A_SECRET="$(eval echo "\${FED_${a}_SECRET:-}")" \
-    FED_B_URL="$(eval echo "\$FED_${b}_URL")" FED_B_SERVER_NAME="$(eval echo "\$FED_${b}_SERVER_NAME")" \
-    FED_B_FED_URL="$(eval echo "\$FED_${b}_FED_URL")" FED_B_SECRET="$(eval echo "\${FED_${b}_SECRET:-}")" \
-    FED_JSON="$OUT/$label.json" python3 "$ANCHOR/fed_smoke.py" || status=1
+  for side in A B; do
+    local from=$a; [ $side = B ] && from=$b
+    for var in URL SERVER_NAME FED_URL SECRET; do eval "export FED_${side}_${var}=\"\${FED_${from}_${var}:-}\""; done
+  done
+  FED_JSON="$OUT/$label.json" python3 "$ANCHOR/fed_smoke.py" || status=1
+  echo "== $label: interop checks"
+  INTEROP_JSON="$OUT/$label-checks.json" node scripts/interop-checks.ts || status=1
 }
 FED_H_URL=http://127.0.0.1:$HS_CLIENT_PORT FED_H_SERVER_NAME=$HS_NAME FED_H_FED_URL=https://127.0.0.1:$HS_FED_PORT
 run synapse-hosts S H
