@@ -94,15 +94,17 @@ export class FederationMemberships {
       }
     }
     const extremities = await repos.rooms.extremities(roomId)
-    // Ordered, and the template's depth taken, by the depth each is ordered by here (not a sender's claim).
+    // Chosen by the depth each is ordered by here (not a sender's claim); the template's depth is the one every
+    // server reads, the highest of theirs plus one.
     const depthOf = new Map(extremities.map((x) => [x.event_id, x.depth]))
     const prev = (await repos.events.pdus(roomId, extremities.map((x) => x.event_id)))
-      .map((r) => ({ ...parseStored(r.json, version, r.event_id), depth: depthOf.get(r.event_id) ?? 0 }))
-      .sort((a, b) => b.depth - a.depth)
+      .map((r) => parseStored(r.json, version, r.event_id))
+      .sort((a, b) => (depthOf.get(b.event_id) ?? 0) - (depthOf.get(a.event_id) ?? 0))
       .slice(0, MAX_PREV_EVENTS)
+    const depth = Math.min(prev.reduce((max, e) => Math.max(max, e.depth), 0) + 1, Number.MAX_SAFE_INTEGER)
     const ref = (e: RoomEvent) => ({ event_id: e.event_id, ...(version.eventFormat === 1 ? { referenceHash: referenceHash(e.pdu, version) } : {}) })
     const built = buildEvent(
-      { ...template, room_id: roomId, origin_server_ts: this.clock.now(), depth: prev.reduce((max, e) => Math.max(max, e.depth), 0) + 1 },
+      { ...template, room_id: roomId, origin_server_ts: this.clock.now(), depth },
       { version, serverName: this.serverName, signingKey: this.signingKey(), prevEventRefs: prev.map(ref), authEventRefs: selectAuthEvents(template, state, version).map(ref) },
     )
     const verdict = checkEventAuth(built.event, state, version)

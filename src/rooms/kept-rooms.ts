@@ -12,6 +12,8 @@ export interface KeptRoom {
   version: RoomVersion
   /** The single forward extremity (rooms with more are not kept): the next event's prev_events. */
   prev: RoomEvent
+  /** The depth `prev` is ordered by here (RoomWriteState.prevOrderDepth). */
+  prevOrderDepth: number | undefined
   stateGroup: number | null
   state: Map<StateKey, RoomEvent>
   /** The state keys read (those absent from `state` are known to be unset). */
@@ -72,7 +74,7 @@ export class KeptRooms {
       }
     }
     this.rooms.delete(room.roomId)
-    this.rooms.set(room.roomId, { version: room.version, prev: last, stateGroup: room.stateGroup, state, known, pushRulesVersion: room.pushRulesVersion, prepared })
+    this.rooms.set(room.roomId, { version: room.version, prev: last, prevOrderDepth: room.prevOrderDepth, stateGroup: room.stateGroup, state, known, pushRulesVersion: room.pushRulesVersion, prepared })
     if (this.rooms.size > KEPT_ROOMS) this.rooms.delete(this.rooms.keys().next().value as string)
   }
 

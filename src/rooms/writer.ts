@@ -17,8 +17,13 @@ import type { RoomExpectation } from '../storage/repositories/rooms.ts'
 export interface RoomWriteState {
   roomId: string
   version: RoomVersion
-  /** Forward extremities: the new event's prev_events. */
+  /** Forward extremities: the new event's prev_events (each with its own depth, as its sender claimed it). */
   prev: RoomEvent[]
+  /**
+   * The highest depth the timeline orders `prev` by here (see PersistPlan.orderDepth): a new event is ordered
+   * right after it. Unset: the prev events' own depths.
+   */
+  prevOrderDepth?: number
   /** Every forward extremity's ID (prev holds at most MAX_PREV_EVENTS of them). */
   extremities: string[]
   /** The room's only forward extremity when opened (null: it had several). */
@@ -276,6 +281,7 @@ export class RoomWriter {
         roomId,
         version: kept.version,
         prev: [kept.prev],
+        prevOrderDepth: kept.prevOrderDepth,
         extremities: [kept.prev.event_id],
         openedFrom: kept.prev.event_id,
         stateGroup: kept.stateGroup,
@@ -309,8 +315,9 @@ export class RoomWriter {
     return {
       roomId,
       version,
-      // Each with the depth it is ordered by here, not a remote sender's claim (see PersistPlan.orderDepth).
-      prev: loaded.extremities.slice(0, MAX_PREV_EVENTS).map((x) => ({ ...parseStored(x.json, version, x.event_id), depth: x.depth })),
+      prev: loaded.extremities.slice(0, MAX_PREV_EVENTS).map((x) => parseStored(x.json, version, x.event_id)),
+      // The new event's place here follows the depth each is ordered by, not a remote sender's claim.
+      prevOrderDepth: loaded.extremities.reduce((max, x) => Math.max(max, x.depth), 0),
       extremities: loaded.extremities.map((x) => x.event_id),
       openedFrom: loaded.extremities.length === 1 ? (loaded.extremities[0] as { event_id: string }).event_id : null,
       stateGroup: loaded.room.state_group,
@@ -361,7 +368,8 @@ export class RoomWriter {
     const { version } = room
     const authKeys = template.type === 'm.room.create' ? [] : authEventKeys(template, version)
     const authEvents = authKeys.map((k) => room.state.get(k)).filter((e): e is RoomEvent => e !== undefined)
-    const depth = room.prev.reduce((max, e) => Math.max(max, e.depth), 0) + 1
+    // The depth every server reads: the prev events' highest, plus one (where it sorts here: prevOrderDepth).
+    const depth = Math.min(room.prev.reduce((max, e) => Math.max(max, e.depth), 0) + 1, Number.MAX_SAFE_INTEGER)
     const ref = (e: RoomEvent) => ({ event_id: e.event_id, referenceHash: version.eventFormat === 1 ? referenceHash(e.pdu, version) : undefined })
     const built = buildOrRefuse(
       {
@@ -424,6 +432,7 @@ export class RoomWriter {
       replaces = await repos.state.setCurrent(event.room_id, event.type, event.state_key, event.event_id, event.type === 'm.room.member' ? String(event.content.membership) : null)
     }
     return this.persist(repos, room, event, built.json, {
+      orderDepth: room.prevOrderDepth === undefined ? event.depth : room.prevOrderDepth + 1,
       stateGroup,
       replaces,
       members: event.type === 'm.room.member' && event.state_key !== undefined ? [event] : [],
@@ -497,6 +506,7 @@ export class RoomWriter {
     const replacedIds = new Set(event.prev_events)
     room.extremities = [...room.extremities.filter((id) => !replacedIds.has(id)), event.event_id]
     room.prev = [event]
+    room.prevOrderDepth = depth
     room.stateGroup = stateGroup
     if (event.state_key !== undefined) room.state.set(stateKey(event.type, event.state_key), event)
     const appended: AppendedEvent = { event, streamOrdering: position, ...(plan.origin !== undefined ? { origin: plan.origin } : {}), ...(plan.relay ? { relay: true } : {}) }

@@ -84,12 +84,13 @@ describe('RemoteEvents.ingest', () => {
     assert.deepEqual(await ctx.remoteEvents.ingest(boastful, { origin: REMOTE }), { outcome: 'accepted' })
     const page = await alice.messages(roomId, { dir: 'b', limit: 3 })
     assert.deepEqual(ids(page.chunk), [m2, boastful.event_id, m1], 'ordered right after the join it follows, not first')
-    // Nor does the claim leak into what this server builds next: Alice's next event and a join template
-    // take their depth from the depths the room is ordered by.
+    // What this server builds next claims the depth every server orders it by (its prev events' highest,
+    // plus one: the claim is part of the DAG), while here it is ordered right after them.
     const m3 = await alice.send(roomId, { msgtype: 'm.text', body: 'three' })
-    assert.ok((JSON.parse((await storedRow(roomId, m3))!.json) as { depth: number }).depth < 100)
+    assert.equal((JSON.parse((await storedRow(roomId, m3))!.json) as { depth: number }).depth, 2 ** 50 + 1)
+    assert.deepEqual(ids((await alice.messages(roomId, { dir: 'b', limit: 4 })).chunk), [m3, m2, boastful.event_id, m1])
     const template = await ctx.federationMemberships.make(REMOTE, roomId, charlie, 'join', [roomVersion('12')!.id, (await roomNow(roomId)).version.id])
-    assert.ok((template.event.depth as number) < 100)
+    assert.equal(template.event.depth, 2 ** 50 + 2)
   })
 
   it("appends a remote user's join and message as local events are: /sync, /messages and the member list see them", async () => {

@@ -61,4 +61,29 @@ describe('messages across servers', () => {
     assert.deepEqual(got, [{ sender: bob.userId, type: 'm.test.ping', content: { hello: 'from B' } }])
     await until('A has its message too', async () => ((await alice.sync({ timeout: 0 })).to_device?.events ?? []).some((e: any) => e.content.hello === 'A too'))
   })
+
+  it("builds events (and make_join templates) at the depth of their prev events' highest, plus one, in a room it joined", async () => {
+    const roomId = await alice.createRoom({ preset: 'public_chat', name: 'deep', topic: 'several state events first' })
+    for (let i = 0; i < 4; i++) await alice.send(roomId, `early ${i}`)
+    assert.equal((await bob.post(`/join/${enc(roomId)}?via=${enc(a.name)}`, {})).status, 200)
+    await alice.send(roomId, 'before the reply')
+    await until('B has the message', async () => (await bodies(bob, roomId)).includes('before the reply'))
+    const reply = await bob.send(roomId, 'reply')
+    // C joins through B, which builds the make_join template in a room it joined.
+    assert.equal((await carol.post(`/join/${enc(roomId)}?via=${enc(b.name)}`, {})).status, 200)
+    // Each event as B serves it to A, and its prev events' depths.
+    const pdu = async (id: string) => (await a.ctx.federation.client.get<{ pdus: Array<{ depth: number; prev_events: string[] }> }>(b.name, `/_matrix/federation/v1/event/${enc(id)}`)).pdus[0]!
+    for (const id of [reply, await lastMemberEvent(carol, roomId)]) {
+      const event = await pdu(id)
+      const prevDepths = await Promise.all(event.prev_events.map(async (p) => (await pdu(p)).depth))
+      assert.equal(event.depth, Math.max(...prevDepths) + 1, `${id}: depth ${event.depth}, prev events at ${prevDepths}`)
+    }
+  })
 })
+
+async function lastMemberEvent(client: RoomClient, roomId: string): Promise<string> {
+  const page = await client.messages(roomId, { dir: 'b', limit: 10 })
+  const join = page.chunk.find((e) => e.type === 'm.room.member' && e.state_key === client.userId)
+  assert.ok(join, 'no join event')
+  return join.event_id
+}
