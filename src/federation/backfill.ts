@@ -148,7 +148,7 @@ export class Backfiller {
       if (result.outcome === 'missing' && Date.now() < deadline) {
         // Its prev_events are not here (the batch's oldest): the state before it, as the server has it.
         try {
-          const stateBefore = await this.gaps.stateAt(server, event, version, deadline)
+          const stateBefore = (await this.gaps.stateAt(server, roomId, event.event_id, version, deadline, event.auth_events)).state
           result = await this.remoteEvents.ingestBackfilled(event, place, { origin: server, stateBefore })
         } catch (err) {
           this.logger.info({ err: (err as Error).message, server, event_id: event.event_id }, 'no state for a backfilled event')

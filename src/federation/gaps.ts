@@ -11,6 +11,7 @@ import { parseStored } from '../rooms/writer.ts'
 import type { FederationClient, FederationRequest } from './client.ts'
 import { ingestAnswer, type PduSink } from './pdu-sink.ts'
 import { isObject } from '../protocol/auth/room-state.ts'
+import { oldestFirst } from './backfill.ts'
 
 /** Checks a fetched PDU (signatures, hashes); null when it must be dropped. */
 export type FetchedPduCheck = (raw: unknown, version: RoomVersion) => Promise<RoomEvent | null>
@@ -33,6 +34,9 @@ const EVENT_ANSWER_BYTES = 2 * MAX_PDU_BYTES
 const MISSING_ANSWER_BYTES = (DEFAULT_GAP_LIMITS.missingEvents + 1) * MAX_PDU_BYTES
 const STATE_IDS_ANSWER_BYTES = 16 * 1024 * 1024
 const STATE_ANSWER_BYTES = 256 * 1024 * 1024
+
+/** At most this many of an event's prev_events unknown here get their state fetched (each a /state_ids). */
+const MAX_PREVS_FETCHED = 10
 
 const path = (what: string, roomId: string) => `/_matrix/federation/v1/${what}/${encodeURIComponent(roomId)}`
 
@@ -83,16 +87,32 @@ export class GapFiller implements PduSink {
   }
 
   /**
-   * The missing prev_events by get_missing_events (oldest first, each ingested as if sent), then the event
-   * again; if still missing, the state before it as its origin has it (/state_ids, the events not stored
-   * here fetched) and the event ingested on that state.
+   * The missing prev_events by get_missing_events (oldest first, each ingested as if sent; one whose own
+   * prev_events are still unknown is ingested on the state after those, as its origin has it), then the
+   * event again. A pushed event whose prev_events its origin would not give stays missing: its sender had
+   * them, and taking its word for the state there would let any server rewrite the room's state
+   * (server-server API, "Retrieving events": state is fetched for pulled events only).
    */
   private async fill(origin: string, event: RoomEvent, version: RoomVersion, deadline: number): Promise<IngestResult> {
     await this.fetchMissing(origin, event, version, deadline)
     const again = await this.remoteEvents.ingest(event, { origin })
-    if (again.outcome !== 'missing') return again
-    const stateBefore = await this.stateAt(origin, event, version, deadline)
-    return this.remoteEvents.ingest(event, { origin, stateBefore })
+    if (again.outcome === 'missing') return { ...again, reason: `${origin} did not give the prev_events of ${event.event_id}` }
+    return again
+  }
+
+  /**
+   * Ingests a pulled event (from get_missing_events or backfill) whose prev_events or auth events are not
+   * all stored here: the missing auth events fetched, and the state after each prev_event still unknown
+   * here, as `origin` has it (/state_ids at that prev_event, the events not stored here fetched).
+   */
+  private async ingestPulled(origin: string, event: RoomEvent, version: RoomVersion, deadline: number, missing: string[]): Promise<IngestResult> {
+    const status = await this.storage.repos.events.statusOf(event.room_id, event.prev_events)
+    const unknownPrevs = [...new Set(event.prev_events)].filter((id) => status.get(id)?.state_group == null).slice(0, MAX_PREVS_FETCHED)
+    const prevStates: RoomEvent[][] = []
+    for (const prevId of unknownPrevs) prevStates.push(await this.stateAfter(origin, event.room_id, prevId, version, deadline))
+    const missingAuth = missing.filter((id) => !event.prev_events.includes(id)).slice(0, this.limits.fetchOneByOne)
+    if (missingAuth.length > 0) await this.remoteEvents.storeOutliers(event.room_id, version, await this.fetchEach(origin, missingAuth, version, deadline))
+    return this.remoteEvents.ingest(event, { origin, prevStates })
   }
 
   /** A request of a gap's filling: within what is left of its deadline, its answer bounded. */
@@ -115,35 +135,50 @@ export class GapFiller implements PduSink {
       const checked = await this.check(raw, version)
       if (checked && checked.room_id === event.room_id) fetched.push(checked)
     }
-    fetched.sort((a, b) => a.depth - b.depth)
-    for (const missing of fetched) {
-      const result = await this.remoteEvents.ingest(missing, { origin })
-      // The oldest fetched event still has a gap behind it: the state-at-the-event path takes over.
-      if (result.outcome === 'missing') return
+    for (const pulled of oldestFirst(fetched)) {
+      const result = await this.remoteEvents.ingest(pulled, { origin })
+      // A gap behind a pulled event (the oldest, when more were missing than one answer holds): the state there.
+      if (result.outcome === 'missing') await this.ingestPulled(origin, pulled, version, deadline, result.missing ?? [])
     }
   }
 
-  /** The state before `event` as `origin` has it: /state_ids, then the events not stored here (stored as outliers). */
-  async stateAt(origin: string, event: RoomEvent, version: RoomVersion, deadline: number): Promise<RoomEvent[]> {
-    const ids = await this.ask(origin, deadline, STATE_IDS_ANSWER_BYTES, { method: 'GET', path: path('state_ids', event.room_id), query: { event_id: event.event_id } })
+  /**
+   * The state before event `eventId` as `origin` has it: /state_ids, then the events not stored here
+   * fetched (one by one, or the whole /state when there are many) and stored as outliers, with those of
+   * `also` (the event itself, its auth events). Returns the state and the events of `also` not rejected.
+   */
+  async stateAt(origin: string, roomId: string, eventId: string, version: RoomVersion, deadline: number, also: string[] = []): Promise<{ state: RoomEvent[]; also: Map<string, RoomEvent> }> {
+    const ids = await this.ask(origin, deadline, STATE_IDS_ANSWER_BYTES, { method: 'GET', path: path('state_ids', roomId), query: { event_id: eventId } })
     if (!isObject(ids)) throw new Error(`${origin} answered /state_ids without an object`)
     const stateIds = stringList(ids.pdu_ids, this.limits.maxStateIds)
     const authIds = stringList(ids.auth_chain_ids, this.limits.maxStateIds)
     if (!stateIds || !authIds) throw new Error(`${origin} answered /state_ids without bounded pdu_ids and auth_chain_ids`)
-    const wanted = [...new Set([...stateIds, ...authIds, ...event.auth_events])]
-    const stored = await this.storage.repos.events.statusOf(event.room_id, wanted)
+    const wanted = [...new Set([...stateIds, ...authIds, ...also])]
+    const stored = await this.storage.repos.events.statusOf(roomId, wanted)
     const unknown = wanted.filter((id) => !stored.has(id))
-    const fetched = unknown.length <= this.limits.fetchOneByOne ? await this.fetchEach(origin, unknown, version, deadline) : await this.fetchState(origin, event, version, deadline)
-    const byId = new Map(fetched.map((e) => [e.event_id, e]))
-    if (fetched.length > 0) await this.remoteEvents.storeOutliers(event.room_id, version, fetched.filter((e) => e.room_id === event.room_id))
-    const state: RoomEvent[] = []
-    const storedState = stateIds.filter((id) => !byId.has(id))
-    for (const e of await this.storedEvents(event.room_id, version, storedState)) state.push(e)
-    for (const id of stateIds) {
-      const e = byId.get(id)
-      if (e) state.push(e)
+    const fetched =
+      unknown.length <= this.limits.fetchOneByOne
+        ? await this.fetchEach(origin, unknown, version, deadline)
+        : [...(await this.fetchState(origin, roomId, eventId, version, deadline)), ...(await this.fetchEach(origin, also.filter((id) => !stored.has(id)), version, deadline))]
+    const byId = new Map(fetched.filter((e) => e.room_id === roomId).map((e) => [e.event_id, e]))
+    if (byId.size > 0) await this.remoteEvents.storeOutliers(roomId, version, [...byId.values()])
+    // Everything now stored is read back as stored: rejected events are never state.
+    const kept = new Map((await this.storedEvents(roomId, version, [...new Set([...stateIds, ...also])])).map((e) => [e.event_id, e]))
+    return {
+      state: stateIds.flatMap((id) => kept.get(id) ?? []),
+      also: new Map(also.flatMap((id) => (kept.has(id) ? [[id, kept.get(id) as RoomEvent] as const] : []))),
     }
-    return state
+  }
+
+  /**
+   * The state after a prev_event this server lacks, as `origin` has it: the state before it (stateAt) with
+   * the event itself when it is state (and not rejected). The event is stored as an outlier.
+   */
+  private async stateAfter(origin: string, roomId: string, prevId: string, version: RoomVersion, deadline: number): Promise<RoomEvent[]> {
+    const { state, also } = await this.stateAt(origin, roomId, prevId, version, deadline, [prevId])
+    const prev = also.get(prevId)
+    if (!prev || prev.state_key === undefined) return state
+    return [...state.filter((e) => e.type !== prev.type || e.state_key !== prev.state_key), prev]
   }
 
   /** Events by ID through /event, a few at a time. */
@@ -163,9 +198,9 @@ export class GapFiller implements PduSink {
     return out
   }
 
-  /** The whole state and auth chain at the event through /state, when too many events are unknown here. */
-  private async fetchState(origin: string, event: RoomEvent, version: RoomVersion, deadline: number): Promise<RoomEvent[]> {
-    const answer = await this.ask(origin, deadline, STATE_ANSWER_BYTES, { method: 'GET', path: path('state', event.room_id), query: { event_id: event.event_id } })
+  /** The whole state and auth chain at an event through /state, when too many events are unknown here. */
+  private async fetchState(origin: string, roomId: string, eventId: string, version: RoomVersion, deadline: number): Promise<RoomEvent[]> {
+    const answer = await this.ask(origin, deadline, STATE_ANSWER_BYTES, { method: 'GET', path: path('state', roomId), query: { event_id: eventId } })
     if (!isObject(answer) || !Array.isArray(answer.pdus) || !Array.isArray(answer.auth_chain)) throw new Error(`${origin} answered /state without pdus and auth_chain`)
     if (answer.pdus.length + answer.auth_chain.length > 2 * this.limits.maxStateIds) throw new Error(`${origin}'s /state holds too many events`)
     const out: RoomEvent[] = []

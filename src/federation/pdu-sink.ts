@@ -11,18 +11,18 @@ export interface PduSink {
 }
 
 /**
- * The /send answer for an ingested PDU. Accepted, duplicate and soft-failed events are answered without an
- * error (a soft-failed event is stored, only not made current, as the spec has it; the sender has nothing
- * to retry); rejected ones and those whose missing events could not be had, with the reason.
+ * The /send answer for an ingested PDU. Accepted, duplicate, soft-failed and rejected events are answered
+ * without an error: each was handled (a soft-failed event is stored, only not made current; a rejected
+ * one is stored as rejected, as the spec has it), and the sender has nothing to retry. Only an event whose
+ * missing events could not be had is answered with the reason.
  */
 export function ingestAnswer(result: IngestResult): { error?: string } {
   switch (result.outcome) {
     case 'accepted':
     case 'duplicate':
     case 'soft-failed':
-      return {}
     case 'rejected':
-      return { error: result.reason ?? 'rejected by the authorization rules' }
+      return {}
     case 'missing':
       return { error: result.reason ?? `missing events: ${(result.missing ?? []).slice(0, 10).join(', ')}` }
   }

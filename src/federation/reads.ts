@@ -102,9 +102,10 @@ export class FederationReads {
   /**
    * The state before an event ("prior to considering any state changes induced by the requested event"):
    * a message's own state group; a state event's single prev event's group; otherwise the event's group
-   * with its own key set back to what it replaced. 404 when the state there is unknown.
+   * with its own key set back to what it replaced. 404 when the state there is unknown (an outlier's).
    */
   private async stateBefore(repos: Repositories, row: GraphEventRow): Promise<StateEntry[]> {
+    if (row.outlier) throw notFound(`The state at event ${row.event_id} is not known`)
     if (row.state_key === null && row.state_group !== null) return repos.state.groupState(row.room_id, row.state_group)
     const prev = prevIds(row.json)
     if (prev.length === 0) return []

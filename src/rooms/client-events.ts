@@ -86,6 +86,8 @@ export async function toClientEvents(
       }
     }
     if (row.redacted_by) {
+      // The redaction's ID as well as the redaction itself, as clients written for other servers read it.
+      unsigned.redacted_by = row.redacted_by
       const redaction = byId.get(row.redacted_by)
       if (redaction) unsigned.redacted_because = baseEvent(redaction)
     }

@@ -16,6 +16,9 @@ import { refreshRoomSummaries } from '../directory/summaries.ts'
 import { authOrder, diff, entriesOf, pick, stateBeforeEvent, stateIdsOf, StoredEvents, type StateIds } from './state-store.ts'
 import { eventColumns, eventEdges, keysFor, parseStored, type RoomWriteState, type RoomWriter } from './writer.ts'
 
+/** The room left below an event after a gap for the events missing there (see depthAfterGap). */
+const MAX_GAP_ROOM = 10_000
+
 /** At most this many events in an auth chain served (a send_join answer's, as /event_auth's). */
 export const AUTH_CHAIN_MAX = 100_000
 
@@ -37,6 +40,11 @@ export interface IngestOptions {
    * send_join, the state at a gap from /state). Stored as outliers if they are not stored yet.
    */
   stateBefore?: RoomEvent[]
+  /**
+   * The states after those of the event's prev_events that are not stored here with a state (the gap
+   * filler's, from their origin): resolved with the states after its known prev_events.
+   */
+  prevStates?: RoomEvent[][]
   /**
    * Whether this server must send the event on to the room's other servers (a join, leave or knock that came
    * through send_join, send_leave or send_knock: only this server has it). Told to the append hooks.
@@ -233,9 +241,22 @@ export class RemoteEvents {
     const status = await repos.events.statusOf(roomId, [event.event_id, ...event.prev_events, ...authIds])
     if (status.has(event.event_id)) return { outcome: 'duplicate' }
     const missing = new Set(authIds.filter((id) => !status.has(id)))
-    // A prev event known only as an outlier has no state after it here: as good as missing.
-    if (!given) for (const id of event.prev_events) if (status.get(id)?.state_group == null) missing.add(id)
-    if (missing.size > 0) return { outcome: 'missing', missing: [...missing] }
+    // A prev event known only as an outlier has no state after it here: as good as missing, unless the
+    // states after such prev events are handed over (prevStates).
+    const prevGroups = event.prev_events.flatMap((id) => {
+      const group = status.get(id)?.state_group
+      return group == null ? [] : [group]
+    })
+    if (!given && !options.prevStates) for (const id of event.prev_events) if (status.get(id)?.state_group == null) missing.add(id)
+    if (missing.size > 0) return this.missingOrElsewhere(repos, version, event, json, missing)
+    if (!given && options.prevStates) {
+      for (const state of options.prevStates) {
+        const usable = await this.usableState(repos, roomId, version, state)
+        if (usable === null) return { outcome: 'rejected', reason: 'prevStates hold events that are not state of this room' }
+        prevGroups.push((await this.groupOf(repos, roomId, new Map(usable.map((e) => [stateKey(e.type, e.state_key as string), e.event_id])), null)).group)
+      }
+      if (prevGroups.length === 0) return { outcome: 'missing', missing: event.prev_events }
+    }
 
     if (!given && event.prev_events.length === 0) return { outcome: 'rejected', reason: 'an event without prev_events needs the state before it' }
     const store = new StoredEvents(repos, roomId, version)
@@ -247,7 +268,7 @@ export class RemoteEvents {
     try {
       before = given
         ? await this.groupOf(repos, roomId, new Map(given.map((e) => [stateKey(e.type, e.state_key as string), e.event_id])), null)
-        : await this.stateAfterAll(repos, roomId, version, store, event.prev_events.map((id) => status.get(id)?.state_group as number))
+        : await this.stateAfterAll(repos, roomId, version, store, prevGroups)
     } catch (err) {
       if (err instanceof MissingEventError) return { outcome: 'missing', missing: [err.eventId] }
       throw err
@@ -256,6 +277,8 @@ export class RemoteEvents {
     // 1. Against its own auth events.
     let verdict = await this.checkAgainstAuthEvents(event, version, store)
     if (!verdict.allowed) return this.storeAside(repos, version, event, json, before.group, 'rejected', `auth events: ${verdict.reason}`)
+    const elsewhere = await this.redactsElsewhere(repos, event)
+    if (elsewhere) return this.storeAside(repos, version, event, json, before.group, 'rejected', elsewhere)
     // 2. Against the state before it.
     // The room's current state, read with its events (state events are never rejected).
     const currentIds = async (): Promise<StateIds> => {
@@ -342,7 +365,7 @@ export class RemoteEvents {
       const prev = status.get(id)
       return prev && prev.stream_ordering !== null ? [prev.depth] : []
     })
-    const orderDepth = prevDepths.length > 0 ? Math.max(...prevDepths) + 1 : Math.min(event.depth, (await repos.events.maxDepth(roomId)) + 1)
+    const orderDepth = prevDepths.length > 0 ? Math.max(...prevDepths) + 1 : await this.depthAfterGap(repos, roomId, event)
     await this.writer.persist(repos, writeState, event, json, {
       orderDepth,
       stateGroup: afterGroup,
@@ -408,7 +431,7 @@ export class RemoteEvents {
     if (stored && !outlier) return { outcome: 'duplicate' }
     const missing = new Set(authIds.filter((id) => !status.has(id)))
     if (!given) for (const id of event.prev_events) if (status.get(id)?.state_group == null) missing.add(id)
-    if (missing.size > 0) return { outcome: 'missing', missing: [...missing] }
+    if (missing.size > 0) return this.missingOrElsewhere(repos, version, event, json, missing)
     if (!given && event.prev_events.length === 0 && event.type !== 'm.room.create') return { outcome: 'rejected', reason: 'an event without prev_events needs the state before it' }
 
     const store = new StoredEvents(repos, roomId, version)
@@ -496,6 +519,37 @@ export class RemoteEvents {
       return { group: await repos.state.createGroup(roomId, base.group, changed), state }
     }
     return { group: await repos.state.createGroup(roomId, null, entriesOf(state)), state }
+  }
+
+  /**
+   * Where an event whose prev_events are not in the timeline here (a gap before it) is ordered: after the
+   * room's newest event, leaving room below it for as many events as the depths claimed say are missing
+   * (at most MAX_GAP_ROOM), which backfill later fills in order.
+   */
+  private async depthAfterGap(repos: Repositories, roomId: string, event: RoomEvent): Promise<number> {
+    const deepest = await repos.events.deepest(roomId)
+    if (!deepest) return Math.min(event.depth, 1)
+    return deepest.depth + 1 + Math.min(Math.max(event.depth - deepest.claimed - 1, 0), MAX_GAP_ROOM)
+  }
+
+  /** Why a redaction must be rejected: it names an event of another room (null: it does not). */
+  private async redactsElsewhere(repos: Repositories, event: RoomEvent): Promise<string | null> {
+    if (event.type !== 'm.room.redaction') return null
+    const target = event.redacts ?? (typeof event.content.redacts === 'string' ? event.content.redacts : undefined)
+    if (target === undefined) return null
+    const other = (await repos.events.getByIds([target])).find((r) => r.room_id !== event.room_id)
+    return other ? `it redacts ${target}, an event of another room` : null
+  }
+
+  /**
+   * An event some of whose auth events or prev_events are not stored in its room: rejected when one of
+   * its auth events is an event of another room (no server may authorize an event with those), else missing.
+   */
+  private async missingOrElsewhere(repos: Repositories, version: RoomVersion, event: RoomEvent, json: string, missing: Set<string>): Promise<IngestResult> {
+    const auth = new Set(authEventIds(event, version))
+    const elsewhere = (await repos.events.getByIds([...missing].filter((id) => auth.has(id)))).find((r) => r.room_id !== event.room_id)
+    if (elsewhere) return this.storeAside(repos, version, event, json, null, 'rejected', `auth event ${elsewhere.event_id} belongs to another room`)
+    return { outcome: 'missing', missing: [...missing] }
   }
 
   /** Stores a soft-failed or rejected event outside the timeline. */

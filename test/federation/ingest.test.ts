@@ -153,6 +153,29 @@ describe('RemoteEvents.ingest', () => {
     assert.equal(await storedRow(roomId, orphan.event_id), undefined)
   })
 
+  it("rejects a redaction of another room's event, and an event whose auth events belong to another room", async () => {
+    const first = await alice.createRoom({ preset: 'public_chat' })
+    const second = await alice.createRoom({ preset: 'public_chat' })
+    await remoteJoin(first, bob)
+    await remoteJoin(second, bob)
+    const target = await alice.send(first, { msgtype: 'm.text', body: 'keep me' })
+    // In the second room, a redaction naming the first room's message.
+    const redaction = await remote(second, { type: 'm.room.redaction', sender: bob, content: { redacts: target } })
+    const result = await ctx.remoteEvents.ingest(redaction, { origin: REMOTE })
+    assert.equal(result.outcome, 'rejected')
+    assert.match((await storedRow(second, redaction.event_id))?.rejected_reason ?? '', /another room/)
+    assert.equal(((await alice.event(first, target)).content as { body?: string }).body, 'keep me')
+
+    // In the second room, a message whose auth events are the first room's.
+    const firstState = (await roomNow(first)).state
+    const crossed = await remote(second, { type: 'm.room.message', sender: bob, content: { msgtype: 'm.text', body: 'crossed' } }, { prev: (await roomNow(second)).extremities, state: firstState })
+    const crossedResult = await ctx.remoteEvents.ingest(crossed, { origin: REMOTE })
+    assert.equal(crossedResult.outcome, 'rejected')
+    assert.match((await storedRow(second, crossed.event_id))?.rejected_reason ?? '', /another room/)
+    const page = await alice.messages(second, { dir: 'b', limit: 5 })
+    assert.ok(!ids(page.chunk).includes(crossed.event_id) && !ids(page.chunk).includes(redaction.event_id))
+  })
+
   it('soft-fails an event of a user banned in the current state whose prev_events are before the ban', async () => {
     const roomId = await alice.createRoom({ preset: 'public_chat' })
     await remoteJoin(roomId, charlie)

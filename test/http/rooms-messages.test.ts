@@ -292,6 +292,7 @@ describe('redactions', () => {
     const redacted = inMessages.find((e) => e.event_id === message)
     assert.deepEqual(redacted?.content, {})
     assert.equal(redacted?.unsigned?.redacted_because?.event_id, redactionId)
+    assert.equal(redacted?.unsigned?.redacted_by, redactionId)
     const redactionEvent = inMessages.find((e) => e.event_id === redactionId)
     assert.equal(redactionEvent?.redacts, message, 'the redaction names what it redacts at the top level')
     const again = await bob.put(`/rooms/${enc(roomId)}/redact/${enc(message)}/r1`, { reason: 'typo' })

@@ -301,13 +301,19 @@ export class EventsRepository {
     )
   }
 
-  /** The greatest depth of the room's timeline (0 when it has none), through the (room_id, depth) index. */
-  async maxDepth(roomId: string): Promise<number> {
-    const { rows } = await this.db.query<{ depth: number }>(
-      'SELECT depth FROM events WHERE room_id = $1 AND stream_ordering IS NOT NULL ORDER BY depth DESC LIMIT 1',
+  /**
+   * The room's timeline event with the greatest depth here, with the depth its sender claimed (null when
+   * the timeline is empty), through the (room_id, depth) index.
+   */
+  async deepest(roomId: string): Promise<{ depth: number; claimed: number } | null> {
+    const { rows } = await this.db.query<{ depth: string | number; json: string }>(
+      'SELECT depth, json FROM events WHERE room_id = $1 AND stream_ordering IS NOT NULL ORDER BY depth DESC LIMIT 1',
       [roomId],
     )
-    return rows[0]?.depth ?? 0
+    const row = rows[0]
+    if (!row) return null
+    const claimed = (JSON.parse(row.json) as { depth?: unknown }).depth
+    return { depth: Number(row.depth), claimed: typeof claimed === 'number' ? claimed : Number(row.depth) }
   }
 
   /** What is stored of these events of a room, whatever they are (timeline, outlier, soft-failed, rejected). */
