@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# npm run sytest: SyTest's client-server files against Homestead (scripts/sytest-homeserver.sh starts each
-# server), then a check that every test in test/sytest/passing.txt still passes: exits non-zero on a regression.
-#   npm run sytest                     the files of cs-tests.txt, checked against passing.txt
+# npm run sytest: SyTest's client-server and federation files against Homestead (scripts/sytest-homeserver.sh
+# starts each server), then a check that every test in test/sytest/passing.txt still passes: exits non-zero
+# on a regression.
+#   npm run sytest                     the files of cs-tests.txt and fed-tests.txt, checked against passing.txt
 #   npm run sytest -- tests/31sync/... only these files, not checked (to look at a few tests)
 # Env: SYTEST_KIT (the kit; default ../shared/sytest beside the repository), SYTEST_TAP (the TAP output;
 # default sytest.tap in the repository), SYTEST_HOME / SYTEST_WORK / SYTEST_PORTS (see the kit's README),
@@ -18,7 +19,7 @@ exec 9>"${SYTEST_HOME:-/var/tmp/sytest-kit}.lock"
 flock 9
 
 "$kit/setup.sh" >/dev/null
-if [ $# -gt 0 ]; then files=("$@"); else mapfile -t files < <(grep -v '^\s*\(#\|$\)' "$kit/cs-tests.txt"); fi
+if [ $# -gt 0 ]; then files=("$@"); else mapfile -t files < <(grep -hv '^\s*\(#\|$\)' "$kit/cs-tests.txt" "$kit/fed-tests.txt"); fi
 
 start=$(date +%s)
 echo "sytest: ${#files[@]} files; TAP in $tap, progress in $progress"
