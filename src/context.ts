@@ -292,6 +292,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
       ephemeral: (requester, rooms, since, upTo) => ephemeral.forSync(requester, rooms, since, upTo),
       unreadCounts: (userId, roomIds, upTo) => push.unreadCounts(userId, roomIds, upTo),
       presence: (requester, since, upTo, filter) => presence.forSync(requester.userId, since, upTo, filter),
+      roomPresence: (roomId, since, upTo) => presence.inRoom(roomId, since, upTo),
       pushRules: async (userId) => (await push.ruleset(userId)) as unknown as Record<string, unknown>,
       e2ee: {
         toDevice: (requester, since, upTo, changed) => toDevice.forSync(requester, since, upTo, changed),

@@ -20,6 +20,7 @@ import * as roomSend from './client/rooms/send.ts'
 import * as roomRead from './client/rooms/read.ts'
 import * as roomMembership from './client/rooms/membership.ts'
 import * as sync from './client/sync.ts'
+import * as eventStream from './client/events.ts'
 import * as directory from './client/directory.ts'
 import * as upgrade from './client/upgrade.ts'
 import * as hierarchy from './client/hierarchy.ts'
@@ -73,6 +74,7 @@ const modules = [
   roomRead,
   roomMembership,
   sync,
+  eventStream,
   directory,
   upgrade,
   hierarchy,

@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox'
 
 export const UserIdParam = Type.String({ pattern: '^@[^:]+:.+$', maxLength: 255 })
 export const RoomIdParam = Type.String({ pattern: '^!.+$', maxLength: 255 })
+export const EventIdParam = Type.String({ pattern: '^\\$', maxLength: 255 })
 export const EventType = Type.String({ minLength: 1, maxLength: 255 })
 export const DeviceId = Type.String({ minLength: 1, maxLength: 255 })
 /** The UIA `auth` member: validated by the UIA engine itself. */

@@ -195,6 +195,12 @@ export class Presence {
     return filter?.limit !== undefined ? events.slice(-filter.limit) : events
   }
 
+  /** The m.presence events of a room's members whose presence changed in (since, upTo] (a peek into the room). */
+  async inRoom(roomId: string, since: number, upTo: number): Promise<JsonObject[]> {
+    const rows = await this.storage.repos.presence.changedInRoom(roomId, since, upTo)
+    return rows.sort((a, b) => a.stream_position - b.stream_position).map((r) => ({ type: 'm.presence', sender: r.user_id, content: this.content(r) }))
+  }
+
   /** The m.presence events of these users (a room's members, for its snapshot), offline ones left out as in /sync. */
   async ofUsers(userIds: string[]): Promise<JsonObject[]> {
     const rows = await this.storage.repos.presence.getMany(userIds)

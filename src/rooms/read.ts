@@ -85,6 +85,13 @@ export class RoomReader {
     return membership
   }
 
+  /** GET /events/{eventId} (deprecated): an event of whichever room holds it, if the requester may see it. */
+  async eventById(requester: Requester, eventId: string): Promise<ClientEvent> {
+    const [row] = await this.storage.repos.events.getByIds([eventId])
+    if (!row) throw notFound('Event not found')
+    return this.event(requester, row.room_id, eventId)
+  }
+
   async event(requester: Requester, roomId: string, eventId: string): Promise<ClientEvent> {
     const repos = this.storage.repos
     const row = await repos.events.get(roomId, eventId)

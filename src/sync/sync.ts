@@ -12,6 +12,7 @@ import { DEFAULT_FILTER_LIMITS, parseFilter, typeAllowed, validateFilter, type F
 import type { StreamNotifier } from './notifier.ts'
 import { LocalDelivery, type KeyCounts, type LocalObserver, type UnreadCountsAt } from './local.ts'
 import { SYNCED_MEMBERSHIPS, syncRooms, type RoomsSync } from './rooms.ts'
+import { EventStream } from './events-stream.ts'
 
 /** What other modules contribute to /sync: ephemeral events and notification counts. */
 export interface SyncSources {
@@ -21,6 +22,8 @@ export interface SyncSources {
   unreadCounts(userId: string, roomIds: string[], upTo: number): Promise<UnreadCountsAt>
   /** Presence of users sharing a room with the requester, changed in (since, upTo]. */
   presence?(requester: Requester, since: number | null, upTo: number, filter: FilterDefinition['presence']): Promise<JsonObject[]>
+  /** Presence of a room's members changed in (since, upTo]: for a peek into a room (GET /events?room_id=). */
+  roomPresence?(roomId: string, since: number, upTo: number): Promise<JsonObject[]>
   /** The user's push rules ({global: …}), sent on an initial sync when no m.push_rules account data exists yet. */
   pushRules?(userId: string): Promise<JsonObject>
   /** End-to-end encryption: to-device messages, device list changes and key counts for the device. */
@@ -105,13 +108,15 @@ export class SyncService {
   private readonly notifier: StreamNotifier
   private readonly clock: Clock
   private readonly sources: SyncSources
-  private closing = false
+  private draining = false
   private readonly closeWaiters = new Set<() => void>()
   private readonly viewerStates = new Map<string, ViewerState>()
   private viewerStateRows = 0
   private readonly local: LocalDelivery
   private readonly filterLimits: FilterLimits
   private readonly storedFilters = new Map<string, FilterDefinition>()
+  /** GET /events, the legacy event stream, on the same stream, notifier and long-poll. */
+  readonly eventStream: EventStream
 
   constructor(storage: Storage, notifier: StreamNotifier, clock: Clock, sources: SyncSources = NO_SOURCES, observe?: LocalObserver, filterLimits = DEFAULT_FILTER_LIMITS) {
     this.storage = storage
@@ -120,11 +125,17 @@ export class SyncService {
     this.clock = clock
     this.sources = sources
     this.local = new LocalDelivery(notifier, observe)
+    this.eventStream = new EventStream(storage, notifier, clock, sources, this)
+  }
+
+  /** Whether the server is draining: long-polls answer at once. */
+  get closing(): boolean {
+    return this.draining
   }
 
   /** Answers every waiting long-poll now (graceful shutdown). */
   drain(): void {
-    this.closing = true
+    this.draining = true
     for (const wake of this.closeWaiters) wake()
   }
 
@@ -183,7 +194,7 @@ export class SyncService {
         throw err
       }
       const remaining = deadline - this.clock.now()
-      if (since === null || request.fullState || !isEmpty(response) || remaining <= 0 || this.closing) {
+      if (since === null || request.fullState || !isEmpty(response) || remaining <= 0 || this.draining) {
         watch.cancel()
         return response
       }
@@ -193,24 +204,29 @@ export class SyncService {
         since = { position: upTo }
         continue
       }
-      let timer: NodeJS.Timeout | undefined
-      let wakeOnClose: (() => void) | undefined
-      await Promise.race([
-        watch.promise,
-        new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, remaining)
-        }),
-        new Promise<void>((resolve) => {
-          wakeOnClose = resolve
-          this.closeWaiters.add(resolve)
-        }),
-      ])
-      clearTimeout(timer)
-      if (wakeOnClose) this.closeWaiters.delete(wakeOnClose)
+      await this.wait(watch.promise, remaining)
       watch.cancel()
       // This empty round consumed every to-device message up to upTo: the next one starts there.
       since = { position: upTo }
     }
+  }
+
+  /** Waits for a change (a notifier watch), `ms`, or the server's drain, whichever comes first. */
+  async wait(change: Promise<void>, ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    let wakeOnClose: (() => void) | undefined
+    await Promise.race([
+      change,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, ms)
+      }),
+      new Promise<void>((resolve) => {
+        wakeOnClose = resolve
+        this.closeWaiters.add(resolve)
+      }),
+    ])
+    clearTimeout(timer)
+    if (wakeOnClose) this.closeWaiters.delete(wakeOnClose)
   }
 
   /**

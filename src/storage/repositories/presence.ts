@@ -114,6 +114,16 @@ export class PresenceRepository {
     return rows
   }
 
+  /** The presence changed in (after, upTo] of a room's joined members (a peek into a world_readable room). */
+  async changedInRoom(roomId: string, after: number, upTo: number): Promise<PresenceRow[]> {
+    const { rows } = await this.db.query<PresenceRow>(
+      `SELECT p.* FROM presence p JOIN room_memberships m ON m.room_id = $1 AND m.user_id = p.user_id AND m.membership = 'join'
+        WHERE p.stream_position > $2 AND p.stream_position <= $3`,
+      [roomId, after, upTo],
+    )
+    return rows
+  }
+
   /**
    * Incremental sync over (after, upTo]: presence changed in the range of the user and of room-mates, plus
    * the (not offline) presence of users who became room-mates in the range — members of rooms the user

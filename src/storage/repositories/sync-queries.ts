@@ -104,16 +104,29 @@ export class SyncQueriesRepository {
   }
 
   /** Events of each room in its own stream range (after, upTo], oldest first, at most `limit` per room (the newest). */
-  async rangesInRooms(ranges: Array<{ roomId: string; after: number; upTo: number }>, limit: number): Promise<EventRow[]> {
+  rangesInRooms(ranges: Array<{ roomId: string; after: number; upTo: number }>, limit: number): Promise<EventRow[]> {
+    return this.inRanges(ranges, limit, 'DESC', '')
+  }
+
+  /**
+   * The first `limit` events, in stream order, of the rooms' ranges (after, upTo] taken together (the legacy
+   * event stream): each room gives its first `limit` by its (room_id, stream_ordering) index, the union is cut.
+   */
+  firstInRanges(ranges: Array<{ roomId: string; after: number; upTo: number }>, limit: number): Promise<EventRow[]> {
+    return this.inRanges(ranges, limit, 'ASC', 'LIMIT $4')
+  }
+
+  /** Up to `limit` events of each room's range, taken from its `perRoom` end, all in stream order (then `overall`). */
+  private async inRanges(ranges: Array<{ roomId: string; after: number; upTo: number }>, limit: number, perRoom: 'ASC' | 'DESC', overall: string): Promise<EventRow[]> {
     if (ranges.length === 0) return []
     const { rows } = await this.db.query<EventRow>(
       `SELECT x.* FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS r(room_id, after, up_to)
          CROSS JOIN LATERAL (
            SELECT ${EVENT_COLUMNS} FROM events e
             WHERE e.room_id = r.room_id AND e.stream_ordering > r.after AND e.stream_ordering <= r.up_to
-            ORDER BY e.stream_ordering DESC LIMIT $4
+            ORDER BY e.stream_ordering ${perRoom} LIMIT $4
          ) x
-        ORDER BY x.stream_ordering`,
+        ORDER BY x.stream_ordering ${overall}`,
       [ranges.map((r) => r.roomId), ranges.map((r) => r.after), ranges.map((r) => r.upTo), limit],
     )
     return rows

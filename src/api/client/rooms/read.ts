@@ -6,9 +6,8 @@ import { MatrixError } from '../../../shared/errors.ts'
 import { filterLimitsOf, parseRoomEventFilter, toEventFilter } from '../../../sync/filter.ts'
 import { defineRoute } from '../../route.ts'
 import { cs } from '../../paths.ts'
-import { EventType, RoomIdParam } from '../../schemas.ts'
+import { EventType, RoomIdParam, EventIdParam } from '../../schemas.ts'
 
-const EventIdParam = Type.String({ pattern: '^\\$', maxLength: 255 })
 const Room = Type.Object({ roomId: RoomIdParam })
 
 export const getEvent = defineRoute({

@@ -4,9 +4,7 @@
 import { Type } from '@sinclair/typebox'
 import { defineRoute } from '../../route.ts'
 import { cs } from '../../paths.ts'
-import { JsonObject, RoomIdParam } from '../../schemas.ts'
-
-const EventIdParam = Type.String({ pattern: '^\\$', maxLength: 255 })
+import { JsonObject, RoomIdParam, EventIdParam } from '../../schemas.ts'
 
 export const sendReceipt = defineRoute({
   method: 'POST',

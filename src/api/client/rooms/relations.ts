@@ -3,9 +3,8 @@
 // Spec: client-server-api, "Relationships API" (relations.yaml), "Querying threads in a room" (threads_list.yaml)
 import { Type } from '@sinclair/typebox'
 import { defineRoute } from '../../route.ts'
-import { EventType, RoomIdParam } from '../../schemas.ts'
+import { EventType, RoomIdParam, EventIdParam } from '../../schemas.ts'
 
-const EventIdParam = Type.String({ pattern: '^\\$', maxLength: 255 })
 const DEFAULT_LIMIT = 20
 
 export const getRelations = defineRoute({
