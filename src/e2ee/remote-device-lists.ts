@@ -2,8 +2,10 @@
 // "End-to-End Encryption"), kept from the m.device_list_update and m.signing_key_update EDUs. Each update
 // names the updates it follows (prev_id); one that follows an update never seen means one was lost, and the
 // list is marked stale and fetched whole again from the user's server (/user/devices, resync), as is a list
-// never fetched. Every change takes a device-list stream position, so local users sharing a room with the
-// remote user see them in /sync `device_lists.changed`.
+// never fetched, or one left unfollowed while no room was shared with the user (updates stop coming then).
+// A current list answers our clients' key queries of the user without asking their server. Every change
+// takes a device-list stream position, so local users sharing a room with the remote user see them in
+// /sync `device_lists.changed`.
 import type { JsonObject } from '../protocol/events/types.ts'
 import type { Clock } from '../shared/clock.ts'
 import type { Logger } from '../shared/logger.ts'
