@@ -109,10 +109,13 @@ export class RemoteDeviceLists {
     return resync.done
   }
 
-  /** Starts a resync unless too many are running; the list stays stale until one succeeds. */
-  resyncInBackground(userId: string): void {
+  /**
+   * Starts a resync unless too many are running; the list stays stale until one succeeds. `afterUpdate`: an
+   * update just found the list stale, so a resync already running is followed by another.
+   */
+  resyncInBackground(userId: string, afterUpdate = false): void {
     if (this.resyncing.has(userId)) {
-      void this.resync(userId, true)
+      if (afterUpdate) void this.resync(userId, true)
       return
     }
     if (this.resyncing.size >= MAX_RESYNCS) return
@@ -123,9 +126,9 @@ export class RemoteDeviceLists {
    * The keys of those of `userIds` (other servers' users) whose lists this server follows, for a client's
    * key query: a user sharing a room with this server is answered from the kept list when it is current,
    * after fetching it whole first when it is not (never fetched, an update missed, or a room shared again
-   * after none was), within `deadline`. Users absent from the answer are to be asked of their servers.
+   * after none was), within `timeoutMs`. Users absent from the answer are to be asked of their servers.
    */
-  async keysFor(userIds: string[], deadline: number): Promise<Map<string, KeptKeys>> {
+  async keysFor(userIds: string[], timeoutMs: number): Promise<Map<string, KeptKeys>> {
     const repos = this.storage.repos
     const shared = [...(await repos.remoteDeviceLists.sharingWith(userIds, this.serverName))]
     if (shared.length === 0) return new Map()
@@ -134,7 +137,7 @@ export class RemoteDeviceLists {
     if (missing.length > 0) {
       let timer: NodeJS.Timeout | undefined
       const timeUp = new Promise<false>((resolve) => {
-        timer = setTimeout(() => resolve(false), Math.max(deadline - this.clock.now(), 0))
+        timer = setTimeout(() => resolve(false), timeoutMs)
       })
       // Beyond the first few, lists are fetched in the background for later queries.
       for (const u of missing.slice(MAX_QUERY_RESYNCS)) this.resyncInBackground(u)

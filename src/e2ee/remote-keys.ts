@@ -93,7 +93,7 @@ export class RemoteE2eKeys {
     const asked = new Map<string, Record<string, string[]>>()
     if (this.lists) {
       const wanted = new Map([...byServer.values()].flatMap((users) => Object.entries(users)))
-      const kept = await this.lists.keysFor([...wanted.keys()], deadline)
+      const kept = await this.lists.keysFor([...wanted.keys()], timeoutMs)
       for (const [userId, keys] of kept) {
         const devices = wanted.get(userId) as string[]
         result.device_keys[userId] = devices.length === 0 ? keys.devices : Object.fromEntries(devices.flatMap((d) => (keys.devices[d] ? [[d, keys.devices[d]]] : [])))

@@ -1,12 +1,14 @@
 // A client's /keys/query of another server's users, across two Homesteads (HTTPS, test CA): keys of any
 // shape come back as their owner's client made them; the device list of a user sharing a room is followed
 // (fetched whole from /user/devices on the first query, then kept by m.device_list_update EDUs) and
-// answers while their server is down; a list followed, left and shared again is fetched whole again.
+// answers while their server is down; a list followed, left and shared again is fetched whole again; an
+// update arriving while a list is fetched whole has it fetched again.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { loginAgain, TestDevice, type Json } from '../support/e2ee.ts'
 import { eventually, federatedServers, type FederatedServer } from '../support/federation-rig.ts'
 import { RoomClient, enc } from '../support/rooms.ts'
+import { RemoteDeviceLists } from '../../src/e2ee/index.ts'
 
 const { servers } = await federatedServers(2)
 const [a, b] = servers as [FederatedServer, FederatedServer]
@@ -72,6 +74,24 @@ describe('POST /keys/query of another server\'s users', () => {
     assert.equal((await bob.post(`/join/${enc(roomId)}?via=${enc(a.name)}`, {})).status, 200)
     const third = await query(alice.userId)
     assert.deepEqual(uploaded(third.device_keys[alice.userId]), { [alice.deviceId]: aliceDevice.deviceKeys(), [tablet.deviceId]: tabletDevice.deviceKeys() })
+  })
+
+  it('fetches a list whole again when an update found it stale while it was being fetched', async () => {
+    // Another server's answers to /user/devices, held until the test gives them.
+    const answers: Array<(answer: unknown) => void> = []
+    const lists = new RemoteDeviceLists({ storage: b.ctx.storage, clock: b.ctx.clock, logger: b.ctx.logger, serverName: b.name, fetch: () => new Promise((resolve) => answers.push(resolve)) })
+    const zed = '@zed:remote.example'
+    const first = lists.resync(zed)
+    await eventually('the first fetch', async () => answers.length, (n) => n === 1)
+    // An update after the state the first answer will give: it finds the list stale (a gap).
+    assert.equal(await lists.applyUpdate({ userId: zed, deviceId: 'NEW', displayName: null, streamId: 5, prevIds: [4], deleted: false, keys: null }), 'stale')
+    lists.resyncInBackground(zed, true)
+    answers[0]?.({ user_id: zed, stream_id: 3, devices: [{ device_id: 'OLD' }] })
+    await eventually('a second fetch', async () => answers.length, (n) => n === 2)
+    answers[1]?.({ user_id: zed, stream_id: 5, devices: [{ device_id: 'OLD' }, { device_id: 'NEW' }] })
+    assert.equal(await first, true)
+    const list = await lists.list(zed)
+    assert.deepEqual([list?.stale, list?.streamId, list?.devices.map((d) => d.device_id)], [false, 5, ['NEW', 'OLD']])
   })
 
   // Last: Alice's server stops.
