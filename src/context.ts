@@ -210,11 +210,20 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   notifier.listen(FEDERATION_CHANNEL, (payload) => federationSender.notified(payload))
   notifier.onConnection((connected) => connected && federationSender.listenerConnected())
   const crossSigning = new CrossSigning({ storage, uia, deviceListUpdates })
+  // Other servers' users' device lists, kept from their updates; a list stops being followed when no room is shared.
+  const remoteDeviceLists = new RemoteDeviceLists({
+    storage,
+    clock,
+    logger,
+    fetch: (userId) => fetchUserDevices(federation.client, userId),
+    serverName: config.server_name,
+  })
+  writer.onAppend((repos, appended) => remoteDeviceLists.onMemberEvent(repos, appended.event))
   const e2eKeys = new E2eKeys({
     storage,
     serverName: config.server_name,
     proposedKeys: (requester, repos) => crossSigning.proposedBy(requester, repos),
-    remote: new RemoteE2eKeys(federation.client),
+    remote: new RemoteE2eKeys(federation.client, remoteDeviceLists),
     deviceListUpdates,
   })
   const deviceLists = new DeviceLists(storage)
@@ -243,12 +252,6 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     federation: federation.client,
   })
   const federationQueries = new FederationQueries({ serverName: config.server_name, storage, profiles, aliases: directory.aliases, e2eKeys })
-  const remoteDeviceLists = new RemoteDeviceLists({
-    storage,
-    clock,
-    logger,
-    fetch: (userId) => fetchUserDevices(federation.client, userId),
-  })
   const acls = new ServerAcls(storage)
   // Checked PDUs go to the room DAG through the remote-event ingest, missing predecessors fetched first.
   const gapFiller = new GapFiller({ client: federation.client, remoteEvents, storage, check: verifyPdu, logger })

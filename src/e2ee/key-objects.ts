@@ -37,16 +37,22 @@ function canonicalOrBad(object: Json, what: string): void {
   }
 }
 
+/** The most a device's keys object may weigh (canonical JSON): real ones are under 1 KiB, and each goes to every server sharing a room. */
+const MAX_DEVICE_KEYS_BYTES = 16 * 1024
+/** The most one one-time or fallback key object may weigh. */
+const MAX_ONE_TIME_KEY_BYTES = 4 * 1024
+const MAX_KEY_ID_LENGTH = 255
+
 export interface DeviceKeys {
   /** The object as the client sent it. */
   json: Json
-  ed25519: string
-  curve25519: string
 }
 
 /**
- * Validates a device's `device_keys` (POST /keys/upload): owner and device must be the uploader's, the
- * ed25519 and curve25519 identity keys present, and the object signed by its own ed25519 key.
+ * Validates a device's `device_keys` (POST /keys/upload, and what another server says of its users'
+ * devices): owner and device must be the ones given, `algorithms`, `keys` and `signatures` well formed
+ * and the whole bounded. The keys and signatures are stored and served as the client made them: clients
+ * check them against each other (the spec's "Device verification"), the server does not.
  */
 export function parseDeviceKeys(value: unknown, userId: string, deviceId: string): DeviceKeys {
   if (!isObject(value)) throw badJson("'device_keys' must be an object")
@@ -56,18 +62,10 @@ export function parseDeviceKeys(value: unknown, userId: string, deviceId: string
   if (!Array.isArray(value.algorithms) || !value.algorithms.every((a) => typeof a === 'string')) throw badJson("'device_keys.algorithms' must be a list of strings")
   const keys = value.keys
   if (!isObject(keys) || !Object.values(keys).every((k) => typeof k === 'string')) throw badJson("'device_keys.keys' must map key IDs to strings")
-  const ed25519 = keys[`ed25519:${deviceId}`]
-  const curve25519 = keys[`curve25519:${deviceId}`]
-  if (typeof ed25519 !== 'string' || typeof curve25519 !== 'string') {
-    throw badJson(`'device_keys.keys' must hold ed25519:${deviceId} and curve25519:${deviceId}`)
-  }
+  if (value.signatures === undefined) throw badJson("'device_keys.signatures' is required")
   signaturesOf(value, "'device_keys'")
-  const verifyKey = verifyKeyFromBase64(ed25519)
-  if (!verifyKey) throw badJson(`'ed25519:${deviceId}' is not an ed25519 public key`)
-  if (!verifyJsonSignature(value, userId, `ed25519:${deviceId}`, verifyKey)) {
-    throw invalidSignature("'device_keys' is not signed by the device's own ed25519 key")
-  }
-  return { json: value, ed25519, curve25519 }
+  if (Buffer.byteLength(canonicalJson(value)) > MAX_DEVICE_KEYS_BYTES) throw new MatrixError('M_TOO_LARGE', `'device_keys' may weigh at most ${MAX_DEVICE_KEYS_BYTES} bytes`, 413)
+  return { json: value }
 }
 
 export interface ParsedOneTimeKey {
@@ -77,29 +75,26 @@ export interface ParsedOneTimeKey {
 }
 
 /**
- * Validates `one_time_keys` / `fallback_keys`: "<algorithm>:<key id>" → a key string or a signed key
- * object, whose signature is checked when the device's ed25519 key is known.
+ * Validates `one_time_keys` / `fallback_keys`: "<algorithm>:<key id>" → a key string or a key object with
+ * `key` (signed ones carry `signatures`, which the claiming client checks against the device's keys).
  */
-export function parseOneTimeKeys(value: unknown, field: string, userId: string, deviceId: string, deviceKey: KeyObject | null): ParsedOneTimeKey[] {
+export function parseOneTimeKeys(value: unknown, field: string): ParsedOneTimeKey[] {
   if (value === undefined || value === null) return []
   if (!isObject(value)) throw badJson(`'${field}' must be an object`)
   const parsed: ParsedOneTimeKey[] = []
   for (const [id, key] of Object.entries(value)) {
     const colon = id.indexOf(':')
-    if (colon <= 0 || colon === id.length - 1 || id.length > 255) throw badJson(`'${field}': '${id}' is not "<algorithm>:<key id>"`)
+    if (colon <= 0 || colon === id.length - 1 || id.length > MAX_KEY_ID_LENGTH) throw badJson(`'${field}': '${id}' is not "<algorithm>:<key id>"`)
     const algorithm = id.slice(0, colon)
     const keyId = id.slice(colon + 1)
-    if (typeof key === 'string') {
-      parsed.push({ algorithm, keyId, json: JSON.stringify(key) })
-      continue
+    if (typeof key !== 'string' && (!isObject(key) || typeof key.key !== 'string')) throw badJson(`'${field}.${id}' must be a key string or an object with 'key'`)
+    if (isObject(key)) {
+      canonicalOrBad(key, `'${field}.${id}'`)
+      signaturesOf(key, `'${field}.${id}'`)
     }
-    if (!isObject(key) || typeof key.key !== 'string') throw badJson(`'${field}.${id}' must be a key string or an object with 'key'`)
-    canonicalOrBad(key, `'${field}.${id}'`)
-    signaturesOf(key, `'${field}.${id}'`)
-    if (deviceKey && algorithm.startsWith('signed_') && !verifyJsonSignature(key, userId, `ed25519:${deviceId}`, deviceKey)) {
-      throw invalidSignature(`'${field}.${id}' is not signed by the device's ed25519 key`)
-    }
-    parsed.push({ algorithm, keyId, json: JSON.stringify(key) })
+    const json = JSON.stringify(key)
+    if (Buffer.byteLength(json) > MAX_ONE_TIME_KEY_BYTES) throw new MatrixError('M_TOO_LARGE', `'${field}.${id}' may weigh at most ${MAX_ONE_TIME_KEY_BYTES} bytes`, 413)
+    parsed.push({ algorithm, keyId, json })
   }
   return parsed
 }

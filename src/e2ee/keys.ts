@@ -1,6 +1,6 @@
 // Device keys, one-time keys and fallback keys (client-server API, "Key management API"):
 // POST /keys/upload, /keys/query and /keys/claim.
-import { verifyKeyFromBase64 } from '../protocol/signing.ts'
+import { canonicalJson } from '../protocol/canonical-json.ts'
 import { MatrixError, badJson } from '../shared/errors.ts'
 import { parseUserId } from '../shared/ids.ts'
 import type { ClaimTarget, KeySignature, Repositories, Storage } from '../storage/index.ts'
@@ -58,22 +58,9 @@ export class E2eKeys {
   /** Stores a device's keys inside the caller's stream transaction; returns its one-time key counts. */
   async uploadIn(repos: Repositories, userId: string, deviceId: string, body: Json): Promise<Record<string, number>> {
     const deviceKeys = body.device_keys === undefined || body.device_keys === null ? null : parseDeviceKeys(body.device_keys, userId, deviceId)
-    const stored = await repos.e2eKeys.deviceKeys(userId, deviceId)
-    let identity: string | null = stored === null ? null : ((JSON.parse(stored) as { keys: Record<string, string> }).keys[`ed25519:${deviceId}`] ?? null)
-    if (deviceKeys) {
-      if (stored === null) {
-        await repos.e2eKeys.putDeviceKeys(userId, deviceId, JSON.stringify(deviceKeys.json))
-        await this.deviceListUpdates.devices(repos, userId, [deviceId], false)
-        identity = deviceKeys.ed25519
-      } else if (unsignedForm(JSON.parse(stored) as Json) !== unsignedForm(deviceKeys.json)) {
-        // Replacing a device's identity keys would let whoever holds its token impersonate it.
-        throw new MatrixError('M_INVALID_PARAM', 'This device already has different identity keys; log in as a new device instead')
-      }
-    }
-    const verifyKey = identity === null ? null : verifyKeyFromBase64(identity)
-    const oneTimeKeys = parseOneTimeKeys(body.one_time_keys, 'one_time_keys', userId, deviceId, verifyKey)
+    const oneTimeKeys = parseOneTimeKeys(body.one_time_keys, 'one_time_keys')
     const fallbackField = body.fallback_keys !== undefined ? 'fallback_keys' : 'org.matrix.msc2732.fallback_keys'
-    const fallbackKeys = parseOneTimeKeys(body[fallbackField], fallbackField, userId, deviceId, verifyKey)
+    const fallbackKeys = parseOneTimeKeys(body[fallbackField], fallbackField)
     if (oneTimeKeys.length + fallbackKeys.length > MAX_UPLOAD_KEYS) throw new MatrixError('M_TOO_LARGE', `At most ${MAX_UPLOAD_KEYS} keys per upload`, 413)
     if (new Set(fallbackKeys.map((k) => k.algorithm)).size !== fallbackKeys.length) throw badJson('At most one fallback key per algorithm')
     const inserts = oneTimeKeys.map((k) => ({ algorithm: k.algorithm, key_id: k.keyId, key_json: k.json }))
@@ -84,6 +71,7 @@ export class E2eKeys {
         throw new MatrixError('M_INVALID_PARAM', `One-time key ${k.algorithm}:${k.key_id} already exists with different content`)
       }
     }
+    if (deviceKeys) await this.storeDeviceKeys(repos, userId, deviceId, deviceKeys.json)
     // The device's key counts change: a 'keys' stream change tells every instance's cached counts (LocalDelivery).
     if (inserts.length + fallbackKeys.length > 0) await repos.stream.recordForUsers('keys', [userId])
     await repos.e2eKeys.addOneTimeKeys(userId, deviceId, inserts)
@@ -93,6 +81,22 @@ export class E2eKeys {
       fallbackKeys.map((k) => ({ algorithm: k.algorithm, key_id: k.keyId, key_json: k.json })),
     )
     return (await repos.e2eKeys.keyCounts(userId, deviceId)).counts
+  }
+
+  /**
+   * Stores a device's keys, replacing different ones (a client that lost its keys makes new ones for the
+   * same device): room-mates here and elsewhere are told. Signatures others made over the replaced keys
+   * are dropped with them; the same keys again change nothing.
+   */
+  private async storeDeviceKeys(repos: Repositories, userId: string, deviceId: string, json: Json): Promise<void> {
+    const stored = await repos.e2eKeys.deviceKeys(userId, deviceId)
+    if (stored !== null) {
+      const old = JSON.parse(stored) as Json
+      if (canonicalJson(old) === canonicalJson(json)) return
+      if (unsignedForm(old) !== unsignedForm(json)) await repos.e2eKeys.deleteSignaturesInvolving(userId, [deviceId])
+    }
+    await repos.e2eKeys.putDeviceKeys(userId, deviceId, JSON.stringify(json))
+    await this.deviceListUpdates.devices(repos, userId, [deviceId], false)
   }
 
   /** The one-time key counts and unused fallback key types of a device, for /sync. */

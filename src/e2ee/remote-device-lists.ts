@@ -2,12 +2,15 @@
 // "End-to-End Encryption"), kept from the m.device_list_update and m.signing_key_update EDUs. Each update
 // names the updates it follows (prev_id); one that follows an update never seen means one was lost, and the
 // list is marked stale and fetched whole again from the user's server (/user/devices, resync), as is a list
-// never fetched. Every change takes a device-list stream position, so local users sharing a room with the
-// remote user see them in /sync `device_lists.changed`.
+// never fetched, or one left unfollowed while no room was shared with the user (updates stop coming then).
+// A current list answers our clients' key queries of the user without asking their server. Every change
+// takes a device-list stream position, so local users sharing a room with the remote user see them in
+// /sync `device_lists.changed`.
 import type { JsonObject } from '../protocol/events/types.ts'
 import type { Clock } from '../shared/clock.ts'
 import type { Logger } from '../shared/logger.ts'
-import type { RemoteDeviceListRow, RemoteDeviceRow, Storage } from '../storage/index.ts'
+import { serverNameOf } from '../protocol/events/index.ts'
+import type { RemoteDeviceListRow, RemoteDeviceRow, Repositories, Storage } from '../storage/index.ts'
 import { markDeviceListsChanged } from './device-lists.ts'
 import { isObject, parseCrossSigningKey } from './key-objects.ts'
 
@@ -17,6 +20,8 @@ const SEEN_KEPT = 32
 const MAX_DEVICES = 1000
 /** Resyncs one instance runs at once; a list left stale beyond that is fetched on its next update. */
 const MAX_RESYNCS = 16
+/** Lists one key query fetches whole before answering; its other users are asked of their servers. */
+const MAX_QUERY_RESYNCS = 32
 
 /** GET /_matrix/federation/v1/user/devices/{userId} on the user's server: the parsed JSON answer. */
 export type UserDevicesFetch = (userId: string) => Promise<unknown>
@@ -42,42 +47,136 @@ export interface RemoteDeviceList {
   crossSigningKeys: Array<{ key_type: string; key_json: string }>
 }
 
+/** A remote user's keys as kept here, in the shape of a key query's answer. */
+export interface KeptKeys {
+  /** Device ID → its keys, with its display name in `unsigned`. */
+  devices: Record<string, JsonObject>
+  master: JsonObject | null
+  selfSigning: JsonObject | null
+}
+
+/** A resync running for a user; `again`: an update arrived meanwhile that its answer may predate. */
+interface Resync {
+  done: Promise<boolean>
+  again: boolean
+}
+
 export class RemoteDeviceLists {
   private readonly storage: Storage
   private readonly clock: Clock
   private readonly logger: Logger
   private readonly fetch: UserDevicesFetch
-  private readonly resyncing = new Map<string, Promise<boolean>>()
+  private readonly serverName: string
+  private readonly resyncing = new Map<string, Resync>()
 
-  constructor(options: { storage: Storage; clock: Clock; logger: Logger; fetch: UserDevicesFetch }) {
+  constructor(options: { storage: Storage; clock: Clock; logger: Logger; fetch: UserDevicesFetch; serverName: string }) {
     this.storage = options.storage
     this.clock = options.clock
     this.logger = options.logger
     this.fetch = options.fetch
+    this.serverName = options.serverName
   }
 
   /**
    * Fetches the user's whole list from their server and stores it in place of what was kept (the answer's
-   * stream_id is where updates resume). One fetch per user at a time; false when it failed (still stale).
+   * stream_id is where updates resume). One fetch per user at a time: a caller while one runs shares it,
+   * and with `again` (an update applied meanwhile found the list stale) one more fetch follows it. False
+   * when it failed (still stale).
    */
-  resync(userId: string): Promise<boolean> {
-    let pending = this.resyncing.get(userId)
-    if (!pending) {
-      pending = this.fetchAndStore(userId)
-        .catch((err: Error) => {
-          this.logger.info({ user_id: userId, err: err.message }, 'remote device list not resynced')
-          return false
-        })
-        .finally(() => this.resyncing.delete(userId))
-      this.resyncing.set(userId, pending)
+  resync(userId: string, again = false): Promise<boolean> {
+    const running = this.resyncing.get(userId)
+    if (running) {
+      running.again ||= again
+      return running.done
     }
-    return pending
+    const resync: Resync = { done: Promise.resolve(false), again: false }
+    resync.done = (async () => {
+      try {
+        let ok: boolean
+        do {
+          resync.again = false
+          ok = await this.fetchAndStore(userId).catch((err: Error) => {
+            this.logger.info({ user_id: userId, err: err.message }, 'remote device list not resynced')
+            return false
+          })
+        } while (ok && resync.again)
+        return ok
+      } finally {
+        this.resyncing.delete(userId)
+      }
+    })()
+    this.resyncing.set(userId, resync)
+    return resync.done
   }
 
-  /** Starts a resync unless too many are running; the list stays stale until one succeeds. */
-  resyncInBackground(userId: string): void {
-    if (this.resyncing.has(userId) || this.resyncing.size >= MAX_RESYNCS) return
+  /**
+   * Starts a resync unless too many are running; the list stays stale until one succeeds. `afterUpdate`: an
+   * update just found the list stale, so a resync already running is followed by another.
+   */
+  resyncInBackground(userId: string, afterUpdate = false): void {
+    if (this.resyncing.has(userId)) {
+      if (afterUpdate) void this.resync(userId, true)
+      return
+    }
+    if (this.resyncing.size >= MAX_RESYNCS) return
     void this.resync(userId)
+  }
+
+  /**
+   * The keys of those of `userIds` (other servers' users) whose lists this server follows, for a client's
+   * key query: a user sharing a room with this server is answered from the kept list when it is current,
+   * after fetching it whole first when it is not (never fetched, an update missed, or a room shared again
+   * after none was), within `timeoutMs`. Users absent from the answer are to be asked of their servers.
+   */
+  async keysFor(userIds: string[], timeoutMs: number): Promise<Map<string, KeptKeys>> {
+    const repos = this.storage.repos
+    const shared = [...(await repos.remoteDeviceLists.sharingWith(userIds, this.serverName))]
+    if (shared.length === 0) return new Map()
+    const current = await repos.remoteDeviceLists.current(shared)
+    const missing = shared.filter((u) => !current.has(u))
+    if (missing.length > 0) {
+      let timer: NodeJS.Timeout | undefined
+      const timeUp = new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs)
+      })
+      // Beyond the first few, lists are fetched in the background for later queries.
+      for (const u of missing.slice(MAX_QUERY_RESYNCS)) this.resyncInBackground(u)
+      const fetched = await Promise.all(missing.slice(0, MAX_QUERY_RESYNCS).map(async (u) => ((await Promise.race([this.resync(u), timeUp])) ? u : null)))
+      clearTimeout(timer)
+      for (const u of fetched) if (u !== null) current.add(u)
+    }
+    const answered = shared.filter((u) => current.has(u))
+    const [devices, crossSigning] = await Promise.all([repos.remoteDeviceLists.devicesOf(answered), repos.remoteDeviceLists.crossSigningKeysOf(answered)])
+    const out = new Map<string, KeptKeys>(answered.map((u) => [u, { devices: {}, master: null, selfSigning: null }]))
+    for (const d of devices) {
+      const kept = out.get(d.user_id)
+      if (!kept || d.keys_json === null) continue
+      const keys = JSON.parse(d.keys_json) as JsonObject
+      const unsigned = { ...(isObject(keys.unsigned) ? keys.unsigned : {}), ...(d.display_name !== null ? { device_display_name: d.display_name } : {}) }
+      kept.devices[d.device_id] = { ...keys, unsigned }
+    }
+    for (const k of crossSigning) {
+      const kept = out.get(k.user_id)
+      if (!kept) continue
+      if (k.key_type === 'master') kept.master = JSON.parse(k.key_json) as JsonObject
+      else if (k.key_type === 'self_signing') kept.selfSigning = JSON.parse(k.key_json) as JsonObject
+    }
+    return out
+  }
+
+  /**
+   * An append hook of the room writer: when a member leaves a room (or this server's last member does),
+   * the lists of the users this server no longer shares any room with go stale, inside the event's
+   * transaction. Updates sent while no room is shared never come; a room shared again fetches them whole.
+   */
+  async onMemberEvent(repos: Repositories, event: { type: string; room_id: string; state_key?: string; content: JsonObject }): Promise<void> {
+    if (event.type !== 'm.room.member' || event.state_key === undefined || event.content.membership === 'join') return
+    const member = event.state_key
+    const server = serverNameOf(member)
+    if (server === null) return
+    if (server !== this.serverName) return repos.remoteDeviceLists.unfollow([member], this.serverName)
+    if (await repos.remoteDeviceLists.inRoom(event.room_id, this.serverName)) return
+    await repos.remoteDeviceLists.unfollow(await repos.remoteDeviceLists.followedIn(event.room_id, this.serverName), this.serverName)
   }
 
   private async fetchAndStore(userId: string): Promise<boolean> {

@@ -1,13 +1,14 @@
 // Keys of other servers' users (client-server API, "Key management API"; server-server API, "End-to-End
-// Encryption"): a client's /keys/query and /keys/claim naming remote users ask each of their servers once
+// Encryption"): a client's /keys/query naming remote users is answered from the device lists this server
+// follows (RemoteDeviceLists: users sharing a room with it, kept current by m.device_list_update EDUs and
+// fetched whole when needed); the other users, and every /keys/claim, ask each of their servers once
 // (POST /_matrix/federation/v1/user/keys/query | claim), side by side, all within the client's timeout. A
 // server that cannot be reached in time lands in `failures`; what a server answers is checked before it is
-// passed on: only the users and devices asked, device keys signed by their own ed25519 key, cross-signing
-// keys well formed (a self-signing key signed by the master key).
-//
-// Nothing is cached yet: a remote device-list cache kept current by m.device_list_update EDUs would plug
-// in at RemoteE2eKeys.query, answering the users it tracks before asking their servers.
+// passed on: only the users and devices asked, device keys naming their owner and device, cross-signing
+// keys well formed (a self-signing key signed by the master key). Device keys' own signatures are the
+// querying client's to check.
 import { FederationError, type FederationClient } from '../federation/client.ts'
+import type { RemoteDeviceLists } from './remote-device-lists.ts'
 import { isObject, parseCrossSigningKey, parseDeviceKeys, requireSignature, type CrossSigningKey, type Json } from './key-objects.ts'
 
 /** The client's `timeout` when it gives none (the spec's default), and the most it may ask for. */
@@ -74,15 +75,41 @@ function tryParse<T>(parse: () => T): T | null {
 
 export class RemoteE2eKeys {
   private readonly client: FederationClient
+  /** The device lists this server follows; absent, every user is asked of their server. */
+  private readonly lists: RemoteDeviceLists | null
 
-  constructor(client: FederationClient) {
+  constructor(client: FederationClient, lists?: RemoteDeviceLists) {
     this.client = client
+    this.lists = lists ?? null
   }
 
-  /** Asks each server about its users: `byServer` is server → user → device IDs ([] for all). */
+  /**
+   * The keys of other servers' users, `byServer` being server → user → device IDs ([] for all): from the
+   * followed device lists, else from each server.
+   */
   async query(byServer: Map<string, Record<string, string[]>>, timeoutMs: number): Promise<RemoteQueryResult> {
+    const deadline = Date.now() + timeoutMs
     const result: RemoteQueryResult = { device_keys: {}, master_keys: {}, self_signing_keys: {}, failures: {} }
-    await this.askEach(byServer, 'query', timeoutMs, result.failures, (answer, users) => takeQueryAnswer(answer, users, result))
+    const asked = new Map<string, Record<string, string[]>>()
+    if (this.lists) {
+      const wanted = new Map([...byServer.values()].flatMap((users) => Object.entries(users)))
+      const kept = await this.lists.keysFor([...wanted.keys()], timeoutMs)
+      for (const [userId, keys] of kept) {
+        const devices = wanted.get(userId) as string[]
+        result.device_keys[userId] = devices.length === 0 ? keys.devices : Object.fromEntries(devices.flatMap((d) => (keys.devices[d] ? [[d, keys.devices[d]]] : [])))
+        if (keys.master) result.master_keys[userId] = keys.master
+        if (keys.selfSigning) result.self_signing_keys[userId] = keys.selfSigning
+      }
+      for (const [server, users] of byServer) {
+        const rest = Object.entries(users).filter(([u]) => !kept.has(u))
+        if (rest.length > 0) asked.set(server, Object.fromEntries(rest))
+      }
+    } else {
+      for (const [server, users] of byServer) asked.set(server, users)
+    }
+    if (asked.size > 0) {
+      await this.askEach(asked, 'query', Math.max(deadline - Date.now(), 0), result.failures, (answer, users) => takeQueryAnswer(answer, users, result))
+    }
     return result
   }
 
@@ -143,7 +170,7 @@ export function takeQueryAnswer(answer: unknown, users: Record<string, string[]>
     for (const [deviceId, keys] of Object.entries(devices)) {
       if (budget <= 0) break
       if (wanted && !wanted.has(deviceId)) continue
-      // The owner and device named inside must be the ones asked, and the device must have signed its keys.
+      // The owner and device named inside must be the ones asked.
       const parsed = tryParse(() => parseDeviceKeys(keys, userId, deviceId))
       if (!parsed) continue
       kept[deviceId] = parsed.json

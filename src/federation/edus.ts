@@ -141,7 +141,7 @@ export class InboundEdus {
     for (const update of updates) {
       if (!known.has(update.userId)) continue
       // A list that missed an update (or was never fetched) is fetched whole, without holding up the transaction.
-      if ((await this.s.remoteDeviceLists.applyUpdate(update)) === 'stale') this.s.remoteDeviceLists.resyncInBackground(update.userId)
+      if ((await this.s.remoteDeviceLists.applyUpdate(update)) === 'stale') this.s.remoteDeviceLists.resyncInBackground(update.userId, true)
     }
     for (const keys of signingKeys) {
       if (!known.has(keys.userId)) continue

@@ -2,7 +2,8 @@
 // not answer, from the trusted notaries (/_matrix/key/v2/query); every signature and valid_until_ts
 // checked; stored in PostgreSQL for every instance, old keys included, so old events stay verifiable.
 // One fetch per server at a time on each instance; a server whose answer lacked a key is not asked
-// again for a minute, so a stream of requests naming an unknown key cannot make us flood it.
+// again for a minute, so a stream of requests naming an unknown key cannot make us flood it. As a notary,
+// a server whose cached keys do not satisfy a query is fetched again, within a small budget per server.
 import type { KeyObject } from 'node:crypto'
 import type { ServerKeys } from '../keys/server-keys.ts'
 import { checkKeyResponse, checkNotarySignature, type CheckedKey } from '../protocol/server-keys.ts'
@@ -36,6 +37,9 @@ export interface NotaryQuery {
 }
 
 const REFETCH_AFTER_MS = 60_000
+/** Direct fetches notary queries may cost per server: a burst, then one per interval (anyone may ask). */
+const NOTARY_FETCH_BURST = 8
+const NOTARY_FETCH_INTERVAL_MS = 7_500
 const KEY_RESPONSE_MAX_BYTES = 1024 * 1024
 const NOTARY_RESPONSE_MAX_BYTES = 4 * 1024 * 1024
 const MEMO_ENTRIES = 4096
@@ -53,6 +57,8 @@ export class RemoteKeys {
   private readonly inflight = new Map<string, Promise<void>>()
   private readonly inflightDirect = new Map<string, Promise<void>>()
   private readonly lastFetch = new Map<string, number>()
+  /** Per server, the notary fetch budget: tokens left, as of `at`. */
+  private readonly notaryBudget = new Map<string, { tokens: number; at: number }>()
   private readonly memo = new Map<string, { verifyKey: KeyObject; validUntilTs: number; expiredTs: number | null }>()
 
   constructor(options: { storage: Storage; client: FederationClient; ownKeys: ServerKeys; clock: Clock; logger: Logger; notaries: readonly TrustedKeyServer[] }) {
@@ -204,28 +210,32 @@ export class RemoteKeys {
   }
 
   /**
-   * A direct fetch of a server's keys for the notary answer: shared with concurrent callers, and not made
-   * again within REFETCH_AFTER_MS of the last attempt, so anonymous notary queries cannot make Homestead
-   * fetch the same unreachable servers over and over.
+   * A direct fetch of a server's keys for the notary answer: shared with concurrent callers, and within a
+   * budget per server (NOTARY_FETCH_BURST, then one per NOTARY_FETCH_INTERVAL_MS), so anonymous notary
+   * queries cannot make Homestead fetch the same server over and over. Past the budget nothing is fetched.
    */
   private fetchDirectOnce(serverName: string): Promise<void> {
-    const last = this.lastFetch.get(serverName)
-    if (last !== undefined && this.clock.now() - last < REFETCH_AFTER_MS) return Promise.resolve()
-    let pending = this.inflightDirect.get(serverName)
-    if (!pending) {
-      pending = this.fetchDirect(serverName)
-        .then(
-          () => {},
-          (err: Error) => this.logger.info({ server: serverName, err: err.message }, 'notary: server keys not fetched'),
-        )
-        .finally(() => {
-          this.lastFetch.set(serverName, this.clock.now())
-          if (this.lastFetch.size > MEMO_ENTRIES) this.lastFetch.delete(this.lastFetch.keys().next().value as string)
-          this.inflightDirect.delete(serverName)
-        })
-      this.inflightDirect.set(serverName, pending)
-    }
+    const running = this.inflightDirect.get(serverName)
+    if (running) return running
+    if (!this.takeNotaryBudget(serverName)) return Promise.resolve()
+    const pending = this.fetchDirect(serverName)
+      .then(
+        () => {},
+        (err: Error) => this.logger.info({ server: serverName, err: err.message }, 'notary: server keys not fetched'),
+      )
+      .finally(() => this.inflightDirect.delete(serverName))
+    this.inflightDirect.set(serverName, pending)
     return pending
+  }
+
+  private takeNotaryBudget(serverName: string): boolean {
+    const now = this.clock.now()
+    const last = this.notaryBudget.get(serverName) ?? { tokens: NOTARY_FETCH_BURST, at: now }
+    const tokens = Math.min(NOTARY_FETCH_BURST, last.tokens + (now - last.at) / NOTARY_FETCH_INTERVAL_MS)
+    this.notaryBudget.delete(serverName)
+    this.notaryBudget.set(serverName, { tokens: tokens >= 1 ? tokens - 1 : tokens, at: now })
+    if (this.notaryBudget.size > MEMO_ENTRIES) this.notaryBudget.delete(this.notaryBudget.keys().next().value as string)
+    return tokens >= 1
   }
 
   private ownCheckedKeys(): CheckedKey[] {
@@ -243,7 +253,8 @@ export class RemoteKeys {
     const answer = async ({ serverName, keyIds, minimumValidUntilTs }: NotaryQuery): Promise<Array<Record<string, unknown>>> => {
       if (!isServerName(serverName)) return []
       if (serverName === this.serverName) return [this.ownKeys.keyResponse() as unknown as Record<string, unknown>]
-      const minimum = Math.max(now, minimumValidUntilTs ?? now)
+      // The asker says until when keys must be valid (a past time accepts keys that have expired since); by default, now.
+      const minimum = minimumValidUntilTs ?? now
       const wanted = (rows: RemoteServerKeyRow[]) => rows.filter((r) => keyIds.length === 0 || keyIds.includes(r.key_id))
       let rows = wanted(await this.storage.repos.remoteServerKeys.forServer(serverName))
       if (!rows.some((r) => r.expired_ts === null && r.valid_until_ts >= minimum)) {

@@ -6,8 +6,10 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import { startInstanceOn, startTestServer, type TestInstance, type TestServer } from '../support/server.ts'
-import { federationFronts } from '../support/federation.ts'
-import { signingKeyFromSeed } from '../../src/protocol/signing.ts'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { federationFronts, startTlsFront } from '../support/federation.ts'
+import { signJson, signingKeyFromSeed } from '../../src/protocol/signing.ts'
 import { checkKeyResponse, checkNotarySignature } from '../../src/protocol/server-keys.ts'
 import { signRequest, type SignedRequest } from '../../src/protocol/x-matrix.ts'
 import { MatrixError } from '../../src/shared/errors.ts'
@@ -34,8 +36,28 @@ fronts.route(fronts.frontA, a2.url)
 const ctxA: AppContext = a2.server.ctx
 const ctxB: AppContext = b.server.ctx
 
+// An origin server whose key document the tests choose (as SyTest's own server does), behind a TLS front.
+let originAnswer: { status: number; body: unknown } = { status: 404, body: {} }
+const origin = createServer((req, res) => {
+  req.resume()
+  res.writeHead(req.url === '/_matrix/key/v2/server' ? originAnswer.status : 404, { 'content-type': 'application/json' })
+  res.end(JSON.stringify(req.url === '/_matrix/key/v2/server' ? originAnswer.body : {}))
+})
+await new Promise<void>((resolve) => origin.listen(0, '127.0.0.1', resolve))
+const originFront = await startTlsFront(fronts.ca.issue(['127.0.0.1']))
+originFront.target = (origin.address() as AddressInfo).port
+const originName = `127.0.0.1:${originFront.port}`
+const originFetches = () => originFront.requests.filter((r) => r === 'GET /_matrix/key/v2/server').length
+/** The origin's signed key document: one key, valid until `validUntil`. */
+function originKeys(keyId: string, validUntil: number): Record<string, unknown> {
+  const key = signingKeyFromSeed(keyId, randomBytes(32))
+  return signJson({ server_name: originName, valid_until_ts: validUntil, verify_keys: { [keyId]: { key: key.publicKeyBase64 } }, old_verify_keys: {} }, originName, key)
+}
+
 after(async () => {
   await a2.close()
+  await originFront.close()
+  await new Promise((resolve) => origin.close(resolve))
   await fronts.close()
 })
 
@@ -101,6 +123,53 @@ describe('remote server keys', () => {
     const tooMany = Object.fromEntries(Array.from({ length: 101 }, (_, i) => [`s${i}.example`, {}]))
     const big = await b.api.post('/_matrix/key/v2/query', { server_keys: tooMany })
     assert.equal(big.body.errcode, 'M_TOO_LARGE')
+  })
+})
+
+describe('Homestead as a notary', () => {
+  const notaryQuery = async (keyId: string, minimum?: number) => {
+    const res = await b.api.post('/_matrix/key/v2/query', { server_keys: { [originName]: { [keyId]: minimum === undefined ? {} : { minimum_valid_until_ts: minimum } } } })
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    return res.body.server_keys as Array<{ server_name: string; valid_until_ts: number; verify_keys: Record<string, unknown> }>
+  }
+
+  it('answers GET /_matrix/key/v2/query/{serverName}/{keyId} as it does without the key ID', async () => {
+    const keyId = ctxA.serverKeys.signingKey.keyId
+    const withId = await b.api.get(`/_matrix/key/v2/query/${encodeURIComponent(nameA)}/${encodeURIComponent(keyId)}`)
+    const without = await b.api.get(`/_matrix/key/v2/query/${encodeURIComponent(nameA)}`)
+    assert.equal(withId.status, 200, JSON.stringify(withId.body))
+    assert.ok(withId.body.server_keys.some((doc: { verify_keys: Record<string, unknown> }) => keyId in doc.verify_keys))
+    assert.deepEqual(withId.body, without.body)
+  })
+
+  it('fetches again when its keys are not valid until the minimum asked, and gives the last ones known when the server fails', async () => {
+    const expiry = Date.now() - 86400_000
+    originAnswer = { status: 200, body: originKeys('ed25519:k1', expiry) }
+    const first = await notaryQuery('ed25519:k1')
+    assert.deepEqual(first.map((d) => [d.server_name, d.valid_until_ts, Object.keys(d.verify_keys)]), [[originName, expiry, ['ed25519:k1']]])
+    assert.equal(originFetches(), 1)
+    // Asked for a key valid later than the one kept: fetched again at once (the same answer comes back).
+    const second = await notaryQuery('ed25519:k1', expiry + 1000)
+    assert.deepEqual(second.map((d) => d.valid_until_ts), [expiry])
+    assert.equal(originFetches(), 2)
+    // The origin fails: the kept key is given, expired as it is.
+    originAnswer = { status: 400, body: {} }
+    const third = await notaryQuery('ed25519:k1', expiry + 1000)
+    assert.deepEqual(third.map((d) => [d.valid_until_ts, Object.keys(d.verify_keys)]), [[expiry, ['ed25519:k1']]])
+    assert.equal(originFetches(), 3)
+    // The origin forgets k1 and lists another key: k1 stays known, and a query it satisfies fetches nothing.
+    originAnswer = { status: 200, body: originKeys('ed25519:k2', expiry + 1000) }
+    await notaryQuery('ed25519:k1', Date.now())
+    assert.equal(originFetches(), 4)
+    const kept = await notaryQuery('ed25519:k1', expiry)
+    assert.deepEqual(kept.map((d) => Object.keys(d.verify_keys)), [['ed25519:k1']])
+    assert.equal(originFetches(), 4)
+  })
+
+  it('fetches one server at most a few times in a row for anonymous queries, however many ask', async () => {
+    const before = originFetches()
+    for (let i = 0; i < 12; i++) await notaryQuery('ed25519:unknown', Date.now())
+    assert.ok(originFetches() - before <= 8, `${originFetches() - before} fetches`)
   })
 })
 

@@ -1,6 +1,7 @@
 // What Homestead keeps of another server's answer to /user/keys/query and /user/keys/claim before a client
-// sees it: only the users and devices asked, device keys their own device signed, cross-signing keys of the
-// right owner and usage, a self-signing key only when the master key signed it; one key per device claimed.
+// sees it: only the users and devices asked, device keys naming their owner and device (passed on as signed:
+// the client checks them), cross-signing keys of the right owner and usage, a self-signing key only when the
+// master key signed it; one key per device claimed.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { takeClaimAnswer, takeQueryAnswer, type RemoteClaimResult, type RemoteQueryResult } from '../../src/e2ee/remote-keys.ts'
@@ -28,7 +29,7 @@ describe('takeQueryAnswer', () => {
     assert.deepEqual(result.self_signing_keys[bob], cross.body.self_signing_key)
   })
 
-  it('drops forged, misattributed and unasked keys', () => {
+  it('passes device keys on as signed (the client checks them) and drops misattributed and unasked ones', () => {
     const result = empty()
     const forged: Json = { ...good.deviceKeys(), algorithms: ['something.else'] }
     const eveDevice = new TestDevice(eve, 'EVE')
@@ -41,7 +42,8 @@ describe('takeQueryAnswer', () => {
       self_signing_keys: { [bob]: cross.body.self_signing_key },
     }
     takeQueryAnswer(answer, { [bob]: ['GOOD', 'OTHER', 'RENAMED'] }, result)
-    assert.deepEqual(Object.keys(result.device_keys[bob] ?? {}), ['OTHER'], 'a bad signature, keys under another device ID and an unasked device are dropped')
+    assert.deepEqual(Object.keys(result.device_keys[bob] ?? {}), ['GOOD', 'OTHER'], 'keys under another device ID and an unasked device are dropped')
+    assert.deepEqual(result.device_keys[bob]?.GOOD, forged, 'keys whose signature does not match are passed on as they are')
     assert.equal(result.device_keys[eve], undefined, 'a user not asked is dropped')
     assert.deepEqual(result.master_keys, {}, 'a master key naming another user is dropped')
     assert.deepEqual(result.self_signing_keys, {}, 'no self-signing key without its master key')

@@ -1,4 +1,5 @@
 // GET  /_matrix/key/v2/query/{serverName}
+// GET  /_matrix/key/v2/query/{serverName}/{keyId} (gone from the spec, still asked by older servers: the same answer)
 // POST /_matrix/key/v2/query
 // Spec: server-server-api, "Querying Keys Through Another Server" — Homestead as a notary.
 import { Type } from '@sinclair/typebox'
@@ -13,9 +14,10 @@ const Criteria = Type.Object({ minimum_valid_until_ts: Type.Optional(Type.Intege
 
 export const queryServerKeys = defineRoute({
   method: 'GET',
-  url: '/_matrix/key/v2/query/:serverName',
+  // The key ID does not narrow the answer: every key of the server is given, as without it.
+  url: ['/_matrix/key/v2/query/:serverName', '/_matrix/key/v2/query/:serverName/:keyId'],
   auth: 'none',
-  params: Type.Object({ serverName: Type.String() }),
+  params: Type.Object({ serverName: Type.String(), keyId: Type.Optional(Type.String()) }),
   query: Type.Object({ minimum_valid_until_ts: Type.Optional(Type.Integer({ minimum: 0 })) }),
   async handler(ctx, { params, query }) {
     const answer = await ctx.federation.keys.notaryAnswer([{ serverName: params.serverName, keyIds: [], minimumValidUntilTs: query.minimum_valid_until_ts ?? null }])

@@ -51,13 +51,12 @@ export class E2eKeysRepository {
     return rows[0]?.key_json ?? null
   }
 
-  /** Stores a device's keys; false when keys were already stored (the caller compared them). */
-  async putDeviceKeys(userId: string, deviceId: string, keyJson: string): Promise<boolean> {
-    const { rowCount } = await this.db.query(
-      'INSERT INTO e2e_device_keys (user_id, device_id, key_json) VALUES ($1, $2, $3) ON CONFLICT (user_id, device_id) DO NOTHING',
+  /** Stores a device's keys, in place of any it had (the caller compared them). */
+  async putDeviceKeys(userId: string, deviceId: string, keyJson: string): Promise<void> {
+    await this.db.query(
+      'INSERT INTO e2e_device_keys (user_id, device_id, key_json) VALUES ($1, $2, $3) ON CONFLICT (user_id, device_id) DO UPDATE SET key_json = EXCLUDED.key_json',
       [userId, deviceId, keyJson],
     )
-    return rowCount === 1
   }
 
   /**

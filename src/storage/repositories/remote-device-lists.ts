@@ -71,6 +71,75 @@ export class RemoteDeviceListsRepository {
     )
   }
 
+  /** Of these users, those joined to a room `serverName` (this server) is in: whose device lists it follows. */
+  async sharingWith(userIds: string[], serverName: string): Promise<Set<string>> {
+    if (userIds.length === 0) return new Set()
+    const { rows } = await this.db.query<{ user_id: string }>(
+      `SELECT DISTINCT m.user_id FROM room_memberships m JOIN room_servers s ON s.room_id = m.room_id AND s.server_name = $2
+        WHERE m.user_id = ANY($1::text[]) AND m.membership = 'join'`,
+      [userIds, serverName],
+    )
+    return new Set(rows.map((r) => r.user_id))
+  }
+
+  /** Of these users, those whose kept list is current (fetched whole and no update missed since). */
+  async current(userIds: string[]): Promise<Set<string>> {
+    if (userIds.length === 0) return new Set()
+    const { rows } = await this.db.query<{ user_id: string }>('SELECT user_id FROM remote_device_lists WHERE user_id = ANY($1::text[]) AND NOT stale', [userIds])
+    return new Set(rows.map((r) => r.user_id))
+  }
+
+  /**
+   * Marks stale the lists of these users that no longer share a room with `serverName` (this server): no
+   * update reaches it until a room is shared again, and then the list must be fetched whole.
+   */
+  async unfollow(userIds: string[], serverName: string): Promise<void> {
+    if (userIds.length === 0) return
+    await this.db.query(
+      `UPDATE remote_device_lists l SET stale = true
+        WHERE l.user_id = ANY($1::text[]) AND NOT l.stale
+          AND NOT EXISTS (SELECT 1 FROM room_memberships o JOIN room_servers s ON s.room_id = o.room_id AND s.server_name = $2
+                           WHERE o.user_id = l.user_id AND o.membership = 'join')`,
+      [userIds, serverName],
+    )
+  }
+
+  /** The room's joined members of other servers than `serverName` whose lists are kept and current. */
+  async followedIn(roomId: string, serverName: string): Promise<string[]> {
+    const { rows } = await this.db.query<{ user_id: string }>(
+      `SELECT m.user_id FROM room_memberships m JOIN remote_device_lists l ON l.user_id = m.user_id AND NOT l.stale
+        WHERE m.room_id = $1 AND m.membership = 'join' AND user_server_name(m.user_id) <> $2`,
+      [roomId, serverName],
+    )
+    return rows.map((r) => r.user_id)
+  }
+
+  /** Whether `serverName` has a joined member in the room. */
+  async inRoom(roomId: string, serverName: string): Promise<boolean> {
+    const { rows } = await this.db.query('SELECT 1 FROM room_servers WHERE room_id = $1 AND server_name = $2 AND joined_count > 0', [roomId, serverName])
+    return rows.length > 0
+  }
+
+  /** The devices of several users, in one query. */
+  async devicesOf(userIds: string[]): Promise<Array<RemoteDeviceRow & { user_id: string }>> {
+    if (userIds.length === 0) return []
+    const { rows } = await this.db.query<RemoteDeviceRow & { user_id: string }>(
+      'SELECT user_id, device_id, display_name, keys_json FROM remote_devices WHERE user_id = ANY($1::text[]) ORDER BY user_id, device_id',
+      [userIds],
+    )
+    return rows
+  }
+
+  /** The master and self-signing keys of several users, in one query. */
+  async crossSigningKeysOf(userIds: string[]): Promise<Array<{ user_id: string; key_type: string; key_json: string }>> {
+    if (userIds.length === 0) return []
+    const { rows } = await this.db.query<{ user_id: string; key_type: string; key_json: string }>(
+      'SELECT user_id, key_type, key_json FROM remote_cross_signing_keys WHERE user_id = ANY($1::text[])',
+      [userIds],
+    )
+    return rows
+  }
+
   async devices(userId: string): Promise<RemoteDeviceRow[]> {
     const { rows } = await this.db.query<RemoteDeviceRow>(
       'SELECT device_id, display_name, keys_json FROM remote_devices WHERE user_id = $1 ORDER BY device_id',
