@@ -30,6 +30,8 @@ export interface CreatePlan {
   alias: string | null
   templates: EventTemplate[]
   isPublic: boolean
+  /** Invites of other servers' users: sent over federation once the room exists, with this content. */
+  remoteInvites: Array<{ userId: string; content: JsonObject }>
 }
 
 const PRESETS: Record<Preset, { join_rule: string; history_visibility: string; guest_access: string }> = {
@@ -142,18 +144,16 @@ export function planRoom(
   }
   templates.push(...later.values())
 
+  const remoteInvites: CreatePlan['remoteInvites'] = []
   for (const invitee of invitees) {
     if (invitee === creator) continue
-    const content: JsonObject = { ...memberContent(invitee), membership: 'invite' }
+    const local = parseUserId(invitee)?.serverName === serverName
+    const content: JsonObject = { ...(local ? memberContent(invitee) : {}), membership: 'invite' }
     if (request.is_direct) content.is_direct = true
-    templates.push({ type: 'm.room.member', state_key: invitee, sender: creator, content })
-  }
-  for (const invitee of invitees) {
-    if (parseUserId(invitee)?.serverName !== serverName) {
-      throw new MatrixError('M_UNKNOWN', `Inviting users of other servers (${invitee}) needs federation, which is not available yet`, 400)
-    }
+    if (local) templates.push({ type: 'm.room.member', state_key: invitee, sender: creator, content })
+    else remoteInvites.push({ userId: invitee, content })
   }
 
   const roomId = version.roomIdFromCreateEvent ? null : `!${randomString(18)}:${serverName}`
-  return { version, roomId, alias, templates, isPublic: request.visibility === 'public' }
+  return { version, roomId, alias, templates, isPublic: request.visibility === 'public', remoteInvites }
 }

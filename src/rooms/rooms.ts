@@ -76,7 +76,7 @@ export class Rooms {
         throw notFound(`Unknown user ${invitee}`)
       }
     }
-    return this.storage.streamTransaction(async (repos) => {
+    const created = await this.storage.streamTransaction(async (repos) => {
       await options.guard?.(repos)
       // Users who block invites are left out; the room is created for the others (client-server API, "Invite permission").
       const blocked = await usersBlockingInvites(repos, request.invite ?? [])
@@ -101,8 +101,21 @@ export class Rooms {
         }
       }
       if (plan.isPublic) await repos.rooms.setPublic(room.roomId, true)
-      return room.roomId
+      return { roomId: room.roomId, remoteInvites: plan.remoteInvites }
     })
+    // Other servers' users are invited once the room exists: their servers sign the invites. Each is tried;
+    // the first refusal is the answer (the room exists, as its ID in the error says).
+    let failure: unknown = null
+    for (const { userId, content } of created.remoteInvites) {
+      try {
+        await this.invite(requester, created.roomId, userId, undefined, content)
+      } catch (err) {
+        failure ??= err
+      }
+    }
+    if (failure instanceof MatrixError) throw new MatrixError(failure.errcode, `The room ${created.roomId} was created, but an invite failed: ${failure.message}`, failure.status)
+    if (failure) throw failure
+    return created.roomId
   }
 
   /**
@@ -371,12 +384,12 @@ export class Rooms {
     return room !== null && room.state_group !== null
   }
 
-  async invite(requester: Requester, roomId: string, target: string, reason?: string): Promise<void> {
+  async invite(requester: Requester, roomId: string, target: string, reason?: string, content: JsonObject = { membership: 'invite' }): Promise<void> {
     if (!isUserId(target)) throw invalidParam('Invalid user ID')
     const targetServer = parseUserId(target)?.serverName
     if (targetServer !== this.serverName) {
       if (!this.remoteInvites || !targetServer) throw new MatrixError('M_UNKNOWN', 'Users of other servers cannot be invited (federation is off)', 400)
-      return this.inviteRemote(requester, roomId, target, targetServer, reason)
+      return this.inviteRemote(requester, roomId, target, targetServer, withReason(content, reason))
     }
     if (!(await this.storage.repos.users.exists(target))) throw notFound(`Unknown user ${target}`)
     await this.changeMembership(requester, roomId, target, withReason({ membership: 'invite' }, reason))
@@ -387,9 +400,9 @@ export class Rooms {
    * the invitee's server (which shows it to them), then appended as that co-signed event. The room is not
    * locked meanwhile: the invite takes its place in the DAG like any event whose prev_events moved on.
    */
-  private async inviteRemote(requester: Requester, roomId: string, target: string, targetServer: string, reason: string | undefined): Promise<void> {
+  private async inviteRemote(requester: Requester, roomId: string, target: string, targetServer: string, content: JsonObject): Promise<void> {
     const remote = this.remoteInvites as RemoteInvites
-    const template: EventTemplate = { type: 'm.room.member', state_key: target, sender: requester.userId, content: withReason({ membership: 'invite' }, reason) }
+    const template: EventTemplate = { type: 'm.room.member', state_key: target, sender: requester.userId, content }
     const { event, version, stripped } = await this.storage.transaction(async (repos) => {
       const room = await this.writer.open(repos, roomId, [template])
       const built = this.writer.buildChecked(room, template)

@@ -49,6 +49,22 @@ describe('invites to users of other servers', () => {
     assert.equal((await bob.getState(roomId, 'm.room.name')).name, 'Family')
   })
 
+  it('go out from createRoom: a direct chat with a user of another server, which they join', async () => {
+    const since = (await bob.sync()).next_batch
+    const res = await alice.post('/createRoom', { preset: 'trusted_private_chat', is_direct: true, invite: [bob.userId] })
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    const roomId = res.body.room_id as string
+    assert.equal((await alice.getState(roomId, 'm.room.member', bob.userId)).is_direct, true)
+    const synced = await bob.sync({ since })
+    const invite = synced.rooms?.invite?.[roomId]
+    assert.ok(invite, JSON.stringify(synced.rooms))
+    const own = invite.invite_state.events.find((e: { type: string; state_key: string }) => e.type === 'm.room.member' && e.state_key === bob.userId)
+    assert.equal(own?.content?.is_direct, true)
+    assert.equal((await bob.post(`/join/${enc(roomId)}`, {})).status, 200)
+    // trusted_private_chat: invitees get the creator's power (room version 12: as additional creators).
+    assert.deepEqual((await alice.getState(roomId, 'm.room.create')).additional_creators, [bob.userId])
+  })
+
   it('refuses an invite the invitee has blocked (M_INVITE_BLOCKED), and one of an unknown user', async () => {
     const roomId = await alice.createRoom({ preset: 'private_chat' })
     const carl = await RoomClient.register(b.api)
