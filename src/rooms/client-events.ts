@@ -98,6 +98,17 @@ export async function toClientEvents(
   return events
 }
 
+/**
+ * An event as the legacy endpoints (/events, /initialSync) serve it: their clients read the sender as
+ * `user_id`, and a presence event's user in its content as well.
+ */
+export function legacyEvent<T extends { sender?: unknown; type?: unknown; content?: unknown }>(event: T): T & { user_id?: unknown } {
+  if (event.sender === undefined) return event
+  const out: T & { user_id?: unknown } = { ...event, user_id: event.sender }
+  if (event.type === 'm.presence') out.content = { ...(event.content as object), user_id: event.sender }
+  return out
+}
+
 /** The state shown, stripped, to invitees and knockers: what names and describes the room. */
 export const STRIPPED_STATE_TYPES = ['m.room.create', 'm.room.join_rules', 'm.room.name', 'm.room.avatar', 'm.room.canonical_alias', 'm.room.encryption', 'm.room.topic']
 

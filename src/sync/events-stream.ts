@@ -9,7 +9,7 @@ import type { Clock } from '../shared/clock.ts'
 import { forbidden } from '../shared/errors.ts'
 import { formatSyncToken, parseSyncTokenOrThrow } from '../shared/sync-token.ts'
 import type { EventRow, MembershipRow, Storage } from '../storage/index.ts'
-import { toClientEvents, viewerOf } from '../rooms/client-events.ts'
+import { legacyEvent, toClientEvents, viewerOf } from '../rooms/client-events.ts'
 import { filterVisibleByRoom } from '../rooms/visibility.ts'
 import { ignoredUsers, invitesBlocked, withoutIgnored, withoutIgnoredInvites } from '../directory/index.ts'
 import type { Requester } from '../users/index.ts'
@@ -172,7 +172,7 @@ export class EventStream {
     )
     const chunk: JsonObject[] = (await toClientEvents(repos, shown, viewerOf(requester), this.clock.now())) as unknown as JsonObject[]
     chunk.push(...(await this.streamEvents(requester, from, end, joined, roomId)))
-    return { chunk, end }
+    return { chunk: chunk.map(legacyEvent), end }
   }
 
   /**
@@ -196,8 +196,7 @@ export class EventStream {
     ])
     const out: JsonObject[] = []
     for (const [room, events] of ephemeral) for (const e of events) out.push({ ...e, room_id: room })
-    // This stream's presence events name their user in the content too, as its clients expect.
-    for (const e of presenceEvents) out.push({ ...e, content: { ...(e.content as JsonObject), user_id: e.sender as string } })
+    for (const e of presenceEvents) out.push(e)
     for (const a of accountData) out.push(a.room_id === '' ? { type: a.type, content: a.content as JsonObject } : { type: a.type, room_id: a.room_id, content: a.content as JsonObject })
     return out
   }

@@ -4,6 +4,7 @@ import { Type } from '@sinclair/typebox'
 import { defineRoute } from '../route.ts'
 import { cs } from '../paths.ts'
 import { RoomIdParam } from '../schemas.ts'
+import { legacyEvent } from '../../rooms/client-events.ts'
 
 export const roomInitialSync = defineRoute({
   method: 'GET',
@@ -20,6 +21,12 @@ export const roomInitialSync = defineRoute({
       joined.length > 0 ? ctx.ephemeral.forSync(requester, [params.roomId], null, Number.MAX_SAFE_INTEGER) : new Map(),
     ])
     const receipts = (ephemeral.get(params.roomId) ?? []).filter((e: { type?: unknown }) => e.type === 'm.receipt')
-    return { ...snapshot, presence, receipts }
+    return {
+      ...snapshot,
+      messages: { ...snapshot.messages, chunk: snapshot.messages.chunk.map(legacyEvent) },
+      state: snapshot.state.map(legacyEvent),
+      presence: presence.map(legacyEvent),
+      receipts,
+    }
   },
 })
