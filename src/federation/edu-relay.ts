@@ -12,7 +12,17 @@ export interface EduRelay {
   /** A public receipt (m.read); private ones stay here. */
   receipt(repos: Repositories, receipt: { roomId: string; receiptType: string; userId: string; eventId: string; ts: number; threadId: string | null }): Promise<void>
   presence(repos: Repositories, row: PresenceRow, now: number): Promise<void>
+  /**
+   * A user joined a room: a server new to our users hears their presence (a remote joiner's server gets
+   * that of our members of the room; our joiner's, the room's other servers), not only their next change.
+   */
+  joined(repos: Repositories, roomId: string, userId: string, now: number): Promise<void>
 }
+
+/** At most this many of our members' presence told to a server whose user joins a room. */
+const PRESENCE_ON_JOIN_MAX = 100
+/** Presence updates per m.presence EDU (each well under the EDU size bound). */
+const PRESENCE_PER_EDU = 50
 
 /** Relays through `sender` (read when a change happens: the sender is built after the services). */
 export function eduRelay(serverName: string, sender: () => FederationSender): EduRelay {
@@ -31,9 +41,28 @@ export function eduRelay(serverName: string, sender: () => FederationSender): Ed
     },
     async presence(repos, row, now) {
       if (!ours(row.user_id)) return
-      const update: JsonObject = { user_id: row.user_id, presence: row.state, last_active_ago: Math.max(0, now - row.last_active_ts), currently_active: row.state === 'online' }
-      if (row.status_msg !== null) update.status_msg = row.status_msg
-      await sender().queueEduForIn(repos, 'user', row.user_id, 'm.presence', { push: [update] }, row.user_id)
+      await sender().queueEduForIn(repos, 'user', row.user_id, 'm.presence', { push: [presenceUpdate(row, now)] }, row.user_id)
+    },
+    async joined(repos, roomId, userId, now) {
+      const joiner = parseUserId(userId)?.serverName
+      if (!joiner) return
+      if (joiner !== serverName) {
+        const rows = await repos.presence.activeMembersOf(roomId, serverName, PRESENCE_ON_JOIN_MAX)
+        for (let i = 0; i < rows.length; i += PRESENCE_PER_EDU) {
+          await sender().queueEduIn(repos, joiner, 'm.presence', { push: rows.slice(i, i + PRESENCE_PER_EDU).map((r) => presenceUpdate(r, now)) })
+        }
+        return
+      }
+      const row = await repos.presence.get(userId)
+      if (!row || row.state === 'offline') return
+      await sender().queueEduForIn(repos, 'room', roomId, 'm.presence', { push: [presenceUpdate(row, now)] }, userId)
     },
   }
+}
+
+/** One update of an m.presence EDU. */
+function presenceUpdate(row: PresenceRow, now: number): JsonObject {
+  const update: JsonObject = { user_id: row.user_id, presence: row.state, last_active_ago: Math.max(0, now - row.last_active_ts), currently_active: row.state === 'online' }
+  if (row.status_msg !== null) update.status_msg = row.status_msg
+  return update
 }

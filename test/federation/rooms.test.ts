@@ -109,6 +109,19 @@ describe('a room shared by three servers', () => {
     assert.equal(presence.body.presence, 'unavailable')
   })
 
+  it('tells presence set before two users shared a room once one joins the other\'s room, both ways', async () => {
+    const dave = await RoomClient.register(a.api)
+    const erin = await RoomClient.register(b.api)
+    assert.equal((await dave.put(`/presence/${enc(dave.userId)}/status`, { presence: 'online', status_msg: 'at home' })).status, 200)
+    assert.equal((await erin.put(`/presence/${enc(erin.userId)}/status`, { presence: 'unavailable', status_msg: 'away' })).status, 200)
+    const roomId = await dave.createRoom({ preset: 'public_chat' })
+    assert.equal((await erin.post(`/join/${enc(roomId)}?via=${enc(a.name)}`, {})).status, 200)
+    const onB = await eventually("dave's presence on B", () => erin.get(`/presence/${enc(dave.userId)}/status`), (r) => r.status === 200 && r.body.status_msg === 'at home')
+    assert.equal(onB.body.presence, 'online')
+    const onA = await eventually("erin's presence on A", () => dave.get(`/presence/${enc(erin.userId)}/status`), (r) => r.status === 200 && r.body.status_msg === 'away')
+    assert.equal(onA.body.presence, 'unavailable')
+  })
+
   it("sends an invite of a third server's user to the room's other servers too", async () => {
     const roomId = await alice.createRoom({ preset: 'public_chat' })
     assert.equal((await bob.post(`/join/${enc(roomId)}?via=${enc(a.name)}`, {})).status, 200)

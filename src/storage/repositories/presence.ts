@@ -35,6 +35,20 @@ export class PresenceRepository {
     return rows
   }
 
+  /**
+   * The presence of a room's joined members of one server that are not offline, the most recently active
+   * first, at most `limit` (through the room's memberships).
+   */
+  async activeMembersOf(roomId: string, serverName: string, limit: number): Promise<PresenceRow[]> {
+    const { rows } = await this.db.query<PresenceRow>(
+      `SELECT p.* FROM room_memberships m JOIN presence p ON p.user_id = m.user_id
+        WHERE m.room_id = $1 AND m.membership = 'join' AND p.state <> 'offline' AND substr(m.user_id, strpos(m.user_id, ':') + 1) = $2
+        ORDER BY p.last_active_ts DESC LIMIT $3`,
+      [roomId, serverName, limit],
+    )
+    return rows
+  }
+
   /** The row, locked for the rest of the transaction. */
   async lock(userId: string): Promise<PresenceRow | null> {
     const { rows } = await this.db.query<PresenceRow>('SELECT * FROM presence WHERE user_id = $1 FOR UPDATE', [userId])
