@@ -1,7 +1,7 @@
 // Joining a room this server is not in (server-server API, "Joining Rooms"): make_join on a resident
-// server, our signed join event, send_join v2 (v1 with servers that lack it), the answer's state and auth chain verified (signatures and
-// hashes, then the authorization rules against their own auth events), then the room persisted from
-// that state with our join appended on it.
+// server, our signed join event, send_join v2 (v1 with servers that lack it), the answer's state and auth
+// chain verified (signatures and hashes, then the authorization rules against their own auth events), then
+// the room persisted from that state with our join appended on it.
 import { hashAndSignEvent, isState, parsePdu, referenceHash, MAX_AUTH_EVENTS, MAX_PREV_EVENTS, type JsonObject, type Pdu, type RoomEvent } from '../protocol/events/index.ts'
 import { encodeBase64 } from '../protocol/base64.ts'
 import { ROOM_VERSIONS, roomVersion, type RoomVersion } from '../protocol/room-versions.ts'
