@@ -60,8 +60,8 @@ function malformation(raw: unknown, version: RoomVersion): string | null {
  * checked as a received PDU ("Checks performed on receipt of a PDU", steps 1–3): 400 M_BAD_JSON when it is
  * not a well-formed event of the room's version (strict canonical JSON from room version 6: no floats),
  * 403 M_FORBIDDEN when it is not signed (no hashes or signatures at all) or a signature it needs is missing
- * or does not verify, 400 M_INVALID_PARAM when it does
- * not match its content hash (a redacted copy is no membership to accept).
+ * or does not verify, 400 M_INVALID_PARAM when it does not match its content hash (a redacted copy is no
+ * membership to accept).
  */
 export async function checkSentPdu(raw: unknown, version: RoomVersion, keys: KeyLookup): Promise<RoomEvent> {
   const malformed = malformation(raw, version)
