@@ -160,6 +160,11 @@ export async function createContext(options: ContextOptions): Promise<AppContext
       const result = await remoteEvents.ingestJoinedRoom(roomId, version, { state, authChain, join, origin })
       if (result.outcome !== 'accepted') throw new Error(`the join was not accepted here (${result.outcome}: ${result.reason ?? ''})`)
     },
+    membershipEvent: async (roomId, userId) => {
+      const own = await storage.repos.memberships.get(roomId, userId)
+      const [row] = own ? await storage.repos.events.pdus(roomId, [own.event_id]) : []
+      return row ? (JSON.parse(row.json) as Record<string, unknown>) : null
+    },
     keepOutside: (event, version, unsigned) => remoteEvents.keepMembershipOutside(event, version, unsigned),
   })
   const rooms = new Rooms({

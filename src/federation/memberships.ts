@@ -4,7 +4,7 @@
 // appends it through the ingest (ctx.remoteEvents), like any remote event, co-signing restricted joins that
 // one of our users authorised.
 import { checkEventAuth, inviteLevel, joinRuleOf, membershipOf, selectAuthEvents, userPowerLevel, type AuthState } from '../protocol/auth/index.ts'
-import { buildEvent, referenceHash, signEvent, type JsonObject, type Pdu, type RoomEvent } from '../protocol/events/index.ts'
+import { buildEvent, eventJsonBytes, MAX_PDU_BYTES, parsePdu, referenceHash, signEvent, type JsonObject, type Pdu, type RoomEvent } from '../protocol/events/index.ts'
 import { stateKey, type StateKey } from '../protocol/events/types.ts'
 import { requesterVersionError, roomVersion, type RoomVersion } from '../protocol/room-versions.ts'
 import type { SigningKey } from '../protocol/signing.ts'
@@ -16,7 +16,7 @@ import type { RemoteEvents } from '../rooms/ingest.ts'
 import { keysFor, parseStored } from '../rooms/writer.ts'
 import { isObject } from '../protocol/auth/room-state.ts'
 import type { RemoteKeys } from './keys.ts'
-import { checkIncomingPdu } from './pdu-check.ts'
+import { checkIncomingPdu, type KeyLookup } from './pdu-check.ts'
 import { compileServerAcl, serverAllowedByAcl } from '../protocol/server-acl.ts'
 import { STRIPPED_STATE_TYPES } from '../rooms/client-events.ts'
 
@@ -24,6 +24,8 @@ export type RemoteMembership = 'join' | 'leave' | 'knock'
 
 /** The send_join answer (v2), without partial state: the whole state before the join and its auth chain. */
 export interface SendJoinAnswer {
+  /** The resident server (this one). */
+  origin: string
   state: Pdu[]
   auth_chain: Pdu[]
   /** The join as this server co-signed it (restricted joins). */
@@ -36,6 +38,39 @@ const MAX_PREV_EVENTS = 10
 const MAX_ALLOW_CONDITIONS = 50
 
 const invalid = (message: string) => new MatrixError('M_INVALID_PARAM', message, 400)
+
+/** Why `raw` is not a well-formed event of the room version (its JSON, size and fields), or null. */
+function malformation(raw: unknown, version: RoomVersion): string | null {
+  if (!isObject(raw)) return 'an event must be a JSON object'
+  let size: number
+  try {
+    size = eventJsonBytes(raw, version).length
+  } catch (error) {
+    return `not canonical JSON: ${(error as Error).message}`
+  }
+  if (size > MAX_PDU_BYTES) return `the event is ${size} bytes, over ${MAX_PDU_BYTES}`
+  // An event sent without its hashes or signatures is one nobody signed: refused as such, below.
+  if (raw.hashes === undefined || raw.signatures === undefined) return null
+  const parsed = parsePdu(raw, version)
+  return parsed.ok ? null : parsed.reason
+}
+
+/**
+ * A membership event another server hands us to sign or append (send_join, send_leave, send_knock, invite),
+ * checked as a received PDU ("Checks performed on receipt of a PDU", steps 1–3): 400 M_BAD_JSON when it is
+ * not a well-formed event of the room's version (strict canonical JSON from room version 6: no floats),
+ * 403 M_FORBIDDEN when it is not signed (no hashes or signatures at all) or a signature it needs is missing
+ * or does not verify, 400 M_INVALID_PARAM when it does not match its content hash (a redacted copy is no
+ * membership to accept).
+ */
+export async function checkSentPdu(raw: unknown, version: RoomVersion, keys: KeyLookup): Promise<RoomEvent> {
+  const malformed = malformation(raw, version)
+  if (malformed !== null) throw new MatrixError('M_BAD_JSON', `The event is not valid: ${malformed}`, 400)
+  const checked = await checkIncomingPdu(raw, version, keys)
+  if (!checked.ok) throw forbidden(`The event is not accepted: ${checked.reason}`)
+  if (checked.redacted) throw invalid('The event does not match its content hash')
+  return checked.event
+}
 
 export class FederationMemberships {
   private readonly serverName: string
@@ -155,7 +190,7 @@ export class FederationMemberships {
   }
 
   /**
-   * PUT send_join v2 / send_leave v2 / send_knock: checks the event the joining server signed and appends
+   * PUT send_join / send_leave (v1 and v2) / send_knock: checks the event the joining server signed and appends
    * it. A join is answered with the state before it and the auth chain (full state: no partial joins).
    */
   async send(origin: string, roomId: string, eventId: string, pdu: unknown, membership: RemoteMembership): Promise<SendJoinAnswer | { knock_room_state: JsonObject[] } | Record<string, never>> {
@@ -170,19 +205,16 @@ export class FederationMemberships {
       try {
         signed = signEvent(pdu as JsonObject, version, this.serverName, this.signingKey())
       } catch {
-        throw invalid('The event cannot be signed: it is not valid')
+        throw new MatrixError('M_BAD_JSON', 'The event cannot be signed: it is not valid', 400)
       }
     }
-    const checked = await checkIncomingPdu(signed, version, (server, keyId, validity) => this.keys.verifyKey(server, keyId, validity))
-    if (!checked.ok) throw invalid(`The event is not valid: ${checked.reason}`)
-    if (checked.redacted) throw invalid('The event does not match its content hash')
-    const event = checked.event
+    const event = await checkSentPdu(signed, version, (server, keyId, validity) => this.keys.verifyKey(server, keyId, validity))
     if (event.event_id !== eventId) throw invalid('The event ID does not match the event')
     if (event.room_id !== roomId) throw invalid('The event is for another room')
     if (event.type !== 'm.room.member') throw invalid('The event is not an m.room.member event')
     if (event.content.membership !== membership) throw invalid(`The membership is not ${membership}`)
     if (event.state_key !== event.sender) throw invalid('The state_key is not the sender')
-    if (parseUserId(event.sender)?.serverName !== origin) throw invalid('The sender is not of the requesting server')
+    if (parseUserId(event.sender)?.serverName !== origin) throw forbidden('The sender is not of the requesting server')
     const result = await this.remoteEvents.ingest(event, { origin, relay: true })
     if (result.outcome === 'missing') throw invalid(`The event refers to events this server does not have: ${(result.missing ?? []).slice(0, 10).join(', ')}`)
     if (result.outcome === 'rejected' || result.outcome === 'soft-failed') throw forbidden(`The ${membership} is not allowed: ${result.reason ?? result.outcome}`)
@@ -195,6 +227,6 @@ export class FederationMemberships {
       return { knock_room_state: shown.map((e) => ({ type: e.type, state_key: e.state_key, sender: e.sender, content: e.content })) }
     }
     const chain = await this.remoteEvents.authChain(roomId, version, [event.event_id, ...stateBefore.map((e) => e.event_id)])
-    return { state: stateBefore.map((e) => e.pdu), auth_chain: chain.map((e) => e.pdu), ...(cosign ? { event: event.pdu } : {}) }
+    return { origin: this.serverName, state: stateBefore.map((e) => e.pdu), auth_chain: chain.map((e) => e.pdu), ...(cosign ? { event: event.pdu } : {}) }
   }
 }

@@ -1,8 +1,9 @@
 // Joining a room this server is not in (server-server API, "Joining Rooms"): make_join on a resident
-// server, our signed join event, send_join v2, the answer's state and auth chain verified (signatures and
-// hashes, then the authorization rules against their own auth events), then the room persisted from
-// that state with our join appended on it.
-import { hashAndSignEvent, isState, parsePdu, MAX_AUTH_EVENTS, MAX_PREV_EVENTS, type JsonObject, type Pdu, type RoomEvent } from '../protocol/events/index.ts'
+// server, our signed join event, send_join v2 (v1 with servers that lack it), the answer's state and auth
+// chain verified (signatures and hashes, then the authorization rules against their own auth events), then
+// the room persisted from that state with our join appended on it.
+import { hashAndSignEvent, isState, parsePdu, referenceHash, MAX_AUTH_EVENTS, MAX_PREV_EVENTS, type JsonObject, type Pdu, type RoomEvent } from '../protocol/events/index.ts'
+import { encodeBase64 } from '../protocol/base64.ts'
 import { ROOM_VERSIONS, roomVersion, type RoomVersion } from '../protocol/room-versions.ts'
 import { serverNameOf } from '../protocol/events/index.ts'
 import type { SigningKey } from '../protocol/signing.ts'
@@ -35,6 +36,8 @@ export interface RemoteJoinOptions {
   logger: Logger
   verifyPdu: PduVerifier
   persist: JoinedRoomSink
+  /** Our user's membership event in a room this server is not in (the invite a leave rejects), as stored, or null. */
+  membershipEvent?: (roomId: string, userId: string) => Promise<JsonObject | null>
   /** Keeps our membership in a room this server is not in (a rejected invite, a knock; RemoteEvents.keepMembershipOutside). */
   keepOutside: (event: RoomEvent, version: RoomVersion, unsigned: JsonObject) => Promise<void>
   /** Bounds on a send_join answer: its size in bytes, its events (state plus auth chain), its time. */
@@ -57,12 +60,41 @@ function isFinal(err: unknown): boolean {
   return err.status >= 400 && err.status < 500 && err.errcode !== 'M_NOT_FOUND' && err.errcode !== 'M_UNRECOGNIZED' && err.status !== 429
 }
 
+/**
+ * The remote server does not serve the endpoint: 404 or 405 saying no more, or M_UNRECOGNIZED. Then the
+ * older version of the endpoint is worth a try (v1 send_join, send_leave and invite before v2).
+ */
+function isUnknownEndpoint(err: unknown): boolean {
+  if (!(err instanceof FederationError) || err.kind !== 'http') return false
+  if (err.status === 404 || err.status === 405) return err.errcode === null || err.errcode === 'M_UNRECOGNIZED'
+  return err.status === 400 && err.errcode === 'M_UNRECOGNIZED'
+}
+
+/** The body of a v1 answer (send_join, send_leave, invite): [200, body]; undefined when it has another shape. */
+function unwrapV1(answer: unknown): JsonObject | undefined {
+  return Array.isArray(answer) && answer.length === 2 && answer[0] === 200 && isObject(answer[1]) ? answer[1] : undefined
+}
+
+/**
+ * `v2()`, or `v1()` (when there is one) if the server does not know v2: v1's answer unwrapped (an unexpected
+ * shape stays as it came, for the caller's checks to refuse).
+ */
+export async function withV1Fallback(v2: () => Promise<unknown>, v1: (() => Promise<unknown>) | null): Promise<unknown> {
+  try {
+    return await v2()
+  } catch (err) {
+    if (!v1 || !isUnknownEndpoint(err)) throw err
+  }
+  const answer = await v1()
+  return unwrapV1(answer) ?? answer
+}
+
 /** A remote server's 4xx refusal passed on to our client with its errcode (and room_version for M_INCOMPATIBLE_ROOM_VERSION). */
-function asClientError(err: FederationError, server: string): MatrixError {
+function asClientError(err: FederationError, server: string, what: string): MatrixError {
   const errcode = err.errcode ?? 'M_UNKNOWN'
   const extra: Record<string, unknown> = {}
   if (errcode === 'M_INCOMPATIBLE_ROOM_VERSION' && typeof err.body?.room_version === 'string') extra.room_version = err.body.room_version
-  return new MatrixError(errcode, `${server} refused the join: ${err.message}`, err.status ?? 502, extra)
+  return new MatrixError(errcode, `${server} refused the ${what}: ${err.message}`, err.status ?? 502, extra)
 }
 
 
@@ -85,14 +117,43 @@ export class RemoteJoins {
   }
 
   /**
-   * Rejects an invite to (or withdraws a knock on) a room this server is not in: make_leave/send_leave v2
-   * through the first of `servers` that lets us, our leave then kept as the user's membership.
+   * Rejects an invite to (or withdraws a knock on) a room this server is not in: make_leave/send_leave
+   * through the first of `servers` that lets us, our leave then kept as the user's membership. An invite no
+   * server lets us reject (the inviting server refuses, fails or is down) is rejected here alone: the user
+   * is rid of it, and the room's servers still count them as invited.
    */
   async leave(userId: string, roomId: string, servers: readonly string[], content: JsonObject): Promise<void> {
-    await this.throughAny('leave', roomId, servers, async (server) => {
-      const { event, version } = await this.sendMembership(server, 'leave', userId, roomId, content)
-      await this.options.keepOutside(event, version, {})
-    })
+    try {
+      await this.throughAny('leave', roomId, servers, async (server) => {
+        const { event, version } = await this.sendMembership(server, 'leave', userId, roomId, content)
+        await this.options.keepOutside(event, version, {})
+      })
+    } catch (err) {
+      if (!(await this.rejectLocally(userId, roomId, content))) throw err
+      this.options.logger.warn({ roomId, err: err instanceof Error ? err.message : String(err) }, 'invite rejected here only: no server let us reject it')
+    }
+  }
+
+  /**
+   * Our leave after the invite, built as if the invite were the room's template (prev and auth event: the
+   * invite), signed by us and kept as the user's membership; sent nowhere. False when the user's membership
+   * here is not an invite of a room version this server knows.
+   */
+  private async rejectLocally(userId: string, roomId: string, content: JsonObject): Promise<boolean> {
+    const stored = await this.options.membershipEvent?.(roomId, userId)
+    if (!stored || !isObject(stored.content) || stored.content.membership !== 'invite') return false
+    const version = inviteRoomVersion(stored, roomId)
+    if (!version) return false
+    const { unsigned: _unsigned, ...pdu } = stored
+    const invite = parsePdu(pdu, version)
+    if (!invite.ok) return false
+    const ref = version.eventFormat === 1 ? [invite.event.event_id, { sha256: encodeBase64(referenceHash(invite.event.pdu, version)) }] : invite.event.event_id
+    const template = { type: 'm.room.member', room_id: roomId, sender: userId, state_key: userId, content: { membership: 'leave' }, prev_events: [ref], auth_events: [ref], depth: invite.event.depth + 1 }
+    const { pdu: leave } = this.eventFromTemplate({ room_version: version.id, event: template }, this.options.serverName, userId, roomId, 'leave', content)
+    const parsed = parsePdu(leave, version)
+    if (!parsed.ok) return false
+    await this.options.keepOutside(parsed.event, version, {})
+    return true
   }
 
   /** Knocks on a room of another server: make_knock/send_knock, the knock kept with the room state shown. */
@@ -117,7 +178,7 @@ export class RemoteJoins {
         await attempt(server)
         return
       } catch (err) {
-        if (isFinal(err)) throw err instanceof FederationError ? asClientError(err, server) : err
+        if (isFinal(err)) throw err instanceof FederationError ? asClientError(err, server, what) : err
         const message = err instanceof Error ? err.message : String(err)
         this.options.logger.warn({ server, roomId, err: message }, `remote ${what} failed; trying the next server`)
         failures.push(`${server}: ${message}`)
@@ -137,7 +198,8 @@ export class RemoteJoins {
     const { version, pdu } = this.eventFromTemplate(made, server, userId, roomId, membership, content)
     const parsed = parsePdu(pdu, version)
     if (!parsed.ok) throw new Error(`the ${membership} built from ${server}'s template is not valid: ${parsed.reason}`)
-    const answer = await client.request<unknown>(server, { method: 'PUT', path: path(membership === 'knock' ? 'v1' : 'v2', `send_${membership}`, roomId, parsed.event.event_id), body: pdu })
+    const send = (v: string) => client.request<unknown>(server, { method: 'PUT', path: path(v, `send_${membership}`, roomId, parsed.event.event_id), body: pdu })
+    const answer = membership === 'knock' ? await send('v1') : await withV1Fallback(() => send('v2'), () => send('v1'))
     answered?.(answer)
     return { event: parsed.event, version }
   }
@@ -151,13 +213,9 @@ export class RemoteJoins {
     if (!parsed.ok) throw new Error(`the join built from ${server}'s template is not valid: ${parsed.reason}`)
     const ours = parsed.event
 
-    const answer = await client.request<unknown>(server, {
-      method: 'PUT',
-      path: path('v2', 'send_join', roomId, ours.event_id),
-      body: pdu,
-      timeoutMs: this.limits.timeoutMs,
-      maxBytes: this.limits.maxResponseBytes,
-    })
+    const send = (v: string) =>
+      client.request<unknown>(server, { method: 'PUT', path: path(v, 'send_join', roomId, ours.event_id), body: pdu, timeoutMs: this.limits.timeoutMs, maxBytes: this.limits.maxResponseBytes })
+    const answer = await withV1Fallback(() => send('v2'), () => send('v1'))
     const { state, authChain, join } = await this.verifyAnswer(answer, server, version, roomId, ours)
     await this.options.persist({ roomId, version, state, authChain, join, origin: server })
   }
@@ -251,6 +309,21 @@ export class RemoteJoins {
     if (createVersion !== version.id) throw new Error(`${server}'s m.room.create is of version ${String(createVersion)}, not ${version.id}`)
     return { state, authChain, join }
   }
+}
+
+/**
+ * The version of the room an invite we kept is to (its version is stored nowhere else): the one its stripped
+ * state's create event names, else what its format tells (an event_id field: 1; a room ID of no server: 12),
+ * else 10. The leave built on it is seen here only, so the rest of what versions 3 to 11 differ in is moot.
+ */
+function inviteRoomVersion(stored: JsonObject, roomId: string): RoomVersion | undefined {
+  const shown = isObject(stored.unsigned) ? strippedStateOf(stored.unsigned.invite_room_state) : []
+  const create = shown.find((e) => e.type === 'm.room.create' && e.state_key === '')
+  const said = create && isObject(create.content) ? create.content.room_version : undefined
+  if (typeof said === 'string') return roomVersion(said)
+  if (typeof stored.event_id === 'string') return roomVersion('1')
+  if (!roomId.includes(':')) return roomVersion('12')
+  return roomVersion('10')
 }
 
 /**

@@ -103,7 +103,7 @@ describe('PUT /_matrix/federation/v2/send_join', () => {
     const roomId = await alice.createRoom({ preset: 'public_chat' })
     const made = await make('join', roomId, carl.userId, { ver: ['12'] })
     // Signed with a key that is not B's.
-    await refusedBy(sendSigned('join', made, signingKeyFromSeed('ed25519:forged', randomBytes(32))), 400, 'M_INVALID_PARAM')
+    await refusedBy(sendSigned('join', made, signingKeyFromSeed('ed25519:forged', randomBytes(32))), 403, 'M_FORBIDDEN')
     // B's own user, but the event says it is a leave.
     await refusedBy(sendSigned('join', { ...made, event: { ...made.event, content: { membership: 'leave' } } }), 400, 'M_INVALID_PARAM')
     const first = await sendSigned('join', made)

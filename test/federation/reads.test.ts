@@ -259,8 +259,12 @@ describe('POST /_matrix/federation/v1/get_missing_events/{roomId}', () => {
     assert.deepEqual(depths, [...depths].sort((x: number, y: number) => x - y))
   })
 
+  it('takes a missing earliest_events as an empty one', async () => {
+    const noEarliest = await askPost(`/get_missing_events/${enc(world)}`, { latest_events: [worldMessages[4]] })
+    assert.ok(noEarliest.events.length > 0)
+  })
+
   it('refuses bad bodies (400), unknown rooms (404) and servers not in the room (403)', async () => {
-    await refusedBy(askPost(`/get_missing_events/${enc(world)}`, { latest_events: [worldMessages[4]] }), 400, 'M_MISSING_PARAM')
     await refusedBy(askPost(`/get_missing_events/${enc(world)}`, { earliest_events: 'x', latest_events: [worldMessages[4]] }), 400, 'M_BAD_JSON')
     await refusedBy(askPost(`/get_missing_events/${enc(world)}`, { earliest_events: [], latest_events: Array.from({ length: 101 }, (_, i) => `$e${i}`) }), 400, 'M_BAD_JSON')
     await refusedBy(askPost(`/get_missing_events/${enc(`!unknown:${nameB}`)}`, { earliest_events: [], latest_events: [worldMessages[4]] }), 404, 'M_NOT_FOUND')

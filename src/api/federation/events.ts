@@ -71,16 +71,17 @@ export const getMissingEvents = defineRoute({
   auth: 'server',
   params: Type.Object({ roomId: RoomIdParam }),
   body: Type.Object({
-    // The asking server's forward extremities: a handful, but a busy room may have a few hundred.
-    earliest_events: EventIds(1000),
-    latest_events: EventIds(100),
+    // The asking server's forward extremities: a handful, but a busy room may have a few hundred. Both lists
+    // default to none, as servers have long sent them: an empty latest_events asks for nothing.
+    earliest_events: Type.Optional(EventIds(1000)),
+    latest_events: Type.Optional(EventIds(100)),
     limit: Type.Optional(Type.Integer({ minimum: 0 })),
     min_depth: Type.Optional(Type.Integer()),
   }),
   async handler(ctx, { origin, params, body }) {
     return ctx.federationReads.missingEvents(origin, params.roomId, {
-      earliest: body.earliest_events,
-      latest: body.latest_events,
+      earliest: body.earliest_events ?? [],
+      latest: body.latest_events ?? [],
       limit: body.limit,
       minDepth: body.min_depth,
     })

@@ -1,6 +1,8 @@
 // GET /_matrix/federation/v1/make_join/{roomId}/{userId}, PUT /_matrix/federation/v2/send_join/{roomId}/{eventId},
 // GET /_matrix/federation/v1/make_leave/{roomId}/{userId}, PUT /_matrix/federation/v2/send_leave/{roomId}/{eventId},
-// GET /_matrix/federation/v1/make_knock/{roomId}/{userId}, PUT /_matrix/federation/v1/send_knock/{roomId}/{eventId}
+// GET /_matrix/federation/v1/make_knock/{roomId}/{userId}, PUT /_matrix/federation/v1/send_knock/{roomId}/{eventId},
+// and the v1 forms PUT /_matrix/federation/v1/send_join and /v1/send_leave (removed from the spec in v1.18,
+// still used by older servers): the same work, the answer wrapped as [200, answer].
 // Spec: server-server-api, "Joining Rooms", "Leaving Rooms (Rejecting Invites)", "Knocking upon a room".
 // The resident server's side; the work is FederationMemberships' (src/federation/memberships.ts).
 import { Type } from '@sinclair/typebox'
@@ -10,7 +12,9 @@ import { defineRoute } from '../route.ts'
 import { JsonObject, RoomIdParam, UserIdParam } from '../schemas.ts'
 
 const makeParams = Type.Object({ roomId: RoomIdParam, userId: UserIdParam })
-const sendParams = Type.Object({ roomId: RoomIdParam, eventId: Type.String({ pattern: '^\\$', maxLength: 255 }) })
+// The event ID is only compared with the event's own once the event is checked: a malformed event is
+// refused as such (M_BAD_JSON) whatever ID the path gives it.
+const sendParams = Type.Object({ roomId: RoomIdParam, eventId: Type.String({ maxLength: 255 }) })
 const versions = Type.Object({ ver: Type.Optional(Type.Union([Type.String({ maxLength: 32 }), Type.Array(Type.String({ maxLength: 32 }), { maxItems: 100 })])) })
 /** A PDU and the JSON around it: the event limit plus room for what a server may add outside it. */
 const SEND_BODY_LIMIT = MAX_PDU_BYTES + 16 * 1024
@@ -30,7 +34,7 @@ function make(membership: RemoteMembership, url: string) {
   })
 }
 
-function send(membership: RemoteMembership, url: string) {
+function send(membership: RemoteMembership, url: string, wrapped = false) {
   return defineRoute({
     method: 'PUT',
     url,
@@ -41,14 +45,18 @@ function send(membership: RemoteMembership, url: string) {
     body: JsonObject,
     bodyLimit: SEND_BODY_LIMIT,
     async handler(ctx, { origin, params, body }) {
-      return ctx.federationMemberships.send(origin, params.roomId, params.eventId, body, membership)
+      const answer = await ctx.federationMemberships.send(origin, params.roomId, params.eventId, body, membership)
+      // The v1 endpoints answer with the HTTP status repeated before the body (fixed in v2).
+      return wrapped ? [200, answer] : answer
     },
   })
 }
 
 export const makeJoin = make('join', '/_matrix/federation/v1/make_join/:roomId/:userId')
 export const sendJoin = send('join', '/_matrix/federation/v2/send_join/:roomId/:eventId')
+export const sendJoinV1 = send('join', '/_matrix/federation/v1/send_join/:roomId/:eventId', true)
 export const makeLeave = make('leave', '/_matrix/federation/v1/make_leave/:roomId/:userId')
 export const sendLeave = send('leave', '/_matrix/federation/v2/send_leave/:roomId/:eventId')
+export const sendLeaveV1 = send('leave', '/_matrix/federation/v1/send_leave/:roomId/:eventId', true)
 export const makeKnock = make('knock', '/_matrix/federation/v1/make_knock/:roomId/:userId')
 export const sendKnock = send('knock', '/_matrix/federation/v1/send_knock/:roomId/:eventId')
