@@ -374,12 +374,18 @@ async function addInvitesKnocksLeaves(input: RoomsSyncInput, changedMemberships:
     }
   }
   const visibleLeaves = await filterVisibleByRoom(repos, viewer.userId, fetched)
-  const leaveEvents = await toClientEvents(repos, withoutIgnored([...visibleLeaves.values()].flat(), ignored), viewer, input.now)
+  // A leave kept outside any timeline (an invite or knock to a room this server is not in, rejected or
+  // withdrawn) is the left room's whole timeline.
+  const outside = leaves.filter((m) => !(fetched.get(m.room_id) ?? []).some((r) => r.event_id === m.event_id))
+  const outsideRows = (await repos.events.getByIds(outside.map((m) => m.event_id))).filter((r) => r.stream_ordering === null)
+  const leaveEvents = await toClientEvents(repos, [...withoutIgnored([...visibleLeaves.values()].flat(), ignored), ...outsideRows], viewer, input.now)
   const leaveById = new Map(leaveEvents.map((e) => [e.event_id, e]))
   for (const m of leaves) {
     const rows = fetched.get(m.room_id) ?? []
     const limited = limitedLeaves.has(m.room_id)
     const events = (visibleLeaves.get(m.room_id) ?? []).map((r) => leaveById.get(r.event_id)).filter((e): e is ClientEvent => e !== undefined)
+    const own = outsideRows.some((r) => r.event_id === m.event_id) ? leaveById.get(m.event_id) : undefined
+    if (own) events.push(own)
     const first = rows[0]
     const left: LeftRoomSync = {
       timeline: { events, limited, ...(first ? { prev_batch: formatToken(tokenOf(first)) } : {}) },

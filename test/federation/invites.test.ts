@@ -89,6 +89,8 @@ describe('invites to users of other servers', () => {
     const synced = await bob.sync({ since })
     assert.equal(synced.rooms?.invite?.[roomId], undefined)
     assert.ok(synced.rooms?.leave?.[roomId], 'the rejected invite is a left room in /sync')
+    const left = synced.rooms.leave[roomId].timeline.events as Array<{ type: string; state_key: string; content: { membership: string } }>
+    assert.deepEqual(left.map((e) => [e.type, e.state_key, e.content.membership]), [['m.room.member', bob.userId, 'leave']], 'with the leave as its timeline')
 
     // The invite replayed (kept again, as a second PUT v2/invite of it would) does not undo the rejection.
     const invite = (await b.ctx.storage.repos.events.pdus(roomId, [await inviteOf(roomId)]))[0]!
