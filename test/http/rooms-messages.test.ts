@@ -355,3 +355,21 @@ describe('the room DAG under concurrent writers', () => {
     assert.deepEqual(room.rows.map((r) => r.event_id), await idOf(pdus.length - 1))
   })
 })
+
+describe('the r0 forms without a transaction ID', () => {
+  it('POST /send and POST /redact each make a new event, as older clients expect', async () => {
+    const alice = await user()
+    const roomId = await alice.createRoom({})
+    const first = await alice.post(`/rooms/${enc(roomId)}/send/m.room.message`, { msgtype: 'm.text', body: 'one' })
+    const second = await alice.post(`/rooms/${enc(roomId)}/send/m.room.message`, { msgtype: 'm.text', body: 'one' })
+    assert.equal(first.status, 200, JSON.stringify(first.body))
+    assert.notEqual(first.body.event_id, second.body.event_id, 'the same body twice is two events')
+    const redaction = await alice.post(`/rooms/${enc(roomId)}/redact/${enc(first.body.event_id)}`, {})
+    assert.equal(redaction.status, 200, JSON.stringify(redaction.body))
+    const page = await alice.messages(roomId, { dir: 'b', limit: 3 })
+    assert.deepEqual(ids(page.chunk), [redaction.body.event_id, second.body.event_id, first.body.event_id])
+    assert.equal(page.chunk[0]?.redacts, first.body.event_id)
+    assert.equal((page.chunk[2]?.unsigned as { redacted_by?: string } | undefined)?.redacted_by, redaction.body.event_id)
+    assertError(await alice.post(`/rooms/${enc(roomId)}/redact/not-an-event`, {}), 400, 'M_INVALID_PARAM')
+  })
+})

@@ -1,11 +1,13 @@
 // PUT /rooms/{roomId}/send/{eventType}/{txnId}, PUT /rooms/{roomId}/state/{eventType}/{stateKey},
-// PUT /rooms/{roomId}/redact/{eventId}/{txnId}
+// PUT /rooms/{roomId}/redact/{eventId}/{txnId}; the r0 forms without a transaction ID, POST /rooms/{roomId}/send/{eventType}
+// and POST /rooms/{roomId}/redact/{eventId}, still used by older clients and bots
 // Spec: client-server-api, "Sending events to a room", "Redactions"
 import { Type } from '@sinclair/typebox'
 import { defineRoute } from '../../route.ts'
 import { cs } from '../../paths.ts'
 import { EventType, JsonObject, RoomIdParam } from '../../schemas.ts'
 import { MAX_PDU_BYTES } from '../../../protocol/events/index.ts'
+import { randomUUID } from 'node:crypto'
 import type { AppContext } from '../../../context.ts'
 import type { SendOptions } from '../../../rooms/rooms.ts'
 import type { Repositories } from '../../../storage/index.ts'
@@ -65,4 +67,27 @@ export const redact = defineRoute({
   body: Type.Object({ reason: Type.Optional(Type.String()) }),
   bodyLimit: EVENT_BODY_LIMIT,
   handler: (ctx, { requester, params, body }) => rateLimited(ctx, requester, (options) => ctx.rooms.redact(requester, params.roomId, params.eventId, body.reason, params.txnId, options)),
+})
+
+/** A transaction ID for a request that names none (the POST forms): each such request is a new event. */
+const freshTxnId = () => `post-${randomUUID()}`
+
+export const sendMessageWithoutTxn = defineRoute({
+  method: 'POST',
+  url: cs('/rooms/:roomId/send/:eventType'),
+  auth: 'user',
+  params: Type.Object({ roomId: RoomIdParam, eventType: EventType }),
+  body: JsonObject,
+  bodyLimit: EVENT_BODY_LIMIT,
+  handler: (ctx, { requester, params, body }) => rateLimited(ctx, requester, (options) => ctx.rooms.send(requester, params.roomId, params.eventType, body, freshTxnId(), options)),
+})
+
+export const redactWithoutTxn = defineRoute({
+  method: 'POST',
+  url: cs('/rooms/:roomId/redact/:eventId'),
+  auth: 'user',
+  params: Type.Object({ roomId: RoomIdParam, eventId: Type.String({ pattern: '^\\$', maxLength: 255 }) }),
+  body: Type.Object({ reason: Type.Optional(Type.String()) }),
+  bodyLimit: EVENT_BODY_LIMIT,
+  handler: (ctx, { requester, params, body }) => rateLimited(ctx, requester, (options) => ctx.rooms.redact(requester, params.roomId, params.eventId, body.reason, freshTxnId(), options)),
 })
