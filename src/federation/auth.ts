@@ -29,7 +29,7 @@ export class RequestAuthenticator {
     this.clock = options.clock
   }
 
-  /** The authenticated origin server, or MatrixError M_UNAUTHORIZED 401. */
+  /** The authenticated origin server, or MatrixError M_UNAUTHORIZED 401 (400 for an origin that is no server name). */
   async authenticate(request: InboundRequest): Promise<{ origin: string }> {
     const values = Array.isArray(request.authorization) ? request.authorization : request.authorization ? [request.authorization] : []
     // A header may list several signatures (one per key); the first X-Matrix one is checked, as Synapse.
@@ -37,7 +37,8 @@ export class RequestAuthenticator {
     if (!header) throw unauthorized('Missing Authorization headers')
     const auth = parseXMatrix(header)
     if (!auth) throw unauthorized('Malformed Authorization header')
-    if (!parseServerName(auth.origin)) throw unauthorized('Authorization header origin is not a server name')
+    // A name no server can have is a malformed request (400), not a failed authentication.
+    if (!parseServerName(auth.origin)) throw new MatrixError('M_INVALID_PARAM', 'Authorization header origin is not a server name', 400)
     if (auth.destination !== null && auth.destination !== this.serverName) {
       throw unauthorized('Authorization header destination is not this server')
     }

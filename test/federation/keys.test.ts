@@ -208,5 +208,10 @@ describe('X-Matrix request authentication', () => {
     const request = sendTo(nameB)
     await refused(ctxB.federation.auth.authenticate({ ...request, authorization: undefined }), /Missing/)
     await refused(ctxB.federation.auth.authenticate({ ...request, authorization: 'X-Matrix origin="a"' }), /Malformed/)
+    // An origin no server can have (a port that is not a number) is a bad request.
+    await assert.rejects(
+      ctxB.federation.auth.authenticate({ ...request, authorization: 'X-Matrix origin="localhost:http",destination="' + nameB + '",key="ed25519:1",sig="c2ln"' }),
+      (err: unknown) => err instanceof MatrixError && err.errcode === 'M_INVALID_PARAM' && err.status === 400,
+    )
   })
 })
