@@ -2,13 +2,18 @@
 // and GET/POST /publicRooms over them, largest rooms first, paginated by keyset tokens.
 import type { JsonObject } from '../protocol/events/types.ts'
 import { parseClientJsonBytes } from '../shared/client-json.ts'
-import { forbidden, invalidParam, notFound } from '../shared/errors.ts'
+import { MatrixError, forbidden, invalidParam, notFound } from '../shared/errors.ts'
+import type { FederationClient } from '../federation/client.ts'
+import { isServerName } from '../protocol/server-name.ts'
 import type { Storage } from '../storage/index.ts'
 import type { Requester } from '../users/index.ts'
 import { authView, canSendState } from './power.ts'
 import { publicChunk } from './summaries.ts'
 
 export const PUBLIC_ROOMS_DEFAULT_LIMIT = 100
+/** Another server's directory page: asked for at most this long, read up to this size. */
+const REMOTE_TIMEOUT_MS = 15_000
+const REMOTE_MAX_BYTES = 4 * 1024 * 1024
 
 export interface PublicRoomsRequest {
   limit?: number | undefined
@@ -58,7 +63,11 @@ export class PublishedRooms {
   /** The largest page (limits.public_rooms_limit): a larger `limit` is lowered to it. */
   private readonly maxLimit: number
 
-  constructor(deps: { storage: Storage; serverName: string; maxLimit: number }) {
+  /** Other servers' directories are asked through it (none: only this server's is listed). */
+  private readonly federation: FederationClient | null
+
+  constructor(deps: { storage: Storage; serverName: string; maxLimit: number; federation?: FederationClient | undefined }) {
+    this.federation = deps.federation ?? null
     this.storage = deps.storage
     this.serverName = deps.serverName
     this.maxLimit = deps.maxLimit
@@ -87,11 +96,36 @@ export class PublishedRooms {
     await repos.rooms.setPublic(roomId, visibility === 'public')
   }
 
-  /** GET and POST /publicRooms. Directories of other servers need federation, which is not available yet. */
-  async list(request: PublicRoomsRequest): Promise<PublicRoomsResponse> {
-    if (request.server !== undefined && request.server !== this.serverName) {
-      throw notFound(`The room directory of ${request.server} cannot be fetched (federation is not available)`)
+  /**
+   * The room directory of another server (server-server API, "Public Room Directory"): its answer to the
+   * same request, bounded in time and size, its chunk kept to well-formed entries; 502 when it cannot be had.
+   */
+  private async remote(server: string, request: PublicRoomsRequest): Promise<PublicRoomsResponse> {
+    if (!this.federation) throw notFound(`The room directory of ${server} cannot be fetched (federation is off)`)
+    if (!isServerName(server)) throw invalidParam(`Not a server name: ${server}`)
+    const limit = Math.min(request.limit ?? PUBLIC_ROOMS_DEFAULT_LIMIT, this.maxLimit)
+    const filter: JsonObject = {}
+    if (request.genericSearchTerm !== undefined) filter.generic_search_term = request.genericSearchTerm
+    if (request.roomTypes !== undefined) filter.room_types = request.roomTypes
+    const body: JsonObject = { limit, ...(request.since ? { since: request.since } : {}), ...(Object.keys(filter).length > 0 ? { filter } : {}) }
+    if (request.thirdPartyInstanceId !== undefined) body.third_party_instance_id = request.thirdPartyInstanceId
+    let answer: unknown
+    try {
+      answer = await this.federation.request<unknown>(server, { method: 'POST', path: '/_matrix/federation/v1/publicRooms', body, timeoutMs: REMOTE_TIMEOUT_MS, maxBytes: REMOTE_MAX_BYTES })
+    } catch (err) {
+      throw new MatrixError('M_UNKNOWN', `The room directory of ${server} could not be fetched: ${(err as Error).message}`, 502)
     }
+    const a = (answer !== null && typeof answer === 'object' ? answer : {}) as Record<string, unknown>
+    const chunk = Array.isArray(a.chunk) ? a.chunk.filter((c): c is JsonObject => c !== null && typeof c === 'object' && typeof (c as JsonObject).room_id === 'string').slice(0, limit) : []
+    const response: PublicRoomsResponse = { chunk, total_room_count_estimate: typeof a.total_room_count_estimate === 'number' ? a.total_room_count_estimate : chunk.length }
+    if (typeof a.next_batch === 'string') response.next_batch = a.next_batch
+    if (typeof a.prev_batch === 'string') response.prev_batch = a.prev_batch
+    return response
+  }
+
+  /** GET and POST /publicRooms: this server's directory, or (with `server`) another's over federation. */
+  async list(request: PublicRoomsRequest): Promise<PublicRoomsResponse> {
+    if (request.server !== undefined && request.server !== this.serverName) return this.remote(request.server, request)
     const limit = Math.min(request.limit ?? PUBLIC_ROOMS_DEFAULT_LIMIT, this.maxLimit)
     const after = request.since !== undefined && request.since !== '' ? parseToken(request.since) : undefined
     // No application service networks exist here, so a third-party network lists nothing.

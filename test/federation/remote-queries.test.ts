@@ -68,6 +68,24 @@ describe("GET /profile/{userId} for another server's user", () => {
   })
 })
 
+describe("GET and POST /publicRooms of another server (server=…)", () => {
+  it("lists that server's published rooms, filtered and paged by it, and answers 502 when it cannot be reached", async () => {
+    const owner = await RoomClient.register(b.api)
+    for (const name of ['Gardening club', 'Chess club', 'Book club']) await owner.createRoom({ preset: 'public_chat', visibility: 'public', name })
+    const all = await alice.get(`/publicRooms?server=${enc(nameB)}`)
+    assert.equal(all.status, 200, JSON.stringify(all.body))
+    assert.deepEqual(all.body.chunk.map((c: { name: string }) => c.name).sort(), ['Book club', 'Chess club', 'Gardening club'])
+    const first = await alice.get(`/publicRooms?server=${enc(nameB)}&limit=2`)
+    assert.equal(first.body.chunk.length, 2)
+    const rest = await alice.get(`/publicRooms?server=${enc(nameB)}&limit=2&since=${enc(first.body.next_batch)}`)
+    assert.equal(rest.body.chunk.length, 1)
+    const chess = await alice.post(`/publicRooms?server=${enc(nameB)}`, { filter: { generic_search_term: 'chess' } })
+    assert.deepEqual(chess.body.chunk.map((c: { name: string }) => c.name), ['Chess club'])
+    const down = await alice.get(`/publicRooms?server=${enc(deadName)}`)
+    assert.equal(down.status, 502)
+  })
+})
+
 describe("POST /keys/query and /keys/claim for another server's users", () => {
   it('returns device keys and cross-signing keys from their server, and a failure for a server that is down', async () => {
     const res = await alice.post('/keys/query', { device_keys: { [bob.client.userId]: [], [`@carol:${deadName}`]: [] }, timeout: 5000 })

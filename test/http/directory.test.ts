@@ -360,13 +360,15 @@ describe('GET/POST /publicRooms', () => {
     assert.deepEqual(res.body, { chunk: [], total_room_count_estimate: 0 })
   })
 
-  it('refuses bad tokens and limits with 400 M_INVALID_PARAM / M_BAD_JSON, and other servers with 404', async () => {
+  it('refuses bad tokens and limits with 400 M_INVALID_PARAM / M_BAD_JSON, and answers 502 for a server it cannot reach', async () => {
     const alice = await client()
     assertError(await t.api.get(`${CS}/publicRooms?since=garbage`), 400, 'M_INVALID_PARAM', 'since')
     assertError(await t.api.get(`${CS}/publicRooms?limit=0`), 400, 'M_INVALID_PARAM', 'limit')
     assertError(await publicRooms(alice, { limit: 'ten' }), 400, 'M_BAD_JSON', 'body limit')
     assertError(await publicRooms(alice, { filter: { room_types: [1] } }), 400, 'M_BAD_JSON', 'room_types')
-    assertError(await t.api.get(`${CS}/publicRooms?server=other.example`), 404, 'M_NOT_FOUND', 'remote')
+    // A server that cannot be reached (no such name here): 502.
+    assert.equal((await t.api.get(`${CS}/publicRooms?server=other.example`)).status, 502)
+    assertError(await t.api.get(`${CS}/publicRooms?server=${encodeURIComponent('not a name')}`), 400, 'M_INVALID_PARAM', 'server')
   })
 
   it('requires an access token for POST', async () => {
