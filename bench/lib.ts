@@ -1,5 +1,6 @@
 // Small helpers shared by the benchmarks: a keep-alive HTTP client, latency statistics and load loops.
 import { readFileSync } from 'node:fs'
+import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os'
 import { Agent, request } from 'node:http'
 import { performance } from 'node:perf_hooks'
 
@@ -204,4 +205,72 @@ export async function settle(maxMs = 20_000, busyShare = 0.2): Promise<number> {
     await sleep(250)
   }
   return Math.round(performance.now() - start)
+}
+
+/**
+ * Clean-up steps of a benchmark run, run last-in first-out by `finish()` or on Ctrl-C / SIGTERM (the process
+ * then exits 130). After an interruption, failures of requests in flight are not worth reporting.
+ */
+export class Cleanups {
+  private readonly steps: Array<() => Promise<void>> = []
+  interrupted = false
+  private readonly onSignal = () => {
+    if (this.interrupted) return
+    this.interrupted = true
+    progress('interrupted: cleaning up')
+    this.runAll().finally(() => process.exit(130))
+  }
+
+  constructor() {
+    process.once('SIGINT', this.onSignal)
+    process.once('SIGTERM', this.onSignal)
+  }
+
+  push(step: () => Promise<void>): void {
+    this.steps.push(step)
+  }
+
+  private async runAll(): Promise<void> {
+    while (this.steps.length > 0) {
+      try {
+        await this.steps.pop()?.()
+      } catch (err) {
+        progress(`clean-up step failed: ${(err as Error).message}`)
+      }
+    }
+  }
+
+  async finish(): Promise<void> {
+    if (!this.interrupted) await this.runAll()
+    process.off('SIGINT', this.onSignal)
+    process.off('SIGTERM', this.onSignal)
+  }
+}
+
+/** Runs a benchmark's main and prints its JSON document on stdout, or the failure on stderr (exit code 1). */
+export async function printReport(main: (cleanups: Cleanups) => Promise<Record<string, unknown>>): Promise<void> {
+  const cleanups = new Cleanups()
+  try {
+    const report = await main(cleanups)
+    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
+  } catch (err) {
+    if (!cleanups.interrupted) progress(`failed: ${(err as Error).stack ?? String(err)}`)
+    process.exitCode = 1
+  } finally {
+    await cleanups.finish()
+  }
+}
+
+/** The head of every result document: when, on what, and the machine's 1-minute load average at the start and now. */
+export function machineInfo(load1mStart: number | undefined): Record<string, unknown> {
+  const cpuList = cpus()
+  return {
+    timestamp: new Date().toISOString(),
+    node: process.version,
+    platform: `${platform()} ${release()} ${arch()}`,
+    cpu: { model: cpuList[0]?.model.trim() ?? 'unknown', count: cpuList.length },
+    memory_total_mb: Math.round(totalmem() / 2 ** 20),
+    // Other work on the machine skews every number: the 1-minute load average before and after the measurements.
+    load_average_1m: { start: Number(load1mStart?.toFixed(2)), end: Number(loadavg()[0]?.toFixed(2)) },
+  }
 }

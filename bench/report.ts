@@ -1,4 +1,4 @@
-// Renders the JSON of `npm run bench` / `npm run bench:compare` as the Markdown tables of docs/benchmarks.md.
+// Renders the JSON of `npm run bench` / `npm run bench:compare` / `npm run bench:federation` as the Markdown tables of docs/benchmarks.md.
 //   node bench/report.ts result.json
 import { readFileSync } from 'node:fs'
 
@@ -10,8 +10,50 @@ if (!file) {
 const d = JSON.parse(readFileSync(file, 'utf8'))
 const out: string[] = []
 const row = (cells: unknown[]) => out.push(`| ${cells.join(' | ')} |`)
-const ms = (n: number | undefined) => (n === undefined ? '–' : `${n.toFixed(n < 10 ? 1 : 0)} ms`)
+const ms = (n: number | undefined | null) => (n === undefined || n === null ? '–' : `${n.toFixed(n < 10 ? 1 : 0)} ms`)
 const x = (n: number) => `${n.toFixed(n >= 10 ? 0 : 1)}×`
+
+/** `npm run bench:federation`'s document (bench/federation.ts). */
+function federation(): void {
+  const versions = [...new Set(Object.values(d.servers).map((s: any) => s.version))].join(', ')
+  out.push(`Run ${d.timestamp}, ${d.cpu.count} × ${d.cpu.model}, ${d.platform}, Node ${d.node}; ${versions}; load average ` +
+    `${d.load_average_1m.start} → ${d.load_average_1m.end}; ${Math.round(d.total_duration_ms / 60000)} min.`, '')
+  row(['target (Homestead ÷ Synapse)', 'Homestead', 'Synapse', 'ratio', 'target', 'met?'])
+  row(['---', '---:', '---:', '---:', '---', '---'])
+  for (const t of d.targets) row([t.metric, ms(t.homestead), ms(t.synapse), t.ratio, t.target, t.met ? 'yes' : '**no**'])
+  out.push('')
+  row(['delivery to a long-poll on the other server', 'p50', 'p95', 'p99', 'min / max', "the sender's own request, p50"])
+  row(['---', '---:', '---:', '---:', '---:', '---:'])
+  for (const [pair, r] of Object.entries(d.delivery) as Array<[string, any]>) {
+    row([`${pair} (${r.from} → ${r.to}, ${r.samples})`, ms(r.p50_ms), ms(r.p95_ms), ms(r.p99_ms), `${ms(r.min_ms)} / ${ms(r.max_ms)}`, ms(r.send_p50_ms)])
+  }
+  out.push('')
+  row(['joining a small remote room (host → joiner)', 'p50', 'min / max', 'joins'])
+  row(['---', '---:', '---:', '---:'])
+  for (const [pair, r] of Object.entries(d.join_small) as Array<[string, any]>) row([`${pair} (${r.host} → ${r.joiner})`, ms(r.p50_ms), `${ms(r.min_ms)} / ${ms(r.max_ms)}`, r.joins])
+  out.push('')
+  if (d.join_big) {
+    const mem = (m: any) => (m ? `${m.rss_mb} MB (peak ${m.peak_rss_mb})` : '–')
+    const b = d.join_big
+    const first = b.homestead ?? b.synapse
+    row([`joining a room of ${first.members} members, ${first.events} events`, 'Homestead', 'Synapse'])
+    row(['---', '---:', '---:'])
+    const both = (label: string, f: (r: any) => string) => row([label, f(b.homestead), f(b.synapse)])
+    both('POST /join', (r) => ms(r.join_ms))
+    both('until the joining server lists every member', (r) => ms(r.complete_ms))
+    both('CPU until then: joining server / resident server', (r) => `${r.cpu_ms_until_complete.joiner} / ${r.cpu_ms_until_complete.host} ms`)
+    both('joining server RSS before → after', (r) => `${mem(r.memory.before.joiner)} → ${mem(r.memory.after_complete.joiner)}`)
+    both('resident server RSS before → after', (r) => `${mem(r.memory.before.host)} → ${mem(r.memory.after_complete.host)}`)
+    both('building the room: members / messages', (r) => `${Math.round(r.setup_ms.members / 1000)} s / ${Math.round(r.setup_ms.messages / 1000)} s${r.built_by_an_earlier_run ? ' (an earlier run)' : ''}`)
+    out.push('')
+  }
+}
+
+if (d.benchmark === 'homestead-federation') {
+  federation()
+  process.stdout.write(`${out.join('\n')}\n`)
+  process.exit(0)
+}
 
 out.push(`Run ${d.timestamp}, ${d.cpu.count} × ${d.cpu.model}, ${d.platform}, Node ${d.node}, ` +
   `Homestead on PostgreSQL ${d.database.postgres_version} (${d.database.kind}); load average ${d.load_average_1m?.start} → ${d.load_average_1m?.end}.`, '')

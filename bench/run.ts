@@ -16,11 +16,11 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { chmod, mkdtemp, rm } from 'node:fs/promises'
-import { arch, cpus, loadavg, platform, release, tmpdir, totalmem } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { EmbeddedPostgres } from '../src/storage/index.ts'
-import { HttpClient, closedLoop, envInt, expectOk, progress, sequential, summarize, type ThroughputResult } from './lib.ts'
+import { Cleanups, HttpClient, machineInfo, closedLoop, envInt, expectOk, printReport, progress, sequential, summarize, type ThroughputResult } from './lib.ts'
 import { ServerProcess, benchOverrides, externalDatabase, type BenchDatabase } from './servers.ts'
 import { COMPARE_DATABASE_URL, compareSettings, runComparison } from './compare.ts'
 import { roomSettings, runRoomBenchmarks } from './rooms.ts'
@@ -144,122 +144,81 @@ async function runBenchmarks(http: HttpClient, server: ServerProcess): Promise<R
 
 // ---- main ---------------------------------------------------------------------------------------
 
-let interrupted = false
-
-async function main(): Promise<Record<string, unknown>> {
+async function main(cleanups: Cleanups): Promise<Record<string, unknown>> {
   const began = performance.now()
-  const cleanups: Array<() => Promise<void>> = []
-  const cleanup = async () => {
-    while (cleanups.length > 0) {
-      try {
-        await cleanups.pop()?.()
-      } catch (err) {
-        progress(`clean-up step failed: ${(err as Error).message}`)
-      }
-    }
+  const dataDir = await mkdtemp(join(tmpdir(), 'hs-bench-'))
+  await chmod(dataDir, 0o755) // as root, the embedded PostgreSQL runs as the postgres user
+  cleanups.push(() => rm(dataDir, { recursive: true, force: true }))
+
+  let database: BenchDatabase | null = null
+  if (EXTERNAL_URL) {
+    database = await externalDatabase(EXTERNAL_URL)
+    cleanups.push(() => (database as BenchDatabase).drop())
+  } else {
+    cleanups.push(() => stopLeftoverEmbedded(dataDir))
   }
-  const onSignal = () => {
-    if (interrupted) return
-    interrupted = true
-    progress('interrupted: cleaning up')
-    cleanup().finally(() => process.exit(130))
+
+  progress(`starting Homestead on ${database ? 'the external PostgreSQL' : `an embedded PostgreSQL in ${dataDir}`}`)
+  const server = new ServerProcess()
+  cleanups.push(() => server.stop())
+  const overrides = benchOverrides(dataDir, database?.overrides)
+  const ready = await server.call({ type: 'start', overrides }, 'ready')
+  progress(`Homestead ready at ${ready.url} in ${ready.startup_ms} ms (PostgreSQL ${ready.postgres_version})`)
+
+  const http = new HttpClient(ready.url, CONCURRENCY)
+  cleanups.push(async () => http.close())
+  const load1mStart = loadavg()[0]
+  if ((load1mStart ?? 0) > cpus().length / 2) progress(`warning: the machine is busy (load average ${load1mStart?.toFixed(2)}): expect noisy numbers`)
+  const results = AUTH ? await runBenchmarks(http, server) : {}
+  const homestead: Target = {
+    name: 'homestead',
+    url: ready.url,
+    http: new HttpClient(ready.url, ROOM_SOCKETS),
+    cpuMs: () => server.cpuMs(),
+    ...(database && EXTERNAL_URL ? { dbCpuMs: backendCpu(EXTERNAL_URL, String(database.info.name)) } : {}),
+    info: { url: ready.url },
   }
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
+  cleanups.push(async () => homestead.http.close())
+  const targets = [homestead]
+  if (compareSettings.enabled) {
+    const synapse = await synapseTarget(compareSettings.synapseUrl, ROOM_SOCKETS, compareSettings.synapsePgUrl)
+    cleanups.push(async () => synapse.http.close())
+    targets.push(synapse)
+  }
+  const [rooms, synapseRooms] = ROOMS ? await runRoomBenchmarks(targets) : []
+  const scale = scaleSettings.enabled ? await runScaleBenchmarks(homestead, overrides) : undefined
+  const media = mediaSettings.enabled ? await runMediaBenchmarks(homestead) : undefined
+  const comparison =
+    rooms && synapseRooms ? await runComparison(rooms, synapseRooms, (targets[1] as Target).info, EXTERNAL_URL as string) : undefined
+  const usage = await server.call({ type: 'usage' }, 'usage')
 
-  try {
-    const dataDir = await mkdtemp(join(tmpdir(), 'hs-bench-'))
-    await chmod(dataDir, 0o755) // as root, the embedded PostgreSQL runs as the postgres user
-    cleanups.push(() => rm(dataDir, { recursive: true, force: true }))
-
-    let database: BenchDatabase | null = null
-    if (EXTERNAL_URL) {
-      database = await externalDatabase(EXTERNAL_URL)
-      cleanups.push(() => (database as BenchDatabase).drop())
-    } else {
-      cleanups.push(() => stopLeftoverEmbedded(dataDir))
-    }
-
-    progress(`starting Homestead on ${database ? 'the external PostgreSQL' : `an embedded PostgreSQL in ${dataDir}`}`)
-    const server = new ServerProcess()
-    cleanups.push(() => server.stop())
-    const overrides = benchOverrides(dataDir, database?.overrides)
-    const ready = await server.call({ type: 'start', overrides }, 'ready')
-    progress(`Homestead ready at ${ready.url} in ${ready.startup_ms} ms (PostgreSQL ${ready.postgres_version})`)
-
-    const http = new HttpClient(ready.url, CONCURRENCY)
-    cleanups.push(async () => http.close())
-    const load1mStart = loadavg()[0]
-    if ((load1mStart ?? 0) > cpus().length / 2) progress(`warning: the machine is busy (load average ${load1mStart?.toFixed(2)}): expect noisy numbers`)
-    const results = AUTH ? await runBenchmarks(http, server) : {}
-    const homestead: Target = {
-      name: 'homestead',
-      url: ready.url,
-      http: new HttpClient(ready.url, ROOM_SOCKETS),
-      cpuMs: () => server.cpuMs(),
-      ...(database && EXTERNAL_URL ? { dbCpuMs: backendCpu(EXTERNAL_URL, String(database.info.name)) } : {}),
-      info: { url: ready.url },
-    }
-    cleanups.push(async () => homestead.http.close())
-    const targets = [homestead]
-    if (compareSettings.enabled) {
-      const synapse = await synapseTarget(compareSettings.synapseUrl, ROOM_SOCKETS, compareSettings.synapsePgUrl)
-      cleanups.push(async () => synapse.http.close())
-      targets.push(synapse)
-    }
-    const [rooms, synapseRooms] = ROOMS ? await runRoomBenchmarks(targets) : []
-    const scale = scaleSettings.enabled ? await runScaleBenchmarks(homestead, overrides) : undefined
-    const media = mediaSettings.enabled ? await runMediaBenchmarks(homestead) : undefined
-    const comparison =
-      rooms && synapseRooms ? await runComparison(rooms, synapseRooms, (targets[1] as Target).info, EXTERNAL_URL as string) : undefined
-    const usage = await server.call({ type: 'usage' }, 'usage')
-
-    const cpuList = cpus()
-    return {
-      benchmark: 'homestead-http',
-      timestamp: new Date().toISOString(),
-      node: process.version,
-      platform: `${platform()} ${release()} ${arch()}`,
-      cpu: { model: cpuList[0]?.model.trim() ?? 'unknown', count: cpuList.length },
-      memory_total_mb: Math.round(totalmem() / 2 ** 20),
-      // Other work on the machine skews every number: the 1-minute load average before and after the measurements.
-      load_average_1m: { start: Number(load1mStart?.toFixed(2)), end: Number(loadavg()[0]?.toFixed(2)) },
-      database: { ...(database?.info ?? { kind: 'embedded' }), postgres_version: ready.postgres_version },
-      server: {
-        process: 'child process (startServer), load generator in the parent; same machine, loopback HTTP keep-alive',
-        startup_ms: ready.startup_ms,
-        rss_mb_at_end: usage.rss_mb,
-      },
-      settings: {
-        iterations: ITERATIONS,
-        whoami_iterations: WHOAMI_ITERATIONS,
-        concurrency: CONCURRENCY,
-        duration_ms: DURATION_MS,
-        rooms: ROOMS ? roomSettings : null,
-        scale: scaleSettings.enabled ? scaleSettings : null,
-        media: mediaSettings.enabled ? mediaSettings : null,
-        compare: compareSettings.enabled ? compareSettings : null,
-      },
-      notes: 'register and login hash/verify an argon2id password (m=19 MiB, t=2, p=1): they are CPU-bound by design.',
-      benchmarks: results,
-      ...(rooms ? { rooms } : {}),
-      ...(scale ? { scale } : {}),
-      ...(media ? { media } : {}),
-      ...(comparison ? { compare: comparison } : {}),
-      total_duration_ms: Math.round(performance.now() - began),
-    }
-  } finally {
-    if (!interrupted) await cleanup()
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
+  return {
+    benchmark: 'homestead-http',
+    ...machineInfo(load1mStart),
+    database: { ...(database?.info ?? { kind: 'embedded' }), postgres_version: ready.postgres_version },
+    server: {
+      process: 'child process (startServer), load generator in the parent; same machine, loopback HTTP keep-alive',
+      startup_ms: ready.startup_ms,
+      rss_mb_at_end: usage.rss_mb,
+    },
+    settings: {
+      iterations: ITERATIONS,
+      whoami_iterations: WHOAMI_ITERATIONS,
+      concurrency: CONCURRENCY,
+      duration_ms: DURATION_MS,
+      rooms: ROOMS ? roomSettings : null,
+      scale: scaleSettings.enabled ? scaleSettings : null,
+      media: mediaSettings.enabled ? mediaSettings : null,
+      compare: compareSettings.enabled ? compareSettings : null,
+    },
+    notes: 'register and login hash/verify an argon2id password (m=19 MiB, t=2, p=1): they are CPU-bound by design.',
+    benchmarks: results,
+    ...(rooms ? { rooms } : {}),
+    ...(scale ? { scale } : {}),
+    ...(media ? { media } : {}),
+    ...(comparison ? { compare: comparison } : {}),
+    total_duration_ms: Math.round(performance.now() - began),
   }
 }
 
-try {
-  const report = await main()
-  process.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
-} catch (err) {
-  // After Ctrl-C, requests in flight fail as the server stops: that is not worth reporting.
-  if (!interrupted) progress(`failed: ${(err as Error).stack ?? String(err)}`)
-  process.exitCode = 1
-}
+await printReport(main)

@@ -4,8 +4,10 @@ import { performance } from 'node:perf_hooks'
 import { loadConfig } from '../src/config/load.ts'
 import { startServer, type RunningServer } from '../src/server.ts'
 import { createLogger } from '../src/shared/logger.ts'
+import { anchorDns } from '../scripts/anchor-dns.ts'
 
-export type ParentMessage = { type: 'start'; overrides: Record<string, unknown> } | { type: 'usage' } | { type: 'stop' }
+/** `anchorRoot`: resolve the Synapse anchor's host names (its `hosts` file), for the federation benchmark. */
+export type ParentMessage = { type: 'start'; overrides: Record<string, unknown>; anchorRoot?: string } | { type: 'usage' } | { type: 'stop' }
 export type ChildMessage =
   | { type: 'ready'; url: string; startup_ms: number; postgres_version: string }
   | { type: 'usage'; cpu_ms: number; rss_mb: number }
@@ -43,7 +45,7 @@ process.on('message', async (message: ParentMessage) => {
     if (message.type === 'start') {
       const started = performance.now()
       const config = loadConfig({ env: {}, overrides: message.overrides })
-      server = await startServer(config, { logger: createLogger(config.log.level) })
+      server = await startServer(config, { logger: createLogger(config.log.level), ...(message.anchorRoot ? { dns: anchorDns(message.anchorRoot) } : {}) })
       const version = await server.ctx.storage.db.query<{ server_version: string }>('SHOW server_version')
       send({
         type: 'ready',

@@ -56,6 +56,11 @@ export class ServerProcess {
     })
   }
 
+  /** The server process's id (for /proc readings). */
+  get pid(): number | undefined {
+    return this.child.pid
+  }
+
   async cpuMs(): Promise<number> {
     return (await this.call({ type: 'usage' }, 'usage')).cpu_ms
   }

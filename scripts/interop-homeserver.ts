@@ -2,11 +2,10 @@
 // certificate and CA of the Synapse anchor's federation set-up (INTEROP_* variables), a fresh database
 // on the machine's PostgreSQL (dropped on exit), and the anchor's host names (its `hosts` file, lines
 // "127.0.0.1 name") resolved here, as the anchor's Synapses resolve them in their chroot.
-import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { loadConfig } from '../src/config/load.ts'
 import { scratchDatabase } from './scratch-database.ts'
-import { systemDns, type DnsResolver } from '../src/federation/index.ts'
+import { anchorDns } from './anchor-dns.ts'
 import { startServer } from '../src/server.ts'
 import { createLogger } from '../src/shared/logger.ts'
 
@@ -23,24 +22,6 @@ const anchorRoot = required('INTEROP_ANCHOR_ROOT')
 const host = serverName.replace(/:\d+$/, '')
 const adminUrl = process.env.INTEROP_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/postgres'
 const dbName = `interop_homestead_${clientPort}`
-
-
-/** The anchor's names (127.0.0.1 each), then the system's DNS for anything else. */
-function anchorDns(): DnsResolver {
-  const names = new Map<string, string>()
-  for (const line of readFileSync(join(anchorRoot, 'hosts'), 'utf8').split('\n')) {
-    const [address, ...hosts] = line.trim().split(/\s+/)
-    if (address && !address.startsWith('#')) for (const h of hosts) names.set(h.toLowerCase(), address)
-  }
-  const system = systemDns()
-  return {
-    resolveSrv: async (name) => (names.has(name.replace(/^_matrix(-fed)?\._tcp\./, '').toLowerCase()) ? [] : system.resolveSrv(name)),
-    lookup: async (h) => {
-      const address = names.get(h.toLowerCase())
-      return address ? [{ address, family: address.includes(':') ? 6 : 4 }] : system.lookup(h)
-    },
-  }
-}
 
 const database = await scratchDatabase(adminUrl, dbName)
 
@@ -67,7 +48,7 @@ const config = loadConfig({
 })
 
 const logger = createLogger(config.log.level)
-const server = await startServer(config, { logger, dns: anchorDns() })
+const server = await startServer(config, { logger, dns: anchorDns(anchorRoot) })
 process.stdout.write(`ready ${server.url}\n`)
 
 let stopping = false
