@@ -1,0 +1,27 @@
+// GET /_matrix/client/v3/initialSync
+// Spec: client-server-api r0 (deprecated), "Get the user's current state" (old_sync.yaml)
+import { Type } from '@sinclair/typebox'
+import { defineRoute } from '../route.ts'
+import { cs } from '../paths.ts'
+
+/** Messages per room when the client names no limit. */
+const DEFAULT_LIMIT = 10
+
+export const initialSync = defineRoute({
+  method: 'GET',
+  url: cs('/initialSync'),
+  auth: 'user',
+  query: Type.Object({
+    limit: Type.Optional(Type.Integer({ minimum: 0 })),
+    archived: Type.Optional(Type.Boolean()),
+    // Accepted and ignored: the snapshot never waits.
+    timeout: Type.Optional(Type.Integer({ minimum: 0 })),
+  }),
+  async handler(ctx, { requester, query }) {
+    return ctx.sync.initialSnapshot.snapshot(requester, {
+      // A room's page is capped as a /messages page is.
+      limit: Math.min(query.limit ?? DEFAULT_LIMIT, ctx.config.limits.messages_limit),
+      archived: query.archived ?? false,
+    })
+  },
+})
