@@ -51,6 +51,8 @@ describe('GET /initialSync', () => {
     await alice.leave(left)
     await bob.send(left, 'unseen')
     await bob.putState(left, 'm.room.topic', '', { topic: 'After' })
+    const banned = await sharedRoom(bob, [alice])
+    assert.equal((await bob.membershipRaw('ban', banned, alice.userId)).status, 200)
 
     const snapshot = await initialSync(alice)
     assert.deepEqual(snapshot.rooms.map((r) => r.room_id).sort(), [joined, invited].sort(), 'no left room without archived')
@@ -77,7 +79,9 @@ describe('GET /initialSync', () => {
     assert.ok(stripped.some((e) => e.type === 'm.room.create'))
 
     const archived = await initialSync(alice, { archived: true })
-    assert.deepEqual(archived.rooms.map((r) => r.room_id).sort(), [joined, invited, left].sort())
+    assert.deepEqual(archived.rooms.map((r) => r.room_id).sort(), [joined, invited, left, banned].sort())
+    assert.equal(roomOf(archived, banned).membership, 'ban')
+    assert.equal(roomOf(archived, banned).messages?.chunk.at(-1)?.content.membership, 'ban')
     const parted = roomOf(archived, left)
     assert.equal(parted.membership, 'leave')
     const chunk = parted.messages?.chunk ?? []
@@ -154,6 +158,12 @@ describe('GET /initialSync', () => {
     assert.equal(bobs?.content.status_msg, 'here')
     assert.equal(bobs?.content.user_id, bob.userId)
     assert.ok(!presence.some((p) => p.sender === eve.userId), 'no shared room with eve')
+    // Coming online through /initialSync, as through a /sync: a new user finds their own presence.
+    const newcomer = await user()
+    const own = (await initialSync(newcomer)).presence.find((p) => p.sender === newcomer.userId)
+    assert.equal(own?.content.presence, 'online')
+    assert.equal(own?.content.user_id, newcomer.userId)
+    assert.equal(typeof own?.content.last_active_ago, 'number')
   })
 
   it('applies history visibility and ignored users to the messages', async () => {
@@ -177,6 +187,46 @@ describe('GET /initialSync', () => {
     assert.ok(chunk.some((e) => e.type === 'm.room.member' && e.state_key === bob.userId), 'bob’s own join shows')
     // Alice, who was there, sees it all.
     assert.ok(bodies(roomOf(await initialSync(alice, { limit: 20 }), roomId).messages?.chunk ?? []).includes('before bob joined'))
+  })
+
+  it('costs as many queries for a user in many rooms as for a user in one', async () => {
+    const db = t.server.ctx.storage.db
+    /** The fewest queries one /initialSync made, over three (the server's background work adds some at times). */
+    async function queriesOf(client: RoomClient): Promise<number> {
+      const counts: number[] = []
+      for (let i = 0; i < 3; i++) {
+        let n = 0
+        const query = db.query.bind(db)
+        db.query = ((text: string, values?: unknown[]) => {
+          n++
+          return query(text, values)
+        }) as typeof db.query
+        try {
+          await initialSync(client, { archived: true, limit: 5 })
+        } finally {
+          delete (db as { query?: unknown }).query
+        }
+        counts.push(n)
+      }
+      return Math.min(...counts)
+    }
+    /** A user joined to `n` rooms with messages, invited to `n` and gone from `n`. */
+    async function member(n: number): Promise<RoomClient> {
+      const client = await user()
+      const host = await user()
+      for (let i = 0; i < n; i++) {
+        const joined = await sharedRoom(host, [client], { topic: `t${i}` })
+        await host.send(joined, `hello ${i}`)
+        await host.invite(await host.createRoom(), client.userId)
+        const left = await sharedRoom(host, [client])
+        await client.leave(left)
+      }
+      await initialSync(client) // comes online: later calls write nothing
+      return client
+    }
+    const one = await queriesOf(await member(1))
+    const many = await queriesOf(await member(8))
+    assert.ok(many <= one, `${many} queries for 8 rooms of each kind, ${one} for one`)
   })
 
   it('refuses bad parameters with 400 M_INVALID_PARAM', async () => {

@@ -18,6 +18,9 @@ export const initialSync = defineRoute({
     timeout: Type.Optional(Type.Integer({ minimum: 0 })),
   }),
   async handler(ctx, { requester, query }) {
+    // The legacy client's way of coming online (it has no /sync to set_presence with): as a /sync without
+    // set_presence, the user is marked online, and so finds their own presence in the answer.
+    await ctx.presence.syncing(requester.userId, undefined)
     return ctx.sync.initialSnapshot.snapshot(requester, {
       // A room's page is capped as a /messages page is.
       limit: Math.min(query.limit ?? DEFAULT_LIMIT, ctx.config.limits.messages_limit),
