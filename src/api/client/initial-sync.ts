@@ -22,8 +22,8 @@ export const initialSync = defineRoute({
     // set_presence, the user is marked online, and so finds their own presence in the answer.
     await ctx.presence.syncing(requester.userId, undefined)
     return ctx.sync.initialSnapshot.snapshot(requester, {
-      // A room's page is capped as a /messages page is.
-      limit: Math.min(query.limit ?? DEFAULT_LIMIT, ctx.config.limits.messages_limit),
+      // Every room's messages at once, as an initial /sync's timelines: capped as they are.
+      limit: Math.min(query.limit ?? DEFAULT_LIMIT, ctx.config.limits.sync_timeline_limit),
       archived: query.archived ?? false,
     })
   },
