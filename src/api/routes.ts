@@ -40,6 +40,7 @@ import * as roomKeys from './client/room-keys.ts'
 import * as media from './client/media.ts'
 import * as adminMedia from './admin/media.ts'
 import * as roomInitialSync from './client/room-initial-sync.ts'
+import * as initialSync from './client/initial-sync.ts'
 import * as pushers from './client/pushers.ts'
 import * as threepids from './client/threepids.ts'
 import * as thirdparty from './client/thirdparty.ts'
@@ -94,6 +95,7 @@ const modules = [
   media,
   adminMedia,
   roomInitialSync,
+  initialSync,
   pushers,
   threepids,
   thirdparty,

@@ -89,7 +89,8 @@ interface RoomPlan {
   upTo: number
 }
 
-function byRoom(rows: EventRow[]): Map<string, EventRow[]> {
+/** Rows grouped by room, each room's in the order given. */
+export function byRoom(rows: EventRow[]): Map<string, EventRow[]> {
   const map = new Map<string, EventRow[]>()
   for (const r of rows) {
     const list = map.get(r.room_id)
@@ -341,24 +342,11 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
 async function addInvitesKnocksLeaves(input: RoomsSyncInput, changedMemberships: MembershipRow[], ignored: Set<string>, result: RoomsSync): Promise<void> {
   const { repos, viewer, since, filter } = input
   const invites = changedMemberships.filter((m) => m.membership === 'invite' || m.membership === 'knock')
-  if (invites.length > 0) {
-    // The room's identifying state, the inviter's own member event (whose name and avatar a client shows a
-    // DM invite by, as Synapse sends it) and, last, the invite or knock itself.
-    const inviters = invites.filter((m) => m.membership === 'invite' && m.sender !== viewer.userId).map((m): [string, string] => [m.room_id, m.sender])
-    const [stripped, own, inviterRows] = await Promise.all([
-      repos.sync.currentState(invites.map((m) => m.room_id), STRIPPED_STATE_TYPES).then(byRoom),
-      repos.events.getByIds(invites.map((m) => m.event_id)),
-      repos.sync.memberEvents(inviters).then(byRoom),
-    ])
-    for (const m of invites) {
-      const mine = own.find((e) => e.event_id === m.event_id)
-      const known = [...(stripped.get(m.room_id) ?? []), ...(inviterRows.get(m.room_id) ?? [])]
-      // A room this server is not in: the stripped state the inviting server sent with the invite.
-      const events = known.length > 0 || !mine ? known.map(strippedState) : inviteRoomState(mine)
-      if (mine) events.push(strippedState(mine))
-      if (m.membership === 'invite') result.invite[m.room_id] = { invite_state: { events } }
-      else result.knock[m.room_id] = { knock_state: { events } }
-    }
+  const { states } = await inviteStates(repos, viewer.userId, invites)
+  for (const m of invites) {
+    const events = states.get(m.room_id) ?? []
+    if (m.membership === 'invite') result.invite[m.room_id] = { invite_state: { events } }
+    else result.knock[m.room_id] = { knock_state: { events } }
   }
   // Left rooms: after a leave or ban in range (and on an initial sync only with include_leave).
   const includeLeave = since !== null || filter.room?.include_leave === true
@@ -401,6 +389,32 @@ async function addInvitesKnocksLeaves(input: RoomsSyncInput, changedMemberships:
     }
     result.leave[m.room_id] = left
   }
+}
+
+/**
+ * The stripped state shown with each invite or knock, by room, and the invite and knock events themselves,
+ * by event ID (three queries for all of them): the room's identifying state, the inviter's own member event
+ * (whose name and avatar a client shows a DM invite by, as Synapse sends it) and, last, the invite or knock.
+ */
+export async function inviteStates(repos: Repositories, userId: string, invites: MembershipRow[]): Promise<{ states: Map<string, JsonObject[]>; events: Map<string, EventRow> }> {
+  if (invites.length === 0) return { states: new Map(), events: new Map() }
+  const inviters = invites.filter((m) => m.membership === 'invite' && m.sender !== userId).map((m): [string, string] => [m.room_id, m.sender])
+  const [stripped, own, inviterRows] = await Promise.all([
+    repos.sync.currentState(invites.map((m) => m.room_id), STRIPPED_STATE_TYPES).then(byRoom),
+    repos.events.getByIds(invites.map((m) => m.event_id)),
+    repos.sync.memberEvents(inviters).then(byRoom),
+  ])
+  const events = new Map(own.map((e) => [e.event_id, e]))
+  const states = new Map<string, JsonObject[]>()
+  for (const m of invites) {
+    const mine = events.get(m.event_id)
+    const known = [...(stripped.get(m.room_id) ?? []), ...(inviterRows.get(m.room_id) ?? [])]
+    // A room this server is not in: the stripped state the inviting server sent with the invite.
+    const list = known.length > 0 || !mine ? known.map(strippedState) : inviteRoomState(mine)
+    if (mine) list.push(strippedState(mine))
+    states.set(m.room_id, list)
+  }
+  return { states, events }
 }
 
 /**

@@ -13,6 +13,7 @@ import type { StreamNotifier } from './notifier.ts'
 import { LocalDelivery, type KeyCounts, type LocalObserver, type UnreadCountsAt } from './local.ts'
 import { SYNCED_MEMBERSHIPS, syncRooms, type RoomsSync } from './rooms.ts'
 import { EventStream } from './events-stream.ts'
+import { InitialSnapshot } from './initial-sync.ts'
 
 /** What other modules contribute to /sync: ephemeral events and notification counts. */
 export interface SyncSources {
@@ -117,6 +118,8 @@ export class SyncService {
   private readonly storedFilters = new Map<string, FilterDefinition>()
   /** GET /events, the legacy event stream, on the same stream, notifier and long-poll. */
   readonly eventStream: EventStream
+  /** GET /initialSync, the legacy snapshot of all the user's rooms, ending where /events and /sync continue. */
+  readonly initialSnapshot: InitialSnapshot
 
   constructor(storage: Storage, notifier: StreamNotifier, clock: Clock, sources: SyncSources = NO_SOURCES, observe?: LocalObserver, filterLimits = DEFAULT_FILTER_LIMITS) {
     this.storage = storage
@@ -126,6 +129,7 @@ export class SyncService {
     this.sources = sources
     this.local = new LocalDelivery(notifier, observe)
     this.eventStream = new EventStream(storage, notifier, clock, sources, this)
+    this.initialSnapshot = new InitialSnapshot(storage, notifier, clock, sources)
   }
 
   /** Whether the server is draining: long-polls answer at once. */

@@ -62,6 +62,13 @@ export class RoomsRepository {
     return rows[0] ?? null
   }
 
+  /** Those of these rooms that are published in the room directory. */
+  async publicAmong(roomIds: string[]): Promise<Set<string>> {
+    if (roomIds.length === 0) return new Set()
+    const { rows } = await this.db.query<{ room_id: string }>('SELECT room_id FROM rooms WHERE room_id = ANY($1::text[]) AND is_public', [roomIds])
+    return new Set(rows.map((r) => r.room_id))
+  }
+
   /** The room versions of those of these rooms that exist here, by room ID. */
   async versionsOf(roomIds: string[]): Promise<Map<string, string>> {
     if (roomIds.length === 0) return new Map()

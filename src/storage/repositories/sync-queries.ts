@@ -31,6 +31,37 @@ export class SyncQueriesRepository {
     return rows
   }
 
+  /**
+   * The state of each room as of a stream position in it (a former member's room as they left it): the state
+   * group of the room's latest event at or before the position, resolved along its delta chain, with the
+   * events. One query for all the rooms.
+   */
+  async stateAt(positions: Array<{ roomId: string; at: number }>): Promise<EventRow[]> {
+    if (positions.length === 0) return []
+    const { rows } = await this.db.query<EventRow>(
+      `WITH RECURSIVE start AS (
+         SELECT r.room_id, g.state_group AS id FROM unnest($1::text[], $2::bigint[]) AS r(room_id, at)
+          CROSS JOIN LATERAL (
+            SELECT e.state_group FROM events e
+             WHERE e.room_id = r.room_id AND e.stream_ordering <= r.at AND e.state_group IS NOT NULL
+             ORDER BY e.stream_ordering DESC LIMIT 1
+          ) g
+       ), chain(room_id, id, prev_group, n) AS (
+         SELECT g.room_id, g.id, g.prev_group, 0 FROM start s JOIN state_groups g ON g.room_id = s.room_id AND g.id = s.id
+         UNION ALL
+         SELECT g.room_id, g.id, g.prev_group, chain.n + 1 FROM state_groups g JOIN chain ON g.room_id = chain.room_id AND g.id = chain.prev_group
+       ), entries AS (
+         SELECT DISTINCT ON (x.room_id, x.type, x.state_key) x.room_id, x.event_id
+           FROM state_group_entries x JOIN chain ON x.room_id = chain.room_id AND x.group_id = chain.id
+          ORDER BY x.room_id, x.type, x.state_key, chain.n
+       )
+       SELECT ${EVENT_COLUMNS} FROM entries s
+        CROSS JOIN LATERAL (SELECT * FROM events x WHERE x.room_id = s.room_id AND x.event_id = s.event_id OFFSET 0) e`,
+      [positions.map((p) => p.roomId), positions.map((p) => p.at)],
+    )
+    return rows
+  }
+
   /** Current member events of given users in given rooms (lazy-loaded members). */
   async memberEvents(pairs: Array<[roomId: string, userId: string]>): Promise<EventRow[]> {
     if (pairs.length === 0) return []
