@@ -240,12 +240,10 @@ export class RemoteDeviceLists {
 
   /** What is kept of a remote user's devices and keys; null when nothing was ever received. */
   async list(userId: string): Promise<RemoteDeviceList | null> {
-    const repos = this.storage.repos
-    const [row, devices, crossSigningKeys] = await Promise.all([
-      repos.remoteDeviceLists.get(userId),
-      repos.remoteDeviceLists.devices(userId),
-      repos.remoteDeviceLists.crossSigningKeys(userId),
-    ])
+    // One snapshot: a resync committing between separate reads would pair its flag with the devices before it.
+    const [row, devices, crossSigningKeys] = await this.storage.snapshot((repos) =>
+      Promise.all([repos.remoteDeviceLists.get(userId), repos.remoteDeviceLists.devices(userId), repos.remoteDeviceLists.crossSigningKeys(userId)]),
+    )
     if (!row && crossSigningKeys.length === 0) return null
     return { stale: row?.stale ?? true, streamId: Number(row?.stream_id ?? 0), devices, crossSigningKeys }
   }

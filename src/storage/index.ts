@@ -204,6 +204,11 @@ export class Storage {
     return result
   }
 
+  /** Reads in one snapshot (a read-only REPEATABLE READ transaction): statements see the same commits. */
+  async snapshot<T>(fn: (repos: Repositories) => Promise<T>): Promise<T> {
+    return this.db.transaction((tx) => fn(repositories(tx)), { begin: 'SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY' })
+  }
+
   /**
    * Runs background work on one instance at a time: fn runs only if this process wins a session-level
    * advisory lock on `key` (held on a connection of its own while fn works through the pool); false when
