@@ -101,7 +101,7 @@ export class RoomReader {
   }
 
   /**
-   * The state a member sees: current while joined, otherwise as it was when they left. `select` keeps the
+   * The state a member sees: current while joined, as it was when they left after a leave (or kick); none after a ban. `select` keeps the
    * read to what is asked for (in a room of 10,000 members, the member events are most of the state).
    */
   private async stateRows(requester: Requester, roomId: string, select: StateSelection): Promise<EventRow[]> {
@@ -117,7 +117,8 @@ export class RoomReader {
             : await repos.state.currentStateEvents(roomId, select.types)
       return repos.events.getMany(roomId, current.map((c) => c.event_id))
     }
-    if (membership.membership !== 'leave' && membership.membership !== 'ban') throw forbidden('You are not joined to this room')
+    // A banned user is refused as one never in the room, as Synapse does: only a departure keeps the state.
+    if (membership.membership !== 'leave') throw forbidden('You are not joined to this room')
     const leave = await repos.events.get(roomId, membership.event_id)
     const group = leave ? await repos.events.stateGroupAt(roomId, leave.stream_ordering) : null
     if (group === null) return []

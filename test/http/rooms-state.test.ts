@@ -163,13 +163,19 @@ describe('GET /rooms/{roomId}/state[/{eventType}/{stateKey}]', () => {
     assert.equal((await bob.getState(roomId, 'm.room.name')).name, 'After')
   })
 
-  it('gives a banned user the state as of the ban', async () => {
+  it('refuses a banned user the state and members (403), and gives a kicked one the state as of the kick', async () => {
     const alice = await user()
     const bob = await user()
+    const carol = await user()
     const roomId = await alice.createRoom({ preset: 'public_chat', name: 'Before' })
     await bob.join(roomId)
+    await carol.join(roomId)
     assert.equal((await alice.membershipRaw('ban', roomId, bob.userId)).status, 200)
+    assert.equal((await alice.membershipRaw('kick', roomId, carol.userId)).status, 200)
     await alice.putState(roomId, 'm.room.name', '', { name: 'After' })
-    assert.equal((await bob.getState(roomId, 'm.room.name')).name, 'Before')
+    assertError(await bob.get(`/rooms/${enc(roomId)}/state/m.room.name`), 403, 'M_FORBIDDEN')
+    assertError(await bob.get(`/rooms/${enc(roomId)}/state`), 403, 'M_FORBIDDEN')
+    assertError(await bob.get(`/rooms/${enc(roomId)}/members`), 403, 'M_FORBIDDEN')
+    assert.equal((await carol.getState(roomId, 'm.room.name')).name, 'Before')
   })
 })
