@@ -79,6 +79,20 @@ describe('GET /events', () => {
     assert.deepEqual(ids((await events(alice, { from: since, timeout: 0 })).chunk), [last])
   })
 
+  it('marks the polling user online, as /sync does, and a room-mate hears of it', async () => {
+    const alice = await user()
+    const bob = await user()
+    await sharedRoom(alice, [bob])
+    const from = await now(bob)
+    assert.equal((await bob.get(`/presence/${enc(alice.userId)}/status`)).body.presence, 'offline')
+    await events(alice, { timeout: 0 })
+    const status = await bob.get(`/presence/${enc(alice.userId)}/status`)
+    assert.equal(status.status, 200, JSON.stringify(status.body))
+    assert.equal(status.body.presence, 'online')
+    const heard = (await events(bob, { from, timeout: 0 })).chunk.filter((e) => e.type === 'm.presence')
+    assert.deepEqual(heard.map((e) => [e.sender ?? e.content.user_id, e.content.presence]), [[alice.userId, 'online']])
+  })
+
   it('shows an invite to a room the user is not in, and wakes for it', async () => {
     const alice = await user()
     const bob = await user()

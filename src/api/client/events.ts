@@ -20,6 +20,8 @@ export const events = defineRoute({
     room_id: Type.Optional(RoomIdParam),
   }),
   async handler(ctx, { requester, query }) {
+    // Polling the stream marks the user online, as /sync without set_presence does (a legacy client's presence).
+    await ctx.presence.syncing(requester.userId, undefined)
     return ctx.sync.eventStream.events(requester, {
       from: query.from,
       // Capped as /sync's long-poll and a /messages page are.
