@@ -47,6 +47,8 @@ const config = loadConfig({
     'registration.shared_secret_min_length': 10,
     'rate_limits.enabled': false,
     'media.url_preview.enabled': true,
+    // SyTest's MSC2228 tests expect self-destructing messages, as Synapse's test config enables them.
+    'rooms.ephemeral_messages': true,
     'outbound.ip_range_allowlist': ['127.0.0.0/8', '::1/128'],
     // SyTest's servers are the only ones; nothing asks matrix.org for keys.
     'federation.trusted_key_servers': [],

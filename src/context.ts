@@ -24,6 +24,7 @@ import { Presence } from './presence/index.ts'
 import { filterLimitsOf } from './sync/filter.ts'
 import { SyncService } from './sync/sync.ts'
 import { Ephemeral } from './ephemeral/index.ts'
+import { EventExpiry } from './rooms/expiry.ts'
 import { DEFAULT_PUSH_LIMITS, Push } from './push/index.ts'
 import { CrossSigning, DehydratedDevices, DeviceListUpdates, DeviceLists, E2eKeys, KeyBackup, RemoteDeviceLists, RemoteE2eKeys, ToDevice } from './e2ee/index.ts'
 import { createMediaServices, FederationMediaSource, type MediaServices } from './media/index.ts'
@@ -71,6 +72,8 @@ export interface AppContext {
   presence: Presence
   sync: SyncService
   ephemeral: Ephemeral
+  /** Self-destructing messages (rooms.ephemeral_messages); null when off. */
+  eventExpiry: EventExpiry | null
   push: Push
   keyBackup: KeyBackup
   e2eKeys: E2eKeys
@@ -186,6 +189,8 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   writer.indexWith(searchTextOf)
   writer.onAppend((repos, appended) => indexAppended(repos, appended))
   writer.onAppend(summaryHook)
+  const eventExpiry = config.rooms.ephemeral_messages ? new EventExpiry({ storage, clock, logger }) : null
+  if (eventExpiry) writer.onAppend((repos, appended) => eventExpiry.onAppend(repos, appended))
   const notifier = new StreamNotifier(storage, db.connection, logger)
   notifier.listen(TOKENS_CHANNEL, (userId) => sessions.tokenCache.invalidate(userId))
   notifier.onConnection((connected) => sessions.tokenCache.setLive(connected))
@@ -329,6 +334,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
       },
     }, (part, outcome) => metrics.syncLocal.inc({ part, outcome }), filterLimitsOf(config)),
     ephemeral,
+    eventExpiry,
     push,
     keyBackup,
     e2eKeys,

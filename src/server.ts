@@ -160,6 +160,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ctx.toDevice.start()
     ctx.federationInbound.start()
     ctx.media.sweeper.start()
+    ctx.eventExpiry?.start()
     ctx.federationSender.start()
     logger.info({ port, federation_port: federation?.port, server_name: config.server_name }, 'Homestead is listening')
     let closing: Promise<void> | null = null
@@ -185,6 +186,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       ctx.toDevice.stop()
       ctx.federationInbound.stop()
       await ctx.media.sweeper.stop()
+      await ctx.eventExpiry?.stop()
       await ctx.media.media.store.close()
       await ctx.federationSender.stop()
       ctx.federation.client.close()

@@ -174,6 +174,11 @@ export const ConfigSchema = Type.Object(
           default: DEFAULT_ROOM_VERSION,
           description: "Version of rooms created without a room_version (createRoom), advertised in /capabilities. Pick 11 when the servers your users talk to lack version 12 (Synapse: default_room_version).",
         }),
+        ephemeral_messages: Type.Boolean({
+          default: false,
+          description:
+            'Self-destructing messages (MSC2228): an event whose content carries org.matrix.self_destruct_after (a time in ms) is pruned to its redacted form at that time, here (Synapse: enable_ephemeral_messages).',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -16,6 +16,7 @@ import { AliasesRepository } from './repositories/aliases.ts'
 import { EventsRepository } from './repositories/events.ts'
 import { EventGraphRepository } from './repositories/event-graph.ts'
 import { BackfillRepository } from './repositories/backfill.ts'
+import { EventExpiryRepository } from './repositories/event-expiry.ts'
 import { FiltersRepository } from './repositories/filters.ts'
 import { SyncQueriesRepository } from './repositories/sync-queries.ts'
 import { MembershipsRepository } from './repositories/memberships.ts'
@@ -98,6 +99,7 @@ export interface Repositories {
   events: EventsRepository
   eventGraph: EventGraphRepository
   backfill: BackfillRepository
+  eventExpiry: EventExpiryRepository
   state: StateRepository
   memberships: MembershipsRepository
   stream: StreamRepository
@@ -140,6 +142,7 @@ export function repositories(db: Queryable): Repositories {
     events: new EventsRepository(db),
     eventGraph: new EventGraphRepository(db),
     backfill: new BackfillRepository(db),
+    eventExpiry: new EventExpiryRepository(db),
     state: new StateRepository(db),
     memberships: new MembershipsRepository(db),
     stream: new StreamRepository(db),
