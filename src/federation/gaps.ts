@@ -67,12 +67,12 @@ export class GapFiller implements PduSink {
 
   async receive(origin: string, event: RoomEvent, version: RoomVersion): Promise<{ error?: string }> {
     let result = await this.remoteEvents.ingest(event, { origin })
-    if (result.outcome !== 'missing') return ingestAnswer(result)
+    if (result.outcome !== 'missing') return this.answer(origin, event, result)
     const busy = this.filling.get(event.room_id)
     if (busy) {
       // Another event's gap in this room is being filled: what it fetches may well close this one too.
       await busy.catch(() => {})
-      return ingestAnswer(await this.remoteEvents.ingest(event, { origin }))
+      return this.answer(origin, event, await this.remoteEvents.ingest(event, { origin }))
     }
     const filled = this.fill(origin, event, version, Date.now() + this.limits.timeoutMs)
     this.filling.set(event.room_id, filled)
@@ -82,6 +82,14 @@ export class GapFiller implements PduSink {
       this.logger.warn({ err: (err as Error).message, origin, event_id: event.event_id }, 'could not fill the gap before a received event')
     } finally {
       this.filling.delete(event.room_id)
+    }
+    return this.answer(origin, event, result)
+  }
+
+  /** The /send answer; an event not taken into the room is logged with why (the answer carries no reason). */
+  private answer(origin: string, event: RoomEvent, result: IngestResult): { error?: string } {
+    if (result.outcome === 'soft-failed' || result.outcome === 'rejected' || result.outcome === 'missing') {
+      this.logger.info({ origin, room_id: event.room_id, event_id: event.event_id, outcome: result.outcome, reason: result.reason }, 'received event not taken into the room')
     }
     return ingestAnswer(result)
   }
