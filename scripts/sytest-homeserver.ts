@@ -71,7 +71,8 @@ async function stop(signal: string): Promise<void> {
     logger.error({ err }, 'error during shutdown')
     code = 1
   }
-  await database.drop().catch((err: unknown) => logger.warn({ err }, 'could not drop the database'))
+  // SYTEST_KEEP_DB=1 keeps it for a look after a failure (the next run on the port drops it).
+  if (!process.env.SYTEST_KEEP_DB) await database.drop().catch((err: unknown) => logger.warn({ err }, 'could not drop the database'))
   process.exit(code)
 }
 process.on('SIGINT', () => void stop('SIGINT'))

@@ -73,6 +73,8 @@ describe('PUT /_matrix/federation/v2/send_join', () => {
   it("appends B's signed join: A's user sees it in /sync, and B builds the room from the answer", async () => {
     const roomId = await alice.createRoom({ preset: 'public_chat', name: 'Family' })
     await alice.send(roomId, 'before bob')
+    const levels = await alice.getState(roomId, 'm.room.power_levels')
+    const newLevels = await alice.putState(roomId, 'm.room.power_levels', '', { ...levels, users: { ...(levels.users as object), [bob.userId]: 50 } })
     const since = (await alice.sync()).next_batch
     const made = await make('join', roomId, bob.userId, { ver: ['12'] })
     const { eventId, answer, pdu } = await sendSigned('join', made)
@@ -88,6 +90,17 @@ describe('PUT /_matrix/federation/v2/send_join', () => {
     assert.ok(!types.includes(`m.room.member|${bob.userId}`))
     const chain = parseAll(answer.auth_chain, '12')
     assert.ok(chain.some((e) => e.type === 'm.room.create'))
+    // Oldest first: a joining server that reads the chain, then the state, in order as the room's state
+    // (first copy of each event kept) ends with the current power levels, not the ones they replaced.
+    assert.deepEqual(chain.map((e) => e.depth), chain.map((e) => e.depth).sort((x, y) => x - y))
+    const naive = new Map<string, string>()
+    const seen = new Set<string>()
+    for (const e of [...chain, ...state]) {
+      if (seen.has(e.event_id) || e.state_key === undefined) continue
+      seen.add(e.event_id)
+      naive.set(`${e.type}|${e.state_key}`, e.event_id)
+    }
+    assert.equal(naive.get('m.room.power_levels|'), newLevels)
     assert.equal(answer.members_omitted, undefined)
 
     // B, the joining server, builds the room from it (the outbound join's last step).

@@ -56,7 +56,9 @@ export class EventGraphRepository {
   /**
    * The union of the auth chains of `eventIds` (everything reachable through auth edges, the given events
    * only when one of them reaches another), servable events only, at most `cap` of them; with their JSON
-   * when `withJson`. One recursive statement; the walk stops once `cap` events are found.
+   * when `withJson`. Oldest first (by depth): a receiver that reads them in order as the room's state (as
+   * some do with send_join's answer) has each event after those it replaced. One recursive statement; the
+   * walk stops once `cap` events are found.
    */
   async authChain(roomId: string, eventIds: string[], cap: number, withJson: boolean): Promise<Array<{ event_id: string; json?: string }>> {
     if (eventIds.length === 0) return []
@@ -69,7 +71,8 @@ export class EventGraphRepository {
        SELECT e.event_id${withJson ? ', e.json' : ''}
          FROM (SELECT event_id FROM chain LIMIT $3) c
          JOIN events e ON e.room_id = $1 AND e.event_id = c.event_id
-        WHERE ${servable('e')}`,
+        WHERE ${servable('e')}
+        ORDER BY e.depth, e.event_id`,
       [roomId, eventIds, cap],
     )
     return rows
