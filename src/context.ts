@@ -44,9 +44,6 @@ import { fetchUserDevices } from './federation/user-devices.ts'
 import { FederationReads } from './federation/reads.ts'
 import { parseUserId } from './shared/ids.ts'
 
-/** How long after a remote user's join its server is told our members' presence again. */
-const PRESENCE_RETELL_MS = 1_500
-
 export interface AppContext {
   config: Config
   clock: Clock
@@ -221,22 +218,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   const federationSender = new FederationSender({ serverName: config.server_name, storage, client: federation.client, clock, logger, settings: config.federation.sender })
   const roomServers = writer.onPrepare((repos, roomId) => federationSender.prepare(repos, roomId), () => true)
   writer.onAppend((repos, appended, _room, prepared) => federationSender.onAppend(repos, appended, prepared.get(roomServers) as Promise<string[]> | undefined))
-  // A join tells presence to the servers new to each other's users. A joining server may only take our
-  // users' presence once its join has completed there (it keeps presence of users it shares a room with),
-  // so a remote joiner's server is told again a little later (best effort: presence is ephemeral).
-  writer.onAppend(async (repos, { event }) => {
-    if (event.type !== 'm.room.member' || event.state_key === undefined || event.content.membership !== 'join') return
-    const [roomId, userId] = [event.room_id, event.state_key]
-    await relay.joined(repos, roomId, userId, clock.now())
-    if (parseUserId(userId)?.serverName === config.server_name) return
-    setTimeout(() => {
-      storage
-        .transaction(async (later) => {
-          if ((await later.memberships.get(roomId, userId))?.membership === 'join') await relay.joined(later, roomId, userId, clock.now())
-        })
-        .catch((err: Error) => logger.warn({ err: err.message, room_id: roomId }, 'telling presence to a joining server failed'))
-    }, PRESENCE_RETELL_MS).unref()
-  })
+  writer.onAppend((repos, { event, replaced }) => presence.onJoin(repos, event, replaced, parseUserId(event.state_key ?? '')?.serverName !== config.server_name))
   notifier.listen(FEDERATION_CHANNEL, (payload) => federationSender.notified(payload))
   notifier.onConnection((connected) => connected && federationSender.listenerConnected())
   const crossSigning = new CrossSigning({ storage, uia, deviceListUpdates })

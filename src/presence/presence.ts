@@ -22,6 +22,8 @@ const SEEN_GRANULARITY_MS = 30_000
 const ONLINE_HOLD_MS = 2 * 60_000
 const SWEEP_INTERVAL_MS = 30_000
 const SWEEP_BATCH = 100
+/** How long after a remote user's join their server is told our users' presence again (see onJoin). */
+const PRESENCE_RETELL_MS = 1_500
 
 /**
  * A remote user's presence is held this long after their server's last m.presence EDU (servers repeat an
@@ -53,6 +55,8 @@ export class Presence {
   private sweeper: NodeJS.Timeout | null = null
   private sweeping: Promise<unknown> | null = null
   private stopped = false
+  /** Presence told again to joining servers a little later (see onJoin), cleared at stop. */
+  private readonly retells = new Set<NodeJS.Timeout>()
 
   /** Tells other servers of our users' changes (none: nobody else hears of them). */
   private readonly relay: EduRelay | null
@@ -77,7 +81,35 @@ export class Presence {
     this.stopped = true
     if (this.sweeper) clearInterval(this.sweeper)
     this.sweeper = null
+    for (const timer of this.retells) clearTimeout(timer)
+    this.retells.clear()
     await this.sweeping
+  }
+
+  /**
+   * The room writer's append hook for joins: a user who was not joined before tells presence to the servers
+   * new to each other's users (a profile change, join to join, tells nothing). A joining server may only
+   * take our users' presence once its join has completed there (it keeps presence of users it shares a
+   * room with), so a remote joiner's server is told again a little later (best effort: presence is
+   * ephemeral).
+   */
+  async onJoin(repos: Repositories, event: { type: string; room_id: string; state_key?: string; content: JsonObject }, replaced: { content: JsonObject } | undefined, remoteJoiner: boolean): Promise<void> {
+    const relay = this.relay
+    if (!relay || event.type !== 'm.room.member' || event.state_key === undefined || event.content.membership !== 'join') return
+    if (replaced?.content.membership === 'join') return
+    const [roomId, userId] = [event.room_id, event.state_key]
+    await relay.joined(repos, roomId, userId, this.clock.now())
+    if (!remoteJoiner || this.stopped) return
+    const timer = setTimeout(() => {
+      this.retells.delete(timer)
+      this.storage
+        .transaction(async (later) => {
+          if ((await later.memberships.get(roomId, userId))?.membership === 'join') await relay.joined(later, roomId, userId, this.clock.now())
+        })
+        .catch((err: Error) => this.logger.warn({ err: err.message, room_id: roomId }, 'telling presence to a joining server failed'))
+    }, PRESENCE_RETELL_MS)
+    timer.unref()
+    this.retells.add(timer)
   }
 
   /** GET /presence/{userId}/status: one's own, or that of a user sharing a room with the requester. */

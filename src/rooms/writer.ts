@@ -95,6 +95,8 @@ export interface AppendedEvent {
   origin?: string
   /** A remote event this server must still send to the room's other servers (a join through its send_join). */
   relay?: boolean
+  /** The state event this one replaced, when the writer had it at hand (absent: unknown or none). */
+  replaced?: RoomEvent
 }
 
 /** What RoomWriter.persist writes besides the event: decided by append (a local event) or the ingest (a remote one). */
@@ -508,8 +510,16 @@ export class RoomWriter {
     room.prev = [event]
     room.prevOrderDepth = depth
     room.stateGroup = stateGroup
-    if (event.state_key !== undefined) room.state.set(stateKey(event.type, event.state_key), event)
-    const appended: AppendedEvent = { event, streamOrdering: position, ...(plan.origin !== undefined ? { origin: plan.origin } : {}), ...(plan.relay ? { relay: true } : {}) }
+    const key = event.state_key !== undefined ? stateKey(event.type, event.state_key) : null
+    const before = key !== null ? room.state.get(key) : undefined
+    if (key !== null) room.state.set(key, event)
+    const appended: AppendedEvent = {
+      event,
+      streamOrdering: position,
+      ...(plan.origin !== undefined ? { origin: plan.origin } : {}),
+      ...(plan.relay ? { relay: true } : {}),
+      ...(before !== undefined && before.event_id === replaces ? { replaced: before } : {}),
+    }
     const used = room.prepared?.template === plan.template ? room.prepared : null
     const prepared = used ? used.reads : NOTHING_PREPARED
     room.used = used

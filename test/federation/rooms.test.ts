@@ -122,6 +122,32 @@ describe('a room shared by three servers', () => {
     assert.equal(onA.body.presence, 'unavailable')
   })
 
+  it("tells presence on a join only: a member's profile change sends none", async () => {
+    const dave = await RoomClient.register(a.api)
+    const frank = await RoomClient.register(a.api)
+    const erin = await RoomClient.register(c.api)
+    for (const u of [dave, frank]) assert.equal((await u.put(`/presence/${enc(u.userId)}/status`, { presence: 'online' })).status, 200)
+    const roomId = await dave.createRoom({ preset: 'public_chat' })
+    assert.equal((await erin.post(`/join/${enc(roomId)}?via=${enc(a.name)}`, {})).status, 200)
+    await eventually("dave's presence on C", () => erin.get(`/presence/${enc(dave.userId)}/status`), (r) => r.status === 200 && r.body.presence === 'online')
+    // With C down, what A queues for it stays in its queue to be looked at.
+    await c.stop()
+    try {
+      const queuedFor = async (userId: string) => {
+        const { rows } = await a.ctx.storage.db.query<{ content: string }>("SELECT content FROM federation_edu_queue WHERE destination = $1 AND edu_type = 'm.presence'", [c.name])
+        return rows.filter((r) => r.content.includes(JSON.stringify(userId))).length
+      }
+      assert.equal((await dave.put(`/profile/${enc(dave.userId)}/displayname`, { displayname: 'Dave again' })).status, 200)
+      assert.equal((await dave.getState(roomId, 'm.room.member', dave.userId)).displayname, 'Dave again')
+      assert.equal(await queuedFor(dave.userId), 0, 'a join to join tells no presence')
+      assert.equal((await frank.post(`/join/${enc(roomId)}`, {})).status, 200)
+      assert.equal(await queuedFor(frank.userId), 1, "a new member's join does")
+    } finally {
+      await c.restart()
+      carol = carol.on(c.api)
+    }
+  })
+
   it("sends an invite of a third server's user to the room's other servers too", async () => {
     const roomId = await alice.createRoom({ preset: 'public_chat' })
     assert.equal((await bob.post(`/join/${enc(roomId)}?via=${enc(a.name)}`, {})).status, 200)
