@@ -342,6 +342,7 @@ export class Accounts {
     await this.storage.streamTransaction(async (repos) => {
       await repos.users.markDeactivated(userId, !erase)
       await this.devices.deleteAllExcept(repos, userId, null)
+      await repos.openIdTokens.deleteAllFor(userId)
       await repos.profiles.clear(userId)
       for (const hook of this.deactivationHooks) await hook(repos, userId)
       if (uiaSession) await this.uia.finish(repos, uiaSession)
