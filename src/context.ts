@@ -5,7 +5,7 @@ import { RateLimiter } from './ratelimit/index.ts'
 import { systemClock, type Clock } from './shared/clock.ts'
 import type { Logger } from './shared/logger.ts'
 import { Storage, TOKENS_CHANNEL, type Database, type EventContext } from './storage/index.ts'
-import { AccountData, Accounts, Devices, Profiles, RegistrationTokens, RemoteProfiles, Sessions, Uia } from './users/index.ts'
+import { AccountData, Accounts, Devices, OpenIdTokens, Profiles, RegistrationTokens, RemoteProfiles, Sessions, Uia } from './users/index.ts'
 import type { Metrics } from './metrics.ts'
 import { RoomReader } from './rooms/read.ts'
 import { Rooms } from './rooms/rooms.ts'
@@ -56,6 +56,7 @@ export interface AppContext {
   uia: Uia
   devices: Devices
   accounts: Accounts
+  openIdTokens: OpenIdTokens
   profiles: Profiles
   accountData: AccountData
   registrationTokens: RegistrationTokens
@@ -292,6 +293,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     uia,
     devices,
     accounts,
+    openIdTokens: new OpenIdTokens(config.server_name, storage, clock),
     profiles,
     accountData,
     registrationTokens,

@@ -44,6 +44,7 @@ import * as initialSync from './client/initial-sync.ts'
 import * as pushers from './client/pushers.ts'
 import * as threepids from './client/threepids.ts'
 import * as thirdparty from './client/thirdparty.ts'
+import * as openId from './client/openid.ts'
 import * as federationVersion from './federation/version.ts'
 import * as federationQuery from './federation/query.ts'
 import * as federationUser from './federation/user.ts'
@@ -53,6 +54,7 @@ import * as federationInvite from './federation/invite.ts'
 import * as federationMedia from './federation/media.ts'
 import * as federationEvents from './federation/events.ts'
 import * as federationDirectory from './federation/directory.ts'
+import * as federationOpenId from './federation/openid.ts'
 
 const modules = [
   versions,
@@ -99,6 +101,7 @@ const modules = [
   pushers,
   threepids,
   thirdparty,
+  openId,
   federationVersion,
   federationQuery,
   federationUser,
@@ -108,6 +111,7 @@ const modules = [
   federationMedia,
   federationEvents,
   federationDirectory,
+  federationOpenId,
 ]
 
 export const routes = modules.flatMap((m) => Object.values(m) as RouteDefinition<any, any, any, any>[]).filter((r) => r && typeof r === 'object' && 'handler' in r)

@@ -80,13 +80,22 @@ export class FederationReads {
     throw forbidden('Server is not in the room, and may not see the event')
   }
 
-  /** The PDUs of `rows` as the origin may see them: visible ones as stored, the others redacted. */
+  /**
+   * The PDUs of `rows` as the origin may see them: visible ones as stored, the others redacted, and so are
+   * those of erased senders (erasure is not shared over federation: other servers get redacted copies).
+   */
   private async shown(repos: Repositories, room: OpenedRoom, rows: GraphEventRow[]): Promise<JsonObject[]> {
-    const visible = await room.view.visible(repos, rows)
+    const [visible, erased] = await Promise.all([room.view.visible(repos, rows), this.erasedSenders(repos, rows)])
     return rows.map((r) => {
       const pdu = JSON.parse(r.json) as JsonObject
-      return visible.has(r.event_id) ? pdu : redact(pdu, room.version)
+      return visible.has(r.event_id) && !erased.has(r.sender) ? pdu : redact(pdu, room.version)
     })
+  }
+
+  /** The senders of `rows` who were erased; only this server's users can be. */
+  private erasedSenders(repos: Repositories, rows: GraphEventRow[]): Promise<Set<string>> {
+    const suffix = `:${this.serverName}`
+    return repos.users.erasedAmong(rows.map((r) => r.sender).filter((s) => s.endsWith(suffix)))
   }
 
   /** GET /event/{eventId}: the event in a transaction, when the origin may see it (403 otherwise). */
@@ -96,7 +105,9 @@ export class FederationReads {
     if (!row) throw notFound(`Could not find event ${eventId}`)
     const room = await this.open(repos, origin, row.room_id)
     if (!(await room.view.visible(repos, [row])).has(eventId)) throw forbidden('Server may not see this event')
-    return this.transaction([JSON.parse(row.json) as JsonObject])
+    const pdu = JSON.parse(row.json) as JsonObject
+    const erased = (await this.erasedSenders(repos, [row])).has(row.sender)
+    return this.transaction([erased ? redact(pdu, room.version) : pdu])
   }
 
   /**

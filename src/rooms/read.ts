@@ -95,9 +95,10 @@ export class RoomReader {
   async event(requester: Requester, roomId: string, eventId: string): Promise<ClientEvent> {
     const repos = this.storage.repos
     const row = await repos.events.get(roomId, eventId)
-    const visible = row ? await filterVisible(repos, roomId, requester.userId, [row]) : []
-    if (!row || visible.length === 0) throw notFound('Event not found')
-    return (await this.format(repos, [row], requester))[0] as ClientEvent
+    // The row as the requester may see it (an erased sender's redacted).
+    const [visible] = row ? await filterVisible(repos, roomId, requester.userId, [row]) : []
+    if (!visible) throw notFound('Event not found')
+    return (await this.format(repos, [visible], requester))[0] as ClientEvent
   }
 
   /**
@@ -300,8 +301,9 @@ export class RoomReader {
   /** GET /context/{eventId}. */
   async context(requester: Requester, roomId: string, eventId: string, limit: number, filter?: EventFilter & { lazyLoadMembers?: boolean | undefined }) {
     const repos = this.storage.repos
-    const row = await repos.events.get(roomId, eventId)
-    if (!row || (await filterVisible(repos, roomId, requester.userId, [row])).length === 0) throw notFound('Event not found')
+    const stored = await repos.events.get(roomId, eventId)
+    const [row] = stored ? await filterVisible(repos, roomId, requester.userId, [stored]) : []
+    if (!row) throw notFound('Event not found')
     const before = Math.floor(limit / 2)
     const after = limit - before
     const token = tokenOf(row)

@@ -32,11 +32,12 @@ export function relTypeOf(row: EventRow): string | null {
 }
 
 /**
- * The IDs of the rows the viewer may see. Events after the viewer's current join are visible without
- * further reading (membership at the event is join); the rest go through filterVisible, room by room.
+ * The rows the viewer may see, by ID, as they may see them (an erased sender's redacted). Events after the
+ * viewer's current join are visible as stored without further reading (membership at the event is join);
+ * the rest go through filterVisible, room by room.
  */
-export async function visibleIds(repos: Repositories, userId: string, rows: EventRow[]): Promise<Set<string>> {
-  const visible = new Set<string>()
+export async function visibleRows(repos: Repositories, userId: string, rows: EventRow[]): Promise<Map<string, EventRow>> {
+  const visible = new Map<string, EventRow>()
   if (rows.length === 0) return visible
   const rooms = [...new Set(rows.map((r) => r.room_id))]
   const joins = new Map<string, number>()
@@ -49,21 +50,22 @@ export async function visibleIds(repos: Repositories, userId: string, rows: Even
   const rest = new Map<string, EventRow[]>()
   for (const row of rows) {
     const joinedAt = joins.get(row.room_id)
-    if (joinedAt !== undefined && row.stream_ordering >= joinedAt) visible.add(row.event_id)
+    if (joinedAt !== undefined && row.stream_ordering >= joinedAt) visible.set(row.event_id, row)
     else rest.set(row.room_id, [...(rest.get(row.room_id) ?? []), row])
   }
   const checked = await Promise.all([...rest].map(([roomId, list]) => filterVisible(repos, roomId, userId, list)))
-  for (const list of checked) for (const row of list) visible.add(row.event_id)
+  for (const list of checked) for (const row of list) visible.set(row.event_id, row)
   return visible
 }
 
-/** The first visible candidate per parent (candidates come newest first per parent); the others are retried. */
-function pickVisible(candidates: ChildRow[], visible: Set<string>, chosen: Map<string, EventRow>): Set<string> {
+/** The first visible candidate per parent (candidates come newest first per parent), as shown; the others are retried. */
+function pickVisible(candidates: ChildRow[], visible: Map<string, EventRow>, chosen: Map<string, EventRow>): Set<string> {
   const hidden = new Set<string>()
   for (const c of candidates) {
     if (chosen.has(c.parent_id)) continue
-    if (visible.has(c.event_id)) {
-      chosen.set(c.parent_id, c)
+    const shown = visible.get(c.event_id)
+    if (shown) {
+      chosen.set(c.parent_id, shown)
       hidden.delete(c.parent_id)
     } else hidden.add(c.parent_id)
   }
@@ -80,8 +82,9 @@ export async function addBundledAggregations(
   options: BundleOptions = { depth: 0 },
 ): Promise<void> {
   if (options.depth > MAX_DEPTH) return
-  // State events get no bundles; neither do events read with the knowledge that nothing relates to them.
-  const targets = rows.map((row, i) => ({ row, event: events[i] as ClientEvent })).filter((t) => t.row.state_key === null && t.row.has_children !== false)
+  // State events get no bundles; neither do events read with the knowledge that nothing relates to them,
+  // nor those served redacted because their sender was erased.
+  const targets = rows.map((row, i) => ({ row, event: events[i] as ClientEvent })).filter((t) => t.row.state_key === null && t.row.has_children !== false && !t.row.erased)
   if (targets.length === 0) return
   const parents: ParentRef[] = targets.map(({ row }) => ({ room_id: row.room_id, event_id: row.event_id }))
   const ignored = options.ignored ?? [...(await ignoredUsers(repos, viewer.userId))]
@@ -99,7 +102,7 @@ export async function addBundledAggregations(
   // Bundled events must not show what the viewer's history visibility hides.
   const latestEdit = new Map<string, EventRow>()
   const latestReply = new Map<string, EventRow>()
-  const visible = await visibleIds(repos, viewer.userId, [...edits, ...threads])
+  const visible = await visibleRows(repos, viewer.userId, [...edits, ...threads])
   const hiddenEdits = pickVisible(edits, visible, latestEdit)
   const hiddenThreads = pickVisible(threads, visible, latestReply)
   if (hiddenEdits.size > 0 || hiddenThreads.size > 0) {
@@ -107,7 +110,7 @@ export async function addBundledAggregations(
       repos.relations.edits(editable.filter((e) => hiddenEdits.has(e.event_id)), FALLBACK_CANDIDATES),
       repos.relations.threadReplies(parents.filter((p) => hiddenThreads.has(p.event_id)), ignored, FALLBACK_CANDIDATES),
     ])
-    const visibleMore = await visibleIds(repos, viewer.userId, [...moreEdits, ...moreReplies])
+    const visibleMore = await visibleRows(repos, viewer.userId, [...moreEdits, ...moreReplies])
     pickVisible(moreEdits, visibleMore, latestEdit)
     pickVisible(moreReplies, visibleMore, latestReply)
   }

@@ -1,5 +1,9 @@
 // History visibility (client-server API, "Room History Visibility"): which events a user may see, from
-// the room's history_visibility and the user's membership at each event (taken in stream order).
+// the room's history_visibility and the user's membership at each event (taken in stream order). The
+// events of erased senders (client-server API, "Account deactivation") are shown redacted to a user who
+// was not joined when they were sent, as Synapse does.
+import { redact, type JsonObject } from '../protocol/events/index.ts'
+import { roomVersion, type RoomVersion } from '../protocol/room-versions.ts'
 import type { EventRow, Repositories } from '../storage/index.ts'
 
 const KNOWN = new Set(['world_readable', 'shared', 'invited', 'joined'])
@@ -59,14 +63,28 @@ export interface StateAt {
   visibilityBefore?: string
 }
 
+/** Senders who asked to be erased, and the room's version to redact their events by. */
+export interface Erasure {
+  senders: Set<string>
+  version: RoomVersion
+}
+
+/** The row with its event redacted, as served in place of an erased sender's event. */
+function redactedRow(row: EventRow, version: RoomVersion): EventRow {
+  return { ...row, json: JSON.stringify(redact(JSON.parse(row.json) as JsonObject, version)), erased: true }
+}
+
 /**
  * The spec's rules, at each event, for one room given its visibility history and the user's membership
  * history. Backfilled events (negative stream positions: older than everything else here, and fetched
- * in no particular order) are judged by the state after each of them instead, given in `at`.
+ * in no particular order) are judged by the state after each of them instead, given in `at`. An event of
+ * an erased sender comes back redacted unless the user was joined at it.
  */
-export function keepVisible(rows: EventRow[], userId: string, visibility: History, membership: History, at?: Map<string, StateAt>): EventRow[] {
+export function keepVisible(rows: EventRow[], userId: string, visibility: History, membership: History, at?: Map<string, StateAt>, erasure?: Erasure): EventRow[] {
   const { visibilityChanges, membershipChanges, allowed } = rulesOf(visibility, membership)
-  return rows.filter((row) => {
+  const membershipOf = (row: EventRow): string | undefined =>
+    row.stream_ordering < 0 ? at?.get(row.event_id)?.membership : valueAt(membershipChanges, row.stream_ordering, 'leave')
+  const visible = (row: EventRow): boolean => {
     // One's own membership events are always visible (e.g. the leave that ends a membership).
     if (row.type === 'm.room.member' && row.state_key === userId) return true
     if (row.stream_ordering < 0) {
@@ -81,6 +99,11 @@ export function keepVisible(rows: EventRow[], userId: string, visibility: Histor
       return allowed(valueAt(visibilityChanges, row.stream_ordering - 1, 'shared'), membershipAt, row.stream_ordering)
     }
     return false
+  }
+  return rows.flatMap((row) => {
+    if (!visible(row)) return []
+    if (erasure?.senders.has(row.sender) && membershipOf(row) !== 'join') return [redactedRow(row, erasure.version)]
+    return [row]
   })
 }
 
@@ -153,15 +176,35 @@ async function backfilledStates(repos: Repositories, roomId: string, userId: str
   return out
 }
 
-/** Keeps the events `userId` may see; rows must all belong to `roomId`. Two small queries per call (three more with backfilled rows). */
+/**
+ * The erased senders among the rows of each room, with the room's version: one query, and one more for
+ * the versions only when some sender was erased. Rooms without an erased sender are left out.
+ */
+async function erasuresOf(repos: Repositories, byRoom: Map<string, EventRow[]>): Promise<Map<string, Erasure>> {
+  const erased = await repos.users.erasedAmong([...byRoom.values()].flatMap((rows) => rows.map((r) => r.sender)))
+  if (erased.size === 0) return new Map()
+  const rooms = [...byRoom].filter(([, rows]) => rows.some((r) => erased.has(r.sender))).map(([roomId]) => roomId)
+  const out = new Map<string, Erasure>()
+  for (const [roomId, id] of await repos.rooms.versionsOf(rooms)) {
+    const version = roomVersion(id)
+    if (version) out.set(roomId, { senders: erased, version })
+  }
+  return out
+}
+
+/**
+ * Keeps the events `userId` may see, erased senders' redacted where the user was not joined; rows must
+ * all belong to `roomId`. Three small queries per call (more with backfilled rows or erased senders).
+ */
 export async function filterVisible(repos: Repositories, roomId: string, userId: string, rows: EventRow[]): Promise<EventRow[]> {
   if (rows.length === 0) return rows
-  const [visibility, membership, at] = await Promise.all([
+  const [visibility, membership, at, erasures] = await Promise.all([
     repos.events.stateHistory(roomId, 'm.room.history_visibility', ''),
     repos.events.stateHistory(roomId, 'm.room.member', userId),
     backfilledStates(repos, roomId, userId, rows),
+    erasuresOf(repos, new Map([[roomId, rows]])),
   ])
-  return keepVisible(rows, userId, visibility, membership, at)
+  return keepVisible(rows, userId, visibility, membership, at, erasures.get(roomId))
 }
 
 /** The visibility and membership histories of several rooms: two queries in all, whatever the number of rooms. */
@@ -182,14 +225,17 @@ async function historiesOf(repos: Repositories, userId: string, roomIds: string[
   return { visibility: group(visibility), membership: group(membership) }
 }
 
-/** filterVisible for many rooms at once: two queries in all, whatever the number of rooms. */
+/** filterVisible for many rooms at once: three queries in all, whatever the number of rooms. */
 export async function filterVisibleByRoom(repos: Repositories, userId: string, byRoom: Map<string, EventRow[]>): Promise<Map<string, EventRow[]>> {
-  const { visibility, membership } = await historiesOf(repos, userId, [...byRoom.keys()].filter((r) => (byRoom.get(r) ?? []).length > 0))
+  const [{ visibility, membership }, erasures] = await Promise.all([
+    historiesOf(repos, userId, [...byRoom.keys()].filter((r) => (byRoom.get(r) ?? []).length > 0)),
+    erasuresOf(repos, byRoom),
+  ])
   const out = new Map<string, EventRow[]>()
   for (const [roomId, rows] of byRoom) {
     // Backfilled rows come only from reads of a room's history (search hits, relations), in few rooms.
     const at = rows.some((r) => r.stream_ordering < 0) ? await backfilledStates(repos, roomId, userId, rows) : undefined
-    out.set(roomId, rows.length === 0 ? rows : keepVisible(rows, userId, visibility.get(roomId) ?? [], membership.get(roomId) ?? [], at))
+    out.set(roomId, rows.length === 0 ? rows : keepVisible(rows, userId, visibility.get(roomId) ?? [], membership.get(roomId) ?? [], at, erasures.get(roomId)))
   }
   return out
 }

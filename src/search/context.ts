@@ -38,8 +38,9 @@ export async function eventContexts(repos: Repositories, hits: EventRow[], reque
 
   // One visibility pass and one formatting pass over every context event of every result.
   const all = [...beforeRows, ...afterRows]
-  const visible = new Set((await visibleTo(repos, viewer.userId, dedupe(all))).map((r) => r.event_id))
-  const formatted = new Map((await toClientEvents(repos, dedupe(all.filter((r) => visible.has(r.event_id))), viewer, now)).map((e) => [e.event_id, e]))
+  const shown = await visibleTo(repos, viewer.userId, dedupe(all))
+  const visible = new Set(shown.map((r) => r.event_id))
+  const formatted = new Map((await toClientEvents(repos, shown, viewer, now)).map((e) => [e.event_id, e]))
   const pick = (rows: EventRow[]) => rows.filter((r) => visible.has(r.event_id)).map((r) => formatted.get(r.event_id) as ClientEvent)
 
   const contexts = hits.map((hit, i) => {

@@ -12,6 +12,7 @@ import { toEventFilter, type RoomEventFilterDefinition } from '../sync/filter.ts
 import type { Requester } from '../users/index.ts'
 import { decodeBatch, encodeBatch, type BatchToken, type SearchOrder } from './batch-token.ts'
 import { eventContexts, type EventContextRequest, type SearchContext } from './context.ts'
+import { visibleTo } from './visible.ts'
 import { KEY_TYPES, highlights, searchableText, type SearchKey } from './text.ts'
 
 export interface RoomEventsCriteria {
@@ -101,7 +102,7 @@ export class Search {
     const viewer: Viewer = { userId: requester.userId, deviceId: requester.deviceId }
     const now = this.clock.now()
     const [events, contexts, state] = await Promise.all([
-      toClientEvents(repos, hits, viewer, now),
+      this.shownHits(repos, requester.userId, hits).then((shown) => toClientEvents(repos, shown, viewer, now)),
       criteria.event_context ? eventContexts(repos, hits, criteria.event_context, viewer, now) : Promise.resolve(null),
       criteria.include_state ? this.roomState(repos, [...new Set(hits.map((h) => h.room_id))], memberships, viewer, now) : Promise.resolve(null),
     ])
@@ -122,6 +123,18 @@ export class Search {
     if (groupKeys.length > 0) out.groups = groupsOf(hits, groupKeys, next)
     if (state) out.state = state
     return out
+  }
+
+  /**
+   * The hits as the user may see them: history visibility is already applied by the query's spans, but an
+   * erased sender's events come back redacted where the user was not joined at them (one query when no
+   * sender was erased).
+   */
+  private async shownHits(repos: Repositories, userId: string, hits: SearchHit[]): Promise<EventRow[]> {
+    const erased = await repos.users.erasedAmong(hits.map((h) => h.sender))
+    if (erased.size === 0) return hits
+    const shown = new Map((await visibleTo(repos, userId, hits.filter((h) => erased.has(h.sender)))).map((r) => [r.event_id, r]))
+    return hits.map((h) => shown.get(h.event_id) ?? h)
   }
 
   /** include_state: current state of joined rooms; of rooms the user left, the state when they left. */

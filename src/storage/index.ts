@@ -10,6 +10,7 @@ import { RegistrationTokensRepository } from './repositories/registration-tokens
 import { ServerKeysRepository } from './repositories/server-keys.ts'
 import { RemoteServerKeysRepository } from './repositories/remote-server-keys.ts'
 import { TokensRepository } from './repositories/tokens.ts'
+import { OpenIdTokensRepository } from './repositories/openid-tokens.ts'
 import { UiaSessionsRepository } from './repositories/uia-sessions.ts'
 import { UsersRepository } from './repositories/users.ts'
 import { AliasesRepository } from './repositories/aliases.ts'
@@ -87,6 +88,7 @@ export interface Repositories {
   users: UsersRepository
   devices: DevicesRepository
   tokens: TokensRepository
+  openIdTokens: OpenIdTokensRepository
   profiles: ProfilesRepository
   accountData: AccountDataRepository
   uiaSessions: UiaSessionsRepository
@@ -130,6 +132,7 @@ export function repositories(db: Queryable): Repositories {
     users: new UsersRepository(db),
     devices: new DevicesRepository(db),
     tokens: new TokensRepository(db),
+    openIdTokens: new OpenIdTokensRepository(db),
     profiles: new ProfilesRepository(db),
     accountData: new AccountDataRepository(db),
     uiaSessions: new UiaSessionsRepository(db),

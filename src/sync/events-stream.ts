@@ -165,9 +165,10 @@ export class EventStream {
     // History visibility (two queries for every room) for the timeline rows; the user's own membership events always show.
     const byRoom = new Map<string, EventRow[]>()
     for (const { row } of items) if (inPage.has(row.event_id)) byRoom.set(row.room_id, [...(byRoom.get(row.room_id) ?? []), row])
-    const visible = new Set([...(await filterVisibleByRoom(repos, userId, byRoom)).values()].flat().map((r) => r.event_id))
+    // The rows as the user may see them (an erased sender's redacted).
+    const visible = new Map([...(await filterVisibleByRoom(repos, userId, byRoom)).values()].flat().map((r) => [r.event_id, r]))
     const shown = withoutIgnored(
-      items.map((i) => i.row).filter((r) => !inPage.has(r.event_id) || visible.has(r.event_id)),
+      items.map((i) => i.row).flatMap((r) => (!inPage.has(r.event_id) ? [r] : (visible.get(r.event_id) ?? []))),
       ignored,
     )
     const chunk: JsonObject[] = (await toClientEvents(repos, shown, viewerOf(requester), this.clock.now())) as unknown as JsonObject[]

@@ -337,11 +337,21 @@ export class Accounts {
     await this.deactivateUser(requester.userId, erase, session.sessionId)
   }
 
-  /** No one can log in afterwards; the password hash is kept (see login) unless the user asked to be erased. */
+  /**
+   * No one can log in afterwards; the password hash is kept (see login) unless the user asked to be erased.
+   * An erased user's events are served redacted from then on to those who were not joined when they were
+   * sent, and to every other server (rooms/visibility.ts, federation/reads.ts).
+   */
   async deactivateUser(userId: UserId, erase: boolean, uiaSession: string | null = null): Promise<void> {
     await this.storage.streamTransaction(async (repos) => {
       await repos.users.markDeactivated(userId, !erase)
+      if (erase) {
+        await repos.users.markErased(userId, this.clock.now())
+        // "The server should additionally erase any non-event data associated with the user".
+        await repos.accountData.deleteAllFor(userId)
+      }
       await this.devices.deleteAllExcept(repos, userId, null)
+      await repos.openIdTokens.deleteAllFor(userId)
       await repos.profiles.clear(userId)
       for (const hook of this.deactivationHooks) await hook(repos, userId)
       if (uiaSession) await this.uia.finish(repos, uiaSession)

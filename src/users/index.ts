@@ -1,6 +1,7 @@
 export { Accounts, type RegisterResult } from './accounts.ts'
 export { AccountData } from './account-data.ts'
 export { Devices, type DeviceInfo } from './devices.ts'
+export { OpenIdTokens, type OpenIdToken } from './openid.ts'
 export { Profiles, PROFILE_KEY } from './profiles.ts'
 export { RegistrationTokens, TOKEN_PATTERN } from './registration-tokens.ts'
 export type { Requester } from './requester.ts'

@@ -5,10 +5,10 @@ import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import { request } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startTestServer, type TestServer } from '../support/server.ts'
+import { httpsGet as httpsGetFrom } from '../support/federation.ts'
 
 // A self-signed certificate for localhost, made with Debian's openssl; the client trusts exactly it.
 const dir = mkdtempSync(join(tmpdir(), 'hs-fed-tls-'))
@@ -28,18 +28,7 @@ const t: TestServer = await startTestServer({
 const plain: TestServer = await startTestServer()
 
 /** GET over HTTPS to localhost:port, verifying the server's certificate against the test one. */
-function httpsGet(port: number, path: string): Promise<{ status: number; body: any }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', servername: 'localhost', port, path, ca }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) }))
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}
+const httpsGet = (port: number, path: string) => httpsGetFrom({ host: '127.0.0.1', servername: 'localhost', port, ca }, path)
 
 function federationPort(server: TestServer): number {
   assert.ok(server.server.federation, 'the federation listener is running')

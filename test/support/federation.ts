@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process'
 import { createSocket, type Socket as UdpSocket } from 'node:dgram'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { request as httpsRequest } from 'node:https'
 import { connect, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -206,5 +207,22 @@ export async function refusedBy(promise: Promise<unknown>, status: number, errco
     assert.ok(err instanceof FederationError, String(err))
     assert.deepEqual([err.status, err.errcode], [status, errcode], err.message)
     return true
+  })
+}
+
+/**
+ * An unsigned GET over HTTPS (as a client or a third party sends it), the server's certificate checked
+ * against `ca` for `servername` (default: the host); the answer's JSON body parsed.
+ */
+export function httpsGet(target: { host: string; port: number; ca: Buffer | string; servername?: string }, path: string): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: target.host, port: target.port, path, ca: target.ca, ...(target.servername ? { servername: target.servername } : {}) }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) }))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end()
   })
 }

@@ -51,4 +51,9 @@ export class AccountDataRepository {
     )
     return rows
   }
+
+  /** Removes all of a user's account data (an erased account's). */
+  async deleteAllFor(userId: string): Promise<void> {
+    await this.db.query('DELETE FROM account_data WHERE user_id = $1', [userId])
+  }
 }

@@ -18,12 +18,12 @@ function walkable(alias: string): string {
 const serverOf = (column: string) => `substr(${column}, strpos(${column}, ':') + 1)`
 
 /** An event as these reads need it: where it sits in the DAG and the state after it. */
-export type GraphEventRow = Pick<EventInsert, 'room_id' | 'event_id' | 'stream_ordering' | 'depth' | 'type' | 'state_key' | 'json' | 'state_group' | 'replaces_state'> & {
+export type GraphEventRow = Pick<EventInsert, 'room_id' | 'event_id' | 'stream_ordering' | 'depth' | 'type' | 'state_key' | 'sender' | 'json' | 'state_group' | 'replaces_state'> & {
   /** Known only as state or an auth event: no place in the DAG here, no state at it. */
   outlier: boolean
 }
 
-const GRAPH_COLUMNS = 'e.room_id, e.event_id, e.stream_ordering, e.depth, e.type, e.state_key, e.json, e.state_group, e.replaces_state, e.outlier'
+const GRAPH_COLUMNS = 'e.room_id, e.event_id, e.stream_ordering, e.depth, e.type, e.state_key, e.sender, e.json, e.state_group, e.replaces_state, e.outlier'
 
 export interface WalkRow {
   event_id: string

@@ -54,6 +54,8 @@ export interface EventRow {
   redacted_by: string | null
   /** Whether any event relates to this one (read with TIMELINE_COLUMNS only; absent: unknown). */
   has_children?: boolean
+  /** Set on a copy whose JSON was redacted for its viewer because its sender was erased (rooms/visibility.ts). */
+  erased?: boolean
 }
 
 export const EVENT_COLUMNS = `e.room_id, e.event_id, e.stream_ordering, e.depth, e.type, e.state_key, e.sender, e.json, e.replaces_state,

@@ -49,6 +49,18 @@ export class UsersRepository {
     await this.db.query(`UPDATE users SET deactivated = true, password_hash = CASE WHEN $2 THEN password_hash END WHERE user_id = $1`, [userId, keepPassword])
   }
 
+  /** Records that the user asked for their content to be erased (POST /account/deactivate with erase). */
+  async markErased(userId: string, now: number): Promise<void> {
+    await this.db.query('INSERT INTO erased_users (user_id, erased_ts) VALUES ($1, $2) ON CONFLICT DO NOTHING', [userId, now])
+  }
+
+  /** Those of these users who were erased: one primary-key probe per distinct user. */
+  async erasedAmong(userIds: string[]): Promise<Set<string>> {
+    if (userIds.length === 0) return new Set()
+    const { rows } = await this.db.query<{ user_id: string }>('SELECT user_id FROM erased_users WHERE user_id = ANY($1::text[])', [[...new Set(userIds)]])
+    return new Set(rows.map((r) => r.user_id))
+  }
+
   /** The highest numeric localpart, for generating user IDs when a client registers without a username. */
   async maxNumericLocalpart(): Promise<number> {
     const { rows } = await this.db.query<{ n: string | null }>(
