@@ -9,7 +9,7 @@ import { AccountData, Accounts, Devices, Profiles, RegistrationTokens, RemotePro
 import type { Metrics } from './metrics.ts'
 import { RoomReader } from './rooms/read.ts'
 import { Rooms } from './rooms/rooms.ts'
-import { Directory, summaryHook } from './directory/index.ts'
+import { Directory, successionHook, summaryHook } from './directory/index.ts'
 import { RoomWriter } from './rooms/writer.ts'
 import { RemoteEvents } from './rooms/ingest.ts'
 import { RemoteJoins } from './federation/remote-join.ts'
@@ -212,6 +212,8 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   writer.onAppend((repos, appended, room, prepared) =>
     push.onEventAppended(repos, appended, room, prepared.get(pushContext) as Promise<EventContext> | undefined),
   )
+  // A room upgrade's aliases, directory listing and members' tags and push rules follow it here.
+  writer.onAppend(successionHook({ serverName: config.server_name, clock, copyPushRules: (repos, users, from, to) => push.copyRoomRules(repos, users, from, to) }))
   // Local events go to the other servers in their room: the room's servers are read with its load.
   const federationSender = new FederationSender({ serverName: config.server_name, storage, client: federation.client, clock, logger, settings: config.federation.sender })
   const roomServers = writer.onPrepare((repos, roomId) => federationSender.prepare(repos, roomId), () => true)

@@ -13,6 +13,7 @@ import { RoomTags } from './tags.ts'
 import { RoomUpgrades } from './upgrade.ts'
 
 export { summaryHook, refreshRoomSummaries } from './summaries.ts'
+export { successionHook } from './succession.ts'
 export { ignoredUsers, invitesBlocked, validateIgnoredUserList, withoutIgnored, withoutIgnoredInvites, IGNORED_USER_LIST } from './ignored.ts'
 export type { Aliases, PublishedRooms, RoomUpgrades, SpaceHierarchy, Reports, RoomTags, MutualRooms }
 

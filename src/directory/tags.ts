@@ -5,7 +5,7 @@ import { badJson, forbidden, invalidParam } from '../shared/errors.ts'
 import type { Storage } from '../storage/index.ts'
 import type { Requester } from '../users/index.ts'
 
-type Tags = Record<string, Record<string, unknown>>
+export type Tags = Record<string, Record<string, unknown>>
 
 const TAG_TYPE = 'm.tag'
 
@@ -13,7 +13,7 @@ function ownOnly(requester: Requester, userId: string, verb: string): void {
   if (requester.userId !== userId) throw forbidden(`Cannot ${verb} another user's tags`)
 }
 
-function tagsOf(content: Record<string, unknown> | null): Tags {
+export function tagsOf(content: Record<string, unknown> | null): Tags {
   const tags = content?.tags
   return typeof tags === 'object' && tags !== null && !Array.isArray(tags) ? ({ ...tags } as Tags) : {}
 }

@@ -1,6 +1,7 @@
 // Room upgrades (client-server API, "Room Upgrades", server behaviour): a replacement room in the new
 // version with the old room's transferable state, the old room tombstoned and restricted, its aliases and
-// directory listing moved. Everything commits in one transaction, as Synapse's steps would in sequence.
+// directory listing moved (by succession.ts, as on any server that sees the upgrade). Everything commits in
+// one transaction, as Synapse's steps would in sequence.
 import { POWER_LEVEL_PROPERTIES, parsePowerLevelValue, roomCreators } from '../protocol/auth/index.ts'
 import { stateKey, type JsonObject, type RoomEvent } from '../protocol/events/types.ts'
 import { roomVersion, type RoomVersion } from '../protocol/room-versions.ts'
@@ -139,11 +140,8 @@ export class RoomUpgrades {
         newRoomId = await this.createReplacement(upgrade, tombstoneId, chosen)
       }
 
-      await repos.aliases.moveRoom(oldRoomId, newRoomId)
-      if (old.is_public) {
-        await repos.rooms.setPublic(oldRoomId, false)
-        await repos.rooms.setPublic(newRoomId, true)
-      }
+      // The aliases, the directory listing and the members' tags and push rules moved with the second of the
+      // tombstone and the new room's create and join (succession.ts, an append hook).
       const alias = state.get('m.room.canonical_alias')
       if (alias && canSendState(view, userId, 'm.room.canonical_alias')) {
         const { kept } = splitCanonicalAlias(alias.content, this.serverName)

@@ -222,6 +222,15 @@ export class DirectoryRepository {
     return where
   }
 
+  /** Records that an upgrade's carry-over is done (room_upgrade_transfers); false when it was already. */
+  async markUpgradeTransferred(oldRoomId: string, newRoomId: string, now: number): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      'INSERT INTO room_upgrade_transfers (old_room_id, new_room_id, transferred_ts) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+      [oldRoomId, newRoomId, now],
+    )
+    return rowCount === 1
+  }
+
   /** Serializes read-modify-write transactions on one key (held until the transaction ends). */
   async lockKey(key: string): Promise<void> {
     await lockName(this.db, 'directory', key)
