@@ -316,7 +316,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     relations: new RelationsReader(storage, clock),
     notifier,
     search: new Search(storage, clock, config.limits.search_limit),
-    userDirectory: new UserDirectory(storage, config.limits.user_directory_limit),
+    userDirectory: new UserDirectory(storage, config.limits.user_directory_limit, config.server_name),
     presence,
     sync: new SyncService(storage, notifier, clock, {
       ephemeral: (requester, rooms, since, upTo) => ephemeral.forSync(requester, rooms, since, upTo),
