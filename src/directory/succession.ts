@@ -15,7 +15,7 @@ import type { AppendHook } from '../rooms/writer.ts'
 import type { Clock } from '../shared/clock.ts'
 import { isRoomId, parseUserId } from '../shared/ids.ts'
 import type { Repositories } from '../storage/index.ts'
-import { tagsOf } from './tags.ts'
+import { tagLockKey, tagsOf } from './tags.ts'
 
 export interface SuccessionDeps {
   serverName: string
@@ -79,6 +79,7 @@ async function transferOnce(repos: Repositories, deps: SuccessionDeps, oldRoomId
     await repos.rooms.setPublic(oldRoomId, false)
     await repos.rooms.setPublic(newRoomId, true)
   }
+  // The old room's joined members of this server (at most ofServer's 1000: a bound on one transaction's work).
   const members = await repos.memberships.ofServer(oldRoomId, deps.serverName, 'join')
   await copyAccountData(repos, deps.clock.now(), members, oldRoomId, newRoomId)
   await deps.copyPushRules(repos, members, oldRoomId, newRoomId)
@@ -91,6 +92,8 @@ async function transferOnce(repos: Repositories, deps: SuccessionDeps, oldRoomId
 async function copyAccountData(repos: Repositories, now: number, userIds: string[], oldRoomId: string, newRoomId: string): Promise<void> {
   const [oldTags, directs] = await Promise.all([repos.accountData.ofUsersInRoom(userIds, oldRoomId, 'm.tag'), repos.accountData.globalOf(userIds, 'm.direct')])
   const tagged = [...oldTags.keys()].filter((u) => Object.keys(tagsOf(oldTags.get(u) ?? null)).length > 0)
+  // Serialized with the members' own tag changes on the new room (RoomTags.modify), so neither is lost.
+  await repos.directory.lockKeys(tagged.map((u) => tagLockKey(u, newRoomId)))
   const newTags = await repos.accountData.ofUsersInRoom(tagged, newRoomId, 'm.tag')
   const rows: Array<{ userId: string; roomId: string; type: string; content: Record<string, unknown> }> = []
   for (const userId of tagged) {

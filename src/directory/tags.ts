@@ -13,6 +13,9 @@ function ownOnly(requester: Requester, userId: string, verb: string): void {
   if (requester.userId !== userId) throw forbidden(`Cannot ${verb} another user's tags`)
 }
 
+/** What serializes changes to one user's tags on one room (see RoomTags.modify). */
+export const tagLockKey = (userId: string, roomId: string): string => `${TAG_TYPE} ${userId} ${roomId}`
+
 export function tagsOf(content: Record<string, unknown> | null): Tags {
   const tags = content?.tags
   return typeof tags === 'object' && tags !== null && !Array.isArray(tags) ? ({ ...tags } as Tags) : {}
@@ -60,7 +63,7 @@ export class RoomTags {
    */
   private modify(userId: string, roomId: string, change: (tags: Tags) => boolean): Promise<void> {
     return this.storage.streamTransaction(async (repos) => {
-      await repos.directory.lockKey(`${TAG_TYPE} ${userId} ${roomId}`)
+      await repos.directory.lockKey(tagLockKey(userId, roomId))
       const tags = tagsOf(await repos.accountData.get(userId, roomId, TAG_TYPE))
       if (!change(tags)) return
       const position = await repos.stream.next('account_data', null, userId)

@@ -1,4 +1,4 @@
-import { lockName, type Queryable } from '../db.ts'
+import { lockName, lockNames, type Queryable } from '../db.ts'
 
 /** What the room directory and the space hierarchy show of a room (table room_summaries). */
 export interface RoomSummaryRow {
@@ -234,6 +234,11 @@ export class DirectoryRepository {
   /** Serializes read-modify-write transactions on one key (held until the transaction ends). */
   async lockKey(key: string): Promise<void> {
     await lockName(this.db, 'directory', key)
+  }
+
+  /** lockKey for several keys in one statement, taken in a fixed order (so two such transactions never deadlock). */
+  async lockKeys(keys: string[]): Promise<void> {
+    await lockNames(this.db, 'directory', keys)
   }
 
   async insertReport(r: ReportInsert): Promise<void> {
