@@ -9,7 +9,7 @@ import { AccountData, Accounts, Devices, OpenIdTokens, Profiles, RegistrationTok
 import type { Metrics } from './metrics.ts'
 import { RoomReader } from './rooms/read.ts'
 import { Rooms } from './rooms/rooms.ts'
-import { Directory, summaryHook } from './directory/index.ts'
+import { Directory, RoomSuccession, summaryHook } from './directory/index.ts'
 import { RoomWriter } from './rooms/writer.ts'
 import { RemoteEvents } from './rooms/ingest.ts'
 import { RemoteJoins } from './federation/remote-join.ts'
@@ -160,6 +160,8 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     persist: async ({ roomId, version, state, authChain, join, origin }) => {
       const result = await remoteEvents.ingestJoinedRoom(roomId, version, { state, authChain, join, origin })
       if (result.outcome !== 'accepted') throw new Error(`the join was not accepted here (${result.outcome}: ${result.reason ?? ''})`)
+      // The room may replace one this server knows: the upgrade carries over before the join answers.
+      await succession.afterJoin(roomId)
     },
     membershipEvent: async (roomId, userId) => {
       const own = await storage.repos.memberships.get(roomId, userId)
@@ -215,6 +217,9 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   writer.onAppend((repos, appended, room, prepared) =>
     push.onEventAppended(repos, appended, room, prepared.get(pushContext) as Promise<EventContext> | undefined),
   )
+  // A room upgrade's aliases, directory listing and members' tags and push rules follow it here.
+  const succession = new RoomSuccession({ storage, serverName: config.server_name, clock, logger, copyPushRules: (repos, users, from, to) => push.copyRoomRules(repos, users, from, to) })
+  writer.onAppend(succession.hook)
   // Local events go to the other servers in their room: the room's servers are read with its load.
   const federationSender = new FederationSender({ serverName: config.server_name, storage, client: federation.client, clock, logger, settings: config.federation.sender })
   const roomServers = writer.onPrepare((repos, roomId) => federationSender.prepare(repos, roomId), () => true)
@@ -263,6 +268,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     serverName: config.server_name,
     limits: { publicRooms: config.limits.public_rooms_limit, hierarchy: config.limits.hierarchy_limit },
     federation: federation.client,
+    succession,
   })
   const federationQueries = new FederationQueries({ serverName: config.server_name, storage, profiles, aliases: directory.aliases, e2eKeys })
   const acls = new ServerAcls(storage)
@@ -303,7 +309,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     relations: new RelationsReader(storage, clock),
     notifier,
     search: new Search(storage, clock, config.limits.search_limit),
-    userDirectory: new UserDirectory(storage, config.limits.user_directory_limit),
+    userDirectory: new UserDirectory(storage, config.limits.user_directory_limit, config.server_name),
     presence,
     sync: new SyncService(storage, notifier, clock, {
       ephemeral: (requester, rooms, since, upTo) => ephemeral.forSync(requester, rooms, since, upTo),

@@ -162,7 +162,7 @@ export const ConfigSchema = Type.Object(
         relations_limit: Type.Integer({ minimum: 1, default: 100, description: 'Most events a /relations or /threads page returns.' }),
         search_limit: Type.Integer({ minimum: 1, default: 100, description: 'Most results a /search page returns (filter.limit).' }),
         user_directory_limit: Type.Integer({ minimum: 1, default: 100, description: 'Most results of /user_directory/search.' }),
-        public_rooms_limit: Type.Integer({ minimum: 1, default: 500, description: 'Most rooms a /publicRooms page returns.' }),
+        public_rooms_limit: Type.Integer({ minimum: 1, default: 500, description: 'Most rooms a /publicRooms page returns, and the page a request without a limit gets (Synapse: all rooms).' }),
         hierarchy_limit: Type.Integer({ minimum: 1, default: 50, description: 'Most rooms a /hierarchy page returns (Synapse: 50).' }),
         status_msg_bytes: Type.Integer({ minimum: 1, default: 1024, description: 'Longest presence status_msg, in UTF-8 bytes; longer is refused with 400.' }),
       },

@@ -11,8 +11,10 @@ import { PublishedRooms } from './published.ts'
 import { Reports } from './reports.ts'
 import { RoomTags } from './tags.ts'
 import { RoomUpgrades } from './upgrade.ts'
+import type { RoomSuccession } from './succession.ts'
 
 export { summaryHook, refreshRoomSummaries } from './summaries.ts'
+export { RoomSuccession } from './succession.ts'
 export { ignoredUsers, invitesBlocked, validateIgnoredUserList, withoutIgnored, withoutIgnoredInvites, IGNORED_USER_LIST } from './ignored.ts'
 export type { Aliases, PublishedRooms, RoomUpgrades, SpaceHierarchy, Reports, RoomTags, MutualRooms }
 
@@ -32,6 +34,7 @@ export class Directory {
     serverName: string
     limits: { publicRooms: number; hierarchy: number }
     federation?: FederationClient
+    succession: RoomSuccession
   }) {
     this.aliases = new Aliases(deps)
     this.published = new PublishedRooms({ ...deps, maxLimit: deps.limits.publicRooms })

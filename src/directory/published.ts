@@ -10,7 +10,6 @@ import type { Requester } from '../users/index.ts'
 import { authView, canSendState } from './power.ts'
 import { publicChunk } from './summaries.ts'
 
-export const PUBLIC_ROOMS_DEFAULT_LIMIT = 100
 /** Another server's directory page: asked for at most this long, read up to this size. */
 const REMOTE_TIMEOUT_MS = 15_000
 const REMOTE_MAX_BYTES = 4 * 1024 * 1024
@@ -73,6 +72,11 @@ export class PublishedRooms {
     this.maxLimit = deps.maxLimit
   }
 
+  /** A page's size: the limit asked for, up to the largest page; without one, the largest page (Synapse lists all). */
+  private pageSize(request: PublicRoomsRequest): number {
+    return Math.min(request.limit ?? this.maxLimit, this.maxLimit)
+  }
+
   async visibility(roomId: string): Promise<{ visibility: 'public' | 'private' }> {
     const room = await this.storage.repos.rooms.get(roomId)
     if (!room) throw notFound('Room not found')
@@ -103,7 +107,7 @@ export class PublishedRooms {
   private async remote(server: string, request: PublicRoomsRequest): Promise<PublicRoomsResponse> {
     if (!this.federation) throw notFound(`The room directory of ${server} cannot be fetched (federation is off)`)
     if (!isServerName(server)) throw invalidParam(`Not a server name: ${server}`)
-    const limit = Math.min(request.limit ?? PUBLIC_ROOMS_DEFAULT_LIMIT, this.maxLimit)
+    const limit = this.pageSize(request)
     const filter: JsonObject = {}
     if (request.genericSearchTerm !== undefined) filter.generic_search_term = request.genericSearchTerm
     if (request.roomTypes !== undefined) filter.room_types = request.roomTypes
@@ -126,7 +130,7 @@ export class PublishedRooms {
   /** GET and POST /publicRooms: this server's directory, or (with `server`) another's over federation. */
   async list(request: PublicRoomsRequest): Promise<PublicRoomsResponse> {
     if (request.server !== undefined && request.server !== this.serverName) return this.remote(request.server, request)
-    const limit = Math.min(request.limit ?? PUBLIC_ROOMS_DEFAULT_LIMIT, this.maxLimit)
+    const limit = this.pageSize(request)
     const after = request.since !== undefined && request.since !== '' ? parseToken(request.since) : undefined
     // No application service networks exist here, so a third-party network lists nothing.
     if (request.thirdPartyInstanceId !== undefined) return { chunk: [], total_room_count_estimate: 0 }

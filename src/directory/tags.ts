@@ -5,7 +5,7 @@ import { badJson, forbidden, invalidParam } from '../shared/errors.ts'
 import type { Storage } from '../storage/index.ts'
 import type { Requester } from '../users/index.ts'
 
-type Tags = Record<string, Record<string, unknown>>
+export type Tags = Record<string, Record<string, unknown>>
 
 const TAG_TYPE = 'm.tag'
 
@@ -13,7 +13,10 @@ function ownOnly(requester: Requester, userId: string, verb: string): void {
   if (requester.userId !== userId) throw forbidden(`Cannot ${verb} another user's tags`)
 }
 
-function tagsOf(content: Record<string, unknown> | null): Tags {
+/** What serializes changes to one user's tags on one room (see RoomTags.modify). */
+export const tagLockKey = (userId: string, roomId: string): string => `${TAG_TYPE} ${userId} ${roomId}`
+
+export function tagsOf(content: Record<string, unknown> | null): Tags {
   const tags = content?.tags
   return typeof tags === 'object' && tags !== null && !Array.isArray(tags) ? ({ ...tags } as Tags) : {}
 }
@@ -60,7 +63,7 @@ export class RoomTags {
    */
   private modify(userId: string, roomId: string, change: (tags: Tags) => boolean): Promise<void> {
     return this.storage.streamTransaction(async (repos) => {
-      await repos.directory.lockKey(`${TAG_TYPE} ${userId} ${roomId}`)
+      await repos.directory.lockKey(tagLockKey(userId, roomId))
       const tags = tagsOf(await repos.accountData.get(userId, roomId, TAG_TYPE))
       if (!change(tags)) return
       const position = await repos.stream.next('account_data', null, userId)

@@ -1,6 +1,7 @@
 // Room upgrades (client-server API, "Room Upgrades", server behaviour): a replacement room in the new
 // version with the old room's transferable state, the old room tombstoned and restricted, its aliases and
-// directory listing moved. Everything commits in one transaction, as Synapse's steps would in sequence.
+// directory listing moved and its members' tags and push rules copied (succession.ts, as on any server that
+// sees the upgrade). Everything commits in one transaction, as Synapse's steps would in sequence.
 import { POWER_LEVEL_PROPERTIES, parsePowerLevelValue, roomCreators } from '../protocol/auth/index.ts'
 import { stateKey, type JsonObject, type RoomEvent } from '../protocol/events/types.ts'
 import { roomVersion, type RoomVersion } from '../protocol/room-versions.ts'
@@ -12,6 +13,7 @@ import { randomString } from '../shared/random.ts'
 import type { Repositories, Storage } from '../storage/index.ts'
 import type { Requester } from '../users/index.ts'
 import { authView, canSendState, type RoomAuthView } from './power.ts'
+import type { RoomSuccession } from './succession.ts'
 
 /** State copied to the replacement room (the spec's recommended list), in the order it is sent. */
 const COPIED_TYPES = [
@@ -94,11 +96,13 @@ export class RoomUpgrades {
   private readonly storage: Storage
   private readonly rooms: Rooms
   private readonly serverName: string
+  private readonly succession: RoomSuccession
 
-  constructor(deps: { storage: Storage; rooms: Rooms; serverName: string }) {
+  constructor(deps: { storage: Storage; rooms: Rooms; serverName: string; succession: RoomSuccession }) {
     this.storage = deps.storage
     this.rooms = deps.rooms
     this.serverName = deps.serverName
+    this.succession = deps.succession
   }
 
   /** POST /rooms/{roomId}/upgrade: returns the replacement room's ID. */
@@ -139,11 +143,7 @@ export class RoomUpgrades {
         newRoomId = await this.createReplacement(upgrade, tombstoneId, chosen)
       }
 
-      await repos.aliases.moveRoom(oldRoomId, newRoomId)
-      if (old.is_public) {
-        await repos.rooms.setPublic(oldRoomId, false)
-        await repos.rooms.setPublic(newRoomId, true)
-      }
+      await this.succession.transferIn(repos, oldRoomId, newRoomId)
       const alias = state.get('m.room.canonical_alias')
       if (alias && canSendState(view, userId, 'm.room.canonical_alias')) {
         const { kept } = splitCanonicalAlias(alias.content, this.serverName)

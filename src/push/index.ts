@@ -144,19 +144,47 @@ export class Push {
   }
 
   /**
+   * Copies the rules of these (local) users that name `fromRoomId` to `toRoomId`, inside the caller's
+   * transaction (a room upgrade's carry-over, as Synapse does it): the room rule, and override and underride
+   * rules whose room_id condition names the old room, each placed first among its kind under the new room's
+   * ID, its room_id conditions naming the new room. A kind already at the user's limit gets no copy.
+   */
+  async copyRoomRules(repos: Repositories, userIds: string[], fromRoomId: string, toRoomId: string): Promise<void> {
+    const byUser = splitRows(await repos.push.rulesNamingRoom(userIds, fromRoomId))
+    // Users in a fixed order, so two transactions copying for the same users never wait on each other.
+    for (const userId of [...byUser.keys()].sort()) {
+      const named = byUser.get(userId)?.rules ?? []
+      await this.changeIn(repos, userId, async (current) => {
+        for (const rule of named) {
+          const own = current.rules.filter((r) => r.kind === rule.kind).map((r) => r.rule_id)
+          if (!own.includes(toRoomId) && own.length >= this.limits.maxRulesPerKind) continue
+          const conditions = rule.conditions?.map((c) => (c.key === 'room_id' ? { ...c, pattern: toRoomId } : c)) ?? null
+          const order = [toRoomId, ...own.filter((id) => id !== toRoomId)]
+          const priorities = order.map((_, i) => order.length - i)
+          await repos.push.upsertRule(userId, rule.kind, toRoomId, { priority: priorities[0] as number, conditions, pattern: rule.pattern, actions: rule.actions })
+          await repos.push.setPriorities(userId, rule.kind, order, priorities)
+          current.rules = [{ ...rule, rule_id: toRoomId, conditions }, ...current.rules.filter((r) => !(r.kind === rule.kind && r.rule_id === toRoomId))]
+        }
+      })
+    }
+  }
+
+  /**
    * Applies one change to a user's rules and, in the same transaction, publishes the new ruleset as the
    * m.push_rules account data, so /sync tells the user's clients ("Push Rules: Events").
    */
   private async change(userId: string, fn: (repos: Repositories, current: { rules: StoredRule[]; overrides: DefaultOverride[] }) => Promise<void>): Promise<void> {
-    await this.storage.streamTransaction(async (repos) => {
-      await repos.push.lockUser(userId)
-      const current = splitRows(await repos.push.rulesOf([userId])).get(userId) ?? { rules: [], overrides: [] }
-      await fn(repos, current)
-      await repos.push.syncCustomMember(userId)
-      const global = await this.ruleset(userId, repos)
-      const position = await repos.stream.next('account_data', null, userId)
-      await repos.accountData.put(userId, '', 'm.push_rules', { global }, this.clock.now(), position)
-    })
+    await this.storage.streamTransaction((repos) => this.changeIn(repos, userId, (current) => fn(repos, current)))
+  }
+
+  private async changeIn(repos: Repositories, userId: string, fn: (current: { rules: StoredRule[]; overrides: DefaultOverride[] }) => Promise<void>): Promise<void> {
+    await repos.push.lockUser(userId)
+    const current = splitRows(await repos.push.rulesOf([userId])).get(userId) ?? { rules: [], overrides: [] }
+    await fn(current)
+    await repos.push.syncCustomMember(userId)
+    const global = await this.ruleset(userId, repos)
+    const position = await repos.stream.next('account_data', null, userId)
+    await repos.accountData.put(userId, '', 'm.push_rules', { global }, this.clock.now(), position)
   }
 
   // ---- Evaluation (called by the room writer inside the event's transaction) ----

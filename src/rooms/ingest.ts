@@ -13,6 +13,7 @@ import { MissingEventError, authEventIds, createEventIdForRoom, resolveState } f
 import { notFound } from '../shared/errors.ts'
 import type { Repositories, RoomRow, Storage, StateEntry } from '../storage/index.ts'
 import { refreshRoomSummaries } from '../directory/summaries.ts'
+import { remoteProfileOf } from '../search/indexer.ts'
 import { authOrder, diff, entriesOf, pick, stateBeforeEvent, stateIdsOf, StoredEvents, type StateIds } from './state-store.ts'
 import { eventColumns, eventEdges, keysFor, parseStored, type RoomWriteState, type RoomWriter } from './writer.ts'
 
@@ -491,6 +492,11 @@ export class RemoteEvents {
   /** What the append hooks keep of single state events, for a change of many (see search's indexer, directory's summaries). */
   private async stateChanged(repos: Repositories, roomId: string, upserts: StateEntry[], events: Map<string, RoomEvent>): Promise<void> {
     await refreshRoomSummaries(repos, [roomId])
+    const joins = upserts.flatMap((u) => {
+      const event = u.type === 'm.room.member' ? events.get(u.event_id) : undefined
+      return event?.content.membership === 'join' ? [remoteProfileOf(event)] : []
+    })
+    await repos.userDirectory.putRemoteProfiles(joins)
     for (const u of upserts) {
       const content = events.get(u.event_id)?.content
       if (u.state_key !== '' || !content) continue

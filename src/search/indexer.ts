@@ -1,6 +1,7 @@
 // Keeps the search tables current inside each event's own transaction: the full-text row of searchable
 // events (written with the event by the room writer; dropped again when the event is redacted, from the
-// append hook) and the join rule and history visibility the user directory reads.
+// append hook), and what the user directory reads: join rules, history visibility and the profiles other
+// servers' users join with.
 import type { AppendedEvent } from '../rooms/writer.ts'
 import type { RoomEvent } from '../protocol/events/types.ts'
 import type { Repositories } from '../storage/index.ts'
@@ -25,6 +26,9 @@ export async function indexAppended(repos: Repositories, { event }: AppendedEven
         await repos.userDirectory.setJoinRule(event.room_id, typeof rule === 'string' ? rule : null)
       }
       break
+    case 'm.room.member':
+      if (event.state_key !== undefined && event.content.membership === 'join') await repos.userDirectory.putRemoteProfiles([remoteProfileOf(event)])
+      break
     case 'm.room.history_visibility':
       if (event.state_key === '') {
         const visibility = event.content.history_visibility
@@ -32,4 +36,10 @@ export async function indexAppended(repos: Repositories, { event }: AppendedEven
       }
       break
   }
+}
+
+/** The directory's view of a member from their join (putRemoteProfiles ignores this server's users). */
+export function remoteProfileOf(join: RoomEvent): { userId: string; displayName: string | null; avatarUrl: string | null } {
+  const { displayname, avatar_url: avatarUrl } = join.content
+  return { userId: join.state_key as string, displayName: typeof displayname === 'string' ? displayname : null, avatarUrl: typeof avatarUrl === 'string' ? avatarUrl : null }
 }

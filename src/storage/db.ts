@@ -29,6 +29,12 @@ export async function lockName(db: Queryable, namespace: string, key: string, mo
   await db.query(`SELECT ${fn}(hashtextextended($1 || ':' || $2, 0))`, [namespace, key])
 }
 
+/** lockName (exclusive) for several keys in one statement, taken in a fixed order so two such holders never deadlock. */
+export async function lockNames(db: Queryable, namespace: string, keys: string[]): Promise<void> {
+  if (keys.length === 0) return
+  await db.query(`SELECT pg_advisory_xact_lock(hashtextextended($1 || ':' || k, 0)) FROM (SELECT DISTINCT k FROM unnest($2::text[]) AS k ORDER BY k) keys`, [namespace, keys])
+}
+
 // int8 (bigint) columns hold timestamps and stream positions, all below 2^53: read them as numbers.
 const INT8_OID = 20
 const types = {

@@ -355,6 +355,20 @@ describe('GET/POST /publicRooms', () => {
     assert.notEqual(next.body.chunk[0].room_id, res.body.chunk[0].room_id)
   })
 
+  it('reads a null since and limit in a POST body as absent, and lists every room up to the largest page without a limit', async () => {
+    const alice = await client()
+    const tag = unique('unlimited')
+    const rooms = []
+    for (let i = 0; i < 3; i++) rooms.push(await alice.createRoom({ preset: 'public_chat', visibility: 'public', name: `Room ${tag} ${i}` }))
+    const res = await publicRooms(alice, { since: null, limit: null, filter: { generic_search_term: tag } })
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    assert.deepEqual(res.body.chunk.map((r: { room_id: string }) => r.room_id).sort(), rooms.sort())
+    // Without a limit, the whole directory (this one is well under the largest page), as Synapse lists it.
+    const all = await t.api.get(`${CS}/publicRooms`)
+    assert.equal(all.body.chunk.length, all.body.total_room_count_estimate)
+    assert.equal(all.body.next_batch, undefined)
+  })
+
   it('lists nothing for a third-party network', async () => {
     const res = await publicRooms(await client(), { third_party_instance_id: 'irc' })
     assert.deepEqual(res.body, { chunk: [], total_room_count_estimate: 0 })

@@ -94,6 +94,57 @@ describe('POST /rooms/:roomId/upgrade', () => {
     assert.deepEqual((await t.api.get(`${CS}/directory/list/room/${enc(newRoom)}`)).body, { visibility: 'public' })
   })
 
+  for (const version of ['11', '12']) {
+    it(`copies each local member's tags, m.direct entry and push rules for the old room to the new one (to v${version})`, async () => {
+      const alice = await client()
+      const bob = await client()
+      const carol = await client()
+      const oldRoom = await alice.createRoom({ preset: 'public_chat', room_version: '10' })
+      await bob.join(oldRoom)
+      await carol.join(oldRoom)
+      await carol.leave(oldRoom)
+      for (const c of [bob, carol]) {
+        assert.equal((await c.put(`/user/${enc(c.userId)}/rooms/${enc(oldRoom)}/tags/work`, { order: 0.5 })).status, 200)
+      }
+      assert.equal((await bob.put(`/user/${enc(bob.userId)}/account_data/m.direct`, { [alice.userId]: ['!other:elsewhere', oldRoom] })).status, 200)
+      assert.equal((await bob.put(`/pushrules/global/room/${enc(oldRoom)}`, { actions: ['dont_notify'] })).status, 200)
+      const condition = { kind: 'event_match', key: 'room_id', pattern: oldRoom }
+      assert.equal((await bob.put('/pushrules/global/override/loud', { actions: ['notify'], conditions: [condition] })).status, 200)
+      const since = (await bob.sync()).next_batch
+
+      const newRoom = await upgraded(alice, oldRoom, { new_version: version })
+
+      assert.deepEqual((await bob.get(`/user/${enc(bob.userId)}/rooms/${enc(newRoom)}/tags`)).body, { tags: { work: { order: 0.5 } } })
+      assert.deepEqual((await carol.get(`/user/${enc(carol.userId)}/rooms/${enc(newRoom)}/tags`)).body, { tags: {} }, 'a member who left is not one')
+      assert.deepEqual((await bob.get(`/user/${enc(bob.userId)}/account_data/m.direct`)).body, { [alice.userId]: ['!other:elsewhere', oldRoom, newRoom] })
+      const rules = (await bob.get('/pushrules/global/')).body
+      assert.deepEqual(
+        rules.room.map((r: { rule_id: string; actions: unknown[] }) => [r.rule_id, r.actions]),
+        [[newRoom, ['dont_notify']], [oldRoom, ['dont_notify']]],
+      )
+      const override = rules.override.find((r: { rule_id: string }) => r.rule_id === newRoom)
+      assert.deepEqual(override?.conditions, [{ ...condition, pattern: newRoom }])
+      assert.ok(rules.override.some((r: { rule_id: string }) => r.rule_id === 'loud'), 'the old rule stays')
+      // Bob's clients hear of it: m.direct and m.push_rules come down /sync.
+      const synced = await bob.sync({ since })
+      assert.deepEqual(synced.account_data.events.map((e: { type: string }) => e.type).sort(), ['m.direct', 'm.push_rules'])
+    })
+  }
+
+  it('leaves aliases, listing and tags alone when a room only names another as its predecessor', async () => {
+    const alice = await client()
+    const mallory = await client()
+    const local = unique('kept')
+    const oldRoom = await alice.createRoom({ preset: 'public_chat', visibility: 'public', room_alias_name: local })
+    assert.equal((await alice.put(`/user/${enc(alice.userId)}/rooms/${enc(oldRoom)}/tags/fav`, {})).status, 200)
+    const impostor = await mallory.createRoom({ preset: 'public_chat', creation_content: { predecessor: { room_id: oldRoom } } })
+    await alice.join(impostor)
+
+    assert.equal((await t.api.get(`${CS}/directory/room/${enc(`#${local}:${SERVER}`)}`)).body.room_id, oldRoom)
+    assert.deepEqual((await t.api.get(`${CS}/directory/list/room/${enc(oldRoom)}`)).body, { visibility: 'public' })
+    assert.deepEqual((await alice.get(`/user/${enc(alice.userId)}/rooms/${enc(impostor)}/tags`)).body, { tags: {} })
+  })
+
   it('links a pre-v12 replacement to the tombstone event through predecessor.event_id', async () => {
     const alice = await client()
     const oldRoom = await alice.createRoom({ room_version: '10' })

@@ -77,36 +77,44 @@ export const setRoomVisibility = defineRoute({
 })
 
 const Limit = Type.Integer({ minimum: 1 })
+const Since = Type.String({ maxLength: 1024 })
 const ServerQuery = Type.Optional(Type.String({ minLength: 1, maxLength: 255 }))
 
 export const getPublicRooms = defineRoute({
   method: 'GET',
   url: cs('/publicRooms'),
   auth: 'optional',
-  query: Type.Object({ limit: Type.Optional(Limit), since: Type.Optional(Type.String({ maxLength: 1024 })), server: ServerQuery }),
+  query: Type.Object({ limit: Type.Optional(Limit), since: Type.Optional(Since), server: ServerQuery }),
   async handler(ctx, { query }) {
     return ctx.directory.published.list({ limit: query.limit, since: query.since, server: query.server })
   },
 })
 
-/** The body of POST /publicRooms, in the client and the federation API alike. */
-export const PublicRoomsBody = Type.Object({
+/** The federation's GET /publicRooms: the POST body's fields but the filter, as query parameters. */
+export const PublicRoomsQuery = Type.Object({
   limit: Type.Optional(Limit),
-  since: Type.Optional(Type.String({ maxLength: 1024 })),
+  since: Type.Optional(Since),
+  include_all_networks: Type.Optional(Type.Boolean()),
+  third_party_instance_id: Type.Optional(Type.String({ maxLength: 255 })),
+})
+
+/** The body of POST /publicRooms, in the client and the federation API alike (null as absent, as Synapse reads it). */
+export const PublicRoomsBody = Type.Object({
+  ...PublicRoomsQuery.properties,
+  limit: Type.Optional(Type.Union([Limit, Type.Null()])),
+  since: Type.Optional(Type.Union([Since, Type.Null()])),
   filter: Type.Optional(
     Type.Object({
       generic_search_term: Type.Optional(Type.String({ maxLength: 1024 })),
       room_types: Type.Optional(Type.Array(Type.Union([Type.String({ maxLength: 255 }), Type.Null()]), { maxItems: 100 })),
     }),
   ),
-  include_all_networks: Type.Optional(Type.Boolean()),
-  third_party_instance_id: Type.Optional(Type.String({ maxLength: 255 })),
 })
 
 export function publicRoomsRequest(body: Static<typeof PublicRoomsBody>): PublicRoomsRequest {
   return {
-    limit: body.limit,
-    since: body.since,
+    limit: body.limit ?? undefined,
+    since: body.since ?? undefined,
     genericSearchTerm: body.filter?.generic_search_term,
     roomTypes: body.filter?.room_types,
     // include_all_networks lists every network, which here is this server's directory alone.

@@ -4,14 +4,14 @@
 import { Type } from '@sinclair/typebox'
 import { defineRoute } from '../route.ts'
 import { RoomIdParam } from '../schemas.ts'
-import { PublicRoomsBody, publicRoomsRequest } from '../client/directory.ts'
+import { PublicRoomsBody, PublicRoomsQuery, publicRoomsRequest } from '../client/directory.ts'
 
 export const getPublicRooms = defineRoute({
   method: 'GET',
   url: '/_matrix/federation/v1/publicRooms',
   auth: 'server',
   // The POST body's fields but the filter, as query parameters.
-  query: Type.Omit(PublicRoomsBody, ['filter']),
+  query: PublicRoomsQuery,
   async handler(ctx, { query }) {
     return ctx.directory.published.list(publicRoomsRequest(query))
   },

@@ -1,4 +1,4 @@
-import { lockName, type Queryable } from '../db.ts'
+import { lockName, lockNames, type Queryable } from '../db.ts'
 
 /** What the room directory and the space hierarchy show of a room (table room_summaries). */
 export interface RoomSummaryRow {
@@ -222,9 +222,23 @@ export class DirectoryRepository {
     return where
   }
 
+  /** Records that an upgrade's carry-over is done (room_upgrade_transfers); false when it was already. */
+  async markUpgradeTransferred(oldRoomId: string, newRoomId: string, now: number): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      'INSERT INTO room_upgrade_transfers (old_room_id, new_room_id, transferred_ts) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+      [oldRoomId, newRoomId, now],
+    )
+    return rowCount === 1
+  }
+
   /** Serializes read-modify-write transactions on one key (held until the transaction ends). */
   async lockKey(key: string): Promise<void> {
     await lockName(this.db, 'directory', key)
+  }
+
+  /** lockKey for several keys in one statement, taken in a fixed order (so two such transactions never deadlock). */
+  async lockKeys(keys: string[]): Promise<void> {
+    await lockNames(this.db, 'directory', keys)
   }
 
   async insertReport(r: ReportInsert): Promise<void> {

@@ -142,6 +142,24 @@ export class PushRepository {
     return rows
   }
 
+  /**
+   * The enabled user rules of these users that name one room: its room rule, and override and underride
+   * rules with a condition on that room_id (what a room upgrade copies).
+   */
+  async rulesNamingRoom(userIds: string[], roomId: string): Promise<PushRuleRow[]> {
+    if (userIds.length === 0) return []
+    const { rows } = await this.db.query<PushRuleRow>(
+      `SELECT user_id, kind, rule_id, false AS is_default, priority, conditions, pattern, actions, enabled
+         FROM push_rules
+        WHERE user_id = ANY($1::text[]) AND enabled IS NOT FALSE
+          AND ((kind = 'room' AND rule_id = $2)
+            OR (kind IN ('override', 'underride') AND conditions @> jsonb_build_array(jsonb_build_object('key', 'room_id', 'pattern', $2::text))))
+        ORDER BY user_id, kind, priority DESC, rule_id`,
+      [userIds, roomId],
+    )
+    return rows
+  }
+
   /** Creates or replaces a user rule (its enabled flag survives a replacement). */
   async upsertRule(userId: string, kind: string, ruleId: string, rule: { priority: number; conditions: unknown[] | null; pattern: string | null; actions: unknown[] }): Promise<void> {
     await this.db.query(

@@ -159,6 +159,14 @@ export class StreamRepository {
     return Math.max(0, ...rows.map((r) => r.position))
   }
 
+  /** Takes one position per user for the same kind of change (one statement); returns each user's. */
+  async nextEachForUsers(kind: string, userIds: string[]): Promise<Map<string, number>> {
+    if (userIds.length === 0) return new Map()
+    this.tookPosition = true
+    const { rows } = await this.db.query<{ user_id: string; position: number }>(`${FOR_USERS_SQL} RETURNING user_id, position`, [kind, userIds])
+    return new Map(rows.map((r) => [r.user_id, r.position]))
+  }
+
   /** Takes `count` positions for one user's changes of one kind (one statement); returns them in order. */
   async nextManyForUser(kind: string, userId: string, count: number): Promise<number[]> {
     this.tookPosition = true
