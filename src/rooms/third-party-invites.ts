@@ -11,7 +11,7 @@ import { MatrixError, badJson, forbidden, invalidParam, notFound } from '../shar
 import { isUserId, parseUserId } from '../shared/ids.ts'
 import type { Storage } from '../storage/index.ts'
 import type { Requester } from '../users/index.ts'
-import { actingAs, type Rooms, type SendOptions } from './rooms.ts'
+import { actingAs, type Rooms } from './rooms.ts'
 import type { EventTemplate, RoomWriter } from './writer.ts'
 
 /** Largest signed block taken (an mxid, a token, a sender and a signature or two weigh a few hundred bytes). */
@@ -102,7 +102,7 @@ export class ThirdPartyInvites {
    * POST /rooms/{roomId}/invite with a 3PID: the user the identity server knows for it is invited; a 3PID bound
    * to nobody gets an invite stored on the identity server and an m.room.third_party_invite in the room.
    */
-  async invite(requester: Requester, roomId: string, tpid: ThirdPartyId, options: SendOptions = {}): Promise<void> {
+  async invite(requester: Requester, roomId: string, tpid: ThirdPartyId): Promise<void> {
     this.requireEnabled()
     // Nothing is asked of an identity server in the name of a room the requester may not invite to.
     await this.mayAppend(roomId, { type: 'm.room.third_party_invite', state_key: 'pending', sender: requester.userId, content: {} })
@@ -111,7 +111,7 @@ export class ThirdPartyInvites {
     if (mxid) return this.rooms.invite(requester, roomId, mxid)
     const details = await this.storeInviteDetails(roomId, requester.userId)
     const stored = await this.identity.storeInvite(tpid, { medium: tpid.medium, address: tpid.address, room_id: roomId, sender: requester.userId, ...details })
-    await this.rooms.sendState(requester, roomId, 'm.room.third_party_invite', stored.token, stored.content, options)
+    await this.rooms.sendState(requester, roomId, 'm.room.third_party_invite', stored.token, stored.content)
   }
 
   /** createRoom's invite_3pid, once the room exists: each in turn, the first failure the answer. */
