@@ -2,7 +2,8 @@
 // SYTEST_* variables onto Homestead's settings, on a fresh database of the machine's PostgreSQL
 // (SYTEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/postgres) that is dropped on exit,
 // and serves until SIGINT/SIGTERM. Settings follow what SyTest's own Synapse configuration sets: open
-// registration, no rate limits, its shared secret, its CA trusted, URL previews of loopback allowed.
+// registration, no rate limits, its shared secret, its CA trusted, URL previews of loopback allowed, its
+// identity server's certificate not checked.
 import { join } from 'node:path'
 import { loadConfig } from '../src/config/load.ts'
 import { scratchDatabase } from './scratch-database.ts'
@@ -50,6 +51,10 @@ const config = loadConfig({
     // SyTest's MSC2228 tests expect self-destructing messages, as Synapse's test config enables them.
     'rooms.ephemeral_messages': true,
     'outbound.ip_range_allowlist': ['127.0.0.0/8', '::1/128'],
+    // SyTest's identity server (tests/30rooms/12thirdpartyinvite.pl) answers on 127.0.0.1 with a self-signed
+    // certificate for "localhost": as Synapse under SyTest (use_insecure_ssl_client_just_for_testing_do_not_use),
+    // its certificate is not checked.
+    'identity_server.tls_verify': false,
     // SyTest's servers are the only ones; nothing asks matrix.org for keys.
     'federation.trusted_key_servers': [],
     'log.level': process.env.SYTEST_LOG_LEVEL || 'info',

@@ -9,6 +9,8 @@ import { AccountData, Accounts, Devices, OpenIdTokens, Profiles, RegistrationTok
 import type { Metrics } from './metrics.ts'
 import { RoomReader } from './rooms/read.ts'
 import { Rooms } from './rooms/rooms.ts'
+import { ThirdPartyInvites } from './rooms/third-party-invites.ts'
+import { IdentityServers } from './identity/index.ts'
 import { Directory, RoomSuccession, summaryHook } from './directory/index.ts'
 import { RoomWriter } from './rooms/writer.ts'
 import { RemoteEvents } from './rooms/ingest.ts'
@@ -89,6 +91,8 @@ export interface AppContext {
   federationMemberships: FederationMemberships
   /** Invites across servers (PUT v2/invite), received and sent. */
   federationInvites: FederationInvites
+  /** Invites by e-mail address through identity servers, and their exchange for member invites (3pid/onbind, exchange_third_party_invite). */
+  thirdPartyInvites: ThirdPartyInvites
   /** Transactions received from other servers (PUT /send/{txnId}): PDUs to pduSink, EDUs to their services. */
   federationInbound: InboundTransactions
   /** Other servers' users' device lists and cross-signing keys, from their EDUs. */
@@ -185,6 +189,16 @@ export async function createContext(options: ContextOptions): Promise<AppContext
         if (result.outcome !== 'accepted') throw new MatrixError('M_FORBIDDEN', `The invite was not accepted: ${result.reason ?? result.outcome}`)
       },
     },
+  })
+  const thirdPartyInvites = new ThirdPartyInvites({
+    storage,
+    writer,
+    rooms,
+    identity: new IdentityServers(guard, { timeoutMs: config.identity_server.timeout_ms, tlsVerify: config.identity_server.tls_verify, secureContext: federation.secureContext }),
+    serverName: config.server_name,
+    forward: (destination, request) => federationInvites.exchangeThirdPartyInvite(destination, request),
+    enabled: config.identity_server.third_party_invites,
+    rateLimit: (userId) => rateLimiter.take('message', userId),
   })
   writer.indexWith(searchTextOf)
   writer.onAppend((repos, appended) => indexAppended(repos, appended))
@@ -344,6 +358,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     federationQueries,
     remoteEvents,
     federationInvites,
+    thirdPartyInvites,
     federationMemberships: new FederationMemberships({ serverName: config.server_name, storage, remoteEvents, keys: federation.keys, signingKey: () => serverKeys.signingKey, clock }),
     federationInbound,
     remoteDeviceLists,

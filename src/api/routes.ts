@@ -51,6 +51,7 @@ import * as federationUser from './federation/user.ts'
 import * as federationMembership from './federation/membership.ts'
 import * as federationSend from './federation/send.ts'
 import * as federationInvite from './federation/invite.ts'
+import * as federationThirdPartyInvite from './federation/third-party-invite.ts'
 import * as federationMedia from './federation/media.ts'
 import * as federationEvents from './federation/events.ts'
 import * as federationDirectory from './federation/directory.ts'
@@ -108,6 +109,7 @@ const modules = [
   federationMembership,
   federationSend,
   federationInvite,
+  federationThirdPartyInvite,
   federationMedia,
   federationEvents,
   federationDirectory,

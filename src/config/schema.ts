@@ -284,11 +284,25 @@ export const ConfigSchema = Type.Object(
       {
         ip_range_blocklist: Type.Array(Type.String(), {
           default: [...DEFAULT_IP_RANGE_BLOCKLIST],
-          description: 'CIDRs no outbound request (federation, URL previews, push gateways) may reach, checked on every address a name resolves to at connect time. Default: loopback, private, CGNAT, link-local, multicast and other special-purpose ranges (Synapse\'s ip_range_blacklist and more).',
+          description: 'CIDRs no outbound request (federation, URL previews, identity servers, push gateways) may reach, checked on every address a name resolves to at connect time. Default: loopback, private, CGNAT, link-local, multicast and other special-purpose ranges (Synapse\'s ip_range_blacklist and more).',
         }),
         ip_range_allowlist: Type.Array(Type.String(), {
           default: [],
           description: 'CIDRs outbound requests may reach even though ip_range_blocklist covers them (a peer on the private network; tests allow 127.0.0.0/8).',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    identity_server: Type.Object(
+      {
+        third_party_invites: Type.Boolean({
+          default: true,
+          description: 'Invite by e-mail address through the identity server a client names (POST /rooms/{roomId}/invite with id_server, createRoom invite_3pid), and accept the bindings identity servers report (/_matrix/federation/v1/3pid/onbind). Requests to identity servers go through outbound.ip_range_*.',
+        }),
+        timeout_ms: Type.Integer({ minimum: 100, default: 10000, description: 'Time limit for one request to an identity server (lookup, store-invite, key validity).' }),
+        tls_verify: Type.Boolean({
+          default: true,
+          description: "Check identity servers' certificates (system CAs and federation.ca_file). False only for test setups whose identity server has no valid certificate (SyTest's; Synapse: use_insecure_ssl_client_just_for_testing_do_not_use).",
         }),
       },
       { additionalProperties: false, default: {} },

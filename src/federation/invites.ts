@@ -12,6 +12,7 @@ import { MatrixError, forbidden } from '../shared/errors.ts'
 import { parseUserId } from '../shared/ids.ts'
 import type { Storage } from '../storage/index.ts'
 import type { RemoteEvents } from '../rooms/ingest.ts'
+import type { ExchangeRequest } from '../rooms/third-party-invites.ts'
 import { FederationError, type FederationClient } from './client.ts'
 import { ServerAcls } from './acl.ts'
 import { checkSentPdu } from './memberships.ts'
@@ -122,6 +123,22 @@ export class FederationInvites {
       throw new MatrixError('M_UNKNOWN', `${destination} did not sign the invite`, 502)
     }
     return checked
+  }
+
+  /**
+   * Asks the inviter's server to exchange a third-party invite of one of our users for an m.room.member invite
+   * (PUT exchange_third_party_invite): it then invites our user the ordinary way. Its refusal is the caller's.
+   */
+  async exchangeThirdPartyInvite(destination: string, request: ExchangeRequest): Promise<void> {
+    try {
+      await this.client.put(destination, `/_matrix/federation/v1/exchange_third_party_invite/${encodeURIComponent(request.room_id)}`, request)
+    } catch (err) {
+      if (!(err instanceof FederationError)) throw err
+      if (err.status !== null && err.status >= 400 && err.status < 500) {
+        throw new MatrixError(err.errcode ?? 'M_FORBIDDEN', `${destination} refused to exchange the third-party invite`, err.status)
+      }
+      throw new MatrixError('M_UNKNOWN', `${destination} could not exchange the third-party invite: ${err.kind}`, 502)
+    }
   }
 
   /** Whether the event carries a valid signature of `server` (with a key valid when it was sent). */

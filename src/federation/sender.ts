@@ -136,7 +136,10 @@ export class FederationSender {
     // One of our users' events that came back from another server (origin set) is not sent again; an invite
     // of another server's user, co-signed there, enters the room through the ingest with ourselves as origin.
     const cameBack = appended.origin !== undefined && appended.origin !== this.serverName
-    if (!relayed && (cameBack || parseUserId(event.sender)?.serverName !== this.serverName)) return
+    // An invite this server built (no origin) from a third-party invite is ours to send though another server's
+    // user sent the m.room.third_party_invite (src/rooms/third-party-invites.ts).
+    const issuedFor3pid = appended.origin === undefined && event.type === 'm.room.member' && Object.hasOwn(event.content, 'third_party_invite')
+    if (!relayed && !issuedFor3pid && (cameBack || parseUserId(event.sender)?.serverName !== this.serverName)) return
     const except = relayed && appended.origin !== undefined ? appended.origin : null
     const target = event.type === 'm.room.member' && event.state_key !== undefined ? parseUserId(event.state_key)?.serverName : undefined
     // A kicked or banned member's server hears of it, though it may have no member left in the room.

@@ -1,5 +1,5 @@
 // The outbound guard: the one gate every request Homestead makes to another host goes through (federation,
-// URL previews, push gateways), configured by outbound.ip_range_blocklist / ip_range_allowlist. It resolves
+// URL previews, identity servers, push gateways), configured by outbound.ip_range_blocklist / ip_range_allowlist. It resolves
 // the name itself, checks every address, and the connection goes to the checked address (so a second
 // resolution, a DNS rebinding, cannot swap it); redirects are checked again the same way.
 import { BlockList, isIP } from 'node:net'
@@ -82,10 +82,15 @@ export interface FetchOptions {
   timeoutMs: number
   maxRedirects?: number
   headers?: Record<string, string>
+  /** GET by default. A POST sends `json` as its body and follows no redirect. */
+  method?: 'GET' | 'POST'
+  json?: unknown
   /** Only https URLs, on the first request and every redirect (federation's .well-known). */
   httpsOnly?: boolean
   /** The trusted CAs for https (federation adds its extra CA file); Node's defaults otherwise. */
   secureContext?: SecureContext
+  /** False: an https peer's certificate is not checked (only for test setups whose servers have none valid). */
+  tlsVerify?: boolean
 }
 
 export type Resolve = (host: string) => Promise<Array<{ address: string; family: number }>>
@@ -147,11 +152,12 @@ export class OutboundGuard {
     return { address: first.address, family: first.family === 6 ? 6 : 4 }
   }
 
-  /** GET with redirects followed by hand, each hop resolved and checked; the caller reads the body. */
+  /** GET (redirects followed by hand, each hop resolved and checked) or POST; the caller reads the body. */
   async fetch(url: string, options: FetchOptions): Promise<GuardedResponse> {
     const deadline = AbortSignal.timeout(options.timeoutMs)
     let current = url
-    for (let hop = 0; hop <= (options.maxRedirects ?? 5); hop++) {
+    const maxRedirects = options.method === 'POST' ? 0 : (options.maxRedirects ?? 5)
+    for (let hop = 0; hop <= maxRedirects; hop++) {
       let parsed: URL
       try {
         parsed = new URL(current)
@@ -165,7 +171,7 @@ export class OutboundGuard {
       const target = await this.check(parsed.hostname)
       const response = await this.once(parsed, target, options, deadline)
       const location = response.headers.location
-      if (response.statusCode && [301, 302, 303, 307, 308].includes(response.statusCode) && location) {
+      if (options.method !== 'POST' && response.statusCode && [301, 302, 303, 307, 308].includes(response.statusCode) && location) {
         response.destroy()
         current = new URL(location, parsed).toString()
         continue
@@ -176,12 +182,18 @@ export class OutboundGuard {
   }
 
   private once(url: URL, target: { address: string; family: 4 | 6 }, options: FetchOptions, signal: AbortSignal): Promise<IncomingMessage> {
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest
-    const tls = url.protocol === 'https:' && options.secureContext ? { secureContext: options.secureContext } : {}
+    const https = url.protocol === 'https:'
+    const send = https ? httpsRequest : httpRequest
+    const tls = {
+      ...(https && options.secureContext ? { secureContext: options.secureContext } : {}),
+      ...(https && options.tlsVerify === false ? { rejectUnauthorized: false } : {}),
+    }
+    const body = options.method === 'POST' ? Buffer.from(JSON.stringify(options.json ?? {})) : undefined
+    const headers: Record<string, string> = { 'user-agent': 'Homestead', ...(body ? { 'content-type': 'application/json' } : {}), ...options.headers }
     return new Promise((resolve, reject) => {
-      const req = send(url, { method: 'GET', lookup: pinnedLookup(target), signal, ...tls, headers: { 'user-agent': 'Homestead', ...options.headers } }, resolve)
+      const req = send(url, { method: options.method ?? 'GET', lookup: pinnedLookup(target), signal, ...tls, headers }, resolve)
       req.on('error', (err) => reject(signal.aborted ? new OutboundError('timeout', 'timed out') : new OutboundError('network', err.message)))
-      req.end()
+      req.end(body)
     })
   }
 }

@@ -291,7 +291,7 @@ export class Rooms {
    */
   async propagateProfile(userId: string, onError: (roomId: string, err: unknown) => void): Promise<void> {
     const rooms = (await this.storage.repos.memberships.roomsOf(userId, ['join'])).map((m) => m.room_id)
-    const requester = { userId, deviceId: '', isAdmin: false, tokenHash: Buffer.alloc(0) } as Requester
+    const requester = actingAs(userId)
     const queue = [...rooms]
     const worker = async () => {
       for (let roomId = queue.shift(); roomId !== undefined; roomId = queue.shift()) {
@@ -342,7 +342,7 @@ export class Rooms {
   }
 
   /** A room ID (with no servers of its own) or an alias, resolved here or by the alias's server. */
-  private async resolveForJoin(roomIdOrAlias: string): Promise<{ roomId: string; servers: string[] }> {
+  async resolveForJoin(roomIdOrAlias: string): Promise<{ roomId: string; servers: string[] }> {
     if (!roomIdOrAlias.startsWith('#')) return { roomId: await this.resolveRoom(roomIdOrAlias), servers: [] }
     if (!this.aliases) return { roomId: await this.resolveRoom(roomIdOrAlias), servers: [] }
     const { room_id, servers } = await this.aliases(roomIdOrAlias)
@@ -392,7 +392,7 @@ export class Rooms {
       return this.inviteRemote(requester, roomId, target, targetServer, withReason(content, reason))
     }
     if (!(await this.storage.repos.users.exists(target))) throw notFound(`Unknown user ${target}`)
-    await this.changeMembership(requester, roomId, target, withReason({ membership: 'invite' }, reason))
+    await this.changeMembership(requester, roomId, target, withReason({ ...content }, reason))
   }
 
   /**
@@ -454,6 +454,11 @@ export interface RoomBatch {
   repos: Repositories
   create(version: RoomVersion, templates: EventTemplate[], roomId: string): Promise<{ roomId: string; eventIds: string[] }>
   append(roomId: string, template: EventTemplate): Promise<string>
+}
+
+/** A user on whose behalf the server writes, with no request of theirs (a profile change, an accepted third-party invite). */
+export function actingAs(userId: string): Requester {
+  return { userId, deviceId: '', isAdmin: false, tokenHash: Buffer.alloc(0) } as Requester
 }
 
 /** The displayname and avatar_url from a user's profile fields, as membership events carry them. */

@@ -61,12 +61,13 @@ describe('GET /events', () => {
     assert.equal(after.end, from)
   })
 
-  it('answers at once with timeout 0, the same end when nothing happened, and starts now without `from`', async () => {
+  it('answers at once with timeout 0, the same end when nothing happened, and starts now without `from` (or an empty one)', async () => {
     const alice = await user()
     const roomId = await alice.createRoom()
     await alice.send(roomId, 'before')
     const first = await events(alice, { timeout: 0 })
     assert.deepEqual(first.chunk, [], 'without from, the stream starts now')
+    assert.deepEqual((await events(alice, { from: '', timeout: 0 })).chunk, [], 'an empty from is none: the stream starts now')
     const again = await events(alice, { from: first.end, timeout: 0 })
     assert.deepEqual(again.chunk, [])
     assert.equal(again.end, first.end)

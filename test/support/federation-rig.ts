@@ -23,6 +23,8 @@ export interface FederatedServer {
 export interface FederationRig {
   servers: FederatedServer[]
   caFile: string
+  /** A certificate of the test CA, which every server trusts (for other HTTPS servers of a test: an identity server). */
+  issue(names: string[]): { key: string; cert: string }
 }
 
 /**
@@ -78,7 +80,7 @@ export async function federatedServers(count: number, overrides: Record<string, 
     for (const front of fronts) await front.close()
     ca.remove()
   })
-  return { servers, caFile: ca.caFile }
+  return { servers, caFile: ca.caFile, issue: (names) => ca.issue(names) }
 }
 
 /** Waits (polling) until `check` holds of what `read` gives (a read that throws: not yet); fails with `what` after 20 s. */

@@ -1,7 +1,8 @@
 // The outbound guard's address classifier: IPv6 addresses that carry an IPv4 one, in every spelling, are
-// judged by the IPv4 address they reach.
+// judged by the IPv4 address they reach; and its POST (identity servers), checked like a GET.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { createServer } from 'node:http'
 import { OutboundGuard } from '../../src/outbound/index.ts'
 
 const guard = new OutboundGuard()
@@ -78,5 +79,39 @@ describe('OutboundGuard: outbound.ip_range_blocklist and ip_range_allowlist', ()
   it('refuses a range that is not a CIDR', () => {
     assert.throws(() => new OutboundGuard({ allowlist: ['10.0.0.0/40'] }), /not a CIDR range/)
     assert.throws(() => new OutboundGuard({ blocklist: ['example.com'] }), /not a CIDR range/)
+  })
+})
+
+describe('OutboundGuard.fetch: POST', () => {
+  it('sends the JSON body and answers a redirect as it is, without following it', async () => {
+    const seen: Array<{ method?: string; url?: string; type?: string; body: string }> = []
+    const server = createServer((req, res) => {
+      let body = ''
+      req.on('data', (c: Buffer) => (body += c.toString()))
+      req.on('end', () => {
+        seen.push({ method: req.method, url: req.url, type: req.headers['content-type'], body })
+        res.writeHead(req.url === '/moved' ? 302 : 200, req.url === '/moved' ? { location: '/elsewhere' } : { 'content-type': 'application/json' })
+        res.end(req.url === '/moved' ? '' : '{"ok":true}')
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as { port: number }
+    try {
+      const loopback = new OutboundGuard({ allowlist: ['127.0.0.0/8'] })
+      const ok = await loopback.fetch(`http://127.0.0.1:${port}/store`, { method: 'POST', json: { a: 1 }, maxBytes: 1024, timeoutMs: 5000 })
+      assert.equal(ok.status, 200)
+      ok.body.resume()
+      const moved = await loopback.fetch(`http://127.0.0.1:${port}/moved`, { method: 'POST', json: {}, maxBytes: 1024, timeoutMs: 5000 })
+      assert.equal(moved.status, 302)
+      moved.body.resume()
+      assert.deepEqual(seen, [
+        { method: 'POST', url: '/store', type: 'application/json', body: '{"a":1}' },
+        { method: 'POST', url: '/moved', type: 'application/json', body: '{}' },
+      ])
+      await assert.rejects(guard.fetch(`http://127.0.0.1:${port}/store`, { method: 'POST', json: {}, maxBytes: 1024, timeoutMs: 5000 }), /not allowed/)
+      assert.equal(seen.length, 2, 'a refused address is never connected to')
+    } finally {
+      server.close()
+    }
   })
 })

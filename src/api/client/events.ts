@@ -23,7 +23,8 @@ export const events = defineRoute({
     // Polling the stream marks the user online, as /sync without set_presence does (a legacy client's presence).
     await ctx.presence.syncing(requester.userId, undefined)
     return ctx.sync.eventStream.events(requester, {
-      from: query.from,
+      // An empty `from` is none, as Synapse reads it: the stream from now (clients that never had a token send it).
+      from: query.from || undefined,
       // Capped as /sync's long-poll and a /messages page are.
       timeoutMs: Math.min(query.timeout ?? 0, ctx.config.limits.sync_timeout_ms),
       limit: Math.min(query.limit ?? DEFAULT_LIMIT, ctx.config.limits.messages_limit),

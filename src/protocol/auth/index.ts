@@ -22,3 +22,10 @@ export {
   type PowerLevels,
 } from './power-levels.ts'
 export { joinRuleOf, membershipOf, roomCreators, type AuthResult, type AuthState } from './room-state.ts'
+export {
+  MAX_INVITE_PUBLIC_KEYS,
+  MAX_SIGNED_SIGNATURES,
+  thirdPartyInvitePublicKeys,
+  verifyingKey,
+  type InvitePublicKey,
+} from './third-party-invite.ts'

@@ -15,7 +15,17 @@ export const createRoom = defineRoute({
     name: Type.Optional(Type.String()),
     topic: Type.Optional(Type.String()),
     invite: Type.Optional(Type.Array(Type.String(), { maxItems: 1000 })),
-    invite_3pid: Type.Optional(Type.Array(Type.Unknown(), { maxItems: 0 })),
+    invite_3pid: Type.Optional(
+      Type.Array(
+        Type.Object({
+          id_server: Type.String({ maxLength: 255 }),
+          id_access_token: Type.String({ maxLength: 1024 }),
+          medium: Type.String({ maxLength: 32 }),
+          address: Type.String({ maxLength: 512 }),
+        }),
+        { maxItems: 20 },
+      ),
+    ),
     room_version: Type.Optional(Type.String()),
     creation_content: Type.Optional(JsonObject),
     initial_state: Type.Optional(
@@ -27,10 +37,15 @@ export const createRoom = defineRoute({
   }),
   async handler(ctx, { requester, body }) {
     const guard = ctx.rateLimiter.guardEach(['room_creation', 'message'], requester.userId)
+    let roomId: string
     try {
-      return { room_id: await ctx.rooms.createRoom(requester, body, { guard }) }
+      roomId = await ctx.rooms.createRoom(requester, body, { guard })
     } catch (err) {
       throw ctx.rateLimiter.refusal(err) ?? err
     }
+    // Third-party identifiers are invited once the room exists, through their identity servers.
+    const tpids = (body.invite_3pid ?? []).map((t) => ({ idServer: t.id_server, accessToken: t.id_access_token, medium: t.medium, address: t.address }))
+    if (tpids.length > 0) await ctx.thirdPartyInvites.inviteAll(requester, roomId, tpids)
+    return { room_id: roomId }
   },
 })
