@@ -15,6 +15,7 @@
 import { randomBytes } from 'node:crypto'
 import type { OutboundGuard } from '../outbound/index.ts'
 import type { Clock } from '../shared/clock.ts'
+import { KeyedWorkers } from '../shared/keyed-workers.ts'
 import type { Logger } from '../shared/logger.ts'
 import type { EventPush, LeasedPusher, QueuedPush, Repositories, Storage } from '../storage/index.ts'
 import { badgeNotification, eventNotification, rejectedPushkeys, roomNameOf, type NotifiedEvent } from './gateway.ts'
@@ -62,16 +63,7 @@ export class PushSender {
   private readonly guard: OutboundGuard
   private readonly settings: DeliverySettings
   private readonly badge: (userId: string) => Promise<number>
-  private readonly running = new Map<number, Promise<void>>()
-  private readonly waiting = new Set<number>()
-  private readonly again = new Set<number>()
-  private readonly retries = new Map<number, NodeJS.Timeout>()
-  private readonly queuedBy = new WeakMap<Repositories, Array<number[] | Promise<number[]>>>()
-  private poll: NodeJS.Timeout | null = null
-  private polling = false
-  private started = false
-  private stopped = false
-  private notifying: Set<number> | null = null
+  private readonly workers: KeyedWorkers<number>
 
   constructor(options: PushSenderOptions) {
     this.storage = options.storage
@@ -80,148 +72,63 @@ export class PushSender {
     this.guard = options.guard
     this.settings = options.settings
     this.badge = options.badge
+    this.workers = new KeyedWorkers<number>({
+      loop: (id) => this.deliverLoop(id),
+      maxConcurrent: MAX_CONCURRENT_PUSHERS,
+      notifyOthers: async (ids) => {
+        const payload = ids.join(' ')
+        await this.storage.db.query('SELECT pg_notify($1, $2)', [PUSH_CHANNEL, payload.length > MAX_NOTIFY_PAYLOAD ? '*' : payload])
+      },
+      logger: options.logger,
+      what: 'pusher',
+      poll: async () => {
+        for (const id of await this.storage.repos.pushers.due(DUE_PER_POLL)) if (!this.workers.isRunning(id)) this.workers.run(id)
+      },
+      releaseAll: () => this.storage.repos.pushers.releaseAll(this.holder),
+    })
   }
 
   /** Queues an event's notifications in its transaction (Push's deliveries); delivered once it commits. */
   queueEvent(repos: Repositories, push: EventPush): void {
-    this.wakeOnCommit(repos, repos.pushers.enqueueEvent(push))
+    this.workers.wakeOnCommit(repos, repos.stream.onCommitted, repos.pushers.enqueueEvent(push))
   }
 
   /** A local user's read receipt, in its transaction: each of their pushers is told the new unread count. */
   async onReadReceipt(repos: Repositories, userId: string): Promise<void> {
-    this.wakeOnCommit(repos, await repos.pushers.enqueueBadge(userId, this.clock.now()))
-  }
-
-  private wakeOnCommit(repos: Repositories, pushers: number[] | Promise<number[]>): void {
-    let queued = this.queuedBy.get(repos)
-    if (!queued) {
-      const pending: Array<number[] | Promise<number[]>> = (queued = [])
-      this.queuedBy.set(repos, pending)
-      repos.stream.onCommitted.push(() => {
-        for (const p of pending) {
-          if (p instanceof Promise) p.then((ids) => this.wake(ids), () => {})
-          else this.wake(p)
-        }
-      })
-    }
-    // A failed statement fails the transaction (nothing to wake then), not the process.
-    if (pushers instanceof Promise) pushers.catch(() => {})
-    queued.push(pushers)
-  }
-
-  /** Delivers what is queued for these pushers now (this instance's worker, or, without one, the others'). */
-  wake(ids: Iterable<number>): void {
-    if (this.stopped) return
-    if (!this.started || !this.settings.enabled) {
-      this.notifyOthers(ids)
-      return
-    }
-    for (const id of ids) this.run(id)
-  }
-
-  private notifyOthers(ids: Iterable<number>): void {
-    const first = this.notifying === null
-    this.notifying ??= new Set()
-    for (const id of ids) this.notifying.add(id)
-    if (!first) return
-    setImmediate(async () => {
-      while (this.notifying && this.notifying.size > 0) {
-        const payload = [...this.notifying].join(' ')
-        this.notifying = new Set()
-        try {
-          await this.storage.db.query('SELECT pg_notify($1, $2)', [PUSH_CHANNEL, payload.length > MAX_NOTIFY_PAYLOAD ? '*' : payload])
-        } catch (err) {
-          this.logger.warn({ err: (err as Error).message }, 'could not tell other instances of queued pushes')
-        }
-      }
-      this.notifying = null
-    })
+    this.workers.wakeOnCommit(repos, repos.stream.onCommitted, await repos.pushers.enqueueBadge(userId, this.clock.now()))
   }
 
   /** A notification from another instance (PUSH_CHANNEL). */
   notified(payload: string): void {
-    if (!this.started || this.stopped || !this.settings.enabled) return
+    if (!this.workers.delivering || this.workers.stopped) return
     if (payload === '*' || payload === '') {
-      void this.pollOnce()
+      void this.workers.pollNow()
       return
     }
-    this.wake(payload.split(' ').map(Number).filter((id) => Number.isSafeInteger(id) && id > 0))
+    this.workers.wake(payload.split(' ').map(Number).filter((id) => Number.isSafeInteger(id) && id > 0))
   }
 
   /** The listening connection is (back) up: what was queued meanwhile is looked for. */
   listenerConnected(): void {
-    if (this.started) void this.pollOnce()
+    void this.workers.pollNow()
   }
 
   start(): void {
-    if (this.started || !this.settings.enabled) return
-    this.started = true
-    this.poll = setInterval(() => void this.pollOnce(), this.settings.poll_interval_ms)
-    this.poll.unref()
-    void this.pollOnce()
+    if (this.settings.enabled) this.workers.start(this.settings.poll_interval_ms)
   }
 
   /** Stops delivering: waits (a while) for the requests in flight, then gives up this instance's leases. */
   async stop(): Promise<void> {
-    if (this.stopped) return
-    this.stopped = true
-    if (this.poll) clearInterval(this.poll)
-    for (const timer of this.retries.values()) clearTimeout(timer)
-    this.retries.clear()
-    this.waiting.clear()
-    if (!this.started) return
-    let timer: NodeJS.Timeout | undefined
-    const bound = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, Math.min(STOP_WAIT_MS, this.settings.lease_ms / 2))
-    })
-    await Promise.race([Promise.allSettled([...this.running.values()]), bound])
-    clearTimeout(timer)
-    await this.storage.repos.pushers.releaseAll(this.holder).catch(() => {})
-  }
-
-  private async pollOnce(): Promise<void> {
-    if (this.polling || this.stopped) return
-    this.polling = true
-    try {
-      for (const id of await this.storage.repos.pushers.due(DUE_PER_POLL)) if (!this.running.has(id)) this.run(id)
-    } catch (err) {
-      if (!this.stopped) this.logger.warn({ err: (err as Error).message }, 'looking for pushers to deliver to failed')
-    } finally {
-      this.polling = false
-    }
-  }
-
-  private run(id: number): void {
-    if (this.running.has(id)) {
-      this.again.add(id)
-      return
-    }
-    if (this.running.size >= MAX_CONCURRENT_PUSHERS) {
-      this.waiting.add(id)
-      return
-    }
-    const loop = this.deliverLoop(id)
-      .catch((err: unknown) => {
-        if (!this.stopped) this.logger.warn({ err: (err as Error).message, pusher: id }, 'push delivery loop failed')
-      })
-      .finally(() => {
-        this.running.delete(id)
-        const next = this.waiting.values().next()
-        if (!next.done && !this.stopped) {
-          this.waiting.delete(next.value)
-          this.run(next.value)
-        }
-      })
-    this.running.set(id, loop)
+    await this.workers.stop(Math.min(STOP_WAIT_MS, this.settings.lease_ms / 2))
   }
 
   private async deliverLoop(id: number): Promise<void> {
     const repo = this.storage.repos.pushers
     do {
-      this.again.delete(id)
-      const pusher = this.stopped ? null : await repo.takeLease(id, this.holder, this.settings.lease_ms)
+      this.workers.startRound(id)
+      const pusher = this.workers.stopped ? null : await repo.takeLease(id, this.holder, this.settings.lease_ms)
       if (pusher === null) return
-      while (!this.stopped) {
+      while (!this.workers.stopped) {
         const item = await repo.next(id)
         if (item === null) {
           // Released only if nothing was queued meanwhile; whoever queues after this sees the lease free.
@@ -230,7 +137,7 @@ export class PushSender {
         }
         if ((await this.deliverOne(pusher, item)) !== 'delivered') return
       }
-    } while (this.again.has(id) && !this.stopped)
+    } while (this.workers.wokenDuringRound(id))
   }
 
   /** One request to the pusher's gateway (or none, when there is nothing worth sending). */
@@ -256,10 +163,10 @@ export class PushSender {
       } catch {}
       rejected = rejectedPushkeys(parsed)
     } catch (err) {
-      if (this.stopped) return 'failed'
+      if (this.workers.stopped) return 'failed'
       const outcome = await repo.failed(pusher.id, this.holder, this.settings.backoff_base_ms, this.settings.backoff_max_ms, this.settings.give_up_after_ms, this.settings.max_queued)
       this.logger.warn({ pusher: pusher.id, app_id: pusher.app_id, err: (err as Error).message, retry_in_ms: outcome?.delay, gave_up: outcome?.gaveUp }, 'push gateway request failed')
-      if (outcome !== null) this.retryAfter(pusher.id, outcome.delay)
+      if (outcome !== null) this.workers.retryAfter(pusher.id, outcome.delay)
       return 'failed'
     }
     if (rejected.includes(pusher.pushkey)) {
@@ -277,8 +184,9 @@ export class PushSender {
   private async eventBody(pusher: LeasedPusher, item: QueuedPush, badge: number): Promise<{ notification: Record<string, unknown> } | null> {
     const repos = this.storage.repos
     const roomId = item.room_id as string
-    const row = await repos.events.get(roomId, item.event_id as string)
-    if (row === null) return null
+    // Any stored event: an invite to a room this server is not in is an outlier.
+    const [row] = await repos.events.getMany(roomId, [item.event_id as string])
+    if (row === undefined) return null
     const pdu = JSON.parse(row.json) as Record<string, unknown>
     const content = (typeof pdu.content === 'object' && pdu.content !== null ? pdu.content : {}) as Record<string, unknown>
     const event: NotifiedEvent = { event_id: row.event_id, room_id: roomId, type: row.type, sender: row.sender, content, ...(row.state_key !== null ? { state_key: row.state_key } : {}) }
@@ -299,17 +207,6 @@ export class PushSender {
     const name = stripped ? roomNameOf(strippedContent('m.room.name').name, strippedContent('m.room.canonical_alias').alias) : roomNameOf(contentOf('m.room.name').name, contentOf('m.room.canonical_alias').alias)
     const displayName = stripped ? strippedContent('m.room.member', row.sender).displayname : contentOf('m.room.member').displayname
     return eventNotification({ event, userId: pusher.user_id, pusher, tweaks, badge, roomName: name, senderDisplayName: typeof displayName === 'string' ? displayName : null })
-  }
-
-  private retryAfter(id: number, delay: number): void {
-    const previous = this.retries.get(id)
-    if (previous) clearTimeout(previous)
-    const timer = setTimeout(() => {
-      this.retries.delete(id)
-      this.run(id)
-    }, delay + 10)
-    timer.unref()
-    this.retries.set(id, timer)
   }
 }
 
