@@ -1,5 +1,5 @@
 // Delivery to push gateways (push gateway API, POST /_matrix/push/v1/notify). What each pusher must still
-// deliver lives in PostgreSQL (push_queue, migration 0037): a notification about an event is queued in the
+// deliver lives in PostgreSQL (push_queue, migration 0041): a notification about an event is queued in the
 // transaction that appends the event, for each pusher of each local member the push rules say it notifies; a
 // badge update (the unread count alone) in the transaction of the user's read receipt. Every instance runs
 // the worker: a pusher is delivered to by the instance holding its lease, one request in flight at a time,

@@ -1,4 +1,4 @@
-// Pushers and what each has still to deliver (migration 0037).
+// Pushers and what each has still to deliver (migration 0041).
 import { lockName, type Queryable } from '../db.ts'
 
 const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint'
@@ -63,7 +63,7 @@ function pusherOf<T extends PusherRow>(row: T): T {
 const NOT_IGNORING = `NOT EXISTS (SELECT 1 FROM account_data d WHERE d.user_id = p.user_id AND d.room_id = '' AND d.type = 'm.ignored_user_list'
                                      AND jsonb_typeof(d.content->'ignored_users') = 'object' AND d.content->'ignored_users' ? $3)`
 
-/** Owns pushers and push_queue (migration 0037). */
+/** Owns pushers and push_queue (migration 0041). */
 export class PushersRepository {
   private readonly db: Queryable
   constructor(db: Queryable) {
