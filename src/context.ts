@@ -28,6 +28,8 @@ import { SyncService } from './sync/sync.ts'
 import { Ephemeral } from './ephemeral/index.ts'
 import { EventExpiry } from './rooms/expiry.ts'
 import { DEFAULT_PUSH_LIMITS, Push } from './push/index.ts'
+import { Pushers } from './push/pushers.ts'
+import { PUSH_CHANNEL, PushSender } from './push/sender.ts'
 import { CrossSigning, DehydratedDevices, DeviceListUpdates, DeviceLists, E2eKeys, KeyBackup, RemoteDeviceLists, RemoteE2eKeys, ToDevice } from './e2ee/index.ts'
 import { createMediaServices, FederationMediaSource, type MediaServices } from './media/index.ts'
 import { createOutboundGuard, type OutboundGuard } from './outbound/index.ts'
@@ -75,6 +77,10 @@ export interface AppContext {
   /** Self-destructing messages (rooms.ephemeral_messages); null when off. */
   eventExpiry: EventExpiry | null
   push: Push
+  /** POST /pushers/set and GET /pushers. */
+  pushers: Pushers
+  /** The durable queue to push gateways: notifying events and badge updates, delivered by any instance. */
+  pushSender: PushSender
   keyBackup: KeyBackup
   e2eKeys: E2eKeys
   crossSigning: CrossSigning
@@ -212,7 +218,8 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   const relay = eduRelay(config.server_name, () => federationSender)
   const presence = new Presence(storage, clock, logger, relay)
   const accountData = new AccountData(storage, clock)
-  const ephemeral = new Ephemeral({ storage, clock, logger, accountData, writer, relay })
+  // A user's read receipt updates the badge of their phones (pushSender is built below; nothing is read before the context is ready).
+  const ephemeral = new Ephemeral({ storage, clock, logger, accountData, writer, relay, onReadReceipt: (repos, userId) => pushSender.onReadReceipt(repos, userId) })
   const push = new Push({
     storage,
     clock,
@@ -234,6 +241,19 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   // A room upgrade's aliases, directory listing and members' tags and push rules follow it here.
   const succession = new RoomSuccession({ storage, serverName: config.server_name, clock, logger, copyPushRules: (repos, users, from, to) => push.copyRoomRules(repos, users, from, to) })
   writer.onAppend(succession.hook)
+  // Notifying events reach their recipients' push gateways through a queue written with the event.
+  const pushSender = new PushSender({
+    storage,
+    clock,
+    logger,
+    guard,
+    settings: config.push.delivery,
+    badge: (userId) => push.badge(userId, notifier.current),
+  })
+  push.deliverWith((repos, queued) => pushSender.queueEvent(repos, queued))
+  remoteEvents.onKeptOutside((repos, event) => push.onOutsideInvite(repos, event as typeof event & { state_key: string }))
+  notifier.listen(PUSH_CHANNEL, (payload) => pushSender.notified(payload))
+  notifier.onConnection((connected) => connected && pushSender.listenerConnected())
   // Local events go to the other servers in their room: the room's servers are read with its load.
   const federationSender = new FederationSender({ serverName: config.server_name, storage, client: federation.client, clock, logger, settings: config.federation.sender })
   const roomServers = writer.onPrepare((repos, roomId) => federationSender.prepare(repos, roomId), () => true)
@@ -340,6 +360,8 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     ephemeral,
     eventExpiry,
     push,
+    pushers: new Pushers({ storage, clock, maxPerUser: config.push.max_pushers_per_user }),
+    pushSender,
     keyBackup,
     e2eKeys,
     crossSigning,

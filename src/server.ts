@@ -162,6 +162,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ctx.media.sweeper.start()
     ctx.eventExpiry?.start()
     ctx.federationSender.start()
+    ctx.pushSender.start()
     logger.info({ port, federation_port: federation?.port, server_name: config.server_name }, 'Homestead is listening')
     let closing: Promise<void> | null = null
     async function closeOnce(): Promise<void> {
@@ -189,6 +190,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       await ctx.eventExpiry?.stop()
       await ctx.media.media.store.close()
       await ctx.federationSender.stop()
+      await ctx.pushSender.stop()
       ctx.federation.client.close()
       await ctx.notifier.stop()
       if (metricsServer) await new Promise((resolve) => metricsServer?.close(resolve))

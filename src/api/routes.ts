@@ -42,6 +42,7 @@ import * as adminMedia from './admin/media.ts'
 import * as roomInitialSync from './client/room-initial-sync.ts'
 import * as initialSync from './client/initial-sync.ts'
 import * as pushers from './client/pushers.ts'
+import * as notifications from './client/notifications.ts'
 import * as threepids from './client/threepids.ts'
 import * as thirdparty from './client/thirdparty.ts'
 import * as openId from './client/openid.ts'
@@ -100,6 +101,7 @@ const modules = [
   roomInitialSync,
   initialSync,
   pushers,
+  notifications,
   threepids,
   thirdparty,
   openId,

@@ -203,6 +203,30 @@ export const ConfigSchema = Type.Object(
           default: 16384,
           description: 'Only the first this many UTF-16 code units of an event value (the body, a topic…) take part in push rule pattern matching.',
         }),
+        max_pushers_per_user: Type.Integer({ minimum: 1, default: 100, description: 'Most pushers (POST /pushers/set) one user may have.' }),
+        delivery: Type.Object(
+          {
+            enabled: Type.Boolean({
+              default: true,
+              description: 'Whether this instance delivers queued notifications to push gateways (any instance may; one delivery per pusher is in flight at a time).',
+            }),
+            backoff_base_ms: Type.Integer({ minimum: 1, default: 1000, description: 'Wait after a pusher\'s first failed delivery; doubled after each further failure.' }),
+            backoff_max_ms: Type.Integer({ minimum: 1, default: 3_600_000, description: 'Longest wait between attempts to reach a failing push gateway.' }),
+            give_up_after_ms: Type.Integer({
+              minimum: 1000,
+              default: 86_400_000,
+              description: 'A pusher whose gateway has failed for this long has what is queued for it dropped (as Synapse, a day), so a gateway fixed later does not deliver stale alerts.',
+            }),
+            max_queued: Type.Integer({ minimum: 1, default: 100, description: 'Most notifications kept for a pusher whose gateway fails; older ones are dropped.' }),
+            lease_ms: Type.Integer({
+              minimum: 1000,
+              default: 60_000,
+              description: 'How long an instance holds a pusher while it delivers to it; another instance takes over once it lapses (its holder died). A request may take half of it.',
+            }),
+            poll_interval_ms: Type.Integer({ minimum: 100, default: 5000, description: 'How often each instance looks for pushers whose backoff or lease ran out.' }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -4,7 +4,7 @@ import type { JsonObject } from '../protocol/events/types.ts'
 import type { RoomWriter } from '../rooms/writer.ts'
 import type { Clock } from '../shared/clock.ts'
 import type { Logger } from '../shared/logger.ts'
-import type { Storage } from '../storage/index.ts'
+import type { Repositories, Storage } from '../storage/index.ts'
 import type { AccountData, Requester } from '../users/index.ts'
 import type { EduRelay } from '../federation/edu-relay.ts'
 import { Receipts, type ReadMarkers, type RemoteReceipt } from './receipts.ts'
@@ -25,6 +25,8 @@ export interface EphemeralOptions {
   typingSweepIntervalMs?: number
   /** Tells other servers of our users' typing and public receipts. */
   relay?: EduRelay
+  /** Work done in the transaction of a local user's m.read / m.read.private receipt (their phones' badges). */
+  onReadReceipt?: (repos: Repositories, userId: string) => Promise<void>
 }
 
 export class Ephemeral {
@@ -43,7 +45,13 @@ export class Ephemeral {
       ...(options.typingSweepIntervalMs !== undefined ? { sweepIntervalMs: options.typingSweepIntervalMs } : {}),
       ...(options.relay ? { relay: options.relay } : {}),
     })
-    this.receipts = new Receipts({ storage: options.storage, clock: options.clock, accountData: options.accountData, ...(options.relay ? { relay: options.relay } : {}) })
+    this.receipts = new Receipts({
+      storage: options.storage,
+      clock: options.clock,
+      accountData: options.accountData,
+      ...(options.relay ? { relay: options.relay } : {}),
+      ...(options.onReadReceipt ? { onReadReceipt: options.onReadReceipt } : {}),
+    })
     options.writer?.onAppend(async (repos, { event }) => {
       if (event.type !== 'm.room.member' || event.state_key === undefined) return
       if (event.content.membership !== 'join') await this.typing.onLeave(repos, event.room_id, event.state_key)

@@ -4,7 +4,7 @@
 import { filterVisible } from '../rooms/visibility.ts'
 import type { Clock } from '../shared/clock.ts'
 import { forbidden, invalidParam, notFound } from '../shared/errors.ts'
-import type { EventRow, ReceiptRow, Storage } from '../storage/index.ts'
+import type { EventRow, ReceiptRow, Repositories, Storage } from '../storage/index.ts'
 import type { AccountData, Requester } from '../users/index.ts'
 import type { EduRelay } from '../federation/edu-relay.ts'
 
@@ -35,6 +35,8 @@ export interface ReceiptsOptions {
   accountData: AccountData
   /** Tells other servers of our users' public receipts. */
   relay?: EduRelay
+  /** Work done in the transaction of a local user's receipt that moved forward. */
+  onReadReceipt?: (repos: Repositories, userId: string) => Promise<void>
 }
 
 export class Receipts {
@@ -42,12 +44,14 @@ export class Receipts {
   private readonly clock: Clock
   private readonly accountData: AccountData
   private readonly relay: EduRelay | null
+  private readonly onReadReceipt: ((repos: Repositories, userId: string) => Promise<void>) | null
 
   constructor(options: ReceiptsOptions) {
     this.storage = options.storage
     this.clock = options.clock
     this.accountData = options.accountData
     this.relay = options.relay ?? null
+    this.onReadReceipt = options.onReadReceipt ?? null
   }
 
   /** POST /rooms/{roomId}/receipt/{receiptType}/{eventId}; `body` is the request body (its thread_id). */
@@ -123,6 +127,7 @@ export class Receipts {
         stream_position: position,
       })
       await this.relay?.receipt(repos, { roomId, receiptType, userId, eventId: event.event_id, ts, threadId })
+      await this.onReadReceipt?.(repos, userId)
     })
   }
 

@@ -27,6 +27,7 @@ import { randomBytes } from 'node:crypto'
 import type { AppendedEvent } from '../rooms/writer.ts'
 import type { Clock } from '../shared/clock.ts'
 import { isValidServerName, parseUserId } from '../shared/ids.ts'
+import { KeyedWorkers } from '../shared/keyed-workers.ts'
 import type { Logger } from '../shared/logger.ts'
 import type { QueuedEdu, QueuedPdu, Repositories, Storage } from '../storage/index.ts'
 import type { FederationClient } from './client.ts'
@@ -91,23 +92,12 @@ export class FederationSender {
   private readonly clock: Clock
   private readonly logger: Logger
   private readonly settings: SenderSettings
-  /** Each destination's send loop on this instance (at most one). */
-  private readonly running = new Map<string, Promise<void>>()
-  /** Destinations woken while MAX_CONCURRENT_DESTINATIONS loops ran, in order. */
-  private readonly waiting = new Set<string>()
-  /** Destinations woken while their loop ran: it looks again before it ends. */
-  private readonly again = new Set<string>()
-  private readonly retries = new Map<string, NodeJS.Timeout>()
-  /** Destinations each open transaction queued events for (woken once it commits). */
-  private readonly queuedBy = new WeakMap<Repositories, Array<Iterable<string> | Promise<string[]>>>()
+  /** Each destination's send loop on this instance (at most one), wake-ups and retries. */
+  private readonly workers: KeyedWorkers<string>
   private readonly txnPrefix = `${Date.now().toString(36)}${randomBytes(6).toString('hex')}`
   private txnCounter = 0
-  private poll: NodeJS.Timeout | null = null
-  private started = false
-  private stopped = false
   /** The next poll looks at every queued destination, not only those with a destination row due. */
   private scanAll = true
-  private notifying: Set<string> | null = null
 
   constructor(options: FederationSenderOptions) {
     this.serverName = options.serverName
@@ -116,6 +106,18 @@ export class FederationSender {
     this.clock = options.clock
     this.logger = options.logger
     this.settings = options.settings
+    this.workers = new KeyedWorkers<string>({
+      loop: (destination) => this.sendLoop(destination),
+      maxConcurrent: MAX_CONCURRENT_DESTINATIONS,
+      notifyOthers: async (destinations) => {
+        const payload = destinations.join(' ')
+        await this.storage.db.query('SELECT pg_notify($1, $2)', [FEDERATION_CHANNEL, payload.length > MAX_NOTIFY_PAYLOAD ? '*' : payload])
+      },
+      logger: options.logger,
+      what: 'federation destination',
+      poll: () => this.pollDue(),
+      releaseAll: () => this.storage.repos.federationOutbound.releaseAll(this.holder),
+    })
   }
 
   /** The room's servers, read with the room's load (RoomWriter.onPrepare): a message send reads nothing more. */
@@ -212,60 +214,20 @@ export class FederationSender {
 
   /** Wakes the destinations once the transaction has committed (they may come from a statement not waited for). */
   private wakeOnCommit(repos: Repositories, destinations: Iterable<string> | Promise<string[]>): void {
-    let queued = this.queuedBy.get(repos)
-    if (!queued) {
-      const pending: Array<Iterable<string> | Promise<string[]>> = (queued = [])
-      this.queuedBy.set(repos, pending)
-      repos.stream.onCommitted.push(() => {
-        // Every statement of a committed transaction has been answered: the promises are settled.
-        for (const d of pending) {
-          if (d instanceof Promise) d.then((list) => this.wake(list), () => {})
-          else this.wake(d)
-        }
-      })
-    }
-    // A failed statement fails the transaction (nothing to wake then), not the process.
-    if (destinations instanceof Promise) destinations.catch(() => {})
-    queued.push(destinations)
+    this.workers.wakeOnCommit(repos, repos.stream.onCommitted, destinations)
   }
 
   /** Sends what is queued for these destinations now (this instance's worker, or, without one, the others'). */
   wake(destinations: Iterable<string>): void {
-    if (this.stopped) return
-    if (!this.started || !this.settings.enabled) {
-      this.notifyOthers(destinations)
-      return
-    }
-    for (const d of destinations) this.run(d)
-  }
-
-  /** NOTIFY every instance of these destinations, outside any transaction, one message in flight at a time. */
-  private notifyOthers(destinations: Iterable<string>): void {
-    const first = this.notifying === null
-    this.notifying ??= new Set()
-    for (const d of destinations) this.notifying.add(d)
-    if (!first) return
-    setImmediate(async () => {
-      while (this.notifying && this.notifying.size > 0) {
-        const batch = [...this.notifying]
-        this.notifying = new Set()
-        const payload = batch.join(' ')
-        try {
-          await this.storage.db.query('SELECT pg_notify($1, $2)', [FEDERATION_CHANNEL, payload.length > MAX_NOTIFY_PAYLOAD ? '*' : payload])
-        } catch (err) {
-          this.logger.warn({ err: (err as Error).message }, 'could not tell other instances of queued federation traffic')
-        }
-      }
-      this.notifying = null
-    })
+    this.workers.wake(destinations)
   }
 
   /** A notification from another instance (FEDERATION_CHANNEL). */
   notified(payload: string): void {
-    if (!this.started || this.stopped || !this.settings.enabled) return
+    if (!this.workers.delivering || this.workers.stopped) return
     if (payload === '*' || payload === '') {
       this.scanAll = true
-      void this.pollOnce()
+      void this.workers.pollNow()
       return
     }
     this.wake(payload.split(' ').filter((d) => isValidServerName(d)))
@@ -274,92 +236,46 @@ export class FederationSender {
   /** The listening connection is (back) up: what was queued meanwhile is looked for. */
   listenerConnected(): void {
     this.scanAll = true
-    if (this.started) void this.pollOnce()
+    void this.workers.pollNow()
   }
 
   start(): void {
-    if (this.started || !this.settings.enabled) return
-    this.started = true
-    this.poll = setInterval(() => void this.pollOnce(), this.settings.poll_interval_ms)
-    this.poll.unref()
-    void this.pollOnce()
+    if (this.settings.enabled) this.workers.start(this.settings.poll_interval_ms)
   }
 
   /** Stops sending: waits (a while) for the transactions in flight, then gives up this instance's leases. */
   async stop(): Promise<void> {
-    if (this.stopped) return
-    this.stopped = true
-    if (this.poll) clearInterval(this.poll)
-    for (const timer of this.retries.values()) clearTimeout(timer)
-    this.retries.clear()
-    this.waiting.clear()
-    if (!this.started) return
-    let timer: NodeJS.Timeout | undefined
-    const bound = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, Math.min(STOP_WAIT_MS, this.settings.lease_ms / 2))
-    })
-    await Promise.race([Promise.allSettled([...this.running.values()]), bound])
-    clearTimeout(timer)
-    await this.storage.repos.federationOutbound.releaseAll(this.holder).catch(() => {})
+    await this.workers.stop(Math.min(STOP_WAIT_MS, this.settings.lease_ms / 2))
   }
 
-  private polling = false
-
-  private async pollOnce(): Promise<void> {
-    if (this.polling || this.stopped) return
-    this.polling = true
+  /** Runs the destinations due (the poll of KeyedWorkers). */
+  private async pollDue(): Promise<void> {
     try {
       const all = this.scanAll
       this.scanAll = false
       const due = await this.storage.repos.federationOutbound.due(DUE_PER_POLL, all)
       // More than one poll's worth queued: the next one looks further (those taken now hold leases then).
       if (all && due.length === DUE_PER_POLL) this.scanAll = true
-      for (const d of due) if (!this.running.has(d) && isValidServerName(d)) this.run(d)
+      for (const d of due) if (!this.workers.isRunning(d) && isValidServerName(d)) this.workers.run(d)
     } catch (err) {
-      if (!this.stopped) this.logger.warn({ err: (err as Error).message }, 'looking for federation destinations to send to failed')
       this.scanAll = true
-    } finally {
-      this.polling = false
+      throw err
     }
   }
 
   /** Sends to `destination` while it has something queued, if this instance gets its lease. */
-  private run(destination: string): void {
-    if (this.running.has(destination)) {
-      this.again.add(destination)
-      return
-    }
-    if (this.running.size >= MAX_CONCURRENT_DESTINATIONS) {
-      this.waiting.add(destination)
-      return
-    }
-    const loop = this.sendLoop(destination)
-      .catch((err: unknown) => {
-        if (!this.stopped) this.logger.warn({ err: (err as Error).message, destination }, 'federation sender loop failed')
-      })
-      .finally(() => {
-        this.running.delete(destination)
-        const next = this.waiting.values().next()
-        if (!next.done && !this.stopped) {
-          this.waiting.delete(next.value)
-          this.run(next.value)
-        }
-      })
-    this.running.set(destination, loop)
-  }
-
   private async sendLoop(destination: string): Promise<void> {
     const repo = this.storage.repos.federationOutbound
     do {
-      this.again.delete(destination)
-      const failures = this.stopped ? null : await repo.takeLease(destination, this.holder, this.settings.lease_ms)
+      this.workers.startRound(destination)
+      const failures = this.workers.stopped ? null : await repo.takeLease(destination, this.holder, this.settings.lease_ms)
       if (failures === null) return
       if (failures > 0) {
         // Back after failing: what it missed is queued; past catch_up_max_events, the newest of each room.
         const dropped = await repo.collapse(destination, this.settings.catch_up_max_events)
         if (dropped > 0) this.logger.info({ destination, dropped }, 'destination far behind: sending only the newest event of each room')
       }
-      while (!this.stopped) {
+      while (!this.workers.stopped) {
         const [pdus, edus] = await Promise.all([repo.nextPdus(destination, MAX_PDUS_PER_TRANSACTION), repo.nextEdus(destination, MAX_EDUS_PER_TRANSACTION)])
         if (pdus.length === 0 && edus.length === 0) {
           // Released only if nothing was queued meanwhile; whoever queues after this sees the lease free.
@@ -368,7 +284,7 @@ export class FederationSender {
         }
         if (!(await this.sendOne(destination, pdus, edus))) return
       }
-    } while (this.again.has(destination) && !this.stopped)
+    } while (this.workers.wokenDuringRound(destination))
   }
 
   /** One transaction; true when it was delivered (or had nothing left worth sending). */
@@ -411,25 +327,14 @@ export class FederationSender {
       const refused = answer && typeof answer.pdus === 'object' ? Object.entries(answer.pdus).filter(([, r]) => r && typeof r === 'object' && r.error !== undefined) : []
       if (refused.length > 0) this.logger.info({ destination, refused: refused.length }, 'destination refused some of our events')
     } catch (err) {
-      if (this.stopped) return false
+      if (this.workers.stopped) return false
       const delay = await repo.failed(destination, this.holder, this.settings.backoff_base_ms, this.settings.backoff_max_ms)
       this.logger.warn({ destination, err: (err as Error).message, retry_in_ms: delay }, 'federation transaction failed')
-      if (delay !== null) this.retryAfter(destination, delay)
+      if (delay !== null) this.workers.retryAfter(destination, delay)
       return false
     }
     await repo.acknowledge(destination, this.holder, pduIds, eduIds, this.settings.lease_ms, true)
     return true
-  }
-
-  private retryAfter(destination: string, delay: number): void {
-    const previous = this.retries.get(destination)
-    if (previous) clearTimeout(previous)
-    const timer = setTimeout(() => {
-      this.retries.delete(destination)
-      this.run(destination)
-    }, delay + 10)
-    timer.unref()
-    this.retries.set(destination, timer)
   }
 }
 

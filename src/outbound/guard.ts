@@ -181,6 +181,42 @@ export class OutboundGuard {
     throw new OutboundError('http', 'too many redirects')
   }
 
+  /**
+   * POSTs a JSON body (push gateways): http or https, the host resolved and checked, no redirect followed.
+   * Returns the status and the body read (failing past maxBytes); fails on a timeout over the whole exchange.
+   */
+  async postJson(url: string, json: unknown, options: { timeoutMs: number; maxBytes: number }): Promise<{ status: number; body: Buffer }> {
+    let parsed: URL
+    try {
+      parsed = new URL(url)
+    } catch {
+      throw new OutboundError('url', 'invalid URL')
+    }
+    if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new OutboundError('url', 'only http and https URLs can be posted to')
+    if (parsed.username || parsed.password) throw new OutboundError('url', 'URLs with credentials are not posted to')
+    const signal = AbortSignal.timeout(options.timeoutMs)
+    const target = await this.check(parsed.hostname)
+    const payload = Buffer.from(JSON.stringify(json))
+    const send = parsed.protocol === 'https:' ? httpsRequest : httpRequest
+    const response = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = send(parsed, {
+        method: 'POST',
+        lookup: pinnedLookup(target),
+        signal,
+        headers: { 'user-agent': 'Homestead', 'content-type': 'application/json', 'content-length': String(payload.length) },
+      }, resolve)
+      req.on('error', (err) => reject(signal.aborted ? new OutboundError('timeout', 'timed out') : new OutboundError('network', err.message)))
+      req.end(payload)
+    })
+    const chunks: Buffer[] = []
+    try {
+      for await (const chunk of limitBody(response, options.maxBytes)) chunks.push(chunk as Buffer)
+    } catch (err) {
+      throw signal.aborted ? new OutboundError('timeout', 'timed out') : err
+    }
+    return { status: response.statusCode ?? 0, body: Buffer.concat(chunks) }
+  }
+
   private once(url: URL, target: { address: string; family: 4 | 6 }, options: FetchOptions, signal: AbortSignal): Promise<IncomingMessage> {
     const https = url.protocol === 'https:'
     const send = https ? httpsRequest : httpRequest

@@ -243,6 +243,19 @@ export function outcomeOf(actions: readonly PushAction[]): { notify: boolean; hi
   return { notify, highlight }
 }
 
+/**
+ * The tweaks of actions, as a push gateway receives them (push gateway API, Device.tweaks): each set_tweak's
+ * value, a highlight without a value being true.
+ */
+export function tweaksOf(actions: readonly PushAction[] | null): Record<string, unknown> {
+  const tweaks: Record<string, unknown> = {}
+  for (const a of actions ?? []) {
+    if (typeof a !== 'object' || a === null || typeof a.set_tweak !== 'string') continue
+    tweaks[a.set_tweak] = a.value === undefined && a.set_tweak === 'highlight' ? true : a.value
+  }
+  return tweaks
+}
+
 /** Runs the ruleset in priority order; the first enabled matching rule decides. */
 export function evaluate(ruleset: Ruleset, event: PushEvent, room: RoomFacts, recipient: Recipient, limits: MatchLimits = DEFAULT_MATCH_LIMITS): Outcome {
   const budget = newBudget(limits)

@@ -7,13 +7,18 @@
 // every member who runs the default rules unchanged, except the few the event names, whose outcome is
 // computed on its own; members with rules of their own are evaluated in full. Only outcomes that differ from
 // the generic one are stored per user.
-import { DEFAULT_MATCH_LIMITS, evaluate, propertyAt, type MatchLimits, type PushEvent, type RoomFacts } from './evaluate.ts'
+import { DEFAULT_MATCH_LIMITS, evaluate, propertyAt, tweaksOf, type MatchLimits, type PushEvent, type RoomFacts } from './evaluate.ts'
 import { defaultRuleset, type Ruleset } from './rules.ts'
 
 /** Whether an event notifies and highlights someone. */
 export interface Decision {
   notify: boolean
   highlight: boolean
+}
+
+/** A decision with the tweaks a push gateway is told (sound, highlight…). */
+export interface Delivery extends Decision {
+  tweaks: Record<string, unknown>
 }
 
 /** A member whose outcome is computed on its own: named by the event, or with rules of their own. */
@@ -28,6 +33,10 @@ export interface Plan {
   room: Decision
   /** The members whose outcome differs from `room`. */
   exceptions: Array<Decision & { user_id: string }>
+  /** The tweaks of the room's outcome. */
+  roomTweaks: Record<string, unknown>
+  /** Every individual's own outcome with its tweaks (pushers need the tweaks even where the outcome is the room's). */
+  individuals: Array<Delivery & { user_id: string }>
 }
 
 /**
@@ -60,9 +69,9 @@ export function namedLocalUsers(event: Pick<PushEvent, 'type' | 'state_key' | 'c
   return [...named]
 }
 
-function decide(ruleset: Ruleset, event: PushEvent, facts: RoomFacts, userId: string, displayName: string | null, limits: MatchLimits): Decision {
-  const { notify, highlight } = evaluate(ruleset, event, facts, { userId, displayName }, limits)
-  return { notify, highlight }
+function decide(ruleset: Ruleset, event: PushEvent, facts: RoomFacts, userId: string, displayName: string | null, limits: MatchLimits): Delivery {
+  const { notify, highlight, actions } = evaluate(ruleset, event, facts, { userId, displayName }, limits)
+  return { notify, highlight, tweaks: tweaksOf(actions) }
 }
 
 /**
@@ -71,11 +80,13 @@ function decide(ruleset: Ruleset, event: PushEvent, facts: RoomFacts, userId: st
  * matching work is bounded by `limits` (evaluate.ts), so one member's rules cannot slow the send.
  */
 export function planEvent(event: PushEvent, facts: RoomFacts, individuals: Individual[], limits: MatchLimits = DEFAULT_MATCH_LIMITS): Plan {
-  const room = decide(genericRuleset, event, facts, GENERIC_MEMBER, null, limits)
+  const { tweaks: roomTweaks, ...room } = decide(genericRuleset, event, facts, GENERIC_MEMBER, null, limits)
   const exceptions: Plan['exceptions'] = []
+  const outcomes: Plan['individuals'] = []
   for (const member of individuals) {
     const own = decide(member.ruleset, event, facts, member.userId, member.displayName, limits)
-    if (own.notify !== room.notify || own.highlight !== room.highlight) exceptions.push({ user_id: member.userId, ...own })
+    outcomes.push({ user_id: member.userId, ...own })
+    if (own.notify !== room.notify || own.highlight !== room.highlight) exceptions.push({ user_id: member.userId, notify: own.notify, highlight: own.highlight })
   }
-  return { room, exceptions }
+  return { room, exceptions, roomTweaks, individuals: outcomes }
 }

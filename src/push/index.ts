@@ -4,11 +4,13 @@
 import { ROOM_NOTIFICATION_DEFAULT, notificationPowerLevel, powerLevelsContent, userPowerLevel } from '../protocol/auth/index.ts'
 import type { AppendedEvent, EventTemplate, RoomWriteState } from '../rooms/writer.ts'
 import type { Clock } from '../shared/clock.ts'
+import type { JsonObject } from '../protocol/events/types.ts'
+import { toClientEvents, type Viewer } from '../rooms/client-events.ts'
 import { MatrixError, notFound } from '../shared/errors.ts'
-import type { EventContext, EventRecord, PushRuleRow, Repositories, Storage } from '../storage/index.ts'
+import type { EventContext, EventPush, EventRecord, PushRuleRow, Repositories, Storage } from '../storage/index.ts'
 import type { UnreadCounts } from '../sync/rooms.ts'
 import { unreadFromThreads, type ThreadCounts, type UnreadCountsAt } from '../sync/local.ts'
-import { DEFAULT_MATCH_LIMITS, needsDisplayName, type MatchLimits, type PushEvent, type RoomFacts } from './evaluate.ts'
+import { DEFAULT_MATCH_LIMITS, evaluate, needsDisplayName, tweaksOf, type MatchLimits, type PushEvent, type RoomFacts } from './evaluate.ts'
 import { namedLocalUsers, planEvent } from './fanout.ts'
 import { buildRuleset, defaultRuleset, isDefaultRule, isRuleKind, type DefaultOverride, type PushAction, type PushRule, type RuleKind, type Ruleset, type StoredRule } from './rules.ts'
 import { DEFAULT_RULE_LIMITS, validateActions, validateConditions, validateNewRuleId, validatePattern, type RuleLimits } from './validate.ts'
@@ -26,6 +28,9 @@ export interface PushOptions {
   serverName: string
   limits?: PushLimits
 }
+
+/** Queues the push gateway deliveries of an event, inside its transaction (PushSender.queueEvent). */
+export type QueueDeliveries = (repos: Repositories, push: EventPush) => void
 
 /** The body of PUT /pushrules/global/{kind}/{ruleId}. */
 export interface RuleBody {
@@ -64,12 +69,18 @@ export class Push {
   private readonly clock: Clock
   private readonly serverName: string
   private readonly limits: PushLimits
+  private deliveries: QueueDeliveries | null = null
 
   constructor(options: PushOptions) {
     this.storage = options.storage
     this.clock = options.clock
     this.serverName = options.serverName
     this.limits = options.limits ?? DEFAULT_PUSH_LIMITS
+  }
+
+  /** Where the push gateway deliveries of notifying events are queued (the push sender; none: no pushes). */
+  deliverWith(queue: QueueDeliveries): void {
+    this.deliveries = queue
   }
 
   // ---- The rules API ----
@@ -273,6 +284,99 @@ export class Push {
     }
     appended.notifications = record
     await repos.push.recordEvent(record)
+    if (this.deliveries === null) return
+    const reached = plan.individuals.map((i) => ({ userId: i.user_id, notify: i.notify, tweaks: i.tweaks }))
+    // The user an invite names is not a member yet: their own rules decide whether their phone rings.
+    const invitee = memberUser !== null && event.content.membership === 'invite' && memberUser !== event.sender ? memberUser : null
+    if (invitee !== null) reached.push({ userId: invitee, ...(await this.inviteeOutcome(repos, invitee, pushEvent, facts)) })
+    if (!plan.room.notify && !reached.some((i) => i.notify)) return
+    this.deliveries(repos, {
+      roomId: event.room_id,
+      eventId: event.event_id,
+      sender: event.sender,
+      roomNotifies: plan.room.notify,
+      roomTweaks: plan.roomTweaks,
+      individuals: reached,
+      invitee,
+      now: this.clock.now(),
+    })
+  }
+
+  /**
+   * A local user's invite that arrived over federation to a room this server is not in (kept outside the
+   * room's DAG, so no append hook ran): their push rules decide, in the transaction that keeps it, whether
+   * their pushers are told. The room is unknown here, so conditions on it see no members and no power.
+   */
+  async onOutsideInvite(repos: Repositories, event: PushEvent & { state_key: string }): Promise<void> {
+    if (this.deliveries === null || event.type !== 'm.room.member' || event.content.membership !== 'invite') return
+    if (!event.state_key.endsWith(`:${this.serverName}`) || event.state_key === event.sender) return
+    const facts: RoomFacts = { memberCount: 0, senderPowerLevel: 0, notificationLevel: () => ROOM_NOTIFICATION_DEFAULT }
+    const outcome = await this.inviteeOutcome(repos, event.state_key, event, facts)
+    if (!outcome.notify) return
+    this.deliveries(repos, {
+      roomId: event.room_id,
+      eventId: event.event_id,
+      sender: event.sender,
+      roomNotifies: false,
+      roomTweaks: {},
+      individuals: [{ userId: event.state_key, ...outcome }],
+      invitee: event.state_key,
+      now: this.clock.now(),
+    })
+  }
+
+  private async inviteeOutcome(repos: Repositories, userId: string, event: PushEvent, facts: RoomFacts): Promise<{ notify: boolean; tweaks: Record<string, unknown> }> {
+    const own = splitRows(await repos.push.rulesOf([userId])).get(userId)
+    const ruleset = buildRuleset(userId, own?.rules ?? [], own?.overrides ?? [])
+    const { notify, actions } = evaluate(ruleset, event, facts, { userId, displayName: null }, this.limits)
+    return { notify, tweaks: tweaksOf(actions) }
+  }
+
+  // ---- GET /notifications ----
+
+  /**
+   * The user's notifications, newest first, as /sync counts them (Push.unreadCounts): `from` is a previous
+   * answer's next_token, `onlyHighlight` keeps the highlights. next_token is given when the page is full.
+   */
+  async notifications(viewer: Viewer, from: string | undefined, limit: number, onlyHighlight: boolean): Promise<{ notifications: JsonObject[]; next_token?: string }> {
+    let before = Number.MAX_SAFE_INTEGER
+    if (from !== undefined) {
+      if (!/^[0-9]{1,15}$/.test(from)) throw new MatrixError('M_INVALID_PARAM', 'from is not a token this server gave')
+      before = Number(from)
+    }
+    const repos = this.storage.repos
+    const found = await repos.push.notificationsOf(viewer.userId, before, limit, onlyHighlight)
+    const rows = await repos.events.getByIds(found.map((n) => n.event_id))
+    const events = new Map((await toClientEvents(repos, rows, viewer, this.clock.now())).map((e) => [e.event_id, e]))
+    const notifications: JsonObject[] = []
+    for (const n of found) {
+      const event = events.get(n.event_id)
+      if (!event) continue
+      notifications.push({
+        actions: n.highlight ? ['notify', { set_tweak: 'highlight' }] : ['notify'],
+        event: event as unknown as JsonObject,
+        // Synapse's field, always null there too: profile tags were never used to filter notifications.
+        profile_tag: null,
+        read: n.read,
+        room_id: n.room_id,
+        ts: event.origin_server_ts,
+      })
+    }
+    const last = found.at(-1)
+    return { notifications, ...(found.length === limit && last ? { next_token: String(last.stream_ordering) } : {}) }
+  }
+
+  /**
+   * The unread count a push gateway shows on the app's badge, as Synapse counts it (group_unread_count_by_room):
+   * the rooms with unread notifications, and the rooms the user is invited to.
+   */
+  async badge(userId: string, upTo: number): Promise<number> {
+    const rooms = await this.storage.repos.memberships.roomsOf(userId, ['join', 'invite'])
+    const joined = rooms.filter((r) => r.membership === 'join').map((r) => r.room_id)
+    const { counts } = await this.unreadCounts(userId, joined, upTo)
+    let badge = rooms.length - joined.length
+    for (const c of counts.values()) if (c.notification_count > 0) badge++
+    return badge
   }
 
   // ---- Counts for /sync ----

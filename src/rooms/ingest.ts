@@ -106,9 +106,16 @@ export class RemoteEvents {
   private readonly storage: Storage
   private readonly writer: RoomWriter
 
+  private readonly keptOutside: Array<(repos: Repositories, event: RoomEvent) => Promise<void>> = []
+
   constructor(deps: { storage: Storage; writer: RoomWriter }) {
     this.storage = deps.storage
     this.writer = deps.writer
+  }
+
+  /** Work done in the transaction that keeps a membership outside its room (keepMembershipOutside): pushing an invite. */
+  onKeptOutside(hook: (repos: Repositories, event: RoomEvent) => Promise<void>): void {
+    this.keptOutside.push(hook)
   }
 
   /**
@@ -176,6 +183,7 @@ export class RemoteEvents {
       await repos.events.insertUnordered([{ ...eventColumns(event, json), edges: eventEdges(event, version), state_group: null, rejected_reason: null, kind: 'outlier' }])
       const position = await repos.stream.next('member', event.room_id, userId)
       await repos.memberships.set({ room_id: event.room_id, user_id: userId, membership: String(event.content.membership), event_id: event.event_id, stream_ordering: position, sender: event.sender })
+      for (const hook of this.keptOutside) await hook(repos, event)
     })
   }
 

@@ -41,6 +41,7 @@ import { MediaRepository } from './repositories/media.ts'
 import { FederationTxnsRepository } from './repositories/federation-txns.ts'
 import { RemoteDeviceListsRepository } from './repositories/remote-device-lists.ts'
 import { FederationOutboundRepository } from './repositories/federation-outbound.ts'
+import { PushersRepository } from './repositories/pushers.ts'
 
 export { Database, connectionConfig, type Queryable } from './db.ts'
 export { passwordSource, type PasswordSource } from './credentials.ts'
@@ -68,7 +69,7 @@ export type { EventFilter, TimelineToken } from './repositories/timeline.ts'
 export type { SearchHit, SearchableRoom, EventSearchQuery, ContextAnchor, VisibleSpan } from './repositories/search.ts'
 export type { DirectoryUser } from './repositories/user-directory.ts'
 export type { PresenceRow } from './repositories/presence.ts'
-export type { PushRuleRow, PushActionInsert, UnreadRow, EventContext, EventRecord } from './repositories/push.ts'
+export type { PushRuleRow, PushActionInsert, UnreadRow, EventContext, EventRecord, NotificationRow } from './repositories/push.ts'
 export type { RoomSummaryRow, SummaryFields, HierarchySessionRow } from './repositories/directory.ts'
 export type { TypingRow } from './repositories/typing.ts'
 export type { ReceiptRow, ReceiptWrite } from './repositories/receipts.ts'
@@ -81,6 +82,7 @@ export type { TxnClaim } from './repositories/federation-txns.ts'
 export type { RemoteDeviceListRow, RemoteDeviceRow } from './repositories/remote-device-lists.ts'
 export type { EventThread } from './repositories/relations.ts'
 export type { QueuedPdu, QueuedEdu } from './repositories/federation-outbound.ts'
+export type { PusherRow, PusherWrite, LeasedPusher, QueuedPush, EventPush } from './repositories/pushers.ts'
 export type { ChildRow, ParentRef, EditableRef, ThreadSummaryRow, ChildrenQuery } from './repositories/relations.ts'
 
 /** Every repository, bound to one Queryable (the pool, or a transaction's client). */
@@ -125,6 +127,7 @@ export interface Repositories {
   federationTxns: FederationTxnsRepository
   remoteDeviceLists: RemoteDeviceListsRepository
   federationOutbound: FederationOutboundRepository
+  pushers: PushersRepository
 }
 
 export function repositories(db: Queryable): Repositories {
@@ -169,6 +172,7 @@ export function repositories(db: Queryable): Repositories {
     federationTxns: new FederationTxnsRepository(db),
     remoteDeviceLists: new RemoteDeviceListsRepository(db),
     federationOutbound: new FederationOutboundRepository(db),
+    pushers: new PushersRepository(db),
   }
 }
 

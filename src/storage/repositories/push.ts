@@ -51,6 +51,15 @@ export interface EventRecord {
   member: { userId: string; joined: boolean } | null
 }
 
+/** See PushRepository.notificationsOf. */
+export interface NotificationRow {
+  room_id: string
+  stream_ordering: number
+  event_id: string
+  highlight: boolean
+  read: boolean
+}
+
 /** See PushRepository.unreadCounts. */
 export interface UnreadRow {
   kind: 'count' | 'checkpoint' | 'key'
@@ -358,6 +367,49 @@ export class PushRepository {
        UNION ALL
        SELECT 'key', r.room_id, '', 0, 0, 0, 0, 0, r.key FROM resumed r`,
       [userId, roomIds, upTo],
+    )
+    return rows
+  }
+
+  /**
+   * The user's notifications (GET /notifications), newest first, before stream position `before`: the events
+   * of their joined rooms since they joined that notify them as their counts in /sync are made (the room's
+   * outcome or their exception; not their own events, nor those of users they ignore), each with whether it
+   * is read (at or before their receipt in its thread, unthreaded receipts counting for every thread, or
+   * their own later event there). Each room is one index range, newest first.
+   */
+  async notificationsOf(userId: string, before: number, limit: number, onlyHighlight: boolean): Promise<NotificationRow[]> {
+    const { rows } = await this.db.query<NotificationRow>(
+      `WITH rooms AS (
+         SELECT m.room_id, COALESCE(f.stream_ordering, 0) AS since
+           FROM room_memberships m
+           LEFT JOIN push_read_floors f ON f.room_id = m.room_id AND f.user_id = $1 AND f.thread_id = ''
+          WHERE m.user_id = $1 AND m.membership = 'join'
+       ), ignored AS (
+         SELECT COALESCE((SELECT content->'ignored_users' FROM account_data
+                           WHERE user_id = $1 AND room_id = '' AND type = 'm.ignored_user_list'
+                             AND jsonb_typeof(content->'ignored_users') = 'object'), '{}'::jsonb) AS users
+       ), found AS (
+         SELECT n.* FROM rooms r CROSS JOIN LATERAL (
+           SELECT s.room_id, s.stream_ordering, s.event_id, s.thread_id, COALESCE(a.highlight, s.highlight) AS highlight
+             FROM event_push_summary s
+             LEFT JOIN event_push_actions a ON a.room_id = s.room_id AND a.user_id = $1 AND a.stream_ordering = s.stream_ordering
+            WHERE s.room_id = r.room_id AND s.stream_ordering > r.since AND s.stream_ordering < $2
+              AND s.sender <> $1 AND NOT ((SELECT users FROM ignored) ? s.sender)
+              AND COALESCE(a.notify, s.notify) AND (NOT $4::bool OR COALESCE(a.highlight, s.highlight))
+            ORDER BY s.stream_ordering DESC LIMIT $3) n
+          ORDER BY n.stream_ordering DESC LIMIT $3
+       ), marks AS (
+         SELECT room_id, COALESCE(thread_id, '') AS thread_id, event_stream_ordering AS pos FROM receipts
+          WHERE user_id = $1 AND room_id IN (SELECT room_id FROM found) AND receipt_type IN ('m.read', 'm.read.private')
+         UNION ALL
+         SELECT room_id, thread_id, stream_ordering FROM push_read_floors
+          WHERE room_id IN (SELECT room_id FROM found) AND user_id = $1 AND thread_id <> ''
+       )
+       SELECT f.room_id, f.stream_ordering, f.event_id, f.highlight,
+              f.stream_ordering <= COALESCE((SELECT max(k.pos) FROM marks k WHERE k.room_id = f.room_id AND k.thread_id IN ('', f.thread_id)), 0) AS read
+         FROM found f ORDER BY f.stream_ordering DESC`,
+      [userId, before, limit, onlyHighlight],
     )
     return rows
   }

@@ -1,0 +1,220 @@
+// Delivery to push gateways (push gateway API, POST /_matrix/push/v1/notify). What each pusher must still
+// deliver lives in PostgreSQL (push_queue, migration 0041): a notification about an event is queued in the
+// transaction that appends the event, for each pusher of each local member the push rules say it notifies; a
+// badge update (the unread count alone) in the transaction of the user's read receipt. Every instance runs
+// the worker: a pusher is delivered to by the instance holding its lease, one request in flight at a time,
+// in queue order; a lease whose holder died lapses and another instance takes over, so nothing queued is
+// lost, and a delivery is removed only once its gateway accepted it, so nothing is sent twice unless an
+// instance dies between the gateway's answer and the removal (the gateway drops duplicates by event_id).
+// A failure backs the pusher off exponentially; after failing for a day, what is queued for it is dropped
+// (Synapse's behaviour). A gateway answering `rejected` with the pusher's pushkey removes the pusher.
+//
+// Wake-ups: the instance that queued something wakes its own worker once the transaction has committed; one
+// that does not deliver (push.delivery.enabled false) tells the others with a NOTIFY on PUSH_CHANNEL. A poll
+// finds pushers whose backoff or lease ran out, and what was queued while the listener was down.
+import { randomBytes } from 'node:crypto'
+import type { OutboundGuard } from '../outbound/index.ts'
+import type { Clock } from '../shared/clock.ts'
+import { KeyedWorkers } from '../shared/keyed-workers.ts'
+import type { Logger } from '../shared/logger.ts'
+import type { EventPush, LeasedPusher, QueuedPush, Repositories, Storage } from '../storage/index.ts'
+import { badgeNotification, eventNotification, rejectedPushkeys, roomNameOf, type NotifiedEvent } from './gateway.ts'
+
+/** The channel instances LISTEN on for pushers with new work (payload: pusher IDs, space-separated). */
+export const PUSH_CHANNEL = 'homestead_push'
+
+/** Pushers looked at per poll. */
+const DUE_PER_POLL = 500
+/** Pushers delivered to at once by one instance; the others wait for a free slot. */
+const MAX_CONCURRENT_PUSHERS = 100
+/** Largest answer read from a gateway (it lists rejected pushkeys only). */
+const MAX_ANSWER_BYTES = 64 * 1024
+const MAX_NOTIFY_PAYLOAD = 7000
+const STOP_WAIT_MS = 10_000
+
+export interface DeliverySettings {
+  enabled: boolean
+  backoff_base_ms: number
+  backoff_max_ms: number
+  give_up_after_ms: number
+  max_queued: number
+  lease_ms: number
+  poll_interval_ms: number
+}
+
+export interface PushSenderOptions {
+  storage: Storage
+  clock: Clock
+  logger: Logger
+  guard: OutboundGuard
+  settings: DeliverySettings
+  /** The user's unread count as gateways show it on the app's badge. */
+  badge: (userId: string) => Promise<number>
+}
+
+type Outcome = 'delivered' | 'failed' | 'lost' | 'removed'
+
+export class PushSender {
+  /** This process's name in the leases it holds. */
+  readonly holder = `${process.pid}.${randomBytes(8).toString('hex')}`
+  private readonly storage: Storage
+  private readonly clock: Clock
+  private readonly logger: Logger
+  private readonly guard: OutboundGuard
+  private readonly settings: DeliverySettings
+  private readonly badge: (userId: string) => Promise<number>
+  private readonly workers: KeyedWorkers<number>
+
+  constructor(options: PushSenderOptions) {
+    this.storage = options.storage
+    this.clock = options.clock
+    this.logger = options.logger
+    this.guard = options.guard
+    this.settings = options.settings
+    this.badge = options.badge
+    this.workers = new KeyedWorkers<number>({
+      loop: (id) => this.deliverLoop(id),
+      maxConcurrent: MAX_CONCURRENT_PUSHERS,
+      notifyOthers: async (ids) => {
+        const payload = ids.join(' ')
+        await this.storage.db.query('SELECT pg_notify($1, $2)', [PUSH_CHANNEL, payload.length > MAX_NOTIFY_PAYLOAD ? '*' : payload])
+      },
+      logger: options.logger,
+      what: 'pusher',
+      poll: async () => {
+        for (const id of await this.storage.repos.pushers.due(DUE_PER_POLL)) if (!this.workers.isRunning(id)) this.workers.run(id)
+      },
+      releaseAll: () => this.storage.repos.pushers.releaseAll(this.holder),
+    })
+  }
+
+  /** Queues an event's notifications in its transaction (Push's deliveries); delivered once it commits. */
+  queueEvent(repos: Repositories, push: EventPush): void {
+    this.workers.wakeOnCommit(repos, repos.stream.onCommitted, repos.pushers.enqueueEvent(push))
+  }
+
+  /** A local user's read receipt, in its transaction: each of their pushers is told the new unread count. */
+  async onReadReceipt(repos: Repositories, userId: string): Promise<void> {
+    this.workers.wakeOnCommit(repos, repos.stream.onCommitted, await repos.pushers.enqueueBadge(userId, this.clock.now()))
+  }
+
+  /** A notification from another instance (PUSH_CHANNEL). */
+  notified(payload: string): void {
+    if (!this.workers.delivering || this.workers.stopped) return
+    if (payload === '*' || payload === '') {
+      void this.workers.pollNow()
+      return
+    }
+    this.workers.wake(payload.split(' ').map(Number).filter((id) => Number.isSafeInteger(id) && id > 0))
+  }
+
+  /** The listening connection is (back) up: what was queued meanwhile is looked for. */
+  listenerConnected(): void {
+    void this.workers.pollNow()
+  }
+
+  start(): void {
+    if (this.settings.enabled) this.workers.start(this.settings.poll_interval_ms)
+  }
+
+  /** Stops delivering: waits (a while) for the requests in flight, then gives up this instance's leases. */
+  async stop(): Promise<void> {
+    await this.workers.stop(Math.min(STOP_WAIT_MS, this.settings.lease_ms / 2))
+  }
+
+  private async deliverLoop(id: number): Promise<void> {
+    const repo = this.storage.repos.pushers
+    do {
+      this.workers.startRound(id)
+      const pusher = this.workers.stopped ? null : await repo.takeLease(id, this.holder, this.settings.lease_ms)
+      if (pusher === null) return
+      while (!this.workers.stopped) {
+        const item = await repo.next(id)
+        if (item === null) {
+          // Released only if nothing was queued meanwhile; whoever queues after this sees the lease free.
+          if (await repo.release(id, this.holder)) break
+          continue
+        }
+        if ((await this.deliverOne(pusher, item)) !== 'delivered') return
+      }
+    } while (this.workers.wokenDuringRound(id))
+  }
+
+  /** One request to the pusher's gateway (or none, when there is nothing worth sending). */
+  private async deliverOne(pusher: LeasedPusher, item: QueuedPush): Promise<Outcome> {
+    const repo = this.storage.repos.pushers
+    const badge = await this.badge(pusher.user_id)
+    let body: { notification: Record<string, unknown> } | null
+    if (item.event_id === null) {
+      // A badge the gateway already shows needs no request.
+      body = badge === pusher.last_badge ? null : badgeNotification(pusher, badge)
+    } else {
+      body = await this.eventBody(pusher, item, badge)
+    }
+    if (body === null) return (await repo.delivered(pusher.id, this.holder, item.id, null, this.settings.lease_ms)) ? 'delivered' : 'lost'
+    const url = typeof pusher.data.url === 'string' ? pusher.data.url : ''
+    let rejected: string[]
+    try {
+      const answer = await this.guard.postJson(url, body, { timeoutMs: Math.floor(this.settings.lease_ms / 2), maxBytes: MAX_ANSWER_BYTES })
+      if (answer.status < 200 || answer.status >= 300) throw new Error(`the gateway answered ${answer.status}`)
+      let parsed: unknown = null
+      try {
+        parsed = JSON.parse(answer.body.toString('utf8'))
+      } catch {}
+      rejected = rejectedPushkeys(parsed)
+    } catch (err) {
+      if (this.workers.stopped) return 'failed'
+      const outcome = await repo.failed(pusher.id, this.holder, this.settings.backoff_base_ms, this.settings.backoff_max_ms, this.settings.give_up_after_ms, this.settings.max_queued)
+      this.logger.warn({ pusher: pusher.id, app_id: pusher.app_id, err: (err as Error).message, retry_in_ms: outcome?.delay, gave_up: outcome?.gaveUp }, 'push gateway request failed')
+      if (outcome !== null) this.workers.retryAfter(pusher.id, outcome.delay)
+      return 'failed'
+    }
+    if (rejected.includes(pusher.pushkey)) {
+      this.logger.info({ pusher: pusher.id, app_id: pusher.app_id }, 'push gateway rejected the pushkey: pusher removed')
+      await repo.removeLeased(pusher.id, this.holder)
+      return 'removed'
+    }
+    if (!(await repo.delivered(pusher.id, this.holder, item.id, badge, this.settings.lease_ms))) return 'lost'
+    pusher.last_badge = badge
+    pusher.failures = 0
+    return 'delivered'
+  }
+
+  /** The notification about a queued event; null when the event is no longer stored. */
+  private async eventBody(pusher: LeasedPusher, item: QueuedPush, badge: number): Promise<{ notification: Record<string, unknown> } | null> {
+    const repos = this.storage.repos
+    const roomId = item.room_id as string
+    // Any stored event: an invite to a room this server is not in is an outlier.
+    const [row] = await repos.events.getMany(roomId, [item.event_id as string])
+    if (row === undefined) return null
+    const pdu = JSON.parse(row.json) as Record<string, unknown>
+    const content = (typeof pdu.content === 'object' && pdu.content !== null ? pdu.content : {}) as Record<string, unknown>
+    const event: NotifiedEvent = { event_id: row.event_id, room_id: roomId, type: row.type, sender: row.sender, content, ...(row.state_key !== null ? { state_key: row.state_key } : {}) }
+    const tweaks = item.tweaks ?? {}
+    if (pusher.data.format === 'event_id_only') return eventNotification({ event, userId: pusher.user_id, pusher, tweaks, badge, roomName: null, senderDisplayName: null })
+    const state = await repos.state.currentEvents(roomId, [
+      ['m.room.name', ''],
+      ['m.room.canonical_alias', ''],
+      ['m.room.member', row.sender],
+    ])
+    const contentOf = (type: string): Record<string, unknown> => {
+      const found = state.find((s) => s.type === type)
+      return found ? ((JSON.parse(found.json) as { content?: Record<string, unknown> }).content ?? {}) : {}
+    }
+    // An invite to a room this server is not in: what the room is comes from the invite's stripped state.
+    const stripped = state.length === 0 ? strippedOf(pdu) : null
+    const strippedContent = (type: string, stateKey = ''): Record<string, unknown> => stripped?.find((s) => s.type === type && s.state_key === stateKey)?.content ?? {}
+    const name = stripped ? roomNameOf(strippedContent('m.room.name').name, strippedContent('m.room.canonical_alias').alias) : roomNameOf(contentOf('m.room.name').name, contentOf('m.room.canonical_alias').alias)
+    const displayName = stripped ? strippedContent('m.room.member', row.sender).displayname : contentOf('m.room.member').displayname
+    return eventNotification({ event, userId: pusher.user_id, pusher, tweaks, badge, roomName: name, senderDisplayName: typeof displayName === 'string' ? displayName : null })
+  }
+}
+
+function strippedOf(pdu: Record<string, unknown>): Array<{ type: string; state_key: string; content: Record<string, unknown> }> {
+  const unsigned = pdu.unsigned as { invite_room_state?: unknown } | undefined
+  const list = Array.isArray(unsigned?.invite_room_state) ? unsigned.invite_room_state : []
+  return list.filter(
+    (e): e is { type: string; state_key: string; content: Record<string, unknown> } =>
+      typeof e === 'object' && e !== null && typeof e.type === 'string' && typeof e.state_key === 'string' && typeof e.content === 'object' && e.content !== null,
+  )
+}

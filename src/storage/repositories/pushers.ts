@@ -1,0 +1,249 @@
+// Pushers and what each has still to deliver (migration 0041).
+import { lockName, type Queryable } from '../db.ts'
+
+const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint'
+
+/** A pusher as stored (the columns clients set, and whose device it is). */
+export interface PusherRow {
+  id: number
+  user_id: string
+  device_id: string
+  kind: string
+  app_id: string
+  pushkey: string
+  app_display_name: string
+  device_display_name: string
+  profile_tag: string | null
+  lang: string
+  data: Record<string, unknown>
+  pushkey_ts: number
+}
+
+/** What POST /pushers/set stores. */
+export type PusherWrite = Omit<PusherRow, 'id'>
+
+/** A pusher taken for delivery (PushersRepository.takeLease). */
+export interface LeasedPusher extends PusherRow {
+  failures: number
+  failing_since: number | null
+  last_badge: number | null
+}
+
+/** One queued delivery: about an event (event_id set), or a badge update. */
+export interface QueuedPush {
+  id: number
+  room_id: string | null
+  event_id: string | null
+  tweaks: Record<string, unknown> | null
+  created_ts: number
+}
+
+/** See PushersRepository.enqueueEvent. */
+export interface EventPush {
+  roomId: string
+  eventId: string
+  sender: string
+  /** Whether members who run the server-default rules unchanged (and are not named) are notified. */
+  roomNotifies: boolean
+  roomTweaks: Record<string, unknown>
+  /** Members whose outcome was computed on their own (named, rules of their own, an invitee). */
+  individuals: Array<{ userId: string; notify: boolean; tweaks: Record<string, unknown> }>
+  /** The user an invite names: reached though not joined. */
+  invitee: string | null
+  now: number
+}
+
+const COLUMNS = 'id, user_id, device_id, kind, app_id, pushkey, app_display_name, device_display_name, profile_tag, lang, data, pushkey_ts'
+
+function pusherOf<T extends PusherRow>(row: T): T {
+  return { ...row, id: Number(row.id), pushkey_ts: Number(row.pushkey_ts) }
+}
+
+/** Users who ignore the sender ($3) get no push about their events (as their counts leave them out). */
+const NOT_IGNORING = `NOT EXISTS (SELECT 1 FROM account_data d WHERE d.user_id = p.user_id AND d.room_id = '' AND d.type = 'm.ignored_user_list'
+                                     AND jsonb_typeof(d.content->'ignored_users') = 'object' AND d.content->'ignored_users' ? $3)`
+
+/** Owns pushers and push_queue (migration 0041). */
+export class PushersRepository {
+  private readonly db: Queryable
+  constructor(db: Queryable) {
+    this.db = db
+  }
+
+  async list(userId: string): Promise<PusherRow[]> {
+    const { rows } = await this.db.query<PusherRow>(`SELECT ${COLUMNS} FROM pushers WHERE user_id = $1 ORDER BY id`, [userId])
+    return rows.map(pusherOf)
+  }
+
+  /** Serialises changes to one user's pushers until the transaction ends (the per-user bound holds). */
+  async lockUser(userId: string): Promise<number> {
+    await lockName(this.db, 'pushers', userId)
+    const { rows } = await this.db.query<{ n: number }>('SELECT count(*)::int AS n FROM pushers WHERE user_id = $1', [userId])
+    return rows[0]?.n ?? 0
+  }
+
+  async exists(userId: string, appId: string, pushkey: string): Promise<boolean> {
+    const { rowCount } = await this.db.query('SELECT 1 FROM pushers WHERE user_id = $1 AND app_id = $2 AND pushkey = $3', [userId, appId, pushkey])
+    return (rowCount ?? 0) > 0
+  }
+
+  /**
+   * Creates or updates the user's pusher for (app_id, pushkey); an update moves it to the device that set it
+   * and keeps its queue and delivery state.
+   */
+  async upsert(p: PusherWrite): Promise<void> {
+    await this.db.query(
+      `INSERT INTO pushers (user_id, device_id, kind, app_id, pushkey, app_display_name, device_display_name, profile_tag, lang, data, pushkey_ts)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11)
+       ON CONFLICT (user_id, app_id, pushkey) DO UPDATE SET device_id = EXCLUDED.device_id, kind = EXCLUDED.kind,
+         app_display_name = EXCLUDED.app_display_name, device_display_name = EXCLUDED.device_display_name,
+         profile_tag = EXCLUDED.profile_tag, lang = EXCLUDED.lang, data = EXCLUDED.data, pushkey_ts = EXCLUDED.pushkey_ts`,
+      [p.user_id, p.device_id, p.kind, p.app_id, p.pushkey, p.app_display_name, p.device_display_name, p.profile_tag, p.lang, JSON.stringify(p.data), p.pushkey_ts],
+    )
+  }
+
+  /** Deletes the user's pusher for (app_id, pushkey); whether there was one. */
+  async remove(userId: string, appId: string, pushkey: string): Promise<boolean> {
+    const { rowCount } = await this.db.query('DELETE FROM pushers WHERE user_id = $1 AND app_id = $2 AND pushkey = $3', [userId, appId, pushkey])
+    return (rowCount ?? 0) > 0
+  }
+
+  /** Deletes the pushers for (app_id, pushkey) of every other user (POST /pushers/set without append). */
+  async removeForOthers(appId: string, pushkey: string, userId: string): Promise<void> {
+    await this.db.query('DELETE FROM pushers WHERE app_id = $1 AND pushkey = $2 AND user_id <> $3', [appId, pushkey, userId])
+  }
+
+  /** Deletes one pusher by its ID (the gateway rejected its pushkey); only while `holder` holds it. */
+  async removeLeased(id: number, holder: string): Promise<void> {
+    await this.db.query('DELETE FROM pushers WHERE id = $1 AND lease_holder = $2', [id, holder])
+  }
+
+  /**
+   * Queues a notification about an appended event, in its transaction, for every pusher of a local member it
+   * notifies: joined members (and the user an invite names) other than the sender and those ignoring them,
+   * notified as the room's outcome says unless they are among `individuals`. Returns the pushers queued for
+   * (a promise nobody need wait for: the wake-up after the commit reads it).
+   */
+  enqueueEvent(e: EventPush): Promise<number[]> {
+    const ids = e.individuals.map((i) => i.userId)
+    const notify = e.individuals.map((i) => i.notify)
+    const tweaks = e.individuals.map((i) => JSON.stringify(i.tweaks))
+    // Without a room-wide notification only the individuals notified can be reached: start from their pushers.
+    const members = e.roomNotifies
+      ? `room_memberships m JOIN pushers p ON p.user_id = m.user_id`
+      : `pushers p JOIN room_memberships m ON m.room_id = $1 AND m.user_id = p.user_id`
+    const only = e.roomNotifies ? '' : `AND p.user_id = ANY(ARRAY(SELECT user_id FROM i WHERE notify))`
+    return this.db
+      .query<{ pusher_id: string }>(
+        `WITH i AS (SELECT * FROM unnest($4::text[], $5::bool[], $6::jsonb[]) AS i(user_id, notify, tweaks))
+         INSERT INTO push_queue (pusher_id, room_id, event_id, tweaks, created_ts)
+         SELECT p.id, $1, $2, COALESCE(i.tweaks, $7::jsonb), $8
+           FROM ${members} LEFT JOIN i ON i.user_id = m.user_id
+          WHERE m.room_id = $1 AND (m.membership = 'join' OR (m.membership = 'invite' AND m.user_id = $9)) AND m.user_id <> $3
+            AND COALESCE(i.notify, $10::bool) ${only} AND ${NOT_IGNORING}
+         RETURNING pusher_id`,
+        [e.roomId, e.eventId, e.sender, ids, notify, tweaks, JSON.stringify(e.roomTweaks), e.now, e.invitee, e.roomNotifies],
+      )
+      .then(({ rows }) => rows.map((r) => Number(r.pusher_id)))
+  }
+
+  /** Queues an unread-count update for each of the user's pushers (one at most per pusher); returns them. */
+  async enqueueBadge(userId: string, now: number): Promise<number[]> {
+    const { rows } = await this.db.query<{ id: string }>(
+      `INSERT INTO push_queue (pusher_id, created_ts) SELECT id, $2 FROM pushers WHERE user_id = $1
+       ON CONFLICT (pusher_id) WHERE event_id IS NULL DO NOTHING
+       RETURNING pusher_id AS id`,
+      [userId, now],
+    )
+    return rows.map((r) => Number(r.id))
+  }
+
+  /**
+   * Takes the pusher for `holder` until the lease lapses: when its backoff is over and nobody else holds a
+   * live lease. Null when it is not free (or gone).
+   */
+  async takeLease(id: number, holder: string, leaseMs: number): Promise<LeasedPusher | null> {
+    const { rows } = await this.db.query<LeasedPusher>(
+      `UPDATE pushers SET lease_holder = $2, lease_until = ${NOW_MS} + $3
+        WHERE id = $1 AND retry_at <= ${NOW_MS} AND (lease_holder IS NULL OR lease_holder = $2 OR lease_until < ${NOW_MS})
+       RETURNING ${COLUMNS}, failures, failing_since, last_badge`,
+      [id, holder, leaseMs],
+    )
+    const row = rows[0]
+    return row ? { ...pusherOf(row), failing_since: row.failing_since === null ? null : Number(row.failing_since) } : null
+  }
+
+  /** The pusher's oldest queued delivery. */
+  async next(id: number): Promise<QueuedPush | null> {
+    const { rows } = await this.db.query<QueuedPush>('SELECT id, room_id, event_id, tweaks, created_ts FROM push_queue WHERE pusher_id = $1 ORDER BY id LIMIT 1', [id])
+    const row = rows[0]
+    return row ? { ...row, id: Number(row.id), created_ts: Number(row.created_ts) } : null
+  }
+
+  /**
+   * A delivery done (or skipped): removes it, clears the failures, records the badge the gateway heard (when
+   * one was sent) and renews the holder's lease, in one statement. False when the lease was lost meanwhile.
+   */
+  async delivered(id: number, holder: string, queueId: number, badge: number | null, leaseMs: number): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `WITH gone AS (DELETE FROM push_queue WHERE pusher_id = $1 AND id = $3)
+       UPDATE pushers SET lease_until = ${NOW_MS} + $5, failures = 0, failing_since = NULL, retry_at = 0,
+              last_badge = COALESCE($4, last_badge)
+        WHERE id = $1 AND lease_holder = $2`,
+      [id, holder, queueId, badge, leaseMs],
+    )
+    return rowCount === 1
+  }
+
+  /**
+   * A failed delivery: one more failure, the next attempt not before min(base · 2^(failures - 1), max) from
+   * now, the lease given up. When the pusher has been failing for longer than `giveUpMs`, what is queued for
+   * it is dropped (as Synapse gives up on a notification after a day: a gateway fixed later must not deliver
+   * a day of stale alerts) and its failures start again. Returns the delay, or null when the lease was lost.
+   */
+  async failed(id: number, holder: string, baseMs: number, maxMs: number, giveUpMs: number, maxQueued: number): Promise<{ delay: number; gaveUp: boolean } | null> {
+    const { rows } = await this.db.query<{ delay: string; gave_up: boolean }>(
+      `WITH p AS (
+         SELECT id, COALESCE(failing_since, ${NOW_MS}) < ${NOW_MS} - $5 AS give_up FROM pushers WHERE id = $1 AND lease_holder = $2 FOR UPDATE
+       ), dropped AS (
+         DELETE FROM push_queue q USING p WHERE q.pusher_id = p.id
+            AND (p.give_up OR q.id < (SELECT min(id) FROM (SELECT id FROM push_queue WHERE pusher_id = $1 ORDER BY id DESC LIMIT $6) newest))
+       )
+       UPDATE pushers u SET lease_holder = NULL, lease_until = NULL,
+              failures = CASE WHEN p.give_up THEN 0 ELSE u.failures + 1 END,
+              failing_since = CASE WHEN p.give_up THEN NULL ELSE COALESCE(u.failing_since, ${NOW_MS}) END,
+              retry_at = CASE WHEN p.give_up THEN 0 ELSE ${NOW_MS} + least($4::bigint, ($3::bigint * power(2, least(u.failures, 40)))::bigint) END
+         FROM p WHERE u.id = p.id
+       RETURNING greatest(0, u.retry_at - ${NOW_MS}) AS delay, p.give_up AS gave_up`,
+      [id, holder, baseMs, maxMs, giveUpMs, maxQueued],
+    )
+    const row = rows[0]
+    return row ? { delay: Number(row.delay), gaveUp: row.gave_up } : null
+  }
+
+  /** Gives the lease up if nothing is queued for the pusher; false (lease kept) when something is. */
+  async release(id: number, holder: string): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `UPDATE pushers SET lease_holder = NULL, lease_until = NULL
+        WHERE id = $1 AND lease_holder = $2 AND NOT EXISTS (SELECT 1 FROM push_queue WHERE pusher_id = $1)`,
+      [id, holder],
+    )
+    return rowCount === 1
+  }
+
+  /** Gives up every lease the holder has (an instance shutting down). */
+  async releaseAll(holder: string): Promise<void> {
+    await this.db.query('UPDATE pushers SET lease_holder = NULL, lease_until = NULL WHERE lease_holder = $1', [holder])
+  }
+
+  /** Pushers with something queued that an instance may deliver to now (backoff over, no live lease). */
+  async due(limit: number): Promise<number[]> {
+    const { rows } = await this.db.query<{ id: string }>(
+      `SELECT p.id FROM (SELECT DISTINCT pusher_id FROM push_queue) q JOIN pushers p ON p.id = q.pusher_id
+        WHERE p.retry_at <= ${NOW_MS} AND (p.lease_holder IS NULL OR p.lease_until < ${NOW_MS})
+        LIMIT $1`,
+      [limit],
+    )
+    return rows.map((r) => Number(r.id))
+  }
+}
