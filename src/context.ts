@@ -133,19 +133,21 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   const guard = createOutboundGuard(config, (host) => dns.lookup(host))
   const federation = createFederation({ config, storage, serverKeys, guard, dns, clock, logger })
   const rateLimiter = new RateLimiter(config.rate_limits, storage.repos, clock)
-  const sessions = new Sessions(storage, clock, config.auth, (err) => logger.warn({ err }, 'background write failed'))
-  const uia = new Uia(storage, clock)
-  // A removed device's keys go with it; users sharing a room with its owner must hear of it.
-  // Its tokens go too: no instance may keep accepting them from its cache.
   // Our users' device and cross-signing key changes go to the servers sharing a room with them, queued with
   // the change (federationSender is built below; nothing changes before the context is ready).
   const deviceListUpdates = new DeviceListUpdates({
     serverName: config.server_name,
     queue: (repos, userId, eduType, content, key) => federationSender.queueEduForIn(repos, 'user', userId, eduType, content, key),
   })
-  const devices = new Devices(storage, (repos, userId, deviceIds) => {
-    sessions.revoking(userId)
-    return deviceListUpdates.devices(repos, userId, deviceIds, true)
+  // A device logged in, renamed or removed: users sharing a room with its owner must hear of it.
+  const sessions = new Sessions(storage, clock, config.auth, (err) => logger.warn({ err }, 'background write failed'), (repos, userId, deviceId) =>
+    deviceListUpdates.devices(repos, userId, [deviceId], false),
+  )
+  const uia = new Uia(storage, clock)
+  const devices = new Devices(storage, (repos, userId, deviceIds, deleted) => {
+    // A removed device's keys go with it, and its tokens: no instance may keep accepting them from its cache.
+    if (deleted) sessions.revoking(userId)
+    return deviceListUpdates.devices(repos, userId, deviceIds, deleted)
   })
   const registrationTokens = new RegistrationTokens(storage, clock)
   const accounts = new Accounts({ config, storage, clock, sessions, devices, uia, registrationTokens, rateLimiter })

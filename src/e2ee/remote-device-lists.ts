@@ -9,6 +9,7 @@
 import type { JsonObject } from '../protocol/events/types.ts'
 import type { Clock } from '../shared/clock.ts'
 import type { Logger } from '../shared/logger.ts'
+import { canonicalJson } from '../protocol/canonical-json.ts'
 import { serverNameOf } from '../protocol/events/index.ts'
 import type { RemoteDeviceListRow, RemoteDeviceRow, Repositories, Storage } from '../storage/index.ts'
 import { markDeviceListsChanged } from './device-lists.ts'
@@ -185,10 +186,14 @@ export class RemoteDeviceLists {
     const now = this.clock.now()
     await this.storage.streamTransaction(async (repos) => {
       await repos.remoteDeviceLists.lockOrCreate(userId, now)
+      const [keptDevices, keptCrossSigning] = await Promise.all([repos.remoteDeviceLists.devices(userId), repos.remoteDeviceLists.crossSigningKeys(userId)])
       await repos.remoteDeviceLists.replaceDevices(userId, answer.devices)
       await repos.remoteDeviceLists.update({ user_id: userId, stream_id: answer.streamId, seen_ids: [answer.streamId], stale: false, updated_ts: now })
       await repos.remoteDeviceLists.putCrossSigningKeys(userId, answer.crossSigningKeys)
-      await markDeviceListsChanged(repos, [userId])
+      // The list fetched whole often holds nothing new (the update that found it stale was applied already):
+      // clients are told only of a change, not sent to query the same keys again.
+      const crossSigningChanged = answer.crossSigningKeys.some((k) => keptCrossSigning.find((c) => c.key_type === k.keyType)?.key_json !== k.keyJson)
+      if (crossSigningChanged || devicesForm(keptDevices) !== devicesForm(answer.devices)) await markDeviceListsChanged(repos, [userId])
     })
     return true
   }
@@ -247,6 +252,16 @@ export class RemoteDeviceLists {
     if (!row && crossSigningKeys.length === 0) return null
     return { stale: row?.stale ?? true, streamId: Number(row?.stream_id ?? 0), devices, crossSigningKeys }
   }
+}
+
+/** Devices compared by what clients are given of them: IDs, display names, keys and signatures (not `unsigned`). */
+function devicesForm(devices: RemoteDeviceRow[]): string {
+  const form = devices.map((d) => {
+    if (d.keys_json === null) return [d.device_id, d.display_name, null]
+    const { unsigned: _unsigned, ...keys } = JSON.parse(d.keys_json) as JsonObject
+    return [d.device_id, d.display_name, canonicalJson(keys)]
+  })
+  return JSON.stringify(form.sort((x, y) => ((x[0] as string) < (y[0] as string) ? -1 : 1)))
 }
 
 /**

@@ -76,11 +76,11 @@ export class FederationInvites {
     if (known) await refuseBlockedInvite(this.storage.repos, invitee)
 
     const signed = signEvent(event.pdu, version, this.serverName, this.signingKey())
-    const room = await this.storage.repos.rooms.get(roomId)
-    // In the room already: the inviting server sends the invite in a transaction like any event; it enters
-    // the room then. Otherwise it is all this server will know of the room until the invitee joins. An
+    // In the room (one of our users joined): the inviting server sends the invite in a transaction like any
+    // event; it enters the room then. Otherwise (never in it, or all our users left it: no transaction of
+    // the room comes here any more) it is all this server will know of the room until the invitee joins. An
     // invite of a user who does not exist is signed (nothing refuses it) but kept nowhere: nobody would see it.
-    if (known && (!room || room.state_group === null)) {
+    if (known && !(await this.storage.repos.memberships.hasJoinedOfServer(roomId, this.serverName))) {
       await this.remoteEvents.keepMembershipOutside({ ...event, pdu: signed }, version, { invite_room_state: strippedStateOf(strippedState) })
     }
     return { event: signed }

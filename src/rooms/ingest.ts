@@ -6,7 +6,7 @@
 // forward extremities, memberships, append hooks, notifier. When forks meet, the room's current state is
 // the resolution (protocol/state-res) of its forward extremities' states.
 import { checkAuthEventsList, checkEventAuth, authStateFromEvents, redactLevel, userPowerLevel, type AuthResult } from '../protocol/auth/index.ts'
-import { redact as redactPdu } from '../protocol/events/index.ts'
+import { redact as redactPdu, serverNameOf } from '../protocol/events/index.ts'
 import { stateKey, type Pdu, type RoomEvent, type StateKey } from '../protocol/events/types.ts'
 import { roomVersion, type RoomVersion } from '../protocol/room-versions.ts'
 import { MissingEventError, authEventIds, createEventIdForRoom, resolveState } from '../protocol/state-res/index.ts'
@@ -46,6 +46,12 @@ export interface IngestOptions {
    * filler's, from their origin): resolved with the states after its known prev_events.
    */
   prevStates?: RoomEvent[][]
+  /**
+   * The event is this server's join to a room it had left, with its state before (stateBefore, from
+   * send_join): what this server kept of the room is stale (nothing reached it since), so the join is not
+   * checked against that state, and the state after the join replaces it.
+   */
+  rejoin?: boolean
   /**
    * Whether this server must send the event on to the room's other servers (a join, leave or knock that came
    * through send_join, send_leave or send_knock: only this server has it). Told to the append hooks.
@@ -151,10 +157,15 @@ export class RemoteEvents {
     try {
       return await this.storage.streamTransaction(
         async (repos) => {
-          await repos.rooms.insert({ room_id: roomId, room_version: version.id, creator: create.sender, created_ts: create.origin_server_ts })
+          const created = await repos.rooms.insert({ room_id: roomId, room_version: version.id, creator: create.sender, created_ts: create.origin_server_ts })
+          // A room this server had left: its forward extremities and state are from before, and the room moved
+          // on without it. The join takes their place.
+          const joiner = serverNameOf(joined.join.state_key)
+          const rejoin = !created && joiner !== null && !(await repos.memberships.hasJoinedOfServer(roomId, joiner))
+          if (rejoin) await repos.rooms.forgetExtremities(roomId)
           // The auth chain first, so that the state is checked against it as it is stored (ingestIn).
           await this.storeOutliersIn(repos, roomId, version, joined.authChain)
-          const result = await this.ingestIn(repos, joined.join, { origin: joined.origin, stateBefore: joined.state })
+          const result = await this.ingestIn(repos, joined.join, { origin: joined.origin, stateBefore: joined.state, rejoin })
           if (result.outcome !== 'accepted') throw new Abandon(result)
           return result
         },
@@ -309,7 +320,7 @@ export class RemoteEvents {
     const afterGroup =
       ownKey === null ? before.group : await repos.state.createGroup(roomId, before.group, [{ type: event.type, state_key: event.state_key as string, event_id: event.event_id }])
     // 3. Against the room's current state (the same state when the event follows on from it).
-    if (room.state_group !== null && before.group !== room.state_group) {
+    if (room.state_group !== null && before.group !== room.state_group && !options.rejoin) {
       verdict = checkEventAuth(event, await store.stateEvents(await currentIds()), version)
       if (!verdict.allowed) return this.storeAside(repos, version, event, json, afterGroup, 'soft-failed', `current state: ${verdict.reason}`)
     }

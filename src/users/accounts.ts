@@ -147,7 +147,7 @@ export class Accounts {
       ? await hashPassword(request.password)
       : ((session.data.password_hash as string | undefined) ?? null)
 
-    return this.storage.transaction(async (repos) => {
+    return this.storage.streamTransaction(async (repos) => {
       const userId = await this.createUser(repos, username, passwordHash, { admin: false, userType: null })
       const token = session.data.registration_token
       if (typeof token === 'string') await this.tokens.consume(repos, token)
@@ -215,7 +215,7 @@ export class Accounts {
     await this.checkUsername(options.username)
     if (options.password !== null) this.checkPassword(options.password)
     const passwordHash = options.password === null ? null : await hashPassword(options.password)
-    return this.storage.transaction(async (repos) => {
+    return this.storage.streamTransaction(async (repos) => {
       const userId = await this.createUser(repos, options.username, passwordHash, {
         admin: options.admin,
         userType: options.userType ?? null,
@@ -279,7 +279,7 @@ export class Accounts {
     }
     // Only someone who knows the password learns that the account exists and was deactivated.
     if (row.deactivated) throw new MatrixError('M_USER_DEACTIVATED', 'This account has been deactivated')
-    const session = await this.storage.transaction((repos) =>
+    const session = await this.storage.streamTransaction((repos) =>
       this.sessions.issue(repos, userId, {
         deviceId: request.deviceId,
         displayName: request.initialDeviceDisplayName,

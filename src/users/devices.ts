@@ -17,20 +17,23 @@ function toInfo(row: DeviceRow): DeviceInfo {
   return info
 }
 
-/** Runs inside the deleting transaction (a stream transaction): E2EE tells other users' clients. */
-export type DevicesDeletedHook = (repos: Repositories, userId: string, deviceIds: string[]) => Promise<void>
+/**
+ * Runs inside the transaction that renamed (deleted false) or deleted devices, a stream transaction: E2EE
+ * tells other users' clients.
+ */
+export type DevicesChangedHook = (repos: Repositories, userId: string, deviceIds: string[], deleted: boolean) => Promise<void>
 
 export class Devices {
   private readonly storage: Storage
-  private readonly onDeleted: DevicesDeletedHook | null
+  private readonly onChanged: DevicesChangedHook | null
 
-  constructor(storage: Storage, onDeleted: DevicesDeletedHook | null = null) {
+  constructor(storage: Storage, onChanged: DevicesChangedHook | null = null) {
     this.storage = storage
-    this.onDeleted = onDeleted
+    this.onChanged = onChanged
   }
 
   private async deleted(repos: Repositories, userId: string, deviceIds: string[]): Promise<string[]> {
-    if (deviceIds.length > 0 && this.onDeleted) await this.onDeleted(repos, userId, deviceIds)
+    if (deviceIds.length > 0 && this.onChanged) await this.onChanged(repos, userId, deviceIds, true)
     return deviceIds
   }
 
@@ -44,8 +47,12 @@ export class Devices {
     return toInfo(row)
   }
 
+  /** Renames a device; the users sharing a room with its owner hear of it, as of any change to the device. */
   async setDisplayName(userId: string, deviceId: string, displayName: string | null): Promise<void> {
-    if (!(await this.storage.repos.devices.setDisplayName(userId, deviceId, displayName))) throw notFound('Unknown device')
+    await this.storage.streamTransaction(async (repos) => {
+      if (!(await repos.devices.setDisplayName(userId, deviceId, displayName))) throw notFound('Unknown device')
+      if (this.onChanged) await this.onChanged(repos, userId, [deviceId], false)
+    })
   }
 
   /**

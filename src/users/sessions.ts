@@ -35,6 +35,9 @@ export function generateDeviceId(): string {
   return randomString(10, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ')
 }
 
+/** Runs inside the issuing transaction (a stream transaction) when it created the device: E2EE tells other users' clients. */
+export type DeviceCreatedHook = (repos: Repositories, userId: string, deviceId: string) => Promise<void>
+
 const unknownToken = (message: string, softLogout = false) =>
   new MatrixError('M_UNKNOWN_TOKEN', message, 401, { soft_logout: softLogout })
 
@@ -43,17 +46,22 @@ export class Sessions {
   private readonly clock: Clock
   private readonly auth: Config['auth']
   private readonly onError: (err: unknown) => void
+  private readonly onDeviceCreated: DeviceCreatedHook | null
   /** Recently seen access tokens (see token-cache.ts for how revocations reach every instance). */
   readonly tokenCache = new TokenCache()
 
-  constructor(storage: Storage, clock: Clock, auth: Config['auth'], onError: (err: unknown) => void) {
+  constructor(storage: Storage, clock: Clock, auth: Config['auth'], onError: (err: unknown) => void, onDeviceCreated: DeviceCreatedHook | null = null) {
     this.storage = storage
     this.clock = clock
     this.auth = auth
     this.onError = onError
+    this.onDeviceCreated = onDeviceCreated
   }
 
-  /** Creates (or reuses) a device and issues its tokens; runs inside the caller's transaction. */
+  /**
+   * Creates (or reuses) a device and issues its tokens; runs inside the caller's transaction, which must be
+   * a stream transaction (a new device changes the user's device list, which takes a position).
+   */
   async issue(
     repos: Repositories,
     userId: UserId,
@@ -61,9 +69,9 @@ export class Sessions {
   ): Promise<IssuedSession> {
     const now = this.clock.now()
     const deviceId = options.deviceId ?? generateDeviceId()
-    if (!(await repos.devices.upsert(userId, deviceId, options.displayName ?? null, now))) {
-      throw new MatrixError('M_FORBIDDEN', 'This device ID belongs to a dehydrated device')
-    }
+    const device = await repos.devices.upsert(userId, deviceId, options.displayName ?? null, now)
+    if (device === null) throw new MatrixError('M_FORBIDDEN', 'This device ID belongs to a dehydrated device')
+    if (device === 'created' && this.onDeviceCreated) await this.onDeviceCreated(repos, userId, deviceId)
     const accessToken = randomToken('hs_')
     const session: IssuedSession = { user_id: userId, device_id: deviceId, access_token: accessToken }
     let refreshTokenId: number | null = null

@@ -3,7 +3,7 @@
 // B is not in the room, and joins through the inviter's server without being told any server.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { federatedServers, type FederatedServer } from '../support/federation-rig.ts'
+import { eventually, federatedServers, type FederatedServer } from '../support/federation-rig.ts'
 import { RoomClient, assertError, enc } from '../support/rooms.ts'
 import { roomVersion } from '../../src/protocol/room-versions.ts'
 import { parseStored } from '../../src/rooms/writer.ts'
@@ -63,6 +63,28 @@ describe('invites to users of other servers', () => {
     assert.equal((await bob.post(`/join/${enc(roomId)}`, {})).status, 200)
     // trusted_private_chat: invitees get the creator's power (room version 12: as additional creators).
     assert.deepEqual((await alice.getState(roomId, 'm.room.create')).additional_creators, [bob.userId])
+  })
+
+  it("reach the invitee of a server that left the room, who rejoins the invite-only room though its server's state there is stale", async () => {
+    const roomId = await alice.createRoom({ preset: 'private_chat', invite: [bob.userId] })
+    assert.equal((await bob.post(`/join/${enc(roomId)}`, {})).status, 200)
+    assert.equal((await bob.post(`/rooms/${enc(roomId)}/leave`, {})).status, 200)
+    // Alice renames the room meanwhile: B, no longer in it, does not hear of it.
+    await alice.putState(roomId, 'm.room.name', '', { name: 'Renamed' })
+    const since = (await bob.sync()).next_batch
+    await eventually('the leave on A', async () => (await alice.getState(roomId, 'm.room.member', bob.userId)).membership, (m) => m === 'leave')
+    assert.equal((await alice.post(`/rooms/${enc(roomId)}/invite`, { user_id: bob.userId })).status, 200)
+    // No transaction of the room reaches B any more: the invite itself is kept, and shows in /sync.
+    const synced = await bob.sync({ since })
+    assert.ok(synced.rooms?.invite?.[roomId], JSON.stringify(synced.rooms))
+    // The join is checked against the state send_join gives (which has the invite), not B's from before.
+    const joined = await bob.post(`/join/${enc(roomId)}`, {})
+    assert.equal(joined.status, 200, JSON.stringify(joined.body))
+    assert.equal((await bob.getState(roomId, 'm.room.name')).name, 'Renamed')
+    assert.equal((await bob.getState(roomId, 'm.room.member', bob.userId)).membership, 'join')
+    // B's events build on the room as it is now: Alice gets them.
+    const eventId = await bob.send(roomId, 'back again')
+    await eventually('the message on A', () => alice.event(roomId, eventId), (e) => e.content.body === 'back again')
   })
 
   it('refuses an invite the invitee has blocked (M_INVITE_BLOCKED); one of an unknown user is signed like any', async () => {

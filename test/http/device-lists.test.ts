@@ -36,9 +36,9 @@ describe('/sync device_lists', () => {
     await newDeviceWithKeys(alice.client)
 
     const bobSync = await bob.client.sync({ since: bobSince, timeout: 0 })
-    assert.deepEqual(bobSync.device_lists, { changed: [alice.client.userId], left: [] })
+    assert.deepEqual(bobSync.device_lists, { changed: [alice.client.userId] })
     const strangerSync = await stranger.client.sync({ since: strangerSince, timeout: 0 })
-    assert.deepEqual(strangerSync.device_lists, { changed: [], left: [] })
+    assert.equal(strangerSync.device_lists, undefined, 'empty lists are left out')
     const changes = await bob.client.get(`/keys/changes?from=${bobSince}&to=${bobSync.next_batch}`)
     assert.equal(changes.status, 200)
     assert.deepEqual(changes.body, { changed: [alice.client.userId], left: [] })
@@ -49,6 +49,43 @@ describe('/sync device_lists', () => {
     const since = (await alice.client.sync()).next_batch
     await newDeviceWithKeys(alice.client)
     assert.deepEqual((await alice.client.sync({ since, timeout: 0 })).device_lists.changed, [alice.client.userId])
+  })
+
+  it('tells room-mates and the user when a user logs in a new device, before it has keys; logging in an existing device again is no change', async () => {
+    const alice = await userWithKeys(t.api)
+    const bob = await userWithKeys(t.api)
+    await encryptedRoom(alice.client, [bob.client])
+    let since = (await bob.client.sync()).next_batch
+    const aliceSince = (await alice.client.sync()).next_batch
+    const phone = await loginAgain(t.api, alice.client)
+    let sync = await bob.client.sync({ since, timeout: 0 })
+    assert.deepEqual(sync.device_lists, { changed: [alice.client.userId] })
+    assert.deepEqual((await alice.client.sync({ since: aliceSince, timeout: 0 })).device_lists, { changed: [alice.client.userId] })
+    const changes = await bob.client.get(`/keys/changes?from=${since}&to=${sync.next_batch}`)
+    assert.deepEqual(changes.body, { changed: [alice.client.userId], left: [] })
+
+    since = sync.next_batch
+    const again = await t.api.post('/_matrix/client/v3/login', {
+      type: 'm.login.password',
+      identifier: { type: 'm.id.user', user: alice.client.userId },
+      password: PASSWORD,
+      device_id: phone.deviceId,
+    })
+    assert.equal(again.status, 200, JSON.stringify(again.body))
+    sync = await bob.client.sync({ since, timeout: 0 })
+    assert.equal(sync.device_lists, undefined, 'the device was there already')
+  })
+
+  it('tells room-mates when a device is renamed', async () => {
+    const alice = await userWithKeys(t.api)
+    const bob = await userWithKeys(t.api)
+    await encryptedRoom(alice.client, [bob.client])
+    const since = (await bob.client.sync()).next_batch
+    assert.equal((await alice.client.put(`/devices/${alice.client.deviceId}`, { display_name: 'Kitchen tablet' })).status, 200)
+    const renamed = await bob.client.sync({ since, timeout: 0 })
+    assert.deepEqual(renamed.device_lists, { changed: [alice.client.userId] })
+    assertError(await alice.client.put('/devices/NOSUCHDEVICE', { display_name: 'x' }), 404, 'M_NOT_FOUND')
+    assert.equal((await bob.client.sync({ since: renamed.next_batch, timeout: 0 })).device_lists, undefined, 'an unknown device is no change')
   })
 
   it('wakes a waiting long-poll when a room-mate uploads keys', async () => {
@@ -70,11 +107,11 @@ describe('/sync device_lists', () => {
     let since = (await alice.client.sync()).next_batch
     await carol.client.join(roomId)
     let sync = await alice.client.sync({ since, timeout: 0 })
-    assert.deepEqual(sync.device_lists, { changed: [carol.client.userId], left: [] })
+    assert.deepEqual(sync.device_lists, { changed: [carol.client.userId] })
     since = sync.next_batch
     await carol.client.leave(roomId)
     sync = await alice.client.sync({ since, timeout: 0 })
-    assert.deepEqual(sync.device_lists, { changed: [], left: [carol.client.userId] })
+    assert.deepEqual(sync.device_lists, { left: [carol.client.userId] })
   })
 
   it('lists the members of a room the user joins as changed, and as left when the user leaves it', async () => {
@@ -89,7 +126,7 @@ describe('/sync device_lists', () => {
     since = sync.next_batch
     await carol.client.leave(roomId)
     sync = await carol.client.sync({ since, timeout: 0 })
-    assert.deepEqual(sync.device_lists, { changed: [], left: [alice.client.userId, bob.client.userId].sort() })
+    assert.deepEqual(sync.device_lists, { left: [alice.client.userId, bob.client.userId].sort() })
   })
 
   it('does not list as left a user still sharing another room', async () => {
@@ -100,7 +137,7 @@ describe('/sync device_lists', () => {
     const since = (await alice.client.sync()).next_batch
     await bob.client.leave(first)
     const sync = await alice.client.sync({ since, timeout: 0 })
-    assert.deepEqual(sync.device_lists.left, [])
+    assert.equal(sync.device_lists?.left, undefined)
   })
 
   it('tells room-mates when a device is deleted', async () => {

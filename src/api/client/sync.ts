@@ -19,7 +19,7 @@ export const sync = defineRoute({
   }),
   async handler(ctx, { requester, query }) {
     await ctx.presence.syncing(requester.userId, query.set_presence)
-    return ctx.sync.sync(requester, {
+    const { device_lists: deviceLists, ...response } = await ctx.sync.sync(requester, {
       since: query.since,
       timeoutMs: Math.min(query.timeout ?? 0, ctx.config.limits.sync_timeout_ms),
       timelineLimit: ctx.config.limits.sync_timeline_limit,
@@ -27,6 +27,10 @@ export const sync = defineRoute({
       useStateAfter: query.use_state_after ?? false,
       filter: query.filter,
     })
+    // Empty lists are left out (both are optional), as Synapse does; clients read an absent list as empty.
+    const changed = deviceLists.changed.length > 0 ? { changed: deviceLists.changed } : {}
+    const left = deviceLists.left.length > 0 ? { left: deviceLists.left } : {}
+    return deviceLists.changed.length + deviceLists.left.length > 0 ? { ...response, device_lists: { ...changed, ...left } } : response
   },
 })
 

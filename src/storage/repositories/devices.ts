@@ -18,17 +18,20 @@ export class DevicesRepository {
   }
 
   /**
-   * Creates the device, or keeps an existing one (a display name given again replaces the old one).
-   * False when the ID is the user's dehydrated device, which no login may take over.
+   * Creates the device, or keeps an existing one (a display name given again replaces the old one): 'created'
+   * or 'kept'; null when the ID is the user's dehydrated device, which no login may take over.
    */
-  async upsert(userId: string, deviceId: string, displayName: string | null, now: number): Promise<boolean> {
-    const { rowCount } = await this.db.query(
+  async upsert(userId: string, deviceId: string, displayName: string | null, now: number): Promise<'created' | 'kept' | null> {
+    // xmax is 0 on a row this statement inserted, the updating transaction's ID on one it updated.
+    const { rows } = await this.db.query<{ created: boolean }>(
       `INSERT INTO devices (user_id, device_id, display_name, created_ts) VALUES ($1, $2, $3, $4)
        ON CONFLICT (user_id, device_id) DO UPDATE SET display_name = COALESCE(EXCLUDED.display_name, devices.display_name)
-       WHERE devices.dehydrated_data IS NULL`,
+       WHERE devices.dehydrated_data IS NULL
+       RETURNING xmax = 0 AS created`,
       [userId, deviceId, displayName, now],
     )
-    return rowCount === 1
+    const row = rows[0]
+    return row === undefined ? null : row.created ? 'created' : 'kept'
   }
 
   async get(userId: string, deviceId: string): Promise<DeviceRow | null> {

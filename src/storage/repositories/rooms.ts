@@ -144,6 +144,14 @@ export class RoomsRepository {
     return rows.map((r) => ({ event_id: r.event_id, state_group: r.state_group === null ? null : Number(r.state_group), depth: Number(r.depth) }))
   }
 
+  /**
+   * Forgets the room's forward extremities (this server rejoining a room it had left: those it kept are
+   * events from before, the room moved on without them).
+   */
+  async forgetExtremities(roomId: string): Promise<void> {
+    await this.db.query('DELETE FROM room_extremities WHERE room_id = $1', [roomId])
+  }
+
   async setPublic(roomId: string, isPublic: boolean): Promise<boolean> {
     const { rowCount } = await this.db.query('UPDATE rooms SET is_public = $2 WHERE room_id = $1', [roomId, isPublic])
     return rowCount === 1
