@@ -300,7 +300,7 @@ export class RoomWriter {
     // so they can be listed before the room (and its version) is read.
     const keys = new Map<string, [string, string]>()
     for (const t of templates) for (const k of keysFor(t, ANY_VERSION)) keys.set(k.join('\u0000'), k)
-    const loading = repos.rooms.lockForWrite(roomId, [...keys.values()])
+    const loading = repos.rooms.lockForWrite(roomId, [...keys.values()], MAX_PREV_EVENTS)
     let prepared: RoomWriteState['prepared'] = null
     if (lone && this.preparers.size > 0) {
       prepared = { template: lone, reads: new Map() }
@@ -317,7 +317,7 @@ export class RoomWriter {
     return {
       roomId,
       version,
-      prev: loaded.extremities.slice(0, MAX_PREV_EVENTS).map((x) => parseStored(x.json, version, x.event_id)),
+      prev: loaded.extremities.slice(0, MAX_PREV_EVENTS).map((x) => parseStored(x.json as string, version, x.event_id)),
       // The new event's place here follows the depth each is ordered by, not a remote sender's claim.
       prevOrderDepth: loaded.extremities.reduce((max, x) => Math.max(max, x.depth), 0),
       extremities: loaded.extremities.map((x) => x.event_id),

@@ -112,6 +112,32 @@ describe('RemoteEvents.ingest', () => {
     assert.deepEqual(ids((await alice.messages(roomId, { dir: 'b', limit: 3 })).chunk).slice(0, 2), [message.event_id, join.event_id])
   })
 
+  it('builds a local event on the deepest extremities when a remote server left many, and merges them', async () => {
+    const roomId = await alice.createRoom({ preset: 'public_chat' })
+    const join = await remoteJoin(roomId, bob)
+    const state = (await roomNow(roomId)).state
+    // 25 sibling messages on bob's join: each is a forward extremity.
+    const forks: RoomEvent[] = []
+    for (let i = 0; i < 25; i++) {
+      const fork = await remote(roomId, { type: 'm.room.message', sender: bob, content: { msgtype: 'm.text', body: `fork ${i}` } }, { prev: [join], state })
+      assert.deepEqual(await ctx.remoteEvents.ingest(fork, { origin: REMOTE }), { outcome: 'accepted' })
+      forks.push(fork)
+    }
+    assert.equal((await roomNow(roomId)).extremities.length, 25)
+    const sent = await alice.send(roomId, { msgtype: 'm.text', body: 'after the forks' })
+    const built = parseStored((await storedRow(roomId, sent))!.json, (await roomNow(roomId)).version, sent)
+    assert.equal(built.prev_events.length, 10, 'a local event names at most 10 prev_events')
+    assert.ok(built.prev_events.every((id) => forks.some((f) => f.event_id === id)))
+    // The ten it named are merged; the others are still extremities, with the new event.
+    const after = (await roomNow(roomId)).extremities.map((e) => e.event_id)
+    assert.equal(after.length, 16)
+    assert.ok(after.includes(sent) && !after.some((id) => built.prev_events.includes(id)))
+    // And the next local events go on merging them, ten at a time.
+    await alice.send(roomId, { msgtype: 'm.text', body: 'merging' })
+    await alice.send(roomId, { msgtype: 'm.text', body: 'merged' })
+    assert.equal((await roomNow(roomId)).extremities.length, 1)
+  })
+
   it('rejects an event its own auth events refuse: stored as rejected, never in a timeline, never served', async () => {
     const roomId = await alice.createRoom({ preset: 'public_chat' })
     const since = (await alice.sync()).next_batch

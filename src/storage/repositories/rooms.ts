@@ -16,7 +16,8 @@ const ROOM_COLUMNS = 'r.room_id, r.room_version, r.creator, r.created_ts, r.is_p
 export interface ExtremityRow {
   event_id: string
   depth: number
-  json: string
+  /** Null past the first `withJson` extremities (see lockForWrite). */
+  json: string | null
 }
 
 /** What lockForWrite reads for a writer. */
@@ -101,16 +102,19 @@ export class RoomsRepository {
    * still reads with the snapshot it started with, so extremities read in the locking statement could be
    * those from before the previous writer committed.
    */
-  async lockForWrite(roomId: string, keys: Array<[string, string]>): Promise<WriteLoad | null> {
+  async lockForWrite(roomId: string, keys: Array<[string, string]>, withJson: number): Promise<WriteLoad | null> {
     if (this.preLocked !== roomId) await this.db.query('SELECT pg_advisory_xact_lock(1, hashtext($1))', [roomId])
+    // Deepest first; only the first `withJson` (those a new event names as prev_events) carry their JSON, so
+    // the many extremities a hostile server can leave in a room cost an ID each, not an event.
     const { rows } = await this.db.query<RoomRow & { extremities: ExtremityRow[] | null; state: Array<{ type: string; state_key: string; event_id: string; json: string }> | null; push_rules_version: number }>(
       `SELECT ${ROOM_COLUMNS}, (SELECT version FROM push_rules_version) AS push_rules_version,
-         (SELECT json_agg(json_build_object('event_id', e.event_id, 'depth', e.depth, 'json', e.json) ORDER BY e.depth DESC, e.stream_ordering DESC)
-            FROM room_extremities x JOIN events e ON e.room_id = x.room_id AND e.event_id = x.event_id
-           WHERE x.room_id = $1) AS extremities,
+         (SELECT json_agg(json_build_object('event_id', t.event_id, 'depth', t.depth, 'json', CASE WHEN t.n <= $4 THEN t.json END) ORDER BY t.n)
+            FROM (SELECT e.event_id, e.depth, e.json, row_number() OVER (ORDER BY e.depth DESC, e.stream_ordering DESC) AS n
+                    FROM room_extremities x JOIN events e ON e.room_id = x.room_id AND e.event_id = x.event_id
+                   WHERE x.room_id = $1) t) AS extremities,
          (SELECT json_agg(json_build_object('type', c.type, 'state_key', c.state_key, 'event_id', e.event_id, 'json', e.json)) FROM ${STATE_BY_KEYS}) AS state
          FROM rooms r WHERE r.room_id = $1`,
-      [roomId, keys.map((k) => k[0]), keys.map((k) => k[1])],
+      [roomId, keys.map((k) => k[0]), keys.map((k) => k[1]), withJson],
     )
     const row = rows[0]
     if (!row) return null
