@@ -387,6 +387,23 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    voip: Type.Object(
+      {
+        turn_uris: Type.Array(Type.String({ minLength: 1, maxLength: 2048 }), {
+          default: [],
+          maxItems: 32,
+          description: 'TURN/STUN URIs given to clients for calls (GET /voip/turnServer), e.g. "turns:turn.example.org:5349?transport=tcp". Empty: no relay is offered.',
+        }),
+        turn_shared_secret: Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
+          default: null,
+          description: "coturn's static-auth-secret (use-auth-secret): each user gets time-limited credentials made with it (Synapse: turn_shared_secret).",
+        }),
+        turn_username: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: 'Fixed TURN username, when there is no shared secret (Synapse: turn_username).' }),
+        turn_password: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: 'Fixed TURN password, with turn_username.' }),
+        turn_user_lifetime_ms: Type.Integer({ minimum: 60_000, maximum: 7 * 86_400_000, default: 3_600_000, description: 'How long credentials made with the shared secret stay valid.' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     metrics: Type.Object(
       {
         enabled: Type.Boolean({ default: false, description: 'Serve Prometheus metrics on a separate listener.' }),
