@@ -3,6 +3,8 @@
 // (a long outage, a crash: instances stay alive, only not ready) or draining one (SIGTERM) loses no
 // acknowledged event. Latencies are printed as JSON lines, never asserted (timings depend on the machine).
 import assert from 'node:assert/strict'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { after, afterEach, before, describe, it } from 'node:test'
 import { ephemeralOf, syncUntil, typingIn } from '../support/ephemeral.ts'
@@ -297,6 +299,63 @@ describe('Homestead cluster (3 instances, one PostgreSQL, HAProxy)', () => {
       await sql.end()
     }
     report({ scenario: 'SIGKILL one instance under load', ...result, retried_requests: retried(senders) })
+  })
+
+  it("delivers every notification once an instance dies holding a pusher: a survivor takes the lease over", async () => {
+    // A push gateway of the test's own: it leaves its first request unanswered (the delivering instance is
+    // killed while it waits), and answers every later one.
+    const received: Array<{ eventId: string; answered: boolean }> = []
+    let holdNext = true
+    const gateway = createServer((req, res) => {
+      let body = ''
+      req.on('data', (chunk) => (body += chunk))
+      req.on('end', () => {
+        const eventId = String((JSON.parse(body) as { notification?: { event_id?: string } }).notification?.event_id ?? '')
+        if (holdNext) {
+          holdNext = false
+          received.push({ eventId, answered: false })
+          return
+        }
+        received.push({ eventId, answered: true })
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+      })
+    })
+    await new Promise<void>((resolve) => gateway.listen(0, '127.0.0.1', resolve))
+    try {
+      const url = `http://127.0.0.1:${(gateway.address() as AddressInfo).port}/_matrix/push/v1/notify`
+      const [alice, bob] = (await Promise.all([0, 1].map(() => registerUser(cluster.lb)))) as unknown as [Session, Session]
+      const roomId = await roomWith(cluster.lb, alice, [bob])
+      const set = await cluster.lb.post(
+        `${CS}/pushers/set`,
+        { kind: 'http', app_id: 'org.homestead.cluster', pushkey: 'phone', app_display_name: 'Rig', device_display_name: 'Phone', lang: 'en', data: { url } },
+        alice.access_token,
+      )
+      assert.equal(set.status, 200, JSON.stringify(set.body))
+      const first = await send(cluster.lb, bob, roomId, 'while the holder dies', 'push-1')
+      await until(() => received.length === 1, 20_000, () => 'the gateway heard of nothing')
+      // The instance holding the pusher's lease is the one waiting for the gateway: kill it.
+      const sql = await cluster.sql()
+      let holderPid: number
+      try {
+        const { rows } = await sql.query<{ lease_holder: string | null }>('SELECT lease_holder FROM pushers WHERE user_id = $1', [alice.user_id])
+        holderPid = Number(String(rows[0]?.lease_holder).split('.')[0])
+      } finally {
+        await sql.end()
+      }
+      const holder = cluster.instances.find((i) => i.child?.pid === holderPid)
+      assert.ok(holder, `no rig instance has the lease holder's pid ${holderPid}`)
+      holder.kill('SIGKILL')
+      await holder.exited
+      const second = await send(cluster.lb, bob, roomId, 'after the holder died', 'push-2')
+      await until(() => received.filter((r) => r.answered).length >= 2, 30_000, () => `the survivors delivered ${JSON.stringify(received)}`)
+      // Nothing lost: both notifications were accepted, each once, in order; only the one the dead instance
+      // was waiting for went out twice.
+      assert.deepEqual(received.filter((r) => r.answered).map((r) => r.eventId), [first, second])
+      assert.deepEqual(received.map((r) => r.eventId), [first, first, second])
+    } finally {
+      gateway.closeAllConnections()
+      await new Promise((resolve) => gateway.close(resolve))
+    }
   })
 
   it('keeps every instance alive but not ready while PostgreSQL is down (a 25 s outage, then a crash), starts one meanwhile, and all serve again without a restart, losing no acknowledged event', async () => {

@@ -152,6 +152,11 @@ export class Cluster {
         HOMESTEAD_TRUST_PROXY: 'true',
         HOMESTEAD_LOG_LEVEL: 'warn',
         HOMESTEAD__DATABASE__POOL_SIZE: '10',
+        // The push scenario's gateway is on loopback; a short lease lets a survivor take a dead instance's
+        // pushers over within the test.
+        HOMESTEAD__OUTBOUND__IP_RANGE_ALLOWLIST: '["127.0.0.0/8"]',
+        HOMESTEAD__PUSH__DELIVERY__LEASE_MS: '3000',
+        HOMESTEAD__PUSH__DELIVERY__POLL_INTERVAL_MS: '500',
       })
       instances.push(new Instance(name, port, env, join(dir, `${name}.log`)))
     }
