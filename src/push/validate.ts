@@ -29,7 +29,8 @@ export function validateNewRuleId(kind: RuleKind, ruleId: string): void {
   if (ruleId.length === 0 || ruleId.length > MAX_RULE_ID) throw invalidParam('rule_id must be 1 to 255 characters')
   if (isServerDefaultId(ruleId)) throw invalidParam("Rule IDs starting with '.' are reserved for server-default rules")
   if (ruleId.includes('/') || ruleId.includes('\\')) throw invalidParam('rule_id may not contain slashes or backslashes')
-  if (kind === 'room' && !/^!.+$/.test(ruleId)) throw invalidParam('The rule_id of a room rule is a room ID')
+  // A room ID, or an alias as Synapse also takes (such a rule never matches: events carry room IDs).
+  if (kind === 'room' && !/^[!#].+$/.test(ruleId)) throw invalidParam('The rule_id of a room rule is a room ID')
   if (kind === 'sender' && !/^@[^:]+:.+$/.test(ruleId)) throw invalidParam('The rule_id of a sender rule is a user ID')
 }
 

@@ -40,9 +40,9 @@ describe('GET /pushrules/', () => {
     assert.deepEqual([global.content, global.room, global.sender], [[], [], []])
   })
 
-  it('answers without the trailing slash and on the r0 path too', async () => {
+  it('answers on the r0 path too, and not without the trailing slash (404, as Synapse)', async () => {
     const alice = await registerUser(t.api)
-    assert.equal((await t.api.get('/_matrix/client/v3/pushrules', alice.access_token)).status, 200)
+    assertError(await t.api.get('/_matrix/client/v3/pushrules', alice.access_token), 404, 'M_UNRECOGNIZED')
     assert.ok((await t.api.get('/_matrix/client/r0/pushrules/', alice.access_token)).body.global)
   })
 
@@ -58,6 +58,35 @@ describe('GET /pushrules/global/', () => {
     const global = await t.api.get(`${G}/`, alice.access_token)
     assert.equal(global.status, 200)
     assert.deepEqual(global.body, all.body.global)
+  })
+})
+
+describe('GET /pushrules/global/:kind/, and paths that name no rule', () => {
+  it("lists one kind's rules, the user's before the server-default ones", async () => {
+    const alice = await registerUser(t.api)
+    assert.equal((await put(alice, 'override/mine', { actions: ['notify'], conditions: [] })).status, 200)
+    const override = await t.api.get(`${G}/override/`, alice.access_token)
+    assert.equal(override.status, 200)
+    assert.deepEqual(override.body.map((r: { rule_id: string }) => r.rule_id).slice(0, 2), ['.m.rule.master', 'mine'])
+    assert.deepEqual((await t.api.get(`${G}/room/`, alice.access_token)).body, [])
+  })
+
+  it('refuses a scope or kind without its trailing slash, unknown scopes, kinds and attributes with 400 M_UNRECOGNIZED', async () => {
+    const alice = await registerUser(t.api)
+    for (const path of ['/global', '/global/room', '/not_a_scope/', '/global/not_a_template/', '/global/override/.m.rule.master/not_an_attr']) {
+      assertError(await t.api.get(`/_matrix/client/v3/pushrules${path}`, alice.access_token), 400, 'M_UNRECOGNIZED')
+    }
+    assertError(await t.api.get(`${G}/override/not_a_rule_id`, alice.access_token), 404, 'M_NOT_FOUND')
+  })
+
+  it('refuses to put a rule where the path names none, with 400', async () => {
+    const alice = await registerUser(t.api)
+    for (const path of ['/', '/not_a_scope/room/%23spam:example.com', '/global', '/global/room', '/global/room/', '/global/override/.m.rule.master/not_an_attr']) {
+      const res = await t.api.put(`/_matrix/client/v3/pushrules${path}`, { actions: ['notify'], enabled: true }, alice.access_token)
+      assert.equal(res.status, 400, `${path}: ${JSON.stringify(res.body)}`)
+    }
+    const invalid = await t.api.put(`${G}/not_a_template/foo`, { actions: ['notify'] }, alice.access_token)
+    assert.equal(invalid.status, 400, JSON.stringify(invalid.body))
   })
 })
 
@@ -138,8 +167,9 @@ describe('PUT /pushrules/global/:kind/:ruleId', () => {
     assertError(await put(alice, `override/${enc('a/b')}`, { actions: [] }), 400, 'M_INVALID_PARAM')
   })
 
-  it('refuses room and sender rules whose rule ID is not a room or user ID', async () => {
+  it('refuses room and sender rules whose rule ID is not a room or user ID (a room alias is taken, as Synapse takes it)', async () => {
     const alice = await registerUser(t.api)
+    assert.equal((await put(alice, `room/${enc('#spam:example.com')}`, { actions: ['dont_notify'] })).status, 200)
     assertError(await put(alice, 'room/notaroom', { actions: [] }), 400, 'M_INVALID_PARAM')
     assertError(await put(alice, 'sender/notauser', { actions: [] }), 400, 'M_INVALID_PARAM')
   })
