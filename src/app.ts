@@ -65,6 +65,13 @@ export async function buildApp(ctx: AppContext, options: AppOptions = {}): Promi
   installCors(app)
   installErrorHandling(app, table)
 
+  // JSON answers say application/json and nothing more, as Synapse's do (some clients and SyTest compare it
+  // exactly; JSON is UTF-8 by definition, RFC 8259).
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (reply.getHeader('content-type') === 'application/json; charset=utf-8') reply.header('content-type', 'application/json')
+    return payload
+  })
+
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched'
     const elapsed = reply.elapsedTime

@@ -27,7 +27,13 @@ describe('GET /_matrix/client/versions', () => {
     assert.ok(res.body.versions.includes('v1.19'), 'the spec version this server implements')
     assert.equal(typeof res.body.unstable_features, 'object')
     for (const value of Object.values(res.body.unstable_features)) assert.equal(typeof value, 'boolean')
-    assert.match(res.headers.get('content-type') ?? '', /^application\/json/)
+    assert.equal(res.headers.get('content-type'), 'application/json')
+  })
+
+  it('says application/json, without a charset, on errors too (as Synapse)', async () => {
+    const res = await t.api.request('POST', '/_matrix/client/v3/register', { body: {} })
+    assert.equal(res.status, 401)
+    assert.equal(res.headers.get('content-type'), 'application/json')
   })
 })
 
