@@ -37,6 +37,19 @@ export class Devices {
     return deviceIds
   }
 
+  /**
+   * GET /admin/whois/{userId} (client-server API, "Server Administration"): each device's last connection,
+   * one session per device, as Synapse answers (it keeps no more history of a device's connections).
+   */
+  async whois(userId: string): Promise<{ user_id: string; devices: Record<string, { sessions: Array<{ connections: Array<{ ip: string; last_seen: number; user_agent: string }> }> }> }> {
+    const devices: Record<string, { sessions: Array<{ connections: Array<{ ip: string; last_seen: number; user_agent: string }> }> }> = {}
+    for (const row of await this.storage.repos.devices.list(userId)) {
+      const seen = row.last_seen_ts !== null && row.last_seen_ip !== null
+      devices[row.device_id] = { sessions: [{ connections: seen ? [{ ip: row.last_seen_ip as string, last_seen: row.last_seen_ts as number, user_agent: row.last_seen_user_agent ?? '' }] : [] }] }
+    }
+    return { user_id: userId, devices }
+  }
+
   async list(userId: string): Promise<DeviceInfo[]> {
     return (await this.storage.repos.devices.list(userId)).map(toInfo)
   }

@@ -254,3 +254,35 @@ describe('POST /delete_devices', () => {
     assert.equal(res.body.errcode, 'M_MISSING_PARAM')
   })
 })
+
+describe('GET /admin/whois/{userId}', () => {
+  const whois = (token: string, userId: string) => t.api.get(`/_matrix/client/v3/admin/whois/${encodeURIComponent(userId)}`, token)
+
+  it("gives a user their own devices' last connection (ip, last_seen, user_agent), one session each", async () => {
+    const user = await registerUser(t.api)
+    const phone = await loginDevice(user, { displayName: 'Phone' })
+    assert.equal((await t.api.get(WHOAMI, phone.access_token)).status, 200)
+    await deviceOnceSeen(user.access_token, phone.device_id)
+    const res = await whois(user.access_token, user.user_id)
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    assert.equal(res.body.user_id, user.user_id)
+    assert.deepEqual(Object.keys(res.body.devices).sort(), [user.device_id, phone.device_id].sort())
+    const [connection] = res.body.devices[phone.device_id].sessions[0].connections
+    assert.equal(connection.ip, '127.0.0.1')
+    assert.equal(typeof connection.last_seen, 'number')
+    assert.equal(typeof connection.user_agent, 'string')
+  })
+
+  it("refuses another user's lookup unless the caller is a server admin, and users of other servers", async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const refused = await whois(bob.access_token, alice.user_id)
+    assert.deepEqual([refused.status, refused.body.errcode], [403, 'M_FORBIDDEN'])
+    const admin = await t.server.ctx.accounts.createAccount({ username: `boss${Date.now()}`, password: 'a long enough password', admin: true, login: {} })
+    const seen = await whois(admin.access_token as string, alice.user_id)
+    assert.equal(seen.status, 200, JSON.stringify(seen.body))
+    assert.ok(alice.device_id in seen.body.devices)
+    const remote = await whois(admin.access_token as string, '@someone:elsewhere.example')
+    assert.deepEqual([remote.status, remote.body.errcode], [400, 'M_INVALID_PARAM'])
+  })
+})

@@ -1,9 +1,24 @@
-// GET /devices, GET/PUT/DELETE /devices/{deviceId}, POST /delete_devices
-// Spec: client-server-api, "Device Management"
+// GET /devices, GET/PUT/DELETE /devices/{deviceId}, POST /delete_devices, GET /admin/whois/{userId}
+// Spec: client-server-api, "Device Management" and "Server Administration"
 import { Type } from '@sinclair/typebox'
+import { forbidden, MatrixError } from '../../shared/errors.ts'
+import { parseUserId } from '../../shared/ids.ts'
 import { defineRoute } from '../route.ts'
 import { cs } from '../paths.ts'
-import { AuthDict, DeviceId } from '../schemas.ts'
+import { AuthDict, DeviceId, UserIdParam } from '../schemas.ts'
+
+// A user may look up themselves; a server admin anyone of this server.
+export const whois = defineRoute({
+  method: 'GET',
+  url: cs('/admin/whois/:userId'),
+  auth: 'user',
+  params: Type.Object({ userId: UserIdParam }),
+  async handler(ctx, { requester, params }) {
+    if (!requester.isAdmin && requester.userId !== params.userId) throw forbidden('You are not a server admin')
+    if (parseUserId(params.userId)?.serverName !== ctx.config.server_name) throw new MatrixError('M_INVALID_PARAM', 'Only users of this server can be looked up', 400)
+    return ctx.devices.whois(params.userId)
+  },
+})
 
 export const listDevices = defineRoute({
   method: 'GET',
