@@ -1,5 +1,6 @@
 // Writing to rooms on behalf of local users: create, send, state, redact and membership changes.
 // Each operation is one stream transaction through the RoomWriter.
+import { isDeepStrictEqual } from 'node:util'
 import { canonicalJson } from '../protocol/canonical-json.ts'
 import { userPowerLevel, redactLevel } from '../protocol/auth/index.ts'
 import { redact as redactPdu } from '../protocol/events/index.ts'
@@ -146,6 +147,9 @@ export class Rooms {
               written.room = room
               if (template.redacts !== undefined) {
                 original = await repos.events.get(roomId, template.redacts)
+                if (original === null && (await repos.events.getByIds([template.redacts])).length > 0) {
+                  throw new MatrixError('M_INVALID_PARAM', 'The event to redact is in another room', 400)
+                }
                 this.checkRedaction(room, requester.userId, original)
               }
               const txn = { userId: requester.userId, deviceId: requester.deviceId, txnId, now: this.clock.now() }
@@ -253,6 +257,9 @@ export class Rooms {
       }
       const template: EventTemplate = { type: 'm.room.member', state_key: target, sender: requester.userId, content: full }
       const room = await this.writer.open(repos, roomId, [template])
+      // A second join with the same content is the join already there, as in Synapse.
+      const current = room.state.get(stateKey('m.room.member', target))
+      if (full.membership === 'join' && current && current.sender === requester.userId && isDeepStrictEqual(current.content, full)) return current.event_id
       const { event } = await this.writer.append(repos, room, template)
       // After the auth rules (their refusal comes first); the append then rolls back.
       if (full.membership === 'invite' && parseUserId(target)?.serverName === this.serverName) await refuseBlockedInvite(repos, target)
@@ -321,7 +328,11 @@ export class Rooms {
    * asked), else through another server (RemoteJoins: make_join/send_join), trying `via`, the servers an
    * alias resolved to, the room ID's server and whoever invited the user.
    */
-  async join(requester: Requester, roomIdOrAlias: string, reason?: string, via: readonly string[] = []): Promise<string> {
+  /**
+   * POST /join: `extra` is the rest of the request body, kept in the member event as Synapse keeps it (a
+   * per-room displayname, a client's own keys); the keys the server decides are not taken from it.
+   */
+  async join(requester: Requester, roomIdOrAlias: string, reason?: string, via: readonly string[] = [], extra: JsonObject = {}): Promise<string> {
     const { roomId, servers } = await this.resolveForJoin(roomIdOrAlias)
     const repos = this.storage.repos
     const [room, resident, own] = await Promise.all([
@@ -332,11 +343,11 @@ export class Rooms {
     const inviter = own?.membership === 'invite' ? parseUserId(own.sender)?.serverName : undefined
     const candidates = joinCandidates(roomId, via, servers, inviter ? [inviter] : []).filter((s) => s !== this.serverName)
     if (room && (resident || !this.remoteJoins || candidates.length === 0)) {
-      await this.changeMembership(requester, roomId, requester.userId, withReason({ membership: 'join' }, reason))
+      await this.changeMembership(requester, roomId, requester.userId, withReason({ ...clientMemberContent(extra), membership: 'join' }, reason))
       return roomId
     }
     if (!this.remoteJoins) throw notFound('No known servers for this room')
-    const content = withReason(await this.memberProfile(repos, requester.userId), reason)
+    const content = withReason({ ...(await this.memberProfile(repos, requester.userId)), ...clientMemberContent(extra) }, reason)
     await this.remoteJoins.join(requester.userId, roomId, candidates, content)
     return roomId
   }
@@ -471,6 +482,13 @@ function memberContentOf(fields: Record<string, unknown>): JsonObject {
 
 /** The memberships whose events carry the target's profile (a leave or ban carries none). */
 const PROFILED_MEMBERSHIPS = new Set(['join', 'invite', 'knock'])
+
+/** Keys of a member event's content the server decides, never taken from a client's join body. */
+const SERVER_MEMBER_KEYS = new Set(['membership', 'reason', 'third_party_invite', 'join_authorised_via_users_server', 'third_party_signed'])
+
+function clientMemberContent(extra: JsonObject): JsonObject {
+  return Object.fromEntries(Object.entries(extra).filter(([k]) => !SERVER_MEMBER_KEYS.has(k)))
+}
 
 function withReason(content: JsonObject, reason: string | undefined): JsonObject {
   if (reason !== undefined) content.reason = reason

@@ -62,6 +62,8 @@ export class Profiles {
 
   async getField(userId: string, key: string): Promise<Record<string, unknown>> {
     const profile = await this.get(userId)
+    // An existing user's unset displayname or avatar_url is an empty answer, as Synapse gives it.
+    if (!(key in profile) && (key === 'displayname' || key === 'avatar_url')) return {}
     if (!(key in profile)) throw notFound('Profile field not found')
     return { [key]: profile[key] }
   }

@@ -104,7 +104,7 @@ describe('PUT /profile/:userId/:keyName', () => {
     const put = await t.api.put(fieldPath(user.user_id, 'displayname'), { displayname: null }, user.access_token)
     assert.equal(put.status, 200)
     const get = await t.api.get(fieldPath(user.user_id, 'displayname'))
-    assert.equal(get.status, 404)
+    assert.deepEqual([get.status, get.body], [200, {}])
     const profile = await t.api.get(profilePath(user.user_id))
     assert.equal('displayname' in profile.body, false)
   })
@@ -198,13 +198,15 @@ describe('PUT /profile/:userId/:keyName', () => {
 })
 
 describe('GET /profile/:userId/:keyName', () => {
-  it('answers 404 M_NOT_FOUND for a field the user has not set', async () => {
+  it('answers 404 M_NOT_FOUND for a field the user has not set, and {} for an unset avatar_url or displayname (as Synapse)', async () => {
     const user = await registerUser(t.api)
-    for (const key of ['avatar_url', 'm.tz', 'com.example.unset']) {
+    for (const key of ['m.tz', 'com.example.unset']) {
       const res = await t.api.get(fieldPath(user.user_id, key))
       assert.equal(res.status, 404, key)
       assert.equal(res.body.errcode, 'M_NOT_FOUND', key)
     }
+    const avatar = await t.api.get(fieldPath(user.user_id, 'avatar_url'))
+    assert.deepEqual([avatar.status, avatar.body], [200, {}])
   })
 
   it('answers 404 M_NOT_FOUND for a user that does not exist', async () => {

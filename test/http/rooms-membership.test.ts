@@ -35,6 +35,31 @@ describe('POST /join/{roomIdOrAlias} and /rooms/{roomId}/join', () => {
     assert.deepEqual(member, { membership: 'join', displayname: 'Bobby', reason: 'saying hi' })
   })
 
+  it('keeps custom keys of the join body in the member event, but not those the server decides', async () => {
+    const alice = await user()
+    const bob = await user()
+    const roomId = await alice.createRoom({ preset: 'public_chat' })
+    const res = await bob.post(`/rooms/${enc(roomId)}/join`, { foo: 'bar', displayname: 'Bob here', membership: 'leave', join_authorised_via_users_server: alice.userId })
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    assert.deepEqual(await alice.getState(roomId, 'm.room.member', bob.userId), { membership: 'join', displayname: 'Bob here', foo: 'bar' })
+  })
+
+  it('makes no new event for a second join with the same content, and a new one when it changes', async () => {
+    const alice = await user()
+    const bob = await user()
+    const roomId = await alice.createRoom({ preset: 'public_chat' })
+    await bob.join(roomId)
+    const first = (await alice.get(`/rooms/${enc(roomId)}/state/m.room.member/${enc(bob.userId)}?format=event`)).body.event_id
+    assert.match(first, /^\$/)
+    const { next_batch: since } = await alice.sync()
+    await bob.join(roomId)
+    const again = await alice.sync({ since, timeout: 0 })
+    assert.equal(again.rooms?.join?.[roomId]?.timeline?.events?.length ?? 0, 0, 'no new event')
+    assert.equal((await alice.get(`/rooms/${enc(roomId)}/state/m.room.member/${enc(bob.userId)}?format=event`)).body.event_id, first)
+    assert.equal((await bob.post(`/rooms/${enc(roomId)}/join`, { reason: 'back' })).status, 200)
+    assert.equal((await alice.getState(roomId, 'm.room.member', bob.userId)).reason, 'back')
+  })
+
   it('answers 404 M_NOT_FOUND for an unknown alias or room, and 400 for something that is neither', async () => {
     const bob = await user()
     assertError(await bob.post(`/join/${enc(`#nowhere${process.pid}:${server}`)}`), 404, 'M_NOT_FOUND')

@@ -299,6 +299,18 @@ describe('redactions', () => {
     assert.equal(again.body.event_id, redactionId, 'the txnId makes a retry idempotent')
   })
 
+  it("refuses to redact an event of another room (400), and takes an ID this server has never seen", async () => {
+    const alice = await user()
+    const here = await alice.createRoom()
+    const there = await alice.createRoom()
+    const elsewhere = await alice.send(there, 'in the other room')
+    const res = await alice.put(`/rooms/${enc(here)}/redact/${enc(elsewhere)}/x1`, {})
+    assert.deepEqual([res.status, res.body.errcode], [400, 'M_INVALID_PARAM'])
+    assert.equal((await alice.event(there, elsewhere)).content.body, 'in the other room')
+    const unknown = await alice.put(`/rooms/${enc(here)}/redact/${enc('$neverseen')}/x2`, {})
+    assert.equal(unknown.status, 200, JSON.stringify(unknown.body))
+  })
+
   it('puts redacts in content from room version 11 and at the top level before', async () => {
     const alice = await user()
     for (const version of ['10', '11']) {

@@ -44,7 +44,7 @@ export const joinByIdOrAlias = defineRoute({
   async handler(ctx, { requester, params, query, body }) {
     const via = viaServers(query.via, query.server_name)
     if (body.third_party_signed) return { room_id: await ctx.thirdPartyInvites.join(requester, params.roomIdOrAlias, body.third_party_signed, body.reason, via) }
-    return { room_id: await ctx.rooms.join(requester, params.roomIdOrAlias, body.reason, via) }
+    return { room_id: await ctx.rooms.join(requester, params.roomIdOrAlias, body.reason, via, body) }
   },
 })
 
@@ -56,7 +56,7 @@ export const joinRoom = defineRoute({
   body: JoinBody,
   async handler(ctx, { requester, params, body }) {
     if (body.third_party_signed) return { room_id: await ctx.thirdPartyInvites.join(requester, params.roomId, body.third_party_signed, body.reason) }
-    return { room_id: await ctx.rooms.join(requester, params.roomId, body.reason) }
+    return { room_id: await ctx.rooms.join(requester, params.roomId, body.reason, [], body) }
   },
 })
 
