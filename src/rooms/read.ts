@@ -226,7 +226,9 @@ export class RoomReader {
       // Without `from`, the start is the end of the timeline the page was read from.
       start: request.from ?? (dir === 'b' ? `s${Number.MAX_SAFE_INTEGER}` : 's0'),
     }
-    if (!exhausted) result.end = formatToken(from)
+    // As Synapse: a page with events carries `end` even when it reached the first event (the next page, empty,
+    // has none), so a client always gets a token to continue from what it was given.
+    if (!exhausted || events.length > 0) result.end = formatToken(from)
     if (request.filter?.lazyLoadMembers) result.state = await this.memberStateFor(repos, roomId, chunk, requester)
     return result
   }

@@ -43,6 +43,17 @@ describe('GET /rooms/{roomId}/messages', () => {
     assert.ok(back.pages >= 4)
   })
 
+  it('gives a page that reaches the first event an `end` (as Synapse), and the empty page after it none', async () => {
+    const alice = await user()
+    const roomId = await alice.createRoom()
+    await alice.send(roomId, 'only message')
+    const whole = await alice.messages(roomId, { dir: 'b', limit: 100 })
+    assert.equal(whole.chunk.at(-1)?.type, 'm.room.create', 'the page reached the first event')
+    assert.equal(typeof whole.end, 'string')
+    const after = await alice.messages(roomId, { dir: 'b', from: whole.end })
+    assert.deepEqual([after.chunk, after.end], [[], undefined])
+  })
+
   it('continues from a /sync next_batch and stops at a `to` token', async () => {
     const alice = await user()
     const roomId = await alice.createRoom()
