@@ -12,6 +12,7 @@ import { ROOM_WRITE_STATE_CHANGED, type EventRow, type Repositories, type Storag
 import type { Requester } from '../users/index.ts'
 import type { RoomVersion } from '../protocol/room-versions.ts'
 import { refuseBlockedInvite, usersBlockingInvites } from '../directory/ignored.ts'
+import { aliasServer } from '../directory/aliases.ts'
 import { planRoom, type CreateRoomRequest } from './create.ts'
 import { STRIPPED_STATE_TYPES } from './client-events.ts'
 import { joinCandidates, type RemoteJoins } from '../federation/remote-join.ts'
@@ -233,13 +234,32 @@ export class Rooms {
       const template: EventTemplate = { type, state_key: key, sender: requester.userId, content }
       const room = await this.writer.open(repos, roomId, [template])
       const [current] = await repos.state.currentEvents(roomId, [[type, key]])
-      if (current) {
-        const existing = parseStored(current.json, room.version)
-        if (existing.sender === requester.userId && canonicalJson(existing.content) === canonicalJson(content)) return existing.event_id
-      }
+      const existing = current ? parseStored(current.json, room.version) : null
+      if (existing && existing.sender === requester.userId && canonicalJson(existing.content) === canonicalJson(content)) return existing.event_id
+      if (type === 'm.room.canonical_alias' && key === '') await this.checkCanonicalAliases(repos, roomId, content, existing?.content ?? {})
       const { event } = await this.writer.append(repos, room, template)
       return event.event_id
     }, { lockRoom: roomId })
+  }
+
+  /**
+   * m.room.canonical_alias (client-server API, "Room aliases"): each alias it names anew (`alias`,
+   * `alt_aliases`) must be an alias, and one of this server must point to this room (400 M_BAD_ALIAS), as
+   * Synapse checks; aliases the current event already names are not checked again (one deleted since may
+   * stay). Other servers' aliases are only checked for form.
+   */
+  private async checkCanonicalAliases(repos: Repositories, roomId: string, content: JsonObject, before: JsonObject): Promise<void> {
+    const named = (c: JsonObject): unknown[] => [...(c.alias !== undefined && c.alias !== null ? [c.alias] : []), ...(Array.isArray(c.alt_aliases) ? c.alt_aliases : [])]
+    if (content.alt_aliases !== undefined && !Array.isArray(content.alt_aliases)) throw invalidParam('alt_aliases must be a list of aliases')
+    const known = new Set(named(before))
+    const fresh = named(content).filter((a) => !known.has(a))
+    if (fresh.length > MAX_CANONICAL_ALIASES) throw invalidParam(`At most ${MAX_CANONICAL_ALIASES} new aliases at once`)
+    for (const alias of fresh) {
+      const server = typeof alias === 'string' ? aliasServer(alias) : null
+      if (server === null) throw invalidParam(`Not a room alias: ${String(alias).slice(0, 100)}`)
+      if (server !== this.serverName) continue
+      if ((await repos.aliases.resolve(alias as string)) !== roomId) throw new MatrixError('M_BAD_ALIAS', `${alias as string} does not point to this room`, 400)
+    }
   }
 
   /**
@@ -482,6 +502,9 @@ function memberContentOf(fields: Record<string, unknown>): JsonObject {
 
 /** The memberships whose events carry the target's profile (a leave or ban carries none). */
 const PROFILED_MEMBERSHIPS = new Set(['join', 'invite', 'knock'])
+
+/** New aliases one m.room.canonical_alias may name (each is looked up). */
+const MAX_CANONICAL_ALIASES = 100
 
 /** Keys of a member event's content the server decides, never taken from a client's join body. */
 const SERVER_MEMBER_KEYS = new Set(['membership', 'reason', 'third_party_invite', 'join_authorised_via_users_server', 'third_party_signed'])

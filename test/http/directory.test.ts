@@ -144,6 +144,32 @@ describe('DELETE /directory/room/:roomAlias', () => {
   })
 })
 
+describe('PUT /rooms/:roomId/state/m.room.canonical_alias', () => {
+  it("takes this server's aliases only when they point to the room (400 M_BAD_ALIAS), and refuses what is not an alias", async () => {
+    const alice = await client()
+    const roomId = await alice.createRoom({ preset: 'public_chat' })
+    const other = await alice.createRoom()
+    const [main, elsewhere, missing] = [alias(unique('main')), alias(unique('elsewhere')), alias(unique('missing'))]
+    await putAlias(alice, main, roomId)
+    await putAlias(alice, elsewhere, other)
+    const put = (content: Record<string, unknown>) => alice.putStateRaw(roomId, 'm.room.canonical_alias', '', content)
+    assert.equal((await put({ alias: main, alt_aliases: ['#far:other.example'] })).status, 200)
+    for (const content of [{ alias: missing }, { alias: elsewhere }, { alias: main, alt_aliases: [missing] }]) {
+      const res = await put(content)
+      assert.deepEqual([res.status, res.body.errcode], [400, 'M_BAD_ALIAS'], JSON.stringify(content))
+    }
+    for (const content of [{ alias: main.replace('#', '%') }, { alias: 7 }, { alt_aliases: 'not a list' }, { alt_aliases: ['#nocolon'] }]) {
+      const res = await put(content)
+      assert.deepEqual([res.status, res.body.errcode], [400, 'M_INVALID_PARAM'], JSON.stringify(content))
+    }
+    // An alias the current event names already is not checked again: one gone since (here removed from the
+    // table alone, as a crash between the two writes of a deletion could leave it) may stay.
+    await t.server.ctx.storage.db.query('DELETE FROM room_aliases WHERE alias = $1', [main])
+    assert.equal((await put({ alias: main, alt_aliases: ['#far:other.example', '#more:other.example'] })).status, 200)
+    assert.equal((await put({ alias: main, alt_aliases: [missing] })).body.errcode, 'M_BAD_ALIAS')
+  })
+})
+
 describe('GET /rooms/:roomId/aliases', () => {
   it("lists the room's local aliases to its members", async () => {
     const alice = await client()
