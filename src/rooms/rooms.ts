@@ -254,12 +254,16 @@ export class Rooms {
     const known = new Set(named(before))
     const fresh = named(content).filter((a) => !known.has(a))
     if (fresh.length > MAX_CANONICAL_ALIASES) throw invalidParam(`At most ${MAX_CANONICAL_ALIASES} new aliases at once`)
+    const ours: string[] = []
     for (const alias of fresh) {
       const server = typeof alias === 'string' ? aliasServer(alias) : null
       if (server === null) throw invalidParam(`Not a room alias: ${String(alias).slice(0, 100)}`)
-      if (server !== this.serverName) continue
-      if ((await repos.aliases.resolve(alias as string)) !== roomId) throw new MatrixError('M_BAD_ALIAS', `${alias as string} does not point to this room`, 400)
+      if (server === this.serverName) ours.push(alias as string)
     }
+    // One lookup for all of them, not one per alias.
+    const pointing = await repos.aliases.pointingTo(ours, roomId)
+    const stray = ours.find((a) => !pointing.has(a))
+    if (stray !== undefined) throw new MatrixError('M_BAD_ALIAS', `${stray} does not point to this room`, 400)
   }
 
   /**

@@ -20,6 +20,13 @@ export class AliasesRepository {
     return rows[0]?.room_id ?? null
   }
 
+  /** The aliases of `aliases` that point to `roomId`, in one statement. */
+  async pointingTo(aliases: string[], roomId: string): Promise<Set<string>> {
+    if (aliases.length === 0) return new Set()
+    const { rows } = await this.db.query<{ alias: string }>('SELECT alias FROM room_aliases WHERE alias = ANY($1::text[]) AND room_id = $2', [aliases, roomId])
+    return new Set(rows.map((r) => r.alias))
+  }
+
   async get(alias: string): Promise<{ room_id: string; creator: string } | null> {
     const { rows } = await this.db.query<{ room_id: string; creator: string }>('SELECT room_id, creator FROM room_aliases WHERE alias = $1', [alias])
     return rows[0] ?? null
