@@ -20,11 +20,9 @@ flock 9
 
 "$kit/setup.sh" >/dev/null
 if [ $# -gt 0 ]; then files=("$@"); else mapfile -t files < <(grep -hv '^\s*\(#\|$\)' "$kit/cs-tests.txt" "$kit/fed-tests.txt"); fi
-# Run last: tests/61push/01message-pushed.pl. Its "Don't get pushed for rooms you've muted" expects a push for a
-# message that names the user only in its text, which only the legacy mention push rules catch (the spec
-# removed those defaults in v1.17; Homestead has none). Failing, it leaves a waiter on SyTest's fake push
-# gateway that answers a later push request a second time, failing whichever test runs then; last, it can
-# only take the tests after it in its own file down with it.
+# Run last: tests/61push/01message-pushed.pl. When one of its tests fails while waiting for a push, it leaves a
+# waiter on SyTest's fake push gateway that answers a later push request a second time, failing whichever test
+# runs then; last, a failure there can only take the tests after it in its own file down with it.
 last=tests/61push/01message-pushed.pl
 if [ $# -eq 0 ]; then
   rest=(); for f in "${files[@]}"; do [ "$f" = "$last" ] || rest+=("$f"); done

@@ -235,7 +235,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   })
   const pushContext = writer.onPrepare(
     (repos, roomId, template) => push.prepare(repos, roomId, template),
-    (earlier, next) => push.preparedServes(earlier, next),
+    (earlier, next, read) => push.preparedServes(earlier, next, read),
   )
   writer.onAppend((repos, appended, room, prepared) =>
     push.onEventAppended(repos, appended, room, prepared.get(pushContext) as Promise<EventContext> | undefined),

@@ -1,7 +1,7 @@
 // Push rule evaluation (client-server API, "Push Rules" → "Conditions" and "Actions"): pure, so the same
 // code serves every recipient of an event, the tests, and later the pusher.
 import { compileGlob, globCost, globMatches, lowerForGlob, type CompiledGlob } from '../shared/glob.ts'
-import { RULE_KINDS, type PushAction, type PushCondition, type PushRule, type RuleKind, type Ruleset } from './rules.ts'
+import { LEGACY_MENTION_RULES, RULE_KINDS, type PushAction, type PushCondition, type PushRule, type RuleKind, type Ruleset } from './rules.ts'
 
 /** The event as push rules see it (the client-format top-level keys). */
 export interface PushEvent {
@@ -256,12 +256,22 @@ export function tweaksOf(actions: readonly PushAction[] | null): Record<string, 
   return tweaks
 }
 
-/** Runs the ruleset in priority order; the first enabled matching rule decides. */
+/** Whether the event's content has m.mentions (then the legacy mention rules do not apply, rules.ts). */
+export function hasMentions(event: Pick<PushEvent, 'content'>): boolean {
+  return Object.hasOwn(event.content, 'm.mentions')
+}
+
+/**
+ * Runs the ruleset in priority order; the first enabled matching rule decides. The legacy mention rules are
+ * passed over for an event with m.mentions.
+ */
 export function evaluate(ruleset: Ruleset, event: PushEvent, room: RoomFacts, recipient: Recipient, limits: MatchLimits = DEFAULT_MATCH_LIMITS): Outcome {
   const budget = newBudget(limits)
+  const skipLegacy = hasMentions(event)
   for (const kind of RULE_KINDS) {
     for (const rule of ruleset[kind]) {
-      if (!rule.enabled || !ruleMatches(kind, rule, event, room, recipient, budget)) continue
+      if (!rule.enabled || (skipLegacy && rule.default && LEGACY_MENTION_RULES.has(rule.rule_id))) continue
+      if (!ruleMatches(kind, rule, event, room, recipient, budget)) continue
       const actions = effectiveActions(rule.actions)
       return { ...outcomeOf(actions), actions, ruleId: rule.rule_id }
     }

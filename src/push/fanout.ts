@@ -1,13 +1,18 @@
 // Who an event notifies, without running the rules once per member. Pure.
 //
-// The server-default rules read the recipient in two places only: .m.rule.invite_for_me (the member event's
-// state_key against the user ID) and .m.rule.is_user_mention (the user ID in content.m.mentions.user_ids).
-// Everything else they read (the event, the joined member count, the sender's power) is the same for every
-// member. So the rules run once for a "generic" member that no event can name, and that outcome holds for
-// every member who runs the default rules unchanged, except the few the event names, whose outcome is
-// computed on its own; members with rules of their own are evaluated in full. Only outcomes that differ from
-// the generic one are stored per user.
-import { DEFAULT_MATCH_LIMITS, evaluate, propertyAt, tweaksOf, type MatchLimits, type PushEvent, type RoomFacts } from './evaluate.ts'
+// The server-default rules read the recipient in four places only: .m.rule.invite_for_me (the member event's
+// state_key against the user ID), .m.rule.is_user_mention (the user ID in content.m.mentions.user_ids), and,
+// for events without m.mentions, the legacy .m.rule.contains_user_name and .m.rule.contains_display_name (the
+// localpart or display name in content.body). Everything else they read (the event, the joined member count,
+// the sender's power) is the same for every member. So the rules run once for a "generic" member that no
+// event can name, and that outcome holds for every member who runs the default rules unchanged, except the
+// few the event names, whose outcome is computed on its own; members with rules of their own are evaluated
+// in full. Only outcomes that differ from the generic one are stored per user.
+//
+// The members a body may name are found by key (mentionKey, mentionCandidates) without reading the room's
+// members: the storage lists each joined local member under the keys of their localpart and display name.
+import { hasMentions, DEFAULT_MATCH_LIMITS, evaluate, propertyAt, tweaksOf, type MatchLimits, type PushEvent, type RoomFacts } from './evaluate.ts'
+import { lowerForGlob } from '../shared/glob.ts'
 import { defaultRuleset, type Ruleset } from './rules.ts'
 
 /** Whether an event notifies and highlights someone. */
@@ -67,6 +72,53 @@ export function namedLocalUsers(event: Pick<PushEvent, 'type' | 'state_key' | 'c
     }
   }
   return [...named]
+}
+
+/** Word characters of content.body matching, as glob.ts has them (after lower-casing: [a-z0-9_]). */
+const WORD_RUN = /[a-z0-9_]+/
+const WHITE_SPACE = /\s/u
+
+/**
+ * The key under which a localpart or display name is found among the words of a body that names it at word
+ * boundaries, case-insensitively: the first run of word characters of the lower-cased name (the characters
+ * around it in the name are not word characters, nor are those around the match in the body, so the body
+ * holds it as a whole run); for a name without word characters, its first character that is not white space
+ * (which the body then holds). Null for an empty or blank name.
+ */
+export function mentionKey(name: string): string | null {
+  const lowered = lowerForGlob(name)
+  const run = WORD_RUN.exec(lowered)
+  if (run) return run[0]
+  for (const ch of lowered) if (!WHITE_SPACE.test(ch)) return ch
+  return null
+}
+
+/** The most distinct keys one body is looked up by (a hostile body only loses its own legacy mentions past it). */
+export const MAX_MENTION_CANDIDATES = 1000
+
+/**
+ * Every key by which the body of an event without m.mentions may name someone (mentionKey): its distinct runs
+ * of word characters and its other characters that are not white space, lower-cased, in the first
+ * `maxMatchLength` code units that matching reads; none for an event with m.mentions or without a string body.
+ */
+export function mentionCandidates(event: Pick<PushEvent, 'content'>, maxMatchLength: number): string[] {
+  const body = event.content.body
+  if (typeof body !== 'string' || hasMentions(event)) return []
+  const text = lowerForGlob(body.slice(0, maxMatchLength))
+  const found = new Set<string>()
+  let run = ''
+  for (const ch of text) {
+    if (found.size >= MAX_MENTION_CANDIDATES) break
+    if (ch.length === 1 && WORD_RUN.test(ch)) {
+      run += ch
+      continue
+    }
+    if (run !== '') found.add(run)
+    run = ''
+    if (!WHITE_SPACE.test(ch)) found.add(ch)
+  }
+  if (run !== '' && found.size < MAX_MENTION_CANDIDATES) found.add(run)
+  return [...found]
 }
 
 function decide(ruleset: Ruleset, event: PushEvent, facts: RoomFacts, userId: string, displayName: string | null, limits: MatchLimits): Delivery {

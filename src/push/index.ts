@@ -11,7 +11,8 @@ import type { EventContext, EventPush, EventRecord, PushRuleRow, Repositories, S
 import type { UnreadCounts } from '../sync/rooms.ts'
 import { unreadFromThreads, type ThreadCounts, type UnreadCountsAt } from '../sync/local.ts'
 import { DEFAULT_MATCH_LIMITS, evaluate, needsDisplayName, tweaksOf, type MatchLimits, type PushEvent, type RoomFacts } from './evaluate.ts'
-import { namedLocalUsers, planEvent } from './fanout.ts'
+import { mentionCandidates, mentionKey, namedLocalUsers, planEvent } from './fanout.ts'
+import { localpartOf } from './rules.ts'
 import { buildRuleset, defaultRuleset, isDefaultRule, isRuleKind, type DefaultOverride, type PushAction, type PushRule, type RuleKind, type Ruleset, type StoredRule } from './rules.ts'
 import { DEFAULT_RULE_LIMITS, validateActions, validateConditions, validateNewRuleId, validatePattern, type RuleLimits } from './validate.ts'
 
@@ -63,6 +64,16 @@ function splitRows(rows: PushRuleRow[]): Map<string, { rules: StoredRule[]; over
 
 /** Counting through this many events of a room makes a checkpoint of its unread counts (see unreadCounts). */
 export const CHECKPOINT_AFTER_ROWS = 200
+
+/** The keys a joined member is found by for the legacy mention rules: those of their localpart and display name. */
+function memberKeys(userId: string, displayName: unknown): string[] {
+  const keys = new Set<string>()
+  for (const name of [localpartOf(userId), typeof displayName === 'string' ? displayName : '']) {
+    const key = mentionKey(name)
+    if (key !== null) keys.add(key)
+  }
+  return [...keys]
+}
 
 export class Push {
   private readonly storage: Storage
@@ -205,20 +216,32 @@ export class Push {
    * with the room's load): who of the members it names are joined, who has rules of their own, the count.
    */
   prepare(repos: Repositories, roomId: string, template: EventTemplate): Promise<EventContext> {
-    return repos.push.eventContext(roomId, this.named(template))
+    return repos.push.eventContext(roomId, this.named(template), this.candidates(template))
   }
 
   /**
    * Whether the context prepare() read for `earlier` serves `next` in the same room while its members and
    * the push rules are unchanged (RoomWriter's kept rooms): it serves any sender, but lists which of the
-   * users an event names are joined, so neither event may name anyone.
+   * users an event names are joined, so neither event may name anyone: by user ID, or (without m.mentions)
+   * by a word of the body that is one of the room's mention keys.
    */
-  preparedServes(earlier: EventTemplate, next: EventTemplate): boolean {
-    return this.named(earlier).length === 0 && this.named(next).length === 0
+  preparedServes(earlier: EventTemplate, next: EventTemplate, read: unknown): boolean {
+    const context = read as EventContext
+    if (context.named.length > 0 || this.named(earlier).length > 0 || this.named(next).length > 0) return false
+    const candidates = this.candidates(next)
+    if (candidates.length === 0) return true
+    if (context.roomKeys === null) return false
+    const keys = new Set(context.roomKeys)
+    return !candidates.some((k) => keys.has(k))
   }
 
   private named(template: Pick<PushEvent, 'type' | 'state_key' | 'content' | 'sender'>): string[] {
     return namedLocalUsers(template, this.serverName).filter((u) => u !== template.sender)
+  }
+
+  /** The keys by which the body of an event without m.mentions may name members (fanout.ts). */
+  private candidates(template: Pick<PushEvent, 'content'>): string[] {
+    return mentionCandidates(template, this.limits.maxMatchLength)
   }
 
   /**
@@ -246,15 +269,14 @@ export class Push {
       ...(event.state_key !== undefined ? { state_key: event.state_key } : {}),
       ...(event.redacts !== undefined ? { redacts: event.redacts } : {}),
     }
-    const named = this.named(pushEvent)
-    const context = await (prepared ?? repos.push.eventContext(event.room_id, named))
+    const context = await (prepared ?? repos.push.eventContext(event.room_id, this.named(pushEvent), this.candidates(pushEvent)))
     const byUser = splitRows(context.customRules)
     // The sender's own rules do not apply to their event.
     const customUsers = context.custom.filter((u) => u !== event.sender)
     const custom = new Set(customUsers)
     const rulesets = new Map<string, Ruleset>()
     for (const userId of customUsers) rulesets.set(userId, buildRuleset(userId, byUser.get(userId)?.rules ?? [], byUser.get(userId)?.overrides ?? []))
-    for (const userId of context.named) if (!custom.has(userId)) rulesets.set(userId, defaultRuleset(userId))
+    for (const userId of context.named) if (!custom.has(userId) && userId !== event.sender) rulesets.set(userId, defaultRuleset(userId))
     const wantNames = [...rulesets].filter(([, ruleset]) => needsDisplayName(ruleset)).map(([userId]) => userId)
     const names = await repos.push.displayNames(event.room_id, wantNames)
     const plContent = powerLevelsContent(room.state)
@@ -280,7 +302,7 @@ export class Push {
       threadId,
       room: plan.room,
       exceptions: plan.exceptions,
-      member: memberUser === null ? null : { userId: memberUser, joined },
+      member: memberUser === null ? null : { userId: memberUser, joined, keys: joined ? memberKeys(memberUser, event.content.displayname) : [] },
     }
     appended.notifications = record
     await repos.push.recordEvent(record)

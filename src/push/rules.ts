@@ -1,6 +1,12 @@
-// Push rules (client-server API, "Push Rules"): the kinds, the server-default rules exactly as the spec
-// lists them ("Predefined Rules", v1.19), and the assembly of a user's ruleset from the defaults, the user's
-// changes to them and the user's own rules.
+// Push rules (client-server API, "Push Rules"): the kinds, the server-default rules as the spec lists them
+// ("Predefined Rules", v1.19) plus the legacy mention rules, and the assembly of a user's ruleset from the
+// defaults, the user's changes to them and the user's own rules.
+//
+// The legacy mention rules (.m.rule.contains_display_name, .m.rule.contains_user_name, .m.rule.roomnotif) were
+// server defaults until the spec removed them in v1.17. Homestead keeps them, as Synapse does: clients and bots
+// that send no m.mentions still reach the people they name in the text, and Element's settings show them as the
+// "my display name" / "my username" / "@room" switches. They never apply to an event with m.mentions
+// (LEGACY_MENTION_RULES, evaluate.ts), so a client that sends m.mentions gets the spec's behaviour.
 
 export const RULE_KINDS = ['override', 'content', 'room', 'sender', 'underride'] as const
 export type RuleKind = (typeof RULE_KINDS)[number]
@@ -64,7 +70,16 @@ function rule(rule_id: string, conditions: PushCondition[], actions: PushAction[
   return { rule_id, default: true, enabled, conditions, actions }
 }
 
-/** The server-default override rules in the spec's order (.m.rule.master first). */
+/** The legacy mention rules, skipped for events whose content has m.mentions. */
+export const LEGACY_MENTION_RULES: ReadonlySet<string> = new Set(['.m.rule.contains_display_name', '.m.rule.contains_user_name', '.m.rule.roomnotif'])
+
+/** The localpart of a user ID (the whole string when it has no `@…:` shape). */
+export function localpartOf(userId: string): string {
+  const colon = userId.indexOf(':')
+  return userId.startsWith('@') && colon > 0 ? userId.slice(1, colon) : userId
+}
+
+/** The server-default override rules in the order of the spec before v1.17 (.m.rule.master first). */
 function defaultOverrides(userId: string): PushRule[] {
   return [
     rule('.m.rule.master', [], [], false),
@@ -80,6 +95,7 @@ function defaultOverrides(userId: string): PushRule[] {
       [{ kind: 'event_property_contains', key: 'content.m\\.mentions.user_ids', value: userId }],
       ['notify', SOUND_DEFAULT, HIGHLIGHT],
     ),
+    rule('.m.rule.contains_display_name', [{ kind: 'contains_display_name' }], ['notify', SOUND_DEFAULT, HIGHLIGHT]),
     rule(
       '.m.rule.is_room_mention',
       [
@@ -88,6 +104,7 @@ function defaultOverrides(userId: string): PushRule[] {
       ],
       ['notify', HIGHLIGHT],
     ),
+    rule('.m.rule.roomnotif', [match('content.body', '@room'), { kind: 'sender_notification_permission', key: 'room' }], ['notify', HIGHLIGHT]),
     rule('.m.rule.tombstone', [match('type', 'm.room.tombstone'), match('state_key', '')], ['notify', HIGHLIGHT]),
     rule('.m.rule.reaction', [match('type', 'm.reaction')], []),
     rule('.m.rule.room.server_acl', [match('type', 'm.room.server_acl'), match('state_key', '')], []),
@@ -106,9 +123,16 @@ function defaultUnderrides(): PushRule[] {
   ]
 }
 
-/** The server-default rules of a user (the spec defines no default content, room or sender rules). */
+/** The server-default content rule: the user's localpart as a word of the body (legacy). */
+function defaultContent(userId: string): PushRule[] {
+  const containsUserName: PushRule = { ...rule('.m.rule.contains_user_name', [], ['notify', SOUND_DEFAULT, HIGHLIGHT]), pattern: localpartOf(userId) }
+  delete containsUserName.conditions
+  return [containsUserName]
+}
+
+/** The server-default rules of a user (there are no default room or sender rules). */
 export function defaultRuleset(userId: string): Ruleset {
-  return { override: defaultOverrides(userId), content: [], room: [], sender: [], underride: defaultUnderrides() }
+  return { override: defaultOverrides(userId), content: defaultContent(userId), room: [], sender: [], underride: defaultUnderrides() }
 }
 
 /** Whether `ruleId` names a server-default rule of that kind. */

@@ -205,10 +205,10 @@ export type AppendHook = (repos: Repositories, appended: AppendedEvent, room: Ro
 export type PrepareHook = (repos: Repositories, roomId: string, template: EventTemplate) => Promise<unknown>
 
 /**
- * Whether what a PrepareHook read for `earlier` serves `next` too, in the same room, while the room's
- * history and the push rules are unchanged (what a kept room's check proves).
+ * Whether what a PrepareHook read for `earlier` (`read`: what it read) serves `next` too, in the same room,
+ * while the room's history and the push rules are unchanged (what a kept room's check proves).
  */
-export type PreparedReuse = (earlier: EventTemplate, next: EventTemplate) => boolean
+export type PreparedReuse = (earlier: EventTemplate, next: EventTemplate, read: unknown) => boolean
 
 const NOTHING_PREPARED: ReadonlyMap<symbol, Promise<unknown>> = new Map()
 
@@ -337,7 +337,7 @@ export class RoomWriter {
     for (const [type, key] of keysFor(template, ANY_VERSION)) if (!kept.known.has(stateKey(type, key))) return false
     for (const [key, { reuse }] of this.preparers) {
       const earlier = kept.prepared.get(key)
-      if (!earlier || !reuse(earlier.template, template)) return false
+      if (!earlier || !reuse(earlier.template, template, earlier.value)) return false
     }
     return true
   }

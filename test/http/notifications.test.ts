@@ -91,6 +91,65 @@ describe('unread_notifications in /sync', () => {
   })
 })
 
+describe('the legacy mention rules', () => {
+  const setName = async (user: Session, displayname: string) =>
+    assert.equal((await t.api.put(`${CS}/profile/${enc(user.user_id)}/displayname`, { displayname }, user.access_token)).status, 200)
+
+  it('highlight a body without m.mentions that names a member by localpart or display name, whoever else is in the room', async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const carol = await registerUser(t.api)
+    const dave = await registerUser(t.api)
+    const room = await roomWith(alice, bob, carol, dave)
+    await setName(carol, 'Zed Quill')
+    // A plain message first, then ones that name someone: the room this instance kept must not hide them.
+    await send(alice, room, text('morning all'))
+    await send(alice, room, text(`${bob.username.toUpperCase()}: coffee?`))
+    await send(alice, room, text('zed quill, are you there?'))
+    await send(alice, room, text(`${dave.username} with m.mentions naming nobody`, { 'm.mentions': {} }))
+    assert.deepEqual(await counts(bob, room), { notification_count: 4, highlight_count: 1 })
+    assert.deepEqual(await counts(carol, room), { notification_count: 4, highlight_count: 1 })
+    assert.deepEqual(await counts(dave, room), { notification_count: 4, highlight_count: 0 })
+    assert.deepEqual(await counts(alice, room), { notification_count: 0, highlight_count: 0 }, 'naming yourself is no notification')
+  })
+
+  it('follow a display name change', async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const carol = await registerUser(t.api)
+    const room = await roomWith(alice, bob, carol)
+    await setName(bob, 'Wren Porter')
+    await send(alice, room, text('wren porter?'))
+    assert.deepEqual(await counts(bob, room), { notification_count: 1, highlight_count: 1 })
+    // Bob's own event (the new name) marks what came before as read.
+    await setName(bob, 'Yara')
+    await send(alice, room, text('wren porter again'))
+    await send(alice, room, text('yara!'))
+    assert.deepEqual(await counts(bob, room), { notification_count: 2, highlight_count: 1 })
+  })
+
+  it('an @room in the body highlights from a sender allowed to notify the room', async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const carol = await registerUser(t.api)
+    const room = await roomWith(alice, bob, carol)
+    await send(alice, room, text('@room lunch'))
+    await send(bob, room, text('@room me too'))
+    assert.deepEqual(await counts(carol, room), { notification_count: 2, highlight_count: 1 })
+  })
+
+  it('can be switched off by the user', async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const carol = await registerUser(t.api)
+    const room = await roomWith(alice, bob, carol)
+    await pushRule(bob, 'content/.m.rule.contains_user_name/enabled', { enabled: false })
+    await pushRule(bob, 'override/.m.rule.contains_display_name/enabled', { enabled: false })
+    await send(alice, room, text(`${bob.username}?`))
+    assert.deepEqual(await counts(bob, room), { notification_count: 1, highlight_count: 0 })
+  })
+})
+
 describe('push rules change the counts', () => {
   it('a disabled default rule stops its events from counting', async () => {
     const alice = await registerUser(t.api)

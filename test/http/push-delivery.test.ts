@@ -132,6 +132,18 @@ describe('push delivery', () => {
     assert.equal(of(pushkey).filter((x) => x.event_id === notice || x.event_id === reaction).length, 0)
   })
 
+  it('pushes a highlight for a body without m.mentions that names the user, and only to them', async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const carol = await registerUser(t.api)
+    const room = await roomWith(alice, [bob, carol])
+    const alicePush = await setPusher(alice)
+    const carolPush = await setPusher(carol)
+    const named = await send(bob, room, text(`${alice.username}: ping`))
+    assert.deepEqual((await gateway.waitFor(about(alicePush, named))).devices[0]?.tweaks, { sound: 'default', highlight: true })
+    assert.deepEqual((await gateway.waitFor(about(carolPush, named))).devices[0]?.tweaks, {}, 'a plain notification for the others')
+  })
+
   it('pushes an invite to the invited user, with membership and user_is_target', async () => {
     const alice = await registerUser(t.api)
     const bob = await registerUser(t.api)

@@ -9,6 +9,9 @@ const G = '/_matrix/client/v3/pushrules/global'
 const enc = encodeURIComponent
 
 
+/** The server-default content rule (the legacy .m.rule.contains_user_name), after the user's own. */
+const DEFAULT_CONTENT = '.m.rule.contains_user_name'
+
 async function ids(user: Session, kind: string): Promise<string[]> {
   const res = await t.api.get(`${G}/`, user.access_token)
   assert.equal(res.status, 200)
@@ -37,7 +40,10 @@ describe('GET /pushrules/', () => {
     assert.deepEqual(global.underride.map((r: { rule_id: string }) => r.rule_id), [
       '.m.rule.call', '.m.rule.encrypted_room_one_to_one', '.m.rule.room_one_to_one', '.m.rule.message', '.m.rule.encrypted',
     ])
-    assert.deepEqual([global.content, global.room, global.sender], [[], [], []])
+    assert.deepEqual(global.content, [
+      { rule_id: '.m.rule.contains_user_name', default: true, enabled: true, pattern: alice.username, actions: ['notify', { set_tweak: 'sound', value: 'default' }, { set_tweak: 'highlight' }] },
+    ])
+    assert.deepEqual([global.room, global.sender], [[], []])
   })
 
   it('answers on the r0 path too, and not without the trailing slash (404, as Synapse)', async () => {
@@ -130,13 +136,14 @@ describe('PUT /pushrules/global/:kind/:ruleId', () => {
     const alice = await registerUser(t.api)
     await put(alice, 'content/a', { pattern: 'a', actions: [] })
     await put(alice, 'content/b', { pattern: 'b', actions: [] })
-    assert.deepEqual(await ids(alice, 'content'), ['b', 'a'])
+    // The user's rules come before the server-default ones.
+    assert.deepEqual(await ids(alice, 'content'), ['b', 'a', DEFAULT_CONTENT])
     assert.equal((await t.api.put(`${G}/content/c?before=a`, { pattern: 'c', actions: [] }, alice.access_token)).status, 200)
-    assert.deepEqual(await ids(alice, 'content'), ['b', 'c', 'a'])
+    assert.deepEqual(await ids(alice, 'content'), ['b', 'c', 'a', DEFAULT_CONTENT])
     assert.equal((await t.api.put(`${G}/content/d?after=b`, { pattern: 'd', actions: [] }, alice.access_token)).status, 200)
-    assert.deepEqual(await ids(alice, 'content'), ['b', 'd', 'c', 'a'])
+    assert.deepEqual(await ids(alice, 'content'), ['b', 'd', 'c', 'a', DEFAULT_CONTENT])
     assert.equal((await t.api.put(`${G}/content/e?after=a&before=b`, { pattern: 'e', actions: [] }, alice.access_token)).status, 200)
-    assert.deepEqual(await ids(alice, 'content'), ['e', 'b', 'd', 'c', 'a'], 'before wins when both are given')
+    assert.deepEqual(await ids(alice, 'content'), ['e', 'b', 'd', 'c', 'a', DEFAULT_CONTENT], 'before wins when both are given')
   })
 
   it('updates an existing rule in place, keeping its position and enabled flag unless moved', async () => {
@@ -145,18 +152,18 @@ describe('PUT /pushrules/global/:kind/:ruleId', () => {
     await put(alice, 'content/b', { pattern: 'b', actions: [] })
     await put(alice, 'content/a/enabled', { enabled: false })
     assert.equal((await put(alice, 'content/a', { pattern: 'aa', actions: ['notify'] })).status, 200)
-    assert.deepEqual(await ids(alice, 'content'), ['b', 'a'])
+    assert.deepEqual(await ids(alice, 'content'), ['b', 'a', DEFAULT_CONTENT])
     const a = (await t.api.get(`${G}/content/a`, alice.access_token)).body
     assert.deepEqual(a, { rule_id: 'a', default: false, enabled: false, pattern: 'aa', actions: ['notify'] })
     await t.api.put(`${G}/content/a?before=b`, { pattern: 'aa', actions: [] }, alice.access_token)
-    assert.deepEqual(await ids(alice, 'content'), ['a', 'b'])
+    assert.deepEqual(await ids(alice, 'content'), ['a', 'b', DEFAULT_CONTENT])
   })
 
   it('refuses before/after naming an unknown or server-default rule with 400 M_UNKNOWN', async () => {
     const alice = await registerUser(t.api)
     assertError(await t.api.put(`${G}/content/x?before=nope`, { pattern: 'x', actions: [] }, alice.access_token), 400, 'M_UNKNOWN')
     assertError(await t.api.put(`${G}/override/x?after=.m.rule.master`, { actions: [] }, alice.access_token), 400, 'M_UNKNOWN')
-    assert.deepEqual(await ids(alice, 'content'), [], 'nothing was created')
+    assert.deepEqual(await ids(alice, 'content'), [DEFAULT_CONTENT], 'nothing was created')
   })
 
   it('refuses rule IDs reserved for server-default rules or holding slashes with 400 M_INVALID_PARAM', async () => {

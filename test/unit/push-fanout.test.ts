@@ -4,8 +4,8 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { evaluate, type PushEvent, type RoomFacts } from '../../src/push/evaluate.ts'
-import { namedLocalUsers, planEvent, type Decision, type Individual } from '../../src/push/fanout.ts'
-import { buildRuleset, defaultRuleset, RULE_KINDS, type Ruleset, type StoredRule } from '../../src/push/rules.ts'
+import { MAX_MENTION_CANDIDATES, mentionCandidates, mentionKey, namedLocalUsers, planEvent, type Decision, type Individual } from '../../src/push/fanout.ts'
+import { buildRuleset, defaultRuleset, localpartOf, RULE_KINDS, type Ruleset, type StoredRule } from '../../src/push/rules.ts'
 
 const SERVER = 'example.org'
 const ROOM = '!room:example.org'
@@ -53,6 +53,9 @@ const members: Array<{ userId: string; ruleset: Ruleset; displayName: string; cu
     displayName: 'Gina',
     custom: true,
   },
+  { userId: '@ivy.lee:example.org', ruleset: defaultRuleset('@ivy.lee:example.org'), displayName: 'Dr. Ivy', custom: false },
+  { userId: '@jo:example.org', ruleset: defaultRuleset('@jo:example.org'), displayName: '张伟', custom: false },
+  { userId: '@kim:example.org', ruleset: defaultRuleset('@kim:example.org'), displayName: '🌟Star', custom: false },
   {
     userId: '@hal:example.org',
     ruleset: buildRuleset('@hal:example.org', [], [{ kind: 'override', rule_id: '.m.rule.master', enabled: true, actions: null }]),
@@ -86,11 +89,37 @@ const events: Array<[string, PushEvent, RoomFacts]> = [
   ['a call invite', ev('m.call.invite', { call_id: '1' }), group],
   ['a custom event type', ev('org.example.custom', { body: 'cake' }), group],
   ['an empty-string mention', text('x', { 'm.mentions': { user_ids: [''] } }), group],
+  ['a body naming bob by his localpart', text('ask @bob:example.org'), group],
+  ['a body naming dave by his display name in capitals', text('DAVE, lunch?'), group],
+  ['a body naming ivy by the start of her localpart only', text('ivy, lunch?'), group],
+  ['a body naming ivy by localpart and display name', text('ping ivy.lee and dr. ivy'), group],
+  ['a body naming jo by a name without word characters', text('你好张伟'), group],
+  ['a body naming kim by a name starting with a symbol', text('thanks 🌟star!'), group],
+  ['a body naming bob inside a word', text('bobsleigh'), group],
+  ['a body naming bob with m.mentions naming nobody', text('bob?', { 'm.mentions': {} }), group],
+  ['a body saying @room from a powerful sender', text('@room hello'), group],
+  ['a body saying @room from a weak sender', text('@room hello'), weakSender],
+  ['a body saying @room with m.mentions', text('@room hello', { 'm.mentions': {} }), group],
+  ['a notice naming bob', ev('m.room.message', { msgtype: 'm.notice', body: 'bob' }), group],
 ]
+
+/**
+ * The members an event names: by user ID (namedLocalUsers), and members listed under one of the body's
+ * mention keys, as the storage finds them (push_mention_keys: the keys of their localpart and display name).
+ */
+function namedMembers(event: PushEvent): Set<string> {
+  const named = new Set(namedLocalUsers(event, SERVER))
+  const candidates = new Set(mentionCandidates(event, 16_384))
+  for (const m of members) {
+    const keys = [mentionKey(localpartOf(m.userId)), mentionKey(m.displayName)]
+    if (keys.some((k) => k !== null && candidates.has(k))) named.add(m.userId)
+  }
+  return named
+}
 
 /** What the planner stores, resolved for one member (what the counts then read). */
 function resolved(event: PushEvent, facts: RoomFacts): Map<string, Decision> {
-  const named = new Set(namedLocalUsers(event, SERVER))
+  const named = namedMembers(event)
   const individuals: Individual[] = members
     .filter((m) => m.userId !== event.sender && (m.custom || named.has(m.userId)))
     .map((m) => ({ userId: m.userId, ruleset: m.ruleset, displayName: m.displayName }))
@@ -129,8 +158,31 @@ describe('namedLocalUsers', () => {
   })
 })
 
+describe('mention keys', () => {
+  it('key a name by its first run of word characters, lower-cased, else by its first character that is not white space', () => {
+    assert.equal(mentionKey('Dr. Ivy'), 'dr')
+    assert.equal(mentionKey('ivy.lee'), 'ivy')
+    assert.equal(mentionKey('🌟Star'), 'star')
+    assert.equal(mentionKey('  张伟'), '张')
+    assert.equal(mentionKey('-'), '-')
+    assert.equal(mentionKey(' \t'), null)
+  })
+
+  it("lists a body's distinct word runs and other characters, and nothing for an event with m.mentions or no body", () => {
+    assert.deepEqual(mentionCandidates(text('Hi @Bob:ex, hi!'), 100), ['hi', '@', 'bob', ':', 'ex', ',', '!'])
+    assert.deepEqual(mentionCandidates(text('hi bob', { 'm.mentions': {} }), 100), [])
+    assert.deepEqual(mentionCandidates(ev('m.room.message', { body: 7 }), 100), [])
+    assert.deepEqual(mentionCandidates(text('abc def'), 3), ['abc'], 'only what matching reads')
+  })
+
+  it('bounds the keys of a hostile body', () => {
+    const body = Array.from({ length: 5000 }, (_, i) => `w${i}`).join(' ')
+    assert.equal(mentionCandidates(text(body), 1_000_000).length, MAX_MENTION_CANDIDATES)
+  })
+})
+
 describe('the server-default rules', () => {
-  it('read the recipient only through .m.rule.invite_for_me and .m.rule.is_user_mention, never the display name', () => {
+  it('read the recipient only through the rules the fan-out knows, and the display name only through .m.rule.contains_display_name', () => {
     // If the spec's defaults change, the generic evaluation in fanout.ts must learn the new per-user inputs.
     const a = defaultRuleset('@a:x')
     const b = defaultRuleset('@b:x')
@@ -138,9 +190,9 @@ describe('the server-default rules', () => {
     for (const kind of RULE_KINDS) {
       a[kind].forEach((rule, i) => {
         if (JSON.stringify(rule) !== JSON.stringify(b[kind][i])) differing.push(rule.rule_id)
-        assert.ok(!(rule.conditions ?? []).some((c) => c.kind === 'contains_display_name'), rule.rule_id)
+        if ((rule.conditions ?? []).some((c) => c.kind === 'contains_display_name')) differing.push(rule.rule_id)
       })
     }
-    assert.deepEqual(differing, ['.m.rule.invite_for_me', '.m.rule.is_user_mention'])
+    assert.deepEqual(differing, ['.m.rule.invite_for_me', '.m.rule.is_user_mention', '.m.rule.contains_display_name', '.m.rule.contains_user_name'])
   })
 })

@@ -1,5 +1,6 @@
-// The server-default push rules (client-server API, "Predefined Rules", v1.19) and rule evaluation order
-// ("Push Rules": override, content, room, sender, underride; .m.rule.master always first).
+// The server-default push rules (client-server API, "Predefined Rules", v1.19, with the legacy mention rules
+// the spec had before v1.17) and rule evaluation order ("Push Rules": override, content, room, sender,
+// underride; .m.rule.master always first).
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { evaluate, type PushEvent, type RoomFacts } from '../../src/push/evaluate.ts'
@@ -21,18 +22,22 @@ function outcome(event: PushEvent, facts: RoomFacts = group, ruleset = defaultRu
 const text = (body: string, more: Record<string, unknown> = {}) => ev('m.room.message', { msgtype: 'm.text', body, ...more })
 
 describe('server-default rules', () => {
-  it('lists exactly the spec rules, in the spec order, with no content, room or sender defaults', () => {
+  it('lists the spec rules with the legacy mention rules, in the order the spec had them, with no room or sender defaults', () => {
     const set = defaultRuleset(BOB)
     assert.deepEqual(
       set.override.map((r) => r.rule_id),
       [
         '.m.rule.master', '.m.rule.suppress_notices', '.m.rule.invite_for_me', '.m.rule.member_event', '.m.rule.is_user_mention',
-        '.m.rule.is_room_mention', '.m.rule.tombstone', '.m.rule.reaction', '.m.rule.room.server_acl', '.m.rule.suppress_edits',
+        '.m.rule.contains_display_name', '.m.rule.is_room_mention', '.m.rule.roomnotif', '.m.rule.tombstone', '.m.rule.reaction',
+        '.m.rule.room.server_acl', '.m.rule.suppress_edits',
       ],
     )
     assert.deepEqual(set.underride.map((r) => r.rule_id), ['.m.rule.call', '.m.rule.encrypted_room_one_to_one', '.m.rule.room_one_to_one', '.m.rule.message', '.m.rule.encrypted'])
-    assert.deepEqual([set.content, set.room, set.sender], [[], [], []])
-    for (const kind of ['override', 'underride'] as const) for (const r of set[kind]) assert.equal(r.default, true, r.rule_id)
+    assert.deepEqual(set.content, [
+      { rule_id: '.m.rule.contains_user_name', default: true, enabled: true, pattern: 'bob', actions: ['notify', { set_tweak: 'sound', value: 'default' }, { set_tweak: 'highlight' }] },
+    ])
+    assert.deepEqual([set.room, set.sender], [[], []])
+    for (const kind of ['override', 'content', 'underride'] as const) for (const r of set[kind]) assert.equal(r.default, true, r.rule_id)
     assert.equal(set.override[0]?.enabled, false, '.m.rule.master is disabled by default')
     assert.ok(set.override.slice(1).every((r) => r.enabled))
   })
@@ -49,7 +54,44 @@ describe('server-default rules', () => {
     assert.equal(isDefaultRule('override', '.m.rule.master'), true)
     assert.equal(isDefaultRule('underride', '.m.rule.master'), false)
     assert.equal(isDefaultRule('underride', '.m.rule.message'), true)
-    assert.equal(isDefaultRule('content', '.m.rule.contains_user_name'), false, 'removed in v1.17')
+    assert.equal(isDefaultRule('content', '.m.rule.contains_user_name'), true, 'a legacy rule Homestead keeps')
+    assert.equal(isDefaultRule('override', '.m.rule.contains_user_name'), false)
+  })
+})
+
+describe('the legacy mention rules', () => {
+  it('.m.rule.contains_user_name: the localpart as a word of the body highlights, case-insensitively', () => {
+    const noName = (event: PushEvent, ruleset = defaultRuleset(BOB)) => evaluate(ruleset, event, group, { userId: BOB, displayName: null })
+    const o = noName(text('ask @BOB:example.org please'))
+    assert.equal(o.ruleId, '.m.rule.contains_user_name')
+    assert.deepEqual(o.actions, ['notify', { set_tweak: 'sound', value: 'default' }, { set_tweak: 'highlight' }])
+    assert.equal(noName(text('bobsleigh')).ruleId, '.m.rule.message', 'not inside a word')
+  })
+
+  it('.m.rule.contains_display_name: the display name in the body highlights', () => {
+    const ruleset = defaultRuleset('@robert:example.org')
+    const o = evaluate(ruleset, text('thanks, bob!'), group, { userId: '@robert:example.org', displayName: 'Bob' })
+    assert.equal(o.ruleId, '.m.rule.contains_display_name')
+    assert.equal(o.highlight, true)
+    assert.equal(evaluate(ruleset, text('thanks, bob!'), group, { userId: '@robert:example.org', displayName: null }).ruleId, '.m.rule.message')
+  })
+
+  it('.m.rule.roomnotif: @room in the body highlights when the sender may notify the room', () => {
+    assert.equal(outcome(text('@room lunch'), { ...group, senderPowerLevel: 50 }).ruleId, '.m.rule.roomnotif')
+    assert.equal(outcome(text('@room lunch'), group).ruleId, '.m.rule.message', 'power 0 < notifications.room 50')
+  })
+
+  it('do not apply to an event with m.mentions, whatever it holds', () => {
+    assert.equal(outcome(text('bob, @room', { 'm.mentions': {} }), { ...group, senderPowerLevel: 100 }).ruleId, '.m.rule.message')
+    assert.equal(outcome(text('bob', { 'm.mentions': { user_ids: [BOB] } })).ruleId, '.m.rule.is_user_mention')
+  })
+
+  it('can be disabled like any server-default rule', () => {
+    const ruleset = buildRuleset(BOB, [], [
+      { kind: 'content', rule_id: '.m.rule.contains_user_name', enabled: false, actions: null },
+      { kind: 'override', rule_id: '.m.rule.contains_display_name', enabled: false, actions: null },
+    ])
+    assert.equal(outcome(text('bob?'), group, ruleset).ruleId, '.m.rule.message')
   })
 })
 
@@ -88,9 +130,11 @@ describe('evaluating the server-default rules', () => {
     assert.equal(outcome(text('hi', { 'm.mentions': { user_ids: ['@carol:example.org'] } })).highlight, false)
   })
 
-  it('a plain-text mention of the user ID or display name does not highlight (legacy body rules removed in v1.17)', () => {
-    assert.equal(outcome(text(`hey ${BOB}`)).highlight, false)
-    assert.equal(outcome(text('hey Bob')).highlight, false)
+  it('a plain-text mention of the user ID or display name highlights only without m.mentions (the legacy rules)', () => {
+    assert.equal(outcome(text(`hey ${BOB}`)).highlight, true)
+    assert.equal(outcome(text('hey Bob')).highlight, true)
+    assert.equal(outcome(text(`hey ${BOB}`, { 'm.mentions': {} })).highlight, false)
+    assert.equal(outcome(text('hey Bob', { 'm.mentions': { user_ids: [] } })).highlight, false)
   })
 
   it('.m.rule.is_room_mention: @room highlights only from a sender with the notifications.room level', () => {

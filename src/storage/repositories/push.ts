@@ -23,11 +23,19 @@ export interface PushActionInsert {
 /** The join floor of a member who left: nothing counts for them until they join again. */
 const NOT_JOINED = '9223372036854775807'
 
+/** The most mention keys of a room an EventContext lists (roomKeys). */
+export const MENTION_KEYS_KEPT = 256
+
 /** See PushRepository.eventContext. */
 export interface EventContext {
   memberCount: number
-  /** Those of the named users who are joined members. */
+  /** Those of the named users who are joined members, and the joined local members listed under one of the keys. */
   named: string[]
+  /**
+   * Every key the room's joined local members are listed under (push_mention_keys), or null when there are
+   * more than MENTION_KEYS_KEPT: a later body none of whose candidates is here names nobody by them.
+   */
+  roomKeys: string[] | null
   /** Joined members with a push configuration of their own (the sender too: the context serves any sender). */
   custom: string[]
   /** Their rules, as rulesOf returns them. */
@@ -48,7 +56,7 @@ export interface EventRecord {
   room: { notify: boolean; highlight: boolean }
   exceptions: PushActionInsert[]
   /** A local user's member event: whether it leaves them joined. */
-  member: { userId: string; joined: boolean } | null
+  member: { userId: string; joined: boolean; keys: string[] } | null
 }
 
 /** See PushRepository.notificationsOf. */
@@ -76,7 +84,8 @@ export interface UnreadRow {
 /**
  * PushRepository.recordEvent's statement: the event's push summary and exceptions, and the sender's read
  * floor in its thread (an event a user sends is read by them). A member event of a local user ($12, $13)
- * also sets or clears their floor for the room and whether they have rules of their own; a message's
+ * also sets or clears their floor for the room, whether they have rules of their own and their mention
+ * keys ($14: listed while joined, migration 0042); a message's
  * statement has no such parts (every part of a statement is set up on each execution, whether or not its
  * condition holds).
  */
@@ -109,6 +118,13 @@ function recordEventSql(memberEvent: boolean): string {
          INSERT INTO push_read_floors (room_id, user_id, thread_id, stream_ordering) SELECT $1, $12, '', ${NOT_JOINED} WHERE $13::text = 'leave'
          ON CONFLICT (room_id, user_id, thread_id) DO UPDATE SET stream_ordering = EXCLUDED.stream_ordering
        )`,
+    `unkeyed AS (
+         DELETE FROM push_mention_keys WHERE room_id = $1 AND user_id = $12 AND NOT (key = ANY($14::text[]))
+       )`,
+    `keyed AS (
+         INSERT INTO push_mention_keys (room_id, key, user_id) SELECT $1, k, $12 FROM unnest($14::text[]) AS k WHERE $13::text = 'join'
+         ON CONFLICT DO NOTHING
+       )`,
     `custom AS (
          INSERT INTO push_custom_members (room_id, user_id) SELECT $1, $12 WHERE $13::text = 'join'
             AND (EXISTS (SELECT 1 FROM push_rules WHERE user_id = $12) OR EXISTS (SELECT 1 FROM push_rule_defaults WHERE user_id = $12))
@@ -123,7 +139,8 @@ const RECORD_MEMBER_EVENT_SQL = recordEventSql(true)
 
 /**
  * Owns push_rules, push_rule_defaults, event_push_actions (migration 0004), event_push_summary, push_read_floors
- * and push_custom_members (migration 0009), push_unread_checkpoints (migration 0022).
+ * and push_custom_members (migration 0009), push_unread_checkpoints (migration 0022), push_mention_keys
+ * (migration 0042).
  */
 export class PushRepository {
   private readonly db: Queryable
@@ -223,8 +240,8 @@ export class PushRepository {
    * sender's too (the caller leaves them out: one context serves any sender), most important first as
    * rulesOf lists them.
    */
-  async eventContext(roomId: string, named: string[]): Promise<EventContext> {
-    const { rows } = await this.db.query<{ member_count: number; named: string[]; custom: string[]; rules: PushRuleRow[] | null }>(
+  async eventContext(roomId: string, named: string[], keys: string[]): Promise<EventContext> {
+    const { rows } = await this.db.query<{ member_count: number; named: string[]; room_keys: string[] | null; custom: string[]; rules: PushRuleRow[] | null }>(
       `WITH custom AS (
          SELECT c.user_id FROM push_custom_members c
            JOIN room_memberships m ON m.room_id = c.room_id AND m.user_id = c.user_id AND m.membership = 'join'
@@ -232,7 +249,13 @@ export class PushRepository {
        )
        SELECT COALESCE((SELECT joined_members FROM room_summaries WHERE room_id = $1),
                        (SELECT count(*) FROM room_memberships WHERE room_id = $1 AND membership = 'join'))::int AS member_count,
-              ARRAY(SELECT user_id FROM room_memberships WHERE room_id = $1 AND user_id = ANY($2::text[]) AND membership = 'join') AS named,
+              ARRAY(SELECT user_id FROM room_memberships WHERE room_id = $1 AND user_id = ANY($2::text[]) AND membership = 'join'
+                    UNION
+                    SELECT k.user_id FROM push_mention_keys k
+                      JOIN room_memberships m ON m.room_id = k.room_id AND m.user_id = k.user_id AND m.membership = 'join'
+                     WHERE k.room_id = $1 AND k.key = ANY($3::text[])) AS named,
+              (SELECT CASE WHEN count(*) <= ${MENTION_KEYS_KEPT} THEN COALESCE(array_agg(DISTINCT key), '{}') END
+                 FROM (SELECT key FROM push_mention_keys WHERE room_id = $1 LIMIT ${MENTION_KEYS_KEPT + 1}) r) AS room_keys,
               ARRAY(SELECT user_id FROM custom) AS custom,
               (SELECT json_agg(r ORDER BY r.user_id, r.kind, r.priority DESC, r.rule_id) FROM (
                  SELECT user_id, kind, rule_id, false AS is_default, priority, conditions, pattern, actions, enabled
@@ -241,10 +264,10 @@ export class PushRepository {
                  SELECT user_id, kind, rule_id, true, 0, NULL, NULL, actions, enabled
                    FROM push_rule_defaults WHERE user_id IN (SELECT user_id FROM custom)
               ) r) AS rules`,
-      [roomId, named],
+      [roomId, named, keys],
     )
     const row = rows[0]
-    return { memberCount: row?.member_count ?? 0, named: row?.named ?? [], custom: row?.custom ?? [], customRules: row?.rules ?? [] }
+    return { memberCount: row?.member_count ?? 0, named: row?.named ?? [], roomKeys: row?.room_keys ?? null, custom: row?.custom ?? [], customRules: row?.rules ?? [] }
   }
 
   /**
@@ -300,7 +323,8 @@ export class PushRepository {
       r.senderIsLocal,
     ]
     if (r.member === null) return this.db.write(RECORD_EVENT_SQL, values)
-    await this.db.write(RECORD_MEMBER_EVENT_SQL, [...values, r.member.userId, r.member.joined ? 'join' : 'leave'])
+    const joined = r.member.joined
+    await this.db.write(RECORD_MEMBER_EVENT_SQL, [...values, r.member.userId, joined ? 'join' : 'leave', joined ? r.member.keys : []])
   }
 
   /**
