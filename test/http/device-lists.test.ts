@@ -114,6 +114,24 @@ describe('/sync device_lists', () => {
     assert.deepEqual(sync.device_lists, { left: [carol.client.userId] })
   })
 
+  it('lists a user invited to a shared room as changed, with their key changes, and as left when they reject it', async () => {
+    const alice = await userWithKeys(t.api)
+    const dan = await userWithKeys(t.api)
+    const roomId = await encryptedRoom(alice.client, [])
+    let since = (await alice.client.sync()).next_batch
+    await alice.client.invite(roomId, dan.client.userId)
+    let sync = await alice.client.sync({ since, timeout: 0 })
+    assert.deepEqual(sync.device_lists, { changed: [dan.client.userId] }, 'clients encrypt for invited members too')
+    since = sync.next_batch
+    await newDeviceWithKeys(dan.client)
+    sync = await alice.client.sync({ since, timeout: 0 })
+    assert.deepEqual(sync.device_lists, { changed: [dan.client.userId] })
+    since = sync.next_batch
+    await dan.client.leave(roomId)
+    sync = await alice.client.sync({ since, timeout: 0 })
+    assert.deepEqual(sync.device_lists, { left: [dan.client.userId] })
+  })
+
   it('lists the members of a room the user joins as changed, and as left when the user leaves it', async () => {
     const alice = await userWithKeys(t.api)
     const bob = await userWithKeys(t.api)

@@ -46,8 +46,9 @@ export class DeviceListsRepository {
 
   /**
    * What the viewer's clients must learn between two positions, in one query:
-   * - users (the viewer included) whose device list changed and who share a joined room with the viewer now;
-   * - users who joined a room the viewer is in, and everyone in a room the viewer joined;
+   * - users (the viewer included) whose device list changed and who share a room with the viewer now: joined
+   *   to one the viewer is joined to, or invited to it (clients encrypt for invited members too);
+   * - users who joined or were invited to a room the viewer is in, and everyone in a room the viewer joined;
    * - as `left`, users who stopped sharing any room with the viewer (they or the viewer left one).
    * Users the viewer never shared a room with are not mentioned.
    */
@@ -64,10 +65,10 @@ export class DeviceListsRepository {
          SELECT d.user_id, false AS by_membership FROM device_list_changes d
           WHERE $4 AND d.position > $2 AND d.position <= $3
          UNION ALL
-         -- Someone joined or left a room the viewer is in (or has just left).
+         -- Someone joined, was invited to or left a room the viewer is in (or has just left).
          SELECT me.user_id, true FROM member_events me
            JOIN room_memberships cur ON cur.room_id = me.room_id AND cur.user_id = me.user_id
-          WHERE me.user_id <> $1 AND cur.membership IN ('join', 'leave', 'ban')
+          WHERE me.user_id <> $1 AND cur.membership IN ('join', 'invite', 'leave', 'ban')
             AND (me.room_id IN (SELECT room_id FROM mine) OR me.room_id IN (SELECT room_id FROM my_rooms_changed))
          UNION ALL
          -- The viewer joined or left a room: everyone in it.
@@ -77,7 +78,7 @@ export class DeviceListsRepository {
        SELECT c.user_id, bool_or(c.by_membership) AS by_membership,
               c.user_id = $1 OR EXISTS (
                 SELECT 1 FROM room_memberships o
-                 WHERE o.user_id = c.user_id AND o.membership = 'join' AND o.room_id IN (SELECT room_id FROM mine)
+                 WHERE o.user_id = c.user_id AND o.membership IN ('join', 'invite') AND o.room_id IN (SELECT room_id FROM mine)
               ) AS shares
          FROM candidates c GROUP BY c.user_id`,
       [viewer, since, upTo, includeKeyChanges],
