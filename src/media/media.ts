@@ -11,7 +11,7 @@ import { tooLarge, type BlobStore, type StagedBlob } from './blob-store.ts'
 import { checkedContentType, sanitizeFileName } from './content-types.ts'
 import { remoteMediaError, type RemoteMediaSource } from './remote.ts'
 import { isValidServerName } from '../shared/ids.ts'
-import { canAnimate, canThumbnail, chooseSize, renderThumbnail, type ThumbnailMethod } from './thumbnails.ts'
+import { canAnimate, canThumbnail, chooseSize, imageDimensions, renderThumbnail, type ThumbnailMethod } from './thumbnails.ts'
 
 export type MediaConfig = Config['media']
 
@@ -222,6 +222,14 @@ export class Media {
       throw notFound('Media content is missing')
     }
     return { stream, contentType: row.content_type, size: Number(row.size), uploadName: row.upload_name }
+  }
+
+  /** The width and height of a stored local image (null: not an image sharp reads, or missing). */
+  async dimensions(mediaId: string): Promise<{ width: number; height: number } | null> {
+    const row = await this.storage.repos.media.get(this.serverName, mediaId)
+    if (!row?.sha256 || !row.content_type || !canThumbnail(row.content_type)) return null
+    const source = await this.store.get(row.sha256)
+    return source ? imageDimensions(source, this.config.max_image_pixels) : null
   }
 
   async thumbnail(

@@ -96,7 +96,15 @@ export class UrlPreviews {
       })
       const mediaId = uri.split('/').pop() as string
       const row = await this.storage.repos.media.get(this.media.serverName, mediaId)
-      return { ...og, 'og:image': uri, 'og:image:type': row?.content_type ?? 'application/octet-stream', 'matrix:image:size': Number(row?.size ?? 0) }
+      const size = await this.media.dimensions(mediaId)
+      return {
+        ...og,
+        'og:image': uri,
+        'og:image:type': row?.content_type ?? 'application/octet-stream',
+        'matrix:image:size': Number(row?.size ?? 0),
+        // The image's own size, as the client lays out the preview by it (the page's claim is not trusted).
+        ...(size ? { 'og:image:width': size.width, 'og:image:height': size.height } : {}),
+      }
     } catch (err) {
       throw this.translate(err)
     }

@@ -45,6 +45,26 @@ export interface Thumbnail {
 }
 
 /**
+ * The width and height of an image as its header gives them (after its EXIF orientation), or null when sharp
+ * cannot read it or it is larger than `maxPixels`.
+ */
+export async function imageDimensions(source: Readable, maxPixels: number): Promise<{ width: number; height: number } | null> {
+  const image = sharp({ limitInputPixels: maxPixels, failOn: 'error' })
+  source.on('error', (err) => image.destroy(err))
+  source.pipe(image)
+  try {
+    const meta = await image.metadata()
+    if (!meta.width || !meta.height || meta.width * meta.height > maxPixels) return null
+    // Orientations 5 to 8 turn the image a quarter: its width is then the stored height.
+    return (meta.orientation ?? 1) >= 5 ? { width: meta.height, height: meta.width } : { width: meta.width, height: meta.height }
+  } catch {
+    return null
+  } finally {
+    source.destroy()
+  }
+}
+
+/**
  * Renders one thumbnail. The source streams into sharp; the result is small and returned whole. Images
  * larger than `maxPixels` are refused before decoding. With `animated`, an animated GIF or WebP stays
  * animated (in its own format); otherwise the first frame is used.

@@ -107,6 +107,7 @@ describe('GET /_matrix/client/v1/media/preview_url', () => {
     assert.match(res.body['og:image'], /^mxc:\/\//)
     assert.equal(res.body['og:image:type'], 'image/png')
     assert.equal(res.body['matrix:image:size'], image.length)
+    assert.deepEqual([res.body['og:image:width'], res.body['og:image:height']], [120, 80], "the image's own size")
     const [serverName, mediaId] = String(res.body['og:image']).replace('mxc://', '').split('/')
     const got = await download(t, user.access_token, `${V1}/download/${serverName}/${mediaId}`)
     assert.ok(got.bytes.equals(image))
@@ -124,6 +125,7 @@ describe('GET /_matrix/client/v1/media/preview_url', () => {
   it('previews an image URL as the image itself', async () => {
     const res = await preview(`${origin}/img.png`)
     assert.match(res.body['og:image'], /^mxc:\/\//)
+    assert.deepEqual([res.body['og:image:width'], res.body['og:image:height']], [120, 80])
   })
 
   it('refuses loopback targets (M_FORBIDDEN), by address and by name', async () => {
