@@ -6,7 +6,7 @@ import { parseUserId } from '../shared/ids.ts'
 import type { CrossSigningKeyRow, KeySignature, Repositories, Storage } from '../storage/index.ts'
 import { UiaChallenge, type Requester, type Uia } from '../users/index.ts'
 import { DeviceListUpdates } from './device-list-updates.ts'
-import { markDeviceListsChanged } from './device-lists.ts'
+import { markDeviceListsChangedFor } from './device-lists.ts'
 import { isObject, parseCrossSigningKey, requireSignature, unsignedForm, type CrossSigningKey, type CrossSigningUsage, type Json } from './key-objects.ts'
 
 const FIELDS: Array<[string, CrossSigningUsage]> = [
@@ -77,7 +77,11 @@ export class CrossSigning {
       }
       // Signatures made by or over keys that are gone mean nothing any more.
       await repos.e2eKeys.deleteSignaturesInvolving(userId, replaced)
-      await this.deviceListUpdates.signingKeys(repos, userId)
+      // Others see master and self-signing keys; a user-signing key is its owner's alone, so a change of it
+      // alone is told to its owner only (as Synapse does), here and over federation.
+      const changedPublicly = [...provided].some(([usage, key]) => usage !== 'user_signing' && changed(stored.get(usage), key))
+      if (changedPublicly) await this.deviceListUpdates.signingKeys(repos, userId)
+      else await markDeviceListsChangedFor(repos, userId, [userId])
       // With the keys it proposed: a query reads the proposal before the keys (E2eKeys.query), so it sees
       // either the proposal over the keys it replaces or the new keys, never the old keys alone.
       if (uiaSession) await this.uia.finish(repos, uiaSession)
@@ -191,7 +195,7 @@ export class CrossSigning {
       const others = accepted.map((s) => s.target_user_id).filter((u) => u !== signer)
       await this.storage.streamTransaction(async (tx) => {
         await tx.e2eKeys.addSignatures(accepted)
-        await markDeviceListsChanged(tx, others)
+        await markDeviceListsChangedFor(tx, signer, others)
         if (ownDevices.length > 0) await this.deviceListUpdates.devices(tx, signer, ownDevices, false)
         if (own.some((s) => s.target_key_id === ownMaster)) await this.deviceListUpdates.signingKeys(tx, signer)
       })
@@ -205,11 +209,13 @@ export class CrossSigning {
  * upload that cannot succeed): `replacing` is the master key in force when the upload changes keys that
  * exist, and so needs the password.
  */
+/** Whether an uploaded key differs from the stored one (signatures aside). */
+function changed(old: CrossSigningKeyRow | undefined, key: CrossSigningKey): boolean {
+  return !old || unsignedForm(JSON.parse(old.key_json) as Json) !== unsignedForm(key.json)
+}
+
 function planUpload(userId: string, provided: Map<CrossSigningUsage, CrossSigningKey>, stored: Map<CrossSigningUsage, CrossSigningKeyRow>) {
-  const changesSomething = [...provided].some(([usage, key]) => {
-    const old = stored.get(usage)
-    return !old || unsignedForm(JSON.parse(old.key_json) as Json) !== unsignedForm(key.json)
-  })
+  const changesSomething = [...provided].some(([usage, key]) => changed(stored.get(usage), key))
   const master = provided.get('master') ?? masterFrom(stored.get('master'))
   if (!master) throw new MatrixError('M_MISSING_PARAM', 'No master key is available to sign the other keys')
   for (const usage of ['self_signing', 'user_signing'] as const) {

@@ -13,6 +13,15 @@ export async function markDeviceListsChanged(repos: Repositories, userIds: strin
   await repos.deviceLists.record(position, users)
 }
 
+/** Records that `userIds` changed in a way only `viewer` is told about (caller's stream transaction). */
+export async function markDeviceListsChangedFor(repos: Repositories, viewer: string, userIds: string[]): Promise<void> {
+  const users = [...new Set(userIds)]
+  if (users.length === 0) return
+  // Taken for the viewer: the one whose syncs must wake.
+  const position = await repos.stream.nextForUsers('device_list', [viewer])
+  await repos.deviceLists.record(position, users, viewer)
+}
+
 export class DeviceLists {
   private readonly storage: Storage
   constructor(storage: Storage) {

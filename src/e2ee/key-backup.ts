@@ -6,21 +6,21 @@
 // step (a version created or deleted meanwhile cannot slip in between), and it keeps the stored key count
 // exact, since uploads count new sessions from what their statement saw.
 import { MatrixError, invalidParam, notFound } from '../shared/errors.ts'
-import type { BackedUpSession, BackupTally, BackupVersionRow, Repositories, Storage } from '../storage/index.ts'
+import type { BackupAuthData, BackedUpSession, BackupTally, BackupVersionRow, Repositories, Storage } from '../storage/index.ts'
 import type { Requester } from '../users/index.ts'
 
 export interface KeyBackupData {
   first_message_index: number
   forwarded_count: number
   is_verified: boolean
-  session_data: Record<string, unknown>
+  session_data: BackupAuthData
 }
 
 export type RoomsKeyBackup = Record<string, { sessions: Record<string, KeyBackupData> }>
 
 export interface BackupVersionInfo {
   algorithm: string
-  auth_data: Record<string, unknown>
+  auth_data: BackupAuthData
   count: number
   etag: string
   version: string
@@ -65,7 +65,7 @@ export class KeyBackup {
   }
 
   /** POST /room_keys/version: the new version becomes the current one, the only one keys can be added to. */
-  async createVersion(requester: Requester, body: { algorithm: string; auth_data: Record<string, unknown> }): Promise<{ version: string }> {
+  async createVersion(requester: Requester, body: { algorithm: string; auth_data: BackupAuthData }): Promise<{ version: string }> {
     const version = await this.storage.transaction(async (repos) => {
       await repos.keyBackup.lockUser(requester.userId)
       return repos.keyBackup.createVersion(requester.userId, body.algorithm, body.auth_data)
@@ -85,7 +85,7 @@ export class KeyBackup {
   async updateVersion(
     requester: Requester,
     version: string,
-    body: { algorithm: string; auth_data: Record<string, unknown>; version?: string },
+    body: { algorithm: string; auth_data: BackupAuthData; version?: string },
   ): Promise<void> {
     if (body.version !== undefined && body.version !== version) throw invalidParam('Version in body does not match')
     const number = versionNumber(version)

@@ -397,7 +397,8 @@ export class RoomWriter {
     // and every query over event content would fail for such an event: refuse it up front.
     if (NUL_ESCAPE.test(json)) throw new MatrixError('M_BAD_JSON', 'Event content may not contain the NUL character (U+0000)')
     const limit = builtEventLimitError(built.event, json, version)
-    if (limit !== null) throw new MatrixError('M_BAD_JSON', `Event is not valid: ${limit}`)
+    // Over a size limit: 413 M_TOO_LARGE, as Synapse answers; otherwise the content is not valid JSON for an event.
+    if (limit !== null) throw limit.tooLarge ? new MatrixError('M_TOO_LARGE', `Event is too large: ${limit.reason}`, 413) : new MatrixError('M_BAD_JSON', `Event is not valid: ${limit.reason}`)
     return { pdu: built.pdu, event: built.event, json }
   }
 

@@ -73,7 +73,7 @@ export type { PushRuleRow, PushActionInsert, UnreadRow, EventContext, EventRecor
 export type { RoomSummaryRow, SummaryFields, HierarchySessionRow } from './repositories/directory.ts'
 export type { TypingRow } from './repositories/typing.ts'
 export type { ReceiptRow, ReceiptWrite } from './repositories/receipts.ts'
-export type { BackedUpSession, BackupTally, BackupVersionRow } from './repositories/key-backup.ts'
+export type { BackedUpSession, BackupTally, BackupAuthData, BackupVersionRow } from './repositories/key-backup.ts'
 export type { DeviceKeysRow, OneTimeKeyInsert, ClaimTarget, ClaimedKey, CrossSigningKeyRow, KeySignature } from './repositories/e2e-keys.ts'
 export type { SharingChanges } from './repositories/device-lists.ts'
 export type { ToDeviceInsert, ToDeviceRow } from './repositories/to-device.ts'

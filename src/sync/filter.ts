@@ -3,6 +3,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { parseClientJsonText } from '../shared/client-json.ts'
 import { MatrixError } from '../shared/errors.ts'
+import { isRoomId, isUserId } from '../shared/ids.ts'
 import { compileGlob, globMatches, type CompiledGlob } from '../shared/glob.ts'
 import type { EventFilter } from '../storage/index.ts'
 
@@ -131,6 +132,29 @@ export function validateFilter(value: unknown, limits: FilterLimits = DEFAULT_FI
   return value
 }
 
+/**
+ * A new filter (created, or inline on /sync): its senders lists name users and its rooms lists rooms, as
+ * Synapse's filter schema requires (400 M_BAD_JSON otherwise). Filters stored before this check are not held
+ * to it when read back: a user's syncs must not start failing.
+ */
+export function checkFilterIds(filter: FilterDefinition): void {
+  const lists = (value: RoomLists & { senders?: string[] | undefined; not_senders?: string[] | undefined } | undefined, path: string) => {
+    if (!value) return
+    for (const name of ['senders', 'not_senders'] as const) {
+      const bad = value[name]?.find((entry) => !isUserId(entry))
+      if (bad !== undefined) throw new MatrixError('M_BAD_JSON', `Invalid filter: ${path}${name} holds ${JSON.stringify(bad)}, not a user ID`)
+    }
+    for (const name of ['rooms', 'not_rooms'] as const) {
+      const bad = value[name]?.find((entry) => !isRoomId(entry))
+      if (bad !== undefined) throw new MatrixError('M_BAD_JSON', `Invalid filter: ${path}${name} holds ${JSON.stringify(bad)}, not a room ID`)
+    }
+  }
+  lists(filter.presence, 'presence.')
+  lists(filter.account_data, 'account_data.')
+  lists(filter.room, 'room.')
+  for (const part of ['timeline', 'state', 'ephemeral', 'account_data'] as const) lists(filter.room?.[part], `room.${part}.`)
+}
+
 /** An inline filter (a query parameter) as client JSON: well-formed Unicode, bounded depth. */
 function parseFilterJson(text: string): unknown {
   return parseClientJsonText(text, { notJson: () => new MatrixError('M_BAD_JSON', 'The filter is not valid JSON') })
@@ -140,7 +164,9 @@ function parseFilterJson(text: string): unknown {
 export function parseFilter(text: string, limits: FilterLimits = DEFAULT_FILTER_LIMITS): FilterDefinition {
   const bytes = Buffer.byteLength(text)
   checkBytes(bytes, limits)
-  return validateFilter(parseFilterJson(text), limits, bytes)
+  const filter = validateFilter(parseFilterJson(text), limits, bytes)
+  checkFilterIds(filter)
+  return filter
 }
 
 /** The filter query parameter of /messages and /context: a RoomEventFilter as JSON. */

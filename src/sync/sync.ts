@@ -8,7 +8,7 @@ import { formatSyncToken, parseSyncTokenOrThrow, type SyncToken } from '../share
 import type { MembershipRow, SharingChanges, Storage } from '../storage/index.ts'
 import { ignoredUsers, invitesBlocked } from '../directory/index.ts'
 import type { Requester } from '../users/index.ts'
-import { DEFAULT_FILTER_LIMITS, parseFilter, typeAllowed, validateFilter, type FilterDefinition, type FilterLimits } from './filter.ts'
+import { DEFAULT_FILTER_LIMITS, checkFilterIds, parseFilter, typeAllowed, validateFilter, type FilterDefinition, type FilterLimits } from './filter.ts'
 import type { StreamNotifier } from './notifier.ts'
 import { LocalDelivery, type KeyCounts, type LocalObserver, type UnreadCountsAt } from './local.ts'
 import { SYNCED_MEMBERSHIPS, syncRooms, type RoomsSync } from './rooms.ts'
@@ -145,7 +145,9 @@ export class SyncService {
 
   async createFilter(requester: Requester, userId: string, body: unknown): Promise<string> {
     if (userId !== requester.userId) throw new MatrixError('M_FORBIDDEN', 'Cannot create filters for other users')
-    return this.storage.repos.filters.insert(userId, validateFilter(body, this.filterLimits) as JsonObject)
+    const filter = validateFilter(body, this.filterLimits)
+    checkFilterIds(filter)
+    return this.storage.repos.filters.insert(userId, filter as JsonObject)
   }
 
   async getFilter(requester: Requester, userId: string, filterId: string): Promise<JsonObject> {

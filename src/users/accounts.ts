@@ -1,5 +1,5 @@
 // Accounts: registration (open, token-gated, shared-secret, CLI), login, password changes and deactivation.
-import { createHmac, timingSafeEqual } from 'node:crypto'
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import type { Config } from '../config/schema.ts'
 import type { RateLimiter } from '../ratelimit/index.ts'
 import type { Clock } from '../shared/clock.ts'
@@ -12,7 +12,7 @@ import { dummyPasswordHash, hashPassword, verifyPassword } from './passwords.ts'
 import type { Requester } from './requester.ts'
 import type { IssuedSession, Sessions } from './sessions.ts'
 import type { RegistrationTokens } from './registration-tokens.ts'
-import { UiaChallenge, type Flow, type Uia, type UiaSession } from './uia.ts'
+import { UiaChallenge, UiaRefusal, type Flow, type Uia, type UiaSession } from './uia.ts'
 
 const NONCE_LIFETIME_MS = 60_000
 /** Nonces outstanding at once; past it the oldest is dropped (a client uses its nonce within seconds). */
@@ -27,6 +27,14 @@ export interface RegisterRequest {
   refreshToken?: boolean | undefined
   auth?: unknown
   ip: string
+}
+
+/** Login parameters of a registration's first request, kept in its UIA session. */
+interface RememberedParams {
+  device_id?: string | undefined
+  initial_device_display_name?: string | undefined
+  inhibit_login?: boolean | undefined
+  refresh_token?: boolean | undefined
 }
 
 export interface RegisterResult extends Partial<IssuedSession> {
@@ -106,13 +114,19 @@ export class Accounts {
     return makeUserId(user.toLowerCase(), this.serverName)
   }
 
-  /** Throws M_INVALID_USERNAME / M_USER_IN_USE unless `username` can be registered. */
-  async checkUsername(username: string): Promise<UserId> {
+  /** Throws M_INVALID_USERNAME unless `username` is a valid localpart of this server. */
+  checkLocalpart(username: string): UserId {
     if (!isValidLocalpart(username)) {
       throw new MatrixError('M_INVALID_USERNAME', 'User IDs may only contain a-z, 0-9 and the characters ._=-/+')
     }
     const userId = makeUserId(username, this.serverName)
     if (Buffer.byteLength(userId) > 255) throw new MatrixError('M_INVALID_USERNAME', 'User ID is too long')
+    return userId
+  }
+
+  /** Throws M_INVALID_USERNAME / M_USER_IN_USE unless `username` can be registered. */
+  async checkUsername(username: string): Promise<UserId> {
+    const userId = this.checkLocalpart(username)
     if (await this.storage.repos.users.exists(userId)) throw new MatrixError('M_USER_IN_USE', 'User ID already taken')
     return userId
   }
@@ -127,40 +141,77 @@ export class Accounts {
     return this.config.registration.requires_token ? [['m.login.registration_token']] : [['m.login.dummy']]
   }
 
-  /** POST /register: open or token-gated sign-up behind user-interactive auth. */
+  /**
+   * POST /register: open or token-gated sign-up behind user-interactive auth. The parameters of the session's
+   * first request (username, password, device, inhibit_login) hold for the rest of it unless repeated; once it
+   * has created an account, the same session answers a retry with that account (a new login) instead of an
+   * error, so a client whose answer was lost does not end up with two accounts.
+   */
   async register(request: RegisterRequest): Promise<RegisterResult> {
     if (!this.config.registration.enabled) throw forbidden('Registration has been disabled')
     await this.limiter.take('registration', request.ip)
-    if (request.username !== undefined) await this.checkUsername(request.username)
+    // Localparts are lower case: capitals a client sends are folded, as Synapse does.
+    const username = request.username?.toLowerCase()
+    const registered = await this.uia.outcome(request.auth, 'register')
+    if (username !== undefined) {
+      if (registered) this.checkLocalpart(username)
+      else await this.checkUsername(username)
+    }
     if (request.password !== undefined) this.checkPassword(request.password)
 
     let session: UiaSession
     try {
       session = await this.uia.authenticate({ purpose: 'register', userId: null, flows: this.registrationFlows(), auth: request.auth })
     } catch (err) {
-      if (err instanceof UiaChallenge) await this.rememberRegistration(err.sessionId, request.username, request.password)
+      if (err instanceof UiaChallenge) await this.rememberRegistration(err.sessionId, { ...request, username })
       throw err
     }
-    // Clients may send username and password only on the first request of the session.
-    const username = request.username ?? (session.data.username as string | undefined)
+    const remembered = (session.data.params ?? {}) as RememberedParams
+    const params: RegisterRequest = {
+      ip: request.ip,
+      deviceId: request.deviceId ?? remembered.device_id,
+      initialDeviceDisplayName: request.initialDeviceDisplayName ?? remembered.initial_device_display_name,
+      inhibitLogin: request.inhibitLogin ?? remembered.inhibit_login,
+      refreshToken: request.refreshToken ?? remembered.refresh_token,
+    }
+    const chosen = username ?? (session.data.username as string | undefined)
     const passwordHash = request.password !== undefined
       ? await hashPassword(request.password)
       : ((session.data.password_hash as string | undefined) ?? null)
 
     return this.storage.streamTransaction(async (repos) => {
-      const userId = await this.createUser(repos, username, passwordHash, { admin: false, userType: null })
+      // Locked, so two requests completing one session at once create one account between them.
+      const row = await repos.uiaSessions.lock(session.sessionId)
+      if (!row) throw new MatrixError('M_UNKNOWN', 'Unknown or expired authentication session', 400)
+      const outcome = row.data.outcome as { user_id?: unknown } | undefined
+      if (outcome && typeof outcome.user_id === 'string') {
+        const userId = outcome.user_id as UserId
+        if (username !== undefined && makeUserId(username, this.serverName) !== userId) {
+          throw forbidden('This authentication session has already registered another user')
+        }
+        return this.afterRegistration(repos, userId, params)
+      }
+      const userId = await this.createUser(repos, chosen, passwordHash, { admin: false, userType: null })
       const token = session.data.registration_token
       if (typeof token === 'string') await this.tokens.consume(repos, token)
-      await this.uia.finish(repos, session.sessionId)
-      return this.afterRegistration(repos, userId, request)
+      await this.uia.conclude(repos, session.sessionId, { user_id: userId })
+      return this.afterRegistration(repos, userId, params)
     })
   }
 
-  /** Remembers the username and password sent so far, so later stages need not repeat them. */
-  private async rememberRegistration(sessionId: string, username: string | undefined, password: string | undefined): Promise<void> {
+  /** Remembers what the session's requests sent so far, so later ones need not repeat it. */
+  private async rememberRegistration(sessionId: string, request: RegisterRequest): Promise<void> {
     const data: Record<string, unknown> = {}
-    if (username !== undefined) data.username = username
-    if (password !== undefined) data.password_hash = await hashPassword(password)
+    if (request.username !== undefined) data.username = request.username
+    if (request.password !== undefined) data.password_hash = await hashPassword(request.password)
+    const params: RememberedParams = {
+      device_id: request.deviceId,
+      initial_device_display_name: request.initialDeviceDisplayName,
+      inhibit_login: request.inhibitLogin,
+      refresh_token: request.refreshToken,
+    }
+    const given = Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined))
+    if (Object.keys(given).length > 0) data.params = given
     if (Object.keys(data).length > 0) await this.uia.remember(sessionId, data)
   }
 
@@ -309,7 +360,7 @@ export class Accounts {
     if (typeof user !== 'string') throw new MatrixError('M_MISSING_PARAM', 'Missing "identifier"')
     if (typeof auth.password !== 'string') throw new MatrixError('M_MISSING_PARAM', 'Missing "password"')
     const userId = this.resolveUserId(user)
-    if (userId !== expectedUser) throw forbidden('Authenticating as another user is not allowed')
+    if (userId !== expectedUser) throw new UiaRefusal('M_FORBIDDEN', 'Authenticating as another user is not allowed', 403)
     await this.limiter.check('login_failed_attempts', userId)
     const row = await this.storage.repos.users.get(userId)
     if (!row || !(await verifyPassword(row.password_hash, auth.password))) {
@@ -360,7 +411,9 @@ export class Accounts {
 
   /** DELETE /devices/{id} and POST /delete_devices: re-authentication, then the devices and their tokens go. */
   async deleteDevices(requester: Requester, deviceIds: string[], auth: unknown): Promise<void> {
-    const session = await this.uia.authenticate({ purpose: 'delete_devices', userId: requester.userId, flows: [['m.login.password']], auth })
+    // The session authorises deleting these devices only: continuing it to delete others is refused (403).
+    const purpose = `delete_devices ${createHash('sha256').update(JSON.stringify([...new Set(deviceIds)].sort())).digest('base64url')}`
+    const session = await this.uia.authenticate({ purpose, userId: requester.userId, flows: [['m.login.password']], auth })
     await this.storage.streamTransaction(async (repos) => {
       await this.devices.deleteIn(repos, requester.userId, deviceIds)
       await this.uia.finish(repos, session.sessionId)

@@ -36,6 +36,13 @@ export type StageHandler = (stage: StageContext) => Promise<Record<string, unkno
 /** Releases what a stage held when its session expires unused (e.g. a reserved registration token use). */
 export type StageRelease = (repos: Repositories, session: UiaSessionRow) => Promise<void>
 
+/**
+ * A stage's refusal that ends the request with its own status instead of a 401 challenge: the credentials
+ * were checked but belong to someone the session is not for (a stolen access token with another user's
+ * password), so retrying the stage cannot help.
+ */
+export class UiaRefusal extends MatrixError {}
+
 /** The 401 answer that tells the client which stages remain. */
 export class UiaChallenge extends MatrixError {
   readonly body: Record<string, unknown>
@@ -104,7 +111,7 @@ export class Uia {
     try {
       data = await handler({ auth: authDict, session })
     } catch (err) {
-      if (err instanceof MatrixError && err.status !== 429) throw this.challenge(request, session, err)
+      if (err instanceof MatrixError && err.status !== 429 && !(err instanceof UiaRefusal)) throw this.challenge(request, session, err)
       throw err
     }
     await this.storage.repos.uiaSessions.complete(session.session_id, type, data)
@@ -117,6 +124,24 @@ export class Uia {
   /** Ends a completed session inside the transaction that performs the authorised operation. */
   finish(repos: Repositories, sessionId: string): Promise<void> {
     return repos.uiaSessions.delete(sessionId)
+  }
+
+  /**
+   * Marks a completed session as used, inside the transaction that performed the operation, keeping
+   * `outcome` in it until it expires: a client that retries the same request with the same session (its
+   * answer was lost) gets the same result instead of an error. Nothing a stage held is released later.
+   */
+  conclude(repos: Repositories, sessionId: string, outcome: Record<string, unknown>): Promise<void> {
+    return repos.uiaSessions.mergeData(sessionId, { outcome })
+  }
+
+  /** The outcome a concluded session for `purpose`, named by an `auth` dict's `session`, recorded; else null. */
+  async outcome(auth: unknown, purpose: string): Promise<Record<string, unknown> | null> {
+    const sessionId = auth !== null && typeof auth === 'object' ? (auth as Record<string, unknown>).session : undefined
+    if (typeof sessionId !== 'string') return null
+    const row = await this.storage.repos.uiaSessions.getLive(sessionId, this.clock.now() - SESSION_LIFETIME_MS)
+    const outcome = row?.purpose === purpose ? row.data.outcome : undefined
+    return outcome !== null && typeof outcome === 'object' ? (outcome as Record<string, unknown>) : null
   }
 
   /** Keeps data in a session between requests (e.g. the username chosen on the first /register). */
@@ -160,6 +185,7 @@ export class Uia {
       created_ts: now,
     }
     for (const expired of await repos.uiaSessions.deleteExpired(now - SESSION_LIFETIME_MS)) {
+      if (expired.data.outcome !== undefined) continue
       for (const release of this.releases) await release(repos, expired)
     }
     await repos.uiaSessions.create(row)

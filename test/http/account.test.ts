@@ -120,12 +120,12 @@ describe('POST /account/password', () => {
     assert.equal(res.body.errcode, 'M_WEAK_PASSWORD')
   })
 
-  it('refuses to authenticate as another user with 401 M_FORBIDDEN', async () => {
+  it('refuses to authenticate as another user with 403 M_FORBIDDEN (retrying the stage cannot help)', async () => {
     const user = await registerUser(t.api)
     const mallory = await registerUser(t.api)
     const session = await challenge(PASSWORD_URL, { new_password: NEW_PASSWORD }, mallory.access_token)
     const res = await t.api.post(PASSWORD_URL, { new_password: NEW_PASSWORD, auth: passwordAuth(user.username, user.password, session) }, mallory.access_token)
-    assert.equal(res.status, 401)
+    assert.equal(res.status, 403)
     assert.equal(res.body.errcode, 'M_FORBIDDEN')
     assert.equal((await login(mallory.username, mallory.password)).status, 200)
   })

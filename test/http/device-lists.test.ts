@@ -2,6 +2,7 @@
 // uploads, new and deleted devices, joins and leaves, and the long-poll they wake.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { signJson } from '../../src/protocol/signing.ts'
 import { startTestServer, type TestServer } from '../support/server.ts'
 import { RoomClient, assertError } from '../support/rooms.ts'
 import { TestDevice, crossSigningKeys, loginAgain, userWithKeys } from '../support/e2ee.ts'
@@ -170,6 +171,49 @@ describe('/sync device_lists', () => {
     assert.deepEqual(sync.device_lists.changed, [alice.client.userId])
     const query = await bob.client.post('/keys/query', { device_keys: { [alice.client.userId]: [] } })
     assert.deepEqual(Object.keys(query.body.device_keys[alice.client.userId]), [alice.client.deviceId])
+  })
+})
+
+describe('/sync device_lists and cross-signing keys', () => {
+  const changedIn = async (client: RoomClient, since: string) => (await client.sync({ since, timeout: 0 })).device_lists?.changed ?? []
+
+  it("tells room-mates of a new master key, but only the owner of a new user-signing key", async () => {
+    const alice = await userWithKeys(t.api)
+    const bob = await userWithKeys(t.api)
+    await encryptedRoom(alice.client, [bob.client])
+    const keys = crossSigningKeys(alice.client.userId)
+    let bobSince = (await bob.client.sync()).next_batch
+    const { user_signing_key: _, ...masterAndSelf } = keys.body
+    assert.equal((await alice.client.post('/keys/device_signing/upload', masterAndSelf)).status, 200)
+    assert.deepEqual(await changedIn(bob.client, bobSince), [alice.client.userId])
+
+    bobSince = (await bob.client.sync()).next_batch
+    const aliceSince = (await alice.client.sync()).next_batch
+    const auth = { type: 'm.login.password', identifier: { type: 'm.id.user', user: alice.client.userId }, password: PASSWORD }
+    const res = await alice.client.post('/keys/device_signing/upload', { user_signing_key: keys.body.user_signing_key, auth })
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    assert.deepEqual(await changedIn(alice.client, aliceSince), [alice.client.userId])
+    assert.deepEqual(await changedIn(bob.client, bobSince), [])
+  })
+
+  it("tells only the signer of a signature over another user's master key, shared room or not", async () => {
+    const alice = await userWithKeys(t.api)
+    const bob = await userWithKeys(t.api)
+    const carol = await userWithKeys(t.api)
+    await encryptedRoom(bob.client, [carol.client])
+    const aliceKeys = crossSigningKeys(alice.client.userId)
+    const bobKeys = crossSigningKeys(bob.client.userId)
+    await alice.client.post('/keys/device_signing/upload', aliceKeys.body)
+    await bob.client.post('/keys/device_signing/upload', bobKeys.body)
+    const aliceSince = (await alice.client.sync()).next_batch
+    const carolSince = (await carol.client.sync()).next_batch
+    const bobSince = (await bob.client.sync()).next_batch
+    const signed = signJson(bobKeys.body.master_key, alice.client.userId, aliceKeys.userSigning)
+    const res = await alice.client.post('/keys/signatures/upload', { [bob.client.userId]: { [bobKeys.master.publicKeyBase64]: signed } })
+    assert.deepEqual(res.body, { failures: {} })
+    assert.deepEqual(await changedIn(alice.client, aliceSince), [bob.client.userId])
+    assert.deepEqual(await changedIn(carol.client, carolSince), [])
+    assert.deepEqual(await changedIn(bob.client, bobSince), [])
   })
 })
 

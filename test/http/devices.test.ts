@@ -29,7 +29,7 @@ async function loginDevice(user: User, options: { deviceId?: string; displayName
   return res.body as { access_token: string; device_id: string }
 }
 
-function passwordAuth(user: User, session: string) {
+function passwordAuth(user: User, session: string | undefined) {
   return { type: 'm.login.password', identifier: { type: 'm.id.user', user: user.username }, password: user.password, session }
 }
 
@@ -180,6 +180,35 @@ describe('DELETE /devices/:deviceId', () => {
     assert.equal(res.status, 401)
     assert.equal(res.body.errcode, 'M_FORBIDDEN')
     assert.equal((await t.api.get(WHOAMI, phone.access_token)).status, 200)
+  })
+
+  it('refuses with 403 the password of another user given with this user\'s access token, keeping the device', async () => {
+    const alice = await registerUser(t.api)
+    const eve = await registerUser(t.api)
+    const phone = await loginDevice(alice)
+    const res = await t.api.delete(`${DEVICES}/${phone.device_id}`, { auth: passwordAuth(eve, undefined) }, alice.access_token)
+    assert.equal(res.status, 403, JSON.stringify(res.body))
+    assert.equal(res.body.errcode, 'M_FORBIDDEN')
+    assert.equal((await t.api.get(WHOAMI, phone.access_token)).status, 200)
+    const own = await t.api.delete(`${DEVICES}/${phone.device_id}`, { auth: passwordAuth(alice, undefined) }, alice.access_token)
+    assert.equal(own.status, 200, JSON.stringify(own.body))
+  })
+
+  it('refuses with 403 a session started to delete one device and continued to delete another', async () => {
+    const user = await registerUser(t.api)
+    const phone = await loginDevice(user)
+    const laptop = await loginDevice(user)
+    const first = await t.api.delete(`${DEVICES}/${phone.device_id}`, {}, user.access_token)
+    assert.equal(first.status, 401)
+    const res = await t.api.delete(`${DEVICES}/${laptop.device_id}`, { auth: passwordAuth(user, first.body.session) }, user.access_token)
+    assert.equal(res.status, 403, JSON.stringify(res.body))
+    assert.equal(res.body.errcode, 'M_FORBIDDEN')
+    assert.equal((await t.api.get(WHOAMI, laptop.access_token)).status, 200)
+    const batch = await t.api.post('/_matrix/client/v3/delete_devices', { devices: [laptop.device_id, phone.device_id], auth: passwordAuth(user, first.body.session) }, user.access_token)
+    assert.equal(batch.status, 403, JSON.stringify(batch.body))
+    // The session still authorises what it was started for.
+    const right = await t.api.delete(`${DEVICES}/${phone.device_id}`, { auth: passwordAuth(user, first.body.session) }, user.access_token)
+    assert.equal(right.status, 200, JSON.stringify(right.body))
   })
 
   it('can delete the device making the request', async () => {

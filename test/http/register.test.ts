@@ -133,8 +133,18 @@ describe('POST /register', () => {
     assert.equal(completed.body.errcode, 'M_USER_IN_USE')
   })
 
-  it('returns M_INVALID_USERNAME for upper-case letters, characters outside the grammar and over-long IDs', async () => {
-    for (const username of ['Alice', 'al ice', 'al:ice', '@alice', 'ålice', '', 'a'.repeat(250)]) {
+  it('folds capitals in the username to lower case, as Synapse does', async () => {
+    const username = uniqueName('Capital-UPPER')
+    const res = await t.api.post(REGISTER, { username, password: PASSWORD, auth: { type: 'm.login.dummy' } })
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    assert.equal(res.body.user_id, `@${username.toLowerCase()}:test.localhost`)
+    assert.equal((await login(t.api, username.toLowerCase(), PASSWORD)).status, 200)
+    const again = await t.api.post(REGISTER, { username: username.toLowerCase(), password: PASSWORD, auth: { type: 'm.login.dummy' } })
+    assert.equal(again.body.errcode, 'M_USER_IN_USE')
+  })
+
+  it('returns M_INVALID_USERNAME for characters outside the grammar and over-long IDs', async () => {
+    for (const username of ['al ice', 'al:ice', '@alice', 'ålice', '', 'a'.repeat(250)]) {
       const res = await t.api.post(REGISTER, { username, password: PASSWORD, auth: { type: 'm.login.dummy' } })
       assert.equal(res.status, 400, `${JSON.stringify(username)}: ${JSON.stringify(res.body)}`)
       assert.equal(res.body.errcode, 'M_INVALID_USERNAME', JSON.stringify(username))
@@ -192,16 +202,67 @@ describe('POST /register', () => {
     assert.deepEqual(available.body, { available: true })
   })
 
-  it('does not let a completed registration session register a second account', async () => {
+  it('does not let a completed registration session register a second account (403)', async () => {
     const session = await startSession(t.api, { username: uniqueName('once'), password: PASSWORD })
     const first = await t.api.post(REGISTER, { auth: { type: 'm.login.dummy', session } })
     assert.equal(first.status, 200)
     const username = uniqueName('twice')
     const second = await t.api.post(REGISTER, { username, password: PASSWORD, auth: { type: 'm.login.dummy', session } })
-    assert.notEqual(second.status, 200)
-    assert.equal(typeof second.body.errcode, 'string')
+    assert.equal(second.status, 403, JSON.stringify(second.body))
+    assert.equal(second.body.errcode, 'M_FORBIDDEN')
     const available = await t.api.get(`/_matrix/client/v3/register/available?username=${username}`)
     assert.deepEqual(available.body, { available: true })
+  })
+})
+
+describe('POST /register retried with a completed session', () => {
+  it('answers a retry without username with the same account and a new login', async () => {
+    const session = await startSession(t.api, { password: PASSWORD })
+    const first = await t.api.post(REGISTER, { password: PASSWORD, auth: { type: 'm.login.dummy', session } })
+    assert.equal(first.status, 200, JSON.stringify(first.body))
+    const second = await t.api.post(REGISTER, { password: PASSWORD, auth: { type: 'm.login.dummy', session } })
+    assert.equal(second.status, 200, JSON.stringify(second.body))
+    assert.equal(second.body.user_id, first.body.user_id)
+    assert.equal(typeof second.body.access_token, 'string')
+    const who = await t.api.get('/_matrix/client/v3/account/whoami', second.body.access_token)
+    assert.equal(who.body.user_id, first.body.user_id)
+    // Only the session's type-less continuation is needed, and still no second account.
+    const third = await t.api.post(REGISTER, { auth: { session } })
+    assert.equal(third.status, 200, JSON.stringify(third.body))
+    assert.equal(third.body.user_id, first.body.user_id)
+  })
+
+  it('answers a retry with the same username with that account instead of M_USER_IN_USE', async () => {
+    const username = uniqueName('retried')
+    const session = await startSession(t.api, { username, password: PASSWORD })
+    const first = await t.api.post(REGISTER, { username, password: PASSWORD, auth: { type: 'm.login.dummy', session } })
+    assert.equal(first.status, 200, JSON.stringify(first.body))
+    const second = await t.api.post(REGISTER, { username, password: PASSWORD, auth: { type: 'm.login.dummy', session } })
+    assert.equal(second.status, 200, JSON.stringify(second.body))
+    assert.equal(second.body.user_id, `@${username}:test.localhost`)
+  })
+})
+
+describe('POST /register remembers the first request\'s parameters across the UIA round trip', () => {
+  it('uses the device_id and display name of the first request', async () => {
+    const username = uniqueName('device')
+    const session = await startSession(t.api, { username, password: PASSWORD, device_id: 'XYZZY', initial_device_display_name: 'first request' })
+    const res = await t.api.post(REGISTER, { auth: { type: 'm.login.dummy', session } })
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    assert.equal(res.body.device_id, 'XYZZY')
+    const device = await t.api.get('/_matrix/client/v3/devices/XYZZY', res.body.access_token)
+    assert.equal(device.status, 200, JSON.stringify(device.body))
+    assert.equal(device.body.display_name, 'first request')
+  })
+
+  it('honours inhibit_login of the first request: no device, no access token', async () => {
+    const username = uniqueName('inhibit')
+    const session = await startSession(t.api, { username, password: PASSWORD, inhibit_login: true })
+    const res = await t.api.post(REGISTER, { auth: { type: 'm.login.dummy', session } })
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    assert.equal(res.body.user_id, `@${username}:test.localhost`)
+    assert.equal(res.body.device_id, undefined)
+    assert.equal(res.body.access_token, undefined)
   })
 })
 
@@ -260,6 +321,19 @@ describe('POST /register with registration.requires_token', () => {
     const session = await startSession(gated.api, { username, password: PASSWORD })
     return gated.api.post(REGISTER, { auth: { type: 'm.login.registration_token', token, session } })
   }
+
+  it('keeps a token-gated session\'s token use counted once across retries', async () => {
+    const token = (await gated.api.post('/_synapse/admin/v1/registration_tokens/new', { uses_allowed: 2 }, adminToken)).body.token as string
+    const session = await startSession(gated.api, { password: PASSWORD })
+    const auth = { type: 'm.login.registration_token', token, session }
+    const first = await gated.api.post(REGISTER, { auth })
+    assert.equal(first.status, 200, JSON.stringify(first.body))
+    const second = await gated.api.post(REGISTER, { auth })
+    assert.equal(second.body.user_id, first.body.user_id)
+    const info = await gated.api.get(`/_synapse/admin/v1/registration_tokens/${token}`, adminToken)
+    assert.equal(info.body.completed, 1)
+    assert.equal(info.body.pending, 0)
+  })
 
   it('offers only the m.login.registration_token flow', async () => {
     const res = await gated.api.post(REGISTER, { username: uniqueName('gated'), password: PASSWORD })

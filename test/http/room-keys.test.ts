@@ -55,8 +55,20 @@ describe('POST /room_keys/version', () => {
     const alice = await client()
     assertError(await alice.post('/room_keys/version', { auth_data: AUTH_DATA }), 400, 'M_MISSING_PARAM', 'no algorithm')
     assertError(await alice.post('/room_keys/version', { algorithm: ALGORITHM }), 400, 'M_MISSING_PARAM', 'no auth_data')
-    assertError(await alice.post('/room_keys/version', { algorithm: ALGORITHM, auth_data: 'key' }), 400, 'M_BAD_JSON', 'string auth_data')
+    for (const authData of [7, ['a'], null, true]) {
+      assertError(await alice.post('/room_keys/version', { algorithm: ALGORITHM, auth_data: authData }), 400, 'M_BAD_JSON', `auth_data ${JSON.stringify(authData)}`)
+    }
     assertError(await alice.post('/room_keys/version', { algorithm: 7, auth_data: AUTH_DATA }), 400, 'M_BAD_JSON', 'number algorithm')
+  })
+
+  it('keeps a string auth_data as given (as Synapse does), on create and on update', async () => {
+    const alice = await client()
+    const { version } = ok(await alice.post('/room_keys/version', { algorithm: ALGORITHM, auth_data: 'an opaque string' }))
+    assert.equal((await versionInfo(alice, version)).auth_data, 'an opaque string')
+    ok(await alice.put(versionPath(version), { algorithm: ALGORITHM, auth_data: '{"not": "parsed"}', version }))
+    assert.equal((await versionInfo(alice)).auth_data, '{"not": "parsed"}')
+    ok(await alice.put(versionPath(version), { algorithm: ALGORITHM, auth_data: { public_key: 'object again' } }))
+    assert.deepEqual((await versionInfo(alice)).auth_data, { public_key: 'object again' })
   })
 })
 
@@ -218,11 +230,18 @@ describe('PUT /room_keys/keys', () => {
     assertError(await del(alice, keysPath(null, ROOM)), 400, 'M_MISSING_PARAM', 'DELETE')
   })
 
+  it('keeps a string session_data as given (as Synapse does)', async () => {
+    const alice = await client()
+    const version = await createVersion(alice)
+    ok(await alice.put(keysPath(version, ROOM, 's1'), { ...key(), session_data: 'an opaque string' }))
+    assert.equal(ok(await alice.get(keysPath(version, ROOM, 's1'))).session_data, 'an opaque string')
+  })
+
   it('refuses malformed key data with 400 and stores none of the request', async () => {
     const alice = await client()
     const version = await createVersion(alice)
     const bad: Array<[string, unknown, string]> = [
-      ['session_data a string', { ...key(), session_data: 'opaque' }, 'M_BAD_JSON'],
+      ['session_data a number', { ...key(), session_data: 7 }, 'M_BAD_JSON'],
       ['session_data an array', { ...key(), session_data: [] }, 'M_BAD_JSON'],
       ['negative first_message_index', { ...key(), first_message_index: -1 }, 'M_BAD_JSON'],
       ['fractional forwarded_count', { ...key(), forwarded_count: 1.5 }, 'M_BAD_JSON'],

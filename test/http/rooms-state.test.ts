@@ -23,6 +23,14 @@ describe('PUT /rooms/{roomId}/state/{eventType}/{stateKey}', () => {
     assert.deepEqual((await alice.get(base)).body, { topic: 'two' })
   })
 
+  it('refuses an event over 65536 bytes with 413 M_TOO_LARGE, state or message', async () => {
+    const alice = await user()
+    const roomId = await alice.createRoom()
+    assertError(await alice.putStateRaw(roomId, 'org.example.big', '', { key: 'O'.repeat(70000) }), 413, 'M_TOO_LARGE', 'state')
+    assertError(await alice.sendRaw(roomId, { msgtype: 'm.text', body: 'A'.repeat(70000) }), 413, 'M_TOO_LARGE', 'message')
+    assert.equal((await alice.sendRaw(roomId, { msgtype: 'm.text', body: 'A'.repeat(60000) })).status, 200, 'under the limit')
+  })
+
   it('keeps state keys apart: one type, several keys', async () => {
     const alice = await user()
     const roomId = await alice.createRoom()

@@ -214,6 +214,31 @@ describe('GET /sync filters', () => {
     assert.equal((await alice.get(`/sync?filter=${enc('{"room":')}`)).status, 400, 'inline JSON that does not parse')
   })
 
+  it('refuses filters whose parts are not objects, lists that are not lists of strings, senders that are not user IDs and rooms that are not room IDs', async () => {
+    const alice = await user()
+    const invalid: unknown[] = [
+      { presence: 'not_an_object' },
+      { room: { timeline: 'not_an_object' } },
+      { room: { state: 'not_an_object' } },
+      { room: { ephemeral: 'not_an_object' } },
+      { room: { account_data: 'not_an_object' } },
+      { room: { timeline: { rooms: 'not_a_list' } } },
+      { room: { timeline: { not_senders: 'not_a_list' } } },
+      { room: { timeline: { types: [0] } } },
+      { room: { timeline: { rooms: ['not_a_room_id'] } } },
+      { room: { not_rooms: ['#alias:example.org'] } },
+      { room: { timeline: { senders: ['not_a_sender_id'] } } },
+      { presence: { not_senders: ['@'] } },
+    ]
+    for (const filter of invalid) {
+      assertError(await alice.post(`/user/${enc(alice.userId)}/filter`, filter), 400, 'M_BAD_JSON', JSON.stringify(filter))
+      assertError(await alice.get(`/sync?filter=${enc(JSON.stringify(filter))}`), 400, 'M_BAD_JSON', `inline ${JSON.stringify(filter)}`)
+    }
+    const roomId = await alice.createRoom()
+    const valid = { room: { rooms: [roomId, '!AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'], timeline: { senders: [alice.userId, '@old=style:example.org'] } } }
+    assert.equal((await alice.post(`/user/${enc(alice.userId)}/filter`, valid)).status, 200)
+  })
+
   it('applies inline timeline types / not_types and rooms / not_rooms', async () => {
     const alice = await user()
     const a = await alice.createRoom()

@@ -36,7 +36,9 @@ describe('buildEvent', () => {
       if (version.strictCanonicalJson) assert.equal(Buffer.byteLength(json), canonicalJsonBytes(built.pdu).length)
     }
     const big = buildEvent({ ...message(), content: { msgtype: 'm.text', body: 'x'.repeat(70_000) } }, options(V('12')))
-    assert.match(builtEventLimitError(big.event, JSON.stringify(big.pdu), V('12')) ?? '', /over 65536/)
+    const limit = builtEventLimitError(big.event, JSON.stringify(big.pdu), V('12'))
+    assert.match(limit?.reason ?? '', /over 65536/)
+    assert.equal(limit?.tooLarge, true)
   })
 
   it('builds events every version accepts back, hashed and signed by this server', () => {

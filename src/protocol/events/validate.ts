@@ -121,16 +121,19 @@ function fieldLimitError(event: RoomEvent, version: RoomVersion): { reason: stri
  * parsePdu's limits for an event this server built with buildEvent, which gives the format: the size of the
  * PDU and of its fields. `json` is the PDU as JSON.stringify writes it: in strict canonical JSON versions
  * (v6+) that has the canonical encoding's length (the same strings and integers; only key order differs).
+ * `tooLarge`: the event or one of its fields is over its size limit (a client is told 413 M_TOO_LARGE), rather
+ * than not being canonical JSON.
  */
-export function builtEventLimitError(event: RoomEvent, json: string, version: RoomVersion): string | null {
+export function builtEventLimitError(event: RoomEvent, json: string, version: RoomVersion): { reason: string; tooLarge: boolean } | null {
   let size: number
   try {
     size = version.strictCanonicalJson ? Buffer.byteLength(json, 'utf8') : eventJsonBytes(event.pdu, version).length
   } catch (error) {
-    return `not canonical JSON: ${(error as Error).message}`
+    return { reason: `not canonical JSON: ${(error as Error).message}`, tooLarge: false }
   }
-  if (size > MAX_PDU_BYTES) return `event is ${size} bytes, over ${MAX_PDU_BYTES}`
-  return fieldLimitError(event, version)?.reason ?? null
+  if (size > MAX_PDU_BYTES) return { reason: `event is ${size} bytes, over ${MAX_PDU_BYTES}`, tooLarge: true }
+  const field = fieldLimitError(event, version)
+  return field === null ? null : { reason: field.reason, tooLarge: true }
 }
 
 /**

@@ -15,8 +15,11 @@ export class DeviceListsRepository {
   }
 
   /** Records that these users' device lists changed at a position taken by the caller's transaction. */
-  async record(position: number, userIds: string[]): Promise<void> {
-    await this.db.query('INSERT INTO device_list_changes (position, user_id) SELECT $1, u FROM unnest($2::text[]) u ON CONFLICT DO NOTHING', [position, userIds])
+  async record(position: number, userIds: string[], seenBy: string | null = null): Promise<void> {
+    await this.db.query(
+      'INSERT INTO device_list_changes (position, user_id, seen_by) SELECT $1, u, $3 FROM unnest($2::text[]) u ON CONFLICT DO NOTHING',
+      [position, userIds, seenBy],
+    )
   }
 
   /** Records that a user's device list changed at each of these positions (taken by the caller's transaction). */
@@ -47,7 +50,8 @@ export class DeviceListsRepository {
   /**
    * What the viewer's clients must learn between two positions, in one query:
    * - users (the viewer included) whose device list changed and who share a room with the viewer now: joined
-   *   to one the viewer is joined to, or invited to it (clients encrypt for invited members too);
+   *   to one the viewer is joined to, or invited to it (clients encrypt for invited members too); and users
+   *   whose change only the viewer is told about (seen_by), shared room or not;
    * - users who joined or were invited to a room the viewer is in, and everyone in a room the viewer joined;
    * - as `left`, users who stopped sharing any room with the viewer (they or the viewer left one).
    * Users the viewer never shared a room with are not mentioned.
@@ -62,21 +66,21 @@ export class DeviceListsRepository {
        ), my_rooms_changed AS (
          SELECT DISTINCT room_id FROM member_events WHERE user_id = $1
        ), candidates AS (
-         SELECT d.user_id, false AS by_membership FROM device_list_changes d
-          WHERE $4 AND d.position > $2 AND d.position <= $3
+         SELECT d.user_id, false AS by_membership, d.seen_by IS NOT NULL AS direct FROM device_list_changes d
+          WHERE $4 AND d.position > $2 AND d.position <= $3 AND (d.seen_by IS NULL OR d.seen_by = $1)
          UNION ALL
          -- Someone joined, was invited to or left a room the viewer is in (or has just left).
-         SELECT me.user_id, true FROM member_events me
+         SELECT me.user_id, true, false FROM member_events me
            JOIN room_memberships cur ON cur.room_id = me.room_id AND cur.user_id = me.user_id
           WHERE me.user_id <> $1 AND cur.membership IN ('join', 'invite', 'leave', 'ban')
             AND (me.room_id IN (SELECT room_id FROM mine) OR me.room_id IN (SELECT room_id FROM my_rooms_changed))
          UNION ALL
          -- The viewer joined or left a room: everyone in it.
-         SELECT m.user_id, true FROM room_memberships m
+         SELECT m.user_id, true, false FROM room_memberships m
           WHERE m.room_id IN (SELECT room_id FROM my_rooms_changed) AND m.user_id <> $1 AND m.membership = 'join'
        )
        SELECT c.user_id, bool_or(c.by_membership) AS by_membership,
-              c.user_id = $1 OR EXISTS (
+              c.user_id = $1 OR bool_or(c.direct) OR EXISTS (
                 SELECT 1 FROM room_memberships o
                  WHERE o.user_id = c.user_id AND o.membership IN ('join', 'invite') AND o.room_id IN (SELECT room_id FROM mine)
               ) AS shares

@@ -1,10 +1,16 @@
 // Server-side key backups: key_backup_versions and key_backup_sessions (migration 0011).
 import { lockName, type Queryable } from '../db.ts'
 
+/**
+ * A version's auth_data and a session's session_data: objects in the spec; a string from clients written
+ * against Synapse, which keeps either as given, is kept as given too.
+ */
+export type BackupAuthData = Record<string, unknown> | string
+
 export interface BackupVersionRow {
   version: number
   algorithm: string
-  auth_data: Record<string, unknown>
+  auth_data: BackupAuthData
   etag: number
   key_count: number
 }
@@ -15,7 +21,7 @@ export interface BackedUpSession {
   first_message_index: number
   forwarded_count: number
   is_verified: boolean
-  session_data: Record<string, unknown>
+  session_data: BackupAuthData
 }
 
 /** Which keys of a version a read or delete covers: all of them, one room's, or one session's. */
@@ -51,12 +57,13 @@ export class KeyBackupRepository {
   }
 
   /** A new version, numbered after every version the user ever had (deleted ones included). */
-  async createVersion(userId: string, algorithm: string, authData: Record<string, unknown>): Promise<number> {
+  async createVersion(userId: string, algorithm: string, authData: BackupAuthData): Promise<number> {
     const { rows } = await this.db.query<{ version: number }>(
       `INSERT INTO key_backup_versions (user_id, version, algorithm, auth_data)
        SELECT $1::text, COALESCE(MAX(version), 0) + 1, $2::text, $3::jsonb FROM key_backup_versions WHERE user_id = $1::text
        RETURNING version`,
-      [userId, algorithm, authData],
+      // Serialised here: pg would pass a string as raw text, which is not JSON.
+      [userId, algorithm, JSON.stringify(authData)],
     )
     return rows[0]!.version
   }
@@ -78,11 +85,11 @@ export class KeyBackupRepository {
     return rows[0] ?? null
   }
 
-  async updateAuthData(userId: string, version: number, authData: Record<string, unknown>): Promise<void> {
-    await this.db.query('UPDATE key_backup_versions SET auth_data = $3 WHERE user_id = $1 AND version = $2 AND NOT deleted', [
+  async updateAuthData(userId: string, version: number, authData: BackupAuthData): Promise<void> {
+    await this.db.query('UPDATE key_backup_versions SET auth_data = $3::jsonb WHERE user_id = $1 AND version = $2 AND NOT deleted', [
       userId,
       version,
-      authData,
+      JSON.stringify(authData),
     ])
   }
 

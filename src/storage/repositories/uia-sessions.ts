@@ -46,6 +46,12 @@ export class UiaSessionsRepository {
     return rows
   }
 
+  /** Reads a session and locks its row until the caller's transaction ends. */
+  async lock(sessionId: string): Promise<UiaSessionRow | null> {
+    const { rows } = await this.db.query<UiaSessionRow>('SELECT * FROM uia_sessions WHERE session_id = $1 FOR UPDATE', [sessionId])
+    return rows[0] ?? null
+  }
+
   async complete(sessionId: string, stage: string, data: Record<string, unknown>): Promise<void> {
     await this.db.query(
       `UPDATE uia_sessions SET completed = array_append(array_remove(completed, $2::text), $2::text), data = data || $3::jsonb
