@@ -17,6 +17,7 @@ import { planRoom, type CreateRoomRequest } from './create.ts'
 import { STRIPPED_STATE_TYPES } from './client-events.ts'
 import { joinCandidates, type RemoteJoins } from '../federation/remote-join.ts'
 import { newRoomState, parseStored, type EventTemplate, type KeptClaim, type RoomWriteState, type RoomWriter } from './writer.ts'
+import { currentStateValue } from './visibility.ts'
 
 /** How an invite of another server's user goes out (src/federation/invites.ts) and comes back into the room. */
 export interface RemoteInvites {
@@ -364,6 +365,11 @@ export class Rooms {
       repos.memberships.hasJoinedOfServer(roomId, this.serverName),
       repos.memberships.get(roomId, requester.userId),
     ])
+    // A guest joins only a room this server is in whose m.room.guest_access is can_join (the spec's "Guest
+    // Access"): of a room it is not in, the server knows no state to check, so the join is refused (as Synapse).
+    if (requester.isGuest && (!room || !resident || (await currentStateValue(repos, roomId, 'm.room.guest_access', 'guest_access')) !== 'can_join')) {
+      throw forbidden('Guest access not allowed')
+    }
     const inviter = own?.membership === 'invite' ? parseUserId(own.sender)?.serverName : undefined
     const candidates = joinCandidates(roomId, via, servers, inviter ? [inviter] : []).filter((s) => s !== this.serverName)
     if (room && (resident || !this.remoteJoins || candidates.length === 0)) {
