@@ -19,8 +19,10 @@ export class GuestEviction {
   }
 
   /** The append hook: a guest_access change that may shut guests out is acted on once it committed. */
-  readonly hook = async (repos: Repositories, { event }: AppendedEvent): Promise<void> => {
+  readonly hook = async (repos: Repositories, { event, replaced }: AppendedEvent): Promise<void> => {
     if (event.type !== 'm.room.guest_access' || event.state_key !== '' || event.content.guest_access === 'can_join') return
+    // Nothing to do when guests were already kept out before it (when what it replaced is unknown, the room is checked).
+    if (replaced !== undefined && replaced.content.guest_access !== 'can_join') return
     repos.stream.onCommitted.push(() => {
       this.evict(event.room_id).catch((err: unknown) => this.logger.warn({ err, roomId: event.room_id }, 'guests could not be removed from the room'))
     })
