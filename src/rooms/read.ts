@@ -307,6 +307,8 @@ export class RoomReader {
   /** GET /context/{eventId}. */
   async context(requester: Requester, roomId: string, eventId: string, limit: number, filter?: EventFilter & { lazyLoadMembers?: boolean | undefined }) {
     const repos = this.storage.repos
+    // Someone who may not read the room at all is refused as such, before any event is looked for (as Synapse).
+    await this.readerOf(roomId, requester.userId)
     const stored = await repos.events.get(roomId, eventId)
     const [row] = stored ? await filterVisible(repos, roomId, requester.userId, [stored]) : []
     if (!row) throw notFound('Event not found')

@@ -18,7 +18,7 @@ async function roomWith(visibility: string) {
 }
 
 describe('world_readable rooms, read by non-members', () => {
-  it('serves state, one state event, members, joined_members and /messages to a user who never joined', async () => {
+  it('serves state, one state event, members, joined_members, /messages and /context to a user who never joined', async () => {
     const { alice, roomId, sent } = await roomWith('world_readable')
     const eve = await user()
     const state = await eve.get(`/rooms/${enc(roomId)}/state`)
@@ -36,6 +36,9 @@ describe('world_readable rooms, read by non-members', () => {
     assert.deepEqual(Object.keys(joined.body.joined), [alice.userId])
     const page = await eve.messages(roomId, { dir: 'b', limit: 5 })
     assert.ok(ids(page.chunk).includes(sent))
+    const context = await eve.get(`/rooms/${enc(roomId)}/context/${enc(sent)}`)
+    assert.equal(context.status, 200)
+    assert.equal(context.body.event.event_id, sent)
     // Reading is not joining: sending is still refused.
     assertError(await eve.put(`/rooms/${enc(roomId)}/send/m.room.message/t1`, { msgtype: 'm.text', body: 'hi' }), 403, 'M_FORBIDDEN')
   })
@@ -52,13 +55,14 @@ describe('world_readable rooms, read by non-members', () => {
 
   for (const visibility of ['shared', 'invited', 'joined']) {
     it(`refuses a non-member with 403 when the history is ${visibility}`, async () => {
-      const { alice, roomId } = await roomWith(visibility)
+      const { alice, roomId, sent } = await roomWith(visibility)
       const eve = await user()
       assertError(await eve.get(`/rooms/${enc(roomId)}/state`), 403, 'M_FORBIDDEN')
       assertError(await eve.get(`/rooms/${enc(roomId)}/state/m.room.member/${enc(alice.userId)}`), 403, 'M_FORBIDDEN')
       assertError(await eve.get(`/rooms/${enc(roomId)}/members`), 403, 'M_FORBIDDEN')
       assertError(await eve.get(`/rooms/${enc(roomId)}/messages?dir=b`), 403, 'M_FORBIDDEN')
       assertError(await eve.get(`/rooms/${enc(roomId)}/initialSync`), 403, 'M_FORBIDDEN')
+      assertError(await eve.get(`/rooms/${enc(roomId)}/context/${enc(sent)}`), 403, 'M_FORBIDDEN')
     })
   }
 
