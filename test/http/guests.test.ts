@@ -61,6 +61,18 @@ describe('guests in rooms', () => {
     assert.equal(await membershipOf(alice, closed, g.userId), undefined)
   })
 
+  it('cannot join through PUT /state/m.room.member either, nor change anyone else\'s membership', async () => {
+    const alice = await user()
+    const closed = await alice.createRoom({ preset: 'public_chat' })
+    const g = await guest()
+    assertError(await g.put(`/rooms/${enc(closed)}/state/m.room.member/${enc(g.userId)}`, { membership: 'join' }), 403, 'M_FORBIDDEN')
+    const { roomId } = await guestRoom()
+    await g.join(roomId)
+    const bob = await user()
+    assertError(await g.put(`/rooms/${enc(roomId)}/state/m.room.member/${enc(bob.userId)}`, { membership: 'invite' }), 403, 'M_FORBIDDEN')
+    await g.leave(roomId)
+  })
+
   it('cannot send to a room it has not joined', async () => {
     const { roomId } = await guestRoom()
     const g = await guest()
