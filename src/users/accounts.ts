@@ -133,7 +133,7 @@ export class Accounts {
   async register(request: RegisterRequest): Promise<RegisterResult> {
     if (!this.config.registration.enabled) throw forbidden('Registration has been disabled')
     await this.limiter.take('registration', request.ip)
-    const guest = request.guestAccessToken !== undefined ? await this.guestToUpgrade(request.guestAccessToken, request.username) : null
+    const guest = request.guestAccessToken !== undefined ? await this.guestToUpgrade(request.guestAccessToken, request.username, request.ip) : null
     if (request.username !== undefined && guest === null) await this.checkUsername(request.username)
     if (request.password !== undefined) this.checkPassword(request.password)
 
@@ -171,8 +171,8 @@ export class Accounts {
    * The guest an upgrading registration names: the token must be a guest's, and `username` that guest's
    * localpart (the spec requires it); M_FORBIDDEN otherwise, so no one takes over another account.
    */
-  private async guestToUpgrade(token: string, username: string | undefined): Promise<UserId> {
-    const requester = await this.sessions.authenticate(token, { ip: '', userAgent: null }).catch(() => null)
+  private async guestToUpgrade(token: string, username: string | undefined, ip: string): Promise<UserId> {
+    const requester = await this.sessions.authenticate(token, { ip, userAgent: null }).catch(() => null)
     if (!requester?.isGuest) throw forbidden('guest_access_token is not the access token of a guest account')
     if (username === undefined || makeUserId(username, this.serverName) !== requester.userId) {
       throw forbidden('Cannot register taken user ID without valid guest credentials for that user')
