@@ -43,6 +43,8 @@ const config = loadConfig({
     'federation.tls_private_key_file': required('SYTEST_TLS_KEY'),
     'federation.ca_file': process.env.SYTEST_CA_CERT || null,
     'registration.enabled': true,
+    // SyTest's guest tests need guest accounts, which Synapse's SyTest configuration enables.
+    'registration.allow_guest_access': true,
     'registration.shared_secret': required('SYTEST_REGISTRATION_SHARED_SECRET'),
     // SyTest's secret is reg_secret (tests/10apidoc/01register.pl), shorter than Homestead's default minimum.
     'registration.shared_secret_min_length': 10,

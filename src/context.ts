@@ -26,6 +26,7 @@ import { Presence } from './presence/index.ts'
 import { filterLimitsOf } from './sync/filter.ts'
 import { SyncService } from './sync/sync.ts'
 import { Ephemeral } from './ephemeral/index.ts'
+import { GuestEviction } from './rooms/guest-access.ts'
 import { EventExpiry } from './rooms/expiry.ts'
 import { DEFAULT_PUSH_LIMITS, Push } from './push/index.ts'
 import { Pushers } from './push/pushers.ts'
@@ -209,6 +210,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     rateLimit: (userId) => rateLimiter.take('message', userId),
   })
   writer.indexWith(searchTextOf)
+  writer.onAppend(new GuestEviction({ storage, rooms, logger }).hook)
   writer.onAppend((repos, appended) => indexAppended(repos, appended))
   writer.onAppend(summaryHook)
   const eventExpiry = config.rooms.ephemeral_messages ? new EventExpiry({ storage, clock, logger }) : null

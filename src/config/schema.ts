@@ -82,6 +82,10 @@ export const ConfigSchema = Type.Object(
           description: 'Shortest accepted registration.shared_secret. Lower it only for a secret fixed elsewhere (SyTest\'s is 10 characters).',
         }),
         password_min_length: Type.Integer({ minimum: 0, default: 8, description: 'Shortest accepted new password.' }),
+        allow_guest_access: Type.Boolean({
+          default: false,
+          description: 'Guest accounts (POST /register?kind=guest): no password, only the endpoints the spec lists for guests, rooms whose m.room.guest_access is can_join.',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -26,6 +26,8 @@ export interface RegisterRequest {
   inhibitLogin?: boolean | undefined
   refreshToken?: boolean | undefined
   auth?: unknown
+  /** The access token of the guest account this registration upgrades (client-server API, "Guest Access"). */
+  guestAccessToken?: string | undefined
   ip: string
 }
 
@@ -152,8 +154,9 @@ export class Accounts {
     await this.limiter.take('registration', request.ip)
     // Localparts are lower case: capitals a client sends are folded, as Synapse does.
     const username = request.username?.toLowerCase()
+    const guest = request.guestAccessToken !== undefined ? await this.guestToUpgrade(request.guestAccessToken, username, request.ip) : null
     const registered = await this.uia.outcome(request.auth, 'register')
-    if (username !== undefined) {
+    if (username !== undefined && guest === null) {
       if (registered) this.checkLocalpart(username)
       else await this.checkUsername(username)
     }
@@ -191,11 +194,45 @@ export class Accounts {
         }
         return this.afterRegistration(repos, userId, params)
       }
-      const userId = await this.createUser(repos, chosen, passwordHash, { admin: false, userType: null })
+      let userId: UserId
+      if (guest !== null) {
+        // The account keeps its ID, rooms and devices; only what makes it a guest goes.
+        this.sessions.revoking(guest)
+        if (!(await repos.users.upgradeGuest(guest, passwordHash))) throw new MatrixError('M_USER_IN_USE', 'User ID already taken')
+        userId = guest
+      } else {
+        userId = await this.createUser(repos, chosen, passwordHash, { admin: false, userType: null })
+      }
       const token = session.data.registration_token
       if (typeof token === 'string') await this.tokens.consume(repos, token)
       await this.uia.conclude(repos, session.sessionId, { user_id: userId })
       return this.afterRegistration(repos, userId, params)
+    })
+  }
+
+  /**
+   * The guest an upgrading registration names: the token must be a guest's, and `username` that guest's
+   * localpart (the spec requires it); M_FORBIDDEN otherwise, so no one takes over another account.
+   */
+  private async guestToUpgrade(token: string, username: string | undefined, ip: string): Promise<UserId> {
+    const requester = await this.sessions.authenticate(token, { ip, userAgent: null }).catch(() => null)
+    if (!requester?.isGuest) throw forbidden('guest_access_token is not the access token of a guest account')
+    if (username === undefined || makeUserId(username, this.serverName) !== requester.userId) {
+      throw forbidden('Cannot register taken user ID without valid guest credentials for that user')
+    }
+    return requester.userId
+  }
+
+  /**
+   * POST /register?kind=guest: a guest account, with the next free numeric localpart and no password, and
+   * its session. Off unless registration.allow_guest_access.
+   */
+  async registerGuest(request: Pick<RegisterRequest, 'deviceId' | 'initialDeviceDisplayName' | 'ip'>): Promise<RegisterResult> {
+    if (!this.config.registration.allow_guest_access) throw new MatrixError('M_GUEST_ACCESS_FORBIDDEN', 'Guest access is disabled', 403)
+    await this.limiter.take('registration', request.ip)
+    return this.storage.streamTransaction(async (repos) => {
+      const userId = await this.createUser(repos, undefined, null, { admin: false, userType: null, guest: true })
+      return this.afterRegistration(repos, userId, request)
     })
   }
 
@@ -231,7 +268,7 @@ export class Accounts {
     repos: Repositories,
     username: string | undefined,
     passwordHash: string | null,
-    options: { admin: boolean; userType: string | null; displayName?: string | undefined },
+    options: { admin: boolean; userType: string | null; displayName?: string | undefined; guest?: boolean },
   ): Promise<UserId> {
     const now = this.clock.now()
     for (let attempt = 0; attempt < 5; attempt++) {
@@ -244,6 +281,7 @@ export class Accounts {
         admin: options.admin,
         user_type: options.userType,
         created_ts: now,
+        is_guest: options.guest ?? false,
       })
       if (inserted) {
         await repos.profiles.create(userId, { displayname: options.displayName ?? localpart })

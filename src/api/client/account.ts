@@ -9,8 +9,9 @@ export const whoami = defineRoute({
   method: 'GET',
   url: cs('/account/whoami'),
   auth: 'user',
+  guest: true,
   async handler(_ctx, { requester }) {
-    return { user_id: requester.userId, device_id: requester.deviceId, is_guest: false }
+    return { user_id: requester.userId, device_id: requester.deviceId, is_guest: requester.isGuest === true }
   },
 })
 
