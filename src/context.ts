@@ -8,6 +8,7 @@ import { Storage, TOKENS_CHANNEL, type Database, type EventContext } from './sto
 import { AccountData, Accounts, Devices, OpenIdTokens, Profiles, RegistrationTokens, RemoteProfiles, Sessions, Uia } from './users/index.ts'
 import type { Metrics } from './metrics.ts'
 import { RoomReader } from './rooms/read.ts'
+import { RoomShutdown } from './rooms/shutdown.ts'
 import { Rooms } from './rooms/rooms.ts'
 import { ThirdPartyInvites } from './rooms/third-party-invites.ts'
 import { IdentityServers } from './identity/index.ts'
@@ -66,6 +67,7 @@ export interface AppContext {
   accountData: AccountData
   registrationTokens: RegistrationTokens
   rooms: Rooms
+  roomShutdown: RoomShutdown
   roomReader: RoomReader
   directory: Directory
   relations: RelationsReader
@@ -342,6 +344,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     accountData,
     registrationTokens,
     rooms,
+    roomShutdown: new RoomShutdown({ storage, rooms, clock, logger, serverName: config.server_name }),
     roomReader: new RoomReader(storage, clock, backfiller),
     directory,
     relations: new RelationsReader(storage, clock),

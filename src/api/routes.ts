@@ -39,6 +39,7 @@ import * as dehydratedDevice from './client/dehydrated-device.ts'
 import * as roomKeys from './client/room-keys.ts'
 import * as media from './client/media.ts'
 import * as adminMedia from './admin/media.ts'
+import * as adminRooms from './admin/rooms.ts'
 import * as roomInitialSync from './client/room-initial-sync.ts'
 import * as initialSync from './client/initial-sync.ts'
 import * as pushers from './client/pushers.ts'
@@ -98,6 +99,7 @@ const modules = [
   roomKeys,
   media,
   adminMedia,
+  adminRooms,
   roomInitialSync,
   initialSync,
   pushers,
