@@ -9,6 +9,7 @@ import { AccountData, Accounts, Devices, OpenIdTokens, Profiles, RegistrationTok
 import type { Metrics } from './metrics.ts'
 import { RoomReader } from './rooms/read.ts'
 import { RoomShutdown } from './rooms/shutdown.ts'
+import { HistoryPurge } from './rooms/purge-history.ts'
 import { Rooms } from './rooms/rooms.ts'
 import { ThirdPartyInvites } from './rooms/third-party-invites.ts'
 import { IdentityServers } from './identity/index.ts'
@@ -68,6 +69,7 @@ export interface AppContext {
   registrationTokens: RegistrationTokens
   rooms: Rooms
   roomShutdown: RoomShutdown
+  historyPurge: HistoryPurge
   roomReader: RoomReader
   directory: Directory
   relations: RelationsReader
@@ -345,6 +347,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     registrationTokens,
     rooms,
     roomShutdown: new RoomShutdown({ storage, rooms, clock, logger, serverName: config.server_name }),
+    historyPurge: new HistoryPurge({ storage, clock, logger, serverName: config.server_name }),
     roomReader: new RoomReader(storage, clock, backfiller),
     directory,
     relations: new RelationsReader(storage, clock),

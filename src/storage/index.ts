@@ -14,6 +14,7 @@ import { OpenIdTokensRepository } from './repositories/openid-tokens.ts'
 import { UiaSessionsRepository } from './repositories/uia-sessions.ts'
 import { UsersRepository } from './repositories/users.ts'
 import { AliasesRepository } from './repositories/aliases.ts'
+import { PurgeHistoryRepository } from './repositories/purge-history.ts'
 import { EventsRepository } from './repositories/events.ts'
 import { EventGraphRepository } from './repositories/event-graph.ts'
 import { BackfillRepository } from './repositories/backfill.ts'
@@ -100,6 +101,7 @@ export interface Repositories {
   rateLimits: RateLimitsRepository
   nonces: NoncesRepository
   rooms: RoomsRepository
+  purgeHistory: PurgeHistoryRepository
   events: EventsRepository
   eventGraph: EventGraphRepository
   backfill: BackfillRepository
@@ -145,6 +147,7 @@ export function repositories(db: Queryable): Repositories {
     rateLimits: new RateLimitsRepository(db),
     nonces: new NoncesRepository(db),
     rooms: new RoomsRepository(db),
+    purgeHistory: new PurgeHistoryRepository(db),
     events: new EventsRepository(db),
     eventGraph: new EventGraphRepository(db),
     backfill: new BackfillRepository(db),

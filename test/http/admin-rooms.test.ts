@@ -3,7 +3,7 @@
 // room, aliases repointed, the room blocked and purged.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { startTestServer, type TestServer } from '../support/server.ts'
+import { adminToken, startTestServer, type TestServer } from '../support/server.ts'
 import { CS, RoomClient, assertError, enc } from '../support/rooms.ts'
 import { DEFAULT_NOTICE_ROOM_NAME } from '../../src/rooms/shutdown.ts'
 
@@ -11,10 +11,6 @@ const t: TestServer = await startTestServer()
 const ROOMS = '/_synapse/admin/v1/rooms'
 let counter = 0
 
-async function admin(): Promise<string> {
-  const account = await t.server.ctx.accounts.createAccount({ username: `boss${process.pid}x${++counter}`, password: 'a long enough password', admin: true, login: {} })
-  return account.access_token as string
-}
 
 /** A public room of `owner` with an alias, joined by the others. */
 async function roomOf(owner: RoomClient, members: RoomClient[]): Promise<{ roomId: string; alias: string }> {
@@ -32,7 +28,7 @@ describe('DELETE /_synapse/admin/v1/rooms/{roomId}', () => {
   })
 
   it('moves the members to a notice room where they cannot speak, repoints the aliases and blocks the room', async () => {
-    const token = await admin()
+    const token = await adminToken(t)
     const alice = await RoomClient.register(t.api)
     const bob = await RoomClient.register(t.api)
     const notifier = await RoomClient.register(t.api)
@@ -61,7 +57,7 @@ describe('DELETE /_synapse/admin/v1/rooms/{roomId}', () => {
   })
 
   it('purges the room by default: this server no longer knows it', async () => {
-    const token = await admin()
+    const token = await adminToken(t)
     const alice = await RoomClient.register(t.api)
     const { roomId, alias } = await roomOf(alice, [])
     await alice.send(roomId, { msgtype: 'm.text', body: 'evidence' })
@@ -75,7 +71,7 @@ describe('DELETE /_synapse/admin/v1/rooms/{roomId}', () => {
   })
 
   it('blocks a room this server does not know, and refuses bad requests', async () => {
-    const token = await admin()
+    const token = await adminToken(t)
     const alice = await RoomClient.register(t.api)
     const unknown = `!nowhere${process.pid}:elsewhere.example`
     const res = await t.api.delete(`${ROOMS}/${enc(unknown)}`, { block: true }, token)
@@ -91,7 +87,7 @@ describe('DELETE /_synapse/admin/v1/rooms/{roomId}', () => {
 
 describe('POST /_synapse/admin/v1/shutdown_room/{roomId}', () => {
   it('blocks without purging', async () => {
-    const token = await admin()
+    const token = await adminToken(t)
     const alice = await RoomClient.register(t.api)
     const { roomId } = await roomOf(alice, [])
     const res = await t.api.post(`/_synapse/admin/v1/shutdown_room/${enc(roomId)}`, {}, token)

@@ -1,6 +1,6 @@
-// The admin API's room deletion, with Synapse's request and answer shapes (admins only): DELETE
+// The admin API's rooms, with Synapse's request and answer shapes (admins only): room deletion (DELETE
 // /_synapse/admin/v1/rooms/{roomId}, and the older POST /_synapse/admin/v1/shutdown_room/{roomId}, which never
-// purges. See rooms/shutdown.ts.
+// purges; rooms/shutdown.ts) and history purges (rooms/purge-history.ts).
 import { Type, type Static } from '@sinclair/typebox'
 import type { ShutdownRequest } from '../../rooms/shutdown.ts'
 import { RoomIdParam, UserIdParam } from '../schemas.ts'
@@ -48,5 +48,37 @@ export const shutdownRoom = defineRoute({
   body: Type.Optional(ShutdownBody),
   async handler(ctx, { requester, params, body }) {
     return ctx.roomShutdown.shutdown(requester.userId, params.roomId, { ...requestOf(body), block: body?.block ?? true, purge: false })
+  },
+})
+
+const PurgeBody = Type.Object({
+  delete_local_events: Type.Optional(Type.Boolean()),
+  purge_up_to_event_id: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  purge_up_to_ts: Type.Optional(Type.Integer({ minimum: 0 })),
+})
+
+export const purgeHistory = defineRoute({
+  method: 'POST',
+  url: [`${V1}/purge_history/:roomId`, `${V1}/purge_history/:roomId/:eventId`],
+  auth: 'admin',
+  params: Type.Object({ roomId: RoomIdParam, eventId: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) }),
+  body: Type.Optional(PurgeBody),
+  async handler(ctx, { params, body }) {
+    const purgeId = await ctx.historyPurge.start(params.roomId, {
+      upToEventId: params.eventId ?? body?.purge_up_to_event_id,
+      upToTs: body?.purge_up_to_ts,
+      deleteLocalEvents: body?.delete_local_events,
+    })
+    return { purge_id: purgeId }
+  },
+})
+
+export const purgeHistoryStatus = defineRoute({
+  method: 'GET',
+  url: `${V1}/purge_history_status/:purgeId`,
+  auth: 'admin',
+  params: Type.Object({ purgeId: Type.String({ minLength: 1, maxLength: 64 }) }),
+  async handler(ctx, { params }) {
+    return ctx.historyPurge.status(params.purgeId)
   },
 })
