@@ -62,14 +62,15 @@ function openEnd(pattern: RegExp, xml: string, from: number): number {
   return m ? m.index + m[0].length : -1
 }
 
-/** An element's text content starting at `at`: up to the next tag, or a CDATA section's content. */
-function textAt(xml: string, at: number): string {
+/** An element's text content starting at `at` (up to the next tag, or a CDATA section's content), and where it ends. */
+function textAt(xml: string, at: number): { text: string; end: number } {
   if (xml.startsWith('<![CDATA[', at)) {
     const close = xml.indexOf(']]>', at)
-    return close < 0 ? '' : xml.slice(at + 9, close).trim()
+    return close < 0 ? { text: '', end: xml.length } : { text: xml.slice(at + 9, close).trim(), end: close + 3 }
   }
   const next = xml.indexOf('<', at)
-  return decodeXmlText(xml.slice(at, next < 0 ? xml.length : next))
+  const end = next < 0 ? xml.length : next
+  return { text: decodeXmlText(xml.slice(at, end)), end }
 }
 
 /**
@@ -80,7 +81,7 @@ export function parseCasResponse(xml: string): CasUser | null {
   const body = openEnd(SUCCESS, xml, 0)
   if (body < 0) return null
   const userAt = openEnd(USER, xml, body)
-  const user = userAt < 0 ? '' : textAt(xml, userAt)
+  const user = userAt < 0 ? '' : textAt(xml, userAt).text
   if (user === '') return null
   const attributes: Record<string, string[]> = Object.create(null)
   const block = openEnd(ATTRIBUTES, xml, body)
@@ -90,7 +91,13 @@ export function parseCasResponse(xml: string): CasUser | null {
     for (let m = CHILD.exec(xml); m && (blockEnd < 0 || m.index < blockEnd); m = CHILD.exec(xml)) {
       const name = m[2] as string
       const list = attributes[name] ?? (attributes[name] = [])
-      list.push(m[3] === '/' ? '' : textAt(xml, m.index + m[0].length))
+      if (m[3] === '/') {
+        list.push('')
+        continue
+      }
+      const content = textAt(xml, m.index + m[0].length)
+      list.push(content.text)
+      CHILD.lastIndex = content.end
     }
   }
   return { user, attributes }

@@ -17,8 +17,10 @@ const AUTH_DONE_SCRIPT =
   'if (window.onAuthDone) { window.onAuthDone(); } else if (window.opener && window.opener.postMessage) { window.opener.postMessage("authDone", "*"); }'
 const AUTH_DONE_HASH = `'sha256-${createHash('sha256').update(AUTH_DONE_SCRIPT).digest('base64')}'`
 
+const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
+
 export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
+  return text.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] as string)
 }
 
 function send(reply: FastifyReply, status: number, title: string, body: string, script?: { source: string; hash: string }): FastifyReply {
