@@ -60,6 +60,8 @@ const config = loadConfig({
     // SyTest's servers are the only ones; nothing asks matrix.org for keys.
     'federation.trusted_key_servers': [],
     'log.level': process.env.SYTEST_LOG_LEVEL || 'info',
+    // SyTest's fake CAS server (tests/12login/02cas.pl, 10apidoc/13ui-auth.pl), on loopback like the rest.
+    ...(process.env.SYTEST_CAS_SERVER_URL ? { 'sso.cas.enabled': true, 'sso.cas.server_url': process.env.SYTEST_CAS_SERVER_URL } : {}),
   },
 })
 

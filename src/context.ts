@@ -5,7 +5,7 @@ import { RateLimiter } from './ratelimit/index.ts'
 import { systemClock, type Clock } from './shared/clock.ts'
 import type { Logger } from './shared/logger.ts'
 import { Storage, TOKENS_CHANNEL, type Database, type EventContext } from './storage/index.ts'
-import { AccountData, Accounts, Devices, OpenIdTokens, Profiles, RegistrationTokens, RemoteProfiles, Sessions, Uia } from './users/index.ts'
+import { AccountData, Accounts, Devices, LoginTokens, OpenIdTokens, Profiles, RegistrationTokens, RemoteProfiles, Sessions, Sso, Uia } from './users/index.ts'
 import type { Metrics } from './metrics.ts'
 import { RoomReader } from './rooms/read.ts'
 import { RoomShutdown } from './rooms/shutdown.ts'
@@ -63,6 +63,10 @@ export interface AppContext {
   uia: Uia
   devices: Devices
   accounts: Accounts
+  /** Single sign-on through CAS (off unless sso.cas.enabled) and its m.login.sso UIA stage. */
+  sso: Sso
+  /** The single-use loginTokens a sign-on hands to clients (m.login.token). */
+  loginTokens: LoginTokens
   openIdTokens: OpenIdTokens
   profiles: Profiles
   accountData: AccountData
@@ -160,6 +164,9 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   uia.registerStage('m.login.dummy', async () => ({}))
   uia.registerStage('m.login.registration_token', registrationTokens.stage, registrationTokens.release)
   uia.registerStage('m.login.password', ({ auth, session }) => accounts.passwordStage(auth, session.user_id))
+  const loginTokens = new LoginTokens({ storage, clock, accounts, rateLimiter, lifetimeMs: config.sso.login_token_lifetime_ms })
+  const sso = new Sso({ config, storage, clock, guard, accounts, uia, loginTokens })
+  accounts.onDeactivate((repos, userId) => repos.loginTokens.deleteAllFor(userId))
 
   const writer = new RoomWriter(config.server_name, clock, () => serverKeys.signingKey, (outcome) => metrics.roomWriteState.inc({ outcome }))
   writer.onAppend(relationsOnAppend)
@@ -341,6 +348,8 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     uia,
     devices,
     accounts,
+    sso,
+    loginTokens,
     openIdTokens: new OpenIdTokens(config.server_name, storage, clock),
     profiles,
     accountData,

@@ -5,6 +5,7 @@ import * as accountData from './client/account-data.ts'
 import * as capabilities from './client/capabilities.ts'
 import * as devices from './client/devices.ts'
 import * as login from './client/login.ts'
+import * as sso from './client/sso.ts'
 import * as logout from './client/logout.ts'
 import * as profile from './client/profile.ts'
 import * as register from './client/register.ts'
@@ -63,6 +64,7 @@ const modules = [
   versions,
   wellKnown,
   login,
+  sso,
   logout,
   register,
   account,

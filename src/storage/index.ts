@@ -11,6 +11,7 @@ import { ServerKeysRepository } from './repositories/server-keys.ts'
 import { RemoteServerKeysRepository } from './repositories/remote-server-keys.ts'
 import { TokensRepository } from './repositories/tokens.ts'
 import { OpenIdTokensRepository } from './repositories/openid-tokens.ts'
+import { ExternalIdsRepository, LoginTokensRepository } from './repositories/sso.ts'
 import { UiaSessionsRepository } from './repositories/uia-sessions.ts'
 import { UsersRepository } from './repositories/users.ts'
 import { AliasesRepository } from './repositories/aliases.ts'
@@ -92,6 +93,8 @@ export interface Repositories {
   devices: DevicesRepository
   tokens: TokensRepository
   openIdTokens: OpenIdTokensRepository
+  externalIds: ExternalIdsRepository
+  loginTokens: LoginTokensRepository
   profiles: ProfilesRepository
   accountData: AccountDataRepository
   uiaSessions: UiaSessionsRepository
@@ -138,6 +141,8 @@ export function repositories(db: Queryable): Repositories {
     devices: new DevicesRepository(db),
     tokens: new TokensRepository(db),
     openIdTokens: new OpenIdTokensRepository(db),
+    externalIds: new ExternalIdsRepository(db),
+    loginTokens: new LoginTokensRepository(db),
     profiles: new ProfilesRepository(db),
     accountData: new AccountDataRepository(db),
     uiaSessions: new UiaSessionsRepository(db),

@@ -264,7 +264,7 @@ export class Accounts {
   }
 
   /** Inserts the user and their profile; with no username, the next free numeric localpart. */
-  private async createUser(
+  async createUser(
     repos: Repositories,
     username: string | undefined,
     passwordHash: string | null,
@@ -367,7 +367,16 @@ export class Accounts {
       throw forbidden('Invalid username or password')
     }
     // Only someone who knows the password learns that the account exists and was deactivated.
-    if (row.deactivated) throw new MatrixError('M_USER_DEACTIVATED', 'This account has been deactivated')
+    return this.signIn(userId, row.deactivated, request)
+  }
+
+  /** The end of a login whose credentials were checked: a device (new, or the one named) and its tokens. */
+  async signIn(
+    userId: UserId,
+    deactivated: boolean,
+    request: Pick<LoginRequest, 'deviceId' | 'initialDeviceDisplayName' | 'refreshToken'>,
+  ): Promise<IssuedSession & { home_server: string }> {
+    if (deactivated) throw new MatrixError('M_USER_DEACTIVATED', 'This account has been deactivated')
     const session = await this.storage.streamTransaction((repos) =>
       this.sessions.issue(repos, userId, {
         deviceId: request.deviceId,
@@ -411,7 +420,7 @@ export class Accounts {
   /** POST /account/password. */
   async changePassword(requester: Requester, newPassword: string, logoutDevices: boolean, auth: unknown): Promise<void> {
     this.checkPassword(newPassword)
-    const session = await this.uia.authenticate({ purpose: 'password', userId: requester.userId, flows: [['m.login.password']], auth })
+    const session = await this.uia.authenticate({ purpose: 'password', userId: requester.userId, flows: await this.uia.reauthFlows(requester.userId), auth })
     const hash = await hashPassword(newPassword)
     await this.storage.streamTransaction(async (repos) => {
       await repos.users.setPasswordHash(requester.userId, hash)
@@ -422,7 +431,7 @@ export class Accounts {
 
   /** POST /account/deactivate: the account can no longer log in and every device is logged out. */
   async deactivate(requester: Requester, auth: unknown, erase: boolean): Promise<void> {
-    const session = await this.uia.authenticate({ purpose: 'deactivate', userId: requester.userId, flows: [['m.login.password']], auth })
+    const session = await this.uia.authenticate({ purpose: 'deactivate', userId: requester.userId, flows: await this.uia.reauthFlows(requester.userId), auth })
     await this.deactivateUser(requester.userId, erase, session.sessionId)
   }
 
@@ -451,7 +460,7 @@ export class Accounts {
   async deleteDevices(requester: Requester, deviceIds: string[], auth: unknown): Promise<void> {
     // The session authorises deleting these devices only: continuing it to delete others is refused (403).
     const purpose = `delete_devices ${createHash('sha256').update(JSON.stringify([...new Set(deviceIds)].sort())).digest('base64url')}`
-    const session = await this.uia.authenticate({ purpose, userId: requester.userId, flows: [['m.login.password']], auth })
+    const session = await this.uia.authenticate({ purpose, userId: requester.userId, flows: await this.uia.reauthFlows(requester.userId), auth })
     await this.storage.streamTransaction(async (repos) => {
       await this.devices.deleteIn(repos, requester.userId, deviceIds)
       await this.uia.finish(repos, session.sessionId)
