@@ -60,6 +60,14 @@ const config = loadConfig({
     // SyTest's servers are the only ones; nothing asks matrix.org for keys.
     'federation.trusted_key_servers': [],
     'log.level': process.env.SYTEST_LOG_LEVEL || 'info',
+    // SyTest's fake reCAPTCHA service (tests/11register.pl), checked without being required, as in Synapse's SyTest setup.
+    ...(process.env.SYTEST_RECAPTCHA_PRIVATE_KEY
+      ? {
+          'registration.recaptcha.private_key': process.env.SYTEST_RECAPTCHA_PRIVATE_KEY,
+          'registration.recaptcha.public_key': process.env.SYTEST_RECAPTCHA_PUBLIC_KEY ?? null,
+          ...(process.env.SYTEST_RECAPTCHA_SITEVERIFY_API ? { 'registration.recaptcha.siteverify_api': process.env.SYTEST_RECAPTCHA_SITEVERIFY_API } : {}),
+        }
+      : {}),
     // SyTest's fake CAS server (tests/12login/02cas.pl, 10apidoc/13ui-auth.pl), on loopback like the rest.
     ...(process.env.SYTEST_CAS_SERVER_URL ? { 'sso.cas.enabled': true, 'sso.cas.server_url': process.env.SYTEST_CAS_SERVER_URL } : {}),
   },

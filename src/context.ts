@@ -9,6 +9,7 @@ import { AccountData, Accounts, Devices, LoginTokens, OpenIdTokens, Profiles, Re
 import type { Metrics } from './metrics.ts'
 import { RoomReader } from './rooms/read.ts'
 import { RoomShutdown } from './rooms/shutdown.ts'
+import { RECAPTCHA, Recaptcha } from './users/recaptcha.ts'
 import { HistoryPurge } from './rooms/purge-history.ts'
 import { Rooms } from './rooms/rooms.ts'
 import { ThirdPartyInvites } from './rooms/third-party-invites.ts'
@@ -162,6 +163,8 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   const accounts = new Accounts({ config, storage, clock, sessions, devices, uia, registrationTokens, rateLimiter })
 
   uia.registerStage('m.login.dummy', async () => ({}))
+  const recaptcha = new Recaptcha(config.registration.recaptcha, guard)
+  if (recaptcha.enabled) uia.registerStage(RECAPTCHA, recaptcha.stage, undefined, { outsideFlows: true })
   uia.registerStage('m.login.registration_token', registrationTokens.stage, registrationTokens.release)
   uia.registerStage('m.login.password', ({ auth, session }) => accounts.passwordStage(auth, session.user_id))
   const loginTokens = new LoginTokens({ storage, clock, accounts, rateLimiter, lifetimeMs: config.sso.login_token_lifetime_ms })

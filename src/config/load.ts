@@ -196,6 +196,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
   if (secret !== null && secret.length < minLength) {
     throw new ConfigError(`invalid configuration: registration.shared_secret: must be at least ${minLength} characters (registration.shared_secret_min_length)`)
   }
+  const captcha = input.registration.recaptcha
+  if (captcha.required && (captcha.public_key === null || captcha.private_key === null)) {
+    throw new ConfigError('invalid configuration: registration.recaptcha: required needs public_key and private_key')
+  }
   if (input.sso.cas.enabled && input.sso.cas.server_url === null) {
     throw new ConfigError('invalid configuration: sso.cas.server_url: needed when sso.cas.enabled is true')
   }

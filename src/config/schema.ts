@@ -86,6 +86,30 @@ export const ConfigSchema = Type.Object(
           default: false,
           description: 'Guest accounts (POST /register?kind=guest): no password, only the endpoints the spec lists for guests, rooms whose m.room.guest_access is can_join.',
         }),
+        recaptcha: Type.Object(
+          {
+            required: Type.Boolean({
+              default: false,
+              description: 'Sign-up needs a solved reCAPTCHA (the m.login.recaptcha stage, before the rest of the flow; Synapse\'s enable_registration_captcha). Needs public_key and private_key.',
+            }),
+            public_key: Type.Union([Type.String({ minLength: 1, maxLength: 255 }), Type.Null()], {
+              default: null,
+              description: 'The reCAPTCHA site key, given to clients in the stage\'s params.',
+            }),
+            private_key: Type.Union([Type.String({ minLength: 1, maxLength: 255 }), Type.Null()], {
+              default: null,
+              description: 'The reCAPTCHA secret key, sent with each answer to siteverify_api. Set: the m.login.recaptcha stage can be completed.',
+            }),
+            siteverify_api: Type.String({
+              pattern: '^https?://[^#]+$',
+              maxLength: 2048,
+              default: 'https://www.recaptcha.net/recaptcha/api/siteverify',
+              description: 'Where answers are checked (through outbound.ip_range_*).',
+            }),
+            timeout_ms: Type.Integer({ minimum: 100, default: 10000, description: 'How long a check may take.' }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -82,9 +82,10 @@ export interface FetchOptions {
   timeoutMs: number
   maxRedirects?: number
   headers?: Record<string, string>
-  /** GET by default. A POST sends `json` as its body and follows no redirect. */
+  /** GET by default. A POST sends `form` (URL-encoded) or else `json` as its body and follows no redirect. */
   method?: 'GET' | 'POST'
   json?: unknown
+  form?: Record<string, string>
   /** Only https URLs, on the first request and every redirect (federation's .well-known). */
   httpsOnly?: boolean
   /** The trusted CAs for https (federation adds its extra CA file); Node's defaults otherwise. */
@@ -224,8 +225,10 @@ export class OutboundGuard {
       ...(https && options.secureContext ? { secureContext: options.secureContext } : {}),
       ...(https && options.tlsVerify === false ? { rejectUnauthorized: false } : {}),
     }
-    const body = options.method === 'POST' ? Buffer.from(JSON.stringify(options.json ?? {})) : undefined
-    const headers: Record<string, string> = { 'user-agent': 'Homestead', ...(body ? { 'content-type': 'application/json' } : {}), ...options.headers }
+    const form = options.method === 'POST' && options.form !== undefined ? new URLSearchParams(options.form).toString() : undefined
+    const body = options.method === 'POST' ? Buffer.from(form ?? JSON.stringify(options.json ?? {})) : undefined
+    const type = form !== undefined ? 'application/x-www-form-urlencoded' : 'application/json'
+    const headers: Record<string, string> = { 'user-agent': 'Homestead', ...(body ? { 'content-type': type } : {}), ...options.headers }
     return new Promise((resolve, reject) => {
       const req = send(url, { method: options.method ?? 'GET', lookup: pinnedLookup(target), signal, ...tls, headers }, resolve)
       req.on('error', (err) => reject(signal.aborted ? new OutboundError('timeout', 'timed out') : new OutboundError('network', err.message)))

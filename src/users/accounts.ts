@@ -140,7 +140,14 @@ export class Accounts {
   }
 
   registrationFlows(): Flow[] {
-    return this.config.registration.requires_token ? [['m.login.registration_token']] : [['m.login.dummy']]
+    const flow = this.config.registration.requires_token ? ['m.login.registration_token'] : ['m.login.dummy']
+    return [this.config.registration.recaptcha.required ? ['m.login.recaptcha', ...flow] : flow]
+  }
+
+  /** The stages' params of registration: the reCAPTCHA site key when there is one. */
+  private registrationParams(): Record<string, unknown> {
+    const key = this.config.registration.recaptcha.public_key
+    return key !== null ? { 'm.login.recaptcha': { public_key: key } } : {}
   }
 
   /**
@@ -164,7 +171,7 @@ export class Accounts {
 
     let session: UiaSession
     try {
-      session = await this.uia.authenticate({ purpose: 'register', userId: null, flows: this.registrationFlows(), auth: request.auth })
+      session = await this.uia.authenticate({ purpose: 'register', userId: null, flows: this.registrationFlows(), params: this.registrationParams(), auth: request.auth })
     } catch (err) {
       if (err instanceof UiaChallenge) await this.rememberRegistration(err.sessionId, { ...request, username })
       throw err

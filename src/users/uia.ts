@@ -63,6 +63,7 @@ export class Uia {
   private readonly storage: Storage
   private readonly clock: Clock
   private readonly stages = new Map<string, StageHandler>()
+  private readonly outsideFlows = new Set<string>()
   private readonly releases: StageRelease[] = []
   private readonly reauthStages: Array<(userId: UserId) => Promise<string | null>> = []
 
@@ -71,9 +72,14 @@ export class Uia {
     this.clock = clock
   }
 
-  registerStage(type: string, handler: StageHandler, release?: StageRelease): void {
+  /**
+   * `outsideFlows`: the stage may be completed in any session, offered or not (as Synapse lets a client
+   * complete any stage it has enabled): it completes only the flows that list it.
+   */
+  registerStage(type: string, handler: StageHandler, release?: StageRelease, options: { outsideFlows?: boolean } = {}): void {
     this.stages.set(type, handler)
     if (release) this.releases.push(release)
+    if (options.outsideFlows) this.outsideFlows.add(type)
   }
 
   /**
@@ -140,7 +146,7 @@ export class Uia {
     }
 
     const type = authDict.type
-    if (typeof type !== 'string' || !request.flows.some((flow) => flow.includes(type))) {
+    if (typeof type !== 'string' || !(this.outsideFlows.has(type) || request.flows.some((flow) => flow.includes(type)))) {
       throw this.challenge(request, session, new MatrixError('M_UNRECOGNIZED', `Authentication type ${String(type)} is not offered here`, 400))
     }
     const handler = this.stages.get(type)
