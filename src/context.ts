@@ -11,6 +11,7 @@ import { RoomReader } from './rooms/read.ts'
 import { RoomShutdown } from './rooms/shutdown.ts'
 import { RECAPTCHA, Recaptcha } from './users/recaptcha.ts'
 import { HistoryPurge } from './rooms/purge-history.ts'
+import { ThreepidBindings } from './identity/bindings.ts'
 import { Rooms } from './rooms/rooms.ts'
 import { ThirdPartyInvites } from './rooms/third-party-invites.ts'
 import { IdentityServers } from './identity/index.ts'
@@ -75,6 +76,7 @@ export interface AppContext {
   rooms: Rooms
   roomShutdown: RoomShutdown
   historyPurge: HistoryPurge
+  threepidBindings: ThreepidBindings
   roomReader: RoomReader
   directory: Directory
   relations: RelationsReader
@@ -213,11 +215,12 @@ export async function createContext(options: ContextOptions): Promise<AppContext
       },
     },
   })
+  const identityServers = new IdentityServers(guard, { timeoutMs: config.identity_server.timeout_ms, tlsVerify: config.identity_server.tls_verify, secureContext: federation.secureContext })
   const thirdPartyInvites = new ThirdPartyInvites({
     storage,
     writer,
     rooms,
-    identity: new IdentityServers(guard, { timeoutMs: config.identity_server.timeout_ms, tlsVerify: config.identity_server.tls_verify, secureContext: federation.secureContext }),
+    identity: identityServers,
     serverName: config.server_name,
     forward: (destination, request) => federationInvites.exchangeThirdPartyInvite(destination, request),
     enabled: config.identity_server.third_party_invites,
@@ -359,6 +362,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     registrationTokens,
     rooms,
     roomShutdown: new RoomShutdown({ storage, rooms, clock, logger, serverName: config.server_name }),
+    threepidBindings: new ThreepidBindings({ storage, identity: identityServers, serverName: config.server_name, signingKey: () => serverKeys.signingKey }),
     historyPurge: new HistoryPurge({ storage, clock, logger, serverName: config.server_name }),
     roomReader: new RoomReader(storage, clock, backfiller),
     directory,

@@ -46,6 +46,7 @@ import * as initialSync from './client/initial-sync.ts'
 import * as pushers from './client/pushers.ts'
 import * as notifications from './client/notifications.ts'
 import * as threepids from './client/threepids.ts'
+import * as threepidBinding from './client/threepid-binding.ts'
 import * as thirdparty from './client/thirdparty.ts'
 import * as openId from './client/openid.ts'
 import * as federationVersion from './federation/version.ts'
@@ -107,6 +108,7 @@ const modules = [
   pushers,
   notifications,
   threepids,
+  threepidBinding,
   thirdparty,
   openId,
   federationVersion,

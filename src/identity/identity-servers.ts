@@ -1,5 +1,6 @@
-// Requests to identity servers (identity-service-api v2) for third-party invites: the lookup of a 3PID
-// (hash_details, then lookup), store-invite, and a public key's validity (key_validity_url). The server is
+// Requests to identity servers (identity-service-api v2): for third-party invites, the lookup of a 3PID
+// (hash_details, then lookup), store-invite, and a public key's validity (key_validity_url); for a user's
+// own 3PIDs, bind and unbind. The server is
 // the one a client names; every request goes through the outbound guard, bounded in time and size, and an
 // identity server's own error text never reaches our client.
 import { createHash } from 'node:crypto'
@@ -112,6 +113,34 @@ export class IdentityServers {
     return {
       token,
       content: { display_name: displayName, public_keys: keys.length > 0 ? keys : [fallback], public_key: fallback.public_key, key_validity_url: fallback.key_validity_url },
+    }
+  }
+
+  /**
+   * POST /3pid/bind: the identity server binds the 3PID it validated in session `sid` (with the client's
+   * secret) to `mxid`; the medium and address it bound.
+   */
+  async bind(access: IdentityServerAccess, sid: string, clientSecret: string, mxid: string): Promise<{ medium: string; address: string }> {
+    const answer = await this.call(access, `${baseUrl(access.idServer)}/_matrix/identity/v2/3pid/bind`, 'could not bind the address', { sid, client_secret: clientSecret, mxid })
+    const { medium, address } = answer
+    if (typeof medium !== 'string' || typeof address !== 'string' || medium.length > 32 || address.length > 512) throw failed(access.idServer, 'answered the bind without the address bound')
+    return { medium, address }
+  }
+
+  /**
+   * POST /3pid/unbind, as this server (signed with X-Matrix, `authorization` built for the request): whether
+   * the identity server unbound it. One that cannot be reached or refuses is a false, not an error: the
+   * user's own change goes ahead, and the answer says the identity server did not take part.
+   */
+  async unbind(idServer: string, mxid: string, threepid: { medium: string; address: string }, authorization: (uri: string, content: Record<string, unknown>) => string): Promise<boolean> {
+    const uri = '/_matrix/identity/v2/3pid/unbind'
+    const content = { mxid, threepid }
+    try {
+      await this.read(`${baseUrl(idServer)}${uri}`, { authorization: authorization(uri, content) }, content)
+      return true
+    } catch (err) {
+      if (err instanceof IdentityServerFailure || err instanceof OutboundError || err instanceof BlockedAddressError) return false
+      throw err
     }
   }
 

@@ -16,6 +16,7 @@ import { UiaSessionsRepository } from './repositories/uia-sessions.ts'
 import { UsersRepository } from './repositories/users.ts'
 import { AliasesRepository } from './repositories/aliases.ts'
 import { PurgeHistoryRepository } from './repositories/purge-history.ts'
+import { ThreepidBindingsRepository } from './repositories/threepid-bindings.ts'
 import { EventsRepository } from './repositories/events.ts'
 import { EventGraphRepository } from './repositories/event-graph.ts'
 import { BackfillRepository } from './repositories/backfill.ts'
@@ -105,6 +106,7 @@ export interface Repositories {
   nonces: NoncesRepository
   rooms: RoomsRepository
   purgeHistory: PurgeHistoryRepository
+  threepidBindings: ThreepidBindingsRepository
   events: EventsRepository
   eventGraph: EventGraphRepository
   backfill: BackfillRepository
@@ -153,6 +155,7 @@ export function repositories(db: Queryable): Repositories {
     nonces: new NoncesRepository(db),
     rooms: new RoomsRepository(db),
     purgeHistory: new PurgeHistoryRepository(db),
+    threepidBindings: new ThreepidBindingsRepository(db),
     events: new EventsRepository(db),
     eventGraph: new EventGraphRepository(db),
     backfill: new BackfillRepository(db),

@@ -1,5 +1,6 @@
-// A small identity server for third-party invite tests (identity-service-api v2, the parts a homeserver
-// calls): hash_details and lookup, store-invite, pubkey/isvalid, on HTTPS with a certificate of the test CA.
+// A small identity server for third-party invite and 3PID binding tests (identity-service-api v2, the parts a
+// homeserver calls): hash_details and lookup, store-invite, pubkey/isvalid, 3pid/bind and 3pid/unbind, on
+// HTTPS with a certificate of the test CA.
 // It records every request it receives, and binds addresses by calling a homeserver's 3pid/onbind with the
 // pending invites signed by its key, as a real identity server does once an address is verified.
 import { createHash } from 'node:crypto'
@@ -34,6 +35,8 @@ export interface TestIdentityServer {
   /** Binds an address and tells the homeserver at `clientUrl` of its pending invites (POST 3pid/onbind). */
   bind(clientUrl: string, medium: string, address: string, mxid: string, options?: { signWith?: SigningKey }): Promise<{ status: number; body: any }>
   requestsTo(path: string): IdentityRequest[]
+  /** Validates an address as the client's e-mail round trip would: the session ID a bind then names. */
+  validate(medium: string, address: string, clientSecret: string): string
 }
 
 /** Starts the identity server on 127.0.0.1 with `credentials` (a certificate for 127.0.0.1); closed with the test file. */
@@ -43,6 +46,7 @@ export async function startIdentityServer(credentials: { key: string; cert: stri
   const revoked = new Set<string>()
   const bindings = new Map<string, string>()
   const stored: Array<Record<string, any> & { token: string }> = []
+  const sessions = new Map<string, { medium: string; address: string; clientSecret: string }>()
   let name = ''
   const hashOf = (medium: string, address: string) => encodeBase64Url(createHash('sha256').update(`${address} ${medium} ${PEPPER}`).digest())
 
@@ -81,6 +85,21 @@ export async function startIdentityServer(credentials: { key: string; cert: stri
           const keyValidityUrl = `https://${name}/_matrix/identity/v2/pubkey/isvalid`
           return answer(200, { token, display_name: 'b...@example.org', public_key: key.publicKeyBase64, public_keys: [{ public_key: key.publicKeyBase64, key_validity_url: keyValidityUrl }] })
         }
+        case 'POST /_matrix/identity/v2/3pid/bind': {
+          if (!authorised) return answer(401, { errcode: 'M_UNAUTHORIZED', error: 'no token' })
+          const session = sessions.get(String(body?.sid))
+          if (!session || session.clientSecret !== body?.client_secret) return answer(400, { errcode: 'M_NO_VALID_SESSION', error: 'no such session' })
+          bindings.set(`${session.medium} ${session.address}`, String(body?.mxid))
+          return answer(200, identity.sign({ medium: session.medium, address: session.address, mxid: body?.mxid, not_before: 0, not_after: 4102444800000, ts: Date.now() }))
+        }
+        case 'POST /_matrix/identity/v2/3pid/unbind': {
+          // Only the homeserver of the user may unbind without the user's session: it signs as itself.
+          if (!req.headers.authorization?.startsWith('X-Matrix ')) return answer(401, { errcode: 'M_UNAUTHORIZED', error: 'not signed' })
+          const bound = `${body?.threepid?.medium} ${body?.threepid?.address}`
+          if (bindings.get(bound) !== body?.mxid) return answer(404, { errcode: 'M_NOT_FOUND', error: 'not bound' })
+          bindings.delete(bound)
+          return answer(200, {})
+        }
         default:
           return answer(404, { errcode: 'M_UNRECOGNIZED', error: 'unknown' })
       }
@@ -111,6 +130,11 @@ export async function startIdentityServer(credentials: { key: string; cert: stri
       return { status: res.status, body: text === '' ? undefined : JSON.parse(text) }
     },
     requestsTo: (path) => requests.filter((r) => r.path === path),
+    validate(medium, address, clientSecret) {
+      const sid = `sid${sessions.size + 1}`
+      sessions.set(sid, { medium, address, clientSecret })
+      return sid
+    },
   }
   return identity
 }

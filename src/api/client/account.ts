@@ -41,6 +41,7 @@ export const deactivate = defineRoute({
   }),
   async handler(ctx, { requester, body }) {
     await ctx.accounts.deactivate(requester, body.auth, body.erase ?? false)
-    return { id_server_unbind_result: 'no-support' }
+    // Once the account is gone: the identity servers it bound 3PIDs on are asked to forget them.
+    return { id_server_unbind_result: await ctx.threepidBindings.unbindEverything(requester.userId) }
   },
 })

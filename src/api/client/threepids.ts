@@ -1,6 +1,5 @@
-// GET/POST /account/3pid, POST /account/3pid/{add,bind,unbind,delete}, POST /{account/3pid,register,account/password}/{email,msisdn}/requestToken
+// GET/POST /account/3pid, POST /account/3pid/{add,delete} (bind and unbind: threepid-binding.ts), POST /{account/3pid,register,account/password}/{email,msisdn}/requestToken
 // Spec: client-server-api, "Adding Account Administrative Contact Information"
-import { Type } from '@sinclair/typebox'
 import { MatrixError } from '../../shared/errors.ts'
 import { defineRoute } from '../route.ts'
 import { cs } from '../paths.ts'
@@ -21,21 +20,10 @@ export const listThreepids = defineRoute({
 
 export const changeThreepids = defineRoute({
   method: 'POST',
-  url: [...cs('/account/3pid'), ...cs('/account/3pid/add'), ...cs('/account/3pid/bind'), ...cs('/account/3pid/delete')],
+  url: [...cs('/account/3pid'), ...cs('/account/3pid/add'), ...cs('/account/3pid/delete')],
   auth: 'user',
   async handler() {
     throw disabled()
-  },
-})
-
-/** Nothing is bound to an identity server through Homestead, so there is nothing to unbind. */
-export const unbindThreepid = defineRoute({
-  method: 'POST',
-  url: cs('/account/3pid/unbind'),
-  auth: 'user',
-  body: Type.Object({ medium: Type.String({ maxLength: 32 }), address: Type.String({ maxLength: 512 }), id_server: Type.Optional(Type.String({ maxLength: 512 })) }),
-  async handler() {
-    return { id_server_unbind_result: 'no-support' }
   },
 })
 
