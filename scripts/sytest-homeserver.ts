@@ -58,6 +58,11 @@ const config = loadConfig({
     // SyTest's servers are the only ones; nothing asks matrix.org for keys.
     'federation.trusted_key_servers': [],
     'log.level': process.env.SYTEST_LOG_LEVEL || 'info',
+    // SyTest's fake mail server (plain SMTP on loopback, no authentication) receives the validation mails of
+    // its 3PID tests, as Synapse's SyTest config sets email.smtp_host/smtp_port and notif_from.
+    ...(process.env.SYTEST_SMTP_HOST
+      ? { 'email.smtp_host': process.env.SYTEST_SMTP_HOST, 'email.smtp_port': Number(process.env.SYTEST_SMTP_PORT || 25), 'email.notif_from': 'homestead@localhost' }
+      : {}),
   },
 })
 

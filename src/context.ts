@@ -11,6 +11,8 @@ import { RoomReader } from './rooms/read.ts'
 import { Rooms } from './rooms/rooms.ts'
 import { ThirdPartyInvites } from './rooms/third-party-invites.ts'
 import { IdentityServers } from './identity/index.ts'
+import { Mailer } from './email/mailer.ts'
+import { Threepids } from './email/threepids.ts'
 import { Directory, RoomSuccession, summaryHook } from './directory/index.ts'
 import { RoomWriter } from './rooms/writer.ts'
 import { RemoteEvents } from './rooms/ingest.ts'
@@ -61,6 +63,8 @@ export interface AppContext {
   devices: Devices
   accounts: Accounts
   openIdTokens: OpenIdTokens
+  /** E-mail addresses of accounts and their validation by mail (email.*). */
+  threepids: Threepids
   profiles: Profiles
   accountData: AccountData
   registrationTokens: RegistrationTokens
@@ -150,11 +154,17 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     return deviceListUpdates.devices(repos, userId, deviceIds, deleted)
   })
   const registrationTokens = new RegistrationTokens(storage, clock)
-  const accounts = new Accounts({ config, storage, clock, sessions, devices, uia, registrationTokens, rateLimiter })
+  const smtpHost = config.email.smtp_host
+  const mailer = smtpHost !== null ? new Mailer({ ...config.email, smtp_host: smtpHost }, config.server_name) : null
+  const threepids = new Threepids({ config, storage, clock, rateLimiter, mailer, uia, logger })
+  const accounts = new Accounts({ config, storage, clock, sessions, devices, uia, registrationTokens, rateLimiter, threepids })
+  // A deactivated account's addresses are free again, and no longer log anyone in.
+  accounts.onDeactivate((repos, userId) => repos.threepids.removeAllFor(userId))
 
   uia.registerStage('m.login.dummy', async () => ({}))
   uia.registerStage('m.login.registration_token', registrationTokens.stage, registrationTokens.release)
   uia.registerStage('m.login.password', ({ auth, session }) => accounts.passwordStage(auth, session.user_id))
+  uia.registerStage('m.login.email.identity', ({ auth, session }) => threepids.stage(auth, session.purpose))
 
   const writer = new RoomWriter(config.server_name, clock, () => serverKeys.signingKey, (outcome) => metrics.roomWriteState.inc({ outcome }))
   writer.onAppend(relationsOnAppend)
@@ -336,6 +346,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     devices,
     accounts,
     openIdTokens: new OpenIdTokens(config.server_name, storage, clock),
+    threepids,
     profiles,
     accountData,
     registrationTokens,

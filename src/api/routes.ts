@@ -44,6 +44,7 @@ import * as initialSync from './client/initial-sync.ts'
 import * as pushers from './client/pushers.ts'
 import * as notifications from './client/notifications.ts'
 import * as threepids from './client/threepids.ts'
+import * as emailValidation from './client/email-validation.ts'
 import * as thirdparty from './client/thirdparty.ts'
 import * as openId from './client/openid.ts'
 import * as federationVersion from './federation/version.ts'
@@ -103,6 +104,7 @@ const modules = [
   pushers,
   notifications,
   threepids,
+  emailValidation,
   thirdparty,
   openId,
   federationVersion,
