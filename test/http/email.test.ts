@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer, type AddressInfo } from 'node:net'
-import { registerUser, startTestServer, type TestServer } from '../support/server.ts'
+import { registerUser, startInstanceOn, startTestServer, type TestServer } from '../support/server.ts'
 import { linkOf, startTestSmtp } from '../support/smtp.ts'
 
 const smtp = await startTestSmtp()
@@ -19,9 +19,7 @@ async function freePort(): Promise<number> {
 
 // public_baseurl is where the links point, so the server listens on a port known in advance.
 const port = await freePort()
-const t: TestServer = await startTestServer({
-  'listen.port': port,
-  public_baseurl: `http://127.0.0.1:${port}/`,
+const emailSettings = {
   'email.smtp_host': '127.0.0.1',
   'email.smtp_port': smtp.port,
   'email.smtp_user': smtp.user,
@@ -31,7 +29,8 @@ const t: TestServer = await startTestServer({
   'email.tls_verify': false,
   'email.notif_from': '%(app)s <noreply@test.localhost>',
   'email.app_name': 'Family Chat',
-})
+}
+const t: TestServer = await startTestServer({ 'listen.port': port, public_baseurl: `http://127.0.0.1:${port}/`, ...emailSettings })
 
 const CS = '/_matrix/client/v3'
 let counter = 0
@@ -328,5 +327,48 @@ describe('registration with an e-mail address', () => {
     const res = await t.api.post(`${CS}/register`, { auth: { type: 'm.login.email.identity', threepid_creds: { sid: req.body.sid, client_secret }, session: first.body.session } })
     assert.equal(res.status, 401)
     assert.equal(res.body.errcode, 'M_THREEPID_AUTH_FAILED')
+  })
+})
+
+describe('across instances and limits', () => {
+  it('validates on another instance a link that one instance mailed', async () => {
+    const other = await startInstanceOn(t.database, { public_baseurl: `http://127.0.0.1:${port}/`, ...emailSettings })
+    try {
+      const user = await registerUser(t.api)
+      const email = address()
+      const client_secret = secret()
+      const req = await t.api.post(`${CS}/account/3pid/email/requestToken`, { client_secret, email, send_attempt: 1 })
+      const link = new URL(linkOf(await smtp.next(email.toLowerCase())))
+      const page = await fetch(other.url.replace(/\/$/, '') + link.pathname + link.search)
+      assert.equal(page.status, 200)
+      const added = await other.api.post(`${CS}/account/3pid`, { three_pid_creds: { sid: req.body.sid, client_secret } }, user.access_token)
+      assert.equal(added.status, 200, JSON.stringify(added.body))
+      assert.equal((await t.api.get(`${CS}/account/3pid`, user.access_token)).body.threepids.length, 1)
+    } finally {
+      await other.close()
+    }
+  })
+
+  it('limits validation mails per address (rate_limits.threepid_validation), repeats of a send_attempt aside', async () => {
+    const limited = await startInstanceOn(t.database, {
+      public_baseurl: `http://127.0.0.1:${port}/`,
+      ...emailSettings,
+      'rate_limits.enabled': true,
+      'rate_limits.threepid_validation': { per_second: 0.001, burst: 2 },
+    })
+    try {
+      const email = address()
+      const request = (client_secret: string) => limited.api.post(`${CS}/account/3pid/email/requestToken`, { client_secret, email, send_attempt: 1 })
+      const kept = secret()
+      assert.equal((await request(kept)).status, 200)
+      assert.equal((await request(kept)).status, 200, 'a repeat sends nothing and takes nothing')
+      assert.equal((await request(secret())).status, 200)
+      const refused = await request(secret())
+      assert.equal(refused.status, 429)
+      assert.equal(refused.body.errcode, 'M_LIMIT_EXCEEDED')
+      assert.equal(typeof refused.body.retry_after_ms, 'number')
+    } finally {
+      await limited.close()
+    }
   })
 })
