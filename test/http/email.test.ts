@@ -3,34 +3,12 @@
 // sign-up with an address, submit_url, and the pages behind the links.
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { createServer, type AddressInfo } from 'node:net'
-import { registerUser, startInstanceOn, startTestServer, type TestServer } from '../support/server.ts'
-import { linkOf, startTestSmtp } from '../support/smtp.ts'
+import { registerUser, startInstanceOn } from '../support/server.ts'
+import { linkOf, startMailingServer, startTestSmtp } from '../support/smtp.ts'
 
 const smtp = await startTestSmtp()
 
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as AddressInfo).port
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
-
-// public_baseurl is where the links point, so the server listens on a port known in advance.
-const port = await freePort()
-const emailSettings = {
-  'email.smtp_host': '127.0.0.1',
-  'email.smtp_port': smtp.port,
-  'email.smtp_user': smtp.user,
-  'email.smtp_pass': smtp.pass,
-  'email.require_transport_security': true,
-  // The test CA is not among the system CAs.
-  'email.tls_verify': false,
-  'email.notif_from': '%(app)s <noreply@test.localhost>',
-  'email.app_name': 'Family Chat',
-}
-const t: TestServer = await startTestServer({ 'listen.port': port, public_baseurl: `http://127.0.0.1:${port}/`, ...emailSettings })
+const { t, port, settings: emailSettings } = await startMailingServer(smtp)
 
 const CS = '/_matrix/client/v3'
 let counter = 0
@@ -332,7 +310,7 @@ describe('registration with an e-mail address', () => {
 
 describe('across instances and limits', () => {
   it('validates on another instance a link that one instance mailed', async () => {
-    const other = await startInstanceOn(t.database, { public_baseurl: `http://127.0.0.1:${port}/`, ...emailSettings })
+    const other = await startInstanceOn(t.database, emailSettings)
     try {
       const user = await registerUser(t.api)
       const email = address()
@@ -351,7 +329,6 @@ describe('across instances and limits', () => {
 
   it('limits validation mails per address (rate_limits.threepid_validation), repeats of a send_attempt aside', async () => {
     const limited = await startInstanceOn(t.database, {
-      public_baseurl: `http://127.0.0.1:${port}/`,
       ...emailSettings,
       'rate_limits.enabled': true,
       'rate_limits.threepid_validation': { per_second: 0.001, burst: 2 },

@@ -1,9 +1,10 @@
 // A real SMTP server on loopback for the e-mail tests (smtp-server): STARTTLS with a certificate of the test
 // CA, and AUTH required (only after STARTTLS), so a mail arriving proves the sender used both.
-import type { AddressInfo } from 'node:net'
+import { createServer, type AddressInfo } from 'node:net'
 import { after } from 'node:test'
 import { SMTPServer } from 'smtp-server'
 import { makeTestCa } from './federation.ts'
+import { startTestServer, type TestServer } from './server.ts'
 
 export interface ReceivedMail {
   from: string
@@ -112,4 +113,34 @@ export function linkOf(mail: ReceivedMail): string {
   const match = /(https?:\/\/\S+)/.exec(mail.text)
   if (!match) throw new Error(`no link in mail: ${mail.text}`)
   return match[1] as string
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const port = (server.address() as AddressInfo).port
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
+
+/**
+ * A test server that mails through `smtp` (STARTTLS required, AUTH). public_baseurl is where the links point,
+ * so the server listens on a port chosen in advance. `settings` are its e-mail settings, for more instances.
+ */
+export async function startMailingServer(smtp: TestSmtp): Promise<{ t: TestServer; port: number; settings: Record<string, unknown> }> {
+  const port = await freePort()
+  const settings: Record<string, unknown> = {
+    public_baseurl: `http://127.0.0.1:${port}/`,
+    'email.smtp_host': '127.0.0.1',
+    'email.smtp_port': smtp.port,
+    'email.smtp_user': smtp.user,
+    'email.smtp_pass': smtp.pass,
+    'email.require_transport_security': true,
+    // The test CA is not among the system CAs.
+    'email.tls_verify': false,
+    'email.notif_from': '%(app)s <noreply@test.localhost>',
+    'email.app_name': 'Family Chat',
+  }
+  const t = await startTestServer({ 'listen.port': port, ...settings })
+  return { t, port, settings }
 }
