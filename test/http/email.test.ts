@@ -296,6 +296,20 @@ describe('registration with an e-mail address', () => {
     assert.deepEqual(list.body.threepids.map((p: { address: string }) => p.address), [email.toLowerCase()])
   })
 
+  it('offers only flows with m.login.email.identity under registration.requires_email, after the token stage when one is required', async () => {
+    const strict = await startInstanceOn(t.database, { ...emailSettings, 'registration.requires_email': true })
+    const both = await startInstanceOn(t.database, { ...emailSettings, 'registration.requires_token': true })
+    try {
+      const a = await strict.api.post(`${CS}/register`, { username: `strict${process.pid}x${++counter}`, password: 'registration password' })
+      assert.deepEqual(a.body.flows, [{ stages: ['m.login.email.identity'] }])
+      const b = await both.api.post(`${CS}/register`, { username: `both${process.pid}x${++counter}`, password: 'registration password' })
+      assert.deepEqual(b.body.flows, [{ stages: ['m.login.registration_token'] }, { stages: ['m.login.registration_token', 'm.login.email.identity'] }])
+    } finally {
+      await strict.close()
+      await both.close()
+    }
+  })
+
   it('refuses an unvalidated session at the stage', async () => {
     const first = await t.api.post(`${CS}/register`, { username: `mailuser${process.pid}x${++counter}`, password: 'registration password' })
     const email = address()
@@ -324,6 +338,19 @@ describe('across instances and limits', () => {
       assert.equal((await t.api.get(`${CS}/account/3pid`, user.access_token)).body.threepids.length, 1)
     } finally {
       await other.close()
+    }
+  })
+
+  it('answers 500 M_UNKNOWN, without hanging, when the SMTP server cannot be reached', async () => {
+    const closed = await startTestSmtp()
+    await closed.close()
+    const broken = await startInstanceOn(t.database, { ...emailSettings, 'email.smtp_port': closed.port, 'email.timeout_ms': 2000 })
+    try {
+      const res = await broken.api.post(`${CS}/account/3pid/email/requestToken`, { client_secret: secret(), email: address(), send_attempt: 1 })
+      assert.equal(res.status, 500)
+      assert.equal(res.body.errcode, 'M_UNKNOWN')
+    } finally {
+      await broken.close()
     }
   })
 
