@@ -43,6 +43,8 @@ const config = loadConfig({
     'federation.tls_private_key_file': required('SYTEST_TLS_KEY'),
     'federation.ca_file': process.env.SYTEST_CA_CERT || null,
     'registration.enabled': true,
+    // SyTest's guest tests need guest accounts, which Synapse's SyTest configuration enables.
+    'registration.allow_guest_access': true,
     'registration.shared_secret': required('SYTEST_REGISTRATION_SHARED_SECRET'),
     // SyTest's secret is reg_secret (tests/10apidoc/01register.pl), shorter than Homestead's default minimum.
     'registration.shared_secret_min_length': 10,
@@ -63,6 +65,8 @@ const config = loadConfig({
     ...(process.env.SYTEST_SMTP_HOST
       ? { 'email.smtp_host': process.env.SYTEST_SMTP_HOST, 'email.smtp_port': Number(process.env.SYTEST_SMTP_PORT || 25), 'email.notif_from': 'homestead@localhost' }
       : {}),
+    // SyTest's fake CAS server (tests/12login/02cas.pl, 10apidoc/13ui-auth.pl), on loopback like the rest.
+    ...(process.env.SYTEST_CAS_SERVER_URL ? { 'sso.cas.enabled': true, 'sso.cas.server_url': process.env.SYTEST_CAS_SERVER_URL } : {}),
   },
 })
 

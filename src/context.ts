@@ -5,9 +5,11 @@ import { RateLimiter } from './ratelimit/index.ts'
 import { systemClock, type Clock } from './shared/clock.ts'
 import type { Logger } from './shared/logger.ts'
 import { Storage, TOKENS_CHANNEL, type Database, type EventContext } from './storage/index.ts'
-import { AccountData, Accounts, Devices, OpenIdTokens, Profiles, RegistrationTokens, RemoteProfiles, Sessions, Uia } from './users/index.ts'
+import { AccountData, Accounts, Devices, LoginTokens, OpenIdTokens, Profiles, RegistrationTokens, RemoteProfiles, Sessions, Sso, Uia } from './users/index.ts'
 import type { Metrics } from './metrics.ts'
 import { RoomReader } from './rooms/read.ts'
+import { RoomShutdown } from './rooms/shutdown.ts'
+import { HistoryPurge } from './rooms/purge-history.ts'
 import { Rooms } from './rooms/rooms.ts'
 import { ThirdPartyInvites } from './rooms/third-party-invites.ts'
 import { IdentityServers } from './identity/index.ts'
@@ -28,6 +30,7 @@ import { Presence } from './presence/index.ts'
 import { filterLimitsOf } from './sync/filter.ts'
 import { SyncService } from './sync/sync.ts'
 import { Ephemeral } from './ephemeral/index.ts'
+import { GuestEviction } from './rooms/guest-access.ts'
 import { EventExpiry } from './rooms/expiry.ts'
 import { DEFAULT_PUSH_LIMITS, Push } from './push/index.ts'
 import { Pushers } from './push/pushers.ts'
@@ -62,6 +65,10 @@ export interface AppContext {
   uia: Uia
   devices: Devices
   accounts: Accounts
+  /** Single sign-on through CAS (off unless sso.cas.enabled) and its m.login.sso UIA stage. */
+  sso: Sso
+  /** The single-use loginTokens a sign-on hands to clients (m.login.token). */
+  loginTokens: LoginTokens
   openIdTokens: OpenIdTokens
   /** E-mail addresses of accounts and their validation by mail (email.*). */
   threepids: Threepids
@@ -69,6 +76,8 @@ export interface AppContext {
   accountData: AccountData
   registrationTokens: RegistrationTokens
   rooms: Rooms
+  roomShutdown: RoomShutdown
+  historyPurge: HistoryPurge
   roomReader: RoomReader
   directory: Directory
   relations: RelationsReader
@@ -165,6 +174,9 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   uia.registerStage('m.login.registration_token', registrationTokens.stage, registrationTokens.release)
   uia.registerStage('m.login.password', ({ auth, session }) => accounts.passwordStage(auth, session.user_id))
   uia.registerStage('m.login.email.identity', ({ auth, session }) => threepids.stage(auth, session.purpose))
+  const loginTokens = new LoginTokens({ storage, clock, accounts, rateLimiter, lifetimeMs: config.sso.login_token_lifetime_ms })
+  const sso = new Sso({ config, storage, clock, guard, accounts, uia, loginTokens })
+  accounts.onDeactivate((repos, userId) => repos.loginTokens.deleteAllFor(userId))
 
   const writer = new RoomWriter(config.server_name, clock, () => serverKeys.signingKey, (outcome) => metrics.roomWriteState.inc({ outcome }))
   writer.onAppend(relationsOnAppend)
@@ -219,6 +231,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     rateLimit: (userId) => rateLimiter.take('message', userId),
   })
   writer.indexWith(searchTextOf)
+  writer.onAppend(new GuestEviction({ storage, rooms, logger }).hook)
   writer.onAppend((repos, appended) => indexAppended(repos, appended))
   writer.onAppend(summaryHook)
   const eventExpiry = config.rooms.ephemeral_messages ? new EventExpiry({ storage, clock, logger }) : null
@@ -345,12 +358,16 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     uia,
     devices,
     accounts,
+    sso,
+    loginTokens,
     openIdTokens: new OpenIdTokens(config.server_name, storage, clock),
     threepids,
     profiles,
     accountData,
     registrationTokens,
     rooms,
+    roomShutdown: new RoomShutdown({ storage, rooms, clock, logger, serverName: config.server_name }),
+    historyPurge: new HistoryPurge({ storage, clock, logger, serverName: config.server_name }),
     roomReader: new RoomReader(storage, clock, backfiller),
     directory,
     relations: new RelationsReader(storage, clock),

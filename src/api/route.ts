@@ -36,6 +36,11 @@ export interface RouteDefinition<A extends Auth = Auth, P = unknown, Q = unknown
   /** One path, or several aliases (e.g. r0 and v3) served by the same handler. */
   url: string | string[]
   auth: A
+  /**
+   * Guest accounts may call it (client-server API, "Guest Access" lists these endpoints); any other route
+   * answers a guest 403 M_GUEST_ACCESS_FORBIDDEN.
+   */
+  guest?: true
   params?: P
   query?: Q
   body?: B
@@ -123,7 +128,7 @@ export function registerRoutes(app: FastifyInstance, ctx: AppContext, routes: Ro
           // A server's signature covers the body, so a signed request's body is parsed before it is checked.
           const signedBody = route.auth === 'server' && !route.rawBody ? parseSignedBody(request.body, ctx.config.http.max_json_values) : undefined
           const origin = route.auth === 'server' ? await authenticateServer(ctx, request, signedBody) : null
-          const requester = route.auth === 'none' || route.auth === 'server' ? null : await authenticateRequest(ctx, request, route.auth)
+          const requester = route.auth === 'none' || route.auth === 'server' ? null : await authenticateRequest(ctx, request, route.auth, route.guest === true)
           let paramsValue: unknown = request.params
           if (params) {
             if (!params.Check(paramsValue)) throw describe(params, paramsValue, 'path')

@@ -5,6 +5,7 @@ import * as accountData from './client/account-data.ts'
 import * as capabilities from './client/capabilities.ts'
 import * as devices from './client/devices.ts'
 import * as login from './client/login.ts'
+import * as sso from './client/sso.ts'
 import * as logout from './client/logout.ts'
 import * as profile from './client/profile.ts'
 import * as register from './client/register.ts'
@@ -39,6 +40,7 @@ import * as dehydratedDevice from './client/dehydrated-device.ts'
 import * as roomKeys from './client/room-keys.ts'
 import * as media from './client/media.ts'
 import * as adminMedia from './admin/media.ts'
+import * as adminRooms from './admin/rooms.ts'
 import * as roomInitialSync from './client/room-initial-sync.ts'
 import * as initialSync from './client/initial-sync.ts'
 import * as pushers from './client/pushers.ts'
@@ -63,6 +65,7 @@ const modules = [
   versions,
   wellKnown,
   login,
+  sso,
   logout,
   register,
   account,
@@ -99,6 +102,7 @@ const modules = [
   roomKeys,
   media,
   adminMedia,
+  adminRooms,
   roomInitialSync,
   initialSync,
   pushers,

@@ -196,6 +196,9 @@ export function loadConfig(options: LoadOptions = {}): Config {
   if (secret !== null && secret.length < minLength) {
     throw new ConfigError(`invalid configuration: registration.shared_secret: must be at least ${minLength} characters (registration.shared_secret_min_length)`)
   }
+  if (input.sso.cas.enabled && input.sso.cas.server_url === null) {
+    throw new ConfigError('invalid configuration: sso.cas.server_url: needed when sso.cas.enabled is true')
+  }
   checkDatabaseIdentity(input.database)
   if (input.registration.requires_email && input.email.smtp_host === null) {
     throw new ConfigError('invalid configuration: registration.requires_email: needs email.smtp_host, to send the validation mails')

@@ -86,6 +86,10 @@ export const ConfigSchema = Type.Object(
           default: false,
           description: 'Sign-up needs a validated e-mail address (m.login.email.identity; needs email.smtp_host). Without it, an address is optional when email.smtp_host is set.',
         }),
+        allow_guest_access: Type.Boolean({
+          default: false,
+          description: 'Guest accounts (POST /register?kind=guest): no password, only the endpoints the spec lists for guests, rooms whose m.room.guest_access is can_join.',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -99,6 +103,44 @@ export const ConfigSchema = Type.Object(
         refresh_token_lifetime_ms: Type.Union([Type.Integer({ minimum: 1000 }), Type.Null()], {
           default: null,
           description: 'Lifetime of refresh tokens (null: until used or logged out).',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    sso: Type.Object(
+      {
+        cas: Type.Object(
+          {
+            enabled: Type.Boolean({
+              default: false,
+              description: 'Single sign-on through a CAS server (m.login.sso, m.login.cas): GET /login/sso/redirect sends the browser to server_url/login, the ticket coming back is checked with server_url/proxyValidate, and a user seen for the first time gets an account (an existing account with the same localpart is taken over, as Synapse does).',
+            }),
+            server_url: Type.Union([Type.String({ pattern: '^https?://[^?#]+$', maxLength: 2048 }), Type.Null()], {
+              default: null,
+              description: 'The CAS server\'s base URL, e.g. "https://cas.example.org/cas" (required when enabled). Requests to it go through outbound.ip_range_*: a CAS server on a private network needs its range in outbound.ip_range_allowlist.',
+            }),
+            displayname_attribute: Type.Union([Type.String({ minLength: 1, maxLength: 255 }), Type.Null()], {
+              default: null,
+              description: 'The CAS attribute whose value becomes a new user\'s display name. Null: the localpart.',
+            }),
+            required_attributes: Type.Record(Type.String({ minLength: 1, maxLength: 255 }), Type.Union([Type.String({ maxLength: 1024 }), Type.Null()]), {
+              default: {},
+              description: 'Attributes a CAS user must have to sign in: name → the value it must hold, or null for any value.',
+            }),
+            idp_name: Type.String({ minLength: 1, maxLength: 255, default: 'CAS', description: 'The name clients show for this identity provider (identity_providers in GET /login).' }),
+            timeout_ms: Type.Integer({ minimum: 100, default: 10000, description: 'Time limit for checking one ticket with the CAS server.' }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        client_whitelist: Type.Array(Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9+.-]*:', maxLength: 2048 }), {
+          default: [],
+          description: 'Client redirect URL prefixes (e.g. "https://app.element.io/") sent straight back with their login token after a sign-on; any other redirectUrl first gets a page asking the user to confirm where they are going, so a link from someone else cannot collect their token.',
+        }),
+        login_token_lifetime_ms: Type.Integer({
+          minimum: 1000,
+          maximum: 600_000,
+          default: 120_000,
+          description: 'How long the single-use loginToken given back to the client after a sign-on may be exchanged at POST /login (m.login.token).',
         }),
       },
       { additionalProperties: false, default: {} },

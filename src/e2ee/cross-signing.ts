@@ -18,7 +18,6 @@ const FIELDS: Array<[string, CrossSigningUsage]> = [
 type Failure = { errcode: string; error: string }
 
 const UIA_PURPOSE = 'device_signing_upload'
-const PASSWORD = [['m.login.password']]
 
 /** Keys a device uploaded that wait for the password, kept in the UIA session. */
 export interface Proposal {
@@ -54,13 +53,14 @@ export class CrossSigning {
     // proposal in the session it opens, committed with it (see proposedBy). A query of the device's own
     // keys that reaches the database after this upload waits for the lock: it cannot answer the keys in
     // force once the device has made and sent new ones, which would make Rust crypto drop them.
+    const flows = await this.uia.reauthFlows(userId)
     const plan = await this.storage.transaction(async (repos) => {
       await repos.e2eKeys.lockCrossSigning(userId, 'exclusive')
       const stored = new Map((await repos.e2eKeys.crossSigningKeys([userId])).map((r) => [r.key_type, r]))
       const plan = planUpload(userId, provided, stored)
       if (plan.replacing === null || (body.auth !== undefined && body.auth !== null)) return { ...plan, challenge: null }
       const proposal = proposalOf(requester, plan.replacing, provided)
-      return { ...plan, challenge: await this.uia.open(repos, { purpose: UIA_PURPOSE, userId, flows: PASSWORD }, { proposal }) }
+      return { ...plan, challenge: await this.uia.open(repos, { purpose: UIA_PURPOSE, userId, flows }, { proposal }) }
     })
     if (plan.challenge) throw plan.challenge
     const { stored, changesSomething, replacing } = plan
@@ -95,7 +95,8 @@ export class CrossSigning {
    */
   private async reauthenticate(requester: Requester, auth: unknown, replacing: string, provided: Map<CrossSigningUsage, CrossSigningKey>): Promise<string> {
     try {
-      return (await this.uia.authenticate({ purpose: UIA_PURPOSE, userId: requester.userId, flows: PASSWORD, auth })).sessionId
+      const flows = await this.uia.reauthFlows(requester.userId)
+      return (await this.uia.authenticate({ purpose: UIA_PURPOSE, userId: requester.userId, flows, auth })).sessionId
     } catch (err) {
       if (!(err instanceof UiaChallenge)) throw err
       await this.uia.remember(err.sessionId, { proposal: proposalOf(requester, replacing, provided) })

@@ -246,7 +246,7 @@ export class Threepids {
     checkSecret(sid, 'sid')
     checkSecret(clientSecret, 'client_secret')
     const session = await this.validated('add_threepid', sid, clientSecret)
-    const uia = await this.uia.authenticate({ purpose: `add_threepid ${sid}`, userId: requester.userId, flows: [['m.login.password']], auth })
+    const uia = await this.uia.authenticate({ purpose: `add_threepid ${sid}`, userId: requester.userId, flows: await this.uia.reauthFlows(requester.userId), auth })
     await this.storage.transaction(async (repos) => {
       await this.bind(repos, requester.userId, proved(session))
       await this.uia.finish(repos, uia.sessionId)

@@ -5,6 +5,7 @@
 // Outbound, our user's invite of another server's user is sent for that server's signature before it is
 // appended (Rooms.invite builds it; the co-signed event enters the room through the ingest).
 import { refuseBlockedInvite } from '../directory/ignored.ts'
+import { refuseBlockedRoom } from '../rooms/rooms.ts'
 import { signEvent, verifyEventSignature, type JsonObject, type RoomEvent } from '../protocol/events/index.ts'
 import { roomVersion, type RoomVersion } from '../protocol/room-versions.ts'
 import type { SigningKey } from '../protocol/signing.ts'
@@ -74,6 +75,7 @@ export class FederationInvites {
     if (parseUserId(invitee)?.serverName !== this.serverName) throw invalid('The invitee is not a user of this server')
     const known = await this.storage.repos.users.exists(invitee)
     if (known) await refuseBlockedInvite(this.storage.repos, invitee)
+    await refuseBlockedRoom(this.storage.repos, roomId)
 
     const signed = signEvent(event.pdu, version, this.serverName, this.signingKey())
     // In the room (one of our users joined): the inviting server sends the invite in a transaction like any

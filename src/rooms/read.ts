@@ -3,10 +3,10 @@
 import type { JsonObject } from '../protocol/events/types.ts'
 import type { Clock } from '../shared/clock.ts'
 import { MatrixError, forbidden, notFound } from '../shared/errors.ts'
-import type { EventFilter, EventRow, Repositories, Storage, TimelineToken } from '../storage/index.ts'
+import type { EventFilter, EventRow, MembershipRow, Repositories, Storage, TimelineToken } from '../storage/index.ts'
 import type { Requester } from '../users/index.ts'
 import { toClientEvents, viewerOf, type ClientEvent } from './client-events.ts'
-import { filterVisible } from './visibility.ts'
+import { filterVisible, isWorldReadable } from './visibility.ts'
 import { ignoredUsers, withoutIgnored } from '../directory/index.ts'
 import { parseSyncToken } from '../shared/sync-token.ts'
 
@@ -75,14 +75,23 @@ export class RoomReader {
     return toClientEvents(repos, rows, viewerOf(requester), this.clock.now())
   }
 
-  /** The requester's membership, or M_FORBIDDEN when they have never been in the room. */
-  private async membershipOf(roomId: string, userId: string) {
-    const membership = await this.storage.repos.memberships.get(roomId, userId)
-    if (!membership) {
-      if (!(await this.storage.repos.rooms.get(roomId))) throw forbidden('You are not in this room (or it does not exist)')
-      throw forbidden('You are not in this room')
-    }
-    return membership
+  private async refusal(roomId: string): Promise<MatrixError> {
+    if (!(await this.storage.repos.rooms.get(roomId))) return forbidden('You are not in this room (or it does not exist)')
+    return forbidden('You are not in this room')
+  }
+
+  /**
+   * Who reads the room: a member (joined, or departed: reading as it was when they left), or, when the
+   * room's history is world_readable now, anyone else (null: a non-member, who reads it as it is now, as
+   * the spec's "Room History Visibility" allows); M_FORBIDDEN otherwise.
+   */
+  private async readerOf(roomId: string, userId: string): Promise<MembershipRow | null> {
+    const repos = this.storage.repos
+    const [membership, worldReadable] = await Promise.all([repos.memberships.get(roomId, userId), isWorldReadable(repos, roomId)])
+    if (membership?.membership === 'join' || membership?.membership === 'leave') return membership
+    if (worldReadable) return null
+    if (membership) throw forbidden('You are not joined to this room')
+    throw await this.refusal(roomId)
   }
 
   /** GET /events/{eventId} (deprecated): an event of whichever room holds it, if the requester may see it. */
@@ -107,9 +116,9 @@ export class RoomReader {
    */
   private async stateRows(requester: Requester, roomId: string, select: StateSelection): Promise<EventRow[]> {
     const repos = this.storage.repos
-    const membership = await this.membershipOf(roomId, requester.userId)
+    const membership = await this.readerOf(roomId, requester.userId)
     const memberKeys = 'membersOf' in select ? select.membersOf.map((u): [string, string] => ['m.room.member', u]) : []
-    if (membership.membership === 'join') {
+    if (membership === null || membership.membership === 'join') {
       const current =
         'keys' in select
           ? await repos.state.currentEvents(roomId, select.keys)
@@ -118,8 +127,7 @@ export class RoomReader {
             : await repos.state.currentStateEvents(roomId, select.types)
       return repos.events.getMany(roomId, current.map((c) => c.event_id))
     }
-    // A banned user is refused as one never in the room, as Synapse does: only a departure keeps the state.
-    if (membership.membership !== 'leave') throw forbidden('You are not joined to this room')
+    // Only a departure keeps the state as it was (a banned user is refused as one never in the room, as Synapse does).
     const leave = await repos.events.get(roomId, membership.event_id)
     const group = leave ? await repos.events.stateGroupAt(roomId, leave.stream_ordering) : null
     if (group === null) return []
@@ -147,8 +155,8 @@ export class RoomReader {
     let rows = await this.stateRows(requester, roomId, { types: ['m.room.member'] })
     if (options.at !== undefined) {
       // A former member sees the members as of their leave, never later ones.
-      const own = await this.membershipOf(roomId, requester.userId)
-      const stream = own.membership === 'join' ? parseToken(options.at).stream : Math.min(parseToken(options.at).stream, own.stream_ordering)
+      const own = await this.readerOf(roomId, requester.userId)
+      const stream = own === null || own.membership === 'join' ? parseToken(options.at).stream : Math.min(parseToken(options.at).stream, own.stream_ordering)
       const group = await repos.events.stateGroupAt(roomId, stream)
       if (group !== null) {
         const entries = await repos.state.groupState(roomId, group, ['m.room.member'])
@@ -168,10 +176,10 @@ export class RoomReader {
     return this.format(repos, rows, requester)
   }
 
-  /** GET /joined_members: display names and avatars of joined members (members only). */
+  /** GET /joined_members: display names and avatars of joined members (members, and anyone in a world_readable room). */
   async joinedMembers(requester: Requester, roomId: string): Promise<Record<string, { display_name?: string; avatar_url?: string }>> {
-    const membership = await this.membershipOf(roomId, requester.userId)
-    if (membership.membership !== 'join') throw forbidden('You are not joined to this room')
+    const membership = await this.readerOf(roomId, requester.userId)
+    if (membership !== null && membership.membership !== 'join') throw forbidden('You are not joined to this room')
     const rows = await this.storage.repos.state.currentStateEvents(roomId, ['m.room.member'])
     const joined: Record<string, { display_name?: string; avatar_url?: string }> = {}
     for (const r of rows) {
@@ -192,7 +200,7 @@ export class RoomReader {
   /** GET /messages. Visibility may hide events, so pages are refilled until `limit` or the end of history. */
   async messages(requester: Requester, roomId: string, request: MessagesRequest) {
     const repos = this.storage.repos
-    await this.membershipOf(roomId, requester.userId)
+    await this.readerOf(roomId, requester.userId)
     const ignored = await ignoredUsers(repos, requester.userId)
     const dir = request.dir
     let from: TimelineToken = request.from !== undefined ? parseToken(request.from) : dir === 'b' ? { kind: 's', stream: Number.MAX_SAFE_INTEGER } : { kind: 's', stream: 0 }
@@ -247,15 +255,11 @@ export class RoomReader {
    */
   async initialSync(requester: Requester, roomId: string, limit: number): Promise<RoomSnapshot> {
     const repos = this.storage.repos
-    const [own, room, [visibility]] = await Promise.all([
-      repos.memberships.get(roomId, requester.userId),
-      repos.rooms.get(roomId),
-      repos.state.currentEvents(roomId, [['m.room.history_visibility', '']]),
-    ])
+    const [own, room, worldReadable] = await Promise.all([repos.memberships.get(roomId, requester.userId), repos.rooms.get(roomId), isWorldReadable(repos, roomId)])
     const membership = own?.membership
     const parted = membership === 'leave' || membership === 'ban'
     const peeking = membership !== 'join' && !parted
-    if (!room || (peeking && (visibility ? (JSON.parse(visibility.json) as { content?: JsonObject }).content?.history_visibility : undefined) !== 'world_readable')) {
+    if (!room || (peeking && !worldReadable)) {
       throw forbidden('You are not in this room, and it cannot be previewed')
     }
     // A former member's view ends with their leave (or ban), which the page includes.
@@ -292,7 +296,7 @@ export class RoomReader {
   /** GET /timestamp_to_event: the visible event closest to `ts` in direction `dir`. */
   async eventAt(requester: Requester, roomId: string, ts: number, dir: 'b' | 'f'): Promise<{ event_id: string; origin_server_ts: number }> {
     const repos = this.storage.repos
-    await this.membershipOf(roomId, requester.userId)
+    await this.readerOf(roomId, requester.userId)
     // Visibility can hide the nearest events; look a little further before giving up.
     const candidates = await repos.timeline.nearTimestamp(roomId, ts, dir, 50)
     const [found] = await filterVisible(repos, roomId, requester.userId, candidates)
@@ -303,6 +307,8 @@ export class RoomReader {
   /** GET /context/{eventId}. */
   async context(requester: Requester, roomId: string, eventId: string, limit: number, filter?: EventFilter & { lazyLoadMembers?: boolean | undefined }) {
     const repos = this.storage.repos
+    // Someone who may not read the room at all is refused as such, before any event is looked for (as Synapse).
+    await this.readerOf(roomId, requester.userId)
     const stored = await repos.events.get(roomId, eventId)
     const [row] = stored ? await filterVisible(repos, roomId, requester.userId, [stored]) : []
     if (!row) throw notFound('Event not found')

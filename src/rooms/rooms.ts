@@ -16,6 +16,7 @@ import { aliasServer } from '../directory/aliases.ts'
 import { planRoom, type CreateRoomRequest } from './create.ts'
 import { STRIPPED_STATE_TYPES } from './client-events.ts'
 import { joinCandidates, type RemoteJoins } from '../federation/remote-join.ts'
+import { currentStateValue } from './visibility.ts'
 import { newRoomState, parseStored, type EventTemplate, type KeptClaim, type RoomWriteState, type RoomWriter } from './writer.ts'
 
 /** How an invite of another server's user goes out (src/federation/invites.ts) and comes back into the room. */
@@ -280,7 +281,10 @@ export class Rooms {
         for (const [k, v] of Object.entries(profile)) if (!(k in full)) full[k] = v
       }
       const template: EventTemplate = { type: 'm.room.member', state_key: target, sender: requester.userId, content: full }
+      if (ENTERING.has(full.membership as string)) await refuseBlockedRoom(repos, roomId)
       const room = await this.writer.open(repos, roomId, [template])
+      // Read under the room's write lock: a change of m.room.guest_access cannot pass the guest's join.
+      if (requester.isGuest) await refuseGuestMembership(repos, roomId, requester.userId, target, full.membership)
       // A second join with the same content is the join already there, as in Synapse.
       const current = room.state.get(stateKey('m.room.member', target))
       if (full.membership === 'join' && current && current.sender === requester.userId && isDeepStrictEqual(current.content, full)) return current.event_id
@@ -364,6 +368,10 @@ export class Rooms {
       repos.memberships.hasJoinedOfServer(roomId, this.serverName),
       repos.memberships.get(roomId, requester.userId),
     ])
+    // A guest joins only a room whose m.room.guest_access is can_join (checked with the join, below): of a room
+    // this server is not in, it knows no state to check, so the join is refused (as Synapse).
+    if (requester.isGuest && (!room || !resident)) throw forbidden('Guest access not allowed')
+    await refuseBlockedRoom(repos, roomId)
     const inviter = own?.membership === 'invite' ? parseUserId(own.sender)?.serverName : undefined
     const candidates = joinCandidates(roomId, via, servers, inviter ? [inviter] : []).filter((s) => s !== this.serverName)
     if (room && (resident || !this.remoteJoins || candidates.length === 0)) {
@@ -386,6 +394,7 @@ export class Rooms {
 
   async knock(requester: Requester, roomIdOrAlias: string, reason?: string, via: readonly string[] = []): Promise<string> {
     const { roomId, servers } = await this.resolveForJoin(roomIdOrAlias)
+    await refuseBlockedRoom(this.storage.repos, roomId)
     if (await this.isHere(roomId)) {
       await this.changeMembership(requester, roomId, requester.userId, withReason({ membership: 'knock' }, reason))
       return roomId
@@ -489,6 +498,23 @@ export interface RoomBatch {
   repos: Repositories
   create(version: RoomVersion, templates: EventTemplate[], roomId: string): Promise<{ roomId: string; eventIds: string[] }>
   append(roomId: string, template: EventTemplate): Promise<string>
+}
+
+/**
+ * What a guest may do to memberships (client-server API, "Guest Access"): join only while the room's
+ * m.room.guest_access is can_join; leave; nothing to anyone else.
+ */
+async function refuseGuestMembership(repos: Repositories, roomId: string, userId: string, target: string, membership: unknown): Promise<void> {
+  if (target !== userId || (membership !== 'join' && membership !== 'leave')) throw forbidden('Guest access not allowed')
+  if (membership === 'join' && (await currentStateValue(repos, roomId, 'm.room.guest_access', 'guest_access')) !== 'can_join') throw forbidden('Guest access not allowed')
+}
+
+/** Memberships that bring a user into a room (what a blocked room refuses). */
+const ENTERING = new Set(['join', 'invite', 'knock'])
+
+/** 403 for a room an admin blocked (RoomShutdown): nobody joins, knocks on or is invited to it. */
+export async function refuseBlockedRoom(repos: Repositories, roomId: string): Promise<void> {
+  if (await repos.rooms.isBlocked(roomId)) throw forbidden('This room has been blocked on this server')
 }
 
 /** A user on whose behalf the server writes, with no request of theirs (a profile change, an accepted third-party invite). */

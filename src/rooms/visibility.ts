@@ -250,3 +250,15 @@ export async function visibleSpansByRoom(repos: Repositories, userId: string, ro
   }
   return out
 }
+
+/** A piece of the room's current state: the string `key` of the content of (type, ''), null when unset. */
+export async function currentStateValue(repos: Repositories, roomId: string, type: string, key: string): Promise<string | null> {
+  const [row] = await repos.state.currentEvents(roomId, [[type, '']])
+  const value = row ? ((JSON.parse(row.json) as { content?: Record<string, unknown> }).content ?? {})[key] : undefined
+  return typeof value === 'string' ? value : null
+}
+
+/** Whether anyone may read the room without joining it: its history_visibility is world_readable now. */
+export async function isWorldReadable(repos: Repositories, roomId: string): Promise<boolean> {
+  return (await currentStateValue(repos, roomId, 'm.room.history_visibility', 'history_visibility')) === 'world_readable'
+}

@@ -12,9 +12,11 @@ import { RemoteServerKeysRepository } from './repositories/remote-server-keys.ts
 import { TokensRepository } from './repositories/tokens.ts'
 import { OpenIdTokensRepository } from './repositories/openid-tokens.ts'
 import { ThreepidsRepository } from './repositories/threepids.ts'
+import { ExternalIdsRepository, LoginTokensRepository } from './repositories/sso.ts'
 import { UiaSessionsRepository } from './repositories/uia-sessions.ts'
 import { UsersRepository } from './repositories/users.ts'
 import { AliasesRepository } from './repositories/aliases.ts'
+import { PurgeHistoryRepository } from './repositories/purge-history.ts'
 import { EventsRepository } from './repositories/events.ts'
 import { EventGraphRepository } from './repositories/event-graph.ts'
 import { BackfillRepository } from './repositories/backfill.ts'
@@ -94,6 +96,8 @@ export interface Repositories {
   tokens: TokensRepository
   openIdTokens: OpenIdTokensRepository
   threepids: ThreepidsRepository
+  externalIds: ExternalIdsRepository
+  loginTokens: LoginTokensRepository
   profiles: ProfilesRepository
   accountData: AccountDataRepository
   uiaSessions: UiaSessionsRepository
@@ -103,6 +107,7 @@ export interface Repositories {
   rateLimits: RateLimitsRepository
   nonces: NoncesRepository
   rooms: RoomsRepository
+  purgeHistory: PurgeHistoryRepository
   events: EventsRepository
   eventGraph: EventGraphRepository
   backfill: BackfillRepository
@@ -140,6 +145,8 @@ export function repositories(db: Queryable): Repositories {
     tokens: new TokensRepository(db),
     openIdTokens: new OpenIdTokensRepository(db),
     threepids: new ThreepidsRepository(db),
+    externalIds: new ExternalIdsRepository(db),
+    loginTokens: new LoginTokensRepository(db),
     profiles: new ProfilesRepository(db),
     accountData: new AccountDataRepository(db),
     uiaSessions: new UiaSessionsRepository(db),
@@ -149,6 +156,7 @@ export function repositories(db: Queryable): Repositories {
     rateLimits: new RateLimitsRepository(db),
     nonces: new NoncesRepository(db),
     rooms: new RoomsRepository(db),
+    purgeHistory: new PurgeHistoryRepository(db),
     events: new EventsRepository(db),
     eventGraph: new EventGraphRepository(db),
     backfill: new BackfillRepository(db),

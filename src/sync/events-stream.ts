@@ -10,7 +10,7 @@ import { forbidden } from '../shared/errors.ts'
 import { formatSyncToken, parseSyncTokenOrThrow } from '../shared/sync-token.ts'
 import type { EventRow, MembershipRow, Storage } from '../storage/index.ts'
 import { legacyEvent, toClientEvents, viewerOf } from '../rooms/client-events.ts'
-import { filterVisibleByRoom } from '../rooms/visibility.ts'
+import { filterVisibleByRoom, isWorldReadable } from '../rooms/visibility.ts'
 import { ignoredUsers, invitesBlocked, withoutIgnored, withoutIgnoredInvites } from '../directory/index.ts'
 import type { Requester } from '../users/index.ts'
 import type { StreamNotifier } from './notifier.ts'
@@ -113,10 +113,9 @@ export class EventStream {
    */
   private async peekable(userId: string, roomId: string): Promise<boolean> {
     const repos = this.storage.repos
-    const [membership, [visibility]] = await Promise.all([repos.memberships.get(roomId, userId), repos.state.currentEvents(roomId, [['m.room.history_visibility', '']])])
+    const [membership, worldReadable] = await Promise.all([repos.memberships.get(roomId, userId), isWorldReadable(repos, roomId)])
     if (membership?.membership === 'join') return false
-    const value = visibility ? (JSON.parse(visibility.json) as { content?: JsonObject }).content?.history_visibility : undefined
-    if (value !== 'world_readable') throw forbidden('You are not in this room, and its history is not world_readable')
+    if (!worldReadable) throw forbidden('You are not in this room, and its history is not world_readable')
     return true
   }
 

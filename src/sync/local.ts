@@ -133,6 +133,8 @@ export class LocalDelivery {
       const threads: ThreadCounts = new Map(entry.threads)
       for (const c of changes) {
         if (c.kind === 'receipt' && (c.room_id === roomId || c.user_id === userId)) return null
+        // A purge of the room's history (rooms/purge-history.ts) took counted events away.
+        if (c.kind === 'purge' && c.room_id === roomId) return null
         if ((c.kind === 'member' && (c.room_id === roomId || c.user_id === userId)) || (c.kind === 'account_data' && c.user_id === userId)) return null
         if (c.kind !== 'event' || c.room_id !== roomId) continue
         const event = this.events.committedEvent(c.position)

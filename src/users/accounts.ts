@@ -27,6 +27,8 @@ export interface RegisterRequest {
   inhibitLogin?: boolean | undefined
   refreshToken?: boolean | undefined
   auth?: unknown
+  /** The access token of the guest account this registration upgrades (client-server API, "Guest Access"). */
+  guestAccessToken?: string | undefined
   ip: string
 }
 
@@ -167,8 +169,9 @@ export class Accounts {
     await this.limiter.take('registration', request.ip)
     // Localparts are lower case: capitals a client sends are folded, as Synapse does.
     const username = request.username?.toLowerCase()
+    const guest = request.guestAccessToken !== undefined ? await this.guestToUpgrade(request.guestAccessToken, username, request.ip) : null
     const registered = await this.uia.outcome(request.auth, 'register')
-    if (username !== undefined) {
+    if (username !== undefined && guest === null) {
       if (registered) this.checkLocalpart(username)
       else await this.checkUsername(username)
     }
@@ -206,13 +209,47 @@ export class Accounts {
         }
         return this.afterRegistration(repos, userId, params)
       }
-      const userId = await this.createUser(repos, chosen, passwordHash, { admin: false, userType: null })
+      let userId: UserId
+      if (guest !== null) {
+        // The account keeps its ID, rooms and devices; only what makes it a guest goes.
+        this.sessions.revoking(guest)
+        if (!(await repos.users.upgradeGuest(guest, passwordHash))) throw new MatrixError('M_USER_IN_USE', 'User ID already taken')
+        userId = guest
+      } else {
+        userId = await this.createUser(repos, chosen, passwordHash, { admin: false, userType: null })
+      }
       const token = session.data.registration_token
       if (typeof token === 'string') await this.tokens.consume(repos, token)
       const threepid = session.data.threepid as ValidatedThreepid | undefined
       if (threepid) await this.threepids.bind(repos, userId, threepid)
       await this.uia.conclude(repos, session.sessionId, { user_id: userId })
       return this.afterRegistration(repos, userId, params)
+    })
+  }
+
+  /**
+   * The guest an upgrading registration names: the token must be a guest's, and `username` that guest's
+   * localpart (the spec requires it); M_FORBIDDEN otherwise, so no one takes over another account.
+   */
+  private async guestToUpgrade(token: string, username: string | undefined, ip: string): Promise<UserId> {
+    const requester = await this.sessions.authenticate(token, { ip, userAgent: null }).catch(() => null)
+    if (!requester?.isGuest) throw forbidden('guest_access_token is not the access token of a guest account')
+    if (username === undefined || makeUserId(username, this.serverName) !== requester.userId) {
+      throw forbidden('Cannot register taken user ID without valid guest credentials for that user')
+    }
+    return requester.userId
+  }
+
+  /**
+   * POST /register?kind=guest: a guest account, with the next free numeric localpart and no password, and
+   * its session. Off unless registration.allow_guest_access.
+   */
+  async registerGuest(request: Pick<RegisterRequest, 'deviceId' | 'initialDeviceDisplayName' | 'ip'>): Promise<RegisterResult> {
+    if (!this.config.registration.allow_guest_access) throw new MatrixError('M_GUEST_ACCESS_FORBIDDEN', 'Guest access is disabled', 403)
+    await this.limiter.take('registration', request.ip)
+    return this.storage.streamTransaction(async (repos) => {
+      const userId = await this.createUser(repos, undefined, null, { admin: false, userType: null, guest: true })
+      return this.afterRegistration(repos, userId, request)
     })
   }
 
@@ -244,11 +281,11 @@ export class Accounts {
   }
 
   /** Inserts the user and their profile; with no username, the next free numeric localpart. */
-  private async createUser(
+  async createUser(
     repos: Repositories,
     username: string | undefined,
     passwordHash: string | null,
-    options: { admin: boolean; userType: string | null; displayName?: string | undefined },
+    options: { admin: boolean; userType: string | null; displayName?: string | undefined; guest?: boolean },
   ): Promise<UserId> {
     const now = this.clock.now()
     for (let attempt = 0; attempt < 5; attempt++) {
@@ -261,6 +298,7 @@ export class Accounts {
         admin: options.admin,
         user_type: options.userType,
         created_ts: now,
+        is_guest: options.guest ?? false,
       })
       if (inserted) {
         await repos.profiles.create(userId, { displayname: options.displayName ?? localpart })
@@ -356,7 +394,16 @@ export class Accounts {
       throw forbidden('Invalid username or password')
     }
     // Only someone who knows the password learns that the account exists and was deactivated.
-    if (row.deactivated) throw new MatrixError('M_USER_DEACTIVATED', 'This account has been deactivated')
+    return this.signIn(userId, row.deactivated, request)
+  }
+
+  /** The end of a login whose credentials were checked: a device (new, or the one named) and its tokens. */
+  async signIn(
+    userId: UserId,
+    deactivated: boolean,
+    request: Pick<LoginRequest, 'deviceId' | 'initialDeviceDisplayName' | 'refreshToken'>,
+  ): Promise<IssuedSession & { home_server: string }> {
+    if (deactivated) throw new MatrixError('M_USER_DEACTIVATED', 'This account has been deactivated')
     const session = await this.storage.streamTransaction((repos) =>
       this.sessions.issue(repos, userId, {
         deviceId: request.deviceId,
@@ -410,7 +457,7 @@ export class Accounts {
   /** POST /account/password. */
   async changePassword(requester: Requester, newPassword: string, logoutDevices: boolean, auth: unknown): Promise<void> {
     this.checkPassword(newPassword)
-    const session = await this.uia.authenticate({ purpose: 'password', userId: requester.userId, flows: [['m.login.password']], auth })
+    const session = await this.uia.authenticate({ purpose: 'password', userId: requester.userId, flows: await this.uia.reauthFlows(requester.userId), auth })
     const hash = await hashPassword(newPassword)
     await this.storage.streamTransaction(async (repos) => {
       await repos.users.setPasswordHash(requester.userId, hash)
@@ -443,7 +490,7 @@ export class Accounts {
 
   /** POST /account/deactivate: the account can no longer log in and every device is logged out. */
   async deactivate(requester: Requester, auth: unknown, erase: boolean): Promise<void> {
-    const session = await this.uia.authenticate({ purpose: 'deactivate', userId: requester.userId, flows: [['m.login.password']], auth })
+    const session = await this.uia.authenticate({ purpose: 'deactivate', userId: requester.userId, flows: await this.uia.reauthFlows(requester.userId), auth })
     await this.deactivateUser(requester.userId, erase, session.sessionId)
   }
 
@@ -472,7 +519,7 @@ export class Accounts {
   async deleteDevices(requester: Requester, deviceIds: string[], auth: unknown): Promise<void> {
     // The session authorises deleting these devices only: continuing it to delete others is refused (403).
     const purpose = `delete_devices ${createHash('sha256').update(JSON.stringify([...new Set(deviceIds)].sort())).digest('base64url')}`
-    const session = await this.uia.authenticate({ purpose, userId: requester.userId, flows: [['m.login.password']], auth })
+    const session = await this.uia.authenticate({ purpose, userId: requester.userId, flows: await this.uia.reauthFlows(requester.userId), auth })
     await this.storage.streamTransaction(async (repos) => {
       await this.devices.deleteIn(repos, requester.userId, deviceIds)
       await this.uia.finish(repos, session.sessionId)

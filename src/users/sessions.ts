@@ -116,7 +116,7 @@ export class Sessions {
       row.last_seen_ts = now
       this.storage.repos.devices.touch(row.user_id, row.device_id, now, client.ip, client.userAgent).catch(this.onError)
     }
-    return { userId: row.user_id as UserId, deviceId: row.device_id, isAdmin: row.admin, tokenHash: hash }
+    return { userId: row.user_id as UserId, deviceId: row.device_id, isAdmin: row.admin, isGuest: row.is_guest, tokenHash: hash }
   }
 
   /** Inside a transaction that revokes some of the user's tokens (device deletion): see TokenCache.suspend. */

@@ -64,6 +64,7 @@ export class Uia {
   private readonly clock: Clock
   private readonly stages = new Map<string, StageHandler>()
   private readonly releases: StageRelease[] = []
+  private readonly reauthStages: Array<(userId: UserId) => Promise<string | null>> = []
 
   constructor(storage: Storage, clock: Clock) {
     this.storage = storage
@@ -73,6 +74,42 @@ export class Uia {
   registerStage(type: string, handler: StageHandler, release?: StageRelease): void {
     this.stages.set(type, handler)
     if (release) this.releases.push(release)
+  }
+
+  /**
+   * Offers a single-stage flow, besides the password, to the users `offer` names it for when they must
+   * re-authenticate (m.login.sso for a user who has signed in through an identity provider).
+   */
+  offerForReauth(offer: (userId: UserId) => Promise<string | null>): void {
+    this.reauthStages.push(offer)
+  }
+
+  /** The flows a signed-in user may re-authenticate with (deleting devices, changing the password…). */
+  async reauthFlows(userId: UserId): Promise<Flow[]> {
+    const flows: Flow[] = [['m.login.password']]
+    for (const offer of this.reauthStages) {
+      const stage = await offer(userId)
+      if (stage !== null) flows.push([stage])
+    }
+    return flows
+  }
+
+  /** A session that has not expired, for a stage completed outside the API (a fallback page); else null. */
+  session(sessionId: string): Promise<UiaSessionRow | null> {
+    return this.storage.repos.uiaSessions.getLive(sessionId, this.clock.now() - SESSION_LIFETIME_MS)
+  }
+
+  /** Records a stage completed outside the API request (a fallback page): the next request sees it done. */
+  async completeOutside(sessionId: string, type: string, data: Record<string, unknown> = {}): Promise<void> {
+    await this.storage.repos.uiaSessions.complete(sessionId, type, data)
+  }
+
+  /**
+   * Spoils a session whose stage was completed by someone other than its user (a single sign-on as another
+   * account): every later request with it is refused with a 403, as a password stage for another user is.
+   */
+  async refuse(sessionId: string, message: string): Promise<void> {
+    await this.storage.repos.uiaSessions.mergeData(sessionId, { refused: message })
   }
 
   /** Returns the completed session, or throws a UiaChallenge (401) describing what is still needed. */
@@ -94,6 +131,7 @@ export class Uia {
       if (found.purpose !== request.purpose || found.user_id !== request.userId) {
         throw new MatrixError('M_FORBIDDEN', 'This authentication session was started for another request')
       }
+      if (typeof found.data.refused === 'string') throw new UiaRefusal('M_FORBIDDEN', found.data.refused, 403)
       session = found
     }
     if (!authDict || authDict.type === undefined) {

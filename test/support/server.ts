@@ -157,3 +157,12 @@ export async function registerUser(
   if (res.status !== 200) throw new Error(`registration failed: ${res.status} ${JSON.stringify(res.body)}`)
   return { ...res.body, password, username }
 }
+
+let adminCounter = 0
+
+/** A server admin's access token (admin accounts come from the operator, not from /register). */
+export async function adminToken(t: TestServer): Promise<string> {
+  const username = `admin${process.pid}x${++adminCounter}`
+  const account = await t.server.ctx.accounts.createAccount({ username, password: 'a long enough password', admin: true, login: {} })
+  return account.access_token as string
+}

@@ -247,6 +247,14 @@ describe('loadConfig errors', () => {
     assertConfigError(() => loadConfig({ env: { HOMESTEAD_DATABASE_SSL: 'maybe' } }), /database\.ssl/, /disable, require, verify-full/)
   })
 
+  it('refuses CAS single sign-on enabled without its server URL, or a server URL that is not http(s)', () => {
+    assertConfigError(() => loadConfig({ env: {}, overrides: { 'sso.cas.enabled': true } }), /sso\.cas\.server_url/, /needed when sso\.cas\.enabled/)
+    assertConfigError(() => loadConfig({ env: {}, overrides: { 'sso.cas.enabled': true, 'sso.cas.server_url': 'ftp://cas.example.org' } }), /sso\.cas\.server_url/)
+    const config = loadConfig({ env: {}, overrides: { 'sso.cas.enabled': true, 'sso.cas.server_url': 'https://cas.example.org/cas' } })
+    assert.equal(config.sso.cas.idp_name, 'CAS')
+    assert.equal(loadConfig({ env: {} }).sso.cas.enabled, false)
+  })
+
   it('refuses values outside the schema limits', () => {
     assertConfigError(() => loadConfig({ env: { HOMESTEAD_PORT: '70000' } }), /listen\.port/)
     assertConfigError(() => loadConfig({ env: {}, overrides: { 'registration.shared_secret': '' } }), /registration\.shared_secret/)

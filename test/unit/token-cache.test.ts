@@ -12,6 +12,7 @@ const row = (user_id: string): AccessTokenLookup => ({
   used: false,
   refresh_token_id: null,
   admin: false,
+  is_guest: false,
   deactivated: false,
   last_seen_ts: null,
 })

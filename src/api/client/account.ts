@@ -1,6 +1,7 @@
 // GET /account/whoami, POST /account/password, POST /account/deactivate
 // Spec: client-server-api, "Current account information", "Account management"
 import { Type } from '@sinclair/typebox'
+import { MatrixError } from '../../shared/errors.ts'
 import { defineRoute } from '../route.ts'
 import { cs } from '../paths.ts'
 import { AuthDict } from '../schemas.ts'
@@ -9,8 +10,9 @@ export const whoami = defineRoute({
   method: 'GET',
   url: cs('/account/whoami'),
   auth: 'user',
+  guest: true,
   async handler(_ctx, { requester }) {
-    return { user_id: requester.userId, device_id: requester.deviceId, is_guest: false }
+    return { user_id: requester.userId, device_id: requester.deviceId, is_guest: requester.isGuest === true }
   },
 })
 
@@ -25,6 +27,7 @@ export const changePassword = defineRoute({
     auth: AuthDict,
   }),
   async handler(ctx, { requester, body }) {
+    if (requester?.isGuest) throw new MatrixError('M_GUEST_ACCESS_FORBIDDEN', 'Guest access not allowed', 403)
     if (requester === null) await ctx.accounts.resetPassword(body.new_password, body.logout_devices ?? true, body.auth)
     else await ctx.accounts.changePassword(requester, body.new_password, body.logout_devices ?? true, body.auth)
     return {}

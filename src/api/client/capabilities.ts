@@ -8,6 +8,7 @@ export const capabilities = defineRoute({
   method: 'GET',
   url: cs('/capabilities'),
   auth: 'user',
+  guest: true,
   async handler(ctx) {
     return {
       capabilities: {

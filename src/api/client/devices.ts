@@ -24,6 +24,7 @@ export const listDevices = defineRoute({
   method: 'GET',
   url: cs('/devices'),
   auth: 'user',
+  guest: true,
   async handler(ctx, { requester }) {
     return { devices: await ctx.devices.list(requester.userId) }
   },
@@ -33,6 +34,7 @@ export const getDevice = defineRoute({
   method: 'GET',
   url: cs('/devices/:deviceId'),
   auth: 'user',
+  guest: true,
   params: Type.Object({ deviceId: DeviceId }),
   async handler(ctx, { requester, params }) {
     return ctx.devices.get(requester.userId, params.deviceId)
@@ -43,6 +45,7 @@ export const updateDevice = defineRoute({
   method: 'PUT',
   url: cs('/devices/:deviceId'),
   auth: 'user',
+  guest: true,
   params: Type.Object({ deviceId: DeviceId }),
   body: Type.Object({ display_name: Type.Optional(Type.Union([Type.String({ maxLength: 512 }), Type.Null()])) }),
   async handler(ctx, { requester, params, body }) {

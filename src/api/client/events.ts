@@ -2,6 +2,7 @@
 // Spec: client-server-api r0 (deprecated), "Listen on the event stream" (old_sync.yaml), "Listen on the event
 // stream of a particular room" (peeking_events.yaml), and "Get a single event by event ID"
 import { Type } from '@sinclair/typebox'
+import { MatrixError } from '../../shared/errors.ts'
 import { defineRoute } from '../route.ts'
 import { cs } from '../paths.ts'
 import { EventIdParam, RoomIdParam } from '../schemas.ts'
@@ -13,6 +14,7 @@ export const events = defineRoute({
   method: 'GET',
   url: cs('/events'),
   auth: 'user',
+  guest: true,
   query: Type.Object({
     from: Type.Optional(Type.String({ maxLength: 255 })),
     timeout: Type.Optional(Type.Integer({ minimum: 0 })),
@@ -20,6 +22,8 @@ export const events = defineRoute({
     room_id: Type.Optional(RoomIdParam),
   }),
   async handler(ctx, { requester, query }) {
+    // A guest may only peek into (or follow) one room, the stream of a room preview (client-server API, "Guest Access").
+    if (requester.isGuest && query.room_id === undefined) throw new MatrixError('M_GUEST_ACCESS_FORBIDDEN', 'Guest users must specify room_id', 403)
     // Polling the stream marks the user online, as /sync without set_presence does (a legacy client's presence).
     await ctx.presence.syncing(requester.userId, undefined)
     return ctx.sync.eventStream.events(requester, {

@@ -11,6 +11,7 @@ export const uploadKeys = defineRoute({
   method: 'POST',
   url: cs('/keys/upload'),
   auth: 'user',
+  guest: true,
   body: JsonObject,
   async handler(ctx, { requester, body }) {
     return ctx.e2eKeys.upload(requester, body)
@@ -21,6 +22,7 @@ export const queryKeys = defineRoute({
   method: 'POST',
   url: cs('/keys/query'),
   auth: 'user',
+  guest: true,
   // `timeout` bounds the requests to other servers (10 s by default); `token` is accepted and unused.
   body: Type.Object({ device_keys: JsonObject, timeout: Type.Optional(Type.Integer()), token: Type.Optional(Type.String()) }),
   async handler(ctx, { requester, body }) {
@@ -32,6 +34,7 @@ export const claimKeys = defineRoute({
   method: 'POST',
   url: cs('/keys/claim'),
   auth: 'user',
+  guest: true,
   body: Type.Object({ one_time_keys: JsonObject, timeout: Type.Optional(Type.Integer()) }),
   async handler(ctx, { body }) {
     return ctx.e2eKeys.claim(body.one_time_keys, remoteTimeout(body.timeout))

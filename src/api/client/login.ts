@@ -8,8 +8,8 @@ export const loginFlows = defineRoute({
   method: 'GET',
   url: cs('/login'),
   auth: 'none',
-  async handler() {
-    return { flows: [{ type: 'm.login.password' }] }
+  async handler(ctx) {
+    return { flows: [{ type: 'm.login.password' }, ...ctx.sso.loginFlows()] }
   },
 })
 
@@ -28,23 +28,34 @@ export const login = defineRoute({
     medium: Type.Optional(Type.String({ maxLength: 32 })),
     address: Type.Optional(Type.String({ maxLength: 512 })),
     password: Type.Optional(Type.String({ maxLength: 512 })),
+    // m.login.token: the loginToken a single sign-on gave the client.
+    token: Type.Optional(Type.String({ maxLength: 1024 })),
     device_id: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
     initial_device_display_name: Type.Optional(Type.String({ maxLength: 512 })),
     refresh_token: Type.Optional(Type.Boolean()),
   }),
   async handler(ctx, { body, ip }) {
-    const session = await ctx.accounts.login({
-      type: body.type,
-      identifier: body.identifier,
-      user: body.user,
-      medium: body.medium,
-      address: body.address,
-      password: body.password,
-      deviceId: body.device_id,
-      initialDeviceDisplayName: body.initial_device_display_name,
-      refreshToken: body.refresh_token,
-      ip,
-    })
+    const login = body.type === 'm.login.token'
+      ? ctx.loginTokens.login({
+          token: body.token,
+          deviceId: body.device_id,
+          initialDeviceDisplayName: body.initial_device_display_name,
+          refreshToken: body.refresh_token,
+          ip,
+        })
+      : ctx.accounts.login({
+          type: body.type,
+          identifier: body.identifier,
+          user: body.user,
+          medium: body.medium,
+          address: body.address,
+          password: body.password,
+          deviceId: body.device_id,
+          initialDeviceDisplayName: body.initial_device_display_name,
+          refreshToken: body.refresh_token,
+          ip,
+        })
+    const session = await login
     return { ...session, well_known: { 'm.homeserver': { base_url: ctx.config.public_baseurl.replace(/\/$/, '') } } }
   },
 })

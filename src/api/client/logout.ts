@@ -7,6 +7,7 @@ export const logout = defineRoute({
   method: 'POST',
   url: cs('/logout'),
   auth: 'user',
+  guest: true,
   async handler(ctx, { requester }) {
     await ctx.devices.delete(requester.userId, [requester.deviceId])
     return {}
@@ -17,6 +18,7 @@ export const logoutAll = defineRoute({
   method: 'POST',
   url: cs('/logout/all'),
   auth: 'user',
+  guest: true,
   async handler(ctx, { requester }) {
     await ctx.devices.deleteAll(requester.userId)
     return {}

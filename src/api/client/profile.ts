@@ -5,6 +5,7 @@ import { MatrixError } from '../../shared/errors.ts'
 import { defineRoute } from '../route.ts'
 import { cs } from '../paths.ts'
 import { JsonObject, UserIdParam } from '../schemas.ts'
+import type { Requester } from '../../users/index.ts'
 
 const KeyParams = Type.Object({ userId: UserIdParam, keyName: Type.String({ minLength: 1 }) })
 
@@ -28,14 +29,21 @@ export const getProfileField = defineRoute({
   },
 })
 
+/** A guest may change only its display name (client-server API, "Guest Access"). */
+function guestMayChange(requester: Requester, keyName: string): void {
+  if (requester.isGuest && keyName !== 'displayname') throw new MatrixError('M_GUEST_ACCESS_FORBIDDEN', 'Guests may only change their display name', 403)
+}
+
 export const setProfileField = defineRoute({
   method: 'PUT',
   url: cs('/profile/:userId/:keyName'),
   auth: 'user',
+  guest: true,
   params: KeyParams,
   body: JsonObject,
   async handler(ctx, { requester, params, body }) {
     if (!(params.keyName in body)) throw new MatrixError('M_MISSING_PARAM', `Missing '${params.keyName}'`)
+    guestMayChange(requester, params.keyName)
     await ctx.profiles.setField(requester, params.userId, params.keyName, body[params.keyName])
     return {}
   },
@@ -45,8 +53,10 @@ export const deleteProfileField = defineRoute({
   method: 'DELETE',
   url: cs('/profile/:userId/:keyName'),
   auth: 'user',
+  guest: true,
   params: KeyParams,
   async handler(ctx, { requester, params }) {
+    guestMayChange(requester, params.keyName)
     await ctx.profiles.deleteField(requester, params.userId, params.keyName)
     return {}
   },

@@ -19,11 +19,13 @@ export const register = defineRoute({
     initial_device_display_name: Type.Optional(Type.String({ maxLength: 512 })),
     inhibit_login: Type.Optional(Type.Boolean()),
     refresh_token: Type.Optional(Type.Boolean()),
+    guest_access_token: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
     auth: AuthDict,
   }),
   async handler(ctx, { query, body, ip }) {
     const kind = query.kind ?? 'user'
-    if (kind === 'guest') throw new MatrixError('M_GUEST_ACCESS_FORBIDDEN', 'Guest access is disabled', 403)
+    // A guest's request body is ignored but for its device (the spec: no username, password or auth).
+    if (kind === 'guest') return ctx.accounts.registerGuest({ deviceId: body.device_id, initialDeviceDisplayName: body.initial_device_display_name, ip })
     if (kind !== 'user') throw new MatrixError('M_INVALID_PARAM', 'kind must be "user" or "guest"')
     return ctx.accounts.register({
       username: body.username,
@@ -33,6 +35,7 @@ export const register = defineRoute({
       inhibitLogin: body.inhibit_login,
       refreshToken: body.refresh_token,
       auth: body.auth,
+      guestAccessToken: body.guest_access_token,
       ip,
     })
   },

@@ -10,6 +10,7 @@ export const roomInitialSync = defineRoute({
   method: 'GET',
   url: cs('/rooms/:roomId/initialSync'),
   auth: 'user',
+  guest: true,
   params: Type.Object({ roomId: RoomIdParam }),
   query: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 0 })) }),
   async handler(ctx, { requester, params, query }) {

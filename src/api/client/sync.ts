@@ -9,6 +9,7 @@ export const sync = defineRoute({
   method: 'GET',
   url: cs('/sync'),
   auth: 'user',
+  guest: true,
   query: Type.Object({
     since: Type.Optional(Type.String()),
     timeout: Type.Optional(Type.Integer({ minimum: 0 })),

@@ -48,6 +48,7 @@ export const turnServer = defineRoute({
   method: 'GET',
   url: cs('/voip/turnServer'),
   auth: 'user',
+  guest: true,
   async handler(ctx, { requester }) {
     return turnCredentials(ctx.config.voip, requester.userId, ctx.clock.now())
   },

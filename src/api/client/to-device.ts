@@ -9,6 +9,7 @@ export const sendToDevice = defineRoute({
   method: 'PUT',
   url: cs('/sendToDevice/:eventType/:txnId'),
   auth: 'user',
+  guest: true,
   params: Type.Object({ eventType: EventType, txnId: Type.String({ minLength: 1, maxLength: 255 }) }),
   body: Type.Object({ messages: JsonObject }),
   async handler(ctx, { requester, params, body }) {

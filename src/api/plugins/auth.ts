@@ -20,7 +20,7 @@ export function accessTokenOf(request: FastifyRequest): string | null {
   return null
 }
 
-export async function authenticateRequest(ctx: AppContext, request: FastifyRequest, mode: 'user' | 'optional' | 'admin'): Promise<Requester | null> {
+export async function authenticateRequest(ctx: AppContext, request: FastifyRequest, mode: 'user' | 'optional' | 'admin', guestAllowed = false): Promise<Requester | null> {
   const token = accessTokenOf(request)
   if (token === null) {
     if (mode === 'optional') return null
@@ -29,6 +29,8 @@ export async function authenticateRequest(ctx: AppContext, request: FastifyReque
   const userAgent = request.headers['user-agent'] ?? null
   const requester = await ctx.sessions.authenticate(token, { ip: request.ip, userAgent })
   if (mode === 'admin' && !requester.isAdmin) throw new MatrixError('M_FORBIDDEN', 'You are not a server admin', 403)
+  // A route that needs no token serves a guest as anyone; one that needs a user serves guests only if it says so.
+  if (requester.isGuest && mode !== 'optional' && !guestAllowed) throw new MatrixError('M_GUEST_ACCESS_FORBIDDEN', 'Guest access not allowed', 403)
   ;(request as FastifyRequest & { requester?: Requester }).requester = requester
   return requester
 }

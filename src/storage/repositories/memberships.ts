@@ -93,6 +93,16 @@ export class MembershipsRepository {
     return rows.map((r) => r.user_id)
   }
 
+  /** This server's guest accounts joined to the room (client-server API, "Guest Access"). */
+  async joinedGuests(roomId: string): Promise<string[]> {
+    const { rows } = await this.db.query<{ user_id: string }>(
+      `SELECT m.user_id FROM room_memberships m JOIN users u ON u.user_id = m.user_id
+        WHERE m.room_id = $1 AND m.membership = 'join' AND u.is_guest ORDER BY m.user_id`,
+      [roomId],
+    )
+    return rows.map((r) => r.user_id)
+  }
+
   async forget(roomId: string, userId: string): Promise<void> {
     await this.db.query('UPDATE room_memberships SET forgotten = true WHERE room_id = $1 AND user_id = $2', [roomId, userId])
   }

@@ -160,4 +160,34 @@ export class RoomsRepository {
     const { rowCount } = await this.db.query('UPDATE rooms SET is_public = $2 WHERE room_id = $1', [roomId, isPublic])
     return rowCount === 1
   }
+
+  /** Whether an admin blocked the room (migration 0045). */
+  async isBlocked(roomId: string): Promise<boolean> {
+    const { rows } = await this.db.query('SELECT 1 FROM blocked_rooms WHERE room_id = $1', [roomId])
+    return rows.length > 0
+  }
+
+  /** Blocks the room (kept as first blocked when it already is). */
+  async block(roomId: string, by: string, now: number): Promise<void> {
+    await this.db.query('INSERT INTO blocked_rooms (room_id, blocked_by, blocked_ts) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [roomId, by, now])
+  }
+
+  /**
+   * Deletes everything this server holds of a room: the rows of every table with a room_id column, found in
+   * the schema so that a table added later is not forgotten, except what outlives the room on purpose (its
+   * block, the reports about it, users' key backups, the stream's own log). Call inside a transaction.
+   */
+  async purge(roomId: string): Promise<void> {
+    const { rows } = await this.db.query<{ table_name: string }>(
+      `SELECT c.table_name FROM information_schema.columns c
+         JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE'
+        WHERE c.table_schema = current_schema() AND c.column_name = 'room_id' AND NOT (c.table_name = ANY($1::text[]))
+        ORDER BY c.table_name`,
+      [KEPT_WHEN_PURGED],
+    )
+    for (const { table_name } of rows) await this.db.query(`DELETE FROM "${table_name.replaceAll('"', '""')}" WHERE room_id = $1`, [roomId])
+  }
 }
+
+/** The tables with a room_id whose rows a room's purge keeps (RoomsRepository.purge). */
+const KEPT_WHEN_PURGED = ['blocked_rooms', 'content_reports', 'key_backup_sessions', 'stream_log']

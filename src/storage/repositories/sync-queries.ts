@@ -154,7 +154,7 @@ export class SyncQueriesRepository {
       `SELECT x.* FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS r(room_id, after, up_to)
          CROSS JOIN LATERAL (
            SELECT ${EVENT_COLUMNS} FROM events e
-            WHERE e.room_id = r.room_id AND e.stream_ordering > r.after AND e.stream_ordering <= r.up_to
+            WHERE e.room_id = r.room_id AND e.stream_ordering > r.after AND e.stream_ordering <= r.up_to AND NOT e.purged
             ORDER BY e.stream_ordering ${perRoom} LIMIT $4
          ) x
         ORDER BY x.stream_ordering ${overall}`,
@@ -168,7 +168,7 @@ export class SyncQueriesRepository {
     const { rows } = await this.db.query<EventRow>(
       `SELECT * FROM (
          SELECT ${EVENT_COLUMNS} FROM events e
-          WHERE e.room_id = $1 AND e.stream_ordering > $2 AND e.stream_ordering <= $3
+          WHERE e.room_id = $1 AND e.stream_ordering > $2 AND e.stream_ordering <= $3 AND NOT e.purged
           ORDER BY e.stream_ordering DESC LIMIT $4
        ) x ORDER BY stream_ordering`,
       [roomId, after, upTo, limit],

@@ -64,7 +64,7 @@ export class TimelineRepository {
    */
   async page(roomId: string, from: TimelineToken, to: TimelineToken | null, dir: 'b' | 'f', limit: number, filter?: EventFilter): Promise<EventRow[]> {
     const params: unknown[] = [roomId]
-    const where = ['e.room_id = $1', 'e.stream_ordering IS NOT NULL']
+    const where = ['e.room_id = $1', 'e.stream_ordering IS NOT NULL', 'NOT e.purged']
     const bound = (token: TimelineToken, side: 'from' | 'to') => {
       // Backwards: from is an upper bound, to a lower one; forwards the other way round.
       const upper = (dir === 'b') === (side === 'from')
@@ -105,7 +105,7 @@ export class TimelineRepository {
   async recentInRooms(roomIds: string[], after: number, upTo: number, limit: number, filter?: EventFilter): Promise<EventRow[]> {
     if (roomIds.length === 0) return []
     const params: unknown[] = [roomIds, after, upTo]
-    const where = ['e.room_id = r.room_id', 'e.stream_ordering > $2', 'e.stream_ordering <= $3']
+    const where = ['e.room_id = r.room_id', 'e.stream_ordering > $2', 'e.stream_ordering <= $3', 'NOT e.purged']
     filterSql(filter, params, where)
     params.push(limit)
     const { rows } = await this.db.query<EventRow>(

@@ -7,6 +7,7 @@ export interface AccessTokenLookup {
   used: boolean
   refresh_token_id: number | null
   admin: boolean
+  is_guest: boolean
   deactivated: boolean
   last_seen_ts: number | null
 }
@@ -54,7 +55,7 @@ export class TokensRepository {
   /** The hot path of every authenticated request: one primary-key lookup joined with its user and device. */
   async lookupAccessToken(hash: Buffer): Promise<AccessTokenLookup | null> {
     const { rows } = await this.db.query<AccessTokenLookup>(
-      `SELECT t.user_id, t.device_id, t.expires_ts, t.used, t.refresh_token_id, u.admin, u.deactivated, d.last_seen_ts
+      `SELECT t.user_id, t.device_id, t.expires_ts, t.used, t.refresh_token_id, u.admin, u.is_guest, u.deactivated, d.last_seen_ts
          FROM access_tokens t
          JOIN users u ON u.user_id = t.user_id
          JOIN devices d ON d.user_id = t.user_id AND d.device_id = t.device_id

@@ -8,6 +8,7 @@ export interface UserRow {
   deactivated: boolean
   user_type: string | null
   created_ts: number
+  is_guest: boolean
 }
 
 export class UsersRepository {
@@ -17,12 +18,18 @@ export class UsersRepository {
   }
 
   /** Inserts a user; false when the localpart is taken. */
-  async insert(user: Omit<UserRow, 'deactivated'>): Promise<boolean> {
+  async insert(user: Omit<UserRow, 'deactivated' | 'is_guest'> & { is_guest?: boolean }): Promise<boolean> {
     const result = await this.db.query(
-      `INSERT INTO users (user_id, localpart, password_hash, admin, user_type, created_ts)
-       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
-      [user.user_id, user.localpart, user.password_hash, user.admin, user.user_type, user.created_ts],
+      `INSERT INTO users (user_id, localpart, password_hash, admin, user_type, created_ts, is_guest)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+      [user.user_id, user.localpart, user.password_hash, user.admin, user.user_type, user.created_ts, user.is_guest ?? false],
     )
+    return result.rowCount === 1
+  }
+
+  /** Turns a guest into a full account with this password: false when the user is not (or no longer) a guest. */
+  async upgradeGuest(userId: string, passwordHash: string | null): Promise<boolean> {
+    const result = await this.db.query('UPDATE users SET is_guest = false, password_hash = $2 WHERE user_id = $1 AND is_guest', [userId, passwordHash])
     return result.rowCount === 1
   }
 

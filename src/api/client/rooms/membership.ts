@@ -38,6 +38,7 @@ export const joinByIdOrAlias = defineRoute({
   method: 'POST',
   url: cs('/join/:roomIdOrAlias'),
   auth: 'user',
+  guest: true,
   params: Type.Object({ roomIdOrAlias: Type.String({ pattern: '^[!#]', maxLength: 255 }) }),
   query: Via,
   body: JoinBody,
@@ -52,6 +53,7 @@ export const joinRoom = defineRoute({
   method: 'POST',
   url: cs('/rooms/:roomId/join'),
   auth: 'user',
+  guest: true,
   params: Room,
   body: JoinBody,
   async handler(ctx, { requester, params, body }) {
@@ -76,6 +78,7 @@ export const leave = defineRoute({
   method: 'POST',
   url: cs('/rooms/:roomId/leave'),
   auth: 'user',
+  guest: true,
   params: Room,
   body: Type.Object({ reason: Reason }),
   async handler(ctx, { requester, params, body }) {

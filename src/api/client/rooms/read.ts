@@ -14,6 +14,7 @@ export const getEvent = defineRoute({
   method: 'GET',
   url: cs('/rooms/:roomId/event/:eventId'),
   auth: 'user',
+  guest: true,
   params: Type.Object({ roomId: RoomIdParam, eventId: EventIdParam }),
   async handler(ctx, { requester, params }) {
     return ctx.roomReader.event(requester, params.roomId, params.eventId)
@@ -24,6 +25,7 @@ export const getState = defineRoute({
   method: 'GET',
   url: cs('/rooms/:roomId/state'),
   auth: 'user',
+  guest: true,
   params: Room,
   async handler(ctx, { requester, params }) {
     return ctx.roomReader.state(requester, params.roomId)
@@ -34,6 +36,7 @@ export const getStateEvent = defineRoute({
   method: 'GET',
   url: [...cs('/rooms/:roomId/state/:eventType'), ...cs('/rooms/:roomId/state/:eventType/:stateKey')],
   auth: 'user',
+  guest: true,
   params: Type.Object({ roomId: RoomIdParam, eventType: EventType, stateKey: Type.Optional(Type.String({ maxLength: 255 })) }),
   query: Type.Object({ format: Type.Optional(Type.Union([Type.Literal('content'), Type.Literal('event')])) }),
   async handler(ctx, { requester, params, query }) {
@@ -46,6 +49,7 @@ export const getMembers = defineRoute({
   method: 'GET',
   url: cs('/rooms/:roomId/members'),
   auth: 'user',
+  guest: true,
   params: Room,
   query: Type.Object({
     at: Type.Optional(Type.String()),
@@ -84,6 +88,7 @@ export const getMessages = defineRoute({
   method: 'GET',
   url: cs('/rooms/:roomId/messages'),
   auth: 'user',
+  guest: true,
   params: Room,
   query: Type.Object({
     from: Type.Optional(Type.String()),
@@ -109,6 +114,7 @@ export const getContext = defineRoute({
   method: 'GET',
   url: cs('/rooms/:roomId/context/:eventId'),
   auth: 'user',
+  guest: true,
   params: Type.Object({ roomId: RoomIdParam, eventId: EventIdParam }),
   query: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 0 })), filter: Type.Optional(Type.String()) }),
   async handler(ctx, { requester, params, query }) {
