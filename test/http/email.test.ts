@@ -152,6 +152,25 @@ describe('adding an e-mail address', () => {
     assert.equal((await fetch(newLink)).status, 200)
   })
 
+  it('refuses a link whose token has expired (email.validation_token_lifetime_ms), and whose session has', async () => {
+    const email = address()
+    const client_secret = secret()
+    const req = await t.api.post(`${CS}/account/3pid/email/requestToken`, { client_secret, email, send_attempt: 1 })
+    const link = linkOf(await smtp.next(email.toLowerCase()))
+    const db = t.server.ctx.storage.db
+    await db.query('UPDATE threepid_validation_sessions SET token_expires_ts = $2 WHERE session_id = $1', [req.body.sid, Date.now() - 1])
+    const expired = await fetch(link)
+    assert.equal(expired.status, 400)
+    assert.match(await expired.text(), /expired/)
+    await db.query('UPDATE threepid_validation_sessions SET token_expires_ts = $2, created_ts = $3 WHERE session_id = $1', [req.body.sid, Date.now() + 60_000, Date.now() - 2 * 86_400_000])
+    assert.equal((await fetch(link)).status, 400)
+    // A requestToken after the session's end opens a new one.
+    const again = await t.api.post(`${CS}/account/3pid/email/requestToken`, { client_secret, email, send_attempt: 1 })
+    assert.equal(again.status, 200)
+    assert.notEqual(again.body.sid, req.body.sid)
+    assert.equal((await fetch(linkOf(await smtp.next(email.toLowerCase())))).status, 200)
+  })
+
   it('redirects to next_link once validated', async () => {
     const email = address()
     const client_secret = secret()
