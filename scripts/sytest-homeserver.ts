@@ -68,6 +68,11 @@ const config = loadConfig({
           ...(process.env.SYTEST_RECAPTCHA_SITEVERIFY_API ? { 'registration.recaptcha.siteverify_api': process.env.SYTEST_RECAPTCHA_SITEVERIFY_API } : {}),
         }
       : {}),
+    // SyTest's fake mail server (plain SMTP on loopback, no authentication) receives the validation mails of
+    // its 3PID tests, as Synapse's SyTest config sets email.smtp_host/smtp_port and notif_from.
+    ...(process.env.SYTEST_SMTP_HOST
+      ? { 'email.smtp_host': process.env.SYTEST_SMTP_HOST, 'email.smtp_port': Number(process.env.SYTEST_SMTP_PORT || 25), 'email.notif_from': 'homestead@localhost' }
+      : {}),
     // SyTest's fake CAS server (tests/12login/02cas.pl, 10apidoc/13ui-auth.pl), on loopback like the rest.
     ...(process.env.SYTEST_CAS_SERVER_URL ? { 'sso.cas.enabled': true, 'sso.cas.server_url': process.env.SYTEST_CAS_SERVER_URL } : {}),
   },

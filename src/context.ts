@@ -15,6 +15,8 @@ import { ThreepidBindings } from './identity/bindings.ts'
 import { Rooms } from './rooms/rooms.ts'
 import { ThirdPartyInvites } from './rooms/third-party-invites.ts'
 import { IdentityServers } from './identity/index.ts'
+import { Mailer } from './email/mailer.ts'
+import { Threepids } from './email/threepids.ts'
 import { Directory, RoomSuccession, summaryHook } from './directory/index.ts'
 import { RoomWriter } from './rooms/writer.ts'
 import { RemoteEvents } from './rooms/ingest.ts'
@@ -70,6 +72,8 @@ export interface AppContext {
   /** The single-use loginTokens a sign-on hands to clients (m.login.token). */
   loginTokens: LoginTokens
   openIdTokens: OpenIdTokens
+  /** E-mail addresses of accounts and their validation by mail (email.*). */
+  threepids: Threepids
   profiles: Profiles
   accountData: AccountData
   registrationTokens: RegistrationTokens
@@ -162,13 +166,19 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     return deviceListUpdates.devices(repos, userId, deviceIds, deleted)
   })
   const registrationTokens = new RegistrationTokens(storage, clock)
-  const accounts = new Accounts({ config, storage, clock, sessions, devices, uia, registrationTokens, rateLimiter })
+  const smtpHost = config.email.smtp_host
+  const mailer = smtpHost !== null ? new Mailer({ ...config.email, smtp_host: smtpHost }, config.server_name) : null
+  const threepids = new Threepids({ config, storage, clock, rateLimiter, mailer, uia, logger })
+  const accounts = new Accounts({ config, storage, clock, sessions, devices, uia, registrationTokens, rateLimiter, threepids })
+  // A deactivated account's addresses are free again, and no longer log anyone in.
+  accounts.onDeactivate((repos, userId) => repos.threepids.removeAllFor(userId))
 
   uia.registerStage('m.login.dummy', async () => ({}))
   const recaptcha = new Recaptcha(config.registration.recaptcha, guard)
   if (recaptcha.enabled) uia.registerStage(RECAPTCHA, recaptcha.stage, undefined, { outsideFlows: true })
   uia.registerStage('m.login.registration_token', registrationTokens.stage, registrationTokens.release)
   uia.registerStage('m.login.password', ({ auth, session }) => accounts.passwordStage(auth, session.user_id))
+  uia.registerStage('m.login.email.identity', ({ auth, session }) => threepids.stage(auth, session.purpose))
   const loginTokens = new LoginTokens({ storage, clock, accounts, rateLimiter, lifetimeMs: config.sso.login_token_lifetime_ms })
   const sso = new Sso({ config, storage, clock, guard, accounts, uia, loginTokens })
   accounts.onDeactivate((repos, userId) => repos.loginTokens.deleteAllFor(userId))
@@ -357,6 +367,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     sso,
     loginTokens,
     openIdTokens: new OpenIdTokens(config.server_name, storage, clock),
+    threepids,
     profiles,
     accountData,
     registrationTokens,

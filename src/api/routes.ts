@@ -47,6 +47,7 @@ import * as pushers from './client/pushers.ts'
 import * as notifications from './client/notifications.ts'
 import * as threepids from './client/threepids.ts'
 import * as threepidBinding from './client/threepid-binding.ts'
+import * as emailValidation from './client/email-validation.ts'
 import * as thirdparty from './client/thirdparty.ts'
 import * as openId from './client/openid.ts'
 import * as federationVersion from './federation/version.ts'
@@ -109,6 +110,7 @@ const modules = [
   notifications,
   threepids,
   threepidBinding,
+  emailValidation,
   thirdparty,
   openId,
   federationVersion,

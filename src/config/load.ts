@@ -12,7 +12,7 @@ import { parseCidr } from '../outbound/ranges.ts'
 export class ConfigError extends Error {}
 
 /** Keys whose values are not repeated in an error message. */
-const SECRET_KEYS = /secret|password|^database\.url$/
+const SECRET_KEYS = /secret|password|smtp_pass|^database\.url$/
 
 /** Environment variables operators and scripts rely on, and the key each sets. */
 export const ENV_ALIASES: Record<string, string> = {
@@ -204,6 +204,12 @@ export function loadConfig(options: LoadOptions = {}): Config {
     throw new ConfigError('invalid configuration: sso.cas.server_url: needed when sso.cas.enabled is true')
   }
   checkDatabaseIdentity(input.database)
+  if (input.registration.requires_email && input.email.smtp_host === null) {
+    throw new ConfigError('invalid configuration: registration.requires_email: needs email.smtp_host, to send the validation mails')
+  }
+  if ((input.email.smtp_user === null) !== (input.email.smtp_pass === null)) {
+    throw new ConfigError('invalid configuration: email.smtp_pass: set smtp_user and smtp_pass together, or neither')
+  }
   for (const key of ['ip_range_blocklist', 'ip_range_allowlist'] as const) {
     input.outbound[key].forEach((cidr, i) => {
       if (!parseCidr(cidr)) throw new ConfigError(`invalid configuration: outbound.${key}.${i}: not a CIDR range such as 10.0.0.0/8 or fd00::/8 (got ${JSON.stringify(cidr)})`)

@@ -82,6 +82,10 @@ export const ConfigSchema = Type.Object(
           description: 'Shortest accepted registration.shared_secret. Lower it only for a secret fixed elsewhere (SyTest\'s is 10 characters).',
         }),
         password_min_length: Type.Integer({ minimum: 0, default: 8, description: 'Shortest accepted new password.' }),
+        requires_email: Type.Boolean({
+          default: false,
+          description: 'Sign-up needs a validated e-mail address (m.login.email.identity; needs email.smtp_host). Without it, an address is optional when email.smtp_host is set.',
+        }),
         allow_guest_access: Type.Boolean({
           default: false,
           description: 'Guest accounts (POST /register?kind=guest): no password, only the endpoints the spec lists for guests, rooms whose m.room.guest_access is can_join.',
@@ -199,6 +203,7 @@ export const ConfigSchema = Type.Object(
         shared_secret_nonce: RateLimit(0.17, 3, 'Nonces for shared-secret registration (GET /_synapse/admin/v1/register) per client IP address.'),
         message: RateLimit(0.2, 10, 'Events sent per user: messages, redactions and state; also profile changes (displayname, avatar_url) and room creation (Synapse: rc_message).'),
         room_creation: RateLimit(0.016, 10, 'Rooms created or upgraded per user, on top of the message limit (Synapse: rc_room_creation).'),
+        threepid_validation: RateLimit(0.003, 5, 'Validation mails (the requestToken endpoints) per e-mail address and per client IP address (Synapse: rc_3pid_validation).'),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -450,6 +455,41 @@ export const ConfigSchema = Type.Object(
           },
           { additionalProperties: false, default: {} },
         ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    email: Type.Object(
+      {
+        smtp_host: Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
+          default: null,
+          description: 'SMTP server that sends mail: validation of e-mail addresses added to accounts, password resets, sign-up with an e-mail address (Synapse: email.smtp_host). Null: no mail is sent, and those endpoints answer M_THREEPID_MEDIUM_NOT_SUPPORTED.',
+        }),
+        smtp_port: Type.Integer({ minimum: 1, maximum: 65535, default: 25, description: 'Port of the SMTP server (465 with force_tls, 587 or 25 with STARTTLS).' }),
+        smtp_user: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: 'User name for SMTP authentication (null: none).' }),
+        smtp_pass: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: 'Password for SMTP authentication, with smtp_user.' }),
+        force_tls: Type.Boolean({ default: false, description: 'TLS from the first byte (implicit TLS, usually port 465) instead of STARTTLS.' }),
+        require_transport_security: Type.Boolean({
+          default: false,
+          description: 'Refuse to send unless the server offers STARTTLS (without it, STARTTLS is used when offered).',
+        }),
+        enable_tls: Type.Boolean({ default: true, description: 'False: never use STARTTLS, even when offered (a local relay without a certificate).' }),
+        tls_verify: Type.Boolean({ default: true, description: "Check the SMTP server's certificate against the system CAs." }),
+        timeout_ms: Type.Integer({ minimum: 100, default: 30000, description: 'Time limit for connecting to and talking with the SMTP server.' }),
+        notif_from: Type.Union([Type.String({ minLength: 3 }), Type.Null()], {
+          default: null,
+          description: 'Sender of the mails, e.g. "%(app)s <noreply@example.org>" (%(app)s is replaced by app_name). Null: "<app_name> <noreply@<server_name without port>>".',
+        }),
+        app_name: Type.String({ minLength: 1, maxLength: 100, default: 'Matrix', description: 'Name used in subjects, bodies and pages of the mails.' }),
+        validation_token_lifetime_ms: Type.Integer({
+          minimum: 60_000,
+          default: 3_600_000,
+          description: 'How long the link in a validation or password-reset mail works (Synapse: validation_token_lifetime).',
+        }),
+        session_lifetime_ms: Type.Integer({
+          minimum: 60_000,
+          default: 86_400_000,
+          description: 'How long a validation session (a requestToken sid) may be used, validated or not.',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

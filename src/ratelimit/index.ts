@@ -4,7 +4,7 @@ import { limitExceeded, type MatrixError } from '../shared/errors.ts'
 import type { Clock } from '../shared/clock.ts'
 import { RATE_LIMITED, type Repositories } from '../storage/index.ts'
 
-export type LimitName = 'login_address' | 'login_account' | 'login_failed_attempts' | 'registration' | 'shared_secret_nonce' | 'message' | 'room_creation'
+export type LimitName = 'login_address' | 'login_account' | 'login_failed_attempts' | 'registration' | 'shared_secret_nonce' | 'message' | 'room_creation' | 'threepid_validation'
 
 export class RateLimiter {
   private readonly config: Config['rate_limits']

@@ -1,4 +1,5 @@
-// pino JSON logs. Tokens, passwords and message content are never logged: URLs lose their access_token.
+// pino JSON logs. Tokens, passwords and message content are never logged: URLs lose their access_token, and
+// the token and client_secret of the links in validation mails.
 import { pino, type Logger } from 'pino'
 
 export type { Logger }
@@ -13,9 +14,12 @@ function queryKey(raw: string): string {
   }
 }
 
+/** Query parameters whose values are secrets: an access token, and a mailed link's token and client_secret. */
+const SECRET_QUERY_KEYS = new Set(['access_token', 'token', 'client_secret'])
+
 /**
- * The URL with the value of every parameter the server would read as access_token redacted, however its
- * name is spelt (access%5Ftoken, %61ccess_token are the same key once decoded).
+ * The URL with the value of every parameter the server would read as a secret redacted, however its name is
+ * spelt (access%5Ftoken, %61ccess_token are the same key once decoded).
  */
 export function redactUrl(url: string): string {
   const q = url.indexOf('?')
@@ -26,7 +30,7 @@ export function redactUrl(url: string): string {
     .map((param) => {
       const eq = param.indexOf('=')
       const key = eq === -1 ? param : param.slice(0, eq)
-      return queryKey(key) === 'access_token' ? `${key}=<redacted>` : param
+      return SECRET_QUERY_KEYS.has(queryKey(key)) ? `${key}=<redacted>` : param
     })
   return `${url.slice(0, q + 1)}${params.join('&')}`
 }

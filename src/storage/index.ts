@@ -11,6 +11,7 @@ import { ServerKeysRepository } from './repositories/server-keys.ts'
 import { RemoteServerKeysRepository } from './repositories/remote-server-keys.ts'
 import { TokensRepository } from './repositories/tokens.ts'
 import { OpenIdTokensRepository } from './repositories/openid-tokens.ts'
+import { ThreepidsRepository } from './repositories/threepids.ts'
 import { ExternalIdsRepository, LoginTokensRepository } from './repositories/sso.ts'
 import { UiaSessionsRepository } from './repositories/uia-sessions.ts'
 import { UsersRepository } from './repositories/users.ts'
@@ -58,6 +59,7 @@ export { TOKENS_CHANNEL } from './repositories/tokens.ts'
 export type { DeviceRow } from './repositories/devices.ts'
 export type { RegistrationTokenRow } from './repositories/registration-tokens.ts'
 export type { UiaSessionRow } from './repositories/uia-sessions.ts'
+export type { UserThreepidRow, ValidationSessionRow } from './repositories/threepids.ts'
 export type { ProfileFields } from './repositories/profiles.ts'
 export type { RoomRow, ExtremityRow, WriteLoad } from './repositories/rooms.ts'
 export { ROOM_WRITE_STATE_CHANGED } from './repositories/rooms.ts'
@@ -94,6 +96,7 @@ export interface Repositories {
   devices: DevicesRepository
   tokens: TokensRepository
   openIdTokens: OpenIdTokensRepository
+  threepids: ThreepidsRepository
   externalIds: ExternalIdsRepository
   loginTokens: LoginTokensRepository
   profiles: ProfilesRepository
@@ -143,6 +146,7 @@ export function repositories(db: Queryable): Repositories {
     devices: new DevicesRepository(db),
     tokens: new TokensRepository(db),
     openIdTokens: new OpenIdTokensRepository(db),
+    threepids: new ThreepidsRepository(db),
     externalIds: new ExternalIdsRepository(db),
     loginTokens: new LoginTokensRepository(db),
     profiles: new ProfilesRepository(db),

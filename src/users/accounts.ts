@@ -1,6 +1,7 @@
 // Accounts: registration (open, token-gated, shared-secret, CLI), login, password changes and deactivation.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import type { Config } from '../config/schema.ts'
+import type { Threepids, ValidatedThreepid } from '../email/threepids.ts'
 import type { RateLimiter } from '../ratelimit/index.ts'
 import type { Clock } from '../shared/clock.ts'
 import { MatrixError, forbidden } from '../shared/errors.ts'
@@ -48,6 +49,9 @@ export interface LoginRequest {
   type: string
   identifier?: Record<string, unknown> | undefined
   user?: string | undefined
+  /** Deprecated top-level form of an m.id.thirdparty identifier. */
+  medium?: string | undefined
+  address?: string | undefined
   password?: string | undefined
   deviceId?: string | undefined
   initialDeviceDisplayName?: string | undefined
@@ -74,6 +78,7 @@ export class Accounts {
   private readonly uia: Uia
   private readonly tokens: RegistrationTokens
   private readonly limiter: RateLimiter
+  private readonly threepids: Threepids
   private readonly deactivationHooks: Array<(repos: Repositories, userId: string) => Promise<void>> = []
 
   constructor(deps: {
@@ -85,6 +90,7 @@ export class Accounts {
     uia: Uia
     registrationTokens: RegistrationTokens
     rateLimiter: RateLimiter
+    threepids: Threepids
   }) {
     this.config = deps.config
     this.storage = deps.storage
@@ -94,6 +100,7 @@ export class Accounts {
     this.uia = deps.uia
     this.tokens = deps.registrationTokens
     this.limiter = deps.rateLimiter
+    this.threepids = deps.threepids
   }
 
   /** Work other modules do, in the same transaction, when an account is deactivated (E2EE keys, backups). */
@@ -139,9 +146,17 @@ export class Accounts {
     }
   }
 
+  /**
+   * With mail configured, sign-up may also prove an e-mail address (m.login.email.identity), which then
+   * belongs to the new account; registration.requires_email makes it the only way.
+   */
   registrationFlows(): Flow[] {
-    const flow = this.config.registration.requires_token ? ['m.login.registration_token'] : ['m.login.dummy']
-    return [this.config.registration.recaptcha.required ? ['m.login.recaptcha', ...flow] : flow]
+    const token = this.config.registration.requires_token ? ['m.login.registration_token'] : []
+    const plain = token.length > 0 ? token : ['m.login.dummy']
+    const withEmail = [...token, 'm.login.email.identity']
+    const flows = !this.threepids.enabled ? [plain] : this.config.registration.requires_email ? [withEmail] : [plain, withEmail]
+    // A required reCAPTCHA comes first in every flow.
+    return this.config.registration.recaptcha.required ? flows.map((flow) => ['m.login.recaptcha', ...flow]) : flows
   }
 
   /** The stages' params of registration: the reCAPTCHA site key when there is one. */
@@ -212,6 +227,8 @@ export class Accounts {
       }
       const token = session.data.registration_token
       if (typeof token === 'string') await this.tokens.consume(repos, token)
+      const threepid = session.data.threepid as ValidatedThreepid | undefined
+      if (threepid) await this.threepids.bind(repos, userId, threepid)
       await this.uia.conclude(repos, session.sessionId, { user_id: userId })
       return this.afterRegistration(repos, userId, params)
     })
@@ -360,12 +377,22 @@ export class Accounts {
   /** POST /login with m.login.password. */
   async login(request: LoginRequest): Promise<IssuedSession & { home_server: string }> {
     if (request.type !== 'm.login.password') throw new MatrixError('M_UNKNOWN', `Unknown login type ${request.type}`, 400)
-    const user = this.loginIdentifier(request)
+    const identifier = this.loginIdentifier(request)
     await this.limiter.take('login_address', request.ip)
-    const userId = this.resolveUserId(user)
+    if (typeof request.password !== 'string') throw new MatrixError('M_BAD_JSON', '"password" must be a string')
+    let userId: UserId
+    if (typeof identifier === 'string') userId = this.resolveUserId(identifier)
+    else {
+      // An address no account has is refused as a wrong password is, after the same work.
+      const owner = await this.threepids.ownerOf(identifier.medium, identifier.address)
+      if (owner === null) {
+        await verifyPassword(await dummyPasswordHash(), request.password)
+        throw forbidden('Invalid username or password')
+      }
+      userId = owner as UserId
+    }
     await this.limiter.take('login_account', userId)
     await this.limiter.check('login_failed_attempts', userId)
-    if (typeof request.password !== 'string') throw new MatrixError('M_BAD_JSON', '"password" must be a string')
 
     const row = await this.storage.repos.users.get(userId)
     const ok = await verifyPassword(row ? row.password_hash : await dummyPasswordHash(), request.password)
@@ -394,8 +421,18 @@ export class Accounts {
     return { ...session, home_server: this.serverName }
   }
 
-  private loginIdentifier(request: LoginRequest): string {
+  /** A user name, or the address of an m.id.thirdparty identifier (or the deprecated top-level medium and address). */
+  private loginIdentifier(request: LoginRequest): string | { medium: string; address: string } {
     const identifier = request.identifier
+    if (identifier?.type === 'm.id.thirdparty') {
+      if (typeof identifier.medium !== 'string' || typeof identifier.address !== 'string') {
+        throw new MatrixError('M_BAD_JSON', '"identifier.medium" and "identifier.address" must be strings')
+      }
+      return { medium: identifier.medium, address: identifier.address }
+    }
+    if (identifier === undefined && request.user === undefined && typeof request.medium === 'string' && typeof request.address === 'string') {
+      return { medium: request.medium, address: request.address }
+    }
     if (identifier !== undefined) {
       if (identifier.type !== 'm.id.user') {
         throw new MatrixError('M_UNKNOWN', `Login with identifier type ${String(identifier.type)} is not supported`, 400)
@@ -432,6 +469,28 @@ export class Accounts {
     await this.storage.streamTransaction(async (repos) => {
       await repos.users.setPasswordHash(requester.userId, hash)
       if (logoutDevices) await this.devices.deleteAllExcept(repos, requester.userId, requester.deviceId)
+      await this.uia.finish(repos, session.sessionId)
+    })
+  }
+
+  /**
+   * POST /account/password without an access token: the password reset. The m.login.email.identity stage
+   * proves the address (its mail's link was followed); the account it belongs to gets the new password, and
+   * unless logout_devices is false every device of it is logged out.
+   */
+  async resetPassword(newPassword: string, logoutDevices: boolean, auth: unknown): Promise<void> {
+    if (!this.threepids.enabled) throw new MatrixError('M_MISSING_TOKEN', 'Missing access token', 401)
+    this.checkPassword(newPassword)
+    const session = await this.uia.authenticate({ purpose: 'password_reset', userId: null, flows: [['m.login.email.identity']], auth })
+    const threepid = session.data.threepid as ValidatedThreepid | undefined
+    const owner = threepid ? await this.threepids.ownerOf(threepid.medium, threepid.address) : null
+    if (!threepid || owner === null) throw new MatrixError('M_THREEPID_NOT_FOUND', 'That e-mail address is not known to this server')
+    const userId = owner as UserId
+    const hash = await hashPassword(newPassword)
+    await this.storage.streamTransaction(async (repos) => {
+      await repos.users.setPasswordHash(userId, hash)
+      if (logoutDevices) await this.devices.deleteAllExcept(repos, userId, null)
+      await repos.threepids.deleteSession(threepid.sid)
       await this.uia.finish(repos, session.sessionId)
     })
   }

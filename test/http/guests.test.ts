@@ -43,6 +43,8 @@ describe('POST /register?kind=guest', () => {
     assertError(await g.put(`/profile/${enc(g.userId)}/avatar_url`, { avatar_url: 'mxc://x/y' }), 403, 'M_GUEST_ACCESS_FORBIDDEN')
     // The stream of every room is not for guests; one room's (a preview) is.
     assertError(await g.get('/events?timeout=0'), 403, 'M_GUEST_ACCESS_FORBIDDEN')
+    // The password endpoint also serves password resets without a token; a guest's token is still refused.
+    assertError(await g.post('/account/password', { new_password: 'a guest password' }), 403, 'M_GUEST_ACCESS_FORBIDDEN')
     assert.equal((await g.put(`/profile/${enc(g.userId)}/displayname`, { displayname: 'creeper' })).status, 200)
     assert.equal((await t.api.get(`${CS}/profile/${enc(g.userId)}/displayname`)).body.displayname, 'creeper')
     assert.equal((await g.get('/sync?timeout=0')).status, 200)

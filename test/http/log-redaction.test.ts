@@ -42,4 +42,15 @@ describe('request logs', () => {
     }
     assert.ok(!lines.some((line) => line.includes(token)), 'the token appears in some log line')
   })
+
+  it('redact the token and client_secret of a validation link', async () => {
+    const path = '/_matrix/client/unstable/add_threepid/email/submit_token'
+    await t.api.get(`${path}?token=mailedTokenValue&client_secret=clientSecretValue&sid=sidValue`)
+    await t.api.get('/_matrix/client/versions')
+    await new Promise((resolve) => setImmediate(resolve))
+    const logged = requestLines(path)
+    assert.equal(logged.length, 1, lines.join('\n'))
+    assert.ok(!logged[0]?.includes('mailedTokenValue') && !logged[0]?.includes('clientSecretValue'), logged[0])
+    assert.match(logged[0] ?? '', /sid=sidValue/)
+  })
 })

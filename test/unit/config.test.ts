@@ -213,6 +213,30 @@ describe('loadConfig errors', () => {
     assertConfigError(() => loadConfig({ env: {}, file: yamlFile('listen: 5') }), /listen/)
   })
 
+  it('keeps e-mail off by default and checks the e-mail settings together', () => {
+    const config = loadConfig({ env: {} })
+    assert.equal(config.email.smtp_host, null)
+    assert.equal(config.email.smtp_port, 25)
+    assert.equal(config.email.app_name, 'Matrix')
+    assert.equal(config.registration.requires_email, false)
+    const mail = loadConfig({ env: { HOMESTEAD__EMAIL__SMTP_HOST: 'smtp.example.org', HOMESTEAD__EMAIL__SMTP_PORT: '587' }, file: yamlFile('email:\n  force_tls: true') })
+    assert.equal(mail.email.smtp_host, 'smtp.example.org')
+    assert.equal(mail.email.smtp_port, 587)
+    assert.equal(mail.email.force_tls, true)
+    assertConfigError(() => loadConfig({ env: {}, overrides: { 'registration.requires_email': true } }), /registration\.requires_email/, /email\.smtp_host/)
+    assertConfigError(() => loadConfig({ env: {}, overrides: { 'email.smtp_host': 'smtp.example.org', 'email.smtp_user': 'me' } }), /email\.smtp_pass/)
+    assertConfigError(() => loadConfig({ env: {}, file: yamlFile('email:\n  smtp_port: 0') }), /email\.smtp_port/)
+    // The SMTP password is not repeated in an error.
+    try {
+      loadConfig({ env: {}, file: yamlFile('email:\n  smtp_pass: 12345') })
+      assert.fail('expected a ConfigError')
+    } catch (err) {
+      assert.ok(err instanceof ConfigError)
+      assert.match(err.message, /email\.smtp_pass/)
+      assert.doesNotMatch(err.message, /12345/)
+    }
+  })
+
   it('lists the choices of an enum key', () => {
     assertConfigError(
       () => loadConfig({ env: {}, file: yamlFile('log:\n  level: loud') }),

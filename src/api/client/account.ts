@@ -1,6 +1,7 @@
 // GET /account/whoami, POST /account/password, POST /account/deactivate
 // Spec: client-server-api, "Current account information", "Account management"
 import { Type } from '@sinclair/typebox'
+import { MatrixError } from '../../shared/errors.ts'
 import { defineRoute } from '../route.ts'
 import { cs } from '../paths.ts'
 import { AuthDict } from '../schemas.ts'
@@ -15,17 +16,20 @@ export const whoami = defineRoute({
   },
 })
 
+/** With an access token, a password change; without one, a password reset by e-mail (m.login.email.identity). */
 export const changePassword = defineRoute({
   method: 'POST',
   url: cs('/account/password'),
-  auth: 'user',
+  auth: 'optional',
   body: Type.Object({
     new_password: Type.String({ minLength: 1, maxLength: 512 }),
     logout_devices: Type.Optional(Type.Boolean()),
     auth: AuthDict,
   }),
   async handler(ctx, { requester, body }) {
-    await ctx.accounts.changePassword(requester, body.new_password, body.logout_devices ?? true, body.auth)
+    if (requester?.isGuest) throw new MatrixError('M_GUEST_ACCESS_FORBIDDEN', 'Guest access not allowed', 403)
+    if (requester === null) await ctx.accounts.resetPassword(body.new_password, body.logout_devices ?? true, body.auth)
+    else await ctx.accounts.changePassword(requester, body.new_password, body.logout_devices ?? true, body.auth)
     return {}
   },
 })

@@ -16,7 +16,7 @@ export const capabilities = defineRoute({
         'm.set_displayname': { enabled: true },
         'm.set_avatar_url': { enabled: true },
         'm.profile_fields': { enabled: true },
-        'm.3pid_changes': { enabled: false },
+        'm.3pid_changes': { enabled: ctx.threepids.enabled },
         'm.get_login_token': { enabled: false },
         'm.room_versions': { default: ctx.config.rooms.default_room_version, available: Object.fromEntries([...ROOM_VERSIONS.keys()].map((v) => [v, 'stable'])) },
       },

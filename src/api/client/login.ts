@@ -24,6 +24,9 @@ export const login = defineRoute({
     identifier: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     // As at registration: no password longer than 512 characters exists, and none is hashed to find out.
     user: Type.Optional(Type.String({ maxLength: 255 })),
+    // The deprecated top-level form of identifier m.id.thirdparty.
+    medium: Type.Optional(Type.String({ maxLength: 32 })),
+    address: Type.Optional(Type.String({ maxLength: 512 })),
     password: Type.Optional(Type.String({ maxLength: 512 })),
     // m.login.token: the loginToken a single sign-on gave the client.
     token: Type.Optional(Type.String({ maxLength: 1024 })),
@@ -44,6 +47,8 @@ export const login = defineRoute({
           type: body.type,
           identifier: body.identifier,
           user: body.user,
+          medium: body.medium,
+          address: body.address,
           password: body.password,
           deviceId: body.device_id,
           initialDeviceDisplayName: body.initial_device_display_name,
