@@ -507,6 +507,7 @@ export const ConfigSchema = Type.Object(
         turn_username: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: 'Fixed TURN username, when there is no shared secret (Synapse: turn_username).' }),
         turn_password: Type.Union([Type.String({ minLength: 1 }), Type.Null()], { default: null, description: 'Fixed TURN password, with turn_username.' }),
         turn_user_lifetime_ms: Type.Integer({ minimum: 60_000, maximum: 7 * 86_400_000, default: 3_600_000, description: 'How long credentials made with the shared secret stay valid.' }),
+        turn_allow_guests: Type.Boolean({ default: true, description: 'Guest accounts get TURN credentials too (Synapse: turn_allow_guests). False: a guest gets none, so calls go without relays.' }),
       },
       { additionalProperties: false, default: {} },
     ),

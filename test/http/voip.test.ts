@@ -12,10 +12,21 @@ const secret = randomBytes(24).toString('hex')
 const uris = ['turns:turn.example.org:5349?transport=tcp', 'turn:turn.example.org:3478?transport=udp']
 const withSecret: TestServer = await startTestServer({ 'voip.turn_uris': [...uris], 'voip.turn_shared_secret': secret, 'voip.turn_user_lifetime_ms': 600_000 })
 const fixed: TestServer = await startTestServer({ 'voip.turn_uris': [...uris], 'voip.turn_username': 'family', 'voip.turn_password': 'calls' })
+const guestsOut: TestServer = await startTestServer({ 'voip.turn_uris': [...uris], 'voip.turn_shared_secret': secret, 'registration.allow_guest_access': true, 'voip.turn_allow_guests': false })
+const guestsIn: TestServer = await startTestServer({ 'voip.turn_uris': [...uris], 'voip.turn_shared_secret': secret, 'registration.allow_guest_access': true })
 after(async () => {
   await withSecret.close()
   await fixed.close()
+  await guestsOut.close()
+  await guestsIn.close()
 })
+
+/** A guest's access token (POST /register?kind=guest). */
+async function guestToken(server: TestServer): Promise<string> {
+  const res = await server.api.post('/_matrix/client/v3/register?kind=guest', {})
+  assert.equal(res.status, 200, JSON.stringify(res.body))
+  return res.body.access_token
+}
 
 /** What coturn does with use-auth-secret: the password it expects for a username, and whether it has expired. */
 function coturnAccepts(username: string, password: string, nowSeconds: number): boolean {
@@ -49,5 +60,14 @@ describe('GET /voip/turnServer', () => {
     const res = await alice.get('/voip/turnServer')
     assert.deepEqual(res.body, { username: 'family', password: 'calls', ttl: 3600, uris })
     assertError(await fixed.api.request('GET', '/_matrix/client/v3/voip/turnServer'), 401, 'M_MISSING_TOKEN')
+  })
+
+  it('gives guests credentials unless voip.turn_allow_guests is false, which leaves full accounts theirs', async () => {
+    const allowed = await guestsIn.api.get('/_matrix/client/v3/voip/turnServer', await guestToken(guestsIn))
+    assert.ok(coturnAccepts(allowed.body.username, allowed.body.password, Math.floor(Date.now() / 1000)))
+    const refused = await guestsOut.api.get('/_matrix/client/v3/voip/turnServer', await guestToken(guestsOut))
+    assert.deepEqual([refused.status, refused.body], [200, {}])
+    const alice = await RoomClient.register(guestsOut.api)
+    assert.deepEqual((await alice.get('/voip/turnServer')).body.uris, uris)
   })
 })

@@ -50,6 +50,7 @@ export const turnServer = defineRoute({
   auth: 'user',
   guest: true,
   async handler(ctx, { requester }) {
+    if (requester.isGuest && !ctx.config.voip.turn_allow_guests) return {}
     return turnCredentials(ctx.config.voip, requester.userId, ctx.clock.now())
   },
 })
