@@ -147,11 +147,15 @@ export class PushersRepository {
       .then(({ rows }) => rows.map((r) => Number(r.pusher_id)))
   }
 
-  /** Queues an unread-count update for each of the user's pushers (one at most per pusher); returns them. */
+  /**
+   * Queues an unread-count update for each of the user's pushers (one at most per pusher); returns them. One
+   * already queued takes a new place in the queue: a worker that read the count before this change (and is
+   * sending it now) then removes nothing (delivered() removes by queue ID) and counts again.
+   */
   async enqueueBadge(userId: string, now: number): Promise<number[]> {
     const { rows } = await this.db.query<{ id: string }>(
       `INSERT INTO push_queue (pusher_id, created_ts) SELECT id, $2 FROM pushers WHERE user_id = $1
-       ON CONFLICT (pusher_id) WHERE event_id IS NULL DO NOTHING
+       ON CONFLICT (pusher_id) WHERE event_id IS NULL DO UPDATE SET id = nextval('push_queue_seq'), created_ts = EXCLUDED.created_ts
        RETURNING pusher_id AS id`,
       [userId, now],
     )
