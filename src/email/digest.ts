@@ -66,8 +66,14 @@ function senderLabel(m: DigestMessage): string {
   return m.senderName ? shorten(m.senderName) : m.sender
 }
 
+/** The room's name; for a room without one (a direct chat, mostly), who wrote in it. */
 function roomLabel(room: DigestRoom): string {
-  return room.name ? shorten(room.name) : 'a room'
+  if (room.name) return shorten(room.name)
+  const senders = [...new Set(room.messages.map(senderLabel))]
+  if (senders.length === 0) return 'a room'
+  if (senders.length === 1) return `a chat with ${senders[0]}`
+  if (senders.length === 2) return `a chat with ${senders[0]} and ${senders[1]}`
+  return `a chat with ${senders[0]}, ${senders[1]} and ${senders.length - 2} more`
 }
 
 export function digestMail(input: DigestInput): { subject: string; text: string; html: string } {

@@ -211,15 +211,12 @@ export class PushSender {
       }
       const token = randomString(32)
       await repo.addUnsubscribeToken(pusher.id, unsubscribeHash(token), now, now - UNSUBSCRIBE_LINK_LIFETIME_MS)
-      const mail = digestMail({
-        appName: settings.appName,
-        userId: pusher.user_id,
-        rooms,
-        clientBaseUrl: settings.clientBaseUrl,
-        unsubscribeUrl: `${settings.baseUrl}${UNSUBSCRIBE_PATH}?${new URLSearchParams({ token })}`,
-      })
+      const unsubscribeUrl = `${settings.baseUrl}${UNSUBSCRIBE_PATH}?${new URLSearchParams({ token })}`
+      const mail = digestMail({ appName: settings.appName, userId: pusher.user_id, rooms, clientBaseUrl: settings.clientBaseUrl, unsubscribeUrl })
+      // RFC 8058 one-click unsubscribe: mail clients POST to the link (a scanner opening it only gets the page).
+      const headers = { 'List-Unsubscribe': `<${unsubscribeUrl}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' }
       try {
-        await settings.mailer.send({ to: pusher.pushkey, ...mail })
+        await settings.mailer.send({ to: pusher.pushkey, ...mail, headers })
       } catch (err) {
         if (this.workers.stopped) return 'failed'
         const outcome = await repo.failed(pusher.id, this.holder, this.settings.backoff_base_ms, this.settings.backoff_max_ms, this.settings.give_up_after_ms, this.settings.max_queued)

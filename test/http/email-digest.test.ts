@@ -116,7 +116,9 @@ describe('digest mails of missed messages', () => {
     assert.ok(mail.text.indexOf('The roses are out') < mail.text.indexOf('Bring <gloves>'), 'in order')
     assert.ok(mail.html.includes('Bring &lt;gloves&gt; &amp; seeds'), 'escaped in HTML')
     assert.doesNotMatch(mail.html, /<script|<img|<link/)
-    unsubscribeLink(mail)
+    const headers = mail.raw.slice(0, mail.raw.indexOf('\r\n\r\n')).replace(/\r\n[ \t]+/g, ' ')
+    assert.match(headers, new RegExp(`^List-Unsubscribe: <${unsubscribeLink(mail).replace(/[?.]/g, '\\$&')}>$`, 'm'))
+    assert.match(headers, /^List-Unsubscribe-Post: List-Unsubscribe=One-Click$/m)
 
     // Nothing more arrives for what was mailed; a new message waits for the throttle window.
     await send(sender, family, text('Or Saturday'))
@@ -128,7 +130,7 @@ describe('digest mails of missed messages', () => {
     await noMailWithin(to, DELAY_MS + 1000)
   })
 
-  it('mails nothing when the messages were read before the delay', async () => {
+  it('mails nothing when the messages were read before the delay; one-click unsubscribe', async () => {
     const { reader, sender, to, room } = await readerInRoom('Quiet room')
     await send(sender, room, text('one'))
     const last = await send(sender, room, text('two'))
@@ -140,6 +142,11 @@ describe('digest mails of missed messages', () => {
     const mail = await smtp.next(to)
     assert.ok(mail.text.includes('three'))
     assert.ok(!mail.text.includes('one') && !mail.text.includes('two'), mail.text)
+
+    // A mail client's one-click unsubscribe (RFC 8058): a POST to the link itself.
+    const oneClick = await fetch(unsubscribeLink(mail), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'List-Unsubscribe=One-Click' })
+    assert.equal(oneClick.status, 200)
+    assert.deepEqual(await pushers(reader), [])
   })
 
   it('the unsubscribe link shows a page whose button removes the e-mail pusher', async () => {

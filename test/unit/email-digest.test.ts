@@ -33,7 +33,7 @@ describe('digest mails', () => {
       unsubscribeUrl: 'https://hs.example/_synapse/client/email/unsubscribe?token=abc',
       rooms: [{ roomId: '!r:hs', name: null, messages: [{ ...message('m.room.message', { body: 'a "quote"' }), senderName: 'Ann' }] }],
     })
-    assert.equal(mail.subject, '[Chat] You have a new message in a room')
+    assert.equal(mail.subject, '[Chat] You have a new message in a chat with Ann')
     assert.ok(mail.text.includes('Ann: a "quote"'))
     assert.ok(mail.text.trimEnd().endsWith('https://hs.example/_synapse/client/email/unsubscribe?token=abc'))
     assert.ok(mail.html.includes('a &quot;quote&quot;'))
