@@ -280,6 +280,17 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     guard,
     settings: config.push.delivery,
     badge: (userId) => push.badge(userId, notifier.current),
+    // Digest mails of missed messages for e-mail pushers (email.enable_notifs).
+    digests: mailer !== null && config.email.enable_notifs
+      ? {
+          mailer,
+          appName: config.email.app_name,
+          clientBaseUrl: config.email.client_base_url,
+          baseUrl: config.public_baseurl.replace(/\/$/, ''),
+          delayMs: config.email.notif_delay_ms,
+          throttleMs: config.email.notif_throttle_ms,
+        }
+      : null,
   })
   push.deliverWith((repos, queued) => pushSender.queueEvent(repos, queued))
   remoteEvents.onKeptOutside((repos, event) => push.onOutsideInvite(repos, event as typeof event & { state_key: string }))
@@ -397,7 +408,7 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     ephemeral,
     eventExpiry,
     push,
-    pushers: new Pushers({ storage, clock, maxPerUser: config.push.max_pushers_per_user }),
+    pushers: new Pushers({ storage, clock, maxPerUser: config.push.max_pushers_per_user, email: mailer !== null && config.email.enable_notifs }),
     pushSender,
     keyBackup,
     e2eKeys,

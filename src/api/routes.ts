@@ -48,6 +48,7 @@ import * as notifications from './client/notifications.ts'
 import * as threepids from './client/threepids.ts'
 import * as threepidBinding from './client/threepid-binding.ts'
 import * as emailValidation from './client/email-validation.ts'
+import * as emailUnsubscribe from './client/email-unsubscribe.ts'
 import * as thirdparty from './client/thirdparty.ts'
 import * as openId from './client/openid.ts'
 import * as federationVersion from './federation/version.ts'
@@ -111,6 +112,7 @@ const modules = [
   threepids,
   threepidBinding,
   emailValidation,
+  emailUnsubscribe,
   thirdparty,
   openId,
   federationVersion,

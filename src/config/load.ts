@@ -207,6 +207,9 @@ export function loadConfig(options: LoadOptions = {}): Config {
   if (input.registration.requires_email && input.email.smtp_host === null) {
     throw new ConfigError('invalid configuration: registration.requires_email: needs email.smtp_host, to send the validation mails')
   }
+  if (input.email.enable_notifs && input.email.smtp_host === null) {
+    throw new ConfigError('invalid configuration: email.enable_notifs: needs email.smtp_host, to send the digest mails')
+  }
   if ((input.email.smtp_user === null) !== (input.email.smtp_pass === null)) {
     throw new ConfigError('invalid configuration: email.smtp_pass: set smtp_user and smtp_pass together, or neither')
   }

@@ -490,6 +490,30 @@ export const ConfigSchema = Type.Object(
           default: 86_400_000,
           description: 'How long a validation session (a requestToken sid) may be used, validated or not.',
         }),
+        enable_notifs: Type.Boolean({
+          default: false,
+          description: 'Digest mails of missed messages (Synapse: email.enable_notifs): POST /pushers/set accepts kind "email" (app_id "m.email", pushkey one of the user\'s validated addresses). Needs smtp_host.',
+        }),
+        notif_for_new_users: Type.Boolean({
+          default: true,
+          description: 'With enable_notifs: an e-mail pusher is created for an address when it is added to an account (at sign-up or later), as Synapse does for new users.',
+        }),
+        client_base_url: Type.String({
+          pattern: '^https?://',
+          maxLength: 2048,
+          default: 'https://matrix.to',
+          description: 'Where the room links in digest mails point (Synapse: email.client_base_url): matrix.to links, or a web client such as "https://app.element.io" (links to #/room/<room_id>).',
+        }),
+        notif_delay_ms: Type.Integer({
+          minimum: 0,
+          default: 600_000,
+          description: 'How long a notifying event stays unread before it is mailed (the digest waits for the oldest one; Synapse waits 10 minutes).',
+        }),
+        notif_throttle_ms: Type.Integer({
+          minimum: 0,
+          default: 3_600_000,
+          description: 'Least time between two digest mails to one address: what arrives meanwhile waits for the next mail.',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -227,6 +227,31 @@ export class Threepids {
     return { threepid: proved(session) }
   }
 
+  /**
+   * An address just added to the account of a session's device: with digest mails on and
+   * email.notif_for_new_users, an e-mail pusher for it (belonging to that device, as Synapse creates one at
+   * sign-up), unless the user has as many pushers as they may.
+   */
+  async addEmailPusher(repos: Repositories, userId: string, deviceId: string, address: string): Promise<void> {
+    const email = this.config.email
+    if (this.mailer === null || !email.enable_notifs || !email.notif_for_new_users) return
+    const count = await repos.pushers.lockUser(userId)
+    if (count >= this.config.push.max_pushers_per_user) return
+    await repos.pushers.upsert({
+      user_id: userId,
+      device_id: deviceId,
+      kind: 'email',
+      app_id: 'm.email',
+      pushkey: address,
+      app_display_name: 'Email Notifications',
+      device_display_name: address,
+      profile_tag: null,
+      lang: 'en',
+      data: {},
+      pushkey_ts: this.clock.now(),
+    })
+  }
+
   /** Binds a validated address to a new or existing account, in the caller's transaction, and ends its session. */
   async bind(repos: Repositories, userId: string, threepid: ValidatedThreepid): Promise<void> {
     const added = await repos.threepids.add({ medium: threepid.medium, address: threepid.address, user_id: userId, validated_ts: threepid.validated_at, added_ts: this.clock.now() })
@@ -249,6 +274,7 @@ export class Threepids {
     const uia = await this.uia.authenticate({ purpose: `add_threepid ${sid}`, userId: requester.userId, flows: await this.uia.reauthFlows(requester.userId), auth })
     await this.storage.transaction(async (repos) => {
       await this.bind(repos, requester.userId, proved(session))
+      await this.addEmailPusher(repos, requester.userId, requester.deviceId, session.address)
       await this.uia.finish(repos, uia.sessionId)
     })
   }
@@ -257,15 +283,22 @@ export class Threepids {
   async addDeprecated(requester: Requester, creds: { sid: string; client_secret: string }): Promise<void> {
     this.requireEnabled()
     const session = await this.validated('add_threepid', creds.sid, creds.client_secret)
-    await this.storage.transaction((repos) =>
-      this.bind(repos, requester.userId, proved(session)),
-    )
+    await this.storage.transaction(async (repos) => {
+      await this.bind(repos, requester.userId, proved(session))
+      await this.addEmailPusher(repos, requester.userId, requester.deviceId, session.address)
+    })
   }
 
-  /** POST /account/3pid/delete: the address leaves the account (whether or not mail can be sent). */
+  /**
+   * POST /account/3pid/delete: the address leaves the account (whether or not mail can be sent), and with it
+   * the account's e-mail pusher for it.
+   */
   async remove(requester: Requester, medium: string, address: string): Promise<void> {
     const canonical = medium === 'email' ? canonicalEmail(address) : address
-    await this.storage.repos.threepids.remove(requester.userId, medium, canonical)
+    await this.storage.transaction(async (repos) => {
+      await repos.threepids.remove(requester.userId, medium, canonical)
+      if (medium === 'email') await repos.pushers.remove(requester.userId, 'm.email', canonical)
+    })
   }
 
   /** The account an address belongs to, for login with m.id.thirdparty. */

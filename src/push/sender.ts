@@ -6,18 +6,22 @@
 // in queue order; a lease whose holder died lapses and another instance takes over, so nothing queued is
 // lost, and a delivery is removed only once its gateway accepted it, so nothing is sent twice unless an
 // instance dies between the gateway's answer and the removal (the gateway drops duplicates by event_id).
+// E-mail pushers (kind "email") share the queue and the leases but mail digests: see digestRound.
 // A failure backs the pusher off exponentially; after failing for a day, what is queued for it is dropped
 // (Synapse's behaviour). A gateway answering `rejected` with the pusher's pushkey removes the pusher.
 //
 // Wake-ups: the instance that queued something wakes its own worker once the transaction has committed; one
 // that does not deliver (push.delivery.enabled false) tells the others with a NOTIFY on PUSH_CHANNEL. A poll
 // finds pushers whose backoff or lease ran out, and what was queued while the listener was down.
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
+import { digestMail, type DigestRoom } from '../email/digest.ts'
+import type { Mailer } from '../email/mailer.ts'
 import type { OutboundGuard } from '../outbound/index.ts'
 import type { Clock } from '../shared/clock.ts'
 import { KeyedWorkers } from '../shared/keyed-workers.ts'
 import type { Logger } from '../shared/logger.ts'
-import type { EventPush, LeasedPusher, QueuedPush, Repositories, Storage } from '../storage/index.ts'
+import { randomString } from '../shared/random.ts'
+import type { DigestItem, EventPush, LeasedPusher, QueuedPush, Repositories, Storage } from '../storage/index.ts'
 import { badgeNotification, eventNotification, rejectedPushkeys, roomNameOf, type NotifiedEvent } from './gateway.ts'
 
 /** The channel instances LISTEN on for pushers with new work (payload: pusher IDs, space-separated). */
@@ -31,6 +35,28 @@ const MAX_CONCURRENT_PUSHERS = 100
 const MAX_ANSWER_BYTES = 64 * 1024
 const MAX_NOTIFY_PAYLOAD = 7000
 const STOP_WAIT_MS = 10_000
+/** Most queued events one digest mail covers (the rest wait for the next). */
+const MAX_DIGEST_ITEMS = 100
+/** How long the unsubscribe link of a digest mail works. */
+export const UNSUBSCRIBE_LINK_LIFETIME_MS = 90 * 86_400_000
+/** Where the unsubscribe links of digest mails point, under public_baseurl. */
+export const UNSUBSCRIBE_PATH = '/_synapse/client/email/unsubscribe'
+
+/** The hash under which an unsubscribe token is stored. */
+export function unsubscribeHash(token: string): Buffer {
+  return createHash('sha256').update(token).digest()
+}
+
+/** Digest mails of e-mail pushers (email.enable_notifs); null: e-mail pushers get nothing. */
+export interface DigestSettings {
+  mailer: Mailer
+  appName: string
+  clientBaseUrl: string
+  /** public_baseurl without its trailing slash. */
+  baseUrl: string
+  delayMs: number
+  throttleMs: number
+}
 
 export interface DeliverySettings {
   enabled: boolean
@@ -50,6 +76,7 @@ export interface PushSenderOptions {
   settings: DeliverySettings
   /** The user's unread count as gateways show it on the app's badge. */
   badge: (userId: string) => Promise<number>
+  digests?: DigestSettings | null
 }
 
 type Outcome = 'delivered' | 'failed' | 'lost' | 'removed'
@@ -64,8 +91,10 @@ export class PushSender {
   private readonly settings: DeliverySettings
   private readonly badge: (userId: string) => Promise<number>
   private readonly workers: KeyedWorkers<number>
+  private readonly digests: DigestSettings | null
 
   constructor(options: PushSenderOptions) {
+    this.digests = options.digests ?? null
     this.storage = options.storage
     this.clock = options.clock
     this.logger = options.logger
@@ -128,6 +157,10 @@ export class PushSender {
       this.workers.startRound(id)
       const pusher = this.workers.stopped ? null : await repo.takeLease(id, this.holder, this.settings.lease_ms)
       if (pusher === null) return
+      if (pusher.kind === 'email') {
+        if ((await this.digestRound(pusher)) !== 'released') return
+        continue
+      }
       while (!this.workers.stopped) {
         const item = await repo.next(id)
         if (item === null) {
@@ -138,6 +171,103 @@ export class PushSender {
         if ((await this.deliverOne(pusher, item)) !== 'delivered') return
       }
     } while (this.workers.wokenDuringRound(id))
+  }
+
+  /**
+   * An e-mail pusher's turn: queued events the user has read meanwhile are dropped; the others are mailed
+   * together once the oldest has waited email.notif_delay_ms and the last mail is email.notif_throttle_ms
+   * old. Until then the pusher is deferred (retry_at, in PostgreSQL, so any instance mails it when due) and
+   * its lease given up. The events mailed leave the queue only after the SMTP server accepted the mail.
+   */
+  private async digestRound(pusher: LeasedPusher): Promise<'released' | 'deferred' | Outcome> {
+    const repo = this.storage.repos.pushers
+    while (!this.workers.stopped) {
+      const items = await repo.digestItems(pusher.id, pusher.user_id, MAX_DIGEST_ITEMS)
+      if (items.length === 0) {
+        if (await repo.release(pusher.id, this.holder)) return 'released'
+        continue
+      }
+      const settings = this.digests
+      // Read, or mail is off now: nothing to say about those.
+      const dropped = settings === null ? items : items.filter((i) => i.read)
+      if (dropped.length > 0) {
+        await repo.dropQueued(pusher.id, this.holder, dropped.map((i) => i.id))
+        continue
+      }
+      if (settings === null) return 'lost'
+      const now = this.clock.now()
+      const oldest = Math.min(...items.map((i) => i.created_ts))
+      const due = Math.max(oldest + settings.delayMs, pusher.last_mail_ts === null ? 0 : pusher.last_mail_ts + settings.throttleMs)
+      if (due > now) {
+        if (!(await repo.defer(pusher.id, this.holder, due - now))) return 'lost'
+        this.workers.retryAfter(pusher.id, due - now)
+        return 'deferred'
+      }
+      const rooms = await this.digestRooms(items)
+      if (rooms.length === 0) {
+        // The events are no longer stored (purged): nothing to mail.
+        await repo.dropQueued(pusher.id, this.holder, items.map((i) => i.id))
+        continue
+      }
+      const token = randomString(32)
+      await repo.addUnsubscribeToken(pusher.id, unsubscribeHash(token), now, now - UNSUBSCRIBE_LINK_LIFETIME_MS)
+      const unsubscribeUrl = `${settings.baseUrl}${UNSUBSCRIBE_PATH}?${new URLSearchParams({ token })}`
+      const mail = digestMail({ appName: settings.appName, userId: pusher.user_id, rooms, clientBaseUrl: settings.clientBaseUrl, unsubscribeUrl })
+      // RFC 8058 one-click unsubscribe: mail clients POST to the link (a scanner opening it only gets the page).
+      const headers = { 'List-Unsubscribe': `<${unsubscribeUrl}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' }
+      try {
+        await settings.mailer.send({ to: pusher.pushkey, ...mail, headers })
+      } catch (err) {
+        if (this.workers.stopped) return 'failed'
+        const outcome = await repo.failed(pusher.id, this.holder, this.settings.backoff_base_ms, this.settings.backoff_max_ms, this.settings.give_up_after_ms, this.settings.max_queued)
+        this.logger.warn({ pusher: pusher.id, err: (err as Error).message, retry_in_ms: outcome?.delay, gave_up: outcome?.gaveUp }, 'digest mail could not be sent')
+        if (outcome !== null) this.workers.retryAfter(pusher.id, outcome.delay)
+        return 'failed'
+      }
+      if (!(await repo.mailed(pusher.id, this.holder, items.map((i) => i.id), now, this.settings.lease_ms))) return 'lost'
+      pusher.last_mail_ts = now
+    }
+    return 'failed'
+  }
+
+  /** The queued events still stored, by room (in queue order), with the rooms' names and the senders' names. */
+  private async digestRooms(items: DigestItem[]): Promise<DigestRoom[]> {
+    const repos = this.storage.repos
+    const byRoom = new Map<string, string[]>()
+    for (const i of items) {
+      if (i.room_id === null || i.event_id === null) continue
+      const list = byRoom.get(i.room_id) ?? []
+      list.push(i.event_id)
+      byRoom.set(i.room_id, list)
+    }
+    const rooms: DigestRoom[] = []
+    for (const [roomId, eventIds] of byRoom) {
+      const rows = new Map((await repos.events.getMany(roomId, eventIds)).map((r) => [r.event_id, r]))
+      const found = eventIds.map((id) => rows.get(id)).filter((r) => r !== undefined)
+      if (found.length === 0) continue
+      const senders = [...new Set(found.map((r) => r.sender))]
+      const state = await repos.state.currentEvents(roomId, [['m.room.name', ''], ['m.room.canonical_alias', ''], ...senders.map((s): [string, string] => ['m.room.member', s])])
+      const contentOf = (type: string, stateKey: string): Record<string, unknown> => {
+        const e = state.find((s) => s.type === type && s.state_key === stateKey)
+        return e ? ((JSON.parse(e.json) as { content?: Record<string, unknown> }).content ?? {}) : {}
+      }
+      rooms.push({
+        roomId,
+        name: roomNameOf(contentOf('m.room.name', '').name, contentOf('m.room.canonical_alias', '').alias),
+        messages: found.map((r) => {
+          const pdu = JSON.parse(r.json) as { content?: unknown }
+          const name = contentOf('m.room.member', r.sender).displayname
+          return {
+            sender: r.sender,
+            senderName: typeof name === 'string' && name !== '' ? name : null,
+            type: r.type,
+            content: typeof pdu.content === 'object' && pdu.content !== null ? (pdu.content as Record<string, unknown>) : {},
+            stateKey: r.state_key,
+          }
+        }),
+      })
+    }
+    return rooms
   }
 
   /** One request to the pusher's gateway (or none, when there is nothing worth sending). */

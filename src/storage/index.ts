@@ -87,7 +87,7 @@ export type { TxnClaim } from './repositories/federation-txns.ts'
 export type { RemoteDeviceListRow, RemoteDeviceRow } from './repositories/remote-device-lists.ts'
 export type { EventThread } from './repositories/relations.ts'
 export type { QueuedPdu, QueuedEdu } from './repositories/federation-outbound.ts'
-export type { PusherRow, PusherWrite, LeasedPusher, QueuedPush, EventPush } from './repositories/pushers.ts'
+export type { PusherRow, PusherWrite, LeasedPusher, QueuedPush, DigestItem, EventPush } from './repositories/pushers.ts'
 export type { ChildRow, ParentRef, EditableRef, ThreadSummaryRow, ChildrenQuery } from './repositories/relations.ts'
 
 /** Every repository, bound to one Queryable (the pool, or a transaction's client). */

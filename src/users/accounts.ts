@@ -230,7 +230,10 @@ export class Accounts {
       const threepid = session.data.threepid as ValidatedThreepid | undefined
       if (threepid) await this.threepids.bind(repos, userId, threepid)
       await this.uia.conclude(repos, session.sessionId, { user_id: userId })
-      return this.afterRegistration(repos, userId, params)
+      const result = await this.afterRegistration(repos, userId, params)
+      // Signed up with an address and logged in: digest mails go to it (email.notif_for_new_users).
+      if (threepid && result.device_id !== undefined) await this.threepids.addEmailPusher(repos, userId, result.device_id, threepid.address)
+      return result
     })
   }
 

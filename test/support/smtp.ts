@@ -127,7 +127,7 @@ async function freePort(): Promise<number> {
  * A test server that mails through `smtp` (STARTTLS required, AUTH). public_baseurl is where the links point,
  * so the server listens on a port chosen in advance. `settings` are its e-mail settings, for more instances.
  */
-export async function startMailingServer(smtp: TestSmtp): Promise<{ t: TestServer; port: number; settings: Record<string, unknown> }> {
+export async function startMailingServer(smtp: TestSmtp, more: Record<string, unknown> = {}): Promise<{ t: TestServer; port: number; settings: Record<string, unknown> }> {
   const port = await freePort()
   const settings: Record<string, unknown> = {
     public_baseurl: `http://127.0.0.1:${port}/`,
@@ -140,6 +140,7 @@ export async function startMailingServer(smtp: TestSmtp): Promise<{ t: TestServe
     'email.tls_verify': false,
     'email.notif_from': '%(app)s <noreply@test.localhost>',
     'email.app_name': 'Family Chat',
+    ...more,
   }
   const t = await startTestServer({ 'listen.port': port, ...settings })
   return { t, port, settings }

@@ -225,6 +225,13 @@ describe('loadConfig errors', () => {
     assert.equal(mail.email.force_tls, true)
     assertConfigError(() => loadConfig({ env: {}, overrides: { 'registration.requires_email': true } }), /registration\.requires_email/, /email\.smtp_host/)
     assertConfigError(() => loadConfig({ env: {}, overrides: { 'email.smtp_host': 'smtp.example.org', 'email.smtp_user': 'me' } }), /email\.smtp_pass/)
+    // Digest mails: off by default, Synapse's defaults otherwise; they need an SMTP server.
+    assert.equal(config.email.enable_notifs, false)
+    assert.equal(config.email.notif_for_new_users, true)
+    assert.equal(config.email.client_base_url, 'https://matrix.to')
+    assert.equal(config.email.notif_delay_ms, 600_000)
+    assertConfigError(() => loadConfig({ env: {}, overrides: { 'email.enable_notifs': true } }), /email\.enable_notifs/, /email\.smtp_host/)
+    assertConfigError(() => loadConfig({ env: {}, overrides: { 'email.client_base_url': 'javascript:alert(1)' } }), /email\.client_base_url/)
     assertConfigError(() => loadConfig({ env: {}, file: yamlFile('email:\n  smtp_port: 0') }), /email\.smtp_port/)
     // The SMTP password is not repeated in an error.
     try {

@@ -27,6 +27,18 @@ export interface LeasedPusher extends PusherRow {
   failures: number
   failing_since: number | null
   last_badge: number | null
+  /** When the last digest mail left (e-mail pushers). */
+  last_mail_ts: number | null
+}
+
+/** A queued event of an e-mail pusher (PushersRepository.digestItems). */
+export interface DigestItem {
+  id: number
+  room_id: string | null
+  event_id: string | null
+  created_ts: number
+  /** Whether the user has read it since (always for what is not about an event) (a read receipt, or a later event of their own in its thread). */
+  read: boolean
 }
 
 /** One queued delivery: about an event (event_id set), or a badge update. */
@@ -148,13 +160,13 @@ export class PushersRepository {
   }
 
   /**
-   * Queues an unread-count update for each of the user's pushers (one at most per pusher); returns them. One
-   * already queued takes a new place in the queue: a worker that read the count before this change (and is
-   * sending it now) then removes nothing (delivered() removes by queue ID) and counts again.
+   * Queues an unread-count update for each of the user's pushers but e-mail ones (one at most per pusher);
+   * returns them. One already queued takes a new place in the queue: a worker that read the count before this
+   * change (and is sending it now) then removes nothing (delivered() removes by queue ID) and counts again.
    */
   async enqueueBadge(userId: string, now: number): Promise<number[]> {
     const { rows } = await this.db.query<{ id: string }>(
-      `INSERT INTO push_queue (pusher_id, created_ts) SELECT id, $2 FROM pushers WHERE user_id = $1
+      `INSERT INTO push_queue (pusher_id, created_ts) SELECT id, $2 FROM pushers WHERE user_id = $1 AND kind <> 'email'
        ON CONFLICT (pusher_id) WHERE event_id IS NULL DO UPDATE SET id = nextval('push_queue_seq'), created_ts = EXCLUDED.created_ts
        RETURNING pusher_id AS id`,
       [userId, now],
@@ -170,11 +182,13 @@ export class PushersRepository {
     const { rows } = await this.db.query<LeasedPusher>(
       `UPDATE pushers SET lease_holder = $2, lease_until = ${NOW_MS} + $3
         WHERE id = $1 AND retry_at <= ${NOW_MS} AND (lease_holder IS NULL OR lease_holder = $2 OR lease_until < ${NOW_MS})
-       RETURNING ${COLUMNS}, failures, failing_since, last_badge`,
+       RETURNING ${COLUMNS}, failures, failing_since, last_badge, last_mail_ts`,
       [id, holder, leaseMs],
     )
     const row = rows[0]
-    return row ? { ...pusherOf(row), failing_since: row.failing_since === null ? null : Number(row.failing_since) } : null
+    return row
+      ? { ...pusherOf(row), failing_since: row.failing_since === null ? null : Number(row.failing_since), last_mail_ts: row.last_mail_ts === null ? null : Number(row.last_mail_ts) }
+      : null
   }
 
   /** The pusher's oldest queued delivery. */
@@ -249,5 +263,88 @@ export class PushersRepository {
       [limit],
     )
     return rows.map((r) => Number(r.id))
+  }
+
+  // ---- E-mail pushers (digest mails) ----
+
+  /**
+   * The oldest queued deliveries of an e-mail pusher belonging to `userId`, each with whether the user has read
+   * it since: at or below their read receipt (m.read or m.read.private, unthreaded or in its thread), or
+   * below a later event of their own in its thread, or from before their current join (or they left).
+   */
+  async digestItems(id: number, userId: string, limit: number): Promise<DigestItem[]> {
+    const { rows } = await this.db.query<DigestItem & { id: string; created_ts: string }>(
+      `SELECT q.id, q.room_id, q.event_id, q.created_ts,
+              q.event_id IS NULL OR COALESCE(e.stream_ordering <= GREATEST(
+                (SELECT max(r.event_stream_ordering) FROM receipts r
+                  WHERE r.room_id = q.room_id AND r.user_id = $2 AND r.receipt_type IN ('m.read', 'm.read.private')
+                    AND (r.thread_id IS NULL OR r.thread_id = COALESCE(s.thread_id, 'main'))),
+                (SELECT max(f.stream_ordering) FROM push_read_floors f
+                  WHERE f.room_id = q.room_id AND f.user_id = $2 AND f.thread_id IN ('', COALESCE(s.thread_id, 'main')))
+              ), false) AS read
+         FROM (SELECT * FROM push_queue WHERE pusher_id = $1 ORDER BY id LIMIT $3) q
+         LEFT JOIN events e ON e.room_id = q.room_id AND e.event_id = q.event_id
+         LEFT JOIN event_push_summary s ON s.room_id = e.room_id AND s.stream_ordering = e.stream_ordering
+        ORDER BY q.id`,
+      [id, userId, limit],
+    )
+    return rows.map((r) => ({ ...r, id: Number(r.id), created_ts: Number(r.created_ts) }))
+  }
+
+  /** Removes queued deliveries of the pusher (read, or no longer stored) while `holder` holds it. */
+  async dropQueued(id: number, holder: string, queueIds: number[]): Promise<void> {
+    await this.db.query(
+      `DELETE FROM push_queue WHERE pusher_id = $1 AND id = ANY($3::bigint[]) AND EXISTS (SELECT 1 FROM pushers WHERE id = $1 AND lease_holder = $2)`,
+      [id, holder, queueIds],
+    )
+  }
+
+  /** Nothing to mail before `waitMs` from now: the pusher is not due until then, and its lease is given up. */
+  async defer(id: number, holder: string, waitMs: number): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `UPDATE pushers SET retry_at = ${NOW_MS} + $3, lease_holder = NULL, lease_until = NULL WHERE id = $1 AND lease_holder = $2`,
+      [id, holder, Math.max(0, Math.ceil(waitMs))],
+    )
+    return rowCount === 1
+  }
+
+  /**
+   * A digest mailed: removes the deliveries it covered, records when it left, clears the failures and renews
+   * the holder's lease, in one statement. False when the lease was lost meanwhile.
+   */
+  async mailed(id: number, holder: string, queueIds: number[], now: number, leaseMs: number): Promise<boolean> {
+    const { rowCount } = await this.db.query(
+      `WITH gone AS (DELETE FROM push_queue WHERE pusher_id = $1 AND id = ANY($3::bigint[]))
+       UPDATE pushers SET lease_until = ${NOW_MS} + $5, failures = 0, failing_since = NULL, retry_at = 0, last_mail_ts = $4
+        WHERE id = $1 AND lease_holder = $2`,
+      [id, holder, queueIds, now, leaseMs],
+    )
+    return rowCount === 1
+  }
+
+  /** Stores the hash of a new unsubscribe token of the pusher; its tokens made before `pruneBefore` go. */
+  async addUnsubscribeToken(id: number, hash: Buffer, now: number, pruneBefore: number): Promise<void> {
+    await this.db.query(
+      `WITH pruned AS (DELETE FROM email_unsubscribe_tokens WHERE pusher_id = $1 AND created_ts < $4)
+       INSERT INTO email_unsubscribe_tokens (token_hash, pusher_id, created_ts) VALUES ($2, $1, $3)`,
+      [id, hash, now, pruneBefore],
+    )
+  }
+
+  /** The e-mail pusher an unsubscribe token (by its hash) was made for, if it still exists. */
+  async unsubscribeTarget(hash: Buffer, notBefore: number): Promise<{ id: number; user_id: string; pushkey: string } | null> {
+    const { rows } = await this.db.query<{ id: string; user_id: string; pushkey: string }>(
+      `SELECT p.id, p.user_id, p.pushkey FROM email_unsubscribe_tokens t JOIN pushers p ON p.id = t.pusher_id
+        WHERE t.token_hash = $1 AND t.created_ts >= $2 AND p.kind = 'email'`,
+      [hash, notBefore],
+    )
+    const row = rows[0]
+    return row ? { id: Number(row.id), user_id: row.user_id, pushkey: row.pushkey } : null
+  }
+
+  /** Deletes a pusher by its ID; whether it existed. */
+  async removeById(id: number): Promise<boolean> {
+    const { rowCount } = await this.db.query('DELETE FROM pushers WHERE id = $1', [id])
+    return (rowCount ?? 0) > 0
   }
 }
