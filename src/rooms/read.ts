@@ -85,6 +85,18 @@ export class RoomReader {
     return membership
   }
 
+  /**
+   * A member or former member may read a room's events (which of them, visibility decides); anyone else only
+   * a world_readable room's: 403 otherwise (as Synapse answers), whether or not the room or event exists.
+   */
+  private async memberOrPreview(roomId: string, userId: string): Promise<void> {
+    const repos = this.storage.repos
+    const [own, [visibility]] = await Promise.all([repos.memberships.get(roomId, userId), repos.state.currentEvents(roomId, [['m.room.history_visibility', '']])])
+    if (own && ['join', 'leave', 'ban'].includes(own.membership)) return
+    const history = visibility ? (JSON.parse(visibility.json) as { content?: JsonObject }).content?.history_visibility : undefined
+    if (history !== 'world_readable') throw forbidden('You are not in this room, and it cannot be previewed')
+  }
+
   /** GET /events/{eventId} (deprecated): an event of whichever room holds it, if the requester may see it. */
   async eventById(requester: Requester, eventId: string): Promise<ClientEvent> {
     const [row] = await this.storage.repos.events.getByIds([eventId])
@@ -169,18 +181,19 @@ export class RoomReader {
   }
 
   /** GET /joined_members: display names and avatars of joined members (members only). */
-  async joinedMembers(requester: Requester, roomId: string): Promise<Record<string, { display_name?: string; avatar_url?: string }>> {
+  /** Both keys are always there, null when the member event has none (as Synapse answers; clients test for null). */
+  async joinedMembers(requester: Requester, roomId: string): Promise<Record<string, { display_name: string | null; avatar_url: string | null }>> {
     const membership = await this.membershipOf(roomId, requester.userId)
     if (membership.membership !== 'join') throw forbidden('You are not joined to this room')
     const rows = await this.storage.repos.state.currentStateEvents(roomId, ['m.room.member'])
-    const joined: Record<string, { display_name?: string; avatar_url?: string }> = {}
+    const joined: Record<string, { display_name: string | null; avatar_url: string | null }> = {}
     for (const r of rows) {
       const c = (JSON.parse(r.json) as { content?: JsonObject }).content ?? {}
       if (c.membership !== 'join') continue
-      const entry: { display_name?: string; avatar_url?: string } = {}
-      if (typeof c.displayname === 'string') entry.display_name = c.displayname
-      if (typeof c.avatar_url === 'string') entry.avatar_url = c.avatar_url
-      joined[r.state_key] = entry
+      joined[r.state_key] = {
+        display_name: typeof c.displayname === 'string' ? c.displayname : null,
+        avatar_url: typeof c.avatar_url === 'string' ? c.avatar_url : null,
+      }
     }
     return joined
   }
@@ -303,6 +316,7 @@ export class RoomReader {
   /** GET /context/{eventId}. */
   async context(requester: Requester, roomId: string, eventId: string, limit: number, filter?: EventFilter & { lazyLoadMembers?: boolean | undefined }) {
     const repos = this.storage.repos
+    await this.memberOrPreview(roomId, requester.userId)
     const stored = await repos.events.get(roomId, eventId)
     const [row] = stored ? await filterVisible(repos, roomId, requester.userId, [stored]) : []
     if (!row) throw notFound('Event not found')
