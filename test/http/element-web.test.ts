@@ -95,6 +95,8 @@ describe('GET /rooms/{roomId}/initialSync', () => {
     assert.deepEqual(ids((await alice.messages(roomId, { dir: 'f', from: snapshot.messages.end })).chunk), [next])
     assert.ok((snapshot.receipts as Array<{ type: string; content: Record<string, any> }>).some((r) => r.type === 'm.receipt' && r.content[sent[4] as string]?.['m.read']?.[bob.userId]))
     assert.ok((snapshot.presence as Array<{ sender: string; content: { presence: string; user_id: string } }>).some((p) => p.sender === bob.userId && p.content.presence === 'online' && p.content.user_id === bob.userId))
+    // Every member's presence, a member never seen as offline (alice has not synced).
+    assert.equal((snapshot.presence as Array<{ sender: string; content: { presence: string } }>).find((p) => p.sender === alice.userId)?.content.presence, 'offline')
     // The legacy shape its clients read: the sender as user_id too.
     assert.equal((state.find((e) => e.type === 'm.room.member' && e.state_key === alice.userId) as unknown as { user_id: string }).user_id, alice.userId)
     assert.deepEqual(snapshot.account_data, [{ type: 'm.tag', content: { tags: { 'u.work': { order: 0.5 } } } }])
