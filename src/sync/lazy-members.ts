@@ -18,12 +18,22 @@ interface Sent {
   position: number
 }
 
-/** Devices remembered (the most recently syncing first), and member events per room and device. */
-const DEVICES_KEPT = 10_000
+/**
+ * Member events remembered in all (the least recently syncing devices are forgotten first; some tens of MB at
+ * most), and per room and device.
+ */
+const ENTRIES_KEPT = 200_000
 const MEMBERS_PER_ROOM = 1_000
 
 export class SentMembersCache {
   private readonly devices = new Map<string, Map<string, Map<string, Sent>>>()
+  private entries = 0
+
+  private static sizeOf(rooms: Map<string, Map<string, Sent>>): number {
+    let n = 0
+    for (const sent of rooms.values()) n += sent.size
+    return n
+  }
 
   /**
    * The view of one request: since is the position the device's token says it has, upTo the position of the
@@ -33,14 +43,9 @@ export class SentMembersCache {
   forRequest(userId: string, deviceId: string, since: number | null, upTo: number): SentMembers {
     const key = `${userId}\n${deviceId}`
     const rooms = () => {
-      let found = this.devices.get(key)
-      if (found) {
-        // Most recently used last: the first entries are the ones evicted.
-        this.devices.delete(key)
-      } else {
-        found = new Map()
-        if (this.devices.size >= DEVICES_KEPT) this.devices.delete(this.devices.keys().next().value as string)
-      }
+      // Most recently used last: the first devices are the ones forgotten.
+      const found = this.devices.get(key) ?? new Map<string, Map<string, Sent>>()
+      this.devices.delete(key)
       this.devices.set(key, found)
       return found
     }
@@ -57,6 +62,7 @@ export class SentMembersCache {
         if (members.length === 0 && !reset) return
         const byRoom = rooms()
         let sent = byRoom.get(roomId)
+        this.entries -= sent?.size ?? 0
         if (!sent || reset) {
           sent = new Map()
           byRoom.set(roomId, sent)
@@ -68,6 +74,12 @@ export class SentMembersCache {
           sent.set(member, { eventId, position: earlier?.eventId === eventId ? Math.min(earlier.position, upTo) : upTo })
         }
         while (sent.size > MEMBERS_PER_ROOM) sent.delete(sent.keys().next().value as string)
+        this.entries += sent.size
+        for (const [oldest, old] of this.devices) {
+          if (this.entries <= ENTRIES_KEPT || oldest === key) break
+          this.entries -= SentMembersCache.sizeOf(old)
+          this.devices.delete(oldest)
+        }
       },
     }
   }

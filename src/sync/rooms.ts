@@ -514,11 +514,12 @@ async function leftRoomStates(
     for (const c of changesByRoom.get(m.room_id) ?? []) if (c.stream_ordering <= end) latest.set(stateKeyOf(c), c)
     out.set(m.room_id, [...latest.values()])
   }
+  // With lazy-loaded members, a room sent whole keeps only the timeline senders' and the viewer's members.
   const lazy = stateFilter?.lazy_load_members === true
+  const wholeIds = new Set(whole.map((m) => m.room_id))
   for (const [roomId, rows] of out) {
     const senders = new Set([input.viewer.userId, ...(timelines.get(roomId) ?? []).map((e) => e.sender)])
-    const keep = rows.filter((r) => typeAllowed(r.type, stateFilter) && (!lazy || r.type !== 'm.room.member' || senders.has(r.state_key ?? '') || !whole.some((m) => m.room_id === roomId)))
-    out.set(roomId, withoutIgnored(keep, input.ignored))
+    out.set(roomId, rows.filter((r) => typeAllowed(r.type, stateFilter) && (!lazy || r.type !== 'm.room.member' || !wholeIds.has(roomId) || senders.has(r.state_key ?? ''))))
   }
   return out
 }
