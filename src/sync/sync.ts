@@ -321,8 +321,10 @@ export class SyncService {
     const pushRulesPart = since === null && this.sources.pushRules && typeAllowed('m.push_rules', filter.account_data) ? this.sources.pushRules(requester.userId) : null
     const ephemeralPart =
       changed('typing') || changed('receipt') ? this.sources.ephemeral(requester, joinedRooms, since, upTo) : Promise.resolve(new Map<string, JsonObject[]>())
-    // A membership change can make new room-mates, whose presence is sent even when it did not change in range.
-    const presencePart = this.sources.presence && (changed('presence') || changed('member')) ? this.sources.presence(requester, since, upTo, filter.presence) : Promise.resolve([])
+    // A membership change in one of the user's rooms can make new room-mates, whose presence is sent even
+    // when it did not change in range.
+    const memberChange = seen ? seen.some((c) => c.kind === 'member' && c.room_id !== null && joinedSet.has(c.room_id)) : changed('member')
+    const presencePart = this.sources.presence && (changed('presence') || memberChange) ? this.sources.presence(requester, since, upTo, filter.presence) : Promise.resolve([])
     // The E2EE sections are independent of the rooms too.
     const e2ee = this.sources.e2ee
     type E2eeParts = [Awaited<ReturnType<E2eeSyncSource['toDevice']>>, SharingChanges, Awaited<ReturnType<E2eeSyncSource['keyCounts']>>]
