@@ -169,7 +169,10 @@ async function keepVisibleTimelines(
     const current = await repos.sync.currentOf([...batches.values()].flat().filter((r) => !visibleIds.has(r.event_id)))
     const next: Array<{ roomId: string; after: number; upTo: number }> = []
     for (const [roomId, rows] of batches) {
-      const kept = [...rows.filter((r) => visibleIds.has(r.event_id) || current.has(r.event_id)), ...(shown.get(roomId) ?? [])]
+      // The visible rows as the filter gives them (an erased sender's redacted), in stream order.
+      const shownAs = new Map((visible.get(roomId) ?? []).map((r) => [r.event_id, r]))
+      const keptRows = rows.filter((r) => shownAs.has(r.event_id) || current.has(r.event_id)).map((r) => shownAs.get(r.event_id) ?? r)
+      const kept = [...keptRows, ...(shown.get(roomId) ?? [])]
       shown.set(roomId, kept)
       const oldest = rows[0]
       if (kept.length <= limit && more.has(roomId) && oldest && round < REFILL_ROUNDS) {
