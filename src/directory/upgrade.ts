@@ -209,6 +209,9 @@ export class RoomUpgrades {
     for (const type of COPIED_TYPES) {
       const event = state.get(type)
       if (event) templates.push({ type, state_key: '', sender: userId, content: event.content })
+      // The replacement always states its guest access, as Synapse's does: forbidden, what the old room's
+      // lack of one meant (a public_chat room has none).
+      else if (type === 'm.room.guest_access') templates.push({ type, state_key: '', sender: userId, content: { guest_access: 'forbidden' } })
     }
     if (oldCreate.type === 'm.space') {
       for (const [key, event] of state) {

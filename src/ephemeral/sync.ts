@@ -16,8 +16,8 @@ function receiptEvent(rows: ReceiptRow[]): JsonObject {
 
 /**
  * Typing and receipt events for the user's joined rooms (`rooms`) in the stream range (since, upTo]. An initial sync
- * (since null) gets who is typing now and the rooms' current receipts; an incremental one gets the typing
- * list of rooms whose typing changed and the receipts that changed. m.read.private only reaches its owner.
+ * (since null) gets who is typing now in every room that has seen typing, and the rooms' current receipts; an
+ * incremental one gets the typing list of rooms whose typing changed and the receipts that changed. m.read.private only reaches its owner.
  */
 export async function ephemeralForSync(
   repos: Repositories,
@@ -30,15 +30,18 @@ export async function ephemeralForSync(
   const out = new Map<string, JsonObject[]>()
   if (rooms.length === 0) return out
 
-  const typingRooms = since === null ? null : await repos.typing.roomsChanged(rooms, since, upTo)
-  const [typing, receipts] = await Promise.all([
-    typingRooms === null ? repos.typing.typingIn(rooms, now) : repos.typing.typingIn(typingRooms, now),
+  // An initial sync lists every room that has seen typing, an empty m.typing where nobody types now (as
+  // Synapse's does): a client starting afresh learns that the typing it may have shown has stopped.
+  const [typingRooms, typing, receipts] = await Promise.all([
+    repos.typing.roomsChanged(rooms, since ?? 0, upTo),
+    since === null ? repos.typing.typingIn(rooms, now) : null,
     repos.receipts.changed(rooms, since ?? 0, upTo, userId),
   ])
+  const typingNow = typing ?? (await repos.typing.typingIn(typingRooms, now))
 
   const typers = new Map<string, string[]>()
-  for (const roomId of typingRooms ?? []) typers.set(roomId, [])
-  for (const t of typing) typers.set(t.room_id, [...(typers.get(t.room_id) ?? []), t.user_id])
+  for (const roomId of typingRooms) typers.set(roomId, [])
+  for (const t of typingNow) typers.set(t.room_id, [...(typers.get(t.room_id) ?? []), t.user_id])
   for (const [roomId, userIds] of typers) out.set(roomId, [{ type: 'm.typing', content: { user_ids: userIds } }])
 
   const receiptsByRoom = new Map<string, ReceiptRow[]>()

@@ -233,10 +233,16 @@ export class Presence {
     return rows.sort((a, b) => a.stream_position - b.stream_position).map((r) => ({ type: 'm.presence', sender: r.user_id, content: this.content(r) }))
   }
 
-  /** The m.presence events of these users (a room's members, for its snapshot), offline ones left out as in /sync. */
+  /**
+   * The m.presence events of these users (a room's members, for its snapshot): every one of them, a user
+   * never seen as offline (as Synapse answers), so a client knows each member's presence from the snapshot.
+   */
   async ofUsers(userIds: string[]): Promise<JsonObject[]> {
-    const rows = await this.storage.repos.presence.getMany(userIds)
-    return rows.filter((r) => r.state !== 'offline').map((r) => ({ type: 'm.presence', sender: r.user_id, content: this.content(r) }))
+    const rows = new Map((await this.storage.repos.presence.getMany(userIds)).map((r) => [r.user_id, r]))
+    return userIds.map((userId) => {
+      const row = rows.get(userId)
+      return { type: 'm.presence', sender: userId, content: row ? this.content(row) : { presence: 'offline' } }
+    })
   }
 
   /** Turns users not seen for OFFLINE_AFTER_MS offline, a batch at a time; returns how many. */
@@ -261,7 +267,8 @@ export class Presence {
   }
 
   private content(row: PresenceRow): JsonObject {
-    const content: JsonObject = { presence: row.state, last_active_ago: Math.max(0, this.clock.now() - row.last_active_ts) }
+    // A user never seen (last_active_ts 0) has no last_active_ago.
+    const content: JsonObject = row.last_active_ts > 0 ? { presence: row.state, last_active_ago: Math.max(0, this.clock.now() - row.last_active_ts) } : { presence: row.state }
     if (row.status_msg !== null) content.status_msg = row.status_msg
     // Online users are by definition active: anyone idle is set unavailable (by their client) or offline
     // (by the sweeper), and either change is sent, so clients may trust this until told otherwise.

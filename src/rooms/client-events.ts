@@ -35,6 +35,8 @@ export interface FormatOptions {
   roomId: boolean
   /** The viewer's device's transaction IDs of these events, when known (else read). */
   txnIds?: Map<string, string>
+  /** The filter's event_format "federation": the whole event as servers exchange it (with room_id), plus event_id and unsigned. */
+  federation?: boolean
 }
 
 const WITH_ROOM_ID: FormatOptions = { roomId: true }
@@ -72,7 +74,11 @@ export async function toClientEvents(
   const byId = new Map(referenced.map((r) => [r.event_id, r]))
   const events = rows.map((row) => {
     const pdu = JSON.parse(row.json) as JsonObject
-    const event = baseEvent(row, pdu, format.roomId)
+    let event = baseEvent(row, pdu, format.roomId)
+    if (format.federation) {
+      const { unsigned: _, ...rest } = pdu
+      event = { ...rest, event_id: row.event_id } as unknown as ClientEvent
+    }
     const unsigned: JsonObject = { age: Math.max(0, now - Number(pdu.origin_server_ts)) }
     const txn = txns.get(row.event_id)
     if (txn !== undefined) unsigned.transaction_id = txn

@@ -34,10 +34,14 @@ export interface CreatePlan {
   remoteInvites: Array<{ userId: string; content: JsonObject }>
 }
 
-const PRESETS: Record<Preset, { join_rule: string; history_visibility: string; guest_access: string }> = {
+/**
+ * What each preset sets. public_chat sends no m.room.guest_access: its absence forbids guests (the spec's
+ * default), and its rooms then carry the same creation state as Synapse's.
+ */
+const PRESETS: Record<Preset, { join_rule: string; history_visibility: string; guest_access: string | null }> = {
   private_chat: { join_rule: 'invite', history_visibility: 'shared', guest_access: 'can_join' },
   trusted_private_chat: { join_rule: 'invite', history_visibility: 'shared', guest_access: 'can_join' },
-  public_chat: { join_rule: 'public', history_visibility: 'shared', guest_access: 'forbidden' },
+  public_chat: { join_rule: 'public', history_visibility: 'shared', guest_access: null },
 }
 
 const ALIAS_LOCALPART = /^[^:\s#]+$/
@@ -131,7 +135,7 @@ export function planRoom(
   const p = PRESETS[preset]
   put('m.room.join_rules', '', { join_rule: p.join_rule })
   put('m.room.history_visibility', '', { history_visibility: p.history_visibility })
-  put('m.room.guest_access', '', { guest_access: p.guest_access })
+  if (p.guest_access !== null) put('m.room.guest_access', '', { guest_access: p.guest_access })
   for (const s of request.initial_state ?? []) {
     if (s.type === 'm.room.create' || s.type === 'm.room.power_levels' || s.type === 'm.room.member') {
       throw invalidParam(`initial_state may not contain ${s.type}`)

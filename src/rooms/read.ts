@@ -176,19 +176,23 @@ export class RoomReader {
     return this.format(repos, rows, requester)
   }
 
-  /** GET /joined_members: display names and avatars of joined members (members, and anyone in a world_readable room). */
-  async joinedMembers(requester: Requester, roomId: string): Promise<Record<string, { display_name?: string; avatar_url?: string }>> {
+  /**
+   * GET /joined_members: display names and avatars of joined members (members, and anyone in a world_readable
+   * room). Both keys are always there, null when the member event has none (as Synapse answers; clients test
+   * for null).
+   */
+  async joinedMembers(requester: Requester, roomId: string): Promise<Record<string, { display_name: string | null; avatar_url: string | null }>> {
     const membership = await this.readerOf(roomId, requester.userId)
     if (membership !== null && membership.membership !== 'join') throw forbidden('You are not joined to this room')
     const rows = await this.storage.repos.state.currentStateEvents(roomId, ['m.room.member'])
-    const joined: Record<string, { display_name?: string; avatar_url?: string }> = {}
+    const joined: Record<string, { display_name: string | null; avatar_url: string | null }> = {}
     for (const r of rows) {
       const c = (JSON.parse(r.json) as { content?: JsonObject }).content ?? {}
       if (c.membership !== 'join') continue
-      const entry: { display_name?: string; avatar_url?: string } = {}
-      if (typeof c.displayname === 'string') entry.display_name = c.displayname
-      if (typeof c.avatar_url === 'string') entry.avatar_url = c.avatar_url
-      joined[r.state_key] = entry
+      joined[r.state_key] = {
+        display_name: typeof c.displayname === 'string' ? c.displayname : null,
+        avatar_url: typeof c.avatar_url === 'string' ? c.avatar_url : null,
+      }
     }
     return joined
   }

@@ -7,6 +7,7 @@ import { filterVisibleByRoom } from '../rooms/visibility.ts'
 import { withoutIgnored, withoutIgnoredInvites } from '../directory/index.ts'
 import type { EventRow, MembershipRow, Repositories } from '../storage/index.ts'
 import type { LocalTimeline } from './local.ts'
+import type { SentMembers } from './lazy-members.ts'
 import { roomAllowed, toEventFilter, typeAllowed, type FilterDefinition } from './filter.ts'
 
 export interface JoinedRoomSync {
@@ -62,6 +63,8 @@ export interface RoomsSyncInput {
   ignored: Set<string>
   /** Whether the viewer blocks every invite (m.invite_permission_config): invites are then left out. */
   invitesBlocked: boolean
+  /** With lazy-loaded members: the member events this device already holds, as earlier responses it acknowledged sent them. */
+  sentMembers?: SentMembers
   /** Unread notification counts by room (push rule evaluation), for every joined room in the response. */
   unreadCounts: (roomIds: string[]) => Promise<Map<string, UnreadCounts>>
 }
@@ -84,6 +87,8 @@ interface RoomPlan {
   roomId: string
   /** Send the state from scratch (initial sync, newly joined, full_state). */
   full: boolean
+  /** Joined since the last sync (an incremental sync): its timeline is limited, the client has none of its history. */
+  newlyJoined: boolean
   /** Timeline bounds: events in (after, upTo]. */
   after: number
   upTo: number
@@ -129,6 +134,64 @@ function stateBeforeTimeline(current: EventRow[], timeline: EventRow[], replaced
   return out
 }
 
+/** Rounds of refilling a timeline that history visibility emptied, and how many events each reads (at least). */
+const REFILL_ROUNDS = 3
+const REFILL_BATCH = 20
+
+/**
+ * Keeps what the viewer may see of each timeline whose first event is older than their membership (oldest
+ * first), refilling from further back in its range while fewer than limit + 1 remain and older events exist.
+ * A state event that is the room's current state stays, even from a time the viewer could not see (a client
+ * must learn of it, as in Synapse). `complete`: the rooms whose list already holds their whole range. Returns
+ * the rooms whose refill stopped with older events unread (their timelines are limited).
+ */
+async function keepVisibleTimelines(
+  repos: Repositories,
+  userId: string,
+  timelines: Map<string, EventRow[]>,
+  complete: Set<string>,
+  membershipAt: Map<string, number>,
+  rangeStart: Map<string, number>,
+  limit: number,
+  filter: ReturnType<typeof toEventFilter>,
+): Promise<Set<string>> {
+  let batches = new Map<string, EventRow[]>()
+  for (const [roomId, list] of timelines) {
+    const at = membershipAt.get(roomId)
+    if (at !== undefined && list.length > 0 && (list[0] as EventRow).stream_ordering < at) batches.set(roomId, list)
+  }
+  const shown = new Map<string, EventRow[]>()
+  const more = new Set([...batches.keys()].filter((r) => !complete.has(r)))
+  const load = Math.max(REFILL_BATCH, 2 * limit) + 1
+  for (let round = 0; batches.size > 0; round++) {
+    const visible = await filterVisibleByRoom(repos, userId, batches)
+    const visibleIds = new Set([...visible.values()].flat().map((r) => r.event_id))
+    const current = await repos.sync.currentOf([...batches.values()].flat().filter((r) => !visibleIds.has(r.event_id)))
+    const next: Array<{ roomId: string; after: number; upTo: number }> = []
+    for (const [roomId, rows] of batches) {
+      // The visible rows as the filter gives them (an erased sender's redacted), in stream order.
+      const shownAs = new Map((visible.get(roomId) ?? []).map((r) => [r.event_id, r]))
+      const keptRows = rows.filter((r) => shownAs.has(r.event_id) || current.has(r.event_id)).map((r) => shownAs.get(r.event_id) ?? r)
+      const kept = [...keptRows, ...(shown.get(roomId) ?? [])]
+      shown.set(roomId, kept)
+      const oldest = rows[0]
+      if (kept.length <= limit && more.has(roomId) && oldest && round < REFILL_ROUNDS) {
+        next.push({ roomId, after: rangeStart.get(roomId) ?? 0, upTo: oldest.stream_ordering - 1 })
+      }
+    }
+    batches = new Map()
+    if (next.length === 0) break
+    const older = byRoom(await repos.timeline.recentInRanges(next, load, filter))
+    for (const { roomId } of next) {
+      const rows = (older.get(roomId) ?? []).reverse()
+      if (rows.length < load) more.delete(roomId)
+      if (rows.length > 0) batches.set(roomId, rows)
+    }
+  }
+  for (const [roomId, rows] of shown) timelines.set(roomId, rows)
+  return new Set([...more].filter((r) => (shown.get(r)?.length ?? 0) <= limit))
+}
+
 export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
   const { repos, viewer, since, upTo, filter } = input
   const roomFilter = filter.room
@@ -162,7 +225,7 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
     const isNew = since === null || (changed(m) && before.get(m.room_id) !== 'join')
     const full = isNew || input.fullState
     if (!full && !withEvents.has(m.room_id) && !input.roomAccountData.has(m.room_id) && !input.ephemeral.has(m.room_id)) continue
-    plans.push({ roomId: m.room_id, full, after: isNew ? 0 : (since as number), upTo })
+    plans.push({ roomId: m.room_id, full, newlyJoined: isNew && since !== null, after: isNew ? 0 : (since as number), upTo })
   }
 
   // Unread counts depend only on which rooms are sent: they are read while the rest is assembled.
@@ -195,20 +258,20 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
     const perRange = await Promise.all([...ranges].map(([after, rooms]) => repos.timeline.recentInRooms(rooms, after, upTo, limit + 1, timelineFilterOf)))
     for (const rows of perRange) for (const [roomId, list] of byRoom(rows)) timelines.set(roomId, list.reverse())
   }
+  // History visibility can only hide events older than the viewer's latest membership change; a timeline
+  // that loses events to it is refilled from further back, as a client would paginate.
+  const complete = new Set<string>()
+  for (const [roomId, list] of timelines) if (local || list.length <= limit) complete.add(roomId)
+  const partial = await keepVisibleTimelines(repos, viewer.userId, timelines, complete, new Map(joined.map((m) => [m.room_id, m.stream_ordering])), new Map(plans.map((p) => [p.roomId, p.after])), limit, timelineFilterOf)
   const limitedRooms = new Set<string>()
+  // Rooms sent from their first event whose whole visible history fits the timeline.
+  const wholeHistory = new Set<string>()
+  const fromStart = new Set(plans.filter((p) => p.after === 0).map((p) => p.roomId))
   for (const [roomId, list] of timelines) {
-    if (list.length > limit) {
-      list.splice(0, list.length - limit)
-      limitedRooms.add(roomId)
-    }
+    if (list.length > limit || partial.has(roomId)) limitedRooms.add(roomId)
+    else if (fromStart.has(roomId)) wholeHistory.add(roomId)
+    if (list.length > limit) list.splice(0, list.length - limit)
   }
-  // History visibility can only hide events older than the viewer's latest membership change.
-  const toCheck = new Map<string, EventRow[]>()
-  for (const m of joined) {
-    const list = timelines.get(m.room_id)
-    if (list && list.length > 0 && (list[0] as EventRow).stream_ordering < m.stream_ordering) toCheck.set(m.room_id, list)
-  }
-  for (const [roomId, list] of await filterVisibleByRoom(repos, viewer.userId, toCheck)) timelines.set(roomId, list)
   if (ignored.size > 0) for (const [roomId, list] of timelines) timelines.set(roomId, withoutIgnored(list, ignored))
 
   // State: from scratch for full plans; for limited incremental ones, what changed between since and the timeline.
@@ -266,26 +329,35 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
   if (lazyMembers) {
     const pairs: Array<[string, string]> = []
     for (const p of plans) {
-      const rows = (stateRows.get(p.roomId) ?? []).filter((r) => r.type !== 'm.room.member')
-      stateRows.set(p.roomId, rows)
+      // A room sent whole gets members from the lookup below only; an incremental one keeps the member
+      // changes of its gap (state the client lacks, whoever sent the timeline).
+      if (p.full) stateRows.set(p.roomId, (stateRows.get(p.roomId) ?? []).filter((r) => r.type !== 'm.room.member'))
       const wanted = new Set([...(timelines.get(p.roomId) ?? []).map((e) => e.sender), ...(heroesByRoom.get(p.roomId) ?? [])])
       if (p.full) wanted.add(viewer.userId)
       for (const u of wanted) pairs.push([p.roomId, u])
     }
     const members = byRoom(typeAllowed('m.room.member', roomFilter?.state) ? await repos.sync.memberEvents(pairs) : [])
+    const redundant = roomFilter?.state?.include_redundant_members === true
     for (const p of plans) {
       const timeline = timelines.get(p.roomId) ?? []
       const rows = members.get(p.roomId) ?? []
+      const state = stateRows.get(p.roomId) ?? []
       // A room sent whole gets each member as at the timeline's start (the event a change in the timeline
-      // replaced); an incremental one what the client lacks, i.e. what the timeline does not carry itself.
-      const timelineIds = new Set(timeline.map((e) => e.event_id))
-      stateRows.get(p.roomId)?.push(...(p.full ? stateBeforeTimeline(rows, timeline, replacedRows) : rows.filter((r) => !timelineIds.has(r.event_id))))
+      // replaced); an incremental one what the client lacks: not what the timeline or the gap carries, nor
+      // (unless include_redundant_members) a member event an earlier response to this device held.
+      const carried = new Set([...timeline, ...state].map((e) => e.event_id))
+      const known = p.full || redundant ? undefined : input.sentMembers?.known(p.roomId)
+      state.push(...(p.full ? stateBeforeTimeline(rows, timeline, replacedRows) : rows.filter((r) => !carried.has(r.event_id) && known?.get(r.state_key ?? '') !== r.event_id)))
+      stateRows.set(p.roomId, state)
+      const sent = [...timeline, ...state].filter((r) => r.type === 'm.room.member' && r.state_key !== null).map((r): [string, string] => [r.state_key as string, r.event_id])
+      input.sentMembers?.record(p.roomId, sent, p.full)
     }
   }
 
   // Format everything in one batch, then distribute.
   const allRows = [...[...timelines.values()].flat(), ...[...stateRows.values()].flat()]
-  const formatted = await toClientEvents(repos, allRows, viewer, input.now, { depth: 0, ignored: [...ignored] }, { roomId: false, ...(txnIds ? { txnIds } : {}) })
+  const federation = filter.event_format === 'federation'
+  const formatted = await toClientEvents(repos, allRows, viewer, input.now, { depth: 0, ignored: [...ignored] }, { roomId: false, federation, ...(txnIds ? { txnIds } : {}) })
   const formattedById = new Map(allRows.map((r, i) => [r.event_id, formatted[i] as ClientEvent]))
   const fmt = (rows: EventRow[]) => rows.map((r) => formattedById.get(r.event_id) as ClientEvent)
   const countsByRoom = new Map(counts.map((c) => [c.room_id, c]))
@@ -294,7 +366,9 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
 
   for (const p of plans) {
     const timeline = timelines.get(p.roomId) ?? []
-    const limited = limitedRooms.has(p.roomId)
+    // A room joined since the last sync is limited even when its whole history fits: the client holds
+    // none of it, and a client that trusts `limited: false` would not paginate back (as Synapse does).
+    const limited = limitedRooms.has(p.roomId) || p.newlyJoined
     const room: JoinedRoomSync = {
       timeline: { events: fmt(timeline), limited },
       state: { events: fmt(stateRows.get(p.roomId) ?? []) },
@@ -321,8 +395,14 @@ export async function syncRooms(input: RoomsSyncInput): Promise<RoomsSync> {
         }
       }
     }
+    // An incremental update with nothing left once filtered (a hidden message, a filtered-out member event)
+    // is not sent: the client has nothing to apply (as Synapse does).
+    if (!p.full && room.timeline.events.length === 0 && room.state.events.length === 0 && room.ephemeral.events.length === 0 && room.account_data.events.length === 0) continue
     const first = timeline[0]
-    if (first) room.timeline.prev_batch = formatToken(tokenOf(first))
+    // A room sent from its first event with all its history in the timeline gets prev_batch at the end of
+    // the range, as from Synapse: /messages from it gives the timeline again and then its end (clients
+    // written against Synapse page back from there and drop the events they hold).
+    if (first && !wholeHistory.has(p.roomId)) room.timeline.prev_batch = formatToken(tokenOf(first))
     else room.timeline.prev_batch = `s${p.upTo}`
     if (input.useStateAfter) {
       // state_after: the state at the end of the timeline = the state before it plus the timeline's changes.
@@ -352,8 +432,15 @@ async function addInvitesKnocksLeaves(input: RoomsSyncInput, changedMemberships:
   const includeLeave = since !== null || filter.room?.include_leave === true
   const leaves = includeLeave ? changedMemberships.filter((m) => m.membership === 'leave' || m.membership === 'ban') : []
   const limit = filter.room?.timeline?.limit ?? DEFAULT_TIMELINE_LIMIT
-  // One more than the limit tells whether a timeline is limited; all left rooms in one query.
-  const fetched = byRoom(await repos.sync.rangesInRooms(leaves.map((m) => ({ roomId: m.room_id, after: since ?? 0, upTo: m.stream_ordering })), limit + 1))
+  const roomFilter = filter.room
+  // One more than the limit tells whether a timeline is limited; all left rooms in one query, through the
+  // timeline filter as a joined room's.
+  const [fetchedRows, joinedAtSince] = await Promise.all([
+    repos.timeline.recentInRanges(leaves.map((m) => ({ roomId: m.room_id, after: since ?? 0, upTo: m.stream_ordering })), limit + 1, toEventFilter(roomFilter?.timeline)),
+    since === null ? new Map<string, string>() : repos.sync.membershipsAt(viewer.userId, leaves.map((m) => m.room_id), since),
+  ])
+  const fetched = byRoom(fetchedRows)
+  for (const list of fetched.values()) list.reverse()
   const limitedLeaves = new Set<string>()
   for (const [roomId, rows] of fetched) {
     if (rows.length > limit) {
@@ -362,11 +449,16 @@ async function addInvitesKnocksLeaves(input: RoomsSyncInput, changedMemberships:
     }
   }
   const visibleLeaves = await filterVisibleByRoom(repos, viewer.userId, fetched)
+  for (const [roomId, rows] of visibleLeaves) visibleLeaves.set(roomId, withoutIgnored(rows, ignored))
   // A leave kept outside any timeline (an invite or knock to a room this server is not in, rejected or
   // withdrawn) is the left room's whole timeline.
   const outside = leaves.filter((m) => !(fetched.get(m.room_id) ?? []).some((r) => r.event_id === m.event_id))
   const outsideRows = (await repos.events.getByIds(outside.map((m) => m.event_id))).filter((r) => r.stream_ordering === null)
-  const leaveEvents = await toClientEvents(repos, [...withoutIgnored([...visibleLeaves.values()].flat(), ignored), ...outsideRows], viewer, input.now)
+  const leaveStates = await leftRoomStates(input, leaves, visibleLeaves, limitedLeaves, joinedAtSince)
+  const leaveEvents = await toClientEvents(repos, [...[...visibleLeaves.values()].flat(), ...outsideRows, ...[...leaveStates.values()].flat()], viewer, input.now, undefined, {
+    roomId: true,
+    federation: filter.event_format === 'federation',
+  })
   const leaveById = new Map(leaveEvents.map((e) => [e.event_id, e]))
   for (const m of leaves) {
     const rows = fetched.get(m.room_id) ?? []
@@ -385,10 +477,54 @@ async function addInvitesKnocksLeaves(input: RoomsSyncInput, changedMemberships:
       for (const e of events) if (e.state_key !== undefined) after.set(`${e.type}\u0000${e.state_key}`, e)
       left.state_after = { events: [...after.values()] }
     } else {
-      left.state = { events: [] }
+      left.state = { events: (leaveStates.get(m.room_id) ?? []).map((r) => leaveById.get(r.event_id)).filter((e): e is ClientEvent => e !== undefined) }
     }
     result.leave[m.room_id] = left
   }
+}
+
+/**
+ * The state section of each left room: for a room the viewer was not joined to at `since` (or on an initial
+ * sync), its state as they left it, before the timeline; for one they were, what changed in the gap before a
+ * limited timeline; through the state filter (and lazy-loaded members: the timeline's senders and the viewer).
+ */
+async function leftRoomStates(
+  input: RoomsSyncInput,
+  leaves: MembershipRow[],
+  timelines: Map<string, EventRow[]>,
+  limited: Set<string>,
+  joinedAtSince: Map<string, string>,
+): Promise<Map<string, EventRow[]>> {
+  const { repos, since, filter } = input
+  const stateFilter = filter.room?.state
+  const whole = leaves.filter((m) => since === null || joinedAtSince.get(m.room_id) !== 'join')
+  const gapped = leaves.filter((m) => since !== null && joinedAtSince.get(m.room_id) === 'join' && limited.has(m.room_id))
+  const timelineRows = [...timelines.values()].flat()
+  const [atLeave, changes, replaced] = await Promise.all([
+    repos.sync.stateAt(whole.map((m) => ({ roomId: m.room_id, at: m.stream_ordering }))),
+    repos.timeline.stateChanges(gapped.map((m) => m.room_id), since ?? 0, Math.max(0, ...gapped.map((m) => m.stream_ordering))),
+    repos.events.getByIds(timelineRows.map((r) => r.replaces_state).filter((id): id is string => id !== null)),
+  ])
+  const replacedRows = new Map(replaced.map((r) => [r.event_id, r]))
+  const out = new Map<string, EventRow[]>()
+  const atLeaveByRoom = byRoom(atLeave)
+  for (const m of whole) out.set(m.room_id, stateBeforeTimeline(atLeaveByRoom.get(m.room_id) ?? [], timelines.get(m.room_id) ?? [], replacedRows))
+  const changesByRoom = byRoom(changes)
+  for (const m of gapped) {
+    const first = timelines.get(m.room_id)?.[0]
+    const end = first ? first.stream_ordering - 1 : m.stream_ordering
+    const latest = new Map<string, EventRow>()
+    for (const c of changesByRoom.get(m.room_id) ?? []) if (c.stream_ordering <= end) latest.set(stateKeyOf(c), c)
+    out.set(m.room_id, [...latest.values()])
+  }
+  // With lazy-loaded members, a room sent whole keeps only the timeline senders' and the viewer's members.
+  const lazy = stateFilter?.lazy_load_members === true
+  const wholeIds = new Set(whole.map((m) => m.room_id))
+  for (const [roomId, rows] of out) {
+    const senders = new Set([input.viewer.userId, ...(timelines.get(roomId) ?? []).map((e) => e.sender)])
+    out.set(roomId, rows.filter((r) => typeAllowed(r.type, stateFilter) && (!lazy || r.type !== 'm.room.member' || !wholeIds.has(roomId) || senders.has(r.state_key ?? ''))))
+  }
+  return out
 }
 
 /**

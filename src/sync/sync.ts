@@ -14,6 +14,7 @@ import { LocalDelivery, type KeyCounts, type LocalObserver, type UnreadCountsAt 
 import { SYNCED_MEMBERSHIPS, syncRooms, type RoomsSync } from './rooms.ts'
 import { EventStream } from './events-stream.ts'
 import { InitialSnapshot } from './initial-sync.ts'
+import { SentMembersCache } from './lazy-members.ts'
 
 /** What other modules contribute to /sync: ephemeral events and notification counts. */
 export interface SyncSources {
@@ -116,6 +117,8 @@ export class SyncService {
   private readonly local: LocalDelivery
   private readonly filterLimits: FilterLimits
   private readonly storedFilters = new Map<string, FilterDefinition>()
+  /** Member events sent to each device under lazy loading, left out of its later syncs. */
+  private readonly sentMembers = new SentMembersCache()
   /** GET /events, the legacy event stream, on the same stream, notifier and long-poll. */
   readonly eventStream: EventStream
   /** GET /initialSync, the legacy snapshot of all the user's rooms, ending where /events and /sync continue. */
@@ -320,7 +323,10 @@ export class SyncService {
     const pushRulesPart = since === null && this.sources.pushRules && typeAllowed('m.push_rules', filter.account_data) ? this.sources.pushRules(requester.userId) : null
     const ephemeralPart =
       changed('typing') || changed('receipt') ? this.sources.ephemeral(requester, joinedRooms, since, upTo) : Promise.resolve(new Map<string, JsonObject[]>())
-    const presencePart = this.sources.presence && changed('presence') ? this.sources.presence(requester, since, upTo, filter.presence) : Promise.resolve([])
+    // A membership change in one of the user's rooms can make new room-mates, whose presence is sent even
+    // when it did not change in range.
+    const memberChange = seen ? seen.some((c) => c.kind === 'member' && c.room_id !== null && joinedSet.has(c.room_id)) : changed('member')
+    const presencePart = this.sources.presence && (changed('presence') || memberChange) ? this.sources.presence(requester, since, upTo, filter.presence) : Promise.resolve([])
     // The E2EE sections are independent of the rooms too.
     const e2ee = this.sources.e2ee
     type E2eeParts = [Awaited<ReturnType<E2eeSyncSource['toDevice']>>, SharingChanges, Awaited<ReturnType<E2eeSyncSource['keyCounts']>>]
@@ -356,6 +362,7 @@ export class SyncService {
       now: this.clock.now(),
       roomAccountData: perRoom,
       memberships: viewerState.memberships,
+      ...(filter.room?.state?.lazy_load_members === true ? { sentMembers: this.sentMembers.forRequest(requester.userId, requester.deviceId, since, upTo) } : {}),
       ignored: viewerState.ignored,
       invitesBlocked: viewerState.invitesBlocked,
       eventsChanged: changed('event') || changed('member'),

@@ -1,6 +1,6 @@
 // Profiles (client-server API, "Profiles"): displayname, avatar_url, m.tz and custom namespaced fields.
 import { MatrixError, forbidden, notFound } from '../shared/errors.ts'
-import { parseMxc, type UserId } from '../shared/ids.ts'
+import type { UserId } from '../shared/ids.ts'
 import type { Storage } from '../storage/index.ts'
 import type { Requester } from './requester.ts'
 import type { RemoteProfiles } from './remote-profiles.ts'
@@ -8,6 +8,8 @@ import type { RemoteProfiles } from './remote-profiles.ts'
 export const PROFILE_KEY = /^(avatar_url|displayname|m\.tz|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+)$/
 const MAX_PROFILE_BYTES = 64 * 1024
 const MAX_KEY_BYTES = 255
+/** The longest avatar_url taken (as Synapse's bound). */
+const MAX_AVATAR_URL_LENGTH = 1000
 
 /** Fields that room member events carry: a change to one is sent to the user's rooms. */
 const MEMBER_FIELDS = new Set(['displayname', 'avatar_url'])
@@ -75,9 +77,10 @@ export class Profiles {
     }
     if (key === 'displayname' && value !== null && typeof value !== 'string') throw new MatrixError('M_BAD_JSON', '"displayname" must be a string')
     if (key === 'displayname' && typeof value === 'string' && value.length > 256) throw new MatrixError('M_INVALID_PARAM', '"displayname" is too long')
-    if (key === 'avatar_url' && value !== null && (typeof value !== 'string' || (value !== '' && parseMxc(value) === null))) {
-      throw new MatrixError('M_BAD_JSON', '"avatar_url" must be an mxc:// URI')
-    }
+    // Any string, as Synapse takes it (clients show mxc:// URIs only; member events and profiles of other
+    // servers carry what their users set), within the same bound.
+    if (key === 'avatar_url' && value !== null && typeof value !== 'string') throw new MatrixError('M_BAD_JSON', '"avatar_url" must be a string')
+    if (key === 'avatar_url' && typeof value === 'string' && value.length > MAX_AVATAR_URL_LENGTH) throw new MatrixError('M_INVALID_PARAM', '"avatar_url" is too long')
     if (key === 'm.tz' && typeof value !== 'string') throw new MatrixError('M_BAD_JSON', '"m.tz" must be a string')
     if (MEMBER_FIELDS.has(key)) await this.rateLimit(userId)
     await this.storage.transaction(async (repos) => {

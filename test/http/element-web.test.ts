@@ -95,6 +95,8 @@ describe('GET /rooms/{roomId}/initialSync', () => {
     assert.deepEqual(ids((await alice.messages(roomId, { dir: 'f', from: snapshot.messages.end })).chunk), [next])
     assert.ok((snapshot.receipts as Array<{ type: string; content: Record<string, any> }>).some((r) => r.type === 'm.receipt' && r.content[sent[4] as string]?.['m.read']?.[bob.userId]))
     assert.ok((snapshot.presence as Array<{ sender: string; content: { presence: string; user_id: string } }>).some((p) => p.sender === bob.userId && p.content.presence === 'online' && p.content.user_id === bob.userId))
+    // Every member's presence, a member never seen as offline (alice has not synced).
+    assert.equal((snapshot.presence as Array<{ sender: string; content: { presence: string } }>).find((p) => p.sender === alice.userId)?.content.presence, 'offline')
     // The legacy shape its clients read: the sender as user_id too.
     assert.equal((state.find((e) => e.type === 'm.room.member' && e.state_key === alice.userId) as unknown as { user_id: string }).user_id, alice.userId)
     assert.deepEqual(snapshot.account_data, [{ type: 'm.tag', content: { tags: { 'u.work': { order: 0.5 } } } }])
@@ -156,9 +158,11 @@ describe('settings reads', () => {
 
   it('refuse 3PID changes and token requests with Matrix errors', async () => {
     const alice = await user()
-    for (const path of ['/account/3pid/add', '/account/3pid/bind', '/account/3pid/delete', '/account/3pid']) {
+    for (const path of ['/account/3pid/add', '/account/3pid/delete', '/account/3pid']) {
       assertError(await alice.post(path, { client_secret: 'x', sid: 'y' }), 400, 'M_FORBIDDEN', path)
     }
+    // Binding at an identity server needs no mail here: a request without one is refused as incomplete.
+    assertError(await alice.post('/account/3pid/bind', { client_secret: 'x', sid: 'y' }), 400, 'M_MISSING_PARAM')
     for (const path of ['/account/3pid/email/requestToken', '/account/3pid/msisdn/requestToken', '/register/email/requestToken', '/account/password/email/requestToken']) {
       assertError(await alice.post(path, { client_secret: 'x', email: 'a@example.org', send_attempt: 1 }), 400, 'M_THREEPID_MEDIUM_NOT_SUPPORTED', path)
     }

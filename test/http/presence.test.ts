@@ -162,6 +162,29 @@ describe('the /sync presence section (Presence.forSync)', () => {
 })
 
 describe('GET /sync presence section', () => {
+  it('gives the presence of new room-mates once, offline ones and users never seen too', async () => {
+    const alice = await RoomClient.register(t.api)
+    const bob = await RoomClient.register(t.api)
+    const roomId = await alice.createRoom({ preset: 'public_chat' })
+    const start = await alice.sync({ set_presence: 'offline' })
+    await bob.join(roomId)
+    const joined = await alice.sync({ since: start.next_batch, set_presence: 'offline' })
+    assert.deepEqual(
+      joined.presence.events.filter((e: { sender: string }) => e.sender !== alice.userId),
+      [{ type: 'm.presence', sender: bob.userId, content: { presence: 'offline' } }],
+      'bob never synced: offline, with no last_active_ago',
+    )
+    await alice.send(roomId, 'later')
+    const later = await alice.sync({ since: joined.next_batch, set_presence: 'offline' })
+    assert.deepEqual(later.presence.events, [], 'told once')
+    // The joiner learns the presence of the room's members as well.
+    const bobStart = await bob.sync({ set_presence: 'offline' })
+    const carolRoom = await alice.createRoom({ preset: 'public_chat' })
+    await bob.join(carolRoom)
+    const bobs = await bob.sync({ since: bobStart.next_batch, set_presence: 'offline' })
+    assert.deepEqual(bobs.presence.events.map((e: { sender: string }) => e.sender), [alice.userId])
+  })
+
   it('wakes a room-mate\'s long-poll with the new presence, and leaves strangers out', async () => {
     const alice = await RoomClient.register(t.api)
     const bob = await RoomClient.register(t.api)

@@ -264,7 +264,7 @@ describe('GET /joined_rooms, /rooms/{roomId}/joined_members and /members', () =>
     assert.ok(!(await bob.get('/joined_rooms')).body.joined_rooms.includes(invitedOnly))
   })
 
-  it('maps joined members to display names and avatars, for members only', async () => {
+  it('maps joined members to display names and avatars (null when unset), for members only', async () => {
     const alice = await user()
     const [bob, carol, eve] = [await user(), await user(), await user()]
     await bob.put(`/profile/${enc(bob.userId)}/displayname`, { displayname: 'Bob' })
@@ -275,7 +275,7 @@ describe('GET /joined_rooms, /rooms/{roomId}/joined_members and /members', () =>
     assert.equal(res.status, 200)
     const aliceName = (await alice.get(`/profile/${enc(alice.userId)}`)).body.displayname
     assert.deepEqual(res.body.joined, {
-      [alice.userId]: aliceName === undefined ? {} : { display_name: aliceName },
+      [alice.userId]: { display_name: aliceName ?? null, avatar_url: null },
       [bob.userId]: { display_name: 'Bob', avatar_url: 'mxc://example.org/bob' },
     })
     assertError(await eve.get(`/rooms/${enc(roomId)}/joined_members`), 403, 'M_FORBIDDEN')

@@ -157,6 +157,20 @@ describe('GET /rooms/{roomId}/context/{eventId}', () => {
     assertError(await alice.get(`/rooms/${enc(other)}/context/${enc(m1)}`), 404, 'M_NOT_FOUND')
   })
 
+  it('refuses /context to a user who was never in a room that is not world_readable with 403, and lets anyone read a world_readable one', async () => {
+    const alice = await user()
+    const eve = await user()
+    const roomId = await alice.createRoom({ preset: 'public_chat' })
+    const message = await alice.send(roomId, 'members only')
+    assertError(await eve.get(`/rooms/${enc(roomId)}/context/${enc(message)}`), 403, 'M_FORBIDDEN')
+    assertError(await eve.get(`/rooms/${enc(roomId)}/context/${enc('$nope')}`), 403, 'M_FORBIDDEN', 'whether or not the event exists')
+    await alice.putState(roomId, 'm.room.history_visibility', '', { history_visibility: 'world_readable' })
+    const readable = await alice.send(roomId, 'for anyone')
+    const open = await eve.get(`/rooms/${enc(roomId)}/context/${enc(readable)}`)
+    assert.equal(open.status, 200)
+    assert.equal(open.body.event.event_id, readable)
+  })
+
   it('with lazy_load_members, sends the room state with only the member events of the senders returned', async () => {
     const alice = await user()
     const bob = await user()

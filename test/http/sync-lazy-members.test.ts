@@ -79,7 +79,50 @@ describe('GET /sync with lazy_load_members', () => {
     for (let i = 0; i < 4; i++) await bob.send(roomId, `bob ${i}`)
     const limited = (await alice.sync({ filter, since })).rooms.join[roomId]
     assert.equal(limited.timeline.limited, true)
-    assert.deepEqual(memberKeys(limited.state.events), [bob.userId], 'a member change of someone who sent nothing shown is left out')
+    assert.deepEqual(memberKeys(limited.state.events), [erin.userId], "the gap's member change; bob's member event, which the first sync sent, is not sent again")
+  })
+
+  it('leaves out member events this device already received, unless include_redundant_members', async () => {
+    const { alice, bob, carol, roomId } = await busyRoom({ name: 'Named' })
+    const filter = JSON.stringify({ room: { timeline: { limit: 3 }, state: { lazy_load_members: true } } })
+    const redundant = JSON.stringify({ room: { timeline: { limit: 3 }, state: { lazy_load_members: true, include_redundant_members: true } } })
+    const first = await alice.sync({ filter })
+    assert.deepEqual(memberKeys(first.rooms.join[roomId].state.events), [alice.userId, bob.userId, carol.userId].sort())
+    await bob.send(roomId, 'again')
+    await carol.send(roomId, 'again')
+    const next = await alice.sync({ filter, since: first.next_batch })
+    assert.deepEqual(next.rooms.join[roomId].state.events, [], 'bob and carol were sent before')
+    assert.deepEqual(memberKeys((await alice.sync({ filter: redundant, since: first.next_batch })).rooms.join[roomId].state.events), [bob.userId, carol.userId].sort())
+  })
+
+  it('sends a member event again when the client syncs again from the token before the response that carried it', async () => {
+    const { alice, others, roomId } = await busyRoom({ name: 'Named' })
+    const dave = others[2] as RoomClient
+    const filter = JSON.stringify({ room: { timeline: { limit: 3 }, state: { lazy_load_members: true } } })
+    const since = (await alice.sync({ filter })).next_batch
+    await dave.send(roomId, 'dave speaks')
+    const carried = await alice.sync({ filter, since })
+    assert.deepEqual(memberKeys(carried.rooms.join[roomId].state.events), [dave.userId])
+    // The response was lost: the client asks from the same token, and gets dave's member event again.
+    assert.deepEqual(memberKeys((await alice.sync({ filter, since })).rooms.join[roomId].state.events), [dave.userId])
+    // Once it syncs from that response's token, the client holds it: not sent again.
+    await dave.send(roomId, 'dave again')
+    const later = await alice.sync({ filter, since: carried.next_batch })
+    assert.deepEqual(memberKeys(later.rooms.join[roomId].state.events), [])
+  })
+
+  it('sends a gap\'s member changes (a join, a leave) though their members sent nothing shown', async () => {
+    const { alice, bob, others, roomId } = await busyRoom({ name: 'Named' })
+    const filter = JSON.stringify({ room: { timeline: { limit: 3 }, state: { lazy_load_members: true } } })
+    const since = (await alice.sync({ filter })).next_batch
+    const frank = await user()
+    await frank.join(roomId)
+    await (others[4] as RoomClient).leave(roomId)
+    for (let i = 0; i < 4; i++) await bob.send(roomId, `bob ${i}`)
+    const room = (await alice.sync({ filter, since })).rooms.join[roomId]
+    assert.equal(room.timeline.limited, true)
+    const members = Object.fromEntries((room.state.events as ClientEventJson[]).filter((e) => e.type === 'm.room.member').map((e) => [e.state_key, e.content.membership]))
+    assert.deepEqual(members, { [frank.userId]: 'join', [(others[4] as RoomClient).userId]: 'leave' })
   })
 })
 

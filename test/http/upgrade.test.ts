@@ -77,6 +77,14 @@ describe('POST /rooms/:roomId/upgrade', () => {
     assert.deepEqual(members, [alice.userId], 'members are not copied')
   })
 
+  it('gives the replacement of a room without m.room.guest_access an explicit forbidden one', async () => {
+    const alice = await client()
+    const oldRoom = await alice.createRoom({ preset: 'public_chat' })
+    assert.equal((await alice.get(`/rooms/${enc(oldRoom)}/state/m.room.guest_access`)).status, 404)
+    const newRoom = await upgraded(alice, oldRoom, { new_version: '12' })
+    assert.deepEqual(await alice.getState(newRoom, 'm.room.guest_access'), { guest_access: 'forbidden' })
+  })
+
   it('moves local aliases, the canonical alias and the directory listing to the new room', async () => {
     const alice = await client()
     const local = unique('moving')

@@ -140,23 +140,27 @@ export class PresenceRepository {
 
   /**
    * Incremental sync over (after, upTo]: presence changed in the range of the user and of room-mates, plus
-   * the (not offline) presence of users who became room-mates in the range — members of rooms the user
-   * joined, or whose member event in one of the user's rooms is in the range — whose presence is older.
+   * the presence of users who became room-mates in the range — members of rooms the user joined, or whose
+   * member event in one of the user's rooms is in the range — whose presence is older, offline ones too
+   * (a row of state offline and times 0 for a user never seen), so the client learns each new room-mate's
+   * presence once, as from Synapse.
    */
   async changed(userId: string, after: number, upTo: number): Promise<PresenceRow[]> {
     const { rows } = await this.db.query<PresenceRow>(
       `SELECT p.* FROM presence p
         WHERE p.stream_position > $2 AND p.stream_position <= $3 AND (p.user_id = $1 OR ${SHARES_ROOM('p.user_id')})
        UNION
-       SELECT p.* FROM presence p
-        WHERE p.state <> 'offline' AND p.user_id <> $1 AND p.user_id IN (
-          SELECT e.state_key FROM room_memberships mine
+       SELECT n.user_id, COALESCE(p.state, 'offline') AS state, p.status_msg, COALESCE(p.last_active_ts, 0) AS last_active_ts,
+              COALESCE(p.last_seen_ts, 0) AS last_seen_ts, COALESCE(p.last_online_ts, 0) AS last_online_ts, COALESCE(p.stream_position, 0) AS stream_position
+         FROM (
+          SELECT e.state_key AS user_id FROM room_memberships mine
             JOIN events e ON e.room_id = mine.room_id AND e.stream_ordering > $2 AND e.stream_ordering <= $3 AND e.type = 'm.room.member'
            WHERE mine.user_id = $1 AND mine.membership = 'join'
           UNION
           SELECT theirs.user_id FROM room_memberships mine JOIN room_memberships theirs ON theirs.room_id = mine.room_id AND theirs.membership = 'join'
-           WHERE mine.user_id = $1 AND mine.membership = 'join' AND mine.stream_ordering > $2 AND mine.stream_ordering <= $3)
-          AND ${SHARES_ROOM('p.user_id')}`,
+           WHERE mine.user_id = $1 AND mine.membership = 'join' AND mine.stream_ordering > $2 AND mine.stream_ordering <= $3
+         ) n LEFT JOIN presence p ON p.user_id = n.user_id
+        WHERE n.user_id <> $1 AND ${SHARES_ROOM('n.user_id')}`,
       [userId, after, upTo],
     )
     return rows

@@ -74,6 +74,19 @@ export class SyncQueriesRepository {
     return rows
   }
 
+  /** Which of these state events (by room, type and state key) are their room's current state, by their primary key. */
+  async currentOf(rows: Array<{ room_id: string; type: string; state_key: string | null; event_id: string }>): Promise<Set<string>> {
+    const state = rows.filter((r) => r.state_key !== null)
+    if (state.length === 0) return new Set()
+    const { rows: found } = await this.db.query<{ event_id: string }>(
+      `SELECT c.event_id FROM unnest($1::text[], $2::text[], $3::text[]) AS k(room_id, type, state_key)
+         JOIN current_state c ON c.room_id = k.room_id AND c.type = k.type AND c.state_key = k.state_key`,
+      [state.map((r) => r.room_id), state.map((r) => r.type), state.map((r) => r.state_key)],
+    )
+    const ids = new Set(found.map((r) => r.event_id))
+    return new Set(state.map((r) => r.event_id).filter((id) => ids.has(id)))
+  }
+
   async memberCounts(roomIds: string[]): Promise<MemberCount[]> {
     if (roomIds.length === 0) return []
     const { rows } = await this.db.query<MemberCount>(

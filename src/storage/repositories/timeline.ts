@@ -102,14 +102,19 @@ export class TimelineRepository {
   }
 
   /** Events of several rooms in the stream range (after, upTo], newest first, at most `limit` per room. */
-  async recentInRooms(roomIds: string[], after: number, upTo: number, limit: number, filter?: EventFilter): Promise<EventRow[]> {
-    if (roomIds.length === 0) return []
-    const params: unknown[] = [roomIds, after, upTo]
-    const where = ['e.room_id = r.room_id', 'e.stream_ordering > $2', 'e.stream_ordering <= $3', 'NOT e.purged']
+  recentInRooms(roomIds: string[], after: number, upTo: number, limit: number, filter?: EventFilter): Promise<EventRow[]> {
+    return this.recentInRanges(roomIds.map((roomId) => ({ roomId, after, upTo })), limit, filter)
+  }
+
+  /** Events of each room in its own stream range (after, upTo], newest first, at most `limit` per room (one query for all). */
+  async recentInRanges(ranges: Array<{ roomId: string; after: number; upTo: number }>, limit: number, filter?: EventFilter): Promise<EventRow[]> {
+    if (ranges.length === 0) return []
+    const params: unknown[] = [ranges.map((r) => r.roomId), ranges.map((r) => r.after), ranges.map((r) => r.upTo)]
+    const where = ['e.room_id = r.room_id', 'e.stream_ordering > r.after', 'e.stream_ordering <= r.up_to', 'NOT e.purged']
     filterSql(filter, params, where)
     params.push(limit)
     const { rows } = await this.db.query<EventRow>(
-      `SELECT x.* FROM unnest($1::text[]) AS r(room_id)
+      `SELECT x.* FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS r(room_id, after, up_to)
          CROSS JOIN LATERAL (
            SELECT ${TIMELINE_COLUMNS} FROM events e WHERE ${where.join(' AND ')}
             ORDER BY e.stream_ordering DESC LIMIT $${params.length}
