@@ -20,21 +20,18 @@
 //   BENCH_FED_LOG_LEVEL      the Homesteads' log level (default error; their output goes to stderr)
 //   BENCH_ANCHOR_DIR         the kit's scripts (default ../shared/anchors/synapse from the repository)
 //   ANCHOR_ROOT              the kit's working area (default /var/tmp/synapse-anchor)
-import { execFile } from 'node:child_process'
-import { createHmac, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { promisify } from 'node:util'
 import pg from 'pg'
 import { Cleanups, HttpClient, machineInfo, envInt, expectOk, percentile, pool, printReport, progress, settle, sleep, summarize } from './lib.ts'
 import { createRoom, sendText, sync } from './rooms.ts'
+import { ANCHOR_DIR, ANCHOR_PG_URL, ANCHOR_ROOT, kit, registerAdmin, stopSynapse, synapsePid, synapseSecret } from './anchor-kit.ts'
 import { ServerProcess, benchOverrides, externalDatabase, type BenchDatabase } from './servers.ts'
 import { CS, processCpuMs, register, type Target, type User } from './targets.ts'
-
-const execFileAsync = promisify(execFile)
 
 const settings = {
   deliveries: envInt('BENCH_FED_DELIVERIES', 100),
@@ -48,10 +45,6 @@ const settings = {
   reset: process.env.BENCH_FED_RESET !== '0',
   logLevel: process.env.BENCH_FED_LOG_LEVEL?.trim() || 'error',
 }
-const ANCHOR_DIR = resolve(process.env.BENCH_ANCHOR_DIR?.trim() || new URL('../../shared/anchors/synapse', import.meta.url).pathname)
-const ANCHOR_ROOT = process.env.ANCHOR_ROOT?.trim() || '/var/tmp/synapse-anchor'
-/** The kit's PostgreSQL: the Synapses' databases and, for the same database server, the Homesteads'. */
-const ANCHOR_PG_URL = 'postgres://postgres@127.0.0.1:5433/postgres'
 /** Concurrent requests while building rooms. */
 const BUILD_CONCURRENCY = 8
 /** How long the receiver's long-poll is given to reach its server before the send starts (as bench/rooms.ts). */
@@ -94,38 +87,10 @@ const r1 = (n: number) => Number(n.toFixed(1))
 
 // ---- the kit ------------------------------------------------------------------------------------
 
-async function kit(script: string, instance: string, extraEnv: Record<string, string> = {}): Promise<string> {
-  const env = { ...process.env, ANCHOR_ROOT, ANCHOR_INSTANCE: instance, ...extraEnv }
-  try {
-    const { stdout } = await execFileAsync(join(ANCHOR_DIR, script), [], { env, maxBuffer: 16 << 20 })
-    return stdout
-  } catch (err) {
-    const e = err as { stdout?: string; stderr?: string; message: string }
-    throw new Error(`${script} (${instance}) failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`)
-  }
-}
-
 function setupEnv(id: (typeof SYNAPSES)[number]): Record<string, string> {
   const s = SERVER_PORTS[id]
   const peers = Object.values(SERVER_PORTS).map((p) => hostOf(p.serverName)).filter((h) => h !== hostOf(s.serverName))
   return { ANCHOR_SERVER_NAME: s.serverName, ANCHOR_HTTP_PORT: String(s.clientPort), ANCHOR_FED_PORT: String(s.federationPort), ANCHOR_PEERS: peers.join(' ') }
-}
-
-/** Our instances only (never --all); PostgreSQL and the mounts are left for stop.sh's own judgement at the end. */
-async function stopSynapse(id: string, keepShared: boolean): Promise<void> {
-  await kit('stop.sh', id, keepShared ? { ANCHOR_KEEP_PG: '1', ANCHOR_KEEP_MOUNTS: '1' } : {})
-}
-
-function synapsePid(id: string): number | null {
-  const file = join(ANCHOR_ROOT, 'run', `synapse-${id}.pid`)
-  return existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) || null : null
-}
-
-function synapseSecret(id: string): string {
-  const text = readFileSync(join(ANCHOR_ROOT, 'sid', 'srv', id, 'secrets.env'), 'utf8')
-  const secret = /^REGISTRATION_SHARED_SECRET=(.*)$/m.exec(text)?.[1]
-  if (!secret) throw new Error(`no registration shared secret for ${id}`)
-  return secret
 }
 
 async function withAnchorPg<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -276,16 +241,6 @@ async function registerWithoutPassword(target: Target, username: string): Promis
     res = await target.http.request('POST', path, { username, auth: { type: 'm.login.dummy', session: res.body.session } })
   }
   const body = expectOk(`register ${username} on ${target.name}`, res)
-  return { username, user_id: body.user_id, access_token: body.access_token }
-}
-
-/** Shared-secret registration of an admin (/_synapse/admin/v1/register: nonce, then HMAC-SHA1). */
-async function registerAdmin(target: Target, secret: string, username: string): Promise<User> {
-  const path = '/_synapse/admin/v1/register'
-  const nonce = expectOk('register nonce', await target.http.request('GET', path)).nonce as string
-  const password = randomBytes(12).toString('hex')
-  const mac = createHmac('sha1', secret).update(`${nonce}\0${username}\0${password}\0admin`).digest('hex')
-  const body = expectOk(`admin register on ${target.name}`, await target.http.request('POST', path, { nonce, username, password, admin: true, mac }))
   return { username, user_id: body.user_id, access_token: body.access_token }
 }
 
