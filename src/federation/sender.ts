@@ -278,8 +278,11 @@ export class FederationSender {
       while (!this.workers.stopped) {
         const [pdus, edus] = await Promise.all([repo.nextPdus(destination, MAX_PDUS_PER_TRANSACTION), repo.nextEdus(destination, MAX_EDUS_PER_TRANSACTION)])
         if (pdus.length === 0 && edus.length === 0) {
-          // Released only if nothing was queued meanwhile; whoever queues after this sees the lease free.
-          if (await repo.release(destination, this.holder)) break
+          // Released only if nothing was queued meanwhile; whoever queues after this sees the lease free. A
+          // lease lost meanwhile (it lapsed, another instance holds it) ends this loop: that one sends now.
+          const released = await repo.release(destination, this.holder)
+          if (released === 'lost') return
+          if (released === 'released') break
           continue
         }
         if (!(await this.sendOne(destination, pdus, edus))) return

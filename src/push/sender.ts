@@ -165,7 +165,9 @@ export class PushSender {
         const item = await repo.next(id)
         if (item === null) {
           // Released only if nothing was queued meanwhile; whoever queues after this sees the lease free.
-          if (await repo.release(id, this.holder)) break
+          const released = await repo.release(id, this.holder)
+          if (released === 'lost') return
+          if (released === 'released') break
           continue
         }
         if ((await this.deliverOne(pusher, item)) !== 'delivered') return
@@ -184,7 +186,9 @@ export class PushSender {
     while (!this.workers.stopped) {
       const items = await repo.digestItems(pusher.id, pusher.user_id, MAX_DIGEST_ITEMS)
       if (items.length === 0) {
-        if (await repo.release(pusher.id, this.holder)) return 'released'
+        const released = await repo.release(pusher.id, this.holder)
+        if (released === 'released') return 'released'
+        if (released === 'lost') return 'lost'
         continue
       }
       const settings = this.digests

@@ -5,6 +5,9 @@
 // What a loop does, and the leases that keep one instance per key across instances, are the caller's.
 import type { Logger } from './logger.ts'
 
+/** What giving a lease up found: given up (nothing queued), kept (something is), or lost (another holder has it). */
+export type LeaseRelease = 'released' | 'kept' | 'lost'
+
 export interface KeyedWorkersOptions<K> {
   /** Works through what is queued for the key (taking, and giving up, its lease). */
   loop: (key: K) => Promise<void>

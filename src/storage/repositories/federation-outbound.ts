@@ -1,4 +1,5 @@
 import type { Queryable } from '../db.ts'
+import type { LeaseRelease } from '../../shared/keyed-workers.ts'
 
 /** Now, in milliseconds since the epoch, by the database's clock: every instance reads the same one. */
 const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint'
@@ -195,16 +196,26 @@ export class FederationOutboundRepository {
     return rows[0]?.delay ?? null
   }
 
-  /** Gives the lease up if nothing is queued for the destination; false (lease kept) when something is. */
-  async release(destination: string, holder: string): Promise<boolean> {
-    const { rowCount } = await this.db.query(
-      `UPDATE federation_destinations SET lease_holder = NULL, lease_until = NULL
+  /**
+   * Gives the lease up if nothing is queued for the destination: 'released'; 'kept' when something is (the
+   * lease stays the holder's); 'lost' when the holder no longer holds it (another instance took it over
+   * after it lapsed): the holder must then send nothing more.
+   */
+  async release(destination: string, holder: string): Promise<LeaseRelease> {
+    const { rows } = await this.db.query<{ released: boolean }>(
+      `WITH idle AS (
+         SELECT NOT EXISTS (SELECT 1 FROM federation_pdu_queue WHERE destination = $1)
+            AND NOT EXISTS (SELECT 1 FROM federation_edu_queue WHERE destination = $1) AS yes
+       )
+       UPDATE federation_destinations SET lease_holder = CASE WHEN idle.yes THEN NULL ELSE lease_holder END,
+              lease_until = CASE WHEN idle.yes THEN NULL ELSE lease_until END
+         FROM idle
         WHERE destination = $1 AND lease_holder = $2
-          AND NOT EXISTS (SELECT 1 FROM federation_pdu_queue WHERE destination = $1)
-          AND NOT EXISTS (SELECT 1 FROM federation_edu_queue WHERE destination = $1)`,
+       RETURNING idle.yes AS released`,
       [destination, holder],
     )
-    return rowCount === 1
+    const row = rows[0]
+    return row === undefined ? 'lost' : row.released ? 'released' : 'kept'
   }
 
   /** Gives up every lease the holder has (an instance shutting down). */

@@ -1,5 +1,6 @@
 // Pushers and what each has still to deliver (migration 0041).
 import { lockName, type Queryable } from '../db.ts'
+import type { LeaseRelease } from '../../shared/keyed-workers.ts'
 
 const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint'
 
@@ -239,14 +240,23 @@ export class PushersRepository {
     return row ? { delay: Number(row.delay), gaveUp: row.gave_up } : null
   }
 
-  /** Gives the lease up if nothing is queued for the pusher; false (lease kept) when something is. */
-  async release(id: number, holder: string): Promise<boolean> {
-    const { rowCount } = await this.db.query(
-      `UPDATE pushers SET lease_holder = NULL, lease_until = NULL
-        WHERE id = $1 AND lease_holder = $2 AND NOT EXISTS (SELECT 1 FROM push_queue WHERE pusher_id = $1)`,
+  /**
+   * Gives the lease up if nothing is queued for the pusher: 'released'; 'kept' when something is (the lease
+   * stays the holder's); 'lost' when the holder no longer holds it (it lapsed and another instance took it):
+   * the holder must then deliver nothing more.
+   */
+  async release(id: number, holder: string): Promise<LeaseRelease> {
+    const { rows } = await this.db.query<{ released: boolean }>(
+      `WITH idle AS (SELECT NOT EXISTS (SELECT 1 FROM push_queue WHERE pusher_id = $1) AS yes)
+       UPDATE pushers SET lease_holder = CASE WHEN idle.yes THEN NULL ELSE lease_holder END,
+              lease_until = CASE WHEN idle.yes THEN NULL ELSE lease_until END
+         FROM idle
+        WHERE id = $1 AND lease_holder = $2
+       RETURNING idle.yes AS released`,
       [id, holder],
     )
-    return rowCount === 1
+    const row = rows[0]
+    return row === undefined ? 'lost' : row.released ? 'released' : 'kept'
   }
 
   /** Gives up every lease the holder has (an instance shutting down). */
