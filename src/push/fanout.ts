@@ -99,11 +99,12 @@ export const MAX_MENTION_CANDIDATES = 1000
 /**
  * Every key by which the body of an event without m.mentions may name someone (mentionKey): its distinct runs
  * of word characters and its other characters that are not white space, lower-cased, in the first
- * `maxMatchLength` code units that matching reads; none for an event with m.mentions or without a string body.
+ * `maxMatchLength` code units that matching reads; none for an event without a string body, nor for one with
+ * m.mentions unless `evenWithMentions` (a user's own contains_display_name rule still reads such a body).
  */
-export function mentionCandidates(event: Pick<PushEvent, 'content'>, maxMatchLength: number): string[] {
+export function mentionCandidates(event: Pick<PushEvent, 'content'>, maxMatchLength: number, evenWithMentions = false): string[] {
   const body = event.content.body
-  if (typeof body !== 'string' || hasMentions(event)) return []
+  if (typeof body !== 'string' || (hasMentions(event) && !evenWithMentions)) return []
   const text = lowerForGlob(body.slice(0, maxMatchLength))
   const found = new Set<string>()
   let run = ''

@@ -277,8 +277,11 @@ export class Push {
     const rulesets = new Map<string, Ruleset>()
     for (const userId of customUsers) rulesets.set(userId, buildRuleset(userId, byUser.get(userId)?.rules ?? [], byUser.get(userId)?.overrides ?? []))
     for (const userId of context.named) if (!custom.has(userId) && userId !== event.sender) rulesets.set(userId, defaultRuleset(userId))
+    // A display name can only match a body that holds its key (fanout.ts): only those members' are read, not
+    // every member with rules of their own on every message.
     const wantNames = [...rulesets].filter(([, ruleset]) => needsDisplayName(ruleset)).map(([userId]) => userId)
-    const names = await repos.push.displayNames(event.room_id, wantNames)
+    const nameKeys = mentionCandidates(pushEvent, this.limits.maxMatchLength, true)
+    const names = await repos.push.displayNames(event.room_id, wantNames, nameKeys)
     const plContent = powerLevelsContent(room.state)
     const facts: RoomFacts = {
       memberCount: context.memberCount,

@@ -65,6 +65,9 @@ describe('unread_notifications in /sync', () => {
     await send(alice, room, text(`${bob.username.toUpperCase()}: are you there?`))
     await send(alice, room, text(`${bob.username}xyz is not you`))
     assert.deepEqual(await counts(bob, room), { notification_count: 2, highlight_count: 1 })
+    // A rule of the user's own reads the body even when the event carries m.mentions (only the legacy defaults step aside).
+    await send(alice, room, text(`hi ${bob.username}`, { 'm.mentions': {} }))
+    assert.deepEqual(await counts(bob, room), { notification_count: 3, highlight_count: 2 })
   })
 
   it('does not count notices, reactions, edits or member events', async () => {

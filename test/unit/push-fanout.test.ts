@@ -171,6 +171,7 @@ describe('mention keys', () => {
   it("lists a body's distinct word runs and other characters, and nothing for an event with m.mentions or no body", () => {
     assert.deepEqual(mentionCandidates(text('Hi @Bob:ex, hi!'), 100), ['hi', '@', 'bob', ':', 'ex', ',', '!'])
     assert.deepEqual(mentionCandidates(text('hi bob', { 'm.mentions': {} }), 100), [])
+    assert.deepEqual(mentionCandidates(text('hi bob', { 'm.mentions': {} }), 100, true), ['hi', 'bob'], 'for rules of the user\'s own')
     assert.deepEqual(mentionCandidates(ev('m.room.message', { body: 7 }), 100), [])
     assert.deepEqual(mentionCandidates(text('abc def'), 3), ['abc'], 'only what matching reads')
   })

@@ -288,14 +288,20 @@ export class PushRepository {
     )
   }
 
-  /** Display names of members from the room's current m.room.member state. */
-  async displayNames(roomId: string, userIds: string[]): Promise<Map<string, string>> {
-    if (userIds.length === 0) return new Map()
+  /**
+   * Display names of these joined local members from the room's current m.room.member state, of those listed
+   * under one of `keys` (push_mention_keys) only: a name whose key a body lacks cannot match it. The key index
+   * drives the read, so it costs what the body names, not how many members are asked about.
+   */
+  async displayNames(roomId: string, userIds: string[], keys: string[]): Promise<Map<string, string>> {
+    if (userIds.length === 0 || keys.length === 0) return new Map()
     const { rows } = await this.db.query<{ user_id: string; displayname: string | null }>(
       `SELECT c.state_key AS user_id, (e.json::jsonb)->'content'->>'displayname' AS displayname
-         FROM current_state c JOIN events e ON e.room_id = c.room_id AND e.event_id = c.event_id
-        WHERE c.room_id = $1 AND c.type = 'm.room.member' AND c.state_key = ANY($2::text[])`,
-      [roomId, userIds],
+         FROM (SELECT DISTINCT user_id FROM push_mention_keys WHERE room_id = $1 AND key = ANY($3::text[])) k
+         JOIN current_state c ON c.room_id = $1 AND c.type = 'm.room.member' AND c.state_key = k.user_id
+         JOIN events e ON e.room_id = c.room_id AND e.event_id = c.event_id
+        WHERE k.user_id = ANY($2::text[])`,
+      [roomId, userIds, keys],
     )
     return new Map(rows.filter((r) => typeof r.displayname === 'string').map((r) => [r.user_id, r.displayname as string]))
   }
