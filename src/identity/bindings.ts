@@ -6,7 +6,11 @@ import { signRequest } from '../protocol/x-matrix.ts'
 import type { SigningKey } from '../protocol/signing.ts'
 import type { Storage } from '../storage/index.ts'
 import type { ThreepidBinding } from '../storage/repositories/threepid-bindings.ts'
+import { MatrixError } from '../shared/errors.ts'
 import { baseUrl, type IdentityServers } from './identity-servers.ts'
+
+/** The most 3PID bindings one user keeps through this server (deactivation unbinds them one request each). */
+export const MAX_BINDINGS = 100
 
 /** What an unbind tells the client (id_server_unbind_result). */
 export type UnbindResult = 'success' | 'no-support'
@@ -24,9 +28,12 @@ export class ThreepidBindings {
     this.signingKey = options.signingKey
   }
 
-  /** POST /account/3pid/bind. */
+  /** POST /account/3pid/bind; at most MAX_BINDINGS per user (each is asked again at deactivation). */
   async bind(userId: string, request: { idServer: string; idAccessToken: string; sid: string; clientSecret: string }): Promise<void> {
     baseUrl(request.idServer)
+    if ((await this.storage.repos.threepidBindings.of(userId)).length >= MAX_BINDINGS) {
+      throw new MatrixError('M_LIMIT_EXCEEDED', `At most ${MAX_BINDINGS} addresses can be bound through this server`, 400)
+    }
     const bound = await this.identity.bind({ idServer: request.idServer, accessToken: request.idAccessToken }, request.sid, request.clientSecret, userId)
     await this.storage.repos.threepidBindings.add(userId, { ...bound, id_server: request.idServer })
   }

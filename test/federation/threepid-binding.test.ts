@@ -7,6 +7,7 @@ import { federatedServers, type FederatedServer } from '../support/federation-ri
 import { ID_ACCESS_TOKEN, startIdentityServer } from '../support/identity-server.ts'
 import { RoomClient, assertError } from '../support/rooms.ts'
 import { registerUser } from '../support/server.ts'
+import { MAX_BINDINGS } from '../../src/identity/bindings.ts'
 
 const rig = await federatedServers(1)
 const [a] = rig.servers as [FederatedServer]
@@ -60,6 +61,14 @@ describe('binding 3PIDs on an identity server', () => {
     assert.equal(res.status, 200, JSON.stringify(res.body))
     assert.deepEqual(res.body, { id_server_unbind_result: 'success' })
     assert.equal(identity.bindings.has(`email ${one}`) || identity.bindings.has(`email ${two}`), false)
+  })
+
+  it(`keeps at most ${MAX_BINDINGS} bindings per user`, async () => {
+    const alice = await RoomClient.register(a.api)
+    const repo = a.ctx.storage.repos.threepidBindings
+    for (let i = 0; i < MAX_BINDINGS; i++) await repo.add(alice.userId, { medium: 'email', address: `many${i}@example.org`, id_server: identity.name })
+    const sid = identity.validate('email', newAddress(), 'secret.1')
+    assertError(await alice.post('/account/3pid/bind', { id_server: identity.name, id_access_token: ID_ACCESS_TOKEN, sid, client_secret: 'secret.1' }), 400, 'M_LIMIT_EXCEEDED')
   })
 
   it('refuses a bind the identity server refuses, and bad requests', async () => {
