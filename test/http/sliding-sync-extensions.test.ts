@@ -326,6 +326,14 @@ describe('sliding sync extensions request', () => {
     )
   })
 
+  it('takes null for a field or an extension as left out', () => {
+    assert.deepEqual(parseExtensions(null), {})
+    assert.deepEqual(parseExtensions({ e2ee: null, to_device: { enabled: true, since: null, limit: null }, typing: { enabled: null, lists: null } }), {
+      to_device: { enabled: true },
+      typing: {},
+    })
+  })
+
   it('refuses bad shapes with M_INVALID_PARAM', () => {
     const bad: unknown[] = [
       [],

@@ -69,6 +69,11 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
+/** A field sent with a value: null counts as left out, as an optional field of the request. */
+function given(value: unknown): boolean {
+  return value !== undefined && value !== null
+}
+
 function scopeEntries(value: unknown, what: string): string[] {
   if (!Array.isArray(value)) throw invalid(`${what} must be an array of strings`)
   if (value.length > MAX_SCOPE_ENTRIES) throw invalid(`${what} may name at most ${MAX_SCOPE_ENTRIES} entries`)
@@ -87,25 +92,25 @@ export function parseExtensions(body: unknown): ExtensionsRequest {
   const out: ExtensionsRequest = {}
   for (const name of KNOWN) {
     const value = body[name]
-    if (value === undefined || value === null) continue
+    if (!given(value)) continue
     if (!isObject(value)) throw invalid(`extensions.${name} must be an object`)
     const config: ExtensionConfig = {}
-    if (value.enabled !== undefined) {
+    if (given(value.enabled)) {
       if (typeof value.enabled !== 'boolean') throw invalid(`extensions.${name}.enabled must be a boolean`)
       config.enabled = value.enabled
     }
     if (ROOM_BOUND.has(name)) {
-      if (value.lists !== undefined) config.lists = scopeEntries(value.lists, `extensions.${name}.lists`)
-      if (value.rooms !== undefined) config.rooms = scopeEntries(value.rooms, `extensions.${name}.rooms`)
+      if (given(value.lists)) config.lists = scopeEntries(value.lists, `extensions.${name}.lists`)
+      if (given(value.rooms)) config.rooms = scopeEntries(value.rooms, `extensions.${name}.rooms`)
     }
     if (name === 'to_device') {
-      if (value.since !== undefined) {
+      if (given(value.since)) {
         if (typeof value.since !== 'string' || !/^[0-9]{1,16}$/.test(value.since) || !Number.isSafeInteger(Number(value.since))) {
           throw invalid('extensions.to_device.since must be a next_batch from an earlier response')
         }
         config.since = value.since
       }
-      if (value.limit !== undefined) {
+      if (given(value.limit)) {
         if (typeof value.limit !== 'number' || !Number.isInteger(value.limit) || value.limit < 1 || value.limit > MAX_TO_DEVICE_LIMIT) {
           throw invalid(`extensions.to_device.limit must be an integer from 1 to ${MAX_TO_DEVICE_LIMIT}`)
         }
