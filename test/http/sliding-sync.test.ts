@@ -117,6 +117,7 @@ describe('simplified sliding sync', () => {
     assert.equal(update.rooms[dm].initial, undefined, 'an update')
     assert.deepEqual(update.rooms[dm].timeline.map((e: any) => e.event_id), [news])
     assert.equal(update.rooms[dm].num_live, 1)
+    assert.equal(update.rooms[dm].notification_count, 2, "bob's two unread messages in a DM notify")
     assert.deepEqual(update.rooms[dm].required_state, [], "bob's member event was sent already")
     const q = await send(alice, quiet, 'wake up')
     const moved = await sss(alice, elementX([0, 1]), `?pos=${update.pos}&timeout=0`)

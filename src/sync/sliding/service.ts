@@ -308,8 +308,12 @@ export class SlidingSyncService {
       }),
     )
 
-    // Timeline positions (for num_live) of rooms sent whole on a connection that had a position.
-    const timelineIds = since === null ? [] : results.flatMap(({ group, synced }) => group.filter((p) => p.initial).flatMap((p) => (synced.join[p.room.roomId]?.timeline.events ?? []).map((e) => e.event_id)))
+    // Timelines that may hold events from before the connection's last response (rooms sent whole, or updated
+    // from further back than it): their events' positions tell which are live.
+    const mayHoldOld = (p: Planned) => since !== null && (p.initial || p.after < since)
+    const timelineIds = results.flatMap(({ group, synced }) =>
+      group.filter(mayHoldOld).flatMap((p) => (synced.join[p.room.roomId] ?? synced.leave[p.room.roomId])?.timeline.events.map((e) => e.event_id) ?? []),
+    )
     const [positions, heroRows] = await Promise.all([
       timelineIds.length === 0 ? Promise.resolve([]) : repos.events.getByIds(timelineIds),
       repos.sync.memberEvents(
@@ -326,13 +330,19 @@ export class SlidingSyncService {
     for (const { group, synced } of results) {
       for (const p of group) {
         const out = roomResult(p, synced, userId, facts, heroContent, since, positionOf)
-        if (out === null) continue
+        const before = statuses.get(p.room.roomId)
+        if (out === null) {
+          // An update left empty (only events the user may not see): nothing to send, but the room is up to
+          // date to upTo, so later requests do not read the same range again.
+          if (!p.initial && before) sent.set(p.room.roomId, { ...before, streamPosition: upTo, membership: p.room.membership.membership })
+          continue
+        }
         rooms[p.room.roomId] = out
         sent.set(p.room.roomId, {
           streamPosition: upTo,
           membership: p.room.membership.membership,
           config: p.config as unknown as Record<string, unknown>,
-          lazyMembers: Object.fromEntries(lazyRecorded.get(p.room.roomId) ?? (p.initial ? new Map() : new Map(Object.entries(statuses.get(p.room.roomId)?.lazyMembers ?? {})))),
+          lazyMembers: Object.fromEntries(lazyRecorded.get(p.room.roomId) ?? (p.initial ? new Map() : new Map(Object.entries(before?.lazyMembers ?? {})))),
         })
       }
     }
@@ -400,8 +410,8 @@ function roomResult(
     limited: section.timeline.limited,
     ...(section.timeline.prev_batch !== undefined ? { prev_batch: section.timeline.prev_batch } : {}),
   }
-  // Events since the connection's last response are live: all of an update's, and the newer ones of a room sent whole.
-  out.num_live = !p.initial ? timeline.length : since === null ? 0 : timeline.filter((e) => (positionOf.get(e.event_id) ?? 0) > since).length
+  // Events after the connection's last response are live (an update from that response on: all of them).
+  out.num_live = since === null ? 0 : timeline.filter((e) => (positionOf.get(e.event_id) ?? Infinity) > since).length
   if (!joined) return out
   const summary = facts.summaries.get(roomId)
   const changedName = [...timeline, ...state].some((e) => e.type === 'm.room.name' && e.state_key === '')
