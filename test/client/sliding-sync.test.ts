@@ -1,0 +1,275 @@
+// Simplified sliding sync (MSC4186) driven by matrix-js-sdk's own SlidingSync class through SlidingSyncSdk
+// (client.startClient({ slidingSync })), against a real Homestead: a room list window by activity with its
+// count, a room moving into the window on a new message, a wider range bringing more rooms, room
+// subscriptions with their own timeline_limit, the account_data, typing and receipts extensions reaching the
+// SDK's models, and Megolm-encrypted messages between two Rust-crypto clients that both sync only through
+// sliding sync (room keys by to-device through the to_device extension, device lists and key counts through
+// the e2ee extension).
+import { after, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { ClientEvent, EventType, RoomEvent, RoomMemberEvent, type MatrixClient, type MatrixEvent } from 'matrix-js-sdk'
+import {
+  SlidingSync,
+  SlidingSyncEvent,
+  SlidingSyncState,
+  type MSC3575List,
+  type MSC3575RoomSubscription,
+  type MSC3575SlidingSyncResponse,
+} from 'matrix-js-sdk/lib/sliding-sync.js'
+import { CS, enc } from '../support/rooms.ts'
+import { registerUser, startTestServer, type Session, type TestServer } from '../support/server.ts'
+import { cryptoClient, cryptoOf, decryption, startSyncing, stopClients, timelineEvent, waitUntil } from '../support/sdk-crypto.ts'
+
+const t: TestServer = await startTestServer()
+const clients: MatrixClient[] = []
+
+/** The long-poll a SlidingSync asks for; responses come earlier whenever something changes. */
+const LONG_POLL_MS = 10_000
+
+interface SlidingClient {
+  client: MatrixClient
+  sliding: SlidingSync
+  /** Every response the client has processed, in order. */
+  responses: MSC3575SlidingSyncResponse[]
+}
+
+/** A Rust-crypto client syncing only through a SlidingSync with these lists, once its first response is processed. */
+async function slidingClient(session: Session, lists: Record<string, MSC3575List>, subscription: MSC3575RoomSubscription = { timeline_limit: 0 }): Promise<SlidingClient> {
+  const client = await cryptoClient(t.url, session)
+  clients.push(client)
+  const sliding = new SlidingSync(t.url, new Map(Object.entries(lists)), subscription, client, LONG_POLL_MS)
+  const responses: MSC3575SlidingSyncResponse[] = []
+  sliding.on(SlidingSyncEvent.Lifecycle, (state, resp) => {
+    if (state === SlidingSyncState.Complete && resp) responses.push(resp)
+  })
+  await startSyncing(client, undefined, sliding)
+  return { client, sliding, responses }
+}
+
+async function ok(res: Promise<{ status: number; body: any }>, what: string): Promise<any> {
+  const r = await res
+  assert.equal(r.status, 200, `${what}: ${JSON.stringify(r.body)}`)
+  return r.body
+}
+
+function createRoom(user: Session, body: Record<string, unknown>): Promise<string> {
+  return ok(t.api.post(`${CS}/createRoom`, body, user.access_token), 'createRoom').then((b) => b.room_id)
+}
+
+let txn = 0
+function send(user: Session, roomId: string, body: string): Promise<string> {
+  return ok(t.api.put(`${CS}/rooms/${enc(roomId)}/send/m.room.message/sss${++txn}`, { msgtype: 'm.text', body }, user.access_token), `send ${body}`).then((b) => b.event_id)
+}
+
+/** The IDs of the client's rooms, sorted. */
+function knownRooms(client: MatrixClient): string[] {
+  return client
+    .getRooms()
+    .map((r) => r.roomId)
+    .sort()
+}
+
+/** The bodies of the messages in the room's live timeline at the client, oldest first. */
+function messageBodies(client: MatrixClient, roomId: string): string[] {
+  const room = client.getRoom(roomId)
+  assert.ok(room, `${roomId} at ${client.getUserId()}`)
+  return room
+    .getLiveTimeline()
+    .getEvents()
+    .filter((e) => e.getType() === EventType.RoomMessage)
+    .map((e) => e.getContent().body)
+}
+
+describe('simplified sliding sync with matrix-js-sdk SlidingSync and SlidingSyncSdk', () => {
+  // Inside the suite, so it runs before the file's hook closes the server.
+  after(() => stopClients(clients))
+
+  it('lists the most recently active rooms in range with the full count, moves a room into range on a new message, and widens with setListRanges', async () => {
+    const alice = await registerUser(t.api)
+    const rooms: string[] = []
+    for (let i = 0; i < 5; i++) rooms.push(await createRoom(alice, { name: `Room ${i}` }))
+    const id = (i: number): string => rooms[i] as string
+    // Activity, most recent first: Room 4, 3, 2, 1, 0.
+    for (let i = 0; i < 5; i++) await send(alice, id(i), `message ${i}`)
+
+    const { client, sliding, responses } = await slidingClient(alice, {
+      rooms: { ranges: [[0, 2]], timeline_limit: 1, required_state: [[EventType.RoomName, '']] },
+    })
+    assert.equal(sliding.getListData('rooms')?.joinedCount, 5, 'count is every room of the list, not only those in range')
+    assert.equal(responses[0]?.lists.rooms?.count, 5)
+    assert.deepEqual(Object.keys(responses[0]?.rooms ?? {}).sort(), [id(4), id(3), id(2)].sort(), 'the three most recently active rooms')
+    assert.deepEqual(knownRooms(client), [id(4), id(3), id(2)].sort())
+    for (const i of [2, 3, 4]) {
+      const room = client.getRoom(id(i))
+      assert.equal(room?.name, `Room ${i}`)
+      assert.deepEqual(messageBodies(client, id(i)), [`message ${i}`], 'timeline_limit 1: the latest message')
+    }
+    const bump = (i: number) => client.getRoom(id(i))?.getBumpStamp() ?? 0
+    assert.ok(bump(4) > bump(3) && bump(3) > bump(2), 'bump stamps follow the activity')
+
+    // A new message in the least active room brings it to the top, into the range.
+    const latest = await send(alice, id(0), 'back to the top')
+    await timelineEvent(client, id(0), latest)
+    assert.equal(client.getRoom(id(0))?.name, 'Room 0', 'sent whole: with its required_state')
+    assert.deepEqual(messageBodies(client, id(0)), ['back to the top'])
+    assert.ok(bump(0) > bump(4), 'its bump stamp is now the highest')
+    assert.equal(sliding.getListData('rooms')?.joinedCount, 5)
+    assert.equal(client.getRoom(id(1)), null, 'Room 1 is still out of range')
+
+    // A wider range brings the rest.
+    sliding.setListRanges('rooms', [[0, 9]])
+    await waitUntil(client, [ClientEvent.Room, ClientEvent.Sync], () => client.getRoom(id(1)), 'Room 1 after widening the range')
+    assert.deepEqual(knownRooms(client), [...rooms].sort())
+    assert.deepEqual(messageBodies(client, id(1)), ['message 1'])
+    assert.equal(sliding.getListData('rooms')?.joinedCount, 5)
+  })
+
+  it('sends a subscribed room with the timeline_limit of the subscription, and its new messages after', async () => {
+    const alice = await registerUser(t.api)
+    const subscribed = await createRoom(alice, { name: 'Subscribed' })
+    const sent: string[] = []
+    for (let i = 1; i <= 6; i++) sent.push(await send(alice, subscribed, `old ${i}`))
+    const newer = await createRoom(alice, { name: 'Newer' })
+    await send(alice, newer, 'newest')
+
+    const { client, sliding } = await slidingClient(
+      alice,
+      { rooms: { ranges: [[0, 0]], timeline_limit: 1, required_state: [] } },
+      { timeline_limit: 3, required_state: [['*', '*']] },
+    )
+    assert.deepEqual(knownRooms(client), [newer], 'only the most recent room is in range')
+
+    sliding.modifyRoomSubscriptions(new Set([subscribed]))
+    const room = await waitUntil(client, [ClientEvent.Room, ClientEvent.Sync], () => client.getRoom(subscribed), 'the subscribed room')
+    assert.deepEqual(messageBodies(client, subscribed), ['old 4', 'old 5', 'old 6'], 'the last three messages')
+    assert.deepEqual(
+      room
+        .getLiveTimeline()
+        .getEvents()
+        .map((e) => e.getId()),
+      sent.slice(3),
+      'nothing else in the timeline',
+    )
+    assert.equal(room.name, 'Subscribed')
+    assert.equal(room.currentState.getStateEvents(EventType.RoomCreate, '')?.getSender(), alice.user_id, "required_state ['*', '*']: the whole state")
+    assert.ok(room.getLiveTimeline().getPaginationToken('b' as never), 'limited: a token to page back with')
+    assert.deepEqual(sliding.getRoomSubscriptions(), new Set([subscribed]))
+
+    // The subscription stays: a new message in the room arrives though it is not in the list's range.
+    const live = await send(alice, subscribed, 'live')
+    await timelineEvent(client, subscribed, live)
+    assert.deepEqual(messageBodies(client, subscribed), ['old 4', 'old 5', 'old 6', 'live'])
+  })
+
+  it('delivers account data, typing and read receipts through the extensions to the SDK models', async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const roomId = await createRoom(alice, { name: 'Chatter', preset: 'public_chat' })
+    await ok(t.api.post(`${CS}/join/${enc(roomId)}`, {}, bob.access_token), 'bob joins')
+    await send(bob, roomId, 'hello')
+    // After bob's message: his client's receipt moves forward only.
+    const aliceMessage = await send(alice, roomId, 'anyone there?')
+
+    const { client, responses } = await slidingClient(alice, {
+      rooms: { ranges: [[0, 9]], timeline_limit: 5, required_state: [[EventType.RoomMember, '*']] },
+    })
+    const room = client.getRoom(roomId)
+    assert.ok(room, 'the room is in the first response')
+    assert.equal(room.getMember(bob.user_id)?.membership, 'join')
+    assert.ok(client.getAccountData(EventType.PushRules), 'the push rules came with the first response')
+
+    // Global account data.
+    const globalData = new Promise<MatrixEvent>((resolve) => {
+      const on = (event: MatrixEvent) => {
+        if (event.getType() !== 'org.example.sss.settings') return
+        client.off(ClientEvent.AccountData, on)
+        resolve(event)
+      }
+      client.on(ClientEvent.AccountData, on)
+    })
+    await ok(t.api.put(`${CS}/user/${enc(alice.user_id)}/account_data/org.example.sss.settings`, { theme: 'dark' }, alice.access_token), 'global account data')
+    assert.deepEqual((await globalData).getContent(), { theme: 'dark' })
+    assert.deepEqual(client.getAccountData('org.example.sss.settings' as never)?.getContent(), { theme: 'dark' })
+
+    // Room account data and tags.
+    await ok(t.api.put(`${CS}/user/${enc(alice.user_id)}/rooms/${enc(roomId)}/account_data/org.example.sss.note`, { text: 'weekly' }, alice.access_token), 'room account data')
+    await ok(t.api.put(`${CS}/user/${enc(alice.user_id)}/rooms/${enc(roomId)}/tags/u.work`, { order: 0.5 }, alice.access_token), 'tag')
+    await waitUntil(client, [RoomEvent.AccountData, RoomEvent.Tags, ClientEvent.Event], () => room.getAccountData('org.example.sss.note') && room.tags['u.work'], 'room account data and the tag')
+    assert.deepEqual(room.getAccountData('org.example.sss.note')?.getContent(), { text: 'weekly' })
+    assert.deepEqual(room.tags['u.work'], { order: 0.5 })
+
+    // Typing, on bob's member.
+    const typing = (on: boolean) => ok(t.api.put(`${CS}/rooms/${enc(roomId)}/typing/${enc(bob.user_id)}`, on ? { typing: true, timeout: 30_000 } : { typing: false }, bob.access_token), 'typing')
+    await typing(true)
+    await waitUntil(client, [RoomMemberEvent.Typing], () => room.getMember(bob.user_id)?.typing === true, 'bob typing at alice')
+    await typing(false)
+    await waitUntil(client, [RoomMemberEvent.Typing], () => room.getMember(bob.user_id)?.typing === false, 'bob no longer typing at alice')
+
+    // Bob's read receipt on alice's message.
+    await ok(t.api.post(`${CS}/rooms/${enc(roomId)}/receipt/m.read/${enc(aliceMessage)}`, {}, bob.access_token), 'receipt')
+    await waitUntil(client, [RoomEvent.Receipt], () => room.getEventReadUpTo(bob.user_id) === aliceMessage, () => `bob's receipt at alice; receipts extensions: ${JSON.stringify(responses.map((r) => r.extensions.receipts))}`)
+    assert.ok(room.getUsersReadUpTo(room.findEventById(aliceMessage) as MatrixEvent).includes(bob.user_id))
+  })
+
+  it('carries Megolm-encrypted messages both ways between two Rust-crypto clients on sliding sync only', async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const lists: Record<string, MSC3575List> = {
+      rooms: {
+        ranges: [[0, 9]],
+        timeline_limit: 10,
+        required_state: [
+          [EventType.RoomEncryption, ''],
+          [EventType.RoomMember, '*'],
+          [EventType.RoomName, ''],
+        ],
+      },
+    }
+    const { client: aliceClient } = await slidingClient(alice, lists)
+    const { client: bobClient } = await slidingClient(bob, lists)
+
+    // Each device's keys are on the server before the other side encrypts: a client uploads them after its
+    // first response, and its next response lists its own user in device_lists.changed.
+    for (const [owner, session] of [
+      [aliceClient, alice],
+      [bobClient, bob],
+    ] as const) {
+      await waitUntil(
+        owner,
+        [ClientEvent.Sync],
+        async () => {
+          const res = await t.api.post(`${CS}/keys/query`, { device_keys: { [session.user_id]: [] } }, session.access_token)
+          return res.body?.device_keys?.[session.user_id]?.[session.device_id]
+        },
+        `the device keys of ${session.user_id} on the server`,
+      )
+    }
+
+    const roomId = (
+      await aliceClient.createRoom({
+        name: 'Secret plans',
+        invite: [bob.user_id],
+        initial_state: [{ type: EventType.RoomEncryption, state_key: '', content: { algorithm: 'm.megolm.v1.aes-sha2' } }],
+      })
+    ).room_id
+    await waitUntil(bobClient, [ClientEvent.Room, ClientEvent.Sync], () => bobClient.getRoom(roomId), 'the invite at bob')
+    await ok(t.api.post(`${CS}/join/${enc(roomId)}`, {}, bob.access_token), 'bob joins')
+    await waitUntil(aliceClient, [ClientEvent.Sync], () => aliceClient.getRoom(roomId)?.getMember(bob.user_id)?.membership === 'join', "bob's join at alice")
+    await waitUntil(bobClient, [ClientEvent.Sync], () => bobClient.getRoom(roomId)?.getMyMembership() === 'join', "bob's join at bob")
+    assert.equal(await cryptoOf(aliceClient).isEncryptionEnabledInRoom(roomId), true, 'm.room.encryption from required_state reached the crypto')
+    assert.equal(await cryptoOf(bobClient).isEncryptionEnabledInRoom(roomId), true)
+    const secret = 'The cake is in the oven 🎂'
+    const first = (await aliceClient.sendTextMessage(roomId, secret)).event_id
+    const stored = await ok(t.api.get(`${CS}/rooms/${enc(roomId)}/event/${enc(first)}`, alice.access_token), 'stored event')
+    assert.equal(stored.type, EventType.RoomMessageEncrypted, 'the server holds an m.room.encrypted event')
+    assert.ok(!JSON.stringify(stored).includes(secret), 'no plaintext on the server')
+    const received = await decryption(bobClient, await timelineEvent(bobClient, roomId, first))
+    assert.equal(received.getWireType(), EventType.RoomMessageEncrypted)
+    assert.equal(received.getType(), EventType.RoomMessage)
+    assert.equal(received.getContent().body, secret)
+
+    const reply = (await bobClient.sendTextMessage(roomId, 'Say nothing to Carol')).event_id
+    const answer = await decryption(aliceClient, await timelineEvent(aliceClient, roomId, reply))
+    assert.equal(answer.getContent().body, 'Say nothing to Carol')
+  })
+})
