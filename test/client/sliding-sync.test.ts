@@ -7,7 +7,7 @@
 // the e2ee extension).
 import { after, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { ClientEvent, EventType, RoomEvent, RoomMemberEvent, type MatrixClient, type MatrixEvent } from 'matrix-js-sdk'
+import { ClientEvent, EventTimeline, EventType, RoomEvent, RoomMemberEvent, type MatrixClient, type MatrixEvent } from 'matrix-js-sdk'
 import {
   SlidingSync,
   SlidingSyncEvent,
@@ -124,20 +124,22 @@ describe('simplified sliding sync with matrix-js-sdk SlidingSync and SlidingSync
     assert.equal(sliding.getListData('rooms')?.joinedCount, 5)
   })
 
-  it('sends a subscribed room with the timeline_limit of the subscription, and its new messages after', async () => {
+  it('sends a subscribed room with the timeline_limit of the subscription and its new messages after, until unsubscribed', async () => {
     const alice = await registerUser(t.api)
     const subscribed = await createRoom(alice, { name: 'Subscribed' })
     const sent: string[] = []
     for (let i = 1; i <= 6; i++) sent.push(await send(alice, subscribed, `old ${i}`))
-    const newer = await createRoom(alice, { name: 'Newer' })
-    await send(alice, newer, 'newest')
+    // The list holds only rooms tagged u.favourite: the subscribed room is never in it.
+    const favourite = await createRoom(alice, { name: 'Favourite' })
+    await ok(t.api.put(`${CS}/user/${enc(alice.user_id)}/rooms/${enc(favourite)}/tags/u.favourite`, {}, alice.access_token), 'tag')
 
     const { client, sliding } = await slidingClient(
       alice,
-      { rooms: { ranges: [[0, 0]], timeline_limit: 1, required_state: [] } },
+      { favourites: { ranges: [[0, 9]], timeline_limit: 1, required_state: [], filters: { tags: ['u.favourite'] } } },
       { timeline_limit: 3, required_state: [['*', '*']] },
     )
-    assert.deepEqual(knownRooms(client), [newer], 'only the most recent room is in range')
+    assert.deepEqual(knownRooms(client), [favourite], 'only the favourite is in the list')
+    assert.equal(sliding.getListData('favourites')?.joinedCount, 1)
 
     sliding.modifyRoomSubscriptions(new Set([subscribed]))
     const room = await waitUntil(client, [ClientEvent.Room, ClientEvent.Sync], () => client.getRoom(subscribed), 'the subscribed room')
@@ -152,12 +154,24 @@ describe('simplified sliding sync with matrix-js-sdk SlidingSync and SlidingSync
     )
     assert.equal(room.name, 'Subscribed')
     assert.equal(room.currentState.getStateEvents(EventType.RoomCreate, '')?.getSender(), alice.user_id, "required_state ['*', '*']: the whole state")
-    assert.ok(room.getLiveTimeline().getPaginationToken('b' as never), 'limited: a token to page back with')
-    assert.deepEqual(sliding.getRoomSubscriptions(), new Set([subscribed]))
+    assert.ok(room.getLiveTimeline().getPaginationToken(EventTimeline.BACKWARDS), 'limited: a token to page back with')
 
-    // The subscription stays: a new message in the room arrives though it is not in the list's range.
+    // The subscription stays: a new message in the room arrives though the room is in no list.
     const live = await send(alice, subscribed, 'live')
     await timelineEvent(client, subscribed, live)
+    assert.deepEqual(messageBodies(client, subscribed), ['old 4', 'old 5', 'old 6', 'live'])
+
+    // Unsubscribed, the room gets nothing more: a message in the favourite, sent after one in the unsubscribed
+    // room, reaches the client, and the earlier one has not.
+    sliding.modifyRoomSubscriptions(new Set())
+    // modifyRoomSubscriptions aborts the pending request at once; account data written after it reaches the
+    // client in the answer to a later request, the one carrying unsubscribe_rooms.
+    await ok(t.api.put(`${CS}/user/${enc(alice.user_id)}/account_data/org.example.sss.barrier`, { n: 1 }, alice.access_token), 'account data')
+    await waitUntil(client, [ClientEvent.AccountData], () => client.getAccountData('org.example.sss.barrier' as never), 'the account data after unsubscribing')
+    const ignored = await send(alice, subscribed, 'not for an unsubscribed room')
+    const barrier = await send(alice, favourite, 'barrier')
+    await timelineEvent(client, favourite, barrier)
+    assert.equal(room.findEventById(ignored), undefined, 'no update of the unsubscribed room')
     assert.deepEqual(messageBodies(client, subscribed), ['old 4', 'old 5', 'old 6', 'live'])
   })
 
@@ -226,7 +240,7 @@ describe('simplified sliding sync with matrix-js-sdk SlidingSync and SlidingSync
       },
     }
     const { client: aliceClient } = await slidingClient(alice, lists)
-    const { client: bobClient } = await slidingClient(bob, lists)
+    const { client: bobClient, responses: bobResponses } = await slidingClient(bob, lists)
 
     // Each device's keys are on the server before the other side encrypts: a client uploads them after its
     // first response, and its next response lists its own user in device_lists.changed.
@@ -267,6 +281,12 @@ describe('simplified sliding sync with matrix-js-sdk SlidingSync and SlidingSync
     assert.equal(received.getWireType(), EventType.RoomMessageEncrypted)
     assert.equal(received.getType(), EventType.RoomMessage)
     assert.equal(received.getContent().body, secret)
+    // The room key came as an Olm-encrypted to-device message from alice's device, in the to_device extension.
+    const toDevice = bobResponses.flatMap((r) => (r.extensions.to_device as { events?: Array<{ sender: string; type: string }> } | undefined)?.events ?? [])
+    assert.ok(
+      toDevice.some((e) => e.sender === alice.user_id && e.type === EventType.RoomMessageEncrypted),
+      `an m.room.encrypted to-device message from alice: ${JSON.stringify(toDevice.map((e) => [e.sender, e.type]))}`,
+    )
 
     const reply = (await bobClient.sendTextMessage(roomId, 'Say nothing to Carol')).event_id
     const answer = await decryption(aliceClient, await timelineEvent(aliceClient, roomId, reply))
