@@ -1,10 +1,10 @@
 // Simplified sliding sync (MSC4186) driven by matrix-js-sdk's own SlidingSync class through SlidingSyncSdk
 // (client.startClient({ slidingSync })), against a real Homestead: a room list window by activity with its
-// count, a room moving into the window on a new message, a wider range bringing more rooms, room
-// subscriptions with their own timeline_limit, the account_data, typing and receipts extensions reaching the
-// SDK's models, and Megolm-encrypted messages between two Rust-crypto clients that both sync only through
-// sliding sync (room keys by to-device through the to_device extension, device lists and key counts through
-// the e2ee extension).
+// count, a room moving into the window on a new message, a wider range bringing more rooms, lists with their
+// own filters and counts, room subscriptions with their own timeline_limit (and nothing after unsubscribing),
+// the account_data, typing and receipts extensions reaching the SDK's models, and Megolm-encrypted messages
+// between Rust-crypto clients that all sync only through sliding sync: room keys by to-device through the
+// to_device extension, a new device learnt through device_lists in the e2ee extension.
 import { after, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { ClientEvent, EventTimeline, EventType, RoomEvent, RoomMemberEvent, type MatrixClient, type MatrixEvent } from 'matrix-js-sdk'
@@ -16,9 +16,10 @@ import {
   type MSC3575RoomSubscription,
   type MSC3575SlidingSyncResponse,
 } from 'matrix-js-sdk/lib/sliding-sync.js'
+import { CryptoEvent } from 'matrix-js-sdk/lib/crypto-api/index.js'
 import { CS, enc } from '../support/rooms.ts'
 import { registerUser, startTestServer, type Session, type TestServer } from '../support/server.ts'
-import { cryptoClient, cryptoOf, decryption, startSyncing, stopClients, timelineEvent, waitUntil } from '../support/sdk-crypto.ts'
+import { cryptoClient, cryptoOf, decryption, loginNewDevice, startSyncing, stopClients, timelineEvent, waitUntil, type Session as Device } from '../support/sdk-crypto.ts'
 
 const t: TestServer = await startTestServer()
 const clients: MatrixClient[] = []
@@ -34,7 +35,7 @@ interface SlidingClient {
 }
 
 /** A Rust-crypto client syncing only through a SlidingSync with these lists, once its first response is processed. */
-async function slidingClient(session: Session, lists: Record<string, MSC3575List>, subscription: MSC3575RoomSubscription = { timeline_limit: 0 }): Promise<SlidingClient> {
+async function slidingClient(session: Device, lists: Record<string, MSC3575List>, subscription: MSC3575RoomSubscription = { timeline_limit: 0 }): Promise<SlidingClient> {
   const client = await cryptoClient(t.url, session)
   clients.push(client)
   const sliding = new SlidingSync(t.url, new Map(Object.entries(lists)), subscription, client, LONG_POLL_MS)
@@ -80,6 +81,35 @@ function messageBodies(client: MatrixClient, roomId: string): string[] {
     .map((e) => e.getContent().body)
 }
 
+/** The lists of the E2EE tests: every member, for the clients to know whom to encrypt for. */
+const E2EE_LISTS: Record<string, MSC3575List> = {
+  rooms: {
+    ranges: [[0, 9]],
+    timeline_limit: 10,
+    required_state: [
+      [EventType.RoomEncryption, ''],
+      [EventType.RoomMember, '*'],
+      [EventType.RoomName, ''],
+    ],
+  },
+}
+
+/**
+ * Waits until the device's keys are on the server: its client uploads them after its first response, and its
+ * next response lists its own user in device_lists.changed.
+ */
+function deviceKeysUploaded(owner: MatrixClient, session: Device): Promise<unknown> {
+  return waitUntil(
+    owner,
+    [ClientEvent.Sync],
+    async () => {
+      const res = await t.api.post(`${CS}/keys/query`, { device_keys: { [session.user_id]: [] } }, session.access_token)
+      return res.body?.device_keys?.[session.user_id]?.[session.device_id]
+    },
+    `the device keys of ${session.device_id} on the server`,
+  )
+}
+
 describe('simplified sliding sync with matrix-js-sdk SlidingSync and SlidingSyncSdk', () => {
   // Inside the suite, so it runs before the file's hook closes the server.
   after(() => stopClients(clients))
@@ -122,6 +152,28 @@ describe('simplified sliding sync with matrix-js-sdk SlidingSync and SlidingSync
     assert.deepEqual(knownRooms(client), [...rooms].sort())
     assert.deepEqual(messageBodies(client, id(1)), ['message 1'])
     assert.equal(sliding.getListData('rooms')?.joinedCount, 5)
+  })
+
+  it('keeps a count per list: direct chats and other rooms, each list with its own filter and range', async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const carol = await registerUser(t.api)
+    const dmBob = await createRoom(alice, { is_direct: true, invite: [bob.user_id], preset: 'trusted_private_chat' })
+    const dmCarol = await createRoom(alice, { is_direct: true, invite: [carol.user_id], preset: 'trusted_private_chat' })
+    await ok(t.api.put(`${CS}/user/${enc(alice.user_id)}/account_data/m.direct`, { [bob.user_id]: [dmBob], [carol.user_id]: [dmCarol] }, alice.access_token), 'm.direct')
+    const groups: string[] = []
+    for (let i = 0; i < 3; i++) groups.push(await createRoom(alice, { name: `Group ${i}` }))
+    await send(alice, dmBob, 'latest direct message')
+
+    const { client, sliding } = await slidingClient(alice, {
+      dms: { ranges: [[0, 0]], timeline_limit: 1, required_state: [], filters: { is_dm: true } },
+      groups: { ranges: [[0, 0]], timeline_limit: 1, required_state: [], filters: { is_dm: false } },
+    })
+    assert.equal(sliding.getListData('dms')?.joinedCount, 2)
+    assert.equal(sliding.getListData('groups')?.joinedCount, 3)
+    assert.deepEqual(knownRooms(client), [dmBob, groups[2] as string].sort(), 'the most recent room of each list')
+    assert.deepEqual(messageBodies(client, dmBob), ['latest direct message'])
+    assert.deepEqual(client.getAccountData(EventType.Direct)?.getContent(), { [bob.user_id]: [dmBob], [carol.user_id]: [dmCarol] })
   })
 
   it('sends a subscribed room with the timeline_limit of the subscription and its new messages after, until unsubscribed', async () => {
@@ -225,48 +277,35 @@ describe('simplified sliding sync with matrix-js-sdk SlidingSync and SlidingSync
     assert.ok(room.getUsersReadUpTo(room.findEventById(aliceMessage) as MatrixEvent).includes(bob.user_id))
   })
 
+  let alice: Session
+  let bob: Session
+  let aliceClient: MatrixClient
+  let aliceResponses: MSC3575SlidingSyncResponse[] = []
+  let bobClient: MatrixClient
+  let roomId = ''
+
   it('carries Megolm-encrypted messages both ways between two Rust-crypto clients on sliding sync only', async () => {
-    const alice = await registerUser(t.api)
-    const bob = await registerUser(t.api)
-    const lists: Record<string, MSC3575List> = {
-      rooms: {
-        ranges: [[0, 9]],
-        timeline_limit: 10,
-        required_state: [
-          [EventType.RoomEncryption, ''],
-          [EventType.RoomMember, '*'],
-          [EventType.RoomName, ''],
-        ],
-      },
-    }
-    const { client: aliceClient } = await slidingClient(alice, lists)
-    const { client: bobClient, responses: bobResponses } = await slidingClient(bob, lists)
+    alice = await registerUser(t.api)
+    bob = await registerUser(t.api)
+    const aliceSide = await slidingClient(alice, E2EE_LISTS)
+    aliceClient = aliceSide.client
+    aliceResponses = aliceSide.responses
+    const bobSide = await slidingClient(bob, E2EE_LISTS)
+    bobClient = bobSide.client
 
-    // Each device's keys are on the server before the other side encrypts: a client uploads them after its
-    // first response, and its next response lists its own user in device_lists.changed.
-    for (const [owner, session] of [
-      [aliceClient, alice],
-      [bobClient, bob],
-    ] as const) {
-      await waitUntil(
-        owner,
-        [ClientEvent.Sync],
-        async () => {
-          const res = await t.api.post(`${CS}/keys/query`, { device_keys: { [session.user_id]: [] } }, session.access_token)
-          return res.body?.device_keys?.[session.user_id]?.[session.device_id]
-        },
-        `the device keys of ${session.user_id} on the server`,
-      )
-    }
+    await deviceKeysUploaded(aliceClient, alice)
+    await deviceKeysUploaded(bobClient, bob)
 
-    const roomId = (
+    roomId = (
       await aliceClient.createRoom({
         name: 'Secret plans',
         invite: [bob.user_id],
         initial_state: [{ type: EventType.RoomEncryption, state_key: '', content: { algorithm: 'm.megolm.v1.aes-sha2' } }],
       })
     ).room_id
-    await waitUntil(bobClient, [ClientEvent.Room, ClientEvent.Sync], () => bobClient.getRoom(roomId), 'the invite at bob')
+    const invited = await waitUntil(bobClient, [ClientEvent.Room, ClientEvent.Sync], () => bobClient.getRoom(roomId), 'the invite at bob')
+    assert.equal(invited.getMyMembership(), 'invite', 'sent with invite_state')
+    assert.equal(invited.name, 'Secret plans')
     await ok(t.api.post(`${CS}/join/${enc(roomId)}`, {}, bob.access_token), 'bob joins')
     await waitUntil(aliceClient, [ClientEvent.Sync], () => aliceClient.getRoom(roomId)?.getMember(bob.user_id)?.membership === 'join', "bob's join at alice")
     await waitUntil(bobClient, [ClientEvent.Sync], () => bobClient.getRoom(roomId)?.getMyMembership() === 'join', "bob's join at bob")
@@ -282,7 +321,7 @@ describe('simplified sliding sync with matrix-js-sdk SlidingSync and SlidingSync
     assert.equal(received.getType(), EventType.RoomMessage)
     assert.equal(received.getContent().body, secret)
     // The room key came as an Olm-encrypted to-device message from alice's device, in the to_device extension.
-    const toDevice = bobResponses.flatMap((r) => (r.extensions.to_device as { events?: Array<{ sender: string; type: string }> } | undefined)?.events ?? [])
+    const toDevice = bobSide.responses.flatMap((r) => (r.extensions.to_device as { events?: Array<{ sender: string; type: string }> } | undefined)?.events ?? [])
     assert.ok(
       toDevice.some((e) => e.sender === alice.user_id && e.type === EventType.RoomMessageEncrypted),
       `an m.room.encrypted to-device message from alice: ${JSON.stringify(toDevice.map((e) => [e.sender, e.type]))}`,
@@ -291,5 +330,24 @@ describe('simplified sliding sync with matrix-js-sdk SlidingSync and SlidingSync
     const reply = (await bobClient.sendTextMessage(roomId, 'Say nothing to Carol')).event_id
     const answer = await decryption(aliceClient, await timelineEvent(aliceClient, roomId, reply))
     assert.equal(answer.getContent().body, 'Say nothing to Carol')
+  })
+
+  it("encrypts for bob's new device, learnt by alice's client from device_lists in the e2ee extension", async () => {
+    const before = aliceResponses.length
+    const phoneSession = await loginNewDevice(t.url, bob, "Bob's phone")
+    const { client: phone } = await slidingClient(phoneSession, E2EE_LISTS)
+    await deviceKeysUploaded(phone, phoneSession)
+    // Alice's client already queried bob's keys; only device_lists.changed makes it query them again.
+    await waitUntil(
+      aliceClient,
+      [CryptoEvent.DevicesUpdated, ClientEvent.Sync],
+      async () => (await cryptoOf(aliceClient).getUserDeviceInfo([bob.user_id])).get(bob.user_id)?.has(phoneSession.device_id),
+      "bob's new device in alice's device list",
+    )
+    const changed = aliceResponses.slice(before).flatMap((r) => (r.extensions.e2ee as { device_lists?: { changed: string[] } } | undefined)?.device_lists?.changed ?? [])
+    assert.ok(changed.includes(bob.user_id), `bob in device_lists.changed at alice: ${JSON.stringify(changed)}`)
+    const eventId = (await aliceClient.sendTextMessage(roomId, 'Welcome, new phone')).event_id
+    assert.equal((await decryption(phone, await timelineEvent(phone, roomId, eventId))).getContent().body, 'Welcome, new phone')
+    assert.equal((await decryption(bobClient, await timelineEvent(bobClient, roomId, eventId))).getContent().body, 'Welcome, new phone', "bob's first device too")
   })
 })
