@@ -24,6 +24,7 @@ import { cryptoClient, cryptoOf, decryption, loginNewDevice, startSyncing, stopC
 const t: TestServer = await startTestServer()
 const clients: MatrixClient[] = []
 
+const SSS = '/_matrix/client/unstable/org.matrix.simplified_msc3575/sync'
 /** The long-poll a SlidingSync asks for; responses come earlier whenever something changes. */
 const LONG_POLL_MS = 10_000
 
@@ -32,6 +33,8 @@ interface SlidingClient {
   sliding: SlidingSync
   /** Every response the client has processed, in order. */
   responses: MSC3575SlidingSyncResponse[]
+  /** The errcodes of the requests that failed. */
+  errors: string[]
 }
 
 /** A Rust-crypto client syncing only through a SlidingSync with these lists, once its first response is processed. */
@@ -40,11 +43,13 @@ async function slidingClient(session: Device, lists: Record<string, MSC3575List>
   clients.push(client)
   const sliding = new SlidingSync(t.url, new Map(Object.entries(lists)), subscription, client, LONG_POLL_MS)
   const responses: MSC3575SlidingSyncResponse[] = []
-  sliding.on(SlidingSyncEvent.Lifecycle, (state, resp) => {
+  const errors: string[] = []
+  sliding.on(SlidingSyncEvent.Lifecycle, (state, resp, err) => {
     if (state === SlidingSyncState.Complete && resp) responses.push(resp)
+    if (state === SlidingSyncState.RequestFinished && err) errors.push((err as { errcode?: string }).errcode ?? String(err))
   })
   await startSyncing(client, undefined, sliding)
-  return { client, sliding, responses }
+  return { client, sliding, responses, errors }
 }
 
 async function ok(res: Promise<{ status: number; body: any }>, what: string): Promise<any> {
@@ -225,6 +230,23 @@ describe('simplified sliding sync with matrix-js-sdk SlidingSync and SlidingSync
     await timelineEvent(client, favourite, barrier)
     assert.equal(room.findEventById(ignored), undefined, 'no update of the unsubscribed room')
     assert.deepEqual(messageBodies(client, subscribed), ['old 4', 'old 5', 'old 6', 'live'])
+  })
+
+  it('starts again without pos after M_UNKNOWN_POS, when another request without pos replaced the connection', async () => {
+    const alice = await registerUser(t.api)
+    const roomId = await createRoom(alice, { name: 'Restart' })
+    await send(alice, roomId, 'before')
+    const { client, errors } = await slidingClient(alice, { rooms: { ranges: [[0, 9]], timeline_limit: 5, required_state: [] } })
+    assert.deepEqual(messageBodies(client, roomId), ['before'])
+
+    // The same device starts the connection (no conn_id, as the SDK's) again: the SDK's pos is now unknown.
+    await ok(t.api.post(SSS, { lists: { other: { ranges: [[0, 0]], timeline_limit: 0 } } }, alice.access_token), 'a new connection')
+    const after = await send(alice, roomId, 'after the reset')
+    await timelineEvent(client, roomId, after)
+    assert.ok(errors.includes('M_UNKNOWN_POS'), `the SDK's request with the old pos failed: ${JSON.stringify(errors)}`)
+    // The room came whole again on the new connection; the SDK kept each event once.
+    assert.deepEqual(messageBodies(client, roomId), ['before', 'after the reset'])
+    assert.equal(client.getRoom(roomId)?.name, 'Restart')
   })
 
   it('delivers account data, typing and read receipts through the extensions to the SDK models', async () => {
