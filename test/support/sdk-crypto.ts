@@ -12,6 +12,7 @@ import {
 } from 'matrix-js-sdk'
 import type { AuthDict } from 'matrix-js-sdk/lib/interactive-auth.js'
 import type { CryptoApi } from 'matrix-js-sdk/lib/crypto-api/index.js'
+import type { SlidingSync } from 'matrix-js-sdk/lib/sliding-sync.js'
 import { logger as sdkLogger, type Logger } from 'matrix-js-sdk/lib/logger.js'
 
 // The SDK logs every request, sync and crypto step. Each client gets a silent logger (its sync and crypto
@@ -134,8 +135,8 @@ export function cryptoOf(client: MatrixClient): CryptoApi {
   return crypto
 }
 
-/** Starts the sync loop and resolves once the first sync has been processed. */
-export async function startSyncing(client: MatrixClient, initialSyncLimit = 20): Promise<void> {
+/** Starts the sync loop (/sync, or simplified sliding sync with `slidingSync`) and resolves once the first sync has been processed. */
+export async function startSyncing(client: MatrixClient, initialSyncLimit = 20, slidingSync?: SlidingSync): Promise<void> {
   const firstSync = new Promise<void>((resolve, reject) => {
     const onSync = (state: string) => {
       if (state === 'ERROR') reject(new Error(`the first sync of ${client.getDeviceId()} failed`))
@@ -145,7 +146,7 @@ export async function startSyncing(client: MatrixClient, initialSyncLimit = 20):
     }
     client.on(ClientEvent.Sync, onSync)
   })
-  await client.startClient({ initialSyncLimit })
+  await client.startClient({ initialSyncLimit, ...(slidingSync ? { slidingSync } : {}) })
   await firstSync
 }
 
