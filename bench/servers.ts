@@ -1,9 +1,13 @@
 // The benchmarked server process and its database, shared by `npm run bench` (run.ts) and the A/B runs (ab.ts).
 import { fork, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import pg from 'pg'
-import { progress } from './lib.ts'
+import { HttpClient, progress, type Cleanups } from './lib.ts'
 import type { ChildMessage, ParentMessage } from './server-process.ts'
+import type { Target } from './targets.ts'
 
 // ---- the server process -------------------------------------------------------------------------
 
@@ -115,3 +119,27 @@ export async function externalDatabase(adminUrl: string): Promise<BenchDatabase>
   }
 }
 
+
+// ---- a Homestead for the side-by-side benchmarks -------------------------------------------------
+
+/**
+ * A Homestead in a child process on a fresh database of the PostgreSQL at `adminUrl` and a fresh data
+ * directory (`hs-bench-<name>-…`), with `benchOverrides` plus `overrides`; `cleanups` stops it and drops both.
+ */
+export async function startBenchHomestead(
+  cleanups: Cleanups,
+  options: { adminUrl: string; name: string; overrides?: Record<string, unknown>; maxSockets: number },
+): Promise<{ target: Target; server: ServerProcess }> {
+  const dataDir = await mkdtemp(join(tmpdir(), `hs-bench-${options.name}-`))
+  cleanups.push(() => rm(dataDir, { recursive: true, force: true }))
+  const database = await externalDatabase(options.adminUrl)
+  cleanups.push(() => database.drop())
+  const server = new ServerProcess()
+  cleanups.push(() => server.stop())
+  const ready = await server.call({ type: 'start', overrides: benchOverrides(dataDir, { ...database.overrides, ...options.overrides }) }, 'ready')
+  progress(`Homestead ready at ${ready.url} in ${ready.startup_ms} ms (pid ${server.pid})`)
+  const http = new HttpClient(ready.url, options.maxSockets)
+  cleanups.push(async () => http.close())
+  const target: Target = { name: 'homestead', url: ready.url, http, cpuMs: () => server.cpuMs(), info: { url: ready.url, database: database.info } }
+  return { target, server }
+}
