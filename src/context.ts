@@ -1,4 +1,5 @@
 // The dependency graph, built once per process and passed down explicitly.
+import { SlidingSyncService } from './sync/sliding/service.ts'
 import type { Config } from './config/schema.ts'
 import { ServerKeys } from './keys/server-keys.ts'
 import { RateLimiter } from './ratelimit/index.ts'
@@ -89,6 +90,7 @@ export interface AppContext {
   userDirectory: UserDirectory
   presence: Presence
   sync: SyncService
+  slidingSync: SlidingSyncService
   ephemeral: Ephemeral
   /** Self-destructing messages (rooms.ephemeral_messages); null when off. */
   eventExpiry: EventExpiry | null
@@ -363,6 +365,18 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     heardFrom: (origin) => void federationSender.heardFrom(origin).catch((err: Error) => logger.warn({ err: err.message, origin }, 'ending a backoff failed')),
   })
 
+  const sync = new SyncService(storage, notifier, clock, {
+    ephemeral: (requester, rooms, since, upTo) => ephemeral.forSync(requester, rooms, since, upTo),
+    unreadCounts: (userId, roomIds, upTo) => push.unreadCounts(userId, roomIds, upTo),
+    presence: (requester, since, upTo, filter) => presence.forSync(requester.userId, since, upTo, filter),
+    roomPresence: (roomId, since, upTo) => presence.inRoom(roomId, since, upTo),
+    pushRules: async (userId) => (await push.ruleset(userId)) as unknown as Record<string, unknown>,
+    e2ee: {
+      toDevice: (requester, since, upTo, changed) => toDevice.forSync(requester, since, upTo, changed),
+      deviceLists: (userId, since, upTo, keysChanged) => deviceLists.forSync(userId, since, upTo, keysChanged),
+      keyCounts: (userId, deviceId) => e2eKeys.counts(userId, deviceId),
+    },
+  }, (part, outcome) => metrics.syncLocal.inc({ part, outcome }), filterLimitsOf(config))
   return {
     config,
     clock,
@@ -393,18 +407,8 @@ export async function createContext(options: ContextOptions): Promise<AppContext
     search: new Search(storage, clock, config.limits.search_limit),
     userDirectory: new UserDirectory(storage, config.limits.user_directory_limit, config.server_name),
     presence,
-    sync: new SyncService(storage, notifier, clock, {
-      ephemeral: (requester, rooms, since, upTo) => ephemeral.forSync(requester, rooms, since, upTo),
-      unreadCounts: (userId, roomIds, upTo) => push.unreadCounts(userId, roomIds, upTo),
-      presence: (requester, since, upTo, filter) => presence.forSync(requester.userId, since, upTo, filter),
-      roomPresence: (roomId, since, upTo) => presence.inRoom(roomId, since, upTo),
-      pushRules: async (userId) => (await push.ruleset(userId)) as unknown as Record<string, unknown>,
-      e2ee: {
-        toDevice: (requester, since, upTo, changed) => toDevice.forSync(requester, since, upTo, changed),
-        deviceLists: (userId, since, upTo, keysChanged) => deviceLists.forSync(userId, since, upTo, keysChanged),
-        keyCounts: (userId, deviceId) => e2eKeys.counts(userId, deviceId),
-      },
-    }, (part, outcome) => metrics.syncLocal.inc({ part, outcome }), filterLimitsOf(config)),
+    sync,
+    slidingSync: new SlidingSyncService({ storage, notifier, clock, sync, limits: { timelineCap: config.limits.sync_timeline_limit, maxTimeoutMs: config.limits.sync_timeout_ms } }),
     ephemeral,
     eventExpiry,
     push,

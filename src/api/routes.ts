@@ -21,6 +21,7 @@ import * as roomSend from './client/rooms/send.ts'
 import * as roomRead from './client/rooms/read.ts'
 import * as roomMembership from './client/rooms/membership.ts'
 import * as sync from './client/sync.ts'
+import * as slidingSync from './client/sliding-sync.ts'
 import * as eventStream from './client/events.ts'
 import * as directory from './client/directory.ts'
 import * as upgrade from './client/upgrade.ts'
@@ -85,6 +86,7 @@ const modules = [
   roomRead,
   roomMembership,
   sync,
+  slidingSync,
   eventStream,
   directory,
   upgrade,

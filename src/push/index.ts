@@ -30,7 +30,7 @@ export interface PushOptions {
   limits?: PushLimits
 }
 
-/** Queues the push gateway deliveries of an event, inside its transaction (PushSender.queueEvent). */
+/** Records the push gateway deliveries of an event, inside its transaction (PushSender.queueEvent). */
 export type QueueDeliveries = (repos: Repositories, push: EventPush) => void
 
 /** The body of PUT /pushrules/global/{kind}/{ruleId}. */
@@ -318,6 +318,7 @@ export class Push {
     this.deliveries(repos, {
       roomId: event.room_id,
       eventId: event.event_id,
+      streamOrdering,
       sender: event.sender,
       roomNotifies: plan.room.notify,
       roomTweaks: plan.roomTweaks,
@@ -341,6 +342,8 @@ export class Push {
     this.deliveries(repos, {
       roomId: event.room_id,
       eventId: event.event_id,
+      // Only the invitee is reached, whatever their membership's position.
+      streamOrdering: 0,
       sender: event.sender,
       roomNotifies: false,
       roomTweaks: {},

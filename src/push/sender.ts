@@ -1,6 +1,7 @@
 // Delivery to push gateways (push gateway API, POST /_matrix/push/v1/notify). What each pusher must still
-// deliver lives in PostgreSQL (push_queue, migration 0041): a notification about an event is queued in the
-// transaction that appends the event, for each pusher of each local member the push rules say it notifies; a
+// deliver lives in PostgreSQL (push_queue, migration 0041): who an event notifies is recorded in the
+// transaction that appends it (one push_fanout row, migration 0051), and expanded after the commit into a
+// queued notification for each pusher of each local member the push rules say it notifies; a
 // badge update (the unread count alone) in the transaction of the user's read receipt. Every instance runs
 // the worker: a pusher is delivered to by the instance holding its lease, one request in flight at a time,
 // in queue order; a lease whose holder died lapses and another instance takes over, so nothing queued is
@@ -29,6 +30,8 @@ export const PUSH_CHANNEL = 'homestead_push'
 
 /** Pushers looked at per poll. */
 const DUE_PER_POLL = 500
+/** Unexpanded fan-outs (push_fanout) expanded per poll. */
+const FANOUTS_PER_POLL = 100
 /** Pushers delivered to at once by one instance; the others wait for a free slot. */
 const MAX_CONCURRENT_PUSHERS = 100
 /** Largest answer read from a gateway (it lists rejected pushkeys only). */
@@ -111,15 +114,38 @@ export class PushSender {
       logger: options.logger,
       what: 'pusher',
       poll: async () => {
+        // Fan-outs an instance left unexpanded (it died after the commit) first: they queue deliveries.
+        for (const id of await this.storage.repos.pushers.fanoutsDue(FANOUTS_PER_POLL)) await this.expand(id)
         for (const id of await this.storage.repos.pushers.due(DUE_PER_POLL)) if (!this.workers.isRunning(id)) this.workers.run(id)
       },
       releaseAll: () => this.storage.repos.pushers.releaseAll(this.holder),
     })
   }
 
-  /** Queues an event's notifications in its transaction (Push's deliveries); delivered once it commits. */
+  /**
+   * Records an event's notifications in its transaction (Push's deliveries): one push_fanout row, whatever
+   * the number of pushers. Once the transaction has committed, and the send's answer has been written (the
+   * next turn of the event loop), the row is expanded into the pushers' queues and their deliveries woken.
+   */
   queueEvent(repos: Repositories, push: EventPush): void {
-    this.workers.wakeOnCommit(repos, repos.stream.onCommitted, repos.pushers.enqueueEvent(push))
+    const fanout = repos.pushers.queueFanout(push)
+    // A failed statement fails the transaction (nothing to expand then), not the process.
+    fanout.catch(() => {})
+    repos.stream.onCommitted.push(() => {
+      fanout.then((id) => {
+        if (id !== null) setImmediate(() => void this.expand(id))
+      }, () => {})
+    })
+  }
+
+  /** Expands a fan-out row into its pushers' queues and wakes them; on failure the poll expands it later. */
+  private async expand(id: number): Promise<void> {
+    if (this.workers.stopped) return
+    try {
+      this.workers.wake(await this.storage.transaction((repos) => repos.pushers.expandFanout(id)))
+    } catch (err) {
+      this.logger.warn({ fanout: id, err: (err as Error).message }, 'push fan-out failed; the poll retries it')
+    }
   }
 
   /** A local user's read receipt, in its transaction: each of their pushers is told the new unread count. */

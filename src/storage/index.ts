@@ -46,6 +46,7 @@ import { FederationTxnsRepository } from './repositories/federation-txns.ts'
 import { RemoteDeviceListsRepository } from './repositories/remote-device-lists.ts'
 import { FederationOutboundRepository } from './repositories/federation-outbound.ts'
 import { PushersRepository } from './repositories/pushers.ts'
+import { SlidingSyncRepository } from './repositories/sliding-sync.ts'
 
 export { Database, connectionConfig, type Queryable } from './db.ts'
 export { passwordSource, type PasswordSource } from './credentials.ts'
@@ -88,6 +89,7 @@ export type { RemoteDeviceListRow, RemoteDeviceRow } from './repositories/remote
 export type { EventThread } from './repositories/relations.ts'
 export type { QueuedPdu, QueuedEdu } from './repositories/federation-outbound.ts'
 export type { PusherRow, PusherWrite, LeasedPusher, QueuedPush, DigestItem, EventPush } from './repositories/pushers.ts'
+export type { SlidingPosition, SlidingRoomStatus, RoomActivity } from './repositories/sliding-sync.ts'
 export type { ChildRow, ParentRef, EditableRef, ThreadSummaryRow, ChildrenQuery } from './repositories/relations.ts'
 
 /** Every repository, bound to one Queryable (the pool, or a transaction's client). */
@@ -138,6 +140,7 @@ export interface Repositories {
   remoteDeviceLists: RemoteDeviceListsRepository
   federationOutbound: FederationOutboundRepository
   pushers: PushersRepository
+  slidingSync: SlidingSyncRepository
 }
 
 export function repositories(db: Queryable): Repositories {
@@ -188,6 +191,7 @@ export function repositories(db: Queryable): Repositories {
     remoteDeviceLists: new RemoteDeviceListsRepository(db),
     federationOutbound: new FederationOutboundRepository(db),
     pushers: new PushersRepository(db),
+    slidingSync: new SlidingSyncRepository(db),
   }
 }
 

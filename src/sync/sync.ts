@@ -109,7 +109,7 @@ export class SyncService {
   private readonly storage: Storage
   private readonly notifier: StreamNotifier
   private readonly clock: Clock
-  private readonly sources: SyncSources
+  readonly sources: SyncSources
   private draining = false
   private readonly closeWaiters = new Set<() => void>()
   private readonly viewerStates = new Map<string, ViewerState>()

@@ -192,6 +192,36 @@ describe('Homestead cluster (3 instances, one PostgreSQL, HAProxy)', () => {
     report({ scenario: 'wake through the balancer (send and long-poll both via HAProxy)', ...summary(balanced) })
   })
 
+  it('serves a sliding sync connection whose every request lands on another instance, woken by sends through a third', async () => {
+    const [a, b, c] = cluster.instances as [Instance, Instance, Instance]
+    const alice = await registerUser(a.api)
+    const bob = await registerUser(b.api)
+    const roomId = await roomWith(c.api, alice, [bob])
+    const SSS = '/_matrix/client/unstable/org.matrix.simplified_msc3575/sync'
+    const body = { conn_id: 'main', lists: { all: { ranges: [[0, 9]], timeline_limit: 5, required_state: [['m.room.member', '$LAZY']] } }, extensions: { to_device: { enabled: true } } }
+    const first = await a.api.post(SSS, body, bob.access_token)
+    assert.equal(first.status, 200, JSON.stringify(first.body))
+    assert.ok(first.body.rooms[roomId], 'the room, whole')
+    let pos: string = first.body.pos
+    // Each round: the long-poll on one instance, the message sent through another.
+    const rounds: Array<[Instance, Instance]> = [[b, c], [c, a], [a, b], [b, a], [c, b], [a, c]]
+    const woken: number[] = []
+    for (const [poller, sender] of rounds) {
+      const issued = performance.now()
+      const polling = poller.api.post(`${SSS}?pos=${pos}&timeout=20000`, body, bob.access_token)
+      await sleep(100)
+      const sentAt = performance.now()
+      const eventId = await send(sender.api, alice, roomId, `via ${sender.name}`, `sss-${poller.name}-${sender.name}`)
+      const res = await polling
+      assert.equal(res.status, 200, JSON.stringify(res.body))
+      assert.ok(performance.now() - issued < 19000, 'woken before the timeout')
+      woken.push(performance.now() - sentAt)
+      assert.deepEqual(res.body.rooms[roomId]?.timeline.map((e: { event_id: string }) => e.event_id), [eventId], `on ${poller.name}: only the new message`)
+      pos = res.body.pos
+    }
+    report({ scenario: 'sliding sync long-poll woken across instances (send start → response)', samples: woken.length, p50_ms: percentile(woken, 50), max_ms: percentile(woken, 100) })
+  })
+
   it('returns the same event_id when a txnId is retried on another instance, even concurrently', async () => {
     const [a, b, c] = cluster.instances as [Instance, Instance, Instance]
     const alice = await registerUser(a.api)

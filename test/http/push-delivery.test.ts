@@ -1,8 +1,8 @@
 // Delivery to push gateways (push gateway API, POST /_matrix/push/v1/notify): a gateway written here, on
 // loopback, checks every request against the spec's schema; each notifying event reaches each pusher of each
 // member it notifies exactly once, with the unread count, priority and tweaks; reading updates the badge;
-// a rejected pushkey removes its pusher; a failing gateway is retried; two instances on one database deliver
-// each notification once.
+// a fan-out an instance died before expanding is expanded by a poll; a rejected pushkey removes its pusher;
+// a failing gateway is retried; two instances on one database deliver each notification once.
 import { after, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { registerUser, startInstanceOn, startTestServer, type Session, type TestServer } from '../support/server.ts'
@@ -169,6 +169,26 @@ describe('push delivery', () => {
     const fromBob = await send(bob, room, text('hello?'))
     await settle(carol, room, pushkey)
     assert.equal(of(pushkey).filter((x) => x.event_id === fromBob).length, 0)
+  })
+
+  it("delivers a fan-out its instance recorded but never expanded (it died after the commit): the poll expands it", async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const room = await roomWith(alice, [bob])
+    // Sent before bob had a pusher, so nothing was recorded for it; the row written here is what an instance
+    // that died between the commit and the expansion leaves behind.
+    const eventId = await send(alice, room, text('are you there?'))
+    const pushkey = await setPusher(bob)
+    const storage = t.server.ctx.storage
+    const { rows } = await storage.db.query<{ stream_ordering: string }>('SELECT stream_ordering FROM events WHERE event_id = $1', [eventId])
+    const position = Number((rows[0] as { stream_ordering: string }).stream_ordering)
+    await storage.transaction((repos) =>
+      repos.pushers.queueFanout({ roomId: room, eventId, streamOrdering: position, sender: alice.user_id, roomNotifies: true, roomTweaks: { sound: 'default' }, individuals: [], invitee: null, now: Date.now() }),
+    )
+    const n = await gateway.waitFor(about(pushkey, eventId), 'the notification of the recovered fan-out')
+    assert.deepEqual((n.devices[0] as Record<string, unknown>).tweaks, { sound: 'default' })
+    await settle(alice, room, pushkey)
+    assert.equal(of(pushkey).filter((x) => x.event_id === eventId).length, 1, 'exactly once')
   })
 
   it('removes a pusher whose pushkey the gateway rejects, and keeps the others', async () => {

@@ -42,6 +42,8 @@ export const UNSTABLE_FEATURES: Record<string, boolean> = {
   'org.matrix.msc4380.stable': true,
   // Dehydrated devices (src/e2ee/dehydrated-device.ts).
   'org.matrix.msc3814': true,
+  // Simplified sliding sync (MSC4186; src/sync/sliding), as Synapse advertises it.
+  'org.matrix.simplified_msc3575': true,
 }
 
 export const versions = defineRoute({

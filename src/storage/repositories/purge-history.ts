@@ -102,6 +102,7 @@ export class PurgeHistoryRepository {
       // Unread counts kept part-way counted purged events: counted again from the start.
       `DELETE FROM push_unread_checkpoints WHERE room_id = $1`,
       `DELETE FROM push_queue WHERE room_id = $1 AND event_id IN ${gone}`,
+      `DELETE FROM push_fanout WHERE room_id = $1 AND event_id IN ${gone}`,
       `DELETE FROM threads WHERE room_id = $1 AND root_event_id IN ${gone}`,
       `DELETE FROM event_expiry WHERE room_id = $1 AND event_id IN ${gone}`,
       `DELETE FROM federation_pdu_queue WHERE room_id = $1 AND event_id IN ${deletedOnly}`,

@@ -1,6 +1,7 @@
 // Pushers and what each has still to deliver (migration 0041).
 import { lockName, type Queryable } from '../db.ts'
 import type { LeaseRelease } from '../../shared/keyed-workers.ts'
+import { RESERVED_POSITION } from './stream.ts'
 
 const NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint'
 
@@ -51,10 +52,12 @@ export interface QueuedPush {
   created_ts: number
 }
 
-/** See PushersRepository.enqueueEvent. */
+/** See PushersRepository.queueFanout. */
 export interface EventPush {
   roomId: string
   eventId: string
+  /** The event's stream position (null: the transaction's reserved one, RESERVED_POSITION): the members reached are those joined at it. */
+  streamOrdering: number | null
   sender: string
   /** Whether members who run the server-default rules unchanged (and are not named) are notified. */
   roomNotifies: boolean
@@ -72,9 +75,11 @@ function pusherOf<T extends PusherRow>(row: T): T {
   return { ...row, id: Number(row.id), pushkey_ts: Number(row.pushkey_ts) }
 }
 
-/** Users who ignore the sender ($3) get no push about their events (as their counts leave them out). */
-const NOT_IGNORING = `NOT EXISTS (SELECT 1 FROM account_data d WHERE d.user_id = p.user_id AND d.room_id = '' AND d.type = 'm.ignored_user_list'
-                                     AND jsonb_typeof(d.content->'ignored_users') = 'object' AND d.content->'ignored_users' ? $3)`
+/** Users who ignore the sender (an SQL expression) get no push about their events (as their counts leave them out). */
+function notIgnoring(sender: string): string {
+  return `NOT EXISTS (SELECT 1 FROM account_data d WHERE d.user_id = p.user_id AND d.room_id = '' AND d.type = 'm.ignored_user_list'
+                         AND jsonb_typeof(d.content->'ignored_users') = 'object' AND d.content->'ignored_users' ? ${sender})`
+}
 
 /** Owns pushers and push_queue (migration 0041). */
 export class PushersRepository {
@@ -132,32 +137,71 @@ export class PushersRepository {
   }
 
   /**
-   * Queues a notification about an appended event, in its transaction, for every pusher of a local member it
-   * notifies: joined members (and the user an invite names) other than the sender and those ignoring them,
-   * notified as the room's outcome says unless they are among `individuals`. Returns the pushers queued for
-   * (a promise nobody need wait for: the wake-up after the commit reads it).
+   * Records, in the appended event's transaction, who it notifies (one push_fanout row), if a member it may
+   * reach has a pusher: the joined members other than the sender when the room's outcome notifies, else the
+   * individuals it notifies, and the user an invite names. The row's ID, or null (nobody to push to); a
+   * promise nobody need wait for: the expansion after the commit reads it (expandFanout).
    */
-  enqueueEvent(e: EventPush): Promise<number[]> {
+  queueFanout(e: EventPush): Promise<number | null> {
     const ids = e.individuals.map((i) => i.userId)
     const notify = e.individuals.map((i) => i.notify)
     const tweaks = e.individuals.map((i) => JSON.stringify(i.tweaks))
-    // Without a room-wide notification only the individuals notified can be reached: start from their pushers.
-    const members = e.roomNotifies
-      ? `room_memberships m JOIN pushers p ON p.user_id = m.user_id`
-      : `pushers p JOIN room_memberships m ON m.room_id = $1 AND m.user_id = p.user_id`
-    const only = e.roomNotifies ? '' : `AND p.user_id = ANY(ARRAY(SELECT user_id FROM i WHERE notify))`
+    const reachable = e.roomNotifies
+      ? `EXISTS (SELECT 1 FROM room_memberships m JOIN pushers p ON p.user_id = m.user_id
+                  WHERE m.room_id = $1 AND (m.membership = 'join' OR m.user_id = $9) AND m.user_id <> $3)`
+      : `EXISTS (SELECT 1 FROM pushers p WHERE p.user_id = ANY(ARRAY(SELECT u FROM unnest($5::text[], $6::bool[]) AS i(u, n) WHERE n)))`
     return this.db
-      .query<{ pusher_id: string }>(
-        `WITH i AS (SELECT * FROM unnest($4::text[], $5::bool[], $6::jsonb[]) AS i(user_id, notify, tweaks))
-         INSERT INTO push_queue (pusher_id, room_id, event_id, tweaks, created_ts)
-         SELECT p.id, $1, $2, COALESCE(i.tweaks, $7::jsonb), $8
-           FROM ${members} LEFT JOIN i ON i.user_id = m.user_id
-          WHERE m.room_id = $1 AND (m.membership = 'join' OR (m.membership = 'invite' AND m.user_id = $9)) AND m.user_id <> $3
-            AND COALESCE(i.notify, $10::bool) ${only} AND ${NOT_IGNORING}
-         RETURNING pusher_id`,
-        [e.roomId, e.eventId, e.sender, ids, notify, tweaks, JSON.stringify(e.roomTweaks), e.now, e.invitee, e.roomNotifies],
+      .query<{ id: string }>(
+        `INSERT INTO push_fanout (room_id, event_id, stream_ordering, sender, room_notifies, room_tweaks, individual_ids, individual_notify, individual_tweaks, invitee, created_ts)
+         SELECT $1, $2, COALESCE($4::bigint, ${RESERVED_POSITION}), $3, $10, $8::jsonb, $5::text[], $6::bool[], $7::jsonb[], $9, $11 WHERE ${reachable}
+         RETURNING id`,
+        [e.roomId, e.eventId, e.sender, e.streamOrdering, ids, notify, tweaks, JSON.stringify(e.roomTweaks), e.invitee, e.roomNotifies, e.now],
       )
-      .then(({ rows }) => rows.map((r) => Number(r.pusher_id)))
+      .then(({ rows }) => (rows[0] === undefined ? null : Number(rows[0].id)))
+  }
+
+  /**
+   * Expands a push_fanout row (in the caller's transaction): a push_queue row for every pusher of a member the
+   * event notifies, then the row goes. The members are those joined once the event was applied: by
+   * their membership as of its position (the current one, or, for a membership that changed since, their
+   * last membership event up to that position), and the user an invite names while invited; not the sender, nor those ignoring
+   * them. Returns the pushers queued for; none when the row is gone or another transaction is expanding it.
+   */
+  async expandFanout(id: number): Promise<number[]> {
+    const { rows } = await this.db.query<{ room_notifies: boolean }>('SELECT room_notifies FROM push_fanout WHERE id = $1 FOR UPDATE SKIP LOCKED', [id])
+    const row = rows[0]
+    if (row === undefined) return []
+    // Without a room-wide notification only the individuals notified can be reached: start from their pushers.
+    const members = row.room_notifies
+      ? `room_memberships m JOIN pushers p ON p.user_id = m.user_id`
+      : `pushers p JOIN room_memberships m ON m.room_id = f.room_id AND m.user_id = p.user_id`
+    const only = row.room_notifies ? '' : `AND p.user_id = ANY(ARRAY(SELECT user_id FROM i WHERE notify))`
+    const queued = await this.db.query<{ pusher_id: string }>(
+      `WITH f AS (SELECT * FROM push_fanout WHERE id = $1),
+            i AS (SELECT u.* FROM f, unnest(f.individual_ids, f.individual_notify, f.individual_tweaks) AS u(user_id, notify, tweaks))
+       INSERT INTO push_queue (pusher_id, room_id, event_id, tweaks, created_ts)
+       SELECT p.id, f.room_id, f.event_id, COALESCE(i.tweaks, f.room_tweaks), f.created_ts
+         FROM f CROSS JOIN ${members} LEFT JOIN i ON i.user_id = m.user_id
+        WHERE m.room_id = f.room_id AND m.user_id <> f.sender
+          AND (CASE WHEN m.user_id = f.invitee THEN m.membership = 'invite'
+                    WHEN m.stream_ordering <= f.stream_ordering THEN m.membership = 'join'
+                    ELSE (SELECT e.json::jsonb->'content'->>'membership' FROM events e
+                           WHERE e.room_id = f.room_id AND e.type = 'm.room.member' AND e.state_key = m.user_id
+                             AND e.stream_ordering <= f.stream_ordering AND e.rejected_reason IS NULL
+                           ORDER BY e.stream_ordering DESC LIMIT 1) IS NOT DISTINCT FROM 'join' END)
+          AND COALESCE(i.notify, f.room_notifies) ${only}
+          AND ${notIgnoring('f.sender')}
+       RETURNING pusher_id`,
+      [id],
+    )
+    await this.db.query('DELETE FROM push_fanout WHERE id = $1', [id])
+    return queued.rows.map((r) => Number(r.pusher_id))
+  }
+
+  /** Fan-out rows left unexpanded (their instance died after the commit, or its expansion failed), oldest first. */
+  async fanoutsDue(limit: number): Promise<number[]> {
+    const { rows } = await this.db.query<{ id: string }>('SELECT id FROM push_fanout ORDER BY id LIMIT $1', [limit])
+    return rows.map((r) => Number(r.id))
   }
 
   /**

@@ -1,0 +1,472 @@
+// Simplified sliding sync (MSC4186; POST /_matrix/client/unstable/org.matrix.simplified_msc3575/sync), on the
+// same stream, notifier and room reads as /sync. A response covers the stream up to `upTo` (the notifier's
+// fence), as /sync's do. Per room it sends, once, the room whole (`initial`: name, avatar, heroes, counts,
+// required_state, the latest timeline_limit events) and later only what changed since what it sent; the
+// rooms built by syncRooms (sync/rooms.ts), so visibility, ignored users, lazy members and unread counts work
+// as in /sync. What a connection has sent is kept in PostgreSQL (migration 0052) per position, so any
+// instance serves the next request; an instance keeps the last position's room statuses in memory as a
+// cache only.
+import type { JsonObject } from '../../protocol/events/types.ts'
+import type { ClientEvent } from '../../rooms/client-events.ts'
+import type { Clock } from '../../shared/clock.ts'
+import { MatrixError } from '../../shared/errors.ts'
+import { ignoredUsers, invitesBlocked, withoutIgnoredInvites } from '../../directory/index.ts'
+import type { SlidingRoomStatus, Storage } from '../../storage/index.ts'
+import type { Requester } from '../../users/index.ts'
+import type { FilterDefinition } from '../filter.ts'
+import type { SentMembers } from '../lazy-members.ts'
+import type { StreamNotifier } from '../notifier.ts'
+import { SYNCED_MEMBERSHIPS, syncRooms, type RoomsSync, type UnreadCounts } from '../rooms.ts'
+import type { SyncService } from '../sync.ts'
+import { buildExtensions, parseExtensions, type ExtensionsRequest } from './extensions.ts'
+import { directRooms, filterData, inRanges, orderRooms, passes, type ListedRoom, type RoomFacts } from './lists.ts'
+import { MAX_LISTS, MAX_SUBSCRIPTIONS, combineConfigs, configCovers, patternMatches, type ListFilters, type RoomConfig, type SlidingRequest } from './request.ts'
+
+/** A connection unused this long expires: its pos answers M_UNKNOWN_POS. */
+export const CONNECTION_LIFETIME_MS = 7 * 86_400_000
+/** Connections one device keeps (the least recently used beyond go). */
+const CONNECTIONS_PER_DEVICE = 10
+/** Member events remembered per room and connection as sent under lazy loading. */
+const LAZY_MEMBERS_KEPT = 1000
+/** Connections whose last room statuses an instance keeps in memory (a cache; PostgreSQL has them all). */
+const STATUSES_CACHED = 2000
+const NO_STATE: RoomConfig['requiredState'] = { include: [], exclude: [], lazy: false }
+const HEROES_SHOWN = 5
+
+/** The sticky parts of a connection's requests, as stored with each position. */
+interface Sticky {
+  lists: Record<string, { timelineLimit: number; requiredState: RoomConfig['requiredState']; filters: ListFilters }>
+  subscriptions: Record<string, RoomConfig>
+  extensions: ExtensionsRequest
+  /** Each list's count in the last response (a change is news for a long-poll). */
+  counts: Record<string, number>
+}
+
+interface Connection {
+  connectionId: number
+  positionId: number
+  since: number
+  sticky: Sticky
+  statuses: Map<string, SlidingRoomStatus>
+}
+
+interface ActiveList {
+  name: string
+  ranges: Array<[number, number]> | null
+  config: RoomConfig
+  filters: ListFilters
+}
+
+/** A room of this response: why it is in scope, and how it is sent. */
+interface Planned {
+  room: ListedRoom
+  config: RoomConfig
+  lists: string[]
+  /** Sent whole (first time on the connection, a wider config, or a new membership); else from `after`. */
+  initial: boolean
+  after: number
+}
+
+export interface SlidingSyncLimits {
+  timelineCap: number
+  maxTimeoutMs: number
+}
+
+export function unknownPos(): MatrixError {
+  return new MatrixError('M_UNKNOWN_POS', 'Unknown or expired sliding sync position: start again without pos', 400)
+}
+
+export class SlidingSyncService {
+  private readonly storage: Storage
+  private readonly notifier: StreamNotifier
+  private readonly clock: Clock
+  private readonly sync: SyncService
+  readonly limits: SlidingSyncLimits
+  /** The room statuses of each connection's latest position this instance answered (a cache). */
+  private readonly statusCache = new Map<number, { positionId: number; statuses: Map<string, SlidingRoomStatus> }>()
+
+  constructor(options: { storage: Storage; notifier: StreamNotifier; clock: Clock; sync: SyncService; limits: SlidingSyncLimits }) {
+    this.storage = options.storage
+    this.notifier = options.notifier
+    this.clock = options.clock
+    this.sync = options.sync
+    this.limits = options.limits
+  }
+
+  async handle(requester: Requester, req: SlidingRequest): Promise<JsonObject> {
+    const extensionsRequest = parseExtensions(req.extensions)
+    const conn = req.pos === null ? null : await this.connection(requester, req.connId, req.pos)
+    const sticky = mergeSticky(conn?.sticky ?? null, req, extensionsRequest)
+    const lists = activeLists(req, sticky)
+    // The extensions' settings for this request: the connection's, with the `since` this request sends.
+    const extensions: ExtensionsRequest = { ...sticky.extensions }
+    for (const [name, config] of Object.entries(extensionsRequest)) if (config.since !== undefined) extensions[name] = { ...extensions[name], since: config.since }
+    const statuses = conn?.statuses ?? new Map<string, SlidingRoomStatus>()
+    const since = conn?.since ?? null
+    if (since === null || req.timeoutMs <= 0 || since > this.notifier.current) await this.notifier.refresh()
+    const deadline = this.clock.now() + req.timeoutMs
+    for (;;) {
+      const interest = { userId: requester.userId, rooms: new Set<string>() }
+      const watch = this.notifier.watch(interest)
+      const upTo = Math.max(this.notifier.current, since ?? 0)
+      let built: Awaited<ReturnType<SlidingSyncService['build']>>
+      try {
+        built = await this.build(requester, lists, sticky, extensions, statuses, since, upTo, interest.rooms)
+      } catch (err) {
+        watch.cancel()
+        throw err
+      }
+      const countsChanged = Object.entries(built.counts).some(([name, n]) => sticky.counts[name] !== n)
+      const remaining = deadline - this.clock.now()
+      if (since === null || built.hasData || countsChanged || remaining <= 0 || this.sync.closing) {
+        watch.cancel()
+        sticky.counts = built.counts
+        const pos = await this.persist(requester, req.connId, conn, upTo, sticky, statuses, built.sent)
+        return {
+          pos,
+          lists: Object.fromEntries(Object.entries(built.counts).map(([name, count]) => [name, { count }])),
+          rooms: built.rooms,
+          extensions: built.extensions,
+          ...(req.txnId !== undefined ? { txn_id: req.txnId } : {}),
+        }
+      }
+      if (this.notifier.concerns(interest, upTo)) {
+        watch.cancel()
+        continue
+      }
+      await this.sync.wait(watch.promise, remaining)
+      watch.cancel()
+    }
+  }
+
+  /** The connection and position a request's pos names, with what it had sent of each room. */
+  private async connection(requester: Requester, connId: string, pos: string): Promise<Connection> {
+    if (!/^\d{1,15}$/.test(pos)) throw unknownPos()
+    const repo = this.storage.repos.slidingSync
+    const position = await repo.position(requester.userId, requester.deviceId, connId, Number(pos), this.clock.now() - CONNECTION_LIFETIME_MS)
+    if (position === null) throw unknownPos()
+    const cached = this.statusCache.get(position.connectionId)
+    const statuses = cached && cached.positionId === position.positionId ? cached.statuses : await repo.roomStatuses(position.connectionId, position.positionId)
+    return { connectionId: position.connectionId, positionId: position.positionId, since: position.streamPosition, sticky: position.sticky as unknown as Sticky, statuses }
+  }
+
+  /** Records the response as a new position of the connection (a new connection without pos); returns its pos. */
+  private async persist(requester: Requester, connId: string, conn: Connection | null, upTo: number, sticky: Sticky, statuses: Map<string, SlidingRoomStatus>, sent: Map<string, SlidingRoomStatus>): Promise<string> {
+    const now = this.clock.now()
+    const { connectionId, positionId } = await this.storage.transaction(async (repos) => {
+      const repo = repos.slidingSync
+      let id: number
+      if (conn === null) {
+        id = await repo.startConnection(requester.userId, requester.deviceId, connId, now, CONNECTIONS_PER_DEVICE, now - CONNECTION_LIFETIME_MS)
+      } else {
+        // Another request of the connection reset it meanwhile (or it expired): the client starts again.
+        if (!(await repo.lockConnection(conn.connectionId)) || !(await repo.usePosition(conn.connectionId, conn.positionId, now))) throw unknownPos()
+        id = conn.connectionId
+      }
+      return { connectionId: id, positionId: await repo.addPosition(id, upTo, sticky as unknown as Record<string, unknown>, sent, now) }
+    })
+    const next = new Map(statuses)
+    for (const [roomId, s] of sent) next.set(roomId, s)
+    this.statusCache.delete(connectionId)
+    this.statusCache.set(connectionId, { positionId, statuses: next })
+    if (this.statusCache.size > STATUSES_CACHED) this.statusCache.delete(this.statusCache.keys().next().value as number)
+    return String(positionId)
+  }
+
+  private async build(requester: Requester, lists: ActiveList[], sticky: Sticky, extensions: ExtensionsRequest, statuses: Map<string, SlidingRoomStatus>, since: number | null, upTo: number, watched: Set<string>) {
+    const repos = this.storage.repos
+    const userId = requester.userId
+    const [current, ignored, blocked, direct] = await Promise.all([
+      repos.memberships.roomsOf(userId, SYNCED_MEMBERSHIPS),
+      ignoredUsers(repos, userId),
+      invitesBlocked(repos, userId),
+      repos.accountData.get(userId, '', 'm.direct'),
+    ])
+    // A membership committed after upTo is taken as it was at upTo (as /sync does).
+    const ahead = current.filter((m) => m.stream_ordering > upTo).map((m) => m.room_id)
+    const asOf = ahead.length === 0 ? [] : await repos.sync.membershipRowsAt(userId, ahead, upTo)
+    const memberships = withoutIgnoredInvites([...current.filter((m) => m.stream_ordering <= upTo), ...asOf.filter((m) => SYNCED_MEMBERSHIPS.includes(m.membership))], ignored, blocked)
+    for (const m of memberships) if (m.membership === 'join') watched.add(m.room_id)
+    const joinedIds = memberships.filter((m) => m.membership === 'join').map((m) => m.room_id)
+    const [activity, summaryRows] = await Promise.all([repos.slidingSync.activity(joinedIds, upTo), repos.directory.summaries(memberships.map((m) => m.room_id))])
+    const rooms = orderRooms(memberships, activity, userId, (roomId) => statuses.has(roomId))
+    const facts: RoomFacts = { dms: directRooms(direct), summaries: new Map(summaryRows.map((s) => [s.room_id, s])) }
+    const data = await filterData(repos, userId, lists.map((l) => l.filters), rooms)
+
+    // Each list's window, and the subscriptions the user may see.
+    const scope = new Map<string, { room: ListedRoom; config: RoomConfig; lists: string[] }>()
+    const counts: Record<string, number> = {}
+    const listRooms = new Map<string, string[]>()
+    for (const list of lists) {
+      const filtered = rooms.filter((r) => passes(r, list.filters, facts, data))
+      counts[list.name] = filtered.length
+      const window = inRanges(filtered, list.ranges)
+      listRooms.set(list.name, window.map((r) => r.roomId))
+      for (const r of window) {
+        const entry = scope.get(r.roomId)
+        if (entry) {
+          entry.config = combineConfigs(entry.config, list.config)
+          entry.lists.push(list.name)
+        } else scope.set(r.roomId, { room: r, config: list.config, lists: [list.name] })
+      }
+    }
+    const byId = new Map(rooms.map((r) => [r.roomId, r]))
+    const subscriptions: string[] = []
+    for (const [roomId, config] of Object.entries(sticky.subscriptions)) {
+      const r = byId.get(roomId)
+      // Only rooms the user is in, invited to or knocking on (MSC4186); others are ignored.
+      if (!r || !['join', 'invite', 'knock'].includes(r.membership.membership)) continue
+      subscriptions.push(roomId)
+      const entry = scope.get(roomId)
+      if (entry) entry.config = combineConfigs(entry.config, config)
+      else scope.set(roomId, { room: r, config, lists: [] })
+    }
+
+    // What to send of each room in scope.
+    const planned: Planned[] = []
+    for (const { room, config, lists: names } of scope.values()) {
+      const status = statuses.get(room.roomId)
+      const membership = room.membership.membership
+      const newMembership = status !== undefined && status.membership !== membership && ['join', 'invite', 'knock'].includes(membership)
+      if (status === undefined || newMembership || !configCovers(status.config as unknown as RoomConfig, config)) {
+        planned.push({ room, config, lists: names, initial: true, after: 0 })
+      } else if (room.latest > status.streamPosition || status.membership !== membership) {
+        planned.push({ room, config, lists: names, initial: false, after: status.streamPosition })
+      }
+    }
+
+    const built = await this.roomResults(requester, planned, statuses, facts, ignored, blocked, since, upTo)
+    const ext = await buildExtensions({
+      storage: this.storage,
+      sources: this.sync.sources,
+      requester,
+      since,
+      upTo,
+      scope: { lists: listRooms, subscriptions, rooms: new Map(planned.filter((p) => built.rooms[p.room.roomId] !== undefined).map((p) => [p.room.roomId, { initial: p.initial, membership: p.room.membership.membership }])) },
+      config: extensions,
+    })
+    return { rooms: built.rooms, sent: built.sent, counts, extensions: ext.extensions, hasData: Object.keys(built.rooms).length > 0 || ext.hasData }
+  }
+
+  /** The rooms' results, built by syncRooms in groups sharing a starting point and a config. */
+  private async roomResults(
+    requester: Requester,
+    planned: Planned[],
+    statuses: Map<string, SlidingRoomStatus>,
+    facts: RoomFacts,
+    ignored: Set<string>,
+    blocked: boolean,
+    since: number | null,
+    upTo: number,
+  ): Promise<{ rooms: Record<string, JsonObject>; sent: Map<string, SlidingRoomStatus> }> {
+    const repos = this.storage.repos
+    const userId = requester.userId
+    const groups = new Map<string, Planned[]>()
+    for (const p of planned) {
+      const key = `${p.initial ? 'i' : p.after}\u0000${JSON.stringify(p.config)}`
+      groups.set(key, [...(groups.get(key) ?? []), p])
+    }
+    const lazyRecorded = new Map<string, Map<string, string>>()
+    const unread = async (roomIds: string[]): Promise<Map<string, UnreadCounts>> =>
+      roomIds.length === 0 ? new Map() : (await this.sync.sources.unreadCounts(userId, roomIds, upTo)).counts
+    const results = await Promise.all(
+      [...groups.values()].map(async (group) => {
+        const first = group[0] as Planned
+        const sentMembers: SentMembers = {
+          known: (roomId) => (first.initial ? undefined : new Map(Object.entries(statuses.get(roomId)?.lazyMembers ?? {}))),
+          record: (roomId, members, reset) => {
+            const base = reset || first.initial ? new Map<string, string>() : new Map(Object.entries(statuses.get(roomId)?.lazyMembers ?? {}))
+            for (const [u, e] of members) {
+              base.delete(u)
+              base.set(u, e)
+            }
+            while (base.size > LAZY_MEMBERS_KEPT) base.delete(base.keys().next().value as string)
+            lazyRecorded.set(roomId, base)
+          },
+        }
+        const filter = filterOf(first.config)
+        const synced = await syncRooms({
+          repos,
+          viewer: { userId, deviceId: requester.deviceId },
+          since: first.initial ? null : first.after,
+          upTo,
+          fullState: false,
+          useStateAfter: true,
+          filter,
+          now: this.clock.now(),
+          roomAccountData: new Map(),
+          eventsChanged: true,
+          roomsWithEvents: new Set(group.map((p) => p.room.roomId)),
+          ephemeral: new Map(),
+          memberships: group.map((p) => p.room.membership),
+          ignored,
+          invitesBlocked: blocked,
+          sentMembers,
+          unreadCounts: unread,
+        })
+        return { group, synced }
+      }),
+    )
+
+    // Timeline positions (for num_live) of rooms sent whole on a connection that had a position.
+    const timelineIds = since === null ? [] : results.flatMap(({ group, synced }) => group.filter((p) => p.initial).flatMap((p) => (synced.join[p.room.roomId]?.timeline.events ?? []).map((e) => e.event_id)))
+    const [positions, heroRows] = await Promise.all([
+      timelineIds.length === 0 ? Promise.resolve([]) : repos.events.getByIds(timelineIds),
+      repos.sync.memberEvents(
+        results.flatMap(({ synced }) =>
+          Object.entries(synced.join).flatMap(([roomId, r]) => ((r.summary['m.heroes'] as string[] | undefined) ?? []).slice(0, HEROES_SHOWN).map((u): [string, string] => [roomId, u])),
+        ),
+      ),
+    ])
+    const positionOf = new Map(positions.map((r) => [r.event_id, r.stream_ordering]))
+    const heroContent = new Map(heroRows.map((r) => [`${r.room_id}\u0000${r.state_key}`, ((JSON.parse(r.json) as { content?: Record<string, unknown> }).content ?? {}) as Record<string, unknown>]))
+
+    const rooms: Record<string, JsonObject> = {}
+    const sent = new Map<string, SlidingRoomStatus>()
+    for (const { group, synced } of results) {
+      for (const p of group) {
+        const out = roomResult(p, synced, userId, facts, heroContent, since, positionOf)
+        if (out === null) continue
+        rooms[p.room.roomId] = out
+        sent.set(p.room.roomId, {
+          streamPosition: upTo,
+          membership: p.room.membership.membership,
+          config: p.config as unknown as Record<string, unknown>,
+          lazyMembers: Object.fromEntries(lazyRecorded.get(p.room.roomId) ?? (p.initial ? new Map() : new Map(Object.entries(statuses.get(p.room.roomId)?.lazyMembers ?? {})))),
+        })
+      }
+    }
+    return { rooms, sent }
+  }
+}
+
+/** The /sync filter that makes syncRooms read what a room config asks for (state narrowed further by roomResult). */
+function filterOf(config: RoomConfig): FilterDefinition {
+  const include = config.requiredState.include
+  const anyType = include.some(([t]) => t === '*')
+  const allMembers = include.some(([t, k]) => (t === '*' || t === 'm.room.member') && k === '*')
+  const types = anyType ? undefined : [...new Set([...include.map(([t]) => t), ...(config.requiredState.lazy || include.some(([t]) => t === 'm.room.member') ? ['m.room.member'] : [])])]
+  return {
+    room: {
+      timeline: { limit: config.timelineLimit },
+      // Members are loaded lazily (the timeline's senders, the user) unless every member is asked for.
+      state: { ...(types !== undefined ? { types } : {}), lazy_load_members: !allMembers },
+      include_leave: true,
+    },
+  }
+}
+
+/** Whether a state event of the room's results is one the config asks for. */
+function wanted(e: ClientEvent, config: RoomConfig, userId: string, lazySenders: Set<string>): boolean {
+  const key = e.state_key ?? ''
+  const { include, exclude, lazy } = config.requiredState
+  if (e.type === 'm.room.member') {
+    if (patternMatches(include, e.type, key, userId)) return true
+    return lazy && lazySenders.has(key)
+  }
+  return patternMatches(include, e.type, key, userId) && !patternMatches(exclude, e.type, key, userId)
+}
+
+/** One room's result from its group's syncRooms output (null: nothing to send). */
+function roomResult(
+  p: Planned,
+  synced: RoomsSync,
+  userId: string,
+  facts: RoomFacts,
+  heroContent: Map<string, Record<string, unknown>>,
+  since: number | null,
+  positionOf: Map<string, number>,
+): JsonObject | null {
+  const roomId = p.room.roomId
+  const membership = p.room.membership.membership
+  const common: JsonObject = { bump_stamp: p.room.bump, membership, ...(p.lists.length > 0 ? { lists: p.lists } : {}) }
+  if (p.initial) common.initial = true
+  const invite = synced.invite[roomId]
+  if (invite) return { ...common, invite_state: invite.invite_state.events }
+  const knock = synced.knock[roomId]
+  if (knock) return { ...common, knock_state: knock.knock_state.events }
+  const joined = synced.join[roomId]
+  const left = synced.leave[roomId]
+  const section = joined ?? left
+  if (!section) return null
+  const timeline = section.timeline.events
+  // Under lazy loading: the members of the timeline's senders and the targets of its member events.
+  const lazySenders = new Set<string>([...timeline.map((e) => e.sender), ...timeline.filter((e) => e.type === 'm.room.member' && e.state_key !== undefined).map((e) => e.state_key as string)])
+  const state = (section.state_after?.events ?? []).filter((e) => wanted(e, p.config, userId, lazySenders))
+  const out: JsonObject = {
+    ...common,
+    timeline,
+    required_state: state,
+    limited: section.timeline.limited,
+    ...(section.timeline.prev_batch !== undefined ? { prev_batch: section.timeline.prev_batch } : {}),
+  }
+  // Events since the connection's last response are live: all of an update's, and the newer ones of a room sent whole.
+  out.num_live = !p.initial ? timeline.length : since === null ? 0 : timeline.filter((e) => (positionOf.get(e.event_id) ?? 0) > since).length
+  if (!joined) return out
+  const summary = facts.summaries.get(roomId)
+  const changedName = [...timeline, ...state].some((e) => e.type === 'm.room.name' && e.state_key === '')
+  const changedAvatar = [...timeline, ...state].some((e) => e.type === 'm.room.avatar' && e.state_key === '')
+  if (p.initial ? summary?.name : changedName) out.name = summary?.name ?? null
+  const avatar = (summary as { avatar_url?: string | null } | undefined)?.avatar_url ?? null
+  if (p.initial ? avatar : changedAvatar) out.avatar = avatar
+  const heroes = joined.summary['m.heroes'] as string[] | undefined
+  if (heroes !== undefined && !summary?.name) {
+    out.heroes = heroes.slice(0, HEROES_SHOWN).map((u) => {
+      const c = heroContent.get(`${roomId}\u0000${u}`) ?? {}
+      return { user_id: u, ...(typeof c.displayname === 'string' ? { displayname: c.displayname } : {}), ...(typeof c.avatar_url === 'string' ? { avatar_url: c.avatar_url } : {}) }
+    })
+  }
+  const joinedCount = joined.summary['m.joined_member_count']
+  const invitedCount = joined.summary['m.invited_member_count']
+  if (typeof joinedCount === 'number') out.joined_count = joinedCount
+  if (typeof invitedCount === 'number') out.invited_count = invitedCount
+  out.notification_count = joined.unread_notifications.notification_count
+  out.highlight_count = joined.unread_notifications.highlight_count
+  if (facts.dms.has(roomId)) out.is_dm = true
+  else if (!p.initial) out.is_dm = false
+  return out
+}
+
+/** The lists of this request, each with its settings (what the request leaves out, from the connection's earlier requests). */
+function activeLists(req: SlidingRequest, sticky: Sticky): ActiveList[] {
+  return [...req.lists].map(([name, l]) => {
+    const s = sticky.lists[name] as Sticky['lists'][string]
+    return { name, ranges: l.ranges ?? null, config: { timelineLimit: s.timelineLimit, requiredState: s.requiredState }, filters: s.filters }
+  })
+}
+
+/** The connection's sticky settings after this request: lists' settings, room subscriptions and extension settings. */
+function mergeSticky(previous: Sticky | null, req: SlidingRequest, extensions: ExtensionsRequest): Sticky {
+  const lists: Sticky['lists'] = {}
+  for (const [name, l] of req.lists) {
+    const before = previous?.lists[name]
+    lists[name] = {
+      timelineLimit: l.timelineLimit ?? before?.timelineLimit ?? 0,
+      requiredState: l.requiredState ?? before?.requiredState ?? NO_STATE,
+      filters: l.filters ?? before?.filters ?? {},
+    }
+  }
+  // Lists not in this request keep their settings for a later one, within the bound on lists.
+  for (const [name, l] of Object.entries(previous?.lists ?? {})) {
+    if (Object.keys(lists).length >= MAX_LISTS) break
+    if (!(name in lists)) lists[name] = l
+  }
+  const subscriptions: Sticky['subscriptions'] = { ...(previous?.subscriptions ?? {}) }
+  for (const roomId of req.unsubscribe) delete subscriptions[roomId]
+  for (const [roomId, config] of req.subscriptions) {
+    delete subscriptions[roomId]
+    subscriptions[roomId] = config
+  }
+  // The oldest subscriptions go beyond the bound.
+  const ids = Object.keys(subscriptions)
+  for (const roomId of ids.slice(0, Math.max(0, ids.length - MAX_SUBSCRIPTIONS))) delete subscriptions[roomId]
+  const merged: ExtensionsRequest = { ...(previous?.extensions ?? {}) }
+  for (const [name, config] of Object.entries(extensions)) {
+    // An extension's `since` belongs to the request that sends it, not to the connection.
+    const { since: _since, ...rest } = config
+    const { since: _before, ...kept } = merged[name] ?? {}
+    merged[name] = { ...kept, ...rest }
+  }
+  return { lists, subscriptions, extensions: merged, counts: previous?.counts ?? {} }
+}
+
