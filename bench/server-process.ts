@@ -7,7 +7,8 @@ import { createLogger } from '../src/shared/logger.ts'
 import { anchorDns } from '../scripts/anchor-dns.ts'
 
 /** `anchorRoot`: resolve the Synapse anchor's host names (its `hosts` file), for the federation benchmark. */
-export type ParentMessage = { type: 'start'; overrides: Record<string, unknown>; anchorRoot?: string } | { type: 'usage' } | { type: 'stop' }
+/** `gc`: a full garbage collection first (the process runs with --expose-gc), then the usage, for memory readings. */
+export type ParentMessage = { type: 'start'; overrides: Record<string, unknown>; anchorRoot?: string } | { type: 'usage' } | { type: 'gc' } | { type: 'stop' }
 export type ChildMessage =
   | { type: 'ready'; url: string; startup_ms: number; postgres_version: string }
   | { type: 'usage'; cpu_ms: number; rss_mb: number }
@@ -53,7 +54,8 @@ process.on('message', async (message: ParentMessage) => {
         startup_ms: Math.round(performance.now() - started),
         postgres_version: version.rows[0]?.server_version ?? 'unknown',
       })
-    } else if (message.type === 'usage') {
+    } else if (message.type === 'usage' || message.type === 'gc') {
+      if (message.type === 'gc') (globalThis as { gc?: () => void }).gc?.()
       const cpu = process.cpuUsage()
       send({ type: 'usage', cpu_ms: (cpu.user + cpu.system) / 1000, rss_mb: Math.round(process.memoryUsage.rss() / 2 ** 20) })
     } else if (message.type === 'stop') {

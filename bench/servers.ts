@@ -32,7 +32,7 @@ export class ServerProcess {
   /** `script`: the server-process.ts to run (another checkout's, for A/B runs); this checkout's by default. */
   constructor(script: URL | string = new URL('./server-process.ts', import.meta.url)) {
     // The child's stdout goes to our stderr: stdout carries only the JSON document.
-    this.child = fork(script, [], { stdio: ['ignore', 2, 2, 'ipc'] })
+    this.child = fork(script, [], { stdio: ['ignore', 2, 2, 'ipc'], execArgv: [...process.execArgv, '--expose-gc'] })
     this.child.once('exit', () => (this.exited = true))
   }
 
@@ -63,6 +63,11 @@ export class ServerProcess {
   /** The server process's id (for /proc readings). */
   get pid(): number | undefined {
     return this.child.pid
+  }
+
+  /** A full garbage collection in the server process (before a memory reading). */
+  async collectGarbage(): Promise<void> {
+    await this.call({ type: 'gc' }, 'usage')
   }
 
   async cpuMs(): Promise<number> {

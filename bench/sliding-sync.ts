@@ -143,6 +143,8 @@ async function slidingSync(target: Target, http: HttpClient, token: string, para
 interface Server {
   target: Target
   pid: () => number | null
+  /** Homestead: a full garbage collection before each memory reading (a Node process's RSS also holds garbage). */
+  collectGarbage: () => Promise<void>
   /** The measured user (in every room) and the sender (in every room too). */
   user: User
   sender: User
@@ -153,21 +155,22 @@ interface Server {
 async function startServers(cleanups: Cleanups): Promise<{ targets: Target[]; homestead: ServerProcess | null }> {
   const targets: Target[] = []
   let homestead: ServerProcess | null = null
+  // Synapse first: the kit's start.sh also starts the PostgreSQL that Homestead's database is made on.
+  if (settings.servers.includes('synapse')) targets.push(await startKitSynapse(cleanups, SYNAPSE, BUILD_CONCURRENCY + 4))
   if (settings.servers.includes('homestead')) {
     const started = await startBenchHomestead(cleanups, { adminUrl: DATABASE_URL, name: 'sliding', maxSockets: BUILD_CONCURRENCY + 4 })
     homestead = started.server
-    targets.push(started.target)
+    targets.unshift(started.target)
   }
-  if (settings.servers.includes('synapse')) targets.push(await startKitSynapse(cleanups, SYNAPSE, BUILD_CONCURRENCY + 4))
   return { targets, homestead }
 }
 
 /** Registers the two users and checks the endpoint before spending minutes on rooms. */
-async function prepare(target: Target, pid: () => number | null): Promise<Server> {
+async function prepare(target: Target, pid: () => number | null, collectGarbage: () => Promise<void>): Promise<Server> {
   const user = await register(target, `sliding_user_${runId}`)
   const sender = await register(target, `sliding_sender_${runId}`)
   await slidingSync(target, target.http, user.access_token, { timeout: 0 })
-  return { target, pid, user, sender, roomIds: [], buildMs: 0 }
+  return { target, pid, collectGarbage, user, sender, roomIds: [], buildMs: 0 }
 }
 
 /** The user creates each room (public, named), the sender joins it, and both send its history in turn. */
@@ -315,10 +318,11 @@ async function measureNextResponses(servers: Server[]) {
 
 // ---- 3. memory per open connection -----------------------------------------------------------------------
 
-/** The median of three VmRSS readings a second apart, in KiB. */
+/** The median of three VmRSS readings a second apart, in KiB (after a full garbage collection in Homestead). */
 async function rssKb(s: Server): Promise<number> {
   const pid = s.pid()
   if (!pid) throw new Error(`${s.target.name}: no process id to read the RSS of`)
+  await s.collectGarbage()
   const readings: number[] = []
   for (let i = 0; i < 3; i++) {
     if (i > 0) await sleep(1000)
@@ -386,8 +390,8 @@ async function main(cleanups: Cleanups): Promise<Record<string, unknown>> {
   const { targets, homestead } = await startServers(cleanups)
   const servers: Server[] = []
   for (const t of targets) {
-    const pid = t.name === 'homestead' ? () => homestead?.pid ?? null : () => synapsePid(SYNAPSE.id)
-    servers.push(await prepare(t, pid))
+    if (t.name === 'homestead') servers.push(await prepare(t, () => homestead?.pid ?? null, async () => homestead?.collectGarbage()))
+    else servers.push(await prepare(t, () => synapsePid(SYNAPSE.id), async () => {}))
   }
   for (const s of servers) await buildRooms(s)
 
