@@ -11,7 +11,7 @@ import { anchorDns } from '../scripts/anchor-dns.ts'
 export type ParentMessage = { type: 'start'; overrides: Record<string, unknown>; anchorRoot?: string } | { type: 'usage' } | { type: 'gc' } | { type: 'stop' }
 export type ChildMessage =
   | { type: 'ready'; url: string; startup_ms: number; postgres_version: string }
-  | { type: 'usage'; cpu_ms: number; rss_mb: number }
+  | { type: 'usage'; cpu_ms: number; rss_mb: number; heap_used_kb: number }
   | { type: 'stopped' }
   | { type: 'error'; message: string }
 
@@ -57,7 +57,8 @@ process.on('message', async (message: ParentMessage) => {
     } else if (message.type === 'usage' || message.type === 'gc') {
       if (message.type === 'gc') (globalThis as { gc?: () => void }).gc?.()
       const cpu = process.cpuUsage()
-      send({ type: 'usage', cpu_ms: (cpu.user + cpu.system) / 1000, rss_mb: Math.round(process.memoryUsage.rss() / 2 ** 20) })
+      const memory = process.memoryUsage()
+      send({ type: 'usage', cpu_ms: (cpu.user + cpu.system) / 1000, rss_mb: Math.round(memory.rss / 2 ** 20), heap_used_kb: Math.round(memory.heapUsed / 1024) })
     } else if (message.type === 'stop') {
       await stop()
       send({ type: 'stopped' })

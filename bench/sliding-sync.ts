@@ -15,8 +15,8 @@
 //      rooms (the one with the oldest activity, so it enters the window); from the send's start until the
 //      long-poll's answer carrying the message has been read; the servers take turns;
 //   3. memory per connection: BENCH_SLIDING_CONNECTIONS devices of the user (password logins) each open a
-//      connection (first response, then long-polls with its pos); the server process's RSS (VmRSS) growth
-//      divided by their number.
+//      connection (first response, then long-polls with its pos), 4 at a time; the server process's RSS (VmRSS)
+//      growth divided by their number (Homestead's read after a full garbage collection, with its heap in use).
 // Prints one JSON document on stdout; progress on stderr. See docs/benchmarks.md, "Sliding sync".
 //
 //   BENCH_SLIDING_SERVERS      which servers: homestead,synapse (default both; `synapse` alone needs no Homestead endpoint)
@@ -66,6 +66,8 @@ const DATABASE_URL = process.env.BENCH_DATABASE_URL?.trim() || ANCHOR_PG_URL
 const SYNAPSE: KitInstance = { id: 'benchSliding', serverName: 'benchSliding.test', clientPort: 8027 }
 const BUILD_CONCURRENCY = 8
 const LOGIN_CONCURRENCY = 4
+/** First responses in flight at once while the memory reading's connections open. */
+const OPEN_CONCURRENCY = 4
 const WINDOW = 20
 /** How long a long-poll is given to reach the server before the measured send starts. */
 const LONG_POLL_SETTLE_MS = 50
@@ -143,8 +145,8 @@ async function slidingSync(target: Target, http: HttpClient, token: string, para
 interface Server {
   target: Target
   pid: () => number | null
-  /** Homestead: a full garbage collection before each memory reading (a Node process's RSS also holds garbage). */
-  collectGarbage: () => Promise<void>
+  /** Homestead: a full garbage collection before each memory reading (a Node process's RSS also holds garbage); the heap in use after it (KiB). */
+  collectGarbage: () => Promise<number | null>
   /** The measured user (in every room) and the sender (in every room too). */
   user: User
   sender: User
@@ -166,7 +168,7 @@ async function startServers(cleanups: Cleanups): Promise<{ targets: Target[]; ho
 }
 
 /** Registers the two users and checks the endpoint before spending minutes on rooms. */
-async function prepare(target: Target, pid: () => number | null, collectGarbage: () => Promise<void>): Promise<Server> {
+async function prepare(target: Target, pid: () => number | null, collectGarbage: () => Promise<number | null>): Promise<Server> {
   const user = await register(target, `sliding_user_${runId}`)
   const sender = await register(target, `sliding_sender_${runId}`)
   await slidingSync(target, target.http, user.access_token, { timeout: 0 })
@@ -318,11 +320,14 @@ async function measureNextResponses(servers: Server[]) {
 
 // ---- 3. memory per open connection -----------------------------------------------------------------------
 
-/** The median of three VmRSS readings a second apart, in KiB (after a full garbage collection in Homestead). */
-async function rssKb(s: Server): Promise<number> {
+/**
+ * The median of three VmRSS readings a second apart, in KiB, after a full garbage collection in Homestead; and
+ * Homestead's V8 heap in use after it (null for Synapse).
+ */
+async function memoryKb(s: Server): Promise<{ rss: number; heap: number | null }> {
   const pid = s.pid()
   if (!pid) throw new Error(`${s.target.name}: no process id to read the RSS of`)
-  await s.collectGarbage()
+  const heap = await s.collectGarbage()
   const readings: number[] = []
   for (let i = 0; i < 3; i++) {
     if (i > 0) await sleep(1000)
@@ -330,7 +335,7 @@ async function rssKb(s: Server): Promise<number> {
     if (kb === null) throw new Error(`${s.target.name}: cannot read /proc/${pid}/status`)
     readings.push(kb)
   }
-  return readings.sort((a, b) => a - b)[1] as number
+  return { rss: readings.sort((a, b) => a - b)[1] as number, heap }
 }
 
 async function measureMemory(s: Server) {
@@ -338,45 +343,57 @@ async function measureMemory(s: Server) {
   progress(`memory ${s.target.name}: ${n} devices log in`)
   const tokens = await pool(Array.from({ length: n }), LOGIN_CONCURRENCY, () => login(s.target, s.user.username))
   await settle(30_000)
-  const before = await rssKb(s)
+  const before = await memoryKb(s)
   // A client of its own, one socket per connection: each connection keeps one request in flight.
   const http = new HttpClient(s.target.url, n + 1)
   let stopping = false
-  let established = 0
   let failure: Error | null = null
-  const t0 = performance.now()
-  const loops = tokens.map(async (token) => {
+  const longPolls: Promise<void>[] = []
+  const longPoll = async (token: string, pos: string) => {
     try {
-      let pos = (await slidingSync(s.target, http, token, { timeout: 0 })).body.pos as string
-      established++
       while (!stopping) pos = (await slidingSync(s.target, http, token, { pos, timeout: LONG_POLL_TIMEOUT_MS })).body.pos
     } catch (err) {
       if (!stopping) failure ??= err as Error
     }
-  })
-  while (established < n && failure === null && performance.now() - t0 < 10 * 60_000) await sleep(100)
+  }
+  const stop = async () => {
+    stopping = true
+    http.close()
+    await Promise.all(longPolls)
+  }
+  // Connections open a few at a time, as clients arriving one after another would (not all at once: the peak
+  // of 100 first responses in flight would count in the RSS as if each connection held it).
+  const t0 = performance.now()
+  try {
+    await pool(tokens, OPEN_CONCURRENCY, async (token) => {
+      const { body } = await slidingSync(s.target, http, token, { timeout: 0 })
+      longPolls.push(longPoll(token, body.pos))
+    })
+  } catch (err) {
+    await stop()
+    throw err
+  }
   const establishMs = Math.round(performance.now() - t0)
-  if (failure) throw failure
-  if (established < n) throw new Error(`${s.target.name}: only ${established} of ${n} connections answered in 10 minutes`)
   // Every connection is long-polling: let the first responses' work end, then read.
   await sleep(2000)
   await settle(30_000)
-  const during = await rssKb(s)
+  const during = await memoryKb(s)
+  await stop()
   if (failure) throw failure
-  stopping = true
-  http.close()
-  await Promise.all(loops)
   await settle(15_000)
-  const after = await rssKb(s)
-  const perConnection = (during - before) / n
-  progress(`memory ${s.target.name}: RSS ${before} → ${during} KiB with ${n} connections (${r1(perConnection)} KiB each), ${after} KiB after they closed`)
+  const after = await memoryKb(s)
+  const perConnection = (during.rss - before.rss) / n
+  const heap = before.heap !== null && during.heap !== null ? ` (heap in use ${before.heap} → ${during.heap} → ${after.heap} KiB)` : ''
+  progress(`memory ${s.target.name}: RSS ${before.rss} → ${during.rss} KiB with ${n} connections (${r1(perConnection)} KiB each), ${after.rss} KiB after they closed${heap}`)
   return {
     connections: n,
     established_ms: establishMs,
-    rss_before_kb: before,
-    rss_with_connections_kb: during,
-    rss_after_close_kb: after,
+    rss_before_kb: before.rss,
+    rss_with_connections_kb: during.rss,
+    rss_after_close_kb: after.rss,
     per_connection_kb: r1(perConnection),
+    heap_used_kb: before.heap === null ? null : { before: before.heap, with_connections: during.heap, after_close: after.heap },
+    heap_per_connection_kb: before.heap !== null && during.heap !== null ? r1((during.heap - before.heap) / n) : null,
   }
 }
 
@@ -390,8 +407,8 @@ async function main(cleanups: Cleanups): Promise<Record<string, unknown>> {
   const { targets, homestead } = await startServers(cleanups)
   const servers: Server[] = []
   for (const t of targets) {
-    if (t.name === 'homestead') servers.push(await prepare(t, () => homestead?.pid ?? null, async () => homestead?.collectGarbage()))
-    else servers.push(await prepare(t, () => synapsePid(SYNAPSE.id), async () => {}))
+    if (t.name === 'homestead') servers.push(await prepare(t, () => homestead?.pid ?? null, async () => (homestead ? homestead.collectGarbage() : null)))
+    else servers.push(await prepare(t, () => synapsePid(SYNAPSE.id), async () => null))
   }
   for (const s of servers) await buildRooms(s)
 
