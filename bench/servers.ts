@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import { HttpClient, progress, type Cleanups } from './lib.ts'
-import type { ChildMessage, ParentMessage } from './server-process.ts'
+import type { ChildMessage, ParentMessage, V8Memory } from './server-process.ts'
 import type { Target } from './targets.ts'
 
 // ---- the server process -------------------------------------------------------------------------
@@ -65,9 +65,9 @@ export class ServerProcess {
     return this.child.pid
   }
 
-  /** A full garbage collection in the server process (before a memory reading); the V8 heap in use after it, in KiB. */
-  async collectGarbage(): Promise<number> {
-    return (await this.call({ type: 'gc' }, 'usage')).heap_used_kb
+  /** A full garbage collection in the server process (before a memory reading); its V8 memory after it. */
+  async collectGarbage(): Promise<V8Memory> {
+    return (await this.call({ type: 'gc' }, 'usage')).v8
   }
 
   async cpuMs(): Promise<number> {

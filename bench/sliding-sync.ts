@@ -16,7 +16,7 @@
 //      long-poll's answer carrying the message has been read; the servers take turns;
 //   3. memory per connection: BENCH_SLIDING_CONNECTIONS devices of the user (password logins) each open a
 //      connection (first response, then long-polls with its pos), 4 at a time; the server process's RSS (VmRSS)
-//      growth divided by their number (Homestead's read after a full garbage collection, with its heap in use).
+//      growth divided by their number (Homestead's read after a full garbage collection, with its V8 heap beside it).
 // Prints one JSON document on stdout; progress on stderr. See docs/benchmarks.md, "Sliding sync".
 //
 //   BENCH_SLIDING_SERVERS      which servers: homestead,synapse (default both; `synapse` alone needs no Homestead endpoint)
@@ -37,6 +37,7 @@ import { Cleanups, HttpClient, envInt, expectOk, machineInfo, pool, printReport,
 import { createRoom, joinRoom, sendText } from './rooms.ts'
 import { ANCHOR_PG_URL, startKitSynapse, synapsePid, type KitInstance } from './anchor-kit.ts'
 import { startBenchHomestead, type ServerProcess } from './servers.ts'
+import type { V8Memory } from './server-process.ts'
 import { login, processRssKb, register, type Target, type User } from './targets.ts'
 
 const SERVER_NAMES = ['homestead', 'synapse'] as const
@@ -145,8 +146,8 @@ async function slidingSync(target: Target, http: HttpClient, token: string, para
 interface Server {
   target: Target
   pid: () => number | null
-  /** Homestead: a full garbage collection before each memory reading (a Node process's RSS also holds garbage); the heap in use after it (KiB). */
-  collectGarbage: () => Promise<number | null>
+  /** Homestead: a full garbage collection before each memory reading (a Node process's RSS also holds garbage); its V8 memory after it. */
+  collectGarbage: () => Promise<V8Memory | null>
   /** The measured user (in every room) and the sender (in every room too). */
   user: User
   sender: User
@@ -168,7 +169,7 @@ async function startServers(cleanups: Cleanups): Promise<{ targets: Target[]; ho
 }
 
 /** Registers the two users and checks the endpoint before spending minutes on rooms. */
-async function prepare(target: Target, pid: () => number | null, collectGarbage: () => Promise<number | null>): Promise<Server> {
+async function prepare(target: Target, pid: () => number | null, collectGarbage: () => Promise<V8Memory | null>): Promise<Server> {
   const user = await register(target, `sliding_user_${runId}`)
   const sender = await register(target, `sliding_sender_${runId}`)
   await slidingSync(target, target.http, user.access_token, { timeout: 0 })
@@ -322,12 +323,12 @@ async function measureNextResponses(servers: Server[]) {
 
 /**
  * The median of three VmRSS readings a second apart, in KiB, after a full garbage collection in Homestead; and
- * Homestead's V8 heap in use after it (null for Synapse).
+ * Homestead's V8 memory after it (null for Synapse).
  */
-async function memoryKb(s: Server): Promise<{ rss: number; heap: number | null }> {
+async function memoryKb(s: Server): Promise<{ rss: number; v8: V8Memory | null }> {
   const pid = s.pid()
   if (!pid) throw new Error(`${s.target.name}: no process id to read the RSS of`)
-  const heap = await s.collectGarbage()
+  const v8 = await s.collectGarbage()
   const readings: number[] = []
   for (let i = 0; i < 3; i++) {
     if (i > 0) await sleep(1000)
@@ -335,7 +336,7 @@ async function memoryKb(s: Server): Promise<{ rss: number; heap: number | null }
     if (kb === null) throw new Error(`${s.target.name}: cannot read /proc/${pid}/status`)
     readings.push(kb)
   }
-  return { rss: readings.sort((a, b) => a - b)[1] as number, heap }
+  return { rss: readings.sort((a, b) => a - b)[1] as number, v8 }
 }
 
 async function measureMemory(s: Server) {
@@ -383,7 +384,7 @@ async function measureMemory(s: Server) {
   await settle(15_000)
   const after = await memoryKb(s)
   const perConnection = (during.rss - before.rss) / n
-  const heap = before.heap !== null && during.heap !== null ? ` (heap in use ${before.heap} → ${during.heap} → ${after.heap} KiB)` : ''
+  const heap = before.v8 && during.v8 && after.v8 ? ` (V8 heap in use ${before.v8.heap_used_kb} → ${during.v8.heap_used_kb} → ${after.v8.heap_used_kb} KiB, reserved ${before.v8.heap_total_kb} → ${during.v8.heap_total_kb} → ${after.v8.heap_total_kb} KiB)` : ''
   progress(`memory ${s.target.name}: RSS ${before.rss} → ${during.rss} KiB with ${n} connections (${r1(perConnection)} KiB each), ${after.rss} KiB after they closed${heap}`)
   return {
     connections: n,
@@ -392,8 +393,8 @@ async function measureMemory(s: Server) {
     rss_with_connections_kb: during.rss,
     rss_after_close_kb: after.rss,
     per_connection_kb: r1(perConnection),
-    heap_used_kb: before.heap === null ? null : { before: before.heap, with_connections: during.heap, after_close: after.heap },
-    heap_per_connection_kb: before.heap !== null && during.heap !== null ? r1((during.heap - before.heap) / n) : null,
+    v8: before.v8 ? { before: before.v8, with_connections: during.v8, after_close: after.v8 } : null,
+    heap_used_per_connection_kb: before.v8 && during.v8 ? r1((during.v8.heap_used_kb - before.v8.heap_used_kb) / n) : null,
   }
 }
 
