@@ -1,13 +1,15 @@
 // The Synapse anchor kit (../shared/anchors/synapse) as the side-by-side benchmarks use it: its scripts, run
 // for one instance; an instance's pid and registration shared secret; a Synapse admin by shared secret.
-// Used by bench/federation.ts and bench/push.ts (both need root and the kit's chroot).
+// Used by bench/federation.ts, bench/push.ts and bench/sliding-sync.ts (all need root and the kit's chroot).
 import { execFile } from 'node:child_process'
 import { createHmac, randomBytes } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { performance } from 'node:perf_hooks'
 import { promisify } from 'node:util'
-import { expectOk } from './lib.ts'
-import type { Target, User } from './targets.ts'
+import pg from 'pg'
+import { HttpClient, expectOk, progress, type Cleanups } from './lib.ts'
+import { processCpuMs, type Target, type User } from './targets.ts'
 
 const execFileAsync = promisify(execFile)
 
@@ -55,4 +57,53 @@ export async function registerAdmin(target: Target, secret: string, username: st
   const mac = createHmac('sha1', secret).update(`${nonce}\0${username}\0${password}\0admin`).digest('hex')
   const body = expectOk(`admin register on ${target.name}`, await target.http.request('POST', path, { nonce, username, password, admin: true, mac }))
   return { username, user_id: body.user_id, access_token: body.access_token }
+}
+
+/** One of the kit's instances as a benchmark runs it: its id, server name and ports (no TLS listener without `federationPort`). */
+export interface KitInstance {
+  id: string
+  serverName: string
+  clientPort: number
+  federationPort?: number
+}
+
+/**
+ * Sets up the kit's instance `instance`, gives it a fresh database and starts it; `cleanups` stops it (stop.sh,
+ * never --all). Its client API as a target with `maxSockets` keep-alive sockets.
+ */
+export async function startKitSynapse(cleanups: Cleanups, instance: KitInstance, maxSockets: number): Promise<Target> {
+  const setupEnv: Record<string, string> = { ANCHOR_SERVER_NAME: instance.serverName, ANCHOR_HTTP_PORT: String(instance.clientPort) }
+  if (instance.federationPort !== undefined) setupEnv.ANCHOR_FED_PORT = String(instance.federationPort)
+  await stopSynapse(instance.id, true)
+  progress(`setting up Synapse ${instance.id}`)
+  await kit('setup.sh', instance.id, setupEnv)
+  // setup.sh leaves PostgreSQL as it found it: start.sh starts it (and Synapse, on the old database: dropped next).
+  await kit('start.sh', instance.id)
+  await stopSynapse(instance.id, true)
+  const admin = new pg.Client({ connectionString: ANCHOR_PG_URL })
+  await admin.connect()
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS "synapse_${instance.id}" WITH (FORCE)`)
+  } finally {
+    await admin.end()
+  }
+  await kit('setup.sh', instance.id, setupEnv)
+  const t0 = performance.now()
+  cleanups.push(() => stopSynapse(instance.id, false))
+  await kit('start.sh', instance.id)
+  progress(`Synapse ${instance.id} ready in ${Math.round(performance.now() - t0)} ms (pid ${synapsePid(instance.id)})`)
+  const url = `http://127.0.0.1:${instance.clientPort}`
+  const http = new HttpClient(url, maxSockets)
+  cleanups.push(async () => http.close())
+  const version = await http.request('GET', '/_matrix/federation/v1/version')
+  return {
+    name: 'synapse',
+    url,
+    http,
+    cpuMs: async () => {
+      const pid = synapsePid(instance.id)
+      return pid ? processCpuMs(pid) : null
+    },
+    info: { server_name: instance.serverName, version: `${version.body?.server?.name ?? 'Synapse'} ${version.body?.server?.version ?? ''}`.trim() },
+  }
 }

@@ -51,6 +51,8 @@ export function summarize(samples: readonly number[]): LatencySummary {
 export interface HttpResponse {
   status: number
   body: any
+  /** The response body's length in bytes. */
+  bytes: number
 }
 
 /** A JSON client over node:http with a keep-alive agent (one socket per concurrent caller). */
@@ -79,12 +81,13 @@ export class HttpClient {
         const chunks: Buffer[] = []
         res.on('data', (chunk: Buffer) => chunks.push(chunk))
         res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8')
+          const raw = Buffer.concat(chunks)
+          const text = raw.toString('utf8')
           let parsed: unknown = text
           try {
             parsed = text === '' ? undefined : JSON.parse(text)
           } catch {}
-          resolve({ status: res.statusCode ?? 0, body: parsed })
+          resolve({ status: res.statusCode ?? 0, body: parsed, bytes: raw.length })
         })
         res.on('error', reject)
       })

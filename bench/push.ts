@@ -19,17 +19,14 @@
 //   BENCH_ANCHOR_DIR            the kit's scripts (default ../shared/anchors/synapse from the repository)
 //   ANCHOR_ROOT                 the kit's working area (default /var/tmp/synapse-anchor)
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { loadavg, tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
-import pg from 'pg'
 import { startPushGateway, type Notification } from '../test/support/push-gateway.ts'
-import { Cleanups, HttpClient, envInt, expectOk, machineInfo, pool, printReport, progress, settle, summarize } from './lib.ts'
+import { Cleanups, envInt, expectOk, machineInfo, pool, printReport, progress, settle, summarize } from './lib.ts'
 import { createRoom, sendText } from './rooms.ts'
-import { ANCHOR_PG_URL, kit, registerAdmin, stopSynapse, synapsePid, synapseSecret } from './anchor-kit.ts'
-import { ServerProcess, benchOverrides, externalDatabase } from './servers.ts'
-import { CS, processCpuMs, register, type Target, type User } from './targets.ts'
+import { ANCHOR_PG_URL, registerAdmin, startKitSynapse, synapsePid, synapseSecret } from './anchor-kit.ts'
+import { startBenchHomestead } from './servers.ts'
+import { CS, register, type Target, type User } from './targets.ts'
 
 const settings = {
   samples: envInt('BENCH_PUSH_SAMPLES', 100),
@@ -99,60 +96,6 @@ async function startGateway(): Promise<Arrivals> {
 }
 
 // ---- the servers --------------------------------------------------------------------------------
-
-const setupEnv = () => ({ ANCHOR_SERVER_NAME: SYNAPSE.serverName, ANCHOR_HTTP_PORT: String(SYNAPSE.clientPort), ANCHOR_FED_PORT: String(SYNAPSE.federationPort) })
-
-/** Sets up the instance, gives it a fresh database and starts it. */
-async function startSynapse(cleanups: Cleanups): Promise<Target> {
-  await stopSynapse(SYNAPSE.id, true)
-  progress(`setting up Synapse ${SYNAPSE.id}`)
-  await kit('setup.sh', SYNAPSE.id, setupEnv())
-  // setup.sh leaves PostgreSQL as it found it: start.sh starts it (and Synapse, on the old database: dropped next).
-  await kit('start.sh', SYNAPSE.id)
-  await stopSynapse(SYNAPSE.id, true)
-  const admin = new pg.Client({ connectionString: ANCHOR_PG_URL })
-  await admin.connect()
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS "synapse_${SYNAPSE.id}" WITH (FORCE)`)
-  } finally {
-    await admin.end()
-  }
-  await kit('setup.sh', SYNAPSE.id, setupEnv())
-  const t0 = performance.now()
-  cleanups.push(() => stopSynapse(SYNAPSE.id, false))
-  await kit('start.sh', SYNAPSE.id)
-  progress(`Synapse ${SYNAPSE.id} ready in ${Math.round(performance.now() - t0)} ms (pid ${synapsePid(SYNAPSE.id)})`)
-  const url = `http://127.0.0.1:${SYNAPSE.clientPort}`
-  const http = new HttpClient(url, BUILD_CONCURRENCY + 4)
-  cleanups.push(async () => http.close())
-  const version = await http.request('GET', '/_matrix/federation/v1/version')
-  return {
-    name: 'synapse',
-    url,
-    http,
-    cpuMs: async () => {
-      const pid = synapsePid(SYNAPSE.id)
-      return pid ? processCpuMs(pid) : null
-    },
-    info: { server_name: SYNAPSE.serverName, version: `${version.body?.server?.name ?? 'Synapse'} ${version.body?.server?.version ?? ''}`.trim() },
-  }
-}
-
-async function startHomestead(cleanups: Cleanups): Promise<{ target: Target; server: ServerProcess }> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'hs-bench-push-'))
-  cleanups.push(() => rm(dataDir, { recursive: true, force: true }))
-  const database = await externalDatabase(ANCHOR_PG_URL)
-  cleanups.push(() => database.drop())
-  const server = new ServerProcess()
-  cleanups.push(() => server.stop())
-  const overrides = benchOverrides(dataDir, { ...database.overrides, 'outbound.ip_range_allowlist': ['127.0.0.0/8', '::1/128'] })
-  const ready = await server.call({ type: 'start', overrides }, 'ready')
-  progress(`Homestead ready at ${ready.url} in ${ready.startup_ms} ms`)
-  const http = new HttpClient(ready.url, BUILD_CONCURRENCY + 4)
-  cleanups.push(async () => http.close())
-  const target: Target = { name: 'homestead', url: ready.url, http, cpuMs: () => server.cpuMs(), info: { url: ready.url, database: database.info } }
-  return { target, server }
-}
 
 // ---- client calls -------------------------------------------------------------------------------
 
@@ -319,8 +262,13 @@ async function main(cleanups: Cleanups): Promise<Record<string, unknown>> {
   const load1mStart = loadavg()[0]
   const gateway = await startGateway()
   cleanups.push(() => gateway.close())
-  const synapse = await startSynapse(cleanups)
-  const { target: homestead, server } = await startHomestead(cleanups)
+  const synapse = await startKitSynapse(cleanups, SYNAPSE, BUILD_CONCURRENCY + 4)
+  const { target: homestead, server } = await startBenchHomestead(cleanups, {
+    adminUrl: ANCHOR_PG_URL,
+    name: 'push',
+    overrides: { 'outbound.ip_range_allowlist': ['127.0.0.0/8', '::1/128'] },
+    maxSockets: BUILD_CONCURRENCY + 4,
+  })
   const targets = [homestead, synapse]
 
   const pairs: Pair[] = []

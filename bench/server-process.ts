@@ -7,12 +7,20 @@ import { createLogger } from '../src/shared/logger.ts'
 import { anchorDns } from '../scripts/anchor-dns.ts'
 
 /** `anchorRoot`: resolve the Synapse anchor's host names (its `hosts` file), for the federation benchmark. */
-export type ParentMessage = { type: 'start'; overrides: Record<string, unknown>; anchorRoot?: string } | { type: 'usage' } | { type: 'stop' }
+/** `gc`: a full garbage collection first (the process runs with --expose-gc), then the usage, for memory readings. */
+export type ParentMessage = { type: 'start'; overrides: Record<string, unknown>; anchorRoot?: string } | { type: 'usage' } | { type: 'gc' } | { type: 'stop' }
 export type ChildMessage =
   | { type: 'ready'; url: string; startup_ms: number; postgres_version: string }
-  | { type: 'usage'; cpu_ms: number; rss_mb: number }
+  | { type: 'usage'; cpu_ms: number; rss_mb: number; v8: V8Memory }
   | { type: 'stopped' }
   | { type: 'error'; message: string }
+
+/** The V8 heap in use and reserved, and the memory outside it that JS objects hold (Buffers), in KiB. */
+export interface V8Memory {
+  heap_used_kb: number
+  heap_total_kb: number
+  external_kb: number
+}
 
 let server: RunningServer | null = null
 let stopping: Promise<void> | null = null
@@ -53,9 +61,12 @@ process.on('message', async (message: ParentMessage) => {
         startup_ms: Math.round(performance.now() - started),
         postgres_version: version.rows[0]?.server_version ?? 'unknown',
       })
-    } else if (message.type === 'usage') {
+    } else if (message.type === 'usage' || message.type === 'gc') {
+      if (message.type === 'gc') (globalThis as { gc?: () => void }).gc?.()
       const cpu = process.cpuUsage()
-      send({ type: 'usage', cpu_ms: (cpu.user + cpu.system) / 1000, rss_mb: Math.round(process.memoryUsage.rss() / 2 ** 20) })
+      const memory = process.memoryUsage()
+      const v8 = { heap_used_kb: Math.round(memory.heapUsed / 1024), heap_total_kb: Math.round(memory.heapTotal / 1024), external_kb: Math.round(memory.external / 1024) }
+      send({ type: 'usage', cpu_ms: (cpu.user + cpu.system) / 1000, rss_mb: Math.round(memory.rss / 2 ** 20), v8 })
     } else if (message.type === 'stop') {
       await stop()
       send({ type: 'stopped' })

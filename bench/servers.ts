@@ -1,9 +1,13 @@
 // The benchmarked server process and its database, shared by `npm run bench` (run.ts) and the A/B runs (ab.ts).
 import { fork, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import pg from 'pg'
-import { progress } from './lib.ts'
-import type { ChildMessage, ParentMessage } from './server-process.ts'
+import { HttpClient, progress, type Cleanups } from './lib.ts'
+import type { ChildMessage, ParentMessage, V8Memory } from './server-process.ts'
+import type { Target } from './targets.ts'
 
 // ---- the server process -------------------------------------------------------------------------
 
@@ -28,7 +32,7 @@ export class ServerProcess {
   /** `script`: the server-process.ts to run (another checkout's, for A/B runs); this checkout's by default. */
   constructor(script: URL | string = new URL('./server-process.ts', import.meta.url)) {
     // The child's stdout goes to our stderr: stdout carries only the JSON document.
-    this.child = fork(script, [], { stdio: ['ignore', 2, 2, 'ipc'] })
+    this.child = fork(script, [], { stdio: ['ignore', 2, 2, 'ipc'], execArgv: [...process.execArgv, '--expose-gc'] })
     this.child.once('exit', () => (this.exited = true))
   }
 
@@ -59,6 +63,11 @@ export class ServerProcess {
   /** The server process's id (for /proc readings). */
   get pid(): number | undefined {
     return this.child.pid
+  }
+
+  /** A full garbage collection in the server process (before a memory reading); its V8 memory after it. */
+  async collectGarbage(): Promise<V8Memory> {
+    return (await this.call({ type: 'gc' }, 'usage')).v8
   }
 
   async cpuMs(): Promise<number> {
@@ -115,3 +124,27 @@ export async function externalDatabase(adminUrl: string): Promise<BenchDatabase>
   }
 }
 
+
+// ---- a Homestead for the side-by-side benchmarks -------------------------------------------------
+
+/**
+ * A Homestead in a child process on a fresh database of the PostgreSQL at `adminUrl` and a fresh data
+ * directory (`hs-bench-<name>-…`), with `benchOverrides` plus `overrides`; `cleanups` stops it and drops both.
+ */
+export async function startBenchHomestead(
+  cleanups: Cleanups,
+  options: { adminUrl: string; name: string; overrides?: Record<string, unknown>; maxSockets: number },
+): Promise<{ target: Target; server: ServerProcess }> {
+  const dataDir = await mkdtemp(join(tmpdir(), `hs-bench-${options.name}-`))
+  cleanups.push(() => rm(dataDir, { recursive: true, force: true }))
+  const database = await externalDatabase(options.adminUrl)
+  cleanups.push(() => database.drop())
+  const server = new ServerProcess()
+  cleanups.push(() => server.stop())
+  const ready = await server.call({ type: 'start', overrides: benchOverrides(dataDir, { ...database.overrides, ...options.overrides }) }, 'ready')
+  progress(`Homestead ready at ${ready.url} in ${ready.startup_ms} ms (pid ${server.pid})`)
+  const http = new HttpClient(ready.url, options.maxSockets)
+  cleanups.push(async () => http.close())
+  const target: Target = { name: 'homestead', url: ready.url, http, cpuMs: () => server.cpuMs(), info: { url: ready.url, database: database.info } }
+  return { target, server }
+}

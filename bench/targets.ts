@@ -72,6 +72,16 @@ export function processCpuMs(pid: number): number | null {
   }
 }
 
+/** The resident set size of a process (VmRSS in /proc/<pid>/status), in KiB; null when it cannot be read. */
+export function processRssKb(pid: number): number | null {
+  try {
+    const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return match ? Number(match[1]) : null
+  } catch {
+    return null
+  }
+}
+
 /**
  * The CPU used so far by the PostgreSQL backends connected to `database` (from pg_stat_activity and /proc): only
  * meaningful over an interval in which the server keeps its connections open, as a busy pool does.
