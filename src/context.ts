@@ -1,5 +1,6 @@
 // The dependency graph, built once per process and passed down explicitly.
 import { SlidingSyncService } from './sync/sliding/service.ts'
+import { BUMP_TYPES } from './storage/repositories/sliding-sync.ts'
 import type { Config } from './config/schema.ts'
 import { ServerKeys } from './keys/server-keys.ts'
 import { RateLimiter } from './ratelimit/index.ts'
@@ -242,6 +243,11 @@ export async function createContext(options: ContextOptions): Promise<AppContext
   writer.onAppend(new GuestEviction({ storage, rooms, logger }).hook)
   writer.onAppend((repos, appended) => indexAppended(repos, appended))
   writer.onAppend(summaryHook)
+  // Sliding sync's bump stamps (room_bumps): one statement in the event's transaction, not waited for (the
+  // transaction's later statements queue behind it, and a failure fails the commit).
+  writer.onAppend(async (repos, { event, streamOrdering }) => {
+    if (BUMP_TYPES.has(event.type)) repos.slidingSync.bump(event.room_id, streamOrdering).catch(() => {})
+  })
   const eventExpiry = config.rooms.ephemeral_messages ? new EventExpiry({ storage, clock, logger }) : null
   if (eventExpiry) writer.onAppend((repos, appended) => eventExpiry.onAppend(repos, appended))
   const notifier = new StreamNotifier(storage, db.connection, logger)

@@ -89,7 +89,7 @@ export type { RemoteDeviceListRow, RemoteDeviceRow } from './repositories/remote
 export type { EventThread } from './repositories/relations.ts'
 export type { QueuedPdu, QueuedEdu } from './repositories/federation-outbound.ts'
 export type { PusherRow, PusherWrite, LeasedPusher, QueuedPush, DigestItem, EventPush } from './repositories/pushers.ts'
-export type { SlidingPosition, SlidingRoomStatus, RoomActivity } from './repositories/sliding-sync.ts'
+export type { SlidingPosition, SlidingRoomStatus, BumpedMembership, SlidingSummary } from './repositories/sliding-sync.ts'
 export type { ChildRow, ParentRef, EditableRef, ThreadSummaryRow, ChildrenQuery } from './repositories/relations.ts'
 
 /** Every repository, bound to one Queryable (the pool, or a transaction's client). */

@@ -1,9 +1,10 @@
 // Simplified sliding sync connections, positions and what each has sent of each room (migration 0052).
 import type { Queryable } from '../db.ts'
+import type { MembershipRow } from './memberships.ts'
+import { RESERVED_POSITION } from './stream.ts'
 
-/** The event types whose arrival bumps a room (MSC4186 bump_stamp); the partial index events_room_bump lists the same. */
-export const BUMP_TYPES = ['m.room.create', 'm.room.message', 'm.room.encrypted', 'm.sticker', 'm.call.invite', 'm.poll.start', 'm.beacon_info']
-const BUMP_TYPES_SQL = `(${BUMP_TYPES.map((t) => `'${t}'`).join(', ')})`
+/** The event types whose arrival bumps a room (MSC4186 bump_stamp); migration 0053 lists the same. */
+export const BUMP_TYPES: ReadonlySet<string> = new Set(['m.room.create', 'm.room.message', 'm.room.encrypted', 'm.sticker', 'm.call.invite', 'm.poll.start', 'm.beacon_info'])
 
 /** A position of a connection, as a request's pos names it. */
 export interface SlidingPosition {
@@ -21,10 +22,18 @@ export interface SlidingRoomStatus {
   lazyMembers: Record<string, string>
 }
 
-/** A room's activity: its latest bump event and latest event at or below a stream position (null: none). */
-export interface RoomActivity {
+/** A membership of the user with its room's bump stamp (null: no bump event yet). */
+export interface BumpedMembership extends MembershipRow {
   bump: number | null
-  latest: number | null
+}
+
+/** What room results and list filters read of a room's summary. */
+export interface SlidingSummary {
+  room_id: string
+  room_type: string | null
+  name: string | null
+  avatar_url: string | null
+  encryption: string | null
 }
 
 export class SlidingSyncRepository {
@@ -76,28 +85,48 @@ export class SlidingSyncRepository {
   }
 
   /**
-   * A request used `positionId` (in the caller's transaction, after locking the connection): positions other
-   * than it go (older ones are acknowledged, newer ones were never received), and so do the room rows of newer
-   * positions and those of older ones a later row at or below it supersedes. False when the connection or the
-   * position is gone (another request reset it).
+   * Records the response to a request that used `positionId` as a new position, in one statement (one round
+   * trip, atomic): the connection row is locked and marked used, positions other than the one used go (older
+   * ones are acknowledged, newer ones were never received) with the room rows of newer positions and those of
+   * older ones a later row at or below it supersedes, and the new position and its rooms are written. Null when
+   * the connection or the position is gone (another request reset it, or it expired).
    */
-  async usePosition(connectionId: number, positionId: number, now: number): Promise<boolean> {
-    const { rowCount } = await this.db.query('UPDATE sliding_sync_connections SET last_used_ts = $2 WHERE id = $1 AND EXISTS (SELECT 1 FROM sliding_sync_positions WHERE id = $3 AND connection_id = $1)', [connectionId, now, positionId])
-    if (rowCount !== 1) return false
-    await this.db.query('DELETE FROM sliding_sync_positions WHERE connection_id = $1 AND id <> $2', [connectionId, positionId])
-    await this.db.query(
-      `DELETE FROM sliding_sync_rooms r WHERE r.connection_id = $1
-          AND (r.position_id > $2 OR (r.position_id < $2 AND EXISTS (
-                SELECT 1 FROM sliding_sync_rooms n WHERE n.connection_id = r.connection_id AND n.room_id = r.room_id AND n.position_id > r.position_id AND n.position_id <= $2)))`,
-      [connectionId, positionId],
+  async advance(connectionId: number, positionId: number, streamPosition: number, sticky: Record<string, unknown>, rooms: Map<string, SlidingRoomStatus>, now: number): Promise<number | null> {
+    const list = [...rooms]
+    const { rows } = await this.db.query<{ id: string }>(
+      `WITH used AS (
+         UPDATE sliding_sync_connections SET last_used_ts = $3
+          WHERE id = $1 AND EXISTS (SELECT 1 FROM sliding_sync_positions WHERE id = $2 AND connection_id = $1)
+         RETURNING id
+       ), old_positions AS (
+         DELETE FROM sliding_sync_positions WHERE connection_id = (SELECT id FROM used) AND id <> $2
+       ), old_rooms AS (
+         DELETE FROM sliding_sync_rooms r WHERE r.connection_id = (SELECT id FROM used)
+            AND (r.position_id > $2 OR (r.position_id < $2 AND EXISTS (
+                  SELECT 1 FROM sliding_sync_rooms n WHERE n.connection_id = r.connection_id AND n.room_id = r.room_id AND n.position_id > r.position_id AND n.position_id <= $2)))
+       ), position AS (
+         INSERT INTO sliding_sync_positions (connection_id, stream_position, sticky, created_ts)
+         SELECT id, $4, $5::jsonb, $3 FROM used RETURNING id, connection_id
+       ), new_rooms AS (
+         INSERT INTO sliding_sync_rooms (connection_id, room_id, position_id, stream_position, membership, config, lazy_members)
+         SELECT p.connection_id, r.room_id, p.id, r.stream_position, r.membership, r.config, r.lazy_members
+           FROM position p, unnest($6::text[], $7::bigint[], $8::text[], $9::jsonb[], $10::jsonb[]) AS r(room_id, stream_position, membership, config, lazy_members)
+       )
+       SELECT id FROM position`,
+      [
+        connectionId,
+        positionId,
+        now,
+        streamPosition,
+        JSON.stringify(sticky),
+        list.map(([roomId]) => roomId),
+        list.map(([, s]) => s.streamPosition),
+        list.map(([, s]) => s.membership),
+        list.map(([, s]) => JSON.stringify(s.config)),
+        list.map(([, s]) => JSON.stringify(s.lazyMembers)),
+      ],
     )
-    return true
-  }
-
-  /** Locks the connection row until the transaction ends (requests of one connection write one at a time). */
-  async lockConnection(connectionId: number): Promise<boolean> {
-    const { rowCount } = await this.db.query('SELECT 1 FROM sliding_sync_connections WHERE id = $1 FOR UPDATE', [connectionId])
-    return rowCount === 1
+    return rows[0] === undefined ? null : Number(rows[0].id)
   }
 
   /** A new position of the connection with the rooms its response sent; returns its ID. */
@@ -127,22 +156,49 @@ export class SlidingSyncRepository {
     return positionId
   }
 
-  /**
-   * Each room's activity up to `upTo`: its latest bump event (MSC4186's kinds of activity) and its latest event
-   * of any kind, one index probe each per room.
-   */
-  async activity(roomIds: string[], upTo: number): Promise<Map<string, RoomActivity>> {
+  /** A bump event was appended to the room (in its transaction; null: the transaction's reserved position). */
+  bump(roomId: string, streamOrdering: number | null): Promise<unknown> {
+    return this.db.query(
+      `INSERT INTO room_bumps (room_id, stream_ordering) VALUES ($1, COALESCE($2::bigint, ${RESERVED_POSITION}))
+       ON CONFLICT (room_id) DO UPDATE SET stream_ordering = GREATEST(room_bumps.stream_ordering, EXCLUDED.stream_ordering)`,
+      [roomId, streamOrdering],
+    )
+  }
+
+  /** The user's memberships of these kinds (forgotten rooms left out), each with its room's bump stamp. */
+  async membershipsWithBumps(userId: string, memberships: string[]): Promise<BumpedMembership[]> {
+    const { rows } = await this.db.query<MembershipRow & { stream_ordering: string; bump: string | null }>(
+      `SELECT m.room_id, m.user_id, m.membership, m.event_id, m.stream_ordering, m.sender, m.forgotten, b.stream_ordering AS bump
+         FROM room_memberships m LEFT JOIN room_bumps b ON b.room_id = m.room_id
+        WHERE m.user_id = $1 AND m.membership = ANY($2::text[]) AND NOT m.forgotten`,
+      [userId, memberships],
+    )
+    return rows.map((r) => ({ ...r, stream_ordering: Number(r.stream_ordering), bump: r.bump === null ? null : Number(r.bump) }))
+  }
+
+  /** The bump stamps of these rooms (rooms without one left out). */
+  async bumps(roomIds: string[]): Promise<Map<string, number>> {
     if (roomIds.length === 0) return new Map()
-    const { rows } = await this.db.query<{ room_id: string; bump: string | null; latest: string | null }>(
-      `SELECT r.room_id,
-              (SELECT e.stream_ordering FROM events e WHERE e.room_id = r.room_id AND e.type IN ${BUMP_TYPES_SQL} AND e.stream_ordering <= $2
-                ORDER BY e.stream_ordering DESC LIMIT 1) AS bump,
-              (SELECT e.stream_ordering FROM events e WHERE e.room_id = r.room_id AND e.stream_ordering <= $2
-                ORDER BY e.stream_ordering DESC LIMIT 1) AS latest
+    const { rows } = await this.db.query<{ room_id: string; stream_ordering: string }>('SELECT room_id, stream_ordering FROM room_bumps WHERE room_id = ANY($1::text[])', [roomIds])
+    return new Map(rows.map((r) => [r.room_id, Number(r.stream_ordering)]))
+  }
+
+  /** Each room's latest event at or below `upTo` (rooms without one left out), one index probe per room. */
+  async latest(roomIds: string[], upTo: number): Promise<Map<string, number>> {
+    if (roomIds.length === 0) return new Map()
+    const { rows } = await this.db.query<{ room_id: string; latest: string | null }>(
+      `SELECT r.room_id, (SELECT e.stream_ordering FROM events e WHERE e.room_id = r.room_id AND e.stream_ordering <= $2 ORDER BY e.stream_ordering DESC LIMIT 1) AS latest
          FROM unnest($1::text[]) AS r(room_id)`,
       [roomIds, upTo],
     )
-    return new Map(rows.map((r) => [r.room_id, { bump: r.bump === null ? null : Number(r.bump), latest: r.latest === null ? null : Number(r.latest) }]))
+    return new Map(rows.filter((r) => r.latest !== null).map((r) => [r.room_id, Number(r.latest)]))
+  }
+
+  /** The summaries' fields room results and list filters read. */
+  async summaries(roomIds: string[]): Promise<Map<string, SlidingSummary>> {
+    if (roomIds.length === 0) return new Map()
+    const { rows } = await this.db.query<SlidingSummary>('SELECT room_id, room_type, name, avatar_url, encryption FROM room_summaries WHERE room_id = ANY($1::text[])', [roomIds])
+    return new Map(rows.map((r) => [r.room_id, r]))
   }
 
   /** The rooms among these with any of the user's m.tag tags (room account data), by room. */

@@ -3,7 +3,7 @@
 // from, and those they left that this connection has sent (MSC4186); it is ordered by bump stamp: for a
 // joined room the position of its latest message-like event (BUMP_TYPES: not every state change), for the
 // others the position of the user's membership. Filters read only what they need, batched across rooms.
-import type { MembershipRow, Repositories, RoomActivity } from '../../storage/index.ts'
+import type { BumpedMembership, MembershipRow, Repositories, SlidingSummary } from '../../storage/index.ts'
 import type { ListFilters } from './request.ts'
 
 export interface ListedRoom {
@@ -11,25 +11,23 @@ export interface ListedRoom {
   membership: MembershipRow
   /** The room's bump stamp (the order of the list, latest first). */
   bump: number
-  /** The position of the latest event the user may know of (a joined room's latest event, else their membership). */
-  latest: number
 }
 
 /** Facts about the listed rooms that filters and room results share, read once per request. */
 export interface RoomFacts {
   dms: Set<string>
-  summaries: Map<string, { room_type: string | null; name: string | null; encryption: string | null }>
+  /** Those of the listed rooms the filters need (all, when a filter reads them), and of the rooms sent. */
+  summaries: Map<string, SlidingSummary>
 }
 
 /** The listed rooms, latest activity first (ties by room ID, so the order is stable). */
-export function orderRooms(rows: MembershipRow[], activity: Map<string, RoomActivity>, userId: string, sentBefore: (roomId: string) => boolean): ListedRoom[] {
+export function orderRooms(rows: BumpedMembership[], userId: string, sentBefore: (roomId: string) => boolean): ListedRoom[] {
   const out: ListedRoom[] = []
   for (const m of rows) {
     const left = m.membership === 'leave' || m.membership === 'ban'
     // Rooms the user left themselves are listed only if this connection sent them (it must learn they left).
     if (left && m.sender === userId && !sentBefore(m.room_id)) continue
-    const a = m.membership === 'join' ? activity.get(m.room_id) : undefined
-    out.push({ roomId: m.room_id, membership: m, bump: a?.bump ?? m.stream_ordering, latest: Math.max(a?.latest ?? 0, m.stream_ordering) })
+    out.push({ roomId: m.room_id, membership: m, bump: m.membership === 'join' ? (m.bump ?? m.stream_ordering) : m.stream_ordering })
   }
   return out.sort((x, y) => y.bump - x.bump || (x.roomId < y.roomId ? -1 : x.roomId > y.roomId ? 1 : 0))
 }
@@ -40,6 +38,11 @@ export function directRooms(content: Record<string, unknown> | null): Set<string
   if (content === null) return out
   for (const ids of Object.values(content)) if (Array.isArray(ids)) for (const id of ids) if (typeof id === 'string') out.add(id)
   return out
+}
+
+/** Whether any of these filters reads the rooms' summaries (type, encryption, name). */
+export function filtersReadSummaries(filters: ListFilters[]): boolean {
+  return filters.some((f) => f.is_encrypted !== undefined || f.room_types !== undefined || f.not_room_types !== undefined || f.room_name_like !== undefined)
 }
 
 /** What the filters of all lists need beyond RoomFacts: tags, and the children of the spaces they name. */

@@ -11,7 +11,7 @@ import type { ClientEvent } from '../../rooms/client-events.ts'
 import type { Clock } from '../../shared/clock.ts'
 import { MatrixError } from '../../shared/errors.ts'
 import { ignoredUsers, invitesBlocked, withoutIgnoredInvites } from '../../directory/index.ts'
-import type { SlidingRoomStatus, Storage } from '../../storage/index.ts'
+import type { SlidingRoomStatus, SlidingSummary, Storage } from '../../storage/index.ts'
 import type { Requester } from '../../users/index.ts'
 import type { FilterDefinition } from '../filter.ts'
 import type { SentMembers } from '../lazy-members.ts'
@@ -19,7 +19,7 @@ import type { StreamNotifier } from '../notifier.ts'
 import { SYNCED_MEMBERSHIPS, syncRooms, type RoomsSync, type UnreadCounts } from '../rooms.ts'
 import type { SyncService } from '../sync.ts'
 import { buildExtensions, parseExtensions, type ExtensionsRequest } from './extensions.ts'
-import { directRooms, filterData, inRanges, orderRooms, passes, type ListedRoom, type RoomFacts } from './lists.ts'
+import { directRooms, filterData, filtersReadSummaries, inRanges, orderRooms, passes, type ListedRoom, type RoomFacts } from './lists.ts'
 import { MAX_LISTS, MAX_SUBSCRIPTIONS, combineConfigs, configCovers, patternMatches, type ListFilters, type RoomConfig, type SlidingRequest } from './request.ts'
 
 /** A connection unused this long expires: its pos answers M_UNKNOWN_POS. */
@@ -153,18 +153,20 @@ export class SlidingSyncService {
   /** Records the response as a new position of the connection (a new connection without pos); returns its pos. */
   private async persist(requester: Requester, connId: string, conn: Connection | null, upTo: number, sticky: Sticky, statuses: Map<string, SlidingRoomStatus>, sent: Map<string, SlidingRoomStatus>): Promise<string> {
     const now = this.clock.now()
-    const { connectionId, positionId } = await this.storage.transaction(async (repos) => {
-      const repo = repos.slidingSync
-      let id: number
-      if (conn === null) {
-        id = await repo.startConnection(requester.userId, requester.deviceId, connId, now, CONNECTIONS_PER_DEVICE, now - CONNECTION_LIFETIME_MS)
-      } else {
-        // Another request of the connection reset it meanwhile (or it expired): the client starts again.
-        if (!(await repo.lockConnection(conn.connectionId)) || !(await repo.usePosition(conn.connectionId, conn.positionId, now))) throw unknownPos()
-        id = conn.connectionId
-      }
-      return { connectionId: id, positionId: await repo.addPosition(id, upTo, sticky as unknown as Record<string, unknown>, sent, now) }
-    })
+    let connectionId: number
+    let positionId: number
+    if (conn === null) {
+      ;({ connectionId, positionId } = await this.storage.transaction(async (repos) => {
+        const id = await repos.slidingSync.startConnection(requester.userId, requester.deviceId, connId, now, CONNECTIONS_PER_DEVICE, now - CONNECTION_LIFETIME_MS)
+        return { connectionId: id, positionId: await repos.slidingSync.addPosition(id, upTo, sticky as unknown as Record<string, unknown>, sent, now) }
+      }))
+    } else {
+      const id = await this.storage.repos.slidingSync.advance(conn.connectionId, conn.positionId, upTo, sticky as unknown as Record<string, unknown>, sent, now)
+      // Another request of the connection reset it meanwhile (or it expired): the client starts again.
+      if (id === null) throw unknownPos()
+      connectionId = conn.connectionId
+      positionId = id
+    }
     const next = new Map(statuses)
     for (const [roomId, s] of sent) next.set(roomId, s)
     this.statusCache.delete(connectionId)
@@ -177,21 +179,28 @@ export class SlidingSyncService {
     const repos = this.storage.repos
     const userId = requester.userId
     const [current, ignored, blocked, direct] = await Promise.all([
-      repos.memberships.roomsOf(userId, SYNCED_MEMBERSHIPS),
+      repos.slidingSync.membershipsWithBumps(userId, SYNCED_MEMBERSHIPS),
       ignoredUsers(repos, userId),
       invitesBlocked(repos, userId),
       repos.accountData.get(userId, '', 'm.direct'),
     ])
     // A membership committed after upTo is taken as it was at upTo (as /sync does).
-    const ahead = current.filter((m) => m.stream_ordering > upTo).map((m) => m.room_id)
-    const asOf = ahead.length === 0 ? [] : await repos.sync.membershipRowsAt(userId, ahead, upTo)
-    const memberships = withoutIgnoredInvites([...current.filter((m) => m.stream_ordering <= upTo), ...asOf.filter((m) => SYNCED_MEMBERSHIPS.includes(m.membership))], ignored, blocked)
+    const ahead = current.filter((m) => m.stream_ordering > upTo)
+    const asOf = ahead.length === 0 ? [] : await repos.sync.membershipRowsAt(userId, ahead.map((m) => m.room_id), upTo)
+    const bumpOf = new Map(ahead.map((m) => [m.room_id, m.bump]))
+    const memberships = withoutIgnoredInvites(
+      [...current.filter((m) => m.stream_ordering <= upTo), ...asOf.filter((m) => SYNCED_MEMBERSHIPS.includes(m.membership)).map((m) => ({ ...m, bump: bumpOf.get(m.room_id) ?? null }))],
+      ignored,
+      blocked,
+    )
     for (const m of memberships) if (m.membership === 'join') watched.add(m.room_id)
-    const joinedIds = memberships.filter((m) => m.membership === 'join').map((m) => m.room_id)
-    const [activity, summaryRows] = await Promise.all([repos.slidingSync.activity(joinedIds, upTo), repos.directory.summaries(memberships.map((m) => m.room_id))])
-    const rooms = orderRooms(memberships, activity, userId, (roomId) => statuses.has(roomId))
-    const facts: RoomFacts = { dms: directRooms(direct), summaries: new Map(summaryRows.map((s) => [s.room_id, s])) }
-    const data = await filterData(repos, userId, lists.map((l) => l.filters), rooms)
+    const rooms = orderRooms(memberships, userId, (roomId) => statuses.has(roomId))
+    const filters = lists.map((l) => l.filters)
+    const [summaries, data] = await Promise.all([
+      filtersReadSummaries(filters) ? repos.slidingSync.summaries(rooms.map((r) => r.roomId)) : Promise.resolve(new Map<string, SlidingSummary>()),
+      filterData(repos, userId, filters, rooms),
+    ])
+    const facts: RoomFacts = { dms: directRooms(direct), summaries }
 
     // Each list's window, and the subscriptions the user may see.
     const scope = new Map<string, { room: ListedRoom; config: RoomConfig; lists: string[] }>()
@@ -222,15 +231,23 @@ export class SlidingSyncService {
       else scope.set(roomId, { room: r, config, lists: [] })
     }
 
-    // What to send of each room in scope.
+    // What to send of each room in scope: a joined room's latest event says whether it changed since it was
+    // sent (for the others, the user's membership does). The summaries of the rooms not read yet come alongside.
+    const scoped = [...scope.values()]
+    const [latest, moreSummaries] = await Promise.all([
+      repos.slidingSync.latest(scoped.filter((e) => e.room.membership.membership === 'join').map((e) => e.room.roomId), upTo),
+      repos.slidingSync.summaries(scoped.map((e) => e.room.roomId).filter((id) => !summaries.has(id))),
+    ])
+    for (const [roomId, summary] of moreSummaries) summaries.set(roomId, summary)
     const planned: Planned[] = []
-    for (const { room, config, lists: names } of scope.values()) {
+    for (const { room, config, lists: names } of scoped) {
       const status = statuses.get(room.roomId)
       const membership = room.membership.membership
       const newMembership = status !== undefined && status.membership !== membership && ['join', 'invite', 'knock'].includes(membership)
+      const changedAt = Math.max(room.membership.stream_ordering, membership === 'join' ? (latest.get(room.roomId) ?? 0) : 0)
       if (status === undefined || newMembership || !configCovers(status.config as unknown as RoomConfig, config)) {
         planned.push({ room, config, lists: names, initial: true, after: 0 })
-      } else if (room.latest > status.streamPosition || status.membership !== membership) {
+      } else if (changedAt > status.streamPosition || status.membership !== membership) {
         planned.push({ room, config, lists: names, initial: false, after: status.streamPosition })
       }
     }
@@ -417,7 +434,7 @@ function roomResult(
   const changedName = [...timeline, ...state].some((e) => e.type === 'm.room.name' && e.state_key === '')
   const changedAvatar = [...timeline, ...state].some((e) => e.type === 'm.room.avatar' && e.state_key === '')
   if (p.initial ? summary?.name : changedName) out.name = summary?.name ?? null
-  const avatar = (summary as { avatar_url?: string | null } | undefined)?.avatar_url ?? null
+  const avatar = summary?.avatar_url ?? null
   if (p.initial ? avatar : changedAvatar) out.avatar = avatar
   const heroes = joined.summary['m.heroes'] as string[] | undefined
   if (heroes !== undefined && !summary?.name) {
