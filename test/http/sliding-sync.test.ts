@@ -229,6 +229,24 @@ describe('simplified sliding sync', () => {
     assert.equal(res.lists.rooms.count, 2)
   })
 
+  it('sees rooms joined, and direct chats marked, since its last request', async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const first = await createRoom(alice, { name: 'First' })
+    const body = { lists: { dms: { ranges: [[0, 9]], timeline_limit: 1, required_state: [], filters: { is_dm: true } }, all: { ranges: [[0, 9]], timeline_limit: 1, required_state: [] } } }
+    const one = await sss(alice, body)
+    assert.deepEqual([one.lists.dms.count, one.lists.all.count], [0, 1])
+    const dm = await createRoom(bob, { is_direct: true, preset: 'trusted_private_chat', invite: [alice.user_id] })
+    await join(alice, dm)
+    const two = await sss(alice, body, `?pos=${one.pos}&timeout=0`)
+    assert.deepEqual([two.lists.dms.count, two.lists.all.count], [0, 2], 'the joined room is listed')
+    assert.equal(two.rooms[dm].initial, true)
+    assert.equal((await t.api.put(`${CS}/user/${enc(alice.user_id)}/account_data/m.direct`, { [bob.user_id]: [dm] }, alice.access_token)).status, 200)
+    const three = await sss(alice, body, `?pos=${two.pos}&timeout=0`)
+    assert.deepEqual([three.lists.dms.count, three.lists.all.count], [1, 2], 'm.direct read again')
+    assert.ok(first)
+  })
+
   it('tells a kicked user, and leaves rooms they left themselves out of a new connection', async () => {
     const alice = await registerUser(t.api)
     const bob = await registerUser(t.api)

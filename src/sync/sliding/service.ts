@@ -11,7 +11,7 @@ import type { ClientEvent } from '../../rooms/client-events.ts'
 import type { Clock } from '../../shared/clock.ts'
 import { MatrixError } from '../../shared/errors.ts'
 import { ignoredUsers, invitesBlocked, withoutIgnoredInvites } from '../../directory/index.ts'
-import type { SlidingRoomStatus, SlidingSummary, Storage } from '../../storage/index.ts'
+import type { BumpedMembership, SlidingRoomStatus, SlidingSummary, Storage } from '../../storage/index.ts'
 import type { Requester } from '../../users/index.ts'
 import type { FilterDefinition } from '../filter.ts'
 import type { SentMembers } from '../lazy-members.ts'
@@ -32,6 +32,18 @@ const LAZY_MEMBERS_KEPT = 1000
 const STATUSES_CACHED = 2000
 const NO_STATE: RoomConfig['requiredState'] = { include: [], exclude: [], lazy: false }
 const HEROES_SHOWN = 5
+
+/** Membership rows of users' ViewerRooms an instance keeps in all (some tens of MB at most). */
+const VIEWER_ROWS_KEPT = 200_000
+
+/** A user's rooms and what filters them, as read at `position` (SlidingSyncService.viewerRooms). */
+interface ViewerRooms {
+  position: number
+  memberships: BumpedMembership[]
+  ignored: Set<string>
+  blocked: boolean
+  direct: Record<string, unknown> | null
+}
 
 /** The sticky parts of a connection's requests, as stored with each position. */
 interface Sticky {
@@ -82,6 +94,9 @@ export class SlidingSyncService {
   private readonly clock: Clock
   private readonly sync: SyncService
   readonly limits: SlidingSyncLimits
+  /** What the latest requests of each user read of their rooms (a cache; see viewerRooms). */
+  private readonly viewers = new Map<string, ViewerRooms>()
+  private viewerRows = 0
   /** The room statuses of each connection's latest position this instance answered (a cache). */
   private readonly statusCache = new Map<number, { positionId: number; statuses: Map<string, SlidingRoomStatus> }>()
 
@@ -178,12 +193,7 @@ export class SlidingSyncService {
   private async build(requester: Requester, lists: ActiveList[], sticky: Sticky, extensions: ExtensionsRequest, statuses: Map<string, SlidingRoomStatus>, since: number | null, upTo: number, watched: Set<string>) {
     const repos = this.storage.repos
     const userId = requester.userId
-    const [current, ignored, blocked, direct] = await Promise.all([
-      repos.slidingSync.membershipsWithBumps(userId, SYNCED_MEMBERSHIPS),
-      ignoredUsers(repos, userId),
-      invitesBlocked(repos, userId),
-      repos.accountData.get(userId, '', 'm.direct'),
-    ])
+    const { memberships: current, ignored, blocked, direct } = await this.viewerRooms(userId, upTo)
     // A membership committed after upTo is taken as it was at upTo (as /sync does).
     const ahead = current.filter((m) => m.stream_ordering > upTo)
     const asOf = ahead.length === 0 ? [] : await repos.sync.membershipRowsAt(userId, ahead.map((m) => m.room_id), upTo)
@@ -263,6 +273,53 @@ export class SlidingSyncService {
       config: extensions,
     })
     return { rooms: built.rooms, sent: built.sent, counts, extensions: ext.extensions, hasData: Object.keys(built.rooms).length > 0 || ext.hasData }
+  }
+
+  /**
+   * The user's memberships with their rooms' bump stamps, ignored users, invite blocking and m.direct. A later
+   * request (any connection of the user on this instance) reuses what an earlier one read while the stream
+   * shows no membership or account-data change of the user since, re-reading only the bump stamps of rooms
+   * with new events: a woken long-poll then reads one row, not the user's every room.
+   */
+  private async viewerRooms(userId: string, upTo: number): Promise<ViewerRooms> {
+    const repos = this.storage.repos
+    const cached = this.viewers.get(userId)
+    if (cached && cached.position <= upTo) {
+      const changes = this.notifier.changesBetween(cached.position, upTo)
+      if (changes && !changes.some((c) => c.user_id === userId && (c.kind === 'member' || c.kind === 'account_data'))) {
+        const joined = new Set(cached.memberships.filter((m) => m.membership === 'join').map((m) => m.room_id))
+        const bumped = [...new Set(changes.filter((c) => c.kind === 'event' && c.room_id !== null && joined.has(c.room_id)).map((c) => c.room_id as string))]
+        if (bumped.length > 0) {
+          const bumps = await repos.slidingSync.bumps(bumped)
+          for (const m of cached.memberships) {
+            const b = bumps.get(m.room_id)
+            if (b !== undefined && (m.bump === null || b > m.bump)) m.bump = b
+          }
+        }
+        cached.position = upTo
+        // Most recently used last.
+        this.viewers.delete(userId)
+        this.viewers.set(userId, cached)
+        return cached
+      }
+    }
+    const [memberships, ignored, blocked, direct] = await Promise.all([
+      repos.slidingSync.membershipsWithBumps(userId, SYNCED_MEMBERSHIPS),
+      ignoredUsers(repos, userId),
+      invitesBlocked(repos, userId),
+      repos.accountData.get(userId, '', 'm.direct'),
+    ])
+    const fresh: ViewerRooms = { position: upTo, memberships, ignored, blocked, direct }
+    if (cached) this.viewerRows -= cached.memberships.length
+    this.viewers.delete(userId)
+    this.viewers.set(userId, fresh)
+    this.viewerRows += memberships.length
+    for (const [oldest, old] of this.viewers) {
+      if (this.viewerRows <= VIEWER_ROWS_KEPT) break
+      this.viewers.delete(oldest)
+      this.viewerRows -= old.memberships.length
+    }
+    return fresh
   }
 
   /** The rooms' results, built by syncRooms in groups sharing a starting point and a config. */
