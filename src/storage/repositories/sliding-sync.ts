@@ -65,23 +65,47 @@ export class SlidingSyncRepository {
   }
 
   /**
-   * Starts a connection afresh (a request without pos): whatever the device had under this conn_id goes. The
-   * device's connections beyond `maxPerDevice` (the least recently used) go too, and up to 100 connections
-   * anywhere unused since `expiredBefore`. Returns the new connection's ID.
+   * Starts a connection afresh (a request without pos) with its first position and the rooms its response
+   * sent, in one statement: whatever the device had under this conn_id goes (its positions and rooms), and so
+   * do the device's connections beyond `maxPerDevice` (the least recently used) and up to 100 connections
+   * anywhere unused since `expiredBefore`. Returns the connection's and the position's IDs.
    */
-  async startConnection(userId: string, deviceId: string, connId: string, now: number, maxPerDevice: number, expiredBefore: number): Promise<number> {
-    await this.db.query('DELETE FROM sliding_sync_connections WHERE user_id = $1 AND device_id = $2 AND conn_id = $3', [userId, deviceId, connId])
-    await this.db.query(
-      `DELETE FROM sliding_sync_connections WHERE id IN (
-         SELECT id FROM sliding_sync_connections WHERE user_id = $1 AND device_id = $2 ORDER BY last_used_ts DESC OFFSET $3)
-          OR id IN (SELECT id FROM sliding_sync_connections WHERE last_used_ts < $4 LIMIT 100)`,
-      [userId, deviceId, Math.max(0, maxPerDevice - 1), expiredBefore],
+  async startConnection(
+    userId: string,
+    deviceId: string,
+    connId: string,
+    now: number,
+    limits: { maxPerDevice: number; expiredBefore: number },
+    streamPosition: number,
+    sticky: Record<string, unknown>,
+    rooms: Map<string, SlidingRoomStatus>,
+  ): Promise<{ connectionId: number; positionId: number }> {
+    const { rows } = await this.db.query<{ connection_id: string; id: string }>(
+      `WITH conn AS (
+         INSERT INTO sliding_sync_connections (user_id, device_id, conn_id, created_ts, last_used_ts) VALUES ($1, $2, $3, $4, $4)
+         ON CONFLICT (user_id, device_id, conn_id) DO UPDATE SET created_ts = EXCLUDED.created_ts, last_used_ts = EXCLUDED.last_used_ts
+         RETURNING id
+       ), old_positions AS (
+         DELETE FROM sliding_sync_positions WHERE connection_id = (SELECT id FROM conn)
+       ), old_rooms AS (
+         DELETE FROM sliding_sync_rooms WHERE connection_id = (SELECT id FROM conn)
+       ), others AS (
+         DELETE FROM sliding_sync_connections WHERE id <> (SELECT id FROM conn) AND (
+           id IN (SELECT id FROM sliding_sync_connections WHERE user_id = $1 AND device_id = $2 AND conn_id <> $3 ORDER BY last_used_ts DESC OFFSET $5)
+           OR id IN (SELECT id FROM sliding_sync_connections WHERE last_used_ts < $6 LIMIT 100))
+       ), position AS (
+         INSERT INTO sliding_sync_positions (connection_id, stream_position, sticky, created_ts)
+         SELECT id, $7, $8::jsonb, $4 FROM conn RETURNING id, connection_id
+       ), new_rooms AS (
+         INSERT INTO sliding_sync_rooms (connection_id, room_id, position_id, stream_position, membership, config, lazy_members)
+         SELECT p.connection_id, r.room_id, p.id, r.stream_position, r.membership, r.config, r.lazy_members
+           FROM position p, unnest($9::text[], $10::bigint[], $11::text[], $12::jsonb[], $13::jsonb[]) AS r(room_id, stream_position, membership, config, lazy_members)
+       )
+       SELECT connection_id, id FROM position`,
+      [userId, deviceId, connId, now, Math.max(0, limits.maxPerDevice - 1), limits.expiredBefore, streamPosition, JSON.stringify(sticky), ...roomColumns(rooms)],
     )
-    const { rows } = await this.db.query<{ id: string }>(
-      'INSERT INTO sliding_sync_connections (user_id, device_id, conn_id, created_ts, last_used_ts) VALUES ($1, $2, $3, $4, $4) RETURNING id',
-      [userId, deviceId, connId, now],
-    )
-    return Number((rows[0] as { id: string }).id)
+    const row = rows[0] as { connection_id: string; id: string }
+    return { connectionId: Number(row.connection_id), positionId: Number(row.id) }
   }
 
   /**
@@ -92,7 +116,6 @@ export class SlidingSyncRepository {
    * the connection or the position is gone (another request reset it, or it expired).
    */
   async advance(connectionId: number, positionId: number, streamPosition: number, sticky: Record<string, unknown>, rooms: Map<string, SlidingRoomStatus>, now: number): Promise<number | null> {
-    const list = [...rooms]
     const { rows } = await this.db.query<{ id: string }>(
       `WITH used AS (
          UPDATE sliding_sync_connections SET last_used_ts = $3
@@ -119,41 +142,10 @@ export class SlidingSyncRepository {
         now,
         streamPosition,
         JSON.stringify(sticky),
-        list.map(([roomId]) => roomId),
-        list.map(([, s]) => s.streamPosition),
-        list.map(([, s]) => s.membership),
-        list.map(([, s]) => JSON.stringify(s.config)),
-        list.map(([, s]) => JSON.stringify(s.lazyMembers)),
+        ...roomColumns(rooms),
       ],
     )
     return rows[0] === undefined ? null : Number(rows[0].id)
-  }
-
-  /** A new position of the connection with the rooms its response sent; returns its ID. */
-  async addPosition(connectionId: number, streamPosition: number, sticky: Record<string, unknown>, rooms: Map<string, SlidingRoomStatus>, now: number): Promise<number> {
-    const { rows } = await this.db.query<{ id: string }>(
-      'INSERT INTO sliding_sync_positions (connection_id, stream_position, sticky, created_ts) VALUES ($1, $2, $3::jsonb, $4) RETURNING id',
-      [connectionId, streamPosition, JSON.stringify(sticky), now],
-    )
-    const positionId = Number((rows[0] as { id: string }).id)
-    if (rooms.size > 0) {
-      const list = [...rooms]
-      await this.db.query(
-        `INSERT INTO sliding_sync_rooms (connection_id, room_id, position_id, stream_position, membership, config, lazy_members)
-         SELECT $1, r.room_id, $2, r.stream_position, r.membership, r.config, r.lazy_members
-           FROM unnest($3::text[], $4::bigint[], $5::text[], $6::jsonb[], $7::jsonb[]) AS r(room_id, stream_position, membership, config, lazy_members)`,
-        [
-          connectionId,
-          positionId,
-          list.map(([roomId]) => roomId),
-          list.map(([, s]) => s.streamPosition),
-          list.map(([, s]) => s.membership),
-          list.map(([, s]) => JSON.stringify(s.config)),
-          list.map(([, s]) => JSON.stringify(s.lazyMembers)),
-        ],
-      )
-    }
-    return positionId
   }
 
   /** A bump event was appended to the room (in its transaction; null: the transaction's reserved position). */
@@ -215,4 +207,10 @@ export class SlidingSyncRepository {
     }
     return out
   }
+}
+
+/** A position's room rows as the columns of an unnest (room_id, stream_position, membership, config, lazy_members). */
+function roomColumns(rooms: Map<string, SlidingRoomStatus>): [string[], number[], string[], string[], string[]] {
+  const list = [...rooms]
+  return [list.map(([roomId]) => roomId), list.map(([, s]) => s.streamPosition), list.map(([, s]) => s.membership), list.map(([, s]) => JSON.stringify(s.config)), list.map(([, s]) => JSON.stringify(s.lazyMembers))]
 }

@@ -171,10 +171,8 @@ export class SlidingSyncService {
     let connectionId: number
     let positionId: number
     if (conn === null) {
-      ;({ connectionId, positionId } = await this.storage.transaction(async (repos) => {
-        const id = await repos.slidingSync.startConnection(requester.userId, requester.deviceId, connId, now, CONNECTIONS_PER_DEVICE, now - CONNECTION_LIFETIME_MS)
-        return { connectionId: id, positionId: await repos.slidingSync.addPosition(id, upTo, sticky as unknown as Record<string, unknown>, sent, now) }
-      }))
+      const limits = { maxPerDevice: CONNECTIONS_PER_DEVICE, expiredBefore: now - CONNECTION_LIFETIME_MS }
+      ;({ connectionId, positionId } = await this.storage.repos.slidingSync.startConnection(requester.userId, requester.deviceId, connId, now, limits, upTo, sticky as unknown as Record<string, unknown>, sent))
     } else {
       const id = await this.storage.repos.slidingSync.advance(conn.connectionId, conn.positionId, upTo, sticky as unknown as Record<string, unknown>, sent, now)
       // Another request of the connection reset it meanwhile (or it expired): the client starts again.
