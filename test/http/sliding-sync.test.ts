@@ -229,6 +229,26 @@ describe('simplified sliding sync', () => {
     assert.equal(res.lists.rooms.count, 2)
   })
 
+  it("clears a room's unread counts when the user reads it elsewhere, without resending its timeline", async () => {
+    const alice = await registerUser(t.api)
+    const bob = await registerUser(t.api)
+    const room = await createRoom(alice, { is_direct: true, preset: 'trusted_private_chat', invite: [bob.user_id] })
+    await join(bob, room)
+    await send(bob, room, 'are you there?')
+    const last = await send(bob, room, 'hello?')
+    const first = await sss(alice, elementX([0, 9]))
+    assert.equal(first.rooms[room].notification_count, 2)
+    const polling = sss(alice, elementX([0, 9]), `?pos=${first.pos}&timeout=20000`)
+    await new Promise((r) => setTimeout(r, 100))
+    // Read on her phone.
+    assert.equal((await t.api.post(`${CS}/rooms/${enc(room)}/receipt/m.read/${enc(last)}`, {}, alice.access_token)).status, 200)
+    const update = await polling
+    assert.deepEqual(update.rooms[room], { membership: 'join', lists: ['all_rooms'], notification_count: 0, highlight_count: 0 })
+    // Said once.
+    const after = await sss(alice, elementX([0, 9]), `?pos=${update.pos}&timeout=0`)
+    assert.deepEqual(after.rooms, {})
+  })
+
   it('sees rooms joined, and direct chats marked, since its last request', async () => {
     const alice = await registerUser(t.api)
     const bob = await registerUser(t.api)

@@ -193,6 +193,16 @@ export class SlidingSyncRepository {
     return new Map(rows.map((r) => [r.room_id, r]))
   }
 
+  /** Those of these rooms where the user's own read receipt (public or private) changed in (after, upTo]. */
+  async ownReceiptRooms(userId: string, roomIds: string[], after: number, upTo: number): Promise<string[]> {
+    const { rows } = await this.db.query<{ room_id: string }>(
+      `SELECT DISTINCT room_id FROM receipts WHERE room_id = ANY($2::text[]) AND user_id = $1 AND receipt_type IN ('m.read', 'm.read.private')
+          AND stream_position > $3 AND stream_position <= $4`,
+      [userId, roomIds, after, upTo],
+    )
+    return rows.map((r) => r.room_id)
+  }
+
   /** The rooms among these with any of the user's m.tag tags (room account data), by room. */
   async tags(userId: string, roomIds: string[]): Promise<Map<string, string[]>> {
     if (roomIds.length === 0) return new Map()

@@ -261,6 +261,23 @@ export class SlidingSyncService {
     }
 
     const built = await this.roomResults(requester, planned, statuses, facts, ignored, blocked, since, upTo)
+    // Joined rooms sent before with nothing new but the user's own read receipt (read on another device): their
+    // unread counts alone, so the badge clears.
+    const plannedIds = new Set(planned.map((p) => p.room.roomId))
+    const quiet = scoped.filter((e) => e.room.membership.membership === 'join' && statuses.has(e.room.roomId) && !plannedIds.has(e.room.roomId))
+    if (since !== null && quiet.length > 0) {
+      const seen = this.notifier.changesBetween(since, upTo)
+      const read = seen !== null && !seen.some((c) => c.kind === 'receipt') ? [] : await repos.slidingSync.ownReceiptRooms(userId, quiet.map((e) => e.room.roomId), since, upTo)
+      if (read.length > 0) {
+        const unread = (await this.sync.sources.unreadCounts(userId, read, upTo)).counts
+        const listsOf = new Map(quiet.map((e) => [e.room.roomId, e.lists]))
+        for (const roomId of read) {
+          const c = unread.get(roomId)
+          const names = listsOf.get(roomId) ?? []
+          built.rooms[roomId] = { membership: 'join', ...(names.length > 0 ? { lists: names } : {}), notification_count: c?.notification_count ?? 0, highlight_count: c?.highlight_count ?? 0 }
+        }
+      }
+    }
     const ext = await buildExtensions({
       storage: this.storage,
       sources: this.sync.sources,
