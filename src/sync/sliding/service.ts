@@ -240,13 +240,19 @@ export class SlidingSyncService {
     }
 
     // What to send of each room in scope: a joined room's latest event says whether it changed since it was
-    // sent (for the others, the user's membership does). The summaries of the rooms not read yet come alongside.
+    // sent (for the others, the user's membership does). The notifier's recent changes tell it without a read
+    // when they reach back to the oldest of those rooms' statuses; rooms never sent need no such check.
     const scoped = [...scope.values()]
-    const [latest, moreSummaries] = await Promise.all([
-      repos.slidingSync.latest(scoped.filter((e) => e.room.membership.membership === 'join').map((e) => e.room.roomId), upTo),
-      repos.slidingSync.summaries(scoped.map((e) => e.room.roomId).filter((id) => !summaries.has(id))),
-    ])
-    for (const [roomId, summary] of moreSummaries) summaries.set(roomId, summary)
+    const tracked = scoped.filter((e) => e.room.membership.membership === 'join' && statuses.has(e.room.roomId))
+    const oldest = Math.min(...tracked.map((e) => (statuses.get(e.room.roomId) as SlidingRoomStatus).streamPosition))
+    const recent = tracked.length === 0 ? null : this.notifier.changesBetween(oldest, upTo)
+    let latest: Map<string, number>
+    if (recent !== null) {
+      latest = new Map()
+      for (const c of recent) if ((c.kind === 'event' || c.kind === 'member') && c.room_id !== null) latest.set(c.room_id, Math.max(latest.get(c.room_id) ?? 0, c.position))
+    } else {
+      latest = await repos.slidingSync.latest(tracked.map((e) => e.room.roomId), upTo)
+    }
     const planned: Planned[] = []
     for (const { room, config, lists: names } of scoped) {
       const status = statuses.get(room.roomId)
@@ -259,8 +265,11 @@ export class SlidingSyncService {
         planned.push({ room, config, lists: names, initial: false, after: status.streamPosition })
       }
     }
+    // The summaries (name, avatar) of the rooms to send, if the filters did not read them already.
+    const summariesPart = repos.slidingSync.summaries(planned.map((p) => p.room.roomId).filter((id) => !summaries.has(id)))
+    summariesPart.catch(() => {})
 
-    const built = await this.roomResults(requester, planned, statuses, facts, ignored, blocked, since, upTo)
+    const built = await this.roomResults(requester, planned, statuses, facts, ignored, blocked, since, upTo, summariesPart)
     // Joined rooms sent before with nothing new but the user's own read receipt (read on another device): their
     // unread counts alone, so the badge clears.
     const plannedIds = new Set(planned.map((p) => p.room.roomId))
@@ -347,6 +356,7 @@ export class SlidingSyncService {
     blocked: boolean,
     since: number | null,
     upTo: number,
+    moreSummaries: Promise<Map<string, SlidingSummary>>,
   ): Promise<{ rooms: Record<string, JsonObject>; sent: Map<string, SlidingRoomStatus> }> {
     const repos = this.storage.repos
     const userId = requester.userId
@@ -412,6 +422,7 @@ export class SlidingSyncService {
       ),
     ])
     const positionOf = new Map(positions.map((r) => [r.event_id, r.stream_ordering]))
+    for (const [roomId, summary] of await moreSummaries) facts.summaries.set(roomId, summary)
     const heroContent = new Map(heroRows.map((r) => [`${r.room_id}\u0000${r.state_key}`, ((JSON.parse(r.json) as { content?: Record<string, unknown> }).content ?? {}) as Record<string, unknown>]))
 
     const rooms: Record<string, JsonObject> = {}
