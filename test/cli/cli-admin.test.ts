@@ -149,9 +149,15 @@ describe('homestead registration-token', () => {
     assert.deepEqual(rows.map((r) => r.token).sort(), [row.token, 'party-2026'].sort())
     assert.deepEqual(rows.find((r) => r.token === row.token), row)
 
-    const deleted = await runCli(['registration-token', 'delete', row.token, '--config', configFile], { env })
+    // A generated token may start with '-' (its alphabet has it): after '--' it is never taken for an option.
+    const deleted = await runCli(['registration-token', 'delete', '--config', configFile, '--', row.token], { env })
     assert.equal(deleted.code, 0, deleted.stderr)
     assert.equal(deleted.stdout.trim(), `Deleted ${row.token}`)
+
+    const dashed = await runCli(['registration-token', 'create', '--token=-leading-dash', '--config', configFile], { env })
+    assert.equal(dashed.code, 0, dashed.stderr)
+    const dashedDeleted = await runCli(['registration-token', 'delete', '--config', configFile, '--', '-leading-dash'], { env })
+    assert.equal(dashedDeleted.code, 0, dashedDeleted.stderr)
 
     const after = await runCli(['registration-token', 'list', '--config', configFile], { env })
     assert.deepEqual(jsonLines(after.stdout).map((r) => r.token), ['party-2026'])
