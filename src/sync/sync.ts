@@ -10,8 +10,8 @@ import { ignoredUsers, invitesBlocked } from '../directory/index.ts'
 import type { Requester } from '../users/index.ts'
 import { DEFAULT_FILTER_LIMITS, checkFilterIds, parseFilter, typeAllowed, validateFilter, type FilterDefinition, type FilterLimits } from './filter.ts'
 import type { StreamNotifier } from './notifier.ts'
-import { LocalDelivery, type KeyCounts, type LocalObserver, type UnreadCountsAt } from './local.ts'
-import { SYNCED_MEMBERSHIPS, syncRooms, type RoomsSync } from './rooms.ts'
+import { LocalDelivery, type KeyCounts, type LocalObserver, type LocalTimeline, type UnreadCountsAt } from './local.ts'
+import { SYNCED_MEMBERSHIPS, syncRooms, type RoomsSync, type UnreadCounts } from './rooms.ts'
 import { EventStream } from './events-stream.ts'
 import { InitialSnapshot } from './initial-sync.ts'
 import { SentMembersCache } from './lazy-members.ts'
@@ -220,6 +220,26 @@ export class SyncService {
     }
   }
 
+  /**
+   * The user's unread counts in these rooms up to `upTo`: kept from an earlier read plus what this instance
+   * committed since, when it knows (local delivery), else read (and kept for the next request).
+   */
+  async unreadCounts(userId: string, roomIds: string[], upTo: number, ignored: ReadonlySet<string>): Promise<Map<string, UnreadCounts>> {
+    if (roomIds.length === 0) return new Map()
+    const kept = this.local.unreadCounts(userId, roomIds, upTo, ignored)
+    this.local.observe('unread', kept ? 'local' : 'read')
+    if (kept) return kept
+    const { counts, exact } = await this.sources.unreadCounts(userId, roomIds, upTo)
+    for (const [roomId, threads] of exact) this.local.rememberUnread(userId, roomId, upTo, threads)
+    return counts
+  }
+
+  /** The events of these rooms in (since, upTo], when this instance committed all of them (local delivery). */
+  localTimeline(since: number, upTo: number, rooms: ReadonlySet<string>): LocalTimeline | undefined {
+    const seen = this.notifier.changesBetween(since, upTo)
+    return seen ? (this.local.timeline(seen, rooms) ?? undefined) : undefined
+  }
+
   /** Waits for a change (a notifier watch), `ms`, or the server's drain, whichever comes first. */
   async wait(change: Promise<void>, ms: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined
@@ -370,15 +390,7 @@ export class SyncService {
       ...(localTimeline ? { localTimeline } : {}),
       observeTimeline: (outcome) => this.local.observe('timeline', outcome),
       ephemeral,
-      unreadCounts: async (roomIds) => {
-        if (roomIds.length === 0) return new Map()
-        const kept = this.local.unreadCounts(requester.userId, roomIds, upTo, viewerState.ignored)
-        this.local.observe('unread', kept ? 'local' : 'read')
-        if (kept) return kept
-        const { counts, exact } = await this.sources.unreadCounts(requester.userId, roomIds, upTo)
-        for (const [roomId, threads] of exact) this.local.rememberUnread(requester.userId, roomId, upTo, threads)
-        return counts
-      },
+      unreadCounts: (roomIds) => this.unreadCounts(requester.userId, roomIds, upTo, viewerState.ignored),
     })
     const [[toDevice, deviceLists, keyCounts], presence] = await Promise.all([e2eePart, presencePart])
     return {

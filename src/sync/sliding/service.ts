@@ -278,7 +278,7 @@ export class SlidingSyncService {
       const seen = this.notifier.changesBetween(since, upTo)
       const read = seen !== null && !seen.some((c) => c.kind === 'receipt') ? [] : await repos.slidingSync.ownReceiptRooms(userId, quiet.map((e) => e.room.roomId), since, upTo)
       if (read.length > 0) {
-        const unread = (await this.sync.sources.unreadCounts(userId, read, upTo)).counts
+        const unread = await this.sync.unreadCounts(userId, read, upTo, ignored)
         const listsOf = new Map(quiet.map((e) => [e.room.roomId, e.lists]))
         for (const roomId of read) {
           const c = unread.get(roomId)
@@ -366,8 +366,7 @@ export class SlidingSyncService {
       groups.set(key, [...(groups.get(key) ?? []), p])
     }
     const lazyRecorded = new Map<string, Map<string, string>>()
-    const unread = async (roomIds: string[]): Promise<Map<string, UnreadCounts>> =>
-      roomIds.length === 0 ? new Map() : (await this.sync.sources.unreadCounts(userId, roomIds, upTo)).counts
+    const unread = (roomIds: string[]): Promise<Map<string, UnreadCounts>> => this.sync.unreadCounts(userId, roomIds, upTo, ignored)
     const results = await Promise.all(
       [...groups.values()].map(async (group) => {
         const first = group[0] as Planned
@@ -384,6 +383,9 @@ export class SlidingSyncService {
           },
         }
         const filter = filterOf(first.config)
+        // Updates from the connection's last position: the events this instance committed since, when it has them all.
+        const roomIds = new Set(group.map((p) => p.room.roomId))
+        const local = !first.initial && since !== null && first.after === since ? this.sync.localTimeline(since, upTo, roomIds) : undefined
         const synced = await syncRooms({
           repos,
           viewer: { userId, deviceId: requester.deviceId },
@@ -395,7 +397,8 @@ export class SlidingSyncService {
           now: this.clock.now(),
           roomAccountData: new Map(),
           eventsChanged: true,
-          roomsWithEvents: new Set(group.map((p) => p.room.roomId)),
+          roomsWithEvents: roomIds,
+          ...(local ? { localTimeline: local } : {}),
           ephemeral: new Map(),
           memberships: group.map((p) => p.room.membership),
           ignored,
