@@ -28,8 +28,8 @@ export const CONNECTION_LIFETIME_MS = 7 * 86_400_000
 const CONNECTIONS_PER_DEVICE = 10
 /** Member events remembered per room and connection as sent under lazy loading. */
 const LAZY_MEMBERS_KEPT = 1000
-/** Connections whose last room statuses an instance keeps in memory (a cache; PostgreSQL has them all). */
-const STATUSES_CACHED = 2000
+/** Room statuses an instance keeps in memory in all, the least recently used connections' first to go (a cache; PostgreSQL has them all). */
+const STATUSES_CACHED = 200_000
 const NO_STATE: RoomConfig['requiredState'] = { include: [], exclude: [], lazy: false }
 const HEROES_SHOWN = 5
 
@@ -99,6 +99,7 @@ export class SlidingSyncService {
   private viewerRows = 0
   /** The room statuses of each connection's latest position this instance answered (a cache). */
   private readonly statusCache = new Map<number, { positionId: number; statuses: Map<string, SlidingRoomStatus> }>()
+  private cachedStatuses = 0
 
   constructor(options: { storage: Storage; notifier: StreamNotifier; clock: Clock; sync: SyncService; limits: SlidingSyncLimits }) {
     this.storage = options.storage
@@ -182,9 +183,16 @@ export class SlidingSyncService {
     }
     const next = new Map(statuses)
     for (const [roomId, s] of sent) next.set(roomId, s)
+    const previous = this.statusCache.get(connectionId)
+    if (previous) this.cachedStatuses -= previous.statuses.size
     this.statusCache.delete(connectionId)
     this.statusCache.set(connectionId, { positionId, statuses: next })
-    if (this.statusCache.size > STATUSES_CACHED) this.statusCache.delete(this.statusCache.keys().next().value as number)
+    this.cachedStatuses += next.size
+    for (const [oldest, old] of this.statusCache) {
+      if (this.cachedStatuses <= STATUSES_CACHED) break
+      this.statusCache.delete(oldest)
+      this.cachedStatuses -= old.statuses.size
+    }
     return String(positionId)
   }
 
