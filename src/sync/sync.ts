@@ -84,7 +84,7 @@ const VIEWER_STATE_ROWS = 200_000
 const NO_DEVICE_LISTS: SharingChanges = { changed: [], left: [] }
 
 /** Beyond this many positions, checking which kinds changed costs more than it saves. */
-const MAX_KIND_CHECK_RANGE = 10_000
+export const MAX_KIND_CHECK_RANGE = 10_000
 
 
 function isEmpty(r: SyncResponse): boolean {

@@ -158,6 +158,10 @@ describe('simplified sliding sync', () => {
     assertError(await t.api.post(`${SSS}?pos=not-a-pos`, elementX([0, 9]), alice.access_token), 400, 'M_UNKNOWN_POS')
     assertError(await t.api.post(`${SSS}?pos=${first.pos}`, elementX([0, 9]), eve.access_token), 400, 'M_UNKNOWN_POS')
     assertError(await t.api.post(`${SSS}?pos=${first.pos}`, { ...elementX([0, 9]), conn_id: 'other' }, alice.access_token), 400, 'M_UNKNOWN_POS')
+    // A connection unused for a week expires.
+    const aged = await sss(alice, { ...elementX([0, 9]), conn_id: 'aged' })
+    await t.server.ctx.storage.db.query(`UPDATE sliding_sync_connections SET last_used_ts = 0 WHERE user_id = $1 AND conn_id = 'aged'`, [alice.user_id])
+    assertError(await t.api.post(`${SSS}?pos=${aged.pos}`, { ...elementX([0, 9]), conn_id: 'aged' }, alice.access_token), 400, 'M_UNKNOWN_POS')
     // Starting again without pos replaces the connection: its old positions are gone.
     await sss(alice, elementX([0, 9]))
     assertError(await t.api.post(`${SSS}?pos=${first.pos}`, elementX([0, 9]), alice.access_token), 400, 'M_UNKNOWN_POS')
@@ -317,6 +321,17 @@ describe('simplified sliding sync', () => {
     await bad({ room_subscriptions: { '!a:b': { timeline_limit: -1, required_state: [] } } })
     await bad({ unsubscribe_rooms: 'all' })
     await bad([1, 2], 'M_BAD_JSON')
+    // Sticky settings are stored with every position: their size is bounded.
+    const big = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`!r${i}:test.localhost`, { timeline_limit: 1, required_state: Array.from({ length: 10 }, (_, j) => [`x.${'t'.repeat(100)}.${j}`, '']) }]))
+    await bad({ room_subscriptions: big })
+    // Overlapping ranges send each room once.
+    for (let i = 0; i < 3; i++) await createRoom(alice, { name: `R${i}` })
+    const overlapping = await sss(alice, { lists: { a: { ranges: [[0, 5], [0, 5], [1, 2]], timeline_limit: 0, required_state: [] } } })
+    assert.equal(Object.keys(overlapping.rooms).length, 3)
+    // A list without ranges is every room it matches.
+    const whole = await sss(alice, { lists: { a: { timeline_limit: 0, required_state: [] } } })
+    assert.equal(Object.keys(whole.rooms).length, 3)
+    assert.equal(whole.lists.a.count, 3)
     assertError(await t.api.post(`${SSS}?timeout=-5`, {}, alice.access_token), 400, 'M_INVALID_PARAM')
     assertError(await t.api.post(SSS, {}, null), 401, 'M_MISSING_TOKEN')
   })

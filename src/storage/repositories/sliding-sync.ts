@@ -93,14 +93,7 @@ export class SlidingSyncRepository {
          DELETE FROM sliding_sync_connections WHERE id <> (SELECT id FROM conn) AND (
            id IN (SELECT id FROM sliding_sync_connections WHERE user_id = $1 AND device_id = $2 AND conn_id <> $3 ORDER BY last_used_ts DESC OFFSET $5)
            OR id IN (SELECT id FROM sliding_sync_connections WHERE last_used_ts < $6 LIMIT 100))
-       ), position AS (
-         INSERT INTO sliding_sync_positions (connection_id, stream_position, sticky, created_ts)
-         SELECT id, $7, $8::jsonb, $4 FROM conn RETURNING id, connection_id
-       ), new_rooms AS (
-         INSERT INTO sliding_sync_rooms (connection_id, room_id, position_id, stream_position, membership, config, lazy_members)
-         SELECT p.connection_id, r.room_id, p.id, r.stream_position, r.membership, r.config, r.lazy_members
-           FROM position p, unnest($9::text[], $10::bigint[], $11::text[], $12::jsonb[], $13::jsonb[]) AS r(room_id, stream_position, membership, config, lazy_members)
-       )
+       ), ${newPosition('conn', 7, 8, 4, 9)}
        SELECT connection_id, id FROM position`,
       [userId, deviceId, connId, now, Math.max(0, limits.maxPerDevice - 1), limits.expiredBefore, streamPosition, JSON.stringify(sticky), ...roomColumns(rooms)],
     )
@@ -127,14 +120,7 @@ export class SlidingSyncRepository {
          DELETE FROM sliding_sync_rooms r WHERE r.connection_id = (SELECT id FROM used)
             AND (r.position_id > $2 OR (r.position_id < $2 AND EXISTS (
                   SELECT 1 FROM sliding_sync_rooms n WHERE n.connection_id = r.connection_id AND n.room_id = r.room_id AND n.position_id > r.position_id AND n.position_id <= $2)))
-       ), position AS (
-         INSERT INTO sliding_sync_positions (connection_id, stream_position, sticky, created_ts)
-         SELECT id, $4, $5::jsonb, $3 FROM used RETURNING id, connection_id
-       ), new_rooms AS (
-         INSERT INTO sliding_sync_rooms (connection_id, room_id, position_id, stream_position, membership, config, lazy_members)
-         SELECT p.connection_id, r.room_id, p.id, r.stream_position, r.membership, r.config, r.lazy_members
-           FROM position p, unnest($6::text[], $7::bigint[], $8::text[], $9::jsonb[], $10::jsonb[]) AS r(room_id, stream_position, membership, config, lazy_members)
-       )
+       ), ${newPosition('used', 4, 5, 3, 6)}
        SELECT id FROM position`,
       [
         connectionId,
@@ -223,4 +209,20 @@ export class SlidingSyncRepository {
 function roomColumns(rooms: Map<string, SlidingRoomStatus>): [string[], number[], string[], string[], string[]] {
   const list = [...rooms]
   return [list.map(([roomId]) => roomId), list.map(([, s]) => s.streamPosition), list.map(([, s]) => s.membership), list.map(([, s]) => JSON.stringify(s.config)), list.map(([, s]) => JSON.stringify(s.lazyMembers))]
+}
+
+/**
+ * The CTEs `position` and `new_rooms` that write a position of the connection row in CTE `from` and its rooms:
+ * the statement's parameters numbered `stream`, `sticky`, `now`, and five from `rooms` on (roomColumns).
+ */
+function newPosition(from: string, stream: number, sticky: number, now: number, rooms: number): string {
+  const r = (i: number) => `$${rooms + i}`
+  return `position AS (
+         INSERT INTO sliding_sync_positions (connection_id, stream_position, sticky, created_ts)
+         SELECT id, $${stream}, $${sticky}::jsonb, $${now} FROM ${from} RETURNING id, connection_id
+       ), new_rooms AS (
+         INSERT INTO sliding_sync_rooms (connection_id, room_id, position_id, stream_position, membership, config, lazy_members)
+         SELECT p.connection_id, r.room_id, p.id, r.stream_position, r.membership, r.config, r.lazy_members
+           FROM position p, unnest(${r(0)}::text[], ${r(1)}::bigint[], ${r(2)}::text[], ${r(3)}::jsonb[], ${r(4)}::jsonb[]) AS r(room_id, stream_position, membership, config, lazy_members)
+       )`
 }

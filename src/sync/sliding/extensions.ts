@@ -2,6 +2,9 @@
 // receipts, MSC3961 typing): what a simplified sliding sync response carries beside its lists and rooms.
 // Each extension reads its stream range (since, upTo] in a few queries over all the rooms it covers, never
 // one per room; to_device keeps its own position, independent of the connection's pos.
+import { TO_DEVICE_SYNC_LIMIT } from '../../e2ee/to-device.ts'
+import { MAX_KIND_CHECK_RANGE } from '../sync.ts'
+import { invalid } from './request.ts'
 import type { JsonObject } from '../../protocol/events/types.ts'
 import { MatrixError } from '../../shared/errors.ts'
 import type { Storage } from '../../storage/index.ts'
@@ -55,15 +58,10 @@ const MAX_SCOPE_ENTRIES = 100
 const MAX_SCOPE_ENTRY_LENGTH = 255
 /** The largest to_device `limit` accepted; a response carries at most TO_DEVICE_PER_RESPONSE messages. */
 const MAX_TO_DEVICE_LIMIT = 1000
-const TO_DEVICE_PER_RESPONSE = 100
+const TO_DEVICE_PER_RESPONSE = TO_DEVICE_SYNC_LIMIT
 /** Receipts sent for a room the response sends whole, besides the user's own: the most recent ones. */
 const INITIAL_RECEIPTS_PER_ROOM = 100
-/** Beyond this many positions, checking which kinds changed costs more than it saves (as for /sync). */
-const MAX_KIND_CHECK_RANGE = 10_000
 
-function invalid(message: string): MatrixError {
-  return new MatrixError('M_INVALID_PARAM', message)
-}
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)

@@ -89,7 +89,13 @@ export function passes(room: ListedRoom, f: ListFilters, facts: RoomFacts, data:
 /** The rooms of a filtered list within its ranges (all of them without ranges), in list order. */
 export function inRanges(filtered: ListedRoom[], ranges: Array<[number, number]> | null): ListedRoom[] {
   if (ranges === null) return filtered
-  const picked = new Set<number>()
-  for (const [start, end] of ranges) for (let i = start; i <= end && i < filtered.length; i++) picked.add(i)
-  return [...picked].sort((a, b) => a - b).map((i) => filtered[i] as ListedRoom)
+  // Overlapping ranges are merged first, so each room is looked at once however the client repeats them.
+  const sorted = [...ranges].sort((a, b) => a[0] - b[0])
+  const out: ListedRoom[] = []
+  let next = 0
+  for (const [start, end] of sorted) {
+    for (let i = Math.max(start, next); i <= end && i < filtered.length; i++) out.push(filtered[i] as ListedRoom)
+    next = Math.max(next, end + 1)
+  }
+  return out
 }

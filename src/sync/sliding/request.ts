@@ -60,7 +60,8 @@ export interface SlidingRequest {
   txnId?: string
 }
 
-const invalid = (message: string) => new MatrixError('M_INVALID_PARAM', message, 400)
+/** A request field out of shape or bounds (400 M_INVALID_PARAM). */
+export const invalid = (message: string) => new MatrixError('M_INVALID_PARAM', message, 400)
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -210,14 +211,18 @@ export function patternMatches(patterns: StatePattern[], type: string, stateKey:
   return false
 }
 
-/** The superset of two room configs (the larger timeline, the union of the state). */
+const keyOf = (p: StatePattern) => `${p[0]}\u0000${p[1]}`
+
+/** The superset of two room configs (the larger timeline, the union of the state), in time linear in their sizes. */
 export function combineConfigs(a: RoomConfig, b: RoomConfig): RoomConfig {
+  const included = new Set(a.requiredState.include.map(keyOf))
+  const bExcluded = new Set(b.requiredState.exclude.map(keyOf))
   return {
     timelineLimit: Math.max(a.timelineLimit, b.timelineLimit),
     requiredState: {
-      include: [...a.requiredState.include, ...b.requiredState.include.filter((p) => !a.requiredState.include.some((q) => q[0] === p[0] && q[1] === p[1]))],
+      include: [...a.requiredState.include, ...b.requiredState.include.filter((p) => !included.has(keyOf(p)))],
       // A state event one config excludes but another includes is sent: only exclusions both share remain.
-      exclude: a.requiredState.exclude.filter((p) => b.requiredState.exclude.some((q) => q[0] === p[0] && q[1] === p[1])),
+      exclude: a.requiredState.exclude.filter((p) => bExcluded.has(keyOf(p))),
       lazy: a.requiredState.lazy || b.requiredState.lazy,
     },
   }
@@ -226,10 +231,12 @@ export function combineConfigs(a: RoomConfig, b: RoomConfig): RoomConfig {
 /** Whether a room sent with `sent` holds everything `wanted` asks for (else it is sent again, whole). */
 export function configCovers(sent: RoomConfig, wanted: RoomConfig): boolean {
   if (wanted.timelineLimit > sent.timelineLimit) return false
-  const has = (p: StatePattern) => sent.requiredState.include.some((q) => (q[0] === '*' || q[0] === p[0]) && (q[1] === '*' || q[1] === p[1]))
+  const held = new Set(sent.requiredState.include.map(keyOf))
+  const has = (p: StatePattern) => held.has(keyOf(p)) || held.has(keyOf(['*', p[1]])) || held.has(keyOf([p[0], '*'])) || held.has(keyOf(['*', '*']))
   // Lazy members are among all members.
   if (wanted.requiredState.lazy && !sent.requiredState.lazy && !has(['m.room.member', '*'])) return false
   if (!wanted.requiredState.include.every(has)) return false
   // An exclusion the earlier config had and this one lacks means more state now.
-  return sent.requiredState.exclude.every((p) => wanted.requiredState.exclude.some((q) => q[0] === p[0] && q[1] === p[1]))
+  const stillExcluded = new Set(wanted.requiredState.exclude.map(keyOf))
+  return sent.requiredState.exclude.every((p) => stillExcluded.has(keyOf(p)))
 }

@@ -20,7 +20,7 @@ import { SYNCED_MEMBERSHIPS, syncRooms, type RoomsSync, type UnreadCounts } from
 import type { SyncService } from '../sync.ts'
 import { buildExtensions, parseExtensions, type ExtensionsRequest } from './extensions.ts'
 import { directRooms, filterData, filtersReadSummaries, inRanges, orderRooms, passes, type ListedRoom, type RoomFacts } from './lists.ts'
-import { MAX_LISTS, MAX_SUBSCRIPTIONS, combineConfigs, configCovers, patternMatches, type ListFilters, type RoomConfig, type SlidingRequest } from './request.ts'
+import { MAX_LISTS, MAX_SUBSCRIPTIONS, combineConfigs, configCovers, invalid, patternMatches, type ListFilters, type RoomConfig, type SlidingRequest } from './request.ts'
 
 /** A connection unused this long expires: its pos answers M_UNKNOWN_POS. */
 export const CONNECTION_LIFETIME_MS = 7 * 86_400_000
@@ -33,6 +33,8 @@ const STATUSES_CACHED = 200_000
 const NO_STATE: RoomConfig['requiredState'] = { include: [], exclude: [], lazy: false }
 const HEROES_SHOWN = 5
 
+/** The most a connection's sticky settings (lists, room subscriptions, extensions) may weigh as JSON. */
+const MAX_STICKY_CHARS = 256 * 1024
 /** Membership rows of users' ViewerRooms an instance keeps in all (some tens of MB at most). */
 const VIEWER_ROWS_KEPT = 200_000
 
@@ -113,6 +115,8 @@ export class SlidingSyncService {
     const extensionsRequest = parseExtensions(req.extensions)
     const conn = req.pos === null ? null : await this.connection(requester, req.connId, req.pos)
     const sticky = mergeSticky(conn?.sticky ?? null, req, extensionsRequest)
+    // Stored with every position: its size is bounded however many requests added to it.
+    if (JSON.stringify(sticky).length > MAX_STICKY_CHARS) throw invalid(`The connection's lists, room subscriptions and extension settings together exceed ${MAX_STICKY_CHARS} characters`)
     const lists = activeLists(req, sticky)
     // The extensions' settings for this request: the connection's, with the `since` this request sends.
     const extensions: ExtensionsRequest = { ...sticky.extensions }
@@ -229,11 +233,22 @@ export class SlidingSyncService {
       listRooms.set(list.name, window.map((r) => r.roomId))
       for (const r of window) {
         const entry = scope.get(r.roomId)
-        if (entry) {
-          entry.config = combineConfigs(entry.config, list.config)
-          entry.lists.push(list.name)
-        } else scope.set(r.roomId, { room: r, config: list.config, lists: [list.name] })
+        if (entry) entry.lists.push(list.name)
+        else scope.set(r.roomId, { room: r, config: list.config, lists: [list.name] })
       }
+    }
+    // A room in several lists gets their combined config: computed once per set of lists, not per room.
+    const configOfList = new Map(lists.map((l) => [l.name, l.config]))
+    const combined = new Map<string, RoomConfig>()
+    for (const entry of scope.values()) {
+      if (entry.lists.length < 2) continue
+      const key = entry.lists.join('\u0000')
+      let config = combined.get(key)
+      if (config === undefined) {
+        config = entry.lists.map((name) => configOfList.get(name) as RoomConfig).reduce(combineConfigs)
+        combined.set(key, config)
+      }
+      entry.config = config
     }
     const byId = new Map(rooms.map((r) => [r.roomId, r]))
     const subscriptions: string[] = []
